@@ -1,0 +1,78 @@
+# Coinsite — `make run` brings up the site with demo data, `make test` runs the test suite.
+# Both work on a fresh clone with Python >= 3.12 and nothing else: with DATABASE_URL unset the
+# project starts its own embedded PostgreSQL under var/, and Celery runs tasks eagerly.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Development defaults; any of them can be overridden from the environment.
+export DEBUG ?= true
+
+.PHONY: run test install lint format migrate seed worker beat browser clean
+
+run: install migrate seed
+	@echo "Coinsite on http://$(HOST):$(PORT)/  (Ctrl-C stops it; mail is saved under var/mail/)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install browser
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@python=""; \
+	for candidate in python3.13 python3.12 python3 \
+	    $$(command -v pyenv >/dev/null && ls -d "$$(pyenv root)"/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+	  if command -v "$$candidate" >/dev/null 2>&1 && \
+	     "$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	    python="$$candidate"; break; \
+	  fi; \
+	done; \
+	if [ -z "$$python" ]; then \
+	  echo "Coinsite needs Python 3.12 or newer (3.13 preferred). Install it (e.g. 'pyenv install 3.13')" >&2; \
+	  echo "and run make again." >&2; exit 1; \
+	fi; \
+	echo "Creating $(VENV) with $$python ($$($$python --version))"; \
+	"$$python" -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: install
+	$(PY) manage.py seed_demo
+
+# Browser tests drive Debian's Chromium; install it when missing and we are allowed to.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "Could not install Chromium: browser tests will be skipped." >&2; \
+	  else \
+	    echo "Chromium is not installed: browser tests will be skipped (apt-get install chromium)." >&2; \
+	  fi; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+worker: install
+	$(BIN)/celery -A coinsite worker --loglevel=INFO
+
+beat: install
+	$(BIN)/celery -A coinsite beat --loglevel=INFO --schedule var/celerybeat-schedule
+
+clean:
+	rm -rf $(VENV) var/staticfiles

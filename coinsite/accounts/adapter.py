@@ -1,0 +1,13 @@
+from allauth.account.adapter import DefaultAccountAdapter
+
+from coinsite.accounts import sudo
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def get_login_stages(self) -> list[str]:
+        return [*super().get_login_stages(), "coinsite.accounts.stages.TwoFactorStage"]
+
+    def login(self, request, user):
+        super().login(request, user)
+        # Having just typed the password (and code), the user need not re-check for sudo pages.
+        sudo.mark_fresh(request)

@@ -1,0 +1,38 @@
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from coinsite.accounts.two_factor import has_two_factor
+
+
+class StaffTwoFactorMiddleware:
+    """Staff must have 2FA: until they enroll, every page sends them to the enrollment page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.allowed_prefixes = None
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if self._must_enroll(request, user):
+            messages.warning(request, "Staff accounts need two-factor authentication. Set it up first.")
+            query = urlencode({"next": request.get_full_path()})
+            return redirect(f"{reverse('accounts:enroll')}?{query}")
+        return self.get_response(request)
+
+    def _must_enroll(self, request, user) -> bool:
+        if user is None or not user.is_authenticated or not user.is_staff:
+            return False
+        return not self._is_allowed(request.path) and not has_two_factor(user)
+
+    def _is_allowed(self, path: str) -> bool:
+        if self.allowed_prefixes is None:
+            self.allowed_prefixes = (
+                reverse("accounts:enroll"),
+                reverse("accounts:confirm"),
+                reverse("account_logout"),
+                "/static/",
+            )
+        return path.startswith(self.allowed_prefixes)

@@ -1,0 +1,99 @@
+import datetime
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+# ISO 3166-1 alpha-2 codes the product is offered in; wallet.Country holds the economics for each.
+COUNTRY_CHOICES = [
+    ("US", "United States"),
+    ("GB", "United Kingdom"),
+    ("DE", "Germany"),
+    ("FR", "France"),
+    ("ES", "Spain"),
+    ("IT", "Italy"),
+    ("NL", "Netherlands"),
+    ("IE", "Ireland"),
+    ("JP", "Japan"),
+    ("BR", "Brazil"),
+    ("IN", "India"),
+    ("CA", "Canada"),
+    ("AU", "Australia"),
+    ("MX", "Mexico"),
+    ("KR", "South Korea"),
+    ("CN", "China"),
+]
+CURRENCY_CHOICES = [
+    ("USD", "US dollar (USD)"),
+    ("EUR", "Euro (EUR)"),
+    ("GBP", "British pound (GBP)"),
+    ("JPY", "Japanese yen (JPY)"),
+    ("BRL", "Brazilian real (BRL)"),
+    ("INR", "Indian rupee (INR)"),
+]
+ADULT_AGE = 18
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("Users must have an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person on Coinsite: viewer, creator (is_creator) or staff (is_staff); email is the login."""
+
+    email = models.EmailField("email address", unique=True)
+    display_name = models.CharField(max_length=60)
+    country = models.CharField(max_length=2, choices=COUNTRY_CHOICES, default="US")
+    birth_date = models.DateField(null=True, blank=True)
+    preferred_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    is_creator = models.BooleanField(default=False)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["display_name"]
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.display_name or self.email
+
+    def get_short_name(self):
+        return self.display_name or self.email
+
+    def get_full_name(self):
+        return self.display_name or self.email
+
+    def age_on(self, day: datetime.date) -> int | None:
+        if self.birth_date is None:
+            return None
+        before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
+        return day.year - self.birth_date.year - before_birthday
+
+    @property
+    def is_adult(self) -> bool:
+        age = self.age_on(timezone.localdate())
+        return age is not None and age >= ADULT_AGE

@@ -1,0 +1,135 @@
+"""Two-factor authentication on django-otp: TOTP apps plus one-time backup codes.
+
+django-otp supplies the devices, throttling (exponential back-off after failures) and TOTP replay
+protection (``last_t``); enrollment, backup codes and the login step are ours.
+"""
+
+import base64
+from dataclasses import dataclass
+
+import segno
+from django.db import transaction
+from django_otp import devices_for_user, user_has_device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+BACKUP_DEVICE_NAME = "Backup codes"
+BACKUP_CODE_COUNT = 10
+
+
+class CodeRefused(Exception):
+    """A code was not accepted; ``str(error)`` is safe to show the user."""
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device: TOTPDevice
+    secret: str
+    qr_svg_data_uri: str
+
+
+def has_two_factor(user) -> bool:
+    return user.is_authenticated and user_has_device(user, confirmed=True)
+
+
+def totp_enrollment_begin(*, user) -> Enrollment:
+    """Return the user's pending (unconfirmed) authenticator, creating one if needed."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    secret = base64.b32encode(device.bin_key).decode()
+    qr = segno.make(device.config_url, error="m")
+    return Enrollment(device=device, secret=secret, qr_svg_data_uri=qr.svg_data_uri(scale=5))
+
+
+def totp_enrollment_confirm(*, user, code: str) -> tuple[TOTPDevice, list[str]]:
+    """Confirm the pending authenticator with its first code and issue fresh backup codes."""
+    code = _normalise(code)
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False)
+            .order_by("id")
+            .first()
+        )
+        if device is None:
+            raise CodeRefused("This setup expired. Start again to get a new QR code.")
+        accepted = code.isdigit() and device.verify_token(code)
+        if accepted:
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            codes = _replace_backup_codes(user)
+    if not accepted:
+        raise CodeRefused("That code did not match. Check your app's clock and try the newest code.")
+    return device, codes
+
+
+def backup_codes_regenerate(*, user) -> list[str]:
+    with transaction.atomic():
+        return _replace_backup_codes(user)
+
+
+def backup_codes_remaining(user) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def device_remove(*, user, persistent_id: str) -> bool:
+    """Remove one of the user's own devices; removing the last authenticator removes backup codes."""
+    for device in devices_for_user(user, confirmed=None):
+        if device.persistent_id == persistent_id:
+            with transaction.atomic():
+                device.delete()
+                if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+                    StaticDevice.objects.filter(user=user).delete()
+            return True
+    return False
+
+
+def code_verify(*, user, code: str):
+    """Return the device that accepts ``code`` or raise CodeRefused.
+
+    Six digits go to the authenticator apps, anything else to the backup codes. The throttle check
+    and the verification run under a row lock, and the failure count is committed before the
+    error is raised, so concurrent guesses cannot skip the back-off.
+    """
+    code = _normalise(code)
+    if not code:
+        raise CodeRefused("Enter the code from your authenticator app or a backup code.")
+    model = TOTPDevice if code.isdigit() and len(code) == 6 else StaticDevice
+    wait_seconds = None
+    with transaction.atomic():
+        for device in model.objects.devices_for_user(user, confirmed=True).select_for_update():
+            allowed, _ = device.verify_is_allowed()
+            if not allowed:
+                wait_seconds = _throttle_wait(device)
+                continue
+            if device.verify_token(code):
+                return device
+    if wait_seconds:
+        raise CodeRefused(f"Too many wrong codes. Wait {wait_seconds} seconds and try again.")
+    raise CodeRefused("That code is not valid, or it has already been used.")
+
+
+def _replace_backup_codes(user) -> list[str]:
+    device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME)
+    if not device.confirmed:
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def _throttle_wait(device) -> int:
+    from django.utils import timezone
+
+    if not device.throttling_failure_timestamp:
+        return 1
+    delay = device.get_throttle_factor() * (2 ** (device.throttling_failure_count - 1))
+    elapsed = (timezone.now() - device.throttling_failure_timestamp).total_seconds()
+    return max(1, int(delay - elapsed) + 1)
+
+
+def _normalise(code: str) -> str:
+    return "".join((code or "").split()).replace("-", "").lower()

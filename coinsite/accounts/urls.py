@@ -1,0 +1,25 @@
+from allauth.account import views as allauth_views
+from django.urls import path
+
+from coinsite.accounts import views
+from coinsite.accounts.sudo import sudo_required
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("profile/", views.profile, name="profile"),
+    path("2fa/", views.security, name="security"),
+    path("2fa/setup/", views.enroll, name="enroll"),
+    path("2fa/backup-codes/", views.backup_codes_regenerate, name="backup-codes"),
+    path("2fa/remove/", views.device_remove, name="device-remove"),
+    path("2fa/login/", views.two_factor_login, name="two-factor-login"),
+    path("confirm/", views.confirm, name="confirm"),
+]
+
+# Sudo mode in front of allauth's own pages: these URLs shadow allauth's (included after us)
+# under the same names, so allauth's templates and redirects keep working.
+sudo_patterns = [
+    path("email/", sudo_required(allauth_views.email), name="account_email"),
+    path("password/change/", sudo_required(allauth_views.password_change),
+         name="account_change_password"),
+]

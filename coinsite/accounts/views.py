@@ -1,0 +1,163 @@
+import django_otp
+from allauth.account.stages import LoginStageController
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_otp import devices_for_user
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from coinsite.accounts import sudo, two_factor
+from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EnrollForm, ProfileForm
+from coinsite.accounts.stages import TwoFactorStage
+
+FAILURES_SESSION_KEY = "coinsite_2fa_failures"
+
+
+def two_factor_login(request):
+    """The 2FA login stage: the password was right, now the code."""
+    stage = LoginStageController.enter(request, TwoFactorStage.key)
+    if stage is None:
+        return redirect("account_login")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = two_factor.code_verify(user=stage.login.user, code=form.cleaned_data["code"])
+        except two_factor.CodeRefused as refusal:
+            failures = request.session.get(FAILURES_SESSION_KEY, 0) + 1
+            request.session[FAILURES_SESSION_KEY] = failures
+            if failures >= settings.TWO_FACTOR_MAX_FAILURES:
+                request.session.pop(FAILURES_SESSION_KEY, None)
+                messages.error(request, "Too many wrong codes. Sign in again to retry.")
+                return stage.abort()
+            form.add_error("code", str(refusal))
+        else:
+            request.session.pop(FAILURES_SESSION_KEY, None)
+            response = stage.exit()
+            django_otp.login(request, device)
+            return response
+    return render(request, "accounts/two_factor_login.html", {"form": form})
+
+
+@login_required
+def security(request):
+    devices = [d for d in devices_for_user(request.user, confirmed=True) if isinstance(d, TOTPDevice)]
+    return render(
+        request,
+        "accounts/security.html",
+        {
+            "authenticators": devices,
+            "backup_codes_remaining": two_factor.backup_codes_remaining(request.user),
+            "has_two_factor": bool(devices),
+            "session_verified": request.user.is_verified(),
+        },
+    )
+
+
+@login_required
+@sudo.sudo_required
+def enroll(request):
+    form = EnrollForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device, codes = two_factor.totp_enrollment_confirm(
+                user=request.user, code=form.cleaned_data["code"]
+            )
+        except two_factor.CodeRefused as refusal:
+            form.add_error("code", str(refusal))
+        else:
+            django_otp.login(request, device)
+            messages.success(request, "Two-factor authentication is on.")
+            return render(request, "accounts/backup_codes.html", {"codes": codes, "first_time": True})
+    enrollment = two_factor.totp_enrollment_begin(user=request.user)
+    return render(request, "accounts/enroll.html", {"form": form, "enrollment": enrollment})
+
+
+@require_POST
+@login_required
+@sudo.sudo_required
+def backup_codes_regenerate(request):
+    if not two_factor.has_two_factor(request.user):
+        messages.error(request, "Turn on two-factor authentication first.")
+        return redirect("accounts:security")
+    codes = two_factor.backup_codes_regenerate(user=request.user)
+    return render(request, "accounts/backup_codes.html", {"codes": codes, "first_time": False})
+
+
+@require_POST
+@login_required
+@sudo.sudo_required
+def device_remove(request):
+    persistent_id = request.POST.get("device", "")
+    if request.user.is_staff and _is_last_authenticator(request.user, persistent_id):
+        messages.error(request, "Staff accounts must keep an authenticator. Add another one first.")
+    elif two_factor.device_remove(user=request.user, persistent_id=persistent_id):
+        messages.success(request, "The device was removed.")
+    else:
+        messages.error(request, "That device was not found.")
+    return redirect("accounts:security")
+
+
+@login_required
+def confirm(request):
+    """Re-check the user's identity (sudo mode); a code also verifies the session for 2FA."""
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    code_required = two_factor.has_two_factor(request.user)
+    form = ConfirmIdentityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and _confirm_identity(
+        request, form, code_required=code_required
+    ):
+        sudo.mark_fresh(request)
+        return redirect(next_url or "accounts:security")
+    return render(
+        request,
+        "accounts/confirm.html",
+        {"form": form, "code_required": code_required, "next": next_url},
+    )
+
+
+@login_required
+def profile(request):
+    user = request.user
+    form = ProfileForm(
+        request.POST or None,
+        initial={"display_name": user.display_name, "country": user.country,
+                 "preferred_currency": user.preferred_currency},
+    )
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "accounts/profile.html", {"form": form}, status=400)
+        for field, value in form.cleaned_data.items():
+            setattr(user, field, value)
+        user.save(update_fields=list(form.cleaned_data))
+        messages.success(request, "Your profile was saved.")
+        return redirect("accounts:profile")
+    return render(request, "accounts/profile.html", {"form": form})
+
+
+def _confirm_identity(request, form, *, code_required: bool) -> bool:
+    code = form.cleaned_data["code"]
+    password = form.cleaned_data["password"]
+    if code_required or code:
+        try:
+            device = two_factor.code_verify(user=request.user, code=code)
+        except two_factor.CodeRefused as refusal:
+            form.add_error("code", str(refusal))
+            return False
+        django_otp.login(request, device)
+        return True
+    if password and request.user.check_password(password):
+        return True
+    form.add_error("password", "That password is not right.")
+    return False
+
+
+def _is_last_authenticator(user, persistent_id: str) -> bool:
+    authenticators = [d.persistent_id for d in TOTPDevice.objects.filter(user=user, confirmed=True)]
+    return authenticators == [persistent_id]
+
+

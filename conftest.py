@@ -1,0 +1,79 @@
+"""Project-wide pytest fixtures: personas, a logged-in client, Celery and browser set-up."""
+
+import os
+import shutil
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(settings, tmp_path):
+    """Rate-limit counters live in the cache; start every test with an empty one."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Tasks run inline unless a test starts a real worker (see the `celery_worker` fixtures)."""
+    from coinsite.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def alice(db):
+    """A verified adult viewer in the US."""
+    from coinsite.accounts.tests.factories import make_user
+
+    return make_user(email="alice@example.com", display_name="Alice")
+
+
+@pytest.fixture
+def bob(db):
+    """A verified creator in the UK."""
+    from coinsite.accounts.tests.factories import make_user
+
+    return make_user(email="bob@example.com", display_name="Bob", is_creator=True, country="GB",
+                     preferred_currency="GBP")
+
+
+@pytest.fixture
+def charlie(db):
+    """A staff member (no 2FA device yet)."""
+    from coinsite.accounts.tests.factories import make_user
+
+    return make_user(email="charlie@example.com", display_name="Charlie", is_staff=True)
+
+
+def _chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    path = _chromium_path()
+    if path is None:
+        if os.environ.get("CI") or os.environ.get("COINSITE_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required for browser tests: apt-get install -y chromium")
+        pytest.skip("Chromium is not installed (apt-get install -y chromium); browser test skipped")
+    return {**browser_type_launch_args, "executable_path": path, "args": CHROMIUM_ARGS}

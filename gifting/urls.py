@@ -1,0 +1,9 @@
+from django.urls import path
+
+from gifting import views
+
+app_name = "gifting"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+]
