@@ -53,7 +53,7 @@ browser:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
 	      || echo "Could not install Chromium: browser tests will be skipped." >&2; \
 	  else \
 	    echo "Chromium is not installed: browser tests will be skipped (apt-get install chromium)." >&2; \

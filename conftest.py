@@ -77,3 +77,22 @@ def browser_type_launch_args(browser_type_launch_args):
             pytest.fail("Chromium is required for browser tests: apt-get install -y chromium")
         pytest.skip("Chromium is not installed (apt-get install -y chromium); browser test skipped")
     return {**browser_type_launch_args, "executable_path": path, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def real_celery_worker(transactional_db):
+    """A real Celery worker thread consuming from the configured broker (Redis in CI), or from an
+    in-memory broker when none is configured. Tasks are serialised to JSON and go through the
+    broker exactly as in production; the test's database rows are visible to the worker because
+    the test runs with real transactions."""
+    from celery.contrib.testing.worker import start_worker
+    from django.conf import settings
+
+    from coinsite.celery import app
+
+    previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.broker_url = settings.CELERY_BROKER_URL or "memory://"
+    app.conf.task_always_eager = False
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+    app.conf.update(previous)

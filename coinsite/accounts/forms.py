@@ -75,6 +75,11 @@ class ConfirmIdentityForm(forms.Form):
     code = forms.CharField(label="Authentication code", max_length=20, required=False,
                            widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}))
 
+    def __init__(self, *args, code_required: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].required = code_required
+        self.fields["password"].required = not code_required
+
 
 class ProfileForm(forms.Form):
     display_name = forms.CharField(max_length=60)

@@ -107,7 +107,7 @@ def confirm(request):
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         next_url = ""
     code_required = two_factor.has_two_factor(request.user)
-    form = ConfirmIdentityForm(request.POST or None)
+    form = ConfirmIdentityForm(request.POST or None, code_required=code_required)
     if request.method == "POST" and form.is_valid() and _confirm_identity(
         request, form, code_required=code_required
     ):
@@ -150,7 +150,7 @@ def _confirm_identity(request, form, *, code_required: bool) -> bool:
             return False
         django_otp.login(request, device)
         return True
-    if password and request.user.check_password(password):
+    if request.user.check_password(password):
         return True
     form.add_error("password", "That password is not right.")
     return False

@@ -1,0 +1,15 @@
+import datetime
+
+from celery import shared_task
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+ABANDONED_SETUP_AGE = datetime.timedelta(days=1)
+
+
+@shared_task(acks_late=True)
+def purge_abandoned_two_factor_setups() -> int:
+    """Delete authenticator setups that were started but never confirmed; safe to run twice."""
+    cutoff = timezone.now() - ABANDONED_SETUP_AGE
+    deleted, _ = TOTPDevice.objects.filter(confirmed=False, created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,87 @@
+"""Production mode refuses to start on a bad environment; a good one passes check --deploy."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_VARS = ["DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "DATABASE_URL", "CELERY_BROKER_URL",
+               "EMAIL_URL", "REDIS_URL", "SANDBOX_WEBHOOK_SECRET", "STRIPE_SECRET_KEY",
+               "STRIPE_WEBHOOK_SECRET", "DJANGO_ALLOW_ASYNC_UNSAFE"]
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "p9#x2!kq7$wz4@lm8^rt6&yv3*ub5(nc1)ej0_hs-gd+fa=ZQ-r7Lw3Vn8",
+    "ALLOWED_HOSTS": "coinsite.example",
+    "SITE_URL": "https://coinsite.example",
+    "DATABASE_URL": "postgres://coinsite:secret@db.internal:5432/coinsite",
+    "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+    "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example:587",
+    "SANDBOX_WEBHOOK_SECRET": "whsec-production-sandbox-secret-0123456789",
+}
+
+
+def _run(env_overrides: dict, *args: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in CONFIG_VARS}
+    env.update(env_overrides)
+    env["COINSITE_VAR_DIR"] = str(ROOT / "var" / "settings-test")
+    command = args or ("-c", "import django; django.setup()")
+    return subprocess.run(
+        [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _without(name: str) -> dict:
+    return {key: value for key, value in PRODUCTION.items() if key != name}
+
+
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL"]
+)
+def test_production_mode_refuses_to_start_without_a_required_variable(name):
+    result = _run({**_without(name), "DJANGO_SETTINGS_MODULE": "coinsite.settings"})
+
+    assert result.returncode != 0
+    assert f"Environment variable {name} is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG must be a boolean"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is too weak"),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS must not contain '*'"),
+        ({"SITE_URL": "http://coinsite.example"}, "SITE_URL must use https"),
+        ({"SITE_URL": "coinsite.example"}, "SITE_URL must be an http(s) URL"),
+        ({"DATABASE_URL": "mysql://u:p@db/x"}, "DATABASE_URL must point at PostgreSQL"),
+        ({"EMAIL_URL": "pigeon://coop"}, "EMAIL_URL must look like"),
+        ({"SUDO_MODE_SECONDS": "ten"}, "SUDO_MODE_SECONDS must be an integer"),
+    ],
+)
+def test_production_mode_names_the_bad_variable(overrides, message):
+    result = _run({**PRODUCTION, **overrides, "DJANGO_SETTINGS_MODULE": "coinsite.settings"})
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_check_deploy_is_clean_in_production_configuration():
+    result = _run(PRODUCTION, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_settings_turn_on_secure_cookies_hsts_and_csp():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS >= 31536000, "
+        "s.SECURE_SSL_REDIRECT, __import__('django.utils.csp').utils.csp.CSP.NONCE in s.SECURE_CSP['script-src'], "
+        "s.CELERY_TASK_ALWAYS_EAGER, s.MAILERS['default']['BACKEND'].endswith('smtp.EmailBackend'))"
+    )
+    result = _run({**PRODUCTION, "DJANGO_SETTINGS_MODULE": "coinsite.settings"}, "-c", probe)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "True", "True", "True", "False", "True"]
