@@ -91,8 +91,17 @@ def real_celery_worker(transactional_db):
     from coinsite.celery import app
 
     previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    _reset_producer_pools(app)
     app.conf.broker_url = settings.CELERY_BROKER_URL or "memory://"
     app.conf.task_always_eager = False
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
     app.conf.update(previous)
+    _reset_producer_pools(app)
+
+
+def _reset_producer_pools(app):
+    # An eager apply_async in an earlier test opens producer pools on the broker configured then;
+    # Celery keeps them, so without this the tasks of a worker test could go to another broker.
+    app._pool = None
+    app.amqp._producer_pool = None

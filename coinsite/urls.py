@@ -13,6 +13,7 @@ urlpatterns = [
     path("wallet/", include("wallet.urls")),
     path("live/", include("gifting.urls")),
     path("creator/", include("payouts.urls")),
+    path("sandbox-pay/", include("wallet.sandbox.urls")),
 ]
 
 handler400 = "coinsite.views.error_400"

@@ -1,7 +1,99 @@
+import json
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.cache import cache
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from wallet import selectors, services
+from wallet.forms import PAYMENT_METHOD_LABELS, RechargeForm
+from wallet.models import TopUp, TopUpStatus
+from wallet.providers.base import PROVIDERS, WebhookRejected
+
+TOPUP_STARTS_PER_MINUTE = 10
 
 
 @login_required
 def index(request):
     return render(request, "wallet/index.html")
+
+
+@login_required
+def recharge(request):
+    offer = selectors.recharge_offer(request.user)
+    form = RechargeForm(offer=offer)
+    return _recharge_page(request, offer, form)
+
+
+@require_POST
+@login_required
+def topup_start(request):
+    offer = selectors.recharge_offer(request.user)
+    form = RechargeForm(request.POST, offer=offer)
+    if offer.unavailable_reason:
+        return _recharge_page(request, offer, form, status=403)
+    if not form.is_valid():
+        return _recharge_page(request, offer, form, status=400)
+    if not _allow_topup_start(request.user):
+        form.add_error(None, "Too many payment attempts. Wait a minute and try again.")
+        return _recharge_page(request, offer, form, status=429)
+    try:
+        _topup, redirect_url = services.topup_start(
+            user=request.user, payment_method=form.cleaned_data["payment_method"],
+            package_id=form.cleaned_data["package_id"], custom_coins=form.cleaned_data["custom_coins"])
+    except services.RechargeError as error:
+        form.add_error(None, str(error))
+        return _recharge_page(request, offer, form, status=400)
+    return redirect(redirect_url)
+
+
+@login_required
+def topup_return(request, public_id):
+    """Where the provider sends the payer back: ask the provider right away instead of waiting for its webhook."""
+    topup = get_object_or_404(TopUp, public_id=public_id, user=request.user)
+    services.topup_refresh(topup=topup)
+    if request.GET.get("cancelled"):
+        messages.info(request, "The payment was cancelled. Nothing was charged.")
+    return redirect("wallet:topup-detail", public_id=topup.public_id)
+
+
+@login_required
+def topup_detail(request, public_id):
+    topup = get_object_or_404(TopUp.objects.select_related("package"), public_id=public_id, user=request.user)
+    return render(request, "wallet/topup_detail.html", {
+        "topup": topup,
+        "is_pending": topup.status == TopUpStatus.PENDING,
+        "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
+        "coin_value": selectors.coin_value(topup.total_coins, topup.amount.currency.code),
+    })
+
+
+@csrf_exempt
+@require_POST
+def webhook(request, provider_name):
+    """Provider webhooks: verified by signature, deduplicated per event, 2xx on replays."""
+    if provider_name not in PROVIDERS or provider_name != settings.PAYMENT_PROVIDER:
+        raise Http404("This payment provider is not in use.")
+    try:
+        outcomes = services.webhook_receive(provider_name=provider_name, body=request.body, headers=request.headers)
+    except WebhookRejected as rejection:
+        return HttpResponse(json.dumps({"error": str(rejection)}), status=400, content_type="application/json")
+    return JsonResponse({"received": True, "outcomes": outcomes})
+
+
+def _recharge_page(request, offer, form, *, status=200):
+    return render(request, "wallet/recharge.html", {
+        "offer": offer,
+        "form": form,
+        "method_labels": PAYMENT_METHOD_LABELS,
+    }, status=status)
+
+
+def _allow_topup_start(user) -> bool:
+    key = f"wallet:topup-start:{user.pk}"
+    cache.add(key, 0, timeout=60)
+    return cache.incr(key) <= TOPUP_STARTS_PER_MINUTE

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_VARS = ["DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "DATABASE_URL", "CELERY_BROKER_URL",
                "EMAIL_URL", "REDIS_URL", "SANDBOX_WEBHOOK_SECRET", "STRIPE_SECRET_KEY",
-               "STRIPE_WEBHOOK_SECRET", "DJANGO_ALLOW_ASYNC_UNSAFE"]
+               "STRIPE_WEBHOOK_SECRET", "DJANGO_ALLOW_ASYNC_UNSAFE", "PAYMENT_PROVIDER"]
 PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": "p9#x2!kq7$wz4@lm8^rt6&yv3*ub5(nc1)ej0_hs-gd+fa=ZQ-r7Lw3Vn8",
@@ -19,7 +19,9 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://coinsite:secret@db.internal:5432/coinsite",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
     "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example:587",
-    "SANDBOX_WEBHOOK_SECRET": "whsec-production-sandbox-secret-0123456789",
+    "PAYMENT_PROVIDER": "stripe",
+    "STRIPE_SECRET_KEY": "sk_live_example0123456789",
+    "STRIPE_WEBHOOK_SECRET": "whsec_example0123456789",
 }
 
 
@@ -72,6 +74,15 @@ def test_check_deploy_is_clean_in_production_configuration():
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_production_takes_sandbox_payments():
+    sandbox = {**PRODUCTION, "PAYMENT_PROVIDER": "sandbox", "SANDBOX_WEBHOOK_SECRET": "whsec-0123456789abcdef"}
+
+    result = _run(sandbox, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode != 0
+    assert "paysandbox.W001" in result.stderr
 
 
 def test_production_settings_turn_on_secure_cookies_hsts_and_csp():

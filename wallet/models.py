@@ -1,0 +1,419 @@
+"""The double-entry ledger: accounts, transactions and append-only entries (DESIGN §2).
+
+Amounts are integers of one asset (coins or diamonds). A positive entry adds to an account's
+balance, a negative one takes from it; every transaction sums to zero per asset. Writes go
+through `wallet.ledger` only: entries and transactions refuse updates and deletes here and, by
+trigger, in PostgreSQL (migration 0002).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from djmoney.models.fields import MoneyField
+
+
+class Asset(models.TextChoices):
+    COIN = "COIN", "Coins"
+    DIAMOND = "DIAMOND", "Diamonds"
+
+
+class AccountKind(models.TextChoices):
+    USER = "user", "User wallet"
+    SYSTEM = "system", "System account"
+
+
+class SystemAccount(models.TextChoices):
+    """Codes of the system accounts. They may go negative: coins issued is negative by design."""
+
+    COINS_ISSUED = "coins_issued", "Coins issued"
+    COINS_CONSUMED = "coins_consumed", "Coins consumed"
+    COINS_CLEARING = "coins_clearing", "Coins clearing"
+    COINS_RECEIVABLE = "coins_receivable", "Coins receivable"
+    DIAMONDS_ISSUED = "diamonds_issued", "Diamonds issued"
+    DIAMONDS_REDEEMED = "diamonds_redeemed", "Diamonds redeemed"
+    DIAMONDS_CLEARING = "diamonds_clearing", "Diamonds clearing"
+    DIAMONDS_RECEIVABLE = "diamonds_receivable", "Diamonds receivable"
+
+    @property
+    def asset(self) -> str:
+        return Asset.COIN if self.value.startswith("coins_") else Asset.DIAMOND
+
+
+class AppendOnlyError(Exception):
+    """Raised on an attempt to update or delete a ledger transaction or entry."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
+
+    def update_or_create(self, defaults=None, create_defaults=None, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only; use wallet.ledger.")
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} {self.pk} is append-only; post a correction.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} {self.pk} is append-only; post a correction.")
+
+
+class LedgerAccount(models.Model):
+    """A balance of one asset: a user's coin or diamond wallet, or a system account.
+
+    `balance` is a cache of the sum of the account's entries. For an account with
+    `append_only_balance` (creator diamond wallets and system accounts) postings that need no
+    funds check only insert entries plus `LedgerBalanceDelta` rows, so thousands of concurrent
+    gifts never queue on this row; the real balance is `balance` plus its pending deltas until
+    `wallet.ledger.ledger_rollup` folds them in (DESIGN §4).
+    """
+
+    kind = models.CharField(max_length=8, choices=AccountKind.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="ledger_accounts")
+    code = models.CharField(max_length=32, blank=True, default="", choices=SystemAccount.choices)
+    asset = models.CharField(max_length=8, choices=Asset.choices)
+    balance = models.BigIntegerField(default=0)
+    append_only_balance = models.BooleanField(
+        default=False, help_text="Credits insert balance deltas instead of updating this row.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "asset"], condition=Q(user__isnull=False),
+                                    name="wallet_ledgeraccount_one_per_user_and_asset"),
+            models.UniqueConstraint(fields=["code"], condition=~Q(code=""),
+                                    name="wallet_ledgeraccount_unique_system_code"),
+            models.CheckConstraint(condition=Q(asset__in=Asset.values), name="wallet_ledgeraccount_asset_valid"),
+            models.CheckConstraint(
+                condition=Q(kind=AccountKind.USER, user__isnull=False, code="")
+                | (Q(kind=AccountKind.SYSTEM, user__isnull=True) & ~Q(code="")),
+                name="wallet_ledgeraccount_owner_matches_kind",
+            ),
+            # The database, not only Python, keeps user balances from going below zero.
+            models.CheckConstraint(condition=Q(kind=AccountKind.SYSTEM) | Q(balance__gte=0),
+                                   name="wallet_ledgeraccount_user_balance_nonnegative"),
+        ]
+
+    def __str__(self):
+        owner = self.code if self.kind == AccountKind.SYSTEM else f"user {self.user_id}"
+        return f"#{self.pk} {owner} {self.asset}"
+
+    @property
+    def may_go_negative(self) -> bool:
+        return self.kind == AccountKind.SYSTEM
+
+
+class LedgerTransaction(AppendOnlyModel):
+    """One balanced posting; its idempotency key makes a retried operation post nothing twice."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=64, help_text="What posted it, e.g. topup, gift, payout, refund.")
+    memo = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(idempotency_key=""), name="wallet_ledgertransaction_key_present"),
+            models.CheckConstraint(condition=~Q(kind=""), name="wallet_ledgertransaction_kind_present"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.kind} ({self.idempotency_key})"
+
+
+class LedgerEntry(AppendOnlyModel):
+    """One line of a transaction: `amount` of `asset` added to (or, if negative, taken from) an account."""
+
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    asset = models.CharField(max_length=8, choices=Asset.choices)
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["account", "created_at"], name="wallet_entry_account_created")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallet_ledgerentry_amount_nonzero"),
+            models.CheckConstraint(condition=Q(asset__in=Asset.values), name="wallet_ledgerentry_asset_valid"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} tx {self.transaction_id} account {self.account_id} {self.amount:+d} {self.asset}"
+
+
+class LedgerBalanceDelta(models.Model):
+    """A change to an append-only-balance account's cached balance that is not yet rolled up.
+
+    Inserted in the same database transaction as the entry it mirrors; `ledger_rollup` deletes
+    deltas and adds them to `LedgerAccount.balance` in one statement, so balance plus deltas
+    always equals the sum of the account's entries. Not part of the ledger itself.
+    """
+
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="balance_deltas")
+    amount = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallet_ledgerbalancedelta_amount_nonzero"),
+        ]
+
+    def __str__(self):
+        return f"account {self.account_id} {self.amount:+d}"
+
+
+class LedgerAuditRun(models.Model):
+    """The outcome of one daily ledger audit; one row per day makes a re-delivered task harmless."""
+
+    run_date = models.DateField(unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    is_clean = models.BooleanField(null=True)
+    problem_count = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    alert_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-run_date"]
+
+    def __str__(self):
+        state = "running" if self.is_clean is None else ("clean" if self.is_clean else "FAILED")
+        return f"Ledger audit {self.run_date}: {state}"
+
+
+# --- Catalogue: countries, coin packages and prices -----------------------------------------------
+
+
+class Country(models.Model):
+    """Where a viewer lives decides their currency, whether they may recharge or gift, and how they pay."""
+
+    code = models.CharField(max_length=2, primary_key=True, help_text="ISO 3166-1 alpha-2, e.g. US.")
+    name = models.CharField(max_length=80)
+    currency = models.CharField(max_length=3, help_text="ISO 4217 code prices are shown and charged in.")
+    recharge_enabled = models.BooleanField(default=True)
+    gifting_enabled = models.BooleanField(default=True)
+    payment_methods = models.JSONField(
+        default=list, blank=True, help_text="Offered methods: card, paypal, google_pay, apple_pay, carrier_billing.")
+    recharge_unavailable_reason = models.CharField(
+        max_length=200, blank=True, default="", help_text="Shown to viewers when recharge is switched off.")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "countries"
+        constraints = [
+            models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{2}$"), name="wallet_country_code_format"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="wallet_country_currency_format"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from wallet.money import CURRENCY_EXPONENTS
+        from wallet.providers.base import PAYMENT_METHODS
+
+        if self.currency not in CURRENCY_EXPONENTS:
+            raise ValidationError({"currency": f"Coinsite does not sell coins in {self.currency}."})
+        unknown = [m for m in self.payment_methods or [] if m not in PAYMENT_METHODS]
+        if unknown or not isinstance(self.payment_methods, list):
+            raise ValidationError({"payment_methods": f"Choose from {', '.join(PAYMENT_METHODS)}."})
+
+
+class CoinPackage(models.Model):
+    """A bundle of coins sold at a fixed price per currency (prices are set, never converted)."""
+
+    coins = models.PositiveIntegerField()
+    bonus_coins = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "coins"]
+        constraints = [models.CheckConstraint(condition=Q(coins__gt=0), name="wallet_coinpackage_coins_positive")]
+
+    def __str__(self):
+        bonus = f" + {self.bonus_coins} bonus" if self.bonus_coins else ""
+        return f"{self.coins:,} coins{bonus}"
+
+    @property
+    def total_coins(self) -> int:
+        return self.coins + self.bonus_coins
+
+
+class CoinPackagePrice(models.Model):
+    package = models.ForeignKey(CoinPackage, on_delete=models.CASCADE, related_name="prices")
+    price = MoneyField(max_digits=14, decimal_places=2, default_currency="USD")
+
+    class Meta:
+        ordering = ["package", "price_currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["package", "price_currency"], name="wallet_packageprice_one_per_currency"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="wallet_packageprice_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.package}: {self.price}"
+
+
+class CoinRate(models.Model):
+    """The base price of one coin in a currency: what a custom amount costs, and what coins are worth."""
+
+    per_coin = MoneyField(max_digits=14, decimal_places=6, default_currency="USD")
+    min_coins = models.PositiveIntegerField(default=30)
+    max_coins = models.PositiveIntegerField(default=250_000)
+
+    class Meta:
+        ordering = ["per_coin_currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["per_coin_currency"], name="wallet_coinrate_one_per_currency"),
+            models.CheckConstraint(condition=Q(per_coin__gt=0), name="wallet_coinrate_positive"),
+            models.CheckConstraint(condition=Q(min_coins__gte=1) & Q(max_coins__gte=F("min_coins")),
+                                   name="wallet_coinrate_bounds"),
+        ]
+
+    def __str__(self):
+        return f"1 coin = {self.per_coin}"
+
+
+# --- Top-ups --------------------------------------------------------------------------------------
+
+
+class TopUpStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for payment"
+    SUCCEEDED = "succeeded", "Paid"
+    FAILED = "failed", "Payment failed"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+class TopUp(models.Model):
+    """One recharge: coins bought for money through a payment provider, credited exactly once on success."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups")
+    package = models.ForeignKey(CoinPackage, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    coins = models.PositiveIntegerField()
+    bonus_coins = models.PositiveIntegerField(default=0)
+    amount = MoneyField(max_digits=14, decimal_places=2, default_currency="USD")
+    country = models.CharField(max_length=2)
+    payment_method = models.CharField(max_length=20)
+    provider = models.CharField(max_length=20)
+    provider_session_id = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.PENDING)
+    status_reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
+                                              related_name="topup")
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="wallet_topup_user_created"),
+            models.Index(fields=["status", "expires_at"], name="wallet_topup_status_expiry"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(coins__gt=0), name="wallet_topup_coins_positive"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="wallet_topup_amount_positive"),
+            # Coins were credited if and only if the top-up succeeded.
+            models.CheckConstraint(
+                condition=Q(status=TopUpStatus.SUCCEEDED, ledger_transaction__isnull=False)
+                | (~Q(status=TopUpStatus.SUCCEEDED) & Q(ledger_transaction__isnull=True)),
+                name="wallet_topup_credited_iff_succeeded",
+            ),
+            models.UniqueConstraint(fields=["provider", "provider_session_id"], condition=~Q(provider_session_id=""),
+                                    name="wallet_topup_unique_provider_session"),
+        ]
+
+    def __str__(self):
+        return f"Top-up {self.public_id} ({self.total_coins} coins, {self.amount}, {self.status})"
+
+    @property
+    def total_coins(self) -> int:
+        return self.coins + self.bonus_coins
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != TopUpStatus.PENDING
+
+
+class PaymentWebhookEvent(models.Model):
+    """A provider event we have processed; the unique (provider, event_id) makes replays harmless."""
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=20)
+    topup = models.ForeignKey(TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="webhook_events")
+    outcome = models.CharField(max_length=200)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="wallet_webhookevent_unique_event"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider} {self.event_id} ({self.event_type}): {self.outcome}"
+
+
+# --- Spending controls ----------------------------------------------------------------------------
+
+
+class SpendingControls(models.Model):
+    """A viewer's own limits: daily and monthly coin budgets and a self-exclusion pause.
+
+    A limit of None means no limit. Lowering a limit applies at once; raising (or removing) one is
+    stored in the `*_next` fields and applies from `*_next_at`, 24 hours later, so a moment of
+    impulse cannot undo a decision made calmly. `excluded_until` only ever moves later.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="spending_controls")
+    daily_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    daily_limit_next = models.PositiveBigIntegerField(null=True, blank=True)
+    daily_limit_next_at = models.DateTimeField(null=True, blank=True)
+    monthly_limit_next = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_limit_next_at = models.DateTimeField(null=True, blank=True)
+    excluded_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "spending controls"
+        constraints = [
+            models.CheckConstraint(condition=Q(daily_limit__isnull=True) | Q(daily_limit__gt=0),
+                                   name="wallet_spending_daily_positive"),
+            models.CheckConstraint(condition=Q(monthly_limit__isnull=True) | Q(monthly_limit__gt=0),
+                                   name="wallet_spending_monthly_positive"),
+        ]
+
+    def __str__(self):
+        return f"Spending controls of user {self.user_id}"

@@ -1,0 +1,114 @@
+"""Fiat money helpers: the one place that rounds money and converts it to and from minor units.
+
+Everything that crosses a boundary (a price shown to a viewer, an amount sent to a payment
+provider, a value stored in a MoneyField) goes through `quantize` first. Nothing here uses
+floats, and nothing relies on `Money.round` (banker's rounding) or on the database to round.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import moneyed
+from django.utils import translation
+from djmoney.money import Money
+from moneyed.l10n import format_money as babel_format_money
+
+# Minor-unit exponents of the currencies Coinsite sells coins in. Listed explicitly, rather than
+# derived from whatever py-moneyed knows, so that taking a new currency is a deliberate decision
+# (a provider's idea of minor units can differ from ISO 4217); a test keeps this table in step
+# with py-moneyed's ISO data.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "BRL": 2,
+    "INR": 2,
+    "JPY": 0,
+    "KRW": 0,
+}
+
+
+class UnsupportedCurrency(ValueError):
+    """The currency is not one Coinsite prices or takes payments in."""
+
+
+def currency_code(currency: str | moneyed.Currency) -> str:
+    code = currency.code if isinstance(currency, moneyed.Currency) else str(currency).upper()
+    if code not in CURRENCY_EXPONENTS:
+        raise UnsupportedCurrency(f"Currency {code!r} is not supported.")
+    return code
+
+
+def currency_exponent(currency: str | moneyed.Currency) -> int:
+    """How many decimal places the currency has (2 for USD, 0 for JPY)."""
+    return CURRENCY_EXPONENTS[currency_code(currency)]
+
+
+def quantize(money: Money) -> Money:
+    """`money` rounded to its currency's minor unit, half-way cases away from zero.
+
+    ROUND_HALF_UP (away from zero) rather than banker's rounding: it is the rule people and
+    receipts use (1.005 -> 1.01), and it is what PostgreSQL does when it rounds a numeric, so a
+    value we round and one the database rounds can never disagree by a cent. Banker's rounding
+    (`Money.round`'s default) only pays off when summing many rounded values statistically.
+    """
+    exponent = currency_exponent(money.currency)
+    step = Decimal(1).scaleb(-exponent)
+    return Money(money.amount.quantize(step, rounding=ROUND_HALF_UP), money.currency.code)
+
+
+def to_minor_units(money: Money) -> int:
+    """The amount in the currency's minor units (cents for USD, yen for JPY), exactly.
+
+    Refuses amounts finer than a minor unit instead of rounding them silently: a value that
+    reaches a provider unrounded is a bug in the caller, which should `quantize` first.
+    """
+    exponent = currency_exponent(money.currency)
+    scaled = money.amount.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(
+            f"{money.amount} {money.currency.code} is finer than the currency's minor unit; quantize it first."
+        )
+    return int(scaled)
+
+
+def from_minor_units(amount: int, currency: str | moneyed.Currency) -> Money:
+    """`Money` for an integer count of minor units (999, "USD" -> 9.99 USD)."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"Minor units must be an int, got {type(amount).__name__}.")
+    code = currency_code(currency)
+    return Money(Decimal(amount).scaleb(-CURRENCY_EXPONENTS[code]), code)
+
+
+def price_for_coins(per_coin_price: Money, coins: int) -> Money:
+    """What `coins` cost at `per_coin_price`, rounded once, at the end (never per coin)."""
+    if isinstance(coins, bool) or not isinstance(coins, int):
+        raise TypeError(f"Coins must be an int, got {type(coins).__name__}.")
+    if coins < 1:
+        raise ValueError("A purchase needs at least one coin.")
+    if per_coin_price.amount < 0:
+        raise ValueError("A per-coin price cannot be negative.")
+    return quantize(Money(per_coin_price.amount * coins, per_coin_price.currency.code))
+
+
+def parse_amount(amount: str, currency: str) -> Money:
+    """`Money` from a decimal string such as "9.99" (as providers send it); must be exact."""
+    try:
+        value = Decimal(amount)
+    except (InvalidOperation, TypeError):
+        raise ValueError(f"Not a decimal amount: {amount!r}.") from None
+    if not value.is_finite():
+        raise ValueError(f"Not a decimal amount: {amount!r}.")
+    money = Money(value, currency_code(currency))
+    to_minor_units(money)  # rejects sub-minor-unit precision
+    return money
+
+
+def amount_string(money: Money) -> str:
+    """The quantized amount as plain digits ("9.99", "1000"), for payloads and forms."""
+    return format(quantize(money).amount, "f")
+
+
+def format_money(money: Money, *, locale: str | None = None) -> str:
+    """The quantized amount for people: "$9.99", "¥1,000", in the active language by default."""
+    locale = locale or translation.to_locale(translation.get_language() or "en")
+    return babel_format_money(quantize(money), locale=locale)

@@ -1,0 +1,131 @@
+"""The small interface every payment provider implements, and the factory that picks one.
+
+Plain dataclasses on purpose: providers know nothing about Coinsite's models. The recharge
+service turns a top-up into a `CheckoutRequest`, and turns each `PaymentEvent` (from a verified
+webhook or from a `session_status` re-check) back into a state change on its top-up.
+"""
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+from djmoney.money import Money
+
+PAYMENT_METHODS = ("card", "paypal", "google_pay", "apple_pay", "carrier_billing")
+EVENT_TYPES = frozenset({"succeeded", "failed", "cancelled", "expired", "pending"})
+
+PROVIDERS = {
+    "sandbox": "wallet.providers.sandbox.SandboxProvider",
+    "stripe": "wallet.providers.stripe.StripeProvider",
+}
+
+# Signed webhooks older than this are refused, so a captured request cannot be replayed later.
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+class ProviderError(Exception):
+    """The provider could not start a checkout. `retryable` is True for outages and timeouts
+    (try again later with the same idempotency key), False for requests it will never accept."""
+
+    def __init__(self, message: str, *, retryable: bool):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class UnsupportedPaymentMethod(ValueError):
+    """This provider cannot take the requested payment method."""
+
+
+class WebhookRejected(Exception):
+    """A webhook failed verification or could not be read: answer 400 and change nothing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckoutRequest:
+    reference: str  # our top-up's public id
+    amount: Money
+    description: str
+    customer_email: str
+    payment_method: str
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+
+    def __post_init__(self):
+        if self.payment_method not in PAYMENT_METHODS:
+            raise UnsupportedPaymentMethod(f"Unknown payment method {self.payment_method!r}.")
+        if self.amount.amount <= 0:
+            raise ValueError("A checkout amount must be positive.")
+        if not self.reference or not self.idempotency_key:
+            raise ValueError("A checkout needs a reference and an idempotency key.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckoutSession:
+    provider_session_id: str
+    redirect_url: str  # where to send the payer's browser
+    expires_at: datetime.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentEvent:
+    event_id: str  # the provider's event id: deduplicate on it
+    type: str  # one of EVENT_TYPES
+    reference: str
+    provider_session_id: str
+    amount: Money | None
+    occurred_at: datetime.datetime
+
+    def __post_init__(self):
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"Unknown payment event type {self.type!r}.")
+
+
+@runtime_checkable
+class PaymentProvider(Protocol):
+    name: str
+    payment_methods: frozenset[str]
+
+    def checkout_start(self, request: CheckoutRequest) -> CheckoutSession:
+        """Create (or, for a repeated idempotency key, return again) a hosted checkout session.
+        Raises ProviderError or UnsupportedPaymentMethod."""
+        ...
+
+    def webhook_parse(self, *, body: bytes, headers: Mapping[str, str]) -> list[PaymentEvent]:
+        """Verify the signature and map the payload to events; events this interface does not
+        model give an empty list. Raises WebhookRejected."""
+        ...
+
+    def session_status(self, provider_session_id: str) -> PaymentEvent | None:
+        """The session's outcome as the provider sees it now, or None while it is still open."""
+        ...
+
+
+def get_provider(name: str | None = None) -> PaymentProvider:
+    """The provider called `name`, or the one chosen by settings.PAYMENT_PROVIDER."""
+    name = name or settings.PAYMENT_PROVIDER
+    try:
+        path = PROVIDERS[name]
+    except KeyError:
+        raise ValueError(f"Unknown payment provider {name!r}; choose one of {sorted(PROVIDERS)}.") from None
+    return import_string(path)()
+
+
+def checkout_expires_at(now: datetime.datetime | None = None) -> datetime.datetime:
+    """When a checkout started now stops accepting payment (settings.PAYMENT_CHECKOUT_MINUTES)."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    return (now + datetime.timedelta(minutes=settings.PAYMENT_CHECKOUT_MINUTES)).replace(microsecond=0)
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header value, case-insensitively (Django's request.headers or a plain dict)."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None

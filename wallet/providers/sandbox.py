@@ -1,0 +1,141 @@
+"""Client for the built-in sandbox provider (the `wallet.sandbox` app, label `paysandbox`).
+
+The sandbox keeps its sessions in this database, so "calling its API" means creating and
+reading its rows; its webhooks arrive over HTTP like any provider's and are verified here,
+independently of the code in `wallet.sandbox.webhooks` that signs them.
+"""
+
+import datetime
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.urls import reverse
+
+from wallet.money import UnsupportedCurrency, parse_amount
+from wallet.providers.base import (
+    PAYMENT_METHODS,
+    SIGNATURE_TOLERANCE_SECONDS,
+    CheckoutRequest,
+    CheckoutSession,
+    PaymentEvent,
+    WebhookRejected,
+    checkout_expires_at,
+    header,
+)
+
+SIGNATURE_HEADER = "Coinsite-Sandbox-Signature"
+
+WEBHOOK_EVENT_TYPES = {
+    "payment.succeeded": "succeeded",
+    "payment.failed": "failed",
+    "payment.cancelled": "cancelled",
+    "payment.expired": "expired",
+}
+SESSION_STATE_EVENTS = {"paid": "succeeded", "declined": "failed", "cancelled": "cancelled", "expired": "expired"}
+
+
+class SandboxProvider:
+    name = "sandbox"
+    payment_methods = frozenset(PAYMENT_METHODS)
+
+    def __init__(self, *, webhook_secret: str | None = None):
+        self.webhook_secret = webhook_secret or settings.SANDBOX_WEBHOOK_SECRET
+
+    def checkout_start(self, request: CheckoutRequest) -> CheckoutSession:
+        from wallet.sandbox.services import sandbox_session_create
+
+        session = sandbox_session_create(request=request, expires_at=checkout_expires_at())
+        return CheckoutSession(
+            provider_session_id=session.public_id,
+            # A site path rather than an absolute URL: the hosted page is served by this site,
+            # whatever host and port the payer reached it on.
+            redirect_url=reverse("paysandbox:checkout", args=[session.public_id]),
+            expires_at=session.expires_at,
+        )
+
+    def webhook_parse(self, *, body: bytes, headers: Mapping[str, str]) -> list[PaymentEvent]:
+        verify_signature(body, header(headers, SIGNATURE_HEADER), secret=self.webhook_secret)
+        try:
+            payload = json.loads(body)
+            return [_event_from(payload)]
+        except (ValueError, KeyError, TypeError, OverflowError, OSError) as error:
+            raise WebhookRejected(f"Unreadable sandbox event: {error!r}") from None
+
+    def session_status(self, provider_session_id: str) -> PaymentEvent | None:
+        from wallet.sandbox.models import SandboxSession
+
+        session = SandboxSession.objects.filter(public_id=provider_session_id).first()
+        if session is None:
+            return None
+        if session.state in SandboxSession.OPEN_STATES:
+            # Past its time the payer can no longer pay, even before the sweep records it.
+            if not session.is_past_expiry:
+                return None
+            event_type, occurred_at = "expired", session.expires_at
+        else:
+            event_type, occurred_at = SESSION_STATE_EVENTS[session.state], session.finished_at
+        return PaymentEvent(
+            event_id=session.event_id or f"status:{session.public_id}:{event_type}",
+            type=event_type,
+            reference=session.reference,
+            provider_session_id=session.public_id,
+            amount=session.price,
+            occurred_at=occurred_at,
+        )
+
+
+def verify_signature(body: bytes, signature_header: str | None, *, secret: str, now: float | None = None) -> None:
+    """Raise WebhookRejected unless `signature_header` is a fresh HMAC of `body` by `secret`."""
+    if not secret:
+        raise WebhookRejected("SANDBOX_WEBHOOK_SECRET is not configured.")
+    if not signature_header:
+        raise WebhookRejected(f"Missing {SIGNATURE_HEADER} header.")
+    timestamp, signatures = _parse_signature_header(signature_header)
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    # compare_digest on every candidate, so timing does not reveal how much of one matched.
+    matched = [hmac.compare_digest(expected, candidate) for candidate in signatures]
+    if not any(matched):
+        raise WebhookRejected("Signature does not match.")
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > SIGNATURE_TOLERANCE_SECONDS:
+        raise WebhookRejected("Signature timestamp is outside the tolerance.")
+
+
+def _parse_signature_header(value: str) -> tuple[int, list[str]]:
+    timestamp, signatures = None, []
+    for part in value.split(","):
+        key, _, item = part.strip().partition("=")
+        if key == "t" and item.isdigit():
+            timestamp = int(item)
+        elif key == "v1" and item:
+            signatures.append(item)
+    if timestamp is None or not signatures:
+        raise WebhookRejected(f"Malformed {SIGNATURE_HEADER} header.")
+    return timestamp, signatures
+
+
+def _event_from(payload: dict) -> PaymentEvent:
+    data = payload["data"]
+    for key in ("id", "type"):
+        if not isinstance(payload[key], str):
+            raise TypeError(f"{key} must be a string")
+    if not isinstance(payload["created"], int) or isinstance(payload["created"], bool):
+        raise TypeError("created must be an integer timestamp")
+    if not all(isinstance(data[key], str) and data[key] for key in ("session", "reference", "amount", "currency")):
+        raise TypeError("data.session, reference, amount and currency must be non-empty strings")
+    try:
+        amount = parse_amount(data["amount"], data["currency"])
+    except UnsupportedCurrency as error:
+        raise ValueError(str(error)) from None
+    return PaymentEvent(
+        event_id=payload["id"],
+        type=WEBHOOK_EVENT_TYPES[payload["type"]],
+        reference=data["reference"],
+        provider_session_id=data["session"],
+        amount=amount,
+        occurred_at=datetime.datetime.fromtimestamp(payload["created"], tz=datetime.UTC),
+    )

@@ -1,0 +1,206 @@
+"""Stripe Checkout through the official SDK (stripe 16, API version 2026-10-28.endive).
+
+Hosted checkout keeps card numbers off our servers (PCI SAQ A). Every session is created with
+the idempotency key derived from our top-up row, so a retried request (ours or the SDK's own
+network retries) returns the same session instead of opening a second one.
+"""
+
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+from wallet.money import UnsupportedCurrency, from_minor_units, to_minor_units
+from wallet.providers.base import (
+    SIGNATURE_TOLERANCE_SECONDS,
+    CheckoutRequest,
+    CheckoutSession,
+    PaymentEvent,
+    ProviderError,
+    UnsupportedPaymentMethod,
+    WebhookRejected,
+    checkout_expires_at,
+    header,
+)
+
+logger = logging.getLogger(__name__)
+
+# Google Pay and Apple Pay are wallets Stripe Checkout offers on top of the "card" method;
+# Stripe has no direct carrier billing, so this provider does not offer it.
+STRIPE_METHOD_TYPES = {
+    "card": ["card"],
+    "google_pay": ["card"],
+    "apple_pay": ["card"],
+    "paypal": ["paypal"],
+}
+
+# The SDK's network retries reuse our idempotency key, so they can never double-charge.
+MAX_NETWORK_RETRIES = 2
+
+
+class StripeProvider:
+    name = "stripe"
+    payment_methods = frozenset(STRIPE_METHOD_TYPES)
+
+    def __init__(self, *, api_key: str | None = None, webhook_secret: str | None = None,
+                 http_client: stripe.HTTPClient | None = None):
+        api_key = api_key or settings.STRIPE_SECRET_KEY
+        if not api_key:
+            raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set; the Stripe provider cannot start.")
+        self.webhook_secret = webhook_secret or settings.STRIPE_WEBHOOK_SECRET
+        self.client = stripe.StripeClient(
+            api_key, http_client=http_client, max_network_retries=MAX_NETWORK_RETRIES
+        )
+
+    def checkout_start(self, request: CheckoutRequest) -> CheckoutSession:
+        if request.payment_method not in STRIPE_METHOD_TYPES:
+            raise UnsupportedPaymentMethod(f"Stripe does not take {request.payment_method!r} payments.")
+        expires_at = checkout_expires_at()
+        try:
+            session = self.client.v1.checkout.sessions.create(
+                params=_session_params(request, expires_at),
+                options={"idempotency_key": request.idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return CheckoutSession(
+            provider_session_id=session.id,
+            redirect_url=session.url,
+            expires_at=_from_timestamp(session.expires_at),
+        )
+
+    def webhook_parse(self, *, body: bytes, headers: Mapping[str, str]) -> list[PaymentEvent]:
+        if not self.webhook_secret:
+            raise WebhookRejected("STRIPE_WEBHOOK_SECRET is not configured.")
+        try:
+            # StripeClient.construct_event is stripe.Webhook.construct_event bound to this client.
+            event = self.client.construct_event(
+                body, header(headers, "Stripe-Signature"), self.webhook_secret,
+                tolerance=SIGNATURE_TOLERANCE_SECONDS,
+            )
+        except stripe.SignatureVerificationError as error:
+            raise WebhookRejected(f"Bad Stripe signature: {error.user_message}") from None
+        except ValueError as error:  # not UTF-8 or not JSON, though correctly signed
+            raise WebhookRejected(f"Unreadable Stripe event: {error}") from None
+        try:
+            return _events_from(event.to_dict())
+        except (KeyError, TypeError, ValueError) as error:
+            raise WebhookRejected(f"Unexpected Stripe event shape: {error!r}") from None
+
+    def session_status(self, provider_session_id: str) -> PaymentEvent | None:
+        try:
+            session = self.client.v1.checkout.sessions.retrieve(provider_session_id)
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        data = session.to_dict()
+        event_type = _status_event_type(data)
+        if event_type is None:
+            return None
+        return _payment_event(
+            event_id=f"status:{data['id']}:{event_type}", event_type=event_type, session=data,
+            occurred_at=timezone.now(),
+        )
+
+
+def _session_params(request: CheckoutRequest, expires_at: datetime.datetime) -> dict[str, Any]:
+    currency = request.amount.currency.code.lower()
+    return {
+        "mode": "payment",
+        "client_reference_id": request.reference,
+        "metadata": {"reference": request.reference},
+        "payment_intent_data": {"metadata": {"reference": request.reference}},
+        "customer_email": request.customer_email,
+        "line_items": [{
+            "quantity": 1,
+            "price_data": {
+                "currency": currency,
+                "unit_amount": to_minor_units(request.amount),
+                "product_data": {"name": request.description},
+            },
+        }],
+        # API 2026-09-30.endive removed `payment_method_types` from Checkout Session create;
+        # `allowed_payment_method_types` is its replacement (a filter on dynamic methods).
+        "allowed_payment_method_types": STRIPE_METHOD_TYPES[request.payment_method],
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+        "expires_at": int(expires_at.timestamp()),
+    }
+
+
+def _provider_error(error: stripe.StripeError) -> ProviderError:
+    status = error.http_status
+    retryable = isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or (
+        isinstance(error, stripe.APIError) and (status is None or status >= 500)
+    ) or status == 409
+    logger.warning("Stripe request failed (status %s, retryable %s): %s", status, retryable, error)
+    return ProviderError(f"Stripe: {error.user_message or error}", retryable=retryable)
+
+
+def _completed_type(session: dict) -> str:
+    # Delayed methods (bank debits, some wallets) complete the session before the money
+    # arrives; async_payment_succeeded / _failed follow later.
+    return "succeeded" if session["payment_status"] in {"paid", "no_payment_required"} else "pending"
+
+
+_EVENT_TYPES = {
+    "checkout.session.completed": _completed_type,
+    "checkout.session.async_payment_succeeded": lambda session: "succeeded",
+    "checkout.session.async_payment_failed": lambda session: "failed",
+    "checkout.session.expired": lambda session: "expired",
+}
+
+
+def _events_from(event: dict) -> list[PaymentEvent]:
+    classify = _EVENT_TYPES.get(event["type"])
+    if classify is None:
+        return []
+    session = event["data"]["object"]
+    if not _reference(session):
+        logger.info("Ignoring Stripe event %s: session %s is not one of ours", event["id"], session.get("id"))
+        return []
+    return [_payment_event(
+        event_id=event["id"], event_type=classify(session), session=session,
+        occurred_at=_from_timestamp(event["created"]),
+    )]
+
+
+def _status_event_type(session: dict) -> str | None:
+    if session["status"] == "complete":
+        return _completed_type(session)
+    if session["status"] == "expired":
+        return "expired"
+    return None
+
+
+def _payment_event(*, event_id: str, event_type: str, session: dict,
+                   occurred_at: datetime.datetime) -> PaymentEvent:
+    return PaymentEvent(
+        event_id=event_id,
+        type=event_type,
+        reference=_reference(session),
+        provider_session_id=session["id"],
+        amount=_amount(session),
+        occurred_at=occurred_at,
+    )
+
+
+def _reference(session: dict) -> str:
+    return session.get("client_reference_id") or (session.get("metadata") or {}).get("reference") or ""
+
+
+def _amount(session: dict):
+    if session.get("amount_total") is None or not session.get("currency"):
+        return None
+    try:
+        return from_minor_units(session["amount_total"], session["currency"].upper())
+    except UnsupportedCurrency as error:
+        raise ValueError(str(error)) from None
+
+
+def _from_timestamp(value: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(int(value), tz=datetime.UTC)

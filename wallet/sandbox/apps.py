@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class SandboxConfig(AppConfig):
+    """The built-in test payment provider: a hosted checkout page plus signed, asynchronous
+    webhooks. It plays the part of an outside company, so Coinsite's code talks to it only
+    through `wallet.providers.sandbox` and its webhooks."""
+
+    name = "wallet.sandbox"
+    label = "paysandbox"
+    verbose_name = "Payment sandbox"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from wallet.sandbox import checks  # noqa: F401  (registers the deploy check)

@@ -1,0 +1,124 @@
+"""The sandbox provider's own database: one row per hosted checkout session."""
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from djmoney.models.fields import MoneyField
+
+from wallet.money import CURRENCY_EXPONENTS, quantize
+from wallet.providers.base import PAYMENT_METHODS
+
+METHOD_LABELS = {
+    "card": "Card",
+    "paypal": "PayPal",
+    "google_pay": "Google Pay",
+    "apple_pay": "Apple Pay",
+    "carrier_billing": "Carrier billing",
+}
+METHOD_CHOICES = [(code, METHOD_LABELS[code]) for code in PAYMENT_METHODS]
+
+
+def new_public_id() -> str:
+    # The checkout URL is a capability (the hosted page has no login), so it must be unguessable.
+    return "sbx_" + secrets.token_hex(16)
+
+
+class SessionState(models.TextChoices):
+    OPEN = "open", "Open"
+    CHALLENGE = "challenge", "Waiting for confirmation"
+    PAID = "paid", "Paid"
+    DECLINED = "declined", "Declined"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+class WebhookState(models.TextChoices):
+    NONE = "none", "Nothing to send"
+    PENDING = "pending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Gave up"
+
+
+OPEN_STATES = (SessionState.OPEN, SessionState.CHALLENGE)
+
+
+class SandboxSession(models.Model):
+    State = SessionState
+    WebhookState = WebhookState
+
+    OPEN_STATES = OPEN_STATES
+    # The webhook event type each finished state sends.
+    EVENT_TYPES = {
+        SessionState.PAID: "payment.succeeded",
+        SessionState.DECLINED: "payment.failed",
+        SessionState.CANCELLED: "payment.cancelled",
+        SessionState.EXPIRED: "payment.expired",
+    }
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_public_id, editable=False)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    reference = models.CharField(max_length=64, db_index=True)
+    amount = MoneyField(max_digits=14, decimal_places=2, default_currency=None,
+                        currency_choices=[(code, code) for code in CURRENCY_EXPONENTS])
+    description = models.CharField(max_length=200)
+    customer_email = models.EmailField()
+    payment_method = models.CharField(max_length=20, choices=METHOD_CHOICES)
+    paid_with = models.CharField(max_length=20, choices=METHOD_CHOICES, blank=True)
+    payer_detail = models.CharField(max_length=60, blank=True)  # "card ending 4242", never the number
+    success_url = models.CharField(max_length=2000)
+    cancel_url = models.CharField(max_length=2000)
+    state = models.CharField(max_length=12, choices=SessionState.choices, default=SessionState.OPEN)
+    expires_at = models.DateTimeField()
+    created = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    event_id = models.CharField(max_length=40, blank=True)
+    webhook_state = models.CharField(max_length=10, choices=WebhookState.choices, default=WebhookState.NONE)
+    webhook_attempts = models.PositiveIntegerField(default=0)
+    webhook_attempted_at = models.DateTimeField(null=True, blank=True)
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
+    webhook_last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=SessionState.values),
+                                   name="paysandbox_session_state_valid"),
+            models.CheckConstraint(condition=Q(webhook_state__in=WebhookState.values),
+                                   name="paysandbox_session_webhook_state_valid"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="paysandbox_session_amount_positive"),
+            models.CheckConstraint(condition=Q(amount_currency__in=list(CURRENCY_EXPONENTS)),
+                                   name="paysandbox_session_currency_supported"),
+            # A session is finished exactly when it has its one outcome event.
+            models.CheckConstraint(
+                condition=(Q(state__in=OPEN_STATES, event_id="", finished_at__isnull=True)
+                           | (~Q(state__in=OPEN_STATES) & ~Q(event_id="")
+                              & Q(finished_at__isnull=False))),
+                name="paysandbox_session_finished_has_event",
+            ),
+            models.UniqueConstraint(fields=["event_id"], condition=~Q(event_id=""),
+                                    name="paysandbox_session_event_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(state__in=OPEN_STATES),
+                         name="paysandbox_open_expiry_idx"),
+            models.Index(fields=["finished_at"], condition=Q(webhook_state=WebhookState.PENDING),
+                         name="paysandbox_webhook_pending_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.public_id} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES and not self.is_past_expiry
+
+    @property
+    def is_past_expiry(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+    @property
+    def price(self):
+        """The amount rounded to its currency (the column keeps 2 places even for JPY)."""
+        return quantize(self.amount)

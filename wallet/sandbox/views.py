@@ -1,0 +1,104 @@
+"""The sandbox provider's hosted checkout page. No login: like a real provider's page, the
+unguessable session id in the URL is the only key."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from wallet.money import format_money
+from wallet.providers.base import PAYMENT_METHODS
+from wallet.sandbox.forms import CHALLENGE, SUCCESS, CardForm, CarrierBillingForm
+from wallet.sandbox.models import METHOD_LABELS, SandboxSession
+from wallet.sandbox.services import sandbox_session_challenge, sandbox_session_finish
+
+State = SandboxSession.State
+WALLETS = ("paypal", "google_pay", "apple_pay")
+MERCHANT = "Coinsite"
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest, public_id: str) -> HttpResponse:
+    session = get_object_or_404(SandboxSession, public_id=public_id)
+    if not session.is_open:
+        if request.method == "POST":  # a double submit or a stale tab: show the outcome, change nothing
+            return redirect("paysandbox:checkout", session.public_id)
+        return _render(request, "sandbox/finished.html", session)
+    if request.method == "POST" and request.POST.get("action") == "cancel":
+        sandbox_session_finish(session_id=session.pk, outcome=State.CANCELLED)
+        return _after_finish(session)
+    if session.state == State.CHALLENGE:
+        return _challenge(request, session)
+    method = _chosen_method(request, session)
+    if request.method == "POST":
+        return _pay(request, session, method)
+    form_class = {"card": CardForm, "carrier_billing": CarrierBillingForm}.get(method)
+    return _render(request, "sandbox/checkout.html", session, method=method,
+                   form=form_class() if form_class else None)
+
+
+def _pay(request: HttpRequest, session: SandboxSession, method: str) -> HttpResponse:
+    if method in WALLETS:
+        return _pay_wallet(request, session, method)
+    form = (CardForm if method == "card" else CarrierBillingForm)(request.POST)
+    if not form.is_valid():
+        return _render(request, "sandbox/checkout.html", session, method=method, form=form)
+    if form.outcome == CHALLENGE:
+        sandbox_session_challenge(session_id=session.pk, payer_detail=form.payer_detail)
+        return redirect("paysandbox:checkout", session.public_id)
+    sandbox_session_finish(session_id=session.pk, outcome=State.PAID if form.outcome == SUCCESS else State.DECLINED,
+                           paid_with=method, payer_detail=form.payer_detail)
+    return _after_finish(session)
+
+
+def _pay_wallet(request: HttpRequest, session: SandboxSession, method: str) -> HttpResponse:
+    action = request.POST.get("action")
+    if action not in {"approve", "decline"}:
+        return _render(request, "sandbox/checkout.html", session, method=method, status=400,
+                       error="Choose Approve or Decline.")
+    sandbox_session_finish(session_id=session.pk, outcome=State.PAID if action == "approve" else State.DECLINED,
+                           paid_with=method, payer_detail=f"{METHOD_LABELS[method]} test account")
+    return _after_finish(session)
+
+
+def _challenge(request: HttpRequest, session: SandboxSession) -> HttpResponse:
+    if request.method == "GET":
+        return _render(request, "sandbox/challenge.html", session)
+    action = request.POST.get("action")
+    if action not in {"approve", "deny"}:
+        return _render(request, "sandbox/challenge.html", session, status=400,
+                       error="Choose Approve or Deny.")
+    sandbox_session_finish(session_id=session.pk, outcome=State.PAID if action == "approve" else State.DECLINED,
+                           from_states=(State.CHALLENGE,))
+    return _after_finish(session)
+
+
+def _after_finish(session: SandboxSession) -> HttpResponse:
+    """Send the payer back like a real provider: success URL when paid, cancel URL when they
+    cancelled; a decline or expiry is explained on this page first (it links back)."""
+    session.refresh_from_db()
+    if session.state == State.PAID:
+        return redirect(session.success_url)
+    if session.state == State.CANCELLED:
+        return redirect(session.cancel_url)
+    return redirect("paysandbox:checkout", session.public_id)
+
+
+def _chosen_method(request: HttpRequest, session: SandboxSession) -> str:
+    method = request.POST.get("method") if request.method == "POST" else request.GET.get("method")
+    return method if method in PAYMENT_METHODS else session.payment_method
+
+
+def _render(request: HttpRequest, template: str, session: SandboxSession, *, status: int = 200,
+            **context) -> HttpResponse:
+    methods = [{"code": code, "label": METHOD_LABELS[code]} for code in PAYMENT_METHODS]
+    return render(request, template, {
+        "session": session,
+        "merchant": MERCHANT,
+        "amount": format_money(session.price),
+        "methods": methods,
+        "method_label": METHOD_LABELS.get(context.get("method", ""), ""),
+        "return_url": session.success_url if session.state == State.PAID else session.cancel_url,
+        **context,
+    }, status=status)

@@ -1,0 +1,248 @@
+"""Recharge: starting top-ups, applying provider events to them, and sweeping stuck ones.
+
+A top-up is credited exactly once: the provider event is recorded under a unique (provider,
+event id), the top-up row is locked and its state re-checked, and the coins are posted with the
+idempotency key ``topup:<public id>`` in the same transaction. Provider calls and email happen
+outside the transaction.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from djmoney.money import Money
+
+from wallet import ledger, selectors
+from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus
+from wallet.money import format_money, quantize
+from wallet.providers.base import (
+    CheckoutRequest,
+    PaymentEvent,
+    ProviderError,
+    UnsupportedPaymentMethod,
+    checkout_expires_at,
+    get_provider,
+)
+
+logger = logging.getLogger(__name__)
+
+FINAL_FAILURE = {"failed": TopUpStatus.FAILED, "cancelled": TopUpStatus.CANCELLED, "expired": TopUpStatus.EXPIRED}
+# A pending top-up is asked about again after this long, and expired once well past its checkout's end.
+RECHECK_AFTER = datetime.timedelta(minutes=10)
+EXPIRY_GRACE = datetime.timedelta(minutes=5)
+
+
+class RechargeError(Exception):
+    """The recharge cannot go ahead; ``str(error)`` tells the viewer why. Nothing was written."""
+
+
+@dataclass(frozen=True)
+class Purchase:
+    coins: int
+    bonus_coins: int
+    amount: Money
+    package: CoinPackage | None
+
+
+def topup_start(*, user, payment_method: str, package_id: int | None = None,
+                custom_coins: int | None = None) -> tuple[TopUp, str]:
+    """Create a pending top-up and open the provider's hosted checkout; returns it and the URL to send the payer to.
+
+    The price comes from the catalogue in the viewer's currency, never from the request. Nothing
+    is credited here: coins arrive only with the provider's confirmation.
+    """
+    offer = selectors.recharge_offer(user)
+    if offer.unavailable_reason:
+        raise RechargeError(offer.unavailable_reason)
+    if payment_method not in offer.payment_methods:
+        raise RechargeError("Choose one of the payment methods offered in your country.")
+    purchase = _purchase(offer, package_id=package_id, custom_coins=custom_coins)
+    provider = get_provider()
+    topup = TopUp.objects.create(
+        user=user, package=purchase.package, coins=purchase.coins, bonus_coins=purchase.bonus_coins,
+        amount=purchase.amount, country=offer.country.code, payment_method=payment_method,
+        provider=provider.name, expires_at=checkout_expires_at(),
+    )
+    try:
+        session = provider.checkout_start(_checkout_request(topup))
+    except (ProviderError, UnsupportedPaymentMethod) as error:
+        logger.warning("Checkout for top-up %s failed to start: %s", topup.public_id, error)
+        _finish(topup.pk, TopUpStatus.FAILED, reason="The payment provider could not start the payment.")
+        raise RechargeError("The payment could not be started. Nothing was charged; please try again.") from error
+    TopUp.objects.filter(pk=topup.pk, provider_session_id="").update(
+        provider_session_id=session.provider_session_id, expires_at=session.expires_at)
+    return topup, session.redirect_url
+
+
+def webhook_receive(*, provider_name: str, body: bytes, headers) -> list[str]:
+    """Verify a provider webhook and apply each event it carries; returns what happened to each.
+
+    Raises WebhookRejected (the view answers 400) before anything is written.
+    """
+    events = get_provider(provider_name).webhook_parse(body=body, headers=headers)
+    return [topup_apply_event(provider_name=provider_name, event=event) for event in events]
+
+
+def topup_apply_event(*, provider_name: str, event: PaymentEvent) -> str:
+    """Apply one provider event to its top-up, at most once per event id, in any order.
+
+    Success credits the coins exactly once — also after the top-up was marked expired or
+    cancelled, since the payer's money was taken. Failure, cancellation and expiry only end a
+    pending top-up; nothing ever undoes a success here (refunds are a staff operation).
+    """
+    with transaction.atomic(durable=True):
+        record = _record_event(provider_name, event)
+        if record is None:
+            return "duplicate event"
+        topup = (TopUp.objects.select_for_update(no_key=True)
+                 .filter(public_id=_uuid_or_none(event.reference), provider=provider_name).first())
+        outcome = _transition(topup, event) if topup is not None else "unknown top-up"
+        record.topup = topup
+        record.outcome = outcome
+        record.save(update_fields=["topup", "outcome"])
+    logger.info("%s event %s (%s): %s", provider_name, event.event_id, event.type, outcome)
+    return outcome
+
+
+def topup_refresh(*, topup: TopUp) -> str:
+    """Ask the provider how the top-up's checkout ended (return page, sweep) and apply the answer."""
+    if topup.status != TopUpStatus.PENDING or not topup.provider_session_id:
+        return "nothing to check"
+    event = get_provider(topup.provider).session_status(topup.provider_session_id)
+    if event is None:
+        return "still open"
+    status_event = PaymentEvent(
+        event_id=f"status:{event.provider_session_id}:{event.type}", type=event.type, reference=event.reference,
+        provider_session_id=event.provider_session_id, amount=event.amount, occurred_at=event.occurred_at)
+    return topup_apply_event(provider_name=topup.provider, event=status_event)
+
+
+def topup_sweep(*, now: datetime.datetime | None = None, limit: int = 500) -> dict[str, int]:
+    """Re-check top-ups stuck in pending and expire abandoned ones; safe to run concurrently."""
+    now = now or timezone.now()
+    counts = {"checked": 0, "expired": 0}
+    stuck = (TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=now - RECHECK_AFTER)
+             .order_by("created_at")[:limit])
+    for topup in stuck:
+        counts["checked"] += 1
+        try:
+            topup_refresh(topup=topup)
+        except ProviderError as error:
+            logger.warning("Could not re-check top-up %s: %s", topup.public_id, error)
+            continue
+        if topup.expires_at < now - EXPIRY_GRACE and _finish(
+                topup.pk, TopUpStatus.EXPIRED, reason="The checkout was not completed in time."):
+            counts["expired"] += 1
+    return counts
+
+
+def topup_receipt_claim(*, topup_id: int) -> bool:
+    """Claim the right to send a succeeded top-up's receipt; True for exactly one caller."""
+    return TopUp.objects.filter(pk=topup_id, status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True).update(
+        receipt_sent_at=timezone.now()) == 1
+
+
+def topup_receipt_release(*, topup_id: int) -> None:
+    """Give a claimed receipt back after a failed send, so a retry can send it."""
+    TopUp.objects.filter(pk=topup_id).update(receipt_sent_at=None)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _purchase(offer, *, package_id: int | None, custom_coins: int | None) -> Purchase:
+    if (package_id is None) == (custom_coins is None):
+        raise RechargeError("Choose a coin package or enter a custom number of coins.")
+    if package_id is not None:
+        for item in offer.packages:
+            if item.package.pk == package_id:
+                return Purchase(item.package.coins, item.package.bonus_coins, item.price, item.package)
+        raise RechargeError("That coin package is not available in your currency.")
+    rate = offer.rate
+    if rate is None:
+        raise RechargeError("Custom amounts are not available in your currency.")
+    if not rate.min_coins <= custom_coins <= rate.max_coins:
+        raise RechargeError(f"Choose between {rate.min_coins:,} and {rate.max_coins:,} coins.")
+    return Purchase(custom_coins, 0, selectors.custom_price(rate, custom_coins), None)
+
+
+def _checkout_request(topup: TopUp) -> CheckoutRequest:
+    return_url = settings.SITE_URL + reverse("wallet:topup-return", args=[topup.public_id])
+    return CheckoutRequest(
+        reference=str(topup.public_id), amount=quantize(topup.amount),
+        description=f"{topup.total_coins:,} Coinsite coins", customer_email=topup.user.email,
+        payment_method=topup.payment_method, success_url=return_url, cancel_url=f"{return_url}?cancelled=1",
+        idempotency_key=f"coinsite-topup-{topup.public_id}",
+    )
+
+
+def _record_event(provider_name: str, event: PaymentEvent) -> PaymentWebhookEvent | None:
+    try:
+        with transaction.atomic():
+            return PaymentWebhookEvent.objects.create(
+                provider=provider_name, event_id=event.event_id[:200], event_type=event.type, outcome="processing")
+    except IntegrityError:
+        return None
+
+
+def _transition(topup: TopUp, event: PaymentEvent) -> str:
+    if event.provider_session_id and topup.provider_session_id not in ("", event.provider_session_id):
+        return "ignored: the event is for another checkout session"
+    if event.type == "succeeded":
+        return _succeed(topup, event)
+    if event.type in FINAL_FAILURE:
+        if topup.status != TopUpStatus.PENDING:
+            return f"ignored: already {topup.status}"
+        _set_status(topup, FINAL_FAILURE[event.type], reason=f"Provider reported the payment {event.type}.")
+        return event.type
+    return "ignored: still pending"
+
+
+def _succeed(topup: TopUp, event: PaymentEvent) -> str:
+    if topup.status == TopUpStatus.SUCCEEDED:
+        return "ignored: already credited"
+    if event.amount is not None and quantize(event.amount) != quantize(topup.amount):
+        logger.error("Top-up %s paid %s but expected %s; not credited.", topup.public_id, event.amount, topup.amount)
+        return "refused: amount does not match"
+    posting = ledger.ledger_credit(
+        account=ledger.account_for_user(topup.user, Asset.COIN), asset=Asset.COIN, amount=topup.total_coins,
+        idempotency_key=f"topup:{topup.public_id}", kind="topup",
+        memo=f"Recharge: {topup.total_coins:,} coins for {format_money(topup.amount)}",
+        metadata={"topup": str(topup.public_id), "amount": str(quantize(topup.amount).amount),
+                  "currency": topup.amount.currency.code},
+        durable=False,
+    )
+    late = topup.status != TopUpStatus.PENDING
+    topup.ledger_transaction = posting
+    _set_status(topup, TopUpStatus.SUCCEEDED, reason="Paid after the checkout had ended." if late else "")
+    from wallet.tasks import topup_send_receipt
+
+    topup_send_receipt.delay_on_commit(topup.pk)
+    return "credited late" if late else "credited"
+
+
+def _set_status(topup: TopUp, status: str, *, reason: str = "") -> None:
+    topup.status = status
+    topup.status_reason = reason
+    topup.completed_at = timezone.now()
+    topup.save(update_fields=["status", "status_reason", "completed_at", "ledger_transaction", "updated_at"])
+
+
+def _finish(topup_id: int, status: str, *, reason: str) -> bool:
+    """End a still-pending top-up without crediting; a conditional UPDATE so it never races a success."""
+    return TopUp.objects.filter(pk=topup_id, status=TopUpStatus.PENDING).update(
+        status=status, status_reason=reason, completed_at=timezone.now(), updated_at=timezone.now()) == 1
+
+
+def _uuid_or_none(value: str):
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+

@@ -1,0 +1,102 @@
+"""Ledger housekeeping tasks: the daily audit and the roll-up of append-only balances.
+
+Both take no model arguments (only an optional ISO date), are idempotent and use `acks_late`
+with `reject_on_worker_lost`, so a worker dying mid-task means the task runs again, harmlessly.
+"""
+
+import datetime
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import OperationalError
+from django.utils import timezone
+
+from wallet.audit import AuditReport, ledger_audit_run
+from wallet.ledger import ledger_rollup_pending
+from wallet.models import LedgerAuditRun
+
+logger = logging.getLogger(__name__)
+
+RETRY_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError, OSError),
+    "max_retries": 3,
+    "retry_backoff": True,
+}
+
+
+@shared_task(**RETRY_OPTIONS)
+def ledger_audit_daily(run_date: str | None = None) -> int:
+    """Audit the ledger once for `run_date` (default today), store the outcome, alert staff once on failure."""
+    day = datetime.date.fromisoformat(run_date) if run_date else timezone.localdate()
+    run, _created = LedgerAuditRun.objects.get_or_create(run_date=day)
+    if run.finished_at is not None and (run.is_clean or run.alert_sent_at is not None):
+        logger.info("Ledger audit for %s already done (run %s); nothing to do.", day, run.pk)
+        return run.pk
+    report = ledger_audit_run()
+    LedgerAuditRun.objects.filter(pk=run.pk).update(
+        finished_at=timezone.now(), is_clean=report.ok, problem_count=report.problem_count,
+        report=report.as_dict())
+    if report.ok:
+        logger.info("Ledger audit for %s passed.", day)
+    else:
+        logger.error("Ledger audit for %s FAILED with %s problem(s):\n%s", day, report.problem_count,
+                     "\n".join(report.lines()))
+        _alert_staff(run_pk=run.pk, day=day, report=report)
+    return run.pk
+
+
+@shared_task(**RETRY_OPTIONS)
+def ledger_rollup_balances() -> int:
+    """Fold pending balance deltas into cached balances (creator wallets, system accounts)."""
+    return ledger_rollup_pending()
+
+
+def _alert_staff(*, run_pk: int, day: datetime.date, report: AuditReport) -> None:
+    # Claim the alert with a conditional UPDATE so two deliveries of the task send one email; if
+    # sending fails, release the claim so the retry sends it.
+    claimed = LedgerAuditRun.objects.filter(pk=run_pk, alert_sent_at__isnull=True).update(
+        alert_sent_at=timezone.now())
+    if not claimed:
+        return
+    try:
+        send_mail(
+            subject=f"[Coinsite] Ledger audit FAILED for {day}: {report.problem_count} problem(s)",
+            message="The daily ledger audit found problems:\n\n" + "\n".join(report.lines())
+            + "\n\nRun `python manage.py ledger_audit` to re-check.",
+            from_email=None,
+            recipient_list=list(settings.STAFF_ALERT_EMAILS),
+        )
+    except Exception:
+        LedgerAuditRun.objects.filter(pk=run_pk).update(alert_sent_at=None)
+        raise
+
+
+# --- Top-ups ------------------------------------------------------------------------------------------
+
+
+@shared_task(**RETRY_OPTIONS)
+def topup_send_receipt(topup_id: int) -> bool:
+    """Email the receipt of a succeeded top-up once; a re-delivered task sends nothing more."""
+    from wallet.emails import topup_receipt_send
+    from wallet.services import topup_receipt_claim, topup_receipt_release
+
+    if not topup_receipt_claim(topup_id=topup_id):
+        return False
+    try:
+        topup_receipt_send(topup_id=topup_id)
+    except Exception:
+        topup_receipt_release(topup_id=topup_id)
+        raise
+    return True
+
+
+@shared_task(**RETRY_OPTIONS)
+def topup_sweep_pending() -> dict:
+    """Re-check top-ups stuck in pending with their provider and expire abandoned ones."""
+    from wallet.services import topup_sweep
+
+    return topup_sweep()
