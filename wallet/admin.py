@@ -2,7 +2,20 @@ from django.contrib import admin
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from wallet.models import LedgerAccount, LedgerAuditRun, LedgerBalanceDelta, LedgerEntry, LedgerTransaction
+from wallet.models import (
+    CoinPackage,
+    CoinPackagePrice,
+    CoinRate,
+    Country,
+    LedgerAccount,
+    LedgerAuditRun,
+    LedgerBalanceDelta,
+    LedgerEntry,
+    LedgerTransaction,
+    PaymentWebhookEvent,
+    SpendingControls,
+    TopUp,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -65,3 +78,57 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LedgerAuditRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["run_date", "is_clean", "problem_count", "started_at", "finished_at", "alert_sent_at"]
     list_filter = ["is_clean"]
+
+
+# --- Catalogue (editable by staff) ---------------------------------------------------------------
+
+
+@admin.register(Country)
+class CountryAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "currency", "recharge_enabled", "gifting_enabled", "payment_methods"]
+    list_filter = ["currency", "recharge_enabled", "gifting_enabled"]
+    search_fields = ["code", "name"]
+
+
+class CoinPackagePriceInline(admin.TabularInline):
+    model = CoinPackagePrice
+    extra = 0
+
+
+@admin.register(CoinPackage)
+class CoinPackageAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "coins", "bonus_coins", "is_active", "sort_order"]
+    list_editable = ["is_active", "sort_order"]
+    list_filter = ["is_active"]
+    inlines = [CoinPackagePriceInline]
+
+
+@admin.register(CoinRate)
+class CoinRateAdmin(admin.ModelAdmin):
+    list_display = ["per_coin_currency", "per_coin", "min_coins", "max_coins"]
+
+
+# --- Money records (read-only) -------------------------------------------------------------------
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["public_id", "user", "total_coins", "amount", "payment_method", "provider", "status",
+                    "created_at", "completed_at"]
+    list_filter = ["status", "provider", "payment_method", "amount_currency", "country"]
+    search_fields = ["public_id", "user__email", "provider_session_id"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(PaymentWebhookEvent)
+class PaymentWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["provider", "event_id", "event_type", "topup", "outcome", "received_at"]
+    list_filter = ["provider", "event_type"]
+    search_fields = ["event_id", "topup__public_id"]
+
+
+@admin.register(SpendingControls)
+class SpendingControlsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "daily_limit", "monthly_limit", "excluded_until", "updated_at"]
+    search_fields = ["user__email"]

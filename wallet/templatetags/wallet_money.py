@@ -23,10 +23,8 @@ def money_precise(value: Money | None) -> str:
     """A unit price with up to four decimals ("$0.0143"), for per-coin prices."""
     if value is None:
         return "—"
-    digits = max(currency_exponent(value.currency), 4)
-    amount = value.amount.quantize(Decimal(1).scaleb(-digits)).normalize()
-    places = max(currency_exponent(value.currency), -amount.as_tuple().exponent)
-    return f"{value.currency.code} {amount:,.{places}f}"
+    amount = value.amount.quantize(Decimal("0.0001"))
+    return f"{value.currency.code} {amount:,.4f}"
 
 
 @register.filter
