@@ -1,0 +1,353 @@
+"""Spending controls: a viewer's own daily and monthly coin budgets and self-exclusion pause.
+
+Rules (the issue "Spending controls", `SpendingControls` docstring):
+- A budget of None means no limit. Lowering a budget, or setting one where there was none, applies
+  at once and cancels a pending raise. Raising or removing one is stored as a pending raise and
+  applies 24 hours later, so a moment of impulse cannot undo a decision made calmly.
+- A self-exclusion pause only ever moves later: it cannot be shortened or lifted early.
+- "Spent" means coins debited from the viewer's coin wallet by a spending transaction
+  (`SPENDING_KINDS`); days and months are UTC calendar days and months.
+
+Concurrency. `spending_check` runs inside the gift service's own transaction, before its debit,
+and takes `SELECT ... FOR NO KEY UPDATE` on the viewer's `SpendingControls` row. A second gift by
+the same viewer waits on that row lock until the first commits; under READ COMMITTED (Django's
+default on PostgreSQL) its next statement, the spent-coins sum, then sees the first gift's
+entries, so two concurrent gifts can never both fit into the same remaining budget. Lock order:
+the controls row first, then the ledger's wallet rows. Viewers without a controls row have no
+budget to protect and take no lock.
+"""
+
+import datetime
+import math
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from coinsite.accounts.models import User
+from wallet.ledger import MAX_AMOUNT
+from wallet.models import Asset, LedgerEntry, SpendingControls
+
+# Ledger transaction kinds that count as spending coins (the gift service posts kind="gift").
+SPENDING_KINDS: frozenset[str] = frozenset({"gift"})
+RAISE_DELAY = datetime.timedelta(hours=24)
+EXCLUSION_PERIODS: dict[str, datetime.timedelta] = {
+    "24h": datetime.timedelta(hours=24),
+    "7d": datetime.timedelta(days=7),
+    "30d": datetime.timedelta(days=30),
+}
+EXCLUSION_LABELS: dict[str, str] = {"24h": "24 hours", "7d": "7 days", "30d": "30 days"}
+MAX_LIMIT = MAX_AMOUNT
+PERIODS = ("daily", "monthly")
+PERIOD_LABELS = {"daily": "daily budget", "monthly": "monthly budget"}
+
+
+class SpendingError(Exception):
+    """Base class of the errors raised here; the message is written for the viewer."""
+
+
+class InvalidSpendingRequest(SpendingError, ValueError):
+    """Bad input (a limit that is not a positive whole number, an unknown pause); nothing was changed."""
+
+
+class SpendingBlocked(SpendingError):
+    """The viewer may not spend these coins now; `reason` is "excluded", "daily" or "monthly"."""
+
+    def __init__(self, message: str, *, reason: str):
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class PendingRaise:
+    """A raised (or removed, when `limit` is None) budget that takes effect at `effective_at`."""
+
+    limit: int | None
+    effective_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class SpentCoins:
+    today: int
+    this_month: int
+
+
+@dataclass(frozen=True)
+class SpendingSummary:
+    """Everything the controls page and the wallet overview show about a viewer's spending."""
+
+    now: datetime.datetime
+    spent_today: int
+    spent_this_month: int
+    daily_limit: int | None
+    monthly_limit: int | None
+    daily_pending: PendingRaise | None
+    monthly_pending: PendingRaise | None
+    excluded_until: datetime.datetime | None
+    day_resets_at: datetime.datetime
+    month_resets_at: datetime.datetime
+
+    @property
+    def is_excluded(self) -> bool:
+        return self.excluded_until is not None
+
+    @property
+    def remaining_today(self) -> int | None:
+        return None if self.daily_limit is None else max(self.daily_limit - self.spent_today, 0)
+
+    @property
+    def remaining_this_month(self) -> int | None:
+        return None if self.monthly_limit is None else max(self.monthly_limit - self.spent_this_month, 0)
+
+    @property
+    def remaining(self) -> int | None:
+        """Coins the viewer may still spend now; None when no budget applies."""
+        if self.is_excluded:
+            return 0
+        limits = [value for value in (self.remaining_today, self.remaining_this_month) if value is not None]
+        return min(limits) if limits else None
+
+    @property
+    def has_pending_raise(self) -> bool:
+        return self.daily_pending is not None or self.monthly_pending is not None
+
+
+# --- Periods ------------------------------------------------------------------------------------
+
+
+def day_bounds(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
+    """Start and end (exclusive) of the UTC day containing `now`."""
+    start = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + datetime.timedelta(days=1)
+
+
+def month_bounds(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
+    """Start and end (exclusive) of the UTC calendar month containing `now`."""
+    start = day_bounds(now)[0].replace(day=1)
+    end = (start + datetime.timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def format_utc(moment: datetime.datetime) -> str:
+    """"16 Nov 2026, 09:05 UTC": the way the wallet pages show a moment."""
+    moment = moment.astimezone(datetime.UTC)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+# --- Selectors ----------------------------------------------------------------------------------
+
+
+def coins_spent(*, user: User, now: datetime.datetime | None = None) -> SpentCoins:
+    """Coins the user spent in the UTC day and calendar month containing `now` (one query).
+
+    Reads the user's coin-wallet entries through the (account, created_at) index: a range scan
+    over this month only, joined to the transaction for its kind.
+    """
+    now = now or timezone.now()
+    day_start, day_end = day_bounds(now)
+    month_start, month_end = month_bounds(now)
+    totals = LedgerEntry.objects.filter(
+        account__user=user, account__asset=Asset.COIN, created_at__gte=month_start, created_at__lt=month_end,
+        amount__lt=0, transaction__kind__in=SPENDING_KINDS,
+    ).aggregate(
+        this_month=Sum("amount"),
+        today=Sum("amount", filter=Q(created_at__gte=day_start, created_at__lt=day_end)),
+    )
+    return SpentCoins(today=-(totals["today"] or 0), this_month=-(totals["this_month"] or 0))
+
+
+def effective_limits(controls: SpendingControls, now: datetime.datetime) -> tuple[int | None, int | None]:
+    """The (daily, monthly) budgets in force at `now`: pending raises that are due count as applied."""
+    return _effective_limit(controls, "daily", now), _effective_limit(controls, "monthly", now)
+
+
+def pending_raise(controls: SpendingControls, period: str, now: datetime.datetime) -> PendingRaise | None:
+    """The raise of the `period` ("daily"/"monthly") budget still waiting at `now`, if any."""
+    effective_at = getattr(controls, f"{period}_limit_next_at")
+    if effective_at is None or effective_at <= now:
+        return None
+    return PendingRaise(limit=getattr(controls, f"{period}_limit_next"), effective_at=effective_at)
+
+
+def spending_summary(user: User, now: datetime.datetime | None = None) -> SpendingSummary:
+    """Spent today and this month, budgets in force, pending raises and the pause, as of `now`."""
+    now = now or timezone.now()
+    controls = SpendingControls.objects.filter(user=user).first() or SpendingControls(user=user)
+    daily, monthly = effective_limits(controls, now)
+    spent = coins_spent(user=user, now=now)
+    excluded_until = controls.excluded_until if controls.excluded_until and controls.excluded_until > now else None
+    return SpendingSummary(
+        now=now, spent_today=spent.today, spent_this_month=spent.this_month,
+        daily_limit=daily, monthly_limit=monthly,
+        daily_pending=pending_raise(controls, "daily", now), monthly_pending=pending_raise(controls, "monthly", now),
+        excluded_until=excluded_until, day_resets_at=day_bounds(now)[1], month_resets_at=month_bounds(now)[1],
+    )
+
+
+# --- Services -----------------------------------------------------------------------------------
+
+
+def spending_controls_for(user: User) -> SpendingControls:
+    """The user's controls row, created (with no limits) on first use; safe to race with itself."""
+    controls, _created = SpendingControls.objects.get_or_create(user=user)
+    return controls
+
+
+def spending_limits_set(*, user: User, daily_limit: int | None, monthly_limit: int | None,
+                        now: datetime.datetime | None = None) -> SpendingControls:
+    """Set the daily and monthly budgets (None: no limit); a looser budget only applies 24 hours later.
+
+    Per budget: a stricter value (lower, or a limit where there was none) applies at once and
+    cancels a pending raise; the current value changes nothing; a looser one (higher, or none)
+    becomes a pending raise due 24 hours from now, or keeps the due time of a pending raise it
+    does not exceed, so re-submitting never restarts or shortens the wait. Atomic under the row
+    lock; raises InvalidSpendingRequest, having changed nothing, on bad input.
+    """
+    _check_limit(daily_limit, "daily")
+    _check_limit(monthly_limit, "monthly")
+    if daily_limit is not None and monthly_limit is not None and daily_limit > monthly_limit:
+        raise InvalidSpendingRequest("Your daily budget cannot be higher than your monthly budget.")
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        controls = _locked_controls(user)
+        _set_limit(controls, "daily", daily_limit, now)
+        _set_limit(controls, "monthly", monthly_limit, now)
+        controls.save()
+    return controls
+
+
+def spending_raises_cancel(*, user: User, now: datetime.datetime | None = None) -> SpendingControls:
+    """Drop the pending raises that are not due yet, keeping the budgets in force now. Atomic."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        controls = _locked_controls(user)
+        for period in PERIODS:
+            _apply_due_raise(controls, period, now)
+            _clear_pending(controls, period)
+        controls.save()
+    return controls
+
+
+def self_exclusion_start(*, user: User, period: str, now: datetime.datetime | None = None) -> SpendingControls:
+    """Pause gifting and recharging for `period` ("24h", "7d", "30d") from `now`.
+
+    The pause only ever moves later: it ends at the later of its current end and now + period,
+    so it can never be shortened or lifted early. An unknown period raises
+    InvalidSpendingRequest and changes nothing. Atomic under the row lock.
+    """
+    if not isinstance(period, str) or period not in EXCLUSION_PERIODS:
+        choices = ", ".join(EXCLUSION_LABELS.values())
+        raise InvalidSpendingRequest(f"Choose how long to pause for: {choices}.")
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        controls = _locked_controls(user)
+        requested_until = now + EXCLUSION_PERIODS[period]
+        if controls.excluded_until is None or requested_until > controls.excluded_until:
+            controls.excluded_until = requested_until
+            controls.save(update_fields=["excluded_until", "updated_at"])
+    return controls
+
+
+def spending_check(*, user: User, coins: int, now: datetime.datetime | None = None) -> None:
+    """Raise SpendingBlocked unless the user may spend `coins` now (pause, daily and monthly budget).
+
+    Call it inside the spending service's transaction, before the debit: it locks the user's
+    controls row until that transaction ends, so concurrent spends by one user are checked one
+    after the other, each seeing the coins the previous one spent (see the module docstring).
+    Writes nothing.
+    """
+    _check_coins(coins)
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("spending_check must run inside the spending transaction, so its lock lasts "
+                           "until the debit commits.")
+    now = now or timezone.now()
+    controls = SpendingControls.objects.select_for_update(no_key=True).filter(user=user).first()
+    if controls is None:
+        return
+    if controls.excluded_until is not None and controls.excluded_until > now:
+        raise SpendingBlocked(
+            f"You paused gifting and recharging until {format_utc(controls.excluded_until)}. "
+            "The pause cannot be lifted early.", reason="excluded")
+    daily, monthly = effective_limits(controls, now)
+    if daily is None and monthly is None:
+        return
+    spent = coins_spent(user=user, now=now)
+    _check_budget(coins=coins, limit=daily, spent=spent.today, period="daily", resets_at=day_bounds(now)[1])
+    _check_budget(coins=coins, limit=monthly, spent=spent.this_month, period="monthly",
+                  resets_at=month_bounds(now)[1])
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+
+
+def _locked_controls(user: User) -> SpendingControls:
+    if user is None or user.pk is None:
+        raise InvalidSpendingRequest("Spending controls need a saved user.")
+    spending_controls_for(user)
+    return SpendingControls.objects.select_for_update(no_key=True).get(pk=user.pk)
+
+
+def _check_limit(value: object, period: str) -> None:
+    if value is None:
+        return
+    label = PERIOD_LABELS[period].capitalize()
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSpendingRequest(f"{label} must be a whole number of coins, or blank for no limit.")
+    if value < 1:
+        raise InvalidSpendingRequest(f"{label} must be at least 1 coin; leave it blank for no limit.")
+    if value > MAX_LIMIT:
+        raise InvalidSpendingRequest(f"{label} can be at most {MAX_LIMIT:,} coins.")
+
+
+def _check_coins(coins: object) -> None:
+    if isinstance(coins, bool) or not isinstance(coins, int) or not 1 <= coins <= MAX_AMOUNT:
+        raise InvalidSpendingRequest(f"A spend must be a positive whole number of coins, not {coins!r}.")
+
+
+def _check_budget(*, coins: int, limit: int | None, spent: int, period: str,
+                  resets_at: datetime.datetime) -> None:
+    if limit is None or spent + coins <= limit:
+        return
+    left = max(limit - spent, 0)
+    raise SpendingBlocked(
+        f"This would take you past your {PERIOD_LABELS[period]} of {limit:,} coins: you have {left:,} coins "
+        f"left until {format_utc(resets_at)}.", reason=period)
+
+
+def _limit_order(value: int | None) -> float:
+    return math.inf if value is None else value
+
+
+def _effective_limit(controls: SpendingControls, period: str, now: datetime.datetime) -> int | None:
+    due_at = getattr(controls, f"{period}_limit_next_at")
+    if due_at is not None and due_at <= now:
+        return getattr(controls, f"{period}_limit_next")
+    return getattr(controls, f"{period}_limit")
+
+
+def _apply_due_raise(controls: SpendingControls, period: str, now: datetime.datetime) -> None:
+    setattr(controls, f"{period}_limit", _effective_limit(controls, period, now))
+    if pending_raise(controls, period, now) is None:
+        _clear_pending(controls, period)
+
+
+def _clear_pending(controls: SpendingControls, period: str) -> None:
+    setattr(controls, f"{period}_limit_next", None)
+    setattr(controls, f"{period}_limit_next_at", None)
+
+
+def _set_limit(controls: SpendingControls, period: str, requested: int | None, now: datetime.datetime) -> None:
+    _apply_due_raise(controls, period, now)
+    current = getattr(controls, f"{period}_limit")
+    if requested == current:
+        return
+    if _limit_order(requested) < _limit_order(current):
+        setattr(controls, f"{period}_limit", requested)
+        _clear_pending(controls, period)
+        return
+    pending = pending_raise(controls, period, now)
+    keeps_due_time = pending is not None and _limit_order(requested) <= _limit_order(pending.limit)
+    setattr(controls, f"{period}_limit_next", requested)
+    setattr(controls, f"{period}_limit_next_at", pending.effective_at if keeps_due_time else now + RAISE_DELAY)
