@@ -1,4 +1,5 @@
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from wallet.providers.base import PAYMENT_METHODS
 
@@ -28,9 +29,16 @@ class RechargeForm(forms.Form):
         self.offer = offer
         self.fields["payment_method"].choices = [(m, PAYMENT_METHOD_LABELS[m]) for m in offer.payment_methods]
         if offer.rate is not None:
-            self.fields["custom_coins"].min_value = offer.rate.min_coins
-            self.fields["custom_coins"].max_value = offer.rate.max_coins
-            self.fields["custom_coins"].widget.attrs.update(min=offer.rate.min_coins, max=offer.rate.max_coins)
+            self._limit_custom_coins(offer.rate.min_coins, offer.rate.max_coins)
+
+    def _limit_custom_coins(self, min_coins: int, max_coins: int) -> None:
+        # The validators are built when the field is, from the class's min_value=1; setting
+        # min_value afterwards would change only the widget, so 0 and 29 got different messages.
+        field = self.fields["custom_coins"]
+        limits = f"Choose between {min_coins:,} and {max_coins:,} coins."
+        field.min_value, field.max_value = min_coins, max_coins
+        field.validators = [MinValueValidator(min_coins, message=limits), MaxValueValidator(max_coins, message=limits)]
+        field.widget.attrs.update(min=min_coins, max=max_coins)
 
     def clean(self):
         cleaned = super().clean()
@@ -47,4 +55,6 @@ class RechargeForm(forms.Form):
                 self.add_error("choice", "That coin package is not available in your currency.")
             cleaned["package_id"] = package_ids.get(choice)
             cleaned["custom_coins"] = None
+            # Browsers submit the number field whichever radio is picked: ignore a leftover value.
+            self.errors.pop("custom_coins", None)
         return cleaned

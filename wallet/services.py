@@ -122,20 +122,27 @@ def topup_refresh(*, topup: TopUp) -> str:
 
 
 def topup_sweep(*, now: datetime.datetime | None = None, limit: int = 500) -> dict[str, int]:
-    """Re-check top-ups stuck in pending and expire abandoned ones; safe to run concurrently."""
+    """Re-check top-ups stuck in pending and expire abandoned ones; safe to run concurrently.
+
+    Returns how many were checked, credited (their payment had gone through) and expired.
+    """
     now = now or timezone.now()
-    counts = {"checked": 0, "expired": 0}
+    counts = {"checked": 0, "credited": 0, "expired": 0}
     stuck = (TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=now - RECHECK_AFTER)
              .order_by("created_at")[:limit])
     for topup in stuck:
         counts["checked"] += 1
         try:
-            topup_refresh(topup=topup)
+            outcome = topup_refresh(topup=topup)
         except ProviderError as error:
             logger.warning("Could not re-check top-up %s: %s", topup.public_id, error)
             continue
-        if topup.expires_at < now - EXPIRY_GRACE and _finish(
-                topup.pk, TopUpStatus.EXPIRED, reason="The checkout was not completed in time."):
+        # The provider's own answer (a paid or expired session) is applied by the refresh; only a
+        # checkout it still calls open, or cannot tell us about, is expired here.
+        if outcome.startswith("credited"):
+            counts["credited"] += 1
+        elif outcome == "expired" or (topup.expires_at < now - EXPIRY_GRACE and _finish(
+                topup.pk, TopUpStatus.EXPIRED, reason="The checkout was not completed in time.")):
             counts["expired"] += 1
     return counts
 

@@ -1,4 +1,5 @@
 import json
+import logging
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,9 +13,14 @@ from django.views.decorators.http import require_POST
 from wallet import selectors, services
 from wallet.forms import PAYMENT_METHOD_LABELS, RechargeForm
 from wallet.models import TopUp, TopUpStatus
-from wallet.providers.base import PROVIDERS, WebhookRejected
+from wallet.providers.base import PROVIDERS, ProviderError, WebhookRejected
+
+logger = logging.getLogger(__name__)
 
 TOPUP_STARTS_PER_MINUTE = 10
+# Hosted checkouts on another origin. Chromium applies the page's CSP form-action to the redirect
+# that answers a form POST, so the Buy coins form must be allowed to land there.
+CHECKOUT_ORIGINS = {"stripe": "https://checkout.stripe.com"}
 
 
 @login_required
@@ -55,7 +61,10 @@ def topup_start(request):
 def topup_return(request, public_id):
     """Where the provider sends the payer back: ask the provider right away instead of waiting for its webhook."""
     topup = get_object_or_404(TopUp, public_id=public_id, user=request.user)
-    services.topup_refresh(topup=topup)
+    try:
+        services.topup_refresh(topup=topup)
+    except ProviderError as error:  # the webhook or the sweep will tell us; the receipt page shows it pending
+        logger.warning("Could not re-check top-up %s on return: %s", topup.public_id, error)
     if request.GET.get("cancelled"):
         messages.info(request, "The payment was cancelled. Nothing was charged.")
     return redirect("wallet:topup-detail", public_id=topup.public_id)
@@ -86,11 +95,17 @@ def webhook(request, provider_name):
 
 
 def _recharge_page(request, offer, form, *, status=200):
-    return render(request, "wallet/recharge.html", {
+    response = render(request, "wallet/recharge.html", {
         "offer": offer,
         "form": form,
         "method_labels": PAYMENT_METHOD_LABELS,
     }, status=status)
+    checkout_origin = CHECKOUT_ORIGINS.get(settings.PAYMENT_PROVIDER)
+    if checkout_origin and "form-action" in settings.SECURE_CSP:
+        # What @csp_override sets, computed per request because the provider is a setting.
+        response._csp_config = {**settings.SECURE_CSP,
+                                "form-action": [*settings.SECURE_CSP["form-action"], checkout_origin]}
+    return response
 
 
 def _allow_topup_start(user) -> bool:
