@@ -24,11 +24,6 @@ CHECKOUT_ORIGINS = {"stripe": "https://checkout.stripe.com"}
 
 
 @login_required
-def index(request):
-    return render(request, "wallet/index.html")
-
-
-@login_required
 def recharge(request):
     offer = selectors.recharge_offer(request.user)
     form = RechargeForm(offer=offer)
