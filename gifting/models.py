@@ -1,0 +1,180 @@
+"""Gifting: the gift catalogue, creators' live streams, and the append-only record of gifts sent.
+
+Coins and diamonds themselves live in the wallet ledger; a `GiftEvent` only records what was
+sent, pointing at the ledger transaction that moved the value (DESIGN §2, §3).
+"""
+
+import re
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.templatetags.static import static
+from django.utils import timezone
+
+from wallet.models import AppendOnlyModel, LedgerTransaction
+
+COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+
+
+class GiftTier(models.TextChoices):
+    SMALL = "small", "Small"
+    MEDIUM = "medium", "Medium"
+    LARGE = "large", "Large"
+    EPIC = "epic", "Epic"
+
+
+class Gift(models.Model):
+    """A virtual gift in the catalogue: what it costs in coins, its artwork, and where it is offered."""
+
+    name = models.CharField(max_length=60)
+    slug = models.SlugField(max_length=60, unique=True)
+    coin_cost = models.PositiveIntegerField(help_text="Price in coins; the creator earns as many diamonds.")
+    artwork = models.CharField(max_length=200, help_text="Static path of the artwork, e.g. gifts/rose.svg.")
+    tier = models.CharField(max_length=8, choices=GiftTier.choices, default=GiftTier.SMALL)
+    is_active = models.BooleanField(default=True, help_text="Inactive gifts are hidden and cannot be sent.")
+    countries = models.JSONField(
+        default=list, blank=True,
+        help_text='ISO country codes where the gift is offered, e.g. ["JP"]; empty means everywhere.')
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "coin_cost", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(coin_cost__gt=0), name="gifting_gift_coin_cost_positive"),
+            models.CheckConstraint(condition=Q(tier__in=GiftTier.values), name="gifting_gift_tier_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.coin_cost:,} coins)"
+
+    def clean(self):
+        countries = self.countries
+        if not isinstance(countries, list) or not all(isinstance(c, str) and COUNTRY_CODE.match(c) for c in countries):
+            raise ValidationError({"countries": 'Give a list of two-letter country codes, e.g. ["US", "GB"].'})
+
+    @property
+    def artwork_url(self) -> str:
+        return static(self.artwork)
+
+    def is_offered_in(self, country: str) -> bool:
+        return not self.countries or country in self.countries
+
+
+def new_overlay_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class CreatorProfile(models.Model):
+    """What viewers see about a creator, and the secret that will let a stream overlay read their gifts."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="creator_profile")
+    bio = models.TextField(blank=True, default="", max_length=500)
+    avatar = models.CharField(max_length=200, blank=True, default="",
+                              help_text="Static path of an avatar image; initials are shown when empty.")
+    overlay_token = models.CharField(max_length=64, unique=True, default=new_overlay_token)
+
+    def __str__(self):
+        return f"Creator profile of {self.user}"
+
+    @property
+    def initials(self) -> str:
+        words = (self.user.display_name or self.user.email).split()
+        return "".join(word[0] for word in words[:2]).upper()
+
+
+class LiveStream(models.Model):
+    """One broadcast by a creator; live while `ended_at` is empty, and a creator is live at most once."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="live_streams")
+    title = models.CharField(max_length=120)
+    stream_url = models.URLField(blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    goal_coins = models.PositiveIntegerField(null=True, blank=True, help_text="Coins the creator hopes to receive.")
+    goal_label = models.CharField(max_length=80, blank=True, default="")
+    viewer_count = models.PositiveIntegerField(default=0, help_text="Cached; refreshed by the live feed.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["-started_at"], condition=Q(ended_at__isnull=True), name="gifting_stream_live"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["creator"], condition=Q(ended_at__isnull=True),
+                                    name="gifting_livestream_one_live_per_creator"),
+            models.CheckConstraint(condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                                   name="gifting_livestream_ends_after_start"),
+            models.CheckConstraint(condition=Q(goal_coins__isnull=True) | Q(goal_coins__gt=0),
+                                   name="gifting_livestream_goal_positive"),
+        ]
+
+    def __str__(self):
+        state = "live" if self.is_live else "ended"
+        return f"{self.title} by {self.creator} ({state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.ended_at is None
+
+
+class GiftEvent(AppendOnlyModel):
+    """One gift sent on a stream: `quantity` x gift for `coins` coins, earning the creator `diamonds`.
+
+    Append-only, like the ledger it points at. `gifting.services.gift_send` is its only writer; the
+    unique (sender, idempotency_key) makes a retried send return this row instead of charging again.
+    """
+
+    # The composite indexes below start with the stream and the sender, so plain FK indexes on them
+    # would only be one more index write on every gift.
+    stream = models.ForeignKey(LiveStream, on_delete=models.PROTECT, related_name="gift_events", db_index=False)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent",
+                               db_index=False)
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_received")
+    gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="events")
+    quantity = models.PositiveSmallIntegerField()
+    coins = models.BigIntegerField()
+    diamonds = models.BigIntegerField()
+    is_anonymous = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=100)
+    ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="gift_event")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["stream", "-created_at"], name="gifting_event_stream_feed"),
+            # Covering, so a stream's leaderboard and goal progress are index-only scans.
+            models.Index(fields=["stream", "sender"], include=["coins", "is_anonymous"],
+                         name="gifting_event_stream_sender"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["sender", "idempotency_key"], name="gifting_giftevent_unique_request"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="gifting_giftevent_quantity_positive"),
+            models.CheckConstraint(condition=Q(coins__gt=0), name="gifting_giftevent_coins_positive"),
+            models.CheckConstraint(condition=Q(diamonds__gte=0), name="gifting_giftevent_diamonds_nonnegative"),
+            models.CheckConstraint(condition=~Q(sender=F("creator")), name="gifting_giftevent_not_self"),
+            models.CheckConstraint(condition=~Q(idempotency_key=""), name="gifting_giftevent_key_present"),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.gift_id} from user {self.sender_id} on stream {self.stream_id}"
+
+
+class GiftingPreferences(models.Model):
+    """A viewer's gifting settings; no row means the defaults (shown on leaderboards)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="gifting_preferences")
+    hide_from_leaderboards = models.BooleanField(
+        default=False, help_text="Leave the viewer out of every stream leaderboard (their gifts still count).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "gifting preferences"
+
+    def __str__(self):
+        return f"Gifting preferences of user {self.user_id}"

@@ -1,0 +1,113 @@
+"""Reads that feed the live pages: who is live, the gift catalogue, a stream's feed, leaderboard and goal.
+
+Anonymous gifts never carry their sender's name out of here: feed items and leaderboard rows are
+plain dataclasses with the name already replaced by "Anonymous".
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, QuerySet, Sum
+
+from coinsite.accounts.models import User
+from gifting.models import Gift, GiftEvent, GiftingPreferences, LiveStream
+
+ANONYMOUS = "Anonymous"
+UNNAMED = "A viewer"  # never fall back to the email address
+
+
+@dataclass(frozen=True)
+class LeaderboardEntry:
+    rank: int
+    name: str
+    coins: int
+    is_anonymous: bool
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    event_id: int
+    sender_name: str
+    is_anonymous: bool
+    gift_name: str
+    gift_artwork_url: str
+    quantity: int
+    coins: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class GoalProgress:
+    goal_coins: int
+    label: str
+    coins: int
+
+    @property
+    def percent(self) -> int:
+        """Whole percent reached, capped at 100."""
+        return min(100, self.coins * 100 // self.goal_coins)
+
+    @property
+    def is_reached(self) -> bool:
+        return self.coins >= self.goal_coins
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.goal_coins - self.coins)
+
+
+def live_streams() -> QuerySet[LiveStream]:
+    """Streams live now, busiest first, with their creator and profile loaded."""
+    return (LiveStream.objects.filter(ended_at__isnull=True)
+            .select_related("creator", "creator__creator_profile")
+            .order_by("-viewer_count", "-started_at"))
+
+
+def gift_catalogue(user: User) -> list[Gift]:
+    """The active gifts `user` may send, cheapest first (regional gifts only in their countries)."""
+    return [gift for gift in Gift.objects.filter(is_active=True) if gift.is_offered_in(user.country)]
+
+
+def recent_gifts(stream: LiveStream, limit: int = 20) -> list[FeedItem]:
+    """The stream's latest gifts, newest first; anonymous ones without their sender's name."""
+    events = (GiftEvent.objects.filter(stream=stream).select_related("gift", "sender")
+              .order_by("-created_at", "-id")[:limit])
+    return [
+        FeedItem(event_id=event.pk, sender_name=_sender_name(event), is_anonymous=event.is_anonymous,
+                 gift_name=event.gift.name, gift_artwork_url=event.gift.artwork_url, quantity=event.quantity,
+                 coins=event.coins, created_at=event.created_at)
+        for event in events
+    ]
+
+
+def _sender_name(event: GiftEvent) -> str:
+    return ANONYMOUS if event.is_anonymous else event.sender.display_name or UNNAMED
+
+
+def leaderboard(stream: LiveStream, limit: int = 10) -> list[LeaderboardEntry]:
+    """The stream's top gifters by coins.
+
+    A viewer's anonymous gifts form their own row named "Anonymous", never added to the viewer's
+    named total (that would reveal who sent them). Viewers who opted out of leaderboards are left
+    out entirely. Ties go to the lower user id, so the order is stable between refreshes.
+    """
+    hidden = GiftingPreferences.objects.filter(user=OuterRef("sender"), hide_from_leaderboards=True)
+    rows = (GiftEvent.objects.filter(stream=stream).filter(~Exists(hidden))
+            .values("sender", "is_anonymous").annotate(total=Sum("coins"))
+            .order_by("-total", "sender", "is_anonymous")[:limit])
+    rows = list(rows)
+    names = dict(User.objects.filter(pk__in=[row["sender"] for row in rows if not row["is_anonymous"]])
+                 .values_list("pk", "display_name"))
+    return [
+        LeaderboardEntry(rank=rank, name=ANONYMOUS if row["is_anonymous"] else names.get(row["sender"]) or UNNAMED,
+                         coins=row["total"], is_anonymous=row["is_anonymous"])
+        for rank, row in enumerate(rows, start=1)
+    ]
+
+
+def stream_goal_progress(stream: LiveStream) -> GoalProgress | None:
+    """Coins received on the stream against its goal (every gift counts), or None without a goal."""
+    if not stream.goal_coins:
+        return None
+    coins = GiftEvent.objects.filter(stream=stream).aggregate(total=Sum("coins"))["total"] or 0
+    return GoalProgress(goal_coins=stream.goal_coins, label=stream.goal_label, coins=coins)

@@ -1,0 +1,377 @@
+"""Gifting operations: going live, ending a stream, setting its goal, and sending gifts.
+
+`gift_send` is the hot path (DESIGN §4): thousands of viewers may gift one creator at the same
+moment. It reads everything it needs in one query, takes no lock on the creator (the ledger
+appends creator credits as balance deltas), and its debit contends only with the same viewer's
+other spends: the viewer's spending-controls row lock (`wallet.spending.spending_check`), then
+the ledger's conditional UPDATE of the viewer's coin wallet — always in that order.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from coinsite.accounts.models import User
+from gifting.models import Gift, GiftEvent, GiftingPreferences, LiveStream
+from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_post, system_account
+from wallet.models import Asset, Country, LedgerAccount, SystemAccount
+from wallet.spending import SpendingBlocked, spending_check
+
+logger = logging.getLogger(__name__)
+
+MAX_QUANTITY = 99
+MAX_KEY_LENGTH = 100
+DIAMONDS_PER_COIN = 1
+# Gifts costing more than this ask the viewer to confirm first (DESIGN §3); the page enforces it.
+CONFIRM_ABOVE_COINS = 5_000
+GIFT_LEDGER_KIND = "gift"  # wallet.spending counts this kind against the viewer's budgets
+
+
+class GiftError(Exception):
+    """The gift was not sent and nothing was written; ``str(error)`` is written for the viewer."""
+
+    code = "gift_error"
+
+
+class InvalidGiftRequest(GiftError):
+    """The request itself is malformed (quantity, idempotency key)."""
+
+    code = "invalid_request"
+
+
+class GiftNotAllowed(GiftError):
+    """A rule forbids this gift now; `code` names the rule, `reason` explains it to the viewer."""
+
+    def __init__(self, reason: str, *, code: str):
+        self.reason = reason
+        self.code = code
+        super().__init__(reason)
+
+
+class NotEnoughCoins(GiftError):
+    """The viewer's coins do not cover the gift; `shortfall` is exactly how many are missing."""
+
+    code = "not_enough_coins"
+
+    def __init__(self, shortfall: int, *, balance: int, cost: int):
+        self.shortfall = shortfall
+        self.balance = balance
+        self.cost = cost
+        super().__init__(f"This gift costs {cost:,} coins and you have {balance:,}: "
+                         f"top up {shortfall:,} more coins to send it.")
+
+
+class IdempotencyKeyReused(GiftError):
+    """The idempotency key was already used by this viewer for a different gift."""
+
+    code = "idempotency_key_reused"
+
+
+class StreamError(Exception):
+    """A stream operation cannot go ahead; ``str(error)`` tells the creator why. Nothing was written."""
+
+
+# --- Streams ------------------------------------------------------------------------------------
+
+
+def stream_start(*, creator: User, title: str, stream_url: str = "", goal_coins: int | None = None,
+                 goal_label: str = "") -> LiveStream:
+    """Put the creator live with a new stream; a creator is never live twice (a unique index holds it)."""
+    if not creator.is_creator:
+        raise StreamError("Only creators can go live.")
+    title = _clean_title(title)
+    _check_stream_url(stream_url)
+    _check_goal(goal_coins)
+    try:
+        with transaction.atomic(durable=True):
+            return LiveStream.objects.create(creator=creator, title=title, stream_url=stream_url,
+                                             goal_coins=goal_coins, goal_label=goal_label.strip()[:80])
+    except IntegrityError:
+        raise StreamError("You are already live: end that stream before starting another.") from None
+
+
+def stream_end(*, stream: LiveStream, creator: User) -> LiveStream:
+    """End the creator's own stream; ending an ended stream changes nothing. Gifts stop at once."""
+    _check_owner(stream, creator)
+    LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    stream.refresh_from_db(fields=["ended_at"])
+    return stream
+
+
+def stream_goal_set(*, stream: LiveStream, creator: User, goal_coins: int | None, goal_label: str = "") -> LiveStream:
+    """Set (or with None clear) the coin goal of the creator's own live stream."""
+    _check_owner(stream, creator)
+    _check_goal(goal_coins)
+    updated = LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(
+        goal_coins=goal_coins, goal_label=goal_label.strip()[:80])
+    if not updated:
+        raise StreamError("This stream has ended; its goal can no longer change.")
+    stream.refresh_from_db(fields=["goal_coins", "goal_label"])
+    return stream
+
+
+def gifting_preferences_set(*, user: User, hide_from_leaderboards: bool) -> GiftingPreferences:
+    """Show or hide the viewer on every stream leaderboard from now on."""
+    preferences, _created = GiftingPreferences.objects.update_or_create(
+        user=user, defaults={"hide_from_leaderboards": bool(hide_from_leaderboards)})
+    return preferences
+
+
+def _check_owner(stream: LiveStream, creator: User) -> None:
+    if stream.creator_id != creator.pk:
+        raise StreamError("This is not your stream.")
+
+
+def _clean_title(title: str) -> str:
+    title = (title or "").strip()
+    if not title:
+        raise StreamError("Give your stream a title.")
+    if len(title) > 120:
+        raise StreamError("Keep the title to 120 characters.")
+    return title
+
+
+def _check_stream_url(stream_url: str) -> None:
+    if not stream_url:
+        return
+    try:
+        URLValidator(schemes=["https", "http"])(stream_url)
+    except ValidationError:
+        raise StreamError("The stream link must be a web address starting with https://.") from None
+
+
+def _check_goal(goal_coins: int | None) -> None:
+    if goal_coins is None:
+        return
+    if isinstance(goal_coins, bool) or not isinstance(goal_coins, int) or not 1 <= goal_coins <= 2_000_000_000:
+        raise StreamError("A goal is a whole number of coins, at least 1.")
+
+
+# --- Sending gifts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _GiftContext:
+    """What one gift needs to know, read in one query (see `_gift_context`)."""
+
+    creator_id: int | None
+    stream_is_live: bool
+    creator_is_creator: bool
+    gift_id: int | None
+    gift_name: str
+    coin_cost: int
+    gift_is_active: bool
+    gift_countries: list[str]
+    country_gifting_enabled: bool | None
+    existing_event_id: int | None
+    sender_coins: LedgerAccount | None
+    creator_diamonds: LedgerAccount | None
+    coins_consumed: LedgerAccount | None
+    diamonds_issued: LedgerAccount | None
+
+
+def gift_send(*, sender: User, stream_id: int, gift_id: int, quantity: int, idempotency_key: str,
+              anonymous: bool = False) -> GiftEvent:
+    """Send `quantity` x gift on a live stream: all of it exactly once, or nothing.
+
+    In one durable transaction: check the rules (quantity, live stream, gift offered in the
+    sender's country, adult sender, gifting allowed in their country, not their own stream,
+    spending budgets and self-exclusion), then post one balanced ledger transaction — the
+    sender's coins to coins consumed, as many diamonds from diamonds issued to the creator — and
+    record the GiftEvent. The sender's coins never go below zero. The same (sender,
+    idempotency key) returns the first GiftEvent and charges nothing, also when requests race.
+    Raises a GiftError subclass, having written nothing, when the gift cannot be sent.
+    """
+    _check_request(stream_id=stream_id, gift_id=gift_id, quantity=quantity, idempotency_key=idempotency_key)
+    with transaction.atomic(durable=True):
+        context = _gift_context(sender=sender, stream_id=stream_id, gift_id=gift_id, idempotency_key=idempotency_key)
+        if context.existing_event_id is not None:
+            return _replayed_event(GiftEvent.objects.get(pk=context.existing_event_id), stream_id=stream_id,
+                                   gift_id=gift_id, quantity=quantity, anonymous=anonymous)
+        _check_rules(sender, context)
+        coins = context.coin_cost * quantity
+        try:
+            spending_check(user=sender, coins=coins)
+        except SpendingBlocked as blocked:
+            # A racing request with this key may have committed while we waited on the controls lock.
+            existing = GiftEvent.objects.filter(sender=sender, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return _replayed_event(existing, stream_id=stream_id, gift_id=gift_id, quantity=quantity,
+                                       anonymous=anonymous)
+            raise GiftNotAllowed(blocked.message, code=f"spending_{blocked.reason}") from None
+        event = _post_gift(sender=sender, context=context, stream_id=stream_id, quantity=quantity, coins=coins,
+                           idempotency_key=idempotency_key, anonymous=anonymous)
+    logger.info("Gift %s: %s x gift %s (%s coins) from user %s on stream %s", event.pk, quantity, gift_id, coins,
+                sender.pk, stream_id)
+    return event
+
+
+def _check_request(*, stream_id: int, gift_id: int, quantity: int, idempotency_key: str) -> None:
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in (stream_id, gift_id)):
+        raise InvalidGiftRequest("Pick a gift to send on a live stream.")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidGiftRequest(f"Choose a quantity from 1 to {MAX_QUANTITY}.")
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip() or len(idempotency_key) > MAX_KEY_LENGTH:
+        raise InvalidGiftRequest("The gift request is missing its request id; reload the page and try again.")
+
+
+def _check_rules(sender: User, context: _GiftContext) -> None:
+    """Raise GiftNotAllowed for the first rule the gift breaks, in the order a viewer would fix them."""
+    if context.creator_id is None or not context.stream_is_live:
+        raise GiftNotAllowed("This stream has ended, so gifts can no longer be sent to it.", code="stream_ended")
+    if context.creator_id == sender.pk:
+        raise GiftNotAllowed("You cannot send gifts on your own stream.", code="self_gift")
+    if not context.creator_is_creator:
+        raise GiftNotAllowed("This creator cannot receive gifts at the moment.", code="creator_unavailable")
+    if context.gift_id is None or not context.gift_is_active:
+        raise GiftNotAllowed("This gift is no longer available.", code="gift_unavailable")
+    if context.gift_countries and sender.country not in context.gift_countries:
+        raise GiftNotAllowed(f"The {context.gift_name} gift is not offered in your country.", code="gift_not_offered")
+    if sender.birth_date is None:
+        raise GiftNotAllowed("Add your birth date to your profile before sending gifts: gifting is for adults.",
+                             code="age_unknown")
+    if not sender.is_adult:
+        raise GiftNotAllowed("Gifts can only be sent by people aged 18 or over.", code="age")
+    if not context.country_gifting_enabled:
+        raise GiftNotAllowed("Sending gifts is not available in your country.", code="country")
+
+
+def _post_gift(*, sender: User, context: _GiftContext, stream_id: int, quantity: int, coins: int,
+               idempotency_key: str, anonymous: bool) -> GiftEvent:
+    wallet = context.sender_coins
+    if wallet is None:
+        raise NotEnoughCoins(coins, balance=0, cost=coins)
+    if not wallet.append_only_balance and wallet.balance < coins:
+        # An early answer from the snapshot; the ledger's conditional UPDATE below is what guarantees it.
+        raise NotEnoughCoins(coins - wallet.balance, balance=wallet.balance, cost=coins)
+    diamonds = coins * DIAMONDS_PER_COIN
+    try:
+        ledger_transaction = ledger_post(
+            idempotency_key=f"gift:{sender.pk}:{idempotency_key}", kind=GIFT_LEDGER_KIND,
+            lines=_gift_lines(context, coins=coins, diamonds=diamonds),
+            memo=f"{quantity} x {context.gift_name}",
+            metadata={"stream": stream_id, "gift": context.gift_id, "quantity": quantity})
+    except InsufficientFunds as error:
+        raise NotEnoughCoins(error.shortfall, balance=error.available, cost=coins) from None
+    except IdempotencyConflict:
+        raise IdempotencyKeyReused("This gift request was already used for a different gift.") from None
+    event = GiftEvent(
+        stream_id=stream_id, sender_id=sender.pk, creator_id=context.creator_id, gift_id=context.gift_id,
+        quantity=quantity, coins=coins, diamonds=diamonds, is_anonymous=bool(anonymous),
+        idempotency_key=idempotency_key, ledger_transaction=ledger_transaction,
+        created_at=ledger_transaction.created_at)
+    if _insert_event(event):
+        return event
+    # The ledger found this key already posted: a racing request with the same key committed first.
+    existing = GiftEvent.objects.get(sender=sender, idempotency_key=idempotency_key)
+    return _replayed_event(existing, stream_id=stream_id, gift_id=context.gift_id, quantity=quantity,
+                           anonymous=anonymous)
+
+
+def _gift_lines(context: _GiftContext, *, coins: int, diamonds: int) -> list:
+    creator_diamonds = context.creator_diamonds
+    if creator_diamonds is None:  # the creator's first gift ever
+        creator_diamonds = account_for_user(User.objects.get(pk=context.creator_id), Asset.DIAMOND)
+    return [
+        (context.sender_coins, Asset.COIN, -coins),
+        (context.coins_consumed or system_account(SystemAccount.COINS_CONSUMED), Asset.COIN, coins),
+        (context.diamonds_issued or system_account(SystemAccount.DIAMONDS_ISSUED), Asset.DIAMOND, -diamonds),
+        (creator_diamonds, Asset.DIAMOND, diamonds),
+    ]
+
+
+def _replayed_event(event: GiftEvent, *, stream_id: int, gift_id: int, quantity: int, anonymous: bool) -> GiftEvent:
+    """The earlier event for a retried request, if the retry asks for the same gift."""
+    if (event.stream_id, event.gift_id, event.quantity, event.is_anonymous) != (stream_id, gift_id, quantity,
+                                                                                 bool(anonymous)):
+        raise IdempotencyKeyReused("This gift request was already used for a different gift.")
+    return event
+
+
+# --- Hot-path SQL -------------------------------------------------------------------------------
+# One round trip for the stream, its creator, the gift, the sender's country, an earlier event
+# with the same key, and the four ledger accounts of the posting. Table names come from the models.
+
+_ACCOUNT_FIELDS = [field.attname for field in LedgerAccount._meta.concrete_fields]
+_ACCOUNT_ROLES = ["sender_coins", "creator_diamonds", "coins_consumed", "diamonds_issued"]
+
+
+def _context_sql() -> str:
+    accounts = LedgerAccount._meta.db_table
+    account_columns = ", ".join(f"{role}.{field}" for role in _ACCOUNT_ROLES for field in _ACCOUNT_FIELDS)
+    return f"""
+        SELECT stream.creator_id, stream.ended_at IS NULL, creator.is_creator,
+               gift.id, gift.name, gift.coin_cost, gift.is_active, gift.countries::text,
+               country.gifting_enabled, existing.id, {account_columns}
+          FROM (SELECT 1) AS anchor
+          LEFT JOIN {LiveStream._meta.db_table} stream ON stream.id = %(stream_id)s
+          LEFT JOIN {User._meta.db_table} creator ON creator.id = stream.creator_id
+          LEFT JOIN {Gift._meta.db_table} gift ON gift.id = %(gift_id)s
+          LEFT JOIN {Country._meta.db_table} country ON country.code = %(country)s
+          LEFT JOIN {GiftEvent._meta.db_table} existing
+                 ON existing.sender_id = %(sender_id)s AND existing.idempotency_key = %(key)s
+          LEFT JOIN {accounts} sender_coins ON sender_coins.user_id = %(sender_id)s AND sender_coins.asset = %(coin)s
+          LEFT JOIN {accounts} creator_diamonds
+                 ON creator_diamonds.user_id = stream.creator_id AND creator_diamonds.asset = %(diamond)s
+          LEFT JOIN {accounts} coins_consumed ON coins_consumed.code = %(coins_consumed)s
+          LEFT JOIN {accounts} diamonds_issued ON diamonds_issued.code = %(diamonds_issued)s
+    """  # noqa: S608 (table names from model metadata, values as parameters)
+
+
+def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key: str) -> _GiftContext:
+    with connection.cursor() as cursor:
+        cursor.execute(_context_sql(), {
+            "stream_id": stream_id, "gift_id": gift_id, "country": sender.country, "sender_id": sender.pk,
+            "key": idempotency_key, "coin": Asset.COIN.value, "diamond": Asset.DIAMOND.value,
+            "coins_consumed": SystemAccount.COINS_CONSUMED.value,
+            "diamonds_issued": SystemAccount.DIAMONDS_ISSUED.value,
+        })
+        row = cursor.fetchone()
+    (creator_id, stream_is_live, creator_is_creator, found_gift_id, gift_name, coin_cost, gift_is_active,
+     countries_json, country_gifting_enabled, existing_event_id) = row[:10]
+    accounts = _accounts_from_row(row[10:])
+    return _GiftContext(
+        creator_id=creator_id, stream_is_live=bool(stream_is_live), creator_is_creator=bool(creator_is_creator),
+        gift_id=found_gift_id, gift_name=gift_name or "", coin_cost=coin_cost or 0,
+        gift_is_active=bool(gift_is_active), gift_countries=json.loads(countries_json) if countries_json else [],
+        country_gifting_enabled=country_gifting_enabled, existing_event_id=existing_event_id, **accounts)
+
+
+def _accounts_from_row(values: tuple) -> dict[str, LedgerAccount | None]:
+    width = len(_ACCOUNT_FIELDS)
+    accounts = {}
+    for index, role in enumerate(_ACCOUNT_ROLES):
+        columns = values[index * width:(index + 1) * width]
+        found = columns[_ACCOUNT_FIELDS.index("id")] is not None
+        accounts[role] = LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, columns) if found else None
+    return accounts
+
+
+def _insert_event(event: GiftEvent) -> bool:
+    """Insert the event unless one with its (sender, key) exists; True if inserted (event.pk set)."""
+    fields = ["stream_id", "sender_id", "creator_id", "gift_id", "quantity", "coins", "diamonds", "is_anonymous",
+              "idempotency_key", "ledger_transaction_id", "created_at"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608 (constant names)
+            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            "ON CONFLICT (sender_id, idempotency_key) DO NOTHING RETURNING id",
+            [getattr(event, field) for field in fields])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk = row[0]
+    event._state.adding = False
+    event._state.db = connection.alias
+    return True
+
+
+def gift_confirmation_needed(*, coins: int) -> bool:
+    """Whether a gift of `coins` must be confirmed by the viewer before it is sent."""
+    return coins > CONFIRM_ABOVE_COINS
+

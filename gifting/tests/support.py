@@ -1,0 +1,80 @@
+"""Helpers for the gifting tests: gifts, coins, a snapshot of everything a gift could change, threads."""
+
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import connection
+
+from gifting.models import Gift, GiftEvent
+from wallet.ledger import account_for_user, ledger_credit
+from wallet.models import Asset, Country, LedgerBalanceDelta, LedgerEntry, LedgerTransaction
+
+COUNTRIES = [  # code, name, currency, gifting enabled
+    ("US", "United States", "USD", True),
+    ("GB", "United Kingdom", "GBP", True),
+    ("JP", "Japan", "JPY", True),
+    ("CN", "China", "USD", False),
+]
+
+
+def ensure_countries() -> None:
+    """The countries the tests use (transactional tests flush the ones migrations seed)."""
+    for code, name, currency, gifting_enabled in COUNTRIES:
+        Country.objects.update_or_create(code=code, defaults={
+            "name": name, "currency": currency, "gifting_enabled": gifting_enabled})
+
+
+def make_gift(*, slug: str, coin_cost: int, **fields) -> Gift:
+    fields.setdefault("name", slug.replace("-", " ").title())
+    return Gift.objects.create(slug=slug, coin_cost=coin_cost, artwork=f"gifts/{slug}.svg", **fields)
+
+
+def fund(user, coins: int) -> None:
+    """Give `user` coins as a top-up would."""
+    ledger_credit(account=account_for_user(user, Asset.COIN), asset=Asset.COIN, amount=coins,
+                  idempotency_key=f"topup:{uuid.uuid4()}", kind="topup")
+
+
+def snapshot() -> dict:
+    """Everything a gift could change: ledger rows, gift events, and every account's balance."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_ledgerbalancedelta d "
+            "WHERE d.account_id = a.id), 0) FROM wallet_ledgeraccount a")
+        balances = dict(cursor.fetchall())
+    return {
+        "transactions": LedgerTransaction.objects.count(),
+        "entries": LedgerEntry.objects.count(),
+        "deltas": LedgerBalanceDelta.objects.count(),
+        "events": GiftEvent.objects.count(),
+        "balances": balances,
+    }
+
+
+def run_in_threads(jobs: list, *, threads: int = 20) -> list:
+    """Run zero-argument jobs on real threads (one connection each), released together; results in order.
+
+    A job's exception is returned as its result, so a test can count outcomes.
+    """
+    start = threading.Barrier(min(threads, len(jobs)))
+    local = threading.local()
+
+    def run(job):
+        try:
+            if not getattr(local, "started", False):
+                local.started = True
+                start.wait(timeout=30)
+            return job()
+        except Exception as error:
+            return error
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(run, jobs))
+
+
+def outcomes(results: list) -> Counter:
+    return Counter(type(result).__name__ for result in results)
