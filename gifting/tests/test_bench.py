@@ -1,0 +1,51 @@
+"""`bench_gifts` runs end to end with tiny durations and writes its JSON; no figure is checked (not a speed test)."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from gifting.models import Gift
+from gifting.tests.support import ensure_countries, make_gift
+from wallet.ledger import system_account
+from wallet.models import SystemAccount
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REQUIRED_KEYS = {
+    "pgbench_uncontended_tps", "pgbench_hot_tps", "service_spread_gifts_per_s", "service_hot_gifts_per_s",
+    "http_spread_gifts_per_s", "http_hot_gifts_per_s", "service_p99_ms", "http_p99_ms", "ledger_audit_ok",
+    "ratio_service_hot_vs_spread", "ratio_service_spread_vs_pgbench_uncontended", "ratio_service_hot_vs_pgbench_hot",
+}
+
+
+@pytest.fixture
+def catalogue():
+    """Transactional tests start from empty tables: the countries, system accounts and the Rose the bench uses."""
+    ensure_countries()
+    for code in (SystemAccount.COINS_CONSUMED, SystemAccount.DIAMONDS_ISSUED):
+        system_account(code)
+    if not Gift.objects.filter(slug="rose").exists():  # the first transactional test still sees migrated rows
+        make_gift(slug="rose", coin_cost=1)
+
+
+def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_path):
+    output = tmp_path / "gifts.json"
+
+    call_command("bench_gifts", "--seconds", "1", "--senders", "2", "--skip-pgbench", "--skip-http",
+                 "--output", str(output))
+
+    figures = json.loads(output.read_text())
+    assert figures.keys() >= REQUIRED_KEYS
+    assert figures["ledger_audit_ok"] is True
+    assert figures["pgbench_uncontended_tps"] is None
+    assert figures["http_spread_gifts_per_s"] is None
+    assert figures["service_spread_outcomes"]["ok"] > 0
+
+
+def test_bench_can_run_twice_on_the_same_data(catalogue, tmp_path):
+    for run in range(2):
+        call_command("bench_gifts", "--seconds", "0.2", "--senders", "1", "--skip-pgbench", "--skip-http",
+                     "--output", str(tmp_path / f"run{run}.json"))
+
+    assert json.loads((tmp_path / "run1.json").read_text())["ledger_audit_ok"] is True
