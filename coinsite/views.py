@@ -1,8 +1,10 @@
 from django.shortcuts import render
 
+from gifting.views import live_cards
+
 
 def home(request):
-    return render(request, "home.html")
+    return render(request, "home.html", {"cards": live_cards()})
 
 
 def error_400(request, exception=None):

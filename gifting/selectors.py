@@ -6,11 +6,14 @@ plain dataclasses with the name already replaced by "Anonymous".
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, QuerySet, Sum
+from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from gifting.models import Gift, GiftEvent, GiftingPreferences, LiveStream
+from wallet.money import quantize
 
 ANONYMOUS = "Anonymous"
 UNNAMED = "A viewer"  # never fall back to the email address
@@ -111,3 +114,17 @@ def stream_goal_progress(stream: LiveStream) -> GoalProgress | None:
         return None
     coins = GiftEvent.objects.filter(stream=stream).aggregate(total=Sum("coins"))["total"] or 0
     return GoalProgress(goal_coins=stream.goal_coins, label=stream.goal_label, coins=coins)
+
+
+# What one diamond pays out (DESIGN §2 default); every screen that shows diamonds shows this value too.
+DIAMOND_VALUE_USD = Decimal("0.005")
+
+
+def diamond_value(diamonds: int) -> Money:
+    """The money value of `diamonds` at the default payout value, rounded by the wallet's one helper."""
+    return quantize(Money(DIAMOND_VALUE_USD * diamonds, "USD"))
+
+
+def stream_diamonds(stream: LiveStream) -> int:
+    """Diamonds the creator earned on this stream so far (an index-covered sum over one stream)."""
+    return GiftEvent.objects.filter(stream=stream).aggregate(total=Sum("diamonds"))["total"] or 0

@@ -6,4 +6,12 @@ app_name = "gifting"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("preferences/", views.preferences, name="preferences"),
+    path("studio/", views.studio, name="studio"),
+    path("studio/start/", views.studio_start, name="studio-start"),
+    path("studio/<int:stream_id>/end/", views.studio_end, name="studio-end"),
+    path("studio/<int:stream_id>/goal/", views.studio_goal, name="studio-goal"),
+    path("<int:stream_id>/", views.stream, name="stream"),
+    path("<int:stream_id>/gifts/", views.send, name="send"),
+    path("<int:stream_id>/feed/", views.feed, name="feed"),
 ]

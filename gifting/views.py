@@ -1,5 +1,274 @@
-from django.shortcuts import render
+"""The live pages: who is live, a stream with its gift bar and polled feed, sending gifts, the creator studio."""
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.csp import CSP
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from djmoney.money import Money
+
+from gifting import selectors, services
+from gifting.forms import GiftingPreferencesForm, GiftSendForm, GoalForm, GoLiveForm, new_idempotency_key
+from gifting.models import Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
+from wallet.ledger import user_balance
+from wallet.models import Asset
+from wallet.selectors import coin_value
+
+ANONYMOUS_VISITOR_CURRENCY = "USD"
+BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
+FEED_LIMIT = 20
+GIFT_ERROR_STATUS = {services.InvalidGiftRequest: 400, services.GiftNotAllowed: 403, services.NotEnoughCoins: 402,
+                     services.IdempotencyKeyReused: 409}
+
+
+@dataclass(frozen=True)
+class CoinAmount:
+    """Coins with their money value, as `templates/wallet/_coins.html` shows them."""
+
+    coins: int
+    value: Money | None
+
+
+@dataclass(frozen=True)
+class LiveCard:
+    stream: LiveStream
+    goal: selectors.GoalProgress | None
+
+
+@dataclass(frozen=True)
+class IncomingGift:
+    item: selectors.FeedItem
+    diamonds: int
+    value: Money
+
+
+@dataclass(frozen=True)
+class GiftOption:
+    gift: Gift
+    value: Money | None
+
+
+def viewer_currency(user) -> str:
+    return user.preferred_currency if user.is_authenticated else ANONYMOUS_VISITOR_CURRENCY
+
+
+def live_cards() -> list[LiveCard]:
+    """The streams live now with their goal progress, for the live list (also on the home page)."""
+    return [LiveCard(stream=stream, goal=selectors.stream_goal_progress(stream)) for stream in selectors.live_streams()]
 
 
 def index(request):
-    return render(request, "gifting/index.html")
+    return render(request, "gifting/index.html", {"cards": live_cards()})
+
+
+def _stream_or_404(stream_id: int) -> LiveStream:
+    return get_object_or_404(LiveStream.objects.select_related("creator", "creator__creator_profile"), pk=stream_id)
+
+
+def _feed_context(stream: LiveStream) -> dict:
+    items = selectors.recent_gifts(stream, limit=FEED_LIMIT)
+    big_ids = set(GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS)
+                  .values_list("pk", flat=True))
+    return {"stream": stream, "feed": items, "big_event_ids": big_ids, "leaders": selectors.leaderboard(stream),
+            "goal": selectors.stream_goal_progress(stream)}
+
+
+def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
+    user = request.user
+    if not user.is_authenticated or not stream.is_live:
+        return {}
+    currency = viewer_currency(user)
+    balance = user_balance(user, Asset.COIN)
+    preferences = GiftingPreferences.objects.filter(user=user).first()
+    return {
+        "gift_options": [GiftOption(gift=gift, value=coin_value(gift.coin_cost, currency))
+                         for gift in selectors.gift_catalogue(user)],
+        "gift_form": form or GiftSendForm(initial={"quantity": 1, "idempotency_key": new_idempotency_key()}),
+        "balance": CoinAmount(coins=balance, value=coin_value(balance, currency)),
+        "preferences_form": GiftingPreferencesForm(initial={
+            "hide_from_leaderboards": bool(preferences and preferences.hide_from_leaderboards),
+            "next": request.get_full_path()}),
+        "is_own_stream": stream.creator_id == user.pk,
+    }
+
+
+def _render_stream(request, stream: LiveStream, *, form: GiftSendForm | None = None, error: str = "",
+                   extra: dict | None = None, status: int = 200):
+    context = {**_feed_context(stream), **_gift_bar_context(request, stream, form), "gift_error": error,
+               **(extra or {})}
+    response = render(request, "gifting/stream.html", context, status=status)
+    if stream.is_live and stream.stream_url:
+        _allow_media_from(response, stream.stream_url)
+    return response
+
+
+def _allow_media_from(response, url: str) -> None:
+    """Let this page's <video> load the creator's stream (media-src otherwise falls back to 'self')."""
+    parts = urlsplit(url)
+    response._csp_config = {**settings.SECURE_CSP, "media-src": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"]}
+
+
+def stream(request, stream_id: int):
+    return _render_stream(request, _stream_or_404(stream_id))
+
+
+@never_cache
+@require_GET
+def feed(request, stream_id: int):
+    """The feed, leaderboard and goal as an HTML fragment; `static/js/live.js` polls it every second."""
+    return render(request, "gifting/stream.html#feed", _feed_context(_stream_or_404(stream_id)))
+
+
+@require_POST
+@login_required
+def send(request, stream_id: int):
+    stream = _stream_or_404(stream_id)
+    form = GiftSendForm(request.POST)
+    if not form.is_valid():
+        return _render_stream(request, stream, form=_retry_form(form), error=form.first_error(), status=400)
+    data = form.cleaned_data
+    gift = Gift.objects.filter(pk=data["gift"]).first()
+    if gift is not None and stream.is_live and not data["confirmed"] and services.gift_confirmation_needed(
+            coins=gift.coin_cost * data["quantity"]):
+        return _render_confirmation(request, stream, gift, data)
+    try:
+        event = services.gift_send(sender=request.user, stream_id=stream.pk, gift_id=data["gift"],
+                                   quantity=data["quantity"], idempotency_key=data["idempotency_key"],
+                                   anonymous=data["anonymous"])
+    except services.GiftError as error:
+        return _render_gift_error(request, stream, form, error)
+    sent = f"{event.quantity} × {gift.name}"  # noqa: RUF001 (a real multiplication sign)
+    messages.success(request, f"You sent {sent} to {_creator_name(stream)}.")
+    return redirect("gifting:stream", stream_id=stream.pk)
+
+
+def _retry_form(form: GiftSendForm) -> GiftSendForm:
+    """The viewer's choices again, under a fresh request id (the failed one charged nothing)."""
+    initial = {name: form.data.get(name) for name in ("gift", "quantity")}
+    return GiftSendForm(initial={**initial, "anonymous": bool(form.data.get("anonymous")),
+                                 "idempotency_key": new_idempotency_key()})
+
+
+def _render_gift_error(request, stream: LiveStream, form: GiftSendForm, error: services.GiftError):
+    status = GIFT_ERROR_STATUS.get(type(error), 400)
+    extra = {}
+    if isinstance(error, services.NotEnoughCoins):
+        extra = {"shortfall": error.shortfall,
+                 "recharge_url": f"{reverse('wallet:recharge')}?coins={error.shortfall}"}
+    return _render_stream(request, stream, form=_retry_form(form), error=str(error), extra=extra, status=status)
+
+
+def _render_confirmation(request, stream: LiveStream, gift: Gift, data: dict):
+    coins = gift.coin_cost * data["quantity"]
+    return render(request, "gifting/confirm.html", {
+        "stream": stream, "gift": gift, "data": data,
+        "cost": CoinAmount(coins=coins, value=coin_value(coins, viewer_currency(request.user))),
+    })
+
+
+def _creator_name(stream: LiveStream) -> str:
+    return stream.creator.display_name or "the creator"
+
+
+@require_POST
+@login_required
+def preferences(request):
+    form = GiftingPreferencesForm(request.POST)
+    form.is_valid()  # both fields are optional and lenient
+    services.gifting_preferences_set(user=request.user,
+                                     hide_from_leaderboards=form.cleaned_data.get("hide_from_leaderboards", False))
+    hidden = form.cleaned_data.get("hide_from_leaderboards")
+    messages.success(request, "You are now hidden from stream leaderboards." if hidden
+                     else "You are now shown on stream leaderboards.")
+    target = form.cleaned_data.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = reverse("gifting:index")
+    return redirect(target)
+
+
+# --- Creator studio -----------------------------------------------------------------------------
+
+
+def _creator_only(request) -> None:
+    if not request.user.is_creator:
+        raise PermissionDenied("Only creators can use the studio.")
+
+
+def _own_stream(request, stream_id: int) -> LiveStream:
+    """The creator's own stream; another creator's stream id is simply not found (object-level access)."""
+    _creator_only(request)
+    return get_object_or_404(LiveStream, pk=stream_id, creator=request.user)
+
+
+@login_required
+def studio(request):
+    _creator_only(request)
+    return _render_studio(request)
+
+
+def _render_studio(request, *, go_live_form: GoLiveForm | None = None, goal_form: GoalForm | None = None,
+                   status: int = 200):
+    live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
+    context = {"live": live, "go_live_form": go_live_form or GoLiveForm()}
+    if live is not None:
+        diamonds = selectors.stream_diamonds(live)
+        context.update({
+            "incoming": [IncomingGift(item=item, diamonds=item.coins * services.DIAMONDS_PER_COIN,
+                                      value=selectors.diamond_value(item.coins * services.DIAMONDS_PER_COIN))
+                         for item in selectors.recent_gifts(live, limit=50)],
+            "diamonds": diamonds,
+            "diamonds_value": selectors.diamond_value(diamonds),
+            "goal": selectors.stream_goal_progress(live),
+            "goal_form": goal_form or GoalForm(initial={"goal_coins": live.goal_coins, "goal_label": live.goal_label}),
+        })
+    return render(request, "gifting/studio.html", context, status=status)
+
+
+@require_POST
+@login_required
+def studio_start(request):
+    _creator_only(request)
+    form = GoLiveForm(request.POST)
+    if not form.is_valid():
+        return _render_studio(request, go_live_form=form, status=400)
+    try:
+        stream = services.stream_start(creator=request.user, **form.cleaned_data)
+    except services.StreamError as error:
+        form.add_error(None, str(error))
+        return _render_studio(request, go_live_form=form, status=400)
+    messages.success(request, f"You are live: “{stream.title}”.")
+    return redirect("gifting:studio")
+
+
+@require_POST
+@login_required
+def studio_end(request, stream_id: int):
+    stream = _own_stream(request, stream_id)
+    services.stream_end(stream=stream, creator=request.user)
+    messages.success(request, "Your stream has ended. Gifts are closed.")
+    return redirect("gifting:studio")
+
+
+@require_POST
+@login_required
+def studio_goal(request, stream_id: int):
+    stream = _own_stream(request, stream_id)
+    form = GoalForm(request.POST)
+    if not form.is_valid():
+        return _render_studio(request, goal_form=form, status=400)
+    try:
+        services.stream_goal_set(stream=stream, creator=request.user, **form.cleaned_data)
+    except services.StreamError as error:
+        messages.error(request, str(error))
+        return redirect("gifting:studio")
+    messages.success(request, "Goal updated." if form.cleaned_data["goal_coins"] else "Goal cleared.")
+    return redirect("gifting:studio")

@@ -26,8 +26,15 @@ CHECKOUT_ORIGINS = {"stripe": "https://checkout.stripe.com"}
 @login_required
 def recharge(request):
     offer = selectors.recharge_offer(request.user)
-    form = RechargeForm(offer=offer)
+    form = RechargeForm(offer=offer, initial=_custom_coins_initial(request.GET.get("coins", ""), offer))
     return _recharge_page(request, offer, form)
+
+
+def _custom_coins_initial(coins: str, offer) -> dict:
+    """`?coins=N` (e.g. a gift's shortfall) pre-selects a custom amount of N, within the currency's limits."""
+    if not (coins.isascii() and coins.isdecimal() and len(coins) <= 9) or offer.rate is None:
+        return {}
+    return {"choice": "custom", "custom_coins": min(max(int(coins), offer.rate.min_coins), offer.rate.max_coins)}
 
 
 @require_POST
