@@ -33,7 +33,7 @@ def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_pat
     output = tmp_path / "gifts.json"
 
     call_command("bench_gifts", "--seconds", "1", "--senders", "2", "--skip-pgbench", "--skip-http",
-                 "--output", str(output))
+                 "--processes", "0", "--output", str(output))
 
     figures = json.loads(output.read_text())
     assert figures.keys() >= REQUIRED_KEYS
@@ -46,6 +46,6 @@ def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_pat
 def test_bench_can_run_twice_on_the_same_data(catalogue, tmp_path):
     for run in range(2):
         call_command("bench_gifts", "--seconds", "0.2", "--senders", "1", "--skip-pgbench", "--skip-http",
-                     "--output", str(tmp_path / f"run{run}.json"))
+                     "--processes", "0", "--output", str(tmp_path / f"run{run}.json"))
 
     assert json.loads((tmp_path / "run1.json").read_text())["ledger_audit_ok"] is True
