@@ -16,7 +16,9 @@ export DEBUG ?= true
 
 run: install migrate seed
 	@echo "Coinsite on http://$(HOST):$(PORT)/  (Ctrl-C stops it; mail is saved under var/mail/)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@# ASGI, so the live pages' Server-Sent Events stream (runserver is WSGI and would buffer them). No --reload:
+	@# its worker process would start a second embedded PostgreSQL helper; restart after code changes.
+	$(BIN)/uvicorn coinsite.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
 
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)

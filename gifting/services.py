@@ -17,7 +17,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from coinsite.accounts.models import User
-from gifting.models import Gift, GiftEvent, GiftingPreferences, LiveStream
+from gifting import realtime
+from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream, new_overlay_token
 from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_post, system_account
 from wallet.models import Asset, Country, LedgerAccount, SystemAccount
 from wallet.spending import SpendingBlocked, spending_check
@@ -206,6 +207,9 @@ def gift_send(*, sender: User, stream_id: int, gift_id: int, quantity: int, idem
             raise GiftNotAllowed(blocked.message, code=f"spending_{blocked.reason}") from None
         event = _post_gift(sender=sender, context=context, stream_id=stream_id, quantity=quantity, coins=coins,
                            idempotency_key=idempotency_key, anonymous=anonymous)
+        event_id = event.pk
+        # After commit, and robust: a failed NOTIFY only delays the feed until the next poll.
+        transaction.on_commit(lambda: realtime.notify_stream(stream_id, event_id), robust=True)
     logger.info("Gift %s: %s x gift %s (%s coins) from user %s on stream %s", event.pk, quantity, gift_id, coins,
                 sender.pk, stream_id)
     return event
@@ -375,3 +379,13 @@ def gift_confirmation_needed(*, coins: int) -> bool:
     """Whether a gift of `coins` must be confirmed by the viewer before it is sent."""
     return coins > CONFIRM_ABOVE_COINS
 
+
+def overlay_token_regenerate(*, creator: User) -> CreatorProfile:
+    """Give the creator a new secret overlay token; the old overlay URL stops working at once."""
+    if not creator.is_creator:
+        raise StreamError("Only creators have a stream overlay.")
+    profile, _ = CreatorProfile.objects.get_or_create(user=creator)
+    profile.overlay_token = new_overlay_token()
+    profile.save(update_fields=["overlay_token"])
+    logger.info("Overlay token regenerated for creator %s", creator.pk)
+    return profile

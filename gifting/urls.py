@@ -11,7 +11,11 @@ urlpatterns = [
     path("studio/start/", views.studio_start, name="studio-start"),
     path("studio/<int:stream_id>/end/", views.studio_end, name="studio-end"),
     path("studio/<int:stream_id>/goal/", views.studio_goal, name="studio-goal"),
+    path("studio/overlay/regenerate/", views.studio_overlay_regenerate, name="studio-overlay-regenerate"),
+    path("overlay/<str:token>/", views.overlay, name="overlay"),
+    path("overlay/<str:token>/feed/", views.overlay_feed, name="overlay-feed"),
     path("<int:stream_id>/", views.stream, name="stream"),
     path("<int:stream_id>/gifts/", views.send, name="send"),
     path("<int:stream_id>/feed/", views.feed, name="feed"),
+    path("<int:stream_id>/events/", views.events, name="events"),
 ]

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
@@ -15,9 +17,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from djmoney.money import Money
 
-from gifting import selectors, services
+from gifting import realtime, selectors, services
 from gifting.forms import GiftingPreferencesForm, GiftSendForm, GoalForm, GoLiveForm, new_idempotency_key
-from gifting.models import Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
+from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
 from wallet.ledger import user_balance
 from wallet.models import Asset
 from wallet.selectors import coin_value
@@ -25,6 +27,7 @@ from wallet.selectors import coin_value
 ANONYMOUS_VISITOR_CURRENCY = "USD"
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
 FEED_LIMIT = 20
+OVERLAY_LIMIT = 5
 GIFT_ERROR_STATUS = {services.InvalidGiftRequest: 400, services.GiftNotAllowed: 403, services.NotEnoughCoins: 402,
                      services.IdempotencyKeyReused: 409}
 
@@ -125,6 +128,25 @@ def stream(request, stream_id: int):
 def feed(request, stream_id: int):
     """The feed, leaderboard and goal as an HTML fragment; `static/js/live.js` polls it every second."""
     return render(request, "gifting/stream.html#feed", _feed_context(_stream_or_404(stream_id)))
+
+
+@never_cache
+@require_GET
+async def events(request, stream_id: int):
+    """Server-Sent Events: `gift` with the event id whenever a gift on this live stream commits.
+
+    Only under ASGI: a WSGI server would buffer the stream forever, so there (and for an ended
+    stream) a 204 tells the browser's EventSource to stop; `static/js/live.js` then just polls.
+    """
+    stream = await LiveStream.objects.filter(pk=stream_id).only("ended_at").afirst()
+    if stream is None:
+        raise Http404("No such stream.")
+    if not isinstance(request, ASGIRequest) or not stream.is_live:
+        return HttpResponse(status=204)
+    response = StreamingHttpResponse(realtime.stream_events(stream_id), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 @require_POST
@@ -272,3 +294,37 @@ def studio_goal(request, stream_id: int):
         return redirect("gifting:studio")
     messages.success(request, "Goal updated." if form.cleaned_data["goal_coins"] else "Goal cleared.")
     return redirect("gifting:studio")
+
+
+@require_POST
+@login_required
+def studio_overlay_regenerate(request):
+    _creator_only(request)
+    services.overlay_token_regenerate(creator=request.user)
+    messages.success(request, "Your overlay has a new address. Update it in your streaming software.")
+    return redirect("gifting:studio")
+
+
+# --- Stream overlay (a browser source in OBS; the secret token in its URL is the only credential) ------
+
+
+def _overlay_context(token: str) -> dict:
+    profile = get_object_or_404(CreatorProfile.objects.select_related("user"), overlay_token=token)
+    live = LiveStream.objects.filter(creator_id=profile.user_id, ended_at__isnull=True).first()
+    items = selectors.recent_gifts(live, limit=OVERLAY_LIMIT) if live else []
+    big_ids = set(GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS)
+                  .values_list("pk", flat=True))
+    return {"token": token, "live": live, "feed": items, "big_event_ids": big_ids}
+
+
+@never_cache
+@require_GET
+def overlay(request, token: str):
+    return render(request, "gifting/overlay.html", _overlay_context(token))
+
+
+@never_cache
+@require_GET
+def overlay_feed(request, token: str):
+    """The overlay's latest gift alerts as a fragment; polled, and fetched at once on each SSE `gift`."""
+    return render(request, "gifting/overlay.html#overlay", _overlay_context(token))

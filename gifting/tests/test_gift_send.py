@@ -440,13 +440,13 @@ def test_only_one_live_stream_per_creator_is_enforced_by_the_database(bob, strea
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("budget", "round_trips"), [(False, 11), (True, 12)])
+@pytest.mark.parametrize(("budget", "round_trips"), [(False, 12), (True, 13)])
 def test_gift_send_round_trips(budget, round_trips):
     """Every round trip of the hot path, outside any test transaction.
 
     BEGIN, 1 context read, 1 spending-controls lock (+1 budget sum when the viewer set a budget),
     the ledger's SAVEPOINT, transaction INSERT, wallet UPDATE, delta INSERT, entry INSERT and
-    RELEASE, the event INSERT, and COMMIT.
+    RELEASE, the event INSERT, and COMMIT; then the stream's NOTIFY, after commit.
     """
     ensure_countries()
     viewer = make_user(email="fast@example.com", password=None)
