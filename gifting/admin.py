@@ -3,19 +3,7 @@ from django.utils.html import format_html
 
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream
 from gifting.services import stream_end
-
-
-class ReadOnlyAdminMixin:
-    """Gift events are money records: nobody adds, edits or deletes them in admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from wallet.admin import ReadOnlyAdminMixin  # gift events are money records, read-only like the ledger
 
 
 @admin.register(Gift)
