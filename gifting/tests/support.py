@@ -9,7 +9,8 @@ from django.db import connection
 
 from gifting.models import Gift, GiftEvent
 from wallet.ledger import account_for_user, ledger_credit
-from wallet.models import Asset, Country, LedgerBalanceDelta, LedgerEntry, LedgerTransaction
+from wallet.models import Asset, Country, LedgerBalanceDelta
+from wallet.tests.test_ledger import ledger_state
 
 COUNTRIES = [  # code, name, currency, gifting enabled
     ("US", "United States", "USD", True),
@@ -39,17 +40,10 @@ def fund(user, coins: int) -> None:
 
 def snapshot() -> dict:
     """Everything a gift could change: ledger rows, gift events, and every account's balance."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_ledgerbalancedelta d "
-            "WHERE d.account_id = a.id), 0) FROM wallet_ledgeraccount a")
-        balances = dict(cursor.fetchall())
     return {
-        "transactions": LedgerTransaction.objects.count(),
-        "entries": LedgerEntry.objects.count(),
+        **ledger_state(),
         "deltas": LedgerBalanceDelta.objects.count(),
         "events": GiftEvent.objects.count(),
-        "balances": balances,
     }
 
 
