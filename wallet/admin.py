@@ -7,6 +7,7 @@ from wallet.models import (
     CoinPackagePrice,
     CoinRate,
     Country,
+    EconomySettings,
     LedgerAccount,
     LedgerAuditRun,
     LedgerBalanceDelta,
@@ -132,3 +133,17 @@ class PaymentWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class SpendingControlsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["user", "daily_limit", "monthly_limit", "excluded_until", "updated_at"]
     search_fields = ["user__email"]
+
+
+@admin.register(EconomySettings)
+class EconomySettingsAdmin(admin.ModelAdmin):
+    """The one row of staff-set economics; it cannot be added twice or deleted."""
+
+    list_display = ["__str__", "diamond_value", "gift_confirm_above_coins", "payout_minimum",
+                    "payout_approval_above", "earnings_hold_days", "payout_method_hold_hours", "updated_at"]
+
+    def has_add_permission(self, request):
+        return not EconomySettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -417,3 +417,48 @@ class SpendingControls(models.Model):
 
     def __str__(self):
         return f"Spending controls of user {self.user_id}"
+
+
+# --- Economics: the staff-set numbers the product runs on (DESIGN §2) ----------------------------
+
+
+class EconomySettings(models.Model):
+    """The one row of staff-editable economics: the diamond value, thresholds and hold periods.
+
+    Read through `wallet.selectors.economy()`; defaults are DESIGN §2's. Staff change it in admin;
+    every value is shown to the users it affects.
+    """
+
+    diamond_value = MoneyField(max_digits=12, decimal_places=6, default=0.005, default_currency="USD",
+                               help_text="What one diamond pays out (the creator share made explicit).")
+    gift_confirm_above_coins = models.PositiveIntegerField(
+        default=5_000, help_text="Gifts costing more coins than this ask the viewer to confirm first.")
+    payout_minimum = MoneyField(max_digits=12, decimal_places=2, default=50, default_currency="USD",
+                                help_text="The smallest payout a creator may request, by diamond value.")
+    payout_approval_above = MoneyField(
+        max_digits=12, decimal_places=2, default=1_000, default_currency="USD",
+        help_text="Payout requests worth more than this wait for staff approval.")
+    earnings_hold_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window).")
+    payout_method_hold_hours = models.PositiveSmallIntegerField(
+        default=72, help_text="Hours payouts are held after a payout method is added or changed.")
+    exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
+        default=48, help_text="Payout conversions are refused when the stored rates are older than this.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "economy settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="wallet_economysettings_singleton"),
+            models.CheckConstraint(condition=Q(diamond_value__gt=0), name="wallet_economysettings_diamond_positive"),
+            models.CheckConstraint(condition=Q(gift_confirm_above_coins__gte=1),
+                                   name="wallet_economysettings_confirm_positive"),
+            models.CheckConstraint(condition=Q(payout_minimum__gt=0), name="wallet_economysettings_minimum_positive"),
+        ]
+
+    def __str__(self):
+        return "Economy settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)

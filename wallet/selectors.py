@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 from djmoney.money import Money
 
-from wallet.models import CoinPackage, CoinPackagePrice, CoinRate, Country, SpendingControls
+from wallet.models import CoinPackage, CoinPackagePrice, CoinRate, Country, EconomySettings, SpendingControls
 from wallet.money import price_for_coins, quantize
 
 
@@ -87,3 +87,9 @@ def coin_value(coins: int, currency: str) -> Money | None:
 def user_currency(user) -> str:
     country = Country.objects.filter(code=user.country).first()
     return country.currency if country else user.preferred_currency
+
+
+def economy() -> EconomySettings:
+    """The staff-set economics (DESIGN §2); the row is created with its defaults on first use."""
+    settings_row, _created = EconomySettings.objects.get_or_create(pk=1)
+    return settings_row
