@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -331,3 +332,18 @@ CELERY_BEAT_SCHEDULE["sandbox-expire-sessions"] = {
     "schedule": 60,
 }
 # --- end Payments -----------------------------------------------------------------------------
+
+# --- Payouts ----------------------------------------------------------------------------------
+# Who sends creators' money: "sandbox" (built-in, confirms asynchronously) is the only one so far;
+# a real provider implements payouts.providers.PayoutProvider and is added to PROVIDERS.
+PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER") or "sandbox"
+if PAYOUT_PROVIDER not in {"sandbox"}:
+    raise ImproperlyConfigured(f"Environment variable PAYOUT_PROVIDER must be 'sandbox', got {PAYOUT_PROVIDER!r}.")
+EXCHANGE_BACKEND = "payouts.exchange.FixedRatesBackend"
+CELERY_BEAT_SCHEDULE.update({
+    "payouts-sweep": {"task": "payouts.tasks.payouts_sweep", "schedule": 5 * 60},
+    "payouts-earnings-rollup": {"task": "payouts.tasks.earnings_rollup", "schedule": 60},
+    # Statements for the month that just ended; re-running a month sends nothing twice.
+    "payouts-monthly-statements": {"task": "payouts.tasks.statements_send_monthly",
+                                   "schedule": crontab(day_of_month="1", hour="6", minute="0")},
+})

@@ -18,6 +18,7 @@ hot row; `ledger_rollup` folds deltas into the row later (a periodic task), and 
 an account folds them first, under the row lock, before its funds check.
 """
 
+import datetime
 import json
 import re
 from collections import defaultdict
@@ -156,7 +157,8 @@ def _balances_query():
 
 
 def ledger_post(*, idempotency_key: str, kind: str, lines: Sequence[Line], memo: str = "",
-                metadata: dict[str, Any] | None = None, durable: bool = False) -> LedgerTransaction:
+                metadata: dict[str, Any] | None = None, durable: bool = False,
+                posted_at: datetime.datetime | None = None) -> LedgerTransaction:
     """Post one balanced transaction exactly once: all of it or nothing, never a user balance below zero.
 
     The lines must sum to zero per asset; a key seen before returns the stored transaction and
@@ -164,13 +166,14 @@ def ledger_post(*, idempotency_key: str, kind: str, lines: Sequence[Line], memo:
     not. Safe to run concurrently with itself. Runs in `transaction.atomic()`, so callers such as
     a gift service call it inside their own atomic block; pass `durable=True` at the top level.
     Raises a LedgerError subclass, having written nothing, on bad input or insufficient funds.
+    `posted_at` backdates the entries (demo data and imports only); it defaults to now.
     """
     postings = _validated_postings(lines)
     metadata_json = _validated_header(idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata)
     with transaction.atomic(durable=durable):
         ledger_transaction = _insert_transaction(
             idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata or {},
-            metadata_json=metadata_json)
+            metadata_json=metadata_json, created_at=posted_at or timezone.now())
         if ledger_transaction is None:
             return _replayed_transaction(idempotency_key=idempotency_key, kind=kind, postings=postings)
         _apply_to_balances(postings)
@@ -305,9 +308,8 @@ def _validated_header(*, idempotency_key: str, kind: str, memo: str, metadata: d
 
 
 def _insert_transaction(*, idempotency_key: str, kind: str, memo: str, metadata: dict[str, Any],
-                        metadata_json: str) -> LedgerTransaction | None:
+                        metadata_json: str, created_at: datetime.datetime) -> LedgerTransaction | None:
     """Claim the key: the new transaction, or None if the key exists (waits for an in-flight claim)."""
-    created_at = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at) "

@@ -1,0 +1,239 @@
+"""Payouts: creators' payout methods, payout requests, earnings roll-ups and monthly statements.
+
+Diamonds themselves live in the wallet ledger. A `Payout` records one request to turn diamonds
+into money: the diamonds move to the clearing account when it is requested, and leave it either
+to diamonds redeemed (paid) or back to the creator (failed or rejected) — DESIGN §3.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from djmoney.models.fields import MoneyField
+
+
+class PayoutMethodKind(models.TextChoices):
+    BANK = "bank", "Bank account (IBAN)"
+    PAYPAL = "paypal", "PayPal"
+
+
+class PayoutMethod(models.Model):
+    """Where a creator's money goes. Never edited: a change is a new row and the old one is retired."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_methods")
+    kind = models.CharField(max_length=8, choices=PayoutMethodKind.choices)
+    holder_name = models.CharField(max_length=100)
+    iban = models.CharField(max_length=34, blank=True, default="")
+    bic = models.CharField(max_length=11, blank=True, default="")
+    paypal_email = models.EmailField(blank=True, default="")
+    currency = models.CharField(max_length=3, help_text="The currency payouts to this method are paid in.")
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind=PayoutMethodKind.BANK, paypal_email="") & ~Q(iban="") & ~Q(bic="")
+                | Q(kind=PayoutMethodKind.PAYPAL, iban="", bic="") & ~Q(paypal_email=""),
+                name="payouts_payoutmethod_details_match_kind"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.masked} ({self.currency})"
+
+    @property
+    def masked(self) -> str:
+        """The details with all but the last characters hidden, as pages and emails show them."""
+        if self.kind == PayoutMethodKind.BANK:
+            return f"{self.iban[:2]}•• •••• {self.iban[-4:]}"
+        name, _, domain = self.paypal_email.partition("@")
+        return f"{name[:1]}•••@{domain}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.retired_at is None
+
+
+class PayoutStatus(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    SUBMITTED = "submitted", "Sent to the payout provider"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+
+
+OPEN_PAYOUT_STATUSES = [PayoutStatus.AWAITING_APPROVAL, PayoutStatus.QUEUED, PayoutStatus.PROCESSING,
+                        PayoutStatus.SUBMITTED]
+FINAL_PAYOUT_STATUSES = [PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.REJECTED]
+
+
+class Payout(models.Model):
+    """One payout request: diamonds in clearing until it is paid (redeemed) or fails (returned).
+
+    The conversion snapshot (diamond value, exchange rate and its age, gross, fee, net) is written
+    once, by the conversion task, and kept for statements and support.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
+    method = models.ForeignKey(PayoutMethod, on_delete=models.PROTECT, related_name="payouts")
+    diamonds = models.BigIntegerField()
+    status = models.CharField(max_length=20, choices=PayoutStatus.choices)
+    idempotency_key = models.CharField(max_length=100, help_text="From the request form: a double submit pays once.")
+    provider_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                                    help_text="Idempotency key sent to the payout provider.")
+    value = MoneyField(max_digits=14, decimal_places=2, default_currency="USD",
+                       help_text="The diamonds at the diamond value when requested.")
+    diamond_value = MoneyField(max_digits=12, decimal_places=6, default_currency="USD")
+    currency = models.CharField(max_length=3)
+    exchange_rate = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
+    rates_updated_at = models.DateTimeField(null=True, blank=True)
+    gross = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True)
+    fee = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True)
+    net = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True)
+    provider = models.CharField(max_length=20, blank=True, default="")
+    provider_reference = models.CharField(max_length=100, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    failure_reason = models.CharField(max_length=300, blank=True, default="")
+    requested_at = models.DateTimeField(default=timezone.now)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.CharField(max_length=300, blank=True, default="")
+    processed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    failure_email_sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(fields=["creator", "-requested_at"], name="payouts_payout_creator"),
+            models.Index(fields=["status", "updated_at"], name="payouts_payout_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["creator", "idempotency_key"], name="payouts_payout_unique_request"),
+            models.CheckConstraint(condition=Q(diamonds__gt=0), name="payouts_payout_diamonds_positive"),
+            models.CheckConstraint(condition=Q(status__in=PayoutStatus.values), name="payouts_payout_status_valid"),
+            models.CheckConstraint(condition=~Q(status=PayoutStatus.PAID) | Q(net__isnull=False, net__gt=0),
+                                   name="payouts_payout_paid_has_net"),
+        ]
+
+    def __str__(self):
+        return f"Payout {self.pk}: {self.diamonds:,} diamonds ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_PAYOUT_STATUSES
+
+
+class SandboxPayoutTransfer(models.Model):
+    """The sandbox payout provider's own record of a transfer; unique per idempotency key, as a real one."""
+
+    idempotency_key = models.UUIDField(unique=True)
+    reference = models.CharField(max_length=40, unique=True)
+    amount = MoneyField(max_digits=14, decimal_places=2, default_currency="USD")
+    destination = models.CharField(max_length=120)
+    status = models.CharField(max_length=10, default="pending")
+    created_at = models.DateTimeField(default=timezone.now)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Sandbox transfer {self.reference} ({self.status})"
+
+
+class EarningsRollup(models.Model):
+    """Gifts a creator received per day and stream, folded from gift events by `earnings_rollup`.
+
+    Dashboards and hold periods read these instead of summing every gift (DESIGN §4); events newer
+    than `EarningsRollupState.last_event_id` are added on read.
+    """
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    stream = models.ForeignKey("gifting.LiveStream", on_delete=models.CASCADE, related_name="+")
+    gifts = models.BigIntegerField(default=0)
+    coins = models.BigIntegerField(default=0)
+    diamonds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["creator", "day", "stream"], name="payouts_earningsrollup_unique"),
+        ]
+        indexes = [models.Index(fields=["creator", "stream"], name="payouts_rollup_creator_stream")]
+
+    def __str__(self):
+        return f"{self.diamonds:,} diamonds for creator {self.creator_id} on {self.day}"
+
+
+class SupporterRollup(models.Model):
+    """Coins each supporter gave a creator (anonymous gifts on their own row), folded like EarningsRollup."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    is_anonymous = models.BooleanField()
+    gifts = models.BigIntegerField(default=0)
+    coins = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["creator", "sender", "is_anonymous"], name="payouts_supporter_unique"),
+        ]
+        indexes = [models.Index(fields=["creator", "-coins"], name="payouts_supporter_top")]
+
+    def __str__(self):
+        return f"{self.coins:,} coins from user {self.sender_id} to creator {self.creator_id}"
+
+
+class EarningsRollupState(models.Model):
+    """One row: gift events with an id up to `last_event_id` are in the roll-ups, later ones are not."""
+
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="payouts_rollupstate_singleton")]
+
+    def __str__(self):
+        return f"Earnings rolled up to gift event {self.last_event_id}"
+
+
+class StatementRun(models.Model):
+    """The monthly statement emails for one month; staff follow its progress in admin."""
+
+    month = models.DateField(unique=True, help_text="First day of the month the statements cover.")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_user_id = models.BigIntegerField(default=0, help_text="Recipients are processed in user id order.")
+    recipients_total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self):
+        state = "finished" if self.finished_at else f"{self.processed}/{self.recipients_total}"
+        return f"Statements {self.month:%B %Y} ({state})"
+
+
+class StatementDelivery(models.Model):
+    """One statement email for one user and month; the unique pair means a re-run sends nothing twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="statement_deliveries")
+    month = models.DateField()
+    kind = models.CharField(max_length=8, choices=[("creator", "Creator"), ("viewer", "Viewer")])
+    claimed_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-month", "user_id"]
+        constraints = [models.UniqueConstraint(fields=["user", "month"], name="payouts_statement_once")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} statement {self.month:%Y-%m} for user {self.user_id}"

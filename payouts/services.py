@@ -1,0 +1,410 @@
+"""Payout operations: payout methods, requests, staff review, conversion, settlement.
+
+The diamonds of a payout move to the clearing account when it is requested, so they leave the
+creator's available balance at once; they leave clearing exactly once, to diamonds redeemed when
+the provider pays, or back to the creator when it fails or staff reject it (DESIGN §3). Each
+step re-checks the payout's status under its row lock and returns early if it was already done,
+so re-delivered tasks and replayed provider notices change nothing (DESIGN §5).
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from djmoney.money import Money
+
+from coinsite.accounts.models import User
+from payouts import emails, exchange, providers
+from payouts.earnings import diamond_balances, diamonds_value
+from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutStatus
+from payouts.validation import InvalidDetails, normalise_bic, normalise_iban
+from wallet.ledger import account_for_user, ledger_move, system_account
+from wallet.models import Asset, LedgerAccount, SystemAccount
+from wallet.money import CURRENCY_EXPONENTS, quantize
+from wallet.selectors import economy
+
+logger = logging.getLogger(__name__)
+
+# What each method costs the creator: a share of the converted amount plus a fixed part in the
+# payout currency. Shown on the payout page before the creator confirms.
+FEE_RATES = {PayoutMethodKind.BANK: Decimal("0.0025"), PayoutMethodKind.PAYPAL: Decimal("0.02")}
+BANK_FIXED_FEES = {"USD": "0.25", "EUR": "0.25", "GBP": "0.20", "JPY": "40", "BRL": "1.50", "INR": "20",
+                   "KRW": "350"}
+MAX_KEY_LENGTH = 100
+ADVISORY_LOCK_CLASS = 7301  # pg_advisory_lock(class, payout id): one worker per payout at a time
+
+
+class PayoutError(Exception):
+    """The operation did not happen and nothing was written; ``str(error)`` is for the user."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a payout of `value` becomes in the method's currency (the page shows it before confirming)."""
+
+    gross: Money
+    fee: Money
+    net: Money
+    rate: Decimal
+    rates_updated_at: datetime.datetime
+
+
+# --- Payout methods -------------------------------------------------------------------------------
+
+
+def payout_method_add(*, creator: User, kind: str, holder_name: str, currency: str, iban: str = "", bic: str = "",
+                      paypal_email: str = "", replaces: PayoutMethod | None = None) -> PayoutMethod:
+    """Add a payout method (or replace one: the old one is retired), starting the payout hold.
+
+    The caller must have checked 2FA freshly (the view does). Payouts are held for the staff-set
+    hours after any change and the creator is told by email, so a hijacked account cannot
+    quietly redirect money.
+    """
+    details = _method_details(kind=kind, holder_name=holder_name, currency=currency, iban=iban, bic=bic,
+                              paypal_email=paypal_email)
+    with transaction.atomic(durable=True):
+        if replaces is not None:
+            retired = PayoutMethod.objects.filter(pk=replaces.pk, creator=creator, retired_at__isnull=True).update(
+                retired_at=timezone.now())
+            if not retired:
+                raise PayoutError("That payout method no longer exists.")
+        method = PayoutMethod.objects.create(creator=creator, **details)
+        transaction.on_commit(lambda: emails.method_changed_send(method_id=method.pk), robust=True)
+    logger.info("Payout method %s added for creator %s", method.pk, creator.pk)
+    return method
+
+
+def payout_method_retire(*, creator: User, method: PayoutMethod) -> None:
+    """Remove a payout method; payouts already requested to it go ahead."""
+    PayoutMethod.objects.filter(pk=method.pk, creator=creator, retired_at__isnull=True).update(
+        retired_at=timezone.now())
+
+
+def payouts_held_until(creator: User) -> datetime.datetime | None:
+    """Until when payouts wait after the latest payout method change, or None if not held."""
+    latest = PayoutMethod.objects.filter(creator=creator).order_by("-created_at").values_list(
+        "created_at", flat=True).first()
+    if latest is None:
+        return None
+    until = latest + datetime.timedelta(hours=economy().payout_method_hold_hours)
+    return until if until > timezone.now() else None
+
+
+def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bic: str, paypal_email: str) -> dict:
+    holder_name = " ".join((holder_name or "").split())
+    if not holder_name or len(holder_name) > 100:
+        raise PayoutError("Enter the account holder's name as the bank or PayPal knows it.")
+    if currency not in CURRENCY_EXPONENTS:
+        raise PayoutError("Choose a payout currency from the list.")
+    if kind == PayoutMethodKind.BANK:
+        try:
+            return {"kind": kind, "holder_name": holder_name, "currency": currency, "iban": normalise_iban(iban),
+                    "bic": normalise_bic(bic)}
+        except InvalidDetails as error:
+            raise PayoutError(str(error)) from None
+    if kind == PayoutMethodKind.PAYPAL:
+        email = (paypal_email or "").strip().lower()
+        if "@" not in email or len(email) > 254:
+            raise PayoutError("Enter the email address of your PayPal account.")
+        return {"kind": kind, "holder_name": holder_name, "currency": currency, "paypal_email": email}
+    raise PayoutError("Choose a bank account or PayPal.")
+
+
+# --- Quotes, fees and rounding --------------------------------------------------------------------
+
+
+def payout_fee(kind: str, gross: Money) -> Money:
+    """The method's fee on `gross`, rounded once in the payout currency, never more than `gross`."""
+    currency = gross.currency.code
+    fixed = Decimal(BANK_FIXED_FEES[currency]) if kind == PayoutMethodKind.BANK else Decimal(0)
+    fee = quantize(Money(gross.amount * FEE_RATES[PayoutMethodKind(kind)] + fixed, currency))
+    return min(fee, gross)
+
+
+def payout_quote(*, diamonds: int, method: PayoutMethod, now: datetime.datetime | None = None) -> Quote:
+    """Convert the diamonds' value into the method's currency at the stored rate, minus the fee.
+
+    Raises exchange.ExchangeError (with a message for the creator) when the rates are missing or stale.
+    """
+    value = diamonds_value(diamonds)
+    max_age = datetime.timedelta(hours=economy().exchange_rate_max_age_hours)
+    conversion = exchange.convert(value, method.currency, max_age=max_age, now=now)
+    fee = payout_fee(method.kind, conversion.result)
+    return Quote(gross=conversion.result, fee=fee, net=conversion.result - fee, rate=conversion.rate,
+                 rates_updated_at=conversion.rates_updated_at)
+
+
+# --- Requesting -----------------------------------------------------------------------------------
+
+
+def payout_request(*, creator: User, method_id: int, diamonds: int, idempotency_key: str) -> Payout:
+    """Request a payout of `diamonds` to one of the creator's methods: all of it once, or nothing.
+
+    Checks (under the creator's diamond wallet lock, so two requests cannot both spend the same
+    diamonds): at least the minimum, no more than available (held diamonds excluded), no payout
+    hold after a method change, rates fresh enough to convert. Moves the diamonds to clearing and
+    queues the conversion, or leaves it waiting for staff approval above the threshold. The same
+    idempotency key returns the first payout.
+    """
+    _check_request(diamonds=diamonds, idempotency_key=idempotency_key)
+    method = PayoutMethod.objects.filter(pk=method_id, creator=creator, retired_at__isnull=True).first()
+    if method is None:
+        raise PayoutError("Choose one of your payout methods.")
+    with transaction.atomic(durable=True):
+        wallet = _locked_diamond_wallet(creator)
+        existing = Payout.objects.filter(creator=creator, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        _check_allowed(creator=creator, method=method, diamonds=diamonds)
+        payout = _create_payout(creator=creator, method=method, diamonds=diamonds, idempotency_key=idempotency_key)
+        ledger_move(source=wallet, destination=system_account(SystemAccount.DIAMONDS_CLEARING), asset=Asset.DIAMOND,
+                    amount=diamonds, idempotency_key=f"payout:{payout.pk}:request", kind="payout.request",
+                    memo=f"Payout {payout.public_id}", metadata={"payout": payout.pk}, durable=False)
+        if payout.status == PayoutStatus.QUEUED:
+            _enqueue(payout.pk)
+    logger.info("Payout %s requested: %s diamonds by creator %s (%s)", payout.pk, diamonds, creator.pk, payout.status)
+    return payout
+
+
+def _check_request(*, diamonds: int, idempotency_key: str) -> None:
+    if isinstance(diamonds, bool) or not isinstance(diamonds, int) or diamonds < 1:
+        raise PayoutError("Enter a whole number of diamonds.")
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip() or len(idempotency_key) > MAX_KEY_LENGTH:
+        raise PayoutError("The payout form is missing its request id; reload the page and try again.")
+
+
+def _locked_diamond_wallet(creator: User) -> LedgerAccount:
+    if not creator.is_creator:
+        raise PayoutError("Only creators can request payouts.")
+    account = account_for_user(creator, Asset.DIAMOND)
+    return LedgerAccount.objects.select_for_update(no_key=True).get(pk=account.pk)
+
+
+def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> None:
+    settings_row = economy()
+    value = diamonds_value(diamonds)
+    if value < settings_row.payout_minimum:
+        raise PayoutError(f"The minimum payout is {settings_row.payout_minimum}; {diamonds:,} diamonds are worth "
+                          f"{value}.")
+    balances = diamond_balances(creator)
+    if diamonds > balances.available:
+        held = f" ({balances.on_hold:,} more are on hold from recent gifts)" if balances.on_hold else ""
+        raise PayoutError(f"You have {balances.available:,} diamonds available{held}; you asked for {diamonds:,}.")
+    held_until = payouts_held_until(creator)
+    if held_until is not None:
+        raise PayoutError(f"Payouts are on hold until {held_until:%d %b %Y, %H:%M} UTC because a payout method "
+                          "was added or changed.")
+    try:
+        payout_quote(diamonds=diamonds, method=method)
+    except exchange.ExchangeError as error:
+        raise PayoutError(str(error)) from None
+
+
+def _create_payout(*, creator: User, method: PayoutMethod, diamonds: int, idempotency_key: str) -> Payout:
+    settings_row = economy()
+    value = diamonds_value(diamonds)
+    needs_approval = value > settings_row.payout_approval_above
+    try:
+        with transaction.atomic():
+            return Payout.objects.create(
+                creator=creator, method=method, diamonds=diamonds, idempotency_key=idempotency_key,
+                status=PayoutStatus.AWAITING_APPROVAL if needs_approval else PayoutStatus.QUEUED,
+                value=value, diamond_value=settings_row.diamond_value, currency=method.currency,
+                provider=providers.provider_name())
+    except IntegrityError:
+        raise PayoutError("This payout request was already sent.") from None
+
+
+def _enqueue(payout_id: int) -> None:
+    from payouts.tasks import payout_process
+
+    payout_process.delay_on_commit(payout_id)
+
+
+# --- Staff review ---------------------------------------------------------------------------------
+
+
+def payout_approve(*, payout_id: int, staff: User) -> Payout:
+    """Approve a payout waiting for approval (never one's own) and queue it for conversion."""
+    with transaction.atomic(durable=True):
+        payout = Payout.objects.select_for_update().get(pk=payout_id)
+        _check_reviewer(payout, staff)
+        payout.status, payout.reviewed_by, payout.reviewed_at = PayoutStatus.QUEUED, staff, timezone.now()
+        payout.save(update_fields=["status", "reviewed_by", "reviewed_at", "updated_at"])
+        _enqueue(payout.pk)
+    logger.info("Payout %s approved by staff %s", payout.pk, staff.pk)
+    return payout
+
+
+def payout_reject(*, payout_id: int, staff: User, reason: str) -> Payout:
+    """Reject a payout waiting for approval with a reason; its diamonds return to the creator."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise PayoutError("Give the creator a reason for the rejection.")
+    with transaction.atomic(durable=True):
+        payout = Payout.objects.select_for_update().get(pk=payout_id)
+        _check_reviewer(payout, staff)
+        payout.reviewed_by, payout.reviewed_at, payout.review_reason = staff, timezone.now(), reason[:300]
+        _return_diamonds(payout, status=PayoutStatus.REJECTED, reason=reason[:300])
+    return payout
+
+
+def _check_reviewer(payout: Payout, staff: User) -> None:
+    if not staff.is_staff:
+        raise PayoutError("Only staff review payouts.")
+    if staff.pk == payout.creator_id:
+        raise PayoutError("Staff cannot review their own payout.")
+    if payout.status != PayoutStatus.AWAITING_APPROVAL:
+        raise PayoutError(f"This payout is {payout.get_status_display().lower()}, not waiting for approval.")
+
+
+# --- Processing (the Celery task calls this) -----------------------------------------------------
+
+
+def payout_process(*, payout_id: int) -> str:
+    """Convert a queued payout and hand it to the provider, at most once, whatever happens to workers.
+
+    A session-level advisory lock keeps two deliveries of the task from working on one payout at
+    the same time; PostgreSQL drops it if the worker dies, so a redelivered task can take over.
+    The conversion is stored before the provider is called, and the provider gets the payout's
+    fixed idempotency key, so a task killed after paying and run again pays nothing more.
+    Returns the payout's status afterwards.
+    """
+    with _payout_lock(payout_id) as locked:
+        if not locked:
+            return "locked"
+        payout = Payout.objects.get(pk=payout_id)
+        if payout.status not in (PayoutStatus.QUEUED, PayoutStatus.PROCESSING):
+            return payout.status
+        if payout.net is None and not _convert(payout):
+            return payout.status
+        return _submit(payout)
+
+
+class _payout_lock:
+    def __init__(self, payout_id: int):
+        self.payout_id = payout_id
+        self.locked = False
+
+    def __enter__(self) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_CLASS, self.payout_id])
+            self.locked = cursor.fetchone()[0]
+        return self.locked
+
+    def __exit__(self, *exc_info):
+        if self.locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, self.payout_id])
+
+
+def _convert(payout: Payout) -> bool:
+    """Store the conversion snapshot; False (and a reason on the payout) when rates are refused."""
+    try:
+        quote = payout_quote(diamonds=payout.diamonds, method=payout.method)
+    except exchange.ExchangeError as error:
+        Payout.objects.filter(pk=payout.pk).update(failure_reason=str(error)[:300], updated_at=timezone.now())
+        logger.warning("Payout %s waits: %s", payout.pk, error)
+        return False
+    if quote.net.amount <= 0:
+        payout_settle(payout_id=payout.pk, paid=False, reason="The fee would take the whole payout.")
+        return False
+    payout.status, payout.attempts = PayoutStatus.PROCESSING, payout.attempts + 1
+    payout.exchange_rate, payout.rates_updated_at = quote.rate, quote.rates_updated_at
+    payout.gross, payout.fee, payout.net, payout.failure_reason = quote.gross, quote.fee, quote.net, ""
+    payout.processed_at = timezone.now()
+    payout.save(update_fields=["status", "attempts", "exchange_rate", "rates_updated_at", "gross", "gross_currency",
+                               "fee", "fee_currency", "net", "net_currency", "failure_reason", "processed_at",
+                               "updated_at"])
+    return True
+
+
+def _submit(payout: Payout) -> str:
+    provider = providers.get_provider(payout.provider)
+    try:
+        reference = provider.submit(payout)
+    except providers.PayoutDeclined as declined:
+        payout_settle(payout_id=payout.pk, paid=False, reason=str(declined))
+        return PayoutStatus.FAILED
+    Payout.objects.filter(pk=payout.pk, status=PayoutStatus.PROCESSING).update(
+        status=PayoutStatus.SUBMITTED, provider_reference=reference, updated_at=timezone.now())
+    logger.info("Payout %s submitted to %s as %s", payout.pk, payout.provider, reference)
+    return PayoutStatus.SUBMITTED
+
+
+# --- Settlement -----------------------------------------------------------------------------------
+
+
+def payout_settle(*, payout_id: int, paid: bool, reason: str = "", provider_reference: str = "") -> Payout:
+    """Finish a payout once: paid redeems its diamonds, failed returns them (and emails the creator).
+
+    A second notice for a finished payout changes nothing.
+    """
+    with transaction.atomic(durable=True):
+        payout = Payout.objects.select_for_update().get(pk=payout_id)
+        if payout.status not in (PayoutStatus.QUEUED, PayoutStatus.PROCESSING, PayoutStatus.SUBMITTED):
+            return payout
+        if provider_reference and payout.provider_reference not in ("", provider_reference):
+            raise PayoutError(f"Payout {payout.pk} was sent as {payout.provider_reference}, not {provider_reference}.")
+        if paid:
+            _redeem_diamonds(payout, provider_reference)
+        else:
+            _return_diamonds(payout, status=PayoutStatus.FAILED, reason=reason or "The payout provider refused it.")
+    logger.info("Payout %s settled: %s", payout.pk, payout.status)
+    return payout
+
+
+def payout_settle_by_reference(*, provider: str, reference: str, paid: bool, reason: str = "") -> Payout | None:
+    """The provider's notice about one of its transfers; unknown references are ignored (None)."""
+    payout_id = Payout.objects.filter(provider=provider, provider_reference=reference).values_list(
+        "pk", flat=True).first()
+    if payout_id is None:
+        return None
+    return payout_settle(payout_id=payout_id, paid=paid, reason=reason, provider_reference=reference)
+
+
+def _redeem_diamonds(payout: Payout, provider_reference: str) -> None:
+    ledger_move(source=system_account(SystemAccount.DIAMONDS_CLEARING),
+                destination=system_account(SystemAccount.DIAMONDS_REDEEMED), asset=Asset.DIAMOND,
+                amount=payout.diamonds, idempotency_key=f"payout:{payout.pk}:paid", kind="payout.paid",
+                memo=f"Payout {payout.public_id} paid", metadata={"payout": payout.pk}, durable=False)
+    payout.status, payout.finished_at = PayoutStatus.PAID, timezone.now()
+    payout.provider_reference = payout.provider_reference or provider_reference
+    payout.save(update_fields=["status", "finished_at", "provider_reference", "updated_at"])
+
+
+def _return_diamonds(payout: Payout, *, status: str, reason: str) -> None:
+    ledger_move(source=system_account(SystemAccount.DIAMONDS_CLEARING),
+                destination=account_for_user(payout.creator, Asset.DIAMOND), asset=Asset.DIAMOND,
+                amount=payout.diamonds, idempotency_key=f"payout:{payout.pk}:return", kind="payout.return",
+                memo=f"Payout {payout.public_id} {status}", metadata={"payout": payout.pk}, durable=False)
+    payout.status, payout.finished_at, payout.failure_reason = status, timezone.now(), reason[:300]
+    payout.save(update_fields=["status", "finished_at", "failure_reason", "reviewed_by", "reviewed_at",
+                               "review_reason", "updated_at"])
+    payout_id = payout.pk
+    transaction.on_commit(lambda: emails.payout_failed_send(payout_id=payout_id), robust=True)
+
+
+# --- Sweep ----------------------------------------------------------------------------------------
+
+
+STUCK_AFTER = datetime.timedelta(minutes=10)
+
+
+def payouts_sweep(*, now: datetime.datetime | None = None) -> int:
+    """Re-queue payouts whose task was lost (queued or processing, untouched for a while) and ask the
+    provider about submitted ones; returns how many were picked up."""
+    cutoff = (now or timezone.now()) - STUCK_AFTER
+    stuck = list(Payout.objects.filter(status__in=[PayoutStatus.QUEUED, PayoutStatus.PROCESSING],
+                                       updated_at__lt=cutoff).values_list("pk", flat=True)[:500])
+    for payout_id in stuck:
+        _enqueue(payout_id)
+    submitted = Payout.objects.filter(status=PayoutStatus.SUBMITTED, updated_at__lt=cutoff)[:500]
+    for payout in submitted:
+        state = providers.get_provider(payout.provider).status(payout.provider_reference)
+        if state in ("paid", "failed"):
+            payout_settle(payout_id=payout.pk, paid=state == "paid", reason="Reported failed by the provider.")
+    return len(stuck) + len(submitted)

@@ -1,0 +1,68 @@
+"""Payout tasks: thin, take primary keys, idempotent, `acks_late` with `reject_on_worker_lost`."""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from payouts.providers import PayoutProviderError
+
+logger = logging.getLogger(__name__)
+
+RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
+RETRY_OPTIONS = {**RELIABLE, "autoretry_for": (OperationalError, OSError, PayoutProviderError), "max_retries": 5,
+                 "retry_backoff": True}
+
+
+@shared_task(**RETRY_OPTIONS)
+def payout_process(payout_id: int) -> str:
+    """Convert the payout at the stored rate and hand it to the provider (exactly once)."""
+    from payouts.services import payout_process as process
+
+    return process(payout_id=payout_id)
+
+
+@shared_task(**RETRY_OPTIONS)
+def payouts_sweep() -> int:
+    """Pick up payouts whose task was lost and ask the provider about long-submitted ones."""
+    from payouts.services import payouts_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(**RETRY_OPTIONS)
+def sandbox_payout_settle(transfer_id: int, succeed: bool) -> str:
+    """The sandbox provider finishing a transfer and notifying us, as a real one would by webhook."""
+    from payouts.models import SandboxPayoutTransfer
+    from payouts.services import payout_settle_by_reference
+
+    transfer = SandboxPayoutTransfer.objects.get(pk=transfer_id)
+    status = "paid" if succeed else "failed"
+    SandboxPayoutTransfer.objects.filter(pk=transfer_id, status="pending").update(status=status,
+                                                                                   settled_at=timezone.now())
+    payout_settle_by_reference(provider="sandbox", reference=transfer.reference, paid=succeed,
+                               reason="" if succeed else "The receiving account refused the transfer.")
+    return status
+
+
+@shared_task(**RETRY_OPTIONS)
+def earnings_rollup() -> int:
+    """Fold settled gift events into the creators' earnings roll-ups."""
+    from payouts.earnings import earnings_rollup_all
+
+    return earnings_rollup_all()
+
+
+@shared_task(**RETRY_OPTIONS)
+def payout_email_failed(payout_id: int) -> bool:
+    from payouts.emails import payout_failed_deliver
+
+    return payout_failed_deliver(payout_id=payout_id)
+
+
+@shared_task(**RETRY_OPTIONS)
+def payout_email_method_changed(method_id: int) -> bool:
+    from payouts.emails import method_changed_deliver
+
+    return method_changed_deliver(method_id=method_id)
