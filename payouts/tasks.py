@@ -66,3 +66,44 @@ def payout_email_method_changed(method_id: int) -> bool:
     from payouts.emails import method_changed_deliver
 
     return method_changed_deliver(method_id=method_id)
+
+
+# --- Monthly statements -------------------------------------------------------------------------
+
+# Batches one task works through before handing on to a fresh task: each task stays short (well
+# inside the broker's visibility timeout), and a lost task costs at most this many batches of redo.
+STATEMENT_BATCHES_PER_TASK = 20
+
+
+@shared_task(**RETRY_OPTIONS)
+def statements_send_monthly() -> str:
+    """Celery beat, on the 1st: start sending the statements for the month that just ended."""
+    from payouts.statements import current_month, previous_month
+
+    month = previous_month(current_month()).isoformat()
+    statements_send_month.delay(month)
+    return month
+
+
+@shared_task(**RETRY_OPTIONS)
+def statements_send_month(month_iso: str) -> str:
+    """Send a month's statements (e.g. "2026-11-01"), a few batches per task, then hand on to the next task."""
+    import datetime
+
+    from payouts.statements import statements_send_month as send
+
+    state = send(month=datetime.date.fromisoformat(month_iso), max_batches=STATEMENT_BATCHES_PER_TASK)
+    if state == "more":
+        statements_send_month.delay(month_iso)
+    return state
+
+
+@shared_task(**RETRY_OPTIONS)
+def statements_sweep() -> int:
+    """Pick up statement runs whose task was lost; the run's lock makes a second worker step aside."""
+    from payouts.statements import statements_unfinished
+
+    months = statements_unfinished()
+    for month in months:
+        statements_send_month.delay(month)
+    return len(months)
