@@ -128,16 +128,17 @@ def diamonds_earned_since(creator: User, day: datetime.date) -> int:
     return rolled + tail
 
 
-def hold_release_day(today: datetime.date | None = None) -> datetime.date:
-    """Diamonds earned on this day or later are still on hold today."""
+def first_held_day(today: datetime.date | None = None) -> datetime.date:
+    """Diamonds earned on this day or later are still on hold today: a gift's diamonds become
+    withdrawable on the day `earnings_hold_days` after the day it arrived (UTC days)."""
     today = today or timezone.now().date()
-    return today - datetime.timedelta(days=economy().earnings_hold_days)
+    return today - datetime.timedelta(days=economy().earnings_hold_days - 1)
 
 
 def diamond_balances(creator: User, *, today: datetime.date | None = None) -> DiamondBalances:
     """The creator's diamonds now: in the wallet, on hold (recent gifts), and in open payouts."""
     total = user_balance(creator, Asset.DIAMOND)
-    recent = diamonds_earned_since(creator, hold_release_day(today))
+    recent = diamonds_earned_since(creator, first_held_day(today))
     in_payout = (Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES)
                  .aggregate(total=Sum("diamonds"))["total"] or 0)
     return DiamondBalances(total=total, on_hold=max(0, min(total, recent)), in_payout=in_payout)

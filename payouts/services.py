@@ -186,7 +186,8 @@ def _locked_diamond_wallet(creator: User) -> LedgerAccount:
 def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> None:
     settings_row = economy()
     value = diamonds_value(diamonds)
-    if value < settings_row.payout_minimum:
+    # The exact value, not the rounded one: 9,999 diamonds at 0.005 are 49.995, below a 50 minimum.
+    if settings_row.diamond_value.amount * diamonds < settings_row.payout_minimum.amount:
         raise PayoutError(f"The minimum payout is {settings_row.payout_minimum}; {diamonds:,} diamonds are worth "
                           f"{value}.")
     balances = diamond_balances(creator)
@@ -329,10 +330,29 @@ def _submit(payout: Payout) -> str:
     except providers.PayoutDeclined as declined:
         payout_settle(payout_id=payout.pk, paid=False, reason=str(declined))
         return PayoutStatus.FAILED
+    _fault_injection_pause()
     Payout.objects.filter(pk=payout.pk, status=PayoutStatus.PROCESSING).update(
         status=PayoutStatus.SUBMITTED, provider_reference=reference, updated_at=timezone.now())
     logger.info("Payout %s submitted to %s as %s", payout.pk, payout.provider, reference)
     return PayoutStatus.SUBMITTED
+
+
+def _fault_injection_pause() -> None:
+    """Tests kill a worker right here, after the provider has the transfer but before we record it.
+
+    Only outside production, and once: the env var names a marker file created on the first pause.
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    from django.conf import settings
+
+    marker = os.environ.get("COINSITE_TEST_PAUSE_AFTER_PAYOUT_SUBMIT")
+    if not marker or not settings.DEBUG or Path(marker).exists():
+        return
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(60)
 
 
 # --- Settlement -----------------------------------------------------------------------------------
@@ -357,9 +377,11 @@ def payout_settle(*, payout_id: int, paid: bool, reason: str = "", provider_refe
     return payout
 
 
-def payout_settle_by_reference(*, provider: str, reference: str, paid: bool, reason: str = "") -> Payout | None:
-    """The provider's notice about one of its transfers; unknown references are ignored (None)."""
-    payout_id = Payout.objects.filter(provider=provider, provider_reference=reference).values_list(
+def payout_settle_by_provider_key(*, provider: str, provider_key: str, reference: str, paid: bool,
+                                  reason: str = "") -> Payout | None:
+    """The provider's notice about a transfer, naming the idempotency key we sent it (providers echo it back,
+    and it may arrive before we recorded their reference); unknown keys are ignored (None)."""
+    payout_id = Payout.objects.filter(provider=provider, provider_key=provider_key).values_list(
         "pk", flat=True).first()
     if payout_id is None:
         return None

@@ -35,14 +35,15 @@ def payouts_sweep() -> int:
 def sandbox_payout_settle(transfer_id: int, succeed: bool) -> str:
     """The sandbox provider finishing a transfer and notifying us, as a real one would by webhook."""
     from payouts.models import SandboxPayoutTransfer
-    from payouts.services import payout_settle_by_reference
+    from payouts.services import payout_settle_by_provider_key
 
     transfer = SandboxPayoutTransfer.objects.get(pk=transfer_id)
     status = "paid" if succeed else "failed"
     SandboxPayoutTransfer.objects.filter(pk=transfer_id, status="pending").update(status=status,
                                                                                    settled_at=timezone.now())
-    payout_settle_by_reference(provider="sandbox", reference=transfer.reference, paid=succeed,
-                               reason="" if succeed else "The receiving account refused the transfer.")
+    payout_settle_by_provider_key(provider="sandbox", provider_key=str(transfer.idempotency_key),
+                                  reference=transfer.reference, paid=succeed,
+                                  reason="" if succeed else "The receiving account refused the transfer.")
     return status
 
 

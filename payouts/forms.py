@@ -1,0 +1,46 @@
+"""Forms for the creator pages: payout methods and payout requests."""
+
+import secrets
+
+from django import forms
+
+from payouts.exchange import PAYOUT_CURRENCIES
+from payouts.models import PayoutMethodKind
+from payouts.services import MAX_KEY_LENGTH
+
+CURRENCY_CHOICES = [(code, code) for code in PAYOUT_CURRENCIES]
+
+
+def new_request_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class PayoutMethodForm(forms.Form):
+    kind = forms.ChoiceField(choices=PayoutMethodKind.choices, label="Payout method", widget=forms.RadioSelect)
+    holder_name = forms.CharField(max_length=100, label="Account holder's name")
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, label="Payout currency",
+                                 help_text="Your diamonds are converted into this currency at the stored rate.")
+    iban = forms.CharField(required=False, max_length=42, label="IBAN", help_text="For a bank account.")
+    bic = forms.CharField(required=False, max_length=14, label="BIC (SWIFT code)", help_text="For a bank account.")
+    paypal_email = forms.EmailField(required=False, label="PayPal email", help_text="For PayPal.")
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        if kind == PayoutMethodKind.BANK and not (cleaned.get("iban") and cleaned.get("bic")):
+            raise forms.ValidationError("A bank account needs its IBAN and BIC.")
+        if kind == PayoutMethodKind.PAYPAL and not cleaned.get("paypal_email"):
+            raise forms.ValidationError("PayPal needs the email address of your PayPal account.")
+        return cleaned
+
+
+class PayoutRequestForm(forms.Form):
+    diamonds = forms.IntegerField(min_value=1, max_value=10**12, label="Diamonds to pay out", error_messages={
+        "required": "Enter how many diamonds to pay out.", "invalid": "Enter a whole number of diamonds.",
+        "min_value": "Enter a whole number of diamonds."})
+    method = forms.TypedChoiceField(coerce=int, label="Pay to", empty_value=None)
+    idempotency_key = forms.CharField(max_length=MAX_KEY_LENGTH, widget=forms.HiddenInput)
+
+    def __init__(self, *args, methods=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["method"].choices = [(method.pk, str(method)) for method in methods]
