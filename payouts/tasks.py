@@ -15,12 +15,19 @@ RETRY_OPTIONS = {**RELIABLE, "autoretry_for": (OperationalError, OSError, Payout
                  "retry_backoff": True}
 
 
-@shared_task(**RETRY_OPTIONS)
-def payout_process(payout_id: int) -> str:
-    """Convert the payout at the stored rate and hand it to the provider (exactly once)."""
+@shared_task(bind=True, **RETRY_OPTIONS)
+def payout_process(self, payout_id: int) -> str:
+    """Convert the payout at the stored rate and hand it to the provider (exactly once).
+
+    "locked": another delivery holds the payout, or a killed worker's connection is still being
+    torn down; try again shortly (the work is idempotent, so a retry that finds it done is harmless).
+    """
     from payouts.services import payout_process as process
 
-    return process(payout_id=payout_id)
+    status = process(payout_id=payout_id)
+    if status == "locked":
+        raise self.retry(countdown=5)
+    return status
 
 
 @shared_task(**RETRY_OPTIONS)
