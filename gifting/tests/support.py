@@ -1,11 +1,13 @@
 """Helpers for the gifting tests: gifts, coins, a snapshot of everything a gift could change, threads."""
 
+import re
 import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection
+from django.urls import reverse
 
 from gifting.models import Gift, GiftEvent
 from wallet.ledger import account_for_user, ledger_credit
@@ -72,3 +74,18 @@ def run_in_threads(jobs: list, *, threads: int = 20) -> list:
 
 def outcomes(results: list) -> Counter:
     return Counter(type(result).__name__ for result in results)
+
+
+def key_in(html: str) -> str:
+    """The idempotency key of the gift form on a page."""
+    return re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1)
+
+
+def send_form(client, stream, gift, *, key, quantity=1, anonymous=False, confirmed=False):
+    """Post the stream page's gift form."""
+    data = {"gift": gift.pk, "quantity": quantity, "idempotency_key": key}
+    if anonymous:
+        data["anonymous"] = "on"
+    if confirmed:
+        data["confirmed"] = "True"
+    return client.post(reverse("gifting:send", args=[stream.pk]), data)

@@ -2,61 +2,19 @@
 
 # ruff: noqa: RUF001  (the pages write quantities with a real multiplication sign, U+00D7)
 
-import importlib
 import re
 
 import pytest
-from django.apps import apps
 from django.urls import reverse
 
 from coinsite.accounts.tests.factories import make_user
-from gifting.models import Gift, GiftEvent, GiftingPreferences, LiveStream
+from gifting.models import GiftEvent, GiftingPreferences, LiveStream
 from gifting.services import gift_send, stream_end, stream_start
-from gifting.tests.support import fund, make_gift, snapshot
+from gifting.tests.support import fund, key_in, make_gift, send_form, snapshot
 from wallet.ledger import user_balance
-from wallet.models import Asset, CoinRate, Country
+from wallet.models import Asset
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def catalogue(countries):
-    """Coin prices (wallet migration 0004) and the gift catalogue (gifting migration 0003), re-seeded if a
-    transactional test flushed them."""
-    if not CoinRate.objects.exists():
-        Country.objects.all().delete()
-        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
-    if not Gift.objects.exists():
-        importlib.import_module("gifting.migrations.0003_seed_gifts").seed(apps, None)
-
-
-@pytest.fixture
-def alice_client(client, alice, catalogue):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def rose(catalogue):
-    return Gift.objects.get(slug="rose")
-
-
-@pytest.fixture
-def lion(catalogue):
-    return Gift.objects.get(slug="lion")
-
-
-def key_in(html: str) -> str:
-    return re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1)
-
-
-def send_form(client, stream, gift, *, key, quantity=1, anonymous=False, confirmed=False):
-    data = {"gift": gift.pk, "quantity": quantity, "idempotency_key": key}
-    if anonymous:
-        data["anonymous"] = "on"
-    if confirmed:
-        data["confirmed"] = "True"
-    return client.post(reverse("gifting:send", args=[stream.pk]), data)
 
 
 # --- Live lists -----------------------------------------------------------------------------------
@@ -311,12 +269,6 @@ def test_preferences_never_redirect_off_site(alice_client):
 
 
 # --- Studio ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bob_client(client, bob, countries):
-    client.force_login(bob)
-    return client
 
 
 def test_studio_is_for_creators_only(alice_client, client):
