@@ -12,6 +12,7 @@ VIEWER_EMAIL = "viewer@coinsite.local"
 CREATOR_EMAIL = "creator@coinsite.local"
 STREAM_TITLE = "Late-night lo-fi & chat"
 CREATOR_BIO = "Lo-fi beats, rainy-window vibes and a chat that never sleeps. Requests welcome."
+CREATOR_AVATAR = "avatars/headphones.svg"
 DEMO_GIFTS = [  # gift slug, quantity, anonymous
     ("rose", 5, False),
     ("coffee", 2, False),
@@ -22,7 +23,7 @@ DEMO_GIFTS = [  # gift slug, quantity, anonymous
 
 def seed_demo(*, users: dict[str, User], stdout) -> None:
     creator, viewer = users[CREATOR_EMAIL], users[VIEWER_EMAIL]
-    CreatorProfile.objects.get_or_create(user=creator, defaults={"bio": CREATOR_BIO})
+    CreatorProfile.objects.get_or_create(user=creator, defaults={"bio": CREATOR_BIO, "avatar": CREATOR_AVATAR})
     stream = _demo_stream(creator)
     sent = 0
     for number, (slug, quantity, anonymous) in enumerate(DEMO_GIFTS, start=1):

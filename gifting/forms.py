@@ -1,10 +1,11 @@
-"""Forms for the live pages: sending a gift, going live, a stream goal, leaderboard visibility."""
+"""Forms for the live pages: sending a gift, going live, a stream goal, gifting preferences, a creator's profile."""
 
 import secrets
 
 from django import forms
 
-from gifting.services import MAX_KEY_LENGTH, MAX_QUANTITY
+from gifting.models import AVATAR_CHOICES
+from gifting.services import BIO_MAX_LENGTH, MAX_KEY_LENGTH, MAX_QUANTITY
 
 
 def new_idempotency_key() -> str:
@@ -47,4 +48,31 @@ class GoalForm(forms.Form):
 
 class GiftingPreferencesForm(forms.Form):
     hide_from_leaderboards = forms.BooleanField(required=False, label="Hide me from stream leaderboards")
+    confirm_above_coins = forms.IntegerField(
+        required=False, label="Ask me to confirm gifts over (coins)",
+        error_messages={"invalid": "Enter a whole number of coins, or leave it empty.",
+                        "min_value": "Enter at least 1 coin, or leave it empty."}, min_value=1)
     next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, staff_threshold: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.staff_threshold = staff_threshold
+        field = self.fields["confirm_above_coins"]
+        field.widget.attrs.update({"max": staff_threshold})
+        field.help_text = ("Gifts costing more than this ask you to confirm first. Leave it empty to use the "
+                           "site's threshold; yours can only be lower.")
+
+    def clean_confirm_above_coins(self):
+        coins = self.cleaned_data.get("confirm_above_coins")
+        if coins is not None and coins > self.staff_threshold:
+            raise forms.ValidationError(f"Enter at most {self.staff_threshold:,} coins (the site's threshold), "
+                                        "or leave it empty.")
+        return coins
+
+
+class CreatorProfileForm(forms.Form):
+    bio = forms.CharField(required=False, max_length=BIO_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 4}),
+                          label="Bio", help_text=f"Shown on your public profile; up to {BIO_MAX_LENGTH} characters.")
+    avatar = forms.ChoiceField(required=False, choices=[("", "None (show my initials)"), *AVATAR_CHOICES],
+                               widget=forms.RadioSelect, label="Avatar",
+                               error_messages={"invalid_choice": "Choose one of the avatars shown, or none."})

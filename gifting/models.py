@@ -63,6 +63,17 @@ class Gift(models.Model):
         return not self.countries or country in self.countries
 
 
+# The avatars a creator may choose from (static files under static/avatars/); none shows their initials.
+AVATAR_CHOICES = [
+    ("avatars/fox.svg", "Fox"),
+    ("avatars/cat.svg", "Cat"),
+    ("avatars/owl.svg", "Owl"),
+    ("avatars/robot.svg", "Robot"),
+    ("avatars/planet.svg", "Planet"),
+    ("avatars/headphones.svg", "Headphones"),
+]
+
+
 def new_overlay_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -73,8 +84,8 @@ class CreatorProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
                                 related_name="creator_profile")
     bio = models.TextField(blank=True, default="", max_length=500)
-    avatar = models.CharField(max_length=200, blank=True, default="",
-                              help_text="Static path of an avatar image; initials are shown when empty.")
+    avatar = models.CharField(max_length=200, blank=True, default="", choices=AVATAR_CHOICES,
+                              help_text="One of the site's avatar images; initials are shown when empty.")
     overlay_token = models.CharField(max_length=64, unique=True, default=new_overlay_token)
 
     def __str__(self):
@@ -84,6 +95,10 @@ class CreatorProfile(models.Model):
     def initials(self) -> str:
         words = (self.user.display_name or self.user.email).split()
         return "".join(word[0] for word in words[:2]).upper()
+
+    @property
+    def avatar_url(self) -> str:
+        return static(self.avatar) if self.avatar else ""
 
 
 class LiveStream(models.Model):
@@ -171,10 +186,17 @@ class GiftingPreferences(models.Model):
                                 related_name="gifting_preferences")
     hide_from_leaderboards = models.BooleanField(
         default=False, help_text="Leave the viewer out of every stream leaderboard (their gifts still count).")
+    confirm_above_coins = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="The viewer's own, lower confirmation threshold; the staff-set one applies when empty.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "gifting preferences"
+        constraints = [
+            models.CheckConstraint(condition=Q(confirm_above_coins__isnull=True) | Q(confirm_above_coins__gte=1),
+                                   name="gifting_preferences_confirm_positive"),
+        ]
 
     def __str__(self):
         return f"Gifting preferences of user {self.user_id}"

@@ -6,14 +6,16 @@ plain dataclasses with the name already replaced by "Anonymous".
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
-from gifting.models import Gift, GiftEvent, GiftingPreferences, LiveStream
+from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream
 from wallet.money import quantize
+from wallet.selectors import economy
+
+RECENT_STREAMS = 10
 
 ANONYMOUS = "Anonymous"
 UNNAMED = "A viewer"  # never fall back to the email address
@@ -116,15 +118,41 @@ def stream_goal_progress(stream: LiveStream) -> GoalProgress | None:
     return GoalProgress(goal_coins=stream.goal_coins, label=stream.goal_label, coins=coins)
 
 
-# What one diamond pays out (DESIGN §2 default); every screen that shows diamonds shows this value too.
-DIAMOND_VALUE_USD = Decimal("0.005")
+def diamond_value(diamonds: int, *, per_diamond: Money | None = None) -> Money:
+    """The money value of `diamonds` at the staff-set diamond value, rounded by the wallet's one helper.
 
-
-def diamond_value(diamonds: int) -> Money:
-    """The money value of `diamonds` at the default payout value, rounded by the wallet's one helper."""
-    return quantize(Money(DIAMOND_VALUE_USD * diamonds, "USD"))
+    Every screen that shows diamonds shows this too; pass `per_diamond` (`economy().diamond_value`)
+    when valuing many rows, so the settings row is read once.
+    """
+    per_diamond = per_diamond if per_diamond is not None else economy().diamond_value
+    return quantize(Money(per_diamond.amount * diamonds, per_diamond.currency))
 
 
 def stream_diamonds(stream: LiveStream) -> int:
     """Diamonds the creator earned on this stream so far (an index-covered sum over one stream)."""
     return GiftEvent.objects.filter(stream=stream).aggregate(total=Sum("diamonds"))["total"] or 0
+
+
+@dataclass(frozen=True)
+class CreatorPage:
+    creator: User
+    profile: CreatorProfile | None
+    live: LiveStream | None
+    recent_streams: list[LiveStream]
+
+    @property
+    def initials(self) -> str:
+        words = (self.creator.display_name or "?").split()
+        return "".join(word[0] for word in words[:2]).upper()
+
+
+def creator_page(creator_id: int) -> CreatorPage | None:
+    """A creator's public profile: who they are, their live stream, their latest streams; None for non-creators."""
+    creator = User.objects.filter(pk=creator_id, is_creator=True, is_active=True).first()
+    if creator is None:
+        return None
+    profile = CreatorProfile.objects.filter(user=creator).first()
+    streams = list(LiveStream.objects.filter(creator=creator).order_by("-started_at")[:RECENT_STREAMS + 1])
+    live = next((stream for stream in streams if stream.is_live), None)
+    return CreatorPage(creator=creator, profile=profile, live=live,
+                       recent_streams=[stream for stream in streams if stream is not live][:RECENT_STREAMS])

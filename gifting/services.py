@@ -9,18 +9,31 @@ the ledger's conditional UPDATE of the viewer's coin wallet — always in that o
 
 import json
 import logging
+import math
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from coinsite.accounts.models import User
-from gifting import realtime
-from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream, new_overlay_token
+from gifting import presence, realtime
+from gifting.models import (
+    AVATAR_CHOICES,
+    CreatorProfile,
+    Gift,
+    GiftEvent,
+    GiftingPreferences,
+    LiveStream,
+    new_overlay_token,
+)
 from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_post, system_account
 from wallet.models import Asset, Country, LedgerAccount, SystemAccount
+from wallet.selectors import economy
 from wallet.spending import SpendingBlocked, spending_check
 
 logger = logging.getLogger(__name__)
@@ -28,8 +41,13 @@ logger = logging.getLogger(__name__)
 MAX_QUANTITY = 99
 MAX_KEY_LENGTH = 100
 DIAMONDS_PER_COIN = 1
-# Gifts costing more than this ask the viewer to confirm first (DESIGN §3); the page enforces it.
-CONFIRM_ABOVE_COINS = 5_000
+BIO_MAX_LENGTH = 500
+# Gift sends allowed per viewer (DESIGN §6: rate limits on money endpoints), counted in the cache by
+# `gift_send_rate_check`; a person tapping a gift quickly stays well under them, a script does not.
+GIFT_SENDS_PER_SECOND = 5
+GIFT_SENDS_PER_MINUTE = 120
+# A stream's row takes its viewer count from the cache at most this often, however many viewers poll.
+VIEWER_COUNT_SAVE_SECONDS = 15
 GIFT_LEDGER_KIND = "gift"  # wallet.spending counts this kind against the viewer's budgets
 
 
@@ -71,6 +89,24 @@ class IdempotencyKeyReused(GiftError):
     """The idempotency key was already used by this viewer for a different gift."""
 
     code = "idempotency_key_reused"
+
+
+class GiftRateLimited(GiftError):
+    """The viewer sent too many gifts just now; `retry_after` is how many seconds until they may again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class PreferencesError(Exception):
+    """The viewer's gifting preferences were not saved; ``str(error)`` says why. Nothing was written."""
+
+
+class ProfileError(Exception):
+    """The creator's profile was not saved; ``str(error)`` says why. Nothing was written."""
 
 
 class StreamError(Exception):
@@ -116,11 +152,43 @@ def stream_goal_set(*, stream: LiveStream, creator: User, goal_coins: int | None
     return stream
 
 
-def gifting_preferences_set(*, user: User, hide_from_leaderboards: bool) -> GiftingPreferences:
-    """Show or hide the viewer on every stream leaderboard from now on."""
+def gifting_preferences_set(*, user: User, hide_from_leaderboards: bool,
+                            confirm_above_coins: int | None = None) -> GiftingPreferences:
+    """Replace the viewer's gifting preferences: leaderboard visibility and their own confirmation threshold.
+
+    `confirm_above_coins` None means the staff-set threshold; otherwise it must be a whole number of
+    coins from 1 to the staff-set threshold (a viewer may only ask for more confirmations, never
+    fewer), or PreferencesError is raised and nothing changes.
+    """
+    _check_personal_threshold(confirm_above_coins)
     preferences, _created = GiftingPreferences.objects.update_or_create(
-        user=user, defaults={"hide_from_leaderboards": bool(hide_from_leaderboards)})
+        user=user, defaults={"hide_from_leaderboards": bool(hide_from_leaderboards),
+                             "confirm_above_coins": confirm_above_coins})
     return preferences
+
+
+def _check_personal_threshold(coins: int | None) -> None:
+    if coins is None:
+        return
+    staff_threshold = economy().gift_confirm_above_coins
+    if isinstance(coins, bool) or not isinstance(coins, int) or coins < 1:
+        raise PreferencesError("Your confirmation threshold must be a whole number of coins, at least 1.")
+    if coins > staff_threshold:
+        raise PreferencesError(f"Your confirmation threshold can be at most {staff_threshold:,} coins, the site's "
+                               "own; leave it empty to use that.")
+
+
+def creator_profile_update(*, creator: User, bio: str, avatar: str) -> CreatorProfile:
+    """Set the creator's public bio and avatar (one of the site's avatars, or "" to show their initials)."""
+    if not creator.is_creator:
+        raise ProfileError("Only creators have a public profile.")
+    bio = (bio or "").replace("\r\n", "\n").strip()
+    if len(bio) > BIO_MAX_LENGTH:
+        raise ProfileError(f"Keep your bio to {BIO_MAX_LENGTH} characters.")
+    if avatar and avatar not in dict(AVATAR_CHOICES):
+        raise ProfileError("Choose one of the avatars shown, or none.")
+    profile, _created = CreatorProfile.objects.update_or_create(user=creator, defaults={"bio": bio, "avatar": avatar})
+    return profile
 
 
 def _check_owner(stream: LiveStream, creator: User) -> None:
@@ -375,9 +443,70 @@ def _insert_event(event: GiftEvent) -> bool:
     return True
 
 
-def gift_confirmation_needed(*, coins: int) -> bool:
-    """Whether a gift of `coins` must be confirmed by the viewer before it is sent."""
-    return coins > CONFIRM_ABOVE_COINS
+def gift_confirmation_threshold(*, user: User) -> int:
+    """Coins above which a gift asks `user` to confirm: the staff-set threshold, or the viewer's own if lower."""
+    staff_threshold = economy().gift_confirm_above_coins
+    personal = GiftingPreferences.objects.filter(user=user).values_list("confirm_above_coins", flat=True).first()
+    return min(staff_threshold, personal) if personal else staff_threshold
+
+
+def gift_confirmation_needed(*, user: User, coins: int) -> bool:
+    """Whether a gift of `coins` must be confirmed by `user` before it is sent."""
+    return coins > gift_confirmation_threshold(user=user)
+
+
+def gift_send_rate_check(*, user: User, now: float | None = None) -> None:
+    """Count one gift send by `user`; raise GiftRateLimited above GIFT_SENDS_PER_SECOND or _PER_MINUTE.
+
+    Fixed one-second and one-minute windows counted in the cache (shared by every web process when
+    it is Redis). Call it before `gift_send`, never inside its transaction: a refused send then costs
+    no database work and charges nothing. Refused attempts count too, so a script that keeps
+    hammering stays refused until the window turns over.
+    """
+    if not getattr(settings, "GIFT_SEND_RATE_LIMITED", True):  # only the benchmark's server turns it off
+        return
+    now = time.time() if now is None else now
+    for window, allowed in ((1, GIFT_SENDS_PER_SECOND), (60, GIFT_SENDS_PER_MINUTE)):
+        key = f"gifting:sends:{user.pk}:{window}:{int(now // window)}"
+        cache.add(key, 0, timeout=window + 1)
+        try:
+            sends = cache.incr(key)
+        except ValueError:  # the window expired between add and incr
+            sends = 1
+            cache.set(key, sends, timeout=window + 1)
+        if sends > allowed:
+            retry_after = max(1, math.ceil(window - now % window))
+            raise GiftRateLimited(
+                f"You are sending gifts too quickly (at most {allowed:,} per {'second' if window == 1 else 'minute'})."
+                f" Nothing was charged: wait {retry_after} second{'s' if retry_after != 1 else ''} and try again.",
+                retry_after=retry_after)
+
+
+# --- Viewers ------------------------------------------------------------------------------------
+
+
+def stream_viewer_seen(*, stream: LiveStream, viewer: str | None) -> int:
+    """Note that `viewer` (None: nobody to count) is watching the stream now; return how many viewers are.
+
+    Presence lives in the cache only (see gifting.presence); the stream row's `viewer_count` follows
+    it at most once per VIEWER_COUNT_SAVE_SECONDS per stream, so polling viewers never mean a write each.
+    """
+    if viewer is not None:
+        presence.viewer_seen(stream_id=stream.pk, viewer=viewer)
+    count = presence.viewer_count(stream.pk)
+    stream_viewer_counts_save(streams=[stream], counts={stream.pk: count})
+    return count
+
+
+def stream_viewer_counts_save(*, streams: list[LiveStream], counts: dict[int, int]) -> None:
+    """Store the counts on the live streams whose row differs, each at most once per VIEWER_COUNT_SAVE_SECONDS."""
+    for stream in streams:
+        count = counts.get(stream.pk, 0)
+        if not stream.is_live or stream.viewer_count == count:
+            continue
+        if cache.add(f"gifting:viewer-count-saved:{stream.pk}", 1, timeout=VIEWER_COUNT_SAVE_SECONDS):
+            LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(viewer_count=count)
+            stream.viewer_count = count
 
 
 def overlay_token_regenerate(*, creator: User) -> CreatorProfile:

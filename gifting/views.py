@@ -1,8 +1,10 @@
-"""The live pages: who is live, a stream with its gift bar and polled feed, sending gifts, the creator studio."""
+"""The live pages: who is live, a stream with its gift bar and polled feed, sending gifts, creators, the studio."""
 
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,22 +16,31 @@ from django.urls import reverse
 from django.utils.csp import CSP
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
 
-from gifting import realtime, selectors, services
-from gifting.forms import GiftingPreferencesForm, GiftSendForm, GoalForm, GoLiveForm, new_idempotency_key
+from gifting import presence, realtime, selectors, services
+from gifting.forms import (
+    CreatorProfileForm,
+    GiftingPreferencesForm,
+    GiftSendForm,
+    GoalForm,
+    GoLiveForm,
+    new_idempotency_key,
+)
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
 from wallet.ledger import user_balance
 from wallet.models import Asset
-from wallet.selectors import coin_value
+from wallet.selectors import coin_value, economy
 
 ANONYMOUS_VISITOR_CURRENCY = "USD"
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
 FEED_LIMIT = 20
 OVERLAY_LIMIT = 5
+# An open event stream counts its viewer as present this often (its keepalives come every 15 s).
+SSE_PRESENCE_SECONDS = 10
 GIFT_ERROR_STATUS = {services.InvalidGiftRequest: 400, services.GiftNotAllowed: 403, services.NotEnoughCoins: 402,
-                     services.IdempotencyKeyReused: 409}
+                     services.IdempotencyKeyReused: 409, services.GiftRateLimited: 429}
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class CoinAmount:
 class LiveCard:
     stream: LiveStream
     goal: selectors.GoalProgress | None
+    viewers: int
 
 
 @dataclass(frozen=True)
@@ -64,8 +76,12 @@ def viewer_currency(user) -> str:
 
 
 def live_cards() -> list[LiveCard]:
-    """The streams live now with their goal progress, for the live list (also on the home page)."""
-    return [LiveCard(stream=stream, goal=selectors.stream_goal_progress(stream)) for stream in selectors.live_streams()]
+    """The streams live now with their goal progress and viewers present, for the live list (also on the home page)."""
+    streams = list(selectors.live_streams())
+    viewers = presence.viewer_counts([stream.pk for stream in streams])
+    services.stream_viewer_counts_save(streams=streams, counts=viewers)
+    return [LiveCard(stream=stream, goal=selectors.stream_goal_progress(stream), viewers=viewers[stream.pk])
+            for stream in streams]
 
 
 def index(request):
@@ -76,12 +92,28 @@ def _stream_or_404(stream_id: int) -> LiveStream:
     return get_object_or_404(LiveStream.objects.select_related("creator", "creator__creator_profile"), pk=stream_id)
 
 
-def _feed_context(stream: LiveStream) -> dict:
+def _viewer(request, user) -> str | None:
+    """Who is watching, for the viewer count; None for the creator on their own stream (not a viewer)."""
+    return presence.viewer_key(user_id=user.pk if user.is_authenticated else None,
+                               session_key=request.session.session_key,
+                               address=request.META.get("REMOTE_ADDR", ""),
+                               user_agent=request.META.get("HTTP_USER_AGENT", "")[:200])
+
+
+def _viewers_now(request, stream: LiveStream) -> int:
+    """Count this request's viewer as present (unless it is the stream's creator) and return the viewer count."""
+    if not stream.is_live:
+        return 0
+    is_creator = request.user.is_authenticated and request.user.pk == stream.creator_id
+    return services.stream_viewer_seen(stream=stream, viewer=None if is_creator else _viewer(request, request.user))
+
+
+def _feed_context(stream: LiveStream, *, viewers: int) -> dict:
     items = selectors.recent_gifts(stream, limit=FEED_LIMIT)
     big_ids = set(GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS)
                   .values_list("pk", flat=True))
     return {"stream": stream, "feed": items, "big_event_ids": big_ids, "leaders": selectors.leaderboard(stream),
-            "goal": selectors.stream_goal_progress(stream)}
+            "goal": selectors.stream_goal_progress(stream), "viewers": viewers}
 
 
 def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
@@ -90,23 +122,38 @@ def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = N
         return {}
     currency = viewer_currency(user)
     balance = user_balance(user, Asset.COIN)
-    preferences = GiftingPreferences.objects.filter(user=user).first()
     return {
         "gift_options": [GiftOption(gift=gift, value=coin_value(gift.coin_cost, currency))
                          for gift in selectors.gift_catalogue(user)],
         "gift_form": form or GiftSendForm(initial={"quantity": 1, "idempotency_key": new_idempotency_key()}),
         "balance": CoinAmount(coins=balance, value=coin_value(balance, currency)),
-        "preferences_form": GiftingPreferencesForm(initial={
-            "hide_from_leaderboards": bool(preferences and preferences.hide_from_leaderboards),
-            "next": request.get_full_path()}),
+        **_preferences_context(request, next_url=request.get_full_path()),
         "is_own_stream": stream.creator_id == user.pk,
     }
 
 
+def _preferences_context(request, *, next_url: str = "", form: GiftingPreferencesForm | None = None) -> dict:
+    """The viewer's gifting preferences form, and the confirmation thresholds (site's and theirs) with money values."""
+    user = request.user
+    preferences = GiftingPreferences.objects.filter(user=user).first()
+    staff_threshold = economy().gift_confirm_above_coins
+    personal = preferences.confirm_above_coins if preferences else None
+    threshold = min(staff_threshold, personal) if personal else staff_threshold
+    currency = viewer_currency(user)
+    if form is None:
+        form = GiftingPreferencesForm(staff_threshold=staff_threshold, initial={
+            "hide_from_leaderboards": bool(preferences and preferences.hide_from_leaderboards),
+            "confirm_above_coins": personal, "next": next_url})
+    return {"preferences_form": form,
+            "site_threshold": CoinAmount(coins=staff_threshold, value=coin_value(staff_threshold, currency)),
+            "confirm_threshold": CoinAmount(coins=threshold, value=coin_value(threshold, currency)),
+            "has_personal_threshold": bool(personal) and personal < staff_threshold}
+
+
 def _render_stream(request, stream: LiveStream, *, form: GiftSendForm | None = None, error: str = "",
                    extra: dict | None = None, status: int = 200):
-    context = {**_feed_context(stream), **_gift_bar_context(request, stream, form), "gift_error": error,
-               **(extra or {})}
+    context = {**_feed_context(stream, viewers=_viewers_now(request, stream)),
+               **_gift_bar_context(request, stream, form), "gift_error": error, **(extra or {})}
     response = render(request, "gifting/stream.html", context, status=status)
     if stream.is_live and stream.stream_url:
         _allow_media_from(response, stream.stream_url)
@@ -126,8 +173,12 @@ def stream(request, stream_id: int):
 @never_cache
 @require_GET
 def feed(request, stream_id: int):
-    """The feed, leaderboard and goal as an HTML fragment; `static/js/live.js` polls it every second."""
-    return render(request, "gifting/stream.html#feed", _feed_context(_stream_or_404(stream_id)))
+    """The feed, leaderboard, goal and viewer count as an HTML fragment; `static/js/live.js` polls it.
+
+    Each poll is also the viewer's presence heartbeat (cache only; see gifting.presence).
+    """
+    stream = _stream_or_404(stream_id)
+    return render(request, "gifting/stream.html#feed", _feed_context(stream, viewers=_viewers_now(request, stream)))
 
 
 @never_cache
@@ -138,15 +189,32 @@ async def events(request, stream_id: int):
     Only under ASGI: a WSGI server would buffer the stream forever, so there (and for an ended
     stream) a 204 tells the browser's EventSource to stop; `static/js/live.js` then just polls.
     """
-    stream = await LiveStream.objects.filter(pk=stream_id).only("ended_at").afirst()
+    stream = await LiveStream.objects.filter(pk=stream_id).only("creator_id", "ended_at", "viewer_count").afirst()
     if stream is None:
         raise Http404("No such stream.")
     if not isinstance(request, ASGIRequest) or not stream.is_live:
         return HttpResponse(status=204)
-    response = StreamingHttpResponse(realtime.stream_events(stream_id), content_type="text/event-stream")
+    user = await request.auser()
+    viewer = None if user.is_authenticated and user.pk == stream.creator_id else _viewer(request, user)
+    response = StreamingHttpResponse(_present_while_open(realtime.stream_events(stream_id), stream=stream,
+                                                         viewer=viewer), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+async def _present_while_open(events, *, stream: LiveStream, viewer: str | None):
+    """Pass the events on, counting the viewer as present at most every SSE_PRESENCE_SECONDS while it is open."""
+    last_seen = None
+    try:
+        async for chunk in events:
+            now = time.monotonic()
+            if viewer is not None and (last_seen is None or now - last_seen >= SSE_PRESENCE_SECONDS):
+                last_seen = now
+                await sync_to_async(services.stream_viewer_seen)(stream=stream, viewer=viewer)
+            yield chunk
+    finally:
+        await events.aclose()
 
 
 @require_POST
@@ -159,9 +227,10 @@ def send(request, stream_id: int):
     data = form.cleaned_data
     gift = Gift.objects.filter(pk=data["gift"]).first()
     if gift is not None and stream.is_live and not data["confirmed"] and services.gift_confirmation_needed(
-            coins=gift.coin_cost * data["quantity"]):
+            user=request.user, coins=gift.coin_cost * data["quantity"]):
         return _render_confirmation(request, stream, gift, data)
     try:
+        services.gift_send_rate_check(user=request.user)  # before, never inside, gift_send's transaction
         event = services.gift_send(sender=request.user, stream_id=stream.pk, gift_id=data["gift"],
                                    quantity=data["quantity"], idempotency_key=data["idempotency_key"],
                                    anonymous=data["anonymous"])
@@ -185,7 +254,10 @@ def _render_gift_error(request, stream: LiveStream, form: GiftSendForm, error: s
     if isinstance(error, services.NotEnoughCoins):
         extra = {"shortfall": error.shortfall,
                  "recharge_url": f"{reverse('wallet:recharge')}?coins={error.shortfall}"}
-    return _render_stream(request, stream, form=_retry_form(form), error=str(error), extra=extra, status=status)
+    response = _render_stream(request, stream, form=_retry_form(form), error=str(error), extra=extra, status=status)
+    if isinstance(error, services.GiftRateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _render_confirmation(request, stream: LiveStream, gift: Gift, data: dict):
@@ -200,21 +272,49 @@ def _creator_name(stream: LiveStream) -> str:
     return stream.creator.display_name or "the creator"
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def preferences(request):
-    form = GiftingPreferencesForm(request.POST)
-    form.is_valid()  # both fields are optional and lenient
-    services.gifting_preferences_set(user=request.user,
-                                     hide_from_leaderboards=form.cleaned_data.get("hide_from_leaderboards", False))
-    hidden = form.cleaned_data.get("hide_from_leaderboards")
-    messages.success(request, "You are now hidden from stream leaderboards." if hidden
-                     else "You are now shown on stream leaderboards.")
-    target = form.cleaned_data.get("next") or ""
+    """The viewer's gifting preferences (also a form on each stream page, which posts here and returns)."""
+    if request.method == "GET":
+        return render(request, "gifting/preferences.html",
+                      _preferences_context(request, next_url=_safe_next(request, request.GET.get("next", ""))))
+    form = GiftingPreferencesForm(request.POST, staff_threshold=economy().gift_confirm_above_coins)
+    if not form.is_valid():
+        return _render_preferences_error(request, form)
+    data = form.cleaned_data
+    try:
+        services.gifting_preferences_set(user=request.user, hide_from_leaderboards=data["hide_from_leaderboards"],
+                                         confirm_above_coins=data["confirm_above_coins"])
+    except services.PreferencesError as error:
+        form.add_error("confirm_above_coins", str(error))
+        return _render_preferences_error(request, form)
+    messages.success(request, "Gifting preferences saved: you are now "
+                     + ("hidden from" if data["hide_from_leaderboards"] else "shown on") + " stream leaderboards.")
+    return redirect(_safe_next(request, data.get("next") or ""))
+
+
+def _render_preferences_error(request, form: GiftingPreferencesForm):
+    next_url = _safe_next(request, form.data.get("next", ""))
+    return render(request, "gifting/preferences.html",
+                  {**_preferences_context(request, form=form), "next_url": next_url}, status=400)
+
+
+def _safe_next(request, target: str) -> str:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
-        target = reverse("gifting:index")
-    return redirect(target)
+        return reverse("gifting:index")
+    return target
+
+
+# --- Creator profiles ---------------------------------------------------------------------------
+
+
+def creator(request, creator_id: int):
+    page = selectors.creator_page(creator_id)
+    if page is None:
+        raise Http404("No such creator.")
+    return render(request, "gifting/creator.html", {"page": page})
 
 
 # --- Creator studio -----------------------------------------------------------------------------
@@ -238,17 +338,22 @@ def studio(request):
 
 
 def _render_studio(request, *, go_live_form: GoLiveForm | None = None, goal_form: GoalForm | None = None,
-                   status: int = 200):
+                   profile_form: CreatorProfileForm | None = None, status: int = 200):
     live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
-    context = {"live": live, "go_live_form": go_live_form or GoLiveForm()}
+    profile = CreatorProfile.objects.filter(user=request.user).first()
+    context = {"live": live, "go_live_form": go_live_form or GoLiveForm(),
+               "profile_form": profile_form or CreatorProfileForm(initial={
+                   "bio": profile.bio if profile else "", "avatar": profile.avatar if profile else ""})}
     if live is not None:
         diamonds = selectors.stream_diamonds(live)
+        per_diamond = economy().diamond_value
         context.update({
             "incoming": [IncomingGift(item=item, diamonds=item.coins * services.DIAMONDS_PER_COIN,
-                                      value=selectors.diamond_value(item.coins * services.DIAMONDS_PER_COIN))
+                                      value=selectors.diamond_value(item.coins * services.DIAMONDS_PER_COIN,
+                                                                    per_diamond=per_diamond))
                          for item in selectors.recent_gifts(live, limit=50)],
             "diamonds": diamonds,
-            "diamonds_value": selectors.diamond_value(diamonds),
+            "diamonds_value": selectors.diamond_value(diamonds, per_diamond=per_diamond),
             "goal": selectors.stream_goal_progress(live),
             "goal_form": goal_form or GoalForm(initial={"goal_coins": live.goal_coins, "goal_label": live.goal_label}),
         })
@@ -293,6 +398,22 @@ def studio_goal(request, stream_id: int):
         messages.error(request, str(error))
         return redirect("gifting:studio")
     messages.success(request, "Goal updated." if form.cleaned_data["goal_coins"] else "Goal cleared.")
+    return redirect("gifting:studio")
+
+
+@require_POST
+@login_required
+def studio_profile(request):
+    _creator_only(request)
+    form = CreatorProfileForm(request.POST)
+    if not form.is_valid():
+        return _render_studio(request, profile_form=form, status=400)
+    try:
+        services.creator_profile_update(creator=request.user, **form.cleaned_data)
+    except services.ProfileError as error:
+        form.add_error(None, str(error))
+        return _render_studio(request, profile_form=form, status=400)
+    messages.success(request, "Your profile is updated.")
     return redirect("gifting:studio")
 
 
