@@ -330,6 +330,7 @@ class Server:
         # thread, so CONN_MAX_AGE > 0 leaks connections until PostgreSQL refuses more ("too many
         # clients"). Django's advice for ASGI is CONN_MAX_AGE=0 (or a pool); honour an explicit choice.
         env.setdefault("DB_CONN_MAX_AGE", "0")
+        env["DJANGO_SETTINGS_MODULE"] = "gifting.bench_settings"  # the site's, without the per-viewer rate limit
         self.conn_max_age = env["DB_CONN_MAX_AGE"]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log,  # noqa: S603
