@@ -1,0 +1,508 @@
+"""Monthly statements: contents line by line, CSV, sending once in batches, and the download pages."""
+
+import csv
+import datetime
+import io
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+from djmoney.money import Money
+
+from coinsite.accounts.tests.factories import make_user
+from gifting.services import gift_send, stream_start
+from gifting.tests.support import ensure_countries, fund, make_gift
+from payouts import statements, tasks
+from payouts.models import Payout, PayoutMethod, PayoutStatus, StatementDelivery, StatementRun
+from payouts.statements import (
+    StatementError,
+    creator_statement,
+    current_month,
+    next_month,
+    previous_month,
+    statement_csv,
+    statements_send_month,
+    viewer_statement,
+)
+from wallet.ledger import account_for_user, ledger_post, system_account
+from wallet.models import Asset, SystemAccount, TopUp, TopUpStatus
+from wallet.money import format_money
+from wallet.selectors import coin_value, economy
+
+pytestmark = pytest.mark.django_db
+
+THIS_MONTH = current_month()
+LAST_MONTH = previous_month(THIS_MONTH)
+AFTER_THIS_MONTH = statements.month_start(next_month(THIS_MONTH)) + datetime.timedelta(hours=6)
+
+
+def mid(month: datetime.date, day: int = 10) -> datetime.datetime:
+    return datetime.datetime(month.year, month.month, day, 12, tzinfo=datetime.UTC)
+
+
+def usd(amount: str) -> Money:
+    return Money(Decimal(amount), "USD")
+
+
+# --- Data as the real flows leave it --------------------------------------------------------------
+
+
+def recharge(user, *, coins: int, amount: Money, at: datetime.datetime) -> TopUp:
+    """A succeeded top-up with its ledger credit, both dated `at`."""
+    transaction = ledger_post(idempotency_key=f"topup:{uuid.uuid4()}", kind="topup", posted_at=at, lines=[
+        (system_account(SystemAccount.COINS_ISSUED), Asset.COIN, -coins),
+        (account_for_user(user, Asset.COIN), Asset.COIN, coins)])
+    return TopUp.objects.create(user=user, coins=coins, amount=amount, country=user.country, payment_method="card",
+                                provider="sandbox", status=TopUpStatus.SUCCEEDED, ledger_transaction=transaction,
+                                created_at=at, completed_at=at, expires_at=at + datetime.timedelta(hours=1))
+
+
+def credit_diamonds(creator, diamonds: int, *, at: datetime.datetime, kind: str = "adjustment") -> None:
+    ledger_post(idempotency_key=f"test:{uuid.uuid4()}", kind=kind, posted_at=at, lines=[
+        (system_account(SystemAccount.DIAMONDS_ISSUED), Asset.DIAMOND, -diamonds),
+        (account_for_user(creator, Asset.DIAMOND), Asset.DIAMOND, diamonds)])
+
+
+def paid_payout(creator, *, diamonds: int, at: datetime.datetime, rate: str, gross: Money, fee: Money,
+                net: Money) -> Payout:
+    """A payout requested and paid at `at`: diamonds to clearing and on to redeemed, as the services post them."""
+    method = PayoutMethod.objects.create(creator=creator, kind="paypal", holder_name="Bob",
+                                         currency=gross.currency.code,
+                                         paypal_email="bob.payouts@example.com")
+    payout = Payout.objects.create(
+        creator=creator, method=method, diamonds=diamonds, status=PayoutStatus.PAID, idempotency_key=str(uuid.uuid4()),
+        value=usd("0.005") * diamonds, diamond_value=usd("0.005"), currency=gross.currency.code,
+        exchange_rate=Decimal(rate), gross=gross, fee=fee, net=net, provider="sandbox", requested_at=at,
+        processed_at=at, finished_at=at)
+    clearing = system_account(SystemAccount.DIAMONDS_CLEARING)
+    ledger_post(idempotency_key=f"payout:{payout.pk}:request", kind="payout.request", posted_at=at, lines=[
+        (account_for_user(creator, Asset.DIAMOND), Asset.DIAMOND, -diamonds), (clearing, Asset.DIAMOND, diamonds)])
+    ledger_post(idempotency_key=f"payout:{payout.pk}:paid", kind="payout.paid", posted_at=at, lines=[
+        (clearing, Asset.DIAMOND, -diamonds),
+        (system_account(SystemAccount.DIAMONDS_REDEEMED), Asset.DIAMOND, diamonds)])
+    return payout
+
+
+def send(sender, stream, gift, quantity=1, *, anonymous=False):
+    return gift_send(sender=sender, stream_id=stream.pk, gift_id=gift.pk, quantity=quantity,
+                     idempotency_key=str(uuid.uuid4()), anonymous=anonymous)
+
+
+@pytest.fixture
+def economics(db):
+    settings_row = economy()
+    settings_row.diamond_value = usd("0.005")
+    settings_row.save()
+
+
+@pytest.fixture
+def carol(db):
+    return make_user(email="carol@example.com", display_name="Carol")
+
+
+@pytest.fixture
+def live(bob, economics):
+    ensure_countries()
+    return stream_start(creator=bob, title="Friday night sketching")
+
+
+@pytest.fixture
+def rose(db):
+    return make_gift(slug="statement-rose", coin_cost=100, name="Rose")
+
+
+@pytest.fixture
+def month_of_activity(alice, bob, carol, live, rose):
+    """Last month: Alice recharged 700 coins, Bob held 5,000 diamonds. This month: Alice recharges 350
+    more, sends 2 Roses and 1 anonymous Rose; Carol sends 3 Roses anonymously; Bob is paid 4,000
+    diamonds out in GBP."""
+    recharge(alice, coins=700, amount=usd("9.99"), at=mid(LAST_MONTH))
+    credit_diamonds(bob, 5_000, at=mid(LAST_MONTH))
+    recharge(alice, coins=350, amount=usd("4.99"), at=timezone.now())
+    fund(carol, 300)
+    send(alice, live, rose, 2)
+    send(alice, live, rose, 1, anonymous=True)
+    send(carol, live, rose, 3, anonymous=True)
+    paid_payout(bob, diamonds=4_000, at=timezone.now(), rate="0.79", gross=Money("15.80", "GBP"),
+                fee=Money("0.32", "GBP"), net=Money("15.48", "GBP"))
+
+
+# --- Contents -------------------------------------------------------------------------------------
+
+
+def test_creator_statement_is_the_full_waterfall(bob, month_of_activity, live):
+    statement = creator_statement(bob, THIS_MONTH)
+
+    assert statement.diamonds_start == 5_000
+    assert statement.diamonds_start_value == usd("25.00")
+    assert [(line.day, line.stream_title, line.gifts, line.coins, line.diamonds, line.value)
+            for line in statement.gift_days] == [
+        (timezone.now().date(), "Friday night sketching", 3, 600, 600, usd("3.00"))]
+    assert (statement.gifts, statement.coins_received, statement.diamonds_earned) == (3, 600, 600)
+    assert statement.coins_received_value == coin_value(600, "GBP")
+    assert statement.diamonds_earned_value == usd("3.00")
+    assert (statement.diamonds_requested, statement.diamonds_returned, statement.diamonds_other) == (4_000, 0, 0)
+    assert statement.diamonds_end == 5_000 + 600 - 4_000
+    assert statement.diamonds_end_value == usd("8.00")
+    [line] = statement.payouts
+    assert line.is_paid_this_month
+    assert (line.payout.diamonds, line.payout.value) == (4_000, usd("20.00"))
+    assert line.payout.exchange_rate == Decimal("0.79")
+    assert statement.paid_diamonds == 4_000
+    assert statement.paid_value == [usd("20.00")]
+    assert statement.paid_gross == [Money("15.80", "GBP")]
+    assert statement.paid_fees == [Money("0.32", "GBP")]
+    assert statement.paid_net == [Money("15.48", "GBP")]
+
+
+def test_anonymous_senders_stay_anonymous_to_the_creator(bob, month_of_activity):
+    statement = creator_statement(bob, THIS_MONTH)
+
+    assert [(line.name, line.is_anonymous, line.gifts, line.coins, line.value) for line in statement.supporters] == [
+        ("Alice", False, 1, 200, usd("1.00")),
+        ("Anonymous supporters", True, 2, 400, usd("2.00")),  # Alice's anonymous Rose and Carol's three
+    ]
+    text = statement_csv(statement)
+    assert "Carol" not in text
+    assert text.count("Alice") == 1
+
+
+def test_viewer_statement_lists_recharges_gifts_and_coins_left(alice, month_of_activity):
+    statement = viewer_statement(alice, THIS_MONTH)
+
+    assert statement.currency == "USD"
+    assert statement.coins_start == 700
+    assert statement.coins_start_value == coin_value(700, "USD")
+    assert [(line.topup.total_coins, line.topup.amount) for line in statement.recharges] == [(350, usd("4.99"))]
+    assert (statement.recharged_coins, statement.recharged_money) == (350, [usd("4.99")])
+    assert [(line.event.quantity, line.event.gift.name, line.event.creator.display_name, line.event.coins,
+             line.event.is_anonymous, line.value) for line in statement.gifts] == [
+        (2, "Rose", "Bob", 200, False, coin_value(200, "USD")),
+        (1, "Rose", "Bob", 100, True, coin_value(100, "USD")),  # anonymous to others, still hers
+    ]
+    assert (statement.gifts_coins, statement.gifts_value) == (300, coin_value(300, "USD"))
+    assert statement.coins_other == 0
+    assert statement.coins_end == 700 + 350 - 300
+
+
+def test_last_month_holds_only_what_happened_then(alice, bob, month_of_activity):
+    viewer = viewer_statement(alice, LAST_MONTH)
+    creator = creator_statement(bob, LAST_MONTH)
+
+    assert (viewer.coins_start, viewer.recharged_coins, viewer.gifts_coins, viewer.coins_end) == (0, 700, 0, 700)
+    assert [line.topup.amount for line in viewer.recharges] == [usd("9.99")]
+    assert (creator.diamonds_start, creator.diamonds_earned, creator.diamonds_other, creator.diamonds_end) == (
+        0, 0, 5_000, 5_000)
+    assert creator.payouts == [] and creator.paid_net == []
+
+
+def test_recharges_in_two_currencies_are_totalled_per_currency(alice, economics):
+    recharge(alice, coins=700, amount=usd("9.99"), at=timezone.now())
+    recharge(alice, coins=700, amount=Money("9.49", "EUR"), at=timezone.now())
+
+    statement = viewer_statement(alice, THIS_MONTH)
+
+    assert statement.recharged_money == [Money("9.49", "EUR"), usd("9.99")]
+    assert statement.recharged_coins == 1_400
+
+
+def test_failed_payout_shows_its_diamonds_returned_and_nothing_paid(bob, economics):
+    credit_diamonds(bob, 20_000, at=mid(LAST_MONTH))
+    method = PayoutMethod.objects.create(creator=bob, kind="paypal", holder_name="Bob", currency="USD",
+                                         paypal_email="bob@example.com")
+    payout = Payout.objects.create(creator=bob, method=method, diamonds=10_000, status=PayoutStatus.FAILED,
+                                   idempotency_key="k", value=usd("50.00"), diamond_value=usd("0.005"), currency="USD",
+                                   finished_at=timezone.now())
+    clearing, wallet = system_account(SystemAccount.DIAMONDS_CLEARING), account_for_user(bob, Asset.DIAMOND)
+    ledger_post(idempotency_key=f"payout:{payout.pk}:request", kind="payout.request",
+                lines=[(wallet, Asset.DIAMOND, -10_000), (clearing, Asset.DIAMOND, 10_000)])
+    ledger_post(idempotency_key=f"payout:{payout.pk}:return", kind="payout.return",
+                lines=[(clearing, Asset.DIAMOND, -10_000), (wallet, Asset.DIAMOND, 10_000)])
+
+    statement = creator_statement(bob, THIS_MONTH)
+
+    assert (statement.diamonds_requested, statement.diamonds_returned, statement.diamonds_end) == (10_000, 10_000,
+                                                                                                   20_000)
+    assert [line.is_paid_this_month for line in statement.payouts] == [False]
+    assert (statement.paid_diamonds, statement.paid_net) == (0, [])
+
+
+def test_statement_csv_has_one_line_per_item_plus_totals(alice, month_of_activity):
+    rows = list(csv.reader(io.StringIO(statement_csv(viewer_statement(alice, THIS_MONTH)))))
+    value = coin_value
+
+    assert rows[0] == ["section", "date", "description", "count", "coins", "diamonds", "amount", "currency"]
+    today = timezone.now().date().isoformat()
+    last_day = (next_month(THIS_MONTH) - datetime.timedelta(days=1)).isoformat()
+    body = [row for row in rows[1:] if row[0] != "recharge"]
+    [topup_row] = [row for row in rows if row[0] == "recharge"]
+    assert topup_row[1:2] + topup_row[3:] == [today, "1", "350", "", "4.99", "USD"]
+    assert body == [
+        ["balance", THIS_MONTH.isoformat(), "Coins at the start of the month", "", "700", "",
+         str(value(700, "USD").amount), "USD"],
+        ["gift", today, "2 x Rose to Bob", "2", "200", "", str(value(200, "USD").amount), "USD"],
+        ["gift", today, "1 x Rose to Bob (sent anonymously)", "1", "100", "", str(value(100, "USD").amount), "USD"],
+        ["total", last_day, "Recharges", "1", "350", "", str(value(350, "USD").amount), "USD"],
+        ["total", last_day, "Recharges: paid", "1", "", "", "4.99", "USD"],
+        ["total", last_day, "Gifts sent", "2", "300", "", str(value(300, "USD").amount), "USD"],
+        ["balance", last_day, "Coins at the end of the month", "", "750", "", str(value(750, "USD").amount), "USD"],
+    ]
+
+
+def test_creator_csv_carries_payout_fees_and_exchange(bob, month_of_activity):
+    rows = list(csv.reader(io.StringIO(statement_csv(creator_statement(bob, THIS_MONTH)))))
+    by_section = {}
+    for row in rows[1:]:
+        by_section.setdefault(row[0], []).append(row)
+
+    assert [row[2:] for row in by_section["gifts"]] == [["Friday night sketching", "3", "600", "600", "3.00", "USD"]]
+    assert [row[3:] for row in by_section["payout"]] == [["1", "", "4000", "20.00", "USD"]]
+    assert by_section["payout-gross"][0][2].endswith("at 0.79 USD→GBP")
+    assert by_section["payout-gross"][0][6:] == ["15.80", "GBP"]
+    assert by_section["payout-fee"][0][6:] == ["0.32", "GBP"]
+    assert by_section["payout-net"][0][6:] == ["15.48", "GBP"]
+    assert [row[2:] for row in by_section["balance"]] == [
+        ["Diamonds at the start of the month", "", "", "5000", "25.00", "USD"],
+        ["Diamonds at the end of the month", "", "", "1600", "8.00", "USD"]]
+
+
+def test_csv_cells_that_look_like_formulas_are_defused(bob, alice, economics, rose):
+    ensure_countries()
+    stream = stream_start(creator=bob, title="=HYPERLINK(\"http://evil\")")
+    fund(alice, 100)
+    send(alice, stream, rose)
+
+    text = statement_csv(creator_statement(bob, THIS_MONTH))
+
+    assert "'=HYPERLINK" in text
+    assert ",=HYPERLINK" not in text
+
+
+# --- Sending --------------------------------------------------------------------------------------
+
+
+def test_each_user_gets_one_email_with_the_csv_attached(alice, bob, carol, month_of_activity):
+    result = statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH)
+
+    assert result == "finished"
+    assert sorted(message.to[0] for message in mail.outbox) == ["alice@example.com", "bob@example.com",
+                                                                "carol@example.com"]
+    by_user = {message.to[0]: message for message in mail.outbox}
+    bob_email = by_user["bob@example.com"]
+    assert bob_email.subject == f"Your Coinsite statement for {THIS_MONTH:%B %Y}"
+    assert "Diamonds earned:          +600 ($3.00)" in bob_email.body
+    assert "Net paid out this month:  £15.48" in bob_email.body
+    [(html, mimetype)] = bob_email.alternatives
+    assert mimetype == "text/html" and "£15.48" in html
+    [(filename, content, content_type)] = bob_email.attachments
+    assert filename == f"coinsite-creator-statement-{THIS_MONTH:%Y-%m}.csv"
+    assert content_type == "text/csv"
+    assert content == statement_csv(creator_statement(bob, THIS_MONTH))
+    assert "Carol" not in bob_email.body + html + content
+    alice_email = by_user["alice@example.com"]
+    assert alice_email.attachments[0][0] == f"coinsite-viewer-statement-{THIS_MONTH:%Y-%m}.csv"
+    assert "Gifts sent:          -300 in 2 gifts" in alice_email.body
+    assert {(email, kind, sent_at is not None) for email, kind, sent_at in
+            StatementDelivery.objects.values_list("user__email", "kind", "sent_at")} == {
+        ("alice@example.com", "viewer", True), ("bob@example.com", "creator", True),
+        ("carol@example.com", "viewer", True)}
+    run = StatementRun.objects.get(month=THIS_MONTH)
+    assert (run.recipients_total, run.processed, run.sent) == (3, 3, 3)
+    assert run.finished_at is not None
+
+
+def test_rerunning_a_month_sends_nothing_twice(alice, bob, carol, month_of_activity):
+    statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH)
+    assert len(mail.outbox) == 3
+
+    assert statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH) == "finished"
+    # Even a run started over from the first user (say its progress was lost) sends nothing again.
+    StatementRun.objects.filter(month=THIS_MONTH).update(last_user_id=0, finished_at=None, processed=0, sent=0)
+    assert statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH) == "finished"
+
+    assert len(mail.outbox) == 3
+    assert StatementDelivery.objects.count() == 3
+    run = StatementRun.objects.get(month=THIS_MONTH)
+    assert (run.processed, run.sent) == (3, 0)
+
+
+def test_recipients_are_processed_in_batches_with_progress_saved(economics):
+    viewers = [make_user(email=f"viewer{index}@example.com") for index in range(5)]
+    for viewer in viewers:
+        recharge(viewer, coins=70, amount=usd("0.99"), at=mid(LAST_MONTH))
+    idle = make_user(email="idle@example.com")
+    account_for_user(idle, Asset.COIN)  # a wallet, but nothing ever in it: no statement
+    make_user(email="never@example.com")  # no wallet at all: not even looked at
+
+    assert statements_send_month(month=LAST_MONTH, batch_size=2, max_batches=1) == "more"
+    run = StatementRun.objects.get(month=LAST_MONTH)
+    assert (run.recipients_total, run.processed, run.sent, run.last_user_id) == (6, 2, 2, viewers[1].pk)
+    assert len(mail.outbox) == 2
+
+    assert statements_send_month(month=LAST_MONTH, batch_size=2, max_batches=1) == "more"
+    assert statements_send_month(month=LAST_MONTH, batch_size=2) == "finished"
+
+    run.refresh_from_db()
+    assert (run.recipients_total, run.processed, run.sent, run.last_user_id) == (6, 6, 5, idle.pk)
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(viewer.email for viewer in viewers)
+    assert not StatementDelivery.objects.filter(user=idle).exists()
+
+
+def test_a_failed_send_releases_the_claim_so_a_retry_sends_it(alice, month_of_activity, monkeypatch):
+    real_send = statements.statement_email_send
+
+    def broken(statement):
+        raise OSError("mail server down")
+
+    monkeypatch.setattr(statements, "statement_email_send", broken)
+    with pytest.raises(OSError):
+        statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH)
+    assert mail.outbox == []
+    assert not StatementDelivery.objects.exists()
+    run = StatementRun.objects.get(month=THIS_MONTH)
+    assert (run.processed, run.sent, run.last_user_id, run.finished_at) == (0, 0, 0, None)
+
+    monkeypatch.setattr(statements, "statement_email_send", real_send)
+    assert statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH) == "finished"
+    assert len(mail.outbox) == 3
+
+
+def test_a_claim_left_by_a_dead_worker_is_taken_over_later(alice, month_of_activity):
+    StatementDelivery.objects.create(user=alice, month=THIS_MONTH, kind="viewer", claimed_at=timezone.now())
+    statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH)
+    assert "alice@example.com" not in [message.to[0] for message in mail.outbox]  # someone else may be sending it
+
+    StatementDelivery.objects.filter(user=alice).update(claimed_at=timezone.now() - datetime.timedelta(hours=1))
+    StatementRun.objects.filter(month=THIS_MONTH).update(last_user_id=0, finished_at=None)
+    statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH)
+
+    assert [message.to[0] for message in mail.outbox].count("alice@example.com") == 1
+    assert StatementDelivery.objects.get(user=alice).sent_at is not None
+
+
+def test_a_month_that_has_not_ended_is_refused_and_nothing_is_written(alice, month_of_activity):
+    with pytest.raises(StatementError, match="has not ended yet"):
+        statements_send_month(month=THIS_MONTH)
+    with pytest.raises(StatementError, match="not the first day"):
+        statements_send_month(month=LAST_MONTH.replace(day=2))
+
+    assert mail.outbox == []
+    assert not StatementRun.objects.exists() and not StatementDelivery.objects.exists()
+
+
+def test_the_beat_task_sends_the_month_that_just_ended(alice, economics):
+    recharge(alice, coins=700, amount=usd("9.99"), at=mid(LAST_MONTH))
+
+    assert tasks.statements_send_monthly.delay().get() == LAST_MONTH.isoformat()
+
+    run = StatementRun.objects.get(month=LAST_MONTH)
+    assert (run.processed, run.sent, run.finished_at is not None) == (1, 1, True)
+    [message] = mail.outbox
+    assert message.subject == f"Your Coinsite statement for {LAST_MONTH:%B %Y}"
+    assert tasks.statements_send_month.delay(LAST_MONTH.isoformat()).get() == "finished"
+    assert tasks.statements_sweep.delay().get() == 0
+    assert len(mail.outbox) == 1
+
+
+def test_statement_tasks_are_reliable():
+    for task in (tasks.statements_send_monthly, tasks.statements_send_month, tasks.statements_sweep):
+        assert task.acks_late and task.reject_on_worker_lost
+
+
+# --- Pages ----------------------------------------------------------------------------------------
+
+
+def month_url(name: str, month: datetime.date | str) -> str:
+    slug = month if isinstance(month, str) else f"{month:%Y-%m}"
+    return reverse(f"payouts:{name}", args=[slug])
+
+
+def test_urls_are_under_creator_statements():
+    assert reverse("payouts:statements") == "/creator/statements/"
+    assert month_url("statement", "2026-11") == "/creator/statements/2026-11/"
+    assert month_url("statement-csv", "2026-11") == "/creator/statements/2026-11.csv"
+
+
+def test_the_list_offers_every_month_from_the_first_activity(client, alice, month_of_activity):
+    client.force_login(alice)
+
+    response = client.get(reverse("payouts:statements"))
+
+    assert response.status_code == 200
+    assert [month for month in response.context["months"]] == [THIS_MONTH, LAST_MONTH]
+    assert month_url("statement-csv", LAST_MONTH).encode() in response.content
+
+
+def test_a_viewer_sees_their_own_statement_with_money_values(client, alice, month_of_activity):
+    client.force_login(alice)
+
+    response = client.get(month_url("statement", THIS_MONTH))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Sent anonymously" in page
+    assert f"\N{MINUS SIGN}300 coins ({format_money(coin_value(300, 'USD'))})" in page
+    assert f"+350 coins ({format_money(coin_value(350, 'USD'))})" in page
+    assert "$4.99" in page
+    assert "Carol" not in page
+
+
+def test_a_creator_sees_the_waterfall_page(client, bob, month_of_activity):
+    client.force_login(bob)
+
+    page = client.get(month_url("statement", THIS_MONTH)).content.decode()
+
+    assert "+600 diamonds ($3.00)" in page
+    assert "\N{MINUS SIGN}4,000 diamonds ($20.00)" in page
+    assert "1 USD = 0.79 GBP" in page
+    assert "£15.48" in page
+    assert "Anonymous supporters" in page and "Carol" not in page
+
+
+def test_the_csv_download_is_the_users_own(client, alice, carol, month_of_activity):
+    client.force_login(carol)
+
+    response = client.get(month_url("statement-csv", THIS_MONTH))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="coinsite-viewer-statement-{THIS_MONTH:%Y-%m}.csv"')
+    text = response.content.decode()
+    assert text == statement_csv(viewer_statement(carol, THIS_MONTH))
+    assert "3 x Rose to Bob (sent anonymously)" in text
+    assert "4.99" not in text and "2 x Rose" not in text  # nothing of Alice's
+
+
+@pytest.mark.parametrize("slug", ["2026-13", "2026-00", "abcd-ef", "2026-1", "26-11", "2026-11-02", "1999-12"])
+def test_malformed_months_are_not_found(client, alice, slug):
+    client.force_login(alice)
+
+    assert client.get(month_url("statement", slug)).status_code == 404
+    assert client.get(month_url("statement-csv", slug)).status_code == 404
+
+
+def test_future_months_and_months_before_the_user_joined_are_not_found(client, alice):
+    client.force_login(alice)
+
+    for month in (next_month(THIS_MONTH), previous_month(THIS_MONTH)):
+        assert client.get(month_url("statement", month)).status_code == 404
+        assert client.get(month_url("statement-csv", month)).status_code == 404
+    assert client.get(month_url("statement", THIS_MONTH)).status_code == 200
+
+
+def test_statement_pages_need_a_login(client, db):
+    for url in (reverse("payouts:statements"), month_url("statement", THIS_MONTH),
+                month_url("statement-csv", THIS_MONTH)):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert "/login" in response["Location"] or "/accounts/" in response["Location"]
+
+
+def test_statement_pages_only_answer_get(client, alice):
+    client.force_login(alice)
+
+    assert client.post(month_url("statement-csv", THIS_MONTH)).status_code == 405
