@@ -1,0 +1,126 @@
+"""The creator pages: the dashboard's figures, 2FA in front of methods and payouts, object access."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from coinsite.accounts import sudo
+from coinsite.accounts.tests.factories import enroll_totp, make_user
+from payouts.exchange import rates_load
+from payouts.models import Payout, PayoutMethod, PayoutStatus
+from payouts.tests.support import add_method, give_diamonds, money_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _rates(db):
+    rates_load()
+
+
+def fresh_session(client):
+    session = client.session
+    session[sudo.SESSION_KEY] = 2**40
+    session.save()
+
+
+@pytest.fixture
+def creator_client(client, bob):
+    enroll_totp(bob)
+    client.force_login(bob)
+    return client
+
+
+def test_dashboard_shows_every_diamond_amount_with_its_money_value(creator_client, bob):
+    give_diamonds(bob, 12_345)
+
+    page = creator_client.get(reverse("payouts:index")).content.decode()
+
+    assert re.search(r'data-testid="available">.*12,345 diamonds.*\(\$61\.73\)', page)
+    assert re.search(r'data-testid="on-hold">.*0 diamonds.*\(\$0\.00\)', page)
+    assert "chart.umd.min.js" in page and 'id="earnings-data"' in page
+    assert "Minimum $50.00 (10,000 diamonds)" in page or "Add a bank account or PayPal first" in page
+
+
+def test_viewers_see_an_explanation_not_a_dashboard(client, alice):
+    client.force_login(alice)
+    response = client.get(reverse("payouts:index"))
+    assert response.status_code == 200
+    assert "Earnings are for creators" in response.content.decode()
+
+
+def test_adding_a_method_needs_two_factor_then_a_fresh_code(client, bob):
+    client.force_login(bob)
+    data = {"kind": "paypal", "holder_name": "Bob", "currency": "USD", "paypal_email": "bob@example.com"}
+
+    response = client.post(reverse("payouts:method-add"), data)
+    assert response.status_code == 302 and response["Location"] == reverse("accounts:security")
+
+    enroll_totp(bob)
+    response = client.post(reverse("payouts:method-add"), data)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("accounts:confirm"))
+    assert PayoutMethod.objects.count() == 0
+
+    fresh_session(client)
+    response = client.post(reverse("payouts:method-add"), data)
+    assert response.status_code == 302
+    assert PayoutMethod.objects.get().paypal_email == "bob@example.com"
+
+
+def test_a_bad_iban_is_explained_and_nothing_is_saved(creator_client):
+    fresh_session(creator_client)
+    response = creator_client.post(reverse("payouts:method-add"), {
+        "kind": "bank", "holder_name": "Bob", "currency": "EUR", "iban": "DE89 3704 0044 0532 0130 01",
+        "bic": "COBADEFFXXX"})
+
+    assert response.status_code == 400
+    assert "check digits do not match" in response.content.decode()
+    assert PayoutMethod.objects.count() == 0
+
+
+def test_requesting_a_payout_needs_a_fresh_code_and_then_pays(creator_client, bob):
+    give_diamonds(bob, 20_000)
+    method = add_method(bob)
+    data = {"diamonds": "10000", "method": str(method.pk), "idempotency_key": "page-1"}
+    before = money_state()
+
+    response = creator_client.post(reverse("payouts:request"), data)
+    assert response["Location"].startswith(reverse("accounts:confirm"))
+    assert money_state() == before
+
+    fresh_session(creator_client)
+    response = creator_client.post(reverse("payouts:request"), data)
+    payout = Payout.objects.get()
+    assert response["Location"] == reverse("payouts:payout", args=[payout.public_id])
+    assert payout.diamonds == 10_000
+
+
+def test_a_refused_request_shows_why_and_changes_nothing(creator_client, bob):
+    give_diamonds(bob, 5_000)
+    method = add_method(bob)
+    fresh_session(creator_client)
+    before = money_state()
+
+    response = creator_client.post(reverse("payouts:request"), {
+        "diamonds": "10000", "method": str(method.pk), "idempotency_key": "page-2"}, follow=True)
+
+    assert "You have 5,000 diamonds available; you asked for 10,000." in response.content.decode()
+    assert money_state() == before
+
+
+def test_another_creators_payout_and_method_are_not_found(creator_client, db):
+    other = make_user(email="eve@example.com", is_creator=True)
+    give_diamonds(other, 20_000)
+    method = add_method(other)
+    from payouts.services import payout_request
+
+    payout = payout_request(creator=other, method_id=method.pk, diamonds=10_000, idempotency_key="eve")
+
+    assert creator_client.get(reverse("payouts:payout", args=[payout.public_id])).status_code == 404
+    fresh_session(creator_client)
+    assert creator_client.get(reverse("payouts:method-change", args=[method.pk])).status_code == 404
+    assert creator_client.post(reverse("payouts:method-remove", args=[method.pk])).status_code == 404
+    method.refresh_from_db()
+    assert method.retired_at is None
+    assert Payout.objects.get().status == PayoutStatus.QUEUED
