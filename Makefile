@@ -62,9 +62,11 @@ browser:
 	  fi; \
 	fi
 
-# Gift throughput next to pgbench on the same PostgreSQL; prints a table, writes var/bench/gifts.json.
+# Gift throughput next to pgbench on the same PostgreSQL (var/bench/gifts.json), then the creator
+# dashboard with a million gifts against an empty one (var/bench/dashboard.json); each prints a table.
 bench: install migrate
 	$(PY) manage.py bench_gifts $(BENCH_ARGS)
+	$(PY) manage.py bench_dashboard $(DASHBOARD_BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

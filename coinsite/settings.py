@@ -343,6 +343,7 @@ EXCHANGE_BACKEND = "payouts.exchange.FixedRatesBackend"
 CELERY_BEAT_SCHEDULE.update({
     "payouts-sweep": {"task": "payouts.tasks.payouts_sweep", "schedule": 5 * 60},
     "payouts-earnings-rollup": {"task": "payouts.tasks.earnings_rollup", "schedule": 60},
+    "payouts-statements-sweep": {"task": "payouts.tasks.statements_sweep", "schedule": 15 * 60},
     # Statements for the month that just ended; re-running a month sends nothing twice.
     "payouts-monthly-statements": {"task": "payouts.tasks.statements_send_monthly",
                                    "schedule": crontab(day_of_month="1", hour="6", minute="0")},
