@@ -19,8 +19,8 @@ from wallet.models import Asset, SystemAccount
 
 CREATOR_EMAIL = "creator@coinsite.local"
 CREATOR_BACKUP_CODES = [f"creatordemo{n:02d}" for n in range(1, 11)]
-SUPPORTERS = [("max@coinsite.local", "Max Moon"), ("lena@coinsite.local", "Lena Loops"),
-              ("ravi@coinsite.local", "Ravi Rhythm")]
+SUPPORTERS = [("max@supporters.example", "Max Moon"), ("lena@supporters.example", "Lena Loops"),
+              ("ravi@supporters.example", "Ravi Rhythm")]
 HISTORY_DAYS = 90
 GIFT_PATTERN = [("rose", 10), ("coffee", 3), ("heart", 2), ("crown", 1), ("rocket", 1), ("confetti", 2)]
 DEMO_PAYOUT_DIAMONDS = 20_000
