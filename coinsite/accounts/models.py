@@ -97,3 +97,36 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_adult(self) -> bool:
         age = self.age_on(timezone.localdate())
         return age is not None and age >= ADULT_AGE
+
+
+class StaffAction(models.Model):
+    """One thing a staff member did: who, what, when, to which object, the state before and after.
+
+    Append-only: written by `coinsite.accounts.staff_audit.staff_action_record` only (admin saves and
+    deletes, admin actions, money operations), never edited or deleted, shown read-only in admin.
+    """
+
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="staff_actions")
+    action = models.CharField(max_length=64, help_text="e.g. change, delete, payout.approve, topup.refund")
+    target_type = models.CharField(max_length=100, help_text="app_label.model of the object acted on")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    target_repr = models.CharField(max_length=200, blank=True, default="")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="accounts_staffaction_target")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target_type} {self.target_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Staff actions are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Staff actions are append-only.")
