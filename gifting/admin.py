@@ -1,13 +1,44 @@
+from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils.html import format_html
 
+from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream
 from gifting.services import stream_end
-from wallet.admin import ReadOnlyAdminMixin  # gift events are money records, read-only like the ledger
+from wallet.models import Country
+
+
+class GiftForm(forms.ModelForm):
+    """Gift.clean checks the shape of the country list; this checks the price and that every country exists."""
+
+    class Meta:
+        model = Gift
+        fields = ["name", "slug", "coin_cost", "artwork", "tier", "is_active", "countries", "sort_order"]
+
+    def clean_coin_cost(self):
+        coin_cost = self.cleaned_data.get("coin_cost")
+        if coin_cost is not None and coin_cost < 1:
+            raise forms.ValidationError("A gift costs at least 1 coin.")
+        return coin_cost
+
+    def clean_countries(self):
+        countries = self.cleaned_data.get("countries")
+        if isinstance(countries, list) and all(isinstance(code, str) for code in countries):
+            countries = [code.strip().upper() for code in countries]
+            unknown = sorted(set(countries) - set(Country.objects.filter(code__in=countries)
+                                                  .values_list("code", flat=True)))
+            if unknown:
+                raise forms.ValidationError(f"Unknown country codes: {', '.join(unknown)}. "
+                                            "Add the country first, or leave the list empty for everywhere.")
+            return sorted(set(countries))
+        return countries
 
 
 @admin.register(Gift)
-class GiftAdmin(admin.ModelAdmin):
+class GiftAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = GiftForm
     list_display = ["preview", "name", "coin_cost", "tier", "is_active", "countries", "sort_order"]
     list_display_links = ["preview", "name"]
     list_editable = ["is_active", "sort_order"]
@@ -25,11 +56,12 @@ class GiftAdmin(admin.ModelAdmin):
 
 
 @admin.register(LiveStream)
-class LiveStreamAdmin(admin.ModelAdmin):
+class LiveStreamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["title", "creator", "started_at", "ended_at", "goal_coins", "viewer_count"]
     list_filter = [("ended_at", admin.EmptyFieldListFilter)]
-    search_fields = ["title", "creator__email", "creator__display_name"]
+    search_fields = ["=id", "title", "creator__email", "creator__display_name"]
     list_select_related = ["creator"]
+    date_hierarchy = "started_at"
     readonly_fields = ["creator", "stream_url", "started_at", "ended_at", "goal_coins", "goal_label", "viewer_count"]
     actions = ["end_streams"]
 
@@ -43,7 +75,12 @@ class LiveStreamAdmin(admin.ModelAdmin):
     def end_streams(self, request, queryset):
         ended = 0
         for stream in queryset.filter(ended_at__isnull=True).select_related("creator"):
-            stream_end(stream=stream, creator=stream.creator)
+            with transaction.atomic():
+                before = model_snapshot(stream)
+                stream_end(stream=stream, creator=stream.creator)
+                stream.refresh_from_db()
+                staff_action_record(actor=request.user, action="stream.end", target=stream, before=before,
+                                    after=model_snapshot(stream))
             ended += 1
         self.message_user(request, f"Ended {ended} stream(s).", messages.SUCCESS)
 
@@ -52,22 +89,27 @@ class LiveStreamAdmin(admin.ModelAdmin):
 class GiftEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "created_at", "sender", "creator", "gift", "quantity", "coins", "diamonds", "is_anonymous",
                     "stream"]
-    list_filter = ["is_anonymous"]
+    list_filter = ["is_anonymous", "gift"]
     search_fields = ["=id", "=stream__id", "sender__email", "creator__email", "idempotency_key"]
     list_select_related = ["sender", "creator", "gift", "stream"]
+    date_hierarchy = "created_at"
     show_full_result_count = False
 
 
 @admin.register(GiftingPreferences)
 class GiftingPreferencesAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["user", "hide_from_leaderboards", "updated_at"]
+    list_display = ["user", "hide_from_leaderboards", "confirm_above_coins", "updated_at"]
+    list_filter = ["hide_from_leaderboards"]
     search_fields = ["user__email"]
+    list_select_related = ["user"]
 
 
 @admin.register(CreatorProfile)
-class CreatorProfileAdmin(admin.ModelAdmin):
+class CreatorProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "initials", "avatar"]
+    list_filter = ["avatar"]
     search_fields = ["user__email", "user__display_name"]
+    list_select_related = ["user"]
     readonly_fields = ["user"]
     exclude = ["overlay_token"]  # a secret: staff never need to see it
 

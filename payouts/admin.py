@@ -1,8 +1,20 @@
+from django import forms
 from django.contrib import admin, messages
+from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
-from payouts.models import Payout, PayoutMethod, StatementDelivery, StatementRun
+from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from payouts.models import (
+    EarningsRollup,
+    EarningsRollupState,
+    Payout,
+    PayoutMethod,
+    SandboxPayoutTransfer,
+    StatementDelivery,
+    StatementRun,
+    SupporterRollup,
+)
 from payouts.services import PayoutError, payout_approve, payout_reject
-from wallet.admin import ReadOnlyAdminMixin
+from wallet.money import CURRENCY_EXPONENTS
 
 
 @admin.register(StatementRun)
@@ -40,18 +52,23 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "currency", "provider"]
     search_fields = ["public_id", "creator__email", "creator__display_name", "provider_reference"]
     list_select_related = ["creator", "reviewed_by"]
+    date_hierarchy = "requested_at"
     actions = ["approve", "reject"]
     readonly_fields = [field.name for field in Payout._meta.fields]
 
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Approve selected payouts (waiting for approval)")
+    def has_approve_permission(self, request):
+        # The change form stays closed to everyone; the change permission (finance) unlocks reviews.
+        return request.user.has_perm("payouts.change_payout")
+
+    @admin.action(description="Approve selected payouts (waiting for approval)", permissions=["approve"])
     def approve(self, request, queryset):
         self._review(request, queryset, lambda payout: payout_approve(payout_id=payout.pk, staff=request.user),
                      "approved")
 
-    @admin.action(description="Reject selected payouts and return their diamonds")
+    @admin.action(description="Reject selected payouts and return their diamonds", permissions=["approve"])
     def reject(self, request, queryset):
         self._review(request, queryset, lambda payout: payout_reject(
             payout_id=payout.pk, staff=request.user,
@@ -76,3 +93,88 @@ class PayoutMethodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["creator__email", "creator__display_name", "paypal_email"]
     list_select_related = ["creator"]
     exclude = ["iban", "paypal_email"]
+
+
+@admin.register(SandboxPayoutTransfer)
+class SandboxPayoutTransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The sandbox payout provider's side of each transfer."""
+
+    list_display = ["reference", "amount", "destination", "status", "created_at", "settled_at"]
+    list_filter = ["status", "amount_currency"]
+    search_fields = ["reference", "=idempotency_key"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(EarningsRollup)
+class EarningsRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["day", "creator", "stream", "gifts", "coins", "diamonds"]
+    search_fields = ["creator__email", "=stream__id"]
+    list_select_related = ["creator", "stream"]
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+
+@admin.register(SupporterRollup)
+class SupporterRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["creator", "sender", "is_anonymous", "gifts", "coins"]
+    list_filter = ["is_anonymous"]
+    search_fields = ["creator__email", "sender__email"]
+    list_select_related = ["creator", "sender"]
+    show_full_result_count = False
+
+
+@admin.register(EarningsRollupState)
+class EarningsRollupStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["last_event_id", "updated_at"]
+
+
+# --- Exchange rates (djmoney.contrib.exchange), set by finance --------------------------------------
+
+
+class RateForm(forms.ModelForm):
+    class Meta:
+        model = Rate
+        fields = ["backend", "currency", "value"]
+
+    def clean_currency(self):
+        currency = (self.cleaned_data.get("currency") or "").strip().upper()
+        if currency not in CURRENCY_EXPONENTS:
+            raise forms.ValidationError(f"Payouts are made in {', '.join(CURRENCY_EXPONENTS)} only.")
+        return currency
+
+    def clean_value(self):
+        value = self.cleaned_data.get("value")
+        if value is not None and value <= 0:
+            raise forms.ValidationError("A rate is more than zero (units of the currency per one base unit).")
+        return value
+
+
+admin.site.unregister(Rate)  # djmoney registers a plain one
+
+
+@admin.register(Rate)
+class RateAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = RateForm
+    list_display = ["currency", "value", "backend", "last_update"]
+    list_filter = ["backend", "currency"]
+    search_fields = ["currency"]
+    list_select_related = ["backend"]
+    ordering = ["backend", "currency"]
+
+    @admin.display(description="rates updated")
+    def last_update(self, rate):
+        return rate.backend.last_update
+
+
+@admin.register(ExchangeBackend)
+class ExchangeBackendAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Saving a backend marks its rates as fresh (last_update), which payout conversions check."""
+
+    list_display = ["name", "base_currency", "last_update"]
+    readonly_fields = ["last_update"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name", "last_update"] if obj else ["last_update"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting a backend deletes its rates

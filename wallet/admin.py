@@ -1,7 +1,12 @@
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from djmoney.money import Money
 
+from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from wallet.models import (
     CoinPackage,
     CoinPackagePrice,
@@ -17,19 +22,29 @@ from wallet.models import (
     SpendingControls,
     TopUp,
 )
+from wallet.money import CURRENCY_EXPONENTS
+
+__all__ = ["ReadOnlyAdminMixin"]  # gifting and payouts admins import it from here
+
+# Bounds staff may set the economy to; outside them a typo would hurt creators or viewers.
+EARNINGS_HOLD_DAYS = (0, 90)
+PAYOUT_METHOD_HOLD_HOURS = (0, 720)
+EXCHANGE_RATE_MAX_AGE_HOURS = (1, 720)
 
 
-class ReadOnlyAdminMixin:
-    """Ledger rows are never edited in admin: corrections are new transactions posted by services."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+def money_error(value: Money | None, *, what: str, allow_fractions: bool = False) -> str | None:
+    """Why `value` cannot be a price in the catalogue (None when it can)."""
+    if value is None:
+        return f"Enter the {what}."
+    code = value.currency.code
+    if code not in CURRENCY_EXPONENTS:
+        return f"Coinsite does not sell coins in {code}: use one of {', '.join(CURRENCY_EXPONENTS)}."
+    if value.amount <= 0:
+        return f"The {what} must be more than zero."
+    exponent = CURRENCY_EXPONENTS[code]
+    if not allow_fractions and value.amount != value.amount.quantize(Decimal(1).scaleb(-exponent)):
+        return f"{code} has {exponent} decimal places; {value.amount} has more."
+    return None
 
 
 @admin.register(LedgerAccount)
@@ -63,15 +78,27 @@ class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["=id", "idempotency_key", "memo"]
     inlines = [LedgerEntryInline]
+    date_hierarchy = "created_at"
     show_full_result_count = False
 
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "transaction", "account", "asset", "amount", "created_at"]
-    list_filter = ["asset"]
-    search_fields = ["=transaction__id", "=account__id", "transaction__idempotency_key"]
+    list_filter = ["asset", "account__kind"]
+    search_fields = ["=transaction__id", "=account__id", "transaction__idempotency_key", "account__user__email"]
     list_select_related = ["transaction", "account"]
+    show_full_result_count = False
+
+
+@admin.register(LedgerBalanceDelta)
+class LedgerBalanceDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Cached-balance changes not yet rolled up: evidence, never edited."""
+
+    list_display = ["id", "account", "amount"]
+    list_filter = ["account__kind", "account__asset"]
+    search_fields = ["=account__id", "account__code", "account__user__email"]
+    list_select_related = ["account", "account__user"]
     show_full_result_count = False
 
 
@@ -79,34 +106,93 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LedgerAuditRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["run_date", "is_clean", "problem_count", "started_at", "finished_at", "alert_sent_at"]
     list_filter = ["is_clean"]
+    date_hierarchy = "started_at"
 
 
 # --- Catalogue (editable by staff) ---------------------------------------------------------------
 
 
 @admin.register(Country)
-class CountryAdmin(admin.ModelAdmin):
+class CountryAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Country.clean checks the currency against the currency table and the payment methods."""
+
     list_display = ["code", "name", "currency", "recharge_enabled", "gifting_enabled", "payment_methods"]
     list_filter = ["currency", "recharge_enabled", "gifting_enabled"]
     search_fields = ["code", "name"]
 
+    def has_delete_permission(self, request, obj=None):
+        # Users and top-ups name their country; switch recharge or gifting off instead.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+class CoinPackagePriceForm(forms.ModelForm):
+    class Meta:
+        model = CoinPackagePrice
+        fields = ["package", "price"]
+
+    def clean_price(self):
+        price = self.cleaned_data.get("price")
+        if error := money_error(price, what="price"):
+            raise forms.ValidationError(error)
+        return price
+
 
 class CoinPackagePriceInline(admin.TabularInline):
     model = CoinPackagePrice
+    form = CoinPackagePriceForm
     extra = 0
 
 
 @admin.register(CoinPackage)
-class CoinPackageAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "coins", "bonus_coins", "is_active", "sort_order"]
+class CoinPackageAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["__str__", "coins", "bonus_coins", "prices_list", "is_active", "sort_order"]
     list_editable = ["is_active", "sort_order"]
     list_filter = ["is_active"]
     inlines = [CoinPackagePriceInline]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("prices")
+
+    @admin.display(description="prices")
+    def prices_list(self, package):
+        return ", ".join(str(price.price) for price in package.prices.all())
+
+
+@admin.register(CoinPackagePrice)
+class CoinPackagePriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = CoinPackagePriceForm
+    list_display = ["package", "price", "price_currency"]
+    list_filter = ["price_currency", "package__is_active"]
+    search_fields = ["=package__coins"]
+    list_select_related = ["package"]
+
+
+class CoinRateForm(forms.ModelForm):
+    class Meta:
+        model = CoinRate
+        fields = ["per_coin", "min_coins", "max_coins"]
+
+    def clean_per_coin(self):
+        per_coin = self.cleaned_data.get("per_coin")
+        if error := money_error(per_coin, what="price of one coin", allow_fractions=True):
+            raise forms.ValidationError(error)
+        return per_coin
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("min_coins"), cleaned.get("max_coins")
+        if low is not None and low < 1:
+            self.add_error("min_coins", "A custom amount is at least 1 coin.")
+        elif low is not None and high is not None and high < low:
+            self.add_error("max_coins", "The largest custom amount cannot be below the smallest.")
+        return cleaned
+
 
 @admin.register(CoinRate)
-class CoinRateAdmin(admin.ModelAdmin):
+class CoinRateAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = CoinRateForm
     list_display = ["per_coin_currency", "per_coin", "min_coins", "max_coins"]
+    list_filter = ["per_coin_currency"]
 
 
 # --- Money records (read-only) -------------------------------------------------------------------
@@ -120,6 +206,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["public_id", "user__email", "provider_session_id"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
+    show_full_result_count = False
 
 
 @admin.register(PaymentWebhookEvent)
@@ -127,23 +214,72 @@ class PaymentWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["provider", "event_id", "event_type", "topup", "outcome", "received_at"]
     list_filter = ["provider", "event_type"]
     search_fields = ["event_id", "topup__public_id"]
+    list_select_related = ["topup"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False
 
 
 @admin.register(SpendingControls)
 class SpendingControlsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Limits and self-exclusion are the viewer's own choices; staff look, never change them."""
+
     list_display = ["user", "daily_limit", "monthly_limit", "excluded_until", "updated_at"]
+    list_filter = [("excluded_until", admin.EmptyFieldListFilter)]
     search_fields = ["user__email"]
+    list_select_related = ["user"]
+
+
+class EconomySettingsForm(forms.ModelForm):
+    class Meta:
+        model = EconomySettings
+        fields = ["diamond_value", "gift_confirm_above_coins", "payout_minimum", "payout_approval_above",
+                  "earnings_hold_days", "payout_method_hold_hours", "exchange_rate_max_age_hours"]
+
+    def clean(self):
+        cleaned = super().clean()
+        self._check_money(cleaned)
+        self._check_range(cleaned, "earnings_hold_days", EARNINGS_HOLD_DAYS, "days")
+        self._check_range(cleaned, "payout_method_hold_hours", PAYOUT_METHOD_HOLD_HOURS, "hours")
+        self._check_range(cleaned, "exchange_rate_max_age_hours", EXCHANGE_RATE_MAX_AGE_HOURS, "hours")
+        confirm = cleaned.get("gift_confirm_above_coins")
+        if confirm is not None and confirm < 1:
+            self.add_error("gift_confirm_above_coins", "The large-gift confirmation threshold is at least 1 coin.")
+        return cleaned
+
+    def _check_money(self, cleaned) -> None:
+        diamond, minimum, approval = (cleaned.get(name) for name in
+                                      ("diamond_value", "payout_minimum", "payout_approval_above"))
+        if diamond is not None and (error := money_error(diamond, what="diamond value", allow_fractions=True)):
+            self.add_error("diamond_value", error)
+            return
+        for name, value in (("payout_minimum", minimum), ("payout_approval_above", approval)):
+            if value is None or diamond is None:
+                continue
+            if value.currency != diamond.currency:
+                self.add_error(name, f"Use the diamond value's currency, {diamond.currency.code}.")
+            elif value.amount <= 0:
+                self.add_error(name, "This must be more than zero.")
+        if (minimum is not None and approval is not None and minimum.currency == approval.currency
+                and approval < minimum):
+            self.add_error("payout_approval_above", "The approval threshold cannot be below the payout minimum.")
+
+    def _check_range(self, cleaned, name: str, bounds: tuple[int, int], unit: str) -> None:
+        value = cleaned.get(name)
+        low, high = bounds
+        if value is not None and not low <= value <= high:
+            self.add_error(name, f"Choose between {low} and {high} {unit}.")
 
 
 @admin.register(EconomySettings)
-class EconomySettingsAdmin(admin.ModelAdmin):
+class EconomySettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """The one row of staff-set economics; it cannot be added twice or deleted."""
 
+    form = EconomySettingsForm
     list_display = ["__str__", "diamond_value", "gift_confirm_above_coins", "payout_minimum",
                     "payout_approval_above", "earnings_hold_days", "payout_method_hold_hours", "updated_at"]
 
     def has_add_permission(self, request):
-        return not EconomySettings.objects.exists()
+        return super().has_add_permission(request) and not EconomySettings.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False

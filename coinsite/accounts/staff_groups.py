@@ -48,6 +48,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_staffaction",
         *_MONEY_RECORDS_VIEW,
         "payouts.change_payout",  # approve / reject / retry actions; the change form stays closed
+        "wallet.change_topup",  # refund and chargeback actions; the change form stays closed
         "payouts.view_sandboxpayouttransfer",
         "payouts.view_statementrun",
         "payouts.view_statementdelivery",
@@ -86,13 +87,13 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     ],
 }
 
-# Permissions of money operations that other modules add as their models land (corrections,
-# refunds, freezes); granted when they exist, skipped silently until then.
+# Permissions of the money-operation models (wallet freezes, receivables, adjustments); granted
+# once those models exist, skipped silently on a database migrated before them.
 OPTIONAL_GROUP_PERMISSIONS: dict[str, list[str]] = {
-    SUPPORT: ["wallet.view_walletfreeze", "wallet.add_walletfreeze", "wallet.change_walletfreeze",
-              "wallet.view_receivable", "wallet.view_adjustment", "wallet.view_refund"],
+    SUPPORT: ["wallet.view_walletfreeze", "wallet.add_walletfreeze", "wallet.delete_walletfreeze",
+              "wallet.view_coinreceivable", "wallet.view_adjustment"],
     FINANCE: ["wallet.view_adjustment", "wallet.add_adjustment", "wallet.change_adjustment",
-              "wallet.view_refund", "wallet.add_refund", "wallet.view_receivable", "wallet.view_walletfreeze"],
+              "wallet.view_coinreceivable", "wallet.view_walletfreeze"],
     CATALOGUE: [],
 }
 

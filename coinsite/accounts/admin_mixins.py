@@ -1,0 +1,91 @@
+"""Admin building blocks: read-only money records, and a staff audit line for every edit.
+
+`ReadOnlyAdminMixin`: money records (ledger, top-ups, gifts sent, payouts, statements, the audit
+log itself) are never added, edited or deleted in admin, by anyone, superusers included:
+corrections are new ledger transactions posted by services. Only the view permission counts.
+
+`AuditedAdminMixin`: every add, change and delete made in admin lands in the staff audit log, in
+the same transaction. Admin's own LogEntry keeps a change message only; the staff log keeps the row before and after.
+Admin already runs `save_model` (form and list_editable), `save_related` and `delete_model` inside
+`transaction.atomic()`; bulk deletes are wrapped here, so a failed save leaves no log line and a
+saved one always has one.
+"""
+
+from django.db import router, transaction
+
+from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
+
+
+def _stored(instance):
+    """The row as the database has it now (the form has already written its values onto `instance`)."""
+    if instance.pk is None:
+        return None
+    return type(instance)._default_manager.filter(pk=instance.pk).first()
+
+
+def _m2m_snapshot(instance) -> dict:
+    if instance.pk is None:
+        return {}
+    return {field.name: sorted(getattr(instance, field.name).values_list("pk", flat=True))
+            for field in instance._meta.many_to_many}
+
+
+class ReadOnlyAdminMixin:
+    """No add, change or delete through admin for anyone; viewing needs the model's view permission."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AuditedAdminMixin:
+    """Records "add", "change" and "delete" (with before/after snapshots) for the admin's model and
+    its inlines; many-to-many changes (a user's groups) get their own "change" line."""
+
+    def save_model(self, request, obj, form, change):
+        before = model_snapshot(_stored(obj)) if change else None
+        with transaction.atomic(using=router.db_for_write(type(obj))):
+            super().save_model(request, obj, form, change)
+            if not change or before != model_snapshot(obj):
+                staff_action_record(actor=request.user, action="change" if change else "add", target=obj,
+                                    before=before, after=model_snapshot(obj))
+
+    def save_related(self, request, form, formsets, change):
+        instance = form.instance
+        before = _m2m_snapshot(instance)
+        super().save_related(request, form, formsets, change)
+        after = _m2m_snapshot(instance)
+        if before != after:
+            staff_action_record(actor=request.user, action="change", target=instance, before=before, after=after,
+                                reason="Many-to-many fields changed.")
+
+    def save_formset(self, request, form, formset, change):
+        stored = {row.pk: model_snapshot(row) for row in formset.model._default_manager.filter(
+            pk__in=[inline_form.instance.pk for inline_form in formset.initial_forms if inline_form.instance.pk])}
+        deleted = {inline_form.instance.pk: inline_form.instance for inline_form in formset.deleted_forms
+                   if inline_form.instance.pk}
+        super().save_formset(request, form, formset, change)
+        for row in formset.new_objects:
+            staff_action_record(actor=request.user, action="add", target=row, after=model_snapshot(row))
+        for row, _fields in formset.changed_objects:
+            staff_action_record(actor=request.user, action="change", target=row, before=stored.get(row.pk),
+                                after=model_snapshot(row))
+        for pk, row in deleted.items():
+            staff_action_record(actor=request.user, action="delete", target=row, target_id=pk, before=stored.get(pk))
+
+    def delete_model(self, request, obj):
+        pk, before = obj.pk, model_snapshot(_stored(obj))
+        with transaction.atomic(using=router.db_for_write(type(obj))):
+            staff_action_record(actor=request.user, action="delete", target=obj, target_id=pk, before=before)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic(using=router.db_for_write(queryset.model)):
+            for obj in queryset.order_by("pk"):
+                staff_action_record(actor=request.user, action="delete", target=obj, before=model_snapshot(obj))
+            super().delete_queryset(request, queryset)
