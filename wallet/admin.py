@@ -232,8 +232,9 @@ class SpendingControlsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class EconomySettingsForm(forms.ModelForm):
     class Meta:
         model = EconomySettings
-        fields = ["diamond_value", "gift_confirm_above_coins", "payout_minimum", "payout_approval_above",
-                  "earnings_hold_days", "payout_method_hold_hours", "exchange_rate_max_age_hours"]
+        # Every setting, so a threshold added to the model later shows up without touching the admin.
+        fields = [field.name for field in EconomySettings._meta.concrete_fields if field.editable
+                  and not field.primary_key and not field.name.endswith("_currency")]
 
     def clean(self):
         cleaned = super().clean()

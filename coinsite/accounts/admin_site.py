@@ -15,6 +15,7 @@ class CoinsiteAdminSite(OTPAdminSite):
     site_header = "Coinsite staff"
     site_title = "Coinsite staff"
     index_title = "Operations"
+    index_template = "admin/coinsite_index.html"
 
     def login(self, request, extra_context=None):
         next_url = request.GET.get("next") or reverse("admin:index")
@@ -23,3 +24,17 @@ class CoinsiteAdminSite(OTPAdminSite):
             return redirect(f"{reverse('accounts:confirm')}?{query}")
         return redirect(f"{reverse('account_login')}?{query}")
 
+
+    def get_urls(self):
+        from django.urls import path
+
+        from coinsite.accounts.admin_reports import reports_view
+
+        view = self.admin_view(lambda request: reports_view(request, admin_site=self))
+        return [path("reports/", view, name="reports"), *super().get_urls()]
+
+    def index(self, request, extra_context=None):
+        from coinsite.accounts.admin_reports import can_see_reports
+
+        extra_context = {**(extra_context or {}), "can_see_reports": can_see_reports(request.user)}
+        return super().index(request, extra_context)
