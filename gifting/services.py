@@ -32,7 +32,7 @@ from gifting.models import (
     new_overlay_token,
 )
 from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_post, system_account
-from wallet.models import Asset, Country, LedgerAccount, SystemAccount
+from wallet.models import Asset, CoinReceivable, Country, LedgerAccount, SystemAccount, WalletFreeze
 from wallet.selectors import economy
 from wallet.spending import SpendingBlocked, spending_check
 
@@ -238,6 +238,8 @@ class _GiftContext:
     gift_countries: list[str]
     country_gifting_enabled: bool | None
     existing_event_id: int | None
+    frozen_reason: str | None
+    owes_coins: bool
     sender_coins: LedgerAccount | None
     creator_diamonds: LedgerAccount | None
     coins_consumed: LedgerAccount | None
@@ -309,6 +311,12 @@ def _check_rules(sender: User, context: _GiftContext) -> None:
                              code="age_unknown")
     if not sender.is_adult:
         raise GiftNotAllowed("Gifts can only be sent by people aged 18 or over.", code="age")
+    if context.frozen_reason:
+        raise GiftNotAllowed(f"Your wallet is frozen by our team: {context.frozen_reason} Contact support to "
+                             "have it lifted.", code="frozen")
+    if context.owes_coins:
+        raise GiftNotAllowed("Coins from a refunded or charged-back recharge were already spent; the next "
+                             "recharge settles them first. Until then you cannot send gifts.", code="receivable")
     if not context.country_gifting_enabled:
         raise GiftNotAllowed("Sending gifts is not available in your country.", code="country")
 
@@ -379,7 +387,10 @@ def _context_sql() -> str:
     return f"""
         SELECT stream.creator_id, stream.ended_at IS NULL, creator.is_creator,
                gift.id, gift.name, gift.coin_cost, gift.is_active, gift.countries::text,
-               country.gifting_enabled, existing.id, {account_columns}
+               country.gifting_enabled, existing.id, frozen.reason,
+               EXISTS (SELECT 1 FROM {CoinReceivable._meta.db_table} owed
+                        WHERE owed.user_id = %(sender_id)s AND owed.settled_at IS NULL),
+               {account_columns}
           FROM (SELECT 1) AS anchor
           LEFT JOIN {LiveStream._meta.db_table} stream ON stream.id = %(stream_id)s
           LEFT JOIN {User._meta.db_table} creator ON creator.id = stream.creator_id
@@ -387,6 +398,7 @@ def _context_sql() -> str:
           LEFT JOIN {Country._meta.db_table} country ON country.code = %(country)s
           LEFT JOIN {GiftEvent._meta.db_table} existing
                  ON existing.sender_id = %(sender_id)s AND existing.idempotency_key = %(key)s
+          LEFT JOIN {WalletFreeze._meta.db_table} frozen ON frozen.user_id = %(sender_id)s
           LEFT JOIN {accounts} sender_coins ON sender_coins.user_id = %(sender_id)s AND sender_coins.asset = %(coin)s
           LEFT JOIN {accounts} creator_diamonds
                  ON creator_diamonds.user_id = stream.creator_id AND creator_diamonds.asset = %(diamond)s
@@ -405,13 +417,14 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
         })
         row = cursor.fetchone()
     (creator_id, stream_is_live, creator_is_creator, found_gift_id, gift_name, coin_cost, gift_is_active,
-     countries_json, country_gifting_enabled, existing_event_id) = row[:10]
-    accounts = _accounts_from_row(row[10:])
+     countries_json, country_gifting_enabled, existing_event_id, frozen_reason, owes_coins) = row[:12]
+    accounts = _accounts_from_row(row[12:])
     return _GiftContext(
         creator_id=creator_id, stream_is_live=bool(stream_is_live), creator_is_creator=bool(creator_is_creator),
         gift_id=found_gift_id, gift_name=gift_name or "", coin_cost=coin_cost or 0,
         gift_is_active=bool(gift_is_active), gift_countries=json.loads(countries_json) if countries_json else [],
-        country_gifting_enabled=country_gifting_enabled, existing_event_id=existing_event_id, **accounts)
+        country_gifting_enabled=country_gifting_enabled, existing_event_id=existing_event_id,
+        frozen_reason=frozen_reason, owes_coins=bool(owes_coins), **accounts)
 
 
 def _accounts_from_row(values: tuple) -> dict[str, LedgerAccount | None]:

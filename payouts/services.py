@@ -17,6 +17,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
+from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from payouts import emails, exchange, providers
 from payouts.earnings import diamond_balances, diamonds_value
 from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutStatus
@@ -25,6 +26,7 @@ from wallet.ledger import account_for_user, ledger_move, system_account
 from wallet.models import Asset, LedgerAccount, SystemAccount
 from wallet.money import CURRENCY_EXPONENTS, quantize
 from wallet.selectors import economy
+from wallet.staff import wallet_freeze_reason
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +186,9 @@ def _locked_diamond_wallet(creator: User) -> LedgerAccount:
 
 
 def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> None:
+    frozen = wallet_freeze_reason(creator)
+    if frozen:
+        raise PayoutError(f"Your wallet is frozen by our team: {frozen} Contact support to have it lifted.")
     settings_row = economy()
     value = diamonds_value(diamonds)
     # The exact value, not the rounded one: 9,999 diamonds at 0.005 are 49.995, below a 50 minimum.
@@ -233,8 +238,11 @@ def payout_approve(*, payout_id: int, staff: User) -> Payout:
     with transaction.atomic(durable=True):
         payout = Payout.objects.select_for_update().get(pk=payout_id)
         _check_reviewer(payout, staff)
+        before = model_snapshot(payout)
         payout.status, payout.reviewed_by, payout.reviewed_at = PayoutStatus.QUEUED, staff, timezone.now()
         payout.save(update_fields=["status", "reviewed_by", "reviewed_at", "updated_at"])
+        staff_action_record(actor=staff, action="payout.approve", target=payout, before=before,
+                            after=model_snapshot(payout))
         _enqueue(payout.pk)
     logger.info("Payout %s approved by staff %s", payout.pk, staff.pk)
     return payout
@@ -248,9 +256,30 @@ def payout_reject(*, payout_id: int, staff: User, reason: str) -> Payout:
     with transaction.atomic(durable=True):
         payout = Payout.objects.select_for_update().get(pk=payout_id)
         _check_reviewer(payout, staff)
+        before = model_snapshot(payout)
         payout.reviewed_by, payout.reviewed_at, payout.review_reason = staff, timezone.now(), reason[:300]
         _return_diamonds(payout, status=PayoutStatus.REJECTED, reason=reason[:300])
+        staff_action_record(actor=staff, action="payout.reject", target=payout, before=before,
+                            after=model_snapshot(payout), reason=reason)
     return payout
+
+
+def payout_retry(*, payout_id: int, staff: User) -> Payout:
+    """Try a failed payout again for staff: a new request for the same diamonds and method.
+
+    The failed payout keeps its history (its diamonds were returned); the new one goes through every
+    check again (balance, holds, freeze, rates). Retrying twice returns the same new payout.
+    """
+    if not staff.is_staff:
+        raise PayoutError("Only staff retry payouts.")
+    failed = Payout.objects.select_related("creator").get(pk=payout_id)
+    if failed.status != PayoutStatus.FAILED:
+        raise PayoutError("Only a failed payout can be retried.")
+    retry = payout_request(creator=failed.creator, method_id=failed.method_id, diamonds=failed.diamonds,
+                           idempotency_key=f"retry:{failed.pk}")
+    with transaction.atomic(durable=True):
+        staff_action_record(actor=staff, action="payout.retry", target=failed, after={"retry_payout": retry.pk})
+    return retry
 
 
 def _check_reviewer(payout: Payout, staff: User) -> None:

@@ -332,6 +332,13 @@ class TopUp(models.Model):
     ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
                                               related_name="topup")
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # A paid top-up stays `succeeded` (the payment happened); a refund or chargeback is recorded here.
+    reversal = models.CharField(max_length=12, blank=True, default="", choices=[
+        ("refund", "Refunded"), ("chargeback", "Charged back")])
+    reversal_reason = models.CharField(max_length=300, blank=True, default="")
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversal_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
+                                                related_name="reversed_topup")
 
     class Meta:
         ordering = ["-created_at"]
@@ -350,6 +357,12 @@ class TopUp(models.Model):
             ),
             models.UniqueConstraint(fields=["provider", "provider_session_id"], condition=~Q(provider_session_id=""),
                                     name="wallet_topup_unique_provider_session"),
+            # Only a credited top-up can be reversed, and a reversal always posted its clawback.
+            models.CheckConstraint(
+                condition=Q(reversal="", reversal_transaction__isnull=True, reversed_at__isnull=True)
+                | (Q(status=TopUpStatus.SUCCEEDED, reversal__in=["refund", "chargeback"],
+                     reversal_transaction__isnull=False, reversed_at__isnull=False)),
+                name="wallet_topup_reversal_consistent"),
         ]
 
     def __str__(self):
@@ -442,6 +455,9 @@ class EconomySettings(models.Model):
         default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window).")
     payout_method_hold_hours = models.PositiveSmallIntegerField(
         default=72, help_text="Hours payouts are held after a payout method is added or changed.")
+    adjustment_approval_above = models.PositiveIntegerField(
+        default=10_000, help_text="Balance corrections larger than this many coins or diamonds need a second "
+                                  "staff member's approval.")
     exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
         default=48, help_text="Payout conversions are refused when the stored rates are older than this.")
     updated_at = models.DateTimeField(auto_now=True)
@@ -462,3 +478,94 @@ class EconomySettings(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1
         super().save(*args, **kwargs)
+
+
+# --- Staff operations: freezes, receivables, corrections (DESIGN §3 "Staff") -----------------------
+
+
+class WalletFreeze(models.Model):
+    """A frozen wallet: no recharges, gifts or payout requests until staff lift it. No row: not frozen."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="wallet_freeze")
+    reason = models.CharField(max_length=300, help_text="Shown to the user.")
+    frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    frozen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"Wallet of user {self.user_id} frozen: {self.reason}"
+
+
+class CoinReceivable(models.Model):
+    """Coins a viewer owes after a refund or chargeback of coins they had already spent.
+
+    Until it is settled (by their next top-ups) the viewer cannot spend: gifting checks for an
+    outstanding receivable in the same query that reads the gift (gifting.services).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="coin_receivables")
+    topup = models.OneToOneField(TopUp, on_delete=models.PROTECT, related_name="receivable")
+    coins = models.BigIntegerField()
+    settled_coins = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["user"], condition=Q(settled_at__isnull=True),
+                                name="wallet_receivable_open")]
+        constraints = [
+            models.CheckConstraint(condition=Q(coins__gt=0) & Q(settled_coins__gte=0)
+                                   & Q(settled_coins__lte=F("coins")), name="wallet_receivable_amounts"),
+            models.CheckConstraint(condition=Q(settled_at__isnull=True) | Q(settled_coins=F("coins")),
+                                   name="wallet_receivable_settled_when_paid"),
+        ]
+
+    def __str__(self):
+        return f"{self.outstanding:,} of {self.coins:,} coins owed by user {self.user_id}"
+
+    @property
+    def outstanding(self) -> int:
+        return self.coins - self.settled_coins
+
+
+class AdjustmentStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a second approval"
+    POSTED = "posted", "Posted"
+    REJECTED = "rejected", "Rejected"
+
+
+class Adjustment(models.Model):
+    """A staff correction of a user's coins or diamonds, posted as a ledger transaction with a reason.
+
+    Above `EconomySettings.adjustment_approval_above` it waits for a second staff member, never
+    the requester (a constraint holds it).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjustments")
+    asset = models.CharField(max_length=8, choices=Asset.choices)
+    amount = models.BigIntegerField(help_text="Positive adds to the balance, negative takes from it.")
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
+                                              related_name="adjustment")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallet_adjustment_amount_nonzero"),
+            models.CheckConstraint(condition=Q(reviewed_by__isnull=True) | ~Q(reviewed_by=F("requested_by")),
+                                   name="wallet_adjustment_four_eyes"),
+            models.CheckConstraint(
+                condition=Q(status=AdjustmentStatus.POSTED, ledger_transaction__isnull=False)
+                | (~Q(status=AdjustmentStatus.POSTED) & Q(ledger_transaction__isnull=True)),
+                name="wallet_adjustment_posted_iff_ledger"),
+        ]
+
+    def __str__(self):
+        return f"Adjustment {self.pk}: {self.amount:+,} {self.asset} for user {self.user_id} ({self.status})"

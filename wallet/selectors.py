@@ -5,7 +5,15 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 from djmoney.money import Money
 
-from wallet.models import CoinPackage, CoinPackagePrice, CoinRate, Country, EconomySettings, SpendingControls
+from wallet.models import (
+    CoinPackage,
+    CoinPackagePrice,
+    CoinRate,
+    Country,
+    EconomySettings,
+    SpendingControls,
+    WalletFreeze,
+)
 from wallet.money import price_for_coins, quantize
 
 
@@ -47,6 +55,9 @@ def recharge_offer(user) -> RechargeOffer:
 
 
 def recharge_unavailable_reason(user, country: Country | None) -> str:
+    frozen = WalletFreeze.objects.filter(user=user).values_list("reason", flat=True).first()
+    if frozen:
+        return f"Your wallet is frozen by our team: {frozen} Contact support to have it lifted."
     if user.birth_date is None:
         return "Add your birth date to your profile before buying coins: coins are sold only to adults."
     if not user.is_adult:

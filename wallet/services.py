@@ -223,6 +223,10 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
                   "currency": topup.amount.currency.code},
         durable=False,
     )
+    # Coins owed after an earlier refund or chargeback are settled first, in this same transaction.
+    from wallet.staff import receivables_settle
+
+    receivables_settle(user=topup.user)
     late = topup.status != TopUpStatus.PENDING
     topup.ledger_transaction = posting
     _set_status(topup, TopUpStatus.SUCCEEDED, reason="Paid after the checkout had ended." if late else "")

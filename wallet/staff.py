@@ -1,0 +1,281 @@
+"""Staff operations on wallets: freezes, balance corrections with four-eyes approval, the coin side
+of refunds and chargebacks, and settling what viewers owe.
+
+Balances are never edited: every change is a ledger transaction with a reason, and every staff
+action is written to the staff audit log in the same database transaction (DESIGN §3 "Staff").
+Refunds and chargebacks of top-ups are started from `payouts.chargebacks.topup_reverse`, which
+also claws back the creators' held diamonds (wallet imports neither gifting nor payouts).
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from coinsite.accounts.models import User
+from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
+from wallet import ledger
+from wallet.models import (
+    Adjustment,
+    AdjustmentStatus,
+    Asset,
+    CoinReceivable,
+    LedgerAccount,
+    SystemAccount,
+    TopUp,
+    TopUpStatus,
+    WalletFreeze,
+)
+from wallet.selectors import economy
+
+logger = logging.getLogger(__name__)
+
+REVERSAL_KINDS = {"refund": "Refunded", "chargeback": "Charged back"}
+
+
+class StaffOperationError(Exception):
+    """The operation did not happen and nothing was written; ``str(error)`` tells staff why."""
+
+
+def _check_staff(staff: User) -> None:
+    if staff is None or not staff.is_staff:
+        raise StaffOperationError("Only staff can do this.")
+
+
+def _clean_reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise StaffOperationError("Give a reason: it is recorded and, for freezes, shown to the user.")
+    return reason[:300]
+
+
+# --- Freezes --------------------------------------------------------------------------------------
+
+
+def wallet_freeze(*, user: User, staff: User, reason: str) -> WalletFreeze:
+    """Freeze the user's wallet: no recharges, gifts or payout requests; they are shown the reason."""
+    _check_staff(staff)
+    reason = _clean_reason(reason)
+    with transaction.atomic(durable=True):
+        freeze, _created = WalletFreeze.objects.update_or_create(
+            user=user, defaults={"reason": reason, "frozen_by": staff, "frozen_at": timezone.now()})
+        staff_action_record(actor=staff, action="wallet.freeze", target=user, after={"reason": reason},
+                            reason=reason)
+    logger.info("Wallet of user %s frozen by staff %s", user.pk, staff.pk)
+    return freeze
+
+
+def wallet_unfreeze(*, user: User, staff: User, reason: str) -> bool:
+    """Lift a wallet freeze; False if the wallet was not frozen."""
+    _check_staff(staff)
+    reason = _clean_reason(reason)
+    with transaction.atomic(durable=True):
+        freeze = WalletFreeze.objects.select_for_update().filter(user=user).first()
+        if freeze is None:
+            return False
+        staff_action_record(actor=staff, action="wallet.unfreeze", target=user, before={"reason": freeze.reason},
+                            reason=reason)
+        freeze.delete()
+    return True
+
+
+def wallet_freeze_reason(user: User) -> str:
+    """Why the user's wallet is frozen, or "" if it is not."""
+    return WalletFreeze.objects.filter(user=user).values_list("reason", flat=True).first() or ""
+
+
+def account_freeze(*, user: User, staff: User, reason: str) -> None:
+    """Freeze the whole account: the user can no longer log in (and their wallet is frozen); they get an email."""
+    _check_staff(staff)
+    reason = _clean_reason(reason)
+    if user.pk == staff.pk:
+        raise StaffOperationError("Staff cannot freeze their own account.")
+    with transaction.atomic(durable=True):
+        before = {"is_active": user.is_active}
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        WalletFreeze.objects.update_or_create(user=user, defaults={"reason": reason, "frozen_by": staff})
+        staff_action_record(actor=staff, action="account.freeze", target=user, before=before,
+                            after={"is_active": False, "reason": reason}, reason=reason)
+        email = user.email
+        transaction.on_commit(lambda: send_mail(
+            subject="Your Coinsite account is frozen", from_email=None, recipient_list=[email],
+            message=f"Our team froze your Coinsite account.\n\nReason: {reason}\n\n"
+                    "You cannot log in, recharge, send gifts or request payouts until it is lifted. "
+                    "Reply to this email to contact support."), robust=True)
+    user.is_active = False
+
+
+def account_unfreeze(*, user: User, staff: User, reason: str) -> None:
+    _check_staff(staff)
+    reason = _clean_reason(reason)
+    with transaction.atomic(durable=True):
+        User.objects.filter(pk=user.pk).update(is_active=True)
+        WalletFreeze.objects.filter(user=user).delete()
+        staff_action_record(actor=staff, action="account.unfreeze", target=user, after={"is_active": True},
+                            reason=reason)
+    user.is_active = True
+
+
+# --- Corrections ----------------------------------------------------------------------------------
+
+
+def adjustment_request(*, staff: User, user: User, asset: str, amount: int, reason: str) -> Adjustment:
+    """Correct a user's balance by `amount` (signed); posted at once up to the staff-set size, else pending.
+
+    A pending adjustment needs `adjustment_approve` by another staff member.
+    """
+    _check_staff(staff)
+    reason = _clean_reason(reason)
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 or abs(amount) > ledger.MAX_AMOUNT:
+        raise StaffOperationError("The correction is a non-zero whole number of coins or diamonds.")
+    if asset not in Asset.values:
+        raise StaffOperationError("Choose coins or diamonds.")
+    if asset == Asset.DIAMOND and not user.is_creator:
+        raise StaffOperationError("Only creators hold diamonds.")
+    with transaction.atomic(durable=True):
+        adjustment = Adjustment.objects.create(user=user, asset=asset, amount=amount, reason=reason,
+                                               requested_by=staff)
+        staff_action_record(actor=staff, action="adjustment.request", target=adjustment,
+                            after=model_snapshot(adjustment), reason=reason)
+        if abs(amount) <= economy().adjustment_approval_above:
+            _post_adjustment(adjustment, reviewer=None)
+    return adjustment
+
+
+def adjustment_approve(*, adjustment_id: int, staff: User) -> Adjustment:
+    """Post a pending adjustment: by a staff member other than its requester (four eyes)."""
+    _check_staff(staff)
+    with transaction.atomic(durable=True):
+        adjustment = Adjustment.objects.select_for_update().get(pk=adjustment_id)
+        _check_reviewable(adjustment, staff)
+        before = model_snapshot(adjustment)
+        _post_adjustment(adjustment, reviewer=staff)
+        staff_action_record(actor=staff, action="adjustment.approve", target=adjustment, before=before,
+                            after=model_snapshot(adjustment), reason=adjustment.reason)
+    return adjustment
+
+
+def adjustment_reject(*, adjustment_id: int, staff: User, reason: str) -> Adjustment:
+    _check_staff(staff)
+    reason = _clean_reason(reason)
+    with transaction.atomic(durable=True):
+        adjustment = Adjustment.objects.select_for_update().get(pk=adjustment_id)
+        _check_reviewable(adjustment, staff)
+        before = model_snapshot(adjustment)
+        adjustment.status, adjustment.reviewed_by, adjustment.reviewed_at = (AdjustmentStatus.REJECTED, staff,
+                                                                             timezone.now())
+        adjustment.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        staff_action_record(actor=staff, action="adjustment.reject", target=adjustment, before=before,
+                            after=model_snapshot(adjustment), reason=reason)
+    return adjustment
+
+
+def _check_reviewable(adjustment: Adjustment, staff: User) -> None:
+    if adjustment.status != AdjustmentStatus.PENDING:
+        raise StaffOperationError(f"This adjustment is {adjustment.get_status_display().lower()} already.")
+    if adjustment.requested_by_id == staff.pk:
+        raise StaffOperationError("A second staff member must approve this adjustment, not the one who asked.")
+
+
+def _post_adjustment(adjustment: Adjustment, *, reviewer: User | None) -> None:
+    account = ledger.account_for_user(adjustment.user, adjustment.asset)
+    issuing = ledger.system_account(ledger.ISSUING_ACCOUNT[adjustment.asset])
+    source, destination = (issuing, account) if adjustment.amount > 0 else (account, issuing)
+    try:
+        posting = ledger.ledger_move(
+            source=source, destination=destination, asset=adjustment.asset, amount=abs(adjustment.amount),
+            idempotency_key=f"adjustment:{adjustment.pk}", kind="adjustment", memo=adjustment.reason[:200],
+            metadata={"adjustment": adjustment.pk}, durable=False)
+    except ledger.InsufficientFunds as error:
+        raise StaffOperationError(f"The user has only {error.available:,} to take from; the correction would "
+                                  "make the balance negative.") from None
+    adjustment.status, adjustment.ledger_transaction = AdjustmentStatus.POSTED, posting
+    adjustment.reviewed_by, adjustment.reviewed_at = reviewer, timezone.now() if reviewer else None
+    adjustment.save(update_fields=["status", "ledger_transaction", "reviewed_by", "reviewed_at"])
+
+
+# --- Refunds and chargebacks: the coin side -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CoinReversal:
+    topup: TopUp
+    clawed_back: int  # coins taken back from the viewer's wallet
+    shortfall: int  # coins already spent, now owed (a CoinReceivable)
+
+
+def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -> CoinReversal:
+    """Take back a refunded or charged-back top-up's coins, never below zero: what is left is a receivable.
+
+    Runs inside the caller's durable transaction (payouts.chargebacks.topup_reverse), locking the
+    top-up and then the viewer's coin wallet; a second reversal of the same top-up is refused.
+    """
+    _check_staff(staff)
+    reason = _clean_reason(reason)
+    if kind not in REVERSAL_KINDS:
+        raise StaffOperationError("Choose refund or chargeback.")
+    topup = TopUp.objects.select_for_update().select_related("user").get(pk=topup_id)
+    if topup.status != TopUpStatus.SUCCEEDED:
+        raise StaffOperationError("Only a paid top-up can be refunded or charged back.")
+    if topup.reversal:
+        raise StaffOperationError(f"This top-up was {topup.get_reversal_display().lower()} already.")
+    wallet = ledger.account_for_user(topup.user, Asset.COIN)
+    balance = LedgerAccount.objects.select_for_update(no_key=True).values_list("balance", flat=True).get(pk=wallet.pk)
+    coins = topup.total_coins
+    clawed_back = min(balance, coins)
+    shortfall = coins - clawed_back
+    lines = [(ledger.system_account(SystemAccount.COINS_ISSUED), Asset.COIN, coins)]
+    if clawed_back:
+        lines.append((wallet, Asset.COIN, -clawed_back))
+    if shortfall:
+        lines.append((ledger.system_account(SystemAccount.COINS_RECEIVABLE), Asset.COIN, -shortfall))
+    posting = ledger.ledger_post(
+        idempotency_key=f"topup:{topup.public_id}:{kind}", kind=f"topup.{kind}", lines=lines,
+        memo=f"{REVERSAL_KINDS[kind]}: {reason}"[:200],
+        metadata={"topup": str(topup.public_id), "clawed_back": clawed_back, "shortfall": shortfall})
+    before = model_snapshot(topup)
+    topup.reversal, topup.reversal_reason, topup.reversed_at = kind, reason, timezone.now()
+    topup.reversal_transaction = posting
+    topup.save(update_fields=["reversal", "reversal_reason", "reversed_at", "reversal_transaction", "updated_at"])
+    if shortfall:
+        CoinReceivable.objects.create(user=topup.user, topup=topup, coins=shortfall)
+    staff_action_record(actor=staff, action=f"topup.{kind}", target=topup, before=before,
+                        after={**model_snapshot(topup), "clawed_back": clawed_back, "shortfall": shortfall},
+                        reason=reason)
+    return CoinReversal(topup=topup, clawed_back=clawed_back, shortfall=shortfall)
+
+
+def receivables_outstanding(user: User) -> int:
+    """Coins the user still owes from refunds and chargebacks."""
+    return sum(r.outstanding for r in CoinReceivable.objects.filter(user=user, settled_at__isnull=True))
+
+
+def receivables_settle(*, user: User) -> int:
+    """Pay what the user owes from their coin wallet, oldest debt first; returns the coins settled.
+
+    Called in the top-up's crediting transaction, so a viewer who recharges after a chargeback
+    settles the debt before they can spend again. Runs inside the caller's transaction.
+    """
+    open_debts = list(CoinReceivable.objects.select_for_update().filter(user=user, settled_at__isnull=True)
+                      .order_by("created_at", "pk"))
+    if not open_debts:
+        return 0
+    wallet = ledger.account_for_user(user, Asset.COIN)
+    balance = LedgerAccount.objects.select_for_update(no_key=True).values_list("balance", flat=True).get(pk=wallet.pk)
+    settled_total = 0
+    for debt in open_debts:
+        amount = min(balance - settled_total, debt.outstanding)
+        if amount <= 0:
+            break
+        ledger.ledger_move(source=wallet, destination=ledger.system_account(SystemAccount.COINS_RECEIVABLE),
+                           asset=Asset.COIN, amount=amount, kind="receivable.settle",
+                           idempotency_key=f"receivable:{debt.pk}:{debt.settled_coins}",
+                           memo="Settles coins owed after a refund or chargeback", durable=False,
+                           metadata={"receivable": debt.pk})
+        debt.settled_coins += amount
+        debt.settled_at = timezone.now() if debt.settled_coins == debt.coins else None
+        debt.save(update_fields=["settled_coins", "settled_at"])
+        settled_total += amount
+    return settled_total
