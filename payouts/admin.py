@@ -2,7 +2,9 @@ from django import forms
 from django.contrib import admin, messages
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
+from coinsite.accounts.admin_actions import reason_action
 from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from payouts.chargebacks import topup_reverse
 from payouts.models import (
     EarningsRollup,
     EarningsRollupState,
@@ -13,8 +15,11 @@ from payouts.models import (
     StatementRun,
     SupporterRollup,
 )
-from payouts.services import PayoutError, payout_approve, payout_reject
+from payouts.services import PayoutError, payout_approve, payout_reject, payout_retry
+from wallet.admin import TopUpAdmin
+from wallet.models import TopUp
 from wallet.money import CURRENCY_EXPONENTS
+from wallet.staff import StaffOperationError
 
 
 @admin.register(StatementRun)
@@ -53,7 +58,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["public_id", "creator__email", "creator__display_name", "provider_reference"]
     list_select_related = ["creator", "reviewed_by"]
     date_hierarchy = "requested_at"
-    actions = ["approve", "reject"]
+    actions = ["approve", "reject", "retry"]
     readonly_fields = [field.name for field in Payout._meta.fields]
 
     def has_change_permission(self, request, obj=None):
@@ -68,11 +73,17 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self._review(request, queryset, lambda payout: payout_approve(payout_id=payout.pk, staff=request.user),
                      "approved")
 
-    @admin.action(description="Reject selected payouts and return their diamonds", permissions=["approve"])
-    def reject(self, request, queryset):
-        self._review(request, queryset, lambda payout: payout_reject(
-            payout_id=payout.pk, staff=request.user,
-            reason="Our team could not approve this payout. Contact support for details."), "rejected")
+    reject = reason_action(
+        name="reject", description="Reject selected payouts and return their diamonds", permissions=("approve",),
+        perform=lambda request, payout, reason: payout_reject(payout_id=payout.pk, staff=request.user,
+                                                              reason=reason),
+        errors=(PayoutError,), done="payout(s) rejected")
+
+    @admin.action(description="Retry selected failed payouts (a new request for the same diamonds)",
+                  permissions=["approve"])
+    def retry(self, request, queryset):
+        self._review(request, queryset, lambda payout: payout_retry(payout_id=payout.pk, staff=request.user),
+                     "retried")
 
     def _review(self, request, queryset, review, done: str) -> None:
         count = 0
@@ -178,3 +189,31 @@ class ExchangeBackendAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # deleting a backend deletes its rates
+
+
+class TopUpOperationsAdmin(TopUpAdmin):
+    """Top-ups with refunds and chargebacks (finance). Registered here, not in wallet, because a reversal
+    also claws back creators' held diamonds (payouts.chargebacks), and wallet imports no payouts code."""
+
+    list_display = [*TopUpAdmin.list_display, "reversal"]
+    list_filter = [*TopUpAdmin.list_filter, "reversal"]
+    actions = ["refund", "chargeback"]
+
+    def has_reverse_permission(self, request):
+        return request.user.has_perm("wallet.change_topup")
+
+    refund = reason_action(
+        name="refund", description="Refund selected top-ups (claw back their coins)", permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_reverse(topup_id=topup.pk, staff=request.user, kind="refund",
+                                                             reason=reason),
+        errors=(StaffOperationError,), done="top-up(s) refunded")
+    chargeback = reason_action(
+        name="chargeback", description="Record chargebacks on selected top-ups (claw back their coins)",
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_reverse(topup_id=topup.pk, staff=request.user,
+                                                             kind="chargeback", reason=reason),
+        errors=(StaffOperationError,), done="chargeback(s) recorded")
+
+
+admin.site.unregister(TopUp)
+admin.site.register(TopUp, TopUpOperationsAdmin)

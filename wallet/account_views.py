@@ -26,6 +26,7 @@ from wallet import selectors, spending
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerAccount, LedgerBalanceDelta, LedgerEntry, TopUp, TopUpStatus
 from wallet.money import amount_string, quantize
+from wallet.staff import receivables_outstanding, wallet_freeze_reason
 
 HISTORY_PAGE_SIZE = 25
 RECENT_TOPUPS = 5
@@ -278,6 +279,8 @@ def index(request):
         "page": page,
         "rows": rows,
         "is_filtered": filters.is_valid() and any(filters.cleaned_data.values()),
+        "frozen_reason": wallet_freeze_reason(user),
+        "owed": valuer.amount(receivables_outstanding(user)),
     }, status=200 if filters.is_valid() else 400)
 
 

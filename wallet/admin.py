@@ -1,16 +1,27 @@
 from decimal import Decimal
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from djmoney.money import Money
 
+from coinsite.accounts.admin import UserAdmin
+from coinsite.accounts.admin_actions import reason_action
 from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from coinsite.accounts.models import User
+from wallet import staff
 from wallet.models import (
+    Adjustment,
+    AdjustmentStatus,
+    Asset,
     CoinPackage,
     CoinPackagePrice,
     CoinRate,
+    CoinReceivable,
     Country,
     EconomySettings,
     LedgerAccount,
@@ -21,8 +32,10 @@ from wallet.models import (
     PaymentWebhookEvent,
     SpendingControls,
     TopUp,
+    WalletFreeze,
 )
 from wallet.money import CURRENCY_EXPONENTS
+from wallet.selectors import economy
 
 __all__ = ["ReadOnlyAdminMixin"]  # gifting and payouts admins import it from here
 
@@ -284,3 +297,118 @@ class EconomySettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Staff operations (posted by wallet.staff services; read-only here) ------------------------------
+
+
+@admin.register(WalletFreeze)
+class WalletFreezeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "reason", "frozen_by", "frozen_at"]
+    search_fields = ["user__email", "reason"]
+    list_select_related = ["user", "frozen_by"]
+    date_hierarchy = "frozen_at"
+
+
+@admin.register(CoinReceivable)
+class CoinReceivableAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "topup", "coins", "settled_coins", "created_at", "settled_at"]
+    list_filter = [("settled_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__email", "topup__public_id"]
+    list_select_related = ["user", "topup"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Corrections are requested here (finance) and posted by `wallet.staff`, never edited: large ones need
+    a second staff member's approval, never the requester's."""
+
+    list_display = ["id", "user", "asset", "amount", "status", "requested_by", "requested_at", "reviewed_by"]
+    list_filter = ["status", "asset"]
+    search_fields = ["=id", "user__email", "requested_by__email", "reason"]
+    list_select_related = ["user", "requested_by", "reviewed_by"]
+    date_hierarchy = "requested_at"
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm("wallet.add_adjustment")
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("wallet.change_adjustment")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """The add page asks for the correction and posts it through the service (or leaves it pending)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = AdjustmentRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                adjustment = staff.adjustment_request(staff=request.user, **form.cleaned_data)
+            except staff.StaffOperationError as error:
+                form.add_error(None, str(error))
+            else:
+                state = "posted" if adjustment.status == AdjustmentStatus.POSTED else "waiting for a second approval"
+                self.message_user(request, f"Adjustment {adjustment.pk} {state}.", messages.SUCCESS)
+                return redirect("admin:wallet_adjustment_changelist")
+        return TemplateResponse(request, "admin/wallet/adjustment_request.html", {
+            **self.admin_site.each_context(request), "title": "Correct a balance", "form": form,
+            "opts": self.model._meta, "threshold": economy().adjustment_approval_above,
+        }, status=400 if form.errors else 200)
+
+    @admin.action(description="Approve selected adjustments (second staff member)", permissions=["review"])
+    def approve(self, request, queryset):
+        for adjustment in queryset.order_by("pk"):
+            try:
+                staff.adjustment_approve(adjustment_id=adjustment.pk, staff=request.user)
+                self.message_user(request, f"Adjustment {adjustment.pk} posted.", messages.SUCCESS)
+            except staff.StaffOperationError as error:
+                self.message_user(request, f"Adjustment {adjustment.pk}: {error}", messages.ERROR)
+
+    reject = reason_action(
+        name="reject", description="Reject selected adjustments", permissions=("review",),
+        perform=lambda request, adjustment, reason: staff.adjustment_reject(adjustment_id=adjustment.pk,
+                                                                            staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,), done="adjustment(s) rejected")
+
+
+class AdjustmentRequestForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.order_by("email"), widget=forms.NumberInput,
+                                  help_text="The user's id (see Users).")
+    asset = forms.ChoiceField(choices=Asset.choices)
+    amount = forms.IntegerField(help_text="Positive adds to the balance, negative takes from it.")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000)
+
+
+class StaffUserAdmin(UserAdmin):
+    """Users, with wallet and account freezes (support) as actions that ask for a reason."""
+
+    actions = ["freeze_wallet", "unfreeze_wallet", "freeze_account", "unfreeze_account"]
+
+    def has_freeze_permission(self, request):
+        return request.user.has_perm("wallet.add_walletfreeze")
+
+    def has_account_permission(self, request):
+        return request.user.has_perm("accounts.change_user")
+
+    freeze_wallet = reason_action(
+        name="freeze_wallet", description="Freeze wallets (no recharges, gifts or payouts)", permissions=("freeze",),
+        perform=lambda request, user, reason: staff.wallet_freeze(user=user, staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,), done="wallet(s) frozen")
+    unfreeze_wallet = reason_action(
+        name="unfreeze_wallet", description="Lift wallet freezes", permissions=("freeze",),
+        perform=lambda request, user, reason: staff.wallet_unfreeze(user=user, staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,), done="wallet(s) unfrozen")
+    freeze_account = reason_action(
+        name="freeze_account", description="Freeze accounts (no login; the user is emailed the reason)",
+        permissions=("account",),
+        perform=lambda request, user, reason: staff.account_freeze(user=user, staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,), done="account(s) frozen")
+    unfreeze_account = reason_action(
+        name="unfreeze_account", description="Lift account freezes", permissions=("account",),
+        perform=lambda request, user, reason: staff.account_unfreeze(user=user, staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,), done="account(s) unfrozen")
+
+
+admin.site.unregister(User)
+admin.site.register(User, StaffUserAdmin)

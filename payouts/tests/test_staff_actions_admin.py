@@ -1,0 +1,114 @@
+"""The money operations as staff meet them in admin: actions that ask for a reason, groups that may use them."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+from djmoney.money import Money
+
+from coinsite.accounts.models import StaffAction
+from coinsite.accounts.tests.staff_support import admin_login, make_staff, make_topup
+from payouts.exchange import rates_load
+from payouts.models import Payout, PayoutStatus
+from payouts.services import payout_request
+from payouts.tests.support import add_method, give_diamonds
+from wallet.ledger import user_balance
+from wallet.models import Adjustment, AdjustmentStatus, Asset, WalletFreeze
+
+pytestmark = pytest.mark.django_db
+
+
+def run_action(client, url: str, action: str, objects, reason: str | None = "Checked by the team"):
+    """Choose the action for `objects`, then (if asked) confirm it with `reason` on the intermediate page."""
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(obj.pk) for obj in objects]}
+    first = client.post(url, data)
+    if reason is None or first.status_code != 200 or b'name="confirm"' not in first.content:
+        return first
+    return client.post(url, {**data, "confirm": "yes", "reason": reason}, follow=True)
+
+
+@pytest.fixture
+def finance(client):
+    return admin_login(client, make_staff(email="fin@example.com", group="finance"))
+
+
+def test_finance_refunds_a_top_up_with_a_reason(finance, alice):
+    topup = make_topup(alice, coins=700, amount=Money("9.99", "USD"))
+    url = reverse("admin:wallet_topup_changelist")
+
+    page = finance.post(url, {"action": "refund", ACTION_CHECKBOX_NAME: [str(topup.pk)]})
+    assert b"Reason" in page.content and user_balance(alice, Asset.COIN) == 700  # asks first, changes nothing
+
+    response = run_action(finance, url, "refund", [topup], reason="Asked within 14 days")
+    assert b"1 top-up(s) refunded." in response.content
+    topup.refresh_from_db()
+    assert (topup.reversal, topup.reversal_reason) == ("refund", "Asked within 14 days")
+    assert user_balance(alice, Asset.COIN) == 0
+
+
+def test_an_empty_reason_is_asked_again_and_nothing_happens(finance, alice):
+    topup = make_topup(alice, coins=700, amount=Money("9.99", "USD"))
+    response = run_action(finance, reverse("admin:wallet_topup_changelist"), "refund", [topup], reason="")
+    assert b"Give a reason." in response.content
+    topup.refresh_from_db()
+    assert topup.reversal == ""
+    assert user_balance(alice, Asset.COIN) == 700
+
+
+def test_support_cannot_refund_but_can_freeze_a_wallet(client, alice):
+    support = admin_login(client, make_staff(email="sup@example.com", group="support"))
+    topup = make_topup(alice, coins=700, amount=Money("9.99", "USD"))
+
+    run_action(support, reverse("admin:wallet_topup_changelist"), "refund", [topup])
+    topup.refresh_from_db()
+    assert topup.reversal == ""
+
+    response = run_action(support, reverse("admin:accounts_user_changelist"), "freeze_wallet", [alice],
+                          reason="Card testing pattern")
+    assert b"1 wallet(s) frozen." in response.content
+    assert WalletFreeze.objects.get(user=alice).reason == "Card testing pattern"
+    assert StaffAction.objects.filter(action="wallet.freeze", actor__email="sup@example.com").exists()
+
+
+def test_a_large_correction_needs_a_second_finance_member(client, alice):
+    first = admin_login(client, make_staff(email="fin1@example.com", group="finance"))
+    response = first.post(reverse("admin:wallet_adjustment_add"), {
+        "user": alice.pk, "asset": Asset.COIN, "amount": 25_000, "reason": "Lost recharge"})
+    assert response.status_code == 302
+    adjustment = Adjustment.objects.get()
+    assert adjustment.status == AdjustmentStatus.PENDING
+
+    response = first.post(reverse("admin:wallet_adjustment_changelist"), {
+        "action": "approve", ACTION_CHECKBOX_NAME: [str(adjustment.pk)]}, follow=True)
+    assert b"A second staff member must approve" in response.content
+    assert user_balance(alice, Asset.COIN) == 0
+
+    from django.test import Client
+
+    second = admin_login(Client(), make_staff(email="fin2@example.com", group="finance"))
+    second.post(reverse("admin:wallet_adjustment_changelist"), {
+        "action": "approve", ACTION_CHECKBOX_NAME: [str(adjustment.pk)]})
+    adjustment.refresh_from_db()
+    assert (adjustment.status, adjustment.reviewed_by.email) == (AdjustmentStatus.POSTED, "fin2@example.com")
+    assert user_balance(alice, Asset.COIN) == 25_000
+
+
+def test_a_bad_correction_is_explained_and_nothing_is_saved(finance, alice):
+    response = finance.post(reverse("admin:wallet_adjustment_add"), {
+        "user": alice.pk, "asset": Asset.DIAMOND, "amount": 5, "reason": "x"})
+    assert response.status_code == 400
+    assert b"Only creators hold diamonds." in response.content
+    assert not Adjustment.objects.exists()
+
+
+def test_finance_rejects_a_payout_with_the_reason_the_creator_sees(finance, bob):
+    rates_load()
+    give_diamonds(bob, 300_000)
+    payout = payout_request(creator=bob, method_id=add_method(bob).pk, diamonds=250_000, idempotency_key="big")
+
+    run_action(finance, reverse("admin:payouts_payout_changelist"), "reject", [payout],
+               reason="Identity documents missing")
+
+    payout.refresh_from_db()
+    assert (payout.status, payout.failure_reason) == (PayoutStatus.REJECTED, "Identity documents missing")
+    assert user_balance(bob, Asset.DIAMOND) == 300_000
+    assert Payout.objects.count() == 1
