@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
 from coinsite.accounts.admin_actions import reason_action
@@ -175,6 +176,11 @@ class RateAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.display(description="rates updated")
     def last_update(self, rate):
         return rate.backend.last_update
+
+    def save_model(self, request, obj, form, change):
+        # A staff-set rate is a fresh rate: payout conversions check the backend's last update.
+        super().save_model(request, obj, form, change)
+        ExchangeBackend.objects.filter(pk=obj.backend_id).update(last_update=timezone.now())
 
 
 @admin.register(ExchangeBackend)

@@ -112,3 +112,25 @@ def test_finance_rejects_a_payout_with_the_reason_the_creator_sees(finance, bob)
     assert (payout.status, payout.failure_reason) == (PayoutStatus.REJECTED, "Identity documents missing")
     assert user_balance(bob, Asset.DIAMOND) == 300_000
     assert Payout.objects.count() == 1
+
+
+def test_a_rate_edited_by_finance_counts_as_fresh(finance):
+    import datetime
+
+    from django.utils import timezone
+    from djmoney.contrib.exchange.models import ExchangeBackend, Rate
+
+    from payouts.exchange import BACKEND_NAME
+
+    rates_load()
+    ExchangeBackend.objects.filter(name=BACKEND_NAME).update(last_update=timezone.now() - datetime.timedelta(days=5))
+    rate = Rate.objects.get(backend_id=BACKEND_NAME, currency="EUR")
+
+    response = finance.post(reverse("admin:exchange_rate_change", args=[rate.pk]), {
+        "currency": "EUR", "value": "0.9300", "backend": BACKEND_NAME})
+
+    assert response.status_code == 302
+    rate.refresh_from_db()
+    assert str(rate.value) == "0.930000"
+    backend = ExchangeBackend.objects.get(name=BACKEND_NAME)
+    assert timezone.now() - backend.last_update < datetime.timedelta(minutes=1)
