@@ -148,7 +148,9 @@ class GiftEvent(AppendOnlyModel):
     stream = models.ForeignKey(LiveStream, on_delete=models.PROTECT, related_name="gift_events", db_index=False)
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent",
                                db_index=False)
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_received")
+    # Indexed with the event id (below): the earnings roll-up's tail is "this creator's events after id N".
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_received",
+                                db_index=False)
     gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="events")
     quantity = models.PositiveSmallIntegerField()
     coins = models.BigIntegerField()
@@ -165,6 +167,8 @@ class GiftEvent(AppendOnlyModel):
             # Covering, so a stream's leaderboard and goal progress are index-only scans.
             models.Index(fields=["stream", "sender"], include=["coins", "is_anonymous"],
                          name="gifting_event_stream_sender"),
+            models.Index(fields=["creator", "id"], include=["diamonds", "created_at", "stream"],
+                         name="gifting_event_creator_tail"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["sender", "idempotency_key"], name="gifting_giftevent_unique_request"),
