@@ -99,11 +99,23 @@ def stream_earnings(creator: User, *, limit: int = 10) -> list[StreamEarnings]:
 
 
 def top_supporters(creator: User, *, limit: int = 10) -> list[Supporter]:
-    """Who gave the most (rolled up to a minute ago); anonymous gifts stay anonymous, on their own row."""
-    rows = list(SupporterRollup.objects.filter(creator=creator).order_by("-coins", "sender_id")
-                .values("sender_id", "is_anonymous", "gifts", "coins")[:limit])
-    names = dict(User.objects.filter(pk__in=[row["sender_id"] for row in rows if not row["is_anonymous"]])
+    """Who gave the most (roll-ups plus the unrolled tail); anonymous gifts stay anonymous, in one row."""
+    totals: dict[tuple[int, bool], list[int]] = {}
+    named = (SupporterRollup.objects.filter(creator=creator, is_anonymous=False).order_by("-coins", "sender_id")
+             .values_list("sender_id", "is_anonymous", "gifts", "coins")[:limit])
+    anonymous = (SupporterRollup.objects.filter(creator=creator, is_anonymous=True)
+                 .values_list("sender_id", "is_anonymous", "gifts", "coins"))
+    rolled = [*named, *anonymous]
+    tail = (unrolled_events(creator).values("sender_id", "is_anonymous").annotate(gifts=Count("id"), coins=Sum("coins"))
+            .values_list("sender_id", "is_anonymous", "gifts", "coins"))
+    for sender_id, is_anonymous, gifts, coins in [*rolled, *tail]:
+        # All anonymous gifts share one row, so not even the number of anonymous supporters shows.
+        entry = totals.setdefault((None, True) if is_anonymous else (sender_id, False), [0, 0])
+        entry[0] += gifts
+        entry[1] += coins
+    rows = sorted(totals.items(), key=lambda item: (-item[1][1], item[0][0] or 0))[:limit]
+    names = dict(User.objects.filter(pk__in=[sender for (sender, anonymous), _ in rows if not anonymous])
                  .values_list("pk", "display_name"))
-    return [Supporter(name=ANONYMOUS if row["is_anonymous"] else names.get(row["sender_id"]) or "A viewer",
-                      is_anonymous=row["is_anonymous"], gifts=row["gifts"], coins=row["coins"],
-                      earned=with_value(row["coins"] * DIAMONDS_PER_COIN)) for row in rows]
+    return [Supporter(name=ANONYMOUS if anonymous else names.get(sender) or "A viewer", is_anonymous=anonymous,
+                      gifts=gifts, coins=coins, earned=with_value(coins * DIAMONDS_PER_COIN))
+            for (sender, anonymous), (gifts, coins) in rows]

@@ -1,6 +1,5 @@
 """The creator pages: earnings dashboard, payout methods, payout requests and their status."""
 
-import json
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -53,9 +52,9 @@ def index(request):
     dashboard = selectors.creator_dashboard(request.user)
     methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
     chart = {"labels": [day.isoformat() for day, _ in dashboard.daily],
-             "diamonds": [diamonds for _, diamonds in dashboard.daily]}
+             "diamonds": [diamonds for _, diamonds in dashboard.daily]}  # json_script encodes it
     return render(request, "payouts/index.html", {
-        "dashboard": dashboard, "methods": methods, "economy": economy(), "chart_json": json.dumps(chart),
+        "dashboard": dashboard, "methods": methods, "economy": economy(), "chart": chart,
         "held_until": services.payouts_held_until(request.user),
         "minimum_diamonds": _minimum_diamonds(), "has_two_factor": two_factor.has_two_factor(request.user),
         "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),

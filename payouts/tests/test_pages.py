@@ -124,3 +124,30 @@ def test_another_creators_payout_and_method_are_not_found(creator_client, db):
     method.refresh_from_db()
     assert method.retired_at is None
     assert Payout.objects.get().status == PayoutStatus.QUEUED
+
+
+def test_chart_data_and_supporters_with_anonymous_gifts_in_one_row(creator_client, bob, alice, db):
+    import json
+
+    from gifting.services import gift_send, stream_start
+    from gifting.tests.support import ensure_countries, fund, make_gift
+
+    ensure_countries()
+    stream = stream_start(creator=bob, title="Chart night")
+    heart = make_gift(slug="test-heart", coin_cost=5)
+    carol = make_user(email="carol@example.com", display_name="Carol")
+    for viewer, key, anonymous in [(alice, "a1", False), (alice, "a2", True), (carol, "c1", True)]:
+        fund(viewer, 100)
+        gift_send(sender=viewer, stream_id=stream.pk, gift_id=heart.pk, quantity=2, idempotency_key=key,
+                  anonymous=anonymous)
+
+    page = creator_client.get(reverse("payouts:index")).content.decode()
+
+    chart = json.loads(re.search(r'<script id="earnings-data" type="application/json">(.*?)</script>', page).group(1))
+    assert len(chart["labels"]) == len(chart["diamonds"]) == 90
+    assert chart["diamonds"][-1] == 30
+    supporters = re.search(r'data-testid="supporters">(.*?)</table>', page, re.S).group(1)
+    rows = [re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", row)).strip()
+            for row in re.findall(r"<tr>(.*?)</tr>", supporters, re.S)[1:]]
+    assert rows == ["Anonymous 2 20 diamonds ($0.10)", "Alice 1 10 diamonds ($0.05)"]
+    assert "Carol" not in page
