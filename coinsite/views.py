@@ -1,10 +1,10 @@
 from django.shortcuts import render
 
-from gifting.views import live_cards
+from gifting.views import live_list_context
 
 
 def home(request):
-    return render(request, "home.html", {"cards": live_cards()})
+    return render(request, "home.html", live_list_context(request))
 
 
 def error_400(request, exception=None):

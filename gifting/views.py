@@ -31,7 +31,7 @@ from gifting.forms import (
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
 from wallet.ledger import user_balance
 from wallet.models import Asset
-from wallet.selectors import coin_value, economy
+from wallet.selectors import coin_rate, coin_value, economy
 
 ANONYMOUS_VISITOR_CURRENCY = "USD"
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
@@ -84,8 +84,13 @@ def live_cards() -> list[LiveCard]:
             for stream in streams]
 
 
+def live_list_context(request) -> dict:
+    """The live list (on /live/ and the home page), with the coin price for the goals' money values."""
+    return {"cards": live_cards(), "per_coin": _per_coin(viewer_currency(request.user))}
+
+
 def index(request):
-    return render(request, "gifting/index.html", {"cards": live_cards()})
+    return render(request, "gifting/index.html", live_list_context(request))
 
 
 def _stream_or_404(stream_id: int) -> LiveStream:
@@ -108,12 +113,18 @@ def _viewers_now(request, stream: LiveStream) -> int:
     return services.stream_viewer_seen(stream=stream, viewer=None if is_creator else _viewer(request, request.user))
 
 
-def _feed_context(stream: LiveStream, *, viewers: int) -> dict:
+def _feed_context(stream: LiveStream, *, viewers: int, currency: str) -> dict:
     items = selectors.recent_gifts(stream, limit=FEED_LIMIT)
     big_ids = set(GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS)
                   .values_list("pk", flat=True))
     return {"stream": stream, "feed": items, "big_event_ids": big_ids, "leaders": selectors.leaderboard(stream),
-            "goal": selectors.stream_goal_progress(stream), "viewers": viewers}
+            "goal": selectors.stream_goal_progress(stream), "viewers": viewers, "per_coin": _per_coin(currency)}
+
+
+def _per_coin(currency: str):
+    """The base price of one coin in `currency`, for the money value beside every coin amount."""
+    rate = coin_rate(currency)
+    return rate.per_coin if rate else None
 
 
 def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
@@ -152,7 +163,7 @@ def _preferences_context(request, *, next_url: str = "", form: GiftingPreference
 
 def _render_stream(request, stream: LiveStream, *, form: GiftSendForm | None = None, error: str = "",
                    extra: dict | None = None, status: int = 200):
-    context = {**_feed_context(stream, viewers=_viewers_now(request, stream)),
+    context = {**_feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
                **_gift_bar_context(request, stream, form), "gift_error": error, **(extra or {})}
     response = render(request, "gifting/stream.html", context, status=status)
     if stream.is_live and stream.stream_url:
@@ -178,7 +189,8 @@ def feed(request, stream_id: int):
     Each poll is also the viewer's presence heartbeat (cache only; see gifting.presence).
     """
     stream = _stream_or_404(stream_id)
-    return render(request, "gifting/stream.html#feed", _feed_context(stream, viewers=_viewers_now(request, stream)))
+    return render(request, "gifting/stream.html#feed", _feed_context(
+        stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)))
 
 
 @never_cache
@@ -342,6 +354,7 @@ def _render_studio(request, *, go_live_form: GoLiveForm | None = None, goal_form
     live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
     profile = CreatorProfile.objects.filter(user=request.user).first()
     context = {"live": live, "go_live_form": go_live_form or GoLiveForm(),
+               "per_coin": _per_coin(viewer_currency(request.user)),
                "profile_form": profile_form or CreatorProfileForm(initial={
                    "bio": profile.bio if profile else "", "avatar": profile.avatar if profile else ""})}
     if live is not None:
@@ -435,7 +448,8 @@ def _overlay_context(token: str) -> dict:
     items = selectors.recent_gifts(live, limit=OVERLAY_LIMIT) if live else []
     big_ids = set(GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS)
                   .values_list("pk", flat=True))
-    return {"token": token, "live": live, "feed": items, "big_event_ids": big_ids}
+    return {"token": token, "live": live, "feed": items, "big_event_ids": big_ids,
+            "per_coin": _per_coin(profile.user.preferred_currency)}
 
 
 @never_cache

@@ -44,3 +44,15 @@ def currency_exponent_filter(code: str) -> int:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key, key)
+
+
+@register.filter
+def coin_worth(coins, per_coin: Money | None) -> str:
+    """What `coins` are worth at `per_coin` (the base price of one coin), as "($1.41)"; "" without a price.
+
+    The view looks the per-coin price up once (`wallet.selectors.coin_rate`), so a feed of many
+    amounts costs no query per amount.
+    """
+    if per_coin is None or coins in (None, ""):
+        return ""
+    return f"({format_money(Money(per_coin.amount * int(coins), per_coin.currency.code))})"
