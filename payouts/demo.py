@@ -10,7 +10,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from coinsite.accounts.models import User
 from coinsite.accounts.two_factor import BACKUP_DEVICE_NAME
 from gifting.models import Gift, GiftEvent, LiveStream
-from payouts.earnings import earnings_rollup_all
+from payouts.earnings import diamond_balances, earnings_rollup_all
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutMethod, PayoutMethodKind
 from payouts.services import payout_request
@@ -35,7 +35,8 @@ def seed_demo(*, users: dict[str, User], stdout) -> None:
         stdout.write(f"Demo creator: {count} gifts over the last {HISTORY_DAYS} days.")
     earnings_rollup_all()
     method = _ensure_method(creator)
-    if not Payout.objects.filter(creator=creator, idempotency_key="demo-payout-1").exists():
+    enough = diamond_balances(creator).available >= DEMO_PAYOUT_DIAMONDS
+    if enough and not Payout.objects.filter(creator=creator, idempotency_key="demo-payout-1").exists():
         payout = payout_request(creator=creator, method_id=method.pk, diamonds=DEMO_PAYOUT_DIAMONDS,
                                 idempotency_key="demo-payout-1")
         payout.refresh_from_db()

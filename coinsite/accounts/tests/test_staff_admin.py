@@ -128,7 +128,7 @@ def test_the_staff_groups_hold_exactly_their_permissions_and_syncing_again_chang
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("persona", "page", "status"), [
+@pytest.mark.parametrize(("persona", "admin_page", "status"), [
     ("catalogue", "gifting_gift_changelist", 200),
     ("catalogue", "gifting_gift_add", 200),
     ("catalogue", "wallet_coinpackage_add", 200),
@@ -157,10 +157,10 @@ def test_the_staff_groups_hold_exactly_their_permissions_and_syncing_again_chang
     ("finance", "wallet_coinpackage_add", 403),
     ("finance", "accounts_user_add", 403),
 ])
-def test_each_group_opens_its_pages_and_no_others(client, request, persona, page, status):
+def test_each_group_opens_its_pages_and_no_others(client, request, persona, admin_page, status):
     admin_login(client, request.getfixturevalue(persona))
 
-    assert client.get(url(page)).status_code == status
+    assert client.get(url(admin_page)).status_code == status
 
 
 @pytest.mark.django_db
