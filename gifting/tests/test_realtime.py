@@ -25,9 +25,9 @@ def send(sender, stream, gift, *, key="rt-1"):
 
 @pytest.fixture
 def listener(stream):
-    """A separate connection LISTENing on the stream's channel, as the SSE view does."""
+    """A separate connection LISTENing on the gifts channel, as each web process's shared listener does."""
     conn = psycopg.connect(realtime.listen_conninfo(), autocommit=True)
-    conn.execute(f"LISTEN {realtime.stream_channel(stream.pk)}")
+    conn.execute(f"LISTEN {realtime.CHANNEL}")
     yield conn
     conn.close()
 
@@ -57,7 +57,7 @@ def test_gift_notifies_its_stream_once_after_commit(alice, stream, coffee, liste
 
     event = send(alice, stream, coffee)
 
-    assert received(listener) == [(f"coinsite_stream_{stream.pk}", str(event.pk))]
+    assert received(listener) == [(realtime.CHANNEL, f"{stream.pk}:{event.pk}")]
 
 
 def test_replayed_gift_does_not_notify_again(alice, stream, coffee, listener):
@@ -114,6 +114,48 @@ def test_event_stream_yields_a_gift_event_after_a_gift_is_sent(alice, stream, co
     event, chunk = in_thread(lambda: asyncio.run(scenario()))
 
     assert chunk == f"event: gift\ndata: {event.pk}\n\n"
+
+
+def test_many_event_streams_share_one_listener_and_get_only_their_streams_gifts(alice, bob, stream, coffee):
+    from gifting.services import stream_start
+
+    other_creator = make_user(email="olga@example.com", display_name="Olga", is_creator=True)
+    other = stream_start(creator=other_creator, title="Elsewhere")
+    fund(alice, 100)
+
+    async def scenario():
+        watchers = [realtime.stream_events(stream.pk, lifetime=10, keepalive=5) for _ in range(3)]
+        elsewhere = realtime.stream_events(other.pk, lifetime=10, keepalive=0.5)
+        try:
+            for events in [*watchers, elsewhere]:
+                await anext(events)  # subscribed
+            hub = realtime._hub()
+            backends = await _listener_backends()
+            event = await asyncio.to_thread(_send_in_thread, alice, stream, coffee)
+            chunks = [await asyncio.wait_for(anext(events), timeout=5) for events in watchers]
+            other_chunk = await asyncio.wait_for(anext(elsewhere), timeout=5)
+            return event, chunks, other_chunk, backends, sum(len(queues) for queues in hub.subscribers.values())
+        finally:
+            for events in [*watchers, elsewhere]:
+                await events.aclose()
+
+    event, chunks, other_chunk, backends, subscribers = in_thread(lambda: asyncio.run(scenario()))
+
+    assert chunks == [f"event: gift\ndata: {event.pk}\n\n"] * 3
+    assert other_chunk == ": keepalive\n\n"  # the gift was not for this stream
+    assert subscribers == 4
+    assert backends == 1  # four browsers, one LISTEN connection
+
+
+async def _listener_backends() -> int:
+    conn = await psycopg.AsyncConnection.connect(realtime.listen_conninfo(), autocommit=True)
+    try:
+        cursor = await conn.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
+            [f"LISTEN%{realtime.CHANNEL}%"])
+        return (await cursor.fetchone())[0]
+    finally:
+        await conn.close()
 
 
 def test_event_stream_sends_keepalives_and_ends_after_its_lifetime(stream):
