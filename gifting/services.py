@@ -32,7 +32,15 @@ from gifting.models import (
     new_overlay_token,
 )
 from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_post, system_account
-from wallet.models import Asset, CoinReceivable, Country, LedgerAccount, SystemAccount, WalletFreeze
+from wallet.models import (
+    Asset,
+    CoinReceivable,
+    Country,
+    LedgerAccount,
+    SpendingControls,
+    SystemAccount,
+    WalletFreeze,
+)
 from wallet.selectors import economy
 from wallet.spending import SpendingBlocked, spending_check
 
@@ -240,6 +248,7 @@ class _GiftContext:
     existing_event_id: int | None
     frozen_reason: str | None
     owes_coins: bool
+    has_spending_controls: bool
     sender_coins: LedgerAccount | None
     creator_diamonds: LedgerAccount | None
     coins_consumed: LedgerAccount | None
@@ -267,7 +276,8 @@ def gift_send(*, sender: User, stream_id: int, gift_id: int, quantity: int, idem
         _check_rules(sender, context)
         coins = context.coin_cost * quantity
         try:
-            spending_check(user=sender, coins=coins)
+            if context.has_spending_controls:  # no row: no budget, no pause, nothing to lock
+                spending_check(user=sender, coins=coins)
         except SpendingBlocked as blocked:
             # A racing request with this key may have committed while we waited on the controls lock.
             existing = GiftEvent.objects.filter(sender=sender, idempotency_key=idempotency_key).first()
@@ -275,11 +285,9 @@ def gift_send(*, sender: User, stream_id: int, gift_id: int, quantity: int, idem
                 return _replayed_event(existing, stream_id=stream_id, gift_id=gift_id, quantity=quantity,
                                        anonymous=anonymous)
             raise GiftNotAllowed(blocked.message, code=f"spending_{blocked.reason}") from None
+        # The event's INSERT also queues the live NOTIFY, which PostgreSQL delivers only at commit.
         event = _post_gift(sender=sender, context=context, stream_id=stream_id, quantity=quantity, coins=coins,
                            idempotency_key=idempotency_key, anonymous=anonymous)
-        event_id = event.pk
-        # After commit, and robust: a failed NOTIFY only delays the feed until the next poll.
-        transaction.on_commit(lambda: realtime.notify_stream(stream_id, event_id), robust=True)
     logger.info("Gift %s: %s x gift %s (%s coins) from user %s on stream %s", event.pk, quantity, gift_id, coins,
                 sender.pk, stream_id)
     return event
@@ -331,10 +339,11 @@ def _post_gift(*, sender: User, context: _GiftContext, stream_id: int, quantity:
         raise NotEnoughCoins(coins - wallet.balance, balance=wallet.balance, cost=coins)
     diamonds = coins * DIAMONDS_PER_COIN
     try:
+        # No savepoint: any ledger error fails the whole gift, so its rollback is ours too (2 round trips fewer).
         ledger_transaction = ledger_post(
             idempotency_key=f"gift:{sender.pk}:{idempotency_key}", kind=GIFT_LEDGER_KIND,
             lines=_gift_lines(context, coins=coins, diamonds=diamonds),
-            memo=f"{quantity} x {context.gift_name}",
+            memo=f"{quantity} x {context.gift_name}", savepoint=False,
             metadata={"stream": stream_id, "gift": context.gift_id, "quantity": quantity})
     except InsufficientFunds as error:
         raise NotEnoughCoins(error.shortfall, balance=error.available, cost=coins) from None
@@ -390,6 +399,8 @@ def _context_sql() -> str:
                country.gifting_enabled, existing.id, frozen.reason,
                EXISTS (SELECT 1 FROM {CoinReceivable._meta.db_table} owed
                         WHERE owed.user_id = %(sender_id)s AND owed.settled_at IS NULL),
+               EXISTS (SELECT 1 FROM {SpendingControls._meta.db_table} controls
+                        WHERE controls.user_id = %(sender_id)s),
                {account_columns}
           FROM (SELECT 1) AS anchor
           LEFT JOIN {LiveStream._meta.db_table} stream ON stream.id = %(stream_id)s
@@ -417,14 +428,16 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
         })
         row = cursor.fetchone()
     (creator_id, stream_is_live, creator_is_creator, found_gift_id, gift_name, coin_cost, gift_is_active,
-     countries_json, country_gifting_enabled, existing_event_id, frozen_reason, owes_coins) = row[:12]
-    accounts = _accounts_from_row(row[12:])
+     countries_json, country_gifting_enabled, existing_event_id, frozen_reason, owes_coins,
+     has_spending_controls) = row[:13]
+    accounts = _accounts_from_row(row[13:])
     return _GiftContext(
         creator_id=creator_id, stream_is_live=bool(stream_is_live), creator_is_creator=bool(creator_is_creator),
         gift_id=found_gift_id, gift_name=gift_name or "", coin_cost=coin_cost or 0,
         gift_is_active=bool(gift_is_active), gift_countries=json.loads(countries_json) if countries_json else [],
         country_gifting_enabled=country_gifting_enabled, existing_event_id=existing_event_id,
-        frozen_reason=frozen_reason, owes_coins=bool(owes_coins), **accounts)
+        frozen_reason=frozen_reason, owes_coins=bool(owes_coins), has_spending_controls=bool(has_spending_controls),
+        **accounts)
 
 
 def _accounts_from_row(values: tuple) -> dict[str, LedgerAccount | None]:
@@ -438,15 +451,21 @@ def _accounts_from_row(values: tuple) -> dict[str, LedgerAccount | None]:
 
 
 def _insert_event(event: GiftEvent) -> bool:
-    """Insert the event unless one with its (sender, key) exists; True if inserted (event.pk set)."""
+    """Insert the event unless one with its (sender, key) exists; True if inserted (event.pk set).
+
+    The same statement queues the stream's live NOTIFY (`gifting.realtime`): PostgreSQL holds it
+    until the transaction commits and drops it on rollback, so it is sent exactly when the gift
+    exists, without a round trip of its own after commit.
+    """
     fields = ["stream_id", "sender_id", "creator_id", "gift_id", "quantity", "coins", "diamonds", "is_anonymous",
               "idempotency_key", "ledger_transaction_id", "created_at"]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608 (constant names)
+            f"WITH inserted AS (INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            "ON CONFLICT (sender_id, idempotency_key) DO NOTHING RETURNING id",
-            [getattr(event, field) for field in fields])
+            "ON CONFLICT (sender_id, idempotency_key) DO NOTHING RETURNING id, stream_id) "
+            "SELECT id, pg_notify(%s, stream_id || ':' || id) FROM inserted",
+            [*(getattr(event, field) for field in fields), realtime.CHANNEL])
         row = cursor.fetchone()
     if row is None:
         return False

@@ -158,7 +158,7 @@ def _balances_query():
 
 def ledger_post(*, idempotency_key: str, kind: str, lines: Sequence[Line], memo: str = "",
                 metadata: dict[str, Any] | None = None, durable: bool = False,
-                posted_at: datetime.datetime | None = None) -> LedgerTransaction:
+                posted_at: datetime.datetime | None = None, savepoint: bool = True) -> LedgerTransaction:
     """Post one balanced transaction exactly once: all of it or nothing, never a user balance below zero.
 
     The lines must sum to zero per asset; a key seen before returns the stored transaction and
@@ -166,11 +166,14 @@ def ledger_post(*, idempotency_key: str, kind: str, lines: Sequence[Line], memo:
     not. Safe to run concurrently with itself. Runs in `transaction.atomic()`, so callers such as
     a gift service call it inside their own atomic block; pass `durable=True` at the top level.
     Raises a LedgerError subclass, having written nothing, on bad input or insufficient funds.
-    `posted_at` backdates the entries (demo data and imports only); it defaults to now.
+    `posted_at` backdates the entries (demo data and imports only); it defaults to now. A caller
+    whose whole transaction fails with any ledger error may pass `savepoint=False` to save the two
+    round trips of a savepoint (the hot gift path does); then a LedgerError leaves the caller's
+    transaction unusable, to be rolled back.
     """
     postings = _validated_postings(lines)
     metadata_json = _validated_header(idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata)
-    with transaction.atomic(durable=durable):
+    with transaction.atomic(durable=durable, savepoint=savepoint):
         ledger_transaction = _insert_transaction(
             idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata or {},
             metadata_json=metadata_json, created_at=posted_at or timezone.now())
