@@ -18,7 +18,7 @@ run: install migrate seed
 	@echo "Coinsite on http://$(HOST):$(PORT)/  (Ctrl-C stops it; mail is saved under var/mail/)"
 	@# ASGI, so the live pages' Server-Sent Events stream (runserver is WSGI and would buffer them). No --reload:
 	@# its worker process would start a second embedded PostgreSQL helper; restart after code changes.
-	$(BIN)/uvicorn coinsite.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
+	DB_POOL_MAX=$${DB_POOL_MAX:-8} $(BIN)/uvicorn coinsite.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
 
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)

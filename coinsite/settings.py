@@ -122,6 +122,14 @@ else:
     from coinsite import embedded_db
 
     _database = embedded_db.start(VAR_DIR)
+# A connection pool (psycopg_pool) for the web processes: under ASGI every request runs on its own
+# thread, so persistent connections (DB_CONN_MAX_AGE) leak and fresh ones cost a connect per request.
+DB_POOL_MAX = env_int("DB_POOL_MAX", 0)
+if DB_POOL_MAX < 0:
+    raise ImproperlyConfigured("Environment variable DB_POOL_MAX must be 0 (no pool) or a pool size.")
+if DB_POOL_MAX:
+    _database["CONN_MAX_AGE"] = 0  # Django refuses persistent connections together with a pool
+    _database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": 10}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -7,3 +7,8 @@ the rate limit (`gifting.services.gift_send_rate_check`) would otherwise measure
 from coinsite.settings import *  # noqa: F403
 
 GIFT_SEND_RATE_LIMITED = False
+
+# The server is benchmarked as it is deployed under ASGI: with a connection pool (see DB_POOL_MAX).
+if "pool" not in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 12}  # noqa: F405

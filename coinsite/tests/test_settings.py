@@ -96,3 +96,17 @@ def test_production_settings_turn_on_secure_cookies_hsts_and_csp():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "True", "True", "True", "False", "True"]
+
+
+def test_a_pool_size_turns_on_psycopgs_connection_pool():
+    probe = ("import django; django.setup(); from django.conf import settings as s; "
+             "d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], d['OPTIONS']['pool']['max_size'])")
+    result = _run({**PRODUCTION, "DB_POOL_MAX": "8", "DB_CONN_MAX_AGE": "60",
+                   "DJANGO_SETTINGS_MODULE": "coinsite.settings"}, "-c", probe)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "8"]
+
+    refused = _run({**PRODUCTION, "DB_POOL_MAX": "-1"})
+    assert refused.returncode != 0
+    assert "DB_POOL_MAX" in refused.stderr
