@@ -31,7 +31,7 @@ from gifting.models import (
     LiveStream,
     new_overlay_token,
 )
-from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_post, system_account
+from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_spend, system_account
 from wallet.models import (
     Asset,
     CoinReceivable,
@@ -339,11 +339,11 @@ def _post_gift(*, sender: User, context: _GiftContext, stream_id: int, quantity:
         raise NotEnoughCoins(coins - wallet.balance, balance=wallet.balance, cost=coins)
     diamonds = coins * DIAMONDS_PER_COIN
     try:
-        # No savepoint: any ledger error fails the whole gift, so its rollback is ours too (2 round trips fewer).
-        ledger_transaction = ledger_post(
-            idempotency_key=f"gift:{sender.pk}:{idempotency_key}", kind=GIFT_LEDGER_KIND,
+        # One statement, no savepoint: any ledger error fails the whole gift, so its rollback is ours too.
+        ledger_transaction = ledger_spend(
+            idempotency_key=f"gift:{sender.pk}:{idempotency_key}", kind=GIFT_LEDGER_KIND, payer=wallet,
             lines=_gift_lines(context, coins=coins, diamonds=diamonds),
-            memo=f"{quantity} x {context.gift_name}", savepoint=False,
+            memo=f"{quantity} x {context.gift_name}",
             metadata={"stream": stream_id, "gift": context.gift_id, "quantity": quantity})
     except InsufficientFunds as error:
         raise NotEnoughCoins(error.shortfall, balance=error.available, cost=coins) from None

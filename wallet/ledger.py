@@ -188,6 +188,84 @@ def ledger_post(*, idempotency_key: str, kind: str, lines: Sequence[Line], memo:
     return ledger_transaction
 
 
+def ledger_spend(*, idempotency_key: str, kind: str, payer: LedgerAccount, lines: Sequence[Line], memo: str = "",
+                 metadata: dict[str, Any] | None = None) -> LedgerTransaction:
+    """`ledger_post` for the hot shape — one user wallet pays, every other line lands on an append-only
+    account — in one statement instead of five: claim the key, debit the payer if the funds are there,
+    insert the entries and the balance deltas.
+
+    Same guarantees as `ledger_post` (balanced, exactly once, never below zero, replay returns the
+    stored transaction or raises IdempotencyConflict). Runs in the caller's transaction without a
+    savepoint: after a LedgerError the caller's transaction must be rolled back, as `gift_send`'s is.
+    Falls back to `ledger_post` for any other shape.
+    """
+    postings = _validated_postings(lines)
+    metadata_json = _validated_header(idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata)
+    net: dict[int, int] = defaultdict(int)
+    for posting in postings:
+        net[posting.account.pk] += posting.amount
+    others = [posting for posting in postings if posting.account.pk != payer.pk]
+    if (payer.append_only_balance or payer.may_go_negative or net.get(payer.pk, 0) >= 0
+            or not all(posting.account.append_only_balance for posting in others)
+            or any(posting.amount < 0 and not posting.account.may_go_negative for posting in others)):
+        return ledger_post(idempotency_key=idempotency_key, kind=kind, lines=lines, memo=memo, metadata=metadata,
+                           savepoint=False)
+    if not connection.in_atomic_block:
+        raise InvalidPosting("ledger_spend runs inside the caller's transaction.")
+    created_at = timezone.now()
+    deltas = {account_id: amount for account_id, amount in sorted(net.items()) if account_id != payer.pk and amount}
+    with connection.cursor() as cursor:
+        cursor.execute(_SPEND_SQL, {
+            "key": idempotency_key, "kind": kind, "memo": memo, "metadata": metadata_json, "now": created_at,
+            "payer": payer.pk, "cost": -net[payer.pk],
+            "accounts": [posting.account.pk for posting in postings], "assets": [posting.asset for posting in postings],
+            "amounts": [posting.amount for posting in postings],
+            "delta_accounts": list(deltas), "delta_amounts": list(deltas.values()),
+        })
+        transaction_id, debited = cursor.fetchone()
+    if transaction_id is None:
+        return _replayed_transaction(idempotency_key=idempotency_key, kind=kind, postings=postings)
+    if not debited:
+        available = (LedgerAccount.objects.select_for_update(no_key=True).filter(pk=payer.pk)
+                     .values_list("balance", flat=True).get())
+        raise InsufficientFunds(account_id=payer.pk, asset=payer.asset, available=available,
+                                requested=-net[payer.pk])
+    ledger_transaction = LedgerTransaction(id=transaction_id, idempotency_key=idempotency_key, kind=kind, memo=memo,
+                                           metadata=metadata or {}, created_at=created_at)
+    ledger_transaction._state.adding = False
+    ledger_transaction._state.db = connection.alias
+    return ledger_transaction
+
+
+# The entries and deltas are inserted only if the key was new and the payer's conditional debit
+# succeeded; when it did not, the claimed transaction row stays behind without entries and the
+# caller's rollback removes it (the deferred trigger would refuse it at commit anyway).
+_SPEND_SQL = """
+    WITH claimed AS (
+        INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at)
+        VALUES (%(key)s, %(kind)s, %(memo)s, %(metadata)s::jsonb, %(now)s)
+        ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+    ), debited AS (
+        UPDATE wallet_ledgeraccount SET balance = balance - %(cost)s
+         WHERE id = %(payer)s AND balance >= %(cost)s AND EXISTS (SELECT 1 FROM claimed)
+        RETURNING id
+    ), entries AS (
+        INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at)
+        SELECT claimed.id, line.account, line.asset, line.amount, %(now)s
+          FROM claimed, debited,
+               unnest(%(accounts)s::bigint[], %(assets)s::text[], %(amounts)s::bigint[]) AS line(account, asset, amount)
+        RETURNING 1
+    ), deltas AS (
+        INSERT INTO wallet_ledgerbalancedelta (account_id, amount)
+        SELECT delta.account, delta.amount
+          FROM claimed, debited, unnest(%(delta_accounts)s::bigint[], %(delta_amounts)s::bigint[])
+               AS delta(account, amount)
+        RETURNING 1
+    )
+    SELECT (SELECT id FROM claimed), EXISTS (SELECT 1 FROM debited)
+"""
+
+
 def ledger_move(*, source: LedgerAccount, destination: LedgerAccount, asset: str, amount: int,
                 idempotency_key: str, kind: str, memo: str = "", metadata: dict[str, Any] | None = None,
                 durable: bool = True) -> LedgerTransaction:

@@ -440,14 +440,15 @@ def test_only_one_live_stream_per_creator_is_enforced_by_the_database(bob, strea
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("controls", "budget", "round_trips"), [(False, False, 8), (True, False, 9), (True, True, 10)])
+@pytest.mark.parametrize(("controls", "budget", "round_trips"), [(False, False, 5), (True, False, 6), (True, True, 7)])
 def test_gift_send_round_trips(controls, budget, round_trips):
     """Every round trip of the hot path, outside any test transaction.
 
     BEGIN, 1 context read (stream, gift, rules, accounts, whether spending controls exist), the
     spending-controls lock only when the viewer has controls (+1 budget sum when they set a
-    budget), transaction INSERT, wallet UPDATE, delta INSERT, entry INSERT, the event INSERT (which
-    also queues the NOTIFY that PostgreSQL delivers at commit), and COMMIT. No savepoint.
+    budget), the posting (`ledger_spend`: transaction, conditional wallet debit, entries and balance
+    deltas in one statement), the event INSERT (which also queues the NOTIFY that PostgreSQL
+    delivers at commit), and COMMIT. No savepoint.
     """
     ensure_countries()
     viewer = make_user(email="fast@example.com", password=None)
