@@ -268,14 +268,20 @@ def payout_retry(*, payout_id: int, staff: User) -> Payout:
     """Try a failed payout again for staff: a new request for the same diamonds and method.
 
     The failed payout keeps its history (its diamonds were returned); the new one goes through every
-    check again (balance, holds, freeze, rates). Retrying twice returns the same new payout.
+    check again (balance, holds, freeze, rates), to the same method or, if the creator replaced it,
+    their newest one. Retrying twice returns the same new payout.
     """
     if not staff.is_staff:
         raise PayoutError("Only staff retry payouts.")
     failed = Payout.objects.select_related("creator").get(pk=payout_id)
     if failed.status != PayoutStatus.FAILED:
         raise PayoutError("Only a failed payout can be retried.")
-    retry = payout_request(creator=failed.creator, method_id=failed.method_id, diamonds=failed.diamonds,
+    # A payout often fails for a wrong address: if the creator has replaced that method, use their newest one.
+    method = PayoutMethod.objects.filter(pk=failed.method_id, retired_at__isnull=True).first() or \
+        PayoutMethod.objects.filter(creator=failed.creator, retired_at__isnull=True).order_by("-created_at").first()
+    if method is None:
+        raise PayoutError("The creator has no payout method to retry to.")
+    retry = payout_request(creator=failed.creator, method_id=method.pk, diamonds=failed.diamonds,
                            idempotency_key=f"retry:{failed.pk}")
     with transaction.atomic(durable=True):
         staff_action_record(actor=staff, action="payout.retry", target=failed, after={"retry_payout": retry.pk})

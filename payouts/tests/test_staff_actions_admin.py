@@ -134,3 +134,31 @@ def test_a_rate_edited_by_finance_counts_as_fresh(finance):
     assert str(rate.value) == "0.930000"
     backend = ExchangeBackend.objects.get(name=BACKEND_NAME)
     assert timezone.now() - backend.last_update < datetime.timedelta(minutes=1)
+
+
+def test_finance_retries_a_failed_payout_once(finance, bob):
+    from payouts.services import payout_method_add
+    from payouts.tests.support import committing
+
+    rates_load()
+    give_diamonds(bob, 20_000)
+    method = add_method(bob, paypal_email="decline@example.com")
+    failed = committing(payout_request)(creator=bob, method_id=method.pk, diamonds=10_000, idempotency_key="f1")
+    failed.refresh_from_db()
+    assert failed.status == PayoutStatus.FAILED
+    # The creator fixes the address (an aged method, so no new hold) and staff retry.
+    fixed = committing(payout_method_add)(creator=bob, kind="paypal", holder_name="Bob", currency="USD",
+                                          paypal_email="bob@example.com", replaces=method)
+    from payouts.models import PayoutMethod
+
+    PayoutMethod.objects.filter(pk=fixed.pk).update(created_at=fixed.created_at.replace(year=2020))
+    url = reverse("admin:payouts_payout_changelist")
+
+    response = finance.post(url, {"action": "retry", ACTION_CHECKBOX_NAME: [str(failed.pk)]}, follow=True)
+    finance.post(url, {"action": "retry", ACTION_CHECKBOX_NAME: [str(failed.pk)]})
+
+    assert b"1 payout(s) retried." in response.content
+    retry = Payout.objects.exclude(pk=failed.pk).get()
+    assert (retry.diamonds, retry.idempotency_key, retry.method) == (10_000, f"retry:{failed.pk}", fixed)
+    assert user_balance(bob, Asset.DIAMOND) == 10_000
+    assert StaffAction.objects.filter(action="payout.retry").count() == 2
