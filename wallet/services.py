@@ -69,8 +69,13 @@ def topup_start(*, user, payment_method: str, package_id: int | None = None,
     )
     try:
         session = provider.checkout_start(_checkout_request(topup))
-    except (ProviderError, UnsupportedPaymentMethod) as error:
-        logger.warning("Checkout for top-up %s failed to start: %s", topup.public_id, error)
+    except Exception as error:
+        # A provider outage is expected (ProviderError); anything else (a missing API key, an SDK
+        # bug) is logged in full, but the viewer still gets a plain answer and is never charged.
+        if isinstance(error, ProviderError | UnsupportedPaymentMethod):
+            logger.warning("Checkout for top-up %s failed to start: %s", topup.public_id, error)
+        else:
+            logger.exception("Checkout for top-up %s failed unexpectedly", topup.public_id)
         _finish(topup.pk, TopUpStatus.FAILED, reason="The payment provider could not start the payment.")
         raise RechargeError("The payment could not be started. Nothing was charged; please try again.") from error
     TopUp.objects.filter(pk=topup.pk, provider_session_id="").update(

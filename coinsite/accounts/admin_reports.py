@@ -160,6 +160,7 @@ def _totals(days: list[DayRow]) -> dict:
 def reports_view(request, *, admin_site):
     """/admin/reports/: finance, support and superusers (the admin site has checked staff and 2FA)."""
     from wallet.models import LedgerAuditRun
+    from wallet.selectors import coin_rate
 
     if not can_see_reports(request.user):
         raise PermissionDenied
@@ -170,6 +171,7 @@ def reports_view(request, *, admin_site):
         "days": days,
         "totals": _totals(days),
         "liabilities": liabilities(),
+        "coin_rate_usd": coin_rate("USD"),
         "last_audit": LedgerAuditRun.objects.order_by("-run_date").first(),
     }
     return TemplateResponse(request, "admin/reports.html", context)

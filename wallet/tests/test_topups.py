@@ -689,3 +689,19 @@ def test_with_stripe_the_buy_coins_form_may_land_on_stripe_checkout(alice_client
 
 def test_with_the_sandbox_the_buy_coins_form_stays_on_this_site(alice_client):
     assert _csp_directive(alice_client.get(RECHARGE_URL), "form-action") == ["'self'"]
+
+
+def test_an_unexpected_provider_failure_is_a_plain_message_and_charges_nothing(alice_client, alice, monkeypatch):
+    from wallet.providers.sandbox import SandboxProvider
+
+    def broken(self, request):
+        raise RuntimeError("API key missing")
+
+    monkeypatch.setattr(SandboxProvider, "checkout_start", broken)
+
+    response = start(alice_client, choice=str(package(70).pk))
+
+    assert response.status_code in (200, 400)
+    assert "The payment could not be started. Nothing was charged; please try again." in response.content.decode()
+    assert TopUp.objects.get().status == TopUpStatus.FAILED
+    assert user_balance(alice, Asset.COIN) == 0

@@ -1,6 +1,7 @@
 """The staff report: per-day figures for known data, liabilities from the ledger, who may open it."""
 
 import datetime
+import re
 
 import pytest
 from django.urls import reverse
@@ -100,6 +101,8 @@ def test_the_report_page_shows_the_figures_and_the_last_audit(client, economy, t
     assert "¥1,500" in row and "$14.98" in row and "1,060 (USD)" in row and "€0.08" in row
     assert "FAILED with 2 problems" in html
     assert REPORTS in index.content.decode()
+    assert re.search(r"Coins outstanding \(viewer wallets\)</th><td>[\d,]+ coins "
+                     r"\(\$[\d,]+\.\d\d\) at the USD base price", html)
 
 
 @pytest.mark.django_db
