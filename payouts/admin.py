@@ -1,9 +1,9 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils import timezone
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
-from coinsite.accounts.admin_actions import reason_action
+from coinsite.accounts.admin_actions import reason_action, service_action
 from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from payouts.chargebacks import topup_reverse
 from payouts.models import (
@@ -69,33 +69,20 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # The change form stays closed to everyone; the change permission (finance) unlocks reviews.
         return request.user.has_perm("payouts.change_payout")
 
-    @admin.action(description="Approve selected payouts (waiting for approval)", permissions=["approve"])
-    def approve(self, request, queryset):
-        self._review(request, queryset, lambda payout: payout_approve(payout_id=payout.pk, staff=request.user),
-                     "approved")
-
+    approve = service_action(
+        name="approve", description="Approve selected payouts (waiting for approval)", permissions=("approve",),
+        perform=lambda request, payout: payout_approve(payout_id=payout.pk, staff=request.user),
+        errors=(PayoutError,), done="payout(s) approved")
     reject = reason_action(
         name="reject", description="Reject selected payouts and return their diamonds", permissions=("approve",),
         perform=lambda request, payout, reason: payout_reject(payout_id=payout.pk, staff=request.user,
                                                               reason=reason),
         errors=(PayoutError,), done="payout(s) rejected")
-
-    @admin.action(description="Retry selected failed payouts (a new request for the same diamonds)",
-                  permissions=["approve"])
-    def retry(self, request, queryset):
-        self._review(request, queryset, lambda payout: payout_retry(payout_id=payout.pk, staff=request.user),
-                     "retried")
-
-    def _review(self, request, queryset, review, done: str) -> None:
-        count = 0
-        for payout in queryset.order_by("pk"):
-            try:
-                review(payout)
-                count += 1
-            except PayoutError as error:
-                self.message_user(request, f"Payout {payout.public_id}: {error}", messages.ERROR)
-        if count:
-            self.message_user(request, f"{count} payout(s) {done}.", messages.SUCCESS)
+    retry = service_action(
+        name="retry", description="Retry selected failed payouts (a new request for the same diamonds)",
+        permissions=("approve",),
+        perform=lambda request, payout: payout_retry(payout_id=payout.pk, staff=request.user),
+        errors=(PayoutError,), done="payout(s) retried")
 
 
 @admin.register(PayoutMethod)

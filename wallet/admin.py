@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from djmoney.money import Money
 
 from coinsite.accounts.admin import UserAdmin
-from coinsite.accounts.admin_actions import reason_action
+from coinsite.accounts.admin_actions import reason_action, service_action
 from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from coinsite.accounts.models import User
 from wallet import staff
@@ -356,14 +356,10 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "opts": self.model._meta, "threshold": economy().adjustment_approval_above,
         }, status=400 if form.errors else 200)
 
-    @admin.action(description="Approve selected adjustments (second staff member)", permissions=["review"])
-    def approve(self, request, queryset):
-        for adjustment in queryset.order_by("pk"):
-            try:
-                staff.adjustment_approve(adjustment_id=adjustment.pk, staff=request.user)
-                self.message_user(request, f"Adjustment {adjustment.pk} posted.", messages.SUCCESS)
-            except staff.StaffOperationError as error:
-                self.message_user(request, f"Adjustment {adjustment.pk}: {error}", messages.ERROR)
+    approve = service_action(
+        name="approve", description="Approve selected adjustments (second staff member)", permissions=("review",),
+        perform=lambda request, adjustment: staff.adjustment_approve(adjustment_id=adjustment.pk, staff=request.user),
+        errors=(staff.StaffOperationError,), done="adjustment(s) posted")
 
     reject = reason_action(
         name="reject", description="Reject selected adjustments", permissions=("review",),

@@ -38,6 +38,18 @@ def reason_action(*, name: str, description: str, perform, errors: tuple[type[Ex
     return admin.action(description=description, permissions=permissions or None)(action)
 
 
+def service_action(*, name: str, description: str, perform, errors: tuple[type[Exception], ...], done: str,
+                   permissions: tuple[str, ...] = ()):
+    """An admin action named `name` that calls `perform(request, obj)` per selected object, no reason asked."""
+
+    def action(modeladmin, request, queryset):
+        _run(modeladmin, request, queryset, None, perform=lambda request, obj, _reason: perform(request, obj),
+             errors=errors, done=done)
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=permissions or None)(action)
+
+
 def _run(modeladmin, request, queryset, reason, *, perform, errors, done) -> None:
     count = 0
     for obj in queryset.order_by("pk"):
