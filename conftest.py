@@ -20,6 +20,12 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """PBKDF2 at Django's default iterations costs about 0.5 s per hash here; tests only need a hash."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _isolated_state(settings, tmp_path):
     """Rate-limit counters live in the cache; start every test with an empty one."""
     from django.core.cache import cache
@@ -53,8 +59,9 @@ def bob(db):
     """A verified creator in the UK."""
     from coinsite.accounts.tests.factories import make_user
 
-    return make_user(email="bob@example.com", display_name="Bob", is_creator=True, country="GB",
-                     preferred_currency="GBP")
+    return make_user(
+        email="bob@example.com", display_name="Bob", is_creator=True, country="GB", preferred_currency="GBP"
+    )
 
 
 @pytest.fixture

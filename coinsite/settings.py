@@ -26,9 +26,7 @@ SECRET_KEY = env_str("SECRET_KEY") or ("" if PRODUCTION else _DEV_SECRET)
 if PRODUCTION:
     require("SECRET_KEY", SECRET_KEY)
     if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY == _DEV_SECRET:
-        raise ImproperlyConfigured(
-            "Environment variable SECRET_KEY is too weak: use at least 50 random characters."
-        )
+        raise ImproperlyConfigured("Environment variable SECRET_KEY is too weak: use at least 50 random characters.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 if PRODUCTION:
@@ -112,9 +110,7 @@ if DATABASE_URL:
     except ValueError as error:
         raise ImproperlyConfigured(f"Environment variable DATABASE_URL is invalid: {error}") from None
     if _database.get("ENGINE") != "django.db.backends.postgresql":
-        raise ImproperlyConfigured(
-            "Environment variable DATABASE_URL must point at PostgreSQL (postgres://...)."
-        )
+        raise ImproperlyConfigured("Environment variable DATABASE_URL must point at PostgreSQL (postgres://...).")
     _database["CONN_HEALTH_CHECKS"] = True
 elif PRODUCTION:
     require("DATABASE_URL", DATABASE_URL)
@@ -141,8 +137,7 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -214,9 +209,7 @@ EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:
     _email = urlparse(EMAIL_URL)
     if _email.scheme not in {"smtp", "smtps", "smtp+tls"} or not _email.hostname:
-        raise ImproperlyConfigured(
-            "Environment variable EMAIL_URL must look like smtp+tls://user:password@host:587."
-        )
+        raise ImproperlyConfigured("Environment variable EMAIL_URL must look like smtp+tls://user:password@host:587.")
     MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
@@ -348,11 +341,15 @@ PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER") or "sandbox"
 if PAYOUT_PROVIDER not in {"sandbox"}:
     raise ImproperlyConfigured(f"Environment variable PAYOUT_PROVIDER must be 'sandbox', got {PAYOUT_PROVIDER!r}.")
 EXCHANGE_BACKEND = "payouts.exchange.FixedRatesBackend"
-CELERY_BEAT_SCHEDULE.update({
-    "payouts-sweep": {"task": "payouts.tasks.payouts_sweep", "schedule": 5 * 60},
-    "payouts-earnings-rollup": {"task": "payouts.tasks.earnings_rollup", "schedule": 60},
-    "payouts-statements-sweep": {"task": "payouts.tasks.statements_sweep", "schedule": 15 * 60},
-    # Statements for the month that just ended; re-running a month sends nothing twice.
-    "payouts-monthly-statements": {"task": "payouts.tasks.statements_send_monthly",
-                                   "schedule": crontab(day_of_month="1", hour="6", minute="0")},
-})
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "payouts-sweep": {"task": "payouts.tasks.payouts_sweep", "schedule": 5 * 60},
+        "payouts-earnings-rollup": {"task": "payouts.tasks.earnings_rollup", "schedule": 60},
+        "payouts-statements-sweep": {"task": "payouts.tasks.statements_sweep", "schedule": 15 * 60},
+        # Statements for the month that just ended; re-running a month sends nothing twice.
+        "payouts-monthly-statements": {
+            "task": "payouts.tasks.statements_send_monthly",
+            "schedule": crontab(day_of_month="1", hour="6", minute="0"),
+        },
+    }
+)

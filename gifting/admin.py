@@ -27,11 +27,14 @@ class GiftForm(forms.ModelForm):
         countries = self.cleaned_data.get("countries")
         if isinstance(countries, list) and all(isinstance(code, str) for code in countries):
             countries = [code.strip().upper() for code in countries]
-            unknown = sorted(set(countries) - set(Country.objects.filter(code__in=countries)
-                                                  .values_list("code", flat=True)))
+            unknown = sorted(
+                set(countries) - set(Country.objects.filter(code__in=countries).values_list("code", flat=True))
+            )
             if unknown:
-                raise forms.ValidationError(f"Unknown country codes: {', '.join(unknown)}. "
-                                            "Add the country first, or leave the list empty for everywhere.")
+                raise forms.ValidationError(
+                    f"Unknown country codes: {', '.join(unknown)}. "
+                    "Add the country first, or leave the list empty for everywhere."
+                )
             return sorted(set(countries))
         return countries
 
@@ -79,16 +82,27 @@ class LiveStreamAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 before = model_snapshot(stream)
                 stream_end(stream=stream, creator=stream.creator)
                 stream.refresh_from_db()
-                staff_action_record(actor=request.user, action="stream.end", target=stream, before=before,
-                                    after=model_snapshot(stream))
+                staff_action_record(
+                    actor=request.user, action="stream.end", target=stream, before=before, after=model_snapshot(stream)
+                )
             ended += 1
         self.message_user(request, f"Ended {ended} stream(s).", messages.SUCCESS)
 
 
 @admin.register(GiftEvent)
 class GiftEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "sender", "creator", "gift", "quantity", "coins", "diamonds", "is_anonymous",
-                    "stream"]
+    list_display = [
+        "id",
+        "created_at",
+        "sender",
+        "creator",
+        "gift",
+        "quantity",
+        "coins",
+        "diamonds",
+        "is_anonymous",
+        "stream",
+    ]
     list_filter = ["is_anonymous", "gift"]
     search_fields = ["=id", "=stream__id", "sender__email", "creator__email", "idempotency_key"]
     list_select_related = ["sender", "creator", "gift", "stream"]

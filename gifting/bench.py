@@ -79,8 +79,12 @@ def pgbench_path() -> str | None:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            bindir = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,  # noqa: S603 (fixed argv)
-                                    timeout=10).stdout
+            bindir = subprocess.run(  # noqa: S603
+                [pg_config, "--bindir"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout
             candidates.append(Path(bindir.strip()) / "pgbench")
         except (OSError, subprocess.SubprocessError):
             pass
@@ -94,8 +98,13 @@ def pgbench_path() -> str | None:
 def _admin_connection() -> psycopg.Connection:
     """An autocommit connection to the Django database's server, for CREATE/DROP DATABASE."""
     db = settings.DATABASES["default"]
-    options = {"user": db.get("USER") or None, "password": db.get("PASSWORD") or None,
-               "host": db.get("HOST") or None, "port": db.get("PORT") or None, "autocommit": True}
+    options = {
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+        "autocommit": True,
+    }
     try:
         return psycopg.connect(dbname=db["NAME"], **options)
     except psycopg.OperationalError:
@@ -123,10 +132,25 @@ def pgbench_tps(*, pgbench: str, scale: int, clients: int, seconds: int, log) ->
     try:
         init = [pgbench, *connect_args, "-i", "-q", "-s", str(scale), PGBENCH_DATABASE]
         subprocess.run(init, env=env, capture_output=True, text=True, timeout=300, check=True)  # noqa: S603
-        run = [pgbench, *connect_args, "-T", str(seconds), "-c", str(clients), "-j", str(min(2, clients)),
-               PGBENCH_DATABASE]
-        result = subprocess.run(run, env=env, capture_output=True, text=True,  # noqa: S603 (our argv, no shell)
-                                timeout=seconds + 120, check=True)
+        run = [
+            pgbench,
+            *connect_args,
+            "-T",
+            str(seconds),
+            "-c",
+            str(clients),
+            "-j",
+            str(min(2, clients)),
+            PGBENCH_DATABASE,
+        ]
+        result = subprocess.run(  # noqa: S603
+            run,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+            check=True,
+        )
     except subprocess.CalledProcessError as error:
         log(f"pgbench failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
         return None
@@ -136,8 +160,7 @@ def pgbench_tps(*, pgbench: str, scale: int, clients: int, seconds: int, log) ->
     finally:
         with _admin_connection() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DATABASE}" WITH (FORCE)')
-    match = re.search(r"tps = ([\d.]+) \(without initial", result.stdout) or re.search(r"tps = ([\d.]+)",
-                                                                                         result.stdout)
+    match = re.search(r"tps = ([\d.]+) \(without initial", result.stdout) or re.search(r"tps = ([\d.]+)", result.stdout)
     return round(float(match.group(1)), 1) if match else None
 
 
@@ -155,8 +178,14 @@ class BenchData:
 def _bench_user(email: str, *, is_creator: bool) -> User:
     user = User.objects.filter(email=email).first()
     if user is None:
-        user = User.objects.create_user(email=email, password=None, display_name=email.split("@")[0],
-                                        birth_date=datetime.date(1990, 1, 1), country="US", is_creator=is_creator)
+        user = User.objects.create_user(
+            email=email,
+            password=None,
+            display_name=email.split("@")[0],
+            birth_date=datetime.date(1990, 1, 1),
+            country="US",
+            is_creator=is_creator,
+        )
     return user
 
 
@@ -169,8 +198,13 @@ def bench_data_setup(*, senders: int) -> BenchData:
     creator_users = [_bench_user(f"bench-creator-{n}@{BENCH_DOMAIN}", is_creator=True) for n in range(senders)]
     for sender in sender_users:
         if user_balance(sender, Asset.COIN) < FUNDING_FLOOR:
-            ledger_credit(account=account_for_user(sender, Asset.COIN), asset=Asset.COIN, amount=FUNDING_TOPUP,
-                          idempotency_key=f"bench-topup:{uuid.uuid4()}", kind="topup")
+            ledger_credit(
+                account=account_for_user(sender, Asset.COIN),
+                asset=Asset.COIN,
+                amount=FUNDING_TOPUP,
+                idempotency_key=f"bench-topup:{uuid.uuid4()}",
+                kind="topup",
+            )
     streams = []
     for creator in creator_users:
         account_for_user(creator, Asset.DIAMOND)  # so no first gift pays for creating it
@@ -207,8 +241,7 @@ def run_phase(workers: list, *, seconds: float) -> tuple[float, list[float], Cou
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(index, worker), daemon=True) for index, worker in
-               enumerate(workers)]
+    threads = [threading.Thread(target=run, args=(index, worker), daemon=True) for index, worker in enumerate(workers)]
     for thread in threads:
         thread.start()
     barrier.wait(timeout=60)
@@ -224,8 +257,9 @@ def run_phase(workers: list, *, seconds: float) -> tuple[float, list[float], Cou
     return elapsed, latencies, outcomes
 
 
-def service_phase(data: BenchData, *, targets: list[LiveStream], seconds: float, prefix: str,
-                  processes: int = 1) -> PhaseResult:
+def service_phase(
+    data: BenchData, *, targets: list[LiveStream], seconds: float, prefix: str, processes: int = 1
+) -> PhaseResult:
     """Each sender gifts roses to its target stream through `gift_send` until the deadline."""
 
     def worker_for(index: int, sender: User, stream: LiveStream):
@@ -235,14 +269,20 @@ def service_phase(data: BenchData, *, targets: list[LiveStream], seconds: float,
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
                 try:
-                    gift_send(sender=sender, stream_id=stream.pk, gift_id=data.gift.pk, quantity=1,
-                              idempotency_key=f"{prefix}{index}:{sent}")
+                    gift_send(
+                        sender=sender,
+                        stream_id=stream.pk,
+                        gift_id=data.gift.pk,
+                        quantity=1,
+                        idempotency_key=f"{prefix}{index}:{sent}",
+                    )
                     outcomes["ok"] += 1
                 except GiftError as error:
                     outcomes[type(error).__name__] += 1
                 latencies.append((time.perf_counter() - began) * 1000)
                 sent += 1
             return latencies, outcomes
+
         return worker
 
     workers = [worker_for(n, sender, targets[n]) for n, sender in enumerate(data.senders)]
@@ -321,9 +361,21 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Server":
-        command = [sys.executable, "-m", "uvicorn", "coinsite.asgi:application", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--workers", str(self.workers), "--no-access-log",
-                   "--log-level", "warning"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "coinsite.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         # Django keeps a persistent connection per thread; under ASGI every request may run on a new
@@ -333,8 +385,13 @@ class Server:
         env["DJANGO_SETTINGS_MODULE"] = "gifting.bench_settings"  # the site's, without the per-viewer rate limit
         self.conn_max_age = env["DB_CONN_MAX_AGE"]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log,  # noqa: S603
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(  # noqa: S603
+                command,
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self._wait_until_up(timeout=60)
         return self
 
@@ -366,8 +423,7 @@ class Server:
             self.process.wait(timeout=10)
 
 
-def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds: float,
-               prefix: str) -> PhaseResult:
+def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds: float, prefix: str) -> PhaseResult:
     """Each sender POSTs roses to its target stream's gift endpoint on a keep-alive connection."""
     import http.client
 
@@ -378,9 +434,13 @@ def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds
     def worker_for(index: int, stream: LiveStream):
         # Django accepts an unmasked 32-character secret as both the CSRF cookie and the form token.
         csrf = secrets.token_hex(16)
-        headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={sessions[index]}; {settings.CSRF_COOKIE_NAME}={csrf}",
-                   "Content-Type": "application/x-www-form-urlencoded", "Origin": origin,
-                   "Referer": f"{origin}/", "X-CSRFToken": csrf}
+        headers = {
+            "Cookie": f"{settings.SESSION_COOKIE_NAME}={sessions[index]}; {settings.CSRF_COOKIE_NAME}={csrf}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": origin,
+            "Referer": f"{origin}/",
+            "X-CSRFToken": csrf,
+        }
         path = gift_endpoint_path(stream)
 
         def worker(deadline: float):
@@ -388,9 +448,16 @@ def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds
             client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             sent = 0
             while time.perf_counter() < deadline:
-                body = urllib.parse.urlencode({
-                    "gift": data.gift.pk, "quantity": 1, "anonymous": "", "confirmed": "",
-                    "idempotency_key": f"{prefix}{index}:{sent}", "csrfmiddlewaretoken": csrf})
+                body = urllib.parse.urlencode(
+                    {
+                        "gift": data.gift.pk,
+                        "quantity": 1,
+                        "anonymous": "",
+                        "confirmed": "",
+                        "idempotency_key": f"{prefix}{index}:{sent}",
+                        "csrfmiddlewaretoken": csrf,
+                    }
+                )
                 began = time.perf_counter()
                 try:
                     client.request("POST", path, body=body, headers=headers)
@@ -405,6 +472,7 @@ def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds
                 sent += 1
             client.close()
             return latencies, outcomes
+
         return worker
 
     workers = [worker_for(n, targets[n]) for n in range(len(data.senders))]
@@ -430,10 +498,16 @@ GOALS = {  # ratio key: (numerator, denominator, goal)
     "ratio_http_hot_vs_spread": ("http_hot_gifts_per_s", "http_spread_gifts_per_s", 0.9),
     "ratio_service_spread_vs_pgbench_uncontended": ("service_spread_gifts_per_s", "pgbench_uncontended_tps", 0.5),
     "ratio_service_hot_vs_pgbench_hot": ("service_hot_gifts_per_s", "pgbench_hot_tps", 2.0),
-    "ratio_multiprocess_hot_vs_spread": ("service_multiprocess_hot_gifts_per_s",
-                                         "service_multiprocess_spread_gifts_per_s", 0.9),
-    "ratio_multiprocess_spread_vs_pgbench_uncontended": ("service_multiprocess_spread_gifts_per_s",
-                                                         "pgbench_uncontended_tps", 0.5),
+    "ratio_multiprocess_hot_vs_spread": (
+        "service_multiprocess_hot_gifts_per_s",
+        "service_multiprocess_spread_gifts_per_s",
+        0.9,
+    ),
+    "ratio_multiprocess_spread_vs_pgbench_uncontended": (
+        "service_multiprocess_spread_gifts_per_s",
+        "pgbench_uncontended_tps",
+        0.5,
+    ),
     "ratio_multiprocess_hot_vs_pgbench_hot": ("service_multiprocess_hot_gifts_per_s", "pgbench_hot_tps", 2.0),
 }
 
@@ -448,12 +522,25 @@ def ratios(figures: dict) -> dict:
 
 def table_lines(figures: dict) -> list[str]:
     """The metric | value | ratio vs goal table."""
-    rows = [(key, _shown(figures.get(key)), "") for key in (
-        "pgbench_uncontended_tps", "pgbench_hot_tps", "service_spread_gifts_per_s", "service_hot_gifts_per_s",
-        "service_p50_ms", "service_p99_ms", "service_multiprocess_spread_gifts_per_s",
-        "service_multiprocess_hot_gifts_per_s", "service_multiprocess_p99_ms", "http_spread_gifts_per_s",
-        "http_hot_gifts_per_s", "http_p50_ms",
-        "http_p99_ms", "ledger_audit_ok")]
+    rows = [
+        (key, _shown(figures.get(key)), "")
+        for key in (
+            "pgbench_uncontended_tps",
+            "pgbench_hot_tps",
+            "service_spread_gifts_per_s",
+            "service_hot_gifts_per_s",
+            "service_p50_ms",
+            "service_p99_ms",
+            "service_multiprocess_spread_gifts_per_s",
+            "service_multiprocess_hot_gifts_per_s",
+            "service_multiprocess_p99_ms",
+            "http_spread_gifts_per_s",
+            "http_hot_gifts_per_s",
+            "http_p50_ms",
+            "http_p99_ms",
+            "ledger_audit_ok",
+        )
+    ]
     for key, (_numerator, _denominator, goal) in GOALS.items():
         value = figures.get(key)
         verdict = "n/a" if value is None else ("meets" if value >= goal else "below")

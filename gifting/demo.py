@@ -31,8 +31,14 @@ def seed_demo(*, users: dict[str, User], stdout) -> None:
         if gift is None:
             continue
         try:
-            gift_send(sender=viewer, stream_id=stream.pk, gift_id=gift.pk, quantity=quantity,
-                      idempotency_key=f"demo:{stream.pk}:{number}", anonymous=anonymous)
+            gift_send(
+                sender=viewer,
+                stream_id=stream.pk,
+                gift_id=gift.pk,
+                quantity=quantity,
+                idempotency_key=f"demo:{stream.pk}:{number}",
+                anonymous=anonymous,
+            )
         except NotEnoughCoins:
             stdout.write(f"Gifting demo: {viewer.email} has too few coins for {quantity} x {gift.name}; skipped.")
             break
@@ -40,7 +46,7 @@ def seed_demo(*, users: dict[str, User], stdout) -> None:
             stdout.write(f"Gifting demo: could not send {gift.name}: {error}")
             break
         sent += 1
-    stdout.write(f"Gifting demo: {creator.display_name} is live with \"{stream.title}\" ({sent} demo gift(s)).")
+    stdout.write(f'Gifting demo: {creator.display_name} is live with "{stream.title}" ({sent} demo gift(s)).')
 
 
 def _demo_stream(creator: User) -> LiveStream:

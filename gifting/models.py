@@ -36,8 +36,10 @@ class Gift(models.Model):
     tier = models.CharField(max_length=8, choices=GiftTier.choices, default=GiftTier.SMALL)
     is_active = models.BooleanField(default=True, help_text="Inactive gifts are hidden and cannot be sent.")
     countries = models.JSONField(
-        default=list, blank=True,
-        help_text='ISO country codes where the gift is offered, e.g. ["JP"]; empty means everywhere.')
+        default=list,
+        blank=True,
+        help_text='ISO country codes where the gift is offered, e.g. ["JP"]; empty means everywhere.',
+    )
     sort_order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -81,11 +83,17 @@ def new_overlay_token() -> str:
 class CreatorProfile(models.Model):
     """What viewers see about a creator, and the secret that will let a stream overlay read their gifts."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
-                                related_name="creator_profile")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="creator_profile"
+    )
     bio = models.TextField(blank=True, default="", max_length=500)
-    avatar = models.CharField(max_length=200, blank=True, default="", choices=AVATAR_CHOICES,
-                              help_text="One of the site's avatar images; initials are shown when empty.")
+    avatar = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        choices=AVATAR_CHOICES,
+        help_text="One of the site's avatar images; initials are shown when empty.",
+    )
     overlay_token = models.CharField(max_length=64, unique=True, default=new_overlay_token)
 
     def __str__(self):
@@ -119,12 +127,16 @@ class LiveStream(models.Model):
             models.Index(fields=["-started_at"], condition=Q(ended_at__isnull=True), name="gifting_stream_live"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["creator"], condition=Q(ended_at__isnull=True),
-                                    name="gifting_livestream_one_live_per_creator"),
-            models.CheckConstraint(condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
-                                   name="gifting_livestream_ends_after_start"),
-            models.CheckConstraint(condition=Q(goal_coins__isnull=True) | Q(goal_coins__gt=0),
-                                   name="gifting_livestream_goal_positive"),
+            models.UniqueConstraint(
+                fields=["creator"], condition=Q(ended_at__isnull=True), name="gifting_livestream_one_live_per_creator"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="gifting_livestream_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(goal_coins__isnull=True) | Q(goal_coins__gt=0), name="gifting_livestream_goal_positive"
+            ),
         ]
 
     def __str__(self):
@@ -146,11 +158,13 @@ class GiftEvent(AppendOnlyModel):
     # The composite indexes below start with the stream and the sender, so plain FK indexes on them
     # would only be one more index write on every gift.
     stream = models.ForeignKey(LiveStream, on_delete=models.PROTECT, related_name="gift_events", db_index=False)
-    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent",
-                               db_index=False)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent", db_index=False
+    )
     # Indexed with the event id (below): the earnings roll-up's tail is "this creator's events after id N".
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_received",
-                                db_index=False)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_received", db_index=False
+    )
     gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="events")
     quantity = models.PositiveSmallIntegerField()
     coins = models.BigIntegerField()
@@ -165,10 +179,14 @@ class GiftEvent(AppendOnlyModel):
         indexes = [
             models.Index(fields=["stream", "-created_at"], name="gifting_event_stream_feed"),
             # Covering, so a stream's leaderboard and goal progress are index-only scans.
-            models.Index(fields=["stream", "sender"], include=["coins", "is_anonymous"],
-                         name="gifting_event_stream_sender"),
-            models.Index(fields=["creator", "id"], include=["diamonds", "created_at", "stream"],
-                         name="gifting_event_creator_tail"),
+            models.Index(
+                fields=["stream", "sender"], include=["coins", "is_anonymous"], name="gifting_event_stream_sender"
+            ),
+            models.Index(
+                fields=["creator", "id"],
+                include=["diamonds", "created_at", "stream"],
+                name="gifting_event_creator_tail",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["sender", "idempotency_key"], name="gifting_giftevent_unique_request"),
@@ -186,20 +204,26 @@ class GiftEvent(AppendOnlyModel):
 class GiftingPreferences(models.Model):
     """A viewer's gifting settings; no row means the defaults (shown on leaderboards)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
-                                related_name="gifting_preferences")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="gifting_preferences"
+    )
     hide_from_leaderboards = models.BooleanField(
-        default=False, help_text="Leave the viewer out of every stream leaderboard (their gifts still count).")
+        default=False, help_text="Leave the viewer out of every stream leaderboard (their gifts still count)."
+    )
     confirm_above_coins = models.PositiveIntegerField(
-        null=True, blank=True,
-        help_text="The viewer's own, lower confirmation threshold; the staff-set one applies when empty.")
+        null=True,
+        blank=True,
+        help_text="The viewer's own, lower confirmation threshold; the staff-set one applies when empty.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "gifting preferences"
         constraints = [
-            models.CheckConstraint(condition=Q(confirm_above_coins__isnull=True) | Q(confirm_above_coins__gte=1),
-                                   name="gifting_preferences_confirm_positive"),
+            models.CheckConstraint(
+                condition=Q(confirm_above_coins__isnull=True) | Q(confirm_above_coins__gte=1),
+                name="gifting_preferences_confirm_positive",
+            ),
         ]
 
     def __str__(self):

@@ -46,11 +46,13 @@ def viewer_seen(*, stream_id: int, viewer: str, now: float | None = None) -> Non
 def viewer_counts(stream_ids: list[int], *, now: float | None = None) -> dict[int, int]:
     """Distinct viewers seen on each stream in the last window or so, in one cache round trip."""
     window = _window(now)
-    keys = {stream_id: (_counter_key(stream_id, window), _counter_key(stream_id, window - 1))
-            for stream_id in stream_ids}
+    keys = {
+        stream_id: (_counter_key(stream_id, window), _counter_key(stream_id, window - 1)) for stream_id in stream_ids
+    }
     found = cache.get_many([key for pair in keys.values() for key in pair])
-    return {stream_id: max(found.get(current, 0), found.get(previous, 0))
-            for stream_id, (current, previous) in keys.items()}
+    return {
+        stream_id: max(found.get(current, 0), found.get(previous, 0)) for stream_id, (current, previous) in keys.items()
+    }
 
 
 def viewer_count(stream_id: int, *, now: float | None = None) -> int:

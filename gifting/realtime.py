@@ -36,8 +36,13 @@ def notify_stream(stream_id: int, event_id: int) -> None:
 def listen_conninfo() -> str:
     """A libpq connection string for the default database (also its unix-socket HOST when embedded)."""
     database = settings.DATABASES["default"]
-    params = {"dbname": database.get("NAME"), "user": database.get("USER"), "password": database.get("PASSWORD"),
-              "host": database.get("HOST"), "port": database.get("PORT")}
+    params = {
+        "dbname": database.get("NAME"),
+        "user": database.get("USER"),
+        "password": database.get("PASSWORD"),
+        "host": database.get("HOST"),
+        "port": database.get("PORT"),
+    }
     options = {key: value for key, value in database.get("OPTIONS", {}).items() if isinstance(value, str | int)}
     return make_conninfo(**{key: value for key, value in {**params, **options}.items() if value not in (None, "")})
 
@@ -105,8 +110,9 @@ def _hub() -> _Hub:
     return _hubs[loop]
 
 
-async def stream_events(stream_id: int, *, lifetime: float = MAX_LIFETIME_SECONDS,
-                        keepalive: float = KEEPALIVE_SECONDS) -> AsyncIterator[str]:
+async def stream_events(
+    stream_id: int, *, lifetime: float = MAX_LIFETIME_SECONDS, keepalive: float = KEEPALIVE_SECONDS
+) -> AsyncIterator[str]:
     """SSE lines for one browser: `event: gift` per committed gift, a keepalive comment every `keepalive` s.
 
     Subscribes to the process's shared listener for at most `lifetime` seconds and unsubscribes

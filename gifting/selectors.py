@@ -63,9 +63,11 @@ class GoalProgress:
 
 def live_streams() -> QuerySet[LiveStream]:
     """Streams live now, busiest first, with their creator and profile loaded."""
-    return (LiveStream.objects.filter(ended_at__isnull=True)
-            .select_related("creator", "creator__creator_profile")
-            .order_by("-viewer_count", "-started_at"))
+    return (
+        LiveStream.objects.filter(ended_at__isnull=True)
+        .select_related("creator", "creator__creator_profile")
+        .order_by("-viewer_count", "-started_at")
+    )
 
 
 def gift_catalogue(user: User) -> list[Gift]:
@@ -75,12 +77,20 @@ def gift_catalogue(user: User) -> list[Gift]:
 
 def recent_gifts(stream: LiveStream, limit: int = 20) -> list[FeedItem]:
     """The stream's latest gifts, newest first; anonymous ones without their sender's name."""
-    events = (GiftEvent.objects.filter(stream=stream).select_related("gift", "sender")
-              .order_by("-created_at", "-id")[:limit])
+    events = (
+        GiftEvent.objects.filter(stream=stream).select_related("gift", "sender").order_by("-created_at", "-id")[:limit]
+    )
     return [
-        FeedItem(event_id=event.pk, sender_name=_sender_name(event), is_anonymous=event.is_anonymous,
-                 gift_name=event.gift.name, gift_artwork_url=event.gift.artwork_url, quantity=event.quantity,
-                 coins=event.coins, created_at=event.created_at)
+        FeedItem(
+            event_id=event.pk,
+            sender_name=_sender_name(event),
+            is_anonymous=event.is_anonymous,
+            gift_name=event.gift.name,
+            gift_artwork_url=event.gift.artwork_url,
+            quantity=event.quantity,
+            coins=event.coins,
+            created_at=event.created_at,
+        )
         for event in events
     ]
 
@@ -97,15 +107,26 @@ def leaderboard(stream: LiveStream, limit: int = 10) -> list[LeaderboardEntry]:
     out entirely. Ties go to the lower user id, so the order is stable between refreshes.
     """
     hidden = GiftingPreferences.objects.filter(user=OuterRef("sender"), hide_from_leaderboards=True)
-    rows = (GiftEvent.objects.filter(stream=stream).filter(~Exists(hidden))
-            .values("sender", "is_anonymous").annotate(total=Sum("coins"))
-            .order_by("-total", "sender", "is_anonymous")[:limit])
+    rows = (
+        GiftEvent.objects.filter(stream=stream)
+        .filter(~Exists(hidden))
+        .values("sender", "is_anonymous")
+        .annotate(total=Sum("coins"))
+        .order_by("-total", "sender", "is_anonymous")[:limit]
+    )
     rows = list(rows)
-    names = dict(User.objects.filter(pk__in=[row["sender"] for row in rows if not row["is_anonymous"]])
-                 .values_list("pk", "display_name"))
+    names = dict(
+        User.objects.filter(pk__in=[row["sender"] for row in rows if not row["is_anonymous"]]).values_list(
+            "pk", "display_name"
+        )
+    )
     return [
-        LeaderboardEntry(rank=rank, name=ANONYMOUS if row["is_anonymous"] else names.get(row["sender"]) or UNNAMED,
-                         coins=row["total"], is_anonymous=row["is_anonymous"])
+        LeaderboardEntry(
+            rank=rank,
+            name=ANONYMOUS if row["is_anonymous"] else names.get(row["sender"]) or UNNAMED,
+            coins=row["total"],
+            is_anonymous=row["is_anonymous"],
+        )
         for rank, row in enumerate(rows, start=1)
     ]
 
@@ -152,7 +173,11 @@ def creator_page(creator_id: int) -> CreatorPage | None:
     if creator is None:
         return None
     profile = CreatorProfile.objects.filter(user=creator).first()
-    streams = list(LiveStream.objects.filter(creator=creator).order_by("-started_at")[:RECENT_STREAMS + 1])
+    streams = list(LiveStream.objects.filter(creator=creator).order_by("-started_at")[: RECENT_STREAMS + 1])
     live = next((stream for stream in streams if stream.is_live), None)
-    return CreatorPage(creator=creator, profile=profile, live=live,
-                       recent_streams=[stream for stream in streams if stream is not live][:RECENT_STREAMS])
+    return CreatorPage(
+        creator=creator,
+        profile=profile,
+        live=live,
+        recent_streams=[stream for stream in streams if stream is not live][:RECENT_STREAMS],
+    )

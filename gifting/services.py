@@ -89,8 +89,9 @@ class NotEnoughCoins(GiftError):
         self.shortfall = shortfall
         self.balance = balance
         self.cost = cost
-        super().__init__(f"This gift costs {cost:,} coins and you have {balance:,}: "
-                         f"top up {shortfall:,} more coins to send it.")
+        super().__init__(
+            f"This gift costs {cost:,} coins and you have {balance:,}: top up {shortfall:,} more coins to send it."
+        )
 
 
 class IdempotencyKeyReused(GiftError):
@@ -124,8 +125,9 @@ class StreamError(Exception):
 # --- Streams ------------------------------------------------------------------------------------
 
 
-def stream_start(*, creator: User, title: str, stream_url: str = "", goal_coins: int | None = None,
-                 goal_label: str = "") -> LiveStream:
+def stream_start(
+    *, creator: User, title: str, stream_url: str = "", goal_coins: int | None = None, goal_label: str = ""
+) -> LiveStream:
     """Put the creator live with a new stream; a creator is never live twice (a unique index holds it)."""
     if not creator.is_creator:
         raise StreamError("Only creators can go live.")
@@ -134,8 +136,13 @@ def stream_start(*, creator: User, title: str, stream_url: str = "", goal_coins:
     _check_goal(goal_coins)
     try:
         with transaction.atomic(durable=True):
-            return LiveStream.objects.create(creator=creator, title=title, stream_url=stream_url,
-                                             goal_coins=goal_coins, goal_label=goal_label.strip()[:80])
+            return LiveStream.objects.create(
+                creator=creator,
+                title=title,
+                stream_url=stream_url,
+                goal_coins=goal_coins,
+                goal_label=goal_label.strip()[:80],
+            )
     except IntegrityError:
         raise StreamError("You are already live: end that stream before starting another.") from None
 
@@ -153,15 +160,17 @@ def stream_goal_set(*, stream: LiveStream, creator: User, goal_coins: int | None
     _check_owner(stream, creator)
     _check_goal(goal_coins)
     updated = LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(
-        goal_coins=goal_coins, goal_label=goal_label.strip()[:80])
+        goal_coins=goal_coins, goal_label=goal_label.strip()[:80]
+    )
     if not updated:
         raise StreamError("This stream has ended; its goal can no longer change.")
     stream.refresh_from_db(fields=["goal_coins", "goal_label"])
     return stream
 
 
-def gifting_preferences_set(*, user: User, hide_from_leaderboards: bool,
-                            confirm_above_coins: int | None = None) -> GiftingPreferences:
+def gifting_preferences_set(
+    *, user: User, hide_from_leaderboards: bool, confirm_above_coins: int | None = None
+) -> GiftingPreferences:
     """Replace the viewer's gifting preferences: leaderboard visibility and their own confirmation threshold.
 
     `confirm_above_coins` None means the staff-set threshold; otherwise it must be a whole number of
@@ -170,8 +179,9 @@ def gifting_preferences_set(*, user: User, hide_from_leaderboards: bool,
     """
     _check_personal_threshold(confirm_above_coins)
     preferences, _created = GiftingPreferences.objects.update_or_create(
-        user=user, defaults={"hide_from_leaderboards": bool(hide_from_leaderboards),
-                             "confirm_above_coins": confirm_above_coins})
+        user=user,
+        defaults={"hide_from_leaderboards": bool(hide_from_leaderboards), "confirm_above_coins": confirm_above_coins},
+    )
     return preferences
 
 
@@ -182,8 +192,10 @@ def _check_personal_threshold(coins: int | None) -> None:
     if isinstance(coins, bool) or not isinstance(coins, int) or coins < 1:
         raise PreferencesError("Your confirmation threshold must be a whole number of coins, at least 1.")
     if coins > staff_threshold:
-        raise PreferencesError(f"Your confirmation threshold can be at most {staff_threshold:,} coins, the site's "
-                               "own; leave it empty to use that.")
+        raise PreferencesError(
+            f"Your confirmation threshold can be at most {staff_threshold:,} coins, the site's "
+            "own; leave it empty to use that."
+        )
 
 
 def creator_profile_update(*, creator: User, bio: str, avatar: str) -> CreatorProfile:
@@ -255,8 +267,9 @@ class _GiftContext:
     diamonds_issued: LedgerAccount | None
 
 
-def gift_send(*, sender: User, stream_id: int, gift_id: int, quantity: int, idempotency_key: str,
-              anonymous: bool = False) -> GiftEvent:
+def gift_send(
+    *, sender: User, stream_id: int, gift_id: int, quantity: int, idempotency_key: str, anonymous: bool = False
+) -> GiftEvent:
     """Send `quantity` x gift on a live stream: all of it exactly once, or nothing.
 
     In one durable transaction: check the rules (quantity, live stream, gift offered in the
@@ -271,8 +284,13 @@ def gift_send(*, sender: User, stream_id: int, gift_id: int, quantity: int, idem
     with transaction.atomic(durable=True):
         context = _gift_context(sender=sender, stream_id=stream_id, gift_id=gift_id, idempotency_key=idempotency_key)
         if context.existing_event_id is not None:
-            return _replayed_event(GiftEvent.objects.get(pk=context.existing_event_id), stream_id=stream_id,
-                                   gift_id=gift_id, quantity=quantity, anonymous=anonymous)
+            return _replayed_event(
+                GiftEvent.objects.get(pk=context.existing_event_id),
+                stream_id=stream_id,
+                gift_id=gift_id,
+                quantity=quantity,
+                anonymous=anonymous,
+            )
         _check_rules(sender, context)
         coins = context.coin_cost * quantity
         try:
@@ -282,14 +300,29 @@ def gift_send(*, sender: User, stream_id: int, gift_id: int, quantity: int, idem
             # A racing request with this key may have committed while we waited on the controls lock.
             existing = GiftEvent.objects.filter(sender=sender, idempotency_key=idempotency_key).first()
             if existing is not None:
-                return _replayed_event(existing, stream_id=stream_id, gift_id=gift_id, quantity=quantity,
-                                       anonymous=anonymous)
+                return _replayed_event(
+                    existing, stream_id=stream_id, gift_id=gift_id, quantity=quantity, anonymous=anonymous
+                )
             raise GiftNotAllowed(blocked.message, code=f"spending_{blocked.reason}") from None
         # The event's INSERT also queues the live NOTIFY, which PostgreSQL delivers only at commit.
-        event = _post_gift(sender=sender, context=context, stream_id=stream_id, quantity=quantity, coins=coins,
-                           idempotency_key=idempotency_key, anonymous=anonymous)
-    logger.info("Gift %s: %s x gift %s (%s coins) from user %s on stream %s", event.pk, quantity, gift_id, coins,
-                sender.pk, stream_id)
+        event = _post_gift(
+            sender=sender,
+            context=context,
+            stream_id=stream_id,
+            quantity=quantity,
+            coins=coins,
+            idempotency_key=idempotency_key,
+            anonymous=anonymous,
+        )
+    logger.info(
+        "Gift %s: %s x gift %s (%s coins) from user %s on stream %s",
+        event.pk,
+        quantity,
+        gift_id,
+        coins,
+        sender.pk,
+        stream_id,
+    )
     return event
 
 
@@ -315,22 +348,36 @@ def _check_rules(sender: User, context: _GiftContext) -> None:
     if context.gift_countries and sender.country not in context.gift_countries:
         raise GiftNotAllowed(f"The {context.gift_name} gift is not offered in your country.", code="gift_not_offered")
     if sender.birth_date is None:
-        raise GiftNotAllowed("Add your birth date to your profile before sending gifts: gifting is for adults.",
-                             code="age_unknown")
+        raise GiftNotAllowed(
+            "Add your birth date to your profile before sending gifts: gifting is for adults.", code="age_unknown"
+        )
     if not sender.is_adult:
         raise GiftNotAllowed("Gifts can only be sent by people aged 18 or over.", code="age")
     if context.frozen_reason:
-        raise GiftNotAllowed(f"Your wallet is frozen by our team: {context.frozen_reason} Contact support to "
-                             "have it lifted.", code="frozen")
+        raise GiftNotAllowed(
+            f"Your wallet is frozen by our team: {context.frozen_reason} Contact support to have it lifted.",
+            code="frozen",
+        )
     if context.owes_coins:
-        raise GiftNotAllowed("Coins from a refunded or charged-back recharge were already spent; the next "
-                             "recharge settles them first. Until then you cannot send gifts.", code="receivable")
+        raise GiftNotAllowed(
+            "Coins from a refunded or charged-back recharge were already spent; the next "
+            "recharge settles them first. Until then you cannot send gifts.",
+            code="receivable",
+        )
     if not context.country_gifting_enabled:
         raise GiftNotAllowed("Sending gifts is not available in your country.", code="country")
 
 
-def _post_gift(*, sender: User, context: _GiftContext, stream_id: int, quantity: int, coins: int,
-               idempotency_key: str, anonymous: bool) -> GiftEvent:
+def _post_gift(
+    *,
+    sender: User,
+    context: _GiftContext,
+    stream_id: int,
+    quantity: int,
+    coins: int,
+    idempotency_key: str,
+    anonymous: bool,
+) -> GiftEvent:
     wallet = context.sender_coins
     if wallet is None:
         raise NotEnoughCoins(coins, balance=0, cost=coins)
@@ -341,25 +388,37 @@ def _post_gift(*, sender: User, context: _GiftContext, stream_id: int, quantity:
     try:
         # One statement, no savepoint: any ledger error fails the whole gift, so its rollback is ours too.
         ledger_transaction = ledger_spend(
-            idempotency_key=f"gift:{sender.pk}:{idempotency_key}", kind=GIFT_LEDGER_KIND, payer=wallet,
+            idempotency_key=f"gift:{sender.pk}:{idempotency_key}",
+            kind=GIFT_LEDGER_KIND,
+            payer=wallet,
             lines=_gift_lines(context, coins=coins, diamonds=diamonds),
             memo=f"{quantity} x {context.gift_name}",
-            metadata={"stream": stream_id, "gift": context.gift_id, "quantity": quantity})
+            metadata={"stream": stream_id, "gift": context.gift_id, "quantity": quantity},
+        )
     except InsufficientFunds as error:
         raise NotEnoughCoins(error.shortfall, balance=error.available, cost=coins) from None
     except IdempotencyConflict:
         raise IdempotencyKeyReused("This gift request was already used for a different gift.") from None
     event = GiftEvent(
-        stream_id=stream_id, sender_id=sender.pk, creator_id=context.creator_id, gift_id=context.gift_id,
-        quantity=quantity, coins=coins, diamonds=diamonds, is_anonymous=bool(anonymous),
-        idempotency_key=idempotency_key, ledger_transaction=ledger_transaction,
-        created_at=ledger_transaction.created_at)
+        stream_id=stream_id,
+        sender_id=sender.pk,
+        creator_id=context.creator_id,
+        gift_id=context.gift_id,
+        quantity=quantity,
+        coins=coins,
+        diamonds=diamonds,
+        is_anonymous=bool(anonymous),
+        idempotency_key=idempotency_key,
+        ledger_transaction=ledger_transaction,
+        created_at=ledger_transaction.created_at,
+    )
     if _insert_event(event):
         return event
     # The ledger found this key already posted: a racing request with the same key committed first.
     existing = GiftEvent.objects.get(sender=sender, idempotency_key=idempotency_key)
-    return _replayed_event(existing, stream_id=stream_id, gift_id=context.gift_id, quantity=quantity,
-                           anonymous=anonymous)
+    return _replayed_event(
+        existing, stream_id=stream_id, gift_id=context.gift_id, quantity=quantity, anonymous=anonymous
+    )
 
 
 def _gift_lines(context: _GiftContext, *, coins: int, diamonds: int) -> list:
@@ -376,8 +435,12 @@ def _gift_lines(context: _GiftContext, *, coins: int, diamonds: int) -> list:
 
 def _replayed_event(event: GiftEvent, *, stream_id: int, gift_id: int, quantity: int, anonymous: bool) -> GiftEvent:
     """The earlier event for a retried request, if the retry asks for the same gift."""
-    if (event.stream_id, event.gift_id, event.quantity, event.is_anonymous) != (stream_id, gift_id, quantity,
-                                                                                 bool(anonymous)):
+    if (event.stream_id, event.gift_id, event.quantity, event.is_anonymous) != (
+        stream_id,
+        gift_id,
+        quantity,
+        bool(anonymous),
+    ):
         raise IdempotencyKeyReused("This gift request was already used for a different gift.")
     return event
 
@@ -420,31 +483,60 @@ def _context_sql() -> str:
 
 def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key: str) -> _GiftContext:
     with connection.cursor() as cursor:
-        cursor.execute(_context_sql(), {
-            "stream_id": stream_id, "gift_id": gift_id, "country": sender.country, "sender_id": sender.pk,
-            "key": idempotency_key, "coin": Asset.COIN.value, "diamond": Asset.DIAMOND.value,
-            "coins_consumed": SystemAccount.COINS_CONSUMED.value,
-            "diamonds_issued": SystemAccount.DIAMONDS_ISSUED.value,
-        })
+        cursor.execute(
+            _context_sql(),
+            {
+                "stream_id": stream_id,
+                "gift_id": gift_id,
+                "country": sender.country,
+                "sender_id": sender.pk,
+                "key": idempotency_key,
+                "coin": Asset.COIN.value,
+                "diamond": Asset.DIAMOND.value,
+                "coins_consumed": SystemAccount.COINS_CONSUMED.value,
+                "diamonds_issued": SystemAccount.DIAMONDS_ISSUED.value,
+            },
+        )
         row = cursor.fetchone()
-    (creator_id, stream_is_live, creator_is_creator, found_gift_id, gift_name, coin_cost, gift_is_active,
-     countries_json, country_gifting_enabled, existing_event_id, frozen_reason, owes_coins,
-     has_spending_controls) = row[:13]
+    (
+        creator_id,
+        stream_is_live,
+        creator_is_creator,
+        found_gift_id,
+        gift_name,
+        coin_cost,
+        gift_is_active,
+        countries_json,
+        country_gifting_enabled,
+        existing_event_id,
+        frozen_reason,
+        owes_coins,
+        has_spending_controls,
+    ) = row[:13]
     accounts = _accounts_from_row(row[13:])
     return _GiftContext(
-        creator_id=creator_id, stream_is_live=bool(stream_is_live), creator_is_creator=bool(creator_is_creator),
-        gift_id=found_gift_id, gift_name=gift_name or "", coin_cost=coin_cost or 0,
-        gift_is_active=bool(gift_is_active), gift_countries=json.loads(countries_json) if countries_json else [],
-        country_gifting_enabled=country_gifting_enabled, existing_event_id=existing_event_id,
-        frozen_reason=frozen_reason, owes_coins=bool(owes_coins), has_spending_controls=bool(has_spending_controls),
-        **accounts)
+        creator_id=creator_id,
+        stream_is_live=bool(stream_is_live),
+        creator_is_creator=bool(creator_is_creator),
+        gift_id=found_gift_id,
+        gift_name=gift_name or "",
+        coin_cost=coin_cost or 0,
+        gift_is_active=bool(gift_is_active),
+        gift_countries=json.loads(countries_json) if countries_json else [],
+        country_gifting_enabled=country_gifting_enabled,
+        existing_event_id=existing_event_id,
+        frozen_reason=frozen_reason,
+        owes_coins=bool(owes_coins),
+        has_spending_controls=bool(has_spending_controls),
+        **accounts,
+    )
 
 
 def _accounts_from_row(values: tuple) -> dict[str, LedgerAccount | None]:
     width = len(_ACCOUNT_FIELDS)
     accounts = {}
     for index, role in enumerate(_ACCOUNT_ROLES):
-        columns = values[index * width:(index + 1) * width]
+        columns = values[index * width : (index + 1) * width]
         found = columns[_ACCOUNT_FIELDS.index("id")] is not None
         accounts[role] = LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, columns) if found else None
     return accounts
@@ -457,15 +549,27 @@ def _insert_event(event: GiftEvent) -> bool:
     until the transaction commits and drops it on rollback, so it is sent exactly when the gift
     exists, without a round trip of its own after commit.
     """
-    fields = ["stream_id", "sender_id", "creator_id", "gift_id", "quantity", "coins", "diamonds", "is_anonymous",
-              "idempotency_key", "ledger_transaction_id", "created_at"]
+    fields = [
+        "stream_id",
+        "sender_id",
+        "creator_id",
+        "gift_id",
+        "quantity",
+        "coins",
+        "diamonds",
+        "is_anonymous",
+        "idempotency_key",
+        "ledger_transaction_id",
+        "created_at",
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH inserted AS (INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(fields))}) "
             "ON CONFLICT (sender_id, idempotency_key) DO NOTHING RETURNING id, stream_id) "
             "SELECT id, pg_notify(%s, stream_id || ':' || id) FROM inserted",
-            [*(getattr(event, field) for field in fields), realtime.CHANNEL])
+            [*(getattr(event, field) for field in fields), realtime.CHANNEL],
+        )
         row = cursor.fetchone()
     if row is None:
         return False
@@ -511,7 +615,8 @@ def gift_send_rate_check(*, user: User, now: float | None = None) -> None:
             raise GiftRateLimited(
                 f"You are sending gifts too quickly (at most {allowed:,} per {'second' if window == 1 else 'minute'})."
                 f" Nothing was charged: wait {retry_after} second{'s' if retry_after != 1 else ''} and try again.",
-                retry_after=retry_after)
+                retry_after=retry_after,
+            )
 
 
 # --- Viewers ------------------------------------------------------------------------------------

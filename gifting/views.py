@@ -39,8 +39,13 @@ FEED_LIMIT = 20
 OVERLAY_LIMIT = 5
 # An open event stream counts its viewer as present this often (its keepalives come every 15 s).
 SSE_PRESENCE_SECONDS = 10
-GIFT_ERROR_STATUS = {services.InvalidGiftRequest: 400, services.GiftNotAllowed: 403, services.NotEnoughCoins: 402,
-                     services.IdempotencyKeyReused: 409, services.GiftRateLimited: 429}
+GIFT_ERROR_STATUS = {
+    services.InvalidGiftRequest: 400,
+    services.GiftNotAllowed: 403,
+    services.NotEnoughCoins: 402,
+    services.IdempotencyKeyReused: 409,
+    services.GiftRateLimited: 429,
+}
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,10 @@ def live_cards() -> list[LiveCard]:
     streams = list(selectors.live_streams())
     viewers = presence.viewer_counts([stream.pk for stream in streams])
     services.stream_viewer_counts_save(streams=streams, counts=viewers)
-    return [LiveCard(stream=stream, goal=selectors.stream_goal_progress(stream), viewers=viewers[stream.pk])
-            for stream in streams]
+    return [
+        LiveCard(stream=stream, goal=selectors.stream_goal_progress(stream), viewers=viewers[stream.pk])
+        for stream in streams
+    ]
 
 
 def live_list_context(request) -> dict:
@@ -99,10 +106,12 @@ def _stream_or_404(stream_id: int) -> LiveStream:
 
 def _viewer(request, user) -> str | None:
     """Who is watching, for the viewer count; None for the creator on their own stream (not a viewer)."""
-    return presence.viewer_key(user_id=user.pk if user.is_authenticated else None,
-                               session_key=request.session.session_key,
-                               address=request.META.get("REMOTE_ADDR", ""),
-                               user_agent=request.META.get("HTTP_USER_AGENT", "")[:200])
+    return presence.viewer_key(
+        user_id=user.pk if user.is_authenticated else None,
+        session_key=request.session.session_key,
+        address=request.META.get("REMOTE_ADDR", ""),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
+    )
 
 
 def _viewers_now(request, stream: LiveStream) -> int:
@@ -115,10 +124,20 @@ def _viewers_now(request, stream: LiveStream) -> int:
 
 def _feed_context(stream: LiveStream, *, viewers: int, currency: str) -> dict:
     items = selectors.recent_gifts(stream, limit=FEED_LIMIT)
-    big_ids = set(GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS)
-                  .values_list("pk", flat=True))
-    return {"stream": stream, "feed": items, "big_event_ids": big_ids, "leaders": selectors.leaderboard(stream),
-            "goal": selectors.stream_goal_progress(stream), "viewers": viewers, "per_coin": _per_coin(currency)}
+    big_ids = set(
+        GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS).values_list(
+            "pk", flat=True
+        )
+    )
+    return {
+        "stream": stream,
+        "feed": items,
+        "big_event_ids": big_ids,
+        "leaders": selectors.leaderboard(stream),
+        "goal": selectors.stream_goal_progress(stream),
+        "viewers": viewers,
+        "per_coin": _per_coin(currency),
+    }
 
 
 def _per_coin(currency: str):
@@ -134,8 +153,9 @@ def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = N
     currency = viewer_currency(user)
     balance = user_balance(user, Asset.COIN)
     return {
-        "gift_options": [GiftOption(gift=gift, value=coin_value(gift.coin_cost, currency))
-                         for gift in selectors.gift_catalogue(user)],
+        "gift_options": [
+            GiftOption(gift=gift, value=coin_value(gift.coin_cost, currency)) for gift in selectors.gift_catalogue(user)
+        ],
         "gift_form": form or GiftSendForm(initial={"quantity": 1, "idempotency_key": new_idempotency_key()}),
         "balance": CoinAmount(coins=balance, value=coin_value(balance, currency)),
         **_preferences_context(request, next_url=request.get_full_path()),
@@ -152,19 +172,37 @@ def _preferences_context(request, *, next_url: str = "", form: GiftingPreference
     threshold = min(staff_threshold, personal) if personal else staff_threshold
     currency = viewer_currency(user)
     if form is None:
-        form = GiftingPreferencesForm(staff_threshold=staff_threshold, initial={
-            "hide_from_leaderboards": bool(preferences and preferences.hide_from_leaderboards),
-            "confirm_above_coins": personal, "next": next_url})
-    return {"preferences_form": form,
-            "site_threshold": CoinAmount(coins=staff_threshold, value=coin_value(staff_threshold, currency)),
-            "confirm_threshold": CoinAmount(coins=threshold, value=coin_value(threshold, currency)),
-            "has_personal_threshold": bool(personal) and personal < staff_threshold}
+        form = GiftingPreferencesForm(
+            staff_threshold=staff_threshold,
+            initial={
+                "hide_from_leaderboards": bool(preferences and preferences.hide_from_leaderboards),
+                "confirm_above_coins": personal,
+                "next": next_url,
+            },
+        )
+    return {
+        "preferences_form": form,
+        "site_threshold": CoinAmount(coins=staff_threshold, value=coin_value(staff_threshold, currency)),
+        "confirm_threshold": CoinAmount(coins=threshold, value=coin_value(threshold, currency)),
+        "has_personal_threshold": bool(personal) and personal < staff_threshold,
+    }
 
 
-def _render_stream(request, stream: LiveStream, *, form: GiftSendForm | None = None, error: str = "",
-                   extra: dict | None = None, status: int = 200):
-    context = {**_feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
-               **_gift_bar_context(request, stream, form), "gift_error": error, **(extra or {})}
+def _render_stream(
+    request,
+    stream: LiveStream,
+    *,
+    form: GiftSendForm | None = None,
+    error: str = "",
+    extra: dict | None = None,
+    status: int = 200,
+):
+    context = {
+        **_feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
+        **_gift_bar_context(request, stream, form),
+        "gift_error": error,
+        **(extra or {}),
+    }
     response = render(request, "gifting/stream.html", context, status=status)
     if stream.is_live and stream.stream_url:
         _allow_media_from(response, stream.stream_url)
@@ -189,8 +227,11 @@ def feed(request, stream_id: int):
     Each poll is also the viewer's presence heartbeat (cache only; see gifting.presence).
     """
     stream = _stream_or_404(stream_id)
-    return render(request, "gifting/stream.html#feed", _feed_context(
-        stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)))
+    return render(
+        request,
+        "gifting/stream.html#feed",
+        _feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
+    )
 
 
 @never_cache
@@ -208,8 +249,10 @@ async def events(request, stream_id: int):
         return HttpResponse(status=204)
     user = await request.auser()
     viewer = None if user.is_authenticated and user.pk == stream.creator_id else _viewer(request, user)
-    response = StreamingHttpResponse(_present_while_open(realtime.stream_events(stream_id), stream=stream,
-                                                         viewer=viewer), content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        _present_while_open(realtime.stream_events(stream_id), stream=stream, viewer=viewer),
+        content_type="text/event-stream",
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
@@ -238,14 +281,23 @@ def send(request, stream_id: int):
         return _render_stream(request, stream, form=_retry_form(form), error=form.first_error(), status=400)
     data = form.cleaned_data
     gift = Gift.objects.filter(pk=data["gift"]).first()
-    if gift is not None and stream.is_live and not data["confirmed"] and services.gift_confirmation_needed(
-            user=request.user, coins=gift.coin_cost * data["quantity"]):
+    if (
+        gift is not None
+        and stream.is_live
+        and not data["confirmed"]
+        and services.gift_confirmation_needed(user=request.user, coins=gift.coin_cost * data["quantity"])
+    ):
         return _render_confirmation(request, stream, gift, data)
     try:
         services.gift_send_rate_check(user=request.user)  # before, never inside, gift_send's transaction
-        event = services.gift_send(sender=request.user, stream_id=stream.pk, gift_id=data["gift"],
-                                   quantity=data["quantity"], idempotency_key=data["idempotency_key"],
-                                   anonymous=data["anonymous"])
+        event = services.gift_send(
+            sender=request.user,
+            stream_id=stream.pk,
+            gift_id=data["gift"],
+            quantity=data["quantity"],
+            idempotency_key=data["idempotency_key"],
+            anonymous=data["anonymous"],
+        )
     except services.GiftError as error:
         return _render_gift_error(request, stream, form, error)
     sent = f"{event.quantity} × {gift.name}"  # noqa: RUF001 (a real multiplication sign)
@@ -256,16 +308,16 @@ def send(request, stream_id: int):
 def _retry_form(form: GiftSendForm) -> GiftSendForm:
     """The viewer's choices again, under a fresh request id (the failed one charged nothing)."""
     initial = {name: form.data.get(name) for name in ("gift", "quantity")}
-    return GiftSendForm(initial={**initial, "anonymous": bool(form.data.get("anonymous")),
-                                 "idempotency_key": new_idempotency_key()})
+    return GiftSendForm(
+        initial={**initial, "anonymous": bool(form.data.get("anonymous")), "idempotency_key": new_idempotency_key()}
+    )
 
 
 def _render_gift_error(request, stream: LiveStream, form: GiftSendForm, error: services.GiftError):
     status = GIFT_ERROR_STATUS.get(type(error), 400)
     extra = {}
     if isinstance(error, services.NotEnoughCoins):
-        extra = {"shortfall": error.shortfall,
-                 "recharge_url": f"{reverse('wallet:recharge')}?coins={error.shortfall}"}
+        extra = {"shortfall": error.shortfall, "recharge_url": f"{reverse('wallet:recharge')}?coins={error.shortfall}"}
     response = _render_stream(request, stream, form=_retry_form(form), error=str(error), extra=extra, status=status)
     if isinstance(error, services.GiftRateLimited):
         response["Retry-After"] = str(error.retry_after)
@@ -274,10 +326,16 @@ def _render_gift_error(request, stream: LiveStream, form: GiftSendForm, error: s
 
 def _render_confirmation(request, stream: LiveStream, gift: Gift, data: dict):
     coins = gift.coin_cost * data["quantity"]
-    return render(request, "gifting/confirm.html", {
-        "stream": stream, "gift": gift, "data": data,
-        "cost": CoinAmount(coins=coins, value=coin_value(coins, viewer_currency(request.user))),
-    })
+    return render(
+        request,
+        "gifting/confirm.html",
+        {
+            "stream": stream,
+            "gift": gift,
+            "data": data,
+            "cost": CoinAmount(coins=coins, value=coin_value(coins, viewer_currency(request.user))),
+        },
+    )
 
 
 def _creator_name(stream: LiveStream) -> str:
@@ -289,32 +347,47 @@ def _creator_name(stream: LiveStream) -> str:
 def preferences(request):
     """The viewer's gifting preferences (also a form on each stream page, which posts here and returns)."""
     if request.method == "GET":
-        return render(request, "gifting/preferences.html",
-                      _preferences_context(request, next_url=_safe_next(request, request.GET.get("next", ""))))
+        return render(
+            request,
+            "gifting/preferences.html",
+            _preferences_context(request, next_url=_safe_next(request, request.GET.get("next", ""))),
+        )
     form = GiftingPreferencesForm(request.POST, staff_threshold=economy().gift_confirm_above_coins)
     if not form.is_valid():
         return _render_preferences_error(request, form)
     data = form.cleaned_data
     try:
-        services.gifting_preferences_set(user=request.user, hide_from_leaderboards=data["hide_from_leaderboards"],
-                                         confirm_above_coins=data["confirm_above_coins"])
+        services.gifting_preferences_set(
+            user=request.user,
+            hide_from_leaderboards=data["hide_from_leaderboards"],
+            confirm_above_coins=data["confirm_above_coins"],
+        )
     except services.PreferencesError as error:
         form.add_error("confirm_above_coins", str(error))
         return _render_preferences_error(request, form)
-    messages.success(request, "Gifting preferences saved: you are now "
-                     + ("hidden from" if data["hide_from_leaderboards"] else "shown on") + " stream leaderboards.")
+    messages.success(
+        request,
+        "Gifting preferences saved: you are now "
+        + ("hidden from" if data["hide_from_leaderboards"] else "shown on")
+        + " stream leaderboards.",
+    )
     return redirect(_safe_next(request, data.get("next") or ""))
 
 
 def _render_preferences_error(request, form: GiftingPreferencesForm):
     next_url = _safe_next(request, form.data.get("next", ""))
-    return render(request, "gifting/preferences.html",
-                  {**_preferences_context(request, form=form), "next_url": next_url}, status=400)
+    return render(
+        request,
+        "gifting/preferences.html",
+        {**_preferences_context(request, form=form), "next_url": next_url},
+        status=400,
+    )
 
 
 def _safe_next(request, target: str) -> str:
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return reverse("gifting:index")
     return target
 
@@ -349,27 +422,45 @@ def studio(request):
     return _render_studio(request)
 
 
-def _render_studio(request, *, go_live_form: GoLiveForm | None = None, goal_form: GoalForm | None = None,
-                   profile_form: CreatorProfileForm | None = None, status: int = 200):
+def _render_studio(
+    request,
+    *,
+    go_live_form: GoLiveForm | None = None,
+    goal_form: GoalForm | None = None,
+    profile_form: CreatorProfileForm | None = None,
+    status: int = 200,
+):
     live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
     profile = CreatorProfile.objects.filter(user=request.user).first()
-    context = {"live": live, "go_live_form": go_live_form or GoLiveForm(),
-               "per_coin": _per_coin(viewer_currency(request.user)),
-               "profile_form": profile_form or CreatorProfileForm(initial={
-                   "bio": profile.bio if profile else "", "avatar": profile.avatar if profile else ""})}
+    context = {
+        "live": live,
+        "go_live_form": go_live_form or GoLiveForm(),
+        "per_coin": _per_coin(viewer_currency(request.user)),
+        "profile_form": profile_form
+        or CreatorProfileForm(
+            initial={"bio": profile.bio if profile else "", "avatar": profile.avatar if profile else ""}
+        ),
+    }
     if live is not None:
         diamonds = selectors.stream_diamonds(live)
         per_diamond = economy().diamond_value
-        context.update({
-            "incoming": [IncomingGift(item=item, diamonds=item.coins * services.DIAMONDS_PER_COIN,
-                                      value=selectors.diamond_value(item.coins * services.DIAMONDS_PER_COIN,
-                                                                    per_diamond=per_diamond))
-                         for item in selectors.recent_gifts(live, limit=50)],
-            "diamonds": diamonds,
-            "diamonds_value": selectors.diamond_value(diamonds, per_diamond=per_diamond),
-            "goal": selectors.stream_goal_progress(live),
-            "goal_form": goal_form or GoalForm(initial={"goal_coins": live.goal_coins, "goal_label": live.goal_label}),
-        })
+        context.update(
+            {
+                "incoming": [
+                    IncomingGift(
+                        item=item,
+                        diamonds=item.coins * services.DIAMONDS_PER_COIN,
+                        value=selectors.diamond_value(item.coins * services.DIAMONDS_PER_COIN, per_diamond=per_diamond),
+                    )
+                    for item in selectors.recent_gifts(live, limit=50)
+                ],
+                "diamonds": diamonds,
+                "diamonds_value": selectors.diamond_value(diamonds, per_diamond=per_diamond),
+                "goal": selectors.stream_goal_progress(live),
+                "goal_form": goal_form
+                or GoalForm(initial={"goal_coins": live.goal_coins, "goal_label": live.goal_label}),
+            }
+        )
     return render(request, "gifting/studio.html", context, status=status)
 
 
@@ -446,10 +537,18 @@ def _overlay_context(token: str) -> dict:
     profile = get_object_or_404(CreatorProfile.objects.select_related("user"), overlay_token=token)
     live = LiveStream.objects.filter(creator_id=profile.user_id, ended_at__isnull=True).first()
     items = selectors.recent_gifts(live, limit=OVERLAY_LIMIT) if live else []
-    big_ids = set(GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS)
-                  .values_list("pk", flat=True))
-    return {"token": token, "live": live, "feed": items, "big_event_ids": big_ids,
-            "per_coin": _per_coin(profile.user.preferred_currency)}
+    big_ids = set(
+        GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS).values_list(
+            "pk", flat=True
+        )
+    )
+    return {
+        "token": token,
+        "live": live,
+        "feed": items,
+        "big_event_ids": big_ids,
+        "per_coin": _per_coin(profile.user.preferred_currency),
+    }
 
 
 @never_cache

@@ -28,8 +28,7 @@ class StatementRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Monthly statement runs are written by the Celery task only; staff follow their progress here."""
 
     list_display = ["month", "progress", "sent", "started_at", "finished_at"]
-    fields = ["month", "progress", "recipients_total", "processed", "sent", "last_user_id", "started_at",
-              "finished_at"]
+    fields = ["month", "progress", "recipients_total", "processed", "sent", "last_user_id", "started_at", "finished_at"]
     readonly_fields = fields
 
     @admin.display(description="progress")
@@ -70,19 +69,29 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return request.user.has_perm("payouts.change_payout")
 
     approve = service_action(
-        name="approve", description="Approve selected payouts (waiting for approval)", permissions=("approve",),
+        name="approve",
+        description="Approve selected payouts (waiting for approval)",
+        permissions=("approve",),
         perform=lambda request, payout: payout_approve(payout_id=payout.pk, staff=request.user),
-        errors=(PayoutError,), done="payout(s) approved")
+        errors=(PayoutError,),
+        done="payout(s) approved",
+    )
     reject = reason_action(
-        name="reject", description="Reject selected payouts and return their diamonds", permissions=("approve",),
-        perform=lambda request, payout, reason: payout_reject(payout_id=payout.pk, staff=request.user,
-                                                              reason=reason),
-        errors=(PayoutError,), done="payout(s) rejected")
+        name="reject",
+        description="Reject selected payouts and return their diamonds",
+        permissions=("approve",),
+        perform=lambda request, payout, reason: payout_reject(payout_id=payout.pk, staff=request.user, reason=reason),
+        errors=(PayoutError,),
+        done="payout(s) rejected",
+    )
     retry = service_action(
-        name="retry", description="Retry selected failed payouts (a new request for the same diamonds)",
+        name="retry",
+        description="Retry selected failed payouts (a new request for the same diamonds)",
         permissions=("approve",),
         perform=lambda request, payout: payout_retry(payout_id=payout.pk, staff=request.user),
-        errors=(PayoutError,), done="payout(s) retried")
+        errors=(PayoutError,),
+        done="payout(s) retried",
+    )
 
 
 @admin.register(PayoutMethod)
@@ -196,16 +205,25 @@ class TopUpOperationsAdmin(TopUpAdmin):
         return request.user.has_perm("wallet.change_topup")
 
     refund = reason_action(
-        name="refund", description="Refund selected top-ups (claw back their coins)", permissions=("reverse",),
-        perform=lambda request, topup, reason: topup_reverse(topup_id=topup.pk, staff=request.user, kind="refund",
-                                                             reason=reason),
-        errors=(StaffOperationError,), done="top-up(s) refunded")
-    chargeback = reason_action(
-        name="chargeback", description="Record chargebacks on selected top-ups (claw back their coins)",
+        name="refund",
+        description="Refund selected top-ups (claw back their coins)",
         permissions=("reverse",),
-        perform=lambda request, topup, reason: topup_reverse(topup_id=topup.pk, staff=request.user,
-                                                             kind="chargeback", reason=reason),
-        errors=(StaffOperationError,), done="chargeback(s) recorded")
+        perform=lambda request, topup, reason: topup_reverse(
+            topup_id=topup.pk, staff=request.user, kind="refund", reason=reason
+        ),
+        errors=(StaffOperationError,),
+        done="top-up(s) refunded",
+    )
+    chargeback = reason_action(
+        name="chargeback",
+        description="Record chargebacks on selected top-ups (claw back their coins)",
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_reverse(
+            topup_id=topup.pk, staff=request.user, kind="chargeback", reason=reason
+        ),
+        errors=(StaffOperationError,),
+        done="chargeback(s) recorded",
+    )
 
 
 admin.site.unregister(TopUp)

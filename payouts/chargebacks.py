@@ -44,11 +44,21 @@ def topup_reverse(*, topup_id: int, staff: User, kind: str, reason: str) -> Reve
         coins = topup_reverse_coins(topup_id=topup_id, staff=staff, kind=kind, reason=reason)
         clawed = _claw_back_held_diamonds(coins.topup, spent=coins.shortfall) if coins.shortfall else {}
         if clawed:
-            staff_action_record(actor=staff, action=f"topup.{kind}.clawback", target=coins.topup,
-                                after={"diamonds_clawed_back": {str(k): v for k, v in clawed.items()}},
-                                reason=reason)
-    logger.info("Top-up %s %s: %s coins back, %s owed, diamonds clawed back %s", coins.topup.public_id, kind,
-                coins.clawed_back, coins.shortfall, clawed)
+            staff_action_record(
+                actor=staff,
+                action=f"topup.{kind}.clawback",
+                target=coins.topup,
+                after={"diamonds_clawed_back": {str(k): v for k, v in clawed.items()}},
+                reason=reason,
+            )
+    logger.info(
+        "Top-up %s %s: %s coins back, %s owed, diamonds clawed back %s",
+        coins.topup.public_id,
+        kind,
+        coins.clawed_back,
+        coins.shortfall,
+        clawed,
+    )
     return Reversal(coins=coins, diamonds_clawed_back=clawed)
 
 
@@ -57,8 +67,11 @@ def _claw_back_held_diamonds(topup: TopUp, *, spent: int) -> dict[int, int]:
     since = max(topup.completed_at or topup.created_at, held_since)
     wanted: dict[int, int] = defaultdict(int)
     remaining = spent
-    gifts = (GiftEvent.objects.filter(sender=topup.user, created_at__gte=since).order_by("-created_at", "-id")
-             .values_list("creator_id", "diamonds", "coins"))
+    gifts = (
+        GiftEvent.objects.filter(sender=topup.user, created_at__gte=since)
+        .order_by("-created_at", "-id")
+        .values_list("creator_id", "diamonds", "coins")
+    )
     for creator_id, diamonds, coins in gifts.iterator(chunk_size=500):
         if remaining <= 0:
             break
@@ -81,9 +94,15 @@ def _claw_back(creator_id: int, diamonds: int, topup: TopUp) -> int:
     balance = LedgerAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
     taken = min(balance, diamonds)
     if taken:
-        ledger.ledger_move(source=account, destination=ledger.system_account(SystemAccount.DIAMONDS_ISSUED),
-                           asset=Asset.DIAMOND, amount=taken, kind="diamonds.clawback",
-                           idempotency_key=f"topup:{topup.public_id}:clawback:{creator_id}",
-                           memo=f"Clawback: gifts paid with a {topup.get_reversal_display().lower()} recharge",
-                           metadata={"topup": str(topup.public_id)}, durable=False)
+        ledger.ledger_move(
+            source=account,
+            destination=ledger.system_account(SystemAccount.DIAMONDS_ISSUED),
+            asset=Asset.DIAMOND,
+            amount=taken,
+            kind="diamonds.clawback",
+            idempotency_key=f"topup:{topup.public_id}:clawback:{creator_id}",
+            memo=f"Clawback: gifts paid with a {topup.get_reversal_display().lower()} recharge",
+            metadata={"topup": str(topup.public_id)},
+            durable=False,
+        )
     return taken

@@ -52,8 +52,11 @@ def earnings_rollup(*, batch_size: int = BATCH_SIZE, now: datetime.datetime | No
     cutoff = (now or timezone.now()) - datetime.timedelta(seconds=SETTLE_SECONDS)
     with transaction.atomic():
         state = _locked_state()
-        rows = list(GiftEvent.objects.filter(pk__gt=state.last_event_id).order_by("pk")
-                    .values_list("pk", "created_at")[:batch_size])
+        rows = list(
+            GiftEvent.objects.filter(pk__gt=state.last_event_id)
+            .order_by("pk")
+            .values_list("pk", "created_at")[:batch_size]
+        )
         settled = [pk for pk, created_at in _settled_prefix(rows, cutoff)]
         if not settled:
             return 0
@@ -121,8 +124,7 @@ def unrolled_events(creator: User):
 
 def diamonds_earned_since(creator: User, day: datetime.date) -> int:
     """Diamonds from gifts received on `day` or later (roll-ups plus the unrolled tail)."""
-    rolled = (EarningsRollup.objects.filter(creator=creator, day__gte=day)
-              .aggregate(total=Sum("diamonds"))["total"] or 0)
+    rolled = EarningsRollup.objects.filter(creator=creator, day__gte=day).aggregate(total=Sum("diamonds"))["total"] or 0
     start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
     tail = unrolled_events(creator).filter(created_at__gte=start).aggregate(total=Sum("diamonds"))["total"] or 0
     return rolled + tail
@@ -139,6 +141,10 @@ def diamond_balances(creator: User, *, today: datetime.date | None = None) -> Di
     """The creator's diamonds now: in the wallet, on hold (recent gifts), and in open payouts."""
     total = user_balance(creator, Asset.DIAMOND)
     recent = diamonds_earned_since(creator, first_held_day(today))
-    in_payout = (Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES)
-                 .aggregate(total=Sum("diamonds"))["total"] or 0)
+    in_payout = (
+        Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES).aggregate(total=Sum("diamonds"))[
+            "total"
+        ]
+        or 0
+    )
     return DiamondBalances(total=total, on_hold=max(0, min(total, recent)), in_payout=in_payout)

@@ -25,21 +25,30 @@ def method_changed_deliver(*, method_id: int) -> bool:
     from payouts.services import payouts_held_until
 
     method = PayoutMethod.objects.select_related("creator").get(pk=method_id)
-    _send(to=method.creator.email, subject="Your Coinsite payout method was changed", template="payout_method_changed",
-          context={"user": method.creator, "method": method, "held_until": payouts_held_until(method.creator)})
+    _send(
+        to=method.creator.email,
+        subject="Your Coinsite payout method was changed",
+        template="payout_method_changed",
+        context={"user": method.creator, "method": method, "held_until": payouts_held_until(method.creator)},
+    )
     return True
 
 
 def payout_failed_deliver(*, payout_id: int) -> bool:
     """Tell the creator once that a payout failed or was rejected and its diamonds are back."""
     claimed = Payout.objects.filter(pk=payout_id, failure_email_sent_at__isnull=True).update(
-        failure_email_sent_at=timezone.now())
+        failure_email_sent_at=timezone.now()
+    )
     if not claimed:
         return False
     payout = Payout.objects.select_related("creator", "method").get(pk=payout_id)
     try:
-        _send(to=payout.creator.email, subject=f"Your payout of {payout.diamonds:,} diamonds did not go through",
-              template="payout_failed", context={"user": payout.creator, "payout": payout})
+        _send(
+            to=payout.creator.email,
+            subject=f"Your payout of {payout.diamonds:,} diamonds did not go through",
+            template="payout_failed",
+            context={"user": payout.creator, "payout": payout},
+        )
     except Exception:
         Payout.objects.filter(pk=payout_id).update(failure_email_sent_at=None)
         raise

@@ -83,8 +83,9 @@ def rates_updated_at() -> datetime.datetime | None:
     return ExchangeBackend.objects.filter(name=BACKEND_NAME).values_list("last_update", flat=True).first()
 
 
-def convert(money: Money, to_currency: str, *, max_age: datetime.timedelta,
-            now: datetime.datetime | None = None) -> Conversion:
+def convert(
+    money: Money, to_currency: str, *, max_age: datetime.timedelta, now: datetime.datetime | None = None
+) -> Conversion:
     """`money` in `to_currency` at the stored rate, rounded once; refuses rates older than `max_age`."""
     to_currency = currency_code(to_currency)
     now = now or timezone.now()
@@ -94,18 +95,27 @@ def convert(money: Money, to_currency: str, *, max_age: datetime.timedelta,
     age = now - backend.last_update
     if age > max_age:
         hours = int(age.total_seconds() // 3600)
-        raise StaleRates(f"The exchange rates are {hours} hours old (the limit is "
-                         f"{int(max_age.total_seconds() // 3600)} hours); the payout waits until staff update them.")
+        raise StaleRates(
+            f"The exchange rates are {hours} hours old (the limit is "
+            f"{int(max_age.total_seconds() // 3600)} hours); the payout waits until staff update them."
+        )
     rate = _rate(backend, money.currency.code, to_currency)
-    return Conversion(source=money, result=quantize(Money(money.amount * rate, to_currency)), rate=rate,
-                      rates_updated_at=backend.last_update)
+    return Conversion(
+        source=money,
+        result=quantize(Money(money.amount * rate, to_currency)),
+        rate=rate,
+        rates_updated_at=backend.last_update,
+    )
 
 
 def _rate(backend: ExchangeBackend, source: str, target: str) -> Decimal:
     if source == target:
         return Decimal(1)
-    values = dict(Rate.objects.filter(backend=backend, currency__in=[source, target, backend.base_currency])
-                  .values_list("currency", "value"))
+    values = dict(
+        Rate.objects.filter(backend=backend, currency__in=[source, target, backend.base_currency]).values_list(
+            "currency", "value"
+        )
+    )
     values.setdefault(backend.base_currency, Decimal(1))
     if source not in values or target not in values:
         missing = target if target not in values else source

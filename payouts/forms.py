@@ -18,8 +18,11 @@ def new_request_key() -> str:
 class PayoutMethodForm(forms.Form):
     kind = forms.ChoiceField(choices=PayoutMethodKind.choices, label="Payout method", widget=forms.RadioSelect)
     holder_name = forms.CharField(max_length=100, label="Account holder's name")
-    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, label="Payout currency",
-                                 help_text="Your diamonds are converted into this currency at the stored rate.")
+    currency = forms.ChoiceField(
+        choices=CURRENCY_CHOICES,
+        label="Payout currency",
+        help_text="Your diamonds are converted into this currency at the stored rate.",
+    )
     iban = forms.CharField(required=False, max_length=42, label="IBAN", help_text="For a bank account.")
     bic = forms.CharField(required=False, max_length=14, label="BIC (SWIFT code)", help_text="For a bank account.")
     paypal_email = forms.EmailField(required=False, label="PayPal email", help_text="For PayPal.")
@@ -35,9 +38,16 @@ class PayoutMethodForm(forms.Form):
 
 
 class PayoutRequestForm(forms.Form):
-    diamonds = forms.IntegerField(min_value=1, max_value=10**12, label="Diamonds to pay out", error_messages={
-        "required": "Enter how many diamonds to pay out.", "invalid": "Enter a whole number of diamonds.",
-        "min_value": "Enter a whole number of diamonds."})
+    diamonds = forms.IntegerField(
+        min_value=1,
+        max_value=10**12,
+        label="Diamonds to pay out",
+        error_messages={
+            "required": "Enter how many diamonds to pay out.",
+            "invalid": "Enter a whole number of diamonds.",
+            "min_value": "Enter a whole number of diamonds.",
+        },
+    )
     method = forms.TypedChoiceField(coerce=int, label="Pay to", empty_value=None)
     idempotency_key = forms.CharField(max_length=MAX_KEY_LENGTH, widget=forms.HiddenInput)
 

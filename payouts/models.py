@@ -38,7 +38,8 @@ class PayoutMethod(models.Model):
             models.CheckConstraint(
                 condition=Q(kind=PayoutMethodKind.BANK, paypal_email="") & ~Q(iban="") & ~Q(bic="")
                 | Q(kind=PayoutMethodKind.PAYPAL, iban="", bic="") & ~Q(paypal_email=""),
-                name="payouts_payoutmethod_details_match_kind"),
+                name="payouts_payoutmethod_details_match_kind",
+            ),
         ]
 
     def __str__(self):
@@ -67,8 +68,12 @@ class PayoutStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-OPEN_PAYOUT_STATUSES = [PayoutStatus.AWAITING_APPROVAL, PayoutStatus.QUEUED, PayoutStatus.PROCESSING,
-                        PayoutStatus.SUBMITTED]
+OPEN_PAYOUT_STATUSES = [
+    PayoutStatus.AWAITING_APPROVAL,
+    PayoutStatus.QUEUED,
+    PayoutStatus.PROCESSING,
+    PayoutStatus.SUBMITTED,
+]
 FINAL_PAYOUT_STATUSES = [PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.REJECTED]
 
 
@@ -85,10 +90,15 @@ class Payout(models.Model):
     diamonds = models.BigIntegerField()
     status = models.CharField(max_length=20, choices=PayoutStatus.choices)
     idempotency_key = models.CharField(max_length=100, help_text="From the request form: a double submit pays once.")
-    provider_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
-                                    help_text="Idempotency key sent to the payout provider.")
-    value = MoneyField(max_digits=14, decimal_places=2, default_currency="USD",
-                       help_text="The diamonds at the diamond value when requested.")
+    provider_key = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, help_text="Idempotency key sent to the payout provider."
+    )
+    value = MoneyField(
+        max_digits=14,
+        decimal_places=2,
+        default_currency="USD",
+        help_text="The diamonds at the diamond value when requested.",
+    )
     diamond_value = MoneyField(max_digits=12, decimal_places=6, default_currency="USD")
     currency = models.CharField(max_length=3)
     exchange_rate = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
@@ -101,8 +111,9 @@ class Payout(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     failure_reason = models.CharField(max_length=300, blank=True, default="")
     requested_at = models.DateTimeField(default=timezone.now)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_reason = models.CharField(max_length=300, blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -120,8 +131,10 @@ class Payout(models.Model):
             models.UniqueConstraint(fields=["creator", "idempotency_key"], name="payouts_payout_unique_request"),
             models.CheckConstraint(condition=Q(diamonds__gt=0), name="payouts_payout_diamonds_positive"),
             models.CheckConstraint(condition=Q(status__in=PayoutStatus.values), name="payouts_payout_status_valid"),
-            models.CheckConstraint(condition=~Q(status=PayoutStatus.PAID) | Q(net__isnull=False, net__gt=0),
-                                   name="payouts_payout_paid_has_net"),
+            models.CheckConstraint(
+                condition=~Q(status=PayoutStatus.PAID) | Q(net__isnull=False, net__gt=0),
+                name="payouts_payout_paid_has_net",
+            ),
         ]
 
     def __str__(self):

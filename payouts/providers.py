@@ -49,13 +49,17 @@ class SandboxPayoutProvider(PayoutProvider):
         try:
             with transaction.atomic():
                 transfer = SandboxPayoutTransfer.objects.create(
-                    idempotency_key=payout.provider_key, reference=f"sbx_po_{secrets.token_hex(8)}",
-                    amount=payout.net, destination=destination)
+                    idempotency_key=payout.provider_key,
+                    reference=f"sbx_po_{secrets.token_hex(8)}",
+                    amount=payout.net,
+                    destination=destination,
+                )
         except IntegrityError:
             # Same idempotency key: the transfer already exists, exactly as a real provider answers.
             return SandboxPayoutTransfer.objects.get(idempotency_key=payout.provider_key).reference
         declined = (method.kind == PayoutMethodKind.PAYPAL and method.paypal_email.startswith("decline")) or (
-            method.kind == PayoutMethodKind.BANK and "decline" in method.holder_name.lower())
+            method.kind == PayoutMethodKind.BANK and "decline" in method.holder_name.lower()
+        )
         from payouts.tasks import sandbox_payout_settle
 
         sandbox_payout_settle.apply_async(args=[transfer.pk, not declined], countdown=SANDBOX_SETTLE_SECONDS)

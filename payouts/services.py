@@ -33,8 +33,7 @@ logger = logging.getLogger(__name__)
 # What each method costs the creator: a share of the converted amount plus a fixed part in the
 # payout currency. Shown on the payout page before the creator confirms.
 FEE_RATES = {PayoutMethodKind.BANK: Decimal("0.0025"), PayoutMethodKind.PAYPAL: Decimal("0.02")}
-BANK_FIXED_FEES = {"USD": "0.25", "EUR": "0.25", "GBP": "0.20", "JPY": "40", "BRL": "1.50", "INR": "20",
-                   "KRW": "350"}
+BANK_FIXED_FEES = {"USD": "0.25", "EUR": "0.25", "GBP": "0.20", "JPY": "40", "BRL": "1.50", "INR": "20", "KRW": "350"}
 MAX_KEY_LENGTH = 100
 ADVISORY_LOCK_CLASS = 7301  # pg_advisory_lock(class, payout id): one worker per payout at a time
 
@@ -57,20 +56,31 @@ class Quote:
 # --- Payout methods -------------------------------------------------------------------------------
 
 
-def payout_method_add(*, creator: User, kind: str, holder_name: str, currency: str, iban: str = "", bic: str = "",
-                      paypal_email: str = "", replaces: PayoutMethod | None = None) -> PayoutMethod:
+def payout_method_add(
+    *,
+    creator: User,
+    kind: str,
+    holder_name: str,
+    currency: str,
+    iban: str = "",
+    bic: str = "",
+    paypal_email: str = "",
+    replaces: PayoutMethod | None = None,
+) -> PayoutMethod:
     """Add a payout method (or replace one: the old one is retired), starting the payout hold.
 
     The caller must have checked 2FA freshly (the view does). Payouts are held for the staff-set
     hours after any change and the creator is told by email, so a hijacked account cannot
     quietly redirect money.
     """
-    details = _method_details(kind=kind, holder_name=holder_name, currency=currency, iban=iban, bic=bic,
-                              paypal_email=paypal_email)
+    details = _method_details(
+        kind=kind, holder_name=holder_name, currency=currency, iban=iban, bic=bic, paypal_email=paypal_email
+    )
     with transaction.atomic(durable=True):
         if replaces is not None:
             retired = PayoutMethod.objects.filter(pk=replaces.pk, creator=creator, retired_at__isnull=True).update(
-                retired_at=timezone.now())
+                retired_at=timezone.now()
+            )
             if not retired:
                 raise PayoutError("That payout method no longer exists.")
         method = PayoutMethod.objects.create(creator=creator, **details)
@@ -82,13 +92,18 @@ def payout_method_add(*, creator: User, kind: str, holder_name: str, currency: s
 def payout_method_retire(*, creator: User, method: PayoutMethod) -> None:
     """Remove a payout method; payouts already requested to it go ahead."""
     PayoutMethod.objects.filter(pk=method.pk, creator=creator, retired_at__isnull=True).update(
-        retired_at=timezone.now())
+        retired_at=timezone.now()
+    )
 
 
 def payouts_held_until(creator: User) -> datetime.datetime | None:
     """Until when payouts wait after the latest payout method change, or None if not held."""
-    latest = PayoutMethod.objects.filter(creator=creator).order_by("-created_at").values_list(
-        "created_at", flat=True).first()
+    latest = (
+        PayoutMethod.objects.filter(creator=creator)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
     if latest is None:
         return None
     until = latest + datetime.timedelta(hours=economy().payout_method_hold_hours)
@@ -103,8 +118,13 @@ def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bi
         raise PayoutError("Choose a payout currency from the list.")
     if kind == PayoutMethodKind.BANK:
         try:
-            return {"kind": kind, "holder_name": holder_name, "currency": currency, "iban": normalise_iban(iban),
-                    "bic": normalise_bic(bic)}
+            return {
+                "kind": kind,
+                "holder_name": holder_name,
+                "currency": currency,
+                "iban": normalise_iban(iban),
+                "bic": normalise_bic(bic),
+            }
         except InvalidDetails as error:
             raise PayoutError(str(error)) from None
     if kind == PayoutMethodKind.PAYPAL:
@@ -135,8 +155,13 @@ def payout_quote(*, diamonds: int, method: PayoutMethod, now: datetime.datetime 
     max_age = datetime.timedelta(hours=economy().exchange_rate_max_age_hours)
     conversion = exchange.convert(value, method.currency, max_age=max_age, now=now)
     fee = payout_fee(method.kind, conversion.result)
-    return Quote(gross=conversion.result, fee=fee, net=conversion.result - fee, rate=conversion.rate,
-                 rates_updated_at=conversion.rates_updated_at)
+    return Quote(
+        gross=conversion.result,
+        fee=fee,
+        net=conversion.result - fee,
+        rate=conversion.rate,
+        rates_updated_at=conversion.rates_updated_at,
+    )
 
 
 # --- Requesting -----------------------------------------------------------------------------------
@@ -162,9 +187,17 @@ def payout_request(*, creator: User, method_id: int, diamonds: int, idempotency_
             return existing
         _check_allowed(creator=creator, method=method, diamonds=diamonds)
         payout = _create_payout(creator=creator, method=method, diamonds=diamonds, idempotency_key=idempotency_key)
-        ledger_move(source=wallet, destination=system_account(SystemAccount.DIAMONDS_CLEARING), asset=Asset.DIAMOND,
-                    amount=diamonds, idempotency_key=f"payout:{payout.pk}:request", kind="payout.request",
-                    memo=f"Payout {payout.public_id}", metadata={"payout": payout.pk}, durable=False)
+        ledger_move(
+            source=wallet,
+            destination=system_account(SystemAccount.DIAMONDS_CLEARING),
+            asset=Asset.DIAMOND,
+            amount=diamonds,
+            idempotency_key=f"payout:{payout.pk}:request",
+            kind="payout.request",
+            memo=f"Payout {payout.public_id}",
+            metadata={"payout": payout.pk},
+            durable=False,
+        )
         if payout.status == PayoutStatus.QUEUED:
             _enqueue(payout.pk)
     logger.info("Payout %s requested: %s diamonds by creator %s (%s)", payout.pk, diamonds, creator.pk, payout.status)
@@ -193,16 +226,18 @@ def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> Non
     value = diamonds_value(diamonds)
     # The exact value, not the rounded one: 9,999 diamonds at 0.005 are 49.995, below a 50 minimum.
     if settings_row.diamond_value.amount * diamonds < settings_row.payout_minimum.amount:
-        raise PayoutError(f"The minimum payout is {settings_row.payout_minimum}; {diamonds:,} diamonds are worth "
-                          f"{value}.")
+        raise PayoutError(
+            f"The minimum payout is {settings_row.payout_minimum}; {diamonds:,} diamonds are worth {value}."
+        )
     balances = diamond_balances(creator)
     if diamonds > balances.available:
         held = f" ({balances.on_hold:,} more are on hold from recent gifts)" if balances.on_hold else ""
         raise PayoutError(f"You have {balances.available:,} diamonds available{held}; you asked for {diamonds:,}.")
     held_until = payouts_held_until(creator)
     if held_until is not None:
-        raise PayoutError(f"Payouts are on hold until {held_until:%d %b %Y, %H:%M} UTC because a payout method "
-                          "was added or changed.")
+        raise PayoutError(
+            f"Payouts are on hold until {held_until:%d %b %Y, %H:%M} UTC because a payout method was added or changed."
+        )
     try:
         payout_quote(diamonds=diamonds, method=method)
     except exchange.ExchangeError as error:
@@ -216,10 +251,16 @@ def _create_payout(*, creator: User, method: PayoutMethod, diamonds: int, idempo
     try:
         with transaction.atomic():
             return Payout.objects.create(
-                creator=creator, method=method, diamonds=diamonds, idempotency_key=idempotency_key,
+                creator=creator,
+                method=method,
+                diamonds=diamonds,
+                idempotency_key=idempotency_key,
                 status=PayoutStatus.AWAITING_APPROVAL if needs_approval else PayoutStatus.QUEUED,
-                value=value, diamond_value=settings_row.diamond_value, currency=method.currency,
-                provider=providers.provider_name())
+                value=value,
+                diamond_value=settings_row.diamond_value,
+                currency=method.currency,
+                provider=providers.provider_name(),
+            )
     except IntegrityError:
         raise PayoutError("This payout request was already sent.") from None
 
@@ -241,8 +282,9 @@ def payout_approve(*, payout_id: int, staff: User) -> Payout:
         before = model_snapshot(payout)
         payout.status, payout.reviewed_by, payout.reviewed_at = PayoutStatus.QUEUED, staff, timezone.now()
         payout.save(update_fields=["status", "reviewed_by", "reviewed_at", "updated_at"])
-        staff_action_record(actor=staff, action="payout.approve", target=payout, before=before,
-                            after=model_snapshot(payout))
+        staff_action_record(
+            actor=staff, action="payout.approve", target=payout, before=before, after=model_snapshot(payout)
+        )
         _enqueue(payout.pk)
     logger.info("Payout %s approved by staff %s", payout.pk, staff.pk)
     return payout
@@ -259,8 +301,14 @@ def payout_reject(*, payout_id: int, staff: User, reason: str) -> Payout:
         before = model_snapshot(payout)
         payout.reviewed_by, payout.reviewed_at, payout.review_reason = staff, timezone.now(), reason[:300]
         _return_diamonds(payout, status=PayoutStatus.REJECTED, reason=reason[:300])
-        staff_action_record(actor=staff, action="payout.reject", target=payout, before=before,
-                            after=model_snapshot(payout), reason=reason)
+        staff_action_record(
+            actor=staff,
+            action="payout.reject",
+            target=payout,
+            before=before,
+            after=model_snapshot(payout),
+            reason=reason,
+        )
     return payout
 
 
@@ -277,12 +325,15 @@ def payout_retry(*, payout_id: int, staff: User) -> Payout:
     if failed.status != PayoutStatus.FAILED:
         raise PayoutError("Only a failed payout can be retried.")
     # A payout often fails for a wrong address: if the creator has replaced that method, use their newest one.
-    method = PayoutMethod.objects.filter(pk=failed.method_id, retired_at__isnull=True).first() or \
-        PayoutMethod.objects.filter(creator=failed.creator, retired_at__isnull=True).order_by("-created_at").first()
+    method = (
+        PayoutMethod.objects.filter(pk=failed.method_id, retired_at__isnull=True).first()
+        or PayoutMethod.objects.filter(creator=failed.creator, retired_at__isnull=True).order_by("-created_at").first()
+    )
     if method is None:
         raise PayoutError("The creator has no payout method to retry to.")
-    retry = payout_request(creator=failed.creator, method_id=method.pk, diamonds=failed.diamonds,
-                           idempotency_key=f"retry:{failed.pk}")
+    retry = payout_request(
+        creator=failed.creator, method_id=method.pk, diamonds=failed.diamonds, idempotency_key=f"retry:{failed.pk}"
+    )
     with transaction.atomic(durable=True):
         staff_action_record(actor=staff, action="payout.retry", target=failed, after={"retry_payout": retry.pk})
     return retry
@@ -352,9 +403,23 @@ def _convert(payout: Payout) -> bool:
     payout.exchange_rate, payout.rates_updated_at = quote.rate, quote.rates_updated_at
     payout.gross, payout.fee, payout.net, payout.failure_reason = quote.gross, quote.fee, quote.net, ""
     payout.processed_at = timezone.now()
-    payout.save(update_fields=["status", "attempts", "exchange_rate", "rates_updated_at", "gross", "gross_currency",
-                               "fee", "fee_currency", "net", "net_currency", "failure_reason", "processed_at",
-                               "updated_at"])
+    payout.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "exchange_rate",
+            "rates_updated_at",
+            "gross",
+            "gross_currency",
+            "fee",
+            "fee_currency",
+            "net",
+            "net_currency",
+            "failure_reason",
+            "processed_at",
+            "updated_at",
+        ]
+    )
     return True
 
 
@@ -367,7 +432,8 @@ def _submit(payout: Payout) -> str:
         return PayoutStatus.FAILED
     _fault_injection_pause()
     Payout.objects.filter(pk=payout.pk, status=PayoutStatus.PROCESSING).update(
-        status=PayoutStatus.SUBMITTED, provider_reference=reference, updated_at=timezone.now())
+        status=PayoutStatus.SUBMITTED, provider_reference=reference, updated_at=timezone.now()
+    )
     logger.info("Payout %s submitted to %s as %s", payout.pk, payout.provider, reference)
     return PayoutStatus.SUBMITTED
 
@@ -412,35 +478,58 @@ def payout_settle(*, payout_id: int, paid: bool, reason: str = "", provider_refe
     return payout
 
 
-def payout_settle_by_provider_key(*, provider: str, provider_key: str, reference: str, paid: bool,
-                                  reason: str = "") -> Payout | None:
+def payout_settle_by_provider_key(
+    *, provider: str, provider_key: str, reference: str, paid: bool, reason: str = ""
+) -> Payout | None:
     """The provider's notice about a transfer, naming the idempotency key we sent it (providers echo it back,
     and it may arrive before we recorded their reference); unknown keys are ignored (None)."""
-    payout_id = Payout.objects.filter(provider=provider, provider_key=provider_key).values_list(
-        "pk", flat=True).first()
+    payout_id = Payout.objects.filter(provider=provider, provider_key=provider_key).values_list("pk", flat=True).first()
     if payout_id is None:
         return None
     return payout_settle(payout_id=payout_id, paid=paid, reason=reason, provider_reference=reference)
 
 
 def _redeem_diamonds(payout: Payout, provider_reference: str) -> None:
-    ledger_move(source=system_account(SystemAccount.DIAMONDS_CLEARING),
-                destination=system_account(SystemAccount.DIAMONDS_REDEEMED), asset=Asset.DIAMOND,
-                amount=payout.diamonds, idempotency_key=f"payout:{payout.pk}:paid", kind="payout.paid",
-                memo=f"Payout {payout.public_id} paid", metadata={"payout": payout.pk}, durable=False)
+    ledger_move(
+        source=system_account(SystemAccount.DIAMONDS_CLEARING),
+        destination=system_account(SystemAccount.DIAMONDS_REDEEMED),
+        asset=Asset.DIAMOND,
+        amount=payout.diamonds,
+        idempotency_key=f"payout:{payout.pk}:paid",
+        kind="payout.paid",
+        memo=f"Payout {payout.public_id} paid",
+        metadata={"payout": payout.pk},
+        durable=False,
+    )
     payout.status, payout.finished_at = PayoutStatus.PAID, timezone.now()
     payout.provider_reference = payout.provider_reference or provider_reference
     payout.save(update_fields=["status", "finished_at", "provider_reference", "updated_at"])
 
 
 def _return_diamonds(payout: Payout, *, status: str, reason: str) -> None:
-    ledger_move(source=system_account(SystemAccount.DIAMONDS_CLEARING),
-                destination=account_for_user(payout.creator, Asset.DIAMOND), asset=Asset.DIAMOND,
-                amount=payout.diamonds, idempotency_key=f"payout:{payout.pk}:return", kind="payout.return",
-                memo=f"Payout {payout.public_id} {status}", metadata={"payout": payout.pk}, durable=False)
+    ledger_move(
+        source=system_account(SystemAccount.DIAMONDS_CLEARING),
+        destination=account_for_user(payout.creator, Asset.DIAMOND),
+        asset=Asset.DIAMOND,
+        amount=payout.diamonds,
+        idempotency_key=f"payout:{payout.pk}:return",
+        kind="payout.return",
+        memo=f"Payout {payout.public_id} {status}",
+        metadata={"payout": payout.pk},
+        durable=False,
+    )
     payout.status, payout.finished_at, payout.failure_reason = status, timezone.now(), reason[:300]
-    payout.save(update_fields=["status", "finished_at", "failure_reason", "reviewed_by", "reviewed_at",
-                               "review_reason", "updated_at"])
+    payout.save(
+        update_fields=[
+            "status",
+            "finished_at",
+            "failure_reason",
+            "reviewed_by",
+            "reviewed_at",
+            "review_reason",
+            "updated_at",
+        ]
+    )
     payout_id = payout.pk
     transaction.on_commit(lambda: emails.payout_failed_send(payout_id=payout_id), robust=True)
 
@@ -455,8 +544,11 @@ def payouts_sweep(*, now: datetime.datetime | None = None) -> int:
     """Re-queue payouts whose task was lost (queued or processing, untouched for a while) and ask the
     provider about submitted ones; returns how many were picked up."""
     cutoff = (now or timezone.now()) - STUCK_AFTER
-    stuck = list(Payout.objects.filter(status__in=[PayoutStatus.QUEUED, PayoutStatus.PROCESSING],
-                                       updated_at__lt=cutoff).values_list("pk", flat=True)[:500])
+    stuck = list(
+        Payout.objects.filter(
+            status__in=[PayoutStatus.QUEUED, PayoutStatus.PROCESSING], updated_at__lt=cutoff
+        ).values_list("pk", flat=True)[:500]
+    )
     for payout_id in stuck:
         _enqueue(payout_id)
     submitted = Payout.objects.filter(status=PayoutStatus.SUBMITTED, updated_at__lt=cutoff)[:500]

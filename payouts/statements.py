@@ -86,8 +86,12 @@ def parse_month(text: str) -> datetime.date | None:
 def first_month(user: User) -> datetime.date:
     """The user's first month on Coinsite: when they joined, or their first ledger entry if earlier
     (imported or backdated history)."""
-    first_entry = (LedgerEntry.objects.filter(account__user=user).order_by("created_at")
-                   .values_list("created_at", flat=True).first())
+    first_entry = (
+        LedgerEntry.objects.filter(account__user=user)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
     joined = user.date_joined
     return current_month(min(joined, first_entry) if first_entry else joined)
 
@@ -163,8 +167,13 @@ class CreatorStatement:
     @property
     def diamonds_other(self) -> int:
         """Adjustments, clawbacks and anything else that moved the balance (the waterfall's remainder)."""
-        return (self.diamonds_end - self.diamonds_start - self.diamonds_earned + self.diamonds_requested
-                - self.diamonds_returned)
+        return (
+            self.diamonds_end
+            - self.diamonds_start
+            - self.diamonds_earned
+            + self.diamonds_requested
+            - self.diamonds_returned
+        )
 
     @property
     def coins_received_value(self) -> Money | None:
@@ -269,23 +278,34 @@ def creator_statement(user: User, month: datetime.date, *, now: datetime.datetim
     events = GiftEvent.objects.filter(creator=user, created_at__gte=start, created_at__lt=end).order_by()
     gift_days = _gift_days(events)
     moves = _diamond_moves(user, start, end)
-    payouts = list(Payout.objects.filter(creator=user).filter(
-        Q(requested_at__gte=start, requested_at__lt=end) | Q(finished_at__gte=start, finished_at__lt=end))
-        .select_related("method").order_by("requested_at", "id"))
+    payouts = list(
+        Payout.objects.filter(creator=user)
+        .filter(Q(requested_at__gte=start, requested_at__lt=end) | Q(finished_at__gte=start, finished_at__lt=end))
+        .select_related("method")
+        .order_by("requested_at", "id")
+    )
     lines = [PayoutLine(payout=payout, is_paid_this_month=_paid_within(payout, start, end)) for payout in payouts]
     paid = [line.payout for line in lines if line.is_paid_this_month]
     return CreatorStatement(
-        user=user, month=month, currency=user_currency(user), is_complete=end <= (now or timezone.now()),
+        user=user,
+        month=month,
+        currency=user_currency(user),
+        is_complete=end <= (now or timezone.now()),
         diamonds_start=_balance_before(user, Asset.DIAMOND, start),
         diamonds_end=_balance_before(user, Asset.DIAMOND, end),
-        gift_days=gift_days, supporters=_supporters(events),
-        gifts=sum(line.gifts for line in gift_days), coins_received=sum(line.coins for line in gift_days),
+        gift_days=gift_days,
+        supporters=_supporters(events),
+        gifts=sum(line.gifts for line in gift_days),
+        coins_received=sum(line.coins for line in gift_days),
         diamonds_earned=sum(line.diamonds for line in gift_days),
-        diamonds_requested=moves.get("payout.request", 0), diamonds_returned=moves.get("payout.return", 0),
-        payouts=lines, paid_diamonds=sum(payout.diamonds for payout in paid),
+        diamonds_requested=moves.get("payout.request", 0),
+        diamonds_returned=moves.get("payout.return", 0),
+        payouts=lines,
+        paid_diamonds=sum(payout.diamonds for payout in paid),
         paid_value=money_totals(payout.value for payout in paid),
         paid_gross=money_totals(payout.gross for payout in paid),
-        paid_fees=money_totals(payout.fee for payout in paid), paid_net=money_totals(payout.net for payout in paid),
+        paid_fees=money_totals(payout.fee for payout in paid),
+        paid_net=money_totals(payout.net for payout in paid),
     )
 
 
@@ -293,13 +313,23 @@ def viewer_statement(user: User, month: datetime.date, *, now: datetime.datetime
     """The viewer's statement for `month` (first day of a month, UTC)."""
     start, end = month_start(month), month_start(next_month(month))
     currency = user_currency(user)
-    topups = list(TopUp.objects.filter(user=user, status=TopUpStatus.SUCCEEDED, completed_at__gte=start,
-                                       completed_at__lt=end).order_by("completed_at", "id"))
-    events = list(GiftEvent.objects.filter(sender=user, created_at__gte=start, created_at__lt=end)
-                  .select_related("creator", "stream", "gift").order_by("created_at", "id"))
+    topups = list(
+        TopUp.objects.filter(
+            user=user, status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end
+        ).order_by("completed_at", "id")
+    )
+    events = list(
+        GiftEvent.objects.filter(sender=user, created_at__gte=start, created_at__lt=end)
+        .select_related("creator", "stream", "gift")
+        .order_by("created_at", "id")
+    )
     return ViewerStatement(
-        user=user, month=month, currency=currency, is_complete=end <= (now or timezone.now()),
-        coins_start=_balance_before(user, Asset.COIN, start), coins_end=_balance_before(user, Asset.COIN, end),
+        user=user,
+        month=month,
+        currency=currency,
+        is_complete=end <= (now or timezone.now()),
+        coins_start=_balance_before(user, Asset.COIN, start),
+        coins_end=_balance_before(user, Asset.COIN, end),
         recharges=[RechargeLine(topup=topup) for topup in topups],
         recharged_coins=sum(topup.total_coins for topup in topups),
         recharged_money=money_totals(topup.amount for topup in topups),
@@ -327,47 +357,85 @@ def money_totals(amounts: Iterable[Money | None]) -> list[Money]:
 
 
 def _balance_before(user: User, asset: str, moment: datetime.datetime) -> int:
-    return (LedgerEntry.objects.filter(account__user=user, account__asset=asset, created_at__lt=moment)
-            .aggregate(total=Sum("amount"))["total"] or 0)
+    return (
+        LedgerEntry.objects.filter(account__user=user, account__asset=asset, created_at__lt=moment).aggregate(
+            total=Sum("amount")
+        )["total"]
+        or 0
+    )
 
 
 def _diamond_moves(user: User, start: datetime.datetime, end: datetime.datetime) -> dict[str, int]:
     """Diamonds that moved in the month per transaction kind, as positive numbers."""
-    rows = (LedgerEntry.objects.filter(account__user=user, account__asset=Asset.DIAMOND, created_at__gte=start,
-                                       created_at__lt=end)
-            .values(kind=F("transaction__kind")).annotate(total=Sum("amount")).order_by())
+    rows = (
+        LedgerEntry.objects.filter(
+            account__user=user, account__asset=Asset.DIAMOND, created_at__gte=start, created_at__lt=end
+        )
+        .values(kind=F("transaction__kind"))
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
     return {row["kind"]: abs(row["total"]) for row in rows}
 
 
 def _gift_days(events) -> list[GiftDayLine]:
-    rows = (events.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
-            .values("day", "stream_id", "stream__title")
-            .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
-            .order_by("day", "stream_id"))
-    return [GiftDayLine(day=row["day"], stream_title=row["stream__title"], gifts=row["gifts"], coins=row["coins"],
-                        diamonds=row["diamonds"], value=diamonds_value(row["diamonds"])) for row in rows]
+    rows = (
+        events.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+        .values("day", "stream_id", "stream__title")
+        .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
+        .order_by("day", "stream_id")
+    )
+    return [
+        GiftDayLine(
+            day=row["day"],
+            stream_title=row["stream__title"],
+            gifts=row["gifts"],
+            coins=row["coins"],
+            diamonds=row["diamonds"],
+            value=diamonds_value(row["diamonds"]),
+        )
+        for row in rows
+    ]
 
 
 def _supporters(events) -> list[SupporterLine]:
     """Named supporters by coins given; every anonymous gift goes into one line, so none can be told apart."""
-    named = (events.filter(is_anonymous=False).values("sender_id", "sender__display_name")
-             .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
-             .order_by("-coins", "sender_id"))
-    lines = [SupporterLine(name=row["sender__display_name"], is_anonymous=False, gifts=row["gifts"],
-                           coins=row["coins"], diamonds=row["diamonds"], value=diamonds_value(row["diamonds"]))
-             for row in named]
-    anonymous = events.filter(is_anonymous=True).aggregate(gifts=Count("id"), coins=Sum("coins"),
-                                                           diamonds=Sum("diamonds"))
+    named = (
+        events.filter(is_anonymous=False)
+        .values("sender_id", "sender__display_name")
+        .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
+        .order_by("-coins", "sender_id")
+    )
+    lines = [
+        SupporterLine(
+            name=row["sender__display_name"],
+            is_anonymous=False,
+            gifts=row["gifts"],
+            coins=row["coins"],
+            diamonds=row["diamonds"],
+            value=diamonds_value(row["diamonds"]),
+        )
+        for row in named
+    ]
+    anonymous = events.filter(is_anonymous=True).aggregate(
+        gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds")
+    )
     if anonymous["gifts"]:
-        lines.append(SupporterLine(name="Anonymous supporters", is_anonymous=True, gifts=anonymous["gifts"],
-                                   coins=anonymous["coins"], diamonds=anonymous["diamonds"],
-                                   value=diamonds_value(anonymous["diamonds"])))
+        lines.append(
+            SupporterLine(
+                name="Anonymous supporters",
+                is_anonymous=True,
+                gifts=anonymous["gifts"],
+                coins=anonymous["coins"],
+                diamonds=anonymous["diamonds"],
+                value=diamonds_value(anonymous["diamonds"]),
+            )
+        )
     return lines
 
 
 def _paid_within(payout: Payout, start: datetime.datetime, end: datetime.datetime) -> bool:
-    return (payout.status == PayoutStatus.PAID and payout.finished_at is not None
-            and start <= payout.finished_at < end)
+    return payout.status == PayoutStatus.PAID and payout.finished_at is not None and start <= payout.finished_at < end
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -400,21 +468,38 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     first, last = statement.month.isoformat(), (next_month(statement.month) - datetime.timedelta(days=1)).isoformat()
     yield _diamond_row("balance", first, "Diamonds at the start of the month", statement.diamonds_start)
     for line in statement.gift_days:
-        yield ["gifts", line.day.isoformat(), line.stream_title, line.gifts, line.coins, line.diamonds,
-               *_money_cells(line.value)]
+        yield [
+            "gifts",
+            line.day.isoformat(),
+            line.stream_title,
+            line.gifts,
+            line.coins,
+            line.diamonds,
+            *_money_cells(line.value),
+        ]
     for line in statement.supporters:
         yield ["supporter", "", line.name, line.gifts, line.coins, line.diamonds, *_money_cells(line.value)]
     for line in statement.payouts:
         yield from _payout_rows(line.payout)
-    yield ["total", last, "Coins received", statement.gifts, statement.coins_received, "",
-           *_money_cells(statement.coins_received_value)]
+    yield [
+        "total",
+        last,
+        "Coins received",
+        statement.gifts,
+        statement.coins_received,
+        "",
+        *_money_cells(statement.coins_received_value),
+    ]
     yield _diamond_row("total", last, "Diamonds earned", statement.diamonds_earned, count=statement.gifts)
     yield _diamond_row("total", last, "Diamonds requested for payout", statement.diamonds_requested)
     yield _diamond_row("total", last, "Diamonds returned from payouts", statement.diamonds_returned)
     if statement.diamonds_other:
         yield _diamond_row("total", last, "Other changes (adjustments)", statement.diamonds_other)
-    for label, amounts in (("Payouts paid: gross", statement.paid_gross), ("Payouts paid: fees", statement.paid_fees),
-                           ("Payouts paid: net paid out", statement.paid_net)):
+    for label, amounts in (
+        ("Payouts paid: gross", statement.paid_gross),
+        ("Payouts paid: fees", statement.paid_fees),
+        ("Payouts paid: net paid out", statement.paid_net),
+    ):
         for amount in amounts:
             yield ["total", last, label, "", "", statement.paid_diamonds, *_money_cells(amount)]
     yield _diamond_row("balance", last, "Diamonds at the end of the month", statement.diamonds_end)
@@ -426,8 +511,15 @@ def _payout_rows(payout: Payout) -> Iterable[list]:
     yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(payout.value)]
     if payout.gross is not None:
         rate = f" at {payout.exchange_rate.normalize():f} {payout.value.currency.code}→{payout.currency}"
-        yield ["payout-gross", day, f"Payout {payout.public_id} converted{rate}", "", "", "",
-               *_money_cells(payout.gross)]
+        yield [
+            "payout-gross",
+            day,
+            f"Payout {payout.public_id} converted{rate}",
+            "",
+            "",
+            "",
+            *_money_cells(payout.gross),
+        ]
         yield ["payout-fee", day, f"Payout {payout.public_id} fee", "", "", "", *_money_cells(payout.fee)]
         yield ["payout-net", day, f"Payout {payout.public_id} net", "", "", "", *_money_cells(payout.net)]
 
@@ -438,19 +530,40 @@ def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
     yield _coin_row("balance", first, "Coins at the start of the month", statement.coins_start, currency)
     for line in statement.recharges:
         topup = line.topup
-        yield ["recharge", _day(topup.completed_at), f"Recharge {topup.public_id}", 1, topup.total_coins, "",
-               *_money_cells(topup.amount)]
+        yield [
+            "recharge",
+            _day(topup.completed_at),
+            f"Recharge {topup.public_id}",
+            1,
+            topup.total_coins,
+            "",
+            *_money_cells(topup.amount),
+        ]
     for line in statement.gifts:
         event = line.event
         anonymous = " (sent anonymously)" if event.is_anonymous else ""
         text = f"{event.quantity} x {event.gift.name} to {event.creator.display_name}{anonymous}"
         yield ["gift", _day(event.created_at), text, event.quantity, event.coins, "", *_money_cells(line.value)]
-    yield ["total", last, "Recharges", len(statement.recharges), statement.recharged_coins, "",
-           *_money_cells(statement.recharged_coins_value)]
+    yield [
+        "total",
+        last,
+        "Recharges",
+        len(statement.recharges),
+        statement.recharged_coins,
+        "",
+        *_money_cells(statement.recharged_coins_value),
+    ]
     for amount in statement.recharged_money:
         yield ["total", last, "Recharges: paid", len(statement.recharges), "", "", *_money_cells(amount)]
-    yield ["total", last, "Gifts sent", len(statement.gifts), statement.gifts_coins, "",
-           *_money_cells(statement.gifts_value)]
+    yield [
+        "total",
+        last,
+        "Gifts sent",
+        len(statement.gifts),
+        statement.gifts_coins,
+        "",
+        *_money_cells(statement.gifts_value),
+    ]
     if statement.coins_other:
         yield _coin_row("total", last, "Other changes (refunds, corrections)", statement.coins_other, currency)
     yield _coin_row("balance", last, "Coins at the end of the month", statement.coins_end, currency)
@@ -476,11 +589,18 @@ def statement_email_send(statement: Statement) -> None:
     """Email the statement: a text body, the HTML alternative and the CSV attached."""
     user = statement.user
     path = reverse("payouts:statement", args=[f"{statement.month:%Y-%m}"])
-    context = {"statement": statement, "user": user, "statement_url": settings.SITE_URL + path,
-               "statements_url": settings.SITE_URL + reverse("payouts:statements")}
+    context = {
+        "statement": statement,
+        "user": user,
+        "statement_url": settings.SITE_URL + path,
+        "statements_url": settings.SITE_URL + reverse("payouts:statements"),
+    }
     template = f"emails/statement_{statement.kind}"
-    message = EmailMultiAlternatives(subject=f"Your Coinsite statement for {statement.month:%B %Y}",
-                                     body=render_to_string(f"{template}.txt", context), to=[user.email])
+    message = EmailMultiAlternatives(
+        subject=f"Your Coinsite statement for {statement.month:%B %Y}",
+        body=render_to_string(f"{template}.txt", context),
+        to=[user.email],
+    )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     message.attach(statement_filename(statement), statement_csv(statement), "text/csv")
     message.send()
@@ -502,13 +622,19 @@ def statement_run_get(*, month: datetime.date, now: datetime.datetime | None = N
     run = StatementRun.objects.filter(month=month).first()
     if run is not None:
         return run
-    run, _created = StatementRun.objects.get_or_create(month=month,
-                                                       defaults={"recipients_total": _candidates().count()})
+    run, _created = StatementRun.objects.get_or_create(
+        month=month, defaults={"recipients_total": _candidates().count()}
+    )
     return run
 
 
-def statements_send_month(*, month: datetime.date, batch_size: int = BATCH_SIZE, max_batches: int | None = None,
-                          now: datetime.datetime | None = None) -> str:
+def statements_send_month(
+    *,
+    month: datetime.date,
+    batch_size: int = BATCH_SIZE,
+    max_batches: int | None = None,
+    now: datetime.datetime | None = None,
+) -> str:
     """Send the month's statements, a batch of users at a time, each email at most once.
 
     Returns "finished", "more" (stopped after `max_batches`; call again to go on) or "locked"
@@ -534,8 +660,10 @@ def statements_send_month(*, month: datetime.date, batch_size: int = BATCH_SIZE,
 
 def statements_unfinished() -> list[str]:
     """Months whose run has not finished (for the sweep)."""
-    return [month.isoformat() for month in
-            StatementRun.objects.filter(finished_at__isnull=True).values_list("month", flat=True)]
+    return [
+        month.isoformat()
+        for month in StatementRun.objects.filter(finished_at__isnull=True).values_list("month", flat=True)
+    ]
 
 
 def _candidates():
@@ -552,8 +680,9 @@ def _send_batch(run_id: int, *, month: datetime.date, batch_size: int, now: date
     if not users:
         return False
     sent = sum(_deliver(user, month=month, now=now) for user in users)
-    StatementRun.objects.filter(pk=run_id).update(last_user_id=users[-1].pk, processed=F("processed") + len(users),
-                                                  sent=F("sent") + sent)
+    StatementRun.objects.filter(pk=run_id).update(
+        last_user_id=users[-1].pk, processed=F("processed") + len(users), sent=F("sent") + sent
+    )
     return True
 
 
@@ -589,8 +718,12 @@ def _claim(user: User, *, month: datetime.date, kind: str) -> bool:
         cursor.execute(_CLAIM, [user.pk, month, kind, now])
         if cursor.fetchone() is not None:
             return True
-    return StatementDelivery.objects.filter(user=user, month=month, sent_at__isnull=True,
-                                            claimed_at__lt=now - STALE_CLAIM_AFTER).update(claimed_at=now) == 1
+    return (
+        StatementDelivery.objects.filter(
+            user=user, month=month, sent_at__isnull=True, claimed_at__lt=now - STALE_CLAIM_AFTER
+        ).update(claimed_at=now)
+        == 1
+    )
 
 
 def _release(user: User, *, month: datetime.date) -> None:

@@ -11,8 +11,12 @@ from payouts.providers import PayoutProviderError
 logger = logging.getLogger(__name__)
 
 RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
-RETRY_OPTIONS = {**RELIABLE, "autoretry_for": (OperationalError, OSError, PayoutProviderError), "max_retries": 5,
-                 "retry_backoff": True}
+RETRY_OPTIONS = {
+    **RELIABLE,
+    "autoretry_for": (OperationalError, OSError, PayoutProviderError),
+    "max_retries": 5,
+    "retry_backoff": True,
+}
 
 
 @shared_task(bind=True, **RETRY_OPTIONS)
@@ -46,11 +50,16 @@ def sandbox_payout_settle(transfer_id: int, succeed: bool) -> str:
 
     transfer = SandboxPayoutTransfer.objects.get(pk=transfer_id)
     status = "paid" if succeed else "failed"
-    SandboxPayoutTransfer.objects.filter(pk=transfer_id, status="pending").update(status=status,
-                                                                                   settled_at=timezone.now())
-    payout_settle_by_provider_key(provider="sandbox", provider_key=str(transfer.idempotency_key),
-                                  reference=transfer.reference, paid=succeed,
-                                  reason="" if succeed else "The receiving account refused the transfer.")
+    SandboxPayoutTransfer.objects.filter(pk=transfer_id, status="pending").update(
+        status=status, settled_at=timezone.now()
+    )
+    payout_settle_by_provider_key(
+        provider="sandbox",
+        provider_key=str(transfer.idempotency_key),
+        reference=transfer.reference,
+        paid=succeed,
+        reason="" if succeed else "The receiving account refused the transfer.",
+    )
     return status
 
 

@@ -34,8 +34,9 @@ def fresh_two_factor_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not two_factor.has_two_factor(request.user):
-            messages.warning(request, "Turn on two-factor authentication before you add payout methods or "
-                                      "request payouts.")
+            messages.warning(
+                request, "Turn on two-factor authentication before you add payout methods or request payouts."
+            )
             return redirect("accounts:security")
         if not sudo.is_fresh(request):
             target = request.get_full_path() if request.method == "GET" else reverse("payouts:index")
@@ -51,14 +52,24 @@ def index(request):
         return render(request, "payouts/not_creator.html")
     dashboard = selectors.creator_dashboard(request.user)
     methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
-    chart = {"labels": [day.isoformat() for day, _ in dashboard.daily],
-             "diamonds": [diamonds for _, diamonds in dashboard.daily]}  # json_script encodes it
-    return render(request, "payouts/index.html", {
-        "dashboard": dashboard, "methods": methods, "economy": economy(), "chart": chart,
-        "held_until": services.payouts_held_until(request.user),
-        "minimum_diamonds": _minimum_diamonds(), "has_two_factor": two_factor.has_two_factor(request.user),
-        "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),
-    })
+    chart = {
+        "labels": [day.isoformat() for day, _ in dashboard.daily],
+        "diamonds": [diamonds for _, diamonds in dashboard.daily],
+    }  # json_script encodes it
+    return render(
+        request,
+        "payouts/index.html",
+        {
+            "dashboard": dashboard,
+            "methods": methods,
+            "economy": economy(),
+            "chart": chart,
+            "held_until": services.payouts_held_until(request.user),
+            "minimum_diamonds": _minimum_diamonds(),
+            "has_two_factor": two_factor.has_two_factor(request.user),
+            "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),
+        },
+    )
 
 
 def _minimum_diamonds() -> int:
@@ -70,10 +81,15 @@ def _minimum_diamonds() -> int:
 @creator_required
 @fresh_two_factor_required
 def method_add(request, replaces: int | None = None):
-    old = get_object_or_404(PayoutMethod, pk=replaces, creator=request.user, retired_at__isnull=True) if replaces \
+    old = (
+        get_object_or_404(PayoutMethod, pk=replaces, creator=request.user, retired_at__isnull=True)
+        if replaces
         else None
-    form = PayoutMethodForm(request.POST or None, initial={"currency": request.user.preferred_currency,
-                                                           "holder_name": request.user.display_name})
+    )
+    form = PayoutMethodForm(
+        request.POST or None,
+        initial={"currency": request.user.preferred_currency, "holder_name": request.user.display_name},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.payout_method_add(creator=request.user, replaces=old, **form.cleaned_data)
@@ -81,13 +97,19 @@ def method_add(request, replaces: int | None = None):
             form.add_error(None, str(error))
         else:
             hours = economy().payout_method_hold_hours
-            messages.success(request, f"Payout method saved. For your safety, payouts are on hold for {hours} hours; "
-                                      "we emailed you about the change.")
+            messages.success(
+                request,
+                f"Payout method saved. For your safety, payouts are on hold for {hours} hours; "
+                "we emailed you about the change.",
+            )
             return redirect("payouts:index")
     status = 400 if request.method == "POST" else 200
-    return render(request, "payouts/method_form.html", {"form": form, "replaces": old,
-                                                        "hold_hours": economy().payout_method_hold_hours},
-                  status=status)
+    return render(
+        request,
+        "payouts/method_form.html",
+        {"form": form, "replaces": old, "hold_hours": economy().payout_method_hold_hours},
+        status=status,
+    )
 
 
 @require_POST
@@ -108,9 +130,12 @@ def payout_request(request):
     if not form.is_valid():
         return _request_error(request, " ".join(error for errors in form.errors.values() for error in errors))
     try:
-        payout = services.payout_request(creator=request.user, method_id=form.cleaned_data["method"],
-                                         diamonds=form.cleaned_data["diamonds"],
-                                         idempotency_key=form.cleaned_data["idempotency_key"])
+        payout = services.payout_request(
+            creator=request.user,
+            method_id=form.cleaned_data["method"],
+            diamonds=form.cleaned_data["diamonds"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
+        )
     except services.PayoutError as error:
         return _request_error(request, str(error))
     messages.success(request, f"Payout of {payout.diamonds:,} diamonds ({payout.value}) requested.")

@@ -49,13 +49,23 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 class HistoryFilterForm(forms.Form):
     type = forms.ChoiceField(
-        required=False, label="Type", choices=[("", "All types")] + [(key, label) for key, (label, _) in
-                                                                    HISTORY_TYPES.items()],
-        error_messages={"invalid_choice": "Choose one of the listed types."})
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}),
-                                error_messages={"invalid": "Enter the start date as YYYY-MM-DD."})
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}),
-                              error_messages={"invalid": "Enter the end date as YYYY-MM-DD."})
+        required=False,
+        label="Type",
+        choices=[("", "All types")] + [(key, label) for key, (label, _) in HISTORY_TYPES.items()],
+        error_messages={"invalid_choice": "Choose one of the listed types."},
+    )
+    date_from = forms.DateField(
+        required=False,
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the start date as YYYY-MM-DD."},
+    )
+    date_to = forms.DateField(
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the end date as YYYY-MM-DD."},
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -88,23 +98,41 @@ class HistoryFilterForm(forms.Form):
 
 class LimitsForm(forms.Form):
     daily_limit = forms.IntegerField(
-        required=False, min_value=1, max_value=spending.MAX_LIMIT, label="Daily budget (coins)",
+        required=False,
+        min_value=1,
+        max_value=spending.MAX_LIMIT,
+        label="Daily budget (coins)",
         help_text="Leave blank for no daily limit.",
-        error_messages={"invalid": "Enter a whole number of coins, or leave it blank for no limit.",
-                        "min_value": "Enter at least 1 coin, or leave it blank for no limit."})
+        error_messages={
+            "invalid": "Enter a whole number of coins, or leave it blank for no limit.",
+            "min_value": "Enter at least 1 coin, or leave it blank for no limit.",
+        },
+    )
     monthly_limit = forms.IntegerField(
-        required=False, min_value=1, max_value=spending.MAX_LIMIT, label="Monthly budget (coins)",
+        required=False,
+        min_value=1,
+        max_value=spending.MAX_LIMIT,
+        label="Monthly budget (coins)",
         help_text="Leave blank for no monthly limit.",
-        error_messages={"invalid": "Enter a whole number of coins, or leave it blank for no limit.",
-                        "min_value": "Enter at least 1 coin, or leave it blank for no limit."})
+        error_messages={
+            "invalid": "Enter a whole number of coins, or leave it blank for no limit.",
+            "min_value": "Enter at least 1 coin, or leave it blank for no limit.",
+        },
+    )
 
 
 class PauseForm(forms.Form):
-    period = forms.ChoiceField(choices=list(spending.EXCLUSION_LABELS.items()),
-                               error_messages={"invalid_choice": "Choose a pause of 24 hours, 7 days or 30 days.",
-                                               "required": "Choose how long to pause for."})
-    confirm = forms.BooleanField(label="I understand this cannot be undone.",
-                                 error_messages={"required": "Tick the box to confirm: the pause cannot be undone."})
+    period = forms.ChoiceField(
+        choices=list(spending.EXCLUSION_LABELS.items()),
+        error_messages={
+            "invalid_choice": "Choose a pause of 24 hours, 7 days or 30 days.",
+            "required": "Choose how long to pause for.",
+        },
+    )
+    confirm = forms.BooleanField(
+        label="I understand this cannot be undone.",
+        error_messages={"required": "Tick the box to confirm: the pause cannot be undone."},
+    )
 
 
 # --- Coin amounts with their money value --------------------------------------------------------
@@ -165,8 +193,7 @@ def history_entries(account: LedgerAccount | None, filters: HistoryFilterForm) -
     """The coin wallet's entries matching valid `filters`, newest first, via the (account, created_at) index."""
     if account is None:
         return LedgerEntry.objects.none()
-    entries = (LedgerEntry.objects.filter(account=account).select_related("transaction")
-               .order_by("-created_at", "-id"))
+    entries = LedgerEntry.objects.filter(account=account).select_related("transaction").order_by("-created_at", "-id")
     if filters.kinds is not None:
         entries = entries.filter(transaction__kind__in=filters.kinds)
     if filters.starts_at is not None:
@@ -187,9 +214,13 @@ def history_rows(account: LedgerAccount, entries: list[LedgerEntry]) -> list[His
         return []
     newest, oldest = entries[0], entries[-1]
     running = _balance_after(account, newest)
-    between = (LedgerEntry.objects.filter(account=account, created_at__gte=oldest.created_at,
-                                          created_at__lte=newest.created_at)
-               .order_by("-created_at", "-id").values_list("created_at", "id", "amount"))
+    between = (
+        LedgerEntry.objects.filter(
+            account=account, created_at__gte=oldest.created_at, created_at__lte=newest.created_at
+        )
+        .order_by("-created_at", "-id")
+        .values_list("created_at", "id", "amount")
+    )
     balances: dict[int, int] = {}
     for created_at, entry_id, amount in between:
         if (created_at, entry_id) > (newest.created_at, newest.pk):
@@ -222,29 +253,52 @@ def history_csv_rows(account: LedgerAccount | None, filters: HistoryFilterForm) 
 
 
 def _balance_after(account: LedgerAccount, entry: LedgerEntry) -> int:
-    later = (LedgerEntry.objects.filter(account=OuterRef("pk"))
-             .filter(Q(created_at__gt=entry.created_at) | Q(created_at=entry.created_at, id__gt=entry.pk))
-             .order_by().values("account").annotate(total=Sum("amount")).values("total"))
-    pending = (LedgerBalanceDelta.objects.filter(account=OuterRef("pk")).order_by()
-               .values("account").annotate(total=Sum("amount")).values("total"))
-    return (LedgerAccount.objects.filter(pk=account.pk)
-            .annotate(after=F("balance") + Coalesce(Subquery(pending), Value(0)) - Coalesce(Subquery(later), Value(0)))
-            .values_list("after", flat=True).get())
+    later = (
+        LedgerEntry.objects.filter(account=OuterRef("pk"))
+        .filter(Q(created_at__gt=entry.created_at) | Q(created_at=entry.created_at, id__gt=entry.pk))
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    pending = (
+        LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        LedgerAccount.objects.filter(pk=account.pk)
+        .annotate(after=F("balance") + Coalesce(Subquery(pending), Value(0)) - Coalesce(Subquery(later), Value(0)))
+        .values_list("after", flat=True)
+        .get()
+    )
 
 
 def _row(entry: LedgerEntry, balance_after: int) -> HistoryRow:
     kind = entry.transaction.kind
     label = KIND_LABELS.get(kind) or kind.replace("_", " ").capitalize()
-    return HistoryRow(entry_id=entry.pk, created_at=entry.created_at, kind=kind, type_label=label,
-                      description=entry.transaction.memo or label, coins=entry.amount, balance_after=balance_after)
+    return HistoryRow(
+        entry_id=entry.pk,
+        created_at=entry.created_at,
+        kind=kind,
+        type_label=label,
+        description=entry.transaction.memo or label,
+        coins=entry.amount,
+        balance_after=balance_after,
+    )
 
 
 def month_recharges(user, now: datetime.datetime) -> list[Money]:
     """What the user paid for succeeded top-ups this UTC month, one total per currency."""
     start, end = spending.month_bounds(now)
-    totals = (TopUp.objects.filter(user=user, status=TopUpStatus.SUCCEEDED, completed_at__gte=start,
-                                   completed_at__lt=end)
-              .order_by("amount_currency").values("amount_currency").annotate(total=Sum("amount")))
+    totals = (
+        TopUp.objects.filter(user=user, status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end)
+        .order_by("amount_currency")
+        .values("amount_currency")
+        .annotate(total=Sum("amount"))
+    )
     return [Money(row["total"], row["amount_currency"]) for row in totals]
 
 
@@ -263,25 +317,32 @@ def index(request):
     page = rows = None
     if filters.is_valid():
         page = Paginator(history_entries(account, filters), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-        rows = [(row, valuer.amount(row.magnitude), valuer.amount(row.balance_after))
-                for row in history_rows(account, list(page.object_list))]
+        rows = [
+            (row, valuer.amount(row.magnitude), valuer.amount(row.balance_after))
+            for row in history_rows(account, list(page.object_list))
+        ]
     balance = user_balance(user, Asset.COIN)
     summary = spending.spending_summary(user, now)
-    return render(request, "wallet/index.html", {
-        "balance": CoinAmount(coins=balance, value=selectors.coin_value(balance, currency)),
-        "currency": currency,
-        "summary": summary,
-        "spent_this_month": valuer.amount(summary.spent_this_month),
-        "remaining": valuer.amount(summary.remaining),
-        "recharges": month_recharges(user, now),
-        "topups": TopUp.objects.filter(user=user).order_by("-created_at")[:RECENT_TOPUPS],
-        "filters": filters,
-        "page": page,
-        "rows": rows,
-        "is_filtered": filters.is_valid() and any(filters.cleaned_data.values()),
-        "frozen_reason": wallet_freeze_reason(user),
-        "owed": valuer.amount(receivables_outstanding(user)),
-    }, status=200 if filters.is_valid() else 400)
+    return render(
+        request,
+        "wallet/index.html",
+        {
+            "balance": CoinAmount(coins=balance, value=selectors.coin_value(balance, currency)),
+            "currency": currency,
+            "summary": summary,
+            "spent_this_month": valuer.amount(summary.spent_this_month),
+            "remaining": valuer.amount(summary.remaining),
+            "recharges": month_recharges(user, now),
+            "topups": TopUp.objects.filter(user=user).order_by("-created_at")[:RECENT_TOPUPS],
+            "filters": filters,
+            "page": page,
+            "rows": rows,
+            "is_filtered": filters.is_valid() and any(filters.cleaned_data.values()),
+            "frozen_reason": wallet_freeze_reason(user),
+            "owed": valuer.amount(receivables_outstanding(user)),
+        },
+        status=200 if filters.is_valid() else 400,
+    )
 
 
 @require_safe
@@ -322,8 +383,11 @@ def _set_limits(request):
     if not form.is_valid():
         return _controls_page(request, limits_form=form, status=400)
     try:
-        controls = spending.spending_limits_set(user=request.user, daily_limit=form.cleaned_data["daily_limit"],
-                                                monthly_limit=form.cleaned_data["monthly_limit"])
+        controls = spending.spending_limits_set(
+            user=request.user,
+            daily_limit=form.cleaned_data["daily_limit"],
+            monthly_limit=form.cleaned_data["monthly_limit"],
+        )
     except spending.InvalidSpendingRequest as error:
         form.add_error(None, str(error))
         return _controls_page(request, limits_form=form, status=400)
@@ -333,9 +397,12 @@ def _set_limits(request):
         pending = spending.pending_raise(controls, period, now)
         if pending is not None:
             target = "no limit" if pending.limit is None else f"{pending.limit:,} coins"
-            messages.info(request, f"Your {spending.PERIOD_LABELS[period]} changes to {target} on "
-                                   f"{spending.format_utc(pending.effective_at)}: raising or removing a budget "
-                                   "takes effect 24 hours later.")
+            messages.info(
+                request,
+                f"Your {spending.PERIOD_LABELS[period]} changes to {target} on "
+                f"{spending.format_utc(pending.effective_at)}: raising or removing a budget "
+                "takes effect 24 hours later.",
+            )
     return redirect("wallet:controls")
 
 
@@ -367,25 +434,35 @@ def _controls_page(request, *, limits_form: LimitsForm | None = None, status: in
     valuer = CoinValuer(request.user.preferred_currency)
     if limits_form is None:
         limits_form = LimitsForm(initial={"daily_limit": summary.daily_limit, "monthly_limit": summary.monthly_limit})
-    return render(request, "wallet/controls.html", {
-        "summary": summary,
-        "amounts": _summary_amounts(summary, valuer),
-        "limits_form": limits_form,
-        "pause_choices": spending.EXCLUSION_LABELS,
-    }, status=status)
+    return render(
+        request,
+        "wallet/controls.html",
+        {
+            "summary": summary,
+            "amounts": _summary_amounts(summary, valuer),
+            "limits_form": limits_form,
+            "pause_choices": spending.EXCLUSION_LABELS,
+        },
+        status=status,
+    )
 
 
 def _pause_confirm_page(request, form: PauseForm, period: str, *, status: int = 200):
     summary = spending.spending_summary(request.user)
     requested_until = summary.now + spending.EXCLUSION_PERIODS[period]
-    return render(request, "wallet/controls_pause.html", {
-        "form": form,
-        "period": period,
-        "period_label": spending.EXCLUSION_LABELS[period],
-        "pause_until": max(requested_until, summary.excluded_until or requested_until),
-        "already_longer": summary.excluded_until is not None and summary.excluded_until >= requested_until,
-        "summary": summary,
-    }, status=status)
+    return render(
+        request,
+        "wallet/controls_pause.html",
+        {
+            "form": form,
+            "period": period,
+            "period_label": spending.EXCLUSION_LABELS[period],
+            "pause_until": max(requested_until, summary.excluded_until or requested_until),
+            "already_longer": summary.excluded_until is not None and summary.excluded_until >= requested_until,
+            "summary": summary,
+        },
+        status=status,
+    )
 
 
 def _summary_amounts(summary: spending.SpendingSummary, valuer: CoinValuer) -> dict[str, CoinAmount | None]:
@@ -413,18 +490,19 @@ class _Echo:
 
 def _csv_lines(rows: Iterator[HistoryRow], valuer: CoinValuer) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(["Date (UTC)", "Type", "Description", "Coins", "Balance after",
-                           f"Value ({valuer.currency})"])
+    yield writer.writerow(["Date (UTC)", "Type", "Description", "Coins", "Balance after", f"Value ({valuer.currency})"])
     for row in rows:
         value = valuer.value(row.coins)
-        yield writer.writerow([
-            f"{row.created_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S}",
-            _csv_text(row.type_label),
-            _csv_text(row.description),
-            row.coins,
-            row.balance_after,
-            amount_string(value) if value is not None else "",
-        ])
+        yield writer.writerow(
+            [
+                f"{row.created_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S}",
+                _csv_text(row.type_label),
+                _csv_text(row.description),
+                row.coins,
+                row.balance_after,
+                amount_string(value) if value is not None else "",
+            ]
+        )
 
 
 def _csv_text(text: str) -> str:

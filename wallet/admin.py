@@ -68,10 +68,16 @@ class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user"]
 
     def get_queryset(self, request):
-        pending = (LedgerBalanceDelta.objects.filter(account=OuterRef("pk")).order_by()
-                   .values("account").annotate(total=Sum("amount")).values("total"))
-        return super().get_queryset(request).annotate(
-            current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
+        pending = (
+            LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
+            .order_by()
+            .values("account")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        return (
+            super().get_queryset(request).annotate(current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
+        )
 
     @admin.display(description="balance", ordering="current_balance")
     def current_balance(self, account):
@@ -213,8 +219,17 @@ class CoinRateAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["public_id", "user", "total_coins", "amount", "payment_method", "provider", "status",
-                    "created_at", "completed_at"]
+    list_display = [
+        "public_id",
+        "user",
+        "total_coins",
+        "amount",
+        "payment_method",
+        "provider",
+        "status",
+        "created_at",
+        "completed_at",
+    ]
     list_filter = ["status", "provider", "payment_method", "amount_currency", "country"]
     search_fields = ["public_id", "user__email", "provider_session_id"]
     list_select_related = ["user"]
@@ -246,8 +261,11 @@ class EconomySettingsForm(forms.ModelForm):
     class Meta:
         model = EconomySettings
         # Every setting, so a threshold added to the model later shows up without touching the admin.
-        fields = [field.name for field in EconomySettings._meta.concrete_fields if field.editable
-                  and not field.primary_key and not field.name.endswith("_currency")]
+        fields = [
+            field.name
+            for field in EconomySettings._meta.concrete_fields
+            if field.editable and not field.primary_key and not field.name.endswith("_currency")
+        ]
 
     def clean(self):
         cleaned = super().clean()
@@ -261,8 +279,9 @@ class EconomySettingsForm(forms.ModelForm):
         return cleaned
 
     def _check_money(self, cleaned) -> None:
-        diamond, minimum, approval = (cleaned.get(name) for name in
-                                      ("diamond_value", "payout_minimum", "payout_approval_above"))
+        diamond, minimum, approval = (
+            cleaned.get(name) for name in ("diamond_value", "payout_minimum", "payout_approval_above")
+        )
         if diamond is not None and (error := money_error(diamond, what="diamond value", allow_fractions=True)):
             self.add_error("diamond_value", error)
             return
@@ -273,8 +292,12 @@ class EconomySettingsForm(forms.ModelForm):
                 self.add_error(name, f"Use the diamond value's currency, {diamond.currency.code}.")
             elif value.amount <= 0:
                 self.add_error(name, "This must be more than zero.")
-        if (minimum is not None and approval is not None and minimum.currency == approval.currency
-                and approval < minimum):
+        if (
+            minimum is not None
+            and approval is not None
+            and minimum.currency == approval.currency
+            and approval < minimum
+        ):
             self.add_error("payout_approval_above", "The approval threshold cannot be below the payout minimum.")
 
     def _check_range(self, cleaned, name: str, bounds: tuple[int, int], unit: str) -> None:
@@ -289,8 +312,16 @@ class EconomySettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """The one row of staff-set economics; it cannot be added twice or deleted."""
 
     form = EconomySettingsForm
-    list_display = ["__str__", "diamond_value", "gift_confirm_above_coins", "payout_minimum",
-                    "payout_approval_above", "earnings_hold_days", "payout_method_hold_hours", "updated_at"]
+    list_display = [
+        "__str__",
+        "diamond_value",
+        "gift_confirm_above_coins",
+        "payout_minimum",
+        "payout_approval_above",
+        "earnings_hold_days",
+        "payout_method_hold_hours",
+        "updated_at",
+    ]
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not EconomySettings.objects.exists()
@@ -351,26 +382,44 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 state = "posted" if adjustment.status == AdjustmentStatus.POSTED else "waiting for a second approval"
                 self.message_user(request, f"Adjustment {adjustment.pk} {state}.", messages.SUCCESS)
                 return redirect("admin:wallet_adjustment_changelist")
-        return TemplateResponse(request, "admin/wallet/adjustment_request.html", {
-            **self.admin_site.each_context(request), "title": "Correct a balance", "form": form,
-            "opts": self.model._meta, "threshold": economy().adjustment_approval_above,
-        }, status=400 if form.errors else 200)
+        return TemplateResponse(
+            request,
+            "admin/wallet/adjustment_request.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Correct a balance",
+                "form": form,
+                "opts": self.model._meta,
+                "threshold": economy().adjustment_approval_above,
+            },
+            status=400 if form.errors else 200,
+        )
 
     approve = service_action(
-        name="approve", description="Approve selected adjustments (second staff member)", permissions=("review",),
+        name="approve",
+        description="Approve selected adjustments (second staff member)",
+        permissions=("review",),
         perform=lambda request, adjustment: staff.adjustment_approve(adjustment_id=adjustment.pk, staff=request.user),
-        errors=(staff.StaffOperationError,), done="adjustment(s) posted")
+        errors=(staff.StaffOperationError,),
+        done="adjustment(s) posted",
+    )
 
     reject = reason_action(
-        name="reject", description="Reject selected adjustments", permissions=("review",),
-        perform=lambda request, adjustment, reason: staff.adjustment_reject(adjustment_id=adjustment.pk,
-                                                                            staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,), done="adjustment(s) rejected")
+        name="reject",
+        description="Reject selected adjustments",
+        permissions=("review",),
+        perform=lambda request, adjustment, reason: staff.adjustment_reject(
+            adjustment_id=adjustment.pk, staff=request.user, reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="adjustment(s) rejected",
+    )
 
 
 class AdjustmentRequestForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=User.objects.order_by("email"), widget=forms.NumberInput,
-                                  help_text="The user's id (see Users).")
+    user = forms.ModelChoiceField(
+        queryset=User.objects.order_by("email"), widget=forms.NumberInput, help_text="The user's id (see Users)."
+    )
     asset = forms.ChoiceField(choices=Asset.choices)
     amount = forms.IntegerField(help_text="Positive adds to the balance, negative takes from it.")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000)
@@ -388,22 +437,37 @@ class StaffUserAdmin(UserAdmin):
         return request.user.has_perm("accounts.change_user")
 
     freeze_wallet = reason_action(
-        name="freeze_wallet", description="Freeze wallets (no recharges, gifts or payouts)", permissions=("freeze",),
+        name="freeze_wallet",
+        description="Freeze wallets (no recharges, gifts or payouts)",
+        permissions=("freeze",),
         perform=lambda request, user, reason: staff.wallet_freeze(user=user, staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,), done="wallet(s) frozen")
+        errors=(staff.StaffOperationError,),
+        done="wallet(s) frozen",
+    )
     unfreeze_wallet = reason_action(
-        name="unfreeze_wallet", description="Lift wallet freezes", permissions=("freeze",),
+        name="unfreeze_wallet",
+        description="Lift wallet freezes",
+        permissions=("freeze",),
         perform=lambda request, user, reason: staff.wallet_unfreeze(user=user, staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,), done="wallet(s) unfrozen")
+        errors=(staff.StaffOperationError,),
+        done="wallet(s) unfrozen",
+    )
     freeze_account = reason_action(
-        name="freeze_account", description="Freeze accounts (no login; the user is emailed the reason)",
+        name="freeze_account",
+        description="Freeze accounts (no login; the user is emailed the reason)",
         permissions=("account",),
         perform=lambda request, user, reason: staff.account_freeze(user=user, staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,), done="account(s) frozen")
+        errors=(staff.StaffOperationError,),
+        done="account(s) frozen",
+    )
     unfreeze_account = reason_action(
-        name="unfreeze_account", description="Lift account freezes", permissions=("account",),
+        name="unfreeze_account",
+        description="Lift account freezes",
+        permissions=("account",),
         perform=lambda request, user, reason: staff.account_unfreeze(user=user, staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,), done="account(s) unfrozen")
+        errors=(staff.StaffOperationError,),
+        done="account(s) unfrozen",
+    )
 
 
 admin.site.unregister(User)

@@ -54,8 +54,12 @@ class AuditReport:
         return lines
 
     def as_dict(self) -> dict[str, Any]:
-        return {"started_at": self.started_at, "ok": self.ok, "problem_count": self.problem_count,
-                "checks": [dataclasses.asdict(check) for check in self.checks]}
+        return {
+            "started_at": self.started_at,
+            "ok": self.ok,
+            "problem_count": self.problem_count,
+            "checks": [dataclasses.asdict(check) for check in self.checks],
+        }
 
 
 # Each check: (name, description, what is counted, SQL counting it, SQL listing offending rows as
@@ -167,6 +171,14 @@ def _run_checks(max_listed: int) -> list[AuditCheck]:
             if problem_count:
                 cursor.execute(f"{problems_sql} LIMIT %s", [max_listed])
                 problems = [message.format(*row) for row in cursor.fetchall()]
-            checks.append(AuditCheck(name=name, description=description, checked=checked,
-                                     checked_what=checked_what, problem_count=problem_count, problems=problems))
+            checks.append(
+                AuditCheck(
+                    name=name,
+                    description=description,
+                    checked=checked,
+                    checked_what=checked_what,
+                    problem_count=problem_count,
+                    problems=problems,
+                )
+            )
     return checks

@@ -32,8 +32,14 @@ def seed_demo(*, users: dict, stdout) -> None:
         return
     now = timezone.now()
     for name, days_ago, package_coins, custom_coins, method, outcome in HISTORY:
-        topup = _ensure_topup(viewer, name=name, started_at=now - datetime.timedelta(days=days_ago),
-                              package_coins=package_coins, custom_coins=custom_coins, method=method)
+        topup = _ensure_topup(
+            viewer,
+            name=name,
+            started_at=now - datetime.timedelta(days=days_ago),
+            package_coins=package_coins,
+            custom_coins=custom_coins,
+            method=method,
+        )
         if topup is not None:
             _settle(topup, outcome)
     credited = TopUp.objects.filter(user=viewer, status=TopUpStatus.SUCCEEDED)
@@ -44,8 +50,15 @@ def demo_public_id(name: str) -> uuid.UUID:
     return uuid.uuid5(DEMO_NAMESPACE, f"{VIEWER_EMAIL}/topup/{name}")
 
 
-def _ensure_topup(viewer, *, name: str, started_at: datetime.datetime, package_coins: int | None,
-                  custom_coins: int | None, method: str) -> TopUp | None:
+def _ensure_topup(
+    viewer,
+    *,
+    name: str,
+    started_at: datetime.datetime,
+    package_coins: int | None,
+    custom_coins: int | None,
+    method: str,
+) -> TopUp | None:
     public_id = demo_public_id(name)
     existing = TopUp.objects.filter(public_id=public_id).first()
     if existing is not None:
@@ -57,9 +70,18 @@ def _ensure_topup(viewer, *, name: str, started_at: datetime.datetime, package_c
     package, coins, bonus_coins, amount = purchase
     # receipt_sent_at is set up front: the demo history should not email its receipts again.
     return TopUp.objects.create(
-        public_id=public_id, user=viewer, package=package, coins=coins, bonus_coins=bonus_coins, amount=amount,
-        country=viewer.country, payment_method=method, provider="sandbox", provider_session_id=f"sbx_demo_{name}",
-        created_at=started_at, expires_at=started_at + datetime.timedelta(hours=1),
+        public_id=public_id,
+        user=viewer,
+        package=package,
+        coins=coins,
+        bonus_coins=bonus_coins,
+        amount=amount,
+        country=viewer.country,
+        payment_method=method,
+        provider="sandbox",
+        provider_session_id=f"sbx_demo_{name}",
+        created_at=started_at,
+        expires_at=started_at + datetime.timedelta(hours=1),
         receipt_sent_at=started_at + datetime.timedelta(minutes=2),
     )
 
@@ -80,10 +102,16 @@ def _catalogue_price(currency: str, *, package_coins: int | None, custom_coins: 
 def _settle(topup: TopUp, outcome: str) -> None:
     """Apply the provider's outcome exactly as a webhook would; a replay is a duplicate event."""
     paid_at = topup.created_at + datetime.timedelta(minutes=2)
-    services.topup_apply_event(provider_name="sandbox", event=PaymentEvent(
-        event_id=f"evt_demo_{topup.public_id.hex}", type=outcome, reference=str(topup.public_id),
-        provider_session_id=topup.provider_session_id, amount=Money(topup.amount.amount, topup.amount.currency),
-        occurred_at=paid_at,
-    ))
+    services.topup_apply_event(
+        provider_name="sandbox",
+        event=PaymentEvent(
+            event_id=f"evt_demo_{topup.public_id.hex}",
+            type=outcome,
+            reference=str(topup.public_id),
+            provider_session_id=topup.provider_session_id,
+            amount=Money(topup.amount.amount, topup.amount.currency),
+            occurred_at=paid_at,
+        ),
+    )
     # The history reads better with the dates it pretends to have; the ledger keeps its own times.
     TopUp.objects.filter(pk=topup.pk, completed_at__gt=paid_at).update(completed_at=paid_at)

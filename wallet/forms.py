@@ -17,12 +17,20 @@ class RechargeForm(forms.Form):
     """Pick a package (by id) or a custom number of coins, and a payment method offered in the country."""
 
     choice = forms.CharField(error_messages={"required": "Choose a coin package or a custom amount."})
-    custom_coins = forms.IntegerField(required=False, min_value=1, label="Number of coins",
-                                      error_messages={"invalid": "Enter a whole number of coins."})
+    custom_coins = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Number of coins",
+        error_messages={"invalid": "Enter a whole number of coins."},
+    )
     payment_method = forms.ChoiceField(
-        choices=[(m, PAYMENT_METHOD_LABELS[m]) for m in PAYMENT_METHODS], widget=forms.RadioSelect,
-        error_messages={"required": "Choose how you want to pay.",
-                        "invalid_choice": "Choose one of the payment methods offered in your country."})
+        choices=[(m, PAYMENT_METHOD_LABELS[m]) for m in PAYMENT_METHODS],
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose how you want to pay.",
+            "invalid_choice": "Choose one of the payment methods offered in your country.",
+        },
+    )
 
     def __init__(self, *args, offer, **kwargs):
         super().__init__(*args, **kwargs)

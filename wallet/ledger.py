@@ -87,8 +87,7 @@ class InsufficientFunds(LedgerError):
         self.requested = requested
         self.shortfall = requested - available
         super().__init__(
-            f"Account {account_id} has {available} {asset} but {requested} were requested "
-            f"(short by {self.shortfall})."
+            f"Account {account_id} has {available} {asset} but {requested} were requested (short by {self.shortfall})."
         )
 
 
@@ -116,7 +115,8 @@ def account_for_user(user: User, asset: str) -> LedgerAccount:
     if asset == Asset.DIAMOND and not user.is_creator:
         raise LedgerError(f"User {user.pk} is not a creator; only creators hold diamonds.")
     account, _created = LedgerAccount.objects.get_or_create(
-        user=user, asset=asset,
+        user=user,
+        asset=asset,
         defaults={"kind": AccountKind.USER, "append_only_balance": asset == Asset.DIAMOND},
     )
     return account
@@ -148,17 +148,30 @@ def user_balance(user: User, asset: str) -> int:
 
 
 def _balances_query():
-    pending = (LedgerBalanceDelta.objects.filter(account=OuterRef("pk")).order_by()
-               .values("account").annotate(total=Sum("amount")).values("total"))
+    pending = (
+        LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
     return LedgerAccount.objects.annotate(current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
 
 
 # --- Posting ------------------------------------------------------------------------------------
 
 
-def ledger_post(*, idempotency_key: str, kind: str, lines: Sequence[Line], memo: str = "",
-                metadata: dict[str, Any] | None = None, durable: bool = False,
-                posted_at: datetime.datetime | None = None, savepoint: bool = True) -> LedgerTransaction:
+def ledger_post(
+    *,
+    idempotency_key: str,
+    kind: str,
+    lines: Sequence[Line],
+    memo: str = "",
+    metadata: dict[str, Any] | None = None,
+    durable: bool = False,
+    posted_at: datetime.datetime | None = None,
+    savepoint: bool = True,
+) -> LedgerTransaction:
     """Post one balanced transaction exactly once: all of it or nothing, never a user balance below zero.
 
     The lines must sum to zero per asset; a key seen before returns the stored transaction and
@@ -175,21 +188,40 @@ def ledger_post(*, idempotency_key: str, kind: str, lines: Sequence[Line], memo:
     metadata_json = _validated_header(idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata)
     with transaction.atomic(durable=durable, savepoint=savepoint):
         ledger_transaction = _insert_transaction(
-            idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata or {},
-            metadata_json=metadata_json, created_at=posted_at or timezone.now())
+            idempotency_key=idempotency_key,
+            kind=kind,
+            memo=memo,
+            metadata=metadata or {},
+            metadata_json=metadata_json,
+            created_at=posted_at or timezone.now(),
+        )
         if ledger_transaction is None:
             return _replayed_transaction(idempotency_key=idempotency_key, kind=kind, postings=postings)
         _apply_to_balances(postings)
-        LedgerEntry.objects.bulk_create([
-            LedgerEntry(transaction=ledger_transaction, account_id=posting.account.pk, asset=posting.asset,
-                        amount=posting.amount, created_at=ledger_transaction.created_at)
-            for posting in postings
-        ])
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    transaction=ledger_transaction,
+                    account_id=posting.account.pk,
+                    asset=posting.asset,
+                    amount=posting.amount,
+                    created_at=ledger_transaction.created_at,
+                )
+                for posting in postings
+            ]
+        )
     return ledger_transaction
 
 
-def ledger_spend(*, idempotency_key: str, kind: str, payer: LedgerAccount, lines: Sequence[Line], memo: str = "",
-                 metadata: dict[str, Any] | None = None) -> LedgerTransaction:
+def ledger_spend(
+    *,
+    idempotency_key: str,
+    kind: str,
+    payer: LedgerAccount,
+    lines: Sequence[Line],
+    memo: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> LedgerTransaction:
     """`ledger_post` for the hot shape — one user wallet pays, every other line lands on an append-only
     account — in one statement instead of five: claim the key, debit the payer if the funds are there,
     insert the entries and the balance deltas.
@@ -205,33 +237,57 @@ def ledger_spend(*, idempotency_key: str, kind: str, payer: LedgerAccount, lines
     for posting in postings:
         net[posting.account.pk] += posting.amount
     others = [posting for posting in postings if posting.account.pk != payer.pk]
-    if (payer.append_only_balance or payer.may_go_negative or net.get(payer.pk, 0) >= 0
-            or not all(posting.account.append_only_balance for posting in others)
-            or any(posting.amount < 0 and not posting.account.may_go_negative for posting in others)):
-        return ledger_post(idempotency_key=idempotency_key, kind=kind, lines=lines, memo=memo, metadata=metadata,
-                           savepoint=False)
+    if (
+        payer.append_only_balance
+        or payer.may_go_negative
+        or net.get(payer.pk, 0) >= 0
+        or not all(posting.account.append_only_balance for posting in others)
+        or any(posting.amount < 0 and not posting.account.may_go_negative for posting in others)
+    ):
+        return ledger_post(
+            idempotency_key=idempotency_key, kind=kind, lines=lines, memo=memo, metadata=metadata, savepoint=False
+        )
     if not connection.in_atomic_block:
         raise InvalidPosting("ledger_spend runs inside the caller's transaction.")
     created_at = timezone.now()
     deltas = {account_id: amount for account_id, amount in sorted(net.items()) if account_id != payer.pk and amount}
     with connection.cursor() as cursor:
-        cursor.execute(_SPEND_SQL, {
-            "key": idempotency_key, "kind": kind, "memo": memo, "metadata": metadata_json, "now": created_at,
-            "payer": payer.pk, "cost": -net[payer.pk],
-            "accounts": [posting.account.pk for posting in postings], "assets": [posting.asset for posting in postings],
-            "amounts": [posting.amount for posting in postings],
-            "delta_accounts": list(deltas), "delta_amounts": list(deltas.values()),
-        })
+        cursor.execute(
+            _SPEND_SQL,
+            {
+                "key": idempotency_key,
+                "kind": kind,
+                "memo": memo,
+                "metadata": metadata_json,
+                "now": created_at,
+                "payer": payer.pk,
+                "cost": -net[payer.pk],
+                "accounts": [posting.account.pk for posting in postings],
+                "assets": [posting.asset for posting in postings],
+                "amounts": [posting.amount for posting in postings],
+                "delta_accounts": list(deltas),
+                "delta_amounts": list(deltas.values()),
+            },
+        )
         transaction_id, debited = cursor.fetchone()
     if transaction_id is None:
         return _replayed_transaction(idempotency_key=idempotency_key, kind=kind, postings=postings)
     if not debited:
-        available = (LedgerAccount.objects.select_for_update(no_key=True).filter(pk=payer.pk)
-                     .values_list("balance", flat=True).get())
-        raise InsufficientFunds(account_id=payer.pk, asset=payer.asset, available=available,
-                                requested=-net[payer.pk])
-    ledger_transaction = LedgerTransaction(id=transaction_id, idempotency_key=idempotency_key, kind=kind, memo=memo,
-                                           metadata=metadata or {}, created_at=created_at)
+        available = (
+            LedgerAccount.objects.select_for_update(no_key=True)
+            .filter(pk=payer.pk)
+            .values_list("balance", flat=True)
+            .get()
+        )
+        raise InsufficientFunds(account_id=payer.pk, asset=payer.asset, available=available, requested=-net[payer.pk])
+    ledger_transaction = LedgerTransaction(
+        id=transaction_id,
+        idempotency_key=idempotency_key,
+        kind=kind,
+        memo=memo,
+        metadata=metadata or {},
+        created_at=created_at,
+    )
     ledger_transaction._state.adding = False
     ledger_transaction._state.db = connection.alias
     return ledger_transaction
@@ -266,9 +322,18 @@ _SPEND_SQL = """
 """
 
 
-def ledger_move(*, source: LedgerAccount, destination: LedgerAccount, asset: str, amount: int,
-                idempotency_key: str, kind: str, memo: str = "", metadata: dict[str, Any] | None = None,
-                durable: bool = True) -> LedgerTransaction:
+def ledger_move(
+    *,
+    source: LedgerAccount,
+    destination: LedgerAccount,
+    asset: str,
+    amount: int,
+    idempotency_key: str,
+    kind: str,
+    memo: str = "",
+    metadata: dict[str, Any] | None = None,
+    durable: bool = True,
+) -> LedgerTransaction:
     """Move a positive `amount` of `asset` from `source` to `destination` exactly once (see ledger_post).
 
     Durable by default: a top-level money operation. Inside a caller's atomic block pass
@@ -277,23 +342,56 @@ def ledger_move(*, source: LedgerAccount, destination: LedgerAccount, asset: str
     _check_amount(amount, positive=True)
     if source.pk is not None and source.pk == destination.pk:
         raise InvalidPosting(f"Cannot move {asset} from account {source.pk} to itself.")
-    return ledger_post(idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata,
-                       lines=[(source, asset, -amount), (destination, asset, amount)], durable=durable)
+    return ledger_post(
+        idempotency_key=idempotency_key,
+        kind=kind,
+        memo=memo,
+        metadata=metadata,
+        lines=[(source, asset, -amount), (destination, asset, amount)],
+        durable=durable,
+    )
 
 
-def ledger_credit(*, account: LedgerAccount, asset: str, amount: int, idempotency_key: str, kind: str,
-                  source: LedgerAccount | None = None, memo: str = "", metadata: dict[str, Any] | None = None,
-                  durable: bool = True) -> LedgerTransaction:
+def ledger_credit(
+    *,
+    account: LedgerAccount,
+    asset: str,
+    amount: int,
+    idempotency_key: str,
+    kind: str,
+    source: LedgerAccount | None = None,
+    memo: str = "",
+    metadata: dict[str, Any] | None = None,
+    durable: bool = True,
+) -> LedgerTransaction:
     """Add a positive `amount` to `account` exactly once, taken from `source` (default: coins/diamonds issued)."""
     _check_amount(amount, positive=True)
     source = source if source is not None else system_account(ISSUING_ACCOUNT[_known_asset(asset)])
-    return ledger_move(source=source, destination=account, asset=asset, amount=amount,
-                       idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata, durable=durable)
+    return ledger_move(
+        source=source,
+        destination=account,
+        asset=asset,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        kind=kind,
+        memo=memo,
+        metadata=metadata,
+        durable=durable,
+    )
 
 
-def ledger_debit(*, account: LedgerAccount, asset: str, amount: int, idempotency_key: str, kind: str,
-                 destination: LedgerAccount | None = None, memo: str = "",
-                 metadata: dict[str, Any] | None = None, durable: bool = True) -> LedgerTransaction:
+def ledger_debit(
+    *,
+    account: LedgerAccount,
+    asset: str,
+    amount: int,
+    idempotency_key: str,
+    kind: str,
+    destination: LedgerAccount | None = None,
+    memo: str = "",
+    metadata: dict[str, Any] | None = None,
+    durable: bool = True,
+) -> LedgerTransaction:
     """Take a positive `amount` from `account` exactly once, never below zero, into `destination`.
 
     The destination defaults to coins consumed / diamonds redeemed. Raises InsufficientFunds
@@ -301,8 +399,17 @@ def ledger_debit(*, account: LedgerAccount, asset: str, amount: int, idempotency
     """
     _check_amount(amount, positive=True)
     destination = destination if destination is not None else system_account(CONSUMING_ACCOUNT[_known_asset(asset)])
-    return ledger_move(source=account, destination=destination, asset=asset, amount=amount,
-                       idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata, durable=durable)
+    return ledger_move(
+        source=account,
+        destination=destination,
+        asset=asset,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        kind=kind,
+        memo=memo,
+        metadata=metadata,
+        durable=durable,
+    )
 
 
 def ledger_rollup(*, account: LedgerAccount) -> int:
@@ -316,8 +423,9 @@ def ledger_rollup(*, account: LedgerAccount) -> int:
 
 def ledger_rollup_pending(*, limit: int = 1000) -> int:
     """Roll up every account (at most `limit`) that has pending deltas; returns how many were rolled up."""
-    account_ids = list(LedgerBalanceDelta.objects.order_by("account_id").values_list("account_id", flat=True)
-                       .distinct()[:limit])
+    account_ids = list(
+        LedgerBalanceDelta.objects.order_by("account_id").values_list("account_id", flat=True).distinct()[:limit]
+    )
     for account_id in account_ids:
         with transaction.atomic():
             _fold_deltas(account_id)
@@ -388,8 +496,15 @@ def _validated_header(*, idempotency_key: str, kind: str, memo: str, metadata: d
 # --- Writing ------------------------------------------------------------------------------------
 
 
-def _insert_transaction(*, idempotency_key: str, kind: str, memo: str, metadata: dict[str, Any],
-                        metadata_json: str, created_at: datetime.datetime) -> LedgerTransaction | None:
+def _insert_transaction(
+    *,
+    idempotency_key: str,
+    kind: str,
+    memo: str,
+    metadata: dict[str, Any],
+    metadata_json: str,
+    created_at: datetime.datetime,
+) -> LedgerTransaction | None:
     """Claim the key: the new transaction, or None if the key exists (waits for an in-flight claim)."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -400,8 +515,9 @@ def _insert_transaction(*, idempotency_key: str, kind: str, memo: str, metadata:
         row = cursor.fetchone()
     if row is None:
         return None
-    ledger_transaction = LedgerTransaction(id=row[0], idempotency_key=idempotency_key, kind=kind, memo=memo,
-                                           metadata=metadata, created_at=created_at)
+    ledger_transaction = LedgerTransaction(
+        id=row[0], idempotency_key=idempotency_key, kind=kind, memo=memo, metadata=metadata, created_at=created_at
+    )
     ledger_transaction._state.adding = False
     ledger_transaction._state.db = connection.alias
     return ledger_transaction
@@ -445,8 +561,12 @@ def _update_balance(account: LedgerAccount, amount: int) -> None:
     if _conditional_update(account, amount):
         return
     # Re-read under the row lock so the shortfall is exact even if a credit landed meanwhile.
-    available = (LedgerAccount.objects.select_for_update(no_key=True).filter(pk=account.pk)
-                 .values_list("balance", flat=True).get())
+    available = (
+        LedgerAccount.objects.select_for_update(no_key=True)
+        .filter(pk=account.pk)
+        .values_list("balance", flat=True)
+        .get()
+    )
     if available + amount >= 0 and _conditional_update(account, amount):
         return
     raise InsufficientFunds(account_id=account.pk, asset=account.asset, available=available, requested=-amount)

@@ -86,22 +86,28 @@ class LedgerAccount(models.Model):
     """
 
     kind = models.CharField(max_length=8, choices=AccountKind.choices)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                             related_name="ledger_accounts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+    )
     code = models.CharField(max_length=32, blank=True, default="", choices=SystemAccount.choices)
     asset = models.CharField(max_length=8, choices=Asset.choices)
     balance = models.BigIntegerField(default=0)
     append_only_balance = models.BooleanField(
-        default=False, help_text="Credits insert balance deltas instead of updating this row.")
+        default=False, help_text="Credits insert balance deltas instead of updating this row."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "asset"], condition=Q(user__isnull=False),
-                                    name="wallet_ledgeraccount_one_per_user_and_asset"),
-            models.UniqueConstraint(fields=["code"], condition=~Q(code=""),
-                                    name="wallet_ledgeraccount_unique_system_code"),
+            models.UniqueConstraint(
+                fields=["user", "asset"],
+                condition=Q(user__isnull=False),
+                name="wallet_ledgeraccount_one_per_user_and_asset",
+            ),
+            models.UniqueConstraint(
+                fields=["code"], condition=~Q(code=""), name="wallet_ledgeraccount_unique_system_code"
+            ),
             models.CheckConstraint(condition=Q(asset__in=Asset.values), name="wallet_ledgeraccount_asset_valid"),
             models.CheckConstraint(
                 condition=Q(kind=AccountKind.USER, user__isnull=False, code="")
@@ -109,8 +115,10 @@ class LedgerAccount(models.Model):
                 name="wallet_ledgeraccount_owner_matches_kind",
             ),
             # The database, not only Python, keeps user balances from going below zero.
-            models.CheckConstraint(condition=Q(kind=AccountKind.SYSTEM) | Q(balance__gte=0),
-                                   name="wallet_ledgeraccount_user_balance_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(kind=AccountKind.SYSTEM) | Q(balance__gte=0),
+                name="wallet_ledgeraccount_user_balance_nonnegative",
+            ),
         ]
 
     def __str__(self):
@@ -215,9 +223,11 @@ class Country(models.Model):
     recharge_enabled = models.BooleanField(default=True)
     gifting_enabled = models.BooleanField(default=True)
     payment_methods = models.JSONField(
-        default=list, blank=True, help_text="Offered methods: card, paypal, google_pay, apple_pay, carrier_billing.")
+        default=list, blank=True, help_text="Offered methods: card, paypal, google_pay, apple_pay, carrier_billing."
+    )
     recharge_unavailable_reason = models.CharField(
-        max_length=200, blank=True, default="", help_text="Shown to viewers when recharge is switched off.")
+        max_length=200, blank=True, default="", help_text="Shown to viewers when recharge is switched off."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -291,8 +301,9 @@ class CoinRate(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["per_coin_currency"], name="wallet_coinrate_one_per_currency"),
             models.CheckConstraint(condition=Q(per_coin__gt=0), name="wallet_coinrate_positive"),
-            models.CheckConstraint(condition=Q(min_coins__gte=1) & Q(max_coins__gte=F("min_coins")),
-                                   name="wallet_coinrate_bounds"),
+            models.CheckConstraint(
+                condition=Q(min_coins__gte=1) & Q(max_coins__gte=F("min_coins")), name="wallet_coinrate_bounds"
+            ),
         ]
 
     def __str__(self):
@@ -329,16 +340,19 @@ class TopUp(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
-    ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
-                                              related_name="topup")
+    ledger_transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="topup"
+    )
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
     # A paid top-up stays `succeeded` (the payment happened); a refund or chargeback is recorded here.
-    reversal = models.CharField(max_length=12, blank=True, default="", choices=[
-        ("refund", "Refunded"), ("chargeback", "Charged back")])
+    reversal = models.CharField(
+        max_length=12, blank=True, default="", choices=[("refund", "Refunded"), ("chargeback", "Charged back")]
+    )
     reversal_reason = models.CharField(max_length=300, blank=True, default="")
     reversed_at = models.DateTimeField(null=True, blank=True)
-    reversal_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
-                                                related_name="reversed_topup")
+    reversal_transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_topup"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -355,14 +369,24 @@ class TopUp(models.Model):
                 | (~Q(status=TopUpStatus.SUCCEEDED) & Q(ledger_transaction__isnull=True)),
                 name="wallet_topup_credited_iff_succeeded",
             ),
-            models.UniqueConstraint(fields=["provider", "provider_session_id"], condition=~Q(provider_session_id=""),
-                                    name="wallet_topup_unique_provider_session"),
+            models.UniqueConstraint(
+                fields=["provider", "provider_session_id"],
+                condition=~Q(provider_session_id=""),
+                name="wallet_topup_unique_provider_session",
+            ),
             # Only a credited top-up can be reversed, and a reversal always posted its clawback.
             models.CheckConstraint(
                 condition=Q(reversal="", reversal_transaction__isnull=True, reversed_at__isnull=True)
-                | (Q(status=TopUpStatus.SUCCEEDED, reversal__in=["refund", "chargeback"],
-                     reversal_transaction__isnull=False, reversed_at__isnull=False)),
-                name="wallet_topup_reversal_consistent"),
+                | (
+                    Q(
+                        status=TopUpStatus.SUCCEEDED,
+                        reversal__in=["refund", "chargeback"],
+                        reversal_transaction__isnull=False,
+                        reversed_at__isnull=False,
+                    )
+                ),
+                name="wallet_topup_reversal_consistent",
+            ),
         ]
 
     def __str__(self):
@@ -408,8 +432,9 @@ class SpendingControls(models.Model):
     impulse cannot undo a decision made calmly. `excluded_until` only ever moves later.
     """
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
-                                related_name="spending_controls")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="spending_controls"
+    )
     daily_limit = models.PositiveBigIntegerField(null=True, blank=True)
     monthly_limit = models.PositiveBigIntegerField(null=True, blank=True)
     daily_limit_next = models.PositiveBigIntegerField(null=True, blank=True)
@@ -422,10 +447,13 @@ class SpendingControls(models.Model):
     class Meta:
         verbose_name_plural = "spending controls"
         constraints = [
-            models.CheckConstraint(condition=Q(daily_limit__isnull=True) | Q(daily_limit__gt=0),
-                                   name="wallet_spending_daily_positive"),
-            models.CheckConstraint(condition=Q(monthly_limit__isnull=True) | Q(monthly_limit__gt=0),
-                                   name="wallet_spending_monthly_positive"),
+            models.CheckConstraint(
+                condition=Q(daily_limit__isnull=True) | Q(daily_limit__gt=0), name="wallet_spending_daily_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(monthly_limit__isnull=True) | Q(monthly_limit__gt=0),
+                name="wallet_spending_monthly_positive",
+            ),
         ]
 
     def __str__(self):
@@ -442,24 +470,43 @@ class EconomySettings(models.Model):
     every value is shown to the users it affects.
     """
 
-    diamond_value = MoneyField(max_digits=12, decimal_places=6, default=0.005, default_currency="USD",
-                               help_text="What one diamond pays out (the creator share made explicit).")
+    diamond_value = MoneyField(
+        max_digits=12,
+        decimal_places=6,
+        default=0.005,
+        default_currency="USD",
+        help_text="What one diamond pays out (the creator share made explicit).",
+    )
     gift_confirm_above_coins = models.PositiveIntegerField(
-        default=5_000, help_text="Gifts costing more coins than this ask the viewer to confirm first.")
-    payout_minimum = MoneyField(max_digits=12, decimal_places=2, default=50, default_currency="USD",
-                                help_text="The smallest payout a creator may request, by diamond value.")
+        default=5_000, help_text="Gifts costing more coins than this ask the viewer to confirm first."
+    )
+    payout_minimum = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        default=50,
+        default_currency="USD",
+        help_text="The smallest payout a creator may request, by diamond value.",
+    )
     payout_approval_above = MoneyField(
-        max_digits=12, decimal_places=2, default=1_000, default_currency="USD",
-        help_text="Payout requests worth more than this wait for staff approval.")
+        max_digits=12,
+        decimal_places=2,
+        default=1_000,
+        default_currency="USD",
+        help_text="Payout requests worth more than this wait for staff approval.",
+    )
     earnings_hold_days = models.PositiveSmallIntegerField(
-        default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window).")
+        default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window)."
+    )
     payout_method_hold_hours = models.PositiveSmallIntegerField(
-        default=72, help_text="Hours payouts are held after a payout method is added or changed.")
+        default=72, help_text="Hours payouts are held after a payout method is added or changed."
+    )
     adjustment_approval_above = models.PositiveIntegerField(
-        default=10_000, help_text="Balance corrections larger than this many coins or diamonds need a second "
-                                  "staff member's approval.")
+        default=10_000,
+        help_text="Balance corrections larger than this many coins or diamonds need a second staff member's approval.",
+    )
     exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
-        default=48, help_text="Payout conversions are refused when the stored rates are older than this.")
+        default=48, help_text="Payout conversions are refused when the stored rates are older than this."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -467,8 +514,9 @@ class EconomySettings(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="wallet_economysettings_singleton"),
             models.CheckConstraint(condition=Q(diamond_value__gt=0), name="wallet_economysettings_diamond_positive"),
-            models.CheckConstraint(condition=Q(gift_confirm_above_coins__gte=1),
-                                   name="wallet_economysettings_confirm_positive"),
+            models.CheckConstraint(
+                condition=Q(gift_confirm_above_coins__gte=1), name="wallet_economysettings_confirm_positive"
+            ),
             models.CheckConstraint(condition=Q(payout_minimum__gt=0), name="wallet_economysettings_minimum_positive"),
         ]
 
@@ -486,8 +534,9 @@ class EconomySettings(models.Model):
 class WalletFreeze(models.Model):
     """A frozen wallet: no recharges, gifts or payout requests until staff lift it. No row: not frozen."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
-                                related_name="wallet_freeze")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="wallet_freeze"
+    )
     reason = models.CharField(max_length=300, help_text="Shown to the user.")
     frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     frozen_at = models.DateTimeField(default=timezone.now)
@@ -512,13 +561,16 @@ class CoinReceivable(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["user"], condition=Q(settled_at__isnull=True),
-                                name="wallet_receivable_open")]
+        indexes = [models.Index(fields=["user"], condition=Q(settled_at__isnull=True), name="wallet_receivable_open")]
         constraints = [
-            models.CheckConstraint(condition=Q(coins__gt=0) & Q(settled_coins__gte=0)
-                                   & Q(settled_coins__lte=F("coins")), name="wallet_receivable_amounts"),
-            models.CheckConstraint(condition=Q(settled_at__isnull=True) | Q(settled_coins=F("coins")),
-                                   name="wallet_receivable_settled_when_paid"),
+            models.CheckConstraint(
+                condition=Q(coins__gt=0) & Q(settled_coins__gte=0) & Q(settled_coins__lte=F("coins")),
+                name="wallet_receivable_amounts",
+            ),
+            models.CheckConstraint(
+                condition=Q(settled_at__isnull=True) | Q(settled_coins=F("coins")),
+                name="wallet_receivable_settled_when_paid",
+            ),
         ]
 
     def __str__(self):
@@ -549,22 +601,27 @@ class Adjustment(models.Model):
     status = models.CharField(max_length=10, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True,
-                                              related_name="adjustment")
+    ledger_transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="adjustment"
+    )
 
     class Meta:
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_adjustment_amount_nonzero"),
-            models.CheckConstraint(condition=Q(reviewed_by__isnull=True) | ~Q(reviewed_by=F("requested_by")),
-                                   name="wallet_adjustment_four_eyes"),
+            models.CheckConstraint(
+                condition=Q(reviewed_by__isnull=True) | ~Q(reviewed_by=F("requested_by")),
+                name="wallet_adjustment_four_eyes",
+            ),
             models.CheckConstraint(
                 condition=Q(status=AdjustmentStatus.POSTED, ledger_transaction__isnull=False)
                 | (~Q(status=AdjustmentStatus.POSTED) & Q(ledger_transaction__isnull=True)),
-                name="wallet_adjustment_posted_iff_ledger"),
+                name="wallet_adjustment_posted_iff_ledger",
+            ),
         ]
 
     def __str__(self):

@@ -41,15 +41,20 @@ def recharge_offer(user) -> RechargeOffer:
     reason = recharge_unavailable_reason(user, country)
     if reason:
         return RechargeOffer(country=country, currency=currency, unavailable_reason=reason)
-    prices = (CoinPackagePrice.objects.filter(package__is_active=True, price_currency=currency)
-              .select_related("package").order_by("package__sort_order", "package__coins"))
+    prices = (
+        CoinPackagePrice.objects.filter(package__is_active=True, price_currency=currency)
+        .select_related("package")
+        .order_by("package__sort_order", "package__coins")
+    )
     packages = [
-        PackageOffer(package=p.package, price=p.price,
-                     per_coin=Money(p.price.amount / p.package.total_coins, currency))
+        PackageOffer(package=p.package, price=p.price, per_coin=Money(p.price.amount / p.package.total_coins, currency))
         for p in prices
     ]
     return RechargeOffer(
-        country=country, currency=currency, packages=packages, rate=coin_rate(currency),
+        country=country,
+        currency=currency,
+        packages=packages,
+        rate=coin_rate(currency),
         payment_methods=list(country.payment_methods),
     )
 
@@ -68,8 +73,10 @@ def recharge_unavailable_reason(user, country: Country | None) -> str:
         return country.recharge_unavailable_reason or f"Buying coins is not available in {country.name}."
     excluded_until = exclusion_until(user)
     if excluded_until:
-        return (f"You paused recharging and gifting until {timezone.localtime(excluded_until):%d %b %Y, %H:%M} UTC. "
-                "The pause cannot be lifted early.")
+        return (
+            f"You paused recharging and gifting until {timezone.localtime(excluded_until):%d %b %Y, %H:%M} UTC. "
+            "The pause cannot be lifted early."
+        )
     return ""
 
 

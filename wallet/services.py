@@ -48,8 +48,9 @@ class Purchase:
     package: CoinPackage | None
 
 
-def topup_start(*, user, payment_method: str, package_id: int | None = None,
-                custom_coins: int | None = None) -> tuple[TopUp, str]:
+def topup_start(
+    *, user, payment_method: str, package_id: int | None = None, custom_coins: int | None = None
+) -> tuple[TopUp, str]:
     """Create a pending top-up and open the provider's hosted checkout; returns it and the URL to send the payer to.
 
     The price comes from the catalogue in the viewer's currency, never from the request. Nothing
@@ -63,9 +64,15 @@ def topup_start(*, user, payment_method: str, package_id: int | None = None,
     purchase = _purchase(offer, package_id=package_id, custom_coins=custom_coins)
     provider = get_provider()
     topup = TopUp.objects.create(
-        user=user, package=purchase.package, coins=purchase.coins, bonus_coins=purchase.bonus_coins,
-        amount=purchase.amount, country=offer.country.code, payment_method=payment_method,
-        provider=provider.name, expires_at=checkout_expires_at(),
+        user=user,
+        package=purchase.package,
+        coins=purchase.coins,
+        bonus_coins=purchase.bonus_coins,
+        amount=purchase.amount,
+        country=offer.country.code,
+        payment_method=payment_method,
+        provider=provider.name,
+        expires_at=checkout_expires_at(),
     )
     try:
         session = provider.checkout_start(_checkout_request(topup))
@@ -79,7 +86,8 @@ def topup_start(*, user, payment_method: str, package_id: int | None = None,
         _finish(topup.pk, TopUpStatus.FAILED, reason="The payment provider could not start the payment.")
         raise RechargeError("The payment could not be started. Nothing was charged; please try again.") from error
     TopUp.objects.filter(pk=topup.pk, provider_session_id="").update(
-        provider_session_id=session.provider_session_id, expires_at=session.expires_at)
+        provider_session_id=session.provider_session_id, expires_at=session.expires_at
+    )
     return topup, session.redirect_url
 
 
@@ -103,8 +111,11 @@ def topup_apply_event(*, provider_name: str, event: PaymentEvent) -> str:
         record = _record_event(provider_name, event)
         if record is None:
             return "duplicate event"
-        topup = (TopUp.objects.select_for_update(no_key=True)
-                 .filter(public_id=_uuid_or_none(event.reference), provider=provider_name).first())
+        topup = (
+            TopUp.objects.select_for_update(no_key=True)
+            .filter(public_id=_uuid_or_none(event.reference), provider=provider_name)
+            .first()
+        )
         outcome = _transition(topup, event) if topup is not None else "unknown top-up"
         record.topup = topup
         record.outcome = outcome
@@ -121,8 +132,13 @@ def topup_refresh(*, topup: TopUp) -> str:
     if event is None:
         return "still open"
     status_event = PaymentEvent(
-        event_id=f"status:{event.provider_session_id}:{event.type}", type=event.type, reference=event.reference,
-        provider_session_id=event.provider_session_id, amount=event.amount, occurred_at=event.occurred_at)
+        event_id=f"status:{event.provider_session_id}:{event.type}",
+        type=event.type,
+        reference=event.reference,
+        provider_session_id=event.provider_session_id,
+        amount=event.amount,
+        occurred_at=event.occurred_at,
+    )
     return topup_apply_event(provider_name=topup.provider, event=status_event)
 
 
@@ -133,8 +149,9 @@ def topup_sweep(*, now: datetime.datetime | None = None, limit: int = 500) -> di
     """
     now = now or timezone.now()
     counts = {"checked": 0, "credited": 0, "expired": 0}
-    stuck = (TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=now - RECHECK_AFTER)
-             .order_by("created_at")[:limit])
+    stuck = TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=now - RECHECK_AFTER).order_by("created_at")[
+        :limit
+    ]
     for topup in stuck:
         counts["checked"] += 1
         try:
@@ -146,16 +163,22 @@ def topup_sweep(*, now: datetime.datetime | None = None, limit: int = 500) -> di
         # checkout it still calls open, or cannot tell us about, is expired here.
         if outcome.startswith("credited"):
             counts["credited"] += 1
-        elif outcome == "expired" or (topup.expires_at < now - EXPIRY_GRACE and _finish(
-                topup.pk, TopUpStatus.EXPIRED, reason="The checkout was not completed in time.")):
+        elif outcome == "expired" or (
+            topup.expires_at < now - EXPIRY_GRACE
+            and _finish(topup.pk, TopUpStatus.EXPIRED, reason="The checkout was not completed in time.")
+        ):
             counts["expired"] += 1
     return counts
 
 
 def topup_receipt_claim(*, topup_id: int) -> bool:
     """Claim the right to send a succeeded top-up's receipt; True for exactly one caller."""
-    return TopUp.objects.filter(pk=topup_id, status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True).update(
-        receipt_sent_at=timezone.now()) == 1
+    return (
+        TopUp.objects.filter(pk=topup_id, status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True).update(
+            receipt_sent_at=timezone.now()
+        )
+        == 1
+    )
 
 
 def topup_receipt_release(*, topup_id: int) -> None:
@@ -185,9 +208,13 @@ def _purchase(offer, *, package_id: int | None, custom_coins: int | None) -> Pur
 def _checkout_request(topup: TopUp) -> CheckoutRequest:
     return_url = settings.SITE_URL + reverse("wallet:topup-return", args=[topup.public_id])
     return CheckoutRequest(
-        reference=str(topup.public_id), amount=quantize(topup.amount),
-        description=f"{topup.total_coins:,} Coinsite coins", customer_email=topup.user.email,
-        payment_method=topup.payment_method, success_url=return_url, cancel_url=f"{return_url}?cancelled=1",
+        reference=str(topup.public_id),
+        amount=quantize(topup.amount),
+        description=f"{topup.total_coins:,} Coinsite coins",
+        customer_email=topup.user.email,
+        payment_method=topup.payment_method,
+        success_url=return_url,
+        cancel_url=f"{return_url}?cancelled=1",
         idempotency_key=f"coinsite-topup-{topup.public_id}",
     )
 
@@ -196,7 +223,8 @@ def _record_event(provider_name: str, event: PaymentEvent) -> PaymentWebhookEven
     try:
         with transaction.atomic():
             return PaymentWebhookEvent.objects.create(
-                provider=provider_name, event_id=event.event_id[:200], event_type=event.type, outcome="processing")
+                provider=provider_name, event_id=event.event_id[:200], event_type=event.type, outcome="processing"
+            )
     except IntegrityError:
         return None
 
@@ -221,11 +249,17 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
         logger.error("Top-up %s paid %s but expected %s; not credited.", topup.public_id, event.amount, topup.amount)
         return "refused: amount does not match"
     posting = ledger.ledger_credit(
-        account=ledger.account_for_user(topup.user, Asset.COIN), asset=Asset.COIN, amount=topup.total_coins,
-        idempotency_key=f"topup:{topup.public_id}", kind="topup",
+        account=ledger.account_for_user(topup.user, Asset.COIN),
+        asset=Asset.COIN,
+        amount=topup.total_coins,
+        idempotency_key=f"topup:{topup.public_id}",
+        kind="topup",
         memo=f"Recharge: {topup.total_coins:,} coins for {format_money(topup.amount)}",
-        metadata={"topup": str(topup.public_id), "amount": str(quantize(topup.amount).amount),
-                  "currency": topup.amount.currency.code},
+        metadata={
+            "topup": str(topup.public_id),
+            "amount": str(quantize(topup.amount).amount),
+            "currency": topup.amount.currency.code,
+        },
         durable=False,
     )
     # Coins owed after an earlier refund or chargeback are settled first, in this same transaction.
@@ -250,8 +284,12 @@ def _set_status(topup: TopUp, status: str, *, reason: str = "") -> None:
 
 def _finish(topup_id: int, status: str, *, reason: str) -> bool:
     """End a still-pending top-up without crediting; a conditional UPDATE so it never races a success."""
-    return TopUp.objects.filter(pk=topup_id, status=TopUpStatus.PENDING).update(
-        status=status, status_reason=reason, completed_at=timezone.now(), updated_at=timezone.now()) == 1
+    return (
+        TopUp.objects.filter(pk=topup_id, status=TopUpStatus.PENDING).update(
+            status=status, status_reason=reason, completed_at=timezone.now(), updated_at=timezone.now()
+        )
+        == 1
+    )
 
 
 def _uuid_or_none(value: str):
@@ -261,4 +299,3 @@ def _uuid_or_none(value: str):
         return uuid.UUID(str(value))
     except ValueError:
         return None
-

@@ -131,7 +131,7 @@ def month_bounds(now: datetime.datetime) -> tuple[datetime.datetime, datetime.da
 
 
 def format_utc(moment: datetime.datetime) -> str:
-    """"16 Nov 2026, 09:05 UTC": the way the wallet pages show a moment."""
+    """ "16 Nov 2026, 09:05 UTC": the way the wallet pages show a moment."""
     moment = moment.astimezone(datetime.UTC)
     return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
@@ -149,8 +149,12 @@ def coins_spent(*, user: User, now: datetime.datetime | None = None) -> SpentCoi
     day_start, day_end = day_bounds(now)
     month_start, month_end = month_bounds(now)
     totals = LedgerEntry.objects.filter(
-        account__user=user, account__asset=Asset.COIN, created_at__gte=month_start, created_at__lt=month_end,
-        amount__lt=0, transaction__kind__in=SPENDING_KINDS,
+        account__user=user,
+        account__asset=Asset.COIN,
+        created_at__gte=month_start,
+        created_at__lt=month_end,
+        amount__lt=0,
+        transaction__kind__in=SPENDING_KINDS,
     ).aggregate(
         this_month=Sum("amount"),
         today=Sum("amount", filter=Q(created_at__gte=day_start, created_at__lt=day_end)),
@@ -179,10 +183,16 @@ def spending_summary(user: User, now: datetime.datetime | None = None) -> Spendi
     spent = coins_spent(user=user, now=now)
     excluded_until = controls.excluded_until if controls.excluded_until and controls.excluded_until > now else None
     return SpendingSummary(
-        now=now, spent_today=spent.today, spent_this_month=spent.this_month,
-        daily_limit=daily, monthly_limit=monthly,
-        daily_pending=pending_raise(controls, "daily", now), monthly_pending=pending_raise(controls, "monthly", now),
-        excluded_until=excluded_until, day_resets_at=day_bounds(now)[1], month_resets_at=month_bounds(now)[1],
+        now=now,
+        spent_today=spent.today,
+        spent_this_month=spent.this_month,
+        daily_limit=daily,
+        monthly_limit=monthly,
+        daily_pending=pending_raise(controls, "daily", now),
+        monthly_pending=pending_raise(controls, "monthly", now),
+        excluded_until=excluded_until,
+        day_resets_at=day_bounds(now)[1],
+        month_resets_at=month_bounds(now)[1],
     )
 
 
@@ -195,8 +205,9 @@ def spending_controls_for(user: User) -> SpendingControls:
     return controls
 
 
-def spending_limits_set(*, user: User, daily_limit: int | None, monthly_limit: int | None,
-                        now: datetime.datetime | None = None) -> SpendingControls:
+def spending_limits_set(
+    *, user: User, daily_limit: int | None, monthly_limit: int | None, now: datetime.datetime | None = None
+) -> SpendingControls:
     """Set the daily and monthly budgets (None: no limit); a looser budget only applies 24 hours later.
 
     Per budget: a stricter value (lower, or a limit where there was none) applies at once and
@@ -260,8 +271,9 @@ def spending_check(*, user: User, coins: int, now: datetime.datetime | None = No
     """
     _check_coins(coins)
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("spending_check must run inside the spending transaction, so its lock lasts "
-                           "until the debit commits.")
+        raise RuntimeError(
+            "spending_check must run inside the spending transaction, so its lock lasts until the debit commits."
+        )
     now = now or timezone.now()
     controls = SpendingControls.objects.select_for_update(no_key=True).filter(user=user).first()
     if controls is None:
@@ -269,14 +281,15 @@ def spending_check(*, user: User, coins: int, now: datetime.datetime | None = No
     if controls.excluded_until is not None and controls.excluded_until > now:
         raise SpendingBlocked(
             f"You paused gifting and recharging until {format_utc(controls.excluded_until)}. "
-            "The pause cannot be lifted early.", reason="excluded")
+            "The pause cannot be lifted early.",
+            reason="excluded",
+        )
     daily, monthly = effective_limits(controls, now)
     if daily is None and monthly is None:
         return
     spent = coins_spent(user=user, now=now)
     _check_budget(coins=coins, limit=daily, spent=spent.today, period="daily", resets_at=day_bounds(now)[1])
-    _check_budget(coins=coins, limit=monthly, spent=spent.this_month, period="monthly",
-                  resets_at=month_bounds(now)[1])
+    _check_budget(coins=coins, limit=monthly, spent=spent.this_month, period="monthly", resets_at=month_bounds(now)[1])
 
 
 # --- Helpers ------------------------------------------------------------------------------------
@@ -306,14 +319,15 @@ def _check_coins(coins: object) -> None:
         raise InvalidSpendingRequest(f"A spend must be a positive whole number of coins, not {coins!r}.")
 
 
-def _check_budget(*, coins: int, limit: int | None, spent: int, period: str,
-                  resets_at: datetime.datetime) -> None:
+def _check_budget(*, coins: int, limit: int | None, spent: int, period: str, resets_at: datetime.datetime) -> None:
     if limit is None or spent + coins <= limit:
         return
     left = max(limit - spent, 0)
     raise SpendingBlocked(
         f"This would take you past your {PERIOD_LABELS[period]} of {limit:,} coins: you have {left:,} coins "
-        f"left until {format_utc(resets_at)}.", reason=period)
+        f"left until {format_utc(resets_at)}.",
+        reason=period,
+    )
 
 
 def _limit_order(value: int | None) -> float:

@@ -60,9 +60,9 @@ def wallet_freeze(*, user: User, staff: User, reason: str) -> WalletFreeze:
     reason = _clean_reason(reason)
     with transaction.atomic(durable=True):
         freeze, _created = WalletFreeze.objects.update_or_create(
-            user=user, defaults={"reason": reason, "frozen_by": staff, "frozen_at": timezone.now()})
-        staff_action_record(actor=staff, action="wallet.freeze", target=user, after={"reason": reason},
-                            reason=reason)
+            user=user, defaults={"reason": reason, "frozen_by": staff, "frozen_at": timezone.now()}
+        )
+        staff_action_record(actor=staff, action="wallet.freeze", target=user, after={"reason": reason}, reason=reason)
     logger.info("Wallet of user %s frozen by staff %s", user.pk, staff.pk)
     return freeze
 
@@ -75,8 +75,9 @@ def wallet_unfreeze(*, user: User, staff: User, reason: str) -> bool:
         freeze = WalletFreeze.objects.select_for_update().filter(user=user).first()
         if freeze is None:
             return False
-        staff_action_record(actor=staff, action="wallet.unfreeze", target=user, before={"reason": freeze.reason},
-                            reason=reason)
+        staff_action_record(
+            actor=staff, action="wallet.unfreeze", target=user, before={"reason": freeze.reason}, reason=reason
+        )
         freeze.delete()
     return True
 
@@ -96,14 +97,26 @@ def account_freeze(*, user: User, staff: User, reason: str) -> None:
         before = {"is_active": user.is_active}
         User.objects.filter(pk=user.pk).update(is_active=False)
         WalletFreeze.objects.update_or_create(user=user, defaults={"reason": reason, "frozen_by": staff})
-        staff_action_record(actor=staff, action="account.freeze", target=user, before=before,
-                            after={"is_active": False, "reason": reason}, reason=reason)
+        staff_action_record(
+            actor=staff,
+            action="account.freeze",
+            target=user,
+            before=before,
+            after={"is_active": False, "reason": reason},
+            reason=reason,
+        )
         email = user.email
-        transaction.on_commit(lambda: send_mail(
-            subject="Your Coinsite account is frozen", from_email=None, recipient_list=[email],
-            message=f"Our team froze your Coinsite account.\n\nReason: {reason}\n\n"
-                    "You cannot log in, recharge, send gifts or request payouts until it is lifted. "
-                    "Reply to this email to contact support."), robust=True)
+        transaction.on_commit(
+            lambda: send_mail(
+                subject="Your Coinsite account is frozen",
+                from_email=None,
+                recipient_list=[email],
+                message=f"Our team froze your Coinsite account.\n\nReason: {reason}\n\n"
+                "You cannot log in, recharge, send gifts or request payouts until it is lifted. "
+                "Reply to this email to contact support.",
+            ),
+            robust=True,
+        )
     user.is_active = False
 
 
@@ -113,8 +126,9 @@ def account_unfreeze(*, user: User, staff: User, reason: str) -> None:
     with transaction.atomic(durable=True):
         User.objects.filter(pk=user.pk).update(is_active=True)
         WalletFreeze.objects.filter(user=user).delete()
-        staff_action_record(actor=staff, action="account.unfreeze", target=user, after={"is_active": True},
-                            reason=reason)
+        staff_action_record(
+            actor=staff, action="account.unfreeze", target=user, after={"is_active": True}, reason=reason
+        )
     user.is_active = True
 
 
@@ -135,10 +149,10 @@ def adjustment_request(*, staff: User, user: User, asset: str, amount: int, reas
     if asset == Asset.DIAMOND and not user.is_creator:
         raise StaffOperationError("Only creators hold diamonds.")
     with transaction.atomic(durable=True):
-        adjustment = Adjustment.objects.create(user=user, asset=asset, amount=amount, reason=reason,
-                                               requested_by=staff)
-        staff_action_record(actor=staff, action="adjustment.request", target=adjustment,
-                            after=model_snapshot(adjustment), reason=reason)
+        adjustment = Adjustment.objects.create(user=user, asset=asset, amount=amount, reason=reason, requested_by=staff)
+        staff_action_record(
+            actor=staff, action="adjustment.request", target=adjustment, after=model_snapshot(adjustment), reason=reason
+        )
         if abs(amount) <= economy().adjustment_approval_above:
             _post_adjustment(adjustment, reviewer=None)
     return adjustment
@@ -152,8 +166,14 @@ def adjustment_approve(*, adjustment_id: int, staff: User) -> Adjustment:
         _check_reviewable(adjustment, staff)
         before = model_snapshot(adjustment)
         _post_adjustment(adjustment, reviewer=staff)
-        staff_action_record(actor=staff, action="adjustment.approve", target=adjustment, before=before,
-                            after=model_snapshot(adjustment), reason=adjustment.reason)
+        staff_action_record(
+            actor=staff,
+            action="adjustment.approve",
+            target=adjustment,
+            before=before,
+            after=model_snapshot(adjustment),
+            reason=adjustment.reason,
+        )
     return adjustment
 
 
@@ -164,11 +184,20 @@ def adjustment_reject(*, adjustment_id: int, staff: User, reason: str) -> Adjust
         adjustment = Adjustment.objects.select_for_update().get(pk=adjustment_id)
         _check_reviewable(adjustment, staff)
         before = model_snapshot(adjustment)
-        adjustment.status, adjustment.reviewed_by, adjustment.reviewed_at = (AdjustmentStatus.REJECTED, staff,
-                                                                             timezone.now())
+        adjustment.status, adjustment.reviewed_by, adjustment.reviewed_at = (
+            AdjustmentStatus.REJECTED,
+            staff,
+            timezone.now(),
+        )
         adjustment.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-        staff_action_record(actor=staff, action="adjustment.reject", target=adjustment, before=before,
-                            after=model_snapshot(adjustment), reason=reason)
+        staff_action_record(
+            actor=staff,
+            action="adjustment.reject",
+            target=adjustment,
+            before=before,
+            after=model_snapshot(adjustment),
+            reason=reason,
+        )
     return adjustment
 
 
@@ -185,12 +214,20 @@ def _post_adjustment(adjustment: Adjustment, *, reviewer: User | None) -> None:
     source, destination = (issuing, account) if adjustment.amount > 0 else (account, issuing)
     try:
         posting = ledger.ledger_move(
-            source=source, destination=destination, asset=adjustment.asset, amount=abs(adjustment.amount),
-            idempotency_key=f"adjustment:{adjustment.pk}", kind="adjustment", memo=adjustment.reason[:200],
-            metadata={"adjustment": adjustment.pk}, durable=False)
+            source=source,
+            destination=destination,
+            asset=adjustment.asset,
+            amount=abs(adjustment.amount),
+            idempotency_key=f"adjustment:{adjustment.pk}",
+            kind="adjustment",
+            memo=adjustment.reason[:200],
+            metadata={"adjustment": adjustment.pk},
+            durable=False,
+        )
     except ledger.InsufficientFunds as error:
-        raise StaffOperationError(f"The user has only {error.available:,} to take from; the correction would "
-                                  "make the balance negative.") from None
+        raise StaffOperationError(
+            f"The user has only {error.available:,} to take from; the correction would make the balance negative."
+        ) from None
     adjustment.status, adjustment.ledger_transaction = AdjustmentStatus.POSTED, posting
     adjustment.reviewed_by, adjustment.reviewed_at = reviewer, timezone.now() if reviewer else None
     adjustment.save(update_fields=["status", "ledger_transaction", "reviewed_by", "reviewed_at"])
@@ -232,18 +269,26 @@ def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -
     if shortfall:
         lines.append((ledger.system_account(SystemAccount.COINS_RECEIVABLE), Asset.COIN, -shortfall))
     posting = ledger.ledger_post(
-        idempotency_key=f"topup:{topup.public_id}:{kind}", kind=f"topup.{kind}", lines=lines,
+        idempotency_key=f"topup:{topup.public_id}:{kind}",
+        kind=f"topup.{kind}",
+        lines=lines,
         memo=f"{REVERSAL_KINDS[kind]}: {reason}"[:200],
-        metadata={"topup": str(topup.public_id), "clawed_back": clawed_back, "shortfall": shortfall})
+        metadata={"topup": str(topup.public_id), "clawed_back": clawed_back, "shortfall": shortfall},
+    )
     before = model_snapshot(topup)
     topup.reversal, topup.reversal_reason, topup.reversed_at = kind, reason, timezone.now()
     topup.reversal_transaction = posting
     topup.save(update_fields=["reversal", "reversal_reason", "reversed_at", "reversal_transaction", "updated_at"])
     if shortfall:
         CoinReceivable.objects.create(user=topup.user, topup=topup, coins=shortfall)
-    staff_action_record(actor=staff, action=f"topup.{kind}", target=topup, before=before,
-                        after={**model_snapshot(topup), "clawed_back": clawed_back, "shortfall": shortfall},
-                        reason=reason)
+    staff_action_record(
+        actor=staff,
+        action=f"topup.{kind}",
+        target=topup,
+        before=before,
+        after={**model_snapshot(topup), "clawed_back": clawed_back, "shortfall": shortfall},
+        reason=reason,
+    )
     return CoinReversal(topup=topup, clawed_back=clawed_back, shortfall=shortfall)
 
 
@@ -258,8 +303,11 @@ def receivables_settle(*, user: User) -> int:
     Called in the top-up's crediting transaction, so a viewer who recharges after a chargeback
     settles the debt before they can spend again. Runs inside the caller's transaction.
     """
-    open_debts = list(CoinReceivable.objects.select_for_update().filter(user=user, settled_at__isnull=True)
-                      .order_by("created_at", "pk"))
+    open_debts = list(
+        CoinReceivable.objects.select_for_update()
+        .filter(user=user, settled_at__isnull=True)
+        .order_by("created_at", "pk")
+    )
     if not open_debts:
         return 0
     wallet = ledger.account_for_user(user, Asset.COIN)
@@ -269,11 +317,17 @@ def receivables_settle(*, user: User) -> int:
         amount = min(balance - settled_total, debt.outstanding)
         if amount <= 0:
             break
-        ledger.ledger_move(source=wallet, destination=ledger.system_account(SystemAccount.COINS_RECEIVABLE),
-                           asset=Asset.COIN, amount=amount, kind="receivable.settle",
-                           idempotency_key=f"receivable:{debt.pk}:{debt.settled_coins}",
-                           memo="Settles coins owed after a refund or chargeback", durable=False,
-                           metadata={"receivable": debt.pk})
+        ledger.ledger_move(
+            source=wallet,
+            destination=ledger.system_account(SystemAccount.COINS_RECEIVABLE),
+            asset=Asset.COIN,
+            amount=amount,
+            kind="receivable.settle",
+            idempotency_key=f"receivable:{debt.pk}:{debt.settled_coins}",
+            memo="Settles coins owed after a refund or chargeback",
+            durable=False,
+            metadata={"receivable": debt.pk},
+        )
         debt.settled_coins += amount
         debt.settled_at = timezone.now() if debt.settled_coins == debt.coins else None
         debt.save(update_fields=["settled_coins", "settled_at"])

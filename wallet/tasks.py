@@ -38,13 +38,14 @@ def ledger_audit_daily(run_date: str | None = None) -> int:
         return run.pk
     report = ledger_audit_run()
     LedgerAuditRun.objects.filter(pk=run.pk).update(
-        finished_at=timezone.now(), is_clean=report.ok, problem_count=report.problem_count,
-        report=report.as_dict())
+        finished_at=timezone.now(), is_clean=report.ok, problem_count=report.problem_count, report=report.as_dict()
+    )
     if report.ok:
         logger.info("Ledger audit for %s passed.", day)
     else:
-        logger.error("Ledger audit for %s FAILED with %s problem(s):\n%s", day, report.problem_count,
-                     "\n".join(report.lines()))
+        logger.error(
+            "Ledger audit for %s FAILED with %s problem(s):\n%s", day, report.problem_count, "\n".join(report.lines())
+        )
         _alert_staff(run_pk=run.pk, day=day, report=report)
     return run.pk
 
@@ -58,14 +59,14 @@ def ledger_rollup_balances() -> int:
 def _alert_staff(*, run_pk: int, day: datetime.date, report: AuditReport) -> None:
     # Claim the alert with a conditional UPDATE so two deliveries of the task send one email; if
     # sending fails, release the claim so the retry sends it.
-    claimed = LedgerAuditRun.objects.filter(pk=run_pk, alert_sent_at__isnull=True).update(
-        alert_sent_at=timezone.now())
+    claimed = LedgerAuditRun.objects.filter(pk=run_pk, alert_sent_at__isnull=True).update(alert_sent_at=timezone.now())
     if not claimed:
         return
     try:
         send_mail(
             subject=f"[Coinsite] Ledger audit FAILED for {day}: {report.problem_count} problem(s)",
-            message="The daily ledger audit found problems:\n\n" + "\n".join(report.lines())
+            message="The daily ledger audit found problems:\n\n"
+            + "\n".join(report.lines())
             + "\n\nRun `python manage.py ledger_audit` to re-check.",
             from_email=None,
             recipient_list=list(settings.STAFF_ALERT_EMAILS),

@@ -51,8 +51,11 @@ def topup_start(request):
         return _recharge_page(request, offer, form, status=429)
     try:
         _topup, redirect_url = services.topup_start(
-            user=request.user, payment_method=form.cleaned_data["payment_method"],
-            package_id=form.cleaned_data["package_id"], custom_coins=form.cleaned_data["custom_coins"])
+            user=request.user,
+            payment_method=form.cleaned_data["payment_method"],
+            package_id=form.cleaned_data["package_id"],
+            custom_coins=form.cleaned_data["custom_coins"],
+        )
     except services.RechargeError as error:
         form.add_error(None, str(error))
         return _recharge_page(request, offer, form, status=400)
@@ -75,12 +78,16 @@ def topup_return(request, public_id):
 @login_required
 def topup_detail(request, public_id):
     topup = get_object_or_404(TopUp.objects.select_related("package"), public_id=public_id, user=request.user)
-    return render(request, "wallet/topup_detail.html", {
-        "topup": topup,
-        "is_pending": topup.status == TopUpStatus.PENDING,
-        "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
-        "coin_value": selectors.coin_value(topup.total_coins, topup.amount.currency.code),
-    })
+    return render(
+        request,
+        "wallet/topup_detail.html",
+        {
+            "topup": topup,
+            "is_pending": topup.status == TopUpStatus.PENDING,
+            "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
+            "coin_value": selectors.coin_value(topup.total_coins, topup.amount.currency.code),
+        },
+    )
 
 
 @csrf_exempt
@@ -97,16 +104,23 @@ def webhook(request, provider_name):
 
 
 def _recharge_page(request, offer, form, *, status=200):
-    response = render(request, "wallet/recharge.html", {
-        "offer": offer,
-        "form": form,
-        "method_labels": PAYMENT_METHOD_LABELS,
-    }, status=status)
+    response = render(
+        request,
+        "wallet/recharge.html",
+        {
+            "offer": offer,
+            "form": form,
+            "method_labels": PAYMENT_METHOD_LABELS,
+        },
+        status=status,
+    )
     checkout_origin = CHECKOUT_ORIGINS.get(settings.PAYMENT_PROVIDER)
     if checkout_origin and "form-action" in settings.SECURE_CSP:
         # What @csp_override sets, computed per request because the provider is a setting.
-        response._csp_config = {**settings.SECURE_CSP,
-                                "form-action": [*settings.SECURE_CSP["form-action"], checkout_origin]}
+        response._csp_config = {
+            **settings.SECURE_CSP,
+            "form-action": [*settings.SECURE_CSP["form-action"], checkout_origin],
+        }
     return response
 
 

@@ -15,18 +15,24 @@ SUPPORT_EDITABLE_USER_FIELDS = {"is_active"}
 @admin.register(User)
 class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
     ordering = ["email"]
-    list_display = ["email", "display_name", "country", "preferred_currency", "is_creator", "is_staff",
-                    "is_active", "date_joined"]
+    list_display = [
+        "email",
+        "display_name",
+        "country",
+        "preferred_currency",
+        "is_creator",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    ]
     list_filter = ["is_creator", "is_staff", "is_active", "country", "preferred_currency", "groups"]
     search_fields = ["email", "display_name"]
     date_hierarchy = "date_joined"
     readonly_fields = ["date_joined", "last_login"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Profile", {"fields": ["display_name", "country", "birth_date", "preferred_currency",
-                                "is_creator"]}),
-        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups",
-                                    "user_permissions"]}),
+        ("Profile", {"fields": ["display_name", "country", "birth_date", "preferred_currency", "is_creator"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
@@ -38,8 +44,10 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
         if obj is None or request.user.is_superuser:
             return fieldsets
         # Without the right to change it, the password hash is nobody's business.
-        return [(title, {**options, "fields": [name for name in options["fields"] if name != "password"]})
-                for title, options in fieldsets]
+        return [
+            (title, {**options, "fields": [name for name in options["fields"] if name != "password"]})
+            for title, options in fieldsets
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None or request.user.is_superuser:
@@ -91,8 +99,11 @@ class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="before → after")
     def changes(self, action):
         before, after = action.before or {}, action.after or {}
-        rows = [(key, before.get(key, "—"), after.get(key, "—")) for key in sorted(before.keys() | after.keys())
-                if before.get(key) != after.get(key) or not (before and after)]
+        rows = [
+            (key, before.get(key, "—"), after.get(key, "—"))
+            for key in sorted(before.keys() | after.keys())
+            if before.get(key) != after.get(key) or not (before and after)
+        ]
         if not rows:
             return "No field changed."
         return format_html_join("", "<div><strong>{}</strong>: {} → {}</div>", rows)

@@ -13,38 +13,68 @@ from django.template.response import TemplateResponse
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=300,
-                             help_text="Recorded in the staff audit log, and shown to the user where it concerns "
-                                       "them.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=300,
+        help_text="Recorded in the staff audit log, and shown to the user where it concerns them.",
+    )
 
 
-def reason_action(*, name: str, description: str, perform, errors: tuple[type[Exception], ...], done: str,
-                  permissions: tuple[str, ...] = ()):
+def reason_action(
+    *,
+    name: str,
+    description: str,
+    perform,
+    errors: tuple[type[Exception], ...],
+    done: str,
+    permissions: tuple[str, ...] = (),
+):
     """An admin action named `name` that asks for a reason and then calls `perform` per selected object."""
 
     def action(modeladmin, request, queryset):
         form = ReasonForm(request.POST if "confirm" in request.POST else None)
         if form.is_bound and form.is_valid():
-            _run(modeladmin, request, queryset, form.cleaned_data["reason"], perform=perform, errors=errors,
-                 done=done)
+            _run(modeladmin, request, queryset, form.cleaned_data["reason"], perform=perform, errors=errors, done=done)
             return None
-        return TemplateResponse(request, "admin/reason_action.html", {
-            **modeladmin.admin_site.each_context(request), "title": description, "objects": list(queryset[:100]),
-            "form": form, "action_name": name, "opts": modeladmin.model._meta,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        })
+        return TemplateResponse(
+            request,
+            "admin/reason_action.html",
+            {
+                **modeladmin.admin_site.each_context(request),
+                "title": description,
+                "objects": list(queryset[:100]),
+                "form": form,
+                "action_name": name,
+                "opts": modeladmin.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
 
     action.__name__ = name
     return admin.action(description=description, permissions=permissions or None)(action)
 
 
-def service_action(*, name: str, description: str, perform, errors: tuple[type[Exception], ...], done: str,
-                   permissions: tuple[str, ...] = ()):
+def service_action(
+    *,
+    name: str,
+    description: str,
+    perform,
+    errors: tuple[type[Exception], ...],
+    done: str,
+    permissions: tuple[str, ...] = (),
+):
     """An admin action named `name` that calls `perform(request, obj)` per selected object, no reason asked."""
 
     def action(modeladmin, request, queryset):
-        _run(modeladmin, request, queryset, None, perform=lambda request, obj, _reason: perform(request, obj),
-             errors=errors, done=done)
+        _run(
+            modeladmin,
+            request,
+            queryset,
+            None,
+            perform=lambda request, obj, _reason: perform(request, obj),
+            errors=errors,
+            done=done,
+        )
 
     action.__name__ = name
     return admin.action(description=description, permissions=permissions or None)(action)

@@ -26,8 +26,10 @@ def _stored(instance):
 def _m2m_snapshot(instance) -> dict:
     if instance.pk is None:
         return {}
-    return {field.name: sorted(getattr(instance, field.name).values_list("pk", flat=True))
-            for field in instance._meta.many_to_many}
+    return {
+        field.name: sorted(getattr(instance, field.name).values_list("pk", flat=True))
+        for field in instance._meta.many_to_many
+    }
 
 
 class ReadOnlyAdminMixin:
@@ -52,8 +54,13 @@ class AuditedAdminMixin:
         with transaction.atomic(using=router.db_for_write(type(obj))):
             super().save_model(request, obj, form, change)
             if not change or before != model_snapshot(obj):
-                staff_action_record(actor=request.user, action="change" if change else "add", target=obj,
-                                    before=before, after=model_snapshot(obj))
+                staff_action_record(
+                    actor=request.user,
+                    action="change" if change else "add",
+                    target=obj,
+                    before=before,
+                    after=model_snapshot(obj),
+                )
 
     def save_related(self, request, form, formsets, change):
         instance = form.instance
@@ -61,20 +68,34 @@ class AuditedAdminMixin:
         super().save_related(request, form, formsets, change)
         after = _m2m_snapshot(instance)
         if before != after:
-            staff_action_record(actor=request.user, action="change", target=instance, before=before, after=after,
-                                reason="Many-to-many fields changed.")
+            staff_action_record(
+                actor=request.user,
+                action="change",
+                target=instance,
+                before=before,
+                after=after,
+                reason="Many-to-many fields changed.",
+            )
 
     def save_formset(self, request, form, formset, change):
-        stored = {row.pk: model_snapshot(row) for row in formset.model._default_manager.filter(
-            pk__in=[inline_form.instance.pk for inline_form in formset.initial_forms if inline_form.instance.pk])}
-        deleted = {inline_form.instance.pk: inline_form.instance for inline_form in formset.deleted_forms
-                   if inline_form.instance.pk}
+        stored = {
+            row.pk: model_snapshot(row)
+            for row in formset.model._default_manager.filter(
+                pk__in=[inline_form.instance.pk for inline_form in formset.initial_forms if inline_form.instance.pk]
+            )
+        }
+        deleted = {
+            inline_form.instance.pk: inline_form.instance
+            for inline_form in formset.deleted_forms
+            if inline_form.instance.pk
+        }
         super().save_formset(request, form, formset, change)
         for row in formset.new_objects:
             staff_action_record(actor=request.user, action="add", target=row, after=model_snapshot(row))
         for row, _fields in formset.changed_objects:
-            staff_action_record(actor=request.user, action="change", target=row, before=stored.get(row.pk),
-                                after=model_snapshot(row))
+            staff_action_record(
+                actor=request.user, action="change", target=row, before=stored.get(row.pk), after=model_snapshot(row)
+            )
         for pk, row in deleted.items():
             staff_action_record(actor=request.user, action="delete", target=row, target_id=pk, before=stored.get(pk))
 

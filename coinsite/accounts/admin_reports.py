@@ -49,8 +49,11 @@ class Liabilities:
 
 
 def can_see_reports(user) -> bool:
-    return user.is_active and user.is_staff and (
-        user.is_superuser or user.groups.filter(name__in=[FINANCE, SUPPORT]).exists())
+    return (
+        user.is_active
+        and user.is_staff
+        and (user.is_superuser or user.groups.filter(name__in=[FINANCE, SUPPORT]).exists())
+    )
 
 
 def report_days(*, today: datetime.date | None = None) -> list[DayRow]:
@@ -73,9 +76,13 @@ def _utc_day(field_name: str):
 def _add_topups(rows: dict, start, end) -> None:
     from wallet.models import TopUp, TopUpStatus
 
-    sold = (TopUp.objects.filter(status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end)
-            .annotate(day=_utc_day("completed_at")).order_by().values("day", "amount_currency")
-            .annotate(count=Count("id"), coins=Sum(F("coins") + F("bonus_coins")), received=Sum("amount")))
+    sold = (
+        TopUp.objects.filter(status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end)
+        .annotate(day=_utc_day("completed_at"))
+        .order_by()
+        .values("day", "amount_currency")
+        .annotate(count=Count("id"), coins=Sum(F("coins") + F("bonus_coins")), received=Sum("amount"))
+    )
     for line in sold.order_by("amount_currency"):
         row = rows[line["day"]]
         row.topups += line["count"]
@@ -88,11 +95,19 @@ def _add_gifts(rows: dict, first: datetime.date, start, end) -> None:
     from payouts.earnings import rolled_up_to
     from payouts.models import EarningsRollup
 
-    rolled = (EarningsRollup.objects.filter(day__gte=first, day__lte=first + datetime.timedelta(days=REPORT_DAYS - 1))
-              .order_by().values("day").annotate(gifts=Sum("gifts"), coins=Sum("coins"), diamonds=Sum("diamonds")))
-    tail = (GiftEvent.objects.filter(pk__gt=rolled_up_to(), created_at__gte=start, created_at__lt=end)
-            .annotate(day=_utc_day("created_at")).order_by().values("day")
-            .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds")))
+    rolled = (
+        EarningsRollup.objects.filter(day__gte=first, day__lte=first + datetime.timedelta(days=REPORT_DAYS - 1))
+        .order_by()
+        .values("day")
+        .annotate(gifts=Sum("gifts"), coins=Sum("coins"), diamonds=Sum("diamonds"))
+    )
+    tail = (
+        GiftEvent.objects.filter(pk__gt=rolled_up_to(), created_at__gte=start, created_at__lt=end)
+        .annotate(day=_utc_day("created_at"))
+        .order_by()
+        .values("day")
+        .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
+    )
     for line in [*rolled, *tail]:
         row = rows[line["day"]]
         row.gifts += line["gifts"]
@@ -103,9 +118,13 @@ def _add_gifts(rows: dict, first: datetime.date, start, end) -> None:
 def _add_payouts(rows: dict, start, end) -> None:
     from payouts.models import Payout, PayoutStatus
 
-    paid = (Payout.objects.filter(status=PayoutStatus.PAID, finished_at__gte=start, finished_at__lt=end)
-            .annotate(day=_utc_day("finished_at")).order_by().values("day", "net_currency")
-            .annotate(count=Count("id"), diamonds=Sum("diamonds"), net_total=Sum("net")))
+    paid = (
+        Payout.objects.filter(status=PayoutStatus.PAID, finished_at__gte=start, finished_at__lt=end)
+        .annotate(day=_utc_day("finished_at"))
+        .order_by()
+        .values("day", "net_currency")
+        .annotate(count=Count("id"), diamonds=Sum("diamonds"), net_total=Sum("net"))
+    )
     for line in paid.order_by("net_currency"):
         row = rows[line["day"]]
         row.payouts += line["count"]
@@ -122,8 +141,12 @@ def liabilities() -> Liabilities:
     coins = _balance_total(kind=AccountKind.USER, asset=Asset.COIN)
     creator_diamonds = _balance_total(kind=AccountKind.USER, asset=Asset.DIAMOND)
     in_payout = _balance_total(code=SystemAccount.DIAMONDS_CLEARING)
-    return Liabilities(coins_outstanding=coins, creator_diamonds=creator_diamonds, diamonds_in_payout=in_payout,
-                       diamonds_value=diamonds_value(creator_diamonds + in_payout))
+    return Liabilities(
+        coins_outstanding=coins,
+        creator_diamonds=creator_diamonds,
+        diamonds_in_payout=in_payout,
+        diamonds_value=diamonds_value(creator_diamonds + in_payout),
+    )
 
 
 def _balance_total(**account_filter) -> int:
@@ -175,4 +198,3 @@ def reports_view(request, *, admin_site):
         "last_audit": LedgerAuditRun.objects.order_by("-run_date").first(),
     }
     return TemplateResponse(request, "admin/reports.html", context)
-

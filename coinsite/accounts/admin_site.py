@@ -24,7 +24,6 @@ class CoinsiteAdminSite(OTPAdminSite):
             return redirect(f"{reverse('accounts:confirm')}?{query}")
         return redirect(f"{reverse('account_login')}?{query}")
 
-
     def get_urls(self):
         from django.urls import path
 

@@ -50,8 +50,7 @@ class CodeForm(forms.Form):
         label="Authentication code",
         max_length=20,
         widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True,
-                   "spellcheck": "false"}
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True, "spellcheck": "false"}
         ),
         help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
     )
@@ -62,18 +61,22 @@ class EnrollForm(forms.Form):
         label="Code from your app",
         max_length=6,
         min_length=6,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
-                                      "pattern": "[0-9]{6}", "autofocus": True}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]{6}", "autofocus": True}
+        ),
     )
 
 
 class ConfirmIdentityForm(forms.Form):
     """Sudo re-check: the password, or a 2FA code (a code is required once 2FA is on)."""
 
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-                               required=False)
-    code = forms.CharField(label="Authentication code", max_length=20, required=False,
-                           widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}))
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), required=False)
+    code = forms.CharField(
+        label="Authentication code",
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )
 
     def __init__(self, *args, code_required: bool, **kwargs):
         super().__init__(*args, **kwargs)

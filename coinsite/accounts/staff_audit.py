@@ -16,16 +16,31 @@ from coinsite.accounts.models import StaffAction, User
 SECRET_FIELDS = {"password", "key", "token", "overlay_token", "iban", "paypal_email"}
 
 
-def staff_action_record(*, actor: User, action: str, target: models.Model | None = None, target_type: str = "",
-                        target_id: Any = "", before: dict | None = None, after: dict | None = None,
-                        reason: str = "") -> StaffAction:
+def staff_action_record(
+    *,
+    actor: User,
+    action: str,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: Any = "",
+    before: dict | None = None,
+    after: dict | None = None,
+    reason: str = "",
+) -> StaffAction:
     """Append one line to the staff audit log (in the caller's transaction)."""
     if target is not None:
         target_type = target_type or target._meta.label_lower
         target_id = target_id or target.pk
     return StaffAction.objects.create(
-        actor=actor, action=action[:64], target_type=target_type[:100], target_id=str(target_id or "")[:64],
-        target_repr=str(target)[:200] if target is not None else "", before=before, after=after, reason=reason)
+        actor=actor,
+        action=action[:64],
+        target_type=target_type[:100],
+        target_id=str(target_id or "")[:64],
+        target_repr=str(target)[:200] if target is not None else "",
+        before=before,
+        after=after,
+        reason=reason,
+    )
 
 
 def model_snapshot(instance: models.Model | None) -> dict | None:

@@ -90,10 +90,20 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
 # Permissions of the money-operation models (wallet freezes, receivables, adjustments); granted
 # once those models exist, skipped silently on a database migrated before them.
 OPTIONAL_GROUP_PERMISSIONS: dict[str, list[str]] = {
-    SUPPORT: ["wallet.view_walletfreeze", "wallet.add_walletfreeze", "wallet.delete_walletfreeze",
-              "wallet.view_coinreceivable", "wallet.view_adjustment"],
-    FINANCE: ["wallet.view_adjustment", "wallet.add_adjustment", "wallet.change_adjustment",
-              "wallet.view_coinreceivable", "wallet.view_walletfreeze"],
+    SUPPORT: [
+        "wallet.view_walletfreeze",
+        "wallet.add_walletfreeze",
+        "wallet.delete_walletfreeze",
+        "wallet.view_coinreceivable",
+        "wallet.view_adjustment",
+    ],
+    FINANCE: [
+        "wallet.view_adjustment",
+        "wallet.add_adjustment",
+        "wallet.change_adjustment",
+        "wallet.view_coinreceivable",
+        "wallet.view_walletfreeze",
+    ],
     CATALOGUE: [],
 }
 
@@ -122,9 +132,11 @@ def staff_groups_sync(*, apps=global_apps, using: str = DEFAULT_DB_ALIAS, strict
 
 def _permissions(permission_model, labels: set[str], using: str) -> dict[str, object]:
     by_label = {}
-    rows = (permission_model.objects.using(using)
-            .filter(codename__in={label.split(".", 1)[1] for label in labels})
-            .select_related("content_type"))
+    rows = (
+        permission_model.objects.using(using)
+        .filter(codename__in={label.split(".", 1)[1] for label in labels})
+        .select_related("content_type")
+    )
     for permission in rows:
         label = f"{permission.content_type.app_label}.{permission.codename}"
         if label in labels:

@@ -46,12 +46,7 @@ def totp_enrollment_confirm(*, user, code: str) -> tuple[TOTPDevice, list[str]]:
     """Confirm the pending authenticator with its first code and issue fresh backup codes."""
     code = _normalise(code)
     with transaction.atomic():
-        device = (
-            TOTPDevice.objects.select_for_update()
-            .filter(user=user, confirmed=False)
-            .order_by("id")
-            .first()
-        )
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("id").first()
         if device is None:
             raise CodeRefused("This setup expired. Start again to get a new QR code.")
         accepted = code.isdigit() and device.verify_token(code)

@@ -20,6 +20,5 @@ urlpatterns = [
 # under the same names, so allauth's templates and redirects keep working.
 sudo_patterns = [
     path("email/", sudo_required(allauth_views.email), name="account_email"),
-    path("password/change/", sudo_required(allauth_views.password_change),
-         name="account_change_password"),
+    path("password/change/", sudo_required(allauth_views.password_change), name="account_change_password"),
 ]

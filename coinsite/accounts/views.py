@@ -62,9 +62,7 @@ def enroll(request):
     form = EnrollForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            device, codes = two_factor.totp_enrollment_confirm(
-                user=request.user, code=form.cleaned_data["code"]
-            )
+            device, codes = two_factor.totp_enrollment_confirm(user=request.user, code=form.cleaned_data["code"])
         except two_factor.CodeRefused as refusal:
             form.add_error("code", str(refusal))
         else:
@@ -108,9 +106,7 @@ def confirm(request):
         next_url = ""
     code_required = two_factor.has_two_factor(request.user)
     form = ConfirmIdentityForm(request.POST or None, code_required=code_required)
-    if request.method == "POST" and form.is_valid() and _confirm_identity(
-        request, form, code_required=code_required
-    ):
+    if request.method == "POST" and form.is_valid() and _confirm_identity(request, form, code_required=code_required):
         sudo.mark_fresh(request)
         return redirect(next_url or "accounts:security")
     return render(
@@ -125,8 +121,11 @@ def profile(request):
     user = request.user
     form = ProfileForm(
         request.POST or None,
-        initial={"display_name": user.display_name, "country": user.country,
-                 "preferred_currency": user.preferred_currency},
+        initial={
+            "display_name": user.display_name,
+            "country": user.country,
+            "preferred_currency": user.preferred_currency,
+        },
     )
     if request.method == "POST":
         if not form.is_valid():
@@ -159,5 +158,3 @@ def _confirm_identity(request, form, *, code_required: bool) -> bool:
 def _is_last_authenticator(user, persistent_id: str) -> bool:
     authenticators = [d.persistent_id for d in TOTPDevice.objects.filter(user=user, confirmed=True)]
     return authenticators == [persistent_id]
-
-

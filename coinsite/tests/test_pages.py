@@ -68,14 +68,12 @@ def test_wallet_and_creator_pages_require_login(client):
 def test_profile_can_be_edited_and_rejects_bad_input(client, alice):
     client.force_login(alice)
 
-    bad = client.post(reverse("accounts:profile"), {"display_name": "", "country": "US",
-                                                    "preferred_currency": "USD"})
+    bad = client.post(reverse("accounts:profile"), {"display_name": "", "country": "US", "preferred_currency": "USD"})
     assert bad.status_code == 400
     alice.refresh_from_db()
     assert alice.display_name == "Alice"
 
-    client.post(reverse("accounts:profile"), {"display_name": "Alice B", "country": "JP",
-                                              "preferred_currency": "JPY"})
+    client.post(reverse("accounts:profile"), {"display_name": "Alice B", "country": "JP", "preferred_currency": "JPY"})
     alice.refresh_from_db()
     assert (alice.display_name, alice.country, alice.preferred_currency) == ("Alice B", "JP", "JPY")
 

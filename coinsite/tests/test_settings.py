@@ -8,9 +8,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG_VARS = ["DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL", "DATABASE_URL", "CELERY_BROKER_URL",
-               "EMAIL_URL", "REDIS_URL", "SANDBOX_WEBHOOK_SECRET", "STRIPE_SECRET_KEY",
-               "STRIPE_WEBHOOK_SECRET", "DJANGO_ALLOW_ASYNC_UNSAFE", "PAYMENT_PROVIDER"]
+CONFIG_VARS = [
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "SITE_URL",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "EMAIL_URL",
+    "REDIS_URL",
+    "SANDBOX_WEBHOOK_SECRET",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "PAYMENT_PROVIDER",
+]
 PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": "p9#x2!kq7$wz4@lm8^rt6&yv3*ub5(nc1)ej0_hs-gd+fa=ZQ-r7Lw3Vn8",
@@ -30,9 +42,7 @@ def _run(env_overrides: dict, *args: str) -> subprocess.CompletedProcess:
     env.update(env_overrides)
     env["COINSITE_VAR_DIR"] = str(ROOT / "var" / "settings-test")
     command = args or ("-c", "import django; django.setup()")
-    return subprocess.run(
-        [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
 def _without(name: str) -> dict:
@@ -99,10 +109,15 @@ def test_production_settings_turn_on_secure_cookies_hsts_and_csp():
 
 
 def test_a_pool_size_turns_on_psycopgs_connection_pool():
-    probe = ("import django; django.setup(); from django.conf import settings as s; "
-             "d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], d['OPTIONS']['pool']['max_size'])")
-    result = _run({**PRODUCTION, "DB_POOL_MAX": "8", "DB_CONN_MAX_AGE": "60",
-                   "DJANGO_SETTINGS_MODULE": "coinsite.settings"}, "-c", probe)
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], d['OPTIONS']['pool']['max_size'])"
+    )
+    result = _run(
+        {**PRODUCTION, "DB_POOL_MAX": "8", "DB_CONN_MAX_AGE": "60", "DJANGO_SETTINGS_MODULE": "coinsite.settings"},
+        "-c",
+        probe,
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "8"]

@@ -25,8 +25,9 @@ COUNTRIES = [  # code, name, currency, gifting enabled
 def ensure_countries() -> None:
     """The countries the tests use (transactional tests flush the ones migrations seed)."""
     for code, name, currency, gifting_enabled in COUNTRIES:
-        Country.objects.update_or_create(code=code, defaults={
-            "name": name, "currency": currency, "gifting_enabled": gifting_enabled})
+        Country.objects.update_or_create(
+            code=code, defaults={"name": name, "currency": currency, "gifting_enabled": gifting_enabled}
+        )
 
 
 def make_gift(*, slug: str, coin_cost: int, **fields) -> Gift:
@@ -36,8 +37,13 @@ def make_gift(*, slug: str, coin_cost: int, **fields) -> Gift:
 
 def fund(user, coins: int) -> None:
     """Give `user` coins as a top-up would."""
-    ledger_credit(account=account_for_user(user, Asset.COIN), asset=Asset.COIN, amount=coins,
-                  idempotency_key=f"topup:{uuid.uuid4()}", kind="topup")
+    ledger_credit(
+        account=account_for_user(user, Asset.COIN),
+        asset=Asset.COIN,
+        amount=coins,
+        idempotency_key=f"topup:{uuid.uuid4()}",
+        kind="topup",
+    )
 
 
 def snapshot() -> dict:

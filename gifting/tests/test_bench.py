@@ -13,9 +13,18 @@ from wallet.models import SystemAccount
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REQUIRED_KEYS = {
-    "pgbench_uncontended_tps", "pgbench_hot_tps", "service_spread_gifts_per_s", "service_hot_gifts_per_s",
-    "http_spread_gifts_per_s", "http_hot_gifts_per_s", "service_p99_ms", "http_p99_ms", "ledger_audit_ok",
-    "ratio_service_hot_vs_spread", "ratio_service_spread_vs_pgbench_uncontended", "ratio_service_hot_vs_pgbench_hot",
+    "pgbench_uncontended_tps",
+    "pgbench_hot_tps",
+    "service_spread_gifts_per_s",
+    "service_hot_gifts_per_s",
+    "http_spread_gifts_per_s",
+    "http_hot_gifts_per_s",
+    "service_p99_ms",
+    "http_p99_ms",
+    "ledger_audit_ok",
+    "ratio_service_hot_vs_spread",
+    "ratio_service_spread_vs_pgbench_uncontended",
+    "ratio_service_hot_vs_pgbench_hot",
 }
 
 
@@ -32,8 +41,19 @@ def catalogue():
 def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_path):
     output = tmp_path / "gifts.json"
 
-    call_command("bench_gifts", "--seconds", "1", "--senders", "2", "--skip-pgbench", "--skip-http",
-                 "--processes", "0", "--output", str(output))
+    call_command(
+        "bench_gifts",
+        "--seconds",
+        "1",
+        "--senders",
+        "2",
+        "--skip-pgbench",
+        "--skip-http",
+        "--processes",
+        "0",
+        "--output",
+        str(output),
+    )
 
     figures = json.loads(output.read_text())
     assert figures.keys() >= REQUIRED_KEYS
@@ -45,7 +65,18 @@ def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_pat
 
 def test_bench_can_run_twice_on_the_same_data(catalogue, tmp_path):
     for run in range(2):
-        call_command("bench_gifts", "--seconds", "0.2", "--senders", "1", "--skip-pgbench", "--skip-http",
-                     "--processes", "0", "--output", str(tmp_path / f"run{run}.json"))
+        call_command(
+            "bench_gifts",
+            "--seconds",
+            "0.2",
+            "--senders",
+            "1",
+            "--skip-pgbench",
+            "--skip-http",
+            "--processes",
+            "0",
+            "--output",
+            str(tmp_path / f"run{run}.json"),
+        )
 
     assert json.loads((tmp_path / "run1.json").read_text())["ledger_audit_ok"] is True

@@ -47,8 +47,12 @@ def test_profile_without_a_profile_row_shows_initials_and_offline(client, countr
 
 @pytest.mark.parametrize("who", ["viewer", "staff", "missing", "inactive"])
 def test_profile_is_404_for_anyone_but_an_active_creator(client, alice, charlie, who):
-    target = {"viewer": alice.pk, "staff": charlie.pk, "missing": 999_999,
-              "inactive": make_user(email="gone@example.com", is_creator=True, is_active=False).pk}[who]
+    target = {
+        "viewer": alice.pk,
+        "staff": charlie.pk,
+        "missing": 999_999,
+        "inactive": make_user(email="gone@example.com", is_creator=True, is_active=False).pk,
+    }[who]
 
     assert client.get(reverse("gifting:creator", args=[target])).status_code == 404
 
@@ -62,8 +66,9 @@ def test_creator_edits_bio_and_avatar_in_the_studio(bob_client, bob):
     page = bob_client.get(reverse("gifting:studio")).content.decode()
     assert 'data-testid="profile-form"' in page and "/static/avatars/fox.svg" in page
 
-    response = bob_client.post(reverse("gifting:studio-profile"),
-                               {"bio": "  Ink and coffee.  ", "avatar": "avatars/fox.svg"})
+    response = bob_client.post(
+        reverse("gifting:studio-profile"), {"bio": "  Ink and coffee.  ", "avatar": "avatars/fox.svg"}
+    )
 
     assert response.status_code == 302 and response.url == reverse("gifting:studio")
     profile = CreatorProfile.objects.get(user=bob)
@@ -77,10 +82,13 @@ def test_creator_edits_bio_and_avatar_in_the_studio(bob_client, bob):
     assert profile.overlay_token  # the overlay secret survives profile edits
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"bio": "x" * 501, "avatar": ""}, "at most 500 characters"),
-    ({"bio": "Hi", "avatar": "../../secrets.txt"}, "Choose one of the avatars shown, or none."),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"bio": "x" * 501, "avatar": ""}, "at most 500 characters"),
+        ({"bio": "Hi", "avatar": "../../secrets.txt"}, "Choose one of the avatars shown, or none."),
+    ],
+)
 def test_bad_profile_input_is_400_and_changes_nothing(bob_client, bob, data, message):
     creator_profile_update(creator=bob, bio="Before", avatar="avatars/cat.svg")
 
@@ -101,10 +109,13 @@ def test_viewers_cannot_edit_a_profile(client, alice):
     assert not CreatorProfile.objects.exists()
 
 
-@pytest.mark.parametrize(("bio", "avatar", "message"), [
-    ("x" * 501, "", "Keep your bio to 500 characters."),
-    ("Hi", "avatars/../x.svg", "Choose one of the avatars shown, or none."),
-])
+@pytest.mark.parametrize(
+    ("bio", "avatar", "message"),
+    [
+        ("x" * 501, "", "Keep your bio to 500 characters."),
+        ("Hi", "avatars/../x.svg", "Choose one of the avatars shown, or none."),
+    ],
+)
 def test_profile_service_refuses_bad_input(bob, bio, avatar, message):
     with pytest.raises(ProfileError, match=message.replace(".", r"\.")):
         creator_profile_update(creator=bob, bio=bio, avatar=avatar)

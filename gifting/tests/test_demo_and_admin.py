@@ -24,8 +24,9 @@ def demo_users(db):
     ensure_countries()
     return {
         "viewer@coinsite.local": make_user(email="viewer@coinsite.local", display_name="Vera Viewer"),
-        "creator@coinsite.local": make_user(email="creator@coinsite.local", display_name="Cleo Creates",
-                                            is_creator=True, country="GB"),
+        "creator@coinsite.local": make_user(
+            email="creator@coinsite.local", display_name="Cleo Creates", is_creator=True, country="GB"
+        ),
     }
 
 

@@ -28,8 +28,9 @@ COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 
 
 def send(sender, stream, gift, *, quantity=1, key="req-1", anonymous=False):
-    return gift_send(sender=sender, stream_id=stream.pk, gift_id=gift.pk, quantity=quantity, idempotency_key=key,
-                     anonymous=anonymous)
+    return gift_send(
+        sender=sender, stream_id=stream.pk, gift_id=gift.pk, quantity=quantity, idempotency_key=key, anonymous=anonymous
+    )
 
 
 # --- Success --------------------------------------------------------------------------------------
@@ -46,21 +47,28 @@ def test_gift_debits_coins_credits_diamonds_one_to_one_and_records_the_event(ali
     assert user_balance(alice, COIN) == 910
     assert user_balance(bob, DIAMOND) == 90
     event.refresh_from_db()
-    assert (event.stream_id, event.sender_id, event.creator_id, event.gift_id) == (stream.pk, alice.pk, bob.pk,
-                                                                                   coffee.pk)
+    assert (event.stream_id, event.sender_id, event.creator_id, event.gift_id) == (
+        stream.pk,
+        alice.pk,
+        bob.pk,
+        coffee.pk,
+    )
     assert (event.quantity, event.coins, event.diamonds, event.is_anonymous) == (3, 90, 90, False)
     assert event.idempotency_key == "k-1"
     # And one balanced ledger transaction explains it
     ledger_transaction = event.ledger_transaction
     assert ledger_transaction.kind == "gift"
     assert ledger_transaction.idempotency_key == f"gift:{alice.pk}:k-1"
-    assert sorted(LedgerEntry.objects.filter(transaction=ledger_transaction).values_list("account_id", "amount")) \
-        == sorted([
+    assert sorted(
+        LedgerEntry.objects.filter(transaction=ledger_transaction).values_list("account_id", "amount")
+    ) == sorted(
+        [
             (account_for_user(alice, COIN).pk, -90),
             (system_account(SystemAccount.COINS_CONSUMED).pk, 90),
             (system_account(SystemAccount.DIAMONDS_ISSUED).pk, -90),
             (account_for_user(bob, DIAMOND).pk, 90),
-        ])
+        ]
+    )
     assert ledger_audit_run().ok
 
 
@@ -136,12 +144,15 @@ def _in_country(code):
     return lambda: make_user(email=f"viewer-{code.lower()}@example.com", country=code)
 
 
-@pytest.mark.parametrize(("make_sender", "code"), [
-    (_minor, "age"),
-    (_no_birth_date, "age_unknown"),
-    (_in_country("CN"), "country"),  # gifting switched off there
-    (_in_country("CA"), "country"),  # not a Coinsite country (no wallet.Country row)
-])
+@pytest.mark.parametrize(
+    ("make_sender", "code"),
+    [
+        (_minor, "age"),
+        (_no_birth_date, "age_unknown"),
+        (_in_country("CN"), "country"),  # gifting switched off there
+        (_in_country("CA"), "country"),  # not a Coinsite country (no wallet.Country row)
+    ],
+)
 def test_sender_rules_refuse_and_change_nothing(stream, coffee, make_sender, code):
     sender = make_sender()
     fund(sender, 1_000)
@@ -385,8 +396,14 @@ def test_same_key_for_a_different_gift_is_refused(alice, stream, coffee, change)
     gift = make_gift(slug="test-tea", coin_cost=30) if change.get("gift") else coffee
 
     with pytest.raises(IdempotencyKeyReused):
-        send(alice, stream, gift, key="one-use", quantity=change.get("quantity", 1),
-             anonymous=change.get("anonymous", False))
+        send(
+            alice,
+            stream,
+            gift,
+            key="one-use",
+            quantity=change.get("quantity", 1),
+            anonymous=change.get("anonymous", False),
+        )
 
     assert snapshot() == before
 

@@ -23,8 +23,14 @@ def frank(db):
 
 
 def gift(sender, stream, gift_type, *, quantity=1, anonymous=False):
-    return gift_send(sender=sender, stream_id=stream.pk, gift_id=gift_type.pk, quantity=quantity,
-                     idempotency_key=uuid.uuid4().hex, anonymous=anonymous)
+    return gift_send(
+        sender=sender,
+        stream_id=stream.pk,
+        gift_id=gift_type.pk,
+        quantity=quantity,
+        idempotency_key=uuid.uuid4().hex,
+        anonymous=anonymous,
+    )
 
 
 def rows(stream, limit=10):
@@ -34,10 +40,10 @@ def rows(stream, limit=10):
 def test_top_gifters_by_coins(alice, erin, frank, stream, coffee):
     for viewer in (alice, erin, frank):
         fund(viewer, 1_000)
-    gift(alice, stream, coffee, quantity=2)   # 60
-    gift(erin, stream, coffee, quantity=5)    # 150
-    gift(frank, stream, coffee, quantity=1)   # 30
-    gift(alice, stream, coffee, quantity=1)   # alice now 90
+    gift(alice, stream, coffee, quantity=2)  # 60
+    gift(erin, stream, coffee, quantity=5)  # 150
+    gift(frank, stream, coffee, quantity=1)  # 30
+    gift(alice, stream, coffee, quantity=1)  # alice now 90
 
     assert rows(stream) == [(1, "Erin", 150, False), (2, "Alice", 90, False), (3, "Frank", 30, False)]
     assert rows(stream, limit=2) == [(1, "Erin", 150, False), (2, "Alice", 90, False)]

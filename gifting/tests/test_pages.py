@@ -22,10 +22,16 @@ pytestmark = pytest.mark.django_db
 
 def test_index_and_home_list_live_streams_with_goal_progress(client, stream, alice, rose):
     fund(alice, 500)
-    gift_send(sender=alice, stream_id=stream.pk, gift_id=make_gift(slug="test-cake", coin_cost=250).pk, quantity=1,
-              idempotency_key="k1")
-    ended = stream_start(creator=make_user(email="dora@example.com", display_name="Dora", is_creator=True),
-                         title="Old news")
+    gift_send(
+        sender=alice,
+        stream_id=stream.pk,
+        gift_id=make_gift(slug="test-cake", coin_cost=250).pk,
+        quantity=1,
+        idempotency_key="k1",
+    )
+    ended = stream_start(
+        creator=make_user(email="dora@example.com", display_name="Dora", is_creator=True), title="Old news"
+    )
     stream_end(stream=ended, creator=ended.creator)
 
     for url in (reverse("gifting:index"), reverse("home")):
@@ -44,8 +50,9 @@ def test_index_says_when_nobody_is_live(client, db):
 # --- Stream page ----------------------------------------------------------------------------------
 
 
-def test_stream_page_shows_prices_in_coins_and_money_balance_feed_and_leaderboard(alice_client, alice, stream, rose,
-                                                                                  lion):
+def test_stream_page_shows_prices_in_coins_and_money_balance_feed_and_leaderboard(
+    alice_client, alice, stream, rose, lion
+):
     fund(alice, 1_000)
     carol = make_user(email="carol@example.com", display_name="Carol")
     fund(carol, 100)
@@ -57,8 +64,11 @@ def test_stream_page_shows_prices_in_coins_and_money_balance_feed_and_leaderboar
     html = response.content.decode()
     assert response.status_code == 200
     assert "29,999 coins" in html and "($424.28)" in html  # Lion, at the base USD price per coin
-    assert re.search(r'data-testid="balance"><span class="coins">1,000 coins</span> <span class="coin-value">'
-                     r'\(\$14\.14\)</span>\s*</span>', html)
+    assert re.search(
+        r'data-testid="balance"><span class="coins">1,000 coins</span> <span class="coin-value">'
+        r"\(\$14\.14\)</span>\s*</span>",
+        html,
+    )
     assert "<strong>Carol</strong> sent 3 × Rose" in html
     assert "<strong>Anonymous</strong> sent 2 × Rose" in html
     assert re.search(r'leader-name">Carol</span> <span class="coins">3 coins', html)
@@ -280,8 +290,10 @@ def test_studio_is_for_creators_only(alice_client, client):
 
 
 def test_creator_goes_live_sets_and_clears_the_goal_and_ends_the_stream(bob_client, bob):
-    response = bob_client.post(reverse("gifting:studio-start"), {
-        "title": "Evening jam", "stream_url": "", "goal_coins": "2000", "goal_label": "Strings"})
+    response = bob_client.post(
+        reverse("gifting:studio-start"),
+        {"title": "Evening jam", "stream_url": "", "goal_coins": "2000", "goal_label": "Strings"},
+    )
     assert response.status_code == 302
     live = LiveStream.objects.get(creator=bob, ended_at__isnull=True)
     assert (live.title, live.goal_coins, live.goal_label) == ("Evening jam", 2_000, "Strings")
@@ -308,8 +320,14 @@ def test_go_live_with_a_bad_link_is_400_and_starts_nothing(bob_client, bob):
 
 def test_studio_shows_incoming_gifts_and_diamonds_with_money_value(bob_client, alice, stream, catalogue):
     fund(alice, 1_000)
-    gift_send(sender=alice, stream_id=stream.pk, gift_id=make_gift(slug="test-cake", coin_cost=250).pk, quantity=2,
-              idempotency_key="s1", anonymous=True)
+    gift_send(
+        sender=alice,
+        stream_id=stream.pk,
+        gift_id=make_gift(slug="test-cake", coin_cost=250).pk,
+        quantity=2,
+        idempotency_key="s1",
+        anonymous=True,
+    )
 
     html = bob_client.get(reverse("gifting:studio")).content.decode()
 

@@ -58,8 +58,7 @@ def test_the_limit_can_be_turned_off_for_the_benchmark_server(alice, settings):
         gift_send_rate_check(user=alice, now=SECOND)
 
 
-def test_over_the_limit_the_stream_page_answers_429_and_charges_nothing(alice_client, alice, stream, rose,
-                                                                         monkeypatch):
+def test_over_the_limit_the_stream_page_answers_429_and_charges_nothing(alice_client, alice, stream, rose, monkeypatch):
     monkeypatch.setattr("gifting.services.GIFT_SENDS_PER_SECOND", 2)
     monkeypatch.setattr("gifting.services.time.time", lambda: SECOND + 0.5)
     fund(alice, 100)

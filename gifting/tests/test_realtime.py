@@ -35,6 +35,7 @@ def listener(stream):
 def in_thread(function):
     """Run `function` on a fresh thread and return its result: the browser tests leave Playwright's event loop
     running in the test thread, where neither asyncio.run nor a sync client calling an async view can work."""
+
     def run():
         try:
             return function()
@@ -152,7 +153,8 @@ async def _listener_backends() -> int:
     try:
         cursor = await conn.execute(
             "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-            [f"LISTEN%{realtime.CHANNEL}%"])
+            [f"LISTEN%{realtime.CHANNEL}%"],
+        )
         return (await cursor.fetchone())[0]
     finally:
         await conn.close()

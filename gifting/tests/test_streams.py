@@ -11,12 +11,21 @@ pytestmark = pytest.mark.django_db
 
 
 def test_creator_goes_live(bob):
-    stream = stream_start(creator=bob, title="  Late-night lo-fi  ", stream_url="https://example.com/live",
-                          goal_coins=5_000, goal_label="New mic")
+    stream = stream_start(
+        creator=bob,
+        title="  Late-night lo-fi  ",
+        stream_url="https://example.com/live",
+        goal_coins=5_000,
+        goal_label="New mic",
+    )
 
     stream.refresh_from_db()
     assert (stream.title, stream.stream_url, stream.goal_coins, stream.goal_label) == (
-        "Late-night lo-fi", "https://example.com/live", 5_000, "New mic")
+        "Late-night lo-fi",
+        "https://example.com/live",
+        5_000,
+        "New mic",
+    )
     assert stream.is_live
 
 
@@ -35,13 +44,16 @@ def test_a_creator_is_live_at_most_once(bob):
     assert LiveStream.objects.filter(creator=bob).count() == 1
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"title": "   "}, "title"),
-    ({"title": "x" * 121}, "120 characters"),
-    ({"stream_url": "javascript:alert(1)"}, "web address"),
-    ({"goal_coins": 0}, "goal"),
-    ({"goal_coins": "100"}, "goal"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 121}, "120 characters"),
+        ({"stream_url": "javascript:alert(1)"}, "web address"),
+        ({"goal_coins": 0}, "goal"),
+        ({"goal_coins": "100"}, "goal"),
+    ],
+)
 def test_bad_stream_details_are_refused(bob, fields, message):
     with pytest.raises(StreamError, match=message):
         stream_start(creator=bob, **{"title": "Hi", **fields})

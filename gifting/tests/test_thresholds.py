@@ -47,9 +47,15 @@ def test_a_viewers_own_lower_threshold_applies_and_the_lower_of_both_wins(alice)
     assert gift_confirmation_threshold(user=alice) == 50
 
 
-@pytest.mark.parametrize(("coins", "message"), [
-    (0, "at least 1"), (-5, "at least 1"), (5_001, "at most 5,000 coins"), (True, "whole number"),
-])
+@pytest.mark.parametrize(
+    ("coins", "message"),
+    [
+        (0, "at least 1"),
+        (-5, "at least 1"),
+        (5_001, "at most 5,000 coins"),
+        (True, "whole number"),
+    ],
+)
 def test_the_service_refuses_a_bad_personal_threshold_and_changes_nothing(alice, coins, message):
     gifting_preferences_set(user=alice, hide_from_leaderboards=True, confirm_above_coins=300)
 
@@ -105,18 +111,21 @@ def test_viewer_sets_and_clears_their_threshold_by_form(alice_client, alice, str
     assert GiftingPreferences.objects.get(user=alice).confirm_above_coins is None
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("5001", "Enter at most 5,000 coins (the site&#x27;s threshold), or leave it empty."),
-    ("0", "Enter at least 1 coin, or leave it empty."),
-    ("lots", "Enter a whole number of coins, or leave it empty."),
-])
-def test_a_bad_threshold_by_form_is_400_with_a_clear_error_and_changes_nothing(alice_client, alice, stream, value,
-                                                                                message):
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5001", "Enter at most 5,000 coins (the site&#x27;s threshold), or leave it empty."),
+        ("0", "Enter at least 1 coin, or leave it empty."),
+        ("lots", "Enter a whole number of coins, or leave it empty."),
+    ],
+)
+def test_a_bad_threshold_by_form_is_400_with_a_clear_error_and_changes_nothing(
+    alice_client, alice, stream, value, message
+):
     gifting_preferences_set(user=alice, hide_from_leaderboards=True, confirm_above_coins=400)
     stream_url = reverse("gifting:stream", args=[stream.pk])
 
-    response = alice_client.post(reverse("gifting:preferences"),
-                                 {"confirm_above_coins": value, "next": stream_url})
+    response = alice_client.post(reverse("gifting:preferences"), {"confirm_above_coins": value, "next": stream_url})
 
     html = response.content.decode()
     assert response.status_code == 400
@@ -150,4 +159,4 @@ def test_studio_values_diamonds_at_the_staff_setting(client, bob, alice, stream,
     html = client.get(reverse("gifting:studio")).content.decode()
 
     assert GiftEvent.objects.count() == 1
-    assert "40 diamonds</strong> <span class=\"coin-value\">($10.00)" in html
+    assert '40 diamonds</strong> <span class="coin-value">($10.00)' in html

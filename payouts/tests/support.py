@@ -15,8 +15,14 @@ BIC = "COBADEFFXXX"
 
 def give_diamonds(creator, diamonds: int, **options) -> None:
     """Diamonds the creator earned long ago (past every hold period)."""
-    ledger_credit(account=account_for_user(creator, Asset.DIAMOND), asset=Asset.DIAMOND, amount=diamonds,
-                  idempotency_key=f"test-earnings:{uuid.uuid4()}", kind="gift", **options)
+    ledger_credit(
+        account=account_for_user(creator, Asset.DIAMOND),
+        asset=Asset.DIAMOND,
+        amount=diamonds,
+        idempotency_key=f"test-earnings:{uuid.uuid4()}",
+        kind="gift",
+        **options,
+    )
 
 
 def add_method(creator, *, kind="paypal", currency="USD", aged=True, **details) -> PayoutMethod:
@@ -30,8 +36,9 @@ def add_method(creator, *, kind="paypal", currency="USD", aged=True, **details) 
     else:
         details.setdefault("iban", IBAN)
         details.setdefault("bic", BIC)
-    method = committing(payout_method_add)(creator=creator, kind=kind, holder_name="Bob Builder", currency=currency,
-                                           **details)
+    method = committing(payout_method_add)(
+        creator=creator, kind=kind, holder_name="Bob Builder", currency=currency, **details
+    )
     if aged:
         PayoutMethod.objects.filter(pk=method.pk).update(created_at=timezone.now() - datetime.timedelta(days=4))
         method.refresh_from_db()

@@ -26,12 +26,26 @@ COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 
 def paid_topup(user, coins: int) -> TopUp:
     """A top-up credited the way the provider's webhook credits it."""
-    topup = TopUp.objects.create(user=user, coins=coins, amount=Money("9.99", "USD"), country="US",
-                                 payment_method="card", provider="sandbox",
-                                 expires_at=timezone.now() + datetime.timedelta(hours=1))
-    outcome = topup_apply_event(provider_name="sandbox", event=PaymentEvent(
-        event_id=f"evt-{uuid.uuid4()}", type="succeeded", reference=str(topup.public_id), provider_session_id="",
-        amount=Money("9.99", "USD"), occurred_at=timezone.now()))
+    topup = TopUp.objects.create(
+        user=user,
+        coins=coins,
+        amount=Money("9.99", "USD"),
+        country="US",
+        payment_method="card",
+        provider="sandbox",
+        expires_at=timezone.now() + datetime.timedelta(hours=1),
+    )
+    outcome = topup_apply_event(
+        provider_name="sandbox",
+        event=PaymentEvent(
+            event_id=f"evt-{uuid.uuid4()}",
+            type="succeeded",
+            reference=str(topup.public_id),
+            provider_session_id="",
+            amount=Money("9.99", "USD"),
+            occurred_at=timezone.now(),
+        ),
+    )
     assert outcome == "credited"
     topup.refresh_from_db()
     return topup
@@ -54,15 +68,19 @@ def test_refunding_an_unspent_top_up_takes_all_its_coins_back(alice, charlie):
     assert (reversal.coins.clawed_back, reversal.coins.shortfall) == (700, 0)
     assert user_balance(alice, COIN) == 0
     topup.refresh_from_db()
-    assert (topup.status, topup.reversal, topup.reversal_reason) == (TopUpStatus.SUCCEEDED, "refund",
-                                                                     "Customer asked within 14 days")
+    assert (topup.status, topup.reversal, topup.reversal_reason) == (
+        TopUpStatus.SUCCEEDED,
+        "refund",
+        "Customer asked within 14 days",
+    )
     assert not CoinReceivable.objects.exists()
     assert StaffAction.objects.get(action="topup.refund").actor == charlie
     assert ledger_audit_run().ok
 
 
-def test_a_chargeback_of_spent_coins_records_a_receivable_and_claws_back_held_diamonds(alice, bob, charlie, stream,
-                                                                                      rose):
+def test_a_chargeback_of_spent_coins_records_a_receivable_and_claws_back_held_diamonds(
+    alice, bob, charlie, stream, rose
+):
     topup = paid_topup(alice, 700)
     send(alice, stream, rose, "g1", quantity=5)  # 500 coins -> 500 diamonds for Bob, on hold
 
@@ -119,9 +137,15 @@ def test_a_top_up_is_reversed_at_most_once_and_bad_requests_change_nothing(alice
         topup_reverse(topup_id=topup.pk, staff=charlie, kind="chargeback", reason="Chargeback")
     with pytest.raises(StaffOperationError, match="Only staff"):
         topup_reverse(topup_id=topup.pk, staff=bob, kind="refund", reason="x")
-    pending = TopUp.objects.create(user=alice, coins=70, amount=Money("0.99", "USD"), country="US",
-                                   payment_method="card", provider="sandbox",
-                                   expires_at=timezone.now() + datetime.timedelta(hours=1))
+    pending = TopUp.objects.create(
+        user=alice,
+        coins=70,
+        amount=Money("0.99", "USD"),
+        country="US",
+        payment_method="card",
+        provider="sandbox",
+        expires_at=timezone.now() + datetime.timedelta(hours=1),
+    )
     with pytest.raises(StaffOperationError, match="Only a paid top-up"):
         topup_reverse(topup_id=pending.pk, staff=charlie, kind="refund", reason="x")
     with pytest.raises(StaffOperationError, match="refund or chargeback"):

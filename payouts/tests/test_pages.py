@@ -70,9 +70,16 @@ def test_adding_a_method_needs_two_factor_then_a_fresh_code(client, bob):
 
 def test_a_bad_iban_is_explained_and_nothing_is_saved(creator_client):
     fresh_session(creator_client)
-    response = creator_client.post(reverse("payouts:method-add"), {
-        "kind": "bank", "holder_name": "Bob", "currency": "EUR", "iban": "DE89 3704 0044 0532 0130 01",
-        "bic": "COBADEFFXXX"})
+    response = creator_client.post(
+        reverse("payouts:method-add"),
+        {
+            "kind": "bank",
+            "holder_name": "Bob",
+            "currency": "EUR",
+            "iban": "DE89 3704 0044 0532 0130 01",
+            "bic": "COBADEFFXXX",
+        },
+    )
 
     assert response.status_code == 400
     assert "check digits do not match" in response.content.decode()
@@ -102,8 +109,11 @@ def test_a_refused_request_shows_why_and_changes_nothing(creator_client, bob):
     fresh_session(creator_client)
     before = money_state()
 
-    response = creator_client.post(reverse("payouts:request"), {
-        "diamonds": "10000", "method": str(method.pk), "idempotency_key": "page-2"}, follow=True)
+    response = creator_client.post(
+        reverse("payouts:request"),
+        {"diamonds": "10000", "method": str(method.pk), "idempotency_key": "page-2"},
+        follow=True,
+    )
 
     assert "You have 5,000 diamonds available; you asked for 10,000." in response.content.decode()
     assert money_state() == before
@@ -138,8 +148,9 @@ def test_chart_data_and_supporters_with_anonymous_gifts_in_one_row(creator_clien
     carol = make_user(email="carol@example.com", display_name="Carol")
     for viewer, key, anonymous in [(alice, "a1", False), (alice, "a2", True), (carol, "c1", True)]:
         fund(viewer, 100)
-        gift_send(sender=viewer, stream_id=stream.pk, gift_id=heart.pk, quantity=2, idempotency_key=key,
-                  anonymous=anonymous)
+        gift_send(
+            sender=viewer, stream_id=stream.pk, gift_id=heart.pk, quantity=2, idempotency_key=key, anonymous=anonymous
+        )
 
     page = creator_client.get(reverse("payouts:index")).content.decode()
 
@@ -147,7 +158,9 @@ def test_chart_data_and_supporters_with_anonymous_gifts_in_one_row(creator_clien
     assert len(chart["labels"]) == len(chart["diamonds"]) == 90
     assert chart["diamonds"][-1] == 30
     supporters = re.search(r'data-testid="supporters">(.*?)</table>', page, re.S).group(1)
-    rows = [re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", row)).strip()
-            for row in re.findall(r"<tr>(.*?)</tr>", supporters, re.S)[1:]]
+    rows = [
+        re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", row)).strip()
+        for row in re.findall(r"<tr>(.*?)</tr>", supporters, re.S)[1:]
+    ]
     assert rows == ["Anonymous 2 20 diamonds ($0.10)", "Alice 1 10 diamonds ($0.05)"]
     assert "Carol" not in page

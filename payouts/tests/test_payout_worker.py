@@ -73,8 +73,10 @@ def test_a_duplicate_delivery_pays_once(funded_creator, real_celery_worker):
     assert ledger_audit_run().ok
 
 
-@pytest.mark.skipif(not settings.CELERY_BROKER_URL.startswith("redis://"),
-                    reason="needs the Redis broker (CELERY_BROKER_URL=redis://…, as in CI)")
+@pytest.mark.skipif(
+    not settings.CELERY_BROKER_URL.startswith("redis://"),
+    reason="needs the Redis broker (CELERY_BROKER_URL=redis://…, as in CI)",
+)
 def test_a_worker_killed_mid_payout_still_pays_exactly_once(funded_creator, tmp_path):
     """Kill the worker's child process after the provider accepted the transfer and before we
     recorded it; `acks_late` + `reject_on_worker_lost` requeue the task, the new child takes over."""
@@ -87,8 +89,9 @@ def test_a_worker_killed_mid_payout_still_pays_exactly_once(funded_creator, tmp_
         method = add_method(funded_creator)
         app.conf.task_always_eager = False
         try:
-            payout = payout_request(creator=funded_creator, method_id=method.pk, diamonds=10_000,
-                                    idempotency_key="kill")
+            payout = payout_request(
+                creator=funded_creator, method_id=method.pk, diamonds=10_000, idempotency_key="kill"
+            )
         finally:
             app.conf.task_always_eager = True
         wait_for(marker.exists, what="the worker to reach the pause after submitting")
@@ -97,8 +100,11 @@ def test_a_worker_killed_mid_payout_still_pays_exactly_once(funded_creator, tmp_
         assert child_pid != worker.pid
         os.kill(child_pid, signal.SIGKILL)
 
-        wait_for(lambda: payout_status(payout.pk) == PayoutStatus.PAID, timeout=90,
-                 what="the redelivered task to finish the payout")
+        wait_for(
+            lambda: payout_status(payout.pk) == PayoutStatus.PAID,
+            timeout=90,
+            what="the redelivered task to finish the payout",
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -120,6 +126,20 @@ def _start_worker(marker: Path) -> subprocess.Popen:
         "COINSITE_TEST_PAUSE_AFTER_PAYOUT_SUBMIT": str(marker),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "coinsite", "worker", "--pool=prefork", "--concurrency=1",
-         "--loglevel=WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=settings.BASE_DIR, env=env)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "coinsite",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--loglevel=WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+    )

@@ -61,14 +61,18 @@ def test_usd_paypal_payout_is_converted_charged_its_fee_and_paid_once(bob):
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.PAID
     assert payout.value == Money("50.00", "USD")
-    assert (payout.gross, payout.fee, payout.net) == (Money("50.00", "USD"), Money("1.00", "USD"),
-                                                      Money("49.00", "USD"))
+    assert (payout.gross, payout.fee, payout.net) == (
+        Money("50.00", "USD"),
+        Money("1.00", "USD"),
+        Money("49.00", "USD"),
+    )
     assert payout.exchange_rate == 1
     assert user_balance(bob, DIAMOND) == 10_000
     assert clearing() == 0
     transfers = SandboxPayoutTransfer.objects.all()
     assert [(t.idempotency_key, t.amount, t.status) for t in transfers] == [
-        (payout.provider_key, Money("49.00", "USD"), "paid")]
+        (payout.provider_key, Money("49.00", "USD"), "paid")
+    ]
     assert ledger_audit_run().ok
 
 
@@ -186,8 +190,9 @@ def test_diamonds_from_recent_gifts_are_on_hold_until_the_hold_period_passes(ali
     assert payout.status == PayoutStatus.PAID
 
 
-def test_the_rollup_folds_each_gift_once_and_the_hold_reads_the_same_before_and_after(alice, bob, countries, stream,
-                                                                                       big_gift):
+def test_the_rollup_folds_each_gift_once_and_the_hold_reads_the_same_before_and_after(
+    alice, bob, countries, stream, big_gift
+):
     fund(alice, 30_000)
     gift_send(sender=alice, stream_id=stream.pk, gift_id=big_gift.pk, quantity=1, idempotency_key="g1")
     assert earnings_rollup() == 0  # too fresh: an earlier id could still be committing
@@ -216,8 +221,15 @@ def test_replacing_a_method_retires_the_old_one_and_starts_a_new_hold(bob):
 
     old = add_method(bob)
     assert payouts_held_until(bob) is None
-    new = committing(services.payout_method_add)(creator=bob, kind="bank", holder_name="Bob", currency="EUR",
-                                                 iban="DE89 3704 0044 0532 0130 00", bic="cobadeffxxx", replaces=old)
+    new = committing(services.payout_method_add)(
+        creator=bob,
+        kind="bank",
+        holder_name="Bob",
+        currency="EUR",
+        iban="DE89 3704 0044 0532 0130 00",
+        bic="cobadeffxxx",
+        replaces=old,
+    )
     old.refresh_from_db()
     assert old.retired_at is not None
     assert (new.iban, new.bic, new.masked) == ("DE89370400440532013000", "COBADEFFXXX", "DE•• •••• 3000")
@@ -323,8 +335,9 @@ def test_concurrent_requests_never_spend_the_same_diamonds_twice(bob):
     give_diamonds(bob, 25_000)
     method = add_method(bob)
 
-    results = run_in_threads([lambda key=key: request(bob, method, 10_000, key=key) for key in range(8)
-                              for key in [f"k{key}"]], threads=8)
+    results = run_in_threads(
+        [lambda key=key: request(bob, method, 10_000, key=key) for key in range(8) for key in [f"k{key}"]], threads=8
+    )
 
     succeeded = [result for result in results if isinstance(result, Payout)]
     refused = [result for result in results if isinstance(result, PayoutError)]

@@ -62,8 +62,9 @@ def test_support_cannot_refund_but_can_freeze_a_wallet(client, alice):
     topup.refresh_from_db()
     assert topup.reversal == ""
 
-    response = run_action(support, reverse("admin:accounts_user_changelist"), "freeze_wallet", [alice],
-                          reason="Card testing pattern")
+    response = run_action(
+        support, reverse("admin:accounts_user_changelist"), "freeze_wallet", [alice], reason="Card testing pattern"
+    )
     assert b"1 wallet(s) frozen." in response.content
     assert WalletFreeze.objects.get(user=alice).reason == "Card testing pattern"
     assert StaffAction.objects.filter(action="wallet.freeze", actor__email="sup@example.com").exists()
@@ -71,30 +72,37 @@ def test_support_cannot_refund_but_can_freeze_a_wallet(client, alice):
 
 def test_a_large_correction_needs_a_second_finance_member(client, alice):
     first = admin_login(client, make_staff(email="fin1@example.com", group="finance"))
-    response = first.post(reverse("admin:wallet_adjustment_add"), {
-        "user": alice.pk, "asset": Asset.COIN, "amount": 25_000, "reason": "Lost recharge"})
+    response = first.post(
+        reverse("admin:wallet_adjustment_add"),
+        {"user": alice.pk, "asset": Asset.COIN, "amount": 25_000, "reason": "Lost recharge"},
+    )
     assert response.status_code == 302
     adjustment = Adjustment.objects.get()
     assert adjustment.status == AdjustmentStatus.PENDING
 
-    response = first.post(reverse("admin:wallet_adjustment_changelist"), {
-        "action": "approve", ACTION_CHECKBOX_NAME: [str(adjustment.pk)]}, follow=True)
+    response = first.post(
+        reverse("admin:wallet_adjustment_changelist"),
+        {"action": "approve", ACTION_CHECKBOX_NAME: [str(adjustment.pk)]},
+        follow=True,
+    )
     assert b"A second staff member must approve" in response.content
     assert user_balance(alice, Asset.COIN) == 0
 
     from django.test import Client
 
     second = admin_login(Client(), make_staff(email="fin2@example.com", group="finance"))
-    second.post(reverse("admin:wallet_adjustment_changelist"), {
-        "action": "approve", ACTION_CHECKBOX_NAME: [str(adjustment.pk)]})
+    second.post(
+        reverse("admin:wallet_adjustment_changelist"), {"action": "approve", ACTION_CHECKBOX_NAME: [str(adjustment.pk)]}
+    )
     adjustment.refresh_from_db()
     assert (adjustment.status, adjustment.reviewed_by.email) == (AdjustmentStatus.POSTED, "fin2@example.com")
     assert user_balance(alice, Asset.COIN) == 25_000
 
 
 def test_a_bad_correction_is_explained_and_nothing_is_saved(finance, alice):
-    response = finance.post(reverse("admin:wallet_adjustment_add"), {
-        "user": alice.pk, "asset": Asset.DIAMOND, "amount": 5, "reason": "x"})
+    response = finance.post(
+        reverse("admin:wallet_adjustment_add"), {"user": alice.pk, "asset": Asset.DIAMOND, "amount": 5, "reason": "x"}
+    )
     assert response.status_code == 400
     assert b"Only creators hold diamonds." in response.content
     assert not Adjustment.objects.exists()
@@ -105,8 +113,9 @@ def test_finance_rejects_a_payout_with_the_reason_the_creator_sees(finance, bob)
     give_diamonds(bob, 300_000)
     payout = payout_request(creator=bob, method_id=add_method(bob).pk, diamonds=250_000, idempotency_key="big")
 
-    run_action(finance, reverse("admin:payouts_payout_changelist"), "reject", [payout],
-               reason="Identity documents missing")
+    run_action(
+        finance, reverse("admin:payouts_payout_changelist"), "reject", [payout], reason="Identity documents missing"
+    )
 
     payout.refresh_from_db()
     assert (payout.status, payout.failure_reason) == (PayoutStatus.REJECTED, "Identity documents missing")
@@ -126,8 +135,10 @@ def test_a_rate_edited_by_finance_counts_as_fresh(finance):
     ExchangeBackend.objects.filter(name=BACKEND_NAME).update(last_update=timezone.now() - datetime.timedelta(days=5))
     rate = Rate.objects.get(backend_id=BACKEND_NAME, currency="EUR")
 
-    response = finance.post(reverse("admin:exchange_rate_change", args=[rate.pk]), {
-        "currency": "EUR", "value": "0.9300", "backend": BACKEND_NAME})
+    response = finance.post(
+        reverse("admin:exchange_rate_change", args=[rate.pk]),
+        {"currency": "EUR", "value": "0.9300", "backend": BACKEND_NAME},
+    )
 
     assert response.status_code == 302
     rate.refresh_from_db()
@@ -147,8 +158,9 @@ def test_finance_retries_a_failed_payout_once(finance, bob):
     failed.refresh_from_db()
     assert failed.status == PayoutStatus.FAILED
     # The creator fixes the address (an aged method, so no new hold) and staff retry.
-    fixed = committing(payout_method_add)(creator=bob, kind="paypal", holder_name="Bob", currency="USD",
-                                          paypal_email="bob@example.com", replaces=method)
+    fixed = committing(payout_method_add)(
+        creator=bob, kind="paypal", holder_name="Bob", currency="USD", paypal_email="bob@example.com", replaces=method
+    )
     from payouts.models import PayoutMethod
 
     PayoutMethod.objects.filter(pk=fixed.pk).update(created_at=fixed.created_at.replace(year=2020))

@@ -52,43 +52,102 @@ def usd(amount: str) -> Money:
 
 def recharge(user, *, coins: int, amount: Money, at: datetime.datetime) -> TopUp:
     """A succeeded top-up with its ledger credit, both dated `at`."""
-    transaction = ledger_post(idempotency_key=f"topup:{uuid.uuid4()}", kind="topup", posted_at=at, lines=[
-        (system_account(SystemAccount.COINS_ISSUED), Asset.COIN, -coins),
-        (account_for_user(user, Asset.COIN), Asset.COIN, coins)])
-    return TopUp.objects.create(user=user, coins=coins, amount=amount, country=user.country, payment_method="card",
-                                provider="sandbox", status=TopUpStatus.SUCCEEDED, ledger_transaction=transaction,
-                                created_at=at, completed_at=at, expires_at=at + datetime.timedelta(hours=1))
+    transaction = ledger_post(
+        idempotency_key=f"topup:{uuid.uuid4()}",
+        kind="topup",
+        posted_at=at,
+        lines=[
+            (system_account(SystemAccount.COINS_ISSUED), Asset.COIN, -coins),
+            (account_for_user(user, Asset.COIN), Asset.COIN, coins),
+        ],
+    )
+    return TopUp.objects.create(
+        user=user,
+        coins=coins,
+        amount=amount,
+        country=user.country,
+        payment_method="card",
+        provider="sandbox",
+        status=TopUpStatus.SUCCEEDED,
+        ledger_transaction=transaction,
+        created_at=at,
+        completed_at=at,
+        expires_at=at + datetime.timedelta(hours=1),
+    )
 
 
 def credit_diamonds(creator, diamonds: int, *, at: datetime.datetime, kind: str = "adjustment") -> None:
-    ledger_post(idempotency_key=f"test:{uuid.uuid4()}", kind=kind, posted_at=at, lines=[
-        (system_account(SystemAccount.DIAMONDS_ISSUED), Asset.DIAMOND, -diamonds),
-        (account_for_user(creator, Asset.DIAMOND), Asset.DIAMOND, diamonds)])
+    ledger_post(
+        idempotency_key=f"test:{uuid.uuid4()}",
+        kind=kind,
+        posted_at=at,
+        lines=[
+            (system_account(SystemAccount.DIAMONDS_ISSUED), Asset.DIAMOND, -diamonds),
+            (account_for_user(creator, Asset.DIAMOND), Asset.DIAMOND, diamonds),
+        ],
+    )
 
 
-def paid_payout(creator, *, diamonds: int, at: datetime.datetime, rate: str, gross: Money, fee: Money,
-                net: Money) -> Payout:
+def paid_payout(
+    creator, *, diamonds: int, at: datetime.datetime, rate: str, gross: Money, fee: Money, net: Money
+) -> Payout:
     """A payout requested and paid at `at`: diamonds to clearing and on to redeemed, as the services post them."""
-    method = PayoutMethod.objects.create(creator=creator, kind="paypal", holder_name="Bob",
-                                         currency=gross.currency.code,
-                                         paypal_email="bob.payouts@example.com")
+    method = PayoutMethod.objects.create(
+        creator=creator,
+        kind="paypal",
+        holder_name="Bob",
+        currency=gross.currency.code,
+        paypal_email="bob.payouts@example.com",
+    )
     payout = Payout.objects.create(
-        creator=creator, method=method, diamonds=diamonds, status=PayoutStatus.PAID, idempotency_key=str(uuid.uuid4()),
-        value=usd("0.005") * diamonds, diamond_value=usd("0.005"), currency=gross.currency.code,
-        exchange_rate=Decimal(rate), gross=gross, fee=fee, net=net, provider="sandbox", requested_at=at,
-        processed_at=at, finished_at=at)
+        creator=creator,
+        method=method,
+        diamonds=diamonds,
+        status=PayoutStatus.PAID,
+        idempotency_key=str(uuid.uuid4()),
+        value=usd("0.005") * diamonds,
+        diamond_value=usd("0.005"),
+        currency=gross.currency.code,
+        exchange_rate=Decimal(rate),
+        gross=gross,
+        fee=fee,
+        net=net,
+        provider="sandbox",
+        requested_at=at,
+        processed_at=at,
+        finished_at=at,
+    )
     clearing = system_account(SystemAccount.DIAMONDS_CLEARING)
-    ledger_post(idempotency_key=f"payout:{payout.pk}:request", kind="payout.request", posted_at=at, lines=[
-        (account_for_user(creator, Asset.DIAMOND), Asset.DIAMOND, -diamonds), (clearing, Asset.DIAMOND, diamonds)])
-    ledger_post(idempotency_key=f"payout:{payout.pk}:paid", kind="payout.paid", posted_at=at, lines=[
-        (clearing, Asset.DIAMOND, -diamonds),
-        (system_account(SystemAccount.DIAMONDS_REDEEMED), Asset.DIAMOND, diamonds)])
+    ledger_post(
+        idempotency_key=f"payout:{payout.pk}:request",
+        kind="payout.request",
+        posted_at=at,
+        lines=[
+            (account_for_user(creator, Asset.DIAMOND), Asset.DIAMOND, -diamonds),
+            (clearing, Asset.DIAMOND, diamonds),
+        ],
+    )
+    ledger_post(
+        idempotency_key=f"payout:{payout.pk}:paid",
+        kind="payout.paid",
+        posted_at=at,
+        lines=[
+            (clearing, Asset.DIAMOND, -diamonds),
+            (system_account(SystemAccount.DIAMONDS_REDEEMED), Asset.DIAMOND, diamonds),
+        ],
+    )
     return payout
 
 
 def send(sender, stream, gift, quantity=1, *, anonymous=False):
-    return gift_send(sender=sender, stream_id=stream.pk, gift_id=gift.pk, quantity=quantity,
-                     idempotency_key=str(uuid.uuid4()), anonymous=anonymous)
+    return gift_send(
+        sender=sender,
+        stream_id=stream.pk,
+        gift_id=gift.pk,
+        quantity=quantity,
+        idempotency_key=str(uuid.uuid4()),
+        anonymous=anonymous,
+    )
 
 
 @pytest.fixture
@@ -126,8 +185,15 @@ def month_of_activity(alice, bob, carol, live, rose):
     send(alice, live, rose, 2)
     send(alice, live, rose, 1, anonymous=True)
     send(carol, live, rose, 3, anonymous=True)
-    paid_payout(bob, diamonds=4_000, at=timezone.now(), rate="0.79", gross=Money("15.80", "GBP"),
-                fee=Money("0.32", "GBP"), net=Money("15.48", "GBP"))
+    paid_payout(
+        bob,
+        diamonds=4_000,
+        at=timezone.now(),
+        rate="0.79",
+        gross=Money("15.80", "GBP"),
+        fee=Money("0.32", "GBP"),
+        net=Money("15.48", "GBP"),
+    )
 
 
 # --- Contents -------------------------------------------------------------------------------------
@@ -138,9 +204,9 @@ def test_creator_statement_is_the_full_waterfall(bob, month_of_activity, live):
 
     assert statement.diamonds_start == 5_000
     assert statement.diamonds_start_value == usd("25.00")
-    assert [(line.day, line.stream_title, line.gifts, line.coins, line.diamonds, line.value)
-            for line in statement.gift_days] == [
-        (timezone.now().date(), "Friday night sketching", 3, 600, 600, usd("3.00"))]
+    assert [
+        (line.day, line.stream_title, line.gifts, line.coins, line.diamonds, line.value) for line in statement.gift_days
+    ] == [(timezone.now().date(), "Friday night sketching", 3, 600, 600, usd("3.00"))]
     assert (statement.gifts, statement.coins_received, statement.diamonds_earned) == (3, 600, 600)
     assert statement.coins_received_value == coin_value(600, "GBP")
     assert statement.diamonds_earned_value == usd("3.00")
@@ -178,8 +244,17 @@ def test_viewer_statement_lists_recharges_gifts_and_coins_left(alice, month_of_a
     assert statement.coins_start_value == coin_value(700, "USD")
     assert [(line.topup.total_coins, line.topup.amount) for line in statement.recharges] == [(350, usd("4.99"))]
     assert (statement.recharged_coins, statement.recharged_money) == (350, [usd("4.99")])
-    assert [(line.event.quantity, line.event.gift.name, line.event.creator.display_name, line.event.coins,
-             line.event.is_anonymous, line.value) for line in statement.gifts] == [
+    assert [
+        (
+            line.event.quantity,
+            line.event.gift.name,
+            line.event.creator.display_name,
+            line.event.coins,
+            line.event.is_anonymous,
+            line.value,
+        )
+        for line in statement.gifts
+    ] == [
         (2, "Rose", "Bob", 200, False, coin_value(200, "USD")),
         (1, "Rose", "Bob", 100, True, coin_value(100, "USD")),  # anonymous to others, still hers
     ]
@@ -195,7 +270,11 @@ def test_last_month_holds_only_what_happened_then(alice, bob, month_of_activity)
     assert (viewer.coins_start, viewer.recharged_coins, viewer.gifts_coins, viewer.coins_end) == (0, 700, 0, 700)
     assert [line.topup.amount for line in viewer.recharges] == [usd("9.99")]
     assert (creator.diamonds_start, creator.diamonds_earned, creator.diamonds_other, creator.diamonds_end) == (
-        0, 0, 5_000, 5_000)
+        0,
+        0,
+        5_000,
+        5_000,
+    )
     assert creator.payouts == [] and creator.paid_net == []
 
 
@@ -211,21 +290,39 @@ def test_recharges_in_two_currencies_are_totalled_per_currency(alice, economics)
 
 def test_failed_payout_shows_its_diamonds_returned_and_nothing_paid(bob, economics):
     credit_diamonds(bob, 20_000, at=mid(LAST_MONTH))
-    method = PayoutMethod.objects.create(creator=bob, kind="paypal", holder_name="Bob", currency="USD",
-                                         paypal_email="bob@example.com")
-    payout = Payout.objects.create(creator=bob, method=method, diamonds=10_000, status=PayoutStatus.FAILED,
-                                   idempotency_key="k", value=usd("50.00"), diamond_value=usd("0.005"), currency="USD",
-                                   finished_at=timezone.now())
+    method = PayoutMethod.objects.create(
+        creator=bob, kind="paypal", holder_name="Bob", currency="USD", paypal_email="bob@example.com"
+    )
+    payout = Payout.objects.create(
+        creator=bob,
+        method=method,
+        diamonds=10_000,
+        status=PayoutStatus.FAILED,
+        idempotency_key="k",
+        value=usd("50.00"),
+        diamond_value=usd("0.005"),
+        currency="USD",
+        finished_at=timezone.now(),
+    )
     clearing, wallet = system_account(SystemAccount.DIAMONDS_CLEARING), account_for_user(bob, Asset.DIAMOND)
-    ledger_post(idempotency_key=f"payout:{payout.pk}:request", kind="payout.request",
-                lines=[(wallet, Asset.DIAMOND, -10_000), (clearing, Asset.DIAMOND, 10_000)])
-    ledger_post(idempotency_key=f"payout:{payout.pk}:return", kind="payout.return",
-                lines=[(clearing, Asset.DIAMOND, -10_000), (wallet, Asset.DIAMOND, 10_000)])
+    ledger_post(
+        idempotency_key=f"payout:{payout.pk}:request",
+        kind="payout.request",
+        lines=[(wallet, Asset.DIAMOND, -10_000), (clearing, Asset.DIAMOND, 10_000)],
+    )
+    ledger_post(
+        idempotency_key=f"payout:{payout.pk}:return",
+        kind="payout.return",
+        lines=[(clearing, Asset.DIAMOND, -10_000), (wallet, Asset.DIAMOND, 10_000)],
+    )
 
     statement = creator_statement(bob, THIS_MONTH)
 
-    assert (statement.diamonds_requested, statement.diamonds_returned, statement.diamonds_end) == (10_000, 10_000,
-                                                                                                   20_000)
+    assert (statement.diamonds_requested, statement.diamonds_returned, statement.diamonds_end) == (
+        10_000,
+        10_000,
+        20_000,
+    )
     assert [line.is_paid_this_month for line in statement.payouts] == [False]
     assert (statement.paid_diamonds, statement.paid_net) == (0, [])
 
@@ -241,8 +338,16 @@ def test_statement_csv_has_one_line_per_item_plus_totals(alice, month_of_activit
     [topup_row] = [row for row in rows if row[0] == "recharge"]
     assert topup_row[1:2] + topup_row[3:] == [today, "1", "350", "", "4.99", "USD"]
     assert body == [
-        ["balance", THIS_MONTH.isoformat(), "Coins at the start of the month", "", "700", "",
-         str(value(700, "USD").amount), "USD"],
+        [
+            "balance",
+            THIS_MONTH.isoformat(),
+            "Coins at the start of the month",
+            "",
+            "700",
+            "",
+            str(value(700, "USD").amount),
+            "USD",
+        ],
         ["gift", today, "2 x Rose to Bob", "2", "200", "", str(value(200, "USD").amount), "USD"],
         ["gift", today, "1 x Rose to Bob (sent anonymously)", "1", "100", "", str(value(100, "USD").amount), "USD"],
         ["total", last_day, "Recharges", "1", "350", "", str(value(350, "USD").amount), "USD"],
@@ -266,12 +371,13 @@ def test_creator_csv_carries_payout_fees_and_exchange(bob, month_of_activity):
     assert by_section["payout-net"][0][6:] == ["15.48", "GBP"]
     assert [row[2:] for row in by_section["balance"]] == [
         ["Diamonds at the start of the month", "", "", "5000", "25.00", "USD"],
-        ["Diamonds at the end of the month", "", "", "1600", "8.00", "USD"]]
+        ["Diamonds at the end of the month", "", "", "1600", "8.00", "USD"],
+    ]
 
 
 def test_csv_cells_that_look_like_formulas_are_defused(bob, alice, economics, rose):
     ensure_countries()
-    stream = stream_start(creator=bob, title="=HYPERLINK(\"http://evil\")")
+    stream = stream_start(creator=bob, title='=HYPERLINK("http://evil")')
     fund(alice, 100)
     send(alice, stream, rose)
 
@@ -288,8 +394,11 @@ def test_each_user_gets_one_email_with_the_csv_attached(alice, bob, carol, month
     result = statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH)
 
     assert result == "finished"
-    assert sorted(message.to[0] for message in mail.outbox) == ["alice@example.com", "bob@example.com",
-                                                                "carol@example.com"]
+    assert sorted(message.to[0] for message in mail.outbox) == [
+        "alice@example.com",
+        "bob@example.com",
+        "carol@example.com",
+    ]
     by_user = {message.to[0]: message for message in mail.outbox}
     bob_email = by_user["bob@example.com"]
     assert bob_email.subject == f"Your Coinsite statement for {THIS_MONTH:%B %Y}"
@@ -305,10 +414,14 @@ def test_each_user_gets_one_email_with_the_csv_attached(alice, bob, carol, month
     alice_email = by_user["alice@example.com"]
     assert alice_email.attachments[0][0] == f"coinsite-viewer-statement-{THIS_MONTH:%Y-%m}.csv"
     assert "Gifts sent:          -300 in 2 gifts" in alice_email.body
-    assert {(email, kind, sent_at is not None) for email, kind, sent_at in
-            StatementDelivery.objects.values_list("user__email", "kind", "sent_at")} == {
-        ("alice@example.com", "viewer", True), ("bob@example.com", "creator", True),
-        ("carol@example.com", "viewer", True)}
+    assert {
+        (email, kind, sent_at is not None)
+        for email, kind, sent_at in StatementDelivery.objects.values_list("user__email", "kind", "sent_at")
+    } == {
+        ("alice@example.com", "viewer", True),
+        ("bob@example.com", "creator", True),
+        ("carol@example.com", "viewer", True),
+    }
     run = StatementRun.objects.get(month=THIS_MONTH)
     assert (run.recipients_total, run.processed, run.sent) == (3, 3, 3)
     assert run.finished_at is not None
@@ -470,7 +583,8 @@ def test_the_csv_download_is_the_users_own(client, alice, carol, month_of_activi
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == (
-        f'attachment; filename="coinsite-viewer-statement-{THIS_MONTH:%Y-%m}.csv"')
+        f'attachment; filename="coinsite-viewer-statement-{THIS_MONTH:%Y-%m}.csv"'
+    )
     text = response.content.decode()
     assert text == statement_csv(viewer_statement(carol, THIS_MONTH))
     assert "3 x Rose to Bob (sent anonymously)" in text
@@ -495,8 +609,11 @@ def test_future_months_and_months_before_the_user_joined_are_not_found(client, a
 
 
 def test_statement_pages_need_a_login(client, db):
-    for url in (reverse("payouts:statements"), month_url("statement", THIS_MONTH),
-                month_url("statement-csv", THIS_MONTH)):
+    for url in (
+        reverse("payouts:statements"),
+        month_url("statement", THIS_MONTH),
+        month_url("statement-csv", THIS_MONTH),
+    ):
         response = client.get(url)
         assert response.status_code == 302
         assert "/login" in response["Location"] or "/accounts/" in response["Location"]

@@ -47,15 +47,18 @@ class StripeProvider:
     name = "stripe"
     payment_methods = frozenset(STRIPE_METHOD_TYPES)
 
-    def __init__(self, *, api_key: str | None = None, webhook_secret: str | None = None,
-                 http_client: stripe.HTTPClient | None = None):
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        webhook_secret: str | None = None,
+        http_client: stripe.HTTPClient | None = None,
+    ):
         api_key = api_key or settings.STRIPE_SECRET_KEY
         if not api_key:
             raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set; the Stripe provider cannot start.")
         self.webhook_secret = webhook_secret or settings.STRIPE_WEBHOOK_SECRET
-        self.client = stripe.StripeClient(
-            api_key, http_client=http_client, max_network_retries=MAX_NETWORK_RETRIES
-        )
+        self.client = stripe.StripeClient(api_key, http_client=http_client, max_network_retries=MAX_NETWORK_RETRIES)
 
     def checkout_start(self, request: CheckoutRequest) -> CheckoutSession:
         if request.payment_method not in STRIPE_METHOD_TYPES:
@@ -80,7 +83,9 @@ class StripeProvider:
         try:
             # StripeClient.construct_event is stripe.Webhook.construct_event bound to this client.
             event = self.client.construct_event(
-                body, header(headers, "Stripe-Signature"), self.webhook_secret,
+                body,
+                header(headers, "Stripe-Signature"),
+                self.webhook_secret,
                 tolerance=SIGNATURE_TOLERANCE_SECONDS,
             )
         except stripe.SignatureVerificationError as error:
@@ -102,7 +107,9 @@ class StripeProvider:
         if event_type is None:
             return None
         return _payment_event(
-            event_id=f"status:{data['id']}:{event_type}", event_type=event_type, session=data,
+            event_id=f"status:{data['id']}:{event_type}",
+            event_type=event_type,
+            session=data,
             occurred_at=timezone.now(),
         )
 
@@ -115,14 +122,16 @@ def _session_params(request: CheckoutRequest, expires_at: datetime.datetime) -> 
         "metadata": {"reference": request.reference},
         "payment_intent_data": {"metadata": {"reference": request.reference}},
         "customer_email": request.customer_email,
-        "line_items": [{
-            "quantity": 1,
-            "price_data": {
-                "currency": currency,
-                "unit_amount": to_minor_units(request.amount),
-                "product_data": {"name": request.description},
-            },
-        }],
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": to_minor_units(request.amount),
+                    "product_data": {"name": request.description},
+                },
+            }
+        ],
         # API 2026-09-30.endive removed `payment_method_types` from Checkout Session create;
         # `allowed_payment_method_types` is its replacement (a filter on dynamic methods).
         "allowed_payment_method_types": STRIPE_METHOD_TYPES[request.payment_method],
@@ -134,9 +143,11 @@ def _session_params(request: CheckoutRequest, expires_at: datetime.datetime) -> 
 
 def _provider_error(error: stripe.StripeError) -> ProviderError:
     status = error.http_status
-    retryable = isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or (
-        isinstance(error, stripe.APIError) and (status is None or status >= 500)
-    ) or status == 409
+    retryable = (
+        isinstance(error, stripe.APIConnectionError | stripe.RateLimitError)
+        or (isinstance(error, stripe.APIError) and (status is None or status >= 500))
+        or status == 409
+    )
     logger.warning("Stripe request failed (status %s, retryable %s): %s", status, retryable, error)
     return ProviderError(f"Stripe: {error.user_message or error}", retryable=retryable)
 
@@ -163,10 +174,14 @@ def _events_from(event: dict) -> list[PaymentEvent]:
     if not _reference(session):
         logger.info("Ignoring Stripe event %s: session %s is not one of ours", event["id"], session.get("id"))
         return []
-    return [_payment_event(
-        event_id=event["id"], event_type=classify(session), session=session,
-        occurred_at=_from_timestamp(event["created"]),
-    )]
+    return [
+        _payment_event(
+            event_id=event["id"],
+            event_type=classify(session),
+            session=session,
+            occurred_at=_from_timestamp(event["created"]),
+        )
+    ]
 
 
 def _status_event_type(session: dict) -> str | None:
@@ -177,8 +192,7 @@ def _status_event_type(session: dict) -> str | None:
     return None
 
 
-def _payment_event(*, event_id: str, event_type: str, session: dict,
-                   occurred_at: datetime.datetime) -> PaymentEvent:
+def _payment_event(*, event_id: str, event_type: str, session: dict, occurred_at: datetime.datetime) -> PaymentEvent:
     return PaymentEvent(
         event_id=event_id,
         type=event_type,

@@ -24,16 +24,21 @@ TEST_CODE_ERROR = "Use a test code: 000000 approves the payment, 999999 declines
 
 class CardForm(forms.Form):
     card_number = forms.CharField(
-        label="Card number", max_length=30,
+        label="Card number",
+        max_length=30,
         help_text="Test cards only: 4242 4242 4242 4242, 4000 0000 0000 0002 or 4000 0000 0000 3220.",
         widget=forms.TextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
     )
     expiry = forms.CharField(
-        label="Expiry date (MM / YY)", max_length=7, help_text="Any date in the future.",
+        label="Expiry date (MM / YY)",
+        max_length=7,
+        help_text="Any date in the future.",
         widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM / YY"}),
     )
     cvc = forms.CharField(
-        label="Security code (CVC)", max_length=4, help_text="Any 3 or 4 digits.",
+        label="Security code (CVC)",
+        max_length=4,
+        help_text="Any 3 or 4 digits.",
         widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric"}),
     )
 
@@ -68,11 +73,14 @@ class CardForm(forms.Form):
 
 class CarrierBillingForm(forms.Form):
     phone = forms.CharField(
-        label="Mobile number", max_length=20, help_text="Any number works here; no text message is sent.",
+        label="Mobile number",
+        max_length=20,
+        help_text="Any number works here; no text message is sent.",
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "placeholder": "+1 555 0100"}),
     )
     code = forms.CharField(
-        label="Code from the text message", max_length=6,
+        label="Code from the text message",
+        max_length=6,
         help_text="Test codes: 000000 approves, 999999 declines.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )

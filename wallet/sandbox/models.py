@@ -60,8 +60,12 @@ class SandboxSession(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_public_id, editable=False)
     idempotency_key = models.CharField(max_length=255, unique=True)
     reference = models.CharField(max_length=64, db_index=True)
-    amount = MoneyField(max_digits=14, decimal_places=2, default_currency=None,
-                        currency_choices=[(code, code) for code in CURRENCY_EXPONENTS])
+    amount = MoneyField(
+        max_digits=14,
+        decimal_places=2,
+        default_currency=None,
+        currency_choices=[(code, code) for code in CURRENCY_EXPONENTS],
+    )
     description = models.CharField(max_length=200)
     customer_email = models.EmailField()
     payment_method = models.CharField(max_length=20, choices=METHOD_CHOICES)
@@ -83,28 +87,33 @@ class SandboxSession(models.Model):
     class Meta:
         ordering = ["-created"]
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=SessionState.values),
-                                   name="paysandbox_session_state_valid"),
-            models.CheckConstraint(condition=Q(webhook_state__in=WebhookState.values),
-                                   name="paysandbox_session_webhook_state_valid"),
+            models.CheckConstraint(condition=Q(state__in=SessionState.values), name="paysandbox_session_state_valid"),
+            models.CheckConstraint(
+                condition=Q(webhook_state__in=WebhookState.values), name="paysandbox_session_webhook_state_valid"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="paysandbox_session_amount_positive"),
-            models.CheckConstraint(condition=Q(amount_currency__in=list(CURRENCY_EXPONENTS)),
-                                   name="paysandbox_session_currency_supported"),
+            models.CheckConstraint(
+                condition=Q(amount_currency__in=list(CURRENCY_EXPONENTS)), name="paysandbox_session_currency_supported"
+            ),
             # A session is finished exactly when it has its one outcome event.
             models.CheckConstraint(
-                condition=(Q(state__in=OPEN_STATES, event_id="", finished_at__isnull=True)
-                           | (~Q(state__in=OPEN_STATES) & ~Q(event_id="")
-                              & Q(finished_at__isnull=False))),
+                condition=(
+                    Q(state__in=OPEN_STATES, event_id="", finished_at__isnull=True)
+                    | (~Q(state__in=OPEN_STATES) & ~Q(event_id="") & Q(finished_at__isnull=False))
+                ),
                 name="paysandbox_session_finished_has_event",
             ),
-            models.UniqueConstraint(fields=["event_id"], condition=~Q(event_id=""),
-                                    name="paysandbox_session_event_id_unique"),
+            models.UniqueConstraint(
+                fields=["event_id"], condition=~Q(event_id=""), name="paysandbox_session_event_id_unique"
+            ),
         ]
         indexes = [
-            models.Index(fields=["expires_at"], condition=Q(state__in=OPEN_STATES),
-                         name="paysandbox_open_expiry_idx"),
-            models.Index(fields=["finished_at"], condition=Q(webhook_state=WebhookState.PENDING),
-                         name="paysandbox_webhook_pending_idx"),
+            models.Index(fields=["expires_at"], condition=Q(state__in=OPEN_STATES), name="paysandbox_open_expiry_idx"),
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(webhook_state=WebhookState.PENDING),
+                name="paysandbox_webhook_pending_idx",
+            ),
         ]
 
     def __str__(self):

@@ -31,10 +31,15 @@ def sandbox_session_create(*, request: CheckoutRequest, expires_at: datetime.dat
         try:
             with transaction.atomic():
                 return SandboxSession.objects.create(
-                    idempotency_key=request.idempotency_key, reference=request.reference,
-                    amount=quantize(request.amount), description=request.description[:200],
-                    customer_email=request.customer_email, payment_method=request.payment_method,
-                    success_url=request.success_url, cancel_url=request.cancel_url, expires_at=expires_at,
+                    idempotency_key=request.idempotency_key,
+                    reference=request.reference,
+                    amount=quantize(request.amount),
+                    description=request.description[:200],
+                    customer_email=request.customer_email,
+                    payment_method=request.payment_method,
+                    success_url=request.success_url,
+                    cancel_url=request.cancel_url,
+                    expires_at=expires_at,
                 )
         except IntegrityError:  # the same key, created concurrently by a retried request
             existing = SandboxSession.objects.get(idempotency_key=request.idempotency_key)
@@ -45,13 +50,22 @@ def sandbox_session_create(*, request: CheckoutRequest, expires_at: datetime.dat
 
 def sandbox_session_challenge(*, session_id: int, payer_detail: str) -> bool:
     """Put an open session on the extra confirmation step (test card ...3220)."""
-    return SandboxSession.objects.filter(
-        pk=session_id, state=State.OPEN, expires_at__gt=timezone.now()
-    ).update(state=State.CHALLENGE, paid_with="card", payer_detail=payer_detail) == 1
+    return (
+        SandboxSession.objects.filter(pk=session_id, state=State.OPEN, expires_at__gt=timezone.now()).update(
+            state=State.CHALLENGE, paid_with="card", payer_detail=payer_detail
+        )
+        == 1
+    )
 
 
-def sandbox_session_finish(*, session_id: int, outcome: str, from_states=SandboxSession.OPEN_STATES,
-                           paid_with: str = "", payer_detail: str = "") -> bool:
+def sandbox_session_finish(
+    *,
+    session_id: int,
+    outcome: str,
+    from_states=SandboxSession.OPEN_STATES,
+    paid_with: str = "",
+    payer_detail: str = "",
+) -> bool:
     """Finish an unexpired session with `outcome` (paid, declined or cancelled) and queue its
     one webhook. The conditional UPDATE claims the session, so a double submit, two tabs or a
     race with the expiry sweep finish it at most once; returns whether this call did."""
@@ -59,8 +73,13 @@ def sandbox_session_finish(*, session_id: int, outcome: str, from_states=Sandbox
         raise ValueError(f"Not a payer outcome: {outcome!r}")
     details = {"paid_with": paid_with, "payer_detail": payer_detail} if paid_with else {}
     now = timezone.now()
-    return _finish(SandboxSession.objects.filter(pk=session_id, state__in=from_states, expires_at__gt=now),
-                   session_id=session_id, outcome=outcome, now=now, **details)
+    return _finish(
+        SandboxSession.objects.filter(pk=session_id, state__in=from_states, expires_at__gt=now),
+        session_id=session_id,
+        outcome=outcome,
+        now=now,
+        **details,
+    )
 
 
 def sandbox_sessions_expire(*, now: datetime.datetime | None = None, limit: int = 500) -> int:
@@ -94,9 +113,11 @@ def sandbox_webhook_resend(*, session_id: int) -> bool:
     from wallet.sandbox.tasks import sandbox_webhook_deliver
 
     with transaction.atomic():
-        queued = SandboxSession.objects.filter(pk=session_id).exclude(
-            state__in=SandboxSession.OPEN_STATES
-        ).update(webhook_state=SandboxSession.WebhookState.PENDING)
+        queued = (
+            SandboxSession.objects.filter(pk=session_id)
+            .exclude(state__in=SandboxSession.OPEN_STATES)
+            .update(webhook_state=SandboxSession.WebhookState.PENDING)
+        )
         if queued:
             sandbox_webhook_deliver.delay_on_commit(session_id)
     return queued == 1
@@ -106,8 +127,13 @@ def _finish(claim, *, session_id: int, outcome: str, now: datetime.datetime, **f
     from wallet.sandbox.tasks import sandbox_webhook_deliver
 
     with transaction.atomic():
-        claimed = claim.update(state=outcome, finished_at=now, event_id=_new_event_id(),
-                               webhook_state=SandboxSession.WebhookState.PENDING, **fields)
+        claimed = claim.update(
+            state=outcome,
+            finished_at=now,
+            event_id=_new_event_id(),
+            webhook_state=SandboxSession.WebhookState.PENDING,
+            **fields,
+        )
         if claimed:
             sandbox_webhook_deliver.delay_on_commit(session_id)
     return claimed == 1

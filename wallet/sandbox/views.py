@@ -34,8 +34,7 @@ def checkout(request: HttpRequest, public_id: str) -> HttpResponse:
     if request.method == "POST":
         return _pay(request, session, method)
     form_class = {"card": CardForm, "carrier_billing": CarrierBillingForm}.get(method)
-    return _render(request, "sandbox/checkout.html", session, method=method,
-                   form=form_class() if form_class else None)
+    return _render(request, "sandbox/checkout.html", session, method=method, form=form_class() if form_class else None)
 
 
 def _pay(request: HttpRequest, session: SandboxSession, method: str) -> HttpResponse:
@@ -47,18 +46,27 @@ def _pay(request: HttpRequest, session: SandboxSession, method: str) -> HttpResp
     if form.outcome == CHALLENGE:
         sandbox_session_challenge(session_id=session.pk, payer_detail=form.payer_detail)
         return redirect("paysandbox:checkout", session.public_id)
-    sandbox_session_finish(session_id=session.pk, outcome=State.PAID if form.outcome == SUCCESS else State.DECLINED,
-                           paid_with=method, payer_detail=form.payer_detail)
+    sandbox_session_finish(
+        session_id=session.pk,
+        outcome=State.PAID if form.outcome == SUCCESS else State.DECLINED,
+        paid_with=method,
+        payer_detail=form.payer_detail,
+    )
     return _after_finish(session)
 
 
 def _pay_wallet(request: HttpRequest, session: SandboxSession, method: str) -> HttpResponse:
     action = request.POST.get("action")
     if action not in {"approve", "decline"}:
-        return _render(request, "sandbox/checkout.html", session, method=method, status=400,
-                       error="Choose Approve or Decline.")
-    sandbox_session_finish(session_id=session.pk, outcome=State.PAID if action == "approve" else State.DECLINED,
-                           paid_with=method, payer_detail=f"{METHOD_LABELS[method]} test account")
+        return _render(
+            request, "sandbox/checkout.html", session, method=method, status=400, error="Choose Approve or Decline."
+        )
+    sandbox_session_finish(
+        session_id=session.pk,
+        outcome=State.PAID if action == "approve" else State.DECLINED,
+        paid_with=method,
+        payer_detail=f"{METHOD_LABELS[method]} test account",
+    )
     return _after_finish(session)
 
 
@@ -67,10 +75,12 @@ def _challenge(request: HttpRequest, session: SandboxSession) -> HttpResponse:
         return _render(request, "sandbox/challenge.html", session)
     action = request.POST.get("action")
     if action not in {"approve", "deny"}:
-        return _render(request, "sandbox/challenge.html", session, status=400,
-                       error="Choose Approve or Deny.")
-    sandbox_session_finish(session_id=session.pk, outcome=State.PAID if action == "approve" else State.DECLINED,
-                           from_states=(State.CHALLENGE,))
+        return _render(request, "sandbox/challenge.html", session, status=400, error="Choose Approve or Deny.")
+    sandbox_session_finish(
+        session_id=session.pk,
+        outcome=State.PAID if action == "approve" else State.DECLINED,
+        from_states=(State.CHALLENGE,),
+    )
     return _after_finish(session)
 
 
@@ -90,15 +100,21 @@ def _chosen_method(request: HttpRequest, session: SandboxSession) -> str:
     return method if method in PAYMENT_METHODS else session.payment_method
 
 
-def _render(request: HttpRequest, template: str, session: SandboxSession, *, status: int = 200,
-            **context) -> HttpResponse:
+def _render(
+    request: HttpRequest, template: str, session: SandboxSession, *, status: int = 200, **context
+) -> HttpResponse:
     methods = [{"code": code, "label": METHOD_LABELS[code]} for code in PAYMENT_METHODS]
-    return render(request, template, {
-        "session": session,
-        "merchant": MERCHANT,
-        "amount": format_money(session.price),
-        "methods": methods,
-        "method_label": METHOD_LABELS.get(context.get("method", ""), ""),
-        "return_url": session.success_url if session.state == State.PAID else session.cancel_url,
-        **context,
-    }, status=status)
+    return render(
+        request,
+        template,
+        {
+            "session": session,
+            "merchant": MERCHANT,
+            "amount": format_money(session.price),
+            "methods": methods,
+            "method_label": METHOD_LABELS.get(context.get("method", ""), ""),
+            "return_url": session.success_url if session.state == State.PAID else session.cancel_url,
+            **context,
+        },
+        status=status,
+    )

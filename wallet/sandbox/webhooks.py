@@ -88,8 +88,11 @@ def webhook_send(*, session_id: int, transport: Transport | None = None) -> str:
         _record_error(pending, f"Could not connect: {error}")
         raise DeliveryRetryable(str(error)) from error
     if 200 <= status < 300:
-        pending.update(webhook_state=SandboxSession.WebhookState.DELIVERED, webhook_delivered_at=timezone.now(),
-                       webhook_last_error="")
+        pending.update(
+            webhook_state=SandboxSession.WebhookState.DELIVERED,
+            webhook_delivered_at=timezone.now(),
+            webhook_last_error="",
+        )
         return SandboxSession.WebhookState.DELIVERED
     _record_error(pending, f"Receiver answered HTTP {status}")
     if status >= 500 or status in {408, 429}:

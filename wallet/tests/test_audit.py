@@ -17,8 +17,10 @@ from wallet.tests.test_ledger import fund, gift_lines
 pytestmark = pytest.mark.django_db
 
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
-INSERT_ENTRY = ("INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at) "
-                "VALUES (%s, %s, %s, %s, now()) RETURNING id")
+INSERT_ENTRY = (
+    "INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at) "
+    "VALUES (%s, %s, %s, %s, now()) RETURNING id"
+)
 
 
 @pytest.fixture
@@ -26,13 +28,25 @@ def ledger(alice, bob):
     """A small healthy ledger: a top-up, a gift, a partly rolled-up creator, a payout."""
     alice_coins, bob_diamonds = account_for_user(alice, COIN), account_for_user(bob, DIAMOND)
     fund(alice_coins, 100, "topup:1")
-    ledger_post(idempotency_key="gift:1", kind="gift",
-                lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=60))
+    ledger_post(
+        idempotency_key="gift:1",
+        kind="gift",
+        lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=60),
+    )
     ledger_rollup(account=bob_diamonds)
-    ledger_post(idempotency_key="gift:2", kind="gift",
-                lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=10))
-    payout = ledger_move(source=bob_diamonds, destination=system_account(SystemAccount.DIAMONDS_CLEARING),
-                         asset=DIAMOND, amount=50, idempotency_key="payout:1", kind="payout")
+    ledger_post(
+        idempotency_key="gift:2",
+        kind="gift",
+        lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=10),
+    )
+    payout = ledger_move(
+        source=bob_diamonds,
+        destination=system_account(SystemAccount.DIAMONDS_CLEARING),
+        asset=DIAMOND,
+        amount=50,
+        idempotency_key="payout:1",
+        kind="payout",
+    )
     return {"alice_coins": alice_coins, "bob_diamonds": bob_diamonds, "payout": payout}
 
 
@@ -79,8 +93,11 @@ def test_audit_names_an_account_whose_cached_balance_was_tampered_with(ledger, c
     alice_coins = ledger["alice_coins"]
     sql("UPDATE wallet_ledgeraccount SET balance = balance + 5 WHERE id = %s", [alice_coins.pk])
 
-    with pytest.raises(CommandError, match=rf"account {alice_coins.pk}: cached balance 35 \(column 35 \+ pending 0\) "
-                                           r"but its entries sum to 30"):
+    with pytest.raises(
+        CommandError,
+        match=rf"account {alice_coins.pk}: cached balance 35 \(column 35 \+ pending 0\) "
+        r"but its entries sum to 30",
+    ):
         call_command("ledger_audit")
 
     assert failing_checks() == {"cached_balances_match_entries"}
@@ -100,8 +117,10 @@ def test_audit_names_an_unbalanced_transaction(ledger):
 
 def test_audit_names_a_transaction_without_entries(ledger):
     with triggers_off():
-        (empty_pk,) = sql("INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at) "
-                          "VALUES ('empty:1', 'topup', '', '{}', now()) RETURNING id")
+        (empty_pk,) = sql(
+            "INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at) "
+            "VALUES ('empty:1', 'topup', '', '{}', now()) RETURNING id"
+        )
 
     with pytest.raises(CommandError, match=rf"transaction {empty_pk} \('empty:1'\) has no entries"):
         call_command("ledger_audit")
@@ -138,8 +157,11 @@ def test_audit_names_a_negative_user_balance(ledger):
     bob_diamonds = ledger["bob_diamonds"]
     sql("INSERT INTO wallet_ledgerbalancedelta (account_id, amount) VALUES (%s, -100)", [bob_diamonds.pk])
 
-    with pytest.raises(CommandError, match=rf"account {bob_diamonds.pk} \(user {bob_diamonds.user_id}, DIAMOND\) "
-                                           r"is negative: cached -80, entries 20"):
+    with pytest.raises(
+        CommandError,
+        match=rf"account {bob_diamonds.pk} \(user {bob_diamonds.user_id}, DIAMOND\) "
+        r"is negative: cached -80, entries 20",
+    ):
         call_command("ledger_audit")
 
     assert failing_checks() == {"user_balances_nonnegative", "cached_balances_match_entries"}
@@ -167,7 +189,11 @@ def test_daily_audit_stores_a_clean_run_and_sends_nothing(ledger, mailoutbox):
 
     run = LedgerAuditRun.objects.get(pk=run_pk)
     assert (run.run_date, run.is_clean, run.problem_count, run.alert_sent_at) == (
-        datetime.date(2026, 11, 22), True, 0, None)
+        datetime.date(2026, 11, 22),
+        True,
+        0,
+        None,
+    )
     assert run.finished_at is not None
     assert run.report["ok"] is True
     assert mailoutbox == []
@@ -191,7 +217,8 @@ def test_daily_audit_emails_staff_once_when_it_fails(ledger, mailoutbox, setting
     assert (run.is_clean, run.problem_count) == (False, 1)
     assert run.alert_sent_at is not None
     assert run.report["checks"][4]["problems"] == [
-        f"account {alice_coins.pk}: cached balance 35 (column 35 + pending 0) but its entries sum to 30"]
+        f"account {alice_coins.pk}: cached balance 35 (column 35 + pending 0) but its entries sum to 30"
+    ]
 
 
 def test_daily_audit_defaults_to_today(ledger, mailoutbox):

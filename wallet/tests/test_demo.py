@@ -17,13 +17,25 @@ VIEWER = "viewer@coinsite.local"
 
 
 def history(viewer):
-    return [(topup.public_id, topup.coins, topup.bonus_coins, topup.amount, topup.payment_method, topup.status,
-             topup.created_at, topup.completed_at, topup.ledger_transaction_id)
-            for topup in TopUp.objects.filter(user=viewer).order_by("created_at")]
+    return [
+        (
+            topup.public_id,
+            topup.coins,
+            topup.bonus_coins,
+            topup.amount,
+            topup.payment_method,
+            topup.status,
+            topup.created_at,
+            topup.completed_at,
+            topup.ledger_transaction_id,
+        )
+        for topup in TopUp.objects.filter(user=viewer).order_by("created_at")
+    ]
 
 
-def test_seeding_twice_leaves_one_history_and_one_credit_per_paid_top_up(db, mailoutbox,
-                                                                         django_capture_on_commit_callbacks):
+def test_seeding_twice_leaves_one_history_and_one_credit_per_paid_top_up(
+    db, mailoutbox, django_capture_on_commit_callbacks
+):
     viewer = make_user(email=VIEWER, display_name="Vera Viewer")
     output = io.StringIO()
 

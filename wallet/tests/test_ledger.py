@@ -52,7 +52,8 @@ def ledger_state() -> dict:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_ledgerbalancedelta d "
-            "WHERE d.account_id = a.id), 0) FROM wallet_ledgeraccount a")
+            "WHERE d.account_id = a.id), 0) FROM wallet_ledgeraccount a"
+        )
         balances = dict(cursor.fetchall())
     return {
         "transactions": LedgerTransaction.objects.count(),
@@ -114,7 +115,11 @@ def test_system_accounts_exist_and_unknown_codes_are_rejected():
     issued = system_account("coins_issued")
 
     assert (issued.kind, issued.code, issued.asset, issued.append_only_balance) == (
-        "system", "coins_issued", COIN, True)
+        "system",
+        "coins_issued",
+        COIN,
+        True,
+    )
     assert system_account(SystemAccount.DIAMONDS_REDEEMED).asset == DIAMOND
     assert LedgerAccount.objects.filter(kind="system").count() == len(SystemAccount)
     with pytest.raises(InvalidPosting, match="Unknown system account"):
@@ -132,13 +137,22 @@ def test_user_balance_is_zero_without_creating_a_wallet(alice):
 def test_credit_issues_coins_into_a_wallet(alice_coins):
     issued_before = ledger_balance(system_account(SystemAccount.COINS_ISSUED))
 
-    posted = ledger_credit(account=alice_coins, asset=COIN, amount=70, idempotency_key="topup:1", kind="topup",
-                           memo="70 coins for USD 0.99", metadata={"topup": 1})
+    posted = ledger_credit(
+        account=alice_coins,
+        asset=COIN,
+        amount=70,
+        idempotency_key="topup:1",
+        kind="topup",
+        memo="70 coins for USD 0.99",
+        metadata={"topup": 1},
+    )
 
     assert ledger_balance(alice_coins) == 70
     assert ledger_balance(system_account(SystemAccount.COINS_ISSUED)) == issued_before - 70
     assert sorted(posted.entries.values_list("account__code", "asset", "amount")) == [
-        ("", COIN, 70), ("coins_issued", COIN, -70)]
+        ("", COIN, 70),
+        ("coins_issued", COIN, -70),
+    ]
     stored = LedgerTransaction.objects.get(pk=posted.pk)
     assert (stored.kind, stored.memo, stored.metadata) == ("topup", "70 coins for USD 0.99", {"topup": 1})
     assert ledger_audit_run().ok
@@ -158,8 +172,7 @@ def test_move_between_accounts(alice_coins):
     fund(alice_coins, 100, "topup:1")
     clearing = system_account(SystemAccount.COINS_CLEARING)
 
-    ledger_move(source=alice_coins, destination=clearing, asset=COIN, amount=40, idempotency_key="hold:1",
-                kind="hold")
+    ledger_move(source=alice_coins, destination=clearing, asset=COIN, amount=40, idempotency_key="hold:1", kind="hold")
 
     assert ledger_balance(alice_coins) == 60
     assert ledger_balance(clearing) == 40
@@ -169,8 +182,11 @@ def test_gift_posting_debits_coins_and_credits_diamonds_in_one_transaction(alice
     fund(alice_coins, 100, "topup:1")
 
     with transaction.atomic(durable=True):
-        posted = ledger_post(idempotency_key="gift:1", kind="gift",
-                             lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=25))
+        posted = ledger_post(
+            idempotency_key="gift:1",
+            kind="gift",
+            lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=25),
+        )
 
     assert posted.entries.count() == 4
     assert ledger_balance(alice_coins) == 75
@@ -227,7 +243,12 @@ def test_insufficient_funds_reports_the_shortfall_and_changes_nothing(alice_coin
 
     error = raised.value
     assert (error.account_id, error.asset, error.available, error.requested, error.shortfall) == (
-        alice_coins.pk, COIN, 30, 50, 20)
+        alice_coins.pk,
+        COIN,
+        30,
+        50,
+        20,
+    )
     assert ledger_state() == before
     assert not LedgerTransaction.objects.filter(idempotency_key="spend:1").exists()
 
@@ -256,8 +277,9 @@ def test_post_rejects_zero_and_oversized_lines(alice_coins):
 
     for amount in [0, MAX_AMOUNT + 1]:
         with pytest.raises(InvalidAmount):
-            ledger_post(idempotency_key="bad:1", kind="topup",
-                        lines=[(alice_coins, COIN, amount), (issued, COIN, -amount)])
+            ledger_post(
+                idempotency_key="bad:1", kind="topup", lines=[(alice_coins, COIN, amount), (issued, COIN, -amount)]
+            )
 
     assert ledger_state() == before
 
@@ -269,16 +291,18 @@ def test_wrong_asset_is_rejected_and_changes_nothing(alice_coins, bob_diamonds):
     with pytest.raises(AssetMismatch, match=f"Account {alice_coins.pk} holds COIN, not DIAMOND"):
         ledger_credit(account=alice_coins, asset=DIAMOND, amount=10, idempotency_key="bad:1", kind="topup")
     with pytest.raises(AssetMismatch):
-        ledger_move(source=alice_coins, destination=bob_diamonds, asset=COIN, amount=10, idempotency_key="bad:2",
-                    kind="gift")
+        ledger_move(
+            source=alice_coins, destination=bob_diamonds, asset=COIN, amount=10, idempotency_key="bad:2", kind="gift"
+        )
     with pytest.raises(InvalidPosting, match="Unknown asset 'GOLD'"):
         ledger_credit(account=alice_coins, asset="GOLD", amount=10, idempotency_key="bad:3", kind="topup")
 
     assert ledger_state() == before
 
 
-@pytest.mark.parametrize("lines_name", ["unbalanced", "one_line", "empty", "not_a_line", "unsaved_account",
-                                        "coins_against_diamonds"])
+@pytest.mark.parametrize(
+    "lines_name", ["unbalanced", "one_line", "empty", "not_a_line", "unsaved_account", "coins_against_diamonds"]
+)
 def test_malformed_postings_are_rejected_and_change_nothing(alice_coins, bob_diamonds, lines_name):
     issued = system_account(SystemAccount.COINS_ISSUED)
     lines = {
@@ -299,24 +323,36 @@ def test_malformed_postings_are_rejected_and_change_nothing(alice_coins, bob_dia
 
 def test_unbalanced_error_names_the_asset(alice_coins):
     with pytest.raises(UnbalancedTransaction, match="COIN lines sum to 1;"):
-        ledger_post(idempotency_key="bad:1", kind="topup",
-                    lines=[(alice_coins, COIN, 10), (system_account(SystemAccount.COINS_ISSUED), COIN, -9)])
+        ledger_post(
+            idempotency_key="bad:1",
+            kind="topup",
+            lines=[(alice_coins, COIN, 10), (system_account(SystemAccount.COINS_ISSUED), COIN, -9)],
+        )
 
 
-@pytest.mark.parametrize(("header", "message"), [
-    ({"idempotency_key": ""}, "idempotency key is required"),
-    ({"idempotency_key": "   "}, "idempotency key is required"),
-    ({"idempotency_key": "k" * 201}, "longer than 200"),
-    ({"kind": ""}, "Transaction kind"),
-    ({"kind": "Gift Sent"}, "Transaction kind"),
-    ({"memo": 5}, "memo must be text"),
-    ({"metadata": ["not", "a", "dict"]}, "Metadata must be a dict"),
-    ({"metadata": {"when": object()}}, "JSON-serialisable"),
-])
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ({"idempotency_key": ""}, "idempotency key is required"),
+        ({"idempotency_key": "   "}, "idempotency key is required"),
+        ({"idempotency_key": "k" * 201}, "longer than 200"),
+        ({"kind": ""}, "Transaction kind"),
+        ({"kind": "Gift Sent"}, "Transaction kind"),
+        ({"memo": 5}, "memo must be text"),
+        ({"metadata": ["not", "a", "dict"]}, "Metadata must be a dict"),
+        ({"metadata": {"when": object()}}, "JSON-serialisable"),
+    ],
+)
 def test_bad_headers_are_rejected_and_change_nothing(alice_coins, header, message):
     before = ledger_state()
-    kwargs = {"account": alice_coins, "asset": COIN, "amount": 10, "idempotency_key": "topup:1", "kind": "topup",
-              **header}
+    kwargs = {
+        "account": alice_coins,
+        "asset": COIN,
+        "amount": 10,
+        "idempotency_key": "topup:1",
+        "kind": "topup",
+        **header,
+    }
 
     with pytest.raises(InvalidPosting, match=message):
         ledger_credit(**kwargs)
@@ -328,8 +364,9 @@ def test_move_to_the_same_account_is_rejected(alice_coins):
     fund(alice_coins, 10, "topup:1")
 
     with pytest.raises(InvalidPosting, match="to itself"):
-        ledger_move(source=alice_coins, destination=alice_coins, asset=COIN, amount=5, idempotency_key="self:1",
-                    kind="hold")
+        ledger_move(
+            source=alice_coins, destination=alice_coins, asset=COIN, amount=5, idempotency_key="self:1", kind="hold"
+        )
 
 
 # --- Transactions: durable wrappers, nesting ------------------------------------------------------
@@ -345,8 +382,9 @@ def test_nested_posting_commits_or_rolls_back_with_the_caller(alice_coins):
         pass
 
     with pytest.raises(GiftFailed), transaction.atomic():
-        ledger_credit(account=alice_coins, asset=COIN, amount=10, idempotency_key="topup:1", kind="topup",
-                      durable=False)
+        ledger_credit(
+            account=alice_coins, asset=COIN, amount=10, idempotency_key="topup:1", kind="topup", durable=False
+        )
         raise GiftFailed
 
     assert ledger_balance(alice_coins) == 0
@@ -358,14 +396,13 @@ def test_a_failed_nested_posting_leaves_the_callers_transaction_usable(alice_coi
 
     with transaction.atomic():
         with pytest.raises(InsufficientFunds):
-            ledger_debit(account=alice_coins, asset=COIN, amount=11, idempotency_key="spend:1", kind="gift",
-                         durable=False)
-        ledger_debit(account=alice_coins, asset=COIN, amount=4, idempotency_key="spend:2", kind="gift",
-                     durable=False)
+            ledger_debit(
+                account=alice_coins, asset=COIN, amount=11, idempotency_key="spend:1", kind="gift", durable=False
+            )
+        ledger_debit(account=alice_coins, asset=COIN, amount=4, idempotency_key="spend:2", kind="gift", durable=False)
 
     assert ledger_balance(alice_coins) == 6
-    assert list(LedgerTransaction.objects.filter(kind="gift").values_list("idempotency_key", flat=True)) == [
-        "spend:2"]
+    assert list(LedgerTransaction.objects.filter(kind="gift").values_list("idempotency_key", flat=True)) == ["spend:2"]
 
 
 # --- Append-only --------------------------------------------------------------------------------
@@ -397,12 +434,15 @@ def test_entries_and_transactions_refuse_orm_updates_and_deletes(alice_coins):
     assert ledger_state() == before
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE wallet_ledgerentry SET amount = amount + 1 WHERE transaction_id = %s",
-    "DELETE FROM wallet_ledgerentry WHERE transaction_id = %s",
-    "UPDATE wallet_ledgertransaction SET memo = 'edited' WHERE id = %s",
-    "DELETE FROM wallet_ledgertransaction WHERE id = %s",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE wallet_ledgerentry SET amount = amount + 1 WHERE transaction_id = %s",
+        "DELETE FROM wallet_ledgerentry WHERE transaction_id = %s",
+        "UPDATE wallet_ledgertransaction SET memo = 'edited' WHERE id = %s",
+        "DELETE FROM wallet_ledgertransaction WHERE id = %s",
+    ],
+)
 def test_the_database_refuses_raw_updates_and_deletes(alice_coins, statement):
     posted = fund(alice_coins, 10, "topup:1")
     before = ledger_state()
@@ -416,11 +456,16 @@ def test_the_database_refuses_raw_updates_and_deletes(alice_coins, statement):
 def test_the_database_refuses_unbalanced_or_mismatched_entries(alice_coins, bob_diamonds):
     posted = fund(alice_coins, 10, "topup:1")
     before = ledger_state()
-    insert = ("INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at) "
-              "VALUES (%s, %s, %s, %s, now())")
+    insert = (
+        "INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at) "
+        "VALUES (%s, %s, %s, %s, now())"
+    )
 
-    with pytest.raises(IntegrityError, match=f"transaction {posted.pk} does not balance"), \
-            transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(IntegrityError, match=f"transaction {posted.pk} does not balance"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(insert, [posted.pk, alice_coins.pk, COIN, 5])
     with pytest.raises(IntegrityError, match="holds COIN"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(insert, [posted.pk, alice_coins.pk, DIAMOND, 5])
@@ -430,8 +475,10 @@ def test_the_database_refuses_unbalanced_or_mismatched_entries(alice_coins, bob_
 
 def test_the_database_refuses_a_transaction_without_entries_at_commit():
     with pytest.raises(IntegrityError, match="has no entries"), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at) "
-                       "VALUES ('empty:1', 'topup', '', '{}', now())")
+        cursor.execute(
+            "INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at) "
+            "VALUES ('empty:1', 'topup', '', '{}', now())"
+        )
         # Fire the deferred check now, as COMMIT would.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
@@ -444,8 +491,11 @@ def test_the_database_refuses_a_transaction_without_entries_at_commit():
 def test_crediting_a_creator_leaves_the_account_row_alone(alice_coins, bob_diamonds):
     fund(alice_coins, 100, "topup:1")
 
-    ledger_post(idempotency_key="gift:1", kind="gift",
-                lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=30))
+    ledger_post(
+        idempotency_key="gift:1",
+        kind="gift",
+        lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=30),
+    )
 
     bob_diamonds.refresh_from_db()
     assert bob_diamonds.balance == 0
@@ -458,8 +508,11 @@ def test_crediting_a_creator_leaves_the_account_row_alone(alice_coins, bob_diamo
 def test_rollup_folds_deltas_into_the_cached_balance(alice_coins, bob_diamonds):
     fund(alice_coins, 100, "topup:1")
     for number in range(3):
-        ledger_post(idempotency_key=f"gift:{number}", kind="gift",
-                    lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=10))
+        ledger_post(
+            idempotency_key=f"gift:{number}",
+            kind="gift",
+            lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=10),
+        )
     totals_before = ledger_state()["balances"]
 
     assert ledger_rollup(account=bob_diamonds) == 30
@@ -475,12 +528,16 @@ def test_rollup_folds_deltas_into_the_cached_balance(alice_coins, bob_diamonds):
 
 def test_debiting_a_creator_counts_pending_credits(alice_coins, bob_diamonds):
     fund(alice_coins, 100, "topup:1")
-    ledger_post(idempotency_key="gift:1", kind="gift",
-                lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=40))
+    ledger_post(
+        idempotency_key="gift:1",
+        kind="gift",
+        lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=40),
+    )
     clearing = system_account(SystemAccount.DIAMONDS_CLEARING)
 
-    ledger_move(source=bob_diamonds, destination=clearing, asset=DIAMOND, amount=25, idempotency_key="payout:1",
-                kind="payout")
+    ledger_move(
+        source=bob_diamonds, destination=clearing, asset=DIAMOND, amount=25, idempotency_key="payout:1", kind="payout"
+    )
 
     bob_diamonds.refresh_from_db()
     assert bob_diamonds.balance == 15
@@ -490,14 +547,23 @@ def test_debiting_a_creator_counts_pending_credits(alice_coins, bob_diamonds):
 
 def test_overdrawing_a_creator_changes_nothing(alice_coins, bob_diamonds):
     fund(alice_coins, 100, "topup:1")
-    ledger_post(idempotency_key="gift:1", kind="gift",
-                lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=40))
+    ledger_post(
+        idempotency_key="gift:1",
+        kind="gift",
+        lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=40),
+    )
     before = ledger_state()
     deltas_before = LedgerBalanceDelta.objects.count()
 
     with pytest.raises(InsufficientFunds) as raised:
-        ledger_move(source=bob_diamonds, destination=system_account(SystemAccount.DIAMONDS_CLEARING),
-                    asset=DIAMOND, amount=41, idempotency_key="payout:1", kind="payout")
+        ledger_move(
+            source=bob_diamonds,
+            destination=system_account(SystemAccount.DIAMONDS_CLEARING),
+            asset=DIAMOND,
+            amount=41,
+            idempotency_key="payout:1",
+            kind="payout",
+        )
 
     assert raised.value.shortfall == 1
     assert ledger_state() == before
@@ -520,8 +586,11 @@ def test_admin_is_read_only(charlie, model):
 
 def test_admin_account_list_shows_the_current_balance(alice_coins, bob_diamonds):
     fund(alice_coins, 100, "topup:1")
-    ledger_post(idempotency_key="gift:1", kind="gift",
-                lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=40))
+    ledger_post(
+        idempotency_key="gift:1",
+        kind="gift",
+        lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=40),
+    )
     model_admin = admin.site._registry[LedgerAccount]
 
     listed = model_admin.get_queryset(RequestFactory().get("/")).get(pk=bob_diamonds.pk)

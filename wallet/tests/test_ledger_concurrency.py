@@ -50,6 +50,7 @@ def run_in_threads(jobs: list, *, threads: int = THREADS) -> list:
                 local.started = True
                 start.wait(timeout=30)
             return job()
+
         return wrapped
 
     local = threading.local()
@@ -92,8 +93,11 @@ def test_concurrent_credits_and_debits_conserve_the_total():
     wallet = viewer_wallet(1)
     fund(wallet, 100, "topup:0")
     credit_jobs = [
-        (lambda n=n: ledger_credit(account=wallet, asset=COIN, amount=3, idempotency_key=f"topup:{n + 1}",
-                                   kind="topup"))
+        (
+            lambda n=n: ledger_credit(
+                account=wallet, asset=COIN, amount=3, idempotency_key=f"topup:{n + 1}", kind="topup"
+            )
+        )
         for n in range(60)
     ]
     debit_jobs = [
@@ -119,11 +123,14 @@ def test_concurrent_credits_and_debits_conserve_the_total():
 def test_the_same_key_from_many_threads_posts_once():
     wallet = viewer_wallet(1)
 
-    results = run_in_threads([
-        lambda: ledger_credit(account=wallet, asset=COIN, amount=70, idempotency_key="topup:webhook-1",
-                              kind="topup")
-        for _ in range(THREADS)
-    ])
+    results = run_in_threads(
+        [
+            lambda: ledger_credit(
+                account=wallet, asset=COIN, amount=70, idempotency_key="topup:webhook-1", kind="topup"
+            )
+            for _ in range(THREADS)
+        ]
+    )
 
     assert {result.pk for result in results} == {LedgerTransaction.objects.get().pk}
     assert LedgerEntry.objects.count() == 2
@@ -138,12 +145,13 @@ def test_opposite_moves_between_two_wallets_do_not_deadlock():
     fund(second, 500, "topup:2")
 
     def move(n, source, destination):
-        return ledger_move(source=source, destination=destination, asset=COIN, amount=7,
-                           idempotency_key=f"move:{n}", kind="correction")
+        return ledger_move(
+            source=source, destination=destination, asset=COIN, amount=7, idempotency_key=f"move:{n}", kind="correction"
+        )
 
-    results = run_in_threads([
-        (lambda n=n: move(n, first, second) if n % 2 else move(n, second, first)) for n in range(100)
-    ])
+    results = run_in_threads(
+        [(lambda n=n: move(n, first, second) if n % 2 else move(n, second, first)) for n in range(100)]
+    )
 
     assert outcomes(results) == {"LedgerTransaction": 100}
     assert ledger_balance(first) + ledger_balance(second) == 1000
@@ -162,8 +170,11 @@ def test_many_viewers_gifting_one_creator_while_rolling_up():
     def gift(n):
         wallet = viewers[n % len(viewers)]
         with transaction.atomic(durable=True):
-            return ledger_post(idempotency_key=f"gift:{n}", kind="gift",
-                               lines=gift_lines(viewer_coins=wallet, creator_diamonds=creator_diamonds, amount=3))
+            return ledger_post(
+                idempotency_key=f"gift:{n}",
+                kind="gift",
+                lines=gift_lines(viewer_coins=wallet, creator_diamonds=creator_diamonds, amount=3),
+            )
 
     def keep_rolling_up():
         rounds = 0
@@ -180,6 +191,7 @@ def test_many_viewers_gifting_one_creator_while_rolling_up():
             finally:
                 if ns[-1] == 199:
                     rolling.set()
+
         return job
 
     jobs = [gifts_then_stop(range(start, start + 20)) for start in range(0, 200, 20)] + [keep_rolling_up]
@@ -216,14 +228,16 @@ def test_crediting_a_creator_does_not_wait_for_a_lock_on_the_creator_row():
             with connection.cursor() as cursor:
                 # Fail rather than wait if the credit needed the creator row.
                 cursor.execute("SET lock_timeout = '5s'")
-            credited = ledger_credit(account=creator_diamonds, asset=DIAMOND, amount=10,
-                                     idempotency_key="gift:1", kind="gift")
+            credited = ledger_credit(
+                account=creator_diamonds, asset=DIAMOND, amount=10, idempotency_key="gift:1", kind="gift"
+            )
             with connection.cursor() as cursor:
                 cursor.execute("SET lock_timeout = '100ms'")
             try:
                 # Control: a debit does need the row, so it cannot get past the held lock.
-                ledger_debit(account=creator_diamonds, asset=DIAMOND, amount=1, idempotency_key="payout:1",
-                             kind="payout")
+                ledger_debit(
+                    account=creator_diamonds, asset=DIAMOND, amount=1, idempotency_key="payout:1", kind="payout"
+                )
             except OperationalError as error:
                 return credited, error
             return credited, None

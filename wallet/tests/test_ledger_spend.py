@@ -20,16 +20,23 @@ COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 
 
 def gift_lines(viewer, creator, coins):
-    return [(account_for_user(viewer, COIN), COIN, -coins),
-            (system_account(SystemAccount.COINS_CONSUMED), COIN, coins),
-            (system_account(SystemAccount.DIAMONDS_ISSUED), DIAMOND, -coins),
-            (account_for_user(creator, DIAMOND), DIAMOND, coins)]
+    return [
+        (account_for_user(viewer, COIN), COIN, -coins),
+        (system_account(SystemAccount.COINS_CONSUMED), COIN, coins),
+        (system_account(SystemAccount.DIAMONDS_ISSUED), DIAMOND, -coins),
+        (account_for_user(creator, DIAMOND), DIAMOND, coins),
+    ]
 
 
 def spend(viewer, creator, coins, key="k1"):
     with transaction.atomic():
-        return ledger_spend(idempotency_key=key, kind="gift", payer=account_for_user(viewer, COIN),
-                            lines=gift_lines(viewer, creator, coins), memo="test")
+        return ledger_spend(
+            idempotency_key=key,
+            kind="gift",
+            payer=account_for_user(viewer, COIN),
+            lines=gift_lines(viewer, creator, coins),
+            memo="test",
+        )
 
 
 def test_spending_posts_the_same_rows_as_a_posting(alice, bob):
@@ -40,7 +47,11 @@ def test_spending_posts_the_same_rows_as_a_posting(alice, bob):
     assert ledger_balance(account_for_user(alice, COIN)) == 70
     assert ledger_balance(account_for_user(bob, DIAMOND)) == 30
     assert sorted(LedgerEntry.objects.filter(transaction_id=posted.pk).values_list("amount", flat=True)) == [
-        -30, -30, 30, 30]
+        -30,
+        -30,
+        30,
+        30,
+    ]
     assert ledger_audit_run().ok
 
 

@@ -60,7 +60,9 @@ def balances_and_entry_sums(account_ids: list[int]) -> dict[int, tuple[int, int]
         cursor.execute(
             "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_ledgerbalancedelta d "
             "WHERE d.account_id = a.id), 0), COALESCE((SELECT SUM(e.amount) FROM wallet_ledgerentry e "
-            "WHERE e.account_id = a.id), 0) FROM wallet_ledgeraccount a WHERE a.id = ANY(%s)", [account_ids])
+            "WHERE e.account_id = a.id), 0) FROM wallet_ledgeraccount a WHERE a.id = ANY(%s)",
+            [account_ids],
+        )
         return {pk: (balance, entries) for pk, balance, entries in cursor.fetchall()}
 
 
@@ -83,15 +85,25 @@ class LedgerMachine(RuleBasedStateMachine):
         self.expected.update({account.pk: self.start[code] for code, account in self.systems.items()})
         self.replays = {}
         for wallet in self.viewers:
-            self._post(ledger_credit, key=next(self.keys), account=wallet, asset=COIN, amount=STARTING_COINS,
-                       kind="topup", changes={wallet: STARTING_COINS, self.systems["coins_issued"]: -STARTING_COINS})
+            self._post(
+                ledger_credit,
+                key=next(self.keys),
+                account=wallet,
+                asset=COIN,
+                amount=STARTING_COINS,
+                kind="topup",
+                changes={wallet: STARTING_COINS, self.systems["coins_issued"]: -STARTING_COINS},
+            )
 
     # --- helpers ---
 
     def _post(self, post, *, key: str, changes: dict[LedgerAccount, int], **kwargs):
         """Post and update the model, or check that a refusal changed nothing; returns bundle values."""
-        short = [account for account, change in changes.items()
-                 if account.kind == "user" and self.expected[account.pk] + change < 0]
+        short = [
+            account
+            for account, change in changes.items()
+            if account.kind == "user" and self.expected[account.pk] + change < 0
+        ]
         before = ledger_state()
         event(f"{post.__name__}: {'refused' if short else 'posted'}")
         if short:
@@ -119,14 +131,28 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(target=postings, viewer=viewer_indexes, amount=top_up_amounts)
     def top_up(self, viewer, amount):
         wallet = self.viewers[viewer]
-        return self._post(ledger_credit, key=next(self.keys), account=wallet, asset=COIN, amount=amount,
-                          kind="topup", changes={wallet: amount, self.systems["coins_issued"]: -amount})
+        return self._post(
+            ledger_credit,
+            key=next(self.keys),
+            account=wallet,
+            asset=COIN,
+            amount=amount,
+            kind="topup",
+            changes={wallet: amount, self.systems["coins_issued"]: -amount},
+        )
 
     @rule(target=postings, viewer=viewer_indexes, amount=amounts)
     def spend(self, viewer, amount):
         wallet = self.viewers[viewer]
-        return self._post(ledger_debit, key=next(self.keys), account=wallet, asset=COIN, amount=amount,
-                          kind="spend", changes={wallet: -amount, self.systems["coins_consumed"]: amount})
+        return self._post(
+            ledger_debit,
+            key=next(self.keys),
+            account=wallet,
+            asset=COIN,
+            amount=amount,
+            kind="spend",
+            changes={wallet: -amount, self.systems["coins_consumed"]: amount},
+        )
 
     @rule(target=postings, viewer=viewer_indexes, excess=st.integers(min_value=0, max_value=1))
     def spend_everything(self, viewer, excess):
@@ -135,33 +161,57 @@ class LedgerMachine(RuleBasedStateMachine):
         amount = self.expected[wallet.pk] + excess
         if amount == 0:
             return multiple()
-        return self._post(ledger_debit, key=next(self.keys), account=wallet, asset=COIN, amount=amount,
-                          kind="spend", changes={wallet: -amount, self.systems["coins_consumed"]: amount})
+        return self._post(
+            ledger_debit,
+            key=next(self.keys),
+            account=wallet,
+            asset=COIN,
+            amount=amount,
+            kind="spend",
+            changes={wallet: -amount, self.systems["coins_consumed"]: amount},
+        )
 
     @rule(target=postings, source=viewer_indexes, destination=viewer_indexes, amount=amounts)
     def move_between_viewers(self, source, destination, amount):
         if source == destination:
             return multiple()
         source_wallet, destination_wallet = self.viewers[source], self.viewers[destination]
-        return self._post(ledger_move, key=next(self.keys), source=source_wallet, destination=destination_wallet,
-                          asset=COIN, amount=amount, kind="correction",
-                          changes={source_wallet: -amount, destination_wallet: amount})
+        return self._post(
+            ledger_move,
+            key=next(self.keys),
+            source=source_wallet,
+            destination=destination_wallet,
+            asset=COIN,
+            amount=amount,
+            kind="correction",
+            changes={source_wallet: -amount, destination_wallet: amount},
+        )
 
     @rule(target=postings, viewer=viewer_indexes, amount=amounts)
     def gift(self, viewer, amount):
         wallet = self.viewers[viewer]
         lines = gift_lines(viewer_coins=wallet, creator_diamonds=self.creator, amount=amount)
-        changes = {wallet: -amount, self.systems["coins_consumed"]: amount,
-                   self.systems["diamonds_issued"]: -amount, self.creator: amount}
-        return self._post(ledger_post, key=next(self.keys), kind="gift", lines=lines, durable=True,
-                          changes=changes)
+        changes = {
+            wallet: -amount,
+            self.systems["coins_consumed"]: amount,
+            self.systems["diamonds_issued"]: -amount,
+            self.creator: amount,
+        }
+        return self._post(ledger_post, key=next(self.keys), kind="gift", lines=lines, durable=True, changes=changes)
 
     @rule(target=postings, amount=amounts)
     def payout(self, amount):
         clearing = self.systems["diamonds_clearing"]
-        return self._post(ledger_move, key=next(self.keys), source=self.creator, destination=clearing,
-                          asset=DIAMOND, amount=amount, kind="payout",
-                          changes={self.creator: -amount, clearing: amount})
+        return self._post(
+            ledger_move,
+            key=next(self.keys),
+            source=self.creator,
+            destination=clearing,
+            asset=DIAMOND,
+            amount=amount,
+            kind="payout",
+            changes={self.creator: -amount, clearing: amount},
+        )
 
     @rule()
     def roll_up(self):
@@ -197,11 +247,23 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(viewer=viewer_indexes, amount=amounts)
     def wrong_asset(self, viewer, amount):
         wallet = self.viewers[viewer]
-        self._refused(AssetMismatch, lambda: ledger_credit(
-            account=wallet, asset=DIAMOND, amount=amount, idempotency_key=next(self.keys), kind="bad"))
-        self._refused(AssetMismatch, lambda: ledger_move(
-            source=wallet, destination=self.creator, asset=COIN, amount=amount, idempotency_key=next(self.keys),
-            kind="bad"))
+        self._refused(
+            AssetMismatch,
+            lambda: ledger_credit(
+                account=wallet, asset=DIAMOND, amount=amount, idempotency_key=next(self.keys), kind="bad"
+            ),
+        )
+        self._refused(
+            AssetMismatch,
+            lambda: ledger_move(
+                source=wallet,
+                destination=self.creator,
+                asset=COIN,
+                amount=amount,
+                idempotency_key=next(self.keys),
+                kind="bad",
+            ),
+        )
 
     # --- invariants ---
 
@@ -218,7 +280,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_ledger_state_machine():
-    run_state_machine_as_test(LedgerMachine, settings=settings(
-        max_examples=30, stateful_step_count=20, derandomize=True, database=None, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    ))
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=20,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

@@ -22,20 +22,23 @@ def test_exponent_table_agrees_with_iso_data_in_py_moneyed(code):
     assert moneyed.get_currency(code).sub_unit == 10 ** CURRENCY_EXPONENTS[code]
 
 
-@pytest.mark.parametrize(("amount", "currency", "expected"), [
-    ("1.005", "USD", "1.01"),
-    ("1.015", "USD", "1.02"),  # half-even would give 1.02 too; the next line is where they differ
-    ("1.025", "USD", "1.03"),  # half-even: 1.02
-    ("2.675", "EUR", "2.68"),  # as a float this is 2.67499999..., as a Decimal it is exactly half-way
-    ("1.004999", "GBP", "1.00"),
-    ("-1.005", "USD", "-1.01"),  # half-way rounds away from zero on both sides
-    ("0.5", "JPY", "1"),
-    ("2.5", "JPY", "3"),  # half-even: 2
-    ("1499.5", "KRW", "1500"),
-    ("1499.49", "KRW", "1499"),
-    ("9.99", "BRL", "9.99"),
-    ("10", "INR", "10.00"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        ("1.005", "USD", "1.01"),
+        ("1.015", "USD", "1.02"),  # half-even would give 1.02 too; the next line is where they differ
+        ("1.025", "USD", "1.03"),  # half-even: 1.02
+        ("2.675", "EUR", "2.68"),  # as a float this is 2.67499999..., as a Decimal it is exactly half-way
+        ("1.004999", "GBP", "1.00"),
+        ("-1.005", "USD", "-1.01"),  # half-way rounds away from zero on both sides
+        ("0.5", "JPY", "1"),
+        ("2.5", "JPY", "3"),  # half-even: 2
+        ("1499.5", "KRW", "1500"),
+        ("1499.49", "KRW", "1499"),
+        ("9.99", "BRL", "9.99"),
+        ("10", "INR", "10.00"),
+    ],
+)
 def test_quantize_rounds_half_up_to_the_currency_exponent(amount, currency, expected):
     result = quantize(Money(Decimal(amount), currency))
 
@@ -58,16 +61,19 @@ def test_unsupported_currency_is_refused():
         from_minor_units(100, "XXX")
 
 
-@pytest.mark.parametrize(("amount", "currency", "minor"), [
-    ("9.99", "USD", 999),
-    ("0.01", "EUR", 1),
-    ("249.99", "GBP", 24999),
-    ("1000", "JPY", 1000),
-    ("1000.00", "JPY", 1000),  # the MoneyField keeps 2 places even for JPY
-    ("12000", "KRW", 12000),
-    ("-5.50", "BRL", -550),
-    ("0", "INR", 0),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("9.99", "USD", 999),
+        ("0.01", "EUR", 1),
+        ("249.99", "GBP", 24999),
+        ("1000", "JPY", 1000),
+        ("1000.00", "JPY", 1000),  # the MoneyField keeps 2 places even for JPY
+        ("12000", "KRW", 12000),
+        ("-5.50", "BRL", -550),
+        ("0", "INR", 0),
+    ],
+)
 def test_to_minor_units_is_exact(amount, currency, minor):
     minor_units = to_minor_units(Money(amount, currency))
 
@@ -81,14 +87,17 @@ def test_to_minor_units_refuses_unrounded_amounts(amount, currency):
         to_minor_units(Money(amount, currency))
 
 
-@pytest.mark.parametrize(("minor", "currency", "expected"), [
-    (999, "USD", "9.99"),
-    (1, "USD", "0.01"),
-    (100, "EUR", "1.00"),
-    (1000, "JPY", "1000"),
-    (12000, "KRW", "12000"),
-    (-550, "BRL", "-5.50"),
-])
+@pytest.mark.parametrize(
+    ("minor", "currency", "expected"),
+    [
+        (999, "USD", "9.99"),
+        (1, "USD", "0.01"),
+        (100, "EUR", "1.00"),
+        (1000, "JPY", "1000"),
+        (12000, "KRW", "12000"),
+        (-550, "BRL", "-5.50"),
+    ],
+)
 def test_from_minor_units(minor, currency, expected):
     money = from_minor_units(minor, currency)
 
@@ -162,8 +171,10 @@ def test_amount_string_and_parse_amount_round_trip():
     assert parse_amount("1000", "JPY") == Money("1000", "JPY")
 
 
-@pytest.mark.parametrize(("amount", "currency"), [("9.999", "USD"), ("abc", "USD"), ("NaN", "USD"),
-                                                  ("Infinity", "EUR"), ("1.5", "JPY"), ("1.00", "CHF")])
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [("9.999", "USD"), ("abc", "USD"), ("NaN", "USD"), ("Infinity", "EUR"), ("1.5", "JPY"), ("1.00", "CHF")],
+)
 def test_parse_amount_refuses_bad_input(amount, currency):
     with pytest.raises(ValueError):
         parse_amount(amount, currency)

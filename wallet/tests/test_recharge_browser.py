@@ -81,8 +81,12 @@ def test_a_viewer_buys_700_coins_with_a_card_and_sees_the_receipt(live_server, p
 
 
 def test_with_stripe_the_payer_reaches_stripe_checkout(live_server, page, vera, stripe_http):  # noqa: F811
-    page.route("https://checkout.stripe.com/**", lambda route: route.fulfill(
-        status=200, content_type="text/html", body="<h1>Stripe Checkout (test double)</h1>"))
+    page.route(
+        "https://checkout.stripe.com/**",
+        lambda route: route.fulfill(
+            status=200, content_type="text/html", body="<h1>Stripe Checkout (test double)</h1>"
+        ),
+    )
     log_in(page, live_server)
 
     choose_700_coins_by_card(page)
@@ -90,5 +94,4 @@ def test_with_stripe_the_payer_reaches_stripe_checkout(live_server, page, vera, 
     expect(page).to_have_url("https://checkout.stripe.com/c/pay/cs_test_first")
     expect(page.get_by_role("heading", name="Stripe Checkout (test double)")).to_be_visible()
     topup = TopUp.objects.get(user=vera)
-    assert (topup.provider, topup.provider_session_id, topup.status) == ("stripe", "cs_test_first",
-                                                                         TopUpStatus.PENDING)
+    assert (topup.provider, topup.provider_session_id, topup.status) == ("stripe", "cs_test_first", TopUpStatus.PENDING)

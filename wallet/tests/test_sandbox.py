@@ -43,8 +43,9 @@ class Outbox:
     def events(self):
         """Every delivery, verified and parsed by the provider client, as Coinsite would."""
         provider = SandboxProvider(webhook_secret=SECRET)
-        return [event for sent in self.sent for event in provider.webhook_parse(body=sent["body"],
-                                                                                headers=sent["headers"])]
+        return [
+            event for sent in self.sent for event in provider.webhook_parse(body=sent["body"], headers=sent["headers"])
+        ]
 
 
 OUTBOX = Outbox()
@@ -104,8 +105,9 @@ def test_checkout_start_opens_a_session(db, outbox):
     assert checkout.provider_session_id == session.public_id
     assert checkout.redirect_url == f"/sandbox-pay/checkout/{session.public_id}/"
     assert checkout.expires_at == session.expires_at
-    assert before + datetime.timedelta(minutes=59) < session.expires_at <= timezone.now() + datetime.timedelta(
-        minutes=60)
+    assert (
+        before + datetime.timedelta(minutes=59) < session.expires_at <= timezone.now() + datetime.timedelta(minutes=60)
+    )
     assert session.state == State.OPEN
     assert session.reference == "tu_1"
     assert session.amount == Money("9.99", "USD")
@@ -179,8 +181,16 @@ def test_card_form_fields_have_labels_and_autocomplete(client, session):
     assert "Cancel and return to Coinsite" in html
 
 
-@pytest.mark.parametrize(("method", "label"), [("card", "Card"), ("paypal", "PayPal"), ("google_pay", "Google Pay"),
-                                               ("apple_pay", "Apple Pay"), ("carrier_billing", "Carrier billing")])
+@pytest.mark.parametrize(
+    ("method", "label"),
+    [
+        ("card", "Card"),
+        ("paypal", "PayPal"),
+        ("google_pay", "Google Pay"),
+        ("apple_pay", "Apple Pay"),
+        ("carrier_billing", "Carrier billing"),
+    ],
+)
 def test_payer_can_pick_every_method(client, session, method, label):
     html = client.get(url(session, f"?method={method}")).content.decode()
 
@@ -202,8 +212,7 @@ def test_unknown_session_is_404(client, db):
 # --- card paths -----------------------------------------------------------------------------------
 
 
-def test_success_card_pays_and_sends_one_signed_webhook(client, session, outbox,
-                                                        django_capture_on_commit_callbacks):
+def test_success_card_pays_and_sends_one_signed_webhook(client, session, outbox, django_capture_on_commit_callbacks):
     response = pay(client, session, django_capture_on_commit_callbacks, card_number="4242 4242 4242 4242", **CARD)
 
     assert response.status_code == 302
@@ -240,8 +249,12 @@ def test_webhook_payload_is_the_documented_json(client, session, outbox, django_
 
 
 def test_the_full_card_number_is_never_stored(client, session, django_capture_on_commit_callbacks):
-    pay(client, session, django_capture_on_commit_callbacks, **{**CARD, "card_number": "4242424242424242",
-                                                                  "cvc": "8642"})
+    pay(
+        client,
+        session,
+        django_capture_on_commit_callbacks,
+        **{**CARD, "card_number": "4242424242424242", "cvc": "8642"},
+    )
 
     row = SandboxSession.objects.filter(pk=session.pk).values().get()
     assert row["state"] == State.PAID
@@ -264,8 +277,7 @@ def test_decline_card_fails_and_explains_it(client, session, outbox, django_capt
     assert f'href="{CANCEL_URL}"' in page
 
 
-def test_challenge_card_asks_for_confirmation_then_pays(client, session, outbox,
-                                                        django_capture_on_commit_callbacks):
+def test_challenge_card_asks_for_confirmation_then_pays(client, session, outbox, django_capture_on_commit_callbacks):
     response = pay(client, session, django_capture_on_commit_callbacks, card_number="4000 0000 0000 3220", **CARD)
 
     assert response.url == url(session)
@@ -308,8 +320,9 @@ def test_challenge_without_a_choice_changes_nothing(client, session, outbox, dja
     assert outbox.sent == []
 
 
-def test_other_card_numbers_get_a_clear_error_and_change_nothing(client, session, outbox,
-                                                                 django_capture_on_commit_callbacks):
+def test_other_card_numbers_get_a_clear_error_and_change_nothing(
+    client, session, outbox, django_capture_on_commit_callbacks
+):
     response = pay(client, session, django_capture_on_commit_callbacks, card_number="5555 5555 5555 4444", **CARD)
 
     assert response.status_code == 200
@@ -322,13 +335,17 @@ def test_other_card_numbers_get_a_clear_error_and_change_nothing(client, session
     assert outbox.sent == []
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("expiry", "01 / 20", "Enter a future expiry date"),
-    ("expiry", "13/40", "Enter a future expiry date"),
-    ("cvc", "12", "Enter the 3 or 4 digit security code."),
-])
-def test_bad_expiry_or_cvc_is_refused(client, session, outbox, django_capture_on_commit_callbacks,
-                                      field, value, message):
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("expiry", "01 / 20", "Enter a future expiry date"),
+        ("expiry", "13/40", "Enter a future expiry date"),
+        ("cvc", "12", "Enter the 3 or 4 digit security code."),
+    ],
+)
+def test_bad_expiry_or_cvc_is_refused(
+    client, session, outbox, django_capture_on_commit_callbacks, field, value, message
+):
     data = {**CARD, "card_number": "4242424242424242", field: value}
 
     response = pay(client, session, django_capture_on_commit_callbacks, **data)
@@ -371,8 +388,14 @@ def test_wallet_page_offers_approve_and_decline(client, session):
 
 
 def test_carrier_billing_test_code_approves(client, session, outbox, django_capture_on_commit_callbacks):
-    response = pay(client, session, django_capture_on_commit_callbacks, method="carrier_billing",
-                   phone="+1 555 0100 22", code="000000")
+    response = pay(
+        client,
+        session,
+        django_capture_on_commit_callbacks,
+        method="carrier_billing",
+        phone="+1 555 0100 22",
+        code="000000",
+    )
 
     assert response.url == SUCCESS_URL
     session.refresh_from_db()
@@ -390,8 +413,9 @@ def test_carrier_billing_decline_code(client, session, outbox, django_capture_on
 
 
 def test_carrier_billing_wrong_code_is_explained(client, session, outbox, django_capture_on_commit_callbacks):
-    response = pay(client, session, django_capture_on_commit_callbacks, method="carrier_billing",
-                   phone="5550100", code="123456")
+    response = pay(
+        client, session, django_capture_on_commit_callbacks, method="carrier_billing", phone="5550100", code="123456"
+    )
 
     assert "Use a test code: 000000 approves the payment, 999999 declines it." in response.content.decode()
     session.refresh_from_db()
@@ -416,8 +440,11 @@ def test_finishing_twice_does_nothing_the_second_time(client, session, outbox, d
     session.refresh_from_db()
     first_event_id, first_finished_at = session.event_id, session.finished_at
 
-    for data in ({**CARD, "card_number": "4000000000000002"}, {"action": "cancel"},
-                 {"method": "paypal", "action": "decline"}):
+    for data in (
+        {**CARD, "card_number": "4000000000000002"},
+        {"action": "cancel"},
+        {"method": "paypal", "action": "decline"},
+    ):
         response = pay(client, session, django_capture_on_commit_callbacks, **data)
         assert response.status_code == 302
         assert response.url == url(session)
@@ -466,7 +493,9 @@ def test_sweep_expires_overdue_sessions_once(session, outbox, django_capture_on_
 def test_sweep_resends_webhooks_whose_task_was_lost(session, outbox, django_capture_on_commit_callbacks):
     long_ago = timezone.now() - datetime.timedelta(hours=1)
     SandboxSession.objects.filter(pk=session.pk).update(
-        state=State.PAID, event_id="evt_lost", finished_at=long_ago,
+        state=State.PAID,
+        event_id="evt_lost",
+        finished_at=long_ago,
         webhook_state=SandboxSession.WebhookState.PENDING,
     )
 
@@ -479,8 +508,9 @@ def test_sweep_resends_webhooks_whose_task_was_lost(session, outbox, django_capt
     assert session.webhook_state == SandboxSession.WebhookState.DELIVERED
 
 
-def test_a_finished_session_can_resend_its_event_as_a_replay(client, session, outbox,
-                                                             django_capture_on_commit_callbacks):
+def test_a_finished_session_can_resend_its_event_as_a_replay(
+    client, session, outbox, django_capture_on_commit_callbacks
+):
     from wallet.sandbox.services import sandbox_webhook_resend
 
     pay(client, session, django_capture_on_commit_callbacks, card_number="4242424242424242", **CARD)
@@ -499,8 +529,9 @@ def test_a_finished_session_can_resend_its_event_as_a_replay(client, session, ou
 # --- delivery retries -----------------------------------------------------------------------------
 
 
-def test_delivery_retries_connection_errors_and_5xx_then_succeeds(client, session, outbox,
-                                                                  django_capture_on_commit_callbacks):
+def test_delivery_retries_connection_errors_and_5xx_then_succeeds(
+    client, session, outbox, django_capture_on_commit_callbacks
+):
     outbox.answers = [OSError("connection refused"), 503, 200]
 
     pay(client, session, django_capture_on_commit_callbacks, card_number="4242424242424242", **CARD)
@@ -545,8 +576,13 @@ def test_urllib_transport_posts_the_body_and_reports_the_status():
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self):
-            received.append((self.path, self.headers["Coinsite-Sandbox-Signature"],
-                             self.rfile.read(int(self.headers["Content-Length"]))))
+            received.append(
+                (
+                    self.path,
+                    self.headers["Coinsite-Sandbox-Signature"],
+                    self.rfile.read(int(self.headers["Content-Length"])),
+                )
+            )
             self.send_response(204 if self.path == "/ok/" else 503)
             self.end_headers()
 
@@ -574,8 +610,12 @@ def test_urllib_transport_posts_the_body_and_reports_the_status():
 
 
 def signed_event(*, secret=SECRET, timestamp=None, **overrides):
-    payload = {"id": "evt_abc", "type": "payment.succeeded", "created": 1_800_000_000,
-               "data": {"session": "sbx_1", "reference": "tu_1", "amount": "1600", "currency": "JPY"}}
+    payload = {
+        "id": "evt_abc",
+        "type": "payment.succeeded",
+        "created": 1_800_000_000,
+        "data": {"session": "sbx_1", "reference": "tu_1", "amount": "1600", "currency": "JPY"},
+    }
     body = json.dumps({**payload, **overrides}).encode()
     timestamp = int(time.time()) if timestamp is None else timestamp
     return body, {"Coinsite-Sandbox-Signature": sign(body, secret=secret, timestamp=timestamp)}
@@ -603,20 +643,25 @@ def test_lowercase_header_names_work():
     body, headers = signed_event()
 
     events = SandboxProvider(webhook_secret=SECRET).webhook_parse(
-        body=body, headers={"coinsite-sandbox-signature": headers["Coinsite-Sandbox-Signature"]})
+        body=body, headers={"coinsite-sandbox-signature": headers["Coinsite-Sandbox-Signature"]}
+    )
 
     assert len(events) == 1
 
 
-@pytest.mark.parametrize("make", [
-    lambda: signed_event(secret="forged-secret"),
-    lambda: signed_event(timestamp=int(time.time()) - 301),
-    lambda: signed_event(timestamp=int(time.time()) + 301),
-    lambda: (signed_event()[0].replace(b"1600", b"9600"), signed_event()[1]),
-    lambda: (signed_event()[0], {}),
-    lambda: (signed_event()[0], {"Coinsite-Sandbox-Signature": "t=1,v1="}),
-    lambda: (signed_event()[0], {"Coinsite-Sandbox-Signature": "v1=abc"}),
-], ids=["forged", "stale", "future", "tampered", "missing", "empty-signature", "no-timestamp"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: signed_event(secret="forged-secret"),
+        lambda: signed_event(timestamp=int(time.time()) - 301),
+        lambda: signed_event(timestamp=int(time.time()) + 301),
+        lambda: (signed_event()[0].replace(b"1600", b"9600"), signed_event()[1]),
+        lambda: (signed_event()[0], {}),
+        lambda: (signed_event()[0], {"Coinsite-Sandbox-Signature": "t=1,v1="}),
+        lambda: (signed_event()[0], {"Coinsite-Sandbox-Signature": "v1=abc"}),
+    ],
+    ids=["forged", "stale", "future", "tampered", "missing", "empty-signature", "no-timestamp"],
+)
 def test_bad_signatures_are_rejected(make):
     body, headers = make()
 
@@ -624,14 +669,17 @@ def test_bad_signatures_are_rejected(make):
         SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"type": "payment.refunded"},
-    {"created": "yesterday"},
-    {"data": {"session": "sbx_1", "reference": "tu_1", "amount": "16.005", "currency": "USD"}},
-    {"data": {"session": "sbx_1", "reference": "tu_1", "amount": "10", "currency": "XYZ"}},
-    {"data": {"session": "sbx_1", "reference": "", "amount": "10", "currency": "USD"}},
-    {"data": None},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"type": "payment.refunded"},
+        {"created": "yesterday"},
+        {"data": {"session": "sbx_1", "reference": "tu_1", "amount": "16.005", "currency": "USD"}},
+        {"data": {"session": "sbx_1", "reference": "tu_1", "amount": "10", "currency": "XYZ"}},
+        {"data": {"session": "sbx_1", "reference": "", "amount": "10", "currency": "USD"}},
+        {"data": None},
+    ],
+)
 def test_signed_but_malformed_events_are_rejected(overrides):
     body, headers = signed_event(**overrides)
 

@@ -47,15 +47,26 @@ def clock(moment: datetime.datetime):
 
 def fund(user, coins: int, *, at: datetime.datetime = NOW - 30 * DAY) -> None:
     with clock(at):
-        ledger_credit(account=account_for_user(user, COIN), asset=COIN, amount=coins,
-                      idempotency_key=f"test-topup:{uuid.uuid4()}", kind="topup")
+        ledger_credit(
+            account=account_for_user(user, COIN),
+            asset=COIN,
+            amount=coins,
+            idempotency_key=f"test-topup:{uuid.uuid4()}",
+            kind="topup",
+        )
 
 
 def gift(user, coins: int, *, at: datetime.datetime = NOW, kind: str = "gift", durable: bool = True) -> None:
     """A stand-in for the gift service's debit (the gift service itself is not built yet)."""
     with clock(at):
-        ledger_debit(account=account_for_user(user, COIN), asset=COIN, amount=coins,
-                     idempotency_key=f"test-{kind}:{uuid.uuid4()}", kind=kind, durable=durable)
+        ledger_debit(
+            account=account_for_user(user, COIN),
+            asset=COIN,
+            amount=coins,
+            idempotency_key=f"test-{kind}:{uuid.uuid4()}",
+            kind=kind,
+            durable=durable,
+        )
 
 
 def check(user, coins: int, *, now: datetime.datetime = NOW) -> None:
@@ -96,8 +107,9 @@ def test_daily_budget_blocks_spending_beyond_it(funded_alice):
         check(funded_alice, 41)
 
     assert blocked.value.reason == "daily"
-    assert str(blocked.value) == ("This would take you past your daily budget of 100 coins: you have 40 coins left "
-                                  "until 16 Nov 2026, 00:00 UTC.")
+    assert str(blocked.value) == (
+        "This would take you past your daily budget of 100 coins: you have 40 coins left until 16 Nov 2026, 00:00 UTC."
+    )
 
 
 @pytest.mark.django_db
@@ -132,8 +144,9 @@ def test_only_gifts_from_the_users_own_wallet_count_as_spending(funded_alice, bo
     gift(bob, 900)  # someone else's spending
     gift(funded_alice, 70, kind="adjustment")  # a staff correction is not spending
     gift(funded_alice, 30)
-    ledger_credit(account=account_for_user(funded_alice, COIN), asset=COIN, amount=10,
-                  idempotency_key="refund-1", kind="refund")  # a refund does not give budget back
+    ledger_credit(
+        account=account_for_user(funded_alice, COIN), asset=COIN, amount=10, idempotency_key="refund-1", kind="refund"
+    )  # a refund does not give budget back
 
     assert frozenset({"gift"}) == SPENDING_KINDS
     spent = coins_spent(user=funded_alice, now=NOW)
@@ -159,9 +172,14 @@ def test_setting_a_budget_where_there_was_none_applies_at_once(alice):
 
     assert effective_limits(controls, NOW) == (200, 3_000)
     assert controls_row(alice) == {
-        "user": alice.pk, "daily_limit": 200, "monthly_limit": 3_000,
-        "daily_limit_next": None, "daily_limit_next_at": None,
-        "monthly_limit_next": None, "monthly_limit_next_at": None, "excluded_until": None,
+        "user": alice.pk,
+        "daily_limit": 200,
+        "monthly_limit": 3_000,
+        "daily_limit_next": None,
+        "daily_limit_next_at": None,
+        "monthly_limit_next": None,
+        "monthly_limit_next_at": None,
+        "excluded_until": None,
     }
 
 
@@ -206,8 +224,7 @@ def test_removing_a_budget_waits_24_hours(funded_alice):
     with pytest.raises(SpendingBlocked):
         check(funded_alice, 101, now=NOW + 23 * HOUR)
     check(funded_alice, 90_000, now=NOW + 24 * HOUR)
-    assert spending_summary(funded_alice, NOW).monthly_pending == PendingRaise(limit=None,
-                                                                              effective_at=NOW + 24 * HOUR)
+    assert spending_summary(funded_alice, NOW).monthly_pending == PendingRaise(limit=None, effective_at=NOW + 24 * HOUR)
 
 
 @pytest.mark.django_db
@@ -302,15 +319,18 @@ def test_lowering_budgets_is_allowed_during_a_pause_and_keeps_it(alice):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("daily", "monthly", "message"), [
-    (0, None, "Daily budget must be at least 1 coin"),
-    (-5, None, "Daily budget must be at least 1 coin"),
-    (None, "100", "Monthly budget must be a whole number of coins"),
-    (1.5, None, "Daily budget must be a whole number of coins"),
-    (True, None, "Daily budget must be a whole number of coins"),
-    (None, MAX_LIMIT + 1, "Monthly budget can be at most"),
-    (500, 100, "Your daily budget cannot be higher than your monthly budget."),
-])
+@pytest.mark.parametrize(
+    ("daily", "monthly", "message"),
+    [
+        (0, None, "Daily budget must be at least 1 coin"),
+        (-5, None, "Daily budget must be at least 1 coin"),
+        (None, "100", "Monthly budget must be a whole number of coins"),
+        (1.5, None, "Daily budget must be a whole number of coins"),
+        (True, None, "Daily budget must be a whole number of coins"),
+        (None, MAX_LIMIT + 1, "Monthly budget can be at most"),
+        (500, 100, "Your daily budget cannot be higher than your monthly budget."),
+    ],
+)
 def test_bad_budgets_are_rejected_and_change_nothing(alice, daily, monthly, message):
     spending_limits_set(user=alice, daily_limit=100, monthly_limit=1_000, now=NOW - HOUR)
     spending_limits_set(user=alice, daily_limit=200, monthly_limit=1_000, now=NOW - HOUR)
@@ -396,9 +416,16 @@ def test_concurrent_gifts_by_one_viewer_never_exceed_the_budget():
         def job():
             with transaction.atomic(durable=True):
                 spending_check(user=viewer, coins=coins, now=NOW)
-                ledger_debit(account=wallet, asset=COIN, amount=coins, idempotency_key=f"gift:{uuid.uuid4()}",
-                             kind="gift", durable=False)
+                ledger_debit(
+                    account=wallet,
+                    asset=COIN,
+                    amount=coins,
+                    idempotency_key=f"gift:{uuid.uuid4()}",
+                    kind="gift",
+                    durable=False,
+                )
             return "sent"
+
         return job
 
     with clock(NOW):

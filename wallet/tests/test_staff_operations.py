@@ -74,8 +74,9 @@ def test_freezing_needs_staff_and_a_reason(alice, bob):
     assert not StaffAction.objects.exists()
 
 
-def test_an_account_freeze_blocks_login_and_emails_the_reason(alice, charlie, client,
-                                                              django_capture_on_commit_callbacks):
+def test_an_account_freeze_blocks_login_and_emails_the_reason(
+    alice, charlie, client, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         account_freeze(user=alice, staff=charlie, reason="Chargeback fraud under review.")
 
@@ -115,7 +116,9 @@ def test_a_large_correction_needs_a_second_staff_member_never_the_requester(alic
         adjustment_approve(adjustment_id=adjustment.pk, staff=dana)
     assert user_balance(alice, COIN) == 50_000
     assert list(StaffAction.objects.order_by("id").values_list("action", flat=True)) == [
-        "adjustment.request", "adjustment.approve"]
+        "adjustment.request",
+        "adjustment.approve",
+    ]
 
 
 def test_a_rejected_correction_posts_nothing(alice, charlie, dana):
@@ -136,8 +139,12 @@ def test_a_negative_correction_never_takes_a_balance_below_zero(alice, charlie):
 
 
 def test_corrections_refuse_bad_input(alice, charlie):
-    for amount, asset, message in [(0, COIN, "non-zero"), (1.5, COIN, "non-zero"), (10, "GOLD", "coins or diamonds"),
-                                   (10, Asset.DIAMOND, "Only creators")]:
+    for amount, asset, message in [
+        (0, COIN, "non-zero"),
+        (1.5, COIN, "non-zero"),
+        (10, "GOLD", "coins or diamonds"),
+        (10, Asset.DIAMOND, "Only creators"),
+    ]:
         with pytest.raises(StaffOperationError, match=message):
             adjustment_request(staff=charlie, user=alice, asset=asset, amount=amount, reason="test")
     assert not Adjustment.objects.exists()
@@ -147,9 +154,19 @@ def test_receivables_are_settled_from_the_next_coins_oldest_first(alice, charlie
     from wallet.models import TopUp
 
     fund(alice, 30)
-    topups = [TopUp.objects.create(user=alice, coins=10, amount="1.00", amount_currency="USD", country="US",
-                                   payment_method="card", provider="sandbox", expires_at="2030-01-01T00:00Z")
-              for _ in range(2)]
+    topups = [
+        TopUp.objects.create(
+            user=alice,
+            coins=10,
+            amount="1.00",
+            amount_currency="USD",
+            country="US",
+            payment_method="card",
+            provider="sandbox",
+            expires_at="2030-01-01T00:00Z",
+        )
+        for _ in range(2)
+    ]
     first = CoinReceivable.objects.create(user=alice, topup=topups[0], coins=20)
     second = CoinReceivable.objects.create(user=alice, topup=topups[1], coins=20)
 

@@ -152,9 +152,15 @@ def test_checkout_start_refuses_an_unrounded_amount_without_calling_stripe():
     assert http.requests == []
 
 
-@pytest.mark.parametrize(("method", "stripe_types"), [
-    ("card", "card"), ("google_pay", "card"), ("apple_pay", "card"), ("paypal", "paypal"),
-])
+@pytest.mark.parametrize(
+    ("method", "stripe_types"),
+    [
+        ("card", "card"),
+        ("google_pay", "card"),
+        ("apple_pay", "card"),
+        ("paypal", "paypal"),
+    ],
+)
 def test_checkout_start_maps_payment_methods(method, stripe_types):
     provider, http = provider_with((200, checkout_session_json()))
 
@@ -234,14 +240,17 @@ def test_stripe_without_a_secret_key_fails_clearly(settings):
 # --- webhook_parse ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event_type", "payment_status", "expected"), [
-    ("checkout.session.completed", "paid", "succeeded"),
-    ("checkout.session.completed", "no_payment_required", "succeeded"),
-    ("checkout.session.completed", "unpaid", "pending"),
-    ("checkout.session.async_payment_succeeded", "paid", "succeeded"),
-    ("checkout.session.async_payment_failed", "unpaid", "failed"),
-    ("checkout.session.expired", "unpaid", "expired"),
-])
+@pytest.mark.parametrize(
+    ("event_type", "payment_status", "expected"),
+    [
+        ("checkout.session.completed", "paid", "succeeded"),
+        ("checkout.session.completed", "no_payment_required", "succeeded"),
+        ("checkout.session.completed", "unpaid", "pending"),
+        ("checkout.session.async_payment_succeeded", "paid", "succeeded"),
+        ("checkout.session.async_payment_failed", "unpaid", "failed"),
+        ("checkout.session.expired", "unpaid", "expired"),
+    ],
+)
 def test_webhook_maps_checkout_events(event_type, payment_status, expected):
     provider, _ = provider_with()
     status = "expired" if expected == "expired" else "complete"
@@ -259,8 +268,11 @@ def test_webhook_maps_checkout_events(event_type, payment_status, expected):
 
 def test_webhook_amount_in_a_zero_decimal_currency():
     provider, _ = provider_with()
-    body, headers = signed(stripe_event("checkout.session.completed", status="complete", payment_status="paid",
-                                        amount_total=1600, currency="jpy"))
+    body, headers = signed(
+        stripe_event(
+            "checkout.session.completed", status="complete", payment_status="paid", amount_total=1600, currency="jpy"
+        )
+    )
 
     [event] = provider.webhook_parse(body=body, headers=headers)
 
@@ -269,8 +281,9 @@ def test_webhook_amount_in_a_zero_decimal_currency():
 
 def test_webhook_reference_falls_back_to_metadata():
     provider, _ = provider_with()
-    body, headers = signed(stripe_event("checkout.session.completed", status="complete", payment_status="paid",
-                                        client_reference_id=None))
+    body, headers = signed(
+        stripe_event("checkout.session.completed", status="complete", payment_status="paid", client_reference_id=None)
+    )
 
     [event] = provider.webhook_parse(body=body, headers=headers)
 
@@ -288,24 +301,39 @@ def test_webhook_headers_are_read_case_insensitively():
 
 def test_other_event_types_are_acknowledged_and_ignored():
     provider, _ = provider_with()
-    body, headers = signed({"id": "evt_2", "object": "event", "type": "payment_intent.created",
-                            "created": 1_800_000_000, "data": {"object": {"id": "pi_1", "object": "payment_intent"}}})
+    body, headers = signed(
+        {
+            "id": "evt_2",
+            "object": "event",
+            "type": "payment_intent.created",
+            "created": 1_800_000_000,
+            "data": {"object": {"id": "pi_1", "object": "payment_intent"}},
+        }
+    )
 
     assert provider.webhook_parse(body=body, headers=headers) == []
 
 
 def test_sessions_without_our_reference_are_ignored():
     provider, _ = provider_with()
-    body, headers = signed(stripe_event("checkout.session.completed", status="complete", payment_status="paid",
-                                        client_reference_id=None, metadata={}))
+    body, headers = signed(
+        stripe_event(
+            "checkout.session.completed",
+            status="complete",
+            payment_status="paid",
+            client_reference_id=None,
+            metadata={},
+        )
+    )
 
     assert provider.webhook_parse(body=body, headers=headers) == []
 
 
 def test_forged_signature_is_rejected():
     provider, _ = provider_with()
-    body, headers = signed(stripe_event("checkout.session.completed", payment_status="paid"),
-                           secret="whsec_somebody_else")
+    body, headers = signed(
+        stripe_event("checkout.session.completed", payment_status="paid"), secret="whsec_somebody_else"
+    )
 
     with pytest.raises(WebhookRejected, match="signature"):
         provider.webhook_parse(body=body, headers=headers)
@@ -322,8 +350,9 @@ def test_tampered_body_is_rejected():
 
 def test_stale_signature_is_rejected():
     provider, _ = provider_with()
-    body, headers = signed(stripe_event("checkout.session.completed", payment_status="paid"),
-                           timestamp=int(time.time()) - 301)
+    body, headers = signed(
+        stripe_event("checkout.session.completed", payment_status="paid"), timestamp=int(time.time()) - 301
+    )
 
     with pytest.raises(WebhookRejected, match="tolerance"):
         provider.webhook_parse(body=body, headers=headers)
@@ -331,14 +360,17 @@ def test_stale_signature_is_rejected():
 
 def test_signature_just_inside_the_tolerance_is_accepted():
     provider, _ = provider_with()
-    body, headers = signed(stripe_event("checkout.session.completed", status="complete", payment_status="paid"),
-                           timestamp=int(time.time()) - 290)
+    body, headers = signed(
+        stripe_event("checkout.session.completed", status="complete", payment_status="paid"),
+        timestamp=int(time.time()) - 290,
+    )
 
     assert len(provider.webhook_parse(body=body, headers=headers)) == 1
 
 
-@pytest.mark.parametrize("headers", [{}, {"Stripe-Signature": ""}, {"Stripe-Signature": "garbage"},
-                                     {"Stripe-Signature": "t=abc,v1=00"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Stripe-Signature": ""}, {"Stripe-Signature": "garbage"}, {"Stripe-Signature": "t=abc,v1=00"}]
+)
 def test_missing_or_malformed_signature_header_is_rejected(headers):
     provider, _ = provider_with()
     body, _ = signed(stripe_event("checkout.session.completed", payment_status="paid"))
@@ -350,8 +382,10 @@ def test_missing_or_malformed_signature_header_is_rejected(headers):
 def test_signed_but_unreadable_payloads_are_rejected():
     provider, _ = provider_with()
     timestamp = int(time.time())
-    for body in ("not json", json.dumps({"id": "evt_3", "object": "event", "type": "checkout.session.completed",
-                                         "created": 1, "data": {}})):
+    for body in (
+        "not json",
+        json.dumps({"id": "evt_3", "object": "event", "type": "checkout.session.completed", "created": 1, "data": {}}),
+    ):
         header = stripe.WebhookSignature.generate_signature_header(body, WEBHOOK_SECRET, timestamp=timestamp)
         with pytest.raises(WebhookRejected):
             provider.webhook_parse(body=body.encode(), headers={"Stripe-Signature": header})
@@ -369,12 +403,15 @@ def test_webhooks_are_rejected_when_no_secret_is_configured(settings):
 # --- session_status -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "payment_status", "expected"), [
-    ("open", "unpaid", None),
-    ("complete", "paid", "succeeded"),
-    ("complete", "unpaid", "pending"),
-    ("expired", "unpaid", "expired"),
-])
+@pytest.mark.parametrize(
+    ("status", "payment_status", "expected"),
+    [
+        ("open", "unpaid", None),
+        ("complete", "paid", "succeeded"),
+        ("complete", "unpaid", "pending"),
+        ("expired", "unpaid", "expired"),
+    ],
+)
 def test_session_status(status, payment_status, expected):
     provider, http = provider_with((200, checkout_session_json(status=status, payment_status=payment_status)))
 

@@ -41,10 +41,10 @@ def new_topup(client, alice, outbox):  # noqa: F811
 
 def backdate(topup: TopUp, delta: datetime.timedelta) -> None:
     """Move a top-up and its sandbox checkout into the past, as if started ``delta`` ago."""
-    TopUp.objects.filter(pk=topup.pk).update(created_at=topup.created_at - delta,
-                                             expires_at=topup.expires_at - delta)
+    TopUp.objects.filter(pk=topup.pk).update(created_at=topup.created_at - delta, expires_at=topup.expires_at - delta)
     SandboxSession.objects.filter(public_id=topup.provider_session_id).update(
-        created=topup.created_at - delta, expires_at=topup.expires_at - delta)
+        created=topup.created_at - delta, expires_at=topup.expires_at - delta
+    )
     topup.refresh_from_db()
 
 
@@ -54,7 +54,8 @@ def sweep(capture):
 
 
 def test_abandoned_top_ups_past_their_expiry_are_expired_and_credit_nothing(
-        new_topup, alice, mailoutbox, django_capture_on_commit_callbacks):
+    new_topup, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     abandoned = new_topup(started_ago=datetime.timedelta(hours=2))  # the checkout ended an hour ago
     no_session = new_topup(started_ago=datetime.timedelta(hours=3))
     TopUp.objects.filter(pk=no_session.pk).update(provider_session_id="")  # the checkout never opened
@@ -64,10 +65,14 @@ def test_abandoned_top_ups_past_their_expiry_are_expired_and_credit_nothing(
     assert counts == {"checked": 2, "credited": 0, "expired": 2}
     abandoned.refresh_from_db()
     no_session.refresh_from_db()
-    assert (abandoned.status, abandoned.status_reason) == (TopUpStatus.EXPIRED,
-                                                           "Provider reported the payment expired.")
-    assert (no_session.status, no_session.status_reason) == (TopUpStatus.EXPIRED,
-                                                             "The checkout was not completed in time.")
+    assert (abandoned.status, abandoned.status_reason) == (
+        TopUpStatus.EXPIRED,
+        "Provider reported the payment expired.",
+    )
+    assert (no_session.status, no_session.status_reason) == (
+        TopUpStatus.EXPIRED,
+        "The checkout was not completed in time.",
+    )
     assert abandoned.completed_at is not None and no_session.completed_at is not None
     assert abandoned.ledger_transaction is None and no_session.ledger_transaction is None
     assert user_balance(alice, Asset.COIN) == 0
@@ -76,7 +81,8 @@ def test_abandoned_top_ups_past_their_expiry_are_expired_and_credit_nothing(
 
 
 def test_pending_top_ups_that_may_still_be_paid_are_left_alone(
-        new_topup, mailoutbox, django_capture_on_commit_callbacks):
+    new_topup, mailoutbox, django_capture_on_commit_callbacks
+):
     just_started = new_topup()
     paying_slowly = new_topup(started_ago=datetime.timedelta(minutes=20))  # checkout open for 40 more minutes
 
@@ -91,13 +97,19 @@ def test_pending_top_ups_that_may_still_be_paid_are_left_alone(
 
 
 def test_a_paid_checkout_whose_webhook_was_lost_is_credited_by_the_sweep(
-        new_topup, alice, outbox, mailoutbox, django_capture_on_commit_callbacks):  # noqa: F811
+    new_topup,
+    alice,
+    outbox,  # noqa: F811
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
     topup = new_topup(1400, started_ago=datetime.timedelta(minutes=15))
     session = SandboxSession.objects.get(public_id=topup.provider_session_id)
     outbox.answers = [ConnectionRefusedError("webhook endpoint unreachable")] * 20
     with django_capture_on_commit_callbacks(execute=True):
-        assert sandbox_session_finish(session_id=session.pk, outcome=State.PAID, paid_with="card",
-                                      payer_detail="Card ending 4242")
+        assert sandbox_session_finish(
+            session_id=session.pk, outcome=State.PAID, paid_with="card", payer_detail="Card ending 4242"
+        )
     session.refresh_from_db()
     assert session.webhook_state == SandboxSession.WebhookState.FAILED  # every delivery attempt failed
     assert TopUp.objects.get(pk=topup.pk).status == TopUpStatus.PENDING
@@ -113,25 +125,34 @@ def test_a_paid_checkout_whose_webhook_was_lost_is_credited_by_the_sweep(
     assert receipt.subject == "Your Coinsite receipt: 1,400 coins"
 
 
-def test_running_the_sweep_again_changes_nothing_more(
-        new_topup, alice, mailoutbox, django_capture_on_commit_callbacks):
+def test_running_the_sweep_again_changes_nothing_more(new_topup, alice, mailoutbox, django_capture_on_commit_callbacks):
     paid = new_topup(started_ago=datetime.timedelta(minutes=15))
     new_topup(started_ago=datetime.timedelta(hours=2))  # abandoned
     session = SandboxSession.objects.get(public_id=paid.provider_session_id)
     SandboxSession.objects.filter(pk=session.pk).update(
-        state=State.PAID, event_id="evt_lost", finished_at=timezone.now(), paid_with="card")
+        state=State.PAID, event_id="evt_lost", finished_at=timezone.now(), paid_with="card"
+    )
 
     first = sweep(django_capture_on_commit_callbacks)
-    snapshot = list(TopUp.objects.order_by("id").values_list("status", "status_reason", "completed_at",
-                                                               "ledger_transaction", "receipt_sent_at"))
+    snapshot = list(
+        TopUp.objects.order_by("id").values_list(
+            "status", "status_reason", "completed_at", "ledger_transaction", "receipt_sent_at"
+        )
+    )
     second = sweep(django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         third = topup_sweep_pending.delay().get()
 
     assert first == {"checked": 2, "credited": 1, "expired": 1}
     assert second == third == {"checked": 0, "credited": 0, "expired": 0}
-    assert list(TopUp.objects.order_by("id").values_list("status", "status_reason", "completed_at",
-                                                         "ledger_transaction", "receipt_sent_at")) == snapshot
+    assert (
+        list(
+            TopUp.objects.order_by("id").values_list(
+                "status", "status_reason", "completed_at", "ledger_transaction", "receipt_sent_at"
+            )
+        )
+        == snapshot
+    )
     assert [status for status, *_ in snapshot] == [TopUpStatus.SUCCEEDED, TopUpStatus.EXPIRED]
     assert user_balance(alice, Asset.COIN) == 700
     assert LedgerTransaction.objects.count() == 1
@@ -140,7 +161,8 @@ def test_running_the_sweep_again_changes_nothing_more(
 
 
 def test_a_payment_arriving_after_the_sweep_expired_the_top_up_is_still_credited(
-        new_topup, alice, mailoutbox, django_capture_on_commit_callbacks):
+    new_topup, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     topup = new_topup(started_ago=datetime.timedelta(hours=2))
     TopUp.objects.filter(pk=topup.pk).update(provider_session_id="")  # the sweep cannot ask the provider
     sweep(django_capture_on_commit_callbacks)
@@ -150,9 +172,17 @@ def test_a_payment_arriving_after_the_sweep_expired_the_top_up_is_still_credited
     from wallet.providers.base import PaymentEvent
 
     with django_capture_on_commit_callbacks(execute=True):
-        outcome = services.topup_apply_event(provider_name="sandbox", event=PaymentEvent(
-            event_id="evt_late", type="succeeded", reference=str(topup.public_id), provider_session_id="sbx_late",
-            amount=topup.amount, occurred_at=timezone.now()))
+        outcome = services.topup_apply_event(
+            provider_name="sandbox",
+            event=PaymentEvent(
+                event_id="evt_late",
+                type="succeeded",
+                reference=str(topup.public_id),
+                provider_session_id="sbx_late",
+                amount=topup.amount,
+                occurred_at=timezone.now(),
+            ),
+        )
 
     assert outcome == "credited late"
     topup.refresh_from_db()

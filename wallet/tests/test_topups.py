@@ -58,8 +58,13 @@ def written() -> dict[str, int]:
     }
 
 
-NOTHING_WRITTEN = {"topups": 0, "sandbox sessions": 0, "webhook events": 0, "ledger transactions": 0,
-                   "ledger entries": 0}
+NOTHING_WRITTEN = {
+    "topups": 0,
+    "sandbox sessions": 0,
+    "webhook events": 0,
+    "ledger transactions": 0,
+    "ledger entries": 0,
+}
 
 
 def start(client, **data):
@@ -77,8 +82,12 @@ def deliver(client, sent: dict, capture):
     """POST a webhook the sandbox sent (captured in the outbox) to our endpoint, as the network would."""
     signature = sent["headers"]["Coinsite-Sandbox-Signature"]
     with capture(execute=True):
-        return client.post(SANDBOX_WEBHOOK_URL, data=sent["body"], content_type="application/json",
-                           headers={"Coinsite-Sandbox-Signature": signature})
+        return client.post(
+            SANDBOX_WEBHOOK_URL,
+            data=sent["body"],
+            content_type="application/json",
+            headers={"Coinsite-Sandbox-Signature": signature},
+        )
 
 
 def years_ago(years: int, *, days: int = 0) -> datetime.date:
@@ -114,8 +123,9 @@ def alice_client(client, alice, outbox):  # noqa: F811
 
 @pytest.fixture
 def japan_client(client, db, outbox):  # noqa: F811
-    client.force_login(make_user(email="kenji@example.com", display_name="Kenji", country="JP",
-                                 preferred_currency="JPY"))
+    client.force_login(
+        make_user(email="kenji@example.com", display_name="Kenji", country="JP", preferred_currency="JPY")
+    )
     return client
 
 
@@ -128,8 +138,12 @@ def test_recharge_page_shows_packages_per_coin_prices_custom_amount_methods_and_
     assert response.status_code == 200
     html = response.content.decode()
     assert "Prices in USD for United States." in html
-    for coins, price, per_coin in [("70", "$0.99", "USD 0.0141"), ("700", "$9.99", "USD 0.0143"),
-                                   ("1,400", "$19.99", "USD 0.0143"), ("17,500", "$249.99", "USD 0.0130")]:
+    for coins, price, per_coin in [
+        ("70", "$0.99", "USD 0.0141"),
+        ("700", "$9.99", "USD 0.0143"),
+        ("1,400", "$19.99", "USD 0.0143"),
+        ("17,500", "$249.99", "USD 0.0130"),
+    ]:
         assert f'<span class="coin" aria-hidden="true"></span>{coins}</span>' in html
         assert f'<span class="package-price">{price}</span>' in html
         assert f"{per_coin} per coin" in html
@@ -179,16 +193,27 @@ def _self_excluded(_):
     return user
 
 
-@pytest.mark.parametrize(("make_viewer", "reason"), [
-    (_teen, "Coins can only be bought by people aged 18 or over. You can still watch live streams."),
-    (_no_birth_date, "Add your birth date to your profile before buying coins: coins are sold only to adults."),
-    (_china, "Buying coins and sending gifts are not available in China."),
-    (_canada, "Buying coins is not available in your country yet."),
-    (_self_excluded, "You paused recharging and gifting until 31 Jan 2099, 18:30 UTC. "
-                     "The pause cannot be lifted early."),
-])
+@pytest.mark.parametrize(
+    ("make_viewer", "reason"),
+    [
+        (_teen, "Coins can only be bought by people aged 18 or over. You can still watch live streams."),
+        (_no_birth_date, "Add your birth date to your profile before buying coins: coins are sold only to adults."),
+        (_china, "Buying coins and sending gifts are not available in China."),
+        (_canada, "Buying coins is not available in your country yet."),
+        (
+            _self_excluded,
+            "You paused recharging and gifting until 31 Jan 2099, 18:30 UTC. The pause cannot be lifted early.",
+        ),
+    ],
+)
 def test_viewers_who_may_not_recharge_are_told_why_and_their_posts_are_refused(
-        client, db, outbox, mailoutbox, make_viewer, reason):  # noqa: F811
+    client,
+    db,
+    outbox,  # noqa: F811
+    mailoutbox,
+    make_viewer,
+    reason,
+):
     viewer = make_viewer(None)
     client.force_login(viewer)
 
@@ -229,8 +254,9 @@ def test_anonymous_visitors_are_sent_to_log_in(client, db):
 
 def test_starting_a_package_top_up_opens_the_hosted_checkout_at_the_catalogue_price(alice_client, alice, mailoutbox):
     # Extra fields a tampered form might carry are ignored: the price comes from the catalogue.
-    response = start(alice_client, choice=str(package(700).pk), amount="0.01", price="0.01", coins="1000000",
-                     currency="JPY")
+    response = start(
+        alice_client, choice=str(package(700).pk), amount="0.01", price="0.01", coins="1000000", currency="JPY"
+    )
 
     topup = TopUp.objects.get()
     session = SandboxSession.objects.get()
@@ -264,11 +290,14 @@ def test_a_package_with_bonus_coins_charges_the_package_price(alice_client):
     assert SandboxSession.objects.get().description == "7,350 Coinsite coins"
 
 
-@pytest.mark.parametrize(("coins", "price"), [
-    (30, Money("0.42", "USD")),  # 30 x 0.014143 = 0.42429, rounded once at the end
-    (1_000, Money("14.14", "USD")),  # 14.143
-    (250_000, Money("3535.75", "USD")),
-])
+@pytest.mark.parametrize(
+    ("coins", "price"),
+    [
+        (30, Money("0.42", "USD")),  # 30 x 0.014143 = 0.42429, rounded once at the end
+        (1_000, Money("14.14", "USD")),  # 14.143
+        (250_000, Money("3535.75", "USD")),
+    ],
+)
 def test_custom_amounts_within_the_limits_are_priced_from_the_per_coin_rate(alice_client, coins, price):
     response = start(alice_client, choice="custom", custom_coins=str(coins), amount="0.01")
 
@@ -278,18 +307,27 @@ def test_custom_amounts_within_the_limits_are_priced_from_the_per_coin_rate(alic
     assert SandboxSession.objects.get().amount == price
 
 
-@pytest.mark.parametrize(("custom_coins", "message"), [
-    ("29", "Choose between 30 and 250,000 coins."),
-    ("250001", "Choose between 30 and 250,000 coins."),
-    ("0", "Choose between 30 and 250,000 coins."),
-    ("-700", "Choose between 30 and 250,000 coins."),
-    ("12.5", "Enter a whole number of coins."),
-    ("1e3", "Enter a whole number of coins."),
-    ("seven hundred", "Enter a whole number of coins."),
-    ("", "Enter how many coins you want to buy."),
-])
+@pytest.mark.parametrize(
+    ("custom_coins", "message"),
+    [
+        ("29", "Choose between 30 and 250,000 coins."),
+        ("250001", "Choose between 30 and 250,000 coins."),
+        ("0", "Choose between 30 and 250,000 coins."),
+        ("-700", "Choose between 30 and 250,000 coins."),
+        ("12.5", "Enter a whole number of coins."),
+        ("1e3", "Enter a whole number of coins."),
+        ("seven hundred", "Enter a whole number of coins."),
+        ("", "Enter how many coins you want to buy."),
+    ],
+)
 def test_custom_amounts_outside_the_limits_are_refused_and_nothing_is_created(
-        alice_client, alice, mailoutbox, outbox, custom_coins, message):  # noqa: F811
+    alice_client,
+    alice,
+    mailoutbox,
+    outbox,  # noqa: F811
+    custom_coins,
+    message,
+):
     response = start(alice_client, choice="custom", custom_coins=custom_coins)
 
     assert response.status_code == 400
@@ -335,17 +373,23 @@ def test_a_yen_package_keeps_its_set_price(japan_client):
     assert SandboxSession.objects.get().price == Money("1600", "JPY")
 
 
-@pytest.mark.parametrize(("data", "field_message"), [
-    ({"choice": "999999"}, "That coin package is not available in your currency."),
-    ({"choice": "abc"}, "That coin package is not available in your currency."),
-    ({"choice": ""}, "Choose a coin package or a custom amount."),
-    ({"choice": "700", "payment_method": "carrier_billing"},
-     "Choose one of the payment methods offered in your country."),
-    ({"choice": "700", "payment_method": "bitcoin"}, "Choose one of the payment methods offered in your country."),
-    ({"choice": "700", "payment_method": ""}, "Choose how you want to pay."),
-])
+@pytest.mark.parametrize(
+    ("data", "field_message"),
+    [
+        ({"choice": "999999"}, "That coin package is not available in your currency."),
+        ({"choice": "abc"}, "That coin package is not available in your currency."),
+        ({"choice": ""}, "Choose a coin package or a custom amount."),
+        (
+            {"choice": "700", "payment_method": "carrier_billing"},
+            "Choose one of the payment methods offered in your country.",
+        ),
+        ({"choice": "700", "payment_method": "bitcoin"}, "Choose one of the payment methods offered in your country."),
+        ({"choice": "700", "payment_method": ""}, "Choose how you want to pay."),
+    ],
+)
 def test_tampered_packages_and_methods_get_a_clear_error_and_create_nothing(
-        alice_client, alice, mailoutbox, data, field_message):
+    alice_client, alice, mailoutbox, data, field_message
+):
     if data["choice"] == "700":
         data = {**data, "choice": str(package(700).pk)}
 
@@ -413,7 +457,12 @@ def test_start_only_accepts_post(alice_client):
 
 
 def test_full_journey_pay_webhook_credits_once_and_sends_one_receipt(
-        alice_client, alice, outbox, mailoutbox, django_capture_on_commit_callbacks):  # noqa: F811
+    alice_client,
+    alice,
+    outbox,  # noqa: F811
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
     capture = django_capture_on_commit_callbacks
 
     checkout = alice_client.get(start(alice_client, choice=str(package(700).pk)).url)
@@ -444,8 +493,7 @@ def test_full_journey_pay_webhook_credits_once_and_sends_one_receipt(
     assert posting.memo == "Recharge: 700 coins for $9.99"
     assert sorted(posting.entries.values_list("amount", flat=True)) == [-700, 700]
     event = PaymentWebhookEvent.objects.get()
-    assert (event.provider, event.event_type, event.topup, event.outcome) == (
-        "sandbox", "succeeded", topup, "credited")
+    assert (event.provider, event.event_type, event.topup, event.outcome) == ("sandbox", "succeeded", topup, "credited")
 
     [receipt] = mailoutbox
     assert receipt.to == ["alice@example.com"]
@@ -490,7 +538,12 @@ def test_full_journey_pay_webhook_credits_once_and_sends_one_receipt(
 
 
 def test_declined_card_fails_the_top_up_and_credits_nothing(
-        alice_client, alice, outbox, mailoutbox, django_capture_on_commit_callbacks):  # noqa: F811
+    alice_client,
+    alice,
+    outbox,  # noqa: F811
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
     capture = django_capture_on_commit_callbacks
     start(alice_client, choice=str(package(700).pk))
     topup = TopUp.objects.get()
@@ -515,7 +568,12 @@ def test_declined_card_fails_the_top_up_and_credits_nothing(
 
 
 def test_cancelling_on_the_payment_page_cancels_the_top_up(
-        alice_client, alice, outbox, mailoutbox, django_capture_on_commit_callbacks):  # noqa: F811
+    alice_client,
+    alice,
+    outbox,  # noqa: F811
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
     capture = django_capture_on_commit_callbacks
     start(alice_client, choice="custom", custom_coins="500")
     topup = TopUp.objects.get()
@@ -543,7 +601,12 @@ def test_cancelling_on_the_payment_page_cancels_the_top_up(
 
 
 def test_the_return_page_credits_the_payment_even_if_the_webhook_never_arrives(
-        alice_client, alice, outbox, mailoutbox, django_capture_on_commit_callbacks):  # noqa: F811
+    alice_client,
+    alice,
+    outbox,  # noqa: F811
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
     capture = django_capture_on_commit_callbacks
     start(alice_client, choice=str(package(1400).pk), payment_method="google_pay")
     topup = TopUp.objects.get()
@@ -587,8 +650,7 @@ def test_the_return_page_of_a_checkout_still_open_shows_it_pending(alice_client,
     assert user_balance(alice, Asset.COIN) == 0
 
 
-def test_the_return_page_shows_the_top_up_pending_when_the_provider_cannot_be_asked(alice_client, alice,
-                                                                                   monkeypatch):
+def test_the_return_page_shows_the_top_up_pending_when_the_provider_cannot_be_asked(alice_client, alice, monkeypatch):
     from wallet.providers.base import ProviderError
     from wallet.providers.sandbox import SandboxProvider
 
@@ -610,7 +672,11 @@ def test_the_return_page_shows_the_top_up_pending_when_the_provider_cannot_be_as
 
 
 def test_jpy_journey_credits_and_receipts_in_whole_yen(
-        japan_client, outbox, mailoutbox, django_capture_on_commit_callbacks):  # noqa: F811
+    japan_client,
+    outbox,  # noqa: F811
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
     capture = django_capture_on_commit_callbacks
     start(japan_client, choice="custom", custom_coins="1000", payment_method="carrier_billing")
     topup = TopUp.objects.get()
@@ -633,7 +699,12 @@ def test_jpy_journey_credits_and_receipts_in_whole_yen(
 
 
 def test_another_viewers_receipt_and_return_page_are_not_found(
-        alice_client, client, bob, outbox, django_capture_on_commit_callbacks):  # noqa: F811
+    alice_client,
+    client,
+    bob,
+    outbox,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
     start(alice_client, choice=str(package(700).pk))
     topup = TopUp.objects.get()
     pay(alice_client, topup, django_capture_on_commit_callbacks, **SUCCESS_CARD)
@@ -658,8 +729,10 @@ def test_unknown_receipts_are_not_found_and_anonymous_visitors_log_in(alice_clie
 
     assert alice_client.get("/wallet/topups/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert alice_client.get("/wallet/topups/not-a-uuid/").status_code == 404
-    for url in (reverse("wallet:topup-detail", args=[topup.public_id]),
-                reverse("wallet:topup-return", args=[topup.public_id])):
+    for url in (
+        reverse("wallet:topup-detail", args=[topup.public_id]),
+        reverse("wallet:topup-return", args=[topup.public_id]),
+    ):
         response = anonymous.get(url)
         assert response.status_code == 302
         assert response.url.startswith("/accounts/login/")

@@ -37,23 +37,43 @@ def clock(moment: datetime.datetime):
 
 def credit(user, coins: int, *, kind: str = "topup", memo: str = "", at: datetime.datetime | None = None):
     with clock(at or timezone.now()):
-        return ledger_credit(account=account_for_user(user, COIN), asset=COIN, amount=coins, memo=memo,
-                             idempotency_key=f"test:{uuid.uuid4()}", kind=kind)
+        return ledger_credit(
+            account=account_for_user(user, COIN),
+            asset=COIN,
+            amount=coins,
+            memo=memo,
+            idempotency_key=f"test:{uuid.uuid4()}",
+            kind=kind,
+        )
 
 
 def debit(user, coins: int, *, kind: str = "gift", memo: str = "", at: datetime.datetime | None = None):
     with clock(at or timezone.now()):
-        return ledger_debit(account=account_for_user(user, COIN), asset=COIN, amount=coins, memo=memo,
-                            idempotency_key=f"test:{uuid.uuid4()}", kind=kind)
+        return ledger_debit(
+            account=account_for_user(user, COIN),
+            asset=COIN,
+            amount=coins,
+            memo=memo,
+            idempotency_key=f"test:{uuid.uuid4()}",
+            kind=kind,
+        )
 
 
 def topup(user, *, coins: int, price: str, currency: str = "USD", status: str = TopUpStatus.SUCCEEDED) -> TopUp:
     now = timezone.now()
     posting = credit(user, coins, memo=f"Recharge: {coins:,} coins") if status == TopUpStatus.SUCCEEDED else None
     return TopUp.objects.create(
-        user=user, coins=coins, amount=Money(price, currency), country=user.country, payment_method="card",
-        provider="sandbox", status=status, expires_at=now + datetime.timedelta(hours=1),
-        completed_at=now if status != TopUpStatus.PENDING else None, ledger_transaction=posting)
+        user=user,
+        coins=coins,
+        amount=Money(price, currency),
+        country=user.country,
+        payment_method="card",
+        provider="sandbox",
+        status=status,
+        expires_at=now + datetime.timedelta(hours=1),
+        completed_at=now if status != TopUpStatus.PENDING else None,
+        ledger_transaction=posting,
+    )
 
 
 def history_rows(response) -> list[str]:
@@ -83,10 +103,20 @@ def statement(alice):
     """Alice's coin movements of early November 2026, one of each type."""
     credit(alice, 1_000, memo="Recharge: 1,000 coins", at=datetime.datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
     debit(alice, 50, memo="5 x Rose", at=datetime.datetime(2026, 11, 3, 10, 30, tzinfo=UTC))
-    debit(alice, 20, kind="adjustment", memo="Correction: duplicate bonus",
-          at=datetime.datetime(2026, 11, 4, 8, 0, tzinfo=UTC))
-    credit(alice, 30, kind="refund", memo="Refund: gift not delivered",
-           at=datetime.datetime(2026, 11, 5, 12, 0, tzinfo=UTC))
+    debit(
+        alice,
+        20,
+        kind="adjustment",
+        memo="Correction: duplicate bonus",
+        at=datetime.datetime(2026, 11, 4, 8, 0, tzinfo=UTC),
+    )
+    credit(
+        alice,
+        30,
+        kind="refund",
+        memo="Refund: gift not delivered",
+        at=datetime.datetime(2026, 11, 5, 12, 0, tzinfo=UTC),
+    )
     return alice
 
 
@@ -208,16 +238,19 @@ def test_history_never_shows_other_users_movements(alice_client, statement, bob)
     assert "5,000" not in response.content.decode()
 
 
-@pytest.mark.parametrize(("query", "descriptions"), [
-    ({"type": "gift"}, ["5 x Rose"]),
-    ({"type": "recharge"}, ["Recharge: 1,000 coins"]),
-    ({"type": "correction"}, ["Correction: duplicate bonus"]),
-    ({"type": "refund"}, ["Refund: gift not delivered"]),
-    ({"date_from": "2026-11-03", "date_to": "2026-11-04"}, ["Correction: duplicate bonus", "5 x Rose"]),
-    ({"date_from": "2026-11-05"}, ["Refund: gift not delivered"]),
-    ({"date_to": "2026-11-02"}, ["Recharge: 1,000 coins"]),
-    ({"type": "gift", "date_from": "2026-11-04"}, []),
-])
+@pytest.mark.parametrize(
+    ("query", "descriptions"),
+    [
+        ({"type": "gift"}, ["5 x Rose"]),
+        ({"type": "recharge"}, ["Recharge: 1,000 coins"]),
+        ({"type": "correction"}, ["Correction: duplicate bonus"]),
+        ({"type": "refund"}, ["Refund: gift not delivered"]),
+        ({"date_from": "2026-11-03", "date_to": "2026-11-04"}, ["Correction: duplicate bonus", "5 x Rose"]),
+        ({"date_from": "2026-11-05"}, ["Refund: gift not delivered"]),
+        ({"date_to": "2026-11-02"}, ["Recharge: 1,000 coins"]),
+        ({"type": "gift", "date_from": "2026-11-04"}, []),
+    ],
+)
 def test_history_filters_by_type_and_date(alice_client, statement, query, descriptions):
     response = alice_client.get(INDEX, query)
 
@@ -235,14 +268,17 @@ def test_filtered_history_keeps_the_true_balance_after_each_movement(alice_clien
     ]
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ({"type": "bonus"}, "Choose one of the listed types."),
-    ({"date_from": "yesterday"}, "Enter the start date as YYYY-MM-DD."),
-    ({"date_to": "2026-02-30"}, "Enter the end date as YYYY-MM-DD."),
-    ({"date_from": "2026-11-05", "date_to": "2026-11-01"}, "The end date must be on or after the start date."),
-    ({"date_to": "9999-12-31"}, "Enter a date between 2000 and 9999."),
-    ({"date_from": "0001-01-01"}, "Enter a date between 2000 and 9999."),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"type": "bonus"}, "Choose one of the listed types."),
+        ({"date_from": "yesterday"}, "Enter the start date as YYYY-MM-DD."),
+        ({"date_to": "2026-02-30"}, "Enter the end date as YYYY-MM-DD."),
+        ({"date_from": "2026-11-05", "date_to": "2026-11-01"}, "The end date must be on or after the start date."),
+        ({"date_to": "9999-12-31"}, "Enter a date between 2000 and 9999."),
+        ({"date_from": "0001-01-01"}, "Enter a date between 2000 and 9999."),
+    ],
+)
 def test_bad_filters_get_a_clear_message_not_an_error_page(alice_client, statement, query, message):
     response = alice_client.get(INDEX, query)
 
@@ -325,7 +361,8 @@ def test_csv_export_follows_the_filters(alice_client, statement):
     response = alice_client.get(CSV, {"type": "gift", "date_from": "2026-11-03", "date_to": "2026-11-30"})
 
     assert response["Content-Disposition"] == (
-        'attachment; filename="coinsite-wallet-history-gift-from-2026-11-03-to-2026-11-30.csv"')
+        'attachment; filename="coinsite-wallet-history-gift-from-2026-11-03-to-2026-11-30.csv"'
+    )
     assert csv_text(response) == (
         "Date (UTC),Type,Description,Coins,Balance after,Value (USD)\r\n"
         "2026-11-03 10:30:00,Gift,5 x Rose,-50,950,-0.71\r\n"
@@ -342,8 +379,13 @@ def test_csv_export_of_a_later_range_starts_from_the_right_balance(alice_client,
 
 
 def test_csv_export_defuses_spreadsheet_formulas_in_descriptions(alice_client, alice):
-    credit(alice, 10, kind="adjustment", memo='=HYPERLINK("http://evil.example")',
-           at=datetime.datetime(2026, 11, 1, tzinfo=UTC))
+    credit(
+        alice,
+        10,
+        kind="adjustment",
+        memo='=HYPERLINK("http://evil.example")',
+        at=datetime.datetime(2026, 11, 1, tzinfo=UTC),
+    )
 
     rows = csv_text(alice_client.get(CSV)).splitlines()
 
@@ -392,8 +434,7 @@ def test_controls_page_without_limits_says_no_limit(alice_client):
 
 
 def test_setting_budgets_applies_a_lower_one_at_once(alice_client, alice):
-    response = alice_client.post(CONTROLS, {"action": "limits", "daily_limit": "300", "monthly_limit": ""},
-                                 follow=True)
+    response = alice_client.post(CONTROLS, {"action": "limits", "daily_limit": "300", "monthly_limit": ""}, follow=True)
 
     assert response.redirect_chain == [(CONTROLS, 302)]
     assert "Your budgets were saved." in page_text(response)
@@ -404,8 +445,7 @@ def test_setting_budgets_applies_a_lower_one_at_once(alice_client, alice):
 def test_raising_a_budget_shows_when_it_takes_effect_and_can_be_cancelled(alice_client, alice):
     spending_limits_set(user=alice, daily_limit=100, monthly_limit=None)
 
-    response = alice_client.post(CONTROLS, {"action": "limits", "daily_limit": "", "monthly_limit": ""},
-                                 follow=True)
+    response = alice_client.post(CONTROLS, {"action": "limits", "daily_limit": "", "monthly_limit": ""}, follow=True)
 
     controls = SpendingControls.objects.get(user=alice)
     assert controls.daily_limit == 100
@@ -420,14 +460,17 @@ def test_raising_a_budget_shows_when_it_takes_effect_and_can_be_cancelled(alice_
     assert (controls.daily_limit, controls.daily_limit_next, controls.daily_limit_next_at) == (100, None, None)
 
 
-@pytest.mark.parametrize(("daily", "message"), [
-    ("abc", "Enter a whole number of coins, or leave it blank for no limit."),
-    ("0", "Enter at least 1 coin, or leave it blank for no limit."),
-    ("-3", "Enter at least 1 coin, or leave it blank for no limit."),
-    ("2.5", "Enter a whole number of coins, or leave it blank for no limit."),
-    ("99999999999999999999", "Ensure this value is less than or equal to"),
-    ("900", "Your daily budget cannot be higher than your monthly budget."),
-])
+@pytest.mark.parametrize(
+    ("daily", "message"),
+    [
+        ("abc", "Enter a whole number of coins, or leave it blank for no limit."),
+        ("0", "Enter at least 1 coin, or leave it blank for no limit."),
+        ("-3", "Enter at least 1 coin, or leave it blank for no limit."),
+        ("2.5", "Enter a whole number of coins, or leave it blank for no limit."),
+        ("99999999999999999999", "Ensure this value is less than or equal to"),
+        ("900", "Your daily budget cannot be higher than your monthly budget."),
+    ],
+)
 def test_bad_budgets_are_refused_with_a_message_and_change_nothing(alice_client, alice, daily, message):
     spending_limits_set(user=alice, daily_limit=50, monthly_limit=500)
 

@@ -24,23 +24,29 @@ SANDBOX_URL = reverse("wallet:webhook", args=["sandbox"])
 STRIPE_URL = reverse("wallet:webhook", args=["stripe"])
 
 
-def sandbox_body(topup: TopUp, event_type: str = "payment.succeeded", *, event_id: str = "evt_1",
-                 **data) -> bytes:
+def sandbox_body(topup: TopUp, event_type: str = "payment.succeeded", *, event_id: str = "evt_1", **data) -> bytes:
     """A sandbox event for ``topup`` in the documented format (see wallet.sandbox.webhooks.event_payload)."""
     payload = {
         "id": event_id,
         "type": event_type,
         "created": int(time.time()),
-        "data": {"session": topup.provider_session_id, "reference": str(topup.public_id),
-                 "amount": format(topup.amount.amount, "f"), "currency": topup.amount.currency.code, **data},
+        "data": {
+            "session": topup.provider_session_id,
+            "reference": str(topup.public_id),
+            "amount": format(topup.amount.amount, "f"),
+            "currency": topup.amount.currency.code,
+            **data,
+        },
     }
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def post_sandbox(client, body: bytes, *, secret: str = SECRET, timestamp: int | None = None,
-                 signature: str | None = None):
-    signature = signature if signature is not None else sign(body, secret=secret,
-                                                             timestamp=timestamp or int(time.time()))
+def post_sandbox(
+    client, body: bytes, *, secret: str = SECRET, timestamp: int | None = None, signature: str | None = None
+):
+    signature = (
+        signature if signature is not None else sign(body, secret=secret, timestamp=timestamp or int(time.time()))
+    )
     headers = {"Coinsite-Sandbox-Signature": signature} if signature else {}
     return client.post(SANDBOX_URL, data=body, content_type="application/json", headers=headers)
 
@@ -64,9 +70,11 @@ def topup(client, alice, outbox, catalogue):  # noqa: F811
 @pytest.fixture
 def deliver(client, django_capture_on_commit_callbacks):
     """POST a signed sandbox event and run what it schedules on commit (the receipt email)."""
+
     def deliver(body: bytes, **signing):
         with django_capture_on_commit_callbacks(execute=True):
             return post_sandbox(client, body, **signing)
+
     return deliver
 
 
@@ -97,7 +105,9 @@ def test_another_event_id_for_the_same_success_still_credits_once(topup, alice, 
     assert user_balance(alice, Asset.COIN) == 700
     assert LedgerTransaction.objects.count() == 1
     assert [event.outcome for event in PaymentWebhookEvent.objects.order_by("id")] == [
-        "credited", "ignored: already credited"]
+        "credited",
+        "ignored: already credited",
+    ]
     assert len(mailoutbox) == 1
 
 
@@ -111,8 +121,12 @@ def test_ten_concurrent_deliveries_of_one_event_credit_exactly_once(topup, alice
     def receive():
         try:
             barrier.wait(timeout=10)
-            response = Client().post(SANDBOX_URL, data=body, content_type="application/json",
-                                     headers={"Coinsite-Sandbox-Signature": signature})
+            response = Client().post(
+                SANDBOX_URL,
+                data=body,
+                content_type="application/json",
+                headers={"Coinsite-Sandbox-Signature": signature},
+            )
             results.append((response.status_code, response.json()["outcomes"]))
         except Exception as error:
             errors.append(error)
@@ -254,19 +268,36 @@ def _unknown_event_type(topup):
 
 
 def _missing_fields(topup):
-    return json.dumps({"id": "evt_1", "type": "payment.succeeded", "created": int(time.time()),
-                       "data": {"reference": str(topup.public_id)}}).encode(), {}
+    return json.dumps(
+        {
+            "id": "evt_1",
+            "type": "payment.succeeded",
+            "created": int(time.time()),
+            "data": {"reference": str(topup.public_id)},
+        }
+    ).encode(), {}
 
 
 def _unsupported_currency(topup):
     return sandbox_body(topup, currency="XAU"), {}
 
 
-@pytest.mark.parametrize("delivery", [_stale, _from_the_future, _forged, _missing_header, _garbage_header,
-                                      _tampered_amount, _malformed_json, _unknown_event_type, _missing_fields,
-                                      _unsupported_currency])
-def test_unverifiable_or_unreadable_webhooks_get_400_and_change_nothing(topup, alice, deliver, mailoutbox,
-                                                                      delivery):
+@pytest.mark.parametrize(
+    "delivery",
+    [
+        _stale,
+        _from_the_future,
+        _forged,
+        _missing_header,
+        _garbage_header,
+        _tampered_amount,
+        _malformed_json,
+        _unknown_event_type,
+        _missing_fields,
+        _unsupported_currency,
+    ],
+)
+def test_unverifiable_or_unreadable_webhooks_get_400_and_change_nothing(topup, alice, deliver, mailoutbox, delivery):
     body, signing = delivery(topup)
     before = written()
 
@@ -306,8 +337,9 @@ def test_a_payment_of_another_amount_is_not_credited(topup, alice, deliver, mail
 
 
 @pytest.mark.parametrize("reference", ["00000000-0000-0000-0000-000000000000", "tu_not_ours", "' OR 1=1 --"])
-def test_an_event_for_an_unknown_top_up_is_acknowledged_and_credits_nothing(topup, alice, deliver, mailoutbox,
-                                                                            reference):
+def test_an_event_for_an_unknown_top_up_is_acknowledged_and_credits_nothing(
+    topup, alice, deliver, mailoutbox, reference
+):
     response = deliver(sandbox_body(topup, reference=reference))
 
     assert response.status_code == 200
@@ -354,16 +386,24 @@ def stripe_topups(client, alice, stripe_http):
     first = start(client, choice=str(package(700).pk))
     second = start(client, choice="custom", custom_coins="1000", payment_method="paypal")
     client.logout()
-    assert (first.url, second.url) == ("https://checkout.stripe.com/c/pay/cs_test_first",
-                                       "https://checkout.stripe.com/c/pay/cs_test_second")
+    assert (first.url, second.url) == (
+        "https://checkout.stripe.com/c/pay/cs_test_first",
+        "https://checkout.stripe.com/c/pay/cs_test_second",
+    )
     return TopUp.objects.get(provider_session_id="cs_test_first"), TopUp.objects.get(
-        provider_session_id="cs_test_second")
+        provider_session_id="cs_test_second"
+    )
 
 
 def stripe_body(topup, event_type, *, event_id, **session):
-    fields = {"id": topup.provider_session_id, "client_reference_id": str(topup.public_id),
-              "metadata": {"reference": str(topup.public_id)}, "amount_total": int(topup.amount.amount * 100),
-              "currency": topup.amount.currency.code.lower(), **session}
+    fields = {
+        "id": topup.provider_session_id,
+        "client_reference_id": str(topup.public_id),
+        "metadata": {"reference": str(topup.public_id)},
+        "amount_total": int(topup.amount.amount * 100),
+        "currency": topup.amount.currency.code.lower(),
+        **session,
+    }
     return signed(stripe_event(event_type, event_id=event_id, **fields))
 
 
@@ -372,18 +412,23 @@ def post_stripe(client, capture, body, headers):
         return client.post(STRIPE_URL, data=body, content_type="application/json", headers=headers)
 
 
-def test_stripe_checkout_completed_and_paid_credits_once(client, alice, stripe_topups, mailoutbox,
-                                                          django_capture_on_commit_callbacks):
+def test_stripe_checkout_completed_and_paid_credits_once(
+    client, alice, stripe_topups, mailoutbox, django_capture_on_commit_callbacks
+):
     topup, _ = stripe_topups
     assert topup.provider == "stripe"
-    body, headers = stripe_body(topup, "checkout.session.completed", event_id="evt_paid", status="complete",
-                                payment_status="paid")
+    body, headers = stripe_body(
+        topup, "checkout.session.completed", event_id="evt_paid", status="complete", payment_status="paid"
+    )
 
     responses = [post_stripe(client, django_capture_on_commit_callbacks, body, headers) for _ in range(3)]
 
     assert [response.status_code for response in responses] == [200] * 3
     assert [response.json()["outcomes"] for response in responses] == [
-        ["credited"], ["duplicate event"], ["duplicate event"]]
+        ["credited"],
+        ["duplicate event"],
+        ["duplicate event"],
+    ]
     topup.refresh_from_db()
     assert topup.status == TopUpStatus.SUCCEEDED
     assert user_balance(alice, Asset.COIN) == 700
@@ -394,8 +439,9 @@ def test_stripe_checkout_completed_and_paid_credits_once(client, alice, stripe_t
 
 def test_stripe_checkout_completed_but_unpaid_waits(client, alice, stripe_topups, django_capture_on_commit_callbacks):
     topup, _ = stripe_topups
-    body, headers = stripe_body(topup, "checkout.session.completed", event_id="evt_unpaid", status="complete",
-                                payment_status="unpaid")
+    body, headers = stripe_body(
+        topup, "checkout.session.completed", event_id="evt_unpaid", status="complete", payment_status="unpaid"
+    )
 
     response = post_stripe(client, django_capture_on_commit_callbacks, body, headers)
 
@@ -405,8 +451,9 @@ def test_stripe_checkout_completed_but_unpaid_waits(client, alice, stripe_topups
     assert user_balance(alice, Asset.COIN) == 0
 
 
-def test_stripe_checkout_expired_expires_only_its_top_up(client, alice, stripe_topups, mailoutbox,
-                                                         django_capture_on_commit_callbacks):
+def test_stripe_checkout_expired_expires_only_its_top_up(
+    client, alice, stripe_topups, mailoutbox, django_capture_on_commit_callbacks
+):
     first, second = stripe_topups
     assert second.amount == Money("14.14", "USD")
     body, headers = stripe_body(second, "checkout.session.expired", event_id="evt_expired", status="expired")
@@ -422,11 +469,18 @@ def test_stripe_checkout_expired_expires_only_its_top_up(client, alice, stripe_t
     assert mailoutbox == []
 
 
-def test_stripe_forged_signature_gets_400_and_changes_nothing(client, alice, stripe_topups, mailoutbox,
-                                                              django_capture_on_commit_callbacks):
+def test_stripe_forged_signature_gets_400_and_changes_nothing(
+    client, alice, stripe_topups, mailoutbox, django_capture_on_commit_callbacks
+):
     topup, _ = stripe_topups
-    event = stripe_event("checkout.session.completed", event_id="evt_forged", id=topup.provider_session_id,
-                         client_reference_id=str(topup.public_id), status="complete", payment_status="paid")
+    event = stripe_event(
+        "checkout.session.completed",
+        event_id="evt_forged",
+        id=topup.provider_session_id,
+        client_reference_id=str(topup.public_id),
+        status="complete",
+        payment_status="paid",
+    )
     body, headers = signed(event, secret="whsec_somebody_else")
     before = written()
 
@@ -441,8 +495,15 @@ def test_stripe_forged_signature_gets_400_and_changes_nothing(client, alice, str
 
 
 def test_stripe_events_we_do_not_model_are_acknowledged(client, stripe_topups, django_capture_on_commit_callbacks):
-    body, headers = signed({"id": "evt_other", "object": "event", "type": "payment_intent.created",
-                            "created": 1_800_000_000, "data": {"object": {"id": "pi_1", "object": "payment_intent"}}})
+    body, headers = signed(
+        {
+            "id": "evt_other",
+            "object": "event",
+            "type": "payment_intent.created",
+            "created": 1_800_000_000,
+            "data": {"object": {"id": "pi_1", "object": "payment_intent"}},
+        }
+    )
 
     response = post_stripe(client, django_capture_on_commit_callbacks, body, headers)
 
@@ -451,8 +512,9 @@ def test_stripe_events_we_do_not_model_are_acknowledged(client, stripe_topups, d
     assert PaymentWebhookEvent.objects.count() == 0
 
 
-def test_the_sandbox_endpoint_is_not_found_while_stripe_is_in_use(client, stripe_topups,
-                                                                  django_capture_on_commit_callbacks):
+def test_the_sandbox_endpoint_is_not_found_while_stripe_is_in_use(
+    client, stripe_topups, django_capture_on_commit_callbacks
+):
     topup, _ = stripe_topups
     body = sandbox_body(topup)
     before = written()
@@ -466,12 +528,19 @@ def test_the_sandbox_endpoint_is_not_found_while_stripe_is_in_use(client, stripe
 
 @pytest.mark.parametrize("provider", ["stripe", "paypal", "nope"])
 def test_webhooks_for_a_provider_not_in_use_are_not_found(client, topup, provider):
-    body, headers = signed(stripe_event("checkout.session.completed", status="complete", payment_status="paid",
-                                        client_reference_id=str(topup.public_id)))
+    body, headers = signed(
+        stripe_event(
+            "checkout.session.completed",
+            status="complete",
+            payment_status="paid",
+            client_reference_id=str(topup.public_id),
+        )
+    )
     before = written()
 
-    response = client.post(reverse("wallet:webhook", args=[provider]), data=body, content_type="application/json",
-                           headers=headers)
+    response = client.post(
+        reverse("wallet:webhook", args=[provider]), data=body, content_type="application/json", headers=headers
+    )
 
     assert response.status_code == 404
     assert written() == before

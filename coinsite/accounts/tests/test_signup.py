@@ -43,9 +43,7 @@ def test_signup_then_verify_email_then_log_in(client, mailoutbox):
     assert client.post(link).status_code == 302
     assert EmailAddress.objects.get(user=user).verified
 
-    response = client.post(
-        reverse("account_login"), {"login": SIGNUP["email"], "password": SIGNUP["password1"]}
-    )
+    response = client.post(reverse("account_login"), {"login": SIGNUP["email"], "password": SIGNUP["password1"]})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(user.pk)
 
@@ -75,9 +73,7 @@ def test_login_with_wrong_password_is_rate_limited(client, alice):
     for _ in range(5):
         client.post(reverse("account_login"), {"login": alice.email, "password": "wrong-password"})
 
-    response = client.post(
-        reverse("account_login"), {"login": alice.email, "password": "correct-horse-battery"}
-    )
+    response = client.post(reverse("account_login"), {"login": alice.email, "password": "correct-horse-battery"})
 
     assert "_auth_user_id" not in client.session
     assert response.status_code == 429 or "Too many failed login attempts" in response.content.decode()

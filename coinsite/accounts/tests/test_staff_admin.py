@@ -65,8 +65,13 @@ def awaiting_payout(bob):
 @pytest.fixture
 def money_rows(alice, bob, gift):
     """One of every money record, for the read-only checks."""
-    ledger_credit(account=account_for_user(alice, Asset.COIN), asset=Asset.COIN, amount=1_000,
-                  idempotency_key="test-topup:readonly", kind="topup")
+    ledger_credit(
+        account=account_for_user(alice, Asset.COIN),
+        asset=Asset.COIN,
+        amount=1_000,
+        idempotency_key="test-topup:readonly",
+        kind="topup",
+    )
     stream = LiveStream.objects.create(creator=bob, title="Read-only night")
     event = make_gift_event(sender=alice, creator=bob, stream=stream, gift=gift)
     return {
@@ -81,21 +86,44 @@ def money_rows(alice, bob, gift):
 
 
 def gift_form(gift: Gift, **changes) -> dict:
-    data = {"name": gift.name, "slug": gift.slug, "coin_cost": gift.coin_cost, "artwork": gift.artwork,
-            "tier": gift.tier, "is_active": "on" if gift.is_active else "", "countries": json.dumps(gift.countries),
-            "sort_order": gift.sort_order}
+    data = {
+        "name": gift.name,
+        "slug": gift.slug,
+        "coin_cost": gift.coin_cost,
+        "artwork": gift.artwork,
+        "tier": gift.tier,
+        "is_active": "on" if gift.is_active else "",
+        "countries": json.dumps(gift.countries),
+        "sort_order": gift.sort_order,
+    }
     return {**data, **changes}
 
 
 def economy_form(**changes) -> dict:
-    data = {"diamond_value_0": "0.005", "diamond_value_1": "USD", "gift_confirm_above_coins": 5_000,
-            "payout_minimum_0": "50.00", "payout_minimum_1": "USD", "payout_approval_above_0": "1000.00",
-            "payout_approval_above_1": "USD", "earnings_hold_days": 7, "payout_method_hold_hours": 72,
-            "exchange_rate_max_age_hours": 48}
+    data = {
+        "diamond_value_0": "0.005",
+        "diamond_value_1": "USD",
+        "gift_confirm_above_coins": 5_000,
+        "payout_minimum_0": "50.00",
+        "payout_minimum_1": "USD",
+        "payout_approval_above_0": "1000.00",
+        "payout_approval_above_1": "USD",
+        "earnings_hold_days": 7,
+        "payout_method_hold_hours": 72,
+        "exchange_rate_max_age_hours": 48,
+    }
     # Thresholds added to the model later keep their defaults.
-    data.update({field.name: field.default for field in EconomySettings._meta.concrete_fields
-                 if field.editable and not field.primary_key and field.name not in data
-                 and f"{field.name}_0" not in data and not field.name.endswith("_currency")})
+    data.update(
+        {
+            field.name: field.default
+            for field in EconomySettings._meta.concrete_fields
+            if field.editable
+            and not field.primary_key
+            and field.name not in data
+            and f"{field.name}_0" not in data
+            and not field.name.endswith("_currency")
+        }
+    )
     return {**data, **changes}
 
 
@@ -105,13 +133,17 @@ def economy_form(**changes) -> dict:
 @pytest.mark.django_db
 def test_the_staff_groups_hold_exactly_their_permissions_and_syncing_again_changes_nothing():
     staff_groups_sync()
-    first = {group.name: set(group.permissions.values_list("codename", flat=True))
-             for group in Group.objects.filter(name__in=GROUP_PERMISSIONS)}
+    first = {
+        group.name: set(group.permissions.values_list("codename", flat=True))
+        for group in Group.objects.filter(name__in=GROUP_PERMISSIONS)
+    }
 
     staff_groups_sync()
 
-    again = {group.name: set(group.permissions.values_list("codename", flat=True))
-             for group in Group.objects.filter(name__in=GROUP_PERMISSIONS)}
+    again = {
+        group.name: set(group.permissions.values_list("codename", flat=True))
+        for group in Group.objects.filter(name__in=GROUP_PERMISSIONS)
+    }
     assert again == first
     assert {"change_gift", "add_gift", "change_coinpackageprice"} <= first["catalogue"]
     assert not {"change_payout", "change_economysettings", "view_topup"} & first["catalogue"]
@@ -120,43 +152,55 @@ def test_the_staff_groups_hold_exactly_their_permissions_and_syncing_again_chang
     assert {"change_user", "view_topup", "view_payout", "view_ledgerentry"} <= first["support"]
     assert not {"change_gift", "change_payout", "add_user", "delete_user"} & first["support"]
     every = set().union(*first.values())
-    assert not {"delete_topup", "delete_ledgerentry", "delete_payout", "delete_giftevent",
-                "delete_staffaction", "change_staffaction"} & every
+    assert (
+        not {
+            "delete_topup",
+            "delete_ledgerentry",
+            "delete_payout",
+            "delete_giftevent",
+            "delete_staffaction",
+            "change_staffaction",
+        }
+        & every
+    )
 
 
 # --- Allowed and denied pages, per group -----------------------------------------------------------
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("persona", "admin_page", "status"), [
-    ("catalogue", "gifting_gift_changelist", 200),
-    ("catalogue", "gifting_gift_add", 200),
-    ("catalogue", "wallet_coinpackage_add", 200),
-    ("catalogue", "wallet_country_add", 200),
-    ("catalogue", "wallet_economysettings_changelist", 200),
-    ("catalogue", "payouts_payout_changelist", 403),
-    ("catalogue", "wallet_topup_changelist", 403),
-    ("catalogue", "accounts_user_changelist", 403),
-    ("catalogue", "reports", 403),
-    ("support", "accounts_user_changelist", 200),
-    ("support", "wallet_topup_changelist", 200),
-    ("support", "wallet_ledgerentry_changelist", 200),
-    ("support", "gifting_giftevent_changelist", 200),
-    ("support", "payouts_payout_changelist", 200),
-    ("support", "reports", 200),
-    ("support", "gifting_gift_add", 403),
-    ("support", "wallet_economysettings_changelist", 403),
-    ("support", "exchange_rate_changelist", 403),
-    ("finance", "payouts_payout_changelist", 200),
-    ("finance", "wallet_economysettings_changelist", 200),
-    ("finance", "exchange_rate_changelist", 200),
-    ("finance", "exchange_rate_add", 200),
-    ("finance", "accounts_staffaction_changelist", 200),
-    ("finance", "reports", 200),
-    ("finance", "gifting_gift_add", 403),
-    ("finance", "wallet_coinpackage_add", 403),
-    ("finance", "accounts_user_add", 403),
-])
+@pytest.mark.parametrize(
+    ("persona", "admin_page", "status"),
+    [
+        ("catalogue", "gifting_gift_changelist", 200),
+        ("catalogue", "gifting_gift_add", 200),
+        ("catalogue", "wallet_coinpackage_add", 200),
+        ("catalogue", "wallet_country_add", 200),
+        ("catalogue", "wallet_economysettings_changelist", 200),
+        ("catalogue", "payouts_payout_changelist", 403),
+        ("catalogue", "wallet_topup_changelist", 403),
+        ("catalogue", "accounts_user_changelist", 403),
+        ("catalogue", "reports", 403),
+        ("support", "accounts_user_changelist", 200),
+        ("support", "wallet_topup_changelist", 200),
+        ("support", "wallet_ledgerentry_changelist", 200),
+        ("support", "gifting_giftevent_changelist", 200),
+        ("support", "payouts_payout_changelist", 200),
+        ("support", "reports", 200),
+        ("support", "gifting_gift_add", 403),
+        ("support", "wallet_economysettings_changelist", 403),
+        ("support", "exchange_rate_changelist", 403),
+        ("finance", "payouts_payout_changelist", 200),
+        ("finance", "wallet_economysettings_changelist", 200),
+        ("finance", "exchange_rate_changelist", 200),
+        ("finance", "exchange_rate_add", 200),
+        ("finance", "accounts_staffaction_changelist", 200),
+        ("finance", "reports", 200),
+        ("finance", "gifting_gift_add", 403),
+        ("finance", "wallet_coinpackage_add", 403),
+        ("finance", "accounts_user_add", 403),
+    ],
+)
 def test_each_group_opens_its_pages_and_no_others(client, request, persona, admin_page, status):
     admin_login(client, request.getfixturevalue(persona))
 
@@ -168,8 +212,9 @@ def test_catalogue_staff_cannot_open_a_payout_or_approve_it(client, catalogue, a
     admin_login(client, catalogue)
 
     assert client.get(url("payouts_payout_change", awaiting_payout.pk)).status_code == 403
-    response = client.post(url("payouts_payout_changelist"),
-                           {"action": "approve", "_selected_action": [awaiting_payout.pk]})
+    response = client.post(
+        url("payouts_payout_changelist"), {"action": "approve", "_selected_action": [awaiting_payout.pk]}
+    )
 
     assert response.status_code == 403
     awaiting_payout.refresh_from_db()
@@ -181,8 +226,9 @@ def test_support_sees_payouts_but_is_not_offered_approve_or_reject(client, suppo
     admin_login(client, support)
 
     page = client.get(url("payouts_payout_changelist"))
-    response = client.post(url("payouts_payout_changelist"),
-                           {"action": "approve", "_selected_action": [awaiting_payout.pk]})
+    response = client.post(
+        url("payouts_payout_changelist"), {"action": "approve", "_selected_action": [awaiting_payout.pk]}
+    )
 
     action_form = page.context["action_form"]  # None when no action at all is offered
     offered = {name for name, _label in action_form.fields["action"].choices} if action_form else set()
@@ -221,17 +267,27 @@ def test_support_freezes_an_account_but_cannot_grant_staff_rights(client, suppor
     admin_login(client, support)
     form = client.get(url("accounts_user_change", alice.pk)).context["adminform"].form
 
-    response = client.post(url("accounts_user_change", alice.pk),
-                           {"is_active": "", "is_staff": "on", "is_superuser": "on", "email": "evil@example.com"})
+    response = client.post(
+        url("accounts_user_change", alice.pk),
+        {"is_active": "", "is_staff": "on", "is_superuser": "on", "email": "evil@example.com"},
+    )
 
     assert [name for name, field in form.fields.items() if not field.disabled] == ["is_active"]
     assert response.status_code == 302
     alice.refresh_from_db()
-    assert (alice.is_active, alice.is_staff, alice.is_superuser, alice.email) == (False, False, False,
-                                                                                  "alice@example.com")
+    assert (alice.is_active, alice.is_staff, alice.is_superuser, alice.email) == (
+        False,
+        False,
+        False,
+        "alice@example.com",
+    )
     line = StaffAction.objects.get()
-    assert (line.actor, line.action, line.target_type, line.target_id) == (support, "change", "accounts.user",
-                                                                          str(alice.pk))
+    assert (line.actor, line.action, line.target_type, line.target_id) == (
+        support,
+        "change",
+        "accounts.user",
+        str(alice.pk),
+    )
     assert (line.before["is_active"], line.after["is_active"]) == (True, False)
     assert line.before["password"] == "••••"
 
@@ -270,8 +326,7 @@ def row_state(instance) -> dict:
 @pytest.mark.django_db
 @pytest.mark.parametrize("persona", ["superuser", "finance"])
 @pytest.mark.parametrize("record", list(MONEY_MODELS))
-def test_money_records_cannot_be_added_changed_or_deleted_through_admin(client, request, persona, record,
-                                                                        money_rows):
+def test_money_records_cannot_be_added_changed_or_deleted_through_admin(client, request, persona, record, money_rows):
     admin_login(client, request.getfixturevalue(persona))
     row, prefix = money_rows[record], MONEY_MODELS[record]
     before, count, actions = row_state(row), type(row)._default_manager.count(), StaffAction.objects.count()
@@ -279,8 +334,9 @@ def test_money_records_cannot_be_added_changed_or_deleted_through_admin(client, 
     add = client.post(url(f"{prefix}_add"), {})
     change = client.post(url(f"{prefix}_change", row.pk), {"memo": "edited", "status": "failed", "amount": "1"})
     delete = client.post(url(f"{prefix}_delete", row.pk), {"post": "yes"})
-    bulk = client.post(url(f"{prefix}_changelist"), {"action": "delete_selected", "_selected_action": [row.pk],
-                                                     "post": "yes"})
+    bulk = client.post(
+        url(f"{prefix}_changelist"), {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"}
+    )
 
     assert (add.status_code, change.status_code, delete.status_code) == (403, 403, 403)
     assert bulk.status_code in (200, 302)  # "delete selected" is not offered: nothing happens
@@ -303,13 +359,26 @@ def test_money_record_pages_open_read_only_for_finance(client, finance, money_ro
 
 
 def test_every_model_of_the_staff_apps_is_registered():
-    apps_in_admin = {"accounts", "wallet", "gifting", "payouts", "paysandbox", "exchange", "otp_totp",
-                     "otp_static", "auth"}
+    apps_in_admin = {
+        "accounts",
+        "wallet",
+        "gifting",
+        "payouts",
+        "paysandbox",
+        "exchange",
+        "otp_totp",
+        "otp_static",
+        "auth",
+    }
     inline_only = {"otp_static.StaticToken", "auth.Permission"}
 
-    missing = [model._meta.label for model in apps.get_models()
-               if model._meta.app_label in apps_in_admin and model._meta.label not in inline_only
-               and model not in admin.site._registry]
+    missing = [
+        model._meta.label
+        for model in apps.get_models()
+        if model._meta.app_label in apps_in_admin
+        and model._meta.label not in inline_only
+        and model not in admin.site._registry
+    ]
 
     assert missing == []
 
@@ -327,8 +396,12 @@ def test_a_gift_price_change_is_logged_with_before_and_after(client, catalogue, 
     gift.refresh_from_db()
     assert gift.coin_cost == 149
     line = StaffAction.objects.get()
-    assert (line.actor, line.action, line.target_type, line.target_id) == (catalogue, "change", "gifting.gift",
-                                                                          str(gift.pk))
+    assert (line.actor, line.action, line.target_type, line.target_id) == (
+        catalogue,
+        "change",
+        "gifting.gift",
+        str(gift.pk),
+    )
     assert (line.before["coin_cost"], line.after["coin_cost"]) == (99, 149)
     assert line.before["name"] == line.after["name"] == "Test Star"
 
@@ -339,8 +412,9 @@ def test_a_package_price_change_and_a_delete_are_logged(client, catalogue, super
     price = CoinPackagePrice.objects.create(package=package, price=Money("1.99", "USD"))
     admin_login(client, catalogue)
 
-    changed = client.post(url("wallet_coinpackageprice_change", price.pk),
-                          {"package": package.pk, "price_0": "2.49", "price_1": "USD"})
+    changed = client.post(
+        url("wallet_coinpackageprice_change", price.pk), {"package": package.pk, "price_0": "2.49", "price_1": "USD"}
+    )
     client.logout()
     admin_login(client, superuser)
     deleted = client.post(url("wallet_coinpackageprice_delete", price.pk), {"post": "yes"})
@@ -359,8 +433,9 @@ def test_a_bulk_delete_logs_every_row(client, superuser):
     Country.objects.create(code="ZY", name="Otherland", currency="EUR")
     admin_login(client, superuser)
 
-    client.post(url("wallet_country_changelist"), {"action": "delete_selected", "_selected_action": ["ZZ", "ZY"],
-                                                   "post": "yes"})
+    client.post(
+        url("wallet_country_changelist"), {"action": "delete_selected", "_selected_action": ["ZZ", "ZY"], "post": "yes"}
+    )
 
     assert not Country.objects.filter(code__in=["ZZ", "ZY"]).exists()
     lines = StaffAction.objects.filter(action="delete", target_type="wallet.country")
@@ -385,11 +460,14 @@ def test_the_audit_log_is_searchable_and_filterable(client, finance, catalogue, 
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"coin_cost": 0}, "coin_cost", "at least 1 coin"),
-    ({"countries": '["US", "XX"]'}, "countries", "Unknown country codes: XX"),
-    ({"countries": '"US"'}, "countries", "two-letter country codes"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"coin_cost": 0}, "coin_cost", "at least 1 coin"),
+        ({"countries": '["US", "XX"]'}, "countries", "Unknown country codes: XX"),
+        ({"countries": '"US"'}, "countries", "two-letter country codes"),
+    ],
+)
 def test_bad_gifts_are_refused_with_a_clear_message(client, catalogue, gift, changes, field, message):
     Country.objects.get_or_create(code="US", defaults={"name": "United States", "currency": "USD"})
     admin_login(client, catalogue)
@@ -405,17 +483,21 @@ def test_bad_gifts_are_refused_with_a_clear_message(client, catalogue, gift, cha
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("amount", "currency", "message"), [
-    ("0.00", "USD", "more than zero"),
-    ("150.5", "JPY", "JPY has 0 decimal places"),
-    ("9.99", "CHF", "does not sell coins in CHF"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "message"),
+    [
+        ("0.00", "USD", "more than zero"),
+        ("150.5", "JPY", "JPY has 0 decimal places"),
+        ("9.99", "CHF", "does not sell coins in CHF"),
+    ],
+)
 def test_bad_package_prices_are_refused(client, catalogue, amount, currency, message):
     package = CoinPackage.objects.create(coins=321, sort_order=99)
     admin_login(client, catalogue)
 
-    response = client.post(url("wallet_coinpackageprice_add"),
-                           {"package": package.pk, "price_0": amount, "price_1": currency})
+    response = client.post(
+        url("wallet_coinpackageprice_add"), {"package": package.pk, "price_0": amount, "price_1": currency}
+    )
 
     assert response.status_code == 200
     assert message in " ".join(response.context["adminform"].form.errors["price"])
@@ -423,16 +505,19 @@ def test_bad_package_prices_are_refused(client, catalogue, amount, currency, mes
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"diamond_value_0": "0"}, "diamond_value", "more than zero"),
-    ({"payout_minimum_1": "EUR"}, "payout_minimum", "Use the diamond value's currency, USD"),
-    ({"payout_approval_above_1": "GBP"}, "payout_approval_above", "Use the diamond value's currency, USD"),
-    ({"payout_approval_above_0": "20.00"}, "payout_approval_above", "cannot be below the payout minimum"),
-    ({"earnings_hold_days": 91}, "earnings_hold_days", "between 0 and 90 days"),
-    ({"payout_method_hold_hours": 721}, "payout_method_hold_hours", "between 0 and 720 hours"),
-    ({"exchange_rate_max_age_hours": 0}, "exchange_rate_max_age_hours", "between 1 and 720 hours"),
-    ({"gift_confirm_above_coins": 0}, "gift_confirm_above_coins", "at least 1 coin"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"diamond_value_0": "0"}, "diamond_value", "more than zero"),
+        ({"payout_minimum_1": "EUR"}, "payout_minimum", "Use the diamond value's currency, USD"),
+        ({"payout_approval_above_1": "GBP"}, "payout_approval_above", "Use the diamond value's currency, USD"),
+        ({"payout_approval_above_0": "20.00"}, "payout_approval_above", "cannot be below the payout minimum"),
+        ({"earnings_hold_days": 91}, "earnings_hold_days", "between 0 and 90 days"),
+        ({"payout_method_hold_hours": 721}, "payout_method_hold_hours", "between 0 and 720 hours"),
+        ({"exchange_rate_max_age_hours": 0}, "exchange_rate_max_age_hours", "between 1 and 720 hours"),
+        ({"gift_confirm_above_coins": 0}, "gift_confirm_above_coins", "at least 1 coin"),
+    ],
+)
 def test_bad_economy_settings_are_refused_and_nothing_is_saved(client, finance, changes, field, message):
     settings_row, _ = EconomySettings.objects.get_or_create(pk=1)
     before = row_state(settings_row)
@@ -451,15 +536,19 @@ def test_good_economy_settings_are_saved_and_logged(client, finance):
     EconomySettings.objects.get_or_create(pk=1)
     admin_login(client, finance)
 
-    response = client.post(url("wallet_economysettings_change", 1),
-                           economy_form(diamond_value_0="0.006", earnings_hold_days=14))
+    response = client.post(
+        url("wallet_economysettings_change", 1), economy_form(diamond_value_0="0.006", earnings_hold_days=14)
+    )
 
     assert response.status_code == 302
     row = EconomySettings.objects.get()
     assert (row.diamond_value, row.earnings_hold_days) == (Money(Decimal("0.006"), "USD"), 14)
     line = StaffAction.objects.get()
     assert (line.action, line.before["diamond_value"], line.after["diamond_value"]) == (
-        "change", "0.005000 USD", "0.006 USD")
+        "change",
+        "0.005000 USD",
+        "0.006 USD",
+    )
 
 
 @pytest.mark.django_db
@@ -471,4 +560,3 @@ def test_catalogue_staff_may_look_at_economy_settings_but_not_change_them(client
 
     assert response.status_code == 403
     assert EconomySettings.objects.get().earnings_hold_days == 7
-

@@ -63,8 +63,11 @@ def test_per_day_figures_for_known_data(economy, today):
     assert (now.gifts, now.gift_coins, now.diamonds_earned) == (2, 60, 60)
     assert (now.payouts, now.payout_diamonds) == (2, 30)
     assert now.paid_out == [Money("0.08", "EUR"), Money("0.04", "USD")]
-    assert (yesterday.topups, yesterday.coins_sold, yesterday.money_received) == (1, {"USD": 70},
-                                                                                  [Money("0.99", "USD")])
+    assert (yesterday.topups, yesterday.coins_sold, yesterday.money_received) == (
+        1,
+        {"USD": 70},
+        [Money("0.99", "USD")],
+    )
     assert (yesterday.gifts, yesterday.gift_coins, yesterday.diamonds_earned) == (1, 30, 30)
     assert (yesterday.payouts, yesterday.paid_out) == (0, [])
     assert all(row.topups == 0 and row.gifts == 0 for day, row in days.items() if day not in (today, economy))
@@ -73,8 +76,14 @@ def test_per_day_figures_for_known_data(economy, today):
 @pytest.mark.django_db
 def test_liabilities_are_the_wallet_balances_plus_payout_clearing(economy, alice, bob):
     clearing = system_account(SystemAccount.DIAMONDS_CLEARING)
-    ledger_move(source=account_for_user(bob, Asset.DIAMOND), destination=clearing, asset=Asset.DIAMOND, amount=25,
-                idempotency_key="test-clearing", kind="payout")
+    ledger_move(
+        source=account_for_user(bob, Asset.DIAMOND),
+        destination=clearing,
+        asset=Asset.DIAMOND,
+        amount=25,
+        idempotency_key="test-clearing",
+        kind="payout",
+    )
 
     owed = liabilities()
 
@@ -86,8 +95,9 @@ def test_liabilities_are_the_wallet_balances_plus_payout_clearing(economy, alice
 
 @pytest.mark.django_db
 def test_the_report_page_shows_the_figures_and_the_last_audit(client, economy, today):
-    LedgerAuditRun.objects.create(run_date=today - datetime.timedelta(days=1), is_clean=True,
-                                  finished_at=timezone.now())
+    LedgerAuditRun.objects.create(
+        run_date=today - datetime.timedelta(days=1), is_clean=True, finished_at=timezone.now()
+    )
     LedgerAuditRun.objects.create(run_date=today, is_clean=False, problem_count=2, finished_at=timezone.now())
     admin_login(client, make_staff(email="fiona.finance@example.com", group="finance"))
 
@@ -95,19 +105,21 @@ def test_the_report_page_shows_the_figures_and_the_last_audit(client, economy, t
     index = client.get(reverse("admin:index"))
 
     html = response.content.decode()
-    row = html[html.index(f'id="day-{today:%Y-%m-%d}"'):]
-    row = row[:row.index("</tr>")]
+    row = html[html.index(f'id="day-{today:%Y-%m-%d}"') :]
+    row = row[: row.index("</tr>")]
     assert response.status_code == 200
     assert "¥1,500" in row and "$14.98" in row and "1,060 (USD)" in row and "€0.08" in row
     assert "FAILED with 2 problems" in html
     assert REPORTS in index.content.decode()
-    assert re.search(r"Coins outstanding \(viewer wallets\)</th><td>[\d,]+ coins "
-                     r"\(\$[\d,]+\.\d\d\) at the USD base price", html)
+    assert re.search(
+        r"Coins outstanding \(viewer wallets\)</th><td>[\d,]+ coins "
+        r"\(\$[\d,]+\.\d\d\) at the USD base price",
+        html,
+    )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("group", "status"), [("finance", 200), ("support", 200), ("catalogue", 403),
-                                               (None, 403)])
+@pytest.mark.parametrize(("group", "status"), [("finance", 200), ("support", 200), ("catalogue", 403), (None, 403)])
 def test_only_finance_support_and_superusers_open_the_report(client, group, status):
     admin_login(client, make_staff(email="staff@example.com", group=group))
 

@@ -93,8 +93,10 @@ def _get_dashboard(client: Client) -> None:
 def _bench_creator(email: str) -> User:
     import datetime
 
-    user, _ = User.objects.get_or_create(email=email, defaults={
-        "display_name": email.split("@")[0], "is_creator": True, "birth_date": datetime.date(1990, 1, 1)})
+    user, _ = User.objects.get_or_create(
+        email=email,
+        defaults={"display_name": email.split("@")[0], "is_creator": True, "birth_date": datetime.date(1990, 1, 1)},
+    )
     account_for_user(user, Asset.DIAMOND)
     return user
 
@@ -111,18 +113,31 @@ def _make_gifts(creator: User, count: int) -> None:
 
     sender = _bench_creator(f"{BENCH_PREFIX}-sender@bench.local")
     gift = Gift.objects.order_by("coin_cost").first()
-    stream = LiveStream.objects.create(creator=creator, title="Bench marathon",
-                                       started_at=timezone.now() - datetime.timedelta(days=121),
-                                       ended_at=timezone.now() - datetime.timedelta(minutes=5))
+    stream = LiveStream.objects.create(
+        creator=creator,
+        title="Bench marathon",
+        started_at=timezone.now() - datetime.timedelta(days=121),
+        ended_at=timezone.now() - datetime.timedelta(minutes=5),
+    )
     creator_account = account_for_user(creator, Asset.DIAMOND)
     issued = system_account(SystemAccount.DIAMONDS_ISSUED)
     batch = 200_000
     for start in range(0, count, batch):
         size = min(batch, count - start)
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_GIFTS_SQL, {"n": size, "stream": stream.pk, "sender": sender.pk, "creator": creator.pk,
-                                        "gift": gift.pk, "creator_account": creator_account.pk,
-                                        "issued": issued.pk, "prefix": f"{BENCH_PREFIX}:{stream.pk}:{start}:"})
+            cursor.execute(
+                _GIFTS_SQL,
+                {
+                    "n": size,
+                    "stream": stream.pk,
+                    "sender": sender.pk,
+                    "creator": creator.pk,
+                    "gift": gift.pk,
+                    "creator_account": creator_account.pk,
+                    "issued": issued.pk,
+                    "prefix": f"{BENCH_PREFIX}:{stream.pk}:{start}:",
+                },
+            )
 
 
 _GIFTS_SQL = """

@@ -6,12 +6,18 @@ from wallet.audit import MAX_LISTED, ledger_audit_run
 
 
 class Command(BaseCommand):
-    help = ("Check the ledger: transactions balance per asset, cached balances equal the sum of entries, "
-            "no negative user balance, no orphan rows. Exits non-zero on any violation.")
+    help = (
+        "Check the ledger: transactions balance per asset, cached balances equal the sum of entries, "
+        "no negative user balance, no orphan rows. Exits non-zero on any violation."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--max-listed", type=int, default=MAX_LISTED,
-                            help=f"Offending rows to list per check (default {MAX_LISTED}).")
+        parser.add_argument(
+            "--max-listed",
+            type=int,
+            default=MAX_LISTED,
+            help=f"Offending rows to list per check (default {MAX_LISTED}).",
+        )
 
     def handle(self, *args, max_listed: int, **options):
         report = ledger_audit_run(max_listed=max_listed)
@@ -20,6 +26,5 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if not report.ok:
             offending = [problem for check in report.checks for problem in check.problems]
-            raise CommandError(f"Ledger audit FAILED with {report.problem_count} problem(s):\n"
-                               + "\n".join(offending))
+            raise CommandError(f"Ledger audit FAILED with {report.problem_count} problem(s):\n" + "\n".join(offending))
         self.stdout.write(self.style.SUCCESS("Ledger audit passed: every invariant holds."))

@@ -24,12 +24,22 @@ STAFF_BACKUP_CODES = [f"staffdemo{n:02d}" for n in range(1, 11)]
 DEMO_APPS = ["wallet", "gifting", "payouts"]
 
 PEOPLE = [
-    {"email": "viewer@coinsite.local", "display_name": "Vera Viewer", "country": "US",
-     "preferred_currency": "USD"},
-    {"email": "creator@coinsite.local", "display_name": "Cleo Creates", "country": "GB",
-     "preferred_currency": "GBP", "is_creator": True},
-    {"email": "staff@coinsite.local", "display_name": "Sam Staff", "country": "US",
-     "preferred_currency": "USD", "is_staff": True, "is_superuser": True},
+    {"email": "viewer@coinsite.local", "display_name": "Vera Viewer", "country": "US", "preferred_currency": "USD"},
+    {
+        "email": "creator@coinsite.local",
+        "display_name": "Cleo Creates",
+        "country": "GB",
+        "preferred_currency": "GBP",
+        "is_creator": True,
+    },
+    {
+        "email": "staff@coinsite.local",
+        "display_name": "Sam Staff",
+        "country": "US",
+        "preferred_currency": "USD",
+        "is_staff": True,
+        "is_superuser": True,
+    },
 ]
 
 
@@ -66,9 +76,7 @@ def _ensure_user(person: dict) -> User:
     if created or not user.check_password(DEMO_PASSWORD):
         user.set_password(DEMO_PASSWORD)
         user.save(update_fields=["password"])
-    EmailAddress.objects.update_or_create(
-        user=user, email=user.email, defaults={"verified": True, "primary": True}
-    )
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
     return user
 
 
@@ -76,9 +84,7 @@ def _ensure_staff_two_factor(staff: User) -> None:
     TOTPDevice.objects.get_or_create(
         user=staff, name="Demo authenticator", defaults={"key": STAFF_TOTP_KEY, "confirmed": True}
     )
-    backup, _ = StaticDevice.objects.get_or_create(
-        user=staff, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True}
-    )
+    backup, _ = StaticDevice.objects.get_or_create(user=staff, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True})
     existing = set(backup.token_set.values_list("token", flat=True))
     StaticToken.objects.bulk_create(
         StaticToken(device=backup, token=code) for code in STAFF_BACKUP_CODES if code not in existing
