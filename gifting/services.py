@@ -9,8 +9,6 @@ the ledger's conditional UPDATE of the viewer's coin wallet — always in that o
 
 import json
 import logging
-import math
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,8 +17,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from coinsite.accounts.models import User
+from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from gifting import presence, realtime
 from gifting.models import (
     AVATAR_CHOICES,
@@ -591,32 +592,32 @@ def gift_confirmation_needed(*, user: User, coins: int) -> bool:
     return coins > gift_confirmation_threshold(user=user)
 
 
-def gift_send_rate_check(*, user: User, now: float | None = None) -> None:
+def gift_send_rate_check(*, user: User, now: float | None = None) -> list[int]:
     """Count one gift send by `user`; raise GiftRateLimited above GIFT_SENDS_PER_SECOND or _PER_MINUTE.
 
-    Fixed one-second and one-minute windows counted in the cache (shared by every web process when
-    it is Redis). Call it before `gift_send`, never inside its transaction: a refused send then costs
-    no database work and charges nothing. Refused attempts count too, so a script that keeps
-    hammering stays refused until the window turns over.
+    Fixed one-second and one-minute windows counted in the cache (`coinsite.lib.rate_limit`). Call
+    it before `gift_send`, never inside its transaction: a refused send then costs no database work
+    and charges nothing. Refused attempts count too, so a script that keeps hammering stays refused
+    until the window turns over. Returns the sends counted in the current second and minute.
     """
     if not getattr(settings, "GIFT_SEND_RATE_LIMITED", True):  # only the benchmark's server turns it off
-        return
-    now = time.time() if now is None else now
-    for window, allowed in ((1, GIFT_SENDS_PER_SECOND), (60, GIFT_SENDS_PER_MINUTE)):
-        key = f"gifting:sends:{user.pk}:{window}:{int(now // window)}"
-        cache.add(key, 0, timeout=window + 1)
-        try:
-            sends = cache.incr(key)
-        except ValueError:  # the window expired between add and incr
-            sends = 1
-            cache.set(key, sends, timeout=window + 1)
-        if sends > allowed:
-            retry_after = max(1, math.ceil(window - now % window))
-            raise GiftRateLimited(
-                f"You are sending gifts too quickly (at most {allowed:,} per {'second' if window == 1 else 'minute'})."
-                f" Nothing was charged: wait {retry_after} second{'s' if retry_after != 1 else ''} and try again.",
-                retry_after=retry_after,
-            )
+        return []
+    limits = (RateLimit(GIFT_SENDS_PER_SECOND, 1), RateLimit(GIFT_SENDS_PER_MINUTE, 60))
+    try:
+        return rate_limit_hit(f"gifting:sends:{user.pk}", *limits, now=now)
+    except RateLimited as refused:
+        allowed, window, retry_after = refused.limit.limit, refused.limit.window, refused.retry_after
+        per = _("second") if window == 1 else _("minute")
+        raise GiftRateLimited(
+            ngettext(
+                "You are sending gifts too quickly (at most {allowed} per {per}). Nothing was charged: "
+                "wait {retry_after} second and try again.",
+                "You are sending gifts too quickly (at most {allowed} per {per}). Nothing was charged: "
+                "wait {retry_after} seconds and try again.",
+                retry_after,
+            ).format(allowed=f"{allowed:,}", per=per, retry_after=retry_after),
+            retry_after=retry_after,
+        ) from None
 
 
 # --- Viewers ------------------------------------------------------------------------------------

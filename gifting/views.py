@@ -8,7 +8,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
 
+from coinsite.lib.access import creator_required
 from gifting import presence, realtime, selectors, services
 from gifting.forms import (
     CreatorProfileForm,
@@ -405,20 +405,13 @@ def creator(request, creator_id: int):
 # --- Creator studio -----------------------------------------------------------------------------
 
 
-def _creator_only(request) -> None:
-    if not request.user.is_creator:
-        raise PermissionDenied("Only creators can use the studio.")
-
-
 def _own_stream(request, stream_id: int) -> LiveStream:
     """The creator's own stream; another creator's stream id is simply not found (object-level access)."""
-    _creator_only(request)
     return get_object_or_404(LiveStream, pk=stream_id, creator=request.user)
 
 
-@login_required
+@creator_required
 def studio(request):
-    _creator_only(request)
     return _render_studio(request)
 
 
@@ -465,9 +458,8 @@ def _render_studio(
 
 
 @require_POST
-@login_required
+@creator_required
 def studio_start(request):
-    _creator_only(request)
     form = GoLiveForm(request.POST)
     if not form.is_valid():
         return _render_studio(request, go_live_form=form, status=400)
@@ -481,7 +473,7 @@ def studio_start(request):
 
 
 @require_POST
-@login_required
+@creator_required
 def studio_end(request, stream_id: int):
     stream = _own_stream(request, stream_id)
     services.stream_end(stream=stream, creator=request.user)
@@ -490,7 +482,7 @@ def studio_end(request, stream_id: int):
 
 
 @require_POST
-@login_required
+@creator_required
 def studio_goal(request, stream_id: int):
     stream = _own_stream(request, stream_id)
     form = GoalForm(request.POST)
@@ -506,9 +498,8 @@ def studio_goal(request, stream_id: int):
 
 
 @require_POST
-@login_required
+@creator_required
 def studio_profile(request):
-    _creator_only(request)
     form = CreatorProfileForm(request.POST)
     if not form.is_valid():
         return _render_studio(request, profile_form=form, status=400)
@@ -522,9 +513,8 @@ def studio_profile(request):
 
 
 @require_POST
-@login_required
+@creator_required
 def studio_overlay_regenerate(request):
-    _creator_only(request)
     services.overlay_token_regenerate(creator=request.user)
     messages.success(request, "Your overlay has a new address. Update it in your streaming software.")
     return redirect("gifting:studio")

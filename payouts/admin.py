@@ -5,6 +5,7 @@ from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
 from coinsite.accounts.admin_actions import reason_action, service_action
 from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from coinsite.lib.currencies import CURRENCY_EXPONENTS
 from payouts.chargebacks import topup_reverse
 from payouts.models import (
     EarningsRollup,
@@ -19,7 +20,6 @@ from payouts.models import (
 from payouts.services import PayoutError, payout_approve, payout_reject, payout_retry
 from wallet.admin import TopUpAdmin
 from wallet.models import TopUp
-from wallet.money import CURRENCY_EXPONENTS
 from wallet.staff import StaffOperationError
 
 

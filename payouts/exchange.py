@@ -18,7 +18,8 @@ from djmoney.contrib.exchange.backends.base import BaseExchangeBackend
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from djmoney.money import Money
 
-from wallet.money import CURRENCY_EXPONENTS, UnsupportedCurrency, currency_code, quantize
+from coinsite.lib.currencies import CURRENCY_EXPONENTS
+from wallet.money import UnsupportedCurrency, currency_code, quantize
 
 DEFAULT_RATES_FILE = Path(__file__).resolve().parent / "data" / "exchange_rates.json"
 BACKEND_NAME = "coinsite-fixed"

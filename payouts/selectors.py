@@ -13,7 +13,8 @@ from coinsite.accounts.models import User
 from gifting.models import LiveStream
 from gifting.services import DIAMONDS_PER_COIN
 from payouts.earnings import DiamondBalances, diamond_balances, diamonds_value, unrolled_events
-from payouts.models import EarningsRollup, Payout, SupporterRollup
+from payouts.models import EarningsRollup, Payout, PayoutMethod, SupporterRollup
+from wallet.selectors import economy
 
 ANONYMOUS = "Anonymous"
 
@@ -51,6 +52,20 @@ class Dashboard:
     streams: list[StreamEarnings]
     supporters: list[Supporter]
     payouts: list[Payout]
+
+
+def payouts_held_until(creator: User) -> datetime.datetime | None:
+    """Until when payouts wait after the latest payout method change, or None if not held."""
+    latest = (
+        PayoutMethod.objects.filter(creator=creator)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if latest is None:
+        return None
+    until = latest + datetime.timedelta(hours=economy().payout_method_hold_hours)
+    return until if until > timezone.now() else None
 
 
 def with_value(diamonds: int) -> Diamonds:

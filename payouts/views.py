@@ -1,49 +1,15 @@
 """The creator pages: earnings dashboard, payout methods, payout requests and their status."""
 
-from functools import wraps
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from coinsite.accounts import sudo, two_factor
+from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
 from payouts import exchange, selectors, services
 from payouts.forms import PayoutMethodForm, PayoutRequestForm, new_request_key
 from payouts.models import Payout, PayoutMethod
 from wallet.selectors import economy
-
-
-def creator_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_creator:
-            raise PermissionDenied("Only creators have earnings and payouts.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def fresh_two_factor_required(view):
-    """Payouts and payout methods need 2FA, re-checked with a code in the last few minutes (sudo mode)."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not two_factor.has_two_factor(request.user):
-            messages.warning(
-                request, "Turn on two-factor authentication before you add payout methods or request payouts."
-            )
-            return redirect("accounts:security")
-        if not sudo.is_fresh(request):
-            target = request.get_full_path() if request.method == "GET" else reverse("payouts:index")
-            return redirect(f"{reverse('accounts:confirm')}?{urlencode({'next': target})}")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @login_required
@@ -64,9 +30,9 @@ def index(request):
             "methods": methods,
             "economy": economy(),
             "chart": chart,
-            "held_until": services.payouts_held_until(request.user),
+            "held_until": selectors.payouts_held_until(request.user),
             "minimum_diamonds": _minimum_diamonds(),
-            "has_two_factor": two_factor.has_two_factor(request.user),
+            "has_two_factor": has_two_factor(request.user),
             "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),
         },
     )
@@ -79,7 +45,7 @@ def _minimum_diamonds() -> int:
 
 
 @creator_required
-@fresh_two_factor_required
+@two_factor_fresh_required(return_to="payouts:index")
 def method_add(request, replaces: int | None = None):
     old = (
         get_object_or_404(PayoutMethod, pk=replaces, creator=request.user, retired_at__isnull=True)
@@ -123,7 +89,7 @@ def method_retire(request, method_id: int):
 
 @require_POST
 @creator_required
-@fresh_two_factor_required
+@two_factor_fresh_required(return_to="payouts:index")
 def payout_request(request):
     methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
     form = PayoutRequestForm(request.POST, methods=methods)

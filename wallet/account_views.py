@@ -4,8 +4,8 @@ The history selector lives here for now because `wallet/selectors.py` had anothe
 this was written; it is read-only and has no view dependencies, so it can move there as is.
 """
 
-import csv
 import datetime
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 from djmoney.money import Money
 
+from coinsite.lib.dates import format_utc, month_bounds
+from coinsite.lib.spreadsheets import csv_lines, csv_text
 from wallet import selectors, spending
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerAccount, LedgerBalanceDelta, LedgerEntry, TopUp, TopUpStatus
@@ -40,8 +42,6 @@ HISTORY_TYPES: dict[str, tuple[str, frozenset[str]]] = {
 KIND_LABELS = {kind: label for label, kinds in HISTORY_TYPES.values() for kind in kinds}
 EARLIEST_DATE = datetime.date(2000, 1, 1)
 LATEST_DATE = datetime.date(9999, 12, 30)
-# Cells a spreadsheet would run as a formula (CSV injection); text cells starting so get a quote.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- Forms --------------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def _row(entry: LedgerEntry, balance_after: int) -> HistoryRow:
 
 def month_recharges(user, now: datetime.datetime) -> list[Money]:
     """What the user paid for succeeded top-ups this UTC month, one total per currency."""
-    start, end = spending.month_bounds(now)
+    start, end = month_bounds(now)
     totals = (
         TopUp.objects.filter(user=user, status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end)
         .order_by("amount_currency")
@@ -400,7 +400,7 @@ def _set_limits(request):
             messages.info(
                 request,
                 f"Your {spending.PERIOD_LABELS[period]} changes to {target} on "
-                f"{spending.format_utc(pending.effective_at)}: raising or removing a budget "
+                f"{format_utc(pending.effective_at)}: raising or removing a budget "
                 "takes effect 24 hours later.",
             )
     return redirect("wallet:controls")
@@ -421,7 +421,7 @@ def _pause(request):
             return _controls_page(request, status=400)
         return _pause_confirm_page(request, form, period, status=400)
     controls = spending.self_exclusion_start(user=request.user, period=form.cleaned_data["period"])
-    until = spending.format_utc(controls.excluded_until)
+    until = format_utc(controls.excluded_until)
     messages.success(request, f"Gifting and buying coins are paused until {until}. The pause cannot be lifted early.")
     return redirect("wallet:controls")
 
@@ -481,32 +481,21 @@ def _summary_amounts(summary: spending.SpendingSummary, valuer: CoinValuer) -> d
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-class _Echo:
-    """A file-like object whose write returns the line, so csv.writer can feed a streaming response."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv_lines(rows: Iterator[HistoryRow], valuer: CoinValuer) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(["Date (UTC)", "Type", "Description", "Coins", "Balance after", f"Value ({valuer.currency})"])
-    for row in rows:
-        value = valuer.value(row.coins)
-        yield writer.writerow(
-            [
-                f"{row.created_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S}",
-                _csv_text(row.type_label),
-                _csv_text(row.description),
-                row.coins,
-                row.balance_after,
-                amount_string(value) if value is not None else "",
-            ]
-        )
+    header = ["Date (UTC)", "Type", "Description", "Coins", "Balance after", f"Value ({valuer.currency})"]
+    return csv_lines(itertools.chain([header], (_csv_row(row, valuer) for row in rows)))  # streams, row by row
 
 
-def _csv_text(text: str) -> str:
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+def _csv_row(row: HistoryRow, valuer: CoinValuer) -> list[object]:
+    value = valuer.value(row.coins)
+    return [
+        f"{row.created_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S}",
+        csv_text(row.type_label),
+        csv_text(row.description),
+        row.coins,
+        row.balance_after,
+        amount_string(value) if value is not None else "",
+    ]
 
 
 def _csv_filename(filters: HistoryFilterForm) -> str:

@@ -13,6 +13,7 @@ from coinsite.accounts.admin import UserAdmin
 from coinsite.accounts.admin_actions import reason_action, service_action
 from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from coinsite.accounts.models import User
+from coinsite.lib.currencies import CURRENCY_EXPONENTS
 from wallet import staff
 from wallet.models import (
     Adjustment,
@@ -34,7 +35,6 @@ from wallet.models import (
     TopUp,
     WalletFreeze,
 )
-from wallet.money import CURRENCY_EXPONENTS
 from wallet.selectors import economy
 
 __all__ = ["ReadOnlyAdminMixin"]  # gifting and payouts admins import it from here

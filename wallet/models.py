@@ -243,7 +243,7 @@ class Country(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
-        from wallet.money import CURRENCY_EXPONENTS
+        from coinsite.lib.currencies import CURRENCY_EXPONENTS
         from wallet.providers.base import PAYMENT_METHODS
 
         if self.currency not in CURRENCY_EXPONENTS:

@@ -8,6 +8,7 @@ outside the transaction.
 
 import datetime
 import logging
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from wallet.providers.base import (
     checkout_expires_at,
     get_provider,
 )
+from wallet.staff import receivables_settle
 
 logger = logging.getLogger(__name__)
 
@@ -263,12 +265,11 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
         durable=False,
     )
     # Coins owed after an earlier refund or chargeback are settled first, in this same transaction.
-    from wallet.staff import receivables_settle
-
     receivables_settle(user=topup.user)
     late = topup.status != TopUpStatus.PENDING
     topup.ledger_transaction = posting
     _set_status(topup, TopUpStatus.SUCCEEDED, reason="Paid after the checkout had ended." if late else "")
+    # Deferred import: wallet.tasks imports this module (its tasks call these services).
     from wallet.tasks import topup_send_receipt
 
     topup_send_receipt.delay_on_commit(topup.pk)
@@ -292,9 +293,7 @@ def _finish(topup_id: int, status: str, *, reason: str) -> bool:
     )
 
 
-def _uuid_or_none(value: str):
-    import uuid
-
+def _uuid_or_none(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
     except ValueError:

@@ -26,6 +26,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from coinsite.accounts.models import User
+from coinsite.lib.dates import day_bounds, format_utc, month_bounds
 from wallet.ledger import MAX_AMOUNT
 from wallet.models import Asset, LedgerEntry, SpendingControls
 
@@ -112,28 +113,6 @@ class SpendingSummary:
     @property
     def has_pending_raise(self) -> bool:
         return self.daily_pending is not None or self.monthly_pending is not None
-
-
-# --- Periods ------------------------------------------------------------------------------------
-
-
-def day_bounds(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
-    """Start and end (exclusive) of the UTC day containing `now`."""
-    start = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, start + datetime.timedelta(days=1)
-
-
-def month_bounds(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
-    """Start and end (exclusive) of the UTC calendar month containing `now`."""
-    start = day_bounds(now)[0].replace(day=1)
-    end = (start + datetime.timedelta(days=32)).replace(day=1)
-    return start, end
-
-
-def format_utc(moment: datetime.datetime) -> str:
-    """ "16 Nov 2026, 09:05 UTC": the way the wallet pages show a moment."""
-    moment = moment.astimezone(datetime.UTC)
-    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
 # --- Selectors ----------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ also claws back the creators' held diamonds (wallet imports neither gifting nor 
 import logging
 from dataclasses import dataclass
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -106,17 +105,10 @@ def account_freeze(*, user: User, staff: User, reason: str) -> None:
             reason=reason,
         )
         email = user.email
-        transaction.on_commit(
-            lambda: send_mail(
-                subject="Your Coinsite account is frozen",
-                from_email=None,
-                recipient_list=[email],
-                message=f"Our team froze your Coinsite account.\n\nReason: {reason}\n\n"
-                "You cannot log in, recharge, send gifts or request payouts until it is lifted. "
-                "Reply to this email to contact support.",
-            ),
-            robust=True,
-        )
+        # Deferred import: wallet.tasks imports the wallet services, which import this module.
+        from wallet.tasks import account_frozen_email
+
+        transaction.on_commit(lambda: account_frozen_email.delay(email, reason), robust=True)
     user.is_active = False
 
 

@@ -4,12 +4,13 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from wallet import selectors, services
 from wallet.forms import PAYMENT_METHOD_LABELS, RechargeForm
 from wallet.models import TopUp, TopUpStatus
@@ -17,7 +18,7 @@ from wallet.providers.base import PROVIDERS, ProviderError, WebhookRejected
 
 logger = logging.getLogger(__name__)
 
-TOPUP_STARTS_PER_MINUTE = 10
+TOPUP_STARTS = RateLimit(limit=10, window=60)  # per viewer
 # Hosted checkouts on another origin. Chromium applies the page's CSP form-action to the redirect
 # that answers a form POST, so the Buy coins form must be allowed to land there.
 CHECKOUT_ORIGINS = {"stripe": "https://checkout.stripe.com"}
@@ -46,8 +47,10 @@ def topup_start(request):
         return _recharge_page(request, offer, form, status=403)
     if not form.is_valid():
         return _recharge_page(request, offer, form, status=400)
-    if not _allow_topup_start(request.user):
-        form.add_error(None, "Too many payment attempts. Wait a minute and try again.")
+    try:
+        rate_limit_hit(f"wallet:topup-start:{request.user.pk}", TOPUP_STARTS)
+    except RateLimited:
+        form.add_error(None, _("Too many payment attempts. Wait a minute and try again."))
         return _recharge_page(request, offer, form, status=429)
     try:
         _topup, redirect_url = services.topup_start(
@@ -122,9 +125,3 @@ def _recharge_page(request, offer, form, *, status=200):
             "form-action": [*settings.SECURE_CSP["form-action"], checkout_origin],
         }
     return response
-
-
-def _allow_topup_start(user) -> bool:
-    key = f"wallet:topup-start:{user.pk}"
-    cache.add(key, 0, timeout=60)
-    return cache.incr(key) <= TOPUP_STARTS_PER_MINUTE

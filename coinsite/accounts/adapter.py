@@ -1,6 +1,6 @@
 from allauth.account.adapter import DefaultAccountAdapter
 
-from coinsite.accounts import sudo
+from coinsite.lib.access import sudo_mark_fresh
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -10,4 +10,4 @@ class AccountAdapter(DefaultAccountAdapter):
     def login(self, request, user):
         super().login(request, user)
         # Having just typed the password (and code), the user need not re-check for sudo pages.
-        sudo.mark_fresh(request)
+        sudo_mark_fresh(request)

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from coinsite.accounts.two_factor import has_two_factor
+from coinsite.lib.access import has_two_factor
 
 
 class StaffTwoFactorMiddleware:

@@ -3,7 +3,7 @@ import allauth.account.views  # noqa: F401
 from allauth.account.stages import LoginStage
 from django.shortcuts import redirect
 
-from coinsite.accounts.two_factor import has_two_factor
+from coinsite.lib.access import has_two_factor
 
 
 class TwoFactorStage(LoginStage):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import segno
 from django.db import transaction
-from django_otp import devices_for_user, user_has_device
+from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -26,10 +26,6 @@ class Enrollment:
     device: TOTPDevice
     secret: str
     qr_svg_data_uri: str
-
-
-def has_two_factor(user) -> bool:
-    return user.is_authenticated and user_has_device(user, confirmed=True)
 
 
 def totp_enrollment_begin(*, user) -> Enrollment:

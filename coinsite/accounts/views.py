@@ -9,9 +9,10 @@ from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import sudo, two_factor
+from coinsite.accounts import two_factor
 from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EnrollForm, ProfileForm
 from coinsite.accounts.stages import TwoFactorStage
+from coinsite.lib.access import has_two_factor, sudo_mark_fresh, sudo_required
 
 FAILURES_SESSION_KEY = "coinsite_2fa_failures"
 
@@ -57,7 +58,7 @@ def security(request):
 
 
 @login_required
-@sudo.sudo_required
+@sudo_required
 def enroll(request):
     form = EnrollForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -75,9 +76,9 @@ def enroll(request):
 
 @require_POST
 @login_required
-@sudo.sudo_required
+@sudo_required
 def backup_codes_regenerate(request):
-    if not two_factor.has_two_factor(request.user):
+    if not has_two_factor(request.user):
         messages.error(request, "Turn on two-factor authentication first.")
         return redirect("accounts:security")
     codes = two_factor.backup_codes_regenerate(user=request.user)
@@ -86,7 +87,7 @@ def backup_codes_regenerate(request):
 
 @require_POST
 @login_required
-@sudo.sudo_required
+@sudo_required
 def device_remove(request):
     persistent_id = request.POST.get("device", "")
     if request.user.is_staff and _is_last_authenticator(request.user, persistent_id):
@@ -104,10 +105,10 @@ def confirm(request):
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         next_url = ""
-    code_required = two_factor.has_two_factor(request.user)
+    code_required = has_two_factor(request.user)
     form = ConfirmIdentityForm(request.POST or None, code_required=code_required)
     if request.method == "POST" and form.is_valid() and _confirm_identity(request, form, code_required=code_required):
-        sudo.mark_fresh(request)
+        sudo_mark_fresh(request)
         return redirect(next_url or "accounts:security")
     return render(
         request,

@@ -5,8 +5,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from coinsite.accounts import sudo
 from coinsite.accounts.tests.factories import enroll_totp, make_user
+from coinsite.lib import access
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutMethod, PayoutStatus
 from payouts.tests.support import add_method, give_diamonds, money_state
@@ -21,7 +21,7 @@ def _rates(db):
 
 def fresh_session(client):
     session = client.session
-    session[sudo.SESSION_KEY] = 2**40
+    session[access.SUDO_SESSION_KEY] = 2**40
     session.save()
 
 

@@ -16,6 +16,7 @@ from gifting.tests.support import ensure_countries
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutStatus, SandboxPayoutTransfer
 from payouts.services import payout_request
+from payouts.tests import fault_worker
 from payouts.tests.support import add_method, give_diamonds
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
@@ -123,7 +124,7 @@ def _start_worker(marker: Path) -> subprocess.Popen:
         "DEBUG": "true",
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "COINSITE_TEST_PAUSE_AFTER_PAYOUT_SUBMIT": str(marker),
+        fault_worker.MARKER_VARIABLE: str(marker),
     }
     return subprocess.Popen(
         [
@@ -131,7 +132,7 @@ def _start_worker(marker: Path) -> subprocess.Popen:
             "-m",
             "celery",
             "-A",
-            "coinsite",
+            "payouts.tests.fault_worker",
             "worker",
             "--pool=prefork",
             "--concurrency=1",

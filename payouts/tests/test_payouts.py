@@ -396,7 +396,7 @@ def test_a_task_delivered_again_after_the_provider_was_called_pays_nothing_more(
 def test_a_second_worker_cannot_take_a_payout_another_one_is_processing(bob, monkeypatch):
     from django.db import connections
 
-    from payouts.services import ADVISORY_LOCK_CLASS
+    from coinsite.lib.locks import LockClass
 
     give_diamonds(bob, 20_000)
     method = add_method(bob)
@@ -406,7 +406,7 @@ def test_a_second_worker_cannot_take_a_payout_another_one_is_processing(bob, mon
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:  # another worker holds the payout
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [ADVISORY_LOCK_CLASS, payout.pk])
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [int(LockClass.PAYOUT), payout.pk])
         assert payout_process(payout_id=payout.pk) == "locked"
         assert SandboxPayoutTransfer.objects.count() == 0
     finally:

@@ -7,7 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
-from wallet.money import CURRENCY_EXPONENTS, quantize
+from coinsite.lib.currencies import CURRENCY_EXPONENTS
+from wallet.money import quantize
 from wallet.providers.base import PAYMENT_METHODS
 
 METHOD_LABELS = {

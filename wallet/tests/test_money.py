@@ -4,8 +4,8 @@ import moneyed
 import pytest
 from djmoney.money import Money
 
+from coinsite.lib.currencies import CURRENCY_EXPONENTS
 from wallet.money import (
-    CURRENCY_EXPONENTS,
     UnsupportedCurrency,
     amount_string,
     format_money,

@@ -428,7 +428,8 @@ def test_a_package_priced_only_in_another_currency_cannot_be_bought(japan_client
     assert written() == NOTHING_WRITTEN
 
 
-def test_starting_top_ups_is_rate_limited(alice_client):
+def test_starting_top_ups_is_rate_limited(alice_client, monkeypatch):
+    monkeypatch.setattr("coinsite.lib.rate_limit.time.time", lambda: 1_200_000.0)  # all in one minute window
     responses = [start(alice_client, choice=str(package(70).pk)) for _ in range(11)]
 
     assert [response.status_code for response in responses] == [302] * 10 + [429]
