@@ -3,7 +3,7 @@ of refunds and chargebacks, and settling what viewers owe.
 
 Balances are never edited: every change is a ledger transaction with a reason, and every staff
 action is written to the staff audit log in the same database transaction (DESIGN §3 "Staff").
-Refunds and chargebacks of top-ups are started from `payouts.chargebacks.topup_reverse`, which
+Refunds and chargebacks of top-ups are started from `backoffice.services.topup_reverse`, which
 also claws back the creators' held diamonds (wallet imports neither gifting nor payouts).
 """
 
@@ -238,7 +238,7 @@ class CoinReversal:
 def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -> CoinReversal:
     """Take back a refunded or charged-back top-up's coins, never below zero: what is left is a receivable.
 
-    Runs inside the caller's durable transaction (payouts.chargebacks.topup_reverse), locking the
+    Runs inside the caller's durable transaction (backoffice.services.topup_reverse), locking the
     top-up and then the viewer's coin wallet; a second reversal of the same top-up is refused.
     """
     _check_staff(staff)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from coinsite.accounts.staff_groups import staff_groups_sync
+from backoffice.staff_groups import staff_groups_sync
 
 
 class Command(BaseCommand):

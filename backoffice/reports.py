@@ -2,22 +2,37 @@
 
 Fiat is grouped by currency and never summed across currencies. Gifts come from the earnings
 roll-up plus the few unrolled events, so the page stays fast with millions of gift rows.
-Reads every app, so the imports sit inside the functions (the apps import accounts, not the
-other way round at import time).
 """
 
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from coinsite.accounts.staff_groups import FINANCE, SUPPORT
+from backoffice.staff_groups import FINANCE, SUPPORT
+from gifting.models import GiftEvent
+from payouts.earnings import rolled_up_to
+from payouts.models import EarningsRollup, Payout, PayoutStatus
+from wallet.models import (
+    AccountKind,
+    Asset,
+    LedgerAccount,
+    LedgerAuditRun,
+    LedgerBalanceDelta,
+    SystemAccount,
+    TopUp,
+    TopUpStatus,
+)
+from wallet.valuation import Valuation, request_valuation
 
 REPORT_DAYS = 30
 
@@ -74,8 +89,6 @@ def _utc_day(field_name: str):
 
 
 def _add_topups(rows: dict, start, end) -> None:
-    from wallet.models import TopUp, TopUpStatus
-
     sold = (
         TopUp.objects.filter(status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end)
         .annotate(day=_utc_day("completed_at"))
@@ -91,10 +104,6 @@ def _add_topups(rows: dict, start, end) -> None:
 
 
 def _add_gifts(rows: dict, first: datetime.date, start, end) -> None:
-    from gifting.models import GiftEvent
-    from payouts.earnings import rolled_up_to
-    from payouts.models import EarningsRollup
-
     rolled = (
         EarningsRollup.objects.filter(day__gte=first, day__lte=first + datetime.timedelta(days=REPORT_DAYS - 1))
         .order_by()
@@ -116,8 +125,6 @@ def _add_gifts(rows: dict, first: datetime.date, start, end) -> None:
 
 
 def _add_payouts(rows: dict, start, end) -> None:
-    from payouts.models import Payout, PayoutStatus
-
     paid = (
         Payout.objects.filter(status=PayoutStatus.PAID, finished_at__gte=start, finished_at__lt=end)
         .annotate(day=_utc_day("finished_at"))
@@ -132,12 +139,10 @@ def _add_payouts(rows: dict, start, end) -> None:
         row.paid_out.append(Money(line["net_total"], line["net_currency"]))
 
 
-def liabilities() -> Liabilities:
+def liabilities(*, valuation: Valuation | None = None) -> Liabilities:
     """What the economy owes now: coins in viewer wallets, diamonds in creator wallets and in payout
     clearing — each the cached balances plus the deltas not yet rolled up."""
-    from payouts.earnings import diamonds_value
-    from wallet.models import AccountKind, Asset, SystemAccount
-
+    valuation = valuation or Valuation()
     coins = _balance_total(kind=AccountKind.USER, asset=Asset.COIN)
     creator_diamonds = _balance_total(kind=AccountKind.USER, asset=Asset.DIAMOND)
     in_payout = _balance_total(code=SystemAccount.DIAMONDS_CLEARING)
@@ -145,13 +150,11 @@ def liabilities() -> Liabilities:
         coins_outstanding=coins,
         creator_diamonds=creator_diamonds,
         diamonds_in_payout=in_payout,
-        diamonds_value=diamonds_value(creator_diamonds + in_payout),
+        diamonds_value=valuation.diamonds(creator_diamonds + in_payout),
     )
 
 
 def _balance_total(**account_filter) -> int:
-    from wallet.models import LedgerAccount, LedgerBalanceDelta
-
     cached = LedgerAccount.objects.filter(**account_filter).aggregate(total=Sum("balance"))["total"] or 0
     delta_filter = {f"account__{name}": value for name, value in account_filter.items()}
     pending = LedgerBalanceDelta.objects.filter(**delta_filter).aggregate(total=Sum("amount"))["total"] or 0
@@ -180,21 +183,21 @@ def _totals(days: list[DayRow]) -> dict:
     }
 
 
-def reports_view(request, *, admin_site):
+def reports_view(request: HttpRequest, *, admin_site: AdminSite) -> TemplateResponse:
     """/admin/reports/: finance, support and superusers (the admin site has checked staff and 2FA)."""
-    from wallet.models import LedgerAuditRun
-    from wallet.selectors import coin_rate
-
     if not can_see_reports(request.user):
         raise PermissionDenied
     days = report_days()
+    valuation = request_valuation(request)
+    owed = liabilities(valuation=valuation)
     context = {
         **admin_site.each_context(request),
-        "title": "Reports",
+        "title": _("Reports"),
         "days": days,
         "totals": _totals(days),
-        "liabilities": liabilities(),
-        "coin_rate_usd": coin_rate("USD"),
+        "liabilities": owed,
+        # Coins are sold in many currencies; the report values them at the USD base price.
+        "coins_outstanding_value": valuation.coins(owed.coins_outstanding, "USD"),
         "last_audit": LedgerAuditRun.objects.order_by("-run_date").first(),
     }
     return TemplateResponse(request, "admin/reports.html", context)

@@ -1,8 +1,12 @@
+from typing import Any
 from urllib.parse import urlencode
 
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, path, reverse
 from django_otp.admin import OTPAdminSite
+
+from backoffice.reports import can_see_reports, reports_view
 
 
 class CoinsiteAdminSite(OTPAdminSite):
@@ -17,23 +21,17 @@ class CoinsiteAdminSite(OTPAdminSite):
     index_title = "Operations"
     index_template = "admin/coinsite_index.html"
 
-    def login(self, request, extra_context=None):
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         next_url = request.GET.get("next") or reverse("admin:index")
         query = urlencode({"next": next_url})
         if request.user.is_authenticated:
             return redirect(f"{reverse('accounts:confirm')}?{query}")
         return redirect(f"{reverse('account_login')}?{query}")
 
-    def get_urls(self):
-        from django.urls import path
-
-        from coinsite.accounts.admin_reports import reports_view
-
+    def get_urls(self) -> list[URLPattern | URLResolver]:
         view = self.admin_view(lambda request: reports_view(request, admin_site=self))
         return [path("reports/", view, name="reports"), *super().get_urls()]
 
-    def index(self, request, extra_context=None):
-        from coinsite.accounts.admin_reports import can_see_reports
-
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "can_see_reports": can_see_reports(request.user)}
         return super().index(request, extra_context)

@@ -1,12 +1,10 @@
-from django import forms
 from django.contrib import admin
 from django.utils import timezone
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
-from coinsite.accounts.admin_actions import reason_action, service_action
-from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
-from coinsite.lib.currencies import CURRENCY_EXPONENTS
-from payouts.chargebacks import topup_reverse
+from backoffice.actions import reason_action, service_action
+from backoffice.forms import RateForm
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from payouts.models import (
     EarningsRollup,
     EarningsRollupState,
@@ -18,9 +16,6 @@ from payouts.models import (
     SupporterRollup,
 )
 from payouts.services import PayoutError, payout_approve, payout_reject, payout_retry
-from wallet.admin import TopUpAdmin
-from wallet.models import TopUp
-from wallet.staff import StaffOperationError
 
 
 @admin.register(StatementRun)
@@ -139,24 +134,6 @@ class EarningsRollupStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- Exchange rates (djmoney.contrib.exchange), set by finance --------------------------------------
 
 
-class RateForm(forms.ModelForm):
-    class Meta:
-        model = Rate
-        fields = ["backend", "currency", "value"]
-
-    def clean_currency(self):
-        currency = (self.cleaned_data.get("currency") or "").strip().upper()
-        if currency not in CURRENCY_EXPONENTS:
-            raise forms.ValidationError(f"Payouts are made in {', '.join(CURRENCY_EXPONENTS)} only.")
-        return currency
-
-    def clean_value(self):
-        value = self.cleaned_data.get("value")
-        if value is not None and value <= 0:
-            raise forms.ValidationError("A rate is more than zero (units of the currency per one base unit).")
-        return value
-
-
 admin.site.unregister(Rate)  # djmoney registers a plain one
 
 
@@ -191,40 +168,3 @@ class ExchangeBackendAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # deleting a backend deletes its rates
-
-
-class TopUpOperationsAdmin(TopUpAdmin):
-    """Top-ups with refunds and chargebacks (finance). Registered here, not in wallet, because a reversal
-    also claws back creators' held diamonds (payouts.chargebacks), and wallet imports no payouts code."""
-
-    list_display = [*TopUpAdmin.list_display, "reversal"]
-    list_filter = [*TopUpAdmin.list_filter, "reversal"]
-    actions = ["refund", "chargeback"]
-
-    def has_reverse_permission(self, request):
-        return request.user.has_perm("wallet.change_topup")
-
-    refund = reason_action(
-        name="refund",
-        description="Refund selected top-ups (claw back their coins)",
-        permissions=("reverse",),
-        perform=lambda request, topup, reason: topup_reverse(
-            topup_id=topup.pk, staff=request.user, kind="refund", reason=reason
-        ),
-        errors=(StaffOperationError,),
-        done="top-up(s) refunded",
-    )
-    chargeback = reason_action(
-        name="chargeback",
-        description="Record chargebacks on selected top-ups (claw back their coins)",
-        permissions=("reverse",),
-        perform=lambda request, topup, reason: topup_reverse(
-            topup_id=topup.pk, staff=request.user, kind="chargeback", reason=reason
-        ),
-        errors=(StaffOperationError,),
-        done="chargeback(s) recorded",
-    )
-
-
-admin.site.unregister(TopUp)
-admin.site.register(TopUp, TopUpOperationsAdmin)

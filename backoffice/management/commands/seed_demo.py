@@ -1,12 +1,12 @@
 """Idempotent demo data: run it any number of times, the result is the same set of demo users.
 
-Other apps add their own demo data through a ``seed_demo`` function in ``<app>/demo.py``; this
-command calls each of them in order after creating the people.
+It lives in backoffice because it needs every app: each app keeps its own demo data in
+``<app>/demo.py`` (a ``seed_demo`` function), and this command calls them in order after creating
+the people: wallet (recharges), gifting (a live stream and gifts), payouts (earnings, a payout).
 """
 
 import base64
 import datetime
-import importlib
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
@@ -16,12 +16,14 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coinsite.accounts.models import User
 from coinsite.accounts.two_factor import BACKUP_DEVICE_NAME
+from gifting import demo as gifting_demo
+from payouts import demo as payouts_demo
+from wallet import demo as wallet_demo
 
 DEMO_PASSWORD = "coinsite-demo-2026"
 # A fixed authenticator secret so the demo staff login can also be added to a phone app.
 STAFF_TOTP_KEY = "3132333435363738393031323334353637383930"
 STAFF_BACKUP_CODES = [f"staffdemo{n:02d}" for n in range(1, 11)]
-DEMO_APPS = ["wallet", "gifting", "payouts"]
 
 PEOPLE = [
     {"email": "viewer@coinsite.local", "display_name": "Vera Viewer", "country": "US", "preferred_currency": "USD"},
@@ -51,10 +53,8 @@ class Command(BaseCommand):
             users = {person["email"]: _ensure_user(person) for person in PEOPLE}
             staff = users["staff@coinsite.local"]
             _ensure_staff_two_factor(staff)
-        for app in DEMO_APPS:
-            module = _demo_module(app)
-            if module is not None:
-                module.seed_demo(users=users, stdout=self.stdout)
+        for app_demo in (wallet_demo, gifting_demo, payouts_demo):
+            app_demo.seed_demo(users=users, stdout=self.stdout)
         self._print_logins()
 
     def _print_logins(self):
@@ -89,12 +89,3 @@ def _ensure_staff_two_factor(staff: User) -> None:
     StaticToken.objects.bulk_create(
         StaticToken(device=backup, token=code) for code in STAFF_BACKUP_CODES if code not in existing
     )
-
-
-def _demo_module(app: str):
-    try:
-        return importlib.import_module(f"{app}.demo")
-    except ModuleNotFoundError as error:
-        if error.name != f"{app}.demo":
-            raise
-        return None

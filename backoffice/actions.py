@@ -6,18 +6,11 @@ confirmation POST calls `perform(request, obj, reason)` for each row, one servic
 transaction) each, and reports what happened. A service's own error is shown, never a 500.
 """
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        max_length=300,
-        help_text="Recorded in the staff audit log, and shown to the user where it concerns them.",
-    )
+from backoffice.forms import ReasonForm
 
 
 def reason_action(

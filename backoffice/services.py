@@ -1,7 +1,9 @@
-"""Refunds and chargebacks of top-ups, with the clawback of creators' diamonds still on hold.
+"""Staff operations that span apps: refunds and chargebacks of top-ups, with the clawback of
+creators' diamonds still on hold.
 
-It lives here, not in wallet, because it needs the viewer's gift history (gifting) and the hold
-period (payouts); wallet imports neither. The coin side is `wallet.staff.topup_reverse_coins`.
+A reversal needs the top-up (wallet), the viewer's gift history (gifting) and the hold period
+(payouts), so it lives in backoffice, which may import them all. The coin side is
+`wallet.staff.topup_reverse_coins`; this module adds the diamonds.
 
 When the viewer had already spent some of the reversed coins, those coins went to creators as
 gifts. The gifts the viewer sent since the top-up, newest first, up to the spent amount, whose

@@ -1,24 +1,18 @@
-from decimal import Decimal
-
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from djmoney.money import Money
 
-from coinsite.accounts.admin import UserAdmin
-from coinsite.accounts.admin_actions import reason_action, service_action
-from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
-from coinsite.accounts.models import User
-from coinsite.lib.currencies import CURRENCY_EXPONENTS
+from backoffice.actions import reason_action, service_action
+from backoffice.forms import AdjustmentRequestForm, CoinPackagePriceForm, CoinRateForm, EconomySettingsForm
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from backoffice.services import topup_reverse
 from wallet import staff
 from wallet.models import (
     Adjustment,
     AdjustmentStatus,
-    Asset,
     CoinPackage,
     CoinPackagePrice,
     CoinRate,
@@ -36,28 +30,6 @@ from wallet.models import (
     WalletFreeze,
 )
 from wallet.selectors import economy
-
-__all__ = ["ReadOnlyAdminMixin"]  # gifting and payouts admins import it from here
-
-# Bounds staff may set the economy to; outside them a typo would hurt creators or viewers.
-EARNINGS_HOLD_DAYS = (0, 90)
-PAYOUT_METHOD_HOLD_HOURS = (0, 720)
-EXCHANGE_RATE_MAX_AGE_HOURS = (1, 720)
-
-
-def money_error(value: Money | None, *, what: str, allow_fractions: bool = False) -> str | None:
-    """Why `value` cannot be a price in the catalogue (None when it can)."""
-    if value is None:
-        return f"Enter the {what}."
-    code = value.currency.code
-    if code not in CURRENCY_EXPONENTS:
-        return f"Coinsite does not sell coins in {code}: use one of {', '.join(CURRENCY_EXPONENTS)}."
-    if value.amount <= 0:
-        return f"The {what} must be more than zero."
-    exponent = CURRENCY_EXPONENTS[code]
-    if not allow_fractions and value.amount != value.amount.quantize(Decimal(1).scaleb(-exponent)):
-        return f"{code} has {exponent} decimal places; {value.amount} has more."
-    return None
 
 
 @admin.register(LedgerAccount)
@@ -144,18 +116,6 @@ class CountryAdmin(AuditedAdminMixin, admin.ModelAdmin):
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
-class CoinPackagePriceForm(forms.ModelForm):
-    class Meta:
-        model = CoinPackagePrice
-        fields = ["package", "price"]
-
-    def clean_price(self):
-        price = self.cleaned_data.get("price")
-        if error := money_error(price, what="price"):
-            raise forms.ValidationError(error)
-        return price
-
-
 class CoinPackagePriceInline(admin.TabularInline):
     model = CoinPackagePrice
     form = CoinPackagePriceForm
@@ -186,27 +146,6 @@ class CoinPackagePriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["package"]
 
 
-class CoinRateForm(forms.ModelForm):
-    class Meta:
-        model = CoinRate
-        fields = ["per_coin", "min_coins", "max_coins"]
-
-    def clean_per_coin(self):
-        per_coin = self.cleaned_data.get("per_coin")
-        if error := money_error(per_coin, what="price of one coin", allow_fractions=True):
-            raise forms.ValidationError(error)
-        return per_coin
-
-    def clean(self):
-        cleaned = super().clean()
-        low, high = cleaned.get("min_coins"), cleaned.get("max_coins")
-        if low is not None and low < 1:
-            self.add_error("min_coins", "A custom amount is at least 1 coin.")
-        elif low is not None and high is not None and high < low:
-            self.add_error("max_coins", "The largest custom amount cannot be below the smallest.")
-        return cleaned
-
-
 @admin.register(CoinRate)
 class CoinRateAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = CoinRateForm
@@ -219,6 +158,10 @@ class CoinRateAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Top-ups are money records; finance refunds them or records chargebacks (actions that ask for a
+    reason and also claw back creators' held diamonds: `backoffice.services.topup_reverse`)."""
+
+    actions = ["refund", "chargeback"]
     list_display = [
         "public_id",
         "user",
@@ -229,12 +172,37 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "created_at",
         "completed_at",
+        "reversal",
     ]
-    list_filter = ["status", "provider", "payment_method", "amount_currency", "country"]
+    list_filter = ["status", "provider", "payment_method", "amount_currency", "country", "reversal"]
     search_fields = ["public_id", "user__email", "provider_session_id"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+    def has_reverse_permission(self, request):
+        return request.user.has_perm("wallet.change_topup")
+
+    refund = reason_action(
+        name="refund",
+        description="Refund selected top-ups (claw back their coins)",
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_reverse(
+            topup_id=topup.pk, staff=request.user, kind="refund", reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="top-up(s) refunded",
+    )
+    chargeback = reason_action(
+        name="chargeback",
+        description="Record chargebacks on selected top-ups (claw back their coins)",
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_reverse(
+            topup_id=topup.pk, staff=request.user, kind="chargeback", reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="chargeback(s) recorded",
+    )
 
 
 @admin.register(PaymentWebhookEvent)
@@ -255,56 +223,6 @@ class SpendingControlsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = [("excluded_until", admin.EmptyFieldListFilter)]
     search_fields = ["user__email"]
     list_select_related = ["user"]
-
-
-class EconomySettingsForm(forms.ModelForm):
-    class Meta:
-        model = EconomySettings
-        # Every setting, so a threshold added to the model later shows up without touching the admin.
-        fields = [
-            field.name
-            for field in EconomySettings._meta.concrete_fields
-            if field.editable and not field.primary_key and not field.name.endswith("_currency")
-        ]
-
-    def clean(self):
-        cleaned = super().clean()
-        self._check_money(cleaned)
-        self._check_range(cleaned, "earnings_hold_days", EARNINGS_HOLD_DAYS, "days")
-        self._check_range(cleaned, "payout_method_hold_hours", PAYOUT_METHOD_HOLD_HOURS, "hours")
-        self._check_range(cleaned, "exchange_rate_max_age_hours", EXCHANGE_RATE_MAX_AGE_HOURS, "hours")
-        confirm = cleaned.get("gift_confirm_above_coins")
-        if confirm is not None and confirm < 1:
-            self.add_error("gift_confirm_above_coins", "The large-gift confirmation threshold is at least 1 coin.")
-        return cleaned
-
-    def _check_money(self, cleaned) -> None:
-        diamond, minimum, approval = (
-            cleaned.get(name) for name in ("diamond_value", "payout_minimum", "payout_approval_above")
-        )
-        if diamond is not None and (error := money_error(diamond, what="diamond value", allow_fractions=True)):
-            self.add_error("diamond_value", error)
-            return
-        for name, value in (("payout_minimum", minimum), ("payout_approval_above", approval)):
-            if value is None or diamond is None:
-                continue
-            if value.currency != diamond.currency:
-                self.add_error(name, f"Use the diamond value's currency, {diamond.currency.code}.")
-            elif value.amount <= 0:
-                self.add_error(name, "This must be more than zero.")
-        if (
-            minimum is not None
-            and approval is not None
-            and minimum.currency == approval.currency
-            and approval < minimum
-        ):
-            self.add_error("payout_approval_above", "The approval threshold cannot be below the payout minimum.")
-
-    def _check_range(self, cleaned, name: str, bounds: tuple[int, int], unit: str) -> None:
-        value = cleaned.get(name)
-        low, high = bounds
-        if value is not None and not low <= value <= high:
-            self.add_error(name, f"Choose between {low} and {high} {unit}.")
 
 
 @admin.register(EconomySettings)
@@ -414,61 +332,3 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         errors=(staff.StaffOperationError,),
         done="adjustment(s) rejected",
     )
-
-
-class AdjustmentRequestForm(forms.Form):
-    user = forms.ModelChoiceField(
-        queryset=User.objects.order_by("email"), widget=forms.NumberInput, help_text="The user's id (see Users)."
-    )
-    asset = forms.ChoiceField(choices=Asset.choices)
-    amount = forms.IntegerField(help_text="Positive adds to the balance, negative takes from it.")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000)
-
-
-class StaffUserAdmin(UserAdmin):
-    """Users, with wallet and account freezes (support) as actions that ask for a reason."""
-
-    actions = ["freeze_wallet", "unfreeze_wallet", "freeze_account", "unfreeze_account"]
-
-    def has_freeze_permission(self, request):
-        return request.user.has_perm("wallet.add_walletfreeze")
-
-    def has_account_permission(self, request):
-        return request.user.has_perm("accounts.change_user")
-
-    freeze_wallet = reason_action(
-        name="freeze_wallet",
-        description="Freeze wallets (no recharges, gifts or payouts)",
-        permissions=("freeze",),
-        perform=lambda request, user, reason: staff.wallet_freeze(user=user, staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,),
-        done="wallet(s) frozen",
-    )
-    unfreeze_wallet = reason_action(
-        name="unfreeze_wallet",
-        description="Lift wallet freezes",
-        permissions=("freeze",),
-        perform=lambda request, user, reason: staff.wallet_unfreeze(user=user, staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,),
-        done="wallet(s) unfrozen",
-    )
-    freeze_account = reason_action(
-        name="freeze_account",
-        description="Freeze accounts (no login; the user is emailed the reason)",
-        permissions=("account",),
-        perform=lambda request, user, reason: staff.account_freeze(user=user, staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,),
-        done="account(s) frozen",
-    )
-    unfreeze_account = reason_action(
-        name="unfreeze_account",
-        description="Lift account freezes",
-        permissions=("account",),
-        perform=lambda request, user, reason: staff.account_unfreeze(user=user, staff=request.user, reason=reason),
-        errors=(staff.StaffOperationError,),
-        done="account(s) unfrozen",
-    )
-
-
-admin.site.unregister(User)
-admin.site.register(User, StaffUserAdmin)

@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
 
-from coinsite.accounts.admin_reports import liabilities, report_days
-from coinsite.accounts.tests.staff_support import admin_login, make_gift_event, make_payout, make_staff, make_topup
+from backoffice.reports import liabilities, report_days
+from backoffice.tests.support import admin_login, make_gift_event, make_payout, make_staff, make_topup
 from gifting.models import Gift, LiveStream
 from payouts.earnings import earnings_rollup
 from payouts.models import PayoutStatus

@@ -10,10 +10,10 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from djmoney.money import Money
 
+from backoffice.staff_groups import GROUP_PERMISSIONS, staff_groups_sync
+from backoffice.tests.support import admin_login, make_gift_event, make_payout, make_staff, make_topup
 from coinsite.accounts.models import StaffAction
 from coinsite.accounts.staff_audit import staff_action_record
-from coinsite.accounts.staff_groups import GROUP_PERMISSIONS, staff_groups_sync
-from coinsite.accounts.tests.staff_support import admin_login, make_gift_event, make_payout, make_staff, make_topup
 from gifting.models import Gift, LiveStream
 from payouts.models import PayoutStatus
 from wallet.ledger import account_for_user, ledger_credit

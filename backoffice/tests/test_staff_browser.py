@@ -3,8 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
+from backoffice.tests.support import make_staff
 from coinsite.accounts.tests.factories import PASSWORD, enroll_totp
-from coinsite.accounts.tests.staff_support import make_staff
 from gifting.tests.support import ensure_countries
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutStatus

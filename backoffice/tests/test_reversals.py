@@ -8,11 +8,11 @@ import pytest
 from django.utils import timezone
 from djmoney.money import Money
 
+from backoffice.services import topup_reverse
 from coinsite.accounts.models import StaffAction
 from gifting.models import GiftEvent
 from gifting.services import GiftNotAllowed, gift_send
 from gifting.tests.support import fund, make_gift, snapshot
-from payouts.chargebacks import topup_reverse
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import Asset, CoinReceivable, TopUp, TopUpStatus

@@ -1,42 +1,12 @@
-from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html
 
-from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from backoffice.forms import GiftForm
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream
 from gifting.services import stream_end
-from wallet.models import Country
-
-
-class GiftForm(forms.ModelForm):
-    """Gift.clean checks the shape of the country list; this checks the price and that every country exists."""
-
-    class Meta:
-        model = Gift
-        fields = ["name", "slug", "coin_cost", "artwork", "tier", "is_active", "countries", "sort_order"]
-
-    def clean_coin_cost(self):
-        coin_cost = self.cleaned_data.get("coin_cost")
-        if coin_cost is not None and coin_cost < 1:
-            raise forms.ValidationError("A gift costs at least 1 coin.")
-        return coin_cost
-
-    def clean_countries(self):
-        countries = self.cleaned_data.get("countries")
-        if isinstance(countries, list) and all(isinstance(code, str) for code in countries):
-            countries = [code.strip().upper() for code in countries]
-            unknown = sorted(
-                set(countries) - set(Country.objects.filter(code__in=countries).values_list("code", flat=True))
-            )
-            if unknown:
-                raise forms.ValidationError(
-                    f"Unknown country codes: {', '.join(unknown)}. "
-                    "Add the country first, or leave the list empty for everywhere."
-                )
-            return sorted(set(countries))
-        return countries
 
 
 @admin.register(Gift)

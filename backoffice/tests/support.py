@@ -7,7 +7,7 @@ from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from djmoney.money import Money
 
-from coinsite.accounts.staff_groups import staff_groups_sync
+from backoffice.staff_groups import staff_groups_sync
 from coinsite.accounts.tests.factories import enroll_totp, make_user
 
 

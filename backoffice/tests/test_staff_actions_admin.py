@@ -5,8 +5,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from djmoney.money import Money
 
+from backoffice.tests.support import admin_login, make_staff, make_topup
 from coinsite.accounts.models import StaffAction
-from coinsite.accounts.tests.staff_support import admin_login, make_staff, make_topup
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutStatus
 from payouts.services import payout_request

@@ -2,11 +2,11 @@
 
 Each group gets exactly the model permissions listed here; `staff_groups_sync` makes the database
 match (adds what is missing, removes what is not listed), so it is safe to run again and again:
-from the data migration, after every `migrate` (post_migrate, which also follows a test-database
-flush), and by hand with `manage.py staff_groups`. Superusers keep every permission.
+after every `migrate` (post_migrate, which also follows a test-database flush; wired in
+`backoffice.apps`) and by hand with `manage.py staff_groups`. Superusers keep every permission.
 
-Admin still has the last word on money records: their ModelAdmins refuse add, change and delete
-to everyone (`coinsite.accounts.admin_mixins.ReadOnlyAdminMixin`), so a "change" permission on a money record only
+Admin still has the last word on money records: their ModelAdmins refuse add, change and delete to
+everyone (`backoffice.mixins.ReadOnlyAdminMixin`), so a "change" permission on a money record only
 unlocks the admin actions that check it (approving a payout), never the change form.
 """
 

@@ -5,8 +5,10 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html_join
 
-from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from backoffice.actions import reason_action
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from coinsite.accounts.models import StaffAction, User
+from wallet import staff
 
 # Only superusers grant staff rights; support may change `is_active` (an account freeze) and nothing else.
 SUPPORT_EDITABLE_USER_FIELDS = {"is_active"}
@@ -14,7 +16,11 @@ SUPPORT_EDITABLE_USER_FIELDS = {"is_active"}
 
 @admin.register(User)
 class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
+    """Users: support may freeze wallets and accounts (actions that ask for a reason); only superusers
+    manage staff accounts and passwords."""
+
     ordering = ["email"]
+    actions = ["freeze_wallet", "unfreeze_wallet", "freeze_account", "unfreeze_account"]
     list_display = [
         "email",
         "display_name",
@@ -65,6 +71,45 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
         if not request.user.is_superuser:
             raise PermissionDenied
         return super().user_change_password(request, id, form_url)
+
+    def has_freeze_permission(self, request):
+        return request.user.has_perm("wallet.add_walletfreeze")
+
+    def has_account_permission(self, request):
+        return request.user.has_perm("accounts.change_user")
+
+    freeze_wallet = reason_action(
+        name="freeze_wallet",
+        description="Freeze wallets (no recharges, gifts or payouts)",
+        permissions=("freeze",),
+        perform=lambda request, user, reason: staff.wallet_freeze(user=user, staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,),
+        done="wallet(s) frozen",
+    )
+    unfreeze_wallet = reason_action(
+        name="unfreeze_wallet",
+        description="Lift wallet freezes",
+        permissions=("freeze",),
+        perform=lambda request, user, reason: staff.wallet_unfreeze(user=user, staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,),
+        done="wallet(s) unfrozen",
+    )
+    freeze_account = reason_action(
+        name="freeze_account",
+        description="Freeze accounts (no login; the user is emailed the reason)",
+        permissions=("account",),
+        perform=lambda request, user, reason: staff.account_freeze(user=user, staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,),
+        done="account(s) frozen",
+    )
+    unfreeze_account = reason_action(
+        name="unfreeze_account",
+        description="Lift account freezes",
+        permissions=("account",),
+        perform=lambda request, user, reason: staff.account_unfreeze(user=user, staff=request.user, reason=reason),
+        errors=(staff.StaffOperationError,),
+        done="account(s) unfrozen",
+    )
 
 
 admin.site.unregister(Group)
