@@ -5,14 +5,18 @@ threshold below the payout minimum) and says what to fix; nothing is saved until
 """
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
+from django.utils.translation import gettext as _
 from djmoney.contrib.exchange.models import Rate
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from coinsite.lib.currencies import CURRENCY_EXPONENTS
-from gifting.models import Gift
+from coinsite.lib.singletons import SingletonModel
+from gifting.models import Gift, GiftingSettings
+from payouts.models import PayoutSettings
 from wallet.models import Asset, CoinPackagePrice, CoinRate, Country, EconomySettings
 
 # Bounds staff may set the economy to; outside them a typo would hurt creators or viewers.
@@ -77,36 +81,65 @@ class CoinRateForm(forms.ModelForm):
         return cleaned
 
 
+def _every_setting(model: type[SingletonModel]) -> list[str]:
+    """Every editable field, so a setting added to the model later shows up without touching the admin."""
+    return [
+        field.name
+        for field in model._meta.concrete_fields
+        if field.editable and not field.primary_key and not field.name.endswith("_currency")
+    ]
+
+
 class EconomySettingsForm(forms.ModelForm):
     class Meta:
         model = EconomySettings
-        # Every setting, so a threshold added to the model later shows up without touching the admin.
-        fields = [
-            field.name
-            for field in EconomySettings._meta.concrete_fields
-            if field.editable and not field.primary_key and not field.name.endswith("_currency")
-        ]
+        fields = _every_setting(EconomySettings)
 
-    def clean(self):
+    def clean_diamond_value(self) -> Money:
+        diamond = self.cleaned_data.get("diamond_value")
+        if error := money_error(diamond, what="diamond value", allow_fractions=True):
+            raise forms.ValidationError(error)
+        payout_currency = PayoutSettings.load().payout_minimum.currency
+        if diamond.currency != payout_currency:
+            # Payout thresholds are compared with diamond values, so both must be in one currency.
+            raise forms.ValidationError(
+                _("The payout settings are in {currency}; keep the diamond value in {currency}.").format(
+                    currency=payout_currency.code
+                )
+            )
+        return diamond
+
+
+class GiftingSettingsForm(forms.ModelForm):
+    class Meta:
+        model = GiftingSettings
+        fields = _every_setting(GiftingSettings)
+
+    def clean_gift_confirm_above_coins(self) -> int:
+        confirm = self.cleaned_data.get("gift_confirm_above_coins")
+        if confirm is not None and confirm < 1:
+            raise forms.ValidationError("The large-gift confirmation threshold is at least 1 coin.")
+        return confirm
+
+
+class PayoutSettingsForm(forms.ModelForm):
+    class Meta:
+        model = PayoutSettings
+        fields = _every_setting(PayoutSettings)
+
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         self._check_money(cleaned)
         self._check_range(cleaned, "earnings_hold_days", EARNINGS_HOLD_DAYS, "days")
         self._check_range(cleaned, "payout_method_hold_hours", PAYOUT_METHOD_HOLD_HOURS, "hours")
         self._check_range(cleaned, "exchange_rate_max_age_hours", EXCHANGE_RATE_MAX_AGE_HOURS, "hours")
-        confirm = cleaned.get("gift_confirm_above_coins")
-        if confirm is not None and confirm < 1:
-            self.add_error("gift_confirm_above_coins", "The large-gift confirmation threshold is at least 1 coin.")
         return cleaned
 
-    def _check_money(self, cleaned) -> None:
-        diamond, minimum, approval = (
-            cleaned.get(name) for name in ("diamond_value", "payout_minimum", "payout_approval_above")
-        )
-        if diamond is not None and (error := money_error(diamond, what="diamond value", allow_fractions=True)):
-            self.add_error("diamond_value", error)
-            return
+    def _check_money(self, cleaned: dict[str, Any]) -> None:
+        diamond = EconomySettings.load().diamond_value
+        minimum, approval = cleaned.get("payout_minimum"), cleaned.get("payout_approval_above")
         for name, value in (("payout_minimum", minimum), ("payout_approval_above", approval)):
-            if value is None or diamond is None:
+            if value is None:
                 continue
             if value.currency != diamond.currency:
                 self.add_error(name, f"Use the diamond value's currency, {diamond.currency.code}.")
@@ -120,7 +153,7 @@ class EconomySettingsForm(forms.ModelForm):
         ):
             self.add_error("payout_approval_above", "The approval threshold cannot be below the payout minimum.")
 
-    def _check_range(self, cleaned, name: str, bounds: tuple[int, int], unit: str) -> None:
+    def _check_range(self, cleaned: dict[str, Any], name: str, bounds: tuple[int, int], unit: str) -> None:
         value = cleaned.get(name)
         low, high = bounds
         if value is not None and not low <= value <= high:

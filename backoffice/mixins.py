@@ -12,6 +12,8 @@ saved one always has one.
 """
 
 from django.db import router, transaction
+from django.db.models import Model
+from django.http import HttpRequest
 
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 
@@ -110,3 +112,13 @@ class AuditedAdminMixin:
             for obj in queryset.order_by("pk"):
                 staff_action_record(actor=request.user, action="delete", target=obj, before=model_snapshot(obj))
             super().delete_queryset(request, queryset)
+
+
+class SingletonAdminMixin:
+    """A one-row settings model (`coinsite.lib.singletons.SingletonModel`): added once, never deleted."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_add_permission(request) and not self.model._default_manager.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -55,6 +55,10 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "wallet.view_ledgerauditrun",
         "wallet.view_economysettings",
         "wallet.change_economysettings",
+        "gifting.view_giftingsettings",
+        "gifting.change_giftingsettings",
+        "payouts.view_payoutsettings",
+        "payouts.change_payoutsettings",
         "wallet.view_country",
         "wallet.view_coinpackage",
         "wallet.view_coinpackageprice",
@@ -84,6 +88,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "wallet.add_country",
         "wallet.change_country",
         "wallet.view_economysettings",
+        "gifting.view_giftingsettings",
+        "payouts.view_payoutsettings",
     ],
 }
 

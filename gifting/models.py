@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.templatetags.static import static
 from django.utils import timezone
 
+from coinsite.lib.singletons import SingletonModel
 from wallet.models import AppendOnlyModel, LedgerTransaction
 
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
@@ -228,3 +229,24 @@ class GiftingPreferences(models.Model):
 
     def __str__(self):
         return f"Gifting preferences of user {self.user_id}"
+
+
+class GiftingSettings(SingletonModel):
+    """The one row of staff-set gifting rules, read through `gifting.selectors.gifting_settings()` (cached)."""
+
+    gift_confirm_above_coins = models.PositiveIntegerField(
+        default=5_000, help_text="Gifts costing more coins than this ask the viewer to confirm first."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "gifting settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="gifting_giftingsettings_singleton"),
+            models.CheckConstraint(
+                condition=Q(gift_confirm_above_coins__gte=1), name="gifting_giftingsettings_confirm_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return "Gifting settings"

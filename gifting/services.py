@@ -29,10 +29,13 @@ from gifting.models import (
     Gift,
     GiftEvent,
     GiftingPreferences,
+    GiftingSettings,
     LiveStream,
     new_overlay_token,
 )
+from gifting.selectors import LiveCard
 from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_spend, system_account
+from wallet.ledger_kinds import spending_kinds
 from wallet.models import (
     Asset,
     CoinReceivable,
@@ -42,7 +45,6 @@ from wallet.models import (
     SystemAccount,
     WalletFreeze,
 )
-from wallet.selectors import economy
 from wallet.spending import SpendingBlocked, spending_check
 
 logger = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ GIFT_SENDS_PER_SECOND = 5
 GIFT_SENDS_PER_MINUTE = 120
 # A stream's row takes its viewer count from the cache at most this often, however many viewers poll.
 VIEWER_COUNT_SAVE_SECONDS = 15
-GIFT_LEDGER_KIND = "gift"  # wallet.spending counts this kind against the viewer's budgets
+GIFT_LEDGER_KIND = "gift"  # registered with wallet.ledger_kinds as spending coins (gifting.apps)
 
 
 class GiftError(Exception):
@@ -189,7 +191,7 @@ def gifting_preferences_set(
 def _check_personal_threshold(coins: int | None) -> None:
     if coins is None:
         return
-    staff_threshold = economy().gift_confirm_above_coins
+    staff_threshold = GiftingSettings.load().gift_confirm_above_coins
     if isinstance(coins, bool) or not isinstance(coins, int) or coins < 1:
         raise PreferencesError("Your confirmation threshold must be a whole number of coins, at least 1.")
     if coins > staff_threshold:
@@ -296,7 +298,7 @@ def gift_send(
         coins = context.coin_cost * quantity
         try:
             if context.has_spending_controls:  # no row: no budget, no pause, nothing to lock
-                spending_check(user=sender, coins=coins)
+                spending_check(user=sender, coins=coins, kinds=spending_kinds())
         except SpendingBlocked as blocked:
             # A racing request with this key may have committed while we waited on the controls lock.
             existing = GiftEvent.objects.filter(sender=sender, idempotency_key=idempotency_key).first()
@@ -582,7 +584,7 @@ def _insert_event(event: GiftEvent) -> bool:
 
 def gift_confirmation_threshold(*, user: User) -> int:
     """Coins above which a gift asks `user` to confirm: the staff-set threshold, or the viewer's own if lower."""
-    staff_threshold = economy().gift_confirm_above_coins
+    staff_threshold = GiftingSettings.load().gift_confirm_above_coins
     personal = GiftingPreferences.objects.filter(user=user).values_list("confirm_above_coins", flat=True).first()
     return min(staff_threshold, personal) if personal else staff_threshold
 
@@ -645,6 +647,13 @@ def stream_viewer_counts_save(*, streams: list[LiveStream], counts: dict[int, in
         if cache.add(f"gifting:viewer-count-saved:{stream.pk}", 1, timeout=VIEWER_COUNT_SAVE_SECONDS):
             LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(viewer_count=count)
             stream.viewer_count = count
+
+
+def live_cards_counts_save(*, cards: list[LiveCard]) -> None:
+    """After showing the live list: bring each stream row's cached viewer count in step with presence."""
+    stream_viewer_counts_save(
+        streams=[card.stream for card in cards], counts={card.stream.pk: card.viewers for card in cards}
+    )
 
 
 def overlay_token_regenerate(*, creator: User) -> CreatorProfile:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
@@ -28,12 +28,11 @@ from gifting.forms import (
     GoLiveForm,
     new_idempotency_key,
 )
-from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
+from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftingSettings, GiftTier, LiveStream
 from wallet.ledger import user_balance
 from wallet.models import Asset
-from wallet.selectors import coin_rate, coin_value, economy
+from wallet.valuation import Valuation, display_currency, request_valuation
 
-ANONYMOUS_VISITOR_CURRENCY = "USD"
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
 FEED_LIMIT = 20
 OVERLAY_LIMIT = 5
@@ -49,21 +48,6 @@ GIFT_ERROR_STATUS = {
 
 
 @dataclass(frozen=True)
-class CoinAmount:
-    """Coins with their money value, as `templates/wallet/_coins.html` shows them."""
-
-    coins: int
-    value: Money | None
-
-
-@dataclass(frozen=True)
-class LiveCard:
-    stream: LiveStream
-    goal: selectors.GoalProgress | None
-    viewers: int
-
-
-@dataclass(frozen=True)
 class IncomingGift:
     item: selectors.FeedItem
     diamonds: int
@@ -76,28 +60,11 @@ class GiftOption:
     value: Money | None
 
 
-def viewer_currency(user) -> str:
-    return user.preferred_currency if user.is_authenticated else ANONYMOUS_VISITOR_CURRENCY
-
-
-def live_cards() -> list[LiveCard]:
-    """The streams live now with their goal progress and viewers present, for the live list (also on the home page)."""
-    streams = list(selectors.live_streams())
-    viewers = presence.viewer_counts([stream.pk for stream in streams])
-    services.stream_viewer_counts_save(streams=streams, counts=viewers)
-    return [
-        LiveCard(stream=stream, goal=selectors.stream_goal_progress(stream), viewers=viewers[stream.pk])
-        for stream in streams
-    ]
-
-
-def live_list_context(request) -> dict:
-    """The live list (on /live/ and the home page), with the coin price for the goals' money values."""
-    return {"cards": live_cards(), "per_coin": _per_coin(viewer_currency(request.user))}
-
-
-def index(request):
-    return render(request, "gifting/index.html", live_list_context(request))
+def index(request: HttpRequest) -> HttpResponse:
+    cards = selectors.live_cards()
+    services.live_cards_counts_save(cards=cards)
+    per_coin = request_valuation(request).per_coin(display_currency(request.user))
+    return render(request, "gifting/index.html", {"cards": cards, "per_coin": per_coin})
 
 
 def _stream_or_404(stream_id: int) -> LiveStream:
@@ -122,7 +89,7 @@ def _viewers_now(request, stream: LiveStream) -> int:
     return services.stream_viewer_seen(stream=stream, viewer=None if is_creator else _viewer(request, request.user))
 
 
-def _feed_context(stream: LiveStream, *, viewers: int, currency: str) -> dict:
+def _feed_context(stream: LiveStream, *, viewers: int, currency: str, valuation: Valuation) -> dict:
     items = selectors.recent_gifts(stream, limit=FEED_LIMIT)
     big_ids = set(
         GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS).values_list(
@@ -136,28 +103,24 @@ def _feed_context(stream: LiveStream, *, viewers: int, currency: str) -> dict:
         "leaders": selectors.leaderboard(stream),
         "goal": selectors.stream_goal_progress(stream),
         "viewers": viewers,
-        "per_coin": _per_coin(currency),
+        "per_coin": valuation.per_coin(currency),  # one price lookup for every amount on the page
     }
-
-
-def _per_coin(currency: str):
-    """The base price of one coin in `currency`, for the money value beside every coin amount."""
-    rate = coin_rate(currency)
-    return rate.per_coin if rate else None
 
 
 def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
     user = request.user
     if not user.is_authenticated or not stream.is_live:
         return {}
-    currency = viewer_currency(user)
+    currency = display_currency(user)
+    valuation = request_valuation(request)
     balance = user_balance(user, Asset.COIN)
     return {
         "gift_options": [
-            GiftOption(gift=gift, value=coin_value(gift.coin_cost, currency)) for gift in selectors.gift_catalogue(user)
+            GiftOption(gift=gift, value=valuation.coins(gift.coin_cost, currency))
+            for gift in selectors.gift_catalogue(user)
         ],
         "gift_form": form or GiftSendForm(initial={"quantity": 1, "idempotency_key": new_idempotency_key()}),
-        "balance": CoinAmount(coins=balance, value=coin_value(balance, currency)),
+        "balance": valuation.coin_amount(balance, currency),
         **_preferences_context(request, next_url=request.get_full_path()),
         "is_own_stream": stream.creator_id == user.pk,
     }
@@ -167,10 +130,11 @@ def _preferences_context(request, *, next_url: str = "", form: GiftingPreference
     """The viewer's gifting preferences form, and the confirmation thresholds (site's and theirs) with money values."""
     user = request.user
     preferences = GiftingPreferences.objects.filter(user=user).first()
-    staff_threshold = economy().gift_confirm_above_coins
+    staff_threshold = GiftingSettings.load().gift_confirm_above_coins
     personal = preferences.confirm_above_coins if preferences else None
     threshold = min(staff_threshold, personal) if personal else staff_threshold
-    currency = viewer_currency(user)
+    currency = display_currency(user)
+    valuation = request_valuation(request)
     if form is None:
         form = GiftingPreferencesForm(
             staff_threshold=staff_threshold,
@@ -182,8 +146,8 @@ def _preferences_context(request, *, next_url: str = "", form: GiftingPreference
         )
     return {
         "preferences_form": form,
-        "site_threshold": CoinAmount(coins=staff_threshold, value=coin_value(staff_threshold, currency)),
-        "confirm_threshold": CoinAmount(coins=threshold, value=coin_value(threshold, currency)),
+        "site_threshold": valuation.coin_amount(staff_threshold, currency),
+        "confirm_threshold": valuation.coin_amount(threshold, currency),
         "has_personal_threshold": bool(personal) and personal < staff_threshold,
     }
 
@@ -198,7 +162,12 @@ def _render_stream(
     status: int = 200,
 ):
     context = {
-        **_feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
+        **_feed_context(
+            stream,
+            viewers=_viewers_now(request, stream),
+            currency=display_currency(request.user),
+            valuation=request_valuation(request),
+        ),
         **_gift_bar_context(request, stream, form),
         "gift_error": error,
         **(extra or {}),
@@ -230,7 +199,12 @@ def feed(request, stream_id: int):
     return render(
         request,
         "gifting/stream.html#feed",
-        _feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
+        _feed_context(
+            stream,
+            viewers=_viewers_now(request, stream),
+            currency=display_currency(request.user),
+            valuation=request_valuation(request),
+        ),
     )
 
 
@@ -333,7 +307,7 @@ def _render_confirmation(request, stream: LiveStream, gift: Gift, data: dict):
             "stream": stream,
             "gift": gift,
             "data": data,
-            "cost": CoinAmount(coins=coins, value=coin_value(coins, viewer_currency(request.user))),
+            "cost": request_valuation(request).coin_amount(coins, display_currency(request.user)),
         },
     )
 
@@ -352,7 +326,7 @@ def preferences(request):
             "gifting/preferences.html",
             _preferences_context(request, next_url=_safe_next(request, request.GET.get("next", ""))),
         )
-    form = GiftingPreferencesForm(request.POST, staff_threshold=economy().gift_confirm_above_coins)
+    form = GiftingPreferencesForm(request.POST, staff_threshold=GiftingSettings.load().gift_confirm_above_coins)
     if not form.is_valid():
         return _render_preferences_error(request, form)
     data = form.cleaned_data
@@ -428,7 +402,7 @@ def _render_studio(
     context = {
         "live": live,
         "go_live_form": go_live_form or GoLiveForm(),
-        "per_coin": _per_coin(viewer_currency(request.user)),
+        "per_coin": request_valuation(request).per_coin(display_currency(request.user)),
         "profile_form": profile_form
         or CreatorProfileForm(
             initial={"bio": profile.bio if profile else "", "avatar": profile.avatar if profile else ""}
@@ -436,19 +410,19 @@ def _render_studio(
     }
     if live is not None:
         diamonds = selectors.stream_diamonds(live)
-        per_diamond = economy().diamond_value
+        valuation = request_valuation(request)
         context.update(
             {
                 "incoming": [
                     IncomingGift(
                         item=item,
                         diamonds=item.coins * services.DIAMONDS_PER_COIN,
-                        value=selectors.diamond_value(item.coins * services.DIAMONDS_PER_COIN, per_diamond=per_diamond),
+                        value=valuation.diamonds(item.coins * services.DIAMONDS_PER_COIN),
                     )
                     for item in selectors.recent_gifts(live, limit=50)
                 ],
                 "diamonds": diamonds,
-                "diamonds_value": selectors.diamond_value(diamonds, per_diamond=per_diamond),
+                "diamonds_value": valuation.diamonds(diamonds),
                 "goal": selectors.stream_goal_progress(live),
                 "goal_form": goal_form
                 or GoalForm(initial={"goal_coins": live.goal_coins, "goal_label": live.goal_label}),
@@ -523,7 +497,7 @@ def studio_overlay_regenerate(request):
 # --- Stream overlay (a browser source in OBS; the secret token in its URL is the only credential) ------
 
 
-def _overlay_context(token: str) -> dict:
+def _overlay_context(token: str, valuation: Valuation) -> dict:
     profile = get_object_or_404(CreatorProfile.objects.select_related("user"), overlay_token=token)
     live = LiveStream.objects.filter(creator_id=profile.user_id, ended_at__isnull=True).first()
     items = selectors.recent_gifts(live, limit=OVERLAY_LIMIT) if live else []
@@ -537,18 +511,18 @@ def _overlay_context(token: str) -> dict:
         "live": live,
         "feed": items,
         "big_event_ids": big_ids,
-        "per_coin": _per_coin(profile.user.preferred_currency),
+        "per_coin": valuation.per_coin(profile.user.preferred_currency),
     }
 
 
 @never_cache
 @require_GET
 def overlay(request, token: str):
-    return render(request, "gifting/overlay.html", _overlay_context(token))
+    return render(request, "gifting/overlay.html", _overlay_context(token, request_valuation(request)))
 
 
 @never_cache
 @require_GET
 def overlay_feed(request, token: str):
     """The overlay's latest gift alerts as a fragment; polled, and fetched at once on each SSE `gift`."""
-    return render(request, "gifting/overlay.html#overlay", _overlay_context(token))
+    return render(request, "gifting/overlay.html#overlay", _overlay_context(token, request_valuation(request)))

@@ -13,15 +13,19 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
-from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from gifting.models import GiftEvent
-from payouts.models import OPEN_PAYOUT_STATUSES, EarningsRollup, EarningsRollupState, Payout, SupporterRollup
+from payouts.models import (
+    OPEN_PAYOUT_STATUSES,
+    EarningsRollup,
+    EarningsRollupState,
+    Payout,
+    PayoutSettings,
+    SupporterRollup,
+)
 from wallet.ledger import user_balance
 from wallet.models import Asset
-from wallet.money import quantize
-from wallet.selectors import economy
 
 SETTLE_SECONDS = 60
 BATCH_SIZE = 20_000
@@ -36,12 +40,6 @@ class DiamondBalances:
     @property
     def available(self) -> int:
         return self.total - self.on_hold
-
-
-def diamonds_value(diamonds: int) -> Money:
-    """What `diamonds` pay out at the staff-set diamond value, rounded once."""
-    value = economy().diamond_value
-    return quantize(Money(value.amount * diamonds, value.currency.code))
 
 
 def earnings_rollup(*, batch_size: int = BATCH_SIZE, now: datetime.datetime | None = None) -> int:
@@ -134,7 +132,7 @@ def first_held_day(today: datetime.date | None = None) -> datetime.date:
     """Diamonds earned on this day or later are still on hold today: a gift's diamonds become
     withdrawable on the day `earnings_hold_days` after the day it arrived (UTC days)."""
     today = today or timezone.now().date()
-    return today - datetime.timedelta(days=economy().earnings_hold_days - 1)
+    return today - datetime.timedelta(days=PayoutSettings.load().earnings_hold_days - 1)
 
 
 def diamond_balances(creator: User, *, today: datetime.date | None = None) -> DiamondBalances:

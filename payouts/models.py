@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
+from coinsite.lib.singletons import SingletonModel
+
 
 class PayoutMethodKind(models.TextChoices):
     BANK = "bank", "Bank account (IBAN)"
@@ -250,3 +252,47 @@ class StatementDelivery(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} statement {self.month:%Y-%m} for user {self.user_id}"
+
+
+class PayoutSettings(SingletonModel):
+    """The one row of staff-set payout rules: the minimum, the approval threshold, the holds and how
+    old the exchange rates may be. Read through `payouts.selectors.payout_settings()` (cached).
+
+    Money amounts are in the diamond value's currency (`wallet.EconomySettings.diamond_value`): a
+    payout's value is its diamonds at that value, before any exchange.
+    """
+
+    payout_minimum = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        default=50,
+        default_currency="USD",
+        help_text="The smallest payout a creator may request, by diamond value.",
+    )
+    payout_approval_above = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        default=1_000,
+        default_currency="USD",
+        help_text="Payout requests worth more than this wait for staff approval.",
+    )
+    earnings_hold_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window)."
+    )
+    payout_method_hold_hours = models.PositiveSmallIntegerField(
+        default=72, help_text="Hours payouts are held after a payout method is added or changed."
+    )
+    exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
+        default=48, help_text="Payout conversions are refused when the stored rates are older than this."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "payout settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="payouts_payoutsettings_singleton"),
+            models.CheckConstraint(condition=Q(payout_minimum__gt=0), name="payouts_payoutsettings_minimum_positive"),
+        ]
+
+    def __str__(self):
+        return "Payout settings"

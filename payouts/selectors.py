@@ -7,29 +7,22 @@ from dataclasses import dataclass
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from gifting.models import LiveStream
 from gifting.services import DIAMONDS_PER_COIN
-from payouts.earnings import DiamondBalances, diamond_balances, diamonds_value, unrolled_events
-from payouts.models import EarningsRollup, Payout, PayoutMethod, SupporterRollup
-from wallet.selectors import economy
+from payouts.earnings import DiamondBalances, diamond_balances, unrolled_events
+from payouts.models import EarningsRollup, Payout, PayoutMethod, PayoutSettings, SupporterRollup
+from wallet.valuation import DiamondAmount, Valuation
 
 ANONYMOUS = "Anonymous"
-
-
-@dataclass(frozen=True)
-class Diamonds:
-    diamonds: int
-    value: Money
 
 
 @dataclass(frozen=True)
 class StreamEarnings:
     stream: LiveStream
     gifts: int
-    diamonds: Diamonds
+    diamonds: DiamondAmount
 
 
 @dataclass(frozen=True)
@@ -38,16 +31,16 @@ class Supporter:
     is_anonymous: bool
     gifts: int
     coins: int
-    earned: Diamonds  # the diamonds those coins earned the creator
+    earned: DiamondAmount  # the diamonds those coins earned the creator
 
 
 @dataclass(frozen=True)
 class Dashboard:
     balances: DiamondBalances
-    total: Diamonds
-    available: Diamonds
-    on_hold: Diamonds
-    in_payout: Diamonds
+    total: DiamondAmount
+    available: DiamondAmount
+    on_hold: DiamondAmount
+    in_payout: DiamondAmount
     daily: list[tuple[datetime.date, int]]  # the last 90 days, oldest first
     streams: list[StreamEarnings]
     supporters: list[Supporter]
@@ -64,26 +57,26 @@ def payouts_held_until(creator: User) -> datetime.datetime | None:
     )
     if latest is None:
         return None
-    until = latest + datetime.timedelta(hours=economy().payout_method_hold_hours)
+    until = latest + datetime.timedelta(hours=PayoutSettings.load().payout_method_hold_hours)
     return until if until > timezone.now() else None
 
 
-def with_value(diamonds: int) -> Diamonds:
-    return Diamonds(diamonds=diamonds, value=diamonds_value(diamonds))
-
-
-def creator_dashboard(creator: User, *, days: int = 90, today: datetime.date | None = None) -> Dashboard:
+def creator_dashboard(
+    creator: User, *, valuation: Valuation | None = None, days: int = 90, today: datetime.date | None = None
+) -> Dashboard:
+    """Everything the earnings page shows, every diamond amount valued at one read of the diamond value."""
+    valuation = valuation or Valuation()
     today = today or timezone.now().date()
     balances = diamond_balances(creator, today=today)
     return Dashboard(
         balances=balances,
-        total=with_value(balances.total),
-        available=with_value(balances.available),
-        on_hold=with_value(balances.on_hold),
-        in_payout=with_value(balances.in_payout),
+        total=valuation.diamond_amount(balances.total),
+        available=valuation.diamond_amount(balances.available),
+        on_hold=valuation.diamond_amount(balances.on_hold),
+        in_payout=valuation.diamond_amount(balances.in_payout),
         daily=daily_earnings(creator, days=days, today=today),
-        streams=stream_earnings(creator),
-        supporters=top_supporters(creator),
+        streams=stream_earnings(creator, valuation=valuation),
+        supporters=top_supporters(creator, valuation=valuation),
         payouts=list(Payout.objects.filter(creator=creator).select_related("method")[:20]),
     )
 
@@ -114,7 +107,7 @@ def daily_earnings(creator: User, *, days: int, today: datetime.date) -> list[tu
     ]
 
 
-def stream_earnings(creator: User, *, limit: int = 10) -> list[StreamEarnings]:
+def stream_earnings(creator: User, *, valuation: Valuation, limit: int = 10) -> list[StreamEarnings]:
     """The creator's latest streams with the gifts and diamonds each brought in."""
     streams = list(LiveStream.objects.filter(creator=creator).order_by("-started_at")[:limit])
     ids = [stream.pk for stream in streams]
@@ -135,11 +128,11 @@ def stream_earnings(creator: User, *, limit: int = 10) -> list[StreamEarnings]:
     for stream in streams:
         gifts = rolled.get(stream.pk, {}).get("gifts", 0) + tail.get(stream.pk, {}).get("gifts", 0)
         diamonds = rolled.get(stream.pk, {}).get("diamonds", 0) + tail.get(stream.pk, {}).get("diamonds", 0)
-        result.append(StreamEarnings(stream=stream, gifts=gifts, diamonds=with_value(diamonds)))
+        result.append(StreamEarnings(stream=stream, gifts=gifts, diamonds=valuation.diamond_amount(diamonds)))
     return result
 
 
-def top_supporters(creator: User, *, limit: int = 10) -> list[Supporter]:
+def top_supporters(creator: User, *, valuation: Valuation, limit: int = 10) -> list[Supporter]:
     """Who gave the most (roll-ups plus the unrolled tail); anonymous gifts stay anonymous, in one row."""
     totals: dict[tuple[int, bool], list[int]] = {}
     named = (
@@ -174,7 +167,7 @@ def top_supporters(creator: User, *, limit: int = 10) -> list[Supporter]:
             is_anonymous=anonymous,
             gifts=gifts,
             coins=coins,
-            earned=with_value(coins * DIAMONDS_PER_COIN),
+            earned=valuation.diamond_amount(coins * DIAMONDS_PER_COIN),
         )
         for (sender, anonymous), (gifts, coins) in rows
     ]

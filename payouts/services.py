@@ -22,15 +22,15 @@ from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from coinsite.lib.currencies import CURRENCIES
 from coinsite.lib.locks import LockClass, advisory_lock
 from payouts import exchange, providers
-from payouts.earnings import diamond_balances, diamonds_value
-from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutStatus
+from payouts.earnings import diamond_balances
+from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutSettings, PayoutStatus
 from payouts.selectors import payouts_held_until
 from payouts.validation import InvalidDetails, normalise_bic, normalise_iban
 from wallet.ledger import account_for_user, ledger_move, system_account
 from wallet.models import Asset, LedgerAccount, SystemAccount
 from wallet.money import quantize
-from wallet.selectors import economy
 from wallet.staff import wallet_freeze_reason
+from wallet.valuation import Valuation
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ def payout_quote(*, diamonds: int, method: PayoutMethod, now: datetime.datetime 
 
     Raises exchange.ExchangeError (with a message for the creator) when the rates are missing or stale.
     """
-    value = diamonds_value(diamonds)
-    max_age = datetime.timedelta(hours=economy().exchange_rate_max_age_hours)
+    value = Valuation().diamonds(diamonds)
+    max_age = datetime.timedelta(hours=PayoutSettings.load().exchange_rate_max_age_hours)
     conversion = exchange.convert(value, method.currency, max_age=max_age, now=now)
     fee = payout_fee(method.kind, conversion.result)
     return Quote(
@@ -211,12 +211,11 @@ def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> Non
     frozen = wallet_freeze_reason(creator)
     if frozen:
         raise PayoutError(f"Your wallet is frozen by our team: {frozen} Contact support to have it lifted.")
-    settings_row = economy()
-    value = diamonds_value(diamonds)
+    valuation, minimum = Valuation(), PayoutSettings.load().payout_minimum
     # The exact value, not the rounded one: 9,999 diamonds at 0.005 are 49.995, below a 50 minimum.
-    if settings_row.diamond_value.amount * diamonds < settings_row.payout_minimum.amount:
+    if valuation.per_diamond.amount * diamonds < minimum.amount:
         raise PayoutError(
-            f"The minimum payout is {settings_row.payout_minimum}; {diamonds:,} diamonds are worth {value}."
+            f"The minimum payout is {minimum}; {diamonds:,} diamonds are worth {valuation.diamonds(diamonds)}."
         )
     balances = diamond_balances(creator)
     if diamonds > balances.available:
@@ -234,9 +233,9 @@ def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> Non
 
 
 def _create_payout(*, creator: User, method: PayoutMethod, diamonds: int, idempotency_key: str) -> Payout:
-    settings_row = economy()
-    value = diamonds_value(diamonds)
-    needs_approval = value > settings_row.payout_approval_above
+    valuation = Valuation()
+    value = valuation.diamonds(diamonds)
+    needs_approval = value > PayoutSettings.load().payout_approval_above
     try:
         with transaction.atomic():
             return Payout.objects.create(
@@ -246,7 +245,7 @@ def _create_payout(*, creator: User, method: PayoutMethod, diamonds: int, idempo
                 idempotency_key=idempotency_key,
                 status=PayoutStatus.AWAITING_APPROVAL if needs_approval else PayoutStatus.QUEUED,
                 value=value,
-                diamond_value=settings_row.diamond_value,
+                diamond_value=valuation.per_diamond,
                 currency=method.currency,
                 provider=providers.provider_name(),
             )

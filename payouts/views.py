@@ -4,19 +4,22 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from djmoney.money import Money
 
 from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
 from payouts import exchange, selectors, services
 from payouts.forms import PayoutMethodForm, PayoutRequestForm, new_request_key
-from payouts.models import Payout, PayoutMethod
-from wallet.selectors import economy
+from payouts.models import Payout, PayoutMethod, PayoutSettings
+from wallet.valuation import request_valuation
 
 
 @login_required
 def index(request):
     if not request.user.is_creator:
         return render(request, "payouts/not_creator.html")
-    dashboard = selectors.creator_dashboard(request.user)
+    valuation = request_valuation(request)
+    payout_settings = PayoutSettings.load()
+    dashboard = selectors.creator_dashboard(request.user, valuation=valuation)
     methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
     chart = {
         "labels": [day.isoformat() for day, _ in dashboard.daily],
@@ -28,20 +31,20 @@ def index(request):
         {
             "dashboard": dashboard,
             "methods": methods,
-            "economy": economy(),
+            "per_diamond": valuation.per_diamond,
+            "payout_settings": payout_settings,
             "chart": chart,
             "held_until": selectors.payouts_held_until(request.user),
-            "minimum_diamonds": _minimum_diamonds(),
+            "minimum_diamonds": _minimum_diamonds(payout_settings.payout_minimum, valuation.per_diamond),
             "has_two_factor": has_two_factor(request.user),
             "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),
         },
     )
 
 
-def _minimum_diamonds() -> int:
-    settings_row = economy()
-    per_diamond = settings_row.diamond_value.amount
-    return int(-(-settings_row.payout_minimum.amount // per_diamond))
+def _minimum_diamonds(minimum: Money, per_diamond: Money) -> int:
+    """The fewest diamonds worth the payout minimum (rounded up)."""
+    return int(-(-minimum.amount // per_diamond.amount))
 
 
 @creator_required
@@ -62,7 +65,7 @@ def method_add(request, replaces: int | None = None):
         except services.PayoutError as error:
             form.add_error(None, str(error))
         else:
-            hours = economy().payout_method_hold_hours
+            hours = PayoutSettings.load().payout_method_hold_hours
             messages.success(
                 request,
                 f"Payout method saved. For your safety, payouts are on hold for {hours} hours; "
@@ -73,7 +76,7 @@ def method_add(request, replaces: int | None = None):
     return render(
         request,
         "payouts/method_form.html",
-        {"form": form, "replaces": old, "hold_hours": economy().payout_method_hold_hours},
+        {"form": form, "replaces": old, "hold_hours": PayoutSettings.load().payout_method_hold_hours},
         status=status,
     )
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -137,17 +137,19 @@ def system_account(code: str) -> LedgerAccount:
 
 def ledger_balance(account: LedgerAccount) -> int:
     """The account's balance now: the cached column plus deltas not yet rolled up (one snapshot)."""
-    return _balances_query().filter(pk=account.pk).values_list("current_balance", flat=True).get()
+    return accounts_with_balance().filter(pk=account.pk).values_list("current_balance", flat=True).get()
 
 
 def user_balance(user: User, asset: str) -> int:
     """The user's balance of `asset`, 0 when they have no wallet yet (creates nothing)."""
     asset = _known_asset(asset)
-    balances = _balances_query().filter(user=user, asset=asset).values_list("current_balance", flat=True)
+    balances = accounts_with_balance().filter(user=user, asset=asset).values_list("current_balance", flat=True)
     return next(iter(balances), 0)
 
 
-def _balances_query():
+def accounts_with_balance() -> QuerySet[LedgerAccount]:
+    """Ledger accounts annotated with `current_balance`: the cached column plus the pending deltas,
+    read in the same statement (so one snapshot)."""
     pending = (
         LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
         .order_by()

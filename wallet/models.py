@@ -14,6 +14,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
+from coinsite.lib.singletons import SingletonModel
+
 
 class Asset(models.TextChoices):
     COIN = "COIN", "Coins"
@@ -463,11 +465,13 @@ class SpendingControls(models.Model):
 # --- Economics: the staff-set numbers the product runs on (DESIGN §2) ----------------------------
 
 
-class EconomySettings(models.Model):
-    """The one row of staff-editable economics: the diamond value, thresholds and hold periods.
+class EconomySettings(SingletonModel):
+    """The one row of staff-set wallet economics: what a diamond is worth and when a correction needs
+    a second staff member.
 
-    Read through `wallet.selectors.economy()`; defaults are DESIGN §2's. Staff change it in admin;
-    every value is shown to the users it affects.
+    Read through `wallet.selectors.economy()` (cached; see `coinsite.lib.singletons`); the defaults are
+    DESIGN §2's. Gifting and payout rules live in their own apps' settings (`gifting.GiftingSettings`,
+    `payouts.PayoutSettings`). Staff change them in admin; every value is shown to the users it affects.
     """
 
     diamond_value = MoneyField(
@@ -477,35 +481,9 @@ class EconomySettings(models.Model):
         default_currency="USD",
         help_text="What one diamond pays out (the creator share made explicit).",
     )
-    gift_confirm_above_coins = models.PositiveIntegerField(
-        default=5_000, help_text="Gifts costing more coins than this ask the viewer to confirm first."
-    )
-    payout_minimum = MoneyField(
-        max_digits=12,
-        decimal_places=2,
-        default=50,
-        default_currency="USD",
-        help_text="The smallest payout a creator may request, by diamond value.",
-    )
-    payout_approval_above = MoneyField(
-        max_digits=12,
-        decimal_places=2,
-        default=1_000,
-        default_currency="USD",
-        help_text="Payout requests worth more than this wait for staff approval.",
-    )
-    earnings_hold_days = models.PositiveSmallIntegerField(
-        default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window)."
-    )
-    payout_method_hold_hours = models.PositiveSmallIntegerField(
-        default=72, help_text="Hours payouts are held after a payout method is added or changed."
-    )
     adjustment_approval_above = models.PositiveIntegerField(
         default=10_000,
         help_text="Balance corrections larger than this many coins or diamonds need a second staff member's approval.",
-    )
-    exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
-        default=48, help_text="Payout conversions are refused when the stored rates are older than this."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -514,18 +492,10 @@ class EconomySettings(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="wallet_economysettings_singleton"),
             models.CheckConstraint(condition=Q(diamond_value__gt=0), name="wallet_economysettings_diamond_positive"),
-            models.CheckConstraint(
-                condition=Q(gift_confirm_above_coins__gte=1), name="wallet_economysettings_confirm_positive"
-            ),
-            models.CheckConstraint(condition=Q(payout_minimum__gt=0), name="wallet_economysettings_minimum_positive"),
         ]
 
     def __str__(self):
         return "Economy settings"
-
-    def save(self, *args, **kwargs):
-        self.pk = 1
-        super().save(*args, **kwargs)
 
 
 # --- Staff operations: freezes, receivables, corrections (DESIGN §3 "Staff") -----------------------

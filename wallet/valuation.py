@@ -12,6 +12,7 @@ for each: views take the request's (`request_valuation`), services and tasks mak
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from django.http import HttpRequest
 from djmoney.money import Money
@@ -21,6 +22,7 @@ from wallet.money import quantize
 from wallet.selectors import coin_rate, economy
 
 _REQUEST_ATTRIBUTE = "_coinsite_valuation"
+ANONYMOUS_VISITOR_CURRENCY = "USD"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,11 @@ class Valuation:
 
     def diamond_amount(self, diamonds: int) -> DiamondAmount:
         return DiamondAmount(diamonds=diamonds, value=self.diamonds(diamonds))
+
+
+def display_currency(user: Any) -> str:
+    """The currency a visitor sees amounts in: their preferred one, USD for anonymous visitors."""
+    return user.preferred_currency if user.is_authenticated else ANONYMOUS_VISITOR_CURRENCY
 
 
 def request_valuation(request: HttpRequest) -> Valuation:

@@ -1,24 +1,38 @@
+"""The viewer's wallet pages: the overview with its history (and CSV), spending controls, recharge,
+top-up receipts, and the payment providers' webhooks."""
+
+import functools
 import json
 import logging
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from coinsite.lib.dates import format_utc
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
-from wallet import selectors, services
-from wallet.forms import PAYMENT_METHOD_LABELS, RechargeForm
-from wallet.models import TopUp, TopUpStatus
+from wallet import exports, selectors, services, spending
+from wallet.forms import PAYMENT_METHOD_LABELS, HistoryFilterForm, LimitsForm, PauseForm, RechargeForm
+from wallet.ledger import user_balance
+from wallet.ledger_kinds import spending_kinds
+from wallet.models import Asset, TopUp, TopUpStatus
 from wallet.providers.base import PROVIDERS, ProviderError, WebhookRejected
+from wallet.staff import receivables_outstanding, wallet_freeze_reason
+from wallet.valuation import CoinAmount, Valuation, request_valuation
 
 logger = logging.getLogger(__name__)
 
 TOPUP_STARTS = RateLimit(limit=10, window=60)  # per viewer
+HISTORY_PAGE_SIZE = 25
+RECENT_TOPUPS = 5
 # Hosted checkouts on another origin. Chromium applies the page's CSP form-action to the redirect
 # that answers a form POST, so the Buy coins form must be allowed to land there.
 CHECKOUT_ORIGINS = {"stripe": "https://checkout.stripe.com"}
@@ -88,7 +102,7 @@ def topup_detail(request, public_id):
             "topup": topup,
             "is_pending": topup.status == TopUpStatus.PENDING,
             "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
-            "coin_value": selectors.coin_value(topup.total_coins, topup.amount.currency.code),
+            "coin_value": request_valuation(request).coins(topup.total_coins, topup.amount.currency.code),
         },
     )
 
@@ -125,3 +139,189 @@ def _recharge_page(request, offer, form, *, status=200):
             "form-action": [*settings.SECURE_CSP["form-action"], checkout_origin],
         }
     return response
+
+
+# --- The wallet overview and spending controls -------------------------------------------------
+
+
+@require_safe
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    """The wallet: balance, budgets, this month's recharges and spending, recent top-ups, the history."""
+    user = request.user
+    now = timezone.now()
+    currency = user.preferred_currency
+    valuation = request_valuation(request)
+    filters = HistoryFilterForm(request.GET)
+    account = selectors.coin_account(user)
+    page = rows = None
+    if filters.is_valid():
+        entries = selectors.history_entries(account, filters.history_filter())
+        page = Paginator(entries, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [
+            (row, valuation.coin_amount(row.magnitude, currency), valuation.coin_amount(row.balance_after, currency))
+            for row in selectors.history_rows(account, list(page.object_list))
+        ]
+    summary = selectors.spending_summary(user, kinds=spending_kinds(), now=now)
+    return render(
+        request,
+        "wallet/index.html",
+        {
+            "balance": valuation.coin_amount(user_balance(user, Asset.COIN), currency),
+            "currency": currency,
+            "summary": summary,
+            "spent_this_month": valuation.coin_amount(summary.spent_this_month, currency),
+            "remaining": valuation.coin_amount(summary.remaining, currency),
+            "recharges": selectors.month_recharges(user, now),
+            "topups": TopUp.objects.filter(user=user).order_by("-created_at")[:RECENT_TOPUPS],
+            "filters": filters,
+            "page": page,
+            "rows": rows,
+            "is_filtered": filters.is_valid() and any(filters.cleaned_data.values()),
+            "frozen_reason": wallet_freeze_reason(user),
+            "owed": valuation.coin_amount(receivables_outstanding(user), currency),
+        },
+        status=200 if filters.is_valid() else 400,
+    )
+
+
+@require_safe
+@login_required
+def history_csv(request: HttpRequest) -> HttpResponse:
+    """The filtered coin history as a CSV download, streamed from the database."""
+    filters = HistoryFilterForm(request.GET)
+    if not filters.is_valid():
+        messages.error(request, _("The history could not be exported: fix the filters below."))
+        return redirect(f"{reverse('wallet:index')}?{request.GET.urlencode()}")
+    user = request.user
+    rows = selectors.history_csv_rows(selectors.coin_account(user), filters.history_filter())
+    lines = exports.history_csv_lines(rows, valuation=request_valuation(request), currency=user.preferred_currency)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    filename = exports.history_csv_filename(
+        kind=filters.cleaned_data.get("type") or "",
+        date_from=filters.cleaned_data.get("date_from"),
+        date_to=filters.cleaned_data.get("date_to"),
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def controls(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        action = CONTROL_ACTIONS.get(request.POST.get("action", ""))
+        if action is None:
+            messages.error(request, "That action is not available. Nothing was changed.")
+            return _controls_page(request, status=400)
+        return action(request)
+    period = request.GET.get("pause")
+    if period is None:
+        return _controls_page(request)
+    if period not in spending.EXCLUSION_PERIODS:
+        messages.error(request, "Choose a pause of 24 hours, 7 days or 30 days.")
+        return _controls_page(request, status=400)
+    return _pause_confirm_page(request, PauseForm(initial={"period": period}), period)
+
+
+def _set_limits(request: HttpRequest) -> HttpResponse:
+    form = LimitsForm(request.POST)
+    if not form.is_valid():
+        return _controls_page(request, limits_form=form, status=400)
+    try:
+        controls = spending.spending_limits_set(
+            user=request.user,
+            daily_limit=form.cleaned_data["daily_limit"],
+            monthly_limit=form.cleaned_data["monthly_limit"],
+        )
+    except spending.InvalidSpendingRequest as error:
+        form.add_error(None, str(error))
+        return _controls_page(request, limits_form=form, status=400)
+    messages.success(request, "Your budgets were saved.")
+    now = timezone.now()
+    for period in spending.PERIODS:
+        pending = selectors.pending_raise(controls, period, now)
+        if pending is not None:
+            target = "no limit" if pending.limit is None else f"{pending.limit:,} coins"
+            messages.info(
+                request,
+                f"Your {spending.PERIOD_LABELS[period]} changes to {target} on "
+                f"{format_utc(pending.effective_at)}: raising or removing a budget "
+                "takes effect 24 hours later.",
+            )
+    return redirect("wallet:controls")
+
+
+def _cancel_raises(request: HttpRequest) -> HttpResponse:
+    spending.spending_raises_cancel(user=request.user)
+    messages.success(request, "Pending budget raises were cancelled. Your current budgets stay.")
+    return redirect("wallet:controls")
+
+
+def _pause(request: HttpRequest) -> HttpResponse:
+    form = PauseForm(request.POST)
+    if not form.is_valid():
+        period = request.POST.get("period", "")
+        if period not in spending.EXCLUSION_PERIODS:
+            messages.error(request, "Choose a pause of 24 hours, 7 days or 30 days. Nothing was changed.")
+            return _controls_page(request, status=400)
+        return _pause_confirm_page(request, form, period, status=400)
+    controls = spending.self_exclusion_start(user=request.user, period=form.cleaned_data["period"])
+    until = format_utc(controls.excluded_until)
+    messages.success(request, f"Gifting and buying coins are paused until {until}. The pause cannot be lifted early.")
+    return redirect("wallet:controls")
+
+
+CONTROL_ACTIONS = {"limits": _set_limits, "cancel-raises": _cancel_raises, "pause": _pause}
+
+
+def _controls_page(request: HttpRequest, *, limits_form: LimitsForm | None = None, status: int = 200) -> HttpResponse:
+    summary = selectors.spending_summary(request.user, kinds=spending_kinds())
+    valuation = request_valuation(request)
+    if limits_form is None:
+        limits_form = LimitsForm(initial={"daily_limit": summary.daily_limit, "monthly_limit": summary.monthly_limit})
+    return render(
+        request,
+        "wallet/controls.html",
+        {
+            "summary": summary,
+            "amounts": _summary_amounts(summary, valuation, request.user.preferred_currency),
+            "limits_form": limits_form,
+            "pause_choices": spending.EXCLUSION_LABELS,
+        },
+        status=status,
+    )
+
+
+def _pause_confirm_page(request: HttpRequest, form: PauseForm, period: str, *, status: int = 200) -> HttpResponse:
+    summary = selectors.spending_summary(request.user, kinds=spending_kinds())
+    requested_until = summary.now + spending.EXCLUSION_PERIODS[period]
+    return render(
+        request,
+        "wallet/controls_pause.html",
+        {
+            "form": form,
+            "period": period,
+            "period_label": spending.EXCLUSION_LABELS[period],
+            "pause_until": max(requested_until, summary.excluded_until or requested_until),
+            "already_longer": summary.excluded_until is not None and summary.excluded_until >= requested_until,
+            "summary": summary,
+        },
+        status=status,
+    )
+
+
+def _summary_amounts(
+    summary: selectors.SpendingSummary, valuation: Valuation, currency: str
+) -> dict[str, CoinAmount | None]:
+    amount = functools.partial(valuation.coin_amount, currency=currency)
+    pending = {f"{period}_pending": getattr(summary, f"{period}_pending") for period in spending.PERIODS}
+    return {
+        "spent_today": amount(summary.spent_today),
+        "spent_this_month": amount(summary.spent_this_month),
+        "daily_limit": amount(summary.daily_limit),
+        "monthly_limit": amount(summary.monthly_limit),
+        "remaining_today": amount(summary.remaining_today),
+        "remaining_this_month": amount(summary.remaining_this_month),
+        **{name: amount(raise_.limit) if raise_ else None for name, raise_ in pending.items()},
+    }

@@ -2,10 +2,10 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html
 
-from backoffice.forms import GiftForm
-from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from backoffice.forms import GiftForm, GiftingSettingsForm
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
-from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream
+from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftingSettings, LiveStream
 from gifting.services import stream_end
 
 
@@ -99,3 +99,11 @@ class CreatorProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(GiftingSettings)
+class GiftingSettingsAdmin(SingletonAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    """The one row of staff-set gifting rules."""
+
+    form = GiftingSettingsForm
+    list_display = ["__str__", "gift_confirm_above_coins", "updated_at"]

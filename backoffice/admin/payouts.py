@@ -3,13 +3,14 @@ from django.utils import timezone
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
 from backoffice.actions import reason_action, service_action
-from backoffice.forms import RateForm
-from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from backoffice.forms import PayoutSettingsForm, RateForm
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin
 from payouts.models import (
     EarningsRollup,
     EarningsRollupState,
     Payout,
     PayoutMethod,
+    PayoutSettings,
     SandboxPayoutTransfer,
     StatementDelivery,
     StatementRun,
@@ -129,6 +130,22 @@ class SupporterRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(EarningsRollupState)
 class EarningsRollupStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["last_event_id", "updated_at"]
+
+
+@admin.register(PayoutSettings)
+class PayoutSettingsAdmin(SingletonAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    """The one row of staff-set payout rules: minimum, approval threshold, holds, rate age."""
+
+    form = PayoutSettingsForm
+    list_display = [
+        "__str__",
+        "payout_minimum",
+        "payout_approval_above",
+        "earnings_hold_days",
+        "payout_method_hold_hours",
+        "exchange_rate_max_age_hours",
+        "updated_at",
+    ]
 
 
 # --- Exchange rates (djmoney.contrib.exchange), set by finance --------------------------------------

@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 
 from backoffice.actions import reason_action, service_action
 from backoffice.forms import AdjustmentRequestForm, CoinPackagePriceForm, CoinRateForm, EconomySettingsForm
-from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin
 from backoffice.services import topup_reverse
 from wallet import staff
 from wallet.models import (
@@ -226,26 +226,11 @@ class SpendingControlsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(EconomySettings)
-class EconomySettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    """The one row of staff-set economics; it cannot be added twice or deleted."""
+class EconomySettingsAdmin(SingletonAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    """The one row of staff-set economics (diamond value, correction approvals)."""
 
     form = EconomySettingsForm
-    list_display = [
-        "__str__",
-        "diamond_value",
-        "gift_confirm_above_coins",
-        "payout_minimum",
-        "payout_approval_above",
-        "earnings_hold_days",
-        "payout_method_hold_hours",
-        "updated_at",
-    ]
-
-    def has_add_permission(self, request):
-        return super().has_add_permission(request) and not EconomySettings.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = ["__str__", "diamond_value", "adjustment_approval_above", "updated_at"]
 
 
 # --- Staff operations (posted by wallet.staff services; read-only here) ------------------------------

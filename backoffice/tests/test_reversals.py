@@ -13,6 +13,7 @@ from coinsite.accounts.models import StaffAction
 from gifting.models import GiftEvent
 from gifting.services import GiftNotAllowed, gift_send
 from gifting.tests.support import fund, make_gift, snapshot
+from payouts.models import PayoutSettings
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import Asset, CoinReceivable, TopUp, TopUpStatus
@@ -110,11 +111,9 @@ def test_a_chargeback_of_spent_coins_records_a_receivable_and_claws_back_held_di
 
 
 def test_diamonds_past_their_hold_stay_with_the_creator(alice, bob, charlie, stream, rose):
-    from wallet.selectors import economy
-
     topup = paid_topup(alice, 700)
     send(alice, stream, rose, "g1", quantity=5)
-    settings_row = economy()
+    settings_row = PayoutSettings.load()
     settings_row.earnings_hold_days = 0  # the hold has passed
     settings_row.save()
 

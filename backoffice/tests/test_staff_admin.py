@@ -14,8 +14,8 @@ from backoffice.staff_groups import GROUP_PERMISSIONS, staff_groups_sync
 from backoffice.tests.support import admin_login, make_gift_event, make_payout, make_staff, make_topup
 from coinsite.accounts.models import StaffAction
 from coinsite.accounts.staff_audit import staff_action_record
-from gifting.models import Gift, LiveStream
-from payouts.models import PayoutStatus
+from gifting.models import Gift, GiftingSettings, LiveStream
+from payouts.models import PayoutSettings, PayoutStatus
 from wallet.ledger import account_for_user, ledger_credit
 from wallet.models import (
     Asset,
@@ -26,6 +26,7 @@ from wallet.models import (
     LedgerAccount,
     LedgerEntry,
 )
+from wallet.valuation import Valuation
 
 
 def url(name: str, *args) -> str:
@@ -99,11 +100,10 @@ def gift_form(gift: Gift, **changes) -> dict:
     return {**data, **changes}
 
 
-def economy_form(**changes) -> dict:
-    data = {
-        "diamond_value_0": "0.005",
-        "diamond_value_1": "USD",
-        "gift_confirm_above_coins": 5_000,
+SETTINGS_FORMS = {  # the settings each admin page edits, as staff submit them unchanged
+    EconomySettings: {"diamond_value_0": "0.005", "diamond_value_1": "USD"},
+    GiftingSettings: {"gift_confirm_above_coins": 5_000},
+    PayoutSettings: {
         "payout_minimum_0": "50.00",
         "payout_minimum_1": "USD",
         "payout_approval_above_0": "1000.00",
@@ -111,12 +111,22 @@ def economy_form(**changes) -> dict:
         "earnings_hold_days": 7,
         "payout_method_hold_hours": 72,
         "exchange_rate_max_age_hours": 48,
-    }
+    },
+}
+SETTINGS_PAGES = {
+    EconomySettings: "wallet_economysettings_change",
+    GiftingSettings: "gifting_giftingsettings_change",
+    PayoutSettings: "payouts_payoutsettings_change",
+}
+
+
+def settings_form(model, **changes) -> dict:
+    data = dict(SETTINGS_FORMS[model])
     # Thresholds added to the model later keep their defaults.
     data.update(
         {
             field.name: field.default
-            for field in EconomySettings._meta.concrete_fields
+            for field in model._meta.concrete_fields
             if field.editable
             and not field.primary_key
             and field.name not in data
@@ -125,6 +135,10 @@ def economy_form(**changes) -> dict:
         }
     )
     return {**data, **changes}
+
+
+def settings_model_of(field: str):
+    return next(model for model, data in SETTINGS_FORMS.items() if field in data or f"{field}_0" in data)
 
 
 # --- Groups ---------------------------------------------------------------------------------------
@@ -177,6 +191,8 @@ def test_the_staff_groups_hold_exactly_their_permissions_and_syncing_again_chang
         ("catalogue", "wallet_coinpackage_add", 200),
         ("catalogue", "wallet_country_add", 200),
         ("catalogue", "wallet_economysettings_changelist", 200),
+        ("catalogue", "gifting_giftingsettings_changelist", 200),
+        ("catalogue", "payouts_payoutsettings_changelist", 200),
         ("catalogue", "payouts_payout_changelist", 403),
         ("catalogue", "wallet_topup_changelist", 403),
         ("catalogue", "accounts_user_changelist", 403),
@@ -189,9 +205,13 @@ def test_the_staff_groups_hold_exactly_their_permissions_and_syncing_again_chang
         ("support", "reports", 200),
         ("support", "gifting_gift_add", 403),
         ("support", "wallet_economysettings_changelist", 403),
+        ("support", "gifting_giftingsettings_changelist", 403),
+        ("support", "payouts_payoutsettings_changelist", 403),
         ("support", "exchange_rate_changelist", 403),
         ("finance", "payouts_payout_changelist", 200),
         ("finance", "wallet_economysettings_changelist", 200),
+        ("finance", "gifting_giftingsettings_changelist", 200),
+        ("finance", "payouts_payoutsettings_changelist", 200),
         ("finance", "exchange_rate_changelist", 200),
         ("finance", "exchange_rate_add", 200),
         ("finance", "accounts_staffaction_changelist", 200),
@@ -519,11 +539,12 @@ def test_bad_package_prices_are_refused(client, catalogue, amount, currency, mes
     ],
 )
 def test_bad_economy_settings_are_refused_and_nothing_is_saved(client, finance, changes, field, message):
-    settings_row, _ = EconomySettings.objects.get_or_create(pk=1)
+    model = settings_model_of(field)
+    settings_row, _ = model.objects.get_or_create(pk=1)
     before = row_state(settings_row)
     admin_login(client, finance)
 
-    response = client.post(url("wallet_economysettings_change", 1), economy_form(**changes))
+    response = client.post(url(SETTINGS_PAGES[model], 1), settings_form(model, **changes))
 
     assert response.status_code == 200
     assert message in " ".join(response.context["adminform"].form.errors[field])
@@ -534,29 +555,44 @@ def test_bad_economy_settings_are_refused_and_nothing_is_saved(client, finance, 
 @pytest.mark.django_db
 def test_good_economy_settings_are_saved_and_logged(client, finance):
     EconomySettings.objects.get_or_create(pk=1)
+    PayoutSettings.objects.get_or_create(pk=1)
     admin_login(client, finance)
 
-    response = client.post(
-        url("wallet_economysettings_change", 1), economy_form(diamond_value_0="0.006", earnings_hold_days=14)
+    economy_response = client.post(
+        url(SETTINGS_PAGES[EconomySettings], 1), settings_form(EconomySettings, diamond_value_0="0.006")
+    )
+    payout_response = client.post(
+        url(SETTINGS_PAGES[PayoutSettings], 1), settings_form(PayoutSettings, earnings_hold_days=14)
     )
 
-    assert response.status_code == 302
+    assert (economy_response.status_code, payout_response.status_code) == (302, 302)
     row = EconomySettings.objects.get()
-    assert (row.diamond_value, row.earnings_hold_days) == (Money(Decimal("0.006"), "USD"), 14)
-    line = StaffAction.objects.get()
-    assert (line.action, line.before["diamond_value"], line.after["diamond_value"]) == (
+    assert (row.diamond_value, PayoutSettings.objects.get().earnings_hold_days) == (Money(Decimal("0.006"), "USD"), 14)
+    economy_line, payout_line = StaffAction.objects.order_by("id")
+    assert (economy_line.action, economy_line.before["diamond_value"], economy_line.after["diamond_value"]) == (
         "change",
         "0.005000 USD",
         "0.006 USD",
     )
+    assert (payout_line.action, payout_line.before["earnings_hold_days"], payout_line.after["earnings_hold_days"]) == (
+        "change",
+        7,
+        14,
+    )
+    assert Valuation().diamonds(1_000) == Money("6.00", "USD")  # readers see the new value at once
 
 
 @pytest.mark.django_db
 def test_catalogue_staff_may_look_at_economy_settings_but_not_change_them(client, catalogue):
     EconomySettings.objects.get_or_create(pk=1)
+    PayoutSettings.objects.get_or_create(pk=1)
     admin_login(client, catalogue)
 
-    response = client.post(url("wallet_economysettings_change", 1), economy_form(earnings_hold_days=30))
+    response = client.post(url(SETTINGS_PAGES[PayoutSettings], 1), settings_form(PayoutSettings, earnings_hold_days=30))
+    economy_response = client.post(
+        url(SETTINGS_PAGES[EconomySettings], 1), settings_form(EconomySettings, diamond_value_0="0.006")
+    )
 
-    assert response.status_code == 403
-    assert EconomySettings.objects.get().earnings_hold_days == 7
+    assert (response.status_code, economy_response.status_code) == (403, 403)
+    assert PayoutSettings.objects.get().earnings_hold_days == 7
+    assert EconomySettings.objects.get().diamond_value == Money(Decimal("0.005"), "USD")

@@ -16,13 +16,12 @@ from gifting.tests.support import fund, run_in_threads
 from payouts import providers, services
 from payouts.earnings import diamond_balances, earnings_rollup
 from payouts.exchange import BACKEND_NAME, rates_load
-from payouts.models import Payout, PayoutStatus, SandboxPayoutTransfer
+from payouts.models import Payout, PayoutSettings, PayoutStatus, SandboxPayoutTransfer
 from payouts.services import PayoutError
 from payouts.tests.support import add_method, committing, give_diamonds, money_state
 from wallet.audit import ledger_audit_run
 from wallet.ledger import system_account, user_balance
 from wallet.models import Asset, SystemAccount
-from wallet.selectors import economy
 
 pytestmark = pytest.mark.django_db
 DIAMOND = Asset.DIAMOND
@@ -182,7 +181,7 @@ def test_diamonds_from_recent_gifts_are_on_hold_until_the_hold_period_passes(ali
     assert diamond_balances(bob, today=today + datetime.timedelta(days=7)).on_hold == 0
 
     # Staff shorten the hold: the same diamonds become withdrawable at once.
-    settings_row = economy()
+    settings_row = PayoutSettings.load()
     settings_row.earnings_hold_days = 0
     settings_row.save()
     payout = request(bob, method, 10_000)

@@ -24,9 +24,15 @@ from payouts.statements.services import StatementError, statements_send_month
 from wallet.ledger import account_for_user, ledger_post, system_account
 from wallet.models import Asset, SystemAccount, TopUp, TopUpStatus
 from wallet.money import format_money
-from wallet.selectors import coin_value, economy
+from wallet.selectors import economy
+from wallet.valuation import Valuation
 
 pytestmark = pytest.mark.django_db
+
+
+def coin_value(coins: int, currency: str) -> Money | None:
+    return Valuation().coins(coins, currency)
+
 
 THIS_MONTH = current_month()
 LAST_MONTH = previous_month(THIS_MONTH)

@@ -6,6 +6,7 @@ from django import template
 from djmoney.money import Money
 
 from wallet.money import currency_exponent, format_money
+from wallet.valuation import coins_value
 
 register = template.Library()
 
@@ -47,12 +48,12 @@ def get_item(mapping, key):
 
 
 @register.filter
-def coin_worth(coins, per_coin: Money | None) -> str:
-    """What `coins` are worth at `per_coin` (the base price of one coin), as "($1.41)"; "" without a price.
+def coin_worth(coins: object, per_coin: Money | None) -> str:
+    """What `coins` are worth at `per_coin`, as "($1.41)"; "" without a price.
 
-    The view looks the per-coin price up once (`wallet.selectors.coin_rate`), so a feed of many
-    amounts costs no query per amount.
+    A template's way into `wallet.valuation.coins_value` (the one valuation): the view passes the
+    per-coin price it read once (`Valuation.per_coin`), so a feed of many amounts costs no query per amount.
     """
     if per_coin is None or coins in (None, ""):
         return ""
-    return f"({format_money(Money(per_coin.amount * int(coins), per_coin.currency.code))})"
+    return f"({format_money(coins_value(int(coins), per_coin))})"

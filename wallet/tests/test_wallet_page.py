@@ -17,6 +17,7 @@ from djmoney.money import Money
 from wallet.ledger import account_for_user, ledger_credit, ledger_debit
 from wallet.models import Asset, SpendingControls, TopUp, TopUpStatus
 from wallet.spending import spending_limits_set
+from wallet.valuation import Valuation
 
 pytestmark = pytest.mark.django_db
 
@@ -550,9 +551,7 @@ def test_overview_shows_the_pause_and_what_is_left_to_spend(alice_client, alice)
 
 
 def test_money_values_use_decimal_rounding_half_up():
-    from wallet.account_views import CoinValuer
+    valuation = Valuation()
 
-    valuer = CoinValuer("USD")
-
-    assert valuer.value(50) == Money(Decimal("0.71"), "USD")  # 0.70715
-    assert valuer.value(-50) == Money(Decimal("-0.71"), "USD")
+    assert valuation.coins(50, "USD") == Money(Decimal("0.71"), "USD")  # 0.70715
+    assert valuation.coins(-50, "USD") == Money(Decimal("-0.71"), "USD")
