@@ -491,7 +491,7 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
             {
                 "stream_id": stream_id,
                 "gift_id": gift_id,
-                "country": sender.country,
+                "country": str(sender.country),  # a django-countries Country; the SQL wants its code
                 "sender_id": sender.pk,
                 "key": idempotency_key,
                 "coin": Asset.COIN.value,

@@ -18,7 +18,6 @@ from djmoney.contrib.exchange.backends.base import BaseExchangeBackend
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from djmoney.money import Money
 
-from coinsite.lib.currencies import CURRENCY_EXPONENTS
 from wallet.money import UnsupportedCurrency, currency_code, quantize
 
 DEFAULT_RATES_FILE = Path(__file__).resolve().parent / "data" / "exchange_rates.json"
@@ -132,6 +131,3 @@ def _positive_decimal(value) -> Decimal:
     if not number.is_finite() or number <= 0:
         raise ValueError(f"{value!r} is not a positive rate")
     return number
-
-
-PAYOUT_CURRENCIES = sorted(CURRENCY_EXPONENTS)

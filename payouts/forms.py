@@ -4,11 +4,9 @@ import secrets
 
 from django import forms
 
-from payouts.exchange import PAYOUT_CURRENCIES
+from coinsite.lib.currencies import currency_choices
 from payouts.models import PayoutMethodKind
 from payouts.services import MAX_KEY_LENGTH
-
-CURRENCY_CHOICES = [(code, code) for code in PAYOUT_CURRENCIES]
 
 
 def new_request_key() -> str:
@@ -19,7 +17,7 @@ class PayoutMethodForm(forms.Form):
     kind = forms.ChoiceField(choices=PayoutMethodKind.choices, label="Payout method", widget=forms.RadioSelect)
     holder_name = forms.CharField(max_length=100, label="Account holder's name")
     currency = forms.ChoiceField(
-        choices=CURRENCY_CHOICES,
+        choices=currency_choices,
         label="Payout currency",
         help_text="Your diamonds are converted into this currency at the stored rate.",
     )

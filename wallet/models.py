@@ -9,12 +9,16 @@ trigger, in PostgreSQL (migration 0002).
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
 
+from coinsite.lib.currencies import CURRENCY_EXPONENTS, currency_choices
 from coinsite.lib.singletons import SingletonModel
+from wallet.providers.base import PAYMENT_METHODS
 
 
 class Asset(models.TextChoices):
@@ -217,11 +221,16 @@ class LedgerAuditRun(models.Model):
 
 
 class Country(models.Model):
-    """Where a viewer lives decides their currency, whether they may recharge or gift, and how they pay."""
+    """The economics of a country Coinsite is offered in: its currency, whether viewers there may
+    recharge or gift, and how they pay. A country without a row is not offered (yet).
 
-    code = models.CharField(max_length=2, primary_key=True, help_text="ISO 3166-1 alpha-2, e.g. US.")
-    name = models.CharField(max_length=80)
-    currency = models.CharField(max_length=3, help_text="ISO 4217 code prices are shown and charged in.")
+    The country itself (its code and name, in the viewer's language) comes from django-countries.
+    """
+
+    code = CountryField(primary_key=True, help_text="ISO 3166-1 alpha-2, e.g. US.")
+    currency = models.CharField(
+        max_length=3, choices=currency_choices, help_text="ISO 4217 code prices are shown and charged in."
+    )
     recharge_enabled = models.BooleanField(default=True)
     gifting_enabled = models.BooleanField(default=True)
     payment_methods = models.JSONField(
@@ -232,7 +241,7 @@ class Country(models.Model):
     )
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["code"]
         verbose_name_plural = "countries"
         constraints = [
             models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{2}$"), name="wallet_country_code_format"),
@@ -242,12 +251,12 @@ class Country(models.Model):
     def __str__(self):
         return f"{self.name} ({self.code})"
 
-    def clean(self):
-        from django.core.exceptions import ValidationError
+    @property
+    def name(self) -> str:
+        """The country's name in the active language (django-countries)."""
+        return str(self.code.name)
 
-        from coinsite.lib.currencies import CURRENCY_EXPONENTS
-        from wallet.providers.base import PAYMENT_METHODS
-
+    def clean(self) -> None:
         if self.currency not in CURRENCY_EXPONENTS:
             raise ValidationError({"currency": f"Coinsite does not sell coins in {self.currency}."})
         unknown = [m for m in self.payment_methods or [] if m not in PAYMENT_METHODS]

@@ -109,7 +109,7 @@ class CountryAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     list_display = ["code", "name", "currency", "recharge_enabled", "gifting_enabled", "payment_methods"]
     list_filter = ["currency", "recharge_enabled", "gifting_enabled"]
-    search_fields = ["code", "name"]
+    search_fields = ["code"]
 
     def has_delete_permission(self, request, obj=None):
         # Users and top-ups name their country; switch recharge or gifting off instead.

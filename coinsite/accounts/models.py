@@ -3,34 +3,10 @@ import datetime
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django_countries.fields import CountryField
 
-# ISO 3166-1 alpha-2 codes the product is offered in; wallet.Country holds the economics for each.
-COUNTRY_CHOICES = [
-    ("US", "United States"),
-    ("GB", "United Kingdom"),
-    ("DE", "Germany"),
-    ("FR", "France"),
-    ("ES", "Spain"),
-    ("IT", "Italy"),
-    ("NL", "Netherlands"),
-    ("IE", "Ireland"),
-    ("JP", "Japan"),
-    ("BR", "Brazil"),
-    ("IN", "India"),
-    ("CA", "Canada"),
-    ("AU", "Australia"),
-    ("MX", "Mexico"),
-    ("KR", "South Korea"),
-    ("CN", "China"),
-]
-CURRENCY_CHOICES = [
-    ("USD", "US dollar (USD)"),
-    ("EUR", "Euro (EUR)"),
-    ("GBP", "British pound (GBP)"),
-    ("JPY", "Japanese yen (JPY)"),
-    ("BRL", "Brazilian real (BRL)"),
-    ("INR", "Indian rupee (INR)"),
-]
+from coinsite.lib.currencies import DEFAULT_CURRENCY, currency_choices
+
 ADULT_AGE = 18
 
 
@@ -61,9 +37,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField("email address", unique=True)
     display_name = models.CharField(max_length=60)
-    country = models.CharField(max_length=2, choices=COUNTRY_CHOICES, default="US")
+    # Any country (names and codes from django-countries); what Coinsite offers there is wallet.Country's business.
+    country = CountryField(default="US")
     birth_date = models.DateField(null=True, blank=True)
-    preferred_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    preferred_currency = models.CharField(max_length=3, choices=currency_choices, default=DEFAULT_CURRENCY)
     is_creator = models.BooleanField(default=False)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)

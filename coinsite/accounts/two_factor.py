@@ -13,6 +13,8 @@ from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from coinsite.accounts.models import User
+
 BACKUP_DEVICE_NAME = "Backup codes"
 BACKUP_CODE_COUNT = 10
 
@@ -64,8 +66,18 @@ def backup_codes_remaining(user) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
-def device_remove(*, user, persistent_id: str) -> bool:
-    """Remove one of the user's own devices; removing the last authenticator removes backup codes."""
+class DeviceRemovalRefused(Exception):
+    """The device stays (a staff member's last authenticator); ``str(error)`` says why."""
+
+
+def device_remove(*, user: User, persistent_id: str) -> bool:
+    """Remove one of the user's own devices; removing the last authenticator removes backup codes.
+
+    Staff must keep an authenticator: removing their last one raises DeviceRemovalRefused. Returns
+    False, changing nothing, when the user has no such device.
+    """
+    if user.is_staff and _is_last_authenticator(user, persistent_id):
+        raise DeviceRemovalRefused("Staff accounts must keep an authenticator. Add another one first.")
     for device in devices_for_user(user, confirmed=None):
         if device.persistent_id == persistent_id:
             with transaction.atomic():
@@ -99,6 +111,11 @@ def code_verify(*, user, code: str):
     if wait_seconds:
         raise CodeRefused(f"Too many wrong codes. Wait {wait_seconds} seconds and try again.")
     raise CodeRefused("That code is not valid, or it has already been used.")
+
+
+def _is_last_authenticator(user: User, persistent_id: str) -> bool:
+    authenticators = [d.persistent_id for d in TOTPDevice.objects.filter(user=user, confirmed=True)]
+    return authenticators == [persistent_id]
 
 
 def _replace_backup_codes(user) -> list[str]:

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import two_factor
+from coinsite.accounts import services, two_factor
 from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EnrollForm, ProfileForm
 from coinsite.accounts.stages import TwoFactorStage
 from coinsite.lib.access import has_two_factor, sudo_mark_fresh, sudo_required
@@ -89,13 +89,15 @@ def backup_codes_regenerate(request):
 @login_required
 @sudo_required
 def device_remove(request):
-    persistent_id = request.POST.get("device", "")
-    if request.user.is_staff and _is_last_authenticator(request.user, persistent_id):
-        messages.error(request, "Staff accounts must keep an authenticator. Add another one first.")
-    elif two_factor.device_remove(user=request.user, persistent_id=persistent_id):
-        messages.success(request, "The device was removed.")
+    try:
+        removed = two_factor.device_remove(user=request.user, persistent_id=request.POST.get("device", ""))
+    except two_factor.DeviceRemovalRefused as refusal:
+        messages.error(request, str(refusal))
     else:
-        messages.error(request, "That device was not found.")
+        if removed:
+            messages.success(request, "The device was removed.")
+        else:
+            messages.error(request, "That device was not found.")
     return redirect("accounts:security")
 
 
@@ -131,9 +133,7 @@ def profile(request):
     if request.method == "POST":
         if not form.is_valid():
             return render(request, "accounts/profile.html", {"form": form}, status=400)
-        for field, value in form.cleaned_data.items():
-            setattr(user, field, value)
-        user.save(update_fields=list(form.cleaned_data))
+        services.profile_update(user=user, **form.cleaned_data)
         messages.success(request, "Your profile was saved.")
         return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form})
@@ -154,8 +154,3 @@ def _confirm_identity(request, form, *, code_required: bool) -> bool:
         return True
     form.add_error("password", "That password is not right.")
     return False
-
-
-def _is_last_authenticator(user, persistent_id: str) -> bool:
-    authenticators = [d.persistent_id for d in TOTPDevice.objects.filter(user=user, confirmed=True)]
-    return authenticators == [persistent_id]

@@ -137,7 +137,7 @@ def test_recharge_page_shows_packages_per_coin_prices_custom_amount_methods_and_
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Prices in USD for United States." in html
+    assert "Prices in USD for United States of America." in html  # the name django-countries gives
     for coins, price, per_coin in [
         ("70", "$0.99", "USD 0.0141"),
         ("700", "$9.99", "USD 0.0143"),
