@@ -107,15 +107,11 @@ def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bi
         raise PayoutError("Choose a payout currency from the list.")
     if kind == PayoutMethodKind.BANK:
         try:
-            return {
-                "kind": kind,
-                "holder_name": holder_name,
-                "currency": currency,
-                "iban": normalise_iban(iban),
-                "bic": normalise_bic(bic),
-            }
+            iban = normalise_iban(iban)
+            bic = normalise_bic(bic, iban=iban)
         except InvalidDetails as error:
             raise PayoutError(str(error)) from None
+        return {"kind": kind, "holder_name": holder_name, "currency": currency, "iban": iban, "bic": bic}
     if kind == PayoutMethodKind.PAYPAL:
         email = (paypal_email or "").strip().lower()
         if "@" not in email or len(email) > 254:
