@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "gifting",
     "payouts",
     "wallet.sandbox.apps.SandboxConfig",
+    "bench",
     "backoffice",  # last: its admin replaces registrations made by the apps above (auth's Group, djmoney's Rate)
 ]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from gifting import bench
+from bench import gifts as bench
 from wallet.audit import ledger_audit_run
 
 

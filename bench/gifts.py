@@ -1,4 +1,4 @@
-"""Gift throughput benchmark (DESIGN §4): the app's gift path against pgbench on the same machine.
+"""Gift throughput benchmark (docs/design.md §4): the app's gift path against pgbench on the same machine.
 
 Used by `python manage.py bench_gifts` (`make bench`). It prints figures and writes JSON; it never
 asserts on time. Bench users live under BENCH_DOMAIN so demo data is untouched, and every run uses
@@ -20,6 +20,8 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 from django.urls import NoReverseMatch, reverse
+from psycopg import sql
 
 from coinsite.accounts.models import User
 from gifting.models import Gift, GiftEvent, LiveStream
@@ -36,7 +39,6 @@ from wallet.models import Asset
 
 BENCH_DOMAIN = "bench.coinsite.local"
 BENCH_GIFT_SLUG = "rose"
-PGBENCH_DATABASE = "coinsite_pgbench"
 FUNDING_FLOOR = 200_000  # coins a sender must hold before a run; topped up to this plus FUNDING_TOPUP
 FUNDING_TOPUP = 1_000_000
 
@@ -123,43 +125,40 @@ def _pgbench_env_args() -> tuple[dict, list[str]]:
     return env, args
 
 
-def pgbench_tps(*, pgbench: str, scale: int, clients: int, seconds: int, log) -> float | None:
-    """Initialise a scratch database at `scale`, run TPC-B-like for `seconds`, return tps (None on failure)."""
-    env, connect_args = _pgbench_env_args()
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """A new database for pgbench with a name no one else uses, dropped when the block ends.
+
+    Only a database this call created is ever dropped: if the name were taken, CREATE DATABASE fails
+    and nothing is dropped (several checkouts may share one PostgreSQL server).
+    """
+    name = f"coinsite_pgbench_{os.getpid()}_{secrets.token_hex(4)}"
     with _admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DATABASE}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{PGBENCH_DATABASE}"')
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        init = [pgbench, *connect_args, "-i", "-q", "-s", str(scale), PGBENCH_DATABASE]
-        subprocess.run(init, env=env, capture_output=True, text=True, timeout=300, check=True)  # noqa: S603
-        run = [
-            pgbench,
-            *connect_args,
-            "-T",
-            str(seconds),
-            "-c",
-            str(clients),
-            "-j",
-            str(min(2, clients)),
-            PGBENCH_DATABASE,
-        ]
-        result = subprocess.run(  # noqa: S603
-            run,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=seconds + 120,
-            check=True,
-        )
-    except subprocess.CalledProcessError as error:
-        log(f"pgbench failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
-        return None
-    except subprocess.TimeoutExpired:
-        log("pgbench did not finish in time.")
-        return None
+        yield name
     finally:
         with _admin_connection() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DATABASE}" WITH (FORCE)')
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def pgbench_tps(*, pgbench: str, scale: int, clients: int, seconds: int, log: Callable[[str], None]) -> float | None:
+    """Initialise a scratch database at `scale`, run TPC-B-like for `seconds`, return tps (None on failure)."""
+    env, connect_args = _pgbench_env_args()
+    with scratch_database() as database:
+        try:
+            init = [pgbench, *connect_args, "-i", "-q", "-s", str(scale), database]
+            subprocess.run(init, env=env, capture_output=True, text=True, timeout=300, check=True)  # noqa: S603
+            run = [pgbench, *connect_args, "-T", str(seconds), "-c", str(clients), "-j", str(min(2, clients)), database]
+            result = subprocess.run(  # noqa: S603
+                run, env=env, capture_output=True, text=True, timeout=seconds + 120, check=True
+            )
+        except subprocess.CalledProcessError as error:
+            log(f"pgbench failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
+            return None
+        except subprocess.TimeoutExpired:
+            log("pgbench did not finish in time.")
+            return None
     match = re.search(r"tps = ([\d.]+) \(without initial", result.stdout) or re.search(r"tps = ([\d.]+)", result.stdout)
     return round(float(match.group(1)), 1) if match else None
 
@@ -382,7 +381,7 @@ class Server:
         # thread, so CONN_MAX_AGE > 0 leaks connections until PostgreSQL refuses more ("too many
         # clients"). Django's advice for ASGI is CONN_MAX_AGE=0 (or a pool); honour an explicit choice.
         env.setdefault("DB_CONN_MAX_AGE", "0")
-        env["DJANGO_SETTINGS_MODULE"] = "gifting.bench_settings"  # the site's, without the per-viewer rate limit
+        env["DJANGO_SETTINGS_MODULE"] = "bench.settings"  # the site's, without the per-viewer rate limit
         self.conn_max_age = env["DB_CONN_MAX_AGE"]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(  # noqa: S603
