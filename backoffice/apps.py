@@ -2,6 +2,8 @@ from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 
+from backoffice.staff_groups import staff_groups_after_migrate
+
 
 class BackofficeConfig(AppConfig):
     name = "backoffice"
@@ -9,9 +11,6 @@ class BackofficeConfig(AppConfig):
     default = True
 
     def ready(self) -> None:
-        # Deferred import: the staff groups read the auth models, which need the app registry ready.
-        from backoffice.staff_groups import staff_groups_after_migrate
-
         # Keeps the staff groups in step with their permission table after every migrate and after a
         # test-database flush (which drops and re-emits post_migrate). Django sends post_migrate only
         # for apps with models, which backoffice has none of: the accounts app's signal carries it.

@@ -11,6 +11,7 @@ unlocks the admin actions that check it (approving a payout), never the change f
 """
 
 from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 from django.db import DEFAULT_DB_ALIAS
 
 SUPPORT = "support"
@@ -153,8 +154,6 @@ def _permissions(permission_model, labels: set[str], using: str) -> dict[str, ob
 def staff_groups_after_migrate(sender, using=DEFAULT_DB_ALIAS, apps=global_apps, **kwargs) -> None:
     """post_migrate receiver: permissions of every app first (they are created per app, and this
     app's signal may come before the others'), then the groups."""
-    from django.contrib.auth.management import create_permissions
-
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0, using=using, apps=global_apps)  # content types too
     staff_groups_sync(using=using)

@@ -6,6 +6,7 @@ fresh idempotency keys, so it can be re-run against the same database.
 """
 
 import datetime
+import http.client
 import math
 import multiprocessing
 import os
@@ -27,8 +28,10 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.db import connection
 from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 from psycopg import sql
 
 from coinsite.accounts.models import User
@@ -333,9 +336,6 @@ def gift_endpoint_path(stream: LiveStream) -> str | None:
 
 def session_cookie_for(user: User) -> str:
     """A logged-in session for `user`, stored where the server reads sessions, as its cookie value."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.utils.module_loading import import_string
-
     store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
     store[SESSION_KEY] = str(user.pk)
     store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
@@ -395,8 +395,6 @@ class Server:
         return self
 
     def _wait_until_up(self, *, timeout: float) -> None:
-        import http.client
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -424,8 +422,6 @@ class Server:
 
 def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds: float, prefix: str) -> PhaseResult:
     """Each sender POSTs roses to its target stream's gift endpoint on a keep-alive connection."""
-    import http.client
-
     origin = f"http://127.0.0.1:{port}"
     sessions = [session_cookie_for(sender) for sender in data.senders]
     connection.close()  # the sessions are committed; threads open their own connections
@@ -483,8 +479,6 @@ def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds
 
 
 def sessions_delete(session_keys: list[str]) -> None:
-    from django.utils.module_loading import import_string
-
     store_class = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
     for session_key in session_keys:
         store_class(session_key).delete()

@@ -1,7 +1,7 @@
 """Gifting: the gift catalogue, creators' live streams, and the append-only record of gifts sent.
 
 Coins and diamonds themselves live in the wallet ledger; a `GiftEvent` only records what was
-sent, pointing at the ledger transaction that moved the value (DESIGN §2, §3).
+sent, pointing at the ledger transaction that moved the value (docs/design.md §2, §3).
 """
 
 import re

@@ -1,6 +1,6 @@
 """Gifting operations: going live, ending a stream, setting its goal, and sending gifts.
 
-`gift_send` is the hot path (DESIGN §4): thousands of viewers may gift one creator at the same
+`gift_send` is the hot path (docs/design.md §4): thousands of viewers may gift one creator at the same
 moment. It reads everything it needs in one query, takes no lock on the creator (the ledger
 appends creator credits as balance deltas), and its debit contends only with the same viewer's
 other spends: the viewer's spending-controls row lock (`wallet.spending.spending_check`), then
@@ -10,6 +10,7 @@ the ledger's conditional UPDATE of the viewer's coin wallet — always in that o
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -53,7 +54,7 @@ MAX_QUANTITY = 99
 MAX_KEY_LENGTH = 100
 DIAMONDS_PER_COIN = 1
 BIO_MAX_LENGTH = 500
-# Gift sends allowed per viewer (DESIGN §6: rate limits on money endpoints), counted in the cache by
+# Gift sends allowed per viewer (docs/design.md §6: rate limits on money endpoints), counted in the cache by
 # `gift_send_rate_check`; a person tapping a gift quickly stays well under them, a script does not.
 GIFT_SENDS_PER_SECOND = 5
 GIFT_SENDS_PER_MINUTE = 120
@@ -457,16 +458,25 @@ _ACCOUNT_ROLES = ["sender_coins", "creator_diamonds", "coins_consumed", "diamond
 
 
 def _context_sql() -> str:
+    """The context query; every column is named (accounts as `<role>__<field>`), so reading it never
+    depends on column positions."""
     accounts = LedgerAccount._meta.db_table
-    account_columns = ", ".join(f"{role}.{field}" for role in _ACCOUNT_ROLES for field in _ACCOUNT_FIELDS)
+    account_columns = ", ".join(
+        f"{role}.{field} AS {role}__{field}" for role in _ACCOUNT_ROLES for field in _ACCOUNT_FIELDS
+    )
     return f"""
-        SELECT stream.creator_id, stream.ended_at IS NULL, creator.is_creator,
-               gift.id, gift.name, gift.coin_cost, gift.is_active, gift.countries::text,
-               country.gifting_enabled, existing.id, frozen.reason,
+        SELECT stream.creator_id AS creator_id,
+               stream.ended_at IS NULL AS stream_is_live,
+               creator.is_creator AS creator_is_creator,
+               gift.id AS gift_id, gift.name AS gift_name, gift.coin_cost AS coin_cost,
+               gift.is_active AS gift_is_active, gift.countries::text AS countries_json,
+               country.gifting_enabled AS country_gifting_enabled,
+               existing.id AS existing_event_id,
+               frozen.reason AS frozen_reason,
                EXISTS (SELECT 1 FROM {CoinReceivable._meta.db_table} owed
-                        WHERE owed.user_id = %(sender_id)s AND owed.settled_at IS NULL),
+                        WHERE owed.user_id = %(sender_id)s AND owed.settled_at IS NULL) AS owes_coins,
                EXISTS (SELECT 1 FROM {SpendingControls._meta.db_table} controls
-                        WHERE controls.user_id = %(sender_id)s),
+                        WHERE controls.user_id = %(sender_id)s) AS has_spending_controls,
                {account_columns}
           FROM (SELECT 1) AS anchor
           LEFT JOIN {LiveStream._meta.db_table} stream ON stream.id = %(stream_id)s
@@ -500,49 +510,31 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
                 "diamonds_issued": SystemAccount.DIAMONDS_ISSUED.value,
             },
         )
-        row = cursor.fetchone()
-    (
-        creator_id,
-        stream_is_live,
-        creator_is_creator,
-        found_gift_id,
-        gift_name,
-        coin_cost,
-        gift_is_active,
-        countries_json,
-        country_gifting_enabled,
-        existing_event_id,
-        frozen_reason,
-        owes_coins,
-        has_spending_controls,
-    ) = row[:13]
-    accounts = _accounts_from_row(row[13:])
+        row = dict(zip([column.name for column in cursor.description], cursor.fetchone(), strict=True))
     return _GiftContext(
-        creator_id=creator_id,
-        stream_is_live=bool(stream_is_live),
-        creator_is_creator=bool(creator_is_creator),
-        gift_id=found_gift_id,
-        gift_name=gift_name or "",
-        coin_cost=coin_cost or 0,
-        gift_is_active=bool(gift_is_active),
-        gift_countries=json.loads(countries_json) if countries_json else [],
-        country_gifting_enabled=country_gifting_enabled,
-        existing_event_id=existing_event_id,
-        frozen_reason=frozen_reason,
-        owes_coins=bool(owes_coins),
-        has_spending_controls=bool(has_spending_controls),
-        **accounts,
+        creator_id=row["creator_id"],
+        stream_is_live=bool(row["stream_is_live"]),
+        creator_is_creator=bool(row["creator_is_creator"]),
+        gift_id=row["gift_id"],
+        gift_name=row["gift_name"] or "",
+        coin_cost=row["coin_cost"] or 0,
+        gift_is_active=bool(row["gift_is_active"]),
+        gift_countries=json.loads(row["countries_json"]) if row["countries_json"] else [],
+        country_gifting_enabled=row["country_gifting_enabled"],
+        existing_event_id=row["existing_event_id"],
+        frozen_reason=row["frozen_reason"],
+        owes_coins=bool(row["owes_coins"]),
+        has_spending_controls=bool(row["has_spending_controls"]),
+        **{role: _account_from_row(row, role) for role in _ACCOUNT_ROLES},
     )
 
 
-def _accounts_from_row(values: tuple) -> dict[str, LedgerAccount | None]:
-    width = len(_ACCOUNT_FIELDS)
-    accounts = {}
-    for index, role in enumerate(_ACCOUNT_ROLES):
-        columns = values[index * width : (index + 1) * width]
-        found = columns[_ACCOUNT_FIELDS.index("id")] is not None
-        accounts[role] = LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, columns) if found else None
-    return accounts
+def _account_from_row(row: dict[str, Any], role: str) -> LedgerAccount | None:
+    """The `role` account from its `<role>__<field>` columns, None when the LEFT JOIN found none."""
+    values = [row[f"{role}__{field}"] for field in _ACCOUNT_FIELDS]
+    if row[f"{role}__id"] is None:
+        return None
+    return LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, values)
 
 
 def _insert_event(event: GiftEvent) -> bool:

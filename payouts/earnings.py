@@ -1,7 +1,7 @@
 """Creator earnings: the roll-up of gift events, diamond balances (available, on hold, in payout).
 
 The roll-up folds gift events into per-day-and-stream and per-supporter rows in id order, so a
-dashboard reads a few hundred rows however many gifts a creator has (DESIGN §4). Events are
+dashboard reads a few hundred rows however many gifts a creator has (docs/design.md §4). Events are
 folded only once they are a little old: ids are handed out before commit, so a fresh event can
 still be invisible while a later id is visible; waiting `SETTLE_SECONDS` (far longer than any
 gift transaction) means the prefix we fold has no gaps left to fill.

@@ -2,7 +2,7 @@
 
 Diamonds themselves live in the wallet ledger. A `Payout` records one request to turn diamonds
 into money: the diamonds move to the clearing account when it is requested, and leave it either
-to diamonds redeemed (paid) or back to the creator (failed or rejected) — DESIGN §3.
+to diamonds redeemed (paid) or back to the creator (failed or rejected) — docs/design.md §3.
 """
 
 import uuid
@@ -165,7 +165,7 @@ class SandboxPayoutTransfer(models.Model):
 class EarningsRollup(models.Model):
     """Gifts a creator received per day and stream, folded from gift events by `earnings_rollup`.
 
-    Dashboards and hold periods read these instead of summing every gift (DESIGN §4); events newer
+    Dashboards and hold periods read these instead of summing every gift (docs/design.md §4); events newer
     than `EarningsRollupState.last_event_id` are added on read.
     """
 

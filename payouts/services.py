@@ -2,9 +2,9 @@
 
 The diamonds of a payout move to the clearing account when it is requested, so they leave the
 creator's available balance at once; they leave clearing exactly once, to diamonds redeemed when
-the provider pays, or back to the creator when it fails or staff reject it (DESIGN §3). Each
+the provider pays, or back to the creator when it fails or staff reject it (docs/design.md §3). Each
 step re-checks the payout's status under its row lock and returns early if it was already done,
-so re-delivered tasks and replayed provider notices change nothing (DESIGN §5).
+so re-delivered tasks and replayed provider notices change nothing (docs/design.md §5).
 """
 
 import datetime

@@ -4,7 +4,7 @@ Other apps call these functions; they never write `wallet.models` ledger rows th
 line is `(account, asset, amount)`: a positive amount adds to the account's balance, a negative
 one takes from it, and the lines of one transaction sum to zero per asset.
 
-Concurrency (DESIGN §4, §5). We use a conditional UPDATE rather than SELECT ... FOR NO KEY
+Concurrency (docs/design.md §4, §5). We use a conditional UPDATE rather than SELECT ... FOR NO KEY
 UPDATE followed by an UPDATE: each account whose balance a posting must check is changed by one
 statement, `balance = balance + x WHERE balance + x >= 0`, and those statements run in primary
 key order. The row lock the UPDATE takes lasts until commit, PostgreSQL re-checks the condition

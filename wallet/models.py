@@ -1,4 +1,4 @@
-"""The double-entry ledger: accounts, transactions and append-only entries (DESIGN §2).
+"""The double-entry ledger: accounts, transactions and append-only entries (docs/design.md §2).
 
 Amounts are integers of one asset (coins or diamonds). A positive entry adds to an account's
 balance, a negative one takes from it; every transaction sums to zero per asset. Writes go
@@ -88,7 +88,7 @@ class LedgerAccount(models.Model):
     `append_only_balance` (creator diamond wallets and system accounts) postings that need no
     funds check only insert entries plus `LedgerBalanceDelta` rows, so thousands of concurrent
     gifts never queue on this row; the real balance is `balance` plus its pending deltas until
-    `wallet.ledger.ledger_rollup` folds them in (DESIGN §4).
+    `wallet.ledger.ledger_rollup` folds them in (docs/design.md §4).
     """
 
     kind = models.CharField(max_length=8, choices=AccountKind.choices)
@@ -471,7 +471,7 @@ class SpendingControls(models.Model):
         return f"Spending controls of user {self.user_id}"
 
 
-# --- Economics: the staff-set numbers the product runs on (DESIGN §2) ----------------------------
+# --- Economics: the staff-set numbers the product runs on (docs/design.md §2) ----------------------------
 
 
 class EconomySettings(SingletonModel):
@@ -479,7 +479,7 @@ class EconomySettings(SingletonModel):
     a second staff member.
 
     Read through `wallet.selectors.economy()` (cached; see `coinsite.lib.singletons`); the defaults are
-    DESIGN §2's. Gifting and payout rules live in their own apps' settings (`gifting.GiftingSettings`,
+    docs/design.md §2's. Gifting and payout rules live in their own apps' settings (`gifting.GiftingSettings`,
     `payouts.PayoutSettings`). Staff change them in admin; every value is shown to the users it affects.
     """
 
@@ -507,7 +507,7 @@ class EconomySettings(SingletonModel):
         return "Economy settings"
 
 
-# --- Staff operations: freezes, receivables, corrections (DESIGN §3 "Staff") -----------------------
+# --- Staff operations: freezes, receivables, corrections (docs/design.md §3 "Staff") -----------------------
 
 
 class WalletFreeze(models.Model):

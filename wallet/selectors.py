@@ -117,7 +117,7 @@ def user_currency(user) -> str:
 
 
 def economy() -> EconomySettings:
-    """The staff-set economics (DESIGN §2), cached; the defaults when staff never saved them. Writes nothing."""
+    """The staff-set economics (docs/design.md §2), cached; the defaults when staff never saved them. Writes nothing."""
     return EconomySettings.load()
 
 

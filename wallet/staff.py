@@ -2,7 +2,7 @@
 of refunds and chargebacks, and settling what viewers owe.
 
 Balances are never edited: every change is a ledger transaction with a reason, and every staff
-action is written to the staff audit log in the same database transaction (DESIGN §3 "Staff").
+action is written to the staff audit log in the same database transaction (docs/design.md §3 "Staff").
 Refunds and chargebacks of top-ups are started from `backoffice.services.topup_reverse`, which
 also claws back the creators' held diamonds (wallet imports neither gifting nor payouts).
 """

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import segno
 from django.db import transaction
+from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -130,8 +131,6 @@ def _replace_backup_codes(user) -> list[str]:
 
 
 def _throttle_wait(device) -> int:
-    from django.utils import timezone
-
     if not device.throttling_failure_timestamp:
         return 1
     delay = device.get_throttle_factor() * (2 ** (device.throttling_failure_count - 1))

@@ -1,4 +1,4 @@
-"""Sending the monthly statements (DESIGN §5): once per user and month, in batches, resumable.
+"""Sending the monthly statements (docs/design.md §5): once per user and month, in batches, resumable.
 
 A run per month walks users in id order a batch at a time, saving its place after every batch, so
 a run of 100,000 users keeps one batch in memory and resumes where a dead worker stopped. Each

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from djmoney.money import Money
 
@@ -116,8 +117,6 @@ def get_provider(name: str | None = None) -> PaymentProvider:
 
 def checkout_expires_at(now: datetime.datetime | None = None) -> datetime.datetime:
     """When a checkout started now stops accepting payment (settings.PAYMENT_CHECKOUT_MINUTES)."""
-    from django.utils import timezone
-
     now = now or timezone.now()
     return (now + datetime.timedelta(minutes=settings.PAYMENT_CHECKOUT_MINUTES)).replace(microsecond=0)
 

@@ -26,6 +26,8 @@ from wallet.providers.base import (
     checkout_expires_at,
     header,
 )
+from wallet.sandbox.models import SandboxSession
+from wallet.sandbox.services import sandbox_session_create
 
 SIGNATURE_HEADER = "Coinsite-Sandbox-Signature"
 
@@ -46,8 +48,6 @@ class SandboxProvider:
         self.webhook_secret = webhook_secret or settings.SANDBOX_WEBHOOK_SECRET
 
     def checkout_start(self, request: CheckoutRequest) -> CheckoutSession:
-        from wallet.sandbox.services import sandbox_session_create
-
         session = sandbox_session_create(request=request, expires_at=checkout_expires_at())
         return CheckoutSession(
             provider_session_id=session.public_id,
@@ -66,8 +66,6 @@ class SandboxProvider:
             raise WebhookRejected(f"Unreadable sandbox event: {error!r}") from None
 
     def session_status(self, provider_session_id: str) -> PaymentEvent | None:
-        from wallet.sandbox.models import SandboxSession
-
         session = SandboxSession.objects.filter(public_id=provider_session_id).first()
         if session is None:
             return None
