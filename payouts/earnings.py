@@ -11,7 +11,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from coinsite.accounts.models import User
@@ -115,9 +115,13 @@ def _fold(*, after: int, up_to: int) -> None:
         cursor.execute(_FOLD_SUPPORTERS, [after, up_to])
 
 
-def unrolled_events(creator: User):
-    """The creator's gift events not yet in the roll-ups (at most a few minutes' worth)."""
-    return GiftEvent.objects.filter(creator=creator, pk__gt=rolled_up_to())
+def unrolled_events(creator: User, *, rolled_up: int | None = None) -> QuerySet[GiftEvent]:
+    """The creator's gift events not yet in the roll-ups (at most a few minutes' worth).
+
+    `rolled_up` is the roll-up's position (`rolled_up_to()`) when the caller already read it, so a
+    page that reads the tail several times reads the position once.
+    """
+    return GiftEvent.objects.filter(creator=creator, pk__gt=rolled_up_to() if rolled_up is None else rolled_up)
 
 
 def diamonds_earned_since(creator: User, day: datetime.date) -> int:
@@ -135,10 +139,16 @@ def first_held_day(today: datetime.date | None = None) -> datetime.date:
     return today - datetime.timedelta(days=PayoutSettings.load().earnings_hold_days - 1)
 
 
-def diamond_balances(creator: User, *, today: datetime.date | None = None) -> DiamondBalances:
-    """The creator's diamonds now: in the wallet, on hold (recent gifts), and in open payouts."""
+def diamond_balances(
+    creator: User, *, today: datetime.date | None = None, earned_since_hold: int | None = None
+) -> DiamondBalances:
+    """The creator's diamonds now: in the wallet, on hold (recent gifts), and in open payouts.
+
+    `earned_since_hold` is what they earned from `first_held_day(today)` on, when the caller has it
+    already (the dashboard sums its daily series); otherwise it is read.
+    """
     total = user_balance(creator, Asset.DIAMOND)
-    recent = diamonds_earned_since(creator, first_held_day(today))
+    recent = diamonds_earned_since(creator, first_held_day(today)) if earned_since_hold is None else earned_since_hold
     in_payout = (
         Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES).aggregate(total=Sum("diamonds"))[
             "total"

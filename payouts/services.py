@@ -29,7 +29,7 @@ from payouts.validation import InvalidDetails, normalise_bic, normalise_iban
 from wallet.ledger import account_for_user, ledger_move, system_account
 from wallet.models import Asset, LedgerAccount, SystemAccount
 from wallet.money import quantize
-from wallet.staff import wallet_freeze_reason
+from wallet.selectors import wallet_freeze_reason
 from wallet.valuation import Valuation
 
 logger = logging.getLogger(__name__)

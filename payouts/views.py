@@ -20,7 +20,8 @@ def index(request):
     valuation = request_valuation(request)
     payout_settings = PayoutSettings.load()
     dashboard = selectors.creator_dashboard(request.user, valuation=valuation)
-    methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
+    every_method = list(PayoutMethod.objects.filter(creator=request.user).order_by("-created_at"))  # retired too
+    methods = [method for method in every_method if method.is_active]
     chart = {
         "labels": [day.isoformat() for day, _ in dashboard.daily],
         "diamonds": [diamonds for _, diamonds in dashboard.daily],
@@ -34,7 +35,7 @@ def index(request):
             "per_diamond": valuation.per_diamond,
             "payout_settings": payout_settings,
             "chart": chart,
-            "held_until": selectors.payouts_held_until(request.user),
+            "held_until": selectors.payout_hold_end(every_method[0].created_at if every_method else None),
             "minimum_diamonds": _minimum_diamonds(payout_settings.payout_minimum, valuation.per_diamond),
             "has_two_factor": has_two_factor(request.user),
             "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),

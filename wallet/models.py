@@ -17,7 +17,7 @@ from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
 
 from coinsite.lib.currencies import CURRENCY_EXPONENTS, currency_choices
-from coinsite.lib.singletons import SingletonModel
+from coinsite.lib.singletons import CachedTableModel, SingletonModel
 from wallet.providers.base import PAYMENT_METHODS
 
 
@@ -300,8 +300,10 @@ class CoinPackagePrice(models.Model):
         return f"{self.package}: {self.price}"
 
 
-class CoinRate(models.Model):
-    """The base price of one coin in a currency: what a custom amount costs, and what coins are worth."""
+class CoinRate(CachedTableModel):
+    """The base price of one coin in a currency: what a custom amount costs, and what coins are worth.
+
+    Read whole from the cache (`wallet.selectors.coin_rate`); saving or deleting a rate drops it."""
 
     per_coin = MoneyField(max_digits=14, decimal_places=6, default_currency="USD")
     min_coins = models.PositiveIntegerField(default=30)

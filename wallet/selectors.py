@@ -22,6 +22,7 @@ from wallet.models import (
     CoinPackage,
     CoinPackagePrice,
     CoinRate,
+    CoinReceivable,
     Country,
     EconomySettings,
     LedgerAccount,
@@ -76,8 +77,13 @@ def recharge_offer(user) -> RechargeOffer:
     )
 
 
-def recharge_unavailable_reason(user, country: Country | None) -> str:
-    frozen = WalletFreeze.objects.filter(user=user).values_list("reason", flat=True).first()
+def wallet_freeze_reason(user: User) -> str:
+    """Why the user's wallet is frozen, or "" if it is not."""
+    return WalletFreeze.objects.filter(user=user).values_list("reason", flat=True).first() or ""
+
+
+def recharge_unavailable_reason(user: User, country: Country | None) -> str:
+    frozen = wallet_freeze_reason(user)
     if frozen:
         return f"Your wallet is frozen by our team: {frozen} Contact support to have it lifted."
     if user.birth_date is None:
@@ -104,7 +110,8 @@ def exclusion_until(user):
 
 
 def coin_rate(currency: str) -> CoinRate | None:
-    return CoinRate.objects.filter(per_coin_currency=currency).first()
+    """The currency's coin rate (per-coin price and custom-amount limits), None if it has none; cached."""
+    return next((rate for rate in CoinRate.cached_rows() if rate.per_coin_currency == currency), None)
 
 
 def custom_price(rate: CoinRate, coins: int) -> Money:
@@ -277,7 +284,34 @@ class HistoryRow:
 
 
 def coin_account(user: User) -> LedgerAccount | None:
-    return LedgerAccount.objects.filter(user=user, asset=Asset.COIN).first()
+    """The user's coin wallet with `current_balance` (cached column plus pending deltas), None before
+    their first coin."""
+    return accounts_with_balance().filter(user=user, asset=Asset.COIN).first()
+
+
+@dataclass(frozen=True)
+class WalletStanding:
+    frozen_reason: str  # "" when the wallet is not frozen
+    coins_owed: int  # from refunds and chargebacks of coins already spent
+
+
+def wallet_standing(user: User) -> WalletStanding:
+    """Why staff froze the wallet and what the user owes, in one query (the wallet page shows both)."""
+    freeze = WalletFreeze.objects.filter(user=OuterRef("pk")).values("reason")[:1]
+    owed = (
+        CoinReceivable.objects.filter(user=OuterRef("pk"), settled_at__isnull=True)
+        .order_by()
+        .values("user")
+        .annotate(total=Sum(F("coins") - F("settled_coins")))
+        .values("total")
+    )
+    row = (
+        User.objects.filter(pk=user.pk)
+        .annotate(frozen_reason=Subquery(freeze), coins_owed=Coalesce(Subquery(owed), Value(0)))
+        .values("frozen_reason", "coins_owed")
+        .get()
+    )
+    return WalletStanding(frozen_reason=row["frozen_reason"] or "", coins_owed=row["coins_owed"])
 
 
 def history_entries(account: LedgerAccount | None, filters: HistoryFilter) -> QuerySet[LedgerEntry]:

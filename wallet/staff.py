@@ -81,11 +81,6 @@ def wallet_unfreeze(*, user: User, staff: User, reason: str) -> bool:
     return True
 
 
-def wallet_freeze_reason(user: User) -> str:
-    """Why the user's wallet is frozen, or "" if it is not."""
-    return WalletFreeze.objects.filter(user=user).values_list("reason", flat=True).first() or ""
-
-
 def account_freeze(*, user: User, staff: User, reason: str) -> None:
     """Freeze the whole account: the user can no longer log in (and their wallet is frozen); they get an email."""
     _check_staff(staff)
@@ -282,11 +277,6 @@ def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -
         reason=reason,
     )
     return CoinReversal(topup=topup, clawed_back=clawed_back, shortfall=shortfall)
-
-
-def receivables_outstanding(user: User) -> int:
-    """Coins the user still owes from refunds and chargebacks."""
-    return sum(r.outstanding for r in CoinReceivable.objects.filter(user=user, settled_at__isnull=True))
 
 
 def receivables_settle(*, user: User) -> int:

@@ -21,11 +21,9 @@ from coinsite.lib.dates import format_utc
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from wallet import exports, selectors, services, spending
 from wallet.forms import PAYMENT_METHOD_LABELS, HistoryFilterForm, LimitsForm, PauseForm, RechargeForm
-from wallet.ledger import user_balance
 from wallet.ledger_kinds import spending_kinds
-from wallet.models import Asset, TopUp, TopUpStatus
+from wallet.models import TopUp, TopUpStatus
 from wallet.providers.base import PROVIDERS, ProviderError, WebhookRejected
-from wallet.staff import receivables_outstanding, wallet_freeze_reason
 from wallet.valuation import CoinAmount, Valuation, request_valuation
 
 logger = logging.getLogger(__name__)
@@ -163,11 +161,12 @@ def index(request: HttpRequest) -> HttpResponse:
             for row in selectors.history_rows(account, list(page.object_list))
         ]
     summary = selectors.spending_summary(user, kinds=spending_kinds(), now=now)
+    standing = selectors.wallet_standing(user)
     return render(
         request,
         "wallet/index.html",
         {
-            "balance": valuation.coin_amount(user_balance(user, Asset.COIN), currency),
+            "balance": valuation.coin_amount(account.current_balance if account else 0, currency),
             "currency": currency,
             "summary": summary,
             "spent_this_month": valuation.coin_amount(summary.spent_this_month, currency),
@@ -178,8 +177,8 @@ def index(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": rows,
             "is_filtered": filters.is_valid() and any(filters.cleaned_data.values()),
-            "frozen_reason": wallet_freeze_reason(user),
-            "owed": valuation.coin_amount(receivables_outstanding(user), currency),
+            "frozen_reason": standing.frozen_reason,
+            "owed": valuation.coin_amount(standing.coins_owed, currency),
         },
         status=200 if filters.is_valid() else 400,
     )

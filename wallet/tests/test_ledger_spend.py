@@ -129,7 +129,7 @@ postings = st.fixed_dictionaries(
         "consumed_parts": st.integers(1, 3),  # how many lines the coins consumed are split into
         "diamonds": st.lists(st.tuples(st.integers(0, 2), st.integers(1, 500)), min_size=1, max_size=4),
         "funds": st.integers(0, 2_000),
-        "memo": st.text(max_size=20),
+        "memo": st.text(st.characters(exclude_characters="\x00"), max_size=20),  # PostgreSQL text holds no NUL
         "metadata": st.dictionaries(st.sampled_from(["stream", "gift", "note"]), st.integers(0, 99), max_size=3),
     }
 )
