@@ -6,28 +6,43 @@ confirmation POST calls `perform(request, obj, reason)` for each row, one servic
 transaction) each, and reports what happened. A service's own error is shown, never a 500.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib.admin import ModelAdmin, helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from backoffice.forms import ReasonForm
+
+AdminAction = Callable[[ModelAdmin, HttpRequest, QuerySet], TemplateResponse | None]
 
 
 def reason_action(
     *,
     name: str,
     description: str,
-    perform,
+    perform: Callable[[HttpRequest, Any, str], object],
     errors: tuple[type[Exception], ...],
     done: str,
     permissions: tuple[str, ...] = (),
-):
+) -> AdminAction:
     """An admin action named `name` that asks for a reason and then calls `perform` per selected object."""
 
-    def action(modeladmin, request, queryset):
+    def action(modeladmin: ModelAdmin, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
         form = ReasonForm(request.POST if "confirm" in request.POST else None)
         if form.is_bound and form.is_valid():
-            _run(modeladmin, request, queryset, form.cleaned_data["reason"], perform=perform, errors=errors, done=done)
+            reason = form.cleaned_data["reason"]
+            _run(
+                modeladmin,
+                request,
+                queryset,
+                perform=lambda request, obj: perform(request, obj, reason),
+                errors=errors,
+                done=done,
+            )
             return None
         return TemplateResponse(
             request,
@@ -51,33 +66,33 @@ def service_action(
     *,
     name: str,
     description: str,
-    perform,
+    perform: Callable[[HttpRequest, Any], object],
     errors: tuple[type[Exception], ...],
     done: str,
     permissions: tuple[str, ...] = (),
-):
+) -> AdminAction:
     """An admin action named `name` that calls `perform(request, obj)` per selected object, no reason asked."""
 
-    def action(modeladmin, request, queryset):
-        _run(
-            modeladmin,
-            request,
-            queryset,
-            None,
-            perform=lambda request, obj, _reason: perform(request, obj),
-            errors=errors,
-            done=done,
-        )
+    def action(modeladmin: ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        _run(modeladmin, request, queryset, perform=perform, errors=errors, done=done)
 
     action.__name__ = name
     return admin.action(description=description, permissions=permissions or None)(action)
 
 
-def _run(modeladmin, request, queryset, reason, *, perform, errors, done) -> None:
+def _run(
+    modeladmin: ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    perform: Callable[[HttpRequest, Any], object],
+    errors: tuple[type[Exception], ...],
+    done: str,
+) -> None:
     count = 0
     for obj in queryset.order_by("pk"):
         try:
-            perform(request, obj, reason)
+            perform(request, obj)
             count += 1
         except errors as error:
             modeladmin.message_user(request, f"{obj}: {error}", messages.ERROR)

@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 
@@ -14,7 +14,7 @@ class BackofficeConfig(AppConfig):
         # Keeps the staff groups in step with their permission table after every migrate and after a
         # test-database flush (which drops and re-emits post_migrate). Django sends post_migrate only
         # for apps with models, which backoffice has none of: the accounts app's signal carries it.
-        accounts = self.apps.get_app_config("accounts")
+        accounts = apps.get_app_config("accounts")
         post_migrate.connect(staff_groups_after_migrate, sender=accounts, dispatch_uid="coinsite_staff_groups")
 
 

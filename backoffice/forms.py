@@ -53,7 +53,7 @@ class CoinPackagePriceForm(forms.ModelForm):
         model = CoinPackagePrice
         fields = ["package", "price"]
 
-    def clean_price(self):
+    def clean_price(self) -> Money | None:
         price = self.cleaned_data.get("price")
         if error := money_error(price, what="price"):
             raise forms.ValidationError(error)
@@ -65,14 +65,15 @@ class CoinRateForm(forms.ModelForm):
         model = CoinRate
         fields = ["per_coin", "min_coins", "max_coins"]
 
-    def clean_per_coin(self):
+    def clean_per_coin(self) -> Money | None:
         per_coin = self.cleaned_data.get("per_coin")
         if error := money_error(per_coin, what="price of one coin", allow_fractions=True):
             raise forms.ValidationError(error)
         return per_coin
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         low, high = cleaned.get("min_coins"), cleaned.get("max_coins")
         if low is not None and low < 1:
             self.add_error("min_coins", "A custom amount is at least 1 coin.")
@@ -95,10 +96,11 @@ class EconomySettingsForm(forms.ModelForm):
         model = EconomySettings
         fields = _every_setting(EconomySettings)
 
-    def clean_diamond_value(self) -> Money:
+    def clean_diamond_value(self) -> Money | None:
         diamond = self.cleaned_data.get("diamond_value")
-        if error := money_error(diamond, what="diamond value", allow_fractions=True):
-            raise forms.ValidationError(error)
+        error = money_error(diamond, what="diamond value", allow_fractions=True)  # also when it is missing
+        if error or diamond is None:
+            raise forms.ValidationError(error or "")
         payout_currency = PayoutSettings.load().payout_minimum.currency
         if diamond.currency != payout_currency:
             # Payout thresholds are compared with diamond values, so both must be in one currency.
@@ -115,7 +117,7 @@ class GiftingSettingsForm(forms.ModelForm):
         model = GiftingSettings
         fields = _every_setting(GiftingSettings)
 
-    def clean_gift_confirm_above_coins(self) -> int:
+    def clean_gift_confirm_above_coins(self) -> int | None:
         confirm = self.cleaned_data.get("gift_confirm_above_coins")
         if confirm is not None and confirm < 1:
             raise forms.ValidationError("The large-gift confirmation threshold is at least 1 coin.")
@@ -128,7 +130,8 @@ class PayoutSettingsForm(forms.ModelForm):
         fields = _every_setting(PayoutSettings)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         self._check_money(cleaned)
         self._check_range(cleaned, "earnings_hold_days", EARNINGS_HOLD_DAYS, "days")
         self._check_range(cleaned, "payout_method_hold_hours", PAYOUT_METHOD_HOLD_HOURS, "hours")
@@ -176,13 +179,13 @@ class GiftForm(forms.ModelForm):
         model = Gift
         fields = ["name", "slug", "coin_cost", "artwork", "tier", "is_active", "countries", "sort_order"]
 
-    def clean_coin_cost(self):
+    def clean_coin_cost(self) -> int | None:
         coin_cost = self.cleaned_data.get("coin_cost")
         if coin_cost is not None and coin_cost < 1:
             raise forms.ValidationError("A gift costs at least 1 coin.")
         return coin_cost
 
-    def clean_countries(self):
+    def clean_countries(self) -> object:
         countries = self.cleaned_data.get("countries")
         if isinstance(countries, list) and all(isinstance(code, str) for code in countries):
             countries = [code.strip().upper() for code in countries]
@@ -203,13 +206,13 @@ class RateForm(forms.ModelForm):
         model = Rate
         fields = ["backend", "currency", "value"]
 
-    def clean_currency(self):
+    def clean_currency(self) -> str:
         currency = (self.cleaned_data.get("currency") or "").strip().upper()
         if currency not in CURRENCY_EXPONENTS:
             raise forms.ValidationError(f"Payouts are made in {', '.join(CURRENCY_EXPONENTS)} only.")
         return currency
 
-    def clean_value(self):
+    def clean_value(self) -> Decimal | None:
         value = self.cleaned_data.get("value")
         if value is not None and value <= 0:
             raise forms.ValidationError("A rate is more than zero (units of the currency per one base unit).")

@@ -7,6 +7,7 @@ roll-up plus the few unrolled events, so the page stays fast with millions of gi
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
@@ -63,7 +64,7 @@ class Liabilities:
         return self.creator_diamonds + self.diamonds_in_payout
 
 
-def can_see_reports(user) -> bool:
+def can_see_reports(user: Any) -> bool:
     return (
         user.is_active
         and user.is_staff
@@ -84,11 +85,11 @@ def report_days(*, today: datetime.date | None = None) -> list[DayRow]:
     return sorted(rows.values(), key=lambda row: row.day, reverse=True)
 
 
-def _utc_day(field_name: str):
+def _utc_day(field_name: str) -> TruncDate:
     return TruncDate(field_name, tzinfo=datetime.UTC)
 
 
-def _add_topups(rows: dict, start, end) -> None:
+def _add_topups(rows: dict[datetime.date, DayRow], start: datetime.datetime, end: datetime.datetime) -> None:
     sold = (
         TopUp.objects.filter(status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end)
         .annotate(day=_utc_day("completed_at"))
@@ -103,7 +104,9 @@ def _add_topups(rows: dict, start, end) -> None:
         row.money_received.append(Money(line["received"], line["amount_currency"]))
 
 
-def _add_gifts(rows: dict, first: datetime.date, start, end) -> None:
+def _add_gifts(
+    rows: dict[datetime.date, DayRow], first: datetime.date, start: datetime.datetime, end: datetime.datetime
+) -> None:
     rolled = (
         EarningsRollup.objects.filter(day__gte=first, day__lte=first + datetime.timedelta(days=REPORT_DAYS - 1))
         .order_by()
@@ -124,7 +127,7 @@ def _add_gifts(rows: dict, first: datetime.date, start, end) -> None:
         row.diamonds_earned += line["diamonds"]
 
 
-def _add_payouts(rows: dict, start, end) -> None:
+def _add_payouts(rows: dict[datetime.date, DayRow], start: datetime.datetime, end: datetime.datetime) -> None:
     paid = (
         Payout.objects.filter(status=PayoutStatus.PAID, finished_at__gte=start, finished_at__lt=end)
         .annotate(day=_utc_day("finished_at"))
@@ -154,15 +157,17 @@ def liabilities(*, valuation: Valuation | None = None) -> Liabilities:
     )
 
 
-def _balance_total(**account_filter) -> int:
+def _balance_total(**account_filter: Any) -> int:
     cached = LedgerAccount.objects.filter(**account_filter).aggregate(total=Sum("balance"))["total"] or 0
     delta_filter = {f"account__{name}": value for name, value in account_filter.items()}
     pending = LedgerBalanceDelta.objects.filter(**delta_filter).aggregate(total=Sum("amount"))["total"] or 0
     return cached + pending
 
 
-def _totals(days: list[DayRow]) -> dict:
-    coins_sold, received, paid_out = defaultdict(int), defaultdict(lambda: None), defaultdict(lambda: None)
+def _totals(days: list[DayRow]) -> dict[str, Any]:
+    coins_sold: defaultdict[str, int] = defaultdict(int)
+    received: defaultdict[str, Money | None] = defaultdict(lambda: None)
+    paid_out: defaultdict[str, Money | None] = defaultdict(lambda: None)
     for row in days:
         for currency, coins in row.coins_sold.items():
             coins_sold[currency] += coins

@@ -10,9 +10,16 @@ everyone (`backoffice.mixins.ReadOnlyAdminMixin`), so a "change" permission on a
 unlocks the admin actions that check it (approving a payout), never the change form.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from django.apps import AppConfig
 from django.apps import apps as global_apps
+from django.apps.registry import Apps
 from django.contrib.auth.management import create_permissions
 from django.db import DEFAULT_DB_ALIAS
+
+if TYPE_CHECKING:  # only for the annotations: this module is imported while apps load (backoffice.apps)
+    from django.contrib.auth.models import Permission
 
 SUPPORT = "support"
 FINANCE = "finance"
@@ -115,7 +122,9 @@ OPTIONAL_GROUP_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
-def staff_groups_sync(*, apps=global_apps, using: str = DEFAULT_DB_ALIAS, strict: bool = True) -> dict[str, int]:
+def staff_groups_sync(
+    *, apps: Apps = global_apps, using: str = DEFAULT_DB_ALIAS, strict: bool = True
+) -> dict[str, int]:
     """Make the three staff groups hold exactly their listed permissions; returns permissions per group.
 
     With `strict`, a listed (non-optional) permission that does not exist is an error: it means a
@@ -137,7 +146,7 @@ def staff_groups_sync(*, apps=global_apps, using: str = DEFAULT_DB_ALIAS, strict
     return granted
 
 
-def _permissions(permission_model, labels: set[str], using: str) -> dict[str, object]:
+def _permissions(permission_model: type["Permission"], labels: set[str], using: str) -> dict[str, "Permission"]:
     by_label = {}
     rows = (
         permission_model.objects.using(using)
@@ -151,7 +160,9 @@ def _permissions(permission_model, labels: set[str], using: str) -> dict[str, ob
     return by_label
 
 
-def staff_groups_after_migrate(sender, using=DEFAULT_DB_ALIAS, apps=global_apps, **kwargs) -> None:
+def staff_groups_after_migrate(
+    sender: AppConfig, using: str = DEFAULT_DB_ALIAS, apps: Apps = global_apps, **kwargs: Any
+) -> None:
     """post_migrate receiver: permissions of every app first (they are created per app, and this
     app's signal may come before the others'), then the groups."""
     for app_config in global_apps.get_app_configs():

@@ -57,7 +57,7 @@ def gifts_make(creator: User, count: int) -> None:
     out: the dashboard reads only diamonds, gift events and roll-ups), so the ledger stays balanced.
     """
     sender = bench_creator(f"{BENCH_PREFIX}-sender@bench.local")
-    gift = Gift.objects.order_by("coin_cost").first()
+    gift = Gift.objects.order_by("coin_cost")[0]  # the catalogue migration always seeds gifts
     stream = LiveStream.objects.create(
         creator=creator,
         title="Bench marathon",

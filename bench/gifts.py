@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -44,6 +45,9 @@ BENCH_DOMAIN = "bench.coinsite.local"
 BENCH_GIFT_SLUG = "rose"
 FUNDING_FLOOR = 200_000  # coins a sender must hold before a run; topped up to this plus FUNDING_TOPUP
 FUNDING_TOPUP = 1_000_000
+
+# A timed worker: runs until the deadline (a perf_counter value), returns its latencies and outcomes.
+Worker = Callable[[float], tuple[list[float], Counter]]
 
 
 # --- Results ------------------------------------------------------------------------------------
@@ -103,7 +107,7 @@ def pgbench_path() -> str | None:
 def _admin_connection() -> psycopg.Connection:
     """An autocommit connection to the Django database's server, for CREATE/DROP DATABASE."""
     db = settings.DATABASES["default"]
-    options = {
+    options: dict[str, Any] = {
         "user": db.get("USER") or None,
         "password": db.get("PASSWORD") or None,
         "host": db.get("HOST") or None,
@@ -116,8 +120,8 @@ def _admin_connection() -> psycopg.Connection:
         return psycopg.connect(dbname="postgres", **options)
 
 
-def _pgbench_env_args() -> tuple[dict, list[str]]:
-    db = settings.DATABASES["default"]
+def _pgbench_env_args() -> tuple[dict[str, str], list[str]]:
+    db: dict[str, Any] = dict(settings.DATABASES["default"])
     env = dict(os.environ)
     if db.get("PASSWORD"):
         env["PGPASSWORD"] = db["PASSWORD"]
@@ -236,7 +240,7 @@ def run_phase(workers: list, *, seconds: float) -> tuple[float, list[float], Cou
     barrier = threading.Barrier(len(workers) + 1)
     results: list = [None] * len(workers)
 
-    def run(index, worker):
+    def run(index: int, worker: Worker) -> None:
         try:
             barrier.wait(timeout=60)
             results[index] = worker(time.perf_counter() + seconds)
@@ -251,7 +255,8 @@ def run_phase(workers: list, *, seconds: float) -> tuple[float, list[float], Cou
     for thread in threads:
         thread.join(timeout=seconds + 120)
     elapsed = time.perf_counter() - started
-    latencies, outcomes = [], Counter()
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
     for result in results:
         if result is not None:
             latencies += result[0]
@@ -264,9 +269,10 @@ def service_phase(
 ) -> PhaseResult:
     """Each sender gifts roses to its target stream through `gift_send` until the deadline."""
 
-    def worker_for(index: int, sender: User, stream: LiveStream):
-        def worker(deadline: float):
-            latencies, outcomes = [], Counter()
+    def worker_for(index: int, sender: User, stream: LiveStream) -> Worker:
+        def worker(deadline: float) -> tuple[list[float], Counter]:
+            latencies: list[float] = []
+            outcomes: Counter[str] = Counter()
             sent = 0
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
@@ -302,7 +308,7 @@ def run_phase_in_processes(workers: list, *, seconds: float, processes: int) -> 
     ready = context.Barrier(len(shares) + 1)
     queue = context.Queue()
 
-    def child(share):
+    def child(share: list[Worker]) -> None:
         ready.wait(timeout=60)
         _elapsed, latencies, outcomes = run_phase(share, seconds=seconds)
         queue.put((latencies, dict(outcomes)))
@@ -317,7 +323,8 @@ def run_phase_in_processes(workers: list, *, seconds: float, processes: int) -> 
     elapsed = time.perf_counter() - started
     for process in children:
         process.join(timeout=30)
-    latencies, outcomes = [], Counter()
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
     for child_latencies, child_outcomes in results:
         latencies += child_latencies
         outcomes += Counter(child_outcomes)
@@ -353,7 +360,7 @@ def free_port() -> int:
 class Server:
     """uvicorn serving coinsite.asgi on 127.0.0.1:<free port>, started and stopped by us."""
 
-    def __init__(self, *, workers: int, log_path: Path):
+    def __init__(self, *, workers: int, log_path: Path) -> None:
         self.port = free_port()
         self.log_path = log_path
         self.workers = workers
@@ -396,6 +403,7 @@ class Server:
 
     def _wait_until_up(self, *, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        assert self.process is not None  # started by __enter__
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"uvicorn exited with {self.process.returncode}; see {self.log_path}")
@@ -409,7 +417,7 @@ class Server:
                 time.sleep(0.3)
         raise RuntimeError(f"uvicorn did not answer within {timeout:.0f} s; see {self.log_path}")
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
@@ -426,7 +434,7 @@ def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds
     sessions = [session_cookie_for(sender) for sender in data.senders]
     connection.close()  # the sessions are committed; threads open their own connections
 
-    def worker_for(index: int, stream: LiveStream):
+    def worker_for(index: int, stream: LiveStream) -> Worker:
         # Django accepts an unmasked 32-character secret as both the CSRF cookie and the form token.
         csrf = secrets.token_hex(16)
         headers = {
@@ -436,10 +444,11 @@ def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds
             "Referer": f"{origin}/",
             "X-CSRFToken": csrf,
         }
-        path = gift_endpoint_path(stream)
+        path = gift_endpoint_path(stream) or ""  # the command checked the endpoint exists
 
-        def worker(deadline: float):
-            latencies, outcomes = [], Counter()
+        def worker(deadline: float) -> tuple[list[float], Counter]:
+            latencies: list[float] = []
+            outcomes: Counter[str] = Counter()
             client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             sent = 0
             while time.perf_counter() < deadline:
@@ -544,5 +553,5 @@ def table_lines(figures: dict) -> list[str]:
     return lines
 
 
-def _shown(value) -> str:
+def _shown(value: object) -> str:
     return "null" if value is None else str(value)

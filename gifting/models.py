@@ -50,10 +50,10 @@ class Gift(models.Model):
             models.CheckConstraint(condition=Q(tier__in=GiftTier.values), name="gifting_gift_tier_valid"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.coin_cost:,} coins)"
 
-    def clean(self):
+    def clean(self) -> None:
         countries = self.countries
         if not isinstance(countries, list) or not all(isinstance(c, str) and COUNTRY_CODE.match(c) for c in countries):
             raise ValidationError({"countries": 'Give a list of two-letter country codes, e.g. ["US", "GB"].'})
@@ -97,7 +97,7 @@ class CreatorProfile(models.Model):
     )
     overlay_token = models.CharField(max_length=64, unique=True, default=new_overlay_token)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Creator profile of {self.user}"
 
     @property
@@ -140,7 +140,7 @@ class LiveStream(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         state = "live" if self.is_live else "ended"
         return f"{self.title} by {self.creator} ({state})"
 
@@ -198,7 +198,7 @@ class GiftEvent(AppendOnlyModel):
             models.CheckConstraint(condition=~Q(idempotency_key=""), name="gifting_giftevent_key_present"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.quantity} x {self.gift_id} from user {self.sender_id} on stream {self.stream_id}"
 
 
@@ -227,7 +227,7 @@ class GiftingPreferences(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Gifting preferences of user {self.user_id}"
 
 
@@ -248,5 +248,5 @@ class GiftingSettings(SingletonModel):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "Gifting settings"

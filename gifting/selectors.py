@@ -122,14 +122,14 @@ def leaderboard(stream: LiveStream, limit: int = 10) -> list[LeaderboardEntry]:
     out entirely. Ties go to the lower user id, so the order is stable between refreshes.
     """
     hidden = GiftingPreferences.objects.filter(user=OuterRef("sender"), hide_from_leaderboards=True)
-    rows = (
+    totals = (
         GiftEvent.objects.filter(stream=stream)
         .filter(~Exists(hidden))
         .values("sender", "is_anonymous")
         .annotate(total=Sum("coins"))
         .order_by("-total", "sender", "is_anonymous")[:limit]
     )
-    rows = list(rows)
+    rows = list(totals)
     names = dict(
         User.objects.filter(pk__in=[row["sender"] for row in rows if not row["is_anonymous"]]).values_list(
             "pk", "display_name"

@@ -78,7 +78,7 @@ class InvalidGiftRequest(GiftError):
 class GiftNotAllowed(GiftError):
     """A rule forbids this gift now; `code` names the rule, `reason` explains it to the viewer."""
 
-    def __init__(self, reason: str, *, code: str):
+    def __init__(self, reason: str, *, code: str) -> None:
         self.reason = reason
         self.code = code
         super().__init__(reason)
@@ -89,7 +89,7 @@ class NotEnoughCoins(GiftError):
 
     code = "not_enough_coins"
 
-    def __init__(self, shortfall: int, *, balance: int, cost: int):
+    def __init__(self, shortfall: int, *, balance: int, cost: int) -> None:
         self.shortfall = shortfall
         self.balance = balance
         self.cost = cost
@@ -109,7 +109,7 @@ class GiftRateLimited(GiftError):
 
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: int):
+    def __init__(self, message: str, *, retry_after: int) -> None:
         self.retry_after = retry_after
         super().__init__(message)
 
@@ -382,6 +382,8 @@ def _post_gift(
     idempotency_key: str,
     anonymous: bool,
 ) -> GiftEvent:
+    # _check_rules refused the gift unless the stream and the gift were found.
+    assert context.creator_id is not None and context.gift_id is not None
     wallet = context.sender_coins
     if wallet is None:
         raise NotEnoughCoins(coins, balance=0, cost=coins)
@@ -395,7 +397,7 @@ def _post_gift(
             idempotency_key=f"gift:{sender.pk}:{idempotency_key}",
             kind=GIFT_LEDGER_KIND,
             payer=wallet,
-            lines=_gift_lines(context, coins=coins, diamonds=diamonds),
+            lines=_gift_lines(context, creator_id=context.creator_id, coins=coins, diamonds=diamonds),
             memo=f"{quantity} x {context.gift_name}",
             metadata={"stream": stream_id, "gift": context.gift_id, "quantity": quantity},
         )
@@ -425,10 +427,10 @@ def _post_gift(
     )
 
 
-def _gift_lines(context: _GiftContext, *, coins: int, diamonds: int) -> list:
+def _gift_lines(context: _GiftContext, *, creator_id: int, coins: int, diamonds: int) -> list:
     creator_diamonds = context.creator_diamonds
     if creator_diamonds is None:  # the creator's first gift ever
-        creator_diamonds = account_for_user(User.objects.get(pk=context.creator_id), Asset.DIAMOND)
+        creator_diamonds = account_for_user(User.objects.get(pk=creator_id), Asset.DIAMOND)
     return [
         (context.sender_coins, Asset.COIN, -coins),
         (context.coins_consumed or system_account(SystemAccount.COINS_CONSUMED), Asset.COIN, coins),

@@ -1,7 +1,9 @@
 """The live pages: who is live, a stream with its gift bar and polled feed, sending gifts, creators, the studio."""
 
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -10,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
@@ -18,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
 
+from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required
 from gifting import presence, realtime, selectors, services
 from gifting.forms import (
@@ -71,7 +75,7 @@ def _stream_or_404(stream_id: int) -> LiveStream:
     return get_object_or_404(LiveStream.objects.select_related("creator", "creator__creator_profile"), pk=stream_id)
 
 
-def _viewer(request, user) -> str | None:
+def _viewer(request: HttpRequest, user: Any) -> str | None:
     """Who is watching, for the viewer count; None for the creator on their own stream (not a viewer)."""
     return presence.viewer_key(
         user_id=user.pk if user.is_authenticated else None,
@@ -81,7 +85,7 @@ def _viewer(request, user) -> str | None:
     )
 
 
-def _viewers_now(request, stream: LiveStream) -> int:
+def _viewers_now(request: HttpRequest, stream: LiveStream) -> int:
     """Count this request's viewer as present (unless it is the stream's creator) and return the viewer count."""
     if not stream.is_live:
         return 0
@@ -107,7 +111,7 @@ def _feed_context(stream: LiveStream, *, viewers: int, currency: str, valuation:
     }
 
 
-def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
+def _gift_bar_context(request: HttpRequest, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
     user = request.user
     if not user.is_authenticated or not stream.is_live:
         return {}
@@ -121,12 +125,14 @@ def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = N
         ],
         "gift_form": form or GiftSendForm(initial={"quantity": 1, "idempotency_key": new_idempotency_key()}),
         "balance": valuation.coin_amount(balance, currency),
-        **_preferences_context(request, next_url=request.get_full_path()),
+        **_preferences_context(cast(AuthenticatedRequest, request), next_url=request.get_full_path()),
         "is_own_stream": stream.creator_id == user.pk,
     }
 
 
-def _preferences_context(request, *, next_url: str = "", form: GiftingPreferencesForm | None = None) -> dict:
+def _preferences_context(
+    request: AuthenticatedRequest, *, next_url: str = "", form: GiftingPreferencesForm | None = None
+) -> dict:
     """The viewer's gifting preferences form, and the confirmation thresholds (site's and theirs) with money values."""
     user = request.user
     preferences = GiftingPreferences.objects.filter(user=user).first()
@@ -148,19 +154,19 @@ def _preferences_context(request, *, next_url: str = "", form: GiftingPreference
         "preferences_form": form,
         "site_threshold": valuation.coin_amount(staff_threshold, currency),
         "confirm_threshold": valuation.coin_amount(threshold, currency),
-        "has_personal_threshold": bool(personal) and personal < staff_threshold,
+        "has_personal_threshold": personal is not None and personal < staff_threshold,
     }
 
 
 def _render_stream(
-    request,
+    request: HttpRequest,
     stream: LiveStream,
     *,
     form: GiftSendForm | None = None,
     error: str = "",
     extra: dict | None = None,
     status: int = 200,
-):
+) -> HttpResponse:
     context = {
         **_feed_context(
             stream,
@@ -178,19 +184,22 @@ def _render_stream(
     return response
 
 
-def _allow_media_from(response, url: str) -> None:
+def _allow_media_from(response: HttpResponse, url: str) -> None:
     """Let this page's <video> load the creator's stream (media-src otherwise falls back to 'self')."""
     parts = urlsplit(url)
-    response._csp_config = {**settings.SECURE_CSP, "media-src": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"]}
+    response._csp_config = {  # type: ignore[attr-defined]  # what @csp_override sets
+        **settings.SECURE_CSP,
+        "media-src": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"],
+    }
 
 
-def stream(request, stream_id: int):
+def stream(request: HttpRequest, stream_id: int) -> HttpResponse:
     return _render_stream(request, _stream_or_404(stream_id))
 
 
 @never_cache
 @require_GET
-def feed(request, stream_id: int):
+def feed(request: HttpRequest, stream_id: int) -> HttpResponse:
     """The feed, leaderboard, goal and viewer count as an HTML fragment; `static/js/live.js` polls it.
 
     Each poll is also the viewer's presence heartbeat (cache only; see gifting.presence).
@@ -210,7 +219,7 @@ def feed(request, stream_id: int):
 
 @never_cache
 @require_GET
-async def events(request, stream_id: int):
+async def events(request: HttpRequest, stream_id: int) -> HttpResponseBase:
     """Server-Sent Events: `gift` with the event id whenever a gift on this live stream commits.
 
     Only under ASGI: a WSGI server would buffer the stream forever, so there (and for an ended
@@ -224,7 +233,11 @@ async def events(request, stream_id: int):
     user = await request.auser()
     viewer = None if user.is_authenticated and user.pk == stream.creator_id else _viewer(request, user)
     response = StreamingHttpResponse(
-        _present_while_open(realtime.stream_events(stream_id), stream=stream, viewer=viewer),
+        _present_while_open(
+            realtime.stream_events(stream_id),  # type: ignore[arg-type]  # an async generator, typed as an iterator
+            stream=stream,
+            viewer=viewer,
+        ),
         content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
@@ -232,7 +245,9 @@ async def events(request, stream_id: int):
     return response
 
 
-async def _present_while_open(events, *, stream: LiveStream, viewer: str | None):
+async def _present_while_open(
+    events: AsyncGenerator[str], *, stream: LiveStream, viewer: str | None
+) -> AsyncIterator[str]:
     """Pass the events on, counting the viewer as present at most every SSE_PRESENCE_SECONDS while it is open."""
     last_seen = None
     try:
@@ -248,7 +263,7 @@ async def _present_while_open(events, *, stream: LiveStream, viewer: str | None)
 
 @require_POST
 @login_required
-def send(request, stream_id: int):
+def send(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     stream = _stream_or_404(stream_id)
     form = GiftSendForm(request.POST)
     if not form.is_valid():
@@ -274,7 +289,7 @@ def send(request, stream_id: int):
         )
     except services.GiftError as error:
         return _render_gift_error(request, stream, form, error)
-    sent = f"{event.quantity} × {gift.name}"  # noqa: RUF001 (a real multiplication sign)
+    sent = f"{event.quantity} × {event.gift.name}"  # noqa: RUF001 (a real multiplication sign)
     messages.success(request, f"You sent {sent} to {_creator_name(stream)}.")
     return redirect("gifting:stream", stream_id=stream.pk)
 
@@ -287,7 +302,9 @@ def _retry_form(form: GiftSendForm) -> GiftSendForm:
     )
 
 
-def _render_gift_error(request, stream: LiveStream, form: GiftSendForm, error: services.GiftError):
+def _render_gift_error(
+    request: HttpRequest, stream: LiveStream, form: GiftSendForm, error: services.GiftError
+) -> HttpResponse:
     status = GIFT_ERROR_STATUS.get(type(error), 400)
     extra = {}
     if isinstance(error, services.NotEnoughCoins):
@@ -298,7 +315,7 @@ def _render_gift_error(request, stream: LiveStream, form: GiftSendForm, error: s
     return response
 
 
-def _render_confirmation(request, stream: LiveStream, gift: Gift, data: dict):
+def _render_confirmation(request: AuthenticatedRequest, stream: LiveStream, gift: Gift, data: dict) -> HttpResponse:
     coins = gift.coin_cost * data["quantity"]
     return render(
         request,
@@ -318,7 +335,7 @@ def _creator_name(stream: LiveStream) -> str:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def preferences(request):
+def preferences(request: AuthenticatedRequest) -> HttpResponse:
     """The viewer's gifting preferences (also a form on each stream page, which posts here and returns)."""
     if request.method == "GET":
         return render(
@@ -348,7 +365,7 @@ def preferences(request):
     return redirect(_safe_next(request, data.get("next") or ""))
 
 
-def _render_preferences_error(request, form: GiftingPreferencesForm):
+def _render_preferences_error(request: AuthenticatedRequest, form: GiftingPreferencesForm) -> HttpResponse:
     next_url = _safe_next(request, form.data.get("next", ""))
     return render(
         request,
@@ -358,7 +375,7 @@ def _render_preferences_error(request, form: GiftingPreferencesForm):
     )
 
 
-def _safe_next(request, target: str) -> str:
+def _safe_next(request: HttpRequest, target: str) -> str:
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -369,7 +386,7 @@ def _safe_next(request, target: str) -> str:
 # --- Creator profiles ---------------------------------------------------------------------------
 
 
-def creator(request, creator_id: int):
+def creator(request: HttpRequest, creator_id: int) -> HttpResponse:
     page = selectors.creator_page(creator_id)
     if page is None:
         raise Http404("No such creator.")
@@ -379,27 +396,27 @@ def creator(request, creator_id: int):
 # --- Creator studio -----------------------------------------------------------------------------
 
 
-def _own_stream(request, stream_id: int) -> LiveStream:
+def _own_stream(request: AuthenticatedRequest, stream_id: int) -> LiveStream:
     """The creator's own stream; another creator's stream id is simply not found (object-level access)."""
     return get_object_or_404(LiveStream, pk=stream_id, creator=request.user)
 
 
 @creator_required
-def studio(request):
+def studio(request: AuthenticatedRequest) -> HttpResponse:
     return _render_studio(request)
 
 
 def _render_studio(
-    request,
+    request: AuthenticatedRequest,
     *,
     go_live_form: GoLiveForm | None = None,
     goal_form: GoalForm | None = None,
     profile_form: CreatorProfileForm | None = None,
     status: int = 200,
-):
+) -> HttpResponse:
     live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
     profile = CreatorProfile.objects.filter(user=request.user).first()
-    context = {
+    context: dict[str, Any] = {
         "live": live,
         "go_live_form": go_live_form or GoLiveForm(),
         "per_coin": request_valuation(request).per_coin(display_currency(request.user)),
@@ -433,7 +450,7 @@ def _render_studio(
 
 @require_POST
 @creator_required
-def studio_start(request):
+def studio_start(request: AuthenticatedRequest) -> HttpResponse:
     form = GoLiveForm(request.POST)
     if not form.is_valid():
         return _render_studio(request, go_live_form=form, status=400)
@@ -448,7 +465,7 @@ def studio_start(request):
 
 @require_POST
 @creator_required
-def studio_end(request, stream_id: int):
+def studio_end(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     stream = _own_stream(request, stream_id)
     services.stream_end(stream=stream, creator=request.user)
     messages.success(request, "Your stream has ended. Gifts are closed.")
@@ -457,7 +474,7 @@ def studio_end(request, stream_id: int):
 
 @require_POST
 @creator_required
-def studio_goal(request, stream_id: int):
+def studio_goal(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     stream = _own_stream(request, stream_id)
     form = GoalForm(request.POST)
     if not form.is_valid():
@@ -473,7 +490,7 @@ def studio_goal(request, stream_id: int):
 
 @require_POST
 @creator_required
-def studio_profile(request):
+def studio_profile(request: AuthenticatedRequest) -> HttpResponse:
     form = CreatorProfileForm(request.POST)
     if not form.is_valid():
         return _render_studio(request, profile_form=form, status=400)
@@ -488,7 +505,7 @@ def studio_profile(request):
 
 @require_POST
 @creator_required
-def studio_overlay_regenerate(request):
+def studio_overlay_regenerate(request: AuthenticatedRequest) -> HttpResponse:
     services.overlay_token_regenerate(creator=request.user)
     messages.success(request, "Your overlay has a new address. Update it in your streaming software.")
     return redirect("gifting:studio")
@@ -517,12 +534,12 @@ def _overlay_context(token: str, valuation: Valuation) -> dict:
 
 @never_cache
 @require_GET
-def overlay(request, token: str):
+def overlay(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "gifting/overlay.html", _overlay_context(token, request_valuation(request)))
 
 
 @never_cache
 @require_GET
-def overlay_feed(request, token: str):
+def overlay_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The overlay's latest gift alerts as a fragment; polled, and fetched at once on each SSE `gift`."""
     return render(request, "gifting/overlay.html#overlay", _overlay_context(token, request_valuation(request)))

@@ -8,6 +8,7 @@ gift transaction) means the prefix we fold has no gaps left to fill.
 """
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -71,7 +72,9 @@ def earnings_rollup_all(*, now: datetime.datetime | None = None) -> int:
     return total
 
 
-def _settled_prefix(rows, cutoff):
+def _settled_prefix(
+    rows: list[tuple[int, datetime.datetime]], cutoff: datetime.datetime
+) -> Iterator[tuple[int, datetime.datetime]]:
     for pk, created_at in rows:
         if created_at >= cutoff:
             return

@@ -44,7 +44,7 @@ class PayoutMethod(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.masked} ({self.currency})"
 
     @property
@@ -139,7 +139,7 @@ class Payout(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Payout {self.pk}: {self.diamonds:,} diamonds ({self.get_status_display()})"
 
     @property
@@ -158,7 +158,7 @@ class SandboxPayoutTransfer(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     settled_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Sandbox transfer {self.reference} ({self.status})"
 
 
@@ -182,7 +182,7 @@ class EarningsRollup(models.Model):
         ]
         indexes = [models.Index(fields=["creator", "stream"], name="payouts_rollup_creator_stream")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.diamonds:,} diamonds for creator {self.creator_id} on {self.day}"
 
 
@@ -201,7 +201,7 @@ class SupporterRollup(models.Model):
         ]
         indexes = [models.Index(fields=["creator", "-coins"], name="payouts_supporter_top")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.coins:,} coins from user {self.sender_id} to creator {self.creator_id}"
 
 
@@ -214,7 +214,7 @@ class EarningsRollupState(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="payouts_rollupstate_singleton")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Earnings rolled up to gift event {self.last_event_id}"
 
 
@@ -232,7 +232,7 @@ class StatementRun(models.Model):
     class Meta:
         ordering = ["-month"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         state = "finished" if self.finished_at else f"{self.processed}/{self.recipients_total}"
         return f"Statements {self.month:%B %Y} ({state})"
 
@@ -250,7 +250,7 @@ class StatementDelivery(models.Model):
         ordering = ["-month", "user_id"]
         constraints = [models.UniqueConstraint(fields=["user", "month"], name="payouts_statement_once")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} statement {self.month:%Y-%m} for user {self.user_id}"
 
 
@@ -294,5 +294,5 @@ class PayoutSettings(SingletonModel):
             models.CheckConstraint(condition=Q(payout_minimum__gt=0), name="payouts_payoutsettings_minimum_positive"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "Payout settings"

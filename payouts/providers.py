@@ -62,7 +62,7 @@ class SandboxPayoutProvider(PayoutProvider):
             method.kind == PayoutMethodKind.BANK and "decline" in method.holder_name.lower()
         )
         # Deferred import: payouts.tasks imports this module (for PayoutProviderError and the sandbox).
-        from payouts.tasks import sandbox_payout_settle
+        from payouts.tasks import sandbox_payout_settle  # noqa: PLC0415
 
         sandbox_payout_settle.apply_async(args=[transfer.pk, not declined], countdown=SANDBOX_SETTLE_SECONDS)
         return transfer.reference

@@ -142,8 +142,9 @@ def stream_earnings(
     }
     result = []
     for stream in streams:
-        gifts = stream.rolled_gifts + tail.get(stream.pk, {}).get("gifts", 0)
-        diamonds = stream.rolled_diamonds + tail.get(stream.pk, {}).get("diamonds", 0)
+        unrolled = tail.get(stream.pk)
+        gifts = stream.rolled_gifts + (unrolled["gifts"] if unrolled else 0)
+        diamonds = stream.rolled_diamonds + (unrolled["diamonds"] if unrolled else 0)
         result.append(StreamEarnings(stream=stream, gifts=gifts, diamonds=valuation.diamond_amount(diamonds)))
     return result
 
@@ -181,7 +182,7 @@ def top_supporters(
     rows = sorted(totals.items(), key=lambda item: (-item[1][1], item[0][0] or 0))[:limit]
     return [
         Supporter(
-            name=ANONYMOUS if anonymous else names.get(sender) or "A viewer",
+            name=ANONYMOUS if anonymous or sender is None else names.get(sender) or "A viewer",
             is_anonymous=anonymous,
             gifts=gifts,
             coins=coins,

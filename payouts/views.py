@@ -1,11 +1,15 @@
 """The creator pages: earnings dashboard, payout methods, payout requests and their status."""
 
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from djmoney.money import Money
 
+from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
 from payouts import exchange, selectors, services
 from payouts.forms import PayoutMethodForm, PayoutRequestForm, new_request_key
@@ -14,7 +18,7 @@ from wallet.valuation import request_valuation
 
 
 @login_required
-def index(request):
+def index(request: AuthenticatedRequest) -> HttpResponse:
     if not request.user.is_creator:
         return render(request, "payouts/not_creator.html")
     valuation = request_valuation(request)
@@ -50,7 +54,7 @@ def _minimum_diamonds(minimum: Money, per_diamond: Money) -> int:
 
 @creator_required
 @two_factor_fresh_required(return_to="payouts:index")
-def method_add(request, replaces: int | None = None):
+def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> HttpResponse:
     old = (
         get_object_or_404(PayoutMethod, pk=replaces, creator=request.user, retired_at__isnull=True)
         if replaces
@@ -84,7 +88,7 @@ def method_add(request, replaces: int | None = None):
 
 @require_POST
 @creator_required
-def method_retire(request, method_id: int):
+def method_retire(request: AuthenticatedRequest, method_id: int) -> HttpResponse:
     method = get_object_or_404(PayoutMethod, pk=method_id, creator=request.user, retired_at__isnull=True)
     services.payout_method_retire(creator=request.user, method=method)
     messages.success(request, f"{method} was removed.")
@@ -94,11 +98,11 @@ def method_retire(request, method_id: int):
 @require_POST
 @creator_required
 @two_factor_fresh_required(return_to="payouts:index")
-def payout_request(request):
+def payout_request(request: AuthenticatedRequest) -> HttpResponse:
     methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
     form = PayoutRequestForm(request.POST, methods=methods)
     if not form.is_valid():
-        return _request_error(request, " ".join(error for errors in form.errors.values() for error in errors))
+        return _request_error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
     try:
         payout = services.payout_request(
             creator=request.user,
@@ -112,15 +116,17 @@ def payout_request(request):
     return redirect("payouts:payout", public_id=payout.public_id)
 
 
-def _request_error(request, message: str):
+def _request_error(request: AuthenticatedRequest, message: str) -> HttpResponse:
     messages.error(request, message)
     return redirect("payouts:index")
 
 
 @creator_required
-def payout_detail(request, public_id):
-    payout = get_object_or_404(Payout.objects.select_related("method"), public_id=public_id, creator=request.user)
-    quote = None
+def payout_detail(request: AuthenticatedRequest, public_id: uuid.UUID) -> HttpResponse:
+    payout: Payout = get_object_or_404(
+        Payout.objects.select_related("method"), public_id=public_id, creator=request.user
+    )
+    quote: services.Quote | str | None = None  # the quote, or why there is none yet
     if payout.net is None and payout.is_open:
         try:
             quote = services.payout_quote(diamonds=payout.diamonds, method=payout.method)

@@ -1,6 +1,7 @@
 """Forms of the wallet pages: buying coins, filtering the history, budgets and the self-exclusion pause."""
 
 import datetime
+from typing import Any, cast
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -42,24 +43,26 @@ class RechargeForm(forms.Form):
         },
     )
 
-    def __init__(self, *args: object, offer: RechargeOffer, **kwargs: object) -> None:
+    def __init__(self, *args: Any, offer: RechargeOffer, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.offer = offer
-        self.fields["payment_method"].choices = [(m, PAYMENT_METHOD_LABELS[m]) for m in offer.payment_methods]
+        methods = cast(forms.ChoiceField, self.fields["payment_method"])
+        methods.choices = [(m, PAYMENT_METHOD_LABELS[m]) for m in offer.payment_methods]
         if offer.rate is not None:
             self._limit_custom_coins(offer.rate.min_coins, offer.rate.max_coins)
 
     def _limit_custom_coins(self, min_coins: int, max_coins: int) -> None:
         # The validators are built when the field is, from the class's min_value=1; setting
         # min_value afterwards would change only the widget, so 0 and 29 got different messages.
-        field = self.fields["custom_coins"]
+        field = cast(forms.IntegerField, self.fields["custom_coins"])
         limits = f"Choose between {min_coins:,} and {max_coins:,} coins."
         field.min_value, field.max_value = min_coins, max_coins
         field.validators = [MinValueValidator(min_coins, message=limits), MaxValueValidator(max_coins, message=limits)]
         field.widget.attrs.update(min=min_coins, max=max_coins)
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         choice = cleaned.get("choice")
         if choice == CUSTOM:
             if self.offer.rate is None:
@@ -103,8 +106,9 @@ class HistoryFilterForm(forms.Form):
         error_messages={"invalid": "Enter the end date as YYYY-MM-DD."},
     )
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         for name in ("date_from", "date_to"):
             day = cleaned.get(name)
             if day is not None and not EARLIEST_DATE <= day <= LATEST_DATE:

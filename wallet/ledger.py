@@ -23,7 +23,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from django.db import connection, transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
@@ -51,6 +51,13 @@ ISSUING_ACCOUNT = {Asset.COIN: SystemAccount.COINS_ISSUED, Asset.DIAMOND: System
 CONSUMING_ACCOUNT = {Asset.COIN: SystemAccount.COINS_CONSUMED, Asset.DIAMOND: SystemAccount.DIAMONDS_REDEEMED}
 
 Line = tuple[LedgerAccount, str, int]
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class CurrentBalance(TypedDict):
+    current_balance: int  # the cached column plus the pending deltas
 
 
 class LedgerError(Exception):
@@ -80,7 +87,7 @@ class IdempotencyConflict(LedgerError):
 class InsufficientFunds(LedgerError):
     """A user account would go below zero; `shortfall` is how much is missing."""
 
-    def __init__(self, *, account_id: int, asset: str, available: int, requested: int):
+    def __init__(self, *, account_id: int, asset: str, available: int, requested: int) -> None:
         self.account_id = account_id
         self.asset = asset
         self.available = available
@@ -147,7 +154,7 @@ def user_balance(user: User, asset: str) -> int:
     return next(iter(balances), 0)
 
 
-def accounts_with_balance() -> QuerySet[LedgerAccount]:
+def accounts_with_balance() -> "QuerySet[WithAnnotations[LedgerAccount, CurrentBalance]]":
     """Ledger accounts annotated with `current_balance`: the cached column plus the pending deltas,
     read in the same statement (so one snapshot)."""
     pending = (
@@ -437,7 +444,7 @@ def ledger_rollup_pending(*, limit: int = 1000) -> int:
 # --- Validation ---------------------------------------------------------------------------------
 
 
-def _known_asset(asset: str) -> str:
+def _known_asset(asset: str) -> Asset:
     if asset not in Asset.values:
         raise InvalidPosting(f"Unknown asset {asset!r}; use one of {', '.join(Asset.values)}.")
     return Asset(asset)

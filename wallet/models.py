@@ -7,12 +7,14 @@ trigger, in PostgreSQL (migration 0002).
 """
 
 import uuid
+from typing import Any, Never
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django_countries import countries
 from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
 
@@ -53,16 +55,16 @@ class AppendOnlyError(Exception):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any) -> Never:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
 
-    def delete(self):
+    def delete(self) -> Never:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
 
-    def bulk_update(self, objs, fields, batch_size=None):
+    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> Never:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
 
-    def update_or_create(self, defaults=None, create_defaults=None, **kwargs):
+    def update_or_create(self, defaults: object = None, create_defaults: object = None, **kwargs: Any) -> Never:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; use wallet.ledger.")
 
 
@@ -72,12 +74,12 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnlyError(f"{type(self).__name__} {self.pk} is append-only; post a correction.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> Never:
         raise AppendOnlyError(f"{type(self).__name__} {self.pk} is append-only; post a correction.")
 
 
@@ -127,7 +129,7 @@ class LedgerAccount(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         owner = self.code if self.kind == AccountKind.SYSTEM else f"user {self.user_id}"
         return f"#{self.pk} {owner} {self.asset}"
 
@@ -152,7 +154,7 @@ class LedgerTransaction(AppendOnlyModel):
             models.CheckConstraint(condition=~Q(kind=""), name="wallet_ledgertransaction_kind_present"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"#{self.pk} {self.kind} ({self.idempotency_key})"
 
 
@@ -174,7 +176,7 @@ class LedgerEntry(AppendOnlyModel):
             models.CheckConstraint(condition=Q(asset__in=Asset.values), name="wallet_ledgerentry_asset_valid"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"#{self.pk} tx {self.transaction_id} account {self.account_id} {self.amount:+d} {self.asset}"
 
 
@@ -194,7 +196,7 @@ class LedgerBalanceDelta(models.Model):
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_ledgerbalancedelta_amount_nonzero"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"account {self.account_id} {self.amount:+d}"
 
 
@@ -212,7 +214,7 @@ class LedgerAuditRun(models.Model):
     class Meta:
         ordering = ["-run_date"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         state = "running" if self.is_clean is None else ("clean" if self.is_clean else "FAILED")
         return f"Ledger audit {self.run_date}: {state}"
 
@@ -248,13 +250,13 @@ class Country(models.Model):
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="wallet_country_currency_format"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.code})"
 
     @property
     def name(self) -> str:
         """The country's name in the active language (django-countries)."""
-        return str(self.code.name)
+        return str(countries.name(self.code))
 
     def clean(self) -> None:
         if self.currency not in CURRENCY_EXPONENTS:
@@ -276,7 +278,7 @@ class CoinPackage(models.Model):
         ordering = ["sort_order", "coins"]
         constraints = [models.CheckConstraint(condition=Q(coins__gt=0), name="wallet_coinpackage_coins_positive")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         bonus = f" + {self.bonus_coins} bonus" if self.bonus_coins else ""
         return f"{self.coins:,} coins{bonus}"
 
@@ -296,7 +298,7 @@ class CoinPackagePrice(models.Model):
             models.CheckConstraint(condition=Q(price__gt=0), name="wallet_packageprice_positive"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.package}: {self.price}"
 
 
@@ -319,7 +321,7 @@ class CoinRate(CachedTableModel):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"1 coin = {self.per_coin}"
 
 
@@ -402,7 +404,7 @@ class TopUp(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Top-up {self.public_id} ({self.total_coins} coins, {self.amount}, {self.status})"
 
     @property
@@ -430,7 +432,7 @@ class PaymentWebhookEvent(models.Model):
             models.UniqueConstraint(fields=["provider", "event_id"], name="wallet_webhookevent_unique_event"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.provider} {self.event_id} ({self.event_type}): {self.outcome}"
 
 
@@ -469,7 +471,7 @@ class SpendingControls(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Spending controls of user {self.user_id}"
 
 
@@ -505,7 +507,7 @@ class EconomySettings(SingletonModel):
             models.CheckConstraint(condition=Q(diamond_value__gt=0), name="wallet_economysettings_diamond_positive"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "Economy settings"
 
 
@@ -522,7 +524,7 @@ class WalletFreeze(models.Model):
     frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     frozen_at = models.DateTimeField(default=timezone.now)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Wallet of user {self.user_id} frozen: {self.reason}"
 
 
@@ -554,7 +556,7 @@ class CoinReceivable(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.outstanding:,} of {self.coins:,} coins owed by user {self.user_id}"
 
     @property
@@ -605,5 +607,5 @@ class Adjustment(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Adjustment {self.pk}: {self.amount:+,} {self.asset} for user {self.user_id} ({self.status})"

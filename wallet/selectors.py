@@ -7,15 +7,17 @@ What coins and diamonds are worth in money is `wallet.valuation`'s job, not this
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from coinsite.lib.dates import day_bounds, month_bounds
-from wallet.ledger import accounts_with_balance
+from wallet.ledger import CurrentBalance, accounts_with_balance
 from wallet.ledger_kinds import history_label
 from wallet.models import (
     Asset,
@@ -33,6 +35,9 @@ from wallet.models import (
     WalletFreeze,
 )
 from wallet.money import price_for_coins
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 @dataclass(frozen=True)
@@ -52,13 +57,14 @@ class RechargeOffer:
     unavailable_reason: str = ""
 
 
-def recharge_offer(user) -> RechargeOffer:
+def recharge_offer(user: User) -> RechargeOffer:
     """What ``user`` may buy now, in their country's currency, or why they cannot recharge."""
     country = Country.objects.filter(code=user.country).first()
     currency = country.currency if country else user.preferred_currency
     reason = recharge_unavailable_reason(user, country)
-    if reason:
-        return RechargeOffer(country=country, currency=currency, unavailable_reason=reason)
+    if reason or country is None:
+        no_country = _("Buying coins is not available in your country yet.")
+        return RechargeOffer(country=country, currency=currency, unavailable_reason=reason or no_country)
     prices = (
         CoinPackagePrice.objects.filter(package__is_active=True, price_currency=currency)
         .select_related("package")
@@ -103,7 +109,7 @@ def recharge_unavailable_reason(user: User, country: Country | None) -> str:
     return ""
 
 
-def exclusion_until(user):
+def exclusion_until(user: User) -> datetime.datetime | None:
     """When the user's self-exclusion ends, or None if they are not excluded now."""
     controls = SpendingControls.objects.filter(user=user, excluded_until__gt=timezone.now()).first()
     return controls.excluded_until if controls else None
@@ -111,14 +117,14 @@ def exclusion_until(user):
 
 def coin_rate(currency: str) -> CoinRate | None:
     """The currency's coin rate (per-coin price and custom-amount limits), None if it has none; cached."""
-    return next((rate for rate in CoinRate.cached_rows() if rate.per_coin_currency == currency), None)
+    return next((rate for rate in CoinRate.cached_rows() if rate.per_coin.currency.code == currency), None)
 
 
 def custom_price(rate: CoinRate, coins: int) -> Money:
     return price_for_coins(rate.per_coin, coins)
 
 
-def user_currency(user) -> str:
+def user_currency(user: User) -> str:
     country = Country.objects.filter(code=user.country).first()
     return country.currency if country else user.preferred_currency
 
@@ -283,7 +289,7 @@ class HistoryRow:
         return abs(self.coins)
 
 
-def coin_account(user: User) -> LedgerAccount | None:
+def coin_account(user: User) -> "WithAnnotations[LedgerAccount, CurrentBalance] | None":
     """The user's coin wallet with `current_balance` (cached column plus pending deltas), None before
     their first coin."""
     return accounts_with_balance().filter(user=user, asset=Asset.COIN).first()
@@ -328,14 +334,14 @@ def history_entries(account: LedgerAccount | None, filters: HistoryFilter) -> Qu
     return entries
 
 
-def history_rows(account: LedgerAccount, entries: list[LedgerEntry]) -> list[HistoryRow]:
+def history_rows(account: LedgerAccount | None, entries: list[LedgerEntry]) -> list[HistoryRow]:
     """Rows for one page of entries (newest first), each with the wallet balance right after it.
 
     The balance after the newest row is the balance now minus every later entry (one statement,
     so a gift committing meanwhile counts on both sides or on neither); the rest follow by walking
     back over every entry between the page's newest and oldest rows, filtered out ones included.
     """
-    if not entries:
+    if account is None or not entries:
         return []
     newest, oldest = entries[0], entries[-1]
     running = _balance_after(account, newest)

@@ -54,7 +54,7 @@ class InvalidSpendingRequest(SpendingError, ValueError):
 class SpendingBlocked(SpendingError):
     """The viewer may not spend these coins now; `reason` is "excluded", "daily" or "monthly"."""
 
-    def __init__(self, message: str, *, reason: str):
+    def __init__(self, message: str, *, reason: str) -> None:
         self.reason = reason
         self.message = message
         super().__init__(message)
@@ -222,4 +222,5 @@ def _set_limit(controls: SpendingControls, period: str, requested: int | None, n
     pending = pending_raise(controls, period, now)
     keeps_due_time = pending is not None and _limit_order(requested) <= _limit_order(pending.limit)
     setattr(controls, f"{period}_limit_next", requested)
-    setattr(controls, f"{period}_limit_next_at", pending.effective_at if keeps_due_time else now + RAISE_DELAY)
+    due_at = pending.effective_at if pending is not None and keeps_due_time else now + RAISE_DELAY
+    setattr(controls, f"{period}_limit_next_at", due_at)

@@ -101,7 +101,7 @@ def account_freeze(*, user: User, staff: User, reason: str) -> None:
         )
         email = user.email
         # Deferred import: wallet.tasks imports the wallet services, which import this module.
-        from wallet.tasks import account_frozen_email
+        from wallet.tasks import account_frozen_email  # noqa: PLC0415
 
         transaction.on_commit(lambda: account_frozen_email.delay(email, reason), robust=True)
     user.is_active = False
@@ -197,7 +197,7 @@ def _check_reviewable(adjustment: Adjustment, staff: User) -> None:
 
 def _post_adjustment(adjustment: Adjustment, *, reviewer: User | None) -> None:
     account = ledger.account_for_user(adjustment.user, adjustment.asset)
-    issuing = ledger.system_account(ledger.ISSUING_ACCOUNT[adjustment.asset])
+    issuing = ledger.system_account(ledger.ISSUING_ACCOUNT[Asset(adjustment.asset)])
     source, destination = (issuing, account) if adjustment.amount > 0 else (account, issuing)
     try:
         posting = ledger.ledger_move(
@@ -273,7 +273,7 @@ def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -
         action=f"topup.{kind}",
         target=topup,
         before=before,
-        after={**model_snapshot(topup), "clawed_back": clawed_back, "shortfall": shortfall},
+        after={**(model_snapshot(topup) or {}), "clawed_back": clawed_back, "shortfall": shortfall},
         reason=reason,
     )
     return CoinReversal(topup=topup, clawed_back=clawed_back, shortfall=shortfall)

@@ -4,12 +4,15 @@ top-up receipts, and the payment providers' webhooks."""
 import functools
 import json
 import logging
+import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.dates import format_utc
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from wallet import exports, selectors, services, spending
@@ -37,13 +41,13 @@ CHECKOUT_ORIGINS = {"stripe": "https://checkout.stripe.com"}
 
 
 @login_required
-def recharge(request):
+def recharge(request: AuthenticatedRequest) -> HttpResponse:
     offer = selectors.recharge_offer(request.user)
     form = RechargeForm(offer=offer, initial=_custom_coins_initial(request.GET.get("coins", ""), offer))
     return _recharge_page(request, offer, form)
 
 
-def _custom_coins_initial(coins: str, offer) -> dict:
+def _custom_coins_initial(coins: str, offer: selectors.RechargeOffer) -> dict[str, object]:
     """`?coins=N` (e.g. a gift's shortfall) pre-selects a custom amount of N, within the currency's limits."""
     if not (coins.isascii() and coins.isdecimal() and len(coins) <= 9) or offer.rate is None:
         return {}
@@ -52,7 +56,7 @@ def _custom_coins_initial(coins: str, offer) -> dict:
 
 @require_POST
 @login_required
-def topup_start(request):
+def topup_start(request: AuthenticatedRequest) -> HttpResponse:
     offer = selectors.recharge_offer(request.user)
     form = RechargeForm(request.POST, offer=offer)
     if offer.unavailable_reason:
@@ -78,7 +82,7 @@ def topup_start(request):
 
 
 @login_required
-def topup_return(request, public_id):
+def topup_return(request: AuthenticatedRequest, public_id: uuid.UUID) -> HttpResponse:
     """Where the provider sends the payer back: ask the provider right away instead of waiting for its webhook."""
     topup = get_object_or_404(TopUp, public_id=public_id, user=request.user)
     try:
@@ -91,8 +95,8 @@ def topup_return(request, public_id):
 
 
 @login_required
-def topup_detail(request, public_id):
-    topup = get_object_or_404(TopUp.objects.select_related("package"), public_id=public_id, user=request.user)
+def topup_detail(request: AuthenticatedRequest, public_id: uuid.UUID) -> HttpResponse:
+    topup: TopUp = get_object_or_404(TopUp.objects.select_related("package"), public_id=public_id, user=request.user)
     return render(
         request,
         "wallet/topup_detail.html",
@@ -107,7 +111,7 @@ def topup_detail(request, public_id):
 
 @csrf_exempt
 @require_POST
-def webhook(request, provider_name):
+def webhook(request: HttpRequest, provider_name: str) -> HttpResponse:
     """Provider webhooks: verified by signature, deduplicated per event, 2xx on replays."""
     if provider_name not in PROVIDERS or provider_name != settings.PAYMENT_PROVIDER:
         raise Http404("This payment provider is not in use.")
@@ -118,7 +122,9 @@ def webhook(request, provider_name):
     return JsonResponse({"received": True, "outcomes": outcomes})
 
 
-def _recharge_page(request, offer, form, *, status=200):
+def _recharge_page(
+    request: HttpRequest, offer: selectors.RechargeOffer, form: RechargeForm, *, status: int = 200
+) -> HttpResponse:
     response = render(
         request,
         "wallet/recharge.html",
@@ -132,10 +138,8 @@ def _recharge_page(request, offer, form, *, status=200):
     checkout_origin = CHECKOUT_ORIGINS.get(settings.PAYMENT_PROVIDER)
     if checkout_origin and "form-action" in settings.SECURE_CSP:
         # What @csp_override sets, computed per request because the provider is a setting.
-        response._csp_config = {
-            **settings.SECURE_CSP,
-            "form-action": [*settings.SECURE_CSP["form-action"], checkout_origin],
-        }
+        csp: dict[str, Any] = settings.SECURE_CSP
+        response._csp_config = {**csp, "form-action": [*csp["form-action"], checkout_origin]}  # type: ignore[attr-defined]
     return response
 
 
@@ -144,7 +148,7 @@ def _recharge_page(request, offer, form, *, status=200):
 
 @require_safe
 @login_required
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedRequest) -> HttpResponse:
     """The wallet: balance, budgets, this month's recharges and spending, recent top-ups, the history."""
     user = request.user
     now = timezone.now()
@@ -186,7 +190,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @login_required
-def history_csv(request: HttpRequest) -> HttpResponse:
+def history_csv(request: AuthenticatedRequest) -> HttpResponseBase:
     """The filtered coin history as a CSV download, streamed from the database."""
     filters = HistoryFilterForm(request.GET)
     if not filters.is_valid():
@@ -207,7 +211,7 @@ def history_csv(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def controls(request: HttpRequest) -> HttpResponse:
+def controls(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         action = CONTROL_ACTIONS.get(request.POST.get("action", ""))
         if action is None:
@@ -223,7 +227,7 @@ def controls(request: HttpRequest) -> HttpResponse:
     return _pause_confirm_page(request, PauseForm(initial={"period": period}), period)
 
 
-def _set_limits(request: HttpRequest) -> HttpResponse:
+def _set_limits(request: AuthenticatedRequest) -> HttpResponse:
     form = LimitsForm(request.POST)
     if not form.is_valid():
         return _controls_page(request, limits_form=form, status=400)
@@ -251,13 +255,13 @@ def _set_limits(request: HttpRequest) -> HttpResponse:
     return redirect("wallet:controls")
 
 
-def _cancel_raises(request: HttpRequest) -> HttpResponse:
+def _cancel_raises(request: AuthenticatedRequest) -> HttpResponse:
     spending.spending_raises_cancel(user=request.user)
     messages.success(request, "Pending budget raises were cancelled. Your current budgets stay.")
     return redirect("wallet:controls")
 
 
-def _pause(request: HttpRequest) -> HttpResponse:
+def _pause(request: AuthenticatedRequest) -> HttpResponse:
     form = PauseForm(request.POST)
     if not form.is_valid():
         period = request.POST.get("period", "")
@@ -266,7 +270,7 @@ def _pause(request: HttpRequest) -> HttpResponse:
             return _controls_page(request, status=400)
         return _pause_confirm_page(request, form, period, status=400)
     controls = spending.self_exclusion_start(user=request.user, period=form.cleaned_data["period"])
-    until = format_utc(controls.excluded_until)
+    until = format_utc(controls.excluded_until) if controls.excluded_until else ""  # set just now
     messages.success(request, f"Gifting and buying coins are paused until {until}. The pause cannot be lifted early.")
     return redirect("wallet:controls")
 
@@ -274,7 +278,9 @@ def _pause(request: HttpRequest) -> HttpResponse:
 CONTROL_ACTIONS = {"limits": _set_limits, "cancel-raises": _cancel_raises, "pause": _pause}
 
 
-def _controls_page(request: HttpRequest, *, limits_form: LimitsForm | None = None, status: int = 200) -> HttpResponse:
+def _controls_page(
+    request: AuthenticatedRequest, *, limits_form: LimitsForm | None = None, status: int = 200
+) -> HttpResponse:
     summary = selectors.spending_summary(request.user, kinds=spending_kinds())
     valuation = request_valuation(request)
     if limits_form is None:
@@ -292,7 +298,9 @@ def _controls_page(request: HttpRequest, *, limits_form: LimitsForm | None = Non
     )
 
 
-def _pause_confirm_page(request: HttpRequest, form: PauseForm, period: str, *, status: int = 200) -> HttpResponse:
+def _pause_confirm_page(
+    request: AuthenticatedRequest, form: PauseForm, period: str, *, status: int = 200
+) -> HttpResponse:
     summary = selectors.spending_summary(request.user, kinds=spending_kinds())
     requested_until = summary.now + spending.EXCLUSION_PERIODS[period]
     return render(

@@ -1,15 +1,20 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html_join
 
 from backoffice.actions import reason_action
-from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, staff_member
 from coinsite.accounts.models import StaffAction, User
 from wallet import staff
 
+STAFF_ACTION_FIELDS = ("created_at", "actor", "action", "target_type", "target_id", "target_repr", "reason", "changes")
 # Only superusers grant staff rights; support may change `is_active` (an account freeze) and nothing else.
 SUPPORT_EDITABLE_USER_FIELDS = {"is_active"}
 
@@ -45,7 +50,7 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
         (None, {"classes": ["wide"], "fields": ["email", "display_name", "password1", "password2"]}),
     ]
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or request.user.is_superuser:
             return fieldsets
@@ -55,34 +60,36 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
             for title, options in fieldsets
         ]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         if obj is None or request.user.is_superuser:
             return self.readonly_fields
         every_field = [name for _title, options in self.get_fieldsets(request, obj) for name in options["fields"]]
         return [name for name in every_field if name not in SUPPORT_EDITABLE_USER_FIELDS]
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Staff accounts are managed by superusers only: support cannot lock a colleague out.
-        if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
+        if isinstance(obj, User) and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
             return False
         return super().has_change_permission(request, obj)
 
-    def user_change_password(self, request, id, form_url=""):
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
         if not request.user.is_superuser:
             raise PermissionDenied
         return super().user_change_password(request, id, form_url)
 
-    def has_freeze_permission(self, request):
+    def has_freeze_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallet.add_walletfreeze")
 
-    def has_account_permission(self, request):
+    def has_account_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.change_user")
 
     freeze_wallet = reason_action(
         name="freeze_wallet",
         description="Freeze wallets (no recharges, gifts or payouts)",
         permissions=("freeze",),
-        perform=lambda request, user, reason: staff.wallet_freeze(user=user, staff=request.user, reason=reason),
+        perform=lambda request, user, reason: staff.wallet_freeze(
+            user=user, staff=staff_member(request), reason=reason
+        ),
         errors=(staff.StaffOperationError,),
         done="wallet(s) frozen",
     )
@@ -90,7 +97,9 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
         name="unfreeze_wallet",
         description="Lift wallet freezes",
         permissions=("freeze",),
-        perform=lambda request, user, reason: staff.wallet_unfreeze(user=user, staff=request.user, reason=reason),
+        perform=lambda request, user, reason: staff.wallet_unfreeze(
+            user=user, staff=staff_member(request), reason=reason
+        ),
         errors=(staff.StaffOperationError,),
         done="wallet(s) unfrozen",
     )
@@ -98,7 +107,9 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
         name="freeze_account",
         description="Freeze accounts (no login; the user is emailed the reason)",
         permissions=("account",),
-        perform=lambda request, user, reason: staff.account_freeze(user=user, staff=request.user, reason=reason),
+        perform=lambda request, user, reason: staff.account_freeze(
+            user=user, staff=staff_member(request), reason=reason
+        ),
         errors=(staff.StaffOperationError,),
         done="account(s) frozen",
     )
@@ -106,7 +117,9 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
         name="unfreeze_account",
         description="Lift account freezes",
         permissions=("account",),
-        perform=lambda request, user, reason: staff.account_unfreeze(user=user, staff=request.user, reason=reason),
+        perform=lambda request, user, reason: staff.account_unfreeze(
+            user=user, staff=staff_member(request), reason=reason
+        ),
         errors=(staff.StaffOperationError,),
         done="account(s) unfrozen",
     )
@@ -120,7 +133,7 @@ class GroupAdmin(AuditedAdminMixin, BaseGroupAdmin):
     list_display = ["name", "member_count"]
 
     @admin.display(description="members")
-    def member_count(self, group):
+    def member_count(self, group: Group) -> int:
         return group.user_set.count()
 
 
@@ -134,15 +147,14 @@ class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["actor"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    fields = ["created_at", "actor", "action", "target_type", "target_id", "target_repr", "reason", "changes"]
-    readonly_fields = fields
+    fields = readonly_fields = STAFF_ACTION_FIELDS
 
     @admin.display(description="reason")
-    def short_reason(self, action):
+    def short_reason(self, action: StaffAction) -> str:
         return action.reason[:80]
 
     @admin.display(description="before → after")
-    def changes(self, action):
+    def changes(self, action: StaffAction) -> str:
         before, after = action.before or {}, action.after or {}
         rows = [
             (key, before.get(key, "—"), after.get(key, "—"))

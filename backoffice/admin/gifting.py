@@ -1,9 +1,11 @@
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from backoffice.forms import GiftForm, GiftingSettingsForm
-from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftingSettings, LiveStream
 from gifting.services import stream_end
@@ -20,10 +22,10 @@ class GiftAdmin(AuditedAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
     @admin.display(description="")
-    def preview(self, gift):
+    def preview(self, gift: Gift) -> str:
         return format_html('<img src="{}" alt="" width="32" height="32">', gift.artwork_url)
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Sent gifts point at their catalogue entry; retire a gift by making it inactive.
         return False
 
@@ -38,14 +40,14 @@ class LiveStreamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     readonly_fields = ["creator", "stream_url", "started_at", "ended_at", "goal_coins", "goal_label", "viewer_count"]
     actions = ["end_streams"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     @admin.action(description="End the selected live streams now")
-    def end_streams(self, request, queryset):
+    def end_streams(self, request: HttpRequest, queryset: QuerySet[LiveStream]) -> None:
         ended = 0
         for stream in queryset.filter(ended_at__isnull=True).select_related("creator"):
             with transaction.atomic():
@@ -53,7 +55,11 @@ class LiveStreamAdmin(AuditedAdminMixin, admin.ModelAdmin):
                 stream_end(stream=stream, creator=stream.creator)
                 stream.refresh_from_db()
                 staff_action_record(
-                    actor=request.user, action="stream.end", target=stream, before=before, after=model_snapshot(stream)
+                    actor=staff_member(request),
+                    action="stream.end",
+                    target=stream,
+                    before=before,
+                    after=model_snapshot(stream),
                 )
             ended += 1
         self.message_user(request, f"Ended {ended} stream(s).", messages.SUCCESS)
@@ -97,7 +103,7 @@ class CreatorProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
     readonly_fields = ["user"]
     exclude = ["overlay_token"]  # a secret: staff never need to see it
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 

@@ -1,10 +1,15 @@
+import datetime
+
 from django.contrib import admin
+from django.db.models import Model
+from django.forms import ModelForm
+from django.http import HttpRequest
 from django.utils import timezone
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
 from backoffice.actions import reason_action, service_action
 from backoffice.forms import PayoutSettingsForm, RateForm
-from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from payouts.models import (
     EarningsRollup,
     EarningsRollupState,
@@ -24,11 +29,19 @@ class StatementRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Monthly statement runs are written by the Celery task only; staff follow their progress here."""
 
     list_display = ["month", "progress", "sent", "started_at", "finished_at"]
-    fields = ["month", "progress", "recipients_total", "processed", "sent", "last_user_id", "started_at", "finished_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "month",
+        "progress",
+        "recipients_total",
+        "processed",
+        "sent",
+        "last_user_id",
+        "started_at",
+        "finished_at",
+    )
 
     @admin.display(description="progress")
-    def progress(self, run):
+    def progress(self, run: StatementRun) -> str:
         if run.finished_at:
             return f"Finished: {run.processed:,} users looked at"
         percent = 100 * run.processed // run.recipients_total if run.recipients_total else 0
@@ -41,8 +54,7 @@ class StatementDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["month", "kind", ("sent_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__email", "user__display_name"]
     list_select_related = ["user"]
-    fields = ["user", "month", "kind", "claimed_at", "sent_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("user", "month", "kind", "claimed_at", "sent_at")
 
 
 @admin.register(Payout)
@@ -57,10 +69,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["approve", "reject", "retry"]
     readonly_fields = [field.name for field in Payout._meta.fields]
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_approve_permission(self, request):
+    def has_approve_permission(self, request: HttpRequest) -> bool:
         # The change form stays closed to everyone; the change permission (finance) unlocks reviews.
         return request.user.has_perm("payouts.change_payout")
 
@@ -68,7 +80,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         name="approve",
         description="Approve selected payouts (waiting for approval)",
         permissions=("approve",),
-        perform=lambda request, payout: payout_approve(payout_id=payout.pk, staff=request.user),
+        perform=lambda request, payout: payout_approve(payout_id=payout.pk, staff=staff_member(request)),
         errors=(PayoutError,),
         done="payout(s) approved",
     )
@@ -76,7 +88,9 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         name="reject",
         description="Reject selected payouts and return their diamonds",
         permissions=("approve",),
-        perform=lambda request, payout, reason: payout_reject(payout_id=payout.pk, staff=request.user, reason=reason),
+        perform=lambda request, payout, reason: payout_reject(
+            payout_id=payout.pk, staff=staff_member(request), reason=reason
+        ),
         errors=(PayoutError,),
         done="payout(s) rejected",
     )
@@ -84,7 +98,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         name="retry",
         description="Retry selected failed payouts (a new request for the same diamonds)",
         permissions=("approve",),
-        perform=lambda request, payout: payout_retry(payout_id=payout.pk, staff=request.user),
+        perform=lambda request, payout: payout_retry(payout_id=payout.pk, staff=staff_member(request)),
         errors=(PayoutError,),
         done="payout(s) retried",
     )
@@ -164,10 +178,10 @@ class RateAdmin(AuditedAdminMixin, admin.ModelAdmin):
     ordering = ["backend", "currency"]
 
     @admin.display(description="rates updated")
-    def last_update(self, rate):
+    def last_update(self, rate: Rate) -> datetime.datetime | None:
         return rate.backend.last_update
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Rate, form: ModelForm, change: bool) -> None:
         # A staff-set rate is a fresh rate: payout conversions check the backend's last update.
         super().save_model(request, obj, form, change)
         ExchangeBackend.objects.filter(pk=obj.backend_id).update(last_update=timezone.now())
@@ -180,8 +194,8 @@ class ExchangeBackendAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "base_currency", "last_update"]
     readonly_fields = ["last_update"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return ["name", "last_update"] if obj else ["last_update"]
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # deleting a backend deletes its rates

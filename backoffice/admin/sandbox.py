@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 
 from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.services import sandbox_webhook_resend
@@ -15,16 +17,16 @@ class SandboxSessionAdmin(admin.ModelAdmin):
     date_hierarchy = "created"
     actions = ["resend_webhook"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     @admin.action(description="Send the webhook again (finished sessions)", permissions=["view"])
-    def resend_webhook(self, request, queryset):
+    def resend_webhook(self, request: HttpRequest, queryset: QuerySet[SandboxSession]) -> None:
         sent = sum(sandbox_webhook_resend(session_id=session.pk) for session in queryset.only("pk"))
         self.message_user(request, f"Queued {sent} webhook(s) again.", messages.SUCCESS)

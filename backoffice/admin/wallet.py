@@ -1,13 +1,16 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models import F, Model, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from backoffice.actions import reason_action, service_action
 from backoffice.forms import AdjustmentRequestForm, CoinPackagePriceForm, CoinRateForm, EconomySettingsForm
-from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from backoffice.services import topup_reverse
 from wallet import staff
 from wallet.models import (
@@ -39,7 +42,7 @@ class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["code", "user__email", "user__display_name"]
     list_select_related = ["user"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         pending = (
             LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
             .order_by()
@@ -52,14 +55,13 @@ class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     @admin.display(description="balance", ordering="current_balance")
-    def current_balance(self, account):
-        return account.current_balance
+    def current_balance(self, account: LedgerAccount) -> int:
+        return account.current_balance  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
 class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LedgerEntry
-    fields = ["id", "account", "asset", "amount"]
-    readonly_fields = fields
+    fields = readonly_fields = ("id", "account", "asset", "amount")
     extra = 0
 
 
@@ -111,7 +113,7 @@ class CountryAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ["currency", "recharge_enabled", "gifting_enabled"]
     search_fields = ["code"]
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Users and top-ups name their country; switch recharge or gifting off instead.
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
@@ -129,11 +131,11 @@ class CoinPackageAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ["is_active"]
     inlines = [CoinPackagePriceInline]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("prices")
 
     @admin.display(description="prices")
-    def prices_list(self, package):
+    def prices_list(self, package: CoinPackage) -> str:
         return ", ".join(str(price.price) for price in package.prices.all())
 
 
@@ -180,7 +182,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
-    def has_reverse_permission(self, request):
+    def has_reverse_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallet.change_topup")
 
     refund = reason_action(
@@ -188,7 +190,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         description="Refund selected top-ups (claw back their coins)",
         permissions=("reverse",),
         perform=lambda request, topup, reason: topup_reverse(
-            topup_id=topup.pk, staff=request.user, kind="refund", reason=reason
+            topup_id=topup.pk, staff=staff_member(request), kind="refund", reason=reason
         ),
         errors=(staff.StaffOperationError,),
         done="top-up(s) refunded",
@@ -198,7 +200,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         description="Record chargebacks on selected top-ups (claw back their coins)",
         permissions=("reverse",),
         perform=lambda request, topup, reason: topup_reverse(
-            topup_id=topup.pk, staff=request.user, kind="chargeback", reason=reason
+            topup_id=topup.pk, staff=staff_member(request), kind="chargeback", reason=reason
         ),
         errors=(staff.StaffOperationError,),
         done="chargeback(s) recorded",
@@ -265,20 +267,22 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "requested_at"
     actions = ["approve", "reject"]
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.has_perm("wallet.add_adjustment")
 
-    def has_review_permission(self, request):
+    def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallet.change_adjustment")
 
-    def add_view(self, request, form_url="", extra_context=None):
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         """The add page asks for the correction and posts it through the service (or leaves it pending)."""
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = AdjustmentRequestForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                adjustment = staff.adjustment_request(staff=request.user, **form.cleaned_data)
+                adjustment = staff.adjustment_request(staff=staff_member(request), **form.cleaned_data)
             except staff.StaffOperationError as error:
                 form.add_error(None, str(error))
             else:
@@ -302,7 +306,9 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         name="approve",
         description="Approve selected adjustments (second staff member)",
         permissions=("review",),
-        perform=lambda request, adjustment: staff.adjustment_approve(adjustment_id=adjustment.pk, staff=request.user),
+        perform=lambda request, adjustment: staff.adjustment_approve(
+            adjustment_id=adjustment.pk, staff=staff_member(request)
+        ),
         errors=(staff.StaffOperationError,),
         done="adjustment(s) posted",
     )
@@ -312,7 +318,7 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         description="Reject selected adjustments",
         permissions=("review",),
         perform=lambda request, adjustment, reason: staff.adjustment_reject(
-            adjustment_id=adjustment.pk, staff=request.user, reason=reason
+            adjustment_id=adjustment.pk, staff=staff_member(request), reason=reason
         ),
         errors=(staff.StaffOperationError,),
         done="adjustment(s) rejected",

@@ -3,18 +3,21 @@
 import datetime
 import uuid
 
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from djmoney.money import Money
 
 from backoffice.staff_groups import staff_groups_sync
 from coinsite.accounts.tests.factories import enroll_totp, make_user
+from gifting.models import GiftEvent
+from payouts.models import Payout, PayoutMethod
+from wallet.ledger import account_for_user, ledger_post, system_account
+from wallet.models import Asset, SystemAccount, TopUp
 
 
 def make_staff(*, email: str, group: str | None = None, is_superuser: bool = False):
     """A staff member with an authenticator, in `group` (support, finance, catalogue) or none."""
-    from django.contrib.auth.models import Group
-
     staff_groups_sync()  # a transactional test elsewhere may have flushed the migration's groups
     user = make_user(email=email, is_staff=True, is_superuser=is_superuser)
     if group:
@@ -42,9 +45,6 @@ def make_topup(
     bonus_coins: int = 0,
 ):
     """A top-up in `status`; a succeeded one credited its coins as the webhook would have, at `completed_at`."""
-    from wallet.ledger import account_for_user, ledger_post, system_account
-    from wallet.models import Asset, SystemAccount, TopUp
-
     at = completed_at or timezone.now()
     credit = None
     if status == "succeeded":
@@ -76,10 +76,6 @@ def make_topup(
 
 def make_gift_event(*, sender, creator, stream, gift, quantity: int = 1, at: datetime.datetime | None = None):
     """A gift as the gift service records it (ledger transaction plus event), at `at`."""
-    from gifting.models import GiftEvent
-    from wallet.ledger import account_for_user, ledger_post, system_account
-    from wallet.models import Asset, SystemAccount
-
     at = at or timezone.now()
     coins = gift.coin_cost * quantity
     transaction = ledger_post(
@@ -111,8 +107,6 @@ def make_payout(
     creator, *, status: str, diamonds: int, net: Money | None = None, finished_at: datetime.datetime | None = None
 ):
     """A payout row in `status` (no ledger movement: for admin pages and reports)."""
-    from payouts.models import Payout, PayoutMethod
-
     method = PayoutMethod.objects.create(
         creator=creator,
         kind="paypal",

@@ -1,16 +1,21 @@
 """The money operations as staff meet them in admin: actions that ask for a reason, groups that may use them."""
 
+import datetime
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
+from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from djmoney.money import Money
 
 from backoffice.tests.support import admin_login, make_staff, make_topup
 from coinsite.accounts.models import StaffAction
-from payouts.exchange import rates_load
-from payouts.models import Payout, PayoutStatus
-from payouts.services import payout_request
-from payouts.tests.support import add_method, give_diamonds
+from payouts.exchange import BACKEND_NAME, rates_load
+from payouts.models import Payout, PayoutMethod, PayoutStatus
+from payouts.services import payout_method_add, payout_request
+from payouts.tests.support import add_method, committing, give_diamonds
 from wallet.ledger import user_balance
 from wallet.models import Adjustment, AdjustmentStatus, Asset, WalletFreeze
 
@@ -88,8 +93,6 @@ def test_a_large_correction_needs_a_second_finance_member(client, alice):
     assert b"A second staff member must approve" in response.content
     assert user_balance(alice, Asset.COIN) == 0
 
-    from django.test import Client
-
     second = admin_login(Client(), make_staff(email="fin2@example.com", group="finance"))
     second.post(
         reverse("admin:wallet_adjustment_changelist"), {"action": "approve", ACTION_CHECKBOX_NAME: [str(adjustment.pk)]}
@@ -124,13 +127,6 @@ def test_finance_rejects_a_payout_with_the_reason_the_creator_sees(finance, bob)
 
 
 def test_a_rate_edited_by_finance_counts_as_fresh(finance):
-    import datetime
-
-    from django.utils import timezone
-    from djmoney.contrib.exchange.models import ExchangeBackend, Rate
-
-    from payouts.exchange import BACKEND_NAME
-
     rates_load()
     ExchangeBackend.objects.filter(name=BACKEND_NAME).update(last_update=timezone.now() - datetime.timedelta(days=5))
     rate = Rate.objects.get(backend_id=BACKEND_NAME, currency="EUR")
@@ -148,9 +144,6 @@ def test_a_rate_edited_by_finance_counts_as_fresh(finance):
 
 
 def test_finance_retries_a_failed_payout_once(finance, bob):
-    from payouts.services import payout_method_add
-    from payouts.tests.support import committing
-
     rates_load()
     give_diamonds(bob, 20_000)
     method = add_method(bob, paypal_email="decline@example.com")
@@ -161,8 +154,6 @@ def test_finance_retries_a_failed_payout_once(finance, bob):
     fixed = committing(payout_method_add)(
         creator=bob, kind="paypal", holder_name="Bob", currency="USD", paypal_email="bob@example.com", replaces=method
     )
-    from payouts.models import PayoutMethod
-
     PayoutMethod.objects.filter(pk=fixed.pk).update(created_at=fixed.created_at.replace(year=2020))
     url = reverse("admin:payouts_payout_changelist")
 

@@ -100,7 +100,7 @@ def gift_form(gift: Gift, **changes) -> dict:
     return {**data, **changes}
 
 
-SETTINGS_FORMS = {  # the settings each admin page edits, as staff submit them unchanged
+SETTINGS_FORMS: dict[type, dict[str, object]] = {  # each settings page's fields, as staff submit them unchanged
     EconomySettings: {"diamond_value_0": "0.005", "diamond_value_1": "USD"},
     GiftingSettings: {"gift_confirm_above_coins": 5_000},
     PayoutSettings: {

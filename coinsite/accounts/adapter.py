@@ -1,4 +1,7 @@
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
+from django.http import HttpRequest
 
 from coinsite.lib.access import sudo_mark_fresh
 
@@ -7,7 +10,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_login_stages(self) -> list[str]:
         return [*super().get_login_stages(), "coinsite.accounts.stages.TwoFactorStage"]
 
-    def login(self, request, user):
+    def login(self, request: HttpRequest, user: Any) -> None:
         super().login(request, user)
         # Having just typed the password (and code), the user need not re-check for sudo pages.
         sudo_mark_fresh(request)

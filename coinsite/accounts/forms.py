@@ -1,10 +1,11 @@
 import datetime
+from typing import Any
 
 from django import forms
 from django.http import HttpRequest
 from django.utils import timezone
 from django_countries import countries
-from django_countries.fields import LazyTypedChoiceField
+from django_countries.fields import LazyTypedChoiceField  # type: ignore[attr-defined]  # real, missing from its stubs
 
 from coinsite.accounts import services
 from coinsite.accounts.models import User
@@ -24,13 +25,13 @@ class ProfileSignupForm(forms.Form):
     )
     preferred_currency = forms.ChoiceField(choices=currency_choices, initial=DEFAULT_CURRENCY)
 
-    def clean_display_name(self):
+    def clean_display_name(self) -> str:
         name = self.cleaned_data["display_name"].strip()
         if not name:
             raise forms.ValidationError("Enter a display name.")
         return name
 
-    def clean_birth_date(self):
+    def clean_birth_date(self) -> datetime.date:
         born = self.cleaned_data["birth_date"]
         today = timezone.localdate()
         if born > today:
@@ -86,7 +87,7 @@ class ConfirmIdentityForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
     )
 
-    def __init__(self, *args, code_required: bool, **kwargs):
+    def __init__(self, *args: Any, code_required: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["code"].required = code_required
         self.fields["password"].required = not code_required

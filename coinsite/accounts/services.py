@@ -18,7 +18,11 @@ def profile_update(
     The values come validated from a form (`ProfileForm`, `ProfileSignupForm`); only the fields
     named here are written, so a stale copy of the user cannot undo another change.
     """
-    fields = {"display_name": display_name, "country": country, "preferred_currency": preferred_currency}
+    fields: dict[str, object] = {
+        "display_name": display_name,
+        "country": country,
+        "preferred_currency": preferred_currency,
+    }
     if birth_date is not None:
         fields["birth_date"] = birth_date
     for name, value in fields.items():

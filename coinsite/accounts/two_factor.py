@@ -11,6 +11,7 @@ import segno
 from django.db import transaction
 from django.utils import timezone
 from django_otp import devices_for_user
+from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -31,7 +32,7 @@ class Enrollment:
     qr_svg_data_uri: str
 
 
-def totp_enrollment_begin(*, user) -> Enrollment:
+def totp_enrollment_begin(*, user: User) -> Enrollment:
     """Return the user's pending (unconfirmed) authenticator, creating one if needed."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
     if device is None:
@@ -41,7 +42,7 @@ def totp_enrollment_begin(*, user) -> Enrollment:
     return Enrollment(device=device, secret=secret, qr_svg_data_uri=qr.svg_data_uri(scale=5))
 
 
-def totp_enrollment_confirm(*, user, code: str) -> tuple[TOTPDevice, list[str]]:
+def totp_enrollment_confirm(*, user: User, code: str) -> tuple[TOTPDevice, list[str]]:
     """Confirm the pending authenticator with its first code and issue fresh backup codes."""
     code = _normalise(code)
     with transaction.atomic():
@@ -58,12 +59,12 @@ def totp_enrollment_confirm(*, user, code: str) -> tuple[TOTPDevice, list[str]]:
     return device, codes
 
 
-def backup_codes_regenerate(*, user) -> list[str]:
+def backup_codes_regenerate(*, user: User) -> list[str]:
     with transaction.atomic():
         return _replace_backup_codes(user)
 
 
-def backup_codes_remaining(user) -> int:
+def backup_codes_remaining(user: User) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
@@ -89,7 +90,7 @@ def device_remove(*, user: User, persistent_id: str) -> bool:
     return False
 
 
-def code_verify(*, user, code: str):
+def code_verify(*, user: User, code: str) -> Device:
     """Return the device that accepts ``code`` or raise CodeRefused.
 
     Six digits go to the authenticator apps, anything else to the backup codes. The throttle check
@@ -119,7 +120,7 @@ def _is_last_authenticator(user: User, persistent_id: str) -> bool:
     return authenticators == [persistent_id]
 
 
-def _replace_backup_codes(user) -> list[str]:
+def _replace_backup_codes(user: User) -> list[str]:
     device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME)
     if not device.confirmed:
         device.confirmed = True
@@ -130,7 +131,7 @@ def _replace_backup_codes(user) -> list[str]:
     return codes
 
 
-def _throttle_wait(device) -> int:
+def _throttle_wait(device: Device) -> int:
     if not device.throttling_failure_timestamp:
         return 1
     delay = device.get_throttle_factor() * (2 ** (device.throttling_failure_count - 1))

@@ -3,6 +3,7 @@ from allauth.account.stages import LoginStageController
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -11,13 +12,14 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coinsite.accounts import services, two_factor
 from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EnrollForm, ProfileForm
+from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.accounts.stages import TwoFactorStage
 from coinsite.lib.access import has_two_factor, sudo_mark_fresh, sudo_required
 
 FAILURES_SESSION_KEY = "coinsite_2fa_failures"
 
 
-def two_factor_login(request):
+def two_factor_login(request: HttpRequest) -> HttpResponse:
     """The 2FA login stage: the password was right, now the code."""
     stage = LoginStageController.enter(request, TwoFactorStage.key)
     if stage is None:
@@ -43,7 +45,7 @@ def two_factor_login(request):
 
 
 @login_required
-def security(request):
+def security(request: AuthenticatedRequest) -> HttpResponse:
     devices = [d for d in devices_for_user(request.user, confirmed=True) if isinstance(d, TOTPDevice)]
     return render(
         request,
@@ -52,14 +54,14 @@ def security(request):
             "authenticators": devices,
             "backup_codes_remaining": two_factor.backup_codes_remaining(request.user),
             "has_two_factor": bool(devices),
-            "session_verified": request.user.is_verified(),
+            "session_verified": request.user.is_verified(),  # type: ignore[attr-defined]  # added by django-otp
         },
     )
 
 
 @login_required
 @sudo_required
-def enroll(request):
+def enroll(request: AuthenticatedRequest) -> HttpResponse:
     form = EnrollForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,7 +79,7 @@ def enroll(request):
 @require_POST
 @login_required
 @sudo_required
-def backup_codes_regenerate(request):
+def backup_codes_regenerate(request: AuthenticatedRequest) -> HttpResponse:
     if not has_two_factor(request.user):
         messages.error(request, "Turn on two-factor authentication first.")
         return redirect("accounts:security")
@@ -88,7 +90,7 @@ def backup_codes_regenerate(request):
 @require_POST
 @login_required
 @sudo_required
-def device_remove(request):
+def device_remove(request: AuthenticatedRequest) -> HttpResponse:
     try:
         removed = two_factor.device_remove(user=request.user, persistent_id=request.POST.get("device", ""))
     except two_factor.DeviceRemovalRefused as refusal:
@@ -102,7 +104,7 @@ def device_remove(request):
 
 
 @login_required
-def confirm(request):
+def confirm(request: AuthenticatedRequest) -> HttpResponse:
     """Re-check the user's identity (sudo mode); a code also verifies the session for 2FA."""
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
@@ -120,7 +122,7 @@ def confirm(request):
 
 
 @login_required
-def profile(request):
+def profile(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     form = ProfileForm(
         request.POST or None,
@@ -139,7 +141,7 @@ def profile(request):
     return render(request, "accounts/profile.html", {"form": form})
 
 
-def _confirm_identity(request, form, *, code_required: bool) -> bool:
+def _confirm_identity(request: AuthenticatedRequest, form: ConfirmIdentityForm, *, code_required: bool) -> bool:
     code = form.cleaned_data["code"]
     password = form.cleaned_data["password"]
     if code_required or code:

@@ -43,7 +43,7 @@ def email_send(
     message.send()
 
 
-def email_send_claimed(*, claim: Callable[[], bool], send: Callable[[], None], release: Callable[[], None]) -> bool:
+def email_send_claimed(*, claim: Callable[[], bool], send: Callable[[], None], release: Callable[[], object]) -> bool:
     """Send an email at most once across re-delivered tasks: `claim` it (a conditional UPDATE that is
     True for exactly one caller), `send` it, and `release` the claim if sending fails so a retry can
     send it. Returns whether this call sent it."""

@@ -24,7 +24,7 @@ class RateLimit:
 class RateLimited(Exception):
     """A hit went over `limit`; the caller may try again after `retry_after` seconds."""
 
-    def __init__(self, limit: RateLimit, *, retry_after: int):
+    def __init__(self, limit: RateLimit, *, retry_after: int) -> None:
         self.limit = limit
         self.retry_after = retry_after
         super().__init__(f"More than {limit.limit} hits in {limit.window} s; retry after {retry_after} s.")

@@ -12,7 +12,7 @@ update or delete, as admin does) drops the cached copy, at once and again when t
 commits, so the next read anywhere sees it. Raw SQL writes would not: do not use them on these tables.
 """
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 from django.core.cache import cache
 from django.db import models, transaction
@@ -32,12 +32,12 @@ class _ForgettingQuerySet(models.QuerySet):
 
     def update(self, **kwargs: Any) -> int:
         updated = super().update(**kwargs)
-        _forget(self.model.cache_key())
+        _forget(cast(type[_CachedModel], self.model).cache_key())
         return updated
 
     def delete(self) -> tuple[int, dict[str, int]]:
         deleted = super().delete()
-        _forget(self.model.cache_key())
+        _forget(cast(type[_CachedModel], self.model).cache_key())
         return deleted
 
 

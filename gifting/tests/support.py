@@ -82,7 +82,9 @@ def outcomes(results: list) -> Counter:
 
 def key_in(html: str) -> str:
     """The idempotency key of the gift form on a page."""
-    return re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', html)
+    assert key is not None, "no gift form on the page"
+    return key.group(1)
 
 
 def send_form(client, stream, gift, *, key, quantity=1, anonymous=False, confirmed=False):

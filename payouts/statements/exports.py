@@ -57,10 +57,18 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
             line.diamonds,
             *_money_cells(line.value),
         ]
-    for line in statement.supporters:
-        yield ["supporter", "", line.name, line.gifts, line.coins, line.diamonds, *_money_cells(line.value)]
-    for line in statement.payouts:
-        yield from _payout_rows(line.payout)
+    for supporter in statement.supporters:
+        yield [
+            "supporter",
+            "",
+            supporter.name,
+            supporter.gifts,
+            supporter.coins,
+            supporter.diamonds,
+            *_money_cells(supporter.value),
+        ]
+    for payout_line in statement.payouts:
+        yield from _payout_rows(payout_line.payout)
     yield [
         "total",
         last,
@@ -89,7 +97,7 @@ def _payout_rows(payout: Payout) -> Iterable[list]:
     day = payout.requested_at.astimezone(datetime.UTC).date().isoformat()
     text = f"Payout {payout.public_id} ({payout.get_status_display()})"
     yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(payout.value)]
-    if payout.gross is not None:
+    if payout.gross is not None and payout.exchange_rate is not None:  # converted: both are stored together
         rate = f" at {payout.exchange_rate.normalize():f} {payout.value.currency.code}→{payout.currency}"
         yield [
             "payout-gross",
@@ -107,22 +115,22 @@ def _payout_rows(payout: Payout) -> Iterable[list]:
 def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
     first, last = statement.month.isoformat(), (next_month(statement.month) - datetime.timedelta(days=1)).isoformat()
     yield _coin_row(statement, "balance", first, "Coins at the start of the month", statement.coins_start)
-    for line in statement.recharges:
-        topup = line.topup
+    for recharge in statement.recharges:
+        topup = recharge.topup
         yield [
             "recharge",
-            _day(topup.completed_at),
+            _day(topup.completed_at or topup.created_at),  # a succeeded top-up always has completed_at
             f"Recharge {topup.public_id}",
             1,
             topup.total_coins,
             "",
             *_money_cells(topup.amount),
         ]
-    for line in statement.gifts:
-        event = line.event
+    for gift_line in statement.gifts:
+        event = gift_line.event
         anonymous = " (sent anonymously)" if event.is_anonymous else ""
         text = f"{event.quantity} x {event.gift.name} to {event.creator.display_name}{anonymous}"
-        yield ["gift", _day(event.created_at), text, event.quantity, event.coins, "", *_money_cells(line.value)]
+        yield ["gift", _day(event.created_at), text, event.quantity, event.coins, "", *_money_cells(gift_line.value)]
     yield [
         "total",
         last,

@@ -27,7 +27,7 @@ def _pause_after_each_first_submit(**_kwargs: Any) -> None:
     if not marker_path:  # imported by the test process itself (its solo-pool workers send this signal too)
         return
     # Deferred import: Django's app registry is only ready in the worker child, not at module import.
-    from payouts.providers import SandboxPayoutProvider
+    from payouts.providers import SandboxPayoutProvider  # noqa: PLC0415
 
     submit = SandboxPayoutProvider.submit
 

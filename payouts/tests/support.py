@@ -1,6 +1,11 @@
 """Helpers for the payout tests: diamonds for a creator, a payout method, a snapshot of money state."""
 
+import datetime
+import functools
 import uuid
+
+from django.test import TestCase
+from django.utils import timezone
 
 from payouts.models import Payout, PayoutMethod, SandboxPayoutTransfer
 from payouts.services import payout_method_add
@@ -27,10 +32,6 @@ def give_diamonds(creator, diamonds: int, **options) -> None:
 
 def add_method(creator, *, kind="paypal", currency="USD", aged=True, **details) -> PayoutMethod:
     """A payout method; `aged` moves its creation back past the payout hold."""
-    import datetime
-
-    from django.utils import timezone
-
     if kind == "paypal":
         details.setdefault("paypal_email", "bob.payouts@example.com")
     else:
@@ -55,9 +56,6 @@ def committing(service):
     The tests run inside one transaction that never commits, so without this nothing queued with
     `on_commit`/`delay_on_commit` would run.
     """
-    import functools
-
-    from django.test import TestCase
 
     @functools.wraps(service)
     def wrapper(*args, **kwargs):

@@ -31,7 +31,7 @@ class ProviderError(Exception):
     """The provider could not start a checkout. `retryable` is True for outages and timeouts
     (try again later with the same idempotency key), False for requests it will never accept."""
 
-    def __init__(self, message: str, *, retryable: bool):
+    def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
 
@@ -55,7 +55,7 @@ class CheckoutRequest:
     cancel_url: str
     idempotency_key: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.payment_method not in PAYMENT_METHODS:
             raise UnsupportedPaymentMethod(f"Unknown payment method {self.payment_method!r}.")
         if self.amount.amount <= 0:
@@ -80,7 +80,7 @@ class PaymentEvent:
     amount: Money | None
     occurred_at: datetime.datetime
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
             raise ValueError(f"Unknown payment event type {self.type!r}.")
 

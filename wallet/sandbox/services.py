@@ -2,9 +2,12 @@
 
 import datetime
 import secrets
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from wallet.money import quantize, to_minor_units
@@ -62,7 +65,7 @@ def sandbox_session_finish(
     *,
     session_id: int,
     outcome: str,
-    from_states=SandboxSession.OPEN_STATES,
+    from_states: Iterable[str] = SandboxSession.OPEN_STATES,
     paid_with: str = "",
     payer_detail: str = "",
 ) -> bool:
@@ -119,7 +122,9 @@ def sandbox_webhook_resend(*, session_id: int) -> bool:
     return queued == 1
 
 
-def _finish(claim, *, session_id: int, outcome: str, now: datetime.datetime, **fields) -> bool:
+def _finish(
+    claim: QuerySet[SandboxSession], *, session_id: int, outcome: str, now: datetime.datetime, **fields: Any
+) -> bool:
     with transaction.atomic():
         claimed = claim.update(
             state=outcome,
@@ -135,7 +140,7 @@ def _finish(claim, *, session_id: int, outcome: str, now: datetime.datetime, **f
 
 def _deliver_after_commit(session_id: int) -> None:
     # Deferred import: wallet.sandbox.tasks imports this module (its task calls these services).
-    from wallet.sandbox.tasks import sandbox_webhook_deliver
+    from wallet.sandbox.tasks import sandbox_webhook_deliver  # noqa: PLC0415
 
     sandbox_webhook_deliver.delay_on_commit(session_id)
 

@@ -1,6 +1,8 @@
 """Template filters that show money and coins the same way on every page."""
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from django import template
 from djmoney.money import Money
@@ -29,7 +31,7 @@ def money_precise(value: Money | None) -> str:
 
 
 @register.filter
-def intcomma_int(value) -> str:
+def intcomma_int(value: Any) -> str:
     """An integer with thousands separators (coins and diamonds are whole numbers)."""
     try:
         return f"{int(value):,}"
@@ -43,12 +45,12 @@ def currency_exponent_filter(code: str) -> int:
 
 
 @register.filter
-def get_item(mapping, key):
+def get_item(mapping: Mapping[str, object], key: str) -> object:
     return mapping.get(key, key)
 
 
 @register.filter
-def coin_worth(coins: object, per_coin: Money | None) -> str:
+def coin_worth(coins: Any, per_coin: Money | None) -> str:
     """What `coins` are worth at `per_coin`, as "($1.41)"; "" without a price.
 
     A template's way into `wallet.valuation.coins_value` (the one valuation): the view passes the

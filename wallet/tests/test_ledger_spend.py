@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from coinsite.accounts.tests.factories import make_user
 from wallet.audit import ledger_audit_run
 from wallet.ledger import (
     IdempotencyConflict,
@@ -102,6 +103,7 @@ def _written(post, *, key: str, payer) -> tuple:
     last_delta = LedgerBalanceDelta.objects.order_by("-id").values_list("id", flat=True).first() or 0
     try:
         with transaction.atomic(), mock.patch("wallet.ledger.timezone.now", return_value=FROZEN_NOW):
+            outcome: tuple
             try:
                 post()
             except InsufficientFunds as refused:
@@ -181,7 +183,5 @@ def raise_rollback() -> None:
 
 @pytest.fixture
 def creators(db):
-    from coinsite.accounts.tests.factories import make_user
-
     people = [make_user(email=f"creator{n}@example.com", is_creator=True) for n in range(3)]
     return [account_for_user(person, DIAMOND) for person in people]

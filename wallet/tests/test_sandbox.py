@@ -4,7 +4,9 @@ import datetime
 import hashlib
 import hmac
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.core.checks import run_checks
@@ -12,11 +14,14 @@ from django.db import IntegrityError
 from django.utils import timezone
 from djmoney.money import Money
 
+from coinsite.celery import app
 from wallet.providers import CheckoutRequest, ProviderError, WebhookRejected, get_provider
 from wallet.providers.sandbox import SandboxProvider
+from wallet.sandbox import tasks
 from wallet.sandbox.models import SandboxSession
+from wallet.sandbox.services import sandbox_webhook_resend
 from wallet.sandbox.tasks import WEBHOOK_MAX_RETRIES, sandbox_expire_sessions
-from wallet.sandbox.webhooks import sign
+from wallet.sandbox.webhooks import sign, urllib_transport
 
 SECRET = "test-sandbox-secret"
 WEBHOOK_URL = "https://coinsite.test/wallet/webhooks/sandbox/"
@@ -511,8 +516,6 @@ def test_sweep_resends_webhooks_whose_task_was_lost(session, outbox, django_capt
 def test_a_finished_session_can_resend_its_event_as_a_replay(
     client, session, outbox, django_capture_on_commit_callbacks
 ):
-    from wallet.sandbox.services import sandbox_webhook_resend
-
     pay(client, session, django_capture_on_commit_callbacks, card_number="4242424242424242", **CARD)
     fresh = SandboxProvider().checkout_start(checkout_request(idempotency_key="topup-2", reference="tu_2"))
 
@@ -567,11 +570,6 @@ def test_a_4xx_answer_is_not_retried(client, session, outbox, django_capture_on_
 
 def test_urllib_transport_posts_the_body_and_reports_the_status():
     """The production transport against a real local HTTP server."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    from wallet.sandbox.webhooks import urllib_transport
-
     received = []
 
     class Receiver(BaseHTTPRequestHandler):
@@ -752,9 +750,6 @@ def test_deploy_check_warns_about_sandbox_payments_in_production(settings):
 def test_a_real_worker_retries_delivery_until_it_lands(real_celery_worker, outbox, client, monkeypatch):
     """Through a broker, as in production: the task is serialised, retried with a countdown
     (shortened here) and finally delivers the one event."""
-    from coinsite.celery import app
-    from wallet.sandbox import tasks
-
     # An earlier eager test may have opened the producer pool against the default broker URL
     # (amqp://localhost); drop it, as Celery does after a fork, so tasks reach the worker's broker.
     monkeypatch.setattr(app, "_pool", None)

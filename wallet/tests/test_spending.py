@@ -10,6 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.forms.models import model_to_dict
 
+from coinsite.accounts.tests.factories import make_user
 from wallet.ledger import InsufficientFunds, account_for_user, ledger_credit, ledger_debit
 from wallet.ledger_kinds import spending_kinds
 from wallet.models import Asset, LedgerEntry, SpendingControls
@@ -404,8 +405,6 @@ def run_together(jobs: list) -> list:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_gifts_by_one_viewer_never_exceed_the_budget():
-    from coinsite.accounts.tests.factories import make_user
-
     viewer = make_user(email="whale@example.com", password=None)
     fund(viewer, 10_000)
     spending_limits_set(user=viewer, daily_limit=100, monthly_limit=None, now=NOW - DAY)
@@ -442,8 +441,6 @@ def test_concurrent_gifts_by_one_viewer_never_exceed_the_budget():
 
 @pytest.mark.django_db(transaction=True)
 def test_spending_check_refuses_to_run_outside_a_transaction():
-    from coinsite.accounts.tests.factories import make_user
-
     viewer = make_user(email="viewer@example.com", password=None)
 
     with pytest.raises(RuntimeError, match="inside the spending transaction"):

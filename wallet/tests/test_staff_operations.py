@@ -2,14 +2,15 @@
 
 import pytest
 from django.core import mail
+from django.db import transaction
 
 from coinsite.accounts.models import StaffAction
 from coinsite.accounts.tests.factories import make_user
-from gifting.services import GiftNotAllowed, gift_send
+from gifting.services import GiftNotAllowed, gift_send, stream_start
 from gifting.tests.support import ensure_countries, fund, make_gift, snapshot
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
-from wallet.models import Adjustment, AdjustmentStatus, Asset, CoinReceivable, WalletFreeze
+from wallet.models import Adjustment, AdjustmentStatus, Asset, CoinReceivable, TopUp, WalletFreeze
 from wallet.selectors import recharge_offer
 from wallet.services import RechargeError, topup_start
 from wallet.staff import (
@@ -35,8 +36,6 @@ def dana(db):
 
 @pytest.fixture
 def live(bob):
-    from gifting.services import stream_start
-
     ensure_countries()
     return stream_start(creator=bob, title="Live")
 
@@ -151,8 +150,6 @@ def test_corrections_refuse_bad_input(alice, charlie):
 
 
 def test_receivables_are_settled_from_the_next_coins_oldest_first(alice, charlie):
-    from wallet.models import TopUp
-
     fund(alice, 30)
     topups = [
         TopUp.objects.create(
@@ -169,8 +166,6 @@ def test_receivables_are_settled_from_the_next_coins_oldest_first(alice, charlie
     ]
     first = CoinReceivable.objects.create(user=alice, topup=topups[0], coins=20)
     second = CoinReceivable.objects.create(user=alice, topup=topups[1], coins=20)
-
-    from django.db import transaction
 
     with transaction.atomic():
         assert receivables_settle(user=alice) == 30

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import stripe
+from django.core.exceptions import ImproperlyConfigured
 from djmoney.money import Money
 
 from wallet.providers import (
@@ -230,8 +231,6 @@ def test_get_provider_builds_stripe_from_settings(settings):
 
 
 def test_stripe_without_a_secret_key_fails_clearly(settings):
-    from django.core.exceptions import ImproperlyConfigured
-
     settings.STRIPE_SECRET_KEY = ""
     with pytest.raises(ImproperlyConfigured, match="STRIPE_SECRET_KEY"):
         StripeProvider()

@@ -9,6 +9,7 @@ from wallet import services
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerTransaction, PaymentWebhookEvent, TopUp, TopUpStatus
+from wallet.providers.base import PaymentEvent
 from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.services import sandbox_session_finish
 from wallet.tasks import topup_sweep_pending
@@ -32,7 +33,7 @@ def new_topup(client, alice, outbox):  # noqa: F811
 
     def new_topup(coins: int = 700, *, started_ago: datetime.timedelta = datetime.timedelta(0)) -> TopUp:
         start(client, choice=str(package(coins).pk))
-        topup = TopUp.objects.order_by("-id").first()
+        topup = TopUp.objects.order_by("-id")[0]
         backdate(topup, started_ago)
         return topup
 
@@ -168,8 +169,6 @@ def test_a_payment_arriving_after_the_sweep_expired_the_top_up_is_still_credited
     sweep(django_capture_on_commit_callbacks)
     topup.refresh_from_db()
     assert topup.status == TopUpStatus.EXPIRED
-
-    from wallet.providers.base import PaymentEvent
 
     with django_capture_on_commit_callbacks(execute=True):
         outcome = services.topup_apply_event(

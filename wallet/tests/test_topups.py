@@ -16,6 +16,7 @@ from wallet.ledger import user_balance
 from wallet.models import (
     Asset,
     CoinPackage,
+    CoinPackagePrice,
     Country,
     LedgerEntry,
     LedgerTransaction,
@@ -24,6 +25,8 @@ from wallet.models import (
     TopUp,
     TopUpStatus,
 )
+from wallet.providers.base import ProviderError
+from wallet.providers.sandbox import SandboxProvider
 from wallet.sandbox.models import SandboxSession
 from wallet.tests.test_sandbox import CARD, outbox  # noqa: F401  (outbox is a fixture)
 
@@ -416,8 +419,6 @@ def test_an_inactive_package_cannot_be_bought(alice_client):
 
 
 def test_a_package_priced_only_in_another_currency_cannot_be_bought(japan_client):
-    from wallet.models import CoinPackagePrice
-
     usd_only = CoinPackage.objects.create(coins=42, sort_order=99)
     CoinPackagePrice.objects.create(package=usd_only, price=Money("0.50", "USD"))
 
@@ -652,9 +653,6 @@ def test_the_return_page_of_a_checkout_still_open_shows_it_pending(alice_client,
 
 
 def test_the_return_page_shows_the_top_up_pending_when_the_provider_cannot_be_asked(alice_client, alice, monkeypatch):
-    from wallet.providers.base import ProviderError
-    from wallet.providers.sandbox import SandboxProvider
-
     def outage(self, provider_session_id):
         raise ProviderError("The provider timed out.", retryable=True)
 
@@ -766,8 +764,6 @@ def test_with_the_sandbox_the_buy_coins_form_stays_on_this_site(alice_client):
 
 
 def test_an_unexpected_provider_failure_is_a_plain_message_and_charges_nothing(alice_client, alice, monkeypatch):
-    from wallet.providers.sandbox import SandboxProvider
-
     def broken(self, request):
         raise RuntimeError("API key missing")
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
 
+from coinsite.accounts.tests.factories import make_user
 from wallet.ledger import account_for_user, ledger_credit, ledger_debit
 from wallet.models import Asset, SpendingControls, TopUp, TopUpStatus
 from wallet.spending import spending_limits_set
@@ -161,8 +162,6 @@ def test_overview_shows_the_balance_and_its_money_value(alice_client, alice):
 
 
 def test_overview_values_coins_in_the_preferred_currency(client):
-    from coinsite.accounts.tests.factories import make_user
-
     yuki = make_user(email="yuki@example.com", password=None, country="JP", preferred_currency="JPY")
     credit(yuki, 700)
     client.force_login(yuki)

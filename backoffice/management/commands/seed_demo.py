@@ -7,6 +7,7 @@ the people: wallet (recharges), gifting (a live stream and gifts), payouts (earn
 
 import base64
 import datetime
+from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
@@ -25,7 +26,7 @@ DEMO_PASSWORD = "coinsite-demo-2026"
 STAFF_TOTP_KEY = "3132333435363738393031323334353637383930"
 STAFF_BACKUP_CODES = [f"staffdemo{n:02d}" for n in range(1, 11)]
 
-PEOPLE = [
+PEOPLE: list[dict[str, Any]] = [
     {"email": "viewer@coinsite.local", "display_name": "Vera Viewer", "country": "US", "preferred_currency": "USD"},
     {
         "email": "creator@coinsite.local",
@@ -48,7 +49,7 @@ PEOPLE = [
 class Command(BaseCommand):
     help = "Create (or refresh) the demo viewer, creator and staff user, and each app's demo data."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             users = {person["email"]: _ensure_user(person) for person in PEOPLE}
             staff = users["staff@coinsite.local"]
@@ -57,7 +58,7 @@ class Command(BaseCommand):
             app_demo.seed_demo(users=users, stdout=self.stdout)
         self._print_logins()
 
-    def _print_logins(self):
+    def _print_logins(self) -> None:
         secret = base64.b32encode(bytes.fromhex(STAFF_TOTP_KEY)).decode()
         self.stdout.write(self.style.SUCCESS("Demo data is ready. Log in at /accounts/login/ with:"))
         for person in PEOPLE:

@@ -7,12 +7,14 @@ days), rolled up as the periodic task would, then the dashboard is timed through
 over HTTP (Django's test client, full page render) for both creators.
 """
 
+import functools
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.test import Client
 
 from bench import dashboard
@@ -26,12 +28,12 @@ from wallet.audit import ledger_audit_run
 class Command(BaseCommand):
     help = "Time the creator dashboard for a creator with many gifts against an empty dashboard."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--gifts", type=int, default=1_000_000, help="Gifts for the busy creator (default 1M).")
         parser.add_argument("--repeat", type=int, default=20, help="Timed requests per dashboard (default 20).")
         parser.add_argument("--output", type=Path, default=Path(settings.VAR_DIR) / "bench" / "dashboard.json")
 
-    def handle(self, *args, gifts: int, repeat: int, output: Path, **options):
+    def handle(self, *args: Any, gifts: int, repeat: int, output: Path, **options: Any) -> None:
         empty = dashboard.bench_creator(f"{BENCH_PREFIX}-empty@bench.local")
         busy = dashboard.bench_creator(f"{BENCH_PREFIX}-busy@bench.local")
         existing = GiftEvent.objects.filter(creator=busy).count()
@@ -42,16 +44,12 @@ class Command(BaseCommand):
         started = time.perf_counter()
         folded = earnings_rollup_all(now=dashboard.far_future())
         self.stdout.write(f"Rolled up {folded:,} gift events in {time.perf_counter() - started:.1f} s")
-        figures = {"gifts": GiftEvent.objects.filter(creator=busy).count(), "repeat": repeat}
+        figures: dict[str, Any] = {"gifts": GiftEvent.objects.filter(creator=busy).count(), "repeat": repeat}
         for name, creator in (("empty", empty), ("busy", busy)):
-            figures[f"selector_{name}_ms"] = dashboard.median_ms(
-                lambda creator=creator: creator_dashboard(creator), repeat
-            )
+            figures[f"selector_{name}_ms"] = dashboard.median_ms(functools.partial(creator_dashboard, creator), repeat)
             client = Client()
             client.force_login(creator)
-            figures[f"http_{name}_ms"] = dashboard.median_ms(
-                lambda client=client: dashboard.dashboard_get(client), repeat
-            )
+            figures[f"http_{name}_ms"] = dashboard.median_ms(functools.partial(dashboard.dashboard_get, client), repeat)
         figures["selector_ratio"] = round(figures["selector_busy_ms"] / figures["selector_empty_ms"], 2)
         figures["http_ratio"] = round(figures["http_busy_ms"] / figures["http_empty_ms"], 2)
         figures["ledger_audit_ok"] = ledger_audit_run().ok

@@ -7,9 +7,10 @@ import json
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bench import gifts as bench
 from wallet.audit import ledger_audit_run
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         "all on one), next to pgbench's TPC-B-like tps on the same server; then run the ledger audit."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--senders", type=int, default=8, help="Concurrent sender threads (default 8).")
         parser.add_argument("--seconds", type=float, default=10, help="Duration of each timed phase (default 10).")
         parser.add_argument(
@@ -43,7 +44,7 @@ class Command(BaseCommand):
 
     def handle(
         self,
-        *args,
+        *args: Any,
         senders: int,
         seconds: float,
         processes: int,
@@ -51,10 +52,10 @@ class Command(BaseCommand):
         skip_pgbench: bool,
         skip_http: bool,
         output: Path,
-        **options,
-    ):
+        **options: Any,
+    ) -> None:
         senders = max(1, senders)
-        figures = {"senders": senders, "seconds": seconds, "notes": []}
+        figures: dict[str, Any] = {"senders": senders, "seconds": seconds, "notes": []}
         figures.update(self._pgbench(senders=senders, seconds=seconds, skip=skip_pgbench, notes=figures["notes"]))
         try:
             data = bench.bench_data_setup(senders=senders)

@@ -20,7 +20,9 @@ SIGNUP = {
 
 
 def _verification_link(message) -> str:
-    return re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", message.body).group(1)
+    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", message.body)
+    assert link is not None, message.body
+    return link.group(1)
 
 
 @pytest.mark.django_db
