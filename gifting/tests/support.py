@@ -12,7 +12,7 @@ from django.urls import reverse
 from gifting.models import Gift, GiftEvent
 from wallet.ledger import account_for_user, ledger_credit
 from wallet.models import Asset, Country, LedgerBalanceDelta
-from wallet.tests.test_ledger import ledger_state
+from wallet.tests.support import ledger_state
 
 COUNTRIES = [  # code, currency, gifting enabled
     ("US", "USD", True),

@@ -11,7 +11,7 @@ from payouts.models import Payout, PayoutMethod, SandboxPayoutTransfer
 from payouts.services import payout_method_add
 from wallet.ledger import account_for_user, ledger_credit
 from wallet.models import Asset
-from wallet.tests.test_ledger import ledger_state
+from wallet.tests.support import ledger_state
 
 # A valid German IBAN (the ISO 13616 example) and a bank's BIC.
 IBAN = "DE89370400440532013000"

@@ -23,7 +23,7 @@ from wallet.ledger import (
     system_account,
 )
 from wallet.models import Asset, LedgerAccount, LedgerBalanceDelta, LedgerEntry, LedgerTransaction, SystemAccount
-from wallet.tests.test_ledger import fund, ledger_state
+from wallet.tests.support import fund, ledger_state
 
 pytestmark = pytest.mark.django_db
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND

@@ -22,48 +22,11 @@ from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.services import sandbox_webhook_resend
 from wallet.sandbox.tasks import WEBHOOK_MAX_RETRIES, sandbox_expire_sessions
 from wallet.sandbox.webhooks import sign, urllib_transport
+from wallet.tests.support import CARD, SANDBOX_SECRET, SANDBOX_WEBHOOK_URL
 
-SECRET = "test-sandbox-secret"
-WEBHOOK_URL = "https://coinsite.test/wallet/webhooks/sandbox/"
 SUCCESS_URL = "https://coinsite.test/wallet/topups/tu_1/return/"
 CANCEL_URL = "https://coinsite.test/wallet/topups/tu_1/cancelled/"
 State = SandboxSession.State
-
-
-class Outbox:
-    """Stands in for the network: records every webhook POST, answers with queued statuses
-    (200 when none are queued) or raises queued exceptions."""
-
-    def __init__(self):
-        self.sent = []
-        self.answers = []
-
-    def __call__(self, url, body, headers, timeout):
-        self.sent.append({"url": url, "body": body, "headers": dict(headers), "timeout": timeout})
-        answer = self.answers.pop(0) if self.answers else 200
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def events(self):
-        """Every delivery, verified and parsed by the provider client, as Coinsite would."""
-        provider = SandboxProvider(webhook_secret=SECRET)
-        return [
-            event for sent in self.sent for event in provider.webhook_parse(body=sent["body"], headers=sent["headers"])
-        ]
-
-
-OUTBOX = Outbox()
-
-
-@pytest.fixture
-def outbox(settings):
-    OUTBOX.__init__()
-    settings.SANDBOX_WEBHOOK_TRANSPORT = f"{__name__}.OUTBOX"
-    settings.SANDBOX_WEBHOOK_URL = WEBHOOK_URL
-    settings.SANDBOX_WEBHOOK_SECRET = SECRET
-    settings.PAYMENT_CHECKOUT_MINUTES = 60
-    return OUTBOX
 
 
 def checkout_request(**overrides):
@@ -88,9 +51,6 @@ def session(db, outbox):
 
 def url(session, query=""):
     return f"/sandbox-pay/checkout/{session.public_id}/{query}"
-
-
-CARD = {"method": "card", "expiry": "12 / 39", "cvc": "123"}
 
 
 def pay(client, session, capture, **data):
@@ -229,7 +189,7 @@ def test_success_card_pays_and_sends_one_signed_webhook(client, session, outbox,
     assert session.webhook_state == SandboxSession.WebhookState.DELIVERED
     assert session.webhook_attempts == 1
     [sent] = outbox.sent
-    assert sent["url"] == WEBHOOK_URL
+    assert sent["url"] == SANDBOX_WEBHOOK_URL
     assert sent["headers"]["Content-Type"] == "application/json"
     [event] = outbox.events()
     assert event.type == "succeeded"
@@ -607,7 +567,7 @@ def test_urllib_transport_posts_the_body_and_reports_the_status():
 # --- signature verification ----------------------------------------------------------------------
 
 
-def signed_event(*, secret=SECRET, timestamp=None, **overrides):
+def signed_event(*, secret=SANDBOX_SECRET, timestamp=None, **overrides):
     payload = {
         "id": "evt_abc",
         "type": "payment.succeeded",
@@ -622,15 +582,15 @@ def signed_event(*, secret=SECRET, timestamp=None, **overrides):
 def test_signature_scheme_is_hmac_sha256_of_timestamp_dot_body():
     body = b'{"id":"evt_1"}'
     timestamp = 1_800_000_000
-    expected = hmac.new(SECRET.encode(), b"1800000000." + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(SANDBOX_SECRET.encode(), b"1800000000." + body, hashlib.sha256).hexdigest()
 
-    assert sign(body, secret=SECRET, timestamp=timestamp) == f"t={timestamp},v1={expected}"
+    assert sign(body, secret=SANDBOX_SECRET, timestamp=timestamp) == f"t={timestamp},v1={expected}"
 
 
 def test_valid_signature_is_accepted_and_parsed():
     body, headers = signed_event()
 
-    [event] = SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
+    [event] = SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(body=body, headers=headers)
 
     assert event.type == "succeeded"
     assert event.amount == Money("1600", "JPY")
@@ -640,7 +600,7 @@ def test_valid_signature_is_accepted_and_parsed():
 def test_lowercase_header_names_work():
     body, headers = signed_event()
 
-    events = SandboxProvider(webhook_secret=SECRET).webhook_parse(
+    events = SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(
         body=body, headers={"coinsite-sandbox-signature": headers["Coinsite-Sandbox-Signature"]}
     )
 
@@ -664,7 +624,7 @@ def test_bad_signatures_are_rejected(make):
     body, headers = make()
 
     with pytest.raises(WebhookRejected):
-        SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
+        SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(body=body, headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -682,15 +642,15 @@ def test_signed_but_malformed_events_are_rejected(overrides):
     body, headers = signed_event(**overrides)
 
     with pytest.raises(WebhookRejected):
-        SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
+        SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(body=body, headers=headers)
 
 
 def test_signed_non_json_is_rejected():
     body = b"not json"
-    headers = {"Coinsite-Sandbox-Signature": sign(body, secret=SECRET, timestamp=int(time.time()))}
+    headers = {"Coinsite-Sandbox-Signature": sign(body, secret=SANDBOX_SECRET, timestamp=int(time.time()))}
 
     with pytest.raises(WebhookRejected):
-        SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
+        SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(body=body, headers=headers)
 
 
 def test_no_secret_rejects_everything(settings):

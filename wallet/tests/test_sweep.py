@@ -13,8 +13,7 @@ from wallet.providers.base import PaymentEvent
 from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.services import sandbox_session_finish
 from wallet.tasks import topup_sweep_pending
-from wallet.tests.test_sandbox import outbox  # noqa: F401  (outbox is a fixture)
-from wallet.tests.test_topups import package, start
+from wallet.tests.support import package, start
 
 State = SandboxSession.State
 
@@ -27,7 +26,7 @@ def _ledger_stays_consistent(db):
 
 
 @pytest.fixture
-def new_topup(client, alice, outbox):  # noqa: F811
+def new_topup(client, alice, outbox):
     """Start one of Alice's top-ups through the Buy coins form; returns a function that does it."""
     client.force_login(alice)
 
@@ -100,7 +99,7 @@ def test_pending_top_ups_that_may_still_be_paid_are_left_alone(
 def test_a_paid_checkout_whose_webhook_was_lost_is_credited_by_the_sweep(
     new_topup,
     alice,
-    outbox,  # noqa: F811
+    outbox,
     mailoutbox,
     django_capture_on_commit_callbacks,
 ):
