@@ -154,9 +154,11 @@ def user_balance(user: User, asset: str) -> int:
     return next(iter(balances), 0)
 
 
-def accounts_with_balance() -> "QuerySet[WithAnnotations[LedgerAccount, CurrentBalance]]":
-    """Ledger accounts annotated with `current_balance`: the cached column plus the pending deltas,
-    read in the same statement (so one snapshot)."""
+def accounts_with_balance(
+    accounts: "QuerySet[LedgerAccount] | None" = None,
+) -> "QuerySet[WithAnnotations[LedgerAccount, CurrentBalance]]":
+    """Ledger accounts (all, or `accounts`) annotated with `current_balance`: the cached column plus
+    the pending deltas, read in the same statement (so one snapshot)."""
     pending = (
         LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
         .order_by()
@@ -164,7 +166,8 @@ def accounts_with_balance() -> "QuerySet[WithAnnotations[LedgerAccount, CurrentB
         .annotate(total=Sum("amount"))
         .values("total")
     )
-    return LedgerAccount.objects.annotate(current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
+    accounts = LedgerAccount.objects.all() if accounts is None else accounts
+    return accounts.annotate(current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
 
 
 # --- Posting ------------------------------------------------------------------------------------

@@ -2,8 +2,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Model, OuterRef, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -12,7 +11,7 @@ from backoffice.actions import reason_action, service_action
 from backoffice.forms import AdjustmentRequestForm, CoinPackagePriceForm, CoinRateForm, EconomySettingsForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from backoffice.services import topup_reverse
-from wallet import staff
+from wallet import ledger, staff
 from wallet.models import (
     Adjustment,
     AdjustmentStatus,
@@ -43,16 +42,7 @@ class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        pending = (
-            LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
-            .order_by()
-            .values("account")
-            .annotate(total=Sum("amount"))
-            .values("total")
-        )
-        return (
-            super().get_queryset(request).annotate(current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
-        )
+        return ledger.accounts_with_balance(super().get_queryset(request))
 
     @admin.display(description="balance", ordering="current_balance")
     def current_balance(self, account: LedgerAccount) -> int:
