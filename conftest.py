@@ -4,6 +4,12 @@ import os
 import shutil
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from django.core.cache import cache
+
+from coinsite.accounts.tests.factories import make_user
+from coinsite.celery import app
 
 # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -28,8 +34,6 @@ def _fast_password_hasher(settings):
 @pytest.fixture(autouse=True)
 def _isolated_state(settings, tmp_path):
     """Rate-limit counters live in the cache; start every test with an empty one."""
-    from django.core.cache import cache
-
     cache.clear()
     yield
     cache.clear()
@@ -38,8 +42,6 @@ def _isolated_state(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _eager_celery():
     """Tasks run inline unless a test starts a real worker (see the `celery_worker` fixtures)."""
-    from coinsite.celery import app
-
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield
@@ -49,16 +51,12 @@ def _eager_celery():
 @pytest.fixture
 def alice(db):
     """A verified adult viewer in the US."""
-    from coinsite.accounts.tests.factories import make_user
-
     return make_user(email="alice@example.com", display_name="Alice")
 
 
 @pytest.fixture
 def bob(db):
     """A verified creator in the UK."""
-    from coinsite.accounts.tests.factories import make_user
-
     return make_user(
         email="bob@example.com", display_name="Bob", is_creator=True, country="GB", preferred_currency="GBP"
     )
@@ -67,8 +65,6 @@ def bob(db):
 @pytest.fixture
 def charlie(db):
     """A staff member (no 2FA device yet)."""
-    from coinsite.accounts.tests.factories import make_user
-
     return make_user(email="charlie@example.com", display_name="Charlie", is_staff=True)
 
 
@@ -92,11 +88,6 @@ def real_celery_worker(transactional_db):
     in-memory broker when none is configured. Tasks are serialised to JSON and go through the
     broker exactly as in production; the test's database rows are visible to the worker because
     the test runs with real transactions."""
-    from celery.contrib.testing.worker import start_worker
-    from django.conf import settings
-
-    from coinsite.celery import app
-
     previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
     _reset_producer_pools(app)
     app.conf.broker_url = settings.CELERY_BROKER_URL or "memory://"

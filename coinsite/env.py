@@ -46,7 +46,7 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def require(name: str, value, *, why: str = "it is required when DEBUG is off"):
+def require[T](name: str, value: T, *, why: str = "it is required when DEBUG is off") -> T:
     """Fail start-up with a message naming ``name`` when ``value`` is empty."""
     if not value:
         raise ImproperlyConfigured(f"Environment variable {name} is not set: {why}.")

@@ -44,7 +44,7 @@ if PRODUCTION and urlparse(SITE_URL).scheme != "https":
 CSRF_TRUSTED_ORIGINS = [SITE_URL] if SITE_URL else []
 
 INSTALLED_APPS = [
-    "coinsite.accounts.admin_apps.CoinsiteAdminConfig",
+    "backoffice.apps.CoinsiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "gifting",
     "payouts",
     "wallet.sandbox.apps.SandboxConfig",
+    "bench",
+    "backoffice",  # last: its admin replaces registrations made by the apps above (auth's Group, djmoney's Rate)
 ]
 
 MIDDLEWARE = [

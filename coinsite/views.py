@@ -1,23 +1,32 @@
+"""The project's own pages: the home page and the error pages."""
+
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from gifting.views import live_list_context
+from gifting.selectors import live_cards
+from gifting.services import live_cards_counts_save
+from wallet.valuation import display_currency, request_valuation
 
 
-def home(request):
-    return render(request, "home.html", live_list_context(request))
+def home(request: HttpRequest) -> HttpResponse:
+    """The landing page, with who is live now (the same list as /live/)."""
+    cards = live_cards()
+    live_cards_counts_save(cards=cards)
+    per_coin = request_valuation(request).per_coin(display_currency(request.user))
+    return render(request, "home.html", {"cards": cards, "per_coin": per_coin})
 
 
-def error_400(request, exception=None):
+def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "errors/400.html", status=400)
 
 
-def error_403(request, exception=None):
+def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "errors/403.html", status=403)
 
 
-def error_404(request, exception=None):
+def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "errors/404.html", status=404)
 
 
-def error_500(request):
+def error_500(request: HttpRequest) -> HttpResponse:
     return render(request, "errors/500.html", status=500)

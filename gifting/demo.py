@@ -4,6 +4,8 @@ Idempotent: the demo creator has one live stream with a goal, and the demo viewe
 fixed idempotency keys (per stream), so running it again sends nothing twice.
 """
 
+from django.core.management.base import OutputWrapper
+
 from coinsite.accounts.models import User
 from gifting.models import CreatorProfile, Gift, LiveStream
 from gifting.services import GiftError, NotEnoughCoins, gift_send, stream_start
@@ -21,7 +23,7 @@ DEMO_GIFTS = [  # gift slug, quantity, anonymous
 ]
 
 
-def seed_demo(*, users: dict[str, User], stdout) -> None:
+def seed_demo(*, users: dict[str, User], stdout: OutputWrapper) -> None:
     creator, viewer = users[CREATOR_EMAIL], users[VIEWER_EMAIL]
     CreatorProfile.objects.get_or_create(user=creator, defaults={"bio": CREATOR_BIO, "avatar": CREATOR_AVATAR})
     stream = _demo_stream(creator)

@@ -1,6 +1,7 @@
 """Forms for the live pages: sending a gift, going live, a stream goal, gifting preferences, a creator's profile."""
 
 import secrets
+from typing import Any
 
 from django import forms
 
@@ -37,7 +38,7 @@ class GiftSendForm(forms.Form):
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def first_error(self) -> str:
-        return next(iter(error for errors in self.errors.values() for error in errors))
+        return str(next(iter(error for errors in self.errors.values() for error in errors)))
 
 
 class GoLiveForm(forms.Form):
@@ -78,7 +79,7 @@ class GiftingPreferencesForm(forms.Form):
     )
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, staff_threshold: int, **kwargs):
+    def __init__(self, *args: Any, staff_threshold: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.staff_threshold = staff_threshold
         field = self.fields["confirm_above_coins"]
@@ -88,7 +89,7 @@ class GiftingPreferencesForm(forms.Form):
             "site's threshold; yours can only be lower."
         )
 
-    def clean_confirm_above_coins(self):
+    def clean_confirm_above_coins(self) -> int | None:
         coins = self.cleaned_data.get("confirm_above_coins")
         if coins is not None and coins > self.staff_threshold:
             raise forms.ValidationError(

@@ -1,7 +1,7 @@
 """Gifting: the gift catalogue, creators' live streams, and the append-only record of gifts sent.
 
 Coins and diamonds themselves live in the wallet ledger; a `GiftEvent` only records what was
-sent, pointing at the ledger transaction that moved the value (DESIGN §2, §3).
+sent, pointing at the ledger transaction that moved the value (docs/design.md §2, §3).
 """
 
 import re
@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.templatetags.static import static
 from django.utils import timezone
 
+from coinsite.lib.singletons import SingletonModel
 from wallet.models import AppendOnlyModel, LedgerTransaction
 
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
@@ -49,10 +50,10 @@ class Gift(models.Model):
             models.CheckConstraint(condition=Q(tier__in=GiftTier.values), name="gifting_gift_tier_valid"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.coin_cost:,} coins)"
 
-    def clean(self):
+    def clean(self) -> None:
         countries = self.countries
         if not isinstance(countries, list) or not all(isinstance(c, str) and COUNTRY_CODE.match(c) for c in countries):
             raise ValidationError({"countries": 'Give a list of two-letter country codes, e.g. ["US", "GB"].'})
@@ -96,7 +97,7 @@ class CreatorProfile(models.Model):
     )
     overlay_token = models.CharField(max_length=64, unique=True, default=new_overlay_token)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Creator profile of {self.user}"
 
     @property
@@ -139,7 +140,7 @@ class LiveStream(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         state = "live" if self.is_live else "ended"
         return f"{self.title} by {self.creator} ({state})"
 
@@ -197,7 +198,7 @@ class GiftEvent(AppendOnlyModel):
             models.CheckConstraint(condition=~Q(idempotency_key=""), name="gifting_giftevent_key_present"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.quantity} x {self.gift_id} from user {self.sender_id} on stream {self.stream_id}"
 
 
@@ -226,5 +227,26 @@ class GiftingPreferences(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Gifting preferences of user {self.user_id}"
+
+
+class GiftingSettings(SingletonModel):
+    """The one row of staff-set gifting rules, read through `gifting.selectors.gifting_settings()` (cached)."""
+
+    gift_confirm_above_coins = models.PositiveIntegerField(
+        default=5_000, help_text="Gifts costing more coins than this ask the viewer to confirm first."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "gifting settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="gifting_giftingsettings_singleton"),
+            models.CheckConstraint(
+                condition=Q(gift_confirm_above_coins__gte=1), name="gifting_giftingsettings_confirm_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "Gifting settings"

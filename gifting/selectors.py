@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, QuerySet, Sum
-from djmoney.money import Money
 
 from coinsite.accounts.models import User
+from gifting import presence
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream
-from wallet.money import quantize
-from wallet.selectors import economy
 
 RECENT_STREAMS = 10
 
@@ -61,6 +59,13 @@ class GoalProgress:
         return max(0, self.goal_coins - self.coins)
 
 
+@dataclass(frozen=True)
+class LiveCard:
+    stream: LiveStream
+    goal: GoalProgress | None
+    viewers: int
+
+
 def live_streams() -> QuerySet[LiveStream]:
     """Streams live now, busiest first, with their creator and profile loaded."""
     return (
@@ -68,6 +73,16 @@ def live_streams() -> QuerySet[LiveStream]:
         .select_related("creator", "creator__creator_profile")
         .order_by("-viewer_count", "-started_at")
     )
+
+
+def live_cards() -> list[LiveCard]:
+    """The streams live now with their goal progress and the viewers present (from the cache), for the
+    live list on /live/ and the home page."""
+    streams = list(live_streams())
+    viewers = presence.viewer_counts([stream.pk for stream in streams])
+    return [
+        LiveCard(stream=stream, goal=stream_goal_progress(stream), viewers=viewers[stream.pk]) for stream in streams
+    ]
 
 
 def gift_catalogue(user: User) -> list[Gift]:
@@ -107,14 +122,14 @@ def leaderboard(stream: LiveStream, limit: int = 10) -> list[LeaderboardEntry]:
     out entirely. Ties go to the lower user id, so the order is stable between refreshes.
     """
     hidden = GiftingPreferences.objects.filter(user=OuterRef("sender"), hide_from_leaderboards=True)
-    rows = (
+    totals = (
         GiftEvent.objects.filter(stream=stream)
         .filter(~Exists(hidden))
         .values("sender", "is_anonymous")
         .annotate(total=Sum("coins"))
         .order_by("-total", "sender", "is_anonymous")[:limit]
     )
-    rows = list(rows)
+    rows = list(totals)
     names = dict(
         User.objects.filter(pk__in=[row["sender"] for row in rows if not row["is_anonymous"]]).values_list(
             "pk", "display_name"
@@ -137,16 +152,6 @@ def stream_goal_progress(stream: LiveStream) -> GoalProgress | None:
         return None
     coins = GiftEvent.objects.filter(stream=stream).aggregate(total=Sum("coins"))["total"] or 0
     return GoalProgress(goal_coins=stream.goal_coins, label=stream.goal_label, coins=coins)
-
-
-def diamond_value(diamonds: int, *, per_diamond: Money | None = None) -> Money:
-    """The money value of `diamonds` at the staff-set diamond value, rounded by the wallet's one helper.
-
-    Every screen that shows diamonds shows this too; pass `per_diamond` (`economy().diamond_value`)
-    when valuing many rows, so the settings row is read once.
-    """
-    per_diamond = per_diamond if per_diamond is not None else economy().diamond_value
-    return quantize(Money(per_diamond.amount * diamonds, per_diamond.currency))
 
 
 def stream_diamonds(stream: LiveStream) -> int:

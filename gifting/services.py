@@ -1,6 +1,6 @@
 """Gifting operations: going live, ending a stream, setting its goal, and sending gifts.
 
-`gift_send` is the hot path (DESIGN §4): thousands of viewers may gift one creator at the same
+`gift_send` is the hot path (docs/design.md §4): thousands of viewers may gift one creator at the same
 moment. It reads everything it needs in one query, takes no lock on the creator (the ledger
 appends creator credits as balance deltas), and its debit contends only with the same viewer's
 other spends: the viewer's spending-controls row lock (`wallet.spending.spending_check`), then
@@ -9,9 +9,8 @@ the ledger's conditional UPDATE of the viewer's coin wallet — always in that o
 
 import json
 import logging
-import math
-import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -19,8 +18,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from coinsite.accounts.models import User
+from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from gifting import presence, realtime
 from gifting.models import (
     AVATAR_CHOICES,
@@ -28,10 +30,13 @@ from gifting.models import (
     Gift,
     GiftEvent,
     GiftingPreferences,
+    GiftingSettings,
     LiveStream,
     new_overlay_token,
 )
+from gifting.selectors import LiveCard
 from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_spend, system_account
+from wallet.ledger_kinds import spending_kinds
 from wallet.models import (
     Asset,
     CoinReceivable,
@@ -41,7 +46,6 @@ from wallet.models import (
     SystemAccount,
     WalletFreeze,
 )
-from wallet.selectors import economy
 from wallet.spending import SpendingBlocked, spending_check
 
 logger = logging.getLogger(__name__)
@@ -50,13 +54,13 @@ MAX_QUANTITY = 99
 MAX_KEY_LENGTH = 100
 DIAMONDS_PER_COIN = 1
 BIO_MAX_LENGTH = 500
-# Gift sends allowed per viewer (DESIGN §6: rate limits on money endpoints), counted in the cache by
+# Gift sends allowed per viewer (docs/design.md §6: rate limits on money endpoints), counted in the cache by
 # `gift_send_rate_check`; a person tapping a gift quickly stays well under them, a script does not.
 GIFT_SENDS_PER_SECOND = 5
 GIFT_SENDS_PER_MINUTE = 120
 # A stream's row takes its viewer count from the cache at most this often, however many viewers poll.
 VIEWER_COUNT_SAVE_SECONDS = 15
-GIFT_LEDGER_KIND = "gift"  # wallet.spending counts this kind against the viewer's budgets
+GIFT_LEDGER_KIND = "gift"  # registered with wallet.ledger_kinds as spending coins (gifting.apps)
 
 
 class GiftError(Exception):
@@ -74,7 +78,7 @@ class InvalidGiftRequest(GiftError):
 class GiftNotAllowed(GiftError):
     """A rule forbids this gift now; `code` names the rule, `reason` explains it to the viewer."""
 
-    def __init__(self, reason: str, *, code: str):
+    def __init__(self, reason: str, *, code: str) -> None:
         self.reason = reason
         self.code = code
         super().__init__(reason)
@@ -85,7 +89,7 @@ class NotEnoughCoins(GiftError):
 
     code = "not_enough_coins"
 
-    def __init__(self, shortfall: int, *, balance: int, cost: int):
+    def __init__(self, shortfall: int, *, balance: int, cost: int) -> None:
         self.shortfall = shortfall
         self.balance = balance
         self.cost = cost
@@ -105,7 +109,7 @@ class GiftRateLimited(GiftError):
 
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: int):
+    def __init__(self, message: str, *, retry_after: int) -> None:
         self.retry_after = retry_after
         super().__init__(message)
 
@@ -188,7 +192,7 @@ def gifting_preferences_set(
 def _check_personal_threshold(coins: int | None) -> None:
     if coins is None:
         return
-    staff_threshold = economy().gift_confirm_above_coins
+    staff_threshold = GiftingSettings.load().gift_confirm_above_coins
     if isinstance(coins, bool) or not isinstance(coins, int) or coins < 1:
         raise PreferencesError("Your confirmation threshold must be a whole number of coins, at least 1.")
     if coins > staff_threshold:
@@ -295,7 +299,7 @@ def gift_send(
         coins = context.coin_cost * quantity
         try:
             if context.has_spending_controls:  # no row: no budget, no pause, nothing to lock
-                spending_check(user=sender, coins=coins)
+                spending_check(user=sender, coins=coins, kinds=spending_kinds())
         except SpendingBlocked as blocked:
             # A racing request with this key may have committed while we waited on the controls lock.
             existing = GiftEvent.objects.filter(sender=sender, idempotency_key=idempotency_key).first()
@@ -378,6 +382,8 @@ def _post_gift(
     idempotency_key: str,
     anonymous: bool,
 ) -> GiftEvent:
+    # _check_rules refused the gift unless the stream and the gift were found.
+    assert context.creator_id is not None and context.gift_id is not None
     wallet = context.sender_coins
     if wallet is None:
         raise NotEnoughCoins(coins, balance=0, cost=coins)
@@ -391,7 +397,7 @@ def _post_gift(
             idempotency_key=f"gift:{sender.pk}:{idempotency_key}",
             kind=GIFT_LEDGER_KIND,
             payer=wallet,
-            lines=_gift_lines(context, coins=coins, diamonds=diamonds),
+            lines=_gift_lines(context, creator_id=context.creator_id, coins=coins, diamonds=diamonds),
             memo=f"{quantity} x {context.gift_name}",
             metadata={"stream": stream_id, "gift": context.gift_id, "quantity": quantity},
         )
@@ -421,10 +427,10 @@ def _post_gift(
     )
 
 
-def _gift_lines(context: _GiftContext, *, coins: int, diamonds: int) -> list:
+def _gift_lines(context: _GiftContext, *, creator_id: int, coins: int, diamonds: int) -> list:
     creator_diamonds = context.creator_diamonds
     if creator_diamonds is None:  # the creator's first gift ever
-        creator_diamonds = account_for_user(User.objects.get(pk=context.creator_id), Asset.DIAMOND)
+        creator_diamonds = account_for_user(User.objects.get(pk=creator_id), Asset.DIAMOND)
     return [
         (context.sender_coins, Asset.COIN, -coins),
         (context.coins_consumed or system_account(SystemAccount.COINS_CONSUMED), Asset.COIN, coins),
@@ -454,16 +460,25 @@ _ACCOUNT_ROLES = ["sender_coins", "creator_diamonds", "coins_consumed", "diamond
 
 
 def _context_sql() -> str:
+    """The context query; every column is named (accounts as `<role>__<field>`), so reading it never
+    depends on column positions."""
     accounts = LedgerAccount._meta.db_table
-    account_columns = ", ".join(f"{role}.{field}" for role in _ACCOUNT_ROLES for field in _ACCOUNT_FIELDS)
+    account_columns = ", ".join(
+        f"{role}.{field} AS {role}__{field}" for role in _ACCOUNT_ROLES for field in _ACCOUNT_FIELDS
+    )
     return f"""
-        SELECT stream.creator_id, stream.ended_at IS NULL, creator.is_creator,
-               gift.id, gift.name, gift.coin_cost, gift.is_active, gift.countries::text,
-               country.gifting_enabled, existing.id, frozen.reason,
+        SELECT stream.creator_id AS creator_id,
+               stream.ended_at IS NULL AS stream_is_live,
+               creator.is_creator AS creator_is_creator,
+               gift.id AS gift_id, gift.name AS gift_name, gift.coin_cost AS coin_cost,
+               gift.is_active AS gift_is_active, gift.countries::text AS countries_json,
+               country.gifting_enabled AS country_gifting_enabled,
+               existing.id AS existing_event_id,
+               frozen.reason AS frozen_reason,
                EXISTS (SELECT 1 FROM {CoinReceivable._meta.db_table} owed
-                        WHERE owed.user_id = %(sender_id)s AND owed.settled_at IS NULL),
+                        WHERE owed.user_id = %(sender_id)s AND owed.settled_at IS NULL) AS owes_coins,
                EXISTS (SELECT 1 FROM {SpendingControls._meta.db_table} controls
-                        WHERE controls.user_id = %(sender_id)s),
+                        WHERE controls.user_id = %(sender_id)s) AS has_spending_controls,
                {account_columns}
           FROM (SELECT 1) AS anchor
           LEFT JOIN {LiveStream._meta.db_table} stream ON stream.id = %(stream_id)s
@@ -488,7 +503,7 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
             {
                 "stream_id": stream_id,
                 "gift_id": gift_id,
-                "country": sender.country,
+                "country": str(sender.country),  # a django-countries Country; the SQL wants its code
                 "sender_id": sender.pk,
                 "key": idempotency_key,
                 "coin": Asset.COIN.value,
@@ -497,49 +512,31 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
                 "diamonds_issued": SystemAccount.DIAMONDS_ISSUED.value,
             },
         )
-        row = cursor.fetchone()
-    (
-        creator_id,
-        stream_is_live,
-        creator_is_creator,
-        found_gift_id,
-        gift_name,
-        coin_cost,
-        gift_is_active,
-        countries_json,
-        country_gifting_enabled,
-        existing_event_id,
-        frozen_reason,
-        owes_coins,
-        has_spending_controls,
-    ) = row[:13]
-    accounts = _accounts_from_row(row[13:])
+        row = dict(zip([column.name for column in cursor.description], cursor.fetchone(), strict=True))
     return _GiftContext(
-        creator_id=creator_id,
-        stream_is_live=bool(stream_is_live),
-        creator_is_creator=bool(creator_is_creator),
-        gift_id=found_gift_id,
-        gift_name=gift_name or "",
-        coin_cost=coin_cost or 0,
-        gift_is_active=bool(gift_is_active),
-        gift_countries=json.loads(countries_json) if countries_json else [],
-        country_gifting_enabled=country_gifting_enabled,
-        existing_event_id=existing_event_id,
-        frozen_reason=frozen_reason,
-        owes_coins=bool(owes_coins),
-        has_spending_controls=bool(has_spending_controls),
-        **accounts,
+        creator_id=row["creator_id"],
+        stream_is_live=bool(row["stream_is_live"]),
+        creator_is_creator=bool(row["creator_is_creator"]),
+        gift_id=row["gift_id"],
+        gift_name=row["gift_name"] or "",
+        coin_cost=row["coin_cost"] or 0,
+        gift_is_active=bool(row["gift_is_active"]),
+        gift_countries=json.loads(row["countries_json"]) if row["countries_json"] else [],
+        country_gifting_enabled=row["country_gifting_enabled"],
+        existing_event_id=row["existing_event_id"],
+        frozen_reason=row["frozen_reason"],
+        owes_coins=bool(row["owes_coins"]),
+        has_spending_controls=bool(row["has_spending_controls"]),
+        **{role: _account_from_row(row, role) for role in _ACCOUNT_ROLES},
     )
 
 
-def _accounts_from_row(values: tuple) -> dict[str, LedgerAccount | None]:
-    width = len(_ACCOUNT_FIELDS)
-    accounts = {}
-    for index, role in enumerate(_ACCOUNT_ROLES):
-        columns = values[index * width : (index + 1) * width]
-        found = columns[_ACCOUNT_FIELDS.index("id")] is not None
-        accounts[role] = LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, columns) if found else None
-    return accounts
+def _account_from_row(row: dict[str, Any], role: str) -> LedgerAccount | None:
+    """The `role` account from its `<role>__<field>` columns, None when the LEFT JOIN found none."""
+    values = [row[f"{role}__{field}"] for field in _ACCOUNT_FIELDS]
+    if row[f"{role}__id"] is None:
+        return None
+    return LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, values)
 
 
 def _insert_event(event: GiftEvent) -> bool:
@@ -581,7 +578,7 @@ def _insert_event(event: GiftEvent) -> bool:
 
 def gift_confirmation_threshold(*, user: User) -> int:
     """Coins above which a gift asks `user` to confirm: the staff-set threshold, or the viewer's own if lower."""
-    staff_threshold = economy().gift_confirm_above_coins
+    staff_threshold = GiftingSettings.load().gift_confirm_above_coins
     personal = GiftingPreferences.objects.filter(user=user).values_list("confirm_above_coins", flat=True).first()
     return min(staff_threshold, personal) if personal else staff_threshold
 
@@ -591,32 +588,32 @@ def gift_confirmation_needed(*, user: User, coins: int) -> bool:
     return coins > gift_confirmation_threshold(user=user)
 
 
-def gift_send_rate_check(*, user: User, now: float | None = None) -> None:
+def gift_send_rate_check(*, user: User, now: float | None = None) -> list[int]:
     """Count one gift send by `user`; raise GiftRateLimited above GIFT_SENDS_PER_SECOND or _PER_MINUTE.
 
-    Fixed one-second and one-minute windows counted in the cache (shared by every web process when
-    it is Redis). Call it before `gift_send`, never inside its transaction: a refused send then costs
-    no database work and charges nothing. Refused attempts count too, so a script that keeps
-    hammering stays refused until the window turns over.
+    Fixed one-second and one-minute windows counted in the cache (`coinsite.lib.rate_limit`). Call
+    it before `gift_send`, never inside its transaction: a refused send then costs no database work
+    and charges nothing. Refused attempts count too, so a script that keeps hammering stays refused
+    until the window turns over. Returns the sends counted in the current second and minute.
     """
     if not getattr(settings, "GIFT_SEND_RATE_LIMITED", True):  # only the benchmark's server turns it off
-        return
-    now = time.time() if now is None else now
-    for window, allowed in ((1, GIFT_SENDS_PER_SECOND), (60, GIFT_SENDS_PER_MINUTE)):
-        key = f"gifting:sends:{user.pk}:{window}:{int(now // window)}"
-        cache.add(key, 0, timeout=window + 1)
-        try:
-            sends = cache.incr(key)
-        except ValueError:  # the window expired between add and incr
-            sends = 1
-            cache.set(key, sends, timeout=window + 1)
-        if sends > allowed:
-            retry_after = max(1, math.ceil(window - now % window))
-            raise GiftRateLimited(
-                f"You are sending gifts too quickly (at most {allowed:,} per {'second' if window == 1 else 'minute'})."
-                f" Nothing was charged: wait {retry_after} second{'s' if retry_after != 1 else ''} and try again.",
-                retry_after=retry_after,
-            )
+        return []
+    limits = (RateLimit(GIFT_SENDS_PER_SECOND, 1), RateLimit(GIFT_SENDS_PER_MINUTE, 60))
+    try:
+        return rate_limit_hit(f"gifting:sends:{user.pk}", *limits, now=now)
+    except RateLimited as refused:
+        allowed, window, retry_after = refused.limit.limit, refused.limit.window, refused.retry_after
+        per = _("second") if window == 1 else _("minute")
+        raise GiftRateLimited(
+            ngettext(
+                "You are sending gifts too quickly (at most {allowed} per {per}). Nothing was charged: "
+                "wait {retry_after} second and try again.",
+                "You are sending gifts too quickly (at most {allowed} per {per}). Nothing was charged: "
+                "wait {retry_after} seconds and try again.",
+                retry_after,
+            ).format(allowed=f"{allowed:,}", per=per, retry_after=retry_after),
+            retry_after=retry_after,
+        ) from None
 
 
 # --- Viewers ------------------------------------------------------------------------------------
@@ -644,6 +641,13 @@ def stream_viewer_counts_save(*, streams: list[LiveStream], counts: dict[int, in
         if cache.add(f"gifting:viewer-count-saved:{stream.pk}", 1, timeout=VIEWER_COUNT_SAVE_SECONDS):
             LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(viewer_count=count)
             stream.viewer_count = count
+
+
+def live_cards_counts_save(*, cards: list[LiveCard]) -> None:
+    """After showing the live list: bring each stream row's cached viewer count in step with presence."""
+    stream_viewer_counts_save(
+        streams=[card.stream for card in cards], counts={card.stream.pk: card.viewers for card in cards}
+    )
 
 
 def overlay_token_regenerate(*, creator: User) -> CreatorProfile:

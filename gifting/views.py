@@ -1,16 +1,18 @@
 """The live pages: who is live, a stream with its gift bar and polled feed, sending gifts, creators, the studio."""
 
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
@@ -19,6 +21,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
 
+from coinsite.accounts.http import AuthenticatedRequest
+from coinsite.lib.access import creator_required
 from gifting import presence, realtime, selectors, services
 from gifting.forms import (
     CreatorProfileForm,
@@ -28,12 +32,11 @@ from gifting.forms import (
     GoLiveForm,
     new_idempotency_key,
 )
-from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
+from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftingSettings, GiftTier, LiveStream
 from wallet.ledger import user_balance
 from wallet.models import Asset
-from wallet.selectors import coin_rate, coin_value, economy
+from wallet.valuation import Valuation, display_currency, request_valuation
 
-ANONYMOUS_VISITOR_CURRENCY = "USD"
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
 FEED_LIMIT = 20
 OVERLAY_LIMIT = 5
@@ -49,21 +52,6 @@ GIFT_ERROR_STATUS = {
 
 
 @dataclass(frozen=True)
-class CoinAmount:
-    """Coins with their money value, as `templates/wallet/_coins.html` shows them."""
-
-    coins: int
-    value: Money | None
-
-
-@dataclass(frozen=True)
-class LiveCard:
-    stream: LiveStream
-    goal: selectors.GoalProgress | None
-    viewers: int
-
-
-@dataclass(frozen=True)
 class IncomingGift:
     item: selectors.FeedItem
     diamonds: int
@@ -76,35 +64,18 @@ class GiftOption:
     value: Money | None
 
 
-def viewer_currency(user) -> str:
-    return user.preferred_currency if user.is_authenticated else ANONYMOUS_VISITOR_CURRENCY
-
-
-def live_cards() -> list[LiveCard]:
-    """The streams live now with their goal progress and viewers present, for the live list (also on the home page)."""
-    streams = list(selectors.live_streams())
-    viewers = presence.viewer_counts([stream.pk for stream in streams])
-    services.stream_viewer_counts_save(streams=streams, counts=viewers)
-    return [
-        LiveCard(stream=stream, goal=selectors.stream_goal_progress(stream), viewers=viewers[stream.pk])
-        for stream in streams
-    ]
-
-
-def live_list_context(request) -> dict:
-    """The live list (on /live/ and the home page), with the coin price for the goals' money values."""
-    return {"cards": live_cards(), "per_coin": _per_coin(viewer_currency(request.user))}
-
-
-def index(request):
-    return render(request, "gifting/index.html", live_list_context(request))
+def index(request: HttpRequest) -> HttpResponse:
+    cards = selectors.live_cards()
+    services.live_cards_counts_save(cards=cards)
+    per_coin = request_valuation(request).per_coin(display_currency(request.user))
+    return render(request, "gifting/index.html", {"cards": cards, "per_coin": per_coin})
 
 
 def _stream_or_404(stream_id: int) -> LiveStream:
     return get_object_or_404(LiveStream.objects.select_related("creator", "creator__creator_profile"), pk=stream_id)
 
 
-def _viewer(request, user) -> str | None:
+def _viewer(request: HttpRequest, user: Any) -> str | None:
     """Who is watching, for the viewer count; None for the creator on their own stream (not a viewer)."""
     return presence.viewer_key(
         user_id=user.pk if user.is_authenticated else None,
@@ -114,7 +85,7 @@ def _viewer(request, user) -> str | None:
     )
 
 
-def _viewers_now(request, stream: LiveStream) -> int:
+def _viewers_now(request: HttpRequest, stream: LiveStream) -> int:
     """Count this request's viewer as present (unless it is the stream's creator) and return the viewer count."""
     if not stream.is_live:
         return 0
@@ -122,7 +93,7 @@ def _viewers_now(request, stream: LiveStream) -> int:
     return services.stream_viewer_seen(stream=stream, viewer=None if is_creator else _viewer(request, request.user))
 
 
-def _feed_context(stream: LiveStream, *, viewers: int, currency: str) -> dict:
+def _feed_context(stream: LiveStream, *, viewers: int, currency: str, valuation: Valuation) -> dict:
     items = selectors.recent_gifts(stream, limit=FEED_LIMIT)
     big_ids = set(
         GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS).values_list(
@@ -136,41 +107,40 @@ def _feed_context(stream: LiveStream, *, viewers: int, currency: str) -> dict:
         "leaders": selectors.leaderboard(stream),
         "goal": selectors.stream_goal_progress(stream),
         "viewers": viewers,
-        "per_coin": _per_coin(currency),
+        "per_coin": valuation.per_coin(currency),  # one price lookup for every amount on the page
     }
 
 
-def _per_coin(currency: str):
-    """The base price of one coin in `currency`, for the money value beside every coin amount."""
-    rate = coin_rate(currency)
-    return rate.per_coin if rate else None
-
-
-def _gift_bar_context(request, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
+def _gift_bar_context(request: HttpRequest, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
     user = request.user
     if not user.is_authenticated or not stream.is_live:
         return {}
-    currency = viewer_currency(user)
+    currency = display_currency(user)
+    valuation = request_valuation(request)
     balance = user_balance(user, Asset.COIN)
     return {
         "gift_options": [
-            GiftOption(gift=gift, value=coin_value(gift.coin_cost, currency)) for gift in selectors.gift_catalogue(user)
+            GiftOption(gift=gift, value=valuation.coins(gift.coin_cost, currency))
+            for gift in selectors.gift_catalogue(user)
         ],
         "gift_form": form or GiftSendForm(initial={"quantity": 1, "idempotency_key": new_idempotency_key()}),
-        "balance": CoinAmount(coins=balance, value=coin_value(balance, currency)),
-        **_preferences_context(request, next_url=request.get_full_path()),
+        "balance": valuation.coin_amount(balance, currency),
+        **_preferences_context(cast(AuthenticatedRequest, request), next_url=request.get_full_path()),
         "is_own_stream": stream.creator_id == user.pk,
     }
 
 
-def _preferences_context(request, *, next_url: str = "", form: GiftingPreferencesForm | None = None) -> dict:
+def _preferences_context(
+    request: AuthenticatedRequest, *, next_url: str = "", form: GiftingPreferencesForm | None = None
+) -> dict:
     """The viewer's gifting preferences form, and the confirmation thresholds (site's and theirs) with money values."""
     user = request.user
     preferences = GiftingPreferences.objects.filter(user=user).first()
-    staff_threshold = economy().gift_confirm_above_coins
+    staff_threshold = GiftingSettings.load().gift_confirm_above_coins
     personal = preferences.confirm_above_coins if preferences else None
     threshold = min(staff_threshold, personal) if personal else staff_threshold
-    currency = viewer_currency(user)
+    currency = display_currency(user)
+    valuation = request_valuation(request)
     if form is None:
         form = GiftingPreferencesForm(
             staff_threshold=staff_threshold,
@@ -182,23 +152,28 @@ def _preferences_context(request, *, next_url: str = "", form: GiftingPreference
         )
     return {
         "preferences_form": form,
-        "site_threshold": CoinAmount(coins=staff_threshold, value=coin_value(staff_threshold, currency)),
-        "confirm_threshold": CoinAmount(coins=threshold, value=coin_value(threshold, currency)),
-        "has_personal_threshold": bool(personal) and personal < staff_threshold,
+        "site_threshold": valuation.coin_amount(staff_threshold, currency),
+        "confirm_threshold": valuation.coin_amount(threshold, currency),
+        "has_personal_threshold": personal is not None and personal < staff_threshold,
     }
 
 
 def _render_stream(
-    request,
+    request: HttpRequest,
     stream: LiveStream,
     *,
     form: GiftSendForm | None = None,
     error: str = "",
     extra: dict | None = None,
     status: int = 200,
-):
+) -> HttpResponse:
     context = {
-        **_feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
+        **_feed_context(
+            stream,
+            viewers=_viewers_now(request, stream),
+            currency=display_currency(request.user),
+            valuation=request_valuation(request),
+        ),
         **_gift_bar_context(request, stream, form),
         "gift_error": error,
         **(extra or {}),
@@ -209,19 +184,22 @@ def _render_stream(
     return response
 
 
-def _allow_media_from(response, url: str) -> None:
+def _allow_media_from(response: HttpResponse, url: str) -> None:
     """Let this page's <video> load the creator's stream (media-src otherwise falls back to 'self')."""
     parts = urlsplit(url)
-    response._csp_config = {**settings.SECURE_CSP, "media-src": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"]}
+    response._csp_config = {  # type: ignore[attr-defined]  # what @csp_override sets
+        **settings.SECURE_CSP,
+        "media-src": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"],
+    }
 
 
-def stream(request, stream_id: int):
+def stream(request: HttpRequest, stream_id: int) -> HttpResponse:
     return _render_stream(request, _stream_or_404(stream_id))
 
 
 @never_cache
 @require_GET
-def feed(request, stream_id: int):
+def feed(request: HttpRequest, stream_id: int) -> HttpResponse:
     """The feed, leaderboard, goal and viewer count as an HTML fragment; `static/js/live.js` polls it.
 
     Each poll is also the viewer's presence heartbeat (cache only; see gifting.presence).
@@ -230,13 +208,18 @@ def feed(request, stream_id: int):
     return render(
         request,
         "gifting/stream.html#feed",
-        _feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
+        _feed_context(
+            stream,
+            viewers=_viewers_now(request, stream),
+            currency=display_currency(request.user),
+            valuation=request_valuation(request),
+        ),
     )
 
 
 @never_cache
 @require_GET
-async def events(request, stream_id: int):
+async def events(request: HttpRequest, stream_id: int) -> HttpResponseBase:
     """Server-Sent Events: `gift` with the event id whenever a gift on this live stream commits.
 
     Only under ASGI: a WSGI server would buffer the stream forever, so there (and for an ended
@@ -250,7 +233,11 @@ async def events(request, stream_id: int):
     user = await request.auser()
     viewer = None if user.is_authenticated and user.pk == stream.creator_id else _viewer(request, user)
     response = StreamingHttpResponse(
-        _present_while_open(realtime.stream_events(stream_id), stream=stream, viewer=viewer),
+        _present_while_open(
+            realtime.stream_events(stream_id),  # type: ignore[arg-type]  # an async generator, typed as an iterator
+            stream=stream,
+            viewer=viewer,
+        ),
         content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
@@ -258,7 +245,9 @@ async def events(request, stream_id: int):
     return response
 
 
-async def _present_while_open(events, *, stream: LiveStream, viewer: str | None):
+async def _present_while_open(
+    events: AsyncGenerator[str], *, stream: LiveStream, viewer: str | None
+) -> AsyncIterator[str]:
     """Pass the events on, counting the viewer as present at most every SSE_PRESENCE_SECONDS while it is open."""
     last_seen = None
     try:
@@ -274,7 +263,7 @@ async def _present_while_open(events, *, stream: LiveStream, viewer: str | None)
 
 @require_POST
 @login_required
-def send(request, stream_id: int):
+def send(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     stream = _stream_or_404(stream_id)
     form = GiftSendForm(request.POST)
     if not form.is_valid():
@@ -300,7 +289,7 @@ def send(request, stream_id: int):
         )
     except services.GiftError as error:
         return _render_gift_error(request, stream, form, error)
-    sent = f"{event.quantity} × {gift.name}"  # noqa: RUF001 (a real multiplication sign)
+    sent = f"{event.quantity} × {event.gift.name}"  # noqa: RUF001 (a real multiplication sign)
     messages.success(request, f"You sent {sent} to {_creator_name(stream)}.")
     return redirect("gifting:stream", stream_id=stream.pk)
 
@@ -313,7 +302,9 @@ def _retry_form(form: GiftSendForm) -> GiftSendForm:
     )
 
 
-def _render_gift_error(request, stream: LiveStream, form: GiftSendForm, error: services.GiftError):
+def _render_gift_error(
+    request: HttpRequest, stream: LiveStream, form: GiftSendForm, error: services.GiftError
+) -> HttpResponse:
     status = GIFT_ERROR_STATUS.get(type(error), 400)
     extra = {}
     if isinstance(error, services.NotEnoughCoins):
@@ -324,7 +315,7 @@ def _render_gift_error(request, stream: LiveStream, form: GiftSendForm, error: s
     return response
 
 
-def _render_confirmation(request, stream: LiveStream, gift: Gift, data: dict):
+def _render_confirmation(request: AuthenticatedRequest, stream: LiveStream, gift: Gift, data: dict) -> HttpResponse:
     coins = gift.coin_cost * data["quantity"]
     return render(
         request,
@@ -333,7 +324,7 @@ def _render_confirmation(request, stream: LiveStream, gift: Gift, data: dict):
             "stream": stream,
             "gift": gift,
             "data": data,
-            "cost": CoinAmount(coins=coins, value=coin_value(coins, viewer_currency(request.user))),
+            "cost": request_valuation(request).coin_amount(coins, display_currency(request.user)),
         },
     )
 
@@ -344,7 +335,7 @@ def _creator_name(stream: LiveStream) -> str:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def preferences(request):
+def preferences(request: AuthenticatedRequest) -> HttpResponse:
     """The viewer's gifting preferences (also a form on each stream page, which posts here and returns)."""
     if request.method == "GET":
         return render(
@@ -352,7 +343,7 @@ def preferences(request):
             "gifting/preferences.html",
             _preferences_context(request, next_url=_safe_next(request, request.GET.get("next", ""))),
         )
-    form = GiftingPreferencesForm(request.POST, staff_threshold=economy().gift_confirm_above_coins)
+    form = GiftingPreferencesForm(request.POST, staff_threshold=GiftingSettings.load().gift_confirm_above_coins)
     if not form.is_valid():
         return _render_preferences_error(request, form)
     data = form.cleaned_data
@@ -374,7 +365,7 @@ def preferences(request):
     return redirect(_safe_next(request, data.get("next") or ""))
 
 
-def _render_preferences_error(request, form: GiftingPreferencesForm):
+def _render_preferences_error(request: AuthenticatedRequest, form: GiftingPreferencesForm) -> HttpResponse:
     next_url = _safe_next(request, form.data.get("next", ""))
     return render(
         request,
@@ -384,7 +375,7 @@ def _render_preferences_error(request, form: GiftingPreferencesForm):
     )
 
 
-def _safe_next(request, target: str) -> str:
+def _safe_next(request: HttpRequest, target: str) -> str:
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -395,7 +386,7 @@ def _safe_next(request, target: str) -> str:
 # --- Creator profiles ---------------------------------------------------------------------------
 
 
-def creator(request, creator_id: int):
+def creator(request: HttpRequest, creator_id: int) -> HttpResponse:
     page = selectors.creator_page(creator_id)
     if page is None:
         raise Http404("No such creator.")
@@ -405,37 +396,30 @@ def creator(request, creator_id: int):
 # --- Creator studio -----------------------------------------------------------------------------
 
 
-def _creator_only(request) -> None:
-    if not request.user.is_creator:
-        raise PermissionDenied("Only creators can use the studio.")
-
-
-def _own_stream(request, stream_id: int) -> LiveStream:
+def _own_stream(request: AuthenticatedRequest, stream_id: int) -> LiveStream:
     """The creator's own stream; another creator's stream id is simply not found (object-level access)."""
-    _creator_only(request)
     return get_object_or_404(LiveStream, pk=stream_id, creator=request.user)
 
 
-@login_required
-def studio(request):
-    _creator_only(request)
+@creator_required
+def studio(request: AuthenticatedRequest) -> HttpResponse:
     return _render_studio(request)
 
 
 def _render_studio(
-    request,
+    request: AuthenticatedRequest,
     *,
     go_live_form: GoLiveForm | None = None,
     goal_form: GoalForm | None = None,
     profile_form: CreatorProfileForm | None = None,
     status: int = 200,
-):
+) -> HttpResponse:
     live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
     profile = CreatorProfile.objects.filter(user=request.user).first()
-    context = {
+    context: dict[str, Any] = {
         "live": live,
         "go_live_form": go_live_form or GoLiveForm(),
-        "per_coin": _per_coin(viewer_currency(request.user)),
+        "per_coin": request_valuation(request).per_coin(display_currency(request.user)),
         "profile_form": profile_form
         or CreatorProfileForm(
             initial={"bio": profile.bio if profile else "", "avatar": profile.avatar if profile else ""}
@@ -443,19 +427,19 @@ def _render_studio(
     }
     if live is not None:
         diamonds = selectors.stream_diamonds(live)
-        per_diamond = economy().diamond_value
+        valuation = request_valuation(request)
         context.update(
             {
                 "incoming": [
                     IncomingGift(
                         item=item,
                         diamonds=item.coins * services.DIAMONDS_PER_COIN,
-                        value=selectors.diamond_value(item.coins * services.DIAMONDS_PER_COIN, per_diamond=per_diamond),
+                        value=valuation.diamonds(item.coins * services.DIAMONDS_PER_COIN),
                     )
                     for item in selectors.recent_gifts(live, limit=50)
                 ],
                 "diamonds": diamonds,
-                "diamonds_value": selectors.diamond_value(diamonds, per_diamond=per_diamond),
+                "diamonds_value": valuation.diamonds(diamonds),
                 "goal": selectors.stream_goal_progress(live),
                 "goal_form": goal_form
                 or GoalForm(initial={"goal_coins": live.goal_coins, "goal_label": live.goal_label}),
@@ -465,9 +449,8 @@ def _render_studio(
 
 
 @require_POST
-@login_required
-def studio_start(request):
-    _creator_only(request)
+@creator_required
+def studio_start(request: AuthenticatedRequest) -> HttpResponse:
     form = GoLiveForm(request.POST)
     if not form.is_valid():
         return _render_studio(request, go_live_form=form, status=400)
@@ -481,8 +464,8 @@ def studio_start(request):
 
 
 @require_POST
-@login_required
-def studio_end(request, stream_id: int):
+@creator_required
+def studio_end(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     stream = _own_stream(request, stream_id)
     services.stream_end(stream=stream, creator=request.user)
     messages.success(request, "Your stream has ended. Gifts are closed.")
@@ -490,8 +473,8 @@ def studio_end(request, stream_id: int):
 
 
 @require_POST
-@login_required
-def studio_goal(request, stream_id: int):
+@creator_required
+def studio_goal(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     stream = _own_stream(request, stream_id)
     form = GoalForm(request.POST)
     if not form.is_valid():
@@ -506,9 +489,8 @@ def studio_goal(request, stream_id: int):
 
 
 @require_POST
-@login_required
-def studio_profile(request):
-    _creator_only(request)
+@creator_required
+def studio_profile(request: AuthenticatedRequest) -> HttpResponse:
     form = CreatorProfileForm(request.POST)
     if not form.is_valid():
         return _render_studio(request, profile_form=form, status=400)
@@ -522,9 +504,8 @@ def studio_profile(request):
 
 
 @require_POST
-@login_required
-def studio_overlay_regenerate(request):
-    _creator_only(request)
+@creator_required
+def studio_overlay_regenerate(request: AuthenticatedRequest) -> HttpResponse:
     services.overlay_token_regenerate(creator=request.user)
     messages.success(request, "Your overlay has a new address. Update it in your streaming software.")
     return redirect("gifting:studio")
@@ -533,7 +514,7 @@ def studio_overlay_regenerate(request):
 # --- Stream overlay (a browser source in OBS; the secret token in its URL is the only credential) ------
 
 
-def _overlay_context(token: str) -> dict:
+def _overlay_context(token: str, valuation: Valuation) -> dict:
     profile = get_object_or_404(CreatorProfile.objects.select_related("user"), overlay_token=token)
     live = LiveStream.objects.filter(creator_id=profile.user_id, ended_at__isnull=True).first()
     items = selectors.recent_gifts(live, limit=OVERLAY_LIMIT) if live else []
@@ -547,18 +528,18 @@ def _overlay_context(token: str) -> dict:
         "live": live,
         "feed": items,
         "big_event_ids": big_ids,
-        "per_coin": _per_coin(profile.user.preferred_currency),
+        "per_coin": valuation.per_coin(profile.user.preferred_currency),
     }
 
 
 @never_cache
 @require_GET
-def overlay(request, token: str):
-    return render(request, "gifting/overlay.html", _overlay_context(token))
+def overlay(request: HttpRequest, token: str) -> HttpResponse:
+    return render(request, "gifting/overlay.html", _overlay_context(token, request_valuation(request)))
 
 
 @never_cache
 @require_GET
-def overlay_feed(request, token: str):
+def overlay_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The overlay's latest gift alerts as a fragment; polled, and fetched at once on each SSE `gift`."""
-    return render(request, "gifting/overlay.html#overlay", _overlay_context(token))
+    return render(request, "gifting/overlay.html#overlay", _overlay_context(token, request_valuation(request)))

@@ -3,6 +3,7 @@ method, 2FA (backup codes) and one completed payout. Idempotent, like the rest o
 
 import datetime
 
+from django.core.management.base import OutputWrapper
 from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -29,7 +30,7 @@ GIFT_PATTERN = [("rose", 10), ("coffee", 3), ("heart", 2), ("crown", 1), ("rocke
 DEMO_PAYOUT_DIAMONDS = 20_000
 
 
-def seed_demo(*, users: dict[str, User], stdout) -> None:
+def seed_demo(*, users: dict[str, User], stdout: OutputWrapper) -> None:
     rates_load()  # fresh rates, so the demo's payouts convert
     creator = users[CREATOR_EMAIL]
     _ensure_backup_codes(creator)
@@ -122,7 +123,17 @@ def _earnings_history(creator: User) -> int:
     return count
 
 
-def _backdated_gift(*, sender, creator, stream, gift, quantity, at, key, anonymous) -> None:
+def _backdated_gift(
+    *,
+    sender: User,
+    creator: User,
+    stream: LiveStream,
+    gift: Gift,
+    quantity: int,
+    at: datetime.datetime,
+    key: str,
+    anonymous: bool,
+) -> None:
     coins = gift.coin_cost * quantity
     ledger_transaction = ledger_post(
         idempotency_key=f"gift:{sender.pk}:{key}",

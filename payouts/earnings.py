@@ -1,27 +1,32 @@
 """Creator earnings: the roll-up of gift events, diamond balances (available, on hold, in payout).
 
 The roll-up folds gift events into per-day-and-stream and per-supporter rows in id order, so a
-dashboard reads a few hundred rows however many gifts a creator has (DESIGN §4). Events are
+dashboard reads a few hundred rows however many gifts a creator has (docs/design.md §4). Events are
 folded only once they are a little old: ids are handed out before commit, so a fresh event can
 still be invisible while a later id is visible; waiting `SETTLE_SECONDS` (far longer than any
 gift transaction) means the prefix we fold has no gaps left to fill.
 """
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
-from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from gifting.models import GiftEvent
-from payouts.models import OPEN_PAYOUT_STATUSES, EarningsRollup, EarningsRollupState, Payout, SupporterRollup
+from payouts.models import (
+    OPEN_PAYOUT_STATUSES,
+    EarningsRollup,
+    EarningsRollupState,
+    Payout,
+    PayoutSettings,
+    SupporterRollup,
+)
 from wallet.ledger import user_balance
 from wallet.models import Asset
-from wallet.money import quantize
-from wallet.selectors import economy
 
 SETTLE_SECONDS = 60
 BATCH_SIZE = 20_000
@@ -36,12 +41,6 @@ class DiamondBalances:
     @property
     def available(self) -> int:
         return self.total - self.on_hold
-
-
-def diamonds_value(diamonds: int) -> Money:
-    """What `diamonds` pay out at the staff-set diamond value, rounded once."""
-    value = economy().diamond_value
-    return quantize(Money(value.amount * diamonds, value.currency.code))
 
 
 def earnings_rollup(*, batch_size: int = BATCH_SIZE, now: datetime.datetime | None = None) -> int:
@@ -73,7 +72,9 @@ def earnings_rollup_all(*, now: datetime.datetime | None = None) -> int:
     return total
 
 
-def _settled_prefix(rows, cutoff):
+def _settled_prefix(
+    rows: list[tuple[int, datetime.datetime]], cutoff: datetime.datetime
+) -> Iterator[tuple[int, datetime.datetime]]:
     for pk, created_at in rows:
         if created_at >= cutoff:
             return
@@ -117,9 +118,13 @@ def _fold(*, after: int, up_to: int) -> None:
         cursor.execute(_FOLD_SUPPORTERS, [after, up_to])
 
 
-def unrolled_events(creator: User):
-    """The creator's gift events not yet in the roll-ups (at most a few minutes' worth)."""
-    return GiftEvent.objects.filter(creator=creator, pk__gt=rolled_up_to())
+def unrolled_events(creator: User, *, rolled_up: int | None = None) -> QuerySet[GiftEvent]:
+    """The creator's gift events not yet in the roll-ups (at most a few minutes' worth).
+
+    `rolled_up` is the roll-up's position (`rolled_up_to()`) when the caller already read it, so a
+    page that reads the tail several times reads the position once.
+    """
+    return GiftEvent.objects.filter(creator=creator, pk__gt=rolled_up_to() if rolled_up is None else rolled_up)
 
 
 def diamonds_earned_since(creator: User, day: datetime.date) -> int:
@@ -134,13 +139,19 @@ def first_held_day(today: datetime.date | None = None) -> datetime.date:
     """Diamonds earned on this day or later are still on hold today: a gift's diamonds become
     withdrawable on the day `earnings_hold_days` after the day it arrived (UTC days)."""
     today = today or timezone.now().date()
-    return today - datetime.timedelta(days=economy().earnings_hold_days - 1)
+    return today - datetime.timedelta(days=PayoutSettings.load().earnings_hold_days - 1)
 
 
-def diamond_balances(creator: User, *, today: datetime.date | None = None) -> DiamondBalances:
-    """The creator's diamonds now: in the wallet, on hold (recent gifts), and in open payouts."""
+def diamond_balances(
+    creator: User, *, today: datetime.date | None = None, earned_since_hold: int | None = None
+) -> DiamondBalances:
+    """The creator's diamonds now: in the wallet, on hold (recent gifts), and in open payouts.
+
+    `earned_since_hold` is what they earned from `first_held_day(today)` on, when the caller has it
+    already (the dashboard sums its daily series); otherwise it is read.
+    """
     total = user_balance(creator, Asset.DIAMOND)
-    recent = diamonds_earned_since(creator, first_held_day(today))
+    recent = diamonds_earned_since(creator, first_held_day(today)) if earned_since_hold is None else earned_since_hold
     in_payout = (
         Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES).aggregate(total=Sum("diamonds"))[
             "total"

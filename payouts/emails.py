@@ -1,62 +1,57 @@
-"""Emails about payouts: a payout method changed (security notice), a payout failed or was rejected."""
+"""Emails about payouts: a payout method changed (security notice), a payout failed or was rejected,
+and the monthly statement.
 
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils import timezone
+Built from templates/emails/ and sent by `coinsite.lib.email`. The first two are sent by tasks
+(services → tasks → emails); the statement by the statement run, itself a task.
+"""
 
+from django.utils.translation import gettext as _
+
+from coinsite.lib.email import email_send, site_url
 from payouts.models import Payout, PayoutMethod
+from payouts.selectors import payouts_held_until
+from payouts.statements.exports import statement_csv, statement_filename
+from payouts.statements.selectors import Statement
 
 
 def method_changed_send(*, method_id: int) -> None:
-    from payouts.tasks import payout_email_method_changed
-
-    payout_email_method_changed.delay(method_id)
+    """The security notice after a payout method was added or changed, with the payout hold."""
+    method = PayoutMethod.objects.select_related("creator").get(pk=method_id)
+    email_send(
+        to=method.creator.email,
+        subject=_("Your Coinsite payout method was changed"),
+        template="payout_method_changed",
+        context={
+            "user": method.creator,
+            "method": method,
+            "held_until": payouts_held_until(method.creator),
+            "earnings_url": site_url("payouts:index"),
+        },
+    )
 
 
 def payout_failed_send(*, payout_id: int) -> None:
-    from payouts.tasks import payout_email_failed
-
-    payout_email_failed.delay(payout_id)
-
-
-def method_changed_deliver(*, method_id: int) -> bool:
-    from payouts.services import payouts_held_until
-
-    method = PayoutMethod.objects.select_related("creator").get(pk=method_id)
-    _send(
-        to=method.creator.email,
-        subject="Your Coinsite payout method was changed",
-        template="payout_method_changed",
-        context={"user": method.creator, "method": method, "held_until": payouts_held_until(method.creator)},
-    )
-    return True
-
-
-def payout_failed_deliver(*, payout_id: int) -> bool:
-    """Tell the creator once that a payout failed or was rejected and its diamonds are back."""
-    claimed = Payout.objects.filter(pk=payout_id, failure_email_sent_at__isnull=True).update(
-        failure_email_sent_at=timezone.now()
-    )
-    if not claimed:
-        return False
+    """Tell the creator a payout failed or was rejected and its diamonds are back."""
     payout = Payout.objects.select_related("creator", "method").get(pk=payout_id)
-    try:
-        _send(
-            to=payout.creator.email,
-            subject=f"Your payout of {payout.diamonds:,} diamonds did not go through",
-            template="payout_failed",
-            context={"user": payout.creator, "payout": payout},
-        )
-    except Exception:
-        Payout.objects.filter(pk=payout_id).update(failure_email_sent_at=None)
-        raise
-    return True
+    email_send(
+        to=payout.creator.email,
+        subject=_("Your payout of {diamonds} diamonds did not go through").format(diamonds=f"{payout.diamonds:,}"),
+        template="payout_failed",
+        context={"user": payout.creator, "payout": payout, "earnings_url": site_url("payouts:index")},
+    )
 
 
-def _send(*, to: str, subject: str, template: str, context: dict) -> None:
-    context = {**context, "earnings_url": settings.SITE_URL + reverse("payouts:index")}
-    message = EmailMultiAlternatives(subject=subject, body=render_to_string(f"emails/{template}.txt", context), to=[to])
-    message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
-    message.send()
+def statement_send(statement: Statement) -> None:
+    """Email the statement: a text body, the HTML alternative and the CSV attached."""
+    email_send(
+        to=statement.user.email,
+        subject=_("Your Coinsite statement for {month}").format(month=f"{statement.month:%B %Y}"),
+        template=f"statement_{statement.kind}",
+        context={
+            "statement": statement,
+            "user": statement.user,
+            "statement_url": site_url("payouts:statement", f"{statement.month:%Y-%m}"),
+            "statements_url": site_url("payouts:statements"),
+        },
+        attachments=[(statement_filename(statement), statement_csv(statement), "text/csv")],
+    )

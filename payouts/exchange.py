@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,7 +19,7 @@ from djmoney.contrib.exchange.backends.base import BaseExchangeBackend
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from djmoney.money import Money
 
-from wallet.money import CURRENCY_EXPONENTS, UnsupportedCurrency, currency_code, quantize
+from wallet.money import UnsupportedCurrency, currency_code, quantize
 
 DEFAULT_RATES_FILE = Path(__file__).resolve().parent / "data" / "exchange_rates.json"
 BACKEND_NAME = "coinsite-fixed"
@@ -49,10 +50,10 @@ class FixedRatesBackend(BaseExchangeBackend):
 
     name = BACKEND_NAME
 
-    def __init__(self, path: Path | str = DEFAULT_RATES_FILE):
+    def __init__(self, path: Path | str = DEFAULT_RATES_FILE) -> None:
         self.path = Path(path)
 
-    def get_rates(self, **params) -> dict[str, Decimal]:
+    def get_rates(self, **params: Any) -> dict[str, Decimal]:
         return self.read_file()[1]
 
     def read_file(self) -> tuple[str, dict[str, Decimal]]:
@@ -123,7 +124,7 @@ def _rate(backend: ExchangeBackend, source: str, target: str) -> Decimal:
     return values[target] / values[source]
 
 
-def _positive_decimal(value) -> Decimal:
+def _positive_decimal(value: object) -> Decimal:
     try:
         number = Decimal(str(value))
     except InvalidOperation:
@@ -131,6 +132,3 @@ def _positive_decimal(value) -> Decimal:
     if not number.is_finite() or number <= 0:
         raise ValueError(f"{value!r} is not a positive rate")
     return number
-
-
-PAYOUT_CURRENCIES = sorted(CURRENCY_EXPONENTS)

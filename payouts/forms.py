@@ -1,14 +1,14 @@
 """Forms for the creator pages: payout methods and payout requests."""
 
 import secrets
+from collections.abc import Iterable
+from typing import Any, cast
 
 from django import forms
 
-from payouts.exchange import PAYOUT_CURRENCIES
-from payouts.models import PayoutMethodKind
+from coinsite.lib.currencies import currency_choices
+from payouts.models import PayoutMethod, PayoutMethodKind
 from payouts.services import MAX_KEY_LENGTH
-
-CURRENCY_CHOICES = [(code, code) for code in PAYOUT_CURRENCIES]
 
 
 def new_request_key() -> str:
@@ -19,7 +19,7 @@ class PayoutMethodForm(forms.Form):
     kind = forms.ChoiceField(choices=PayoutMethodKind.choices, label="Payout method", widget=forms.RadioSelect)
     holder_name = forms.CharField(max_length=100, label="Account holder's name")
     currency = forms.ChoiceField(
-        choices=CURRENCY_CHOICES,
+        choices=currency_choices,
         label="Payout currency",
         help_text="Your diamonds are converted into this currency at the stored rate.",
     )
@@ -27,8 +27,9 @@ class PayoutMethodForm(forms.Form):
     bic = forms.CharField(required=False, max_length=14, label="BIC (SWIFT code)", help_text="For a bank account.")
     paypal_email = forms.EmailField(required=False, label="PayPal email", help_text="For PayPal.")
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         kind = cleaned.get("kind")
         if kind == PayoutMethodKind.BANK and not (cleaned.get("iban") and cleaned.get("bic")):
             raise forms.ValidationError("A bank account needs its IBAN and BIC.")
@@ -51,6 +52,7 @@ class PayoutRequestForm(forms.Form):
     method = forms.TypedChoiceField(coerce=int, label="Pay to", empty_value=None)
     idempotency_key = forms.CharField(max_length=MAX_KEY_LENGTH, widget=forms.HiddenInput)
 
-    def __init__(self, *args, methods=(), **kwargs):
+    def __init__(self, *args: Any, methods: Iterable[PayoutMethod] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["method"].choices = [(method.pk, str(method)) for method in methods]
+        method_field = cast(forms.TypedChoiceField, self.fields["method"])
+        method_field.choices = [(method.pk, str(method)) for method in methods]

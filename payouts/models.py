@@ -2,7 +2,7 @@
 
 Diamonds themselves live in the wallet ledger. A `Payout` records one request to turn diamonds
 into money: the diamonds move to the clearing account when it is requested, and leave it either
-to diamonds redeemed (paid) or back to the creator (failed or rejected) — DESIGN §3.
+to diamonds redeemed (paid) or back to the creator (failed or rejected) — docs/design.md §3.
 """
 
 import uuid
@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from djmoney.models.fields import MoneyField
+
+from coinsite.lib.singletons import SingletonModel
 
 
 class PayoutMethodKind(models.TextChoices):
@@ -42,7 +44,7 @@ class PayoutMethod(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.masked} ({self.currency})"
 
     @property
@@ -137,7 +139,7 @@ class Payout(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Payout {self.pk}: {self.diamonds:,} diamonds ({self.get_status_display()})"
 
     @property
@@ -156,14 +158,14 @@ class SandboxPayoutTransfer(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     settled_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Sandbox transfer {self.reference} ({self.status})"
 
 
 class EarningsRollup(models.Model):
     """Gifts a creator received per day and stream, folded from gift events by `earnings_rollup`.
 
-    Dashboards and hold periods read these instead of summing every gift (DESIGN §4); events newer
+    Dashboards and hold periods read these instead of summing every gift (docs/design.md §4); events newer
     than `EarningsRollupState.last_event_id` are added on read.
     """
 
@@ -180,7 +182,7 @@ class EarningsRollup(models.Model):
         ]
         indexes = [models.Index(fields=["creator", "stream"], name="payouts_rollup_creator_stream")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.diamonds:,} diamonds for creator {self.creator_id} on {self.day}"
 
 
@@ -199,7 +201,7 @@ class SupporterRollup(models.Model):
         ]
         indexes = [models.Index(fields=["creator", "-coins"], name="payouts_supporter_top")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.coins:,} coins from user {self.sender_id} to creator {self.creator_id}"
 
 
@@ -212,7 +214,7 @@ class EarningsRollupState(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="payouts_rollupstate_singleton")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Earnings rolled up to gift event {self.last_event_id}"
 
 
@@ -230,7 +232,7 @@ class StatementRun(models.Model):
     class Meta:
         ordering = ["-month"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         state = "finished" if self.finished_at else f"{self.processed}/{self.recipients_total}"
         return f"Statements {self.month:%B %Y} ({state})"
 
@@ -248,5 +250,49 @@ class StatementDelivery(models.Model):
         ordering = ["-month", "user_id"]
         constraints = [models.UniqueConstraint(fields=["user", "month"], name="payouts_statement_once")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()} statement {self.month:%Y-%m} for user {self.user_id}"
+
+
+class PayoutSettings(SingletonModel):
+    """The one row of staff-set payout rules: the minimum, the approval threshold, the holds and how
+    old the exchange rates may be. Read through `payouts.selectors.payout_settings()` (cached).
+
+    Money amounts are in the diamond value's currency (`wallet.EconomySettings.diamond_value`): a
+    payout's value is its diamonds at that value, before any exchange.
+    """
+
+    payout_minimum = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        default=50,
+        default_currency="USD",
+        help_text="The smallest payout a creator may request, by diamond value.",
+    )
+    payout_approval_above = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        default=1_000,
+        default_currency="USD",
+        help_text="Payout requests worth more than this wait for staff approval.",
+    )
+    earnings_hold_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window)."
+    )
+    payout_method_hold_hours = models.PositiveSmallIntegerField(
+        default=72, help_text="Hours payouts are held after a payout method is added or changed."
+    )
+    exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
+        default=48, help_text="Payout conversions are refused when the stored rates are older than this."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "payout settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="payouts_payoutsettings_singleton"),
+            models.CheckConstraint(condition=Q(payout_minimum__gt=0), name="payouts_payoutsettings_minimum_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return "Payout settings"

@@ -2,7 +2,7 @@
 
 `submit` must be idempotent on `payout.provider_key`: called twice for one payout (a task that
 died after submitting and ran again) it returns the same transfer and pays nothing more. The
-provider tells us the outcome later, asynchronously, through `payout_settle_by_reference`.
+provider tells us the outcome later, asynchronously, through `payout_settle_by_provider_key`.
 
 The default `sandbox` provider imitates one: it keeps its own transfer records (unique per
 idempotency key), answers at once with a reference, and settles the transfer a few seconds later
@@ -14,6 +14,7 @@ import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from payouts.models import Payout, PayoutMethodKind, SandboxPayoutTransfer
 
@@ -60,7 +61,8 @@ class SandboxPayoutProvider(PayoutProvider):
         declined = (method.kind == PayoutMethodKind.PAYPAL and method.paypal_email.startswith("decline")) or (
             method.kind == PayoutMethodKind.BANK and "decline" in method.holder_name.lower()
         )
-        from payouts.tasks import sandbox_payout_settle
+        # Deferred import: payouts.tasks imports this module (for PayoutProviderError and the sandbox).
+        from payouts.tasks import sandbox_payout_settle  # noqa: PLC0415
 
         sandbox_payout_settle.apply_async(args=[transfer.pk, not declined], countdown=SANDBOX_SETTLE_SECONDS)
         return transfer.reference
@@ -68,6 +70,14 @@ class SandboxPayoutProvider(PayoutProvider):
     def status(self, reference: str) -> str:
         transfer = SandboxPayoutTransfer.objects.filter(reference=reference).first()
         return transfer.status if transfer else "failed"
+
+
+def sandbox_transfer_finish(*, transfer_id: int, succeed: bool) -> SandboxPayoutTransfer:
+    """The sandbox's side of a transfer ending: paid or failed once (a replay changes nothing)."""
+    SandboxPayoutTransfer.objects.filter(pk=transfer_id, status="pending").update(
+        status="paid" if succeed else "failed", settled_at=timezone.now()
+    )
+    return SandboxPayoutTransfer.objects.get(pk=transfer_id)
 
 
 PROVIDERS = {SandboxPayoutProvider.name: SandboxPayoutProvider}

@@ -4,31 +4,25 @@ supporters and payouts — from the roll-ups, so they stay fast for creators wit
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
-from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from gifting.models import LiveStream
 from gifting.services import DIAMONDS_PER_COIN
-from payouts.earnings import DiamondBalances, diamond_balances, diamonds_value, unrolled_events
-from payouts.models import EarningsRollup, Payout, SupporterRollup
+from payouts.earnings import DiamondBalances, diamond_balances, first_held_day, rolled_up_to, unrolled_events
+from payouts.models import EarningsRollup, Payout, PayoutMethod, PayoutSettings, SupporterRollup
+from wallet.valuation import DiamondAmount, Valuation
 
 ANONYMOUS = "Anonymous"
-
-
-@dataclass(frozen=True)
-class Diamonds:
-    diamonds: int
-    value: Money
 
 
 @dataclass(frozen=True)
 class StreamEarnings:
     stream: LiveStream
     gifts: int
-    diamonds: Diamonds
+    diamonds: DiamondAmount
 
 
 @dataclass(frozen=True)
@@ -37,43 +31,69 @@ class Supporter:
     is_anonymous: bool
     gifts: int
     coins: int
-    earned: Diamonds  # the diamonds those coins earned the creator
+    earned: DiamondAmount  # the diamonds those coins earned the creator
 
 
 @dataclass(frozen=True)
 class Dashboard:
     balances: DiamondBalances
-    total: Diamonds
-    available: Diamonds
-    on_hold: Diamonds
-    in_payout: Diamonds
+    total: DiamondAmount
+    available: DiamondAmount
+    on_hold: DiamondAmount
+    in_payout: DiamondAmount
     daily: list[tuple[datetime.date, int]]  # the last 90 days, oldest first
     streams: list[StreamEarnings]
     supporters: list[Supporter]
     payouts: list[Payout]
 
 
-def with_value(diamonds: int) -> Diamonds:
-    return Diamonds(diamonds=diamonds, value=diamonds_value(diamonds))
+def payouts_held_until(creator: User) -> datetime.datetime | None:
+    """Until when payouts wait after the latest payout method change, or None if not held."""
+    latest = (
+        PayoutMethod.objects.filter(creator=creator)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return payout_hold_end(latest)
 
 
-def creator_dashboard(creator: User, *, days: int = 90, today: datetime.date | None = None) -> Dashboard:
+def payout_hold_end(latest_change: datetime.datetime | None) -> datetime.datetime | None:
+    """When the payout hold after a method change at `latest_change` ends, or None if it has (or none was made)."""
+    if latest_change is None:
+        return None
+    until = latest_change + datetime.timedelta(hours=PayoutSettings.load().payout_method_hold_hours)
+    return until if until > timezone.now() else None
+
+
+def creator_dashboard(
+    creator: User, *, valuation: Valuation | None = None, days: int = 90, today: datetime.date | None = None
+) -> Dashboard:
+    """Everything the earnings page shows, every diamond amount valued at one read of the diamond value."""
+    valuation = valuation or Valuation()
     today = today or timezone.now().date()
-    balances = diamond_balances(creator, today=today)
+    rolled_up = rolled_up_to()  # read once: every tail below is "events after it"
+    daily = daily_earnings(creator, days=days, today=today, rolled_up=rolled_up)
+    held_from = first_held_day(today)
+    # The on-hold diamonds are the daily series' last days (holds are at most `days` long; else read them).
+    recent = sum(diamonds for day, diamonds in daily if day >= held_from) if held_from >= daily[0][0] else None
+    balances = diamond_balances(creator, today=today, earned_since_hold=recent)
     return Dashboard(
         balances=balances,
-        total=with_value(balances.total),
-        available=with_value(balances.available),
-        on_hold=with_value(balances.on_hold),
-        in_payout=with_value(balances.in_payout),
-        daily=daily_earnings(creator, days=days, today=today),
-        streams=stream_earnings(creator),
-        supporters=top_supporters(creator),
+        total=valuation.diamond_amount(balances.total),
+        available=valuation.diamond_amount(balances.available),
+        on_hold=valuation.diamond_amount(balances.on_hold),
+        in_payout=valuation.diamond_amount(balances.in_payout),
+        daily=daily,
+        streams=stream_earnings(creator, valuation=valuation, rolled_up=rolled_up),
+        supporters=top_supporters(creator, valuation=valuation, rolled_up=rolled_up),
         payouts=list(Payout.objects.filter(creator=creator).select_related("method")[:20]),
     )
 
 
-def daily_earnings(creator: User, *, days: int, today: datetime.date) -> list[tuple[datetime.date, int]]:
+def daily_earnings(
+    creator: User, *, days: int, today: datetime.date, rolled_up: int | None = None
+) -> list[tuple[datetime.date, int]]:
     """Diamonds earned per day over the last `days` days, including days with none."""
     first = today - datetime.timedelta(days=days - 1)
     totals = dict(
@@ -84,7 +104,7 @@ def daily_earnings(creator: User, *, days: int, today: datetime.date) -> list[tu
     )
     start = datetime.datetime.combine(first, datetime.time.min, tzinfo=datetime.UTC)
     tail = (
-        unrolled_events(creator)
+        unrolled_events(creator, rolled_up=rolled_up)
         .filter(created_at__gte=start)
         .annotate(day=TruncDate("created_at"))
         .values("day")
@@ -99,67 +119,74 @@ def daily_earnings(creator: User, *, days: int, today: datetime.date) -> list[tu
     ]
 
 
-def stream_earnings(creator: User, *, limit: int = 10) -> list[StreamEarnings]:
-    """The creator's latest streams with the gifts and diamonds each brought in."""
-    streams = list(LiveStream.objects.filter(creator=creator).order_by("-started_at")[:limit])
-    ids = [stream.pk for stream in streams]
-    rolled = {
-        row["stream"]: row
-        for row in EarningsRollup.objects.filter(creator=creator, stream__in=ids)
-        .values("stream")
-        .annotate(gifts=Sum("gifts"), diamonds=Sum("diamonds"))
-    }
+def stream_earnings(
+    creator: User, *, valuation: Valuation, limit: int = 10, rolled_up: int | None = None
+) -> list[StreamEarnings]:
+    """The creator's latest streams with the gifts and diamonds each brought in (the roll-ups summed
+    per stream in the streams' own query, plus the unrolled tail)."""
+    rolled = EarningsRollup.objects.filter(creator=creator, stream=OuterRef("pk")).order_by().values("stream")
+    streams = list(
+        LiveStream.objects.filter(creator=creator)
+        .annotate(
+            rolled_gifts=Coalesce(Subquery(rolled.annotate(total=Sum("gifts")).values("total")), 0),
+            rolled_diamonds=Coalesce(Subquery(rolled.annotate(total=Sum("diamonds")).values("total")), 0),
+        )
+        .order_by("-started_at")[:limit]
+    )
     tail = {
         row["stream"]: row
-        for row in unrolled_events(creator)
-        .filter(stream__in=ids)
+        for row in unrolled_events(creator, rolled_up=rolled_up)
+        .filter(stream__in=[stream.pk for stream in streams])
         .values("stream")
         .annotate(gifts=Count("id"), diamonds=Sum("diamonds"))
     }
     result = []
     for stream in streams:
-        gifts = rolled.get(stream.pk, {}).get("gifts", 0) + tail.get(stream.pk, {}).get("gifts", 0)
-        diamonds = rolled.get(stream.pk, {}).get("diamonds", 0) + tail.get(stream.pk, {}).get("diamonds", 0)
-        result.append(StreamEarnings(stream=stream, gifts=gifts, diamonds=with_value(diamonds)))
+        unrolled = tail.get(stream.pk)
+        gifts = stream.rolled_gifts + (unrolled["gifts"] if unrolled else 0)
+        diamonds = stream.rolled_diamonds + (unrolled["diamonds"] if unrolled else 0)
+        result.append(StreamEarnings(stream=stream, gifts=gifts, diamonds=valuation.diamond_amount(diamonds)))
     return result
 
 
-def top_supporters(creator: User, *, limit: int = 10) -> list[Supporter]:
-    """Who gave the most (roll-ups plus the unrolled tail); anonymous gifts stay anonymous, in one row."""
-    totals: dict[tuple[int, bool], list[int]] = {}
+def top_supporters(
+    creator: User, *, valuation: Valuation, limit: int = 10, rolled_up: int | None = None
+) -> list[Supporter]:
+    """Who gave the most (roll-ups plus the unrolled tail); anonymous gifts stay anonymous, in one row.
+
+    Two queries whatever the data: the top named roll-ups with every anonymous roll-up (one UNION),
+    and the unrolled tail; both carry the supporters' names.
+    """
+    columns = ("sender_id", "is_anonymous", "gifts", "coins", "sender__display_name")
     named = (
         SupporterRollup.objects.filter(creator=creator, is_anonymous=False)
         .order_by("-coins", "sender_id")
-        .values_list("sender_id", "is_anonymous", "gifts", "coins")[:limit]
+        .values_list(*columns)[:limit]
     )
-    anonymous = SupporterRollup.objects.filter(creator=creator, is_anonymous=True).values_list(
-        "sender_id", "is_anonymous", "gifts", "coins"
-    )
-    rolled = [*named, *anonymous]
+    anonymous = SupporterRollup.objects.filter(creator=creator, is_anonymous=True).values_list(*columns)
     tail = (
-        unrolled_events(creator)
-        .values("sender_id", "is_anonymous")
+        unrolled_events(creator, rolled_up=rolled_up)
+        .values("sender_id", "is_anonymous", "sender__display_name")
         .annotate(gifts=Count("id"), coins=Sum("coins"))
-        .values_list("sender_id", "is_anonymous", "gifts", "coins")
+        .values_list(*columns)
     )
-    for sender_id, is_anonymous, gifts, coins in [*rolled, *tail]:
+    totals: dict[tuple[int | None, bool], list[int]] = {}
+    names: dict[int, str] = {}
+    for sender_id, is_anonymous, gifts, coins, name in [*named.union(anonymous, all=True), *tail]:
         # All anonymous gifts share one row, so not even the number of anonymous supporters shows.
         entry = totals.setdefault((None, True) if is_anonymous else (sender_id, False), [0, 0])
         entry[0] += gifts
         entry[1] += coins
+        if not is_anonymous:
+            names[sender_id] = name
     rows = sorted(totals.items(), key=lambda item: (-item[1][1], item[0][0] or 0))[:limit]
-    names = dict(
-        User.objects.filter(pk__in=[sender for (sender, anonymous), _ in rows if not anonymous]).values_list(
-            "pk", "display_name"
-        )
-    )
     return [
         Supporter(
-            name=ANONYMOUS if anonymous else names.get(sender) or "A viewer",
+            name=ANONYMOUS if anonymous or sender is None else names.get(sender) or "A viewer",
             is_anonymous=anonymous,
             gifts=gifts,
             coins=coins,
-            earned=with_value(coins * DIAMONDS_PER_COIN),
+            earned=valuation.diamond_amount(coins * DIAMONDS_PER_COIN),
         )
         for (sender, anonymous), (gifts, coins) in rows
     ]

@@ -2,40 +2,42 @@
 
 The diamonds of a payout move to the clearing account when it is requested, so they leave the
 creator's available balance at once; they leave clearing exactly once, to diamonds redeemed when
-the provider pays, or back to the creator when it fails or staff reject it (DESIGN §3). Each
+the provider pays, or back to the creator when it fails or staff reject it (docs/design.md §3). Each
 step re-checks the payout's status under its row lock and returns early if it was already done,
-so re-delivered tasks and replayed provider notices change nothing (DESIGN §5).
+so re-delivered tasks and replayed provider notices change nothing (docs/design.md §5).
 """
 
 import datetime
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from types import ModuleType
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
-from payouts import emails, exchange, providers
-from payouts.earnings import diamond_balances, diamonds_value
-from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutStatus
+from coinsite.lib.currencies import CURRENCIES
+from coinsite.lib.locks import LockClass, advisory_lock
+from payouts import exchange, providers
+from payouts.earnings import diamond_balances
+from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutSettings, PayoutStatus
+from payouts.selectors import payouts_held_until
 from payouts.validation import InvalidDetails, normalise_bic, normalise_iban
 from wallet.ledger import account_for_user, ledger_move, system_account
 from wallet.models import Asset, LedgerAccount, SystemAccount
-from wallet.money import CURRENCY_EXPONENTS, quantize
-from wallet.selectors import economy
-from wallet.staff import wallet_freeze_reason
+from wallet.money import quantize
+from wallet.selectors import wallet_freeze_reason
+from wallet.valuation import Valuation
 
 logger = logging.getLogger(__name__)
 
-# What each method costs the creator: a share of the converted amount plus a fixed part in the
-# payout currency. Shown on the payout page before the creator confirms.
+# What each method costs the creator: a share of the converted amount plus, for a bank, a fixed part in
+# the payout currency (`coinsite.lib.currencies`). Shown on the payout page before the creator confirms.
 FEE_RATES = {PayoutMethodKind.BANK: Decimal("0.0025"), PayoutMethodKind.PAYPAL: Decimal("0.02")}
-BANK_FIXED_FEES = {"USD": "0.25", "EUR": "0.25", "GBP": "0.20", "JPY": "40", "BRL": "1.50", "INR": "20", "KRW": "350"}
 MAX_KEY_LENGTH = 100
-ADVISORY_LOCK_CLASS = 7301  # pg_advisory_lock(class, payout id): one worker per payout at a time
 
 
 class PayoutError(Exception):
@@ -84,7 +86,8 @@ def payout_method_add(
             if not retired:
                 raise PayoutError("That payout method no longer exists.")
         method = PayoutMethod.objects.create(creator=creator, **details)
-        transaction.on_commit(lambda: emails.method_changed_send(method_id=method.pk), robust=True)
+        # robust: the method is saved whatever the broker says; the notice is retried by Celery, not by the creator.
+        transaction.on_commit(lambda: _tasks().payout_email_method_changed.delay(method.pk), robust=True)
     logger.info("Payout method %s added for creator %s", method.pk, creator.pk)
     return method
 
@@ -96,37 +99,19 @@ def payout_method_retire(*, creator: User, method: PayoutMethod) -> None:
     )
 
 
-def payouts_held_until(creator: User) -> datetime.datetime | None:
-    """Until when payouts wait after the latest payout method change, or None if not held."""
-    latest = (
-        PayoutMethod.objects.filter(creator=creator)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    if latest is None:
-        return None
-    until = latest + datetime.timedelta(hours=economy().payout_method_hold_hours)
-    return until if until > timezone.now() else None
-
-
 def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bic: str, paypal_email: str) -> dict:
     holder_name = " ".join((holder_name or "").split())
     if not holder_name or len(holder_name) > 100:
         raise PayoutError("Enter the account holder's name as the bank or PayPal knows it.")
-    if currency not in CURRENCY_EXPONENTS:
+    if currency not in CURRENCIES:
         raise PayoutError("Choose a payout currency from the list.")
     if kind == PayoutMethodKind.BANK:
         try:
-            return {
-                "kind": kind,
-                "holder_name": holder_name,
-                "currency": currency,
-                "iban": normalise_iban(iban),
-                "bic": normalise_bic(bic),
-            }
+            iban = normalise_iban(iban)
+            bic = normalise_bic(bic, iban=iban)
         except InvalidDetails as error:
             raise PayoutError(str(error)) from None
+        return {"kind": kind, "holder_name": holder_name, "currency": currency, "iban": iban, "bic": bic}
     if kind == PayoutMethodKind.PAYPAL:
         email = (paypal_email or "").strip().lower()
         if "@" not in email or len(email) > 254:
@@ -141,7 +126,7 @@ def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bi
 def payout_fee(kind: str, gross: Money) -> Money:
     """The method's fee on `gross`, rounded once in the payout currency, never more than `gross`."""
     currency = gross.currency.code
-    fixed = Decimal(BANK_FIXED_FEES[currency]) if kind == PayoutMethodKind.BANK else Decimal(0)
+    fixed = CURRENCIES[currency].bank_payout_fee if kind == PayoutMethodKind.BANK else Decimal(0)
     fee = quantize(Money(gross.amount * FEE_RATES[PayoutMethodKind(kind)] + fixed, currency))
     return min(fee, gross)
 
@@ -151,8 +136,8 @@ def payout_quote(*, diamonds: int, method: PayoutMethod, now: datetime.datetime 
 
     Raises exchange.ExchangeError (with a message for the creator) when the rates are missing or stale.
     """
-    value = diamonds_value(diamonds)
-    max_age = datetime.timedelta(hours=economy().exchange_rate_max_age_hours)
+    value = Valuation().diamonds(diamonds)
+    max_age = datetime.timedelta(hours=PayoutSettings.load().exchange_rate_max_age_hours)
     conversion = exchange.convert(value, method.currency, max_age=max_age, now=now)
     fee = payout_fee(method.kind, conversion.result)
     return Quote(
@@ -222,12 +207,11 @@ def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> Non
     frozen = wallet_freeze_reason(creator)
     if frozen:
         raise PayoutError(f"Your wallet is frozen by our team: {frozen} Contact support to have it lifted.")
-    settings_row = economy()
-    value = diamonds_value(diamonds)
+    valuation, minimum = Valuation(), PayoutSettings.load().payout_minimum
     # The exact value, not the rounded one: 9,999 diamonds at 0.005 are 49.995, below a 50 minimum.
-    if settings_row.diamond_value.amount * diamonds < settings_row.payout_minimum.amount:
+    if valuation.per_diamond.amount * diamonds < minimum.amount:
         raise PayoutError(
-            f"The minimum payout is {settings_row.payout_minimum}; {diamonds:,} diamonds are worth {value}."
+            f"The minimum payout is {minimum}; {diamonds:,} diamonds are worth {valuation.diamonds(diamonds)}."
         )
     balances = diamond_balances(creator)
     if diamonds > balances.available:
@@ -245,9 +229,9 @@ def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> Non
 
 
 def _create_payout(*, creator: User, method: PayoutMethod, diamonds: int, idempotency_key: str) -> Payout:
-    settings_row = economy()
-    value = diamonds_value(diamonds)
-    needs_approval = value > settings_row.payout_approval_above
+    valuation = Valuation()
+    value = valuation.diamonds(diamonds)
+    needs_approval = value > PayoutSettings.load().payout_approval_above
     try:
         with transaction.atomic():
             return Payout.objects.create(
@@ -257,7 +241,7 @@ def _create_payout(*, creator: User, method: PayoutMethod, diamonds: int, idempo
                 idempotency_key=idempotency_key,
                 status=PayoutStatus.AWAITING_APPROVAL if needs_approval else PayoutStatus.QUEUED,
                 value=value,
-                diamond_value=settings_row.diamond_value,
+                diamond_value=valuation.per_diamond,
                 currency=method.currency,
                 provider=providers.provider_name(),
             )
@@ -265,10 +249,15 @@ def _create_payout(*, creator: User, method: PayoutMethod, diamonds: int, idempo
         raise PayoutError("This payout request was already sent.") from None
 
 
-def _enqueue(payout_id: int) -> None:
-    from payouts.tasks import payout_process
+def _tasks() -> ModuleType:
+    # Deferred import: payouts.tasks imports this module (its tasks call these services).
+    from payouts import tasks  # noqa: PLC0415
 
-    payout_process.delay_on_commit(payout_id)
+    return tasks
+
+
+def _enqueue(payout_id: int) -> None:
+    _tasks().payout_process.delay_on_commit(payout_id)
 
 
 # --- Staff review ---------------------------------------------------------------------------------
@@ -360,7 +349,7 @@ def payout_process(*, payout_id: int) -> str:
     fixed idempotency key, so a task killed after paying and run again pays nothing more.
     Returns the payout's status afterwards.
     """
-    with _payout_lock(payout_id) as locked:
+    with advisory_lock(LockClass.PAYOUT, payout_id) as locked:
         if not locked:
             return "locked"
         payout = Payout.objects.get(pk=payout_id)
@@ -369,23 +358,6 @@ def payout_process(*, payout_id: int) -> str:
         if payout.net is None and not _convert(payout):
             return payout.status
         return _submit(payout)
-
-
-class _payout_lock:
-    def __init__(self, payout_id: int):
-        self.payout_id = payout_id
-        self.locked = False
-
-    def __enter__(self) -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_CLASS, self.payout_id])
-            self.locked = cursor.fetchone()[0]
-        return self.locked
-
-    def __exit__(self, *exc_info):
-        if self.locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, self.payout_id])
 
 
 def _convert(payout: Payout) -> bool:
@@ -430,30 +402,11 @@ def _submit(payout: Payout) -> str:
     except providers.PayoutDeclined as declined:
         payout_settle(payout_id=payout.pk, paid=False, reason=str(declined))
         return PayoutStatus.FAILED
-    _fault_injection_pause()
     Payout.objects.filter(pk=payout.pk, status=PayoutStatus.PROCESSING).update(
         status=PayoutStatus.SUBMITTED, provider_reference=reference, updated_at=timezone.now()
     )
     logger.info("Payout %s submitted to %s as %s", payout.pk, payout.provider, reference)
     return PayoutStatus.SUBMITTED
-
-
-def _fault_injection_pause() -> None:
-    """Tests kill a worker right here, after the provider has the transfer but before we record it.
-
-    Only outside production, and once: the env var names a marker file created on the first pause.
-    """
-    import os
-    import time
-    from pathlib import Path
-
-    from django.conf import settings
-
-    marker = os.environ.get("COINSITE_TEST_PAUSE_AFTER_PAYOUT_SUBMIT")
-    if not marker or not settings.DEBUG or Path(marker).exists():
-        return
-    Path(marker).write_text(str(os.getpid()))
-    time.sleep(60)
 
 
 # --- Settlement -----------------------------------------------------------------------------------
@@ -531,7 +484,22 @@ def _return_diamonds(payout: Payout, *, status: str, reason: str) -> None:
         ]
     )
     payout_id = payout.pk
-    transaction.on_commit(lambda: emails.payout_failed_send(payout_id=payout_id), robust=True)
+    transaction.on_commit(lambda: _tasks().payout_email_failed.delay(payout_id), robust=True)
+
+
+def payout_failure_email_claim(*, payout_id: int) -> bool:
+    """Claim the right to tell the creator their payout failed; True for exactly one caller."""
+    return (
+        Payout.objects.filter(pk=payout_id, failure_email_sent_at__isnull=True).update(
+            failure_email_sent_at=timezone.now()
+        )
+        == 1
+    )
+
+
+def payout_failure_email_release(*, payout_id: int) -> None:
+    """Give a claimed failure email back after a failed send, so a retry can send it."""
+    Payout.objects.filter(pk=payout_id).update(failure_email_sent_at=None)
 
 
 # --- Sweep ----------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from payouts import statement_views, views
+from payouts import views
+from payouts.statements import views as statement_views
 
 app_name = "payouts"
 
@@ -13,5 +14,5 @@ urlpatterns = [
     path("payouts/<uuid:public_id>/", views.payout_detail, name="payout"),
     path("statements/", statement_views.statement_list, name="statements"),
     path("statements/<str:month>/", statement_views.statement_detail, name="statement"),
-    path("statements/<str:month>.csv", statement_views.statement_csv, name="statement-csv"),
+    path("statements/<str:month>.csv", statement_views.statement_csv_download, name="statement-csv"),
 ]

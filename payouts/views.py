@@ -1,57 +1,31 @@
 """The creator pages: earnings dashboard, payout methods, payout requests and their status."""
 
-from functools import wraps
-from urllib.parse import urlencode
+import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
+from djmoney.money import Money
 
-from coinsite.accounts import sudo, two_factor
+from coinsite.accounts.http import AuthenticatedRequest
+from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
 from payouts import exchange, selectors, services
 from payouts.forms import PayoutMethodForm, PayoutRequestForm, new_request_key
-from payouts.models import Payout, PayoutMethod
-from wallet.selectors import economy
-
-
-def creator_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_creator:
-            raise PermissionDenied("Only creators have earnings and payouts.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def fresh_two_factor_required(view):
-    """Payouts and payout methods need 2FA, re-checked with a code in the last few minutes (sudo mode)."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not two_factor.has_two_factor(request.user):
-            messages.warning(
-                request, "Turn on two-factor authentication before you add payout methods or request payouts."
-            )
-            return redirect("accounts:security")
-        if not sudo.is_fresh(request):
-            target = request.get_full_path() if request.method == "GET" else reverse("payouts:index")
-            return redirect(f"{reverse('accounts:confirm')}?{urlencode({'next': target})}")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from payouts.models import Payout, PayoutMethod, PayoutSettings
+from wallet.valuation import request_valuation
 
 
 @login_required
-def index(request):
+def index(request: AuthenticatedRequest) -> HttpResponse:
     if not request.user.is_creator:
         return render(request, "payouts/not_creator.html")
-    dashboard = selectors.creator_dashboard(request.user)
-    methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
+    valuation = request_valuation(request)
+    payout_settings = PayoutSettings.load()
+    dashboard = selectors.creator_dashboard(request.user, valuation=valuation)
+    every_method = list(PayoutMethod.objects.filter(creator=request.user).order_by("-created_at"))  # retired too
+    methods = [method for method in every_method if method.is_active]
     chart = {
         "labels": [day.isoformat() for day, _ in dashboard.daily],
         "diamonds": [diamonds for _, diamonds in dashboard.daily],
@@ -62,25 +36,25 @@ def index(request):
         {
             "dashboard": dashboard,
             "methods": methods,
-            "economy": economy(),
+            "per_diamond": valuation.per_diamond,
+            "payout_settings": payout_settings,
             "chart": chart,
-            "held_until": services.payouts_held_until(request.user),
-            "minimum_diamonds": _minimum_diamonds(),
-            "has_two_factor": two_factor.has_two_factor(request.user),
+            "held_until": selectors.payout_hold_end(every_method[0].created_at if every_method else None),
+            "minimum_diamonds": _minimum_diamonds(payout_settings.payout_minimum, valuation.per_diamond),
+            "has_two_factor": has_two_factor(request.user),
             "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),
         },
     )
 
 
-def _minimum_diamonds() -> int:
-    settings_row = economy()
-    per_diamond = settings_row.diamond_value.amount
-    return int(-(-settings_row.payout_minimum.amount // per_diamond))
+def _minimum_diamonds(minimum: Money, per_diamond: Money) -> int:
+    """The fewest diamonds worth the payout minimum (rounded up)."""
+    return int(-(-minimum.amount // per_diamond.amount))
 
 
 @creator_required
-@fresh_two_factor_required
-def method_add(request, replaces: int | None = None):
+@two_factor_fresh_required(return_to="payouts:index")
+def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> HttpResponse:
     old = (
         get_object_or_404(PayoutMethod, pk=replaces, creator=request.user, retired_at__isnull=True)
         if replaces
@@ -96,7 +70,7 @@ def method_add(request, replaces: int | None = None):
         except services.PayoutError as error:
             form.add_error(None, str(error))
         else:
-            hours = economy().payout_method_hold_hours
+            hours = PayoutSettings.load().payout_method_hold_hours
             messages.success(
                 request,
                 f"Payout method saved. For your safety, payouts are on hold for {hours} hours; "
@@ -107,14 +81,14 @@ def method_add(request, replaces: int | None = None):
     return render(
         request,
         "payouts/method_form.html",
-        {"form": form, "replaces": old, "hold_hours": economy().payout_method_hold_hours},
+        {"form": form, "replaces": old, "hold_hours": PayoutSettings.load().payout_method_hold_hours},
         status=status,
     )
 
 
 @require_POST
 @creator_required
-def method_retire(request, method_id: int):
+def method_retire(request: AuthenticatedRequest, method_id: int) -> HttpResponse:
     method = get_object_or_404(PayoutMethod, pk=method_id, creator=request.user, retired_at__isnull=True)
     services.payout_method_retire(creator=request.user, method=method)
     messages.success(request, f"{method} was removed.")
@@ -123,12 +97,12 @@ def method_retire(request, method_id: int):
 
 @require_POST
 @creator_required
-@fresh_two_factor_required
-def payout_request(request):
+@two_factor_fresh_required(return_to="payouts:index")
+def payout_request(request: AuthenticatedRequest) -> HttpResponse:
     methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
     form = PayoutRequestForm(request.POST, methods=methods)
     if not form.is_valid():
-        return _request_error(request, " ".join(error for errors in form.errors.values() for error in errors))
+        return _request_error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
     try:
         payout = services.payout_request(
             creator=request.user,
@@ -142,15 +116,17 @@ def payout_request(request):
     return redirect("payouts:payout", public_id=payout.public_id)
 
 
-def _request_error(request, message: str):
+def _request_error(request: AuthenticatedRequest, message: str) -> HttpResponse:
     messages.error(request, message)
     return redirect("payouts:index")
 
 
 @creator_required
-def payout_detail(request, public_id):
-    payout = get_object_or_404(Payout.objects.select_related("method"), public_id=public_id, creator=request.user)
-    quote = None
+def payout_detail(request: AuthenticatedRequest, public_id: uuid.UUID) -> HttpResponse:
+    payout: Payout = get_object_or_404(
+        Payout.objects.select_related("method"), public_id=public_id, creator=request.user
+    )
+    quote: services.Quote | str | None = None  # the quote, or why there is none yet
     if payout.net is None and payout.is_open:
         try:
             quote = services.payout_quote(diamonds=payout.diamonds, method=payout.method)

@@ -7,9 +7,11 @@ provider event a fixed event id, so a second run finds them and credits nothing 
 import datetime
 import uuid
 
+from django.core.management.base import OutputWrapper
 from django.utils import timezone
 from djmoney.money import Money
 
+from coinsite.accounts.models import User
 from wallet import selectors, services
 from wallet.models import CoinPackage, CoinPackagePrice, TopUp, TopUpStatus
 from wallet.providers.base import PaymentEvent
@@ -26,7 +28,7 @@ HISTORY = [
 ]
 
 
-def seed_demo(*, users: dict, stdout) -> None:
+def seed_demo(*, users: dict[str, User], stdout: OutputWrapper) -> None:
     viewer = users.get(VIEWER_EMAIL)
     if viewer is None:
         return
@@ -51,7 +53,7 @@ def demo_public_id(name: str) -> uuid.UUID:
 
 
 def _ensure_topup(
-    viewer,
+    viewer: User,
     *,
     name: str,
     started_at: datetime.datetime,
@@ -86,7 +88,9 @@ def _ensure_topup(
     )
 
 
-def _catalogue_price(currency: str, *, package_coins: int | None, custom_coins: int | None):
+def _catalogue_price(
+    currency: str, *, package_coins: int | None, custom_coins: int | None
+) -> tuple[CoinPackage | None, int, int, Money] | None:
     if package_coins is not None:
         package = CoinPackage.objects.filter(coins=package_coins).first()
         price = CoinPackagePrice.objects.filter(package=package, price_currency=currency).first()
@@ -94,7 +98,7 @@ def _catalogue_price(currency: str, *, package_coins: int | None, custom_coins: 
             return None
         return package, package.coins, package.bonus_coins, price.price
     rate = selectors.coin_rate(currency)
-    if rate is None:
+    if rate is None or custom_coins is None:
         return None
     return None, custom_coins, 0, selectors.custom_price(rate, custom_coins)
 

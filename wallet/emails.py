@@ -1,29 +1,49 @@
-"""Emails the wallet sends; each builds its message from templates/emails/ and sends through MAILERS."""
+"""Emails the wallet sends, each built from templates/emails/ and sent by `coinsite.lib.email`.
+
+Called by the tasks in `wallet.tasks` (services → tasks → emails), never from inside a transaction.
+"""
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
-from django.urls import reverse
+from django.utils.translation import gettext as _
 
+from coinsite.lib.email import email_send, site_url
+from wallet.audit import AuditReport
 from wallet.forms import PAYMENT_METHOD_LABELS
 from wallet.models import TopUp
-from wallet.selectors import coin_value
+from wallet.valuation import Valuation
 
 
 def topup_receipt_send(*, topup_id: int) -> None:
+    """The receipt of a succeeded top-up: coins, price, method, with a link to the receipt page."""
     topup = TopUp.objects.select_related("user").get(pk=topup_id)
-    context = {
-        "topup": topup,
-        "user": topup.user,
-        "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
-        "coin_value": coin_value(topup.total_coins, topup.amount.currency.code),
-        "receipt_url": settings.SITE_URL + reverse("wallet:topup-detail", args=[topup.public_id]),
-        "wallet_url": settings.SITE_URL + reverse("wallet:index"),
-    }
-    message = EmailMultiAlternatives(
-        subject=f"Your Coinsite receipt: {topup.total_coins:,} coins",
-        body=render_to_string("emails/topup_receipt.txt", context),
-        to=[topup.user.email],
+    email_send(
+        to=topup.user.email,
+        subject=_("Your Coinsite receipt: {coins} coins").format(coins=f"{topup.total_coins:,}"),
+        template="topup_receipt",
+        context={
+            "topup": topup,
+            "user": topup.user,
+            "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
+            "coin_value": Valuation().coins(topup.total_coins, topup.amount.currency.code),
+            "receipt_url": site_url("wallet:topup-detail", topup.public_id),
+            "wallet_url": site_url("wallet:index"),
+        },
     )
-    message.attach_alternative(render_to_string("emails/topup_receipt.html", context), "text/html")
-    message.send()
+
+
+def account_frozen_send(*, email: str, reason: str) -> None:
+    """Tell a user their account was frozen by staff, and why."""
+    email_send(
+        to=email, subject=_("Your Coinsite account is frozen"), template="account_frozen", context={"reason": reason}
+    )
+
+
+def ledger_audit_failed_send(*, day: str, report: AuditReport) -> None:
+    """Alert staff (STAFF_ALERT_EMAILS) that the daily ledger audit failed, listing the offending rows."""
+    email_send(
+        to=list(settings.STAFF_ALERT_EMAILS),
+        subject=f"[Coinsite] Ledger audit FAILED for {day}: {report.problem_count} problem(s)",
+        template="ledger_audit_failed",
+        context={"lines": report.lines()},
+        html=False,
+    )

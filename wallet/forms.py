@@ -1,7 +1,18 @@
+"""Forms of the wallet pages: buying coins, filtering the history, budgets and the self-exclusion pause."""
+
+import datetime
+from typing import Any, cast
+
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
+from wallet import spending
+from wallet.ledger_kinds import history_types
 from wallet.providers.base import PAYMENT_METHODS
+from wallet.selectors import HistoryFilter, RechargeOffer
+
+EARLIEST_DATE = datetime.date(2000, 1, 1)
+LATEST_DATE = datetime.date(9999, 12, 30)
 
 PAYMENT_METHOD_LABELS = {
     "card": "Credit or debit card",
@@ -32,24 +43,26 @@ class RechargeForm(forms.Form):
         },
     )
 
-    def __init__(self, *args, offer, **kwargs):
+    def __init__(self, *args: Any, offer: RechargeOffer, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.offer = offer
-        self.fields["payment_method"].choices = [(m, PAYMENT_METHOD_LABELS[m]) for m in offer.payment_methods]
+        methods = cast(forms.ChoiceField, self.fields["payment_method"])
+        methods.choices = [(m, PAYMENT_METHOD_LABELS[m]) for m in offer.payment_methods]
         if offer.rate is not None:
             self._limit_custom_coins(offer.rate.min_coins, offer.rate.max_coins)
 
     def _limit_custom_coins(self, min_coins: int, max_coins: int) -> None:
         # The validators are built when the field is, from the class's min_value=1; setting
         # min_value afterwards would change only the widget, so 0 and 29 got different messages.
-        field = self.fields["custom_coins"]
+        field = cast(forms.IntegerField, self.fields["custom_coins"])
         limits = f"Choose between {min_coins:,} and {max_coins:,} coins."
         field.min_value, field.max_value = min_coins, max_coins
         field.validators = [MinValueValidator(min_coins, message=limits), MaxValueValidator(max_coins, message=limits)]
         field.widget.attrs.update(min=min_coins, max=max_coins)
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         choice = cleaned.get("choice")
         if choice == CUSTOM:
             if self.offer.rate is None:
@@ -66,3 +79,94 @@ class RechargeForm(forms.Form):
             # Browsers submit the number field whichever radio is picked: ignore a leftover value.
             self.errors.pop("custom_coins", None)
         return cleaned
+
+
+def _history_type_choices() -> list[tuple[str, str]]:
+    # A callable, so types registered by other apps (in their AppConfig.ready) are listed.
+    return [("", "All types"), *((item.key, str(item.label)) for item in history_types())]
+
+
+class HistoryFilterForm(forms.Form):
+    type = forms.ChoiceField(
+        required=False,
+        label="Type",
+        choices=_history_type_choices,
+        error_messages={"invalid_choice": "Choose one of the listed types."},
+    )
+    date_from = forms.DateField(
+        required=False,
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the start date as YYYY-MM-DD."},
+    )
+    date_to = forms.DateField(
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the end date as YYYY-MM-DD."},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        for name in ("date_from", "date_to"):
+            day = cleaned.get(name)
+            if day is not None and not EARLIEST_DATE <= day <= LATEST_DATE:
+                self.add_error(name, f"Enter a date between {EARLIEST_DATE:%Y} and {LATEST_DATE:%Y}.")
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", "The end date must be on or after the start date.")
+        return cleaned
+
+    def history_filter(self) -> HistoryFilter:
+        """The valid filters as the history selectors take them (UTC days, end exclusive)."""
+        key, date_from, date_to = (self.cleaned_data.get(name) for name in ("type", "date_from", "date_to"))
+        kinds = next((item.kinds for item in history_types() if item.key == key), None) if key else None
+        return HistoryFilter(
+            kinds=kinds,
+            starts_at=_utc_midnight(date_from) if date_from else None,
+            ends_before=_utc_midnight(date_to + datetime.timedelta(days=1)) if date_to else None,
+        )
+
+
+def _utc_midnight(day: datetime.date) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
+
+
+class LimitsForm(forms.Form):
+    daily_limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=spending.MAX_LIMIT,
+        label="Daily budget (coins)",
+        help_text="Leave blank for no daily limit.",
+        error_messages={
+            "invalid": "Enter a whole number of coins, or leave it blank for no limit.",
+            "min_value": "Enter at least 1 coin, or leave it blank for no limit.",
+        },
+    )
+    monthly_limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=spending.MAX_LIMIT,
+        label="Monthly budget (coins)",
+        help_text="Leave blank for no monthly limit.",
+        error_messages={
+            "invalid": "Enter a whole number of coins, or leave it blank for no limit.",
+            "min_value": "Enter at least 1 coin, or leave it blank for no limit.",
+        },
+    )
+
+
+class PauseForm(forms.Form):
+    period = forms.ChoiceField(
+        choices=list(spending.EXCLUSION_LABELS.items()),
+        error_messages={
+            "invalid_choice": "Choose a pause of 24 hours, 7 days or 30 days.",
+            "required": "Choose how long to pause for.",
+        },
+    )
+    confirm = forms.BooleanField(
+        label="I understand this cannot be undone.",
+        error_messages={"required": "Tick the box to confirm: the pause cannot be undone."},
+    )

@@ -4,7 +4,7 @@ Other apps call these functions; they never write `wallet.models` ledger rows th
 line is `(account, asset, amount)`: a positive amount adds to the account's balance, a negative
 one takes from it, and the lines of one transaction sum to zero per asset.
 
-Concurrency (DESIGN §4, §5). We use a conditional UPDATE rather than SELECT ... FOR NO KEY
+Concurrency (docs/design.md §4, §5). We use a conditional UPDATE rather than SELECT ... FOR NO KEY
 UPDATE followed by an UPDATE: each account whose balance a posting must check is changed by one
 statement, `balance = balance + x WHERE balance + x >= 0`, and those statements run in primary
 key order. The row lock the UPDATE takes lasts until commit, PostgreSQL re-checks the condition
@@ -23,10 +23,10 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -51,6 +51,13 @@ ISSUING_ACCOUNT = {Asset.COIN: SystemAccount.COINS_ISSUED, Asset.DIAMOND: System
 CONSUMING_ACCOUNT = {Asset.COIN: SystemAccount.COINS_CONSUMED, Asset.DIAMOND: SystemAccount.DIAMONDS_REDEEMED}
 
 Line = tuple[LedgerAccount, str, int]
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class CurrentBalance(TypedDict):
+    current_balance: int  # the cached column plus the pending deltas
 
 
 class LedgerError(Exception):
@@ -80,7 +87,7 @@ class IdempotencyConflict(LedgerError):
 class InsufficientFunds(LedgerError):
     """A user account would go below zero; `shortfall` is how much is missing."""
 
-    def __init__(self, *, account_id: int, asset: str, available: int, requested: int):
+    def __init__(self, *, account_id: int, asset: str, available: int, requested: int) -> None:
         self.account_id = account_id
         self.asset = asset
         self.available = available
@@ -137,17 +144,21 @@ def system_account(code: str) -> LedgerAccount:
 
 def ledger_balance(account: LedgerAccount) -> int:
     """The account's balance now: the cached column plus deltas not yet rolled up (one snapshot)."""
-    return _balances_query().filter(pk=account.pk).values_list("current_balance", flat=True).get()
+    return accounts_with_balance().filter(pk=account.pk).values_list("current_balance", flat=True).get()
 
 
 def user_balance(user: User, asset: str) -> int:
     """The user's balance of `asset`, 0 when they have no wallet yet (creates nothing)."""
     asset = _known_asset(asset)
-    balances = _balances_query().filter(user=user, asset=asset).values_list("current_balance", flat=True)
+    balances = accounts_with_balance().filter(user=user, asset=asset).values_list("current_balance", flat=True)
     return next(iter(balances), 0)
 
 
-def _balances_query():
+def accounts_with_balance(
+    accounts: "QuerySet[LedgerAccount] | None" = None,
+) -> "QuerySet[WithAnnotations[LedgerAccount, CurrentBalance]]":
+    """Ledger accounts (all, or `accounts`) annotated with `current_balance`: the cached column plus
+    the pending deltas, read in the same statement (so one snapshot)."""
     pending = (
         LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
         .order_by()
@@ -155,7 +166,8 @@ def _balances_query():
         .annotate(total=Sum("amount"))
         .values("total")
     )
-    return LedgerAccount.objects.annotate(current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
+    accounts = LedgerAccount.objects.all() if accounts is None else accounts
+    return accounts.annotate(current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
 
 
 # --- Posting ------------------------------------------------------------------------------------
@@ -435,7 +447,7 @@ def ledger_rollup_pending(*, limit: int = 1000) -> int:
 # --- Validation ---------------------------------------------------------------------------------
 
 
-def _known_asset(asset: str) -> str:
+def _known_asset(asset: str) -> Asset:
     if asset not in Asset.values:
         raise InvalidPosting(f"Unknown asset {asset!r}; use one of {', '.join(Asset.values)}.")
     return Asset(asset)

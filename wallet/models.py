@@ -1,4 +1,4 @@
-"""The double-entry ledger: accounts, transactions and append-only entries (DESIGN §2).
+"""The double-entry ledger: accounts, transactions and append-only entries (docs/design.md §2).
 
 Amounts are integers of one asset (coins or diamonds). A positive entry adds to an account's
 balance, a negative one takes from it; every transaction sums to zero per asset. Writes go
@@ -7,12 +7,20 @@ trigger, in PostgreSQL (migration 0002).
 """
 
 import uuid
+from typing import Any, Never
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django_countries import countries
+from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
+
+from coinsite.lib.currencies import CURRENCY_EXPONENTS, currency_choices
+from coinsite.lib.singletons import CachedTableModel, SingletonModel
+from wallet.providers.base import PAYMENT_METHODS
 
 
 class Asset(models.TextChoices):
@@ -47,16 +55,16 @@ class AppendOnlyError(Exception):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any) -> Never:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
 
-    def delete(self):
+    def delete(self) -> Never:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
 
-    def bulk_update(self, objs, fields, batch_size=None):
+    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> Never:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; post a correction instead.")
 
-    def update_or_create(self, defaults=None, create_defaults=None, **kwargs):
+    def update_or_create(self, defaults: object = None, create_defaults: object = None, **kwargs: Any) -> Never:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; use wallet.ledger.")
 
 
@@ -66,12 +74,12 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnlyError(f"{type(self).__name__} {self.pk} is append-only; post a correction.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> Never:
         raise AppendOnlyError(f"{type(self).__name__} {self.pk} is append-only; post a correction.")
 
 
@@ -82,7 +90,7 @@ class LedgerAccount(models.Model):
     `append_only_balance` (creator diamond wallets and system accounts) postings that need no
     funds check only insert entries plus `LedgerBalanceDelta` rows, so thousands of concurrent
     gifts never queue on this row; the real balance is `balance` plus its pending deltas until
-    `wallet.ledger.ledger_rollup` folds them in (DESIGN §4).
+    `wallet.ledger.ledger_rollup` folds them in (docs/design.md §4).
     """
 
     kind = models.CharField(max_length=8, choices=AccountKind.choices)
@@ -121,7 +129,7 @@ class LedgerAccount(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         owner = self.code if self.kind == AccountKind.SYSTEM else f"user {self.user_id}"
         return f"#{self.pk} {owner} {self.asset}"
 
@@ -146,7 +154,7 @@ class LedgerTransaction(AppendOnlyModel):
             models.CheckConstraint(condition=~Q(kind=""), name="wallet_ledgertransaction_kind_present"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"#{self.pk} {self.kind} ({self.idempotency_key})"
 
 
@@ -168,7 +176,7 @@ class LedgerEntry(AppendOnlyModel):
             models.CheckConstraint(condition=Q(asset__in=Asset.values), name="wallet_ledgerentry_asset_valid"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"#{self.pk} tx {self.transaction_id} account {self.account_id} {self.amount:+d} {self.asset}"
 
 
@@ -188,7 +196,7 @@ class LedgerBalanceDelta(models.Model):
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_ledgerbalancedelta_amount_nonzero"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"account {self.account_id} {self.amount:+d}"
 
 
@@ -206,7 +214,7 @@ class LedgerAuditRun(models.Model):
     class Meta:
         ordering = ["-run_date"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         state = "running" if self.is_clean is None else ("clean" if self.is_clean else "FAILED")
         return f"Ledger audit {self.run_date}: {state}"
 
@@ -215,11 +223,16 @@ class LedgerAuditRun(models.Model):
 
 
 class Country(models.Model):
-    """Where a viewer lives decides their currency, whether they may recharge or gift, and how they pay."""
+    """The economics of a country Coinsite is offered in: its currency, whether viewers there may
+    recharge or gift, and how they pay. A country without a row is not offered (yet).
 
-    code = models.CharField(max_length=2, primary_key=True, help_text="ISO 3166-1 alpha-2, e.g. US.")
-    name = models.CharField(max_length=80)
-    currency = models.CharField(max_length=3, help_text="ISO 4217 code prices are shown and charged in.")
+    The country itself (its code and name, in the viewer's language) comes from django-countries.
+    """
+
+    code = CountryField(primary_key=True, help_text="ISO 3166-1 alpha-2, e.g. US.")
+    currency = models.CharField(
+        max_length=3, choices=currency_choices, help_text="ISO 4217 code prices are shown and charged in."
+    )
     recharge_enabled = models.BooleanField(default=True)
     gifting_enabled = models.BooleanField(default=True)
     payment_methods = models.JSONField(
@@ -230,22 +243,22 @@ class Country(models.Model):
     )
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["code"]
         verbose_name_plural = "countries"
         constraints = [
             models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{2}$"), name="wallet_country_code_format"),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="wallet_country_currency_format"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.code})"
 
-    def clean(self):
-        from django.core.exceptions import ValidationError
+    @property
+    def name(self) -> str:
+        """The country's name in the active language (django-countries)."""
+        return str(countries.name(self.code))
 
-        from wallet.money import CURRENCY_EXPONENTS
-        from wallet.providers.base import PAYMENT_METHODS
-
+    def clean(self) -> None:
         if self.currency not in CURRENCY_EXPONENTS:
             raise ValidationError({"currency": f"Coinsite does not sell coins in {self.currency}."})
         unknown = [m for m in self.payment_methods or [] if m not in PAYMENT_METHODS]
@@ -265,7 +278,7 @@ class CoinPackage(models.Model):
         ordering = ["sort_order", "coins"]
         constraints = [models.CheckConstraint(condition=Q(coins__gt=0), name="wallet_coinpackage_coins_positive")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         bonus = f" + {self.bonus_coins} bonus" if self.bonus_coins else ""
         return f"{self.coins:,} coins{bonus}"
 
@@ -285,12 +298,14 @@ class CoinPackagePrice(models.Model):
             models.CheckConstraint(condition=Q(price__gt=0), name="wallet_packageprice_positive"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.package}: {self.price}"
 
 
-class CoinRate(models.Model):
-    """The base price of one coin in a currency: what a custom amount costs, and what coins are worth."""
+class CoinRate(CachedTableModel):
+    """The base price of one coin in a currency: what a custom amount costs, and what coins are worth.
+
+    Read whole from the cache (`wallet.selectors.coin_rate`); saving or deleting a rate drops it."""
 
     per_coin = MoneyField(max_digits=14, decimal_places=6, default_currency="USD")
     min_coins = models.PositiveIntegerField(default=30)
@@ -306,7 +321,7 @@ class CoinRate(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"1 coin = {self.per_coin}"
 
 
@@ -389,7 +404,7 @@ class TopUp(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Top-up {self.public_id} ({self.total_coins} coins, {self.amount}, {self.status})"
 
     @property
@@ -417,7 +432,7 @@ class PaymentWebhookEvent(models.Model):
             models.UniqueConstraint(fields=["provider", "event_id"], name="wallet_webhookevent_unique_event"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.provider} {self.event_id} ({self.event_type}): {self.outcome}"
 
 
@@ -456,18 +471,20 @@ class SpendingControls(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Spending controls of user {self.user_id}"
 
 
-# --- Economics: the staff-set numbers the product runs on (DESIGN §2) ----------------------------
+# --- Economics: the staff-set numbers the product runs on (docs/design.md §2) ----------------------------
 
 
-class EconomySettings(models.Model):
-    """The one row of staff-editable economics: the diamond value, thresholds and hold periods.
+class EconomySettings(SingletonModel):
+    """The one row of staff-set wallet economics: what a diamond is worth and when a correction needs
+    a second staff member.
 
-    Read through `wallet.selectors.economy()`; defaults are DESIGN §2's. Staff change it in admin;
-    every value is shown to the users it affects.
+    Read through `wallet.selectors.economy()` (cached; see `coinsite.lib.singletons`); the defaults are
+    docs/design.md §2's. Gifting and payout rules live in their own apps' settings (`gifting.GiftingSettings`,
+    `payouts.PayoutSettings`). Staff change them in admin; every value is shown to the users it affects.
     """
 
     diamond_value = MoneyField(
@@ -477,35 +494,9 @@ class EconomySettings(models.Model):
         default_currency="USD",
         help_text="What one diamond pays out (the creator share made explicit).",
     )
-    gift_confirm_above_coins = models.PositiveIntegerField(
-        default=5_000, help_text="Gifts costing more coins than this ask the viewer to confirm first."
-    )
-    payout_minimum = MoneyField(
-        max_digits=12,
-        decimal_places=2,
-        default=50,
-        default_currency="USD",
-        help_text="The smallest payout a creator may request, by diamond value.",
-    )
-    payout_approval_above = MoneyField(
-        max_digits=12,
-        decimal_places=2,
-        default=1_000,
-        default_currency="USD",
-        help_text="Payout requests worth more than this wait for staff approval.",
-    )
-    earnings_hold_days = models.PositiveSmallIntegerField(
-        default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window)."
-    )
-    payout_method_hold_hours = models.PositiveSmallIntegerField(
-        default=72, help_text="Hours payouts are held after a payout method is added or changed."
-    )
     adjustment_approval_above = models.PositiveIntegerField(
         default=10_000,
         help_text="Balance corrections larger than this many coins or diamonds need a second staff member's approval.",
-    )
-    exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
-        default=48, help_text="Payout conversions are refused when the stored rates are older than this."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -514,21 +505,13 @@ class EconomySettings(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="wallet_economysettings_singleton"),
             models.CheckConstraint(condition=Q(diamond_value__gt=0), name="wallet_economysettings_diamond_positive"),
-            models.CheckConstraint(
-                condition=Q(gift_confirm_above_coins__gte=1), name="wallet_economysettings_confirm_positive"
-            ),
-            models.CheckConstraint(condition=Q(payout_minimum__gt=0), name="wallet_economysettings_minimum_positive"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "Economy settings"
 
-    def save(self, *args, **kwargs):
-        self.pk = 1
-        super().save(*args, **kwargs)
 
-
-# --- Staff operations: freezes, receivables, corrections (DESIGN §3 "Staff") -----------------------
+# --- Staff operations: freezes, receivables, corrections (docs/design.md §3 "Staff") -----------------------
 
 
 class WalletFreeze(models.Model):
@@ -541,7 +524,7 @@ class WalletFreeze(models.Model):
     frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     frozen_at = models.DateTimeField(default=timezone.now)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Wallet of user {self.user_id} frozen: {self.reason}"
 
 
@@ -573,7 +556,7 @@ class CoinReceivable(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.outstanding:,} of {self.coins:,} coins owed by user {self.user_id}"
 
     @property
@@ -624,5 +607,5 @@ class Adjustment(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Adjustment {self.pk}: {self.amount:+,} {self.asset} for user {self.user_id} ({self.status})"

@@ -12,19 +12,7 @@ from django.utils import translation
 from djmoney.money import Money
 from moneyed.l10n import format_money as babel_format_money
 
-# Minor-unit exponents of the currencies Coinsite sells coins in. Listed explicitly, rather than
-# derived from whatever py-moneyed knows, so that taking a new currency is a deliberate decision
-# (a provider's idea of minor units can differ from ISO 4217); a test keeps this table in step
-# with py-moneyed's ISO data.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "USD": 2,
-    "EUR": 2,
-    "GBP": 2,
-    "BRL": 2,
-    "INR": 2,
-    "JPY": 0,
-    "KRW": 0,
-}
+from coinsite.lib.currencies import CURRENCY_EXPONENTS
 
 
 class UnsupportedCurrency(ValueError):

@@ -8,6 +8,8 @@ outside the transaction.
 
 import datetime
 import logging
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
 
+from coinsite.accounts.models import User
 from wallet import ledger, selectors
 from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus
 from wallet.money import format_money, quantize
@@ -27,6 +30,8 @@ from wallet.providers.base import (
     checkout_expires_at,
     get_provider,
 )
+from wallet.selectors import RechargeOffer
+from wallet.staff import receivables_settle
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +54,7 @@ class Purchase:
 
 
 def topup_start(
-    *, user, payment_method: str, package_id: int | None = None, custom_coins: int | None = None
+    *, user: User, payment_method: str, package_id: int | None = None, custom_coins: int | None = None
 ) -> tuple[TopUp, str]:
     """Create a pending top-up and open the provider's hosted checkout; returns it and the URL to send the payer to.
 
@@ -57,7 +62,7 @@ def topup_start(
     is credited here: coins arrive only with the provider's confirmation.
     """
     offer = selectors.recharge_offer(user)
-    if offer.unavailable_reason:
+    if offer.unavailable_reason or offer.country is None:
         raise RechargeError(offer.unavailable_reason)
     if payment_method not in offer.payment_methods:
         raise RechargeError("Choose one of the payment methods offered in your country.")
@@ -91,7 +96,7 @@ def topup_start(
     return topup, session.redirect_url
 
 
-def webhook_receive(*, provider_name: str, body: bytes, headers) -> list[str]:
+def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, str]) -> list[str]:
     """Verify a provider webhook and apply each event it carries; returns what happened to each.
 
     Raises WebhookRejected (the view answers 400) before anything is written.
@@ -111,10 +116,11 @@ def topup_apply_event(*, provider_name: str, event: PaymentEvent) -> str:
         record = _record_event(provider_name, event)
         if record is None:
             return "duplicate event"
+        public_id = _uuid_or_none(event.reference)
         topup = (
-            TopUp.objects.select_for_update(no_key=True)
-            .filter(public_id=_uuid_or_none(event.reference), provider=provider_name)
-            .first()
+            TopUp.objects.select_for_update(no_key=True).filter(public_id=public_id, provider=provider_name).first()
+            if public_id is not None
+            else None
         )
         outcome = _transition(topup, event) if topup is not None else "unknown top-up"
         record.topup = topup
@@ -189,7 +195,7 @@ def topup_receipt_release(*, topup_id: int) -> None:
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def _purchase(offer, *, package_id: int | None, custom_coins: int | None) -> Purchase:
+def _purchase(offer: RechargeOffer, *, package_id: int | None, custom_coins: int | None) -> Purchase:
     if (package_id is None) == (custom_coins is None):
         raise RechargeError("Choose a coin package or enter a custom number of coins.")
     if package_id is not None:
@@ -200,6 +206,7 @@ def _purchase(offer, *, package_id: int | None, custom_coins: int | None) -> Pur
     rate = offer.rate
     if rate is None:
         raise RechargeError("Custom amounts are not available in your currency.")
+    assert custom_coins is not None  # exactly one of package_id and custom_coins, checked above
     if not rate.min_coins <= custom_coins <= rate.max_coins:
         raise RechargeError(f"Choose between {rate.min_coins:,} and {rate.max_coins:,} coins.")
     return Purchase(custom_coins, 0, selectors.custom_price(rate, custom_coins), None)
@@ -263,13 +270,12 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
         durable=False,
     )
     # Coins owed after an earlier refund or chargeback are settled first, in this same transaction.
-    from wallet.staff import receivables_settle
-
     receivables_settle(user=topup.user)
     late = topup.status != TopUpStatus.PENDING
     topup.ledger_transaction = posting
     _set_status(topup, TopUpStatus.SUCCEEDED, reason="Paid after the checkout had ended." if late else "")
-    from wallet.tasks import topup_send_receipt
+    # Deferred import: wallet.tasks imports this module (its tasks call these services).
+    from wallet.tasks import topup_send_receipt  # noqa: PLC0415
 
     topup_send_receipt.delay_on_commit(topup.pk)
     return "credited late" if late else "credited"
@@ -292,9 +298,7 @@ def _finish(topup_id: int, status: str, *, reason: str) -> bool:
     )
 
 
-def _uuid_or_none(value: str):
-    import uuid
-
+def _uuid_or_none(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
     except ValueError:

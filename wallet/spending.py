@@ -5,8 +5,10 @@ Rules (the issue "Spending controls", `SpendingControls` docstring):
   at once and cancels a pending raise. Raising or removing one is stored as a pending raise and
   applies 24 hours later, so a moment of impulse cannot undo a decision made calmly.
 - A self-exclusion pause only ever moves later: it cannot be shortened or lifted early.
-- "Spent" means coins debited from the viewer's coin wallet by a spending transaction
-  (`SPENDING_KINDS`); days and months are UTC calendar days and months.
+- "Spent" means coins debited from the viewer's coin wallet by a transaction of a kind the caller
+  says spends coins (wallet knows no such kind itself: apps register theirs in
+  `wallet.ledger_kinds`); days and months are UTC calendar days and months. The reads (what was
+  spent, the budgets in force) are in `wallet.selectors`.
 
 Concurrency. `spending_check` runs inside the gift service's own transaction, before its debit,
 and takes `SELECT ... FOR NO KEY UPDATE` on the viewer's `SpendingControls` row. A second gift by
@@ -19,18 +21,16 @@ budget to protect and take no lock.
 
 import datetime
 import math
-from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone
 
 from coinsite.accounts.models import User
+from coinsite.lib.dates import day_bounds, format_utc, month_bounds
 from wallet.ledger import MAX_AMOUNT
-from wallet.models import Asset, LedgerEntry, SpendingControls
+from wallet.models import SpendingControls
+from wallet.selectors import coins_spent, effective_limit, effective_limits, pending_raise
 
-# Ledger transaction kinds that count as spending coins (the gift service posts kind="gift").
-SPENDING_KINDS: frozenset[str] = frozenset({"gift"})
 RAISE_DELAY = datetime.timedelta(hours=24)
 EXCLUSION_PERIODS: dict[str, datetime.timedelta] = {
     "24h": datetime.timedelta(hours=24),
@@ -54,146 +54,10 @@ class InvalidSpendingRequest(SpendingError, ValueError):
 class SpendingBlocked(SpendingError):
     """The viewer may not spend these coins now; `reason` is "excluded", "daily" or "monthly"."""
 
-    def __init__(self, message: str, *, reason: str):
+    def __init__(self, message: str, *, reason: str) -> None:
         self.reason = reason
         self.message = message
         super().__init__(message)
-
-
-@dataclass(frozen=True)
-class PendingRaise:
-    """A raised (or removed, when `limit` is None) budget that takes effect at `effective_at`."""
-
-    limit: int | None
-    effective_at: datetime.datetime
-
-
-@dataclass(frozen=True)
-class SpentCoins:
-    today: int
-    this_month: int
-
-
-@dataclass(frozen=True)
-class SpendingSummary:
-    """Everything the controls page and the wallet overview show about a viewer's spending."""
-
-    now: datetime.datetime
-    spent_today: int
-    spent_this_month: int
-    daily_limit: int | None
-    monthly_limit: int | None
-    daily_pending: PendingRaise | None
-    monthly_pending: PendingRaise | None
-    excluded_until: datetime.datetime | None
-    day_resets_at: datetime.datetime
-    month_resets_at: datetime.datetime
-
-    @property
-    def is_excluded(self) -> bool:
-        return self.excluded_until is not None
-
-    @property
-    def remaining_today(self) -> int | None:
-        return None if self.daily_limit is None else max(self.daily_limit - self.spent_today, 0)
-
-    @property
-    def remaining_this_month(self) -> int | None:
-        return None if self.monthly_limit is None else max(self.monthly_limit - self.spent_this_month, 0)
-
-    @property
-    def remaining(self) -> int | None:
-        """Coins the viewer may still spend now; None when no budget applies."""
-        if self.is_excluded:
-            return 0
-        limits = [value for value in (self.remaining_today, self.remaining_this_month) if value is not None]
-        return min(limits) if limits else None
-
-    @property
-    def has_pending_raise(self) -> bool:
-        return self.daily_pending is not None or self.monthly_pending is not None
-
-
-# --- Periods ------------------------------------------------------------------------------------
-
-
-def day_bounds(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
-    """Start and end (exclusive) of the UTC day containing `now`."""
-    start = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, start + datetime.timedelta(days=1)
-
-
-def month_bounds(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
-    """Start and end (exclusive) of the UTC calendar month containing `now`."""
-    start = day_bounds(now)[0].replace(day=1)
-    end = (start + datetime.timedelta(days=32)).replace(day=1)
-    return start, end
-
-
-def format_utc(moment: datetime.datetime) -> str:
-    """ "16 Nov 2026, 09:05 UTC": the way the wallet pages show a moment."""
-    moment = moment.astimezone(datetime.UTC)
-    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
-
-
-# --- Selectors ----------------------------------------------------------------------------------
-
-
-def coins_spent(*, user: User, now: datetime.datetime | None = None) -> SpentCoins:
-    """Coins the user spent in the UTC day and calendar month containing `now` (one query).
-
-    Reads the user's coin-wallet entries through the (account, created_at) index: a range scan
-    over this month only, joined to the transaction for its kind.
-    """
-    now = now or timezone.now()
-    day_start, day_end = day_bounds(now)
-    month_start, month_end = month_bounds(now)
-    totals = LedgerEntry.objects.filter(
-        account__user=user,
-        account__asset=Asset.COIN,
-        created_at__gte=month_start,
-        created_at__lt=month_end,
-        amount__lt=0,
-        transaction__kind__in=SPENDING_KINDS,
-    ).aggregate(
-        this_month=Sum("amount"),
-        today=Sum("amount", filter=Q(created_at__gte=day_start, created_at__lt=day_end)),
-    )
-    return SpentCoins(today=-(totals["today"] or 0), this_month=-(totals["this_month"] or 0))
-
-
-def effective_limits(controls: SpendingControls, now: datetime.datetime) -> tuple[int | None, int | None]:
-    """The (daily, monthly) budgets in force at `now`: pending raises that are due count as applied."""
-    return _effective_limit(controls, "daily", now), _effective_limit(controls, "monthly", now)
-
-
-def pending_raise(controls: SpendingControls, period: str, now: datetime.datetime) -> PendingRaise | None:
-    """The raise of the `period` ("daily"/"monthly") budget still waiting at `now`, if any."""
-    effective_at = getattr(controls, f"{period}_limit_next_at")
-    if effective_at is None or effective_at <= now:
-        return None
-    return PendingRaise(limit=getattr(controls, f"{period}_limit_next"), effective_at=effective_at)
-
-
-def spending_summary(user: User, now: datetime.datetime | None = None) -> SpendingSummary:
-    """Spent today and this month, budgets in force, pending raises and the pause, as of `now`."""
-    now = now or timezone.now()
-    controls = SpendingControls.objects.filter(user=user).first() or SpendingControls(user=user)
-    daily, monthly = effective_limits(controls, now)
-    spent = coins_spent(user=user, now=now)
-    excluded_until = controls.excluded_until if controls.excluded_until and controls.excluded_until > now else None
-    return SpendingSummary(
-        now=now,
-        spent_today=spent.today,
-        spent_this_month=spent.this_month,
-        daily_limit=daily,
-        monthly_limit=monthly,
-        daily_pending=pending_raise(controls, "daily", now),
-        monthly_pending=pending_raise(controls, "monthly", now),
-        excluded_until=excluded_until,
-        day_resets_at=day_bounds(now)[1],
-        month_resets_at=month_bounds(now)[1],
-    )
 
 
 # --- Services -----------------------------------------------------------------------------------
@@ -261,8 +125,9 @@ def self_exclusion_start(*, user: User, period: str, now: datetime.datetime | No
     return controls
 
 
-def spending_check(*, user: User, coins: int, now: datetime.datetime | None = None) -> None:
-    """Raise SpendingBlocked unless the user may spend `coins` now (pause, daily and monthly budget).
+def spending_check(*, user: User, coins: int, kinds: frozenset[str], now: datetime.datetime | None = None) -> None:
+    """Raise SpendingBlocked unless the user may spend `coins` now (pause, daily and monthly budget),
+    counting as spent what transactions of `kinds` took from their coin wallet.
 
     Call it inside the spending service's transaction, before the debit: it locks the user's
     controls row until that transaction ends, so concurrent spends by one user are checked one
@@ -287,7 +152,7 @@ def spending_check(*, user: User, coins: int, now: datetime.datetime | None = No
     daily, monthly = effective_limits(controls, now)
     if daily is None and monthly is None:
         return
-    spent = coins_spent(user=user, now=now)
+    spent = coins_spent(user=user, kinds=kinds, now=now)
     _check_budget(coins=coins, limit=daily, spent=spent.today, period="daily", resets_at=day_bounds(now)[1])
     _check_budget(coins=coins, limit=monthly, spent=spent.this_month, period="monthly", resets_at=month_bounds(now)[1])
 
@@ -334,15 +199,8 @@ def _limit_order(value: int | None) -> float:
     return math.inf if value is None else value
 
 
-def _effective_limit(controls: SpendingControls, period: str, now: datetime.datetime) -> int | None:
-    due_at = getattr(controls, f"{period}_limit_next_at")
-    if due_at is not None and due_at <= now:
-        return getattr(controls, f"{period}_limit_next")
-    return getattr(controls, f"{period}_limit")
-
-
 def _apply_due_raise(controls: SpendingControls, period: str, now: datetime.datetime) -> None:
-    setattr(controls, f"{period}_limit", _effective_limit(controls, period, now))
+    setattr(controls, f"{period}_limit", effective_limit(controls, period, now))
     if pending_raise(controls, period, now) is None:
         _clear_pending(controls, period)
 
@@ -364,4 +222,5 @@ def _set_limit(controls: SpendingControls, period: str, requested: int | None, n
     pending = pending_raise(controls, period, now)
     keeps_due_time = pending is not None and _limit_order(requested) <= _limit_order(pending.limit)
     setattr(controls, f"{period}_limit_next", requested)
-    setattr(controls, f"{period}_limit_next_at", pending.effective_at if keeps_due_time else now + RAISE_DELAY)
+    due_at = pending.effective_at if pending is not None and keeps_due_time else now + RAISE_DELAY
+    setattr(controls, f"{period}_limit_next_at", due_at)

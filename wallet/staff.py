@@ -2,15 +2,14 @@
 of refunds and chargebacks, and settling what viewers owe.
 
 Balances are never edited: every change is a ledger transaction with a reason, and every staff
-action is written to the staff audit log in the same database transaction (DESIGN §3 "Staff").
-Refunds and chargebacks of top-ups are started from `payouts.chargebacks.topup_reverse`, which
+action is written to the staff audit log in the same database transaction (docs/design.md §3 "Staff").
+Refunds and chargebacks of top-ups are started from `backoffice.services.topup_reverse`, which
 also claws back the creators' held diamonds (wallet imports neither gifting nor payouts).
 """
 
 import logging
 from dataclasses import dataclass
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -82,11 +81,6 @@ def wallet_unfreeze(*, user: User, staff: User, reason: str) -> bool:
     return True
 
 
-def wallet_freeze_reason(user: User) -> str:
-    """Why the user's wallet is frozen, or "" if it is not."""
-    return WalletFreeze.objects.filter(user=user).values_list("reason", flat=True).first() or ""
-
-
 def account_freeze(*, user: User, staff: User, reason: str) -> None:
     """Freeze the whole account: the user can no longer log in (and their wallet is frozen); they get an email."""
     _check_staff(staff)
@@ -106,17 +100,10 @@ def account_freeze(*, user: User, staff: User, reason: str) -> None:
             reason=reason,
         )
         email = user.email
-        transaction.on_commit(
-            lambda: send_mail(
-                subject="Your Coinsite account is frozen",
-                from_email=None,
-                recipient_list=[email],
-                message=f"Our team froze your Coinsite account.\n\nReason: {reason}\n\n"
-                "You cannot log in, recharge, send gifts or request payouts until it is lifted. "
-                "Reply to this email to contact support.",
-            ),
-            robust=True,
-        )
+        # Deferred import: wallet.tasks imports the wallet services, which import this module.
+        from wallet.tasks import account_frozen_email  # noqa: PLC0415
+
+        transaction.on_commit(lambda: account_frozen_email.delay(email, reason), robust=True)
     user.is_active = False
 
 
@@ -210,7 +197,7 @@ def _check_reviewable(adjustment: Adjustment, staff: User) -> None:
 
 def _post_adjustment(adjustment: Adjustment, *, reviewer: User | None) -> None:
     account = ledger.account_for_user(adjustment.user, adjustment.asset)
-    issuing = ledger.system_account(ledger.ISSUING_ACCOUNT[adjustment.asset])
+    issuing = ledger.system_account(ledger.ISSUING_ACCOUNT[Asset(adjustment.asset)])
     source, destination = (issuing, account) if adjustment.amount > 0 else (account, issuing)
     try:
         posting = ledger.ledger_move(
@@ -246,7 +233,7 @@ class CoinReversal:
 def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -> CoinReversal:
     """Take back a refunded or charged-back top-up's coins, never below zero: what is left is a receivable.
 
-    Runs inside the caller's durable transaction (payouts.chargebacks.topup_reverse), locking the
+    Runs inside the caller's durable transaction (backoffice.services.topup_reverse), locking the
     top-up and then the viewer's coin wallet; a second reversal of the same top-up is refused.
     """
     _check_staff(staff)
@@ -286,15 +273,10 @@ def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -
         action=f"topup.{kind}",
         target=topup,
         before=before,
-        after={**model_snapshot(topup), "clawed_back": clawed_back, "shortfall": shortfall},
+        after={**(model_snapshot(topup) or {}), "clawed_back": clawed_back, "shortfall": shortfall},
         reason=reason,
     )
     return CoinReversal(topup=topup, clawed_back=clawed_back, shortfall=shortfall)
-
-
-def receivables_outstanding(user: User) -> int:
-    """Coins the user still owes from refunds and chargebacks."""
-    return sum(r.outstanding for r in CoinReceivable.objects.filter(user=user, settled_at__isnull=True))
 
 
 def receivables_settle(*, user: User) -> int:

@@ -8,11 +8,11 @@ import datetime
 import logging
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import OperationalError
 from django.utils import timezone
 
+from coinsite.lib.email import email_send_claimed
+from wallet import emails, services
 from wallet.audit import AuditReport, ledger_audit_run
 from wallet.ledger import ledger_rollup_pending
 from wallet.models import LedgerAuditRun
@@ -57,23 +57,13 @@ def ledger_rollup_balances() -> int:
 
 
 def _alert_staff(*, run_pk: int, day: datetime.date, report: AuditReport) -> None:
-    # Claim the alert with a conditional UPDATE so two deliveries of the task send one email; if
-    # sending fails, release the claim so the retry sends it.
-    claimed = LedgerAuditRun.objects.filter(pk=run_pk, alert_sent_at__isnull=True).update(alert_sent_at=timezone.now())
-    if not claimed:
-        return
-    try:
-        send_mail(
-            subject=f"[Coinsite] Ledger audit FAILED for {day}: {report.problem_count} problem(s)",
-            message="The daily ledger audit found problems:\n\n"
-            + "\n".join(report.lines())
-            + "\n\nRun `python manage.py ledger_audit` to re-check.",
-            from_email=None,
-            recipient_list=list(settings.STAFF_ALERT_EMAILS),
-        )
-    except Exception:
-        LedgerAuditRun.objects.filter(pk=run_pk).update(alert_sent_at=None)
-        raise
+    # A conditional UPDATE claims the alert, so two deliveries of the task send one email.
+    runs = LedgerAuditRun.objects.filter(pk=run_pk)
+    email_send_claimed(
+        claim=lambda: runs.filter(alert_sent_at__isnull=True).update(alert_sent_at=timezone.now()) == 1,
+        send=lambda: emails.ledger_audit_failed_send(day=day.isoformat(), report=report),
+        release=lambda: runs.update(alert_sent_at=None),
+    )
 
 
 # --- Top-ups ------------------------------------------------------------------------------------------
@@ -82,22 +72,20 @@ def _alert_staff(*, run_pk: int, day: datetime.date, report: AuditReport) -> Non
 @shared_task(**RETRY_OPTIONS)
 def topup_send_receipt(topup_id: int) -> bool:
     """Email the receipt of a succeeded top-up once; a re-delivered task sends nothing more."""
-    from wallet.emails import topup_receipt_send
-    from wallet.services import topup_receipt_claim, topup_receipt_release
-
-    if not topup_receipt_claim(topup_id=topup_id):
-        return False
-    try:
-        topup_receipt_send(topup_id=topup_id)
-    except Exception:
-        topup_receipt_release(topup_id=topup_id)
-        raise
-    return True
+    return email_send_claimed(
+        claim=lambda: services.topup_receipt_claim(topup_id=topup_id),
+        send=lambda: emails.topup_receipt_send(topup_id=topup_id),
+        release=lambda: services.topup_receipt_release(topup_id=topup_id),
+    )
 
 
 @shared_task(**RETRY_OPTIONS)
 def topup_sweep_pending() -> dict:
     """Re-check top-ups stuck in pending with their provider and expire abandoned ones."""
-    from wallet.services import topup_sweep
+    return services.topup_sweep()
 
-    return topup_sweep()
+
+@shared_task(**RETRY_OPTIONS)
+def account_frozen_email(email: str, reason: str) -> None:
+    """Tell a user staff froze their account (the freeze has committed)."""
+    emails.account_frozen_send(email=email, reason=reason)

@@ -1,13 +1,13 @@
 from django.urls import path
 
-from wallet import account_views, views
+from wallet import views
 
 app_name = "wallet"
 
 urlpatterns = [
-    path("", account_views.index, name="index"),
-    path("history.csv", account_views.history_csv, name="history-csv"),
-    path("controls/", account_views.controls, name="controls"),
+    path("", views.index, name="index"),
+    path("history.csv", views.history_csv, name="history-csv"),
+    path("controls/", views.controls, name="controls"),
     path("recharge/", views.recharge, name="recharge"),
     path("topups/", views.topup_start, name="topup-start"),
     path("topups/<uuid:public_id>/", views.topup_detail, name="topup-detail"),

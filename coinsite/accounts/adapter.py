@@ -1,13 +1,16 @@
-from allauth.account.adapter import DefaultAccountAdapter
+from typing import Any
 
-from coinsite.accounts import sudo
+from allauth.account.adapter import DefaultAccountAdapter
+from django.http import HttpRequest
+
+from coinsite.lib.access import sudo_mark_fresh
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def get_login_stages(self) -> list[str]:
         return [*super().get_login_stages(), "coinsite.accounts.stages.TwoFactorStage"]
 
-    def login(self, request, user):
+    def login(self, request: HttpRequest, user: Any) -> None:
         super().login(request, user)
         # Having just typed the password (and code), the user need not re-check for sudo pages.
-        sudo.mark_fresh(request)
+        sudo_mark_fresh(request)

@@ -1,9 +1,15 @@
 import datetime
+from typing import Any
 
 from django import forms
+from django.http import HttpRequest
 from django.utils import timezone
+from django_countries import countries
+from django_countries.fields import LazyTypedChoiceField  # type: ignore[attr-defined]  # real, missing from its stubs
 
-from coinsite.accounts.models import COUNTRY_CHOICES, CURRENCY_CHOICES
+from coinsite.accounts import services
+from coinsite.accounts.models import User
+from coinsite.lib.currencies import DEFAULT_CURRENCY, currency_choices
 
 MINIMUM_SIGNUP_AGE = 13
 
@@ -12,20 +18,20 @@ class ProfileSignupForm(forms.Form):
     """Extra sign-up fields; allauth adds email and password and calls ``signup``."""
 
     display_name = forms.CharField(max_length=60, help_text="Shown to creators and on leaderboards.")
-    country = forms.ChoiceField(choices=COUNTRY_CHOICES, initial="US")
+    country = LazyTypedChoiceField(choices=countries, initial="US")
     birth_date = forms.DateField(
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="You must be 13 or older to join; 18 or older to buy coins.",
     )
-    preferred_currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+    preferred_currency = forms.ChoiceField(choices=currency_choices, initial=DEFAULT_CURRENCY)
 
-    def clean_display_name(self):
+    def clean_display_name(self) -> str:
         name = self.cleaned_data["display_name"].strip()
         if not name:
             raise forms.ValidationError("Enter a display name.")
         return name
 
-    def clean_birth_date(self):
+    def clean_birth_date(self) -> datetime.date:
         born = self.cleaned_data["birth_date"]
         today = timezone.localdate()
         if born > today:
@@ -37,12 +43,15 @@ class ProfileSignupForm(forms.Form):
             raise forms.ValidationError(f"You must be at least {MINIMUM_SIGNUP_AGE} to join Coinsite.")
         return born
 
-    def signup(self, request, user):
-        user.display_name = self.cleaned_data["display_name"]
-        user.country = self.cleaned_data["country"]
-        user.birth_date = self.cleaned_data["birth_date"]
-        user.preferred_currency = self.cleaned_data["preferred_currency"]
-        user.save()
+    def signup(self, request: HttpRequest, user: User) -> None:
+        """allauth's hook after it created the user: save the profile fields asked for here."""
+        services.profile_update(
+            user=user,
+            **{
+                name: self.cleaned_data[name]
+                for name in ("display_name", "country", "birth_date", "preferred_currency")
+            },
+        )
 
 
 class CodeForm(forms.Form):
@@ -78,7 +87,7 @@ class ConfirmIdentityForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
     )
 
-    def __init__(self, *args, code_required: bool, **kwargs):
+    def __init__(self, *args: Any, code_required: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["code"].required = code_required
         self.fields["password"].required = not code_required
@@ -86,5 +95,5 @@ class ConfirmIdentityForm(forms.Form):
 
 class ProfileForm(forms.Form):
     display_name = forms.CharField(max_length=60)
-    country = forms.ChoiceField(choices=COUNTRY_CHOICES)
-    preferred_currency = forms.ChoiceField(choices=CURRENCY_CHOICES)
+    country = LazyTypedChoiceField(choices=countries)
+    preferred_currency = forms.ChoiceField(choices=currency_choices)

@@ -1,43 +1,20 @@
 import datetime
+from typing import Any, Never
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django_countries.fields import CountryField
 
-# ISO 3166-1 alpha-2 codes the product is offered in; wallet.Country holds the economics for each.
-COUNTRY_CHOICES = [
-    ("US", "United States"),
-    ("GB", "United Kingdom"),
-    ("DE", "Germany"),
-    ("FR", "France"),
-    ("ES", "Spain"),
-    ("IT", "Italy"),
-    ("NL", "Netherlands"),
-    ("IE", "Ireland"),
-    ("JP", "Japan"),
-    ("BR", "Brazil"),
-    ("IN", "India"),
-    ("CA", "Canada"),
-    ("AU", "Australia"),
-    ("MX", "Mexico"),
-    ("KR", "South Korea"),
-    ("CN", "China"),
-]
-CURRENCY_CHOICES = [
-    ("USD", "US dollar (USD)"),
-    ("EUR", "Euro (EUR)"),
-    ("GBP", "British pound (GBP)"),
-    ("JPY", "Japanese yen (JPY)"),
-    ("BRL", "Brazilian real (BRL)"),
-    ("INR", "Indian rupee (INR)"),
-]
+from coinsite.lib.currencies import DEFAULT_CURRENCY, currency_choices
+
 ADULT_AGE = 18
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email, password, **extra_fields):
+    def _create_user(self, email: str, password: str | None, **extra_fields: Any) -> "User":
         if not email:
             raise ValueError("Users must have an email address.")
         user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
@@ -45,12 +22,12 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email, password=None, **extra_fields):
+    def create_user(self, email: str, password: str | None = None, **extra_fields: Any) -> "User":
         extra_fields.setdefault("is_staff", False)
         extra_fields.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra_fields)
 
-    def create_superuser(self, email, password=None, **extra_fields):
+    def create_superuser(self, email: str, password: str | None = None, **extra_fields: Any) -> "User":
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
         return self._create_user(email, password, **extra_fields)
@@ -61,9 +38,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField("email address", unique=True)
     display_name = models.CharField(max_length=60)
-    country = models.CharField(max_length=2, choices=COUNTRY_CHOICES, default="US")
+    # Any country (names and codes from django-countries); what Coinsite offers there is wallet.Country's business.
+    country = CountryField(default="US")
     birth_date = models.DateField(null=True, blank=True)
-    preferred_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    preferred_currency = models.CharField(max_length=3, choices=currency_choices, default=DEFAULT_CURRENCY)
     is_creator = models.BooleanField(default=False)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -78,13 +56,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.display_name or self.email
 
-    def get_short_name(self):
+    def get_short_name(self) -> str:
         return self.display_name or self.email
 
-    def get_full_name(self):
+    def get_full_name(self) -> str:
         return self.display_name or self.email
 
     def age_on(self, day: datetime.date) -> int | None:
@@ -120,13 +98,13 @@ class StaffAction(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["target_type", "target_id"], name="accounts_staffaction_target")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target_type} {self.target_id}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise ValueError("Staff actions are append-only.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> Never:
         raise ValueError("Staff actions are append-only.")

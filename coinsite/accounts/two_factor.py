@@ -9,9 +9,13 @@ from dataclasses import dataclass
 
 import segno
 from django.db import transaction
-from django_otp import devices_for_user, user_has_device
+from django.utils import timezone
+from django_otp import devices_for_user
+from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from coinsite.accounts.models import User
 
 BACKUP_DEVICE_NAME = "Backup codes"
 BACKUP_CODE_COUNT = 10
@@ -28,11 +32,7 @@ class Enrollment:
     qr_svg_data_uri: str
 
 
-def has_two_factor(user) -> bool:
-    return user.is_authenticated and user_has_device(user, confirmed=True)
-
-
-def totp_enrollment_begin(*, user) -> Enrollment:
+def totp_enrollment_begin(*, user: User) -> Enrollment:
     """Return the user's pending (unconfirmed) authenticator, creating one if needed."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
     if device is None:
@@ -42,7 +42,7 @@ def totp_enrollment_begin(*, user) -> Enrollment:
     return Enrollment(device=device, secret=secret, qr_svg_data_uri=qr.svg_data_uri(scale=5))
 
 
-def totp_enrollment_confirm(*, user, code: str) -> tuple[TOTPDevice, list[str]]:
+def totp_enrollment_confirm(*, user: User, code: str) -> tuple[TOTPDevice, list[str]]:
     """Confirm the pending authenticator with its first code and issue fresh backup codes."""
     code = _normalise(code)
     with transaction.atomic():
@@ -59,17 +59,27 @@ def totp_enrollment_confirm(*, user, code: str) -> tuple[TOTPDevice, list[str]]:
     return device, codes
 
 
-def backup_codes_regenerate(*, user) -> list[str]:
+def backup_codes_regenerate(*, user: User) -> list[str]:
     with transaction.atomic():
         return _replace_backup_codes(user)
 
 
-def backup_codes_remaining(user) -> int:
+def backup_codes_remaining(user: User) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
-def device_remove(*, user, persistent_id: str) -> bool:
-    """Remove one of the user's own devices; removing the last authenticator removes backup codes."""
+class DeviceRemovalRefused(Exception):
+    """The device stays (a staff member's last authenticator); ``str(error)`` says why."""
+
+
+def device_remove(*, user: User, persistent_id: str) -> bool:
+    """Remove one of the user's own devices; removing the last authenticator removes backup codes.
+
+    Staff must keep an authenticator: removing their last one raises DeviceRemovalRefused. Returns
+    False, changing nothing, when the user has no such device.
+    """
+    if user.is_staff and _is_last_authenticator(user, persistent_id):
+        raise DeviceRemovalRefused("Staff accounts must keep an authenticator. Add another one first.")
     for device in devices_for_user(user, confirmed=None):
         if device.persistent_id == persistent_id:
             with transaction.atomic():
@@ -80,7 +90,7 @@ def device_remove(*, user, persistent_id: str) -> bool:
     return False
 
 
-def code_verify(*, user, code: str):
+def code_verify(*, user: User, code: str) -> Device:
     """Return the device that accepts ``code`` or raise CodeRefused.
 
     Six digits go to the authenticator apps, anything else to the backup codes. The throttle check
@@ -105,7 +115,12 @@ def code_verify(*, user, code: str):
     raise CodeRefused("That code is not valid, or it has already been used.")
 
 
-def _replace_backup_codes(user) -> list[str]:
+def _is_last_authenticator(user: User, persistent_id: str) -> bool:
+    authenticators = [d.persistent_id for d in TOTPDevice.objects.filter(user=user, confirmed=True)]
+    return authenticators == [persistent_id]
+
+
+def _replace_backup_codes(user: User) -> list[str]:
     device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME)
     if not device.confirmed:
         device.confirmed = True
@@ -116,9 +131,7 @@ def _replace_backup_codes(user) -> list[str]:
     return codes
 
 
-def _throttle_wait(device) -> int:
-    from django.utils import timezone
-
+def _throttle_wait(device: Device) -> int:
     if not device.throttling_failure_timestamp:
         return 1
     delay = device.get_throttle_factor() * (2 ** (device.throttling_failure_count - 1))

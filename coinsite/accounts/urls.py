@@ -2,7 +2,7 @@ from allauth.account import views as allauth_views
 from django.urls import path
 
 from coinsite.accounts import views
-from coinsite.accounts.sudo import sudo_required
+from coinsite.lib.access import sudo_required
 
 app_name = "accounts"
 

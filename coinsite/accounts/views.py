@@ -3,20 +3,23 @@ from allauth.account.stages import LoginStageController
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import sudo, two_factor
+from coinsite.accounts import services, two_factor
 from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EnrollForm, ProfileForm
+from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.accounts.stages import TwoFactorStage
+from coinsite.lib.access import has_two_factor, sudo_mark_fresh, sudo_required
 
 FAILURES_SESSION_KEY = "coinsite_2fa_failures"
 
 
-def two_factor_login(request):
+def two_factor_login(request: HttpRequest) -> HttpResponse:
     """The 2FA login stage: the password was right, now the code."""
     stage = LoginStageController.enter(request, TwoFactorStage.key)
     if stage is None:
@@ -42,7 +45,7 @@ def two_factor_login(request):
 
 
 @login_required
-def security(request):
+def security(request: AuthenticatedRequest) -> HttpResponse:
     devices = [d for d in devices_for_user(request.user, confirmed=True) if isinstance(d, TOTPDevice)]
     return render(
         request,
@@ -51,14 +54,14 @@ def security(request):
             "authenticators": devices,
             "backup_codes_remaining": two_factor.backup_codes_remaining(request.user),
             "has_two_factor": bool(devices),
-            "session_verified": request.user.is_verified(),
+            "session_verified": request.user.is_verified(),  # type: ignore[attr-defined]  # added by django-otp
         },
     )
 
 
 @login_required
-@sudo.sudo_required
-def enroll(request):
+@sudo_required
+def enroll(request: AuthenticatedRequest) -> HttpResponse:
     form = EnrollForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -75,9 +78,9 @@ def enroll(request):
 
 @require_POST
 @login_required
-@sudo.sudo_required
-def backup_codes_regenerate(request):
-    if not two_factor.has_two_factor(request.user):
+@sudo_required
+def backup_codes_regenerate(request: AuthenticatedRequest) -> HttpResponse:
+    if not has_two_factor(request.user):
         messages.error(request, "Turn on two-factor authentication first.")
         return redirect("accounts:security")
     codes = two_factor.backup_codes_regenerate(user=request.user)
@@ -86,28 +89,30 @@ def backup_codes_regenerate(request):
 
 @require_POST
 @login_required
-@sudo.sudo_required
-def device_remove(request):
-    persistent_id = request.POST.get("device", "")
-    if request.user.is_staff and _is_last_authenticator(request.user, persistent_id):
-        messages.error(request, "Staff accounts must keep an authenticator. Add another one first.")
-    elif two_factor.device_remove(user=request.user, persistent_id=persistent_id):
-        messages.success(request, "The device was removed.")
+@sudo_required
+def device_remove(request: AuthenticatedRequest) -> HttpResponse:
+    try:
+        removed = two_factor.device_remove(user=request.user, persistent_id=request.POST.get("device", ""))
+    except two_factor.DeviceRemovalRefused as refusal:
+        messages.error(request, str(refusal))
     else:
-        messages.error(request, "That device was not found.")
+        if removed:
+            messages.success(request, "The device was removed.")
+        else:
+            messages.error(request, "That device was not found.")
     return redirect("accounts:security")
 
 
 @login_required
-def confirm(request):
+def confirm(request: AuthenticatedRequest) -> HttpResponse:
     """Re-check the user's identity (sudo mode); a code also verifies the session for 2FA."""
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         next_url = ""
-    code_required = two_factor.has_two_factor(request.user)
+    code_required = has_two_factor(request.user)
     form = ConfirmIdentityForm(request.POST or None, code_required=code_required)
     if request.method == "POST" and form.is_valid() and _confirm_identity(request, form, code_required=code_required):
-        sudo.mark_fresh(request)
+        sudo_mark_fresh(request)
         return redirect(next_url or "accounts:security")
     return render(
         request,
@@ -117,7 +122,7 @@ def confirm(request):
 
 
 @login_required
-def profile(request):
+def profile(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     form = ProfileForm(
         request.POST or None,
@@ -130,15 +135,13 @@ def profile(request):
     if request.method == "POST":
         if not form.is_valid():
             return render(request, "accounts/profile.html", {"form": form}, status=400)
-        for field, value in form.cleaned_data.items():
-            setattr(user, field, value)
-        user.save(update_fields=list(form.cleaned_data))
+        services.profile_update(user=user, **form.cleaned_data)
         messages.success(request, "Your profile was saved.")
         return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form})
 
 
-def _confirm_identity(request, form, *, code_required: bool) -> bool:
+def _confirm_identity(request: AuthenticatedRequest, form: ConfirmIdentityForm, *, code_required: bool) -> bool:
     code = form.cleaned_data["code"]
     password = form.cleaned_data["password"]
     if code_required or code:
@@ -153,8 +156,3 @@ def _confirm_identity(request, form, *, code_required: bool) -> bool:
         return True
     form.add_error("password", "That password is not right.")
     return False
-
-
-def _is_last_authenticator(user, persistent_id: str) -> bool:
-    authenticators = [d.persistent_id for d in TOTPDevice.objects.filter(user=user, confirmed=True)]
-    return authenticators == [persistent_id]

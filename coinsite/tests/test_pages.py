@@ -1,6 +1,10 @@
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
+
+from coinsite import views
+from coinsite.accounts.models import User
 
 
 @pytest.mark.django_db
@@ -38,8 +42,6 @@ def test_unknown_page_uses_the_404_template(client):
 @pytest.mark.django_db
 @override_settings(DEBUG=False)
 def test_server_error_uses_the_500_template(client):
-    from coinsite import views
-
     response = views.error_500(client.get("/").wsgi_request)
 
     assert response.status_code == 500
@@ -48,8 +50,6 @@ def test_server_error_uses_the_500_template(client):
 
 @pytest.mark.django_db
 def test_403_and_400_templates_render(rf, alice):
-    from coinsite import views
-
     request = rf.get("/")
     request.user = alice
     assert "Not allowed" in views.error_403(request).content.decode()
@@ -80,10 +80,6 @@ def test_profile_can_be_edited_and_rejects_bad_input(client, alice):
 
 @pytest.mark.django_db
 def test_seed_demo_is_idempotent_and_prints_logins(capsys):
-    from django.core.management import call_command
-
-    from coinsite.accounts.models import User
-
     call_command("seed_demo")
     call_command("seed_demo")
 

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from coinsite.accounts.tests.factories import make_user
+from gifting.models import Gift
 from gifting.selectors import gift_catalogue, leaderboard, live_streams, recent_gifts, stream_goal_progress
 from gifting.services import gift_send, gifting_preferences_set, stream_end, stream_goal_set, stream_start
 from gifting.tests.support import fund, make_gift
@@ -158,8 +159,6 @@ def test_catalogue_offers_regional_gifts_only_in_their_countries(alice, coffee):
 
 
 def test_seeded_catalogue_runs_from_rose_to_universe(db):
-    from gifting.models import Gift
-
     gifts = list(Gift.objects.order_by("coin_cost"))
     assert (gifts[0].slug, gifts[0].coin_cost) == ("rose", 1)
     assert (gifts[-1].slug, gifts[-1].coin_cost) == ("universe", 44_999)

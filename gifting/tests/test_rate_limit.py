@@ -29,7 +29,7 @@ def test_sends_above_the_per_second_limit_are_refused_until_the_next_second(alic
 
     assert refused.value.retry_after == 1
     assert refused.value.code == "rate_limited"
-    gift_send_rate_check(user=alice, now=SECOND + 1.1)  # a new second
+    assert gift_send_rate_check(user=alice, now=SECOND + 1.1) == [1, GIFT_SENDS_PER_SECOND + 1]  # a new second
 
 
 def test_sends_above_the_per_minute_limit_are_refused_for_the_rest_of_the_minute(alice):
@@ -40,7 +40,7 @@ def test_sends_above_the_per_minute_limit_are_refused_for_the_rest_of_the_minute
         gift_send_rate_check(user=alice, now=SECOND + 50.5)
 
     assert refused.value.retry_after == 10
-    gift_send_rate_check(user=alice, now=SECOND + 60)
+    assert gift_send_rate_check(user=alice, now=SECOND + 60) == [1, 1]  # a new minute
 
 
 def test_each_viewer_has_their_own_limit(alice):
@@ -48,19 +48,24 @@ def test_each_viewer_has_their_own_limit(alice):
     for _ in range(GIFT_SENDS_PER_SECOND):
         gift_send_rate_check(user=alice, now=SECOND)
 
-    gift_send_rate_check(user=dora, now=SECOND)
+    assert gift_send_rate_check(user=dora, now=SECOND) == [1, 1]  # Dora's first send, not Alice's sixth
+    with pytest.raises(GiftRateLimited):
+        gift_send_rate_check(user=alice, now=SECOND)
 
 
 def test_the_limit_can_be_turned_off_for_the_benchmark_server(alice, settings):
     settings.GIFT_SEND_RATE_LIMITED = False
 
-    for _ in range(GIFT_SENDS_PER_SECOND * 3):
-        gift_send_rate_check(user=alice, now=SECOND)
+    sends = [gift_send_rate_check(user=alice, now=SECOND) for _ in range(GIFT_SENDS_PER_SECOND * 3)]
+
+    assert sends == [[]] * (GIFT_SENDS_PER_SECOND * 3)  # nothing refused, and nothing counted
+    settings.GIFT_SEND_RATE_LIMITED = True
+    assert gift_send_rate_check(user=alice, now=SECOND) == [1, 1]
 
 
 def test_over_the_limit_the_stream_page_answers_429_and_charges_nothing(alice_client, alice, stream, rose, monkeypatch):
     monkeypatch.setattr("gifting.services.GIFT_SENDS_PER_SECOND", 2)
-    monkeypatch.setattr("gifting.services.time.time", lambda: SECOND + 0.5)
+    monkeypatch.setattr("coinsite.lib.rate_limit.time.time", lambda: SECOND + 0.5)
     fund(alice, 100)
     assert send_form(alice_client, stream, rose, key="r1").status_code == 302
     assert send_form(alice_client, stream, rose, key="r2").status_code == 302
@@ -82,7 +87,7 @@ def test_over_the_limit_the_stream_page_answers_429_and_charges_nothing(alice_cl
 
 def test_the_confirmation_step_is_not_a_send(alice_client, alice, stream, lion, monkeypatch):
     monkeypatch.setattr("gifting.services.GIFT_SENDS_PER_SECOND", 1)
-    monkeypatch.setattr("gifting.services.time.time", lambda: SECOND + 0.5)
+    monkeypatch.setattr("coinsite.lib.rate_limit.time.time", lambda: SECOND + 0.5)
     fund(alice, 30_000)
 
     for _ in range(3):

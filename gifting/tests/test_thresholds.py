@@ -8,8 +8,7 @@ import pytest
 from django.urls import reverse
 from djmoney.money import Money
 
-from gifting.models import GiftEvent, GiftingPreferences
-from gifting.selectors import diamond_value
+from gifting.models import GiftEvent, GiftingPreferences, GiftingSettings
 from gifting.services import (
     PreferencesError,
     gift_confirmation_needed,
@@ -18,15 +17,19 @@ from gifting.services import (
 )
 from gifting.tests.support import fund, send_form, snapshot
 from wallet.selectors import economy
+from wallet.valuation import Valuation, diamonds_value
 
 pytestmark = pytest.mark.django_db
 
 
 def staff_sets(**values) -> None:
-    row = economy()
-    for name, value in values.items():
-        setattr(row, name, value)
-    row.save()
+    """Staff save new settings in admin: the gifting threshold in gifting's, the diamond value in the economy's."""
+    for row in (GiftingSettings.load(), economy()):
+        fields = {name: value for name, value in values.items() if hasattr(row, name)}
+        if fields:
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.save()
 
 
 def test_the_threshold_is_the_staff_setting(alice):
@@ -142,11 +145,11 @@ def test_preferences_page_renders_for_a_viewer(alice_client):
 
 
 def test_diamond_value_follows_the_staff_setting_and_rounds_once(bob):
-    assert diamond_value(1_000) == Money("5.00", "USD")
+    assert Valuation().diamonds(1_000) == Money("5.00", "USD")
     staff_sets(diamond_value=Money(Decimal("0.0125"), "EUR"))
 
-    assert diamond_value(3) == Money("0.04", "EUR")  # 0.0375 rounds half away from zero
-    assert diamond_value(1, per_diamond=Money("0.005", "USD")) == Money("0.01", "USD")
+    assert Valuation().diamonds(3) == Money("0.04", "EUR")  # 0.0375 rounds half away from zero
+    assert diamonds_value(1, Money("0.005", "USD")) == Money("0.01", "USD")
 
 
 def test_studio_values_diamonds_at_the_staff_setting(client, bob, alice, stream, rose):

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.cache import cache
 from django.db import connections
 from django.test import AsyncClient
 from django.urls import reverse
@@ -109,8 +110,6 @@ def test_stream_row_follows_the_count_at_most_once_per_throttle_period(alice, st
 def test_stream_row_catches_up_after_the_throttle_period(stream):
     stream_viewer_seen(stream=stream, viewer="u1")
     stream_viewer_seen(stream=stream, viewer="u2")
-    from django.core.cache import cache
-
     cache.delete(f"gifting:viewer-count-saved:{stream.pk}")  # the throttle period has passed
 
     stream_viewer_seen(stream=stream, viewer="u2")

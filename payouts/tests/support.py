@@ -1,12 +1,17 @@
 """Helpers for the payout tests: diamonds for a creator, a payout method, a snapshot of money state."""
 
+import datetime
+import functools
 import uuid
+
+from django.test import TestCase
+from django.utils import timezone
 
 from payouts.models import Payout, PayoutMethod, SandboxPayoutTransfer
 from payouts.services import payout_method_add
 from wallet.ledger import account_for_user, ledger_credit
 from wallet.models import Asset
-from wallet.tests.test_ledger import ledger_state
+from wallet.tests.support import ledger_state
 
 # A valid German IBAN (the ISO 13616 example) and a bank's BIC.
 IBAN = "DE89370400440532013000"
@@ -27,10 +32,6 @@ def give_diamonds(creator, diamonds: int, **options) -> None:
 
 def add_method(creator, *, kind="paypal", currency="USD", aged=True, **details) -> PayoutMethod:
     """A payout method; `aged` moves its creation back past the payout hold."""
-    import datetime
-
-    from django.utils import timezone
-
     if kind == "paypal":
         details.setdefault("paypal_email", "bob.payouts@example.com")
     else:
@@ -55,9 +56,6 @@ def committing(service):
     The tests run inside one transaction that never commits, so without this nothing queued with
     `on_commit`/`delay_on_commit` would run.
     """
-    import functools
-
-    from django.test import TestCase
 
     @functools.wraps(service)
     def wrapper(*args, **kwargs):

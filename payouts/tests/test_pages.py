@@ -1,14 +1,18 @@
 """The creator pages: the dashboard's figures, 2FA in front of methods and payouts, object access."""
 
+import json
 import re
 
 import pytest
 from django.urls import reverse
 
-from coinsite.accounts import sudo
 from coinsite.accounts.tests.factories import enroll_totp, make_user
+from coinsite.lib import access
+from gifting.services import gift_send, stream_start
+from gifting.tests.support import ensure_countries, fund, make_gift
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutMethod, PayoutStatus
+from payouts.services import payout_request
 from payouts.tests.support import add_method, give_diamonds, money_state
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +25,7 @@ def _rates(db):
 
 def fresh_session(client):
     session = client.session
-    session[sudo.SESSION_KEY] = 2**40
+    session[access.SUDO_SESSION_KEY] = 2**40
     session.save()
 
 
@@ -123,8 +127,6 @@ def test_another_creators_payout_and_method_are_not_found(creator_client, db):
     other = make_user(email="eve@example.com", is_creator=True)
     give_diamonds(other, 20_000)
     method = add_method(other)
-    from payouts.services import payout_request
-
     payout = payout_request(creator=other, method_id=method.pk, diamonds=10_000, idempotency_key="eve")
 
     assert creator_client.get(reverse("payouts:payout", args=[payout.public_id])).status_code == 404
@@ -137,11 +139,6 @@ def test_another_creators_payout_and_method_are_not_found(creator_client, db):
 
 
 def test_chart_data_and_supporters_with_anonymous_gifts_in_one_row(creator_client, bob, alice, db):
-    import json
-
-    from gifting.services import gift_send, stream_start
-    from gifting.tests.support import ensure_countries, fund, make_gift
-
     ensure_countries()
     stream = stream_start(creator=bob, title="Chart night")
     heart = make_gift(slug="test-heart", coin_cost=5)

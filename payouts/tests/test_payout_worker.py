@@ -12,10 +12,13 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from coinsite.celery import app
 from gifting.tests.support import ensure_countries
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutStatus, SandboxPayoutTransfer
 from payouts.services import payout_request
+from payouts.tasks import payout_process
+from payouts.tests import fault_worker
 from payouts.tests.support import add_method, give_diamonds
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
@@ -58,8 +61,6 @@ def test_a_payout_completes_through_a_real_worker(funded_creator, real_celery_wo
 
 
 def test_a_duplicate_delivery_pays_once(funded_creator, real_celery_worker):
-    from payouts.tasks import payout_process
-
     method = add_method(funded_creator)
     payout = payout_request(creator=funded_creator, method_id=method.pk, diamonds=10_000, idempotency_key="w2")
     payout_process.delay(payout.pk)  # the broker delivers the same task twice more
@@ -80,8 +81,6 @@ def test_a_duplicate_delivery_pays_once(funded_creator, real_celery_worker):
 def test_a_worker_killed_mid_payout_still_pays_exactly_once(funded_creator, tmp_path):
     """Kill the worker's child process after the provider accepted the transfer and before we
     recorded it; `acks_late` + `reject_on_worker_lost` requeue the task, the new child takes over."""
-    from coinsite.celery import app
-
     app.control.purge()
     marker = tmp_path / "paused"
     worker = _start_worker(marker)
@@ -123,7 +122,7 @@ def _start_worker(marker: Path) -> subprocess.Popen:
         "DEBUG": "true",
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "COINSITE_TEST_PAUSE_AFTER_PAYOUT_SUBMIT": str(marker),
+        fault_worker.MARKER_VARIABLE: str(marker),
     }
     return subprocess.Popen(
         [
@@ -131,7 +130,7 @@ def _start_worker(marker: Path) -> subprocess.Popen:
             "-m",
             "celery",
             "-A",
-            "coinsite",
+            "payouts.tests.fault_worker",
             "worker",
             "--pool=prefork",
             "--concurrency=1",

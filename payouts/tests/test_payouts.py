@@ -2,27 +2,29 @@
 approval, failure, idempotency, exactly-once processing, and the ledger staying clean."""
 
 import datetime
+import time
 from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.db import connection, connections
 from django.utils import timezone
 from djmoney.contrib.exchange.models import ExchangeBackend
 from djmoney.money import Money
 
 from coinsite.accounts.tests.factories import make_user
+from coinsite.lib.locks import LockClass
 from gifting.services import gift_send
-from gifting.tests.support import fund, run_in_threads
+from gifting.tests.support import ensure_countries, fund, run_in_threads
 from payouts import providers, services
 from payouts.earnings import diamond_balances, earnings_rollup
 from payouts.exchange import BACKEND_NAME, rates_load
-from payouts.models import Payout, PayoutStatus, SandboxPayoutTransfer
-from payouts.services import PayoutError
+from payouts.models import Payout, PayoutSettings, PayoutStatus, SandboxPayoutTransfer
+from payouts.services import PayoutError, _convert, payouts_held_until
 from payouts.tests.support import add_method, committing, give_diamonds, money_state
 from wallet.audit import ledger_audit_run
-from wallet.ledger import system_account, user_balance
+from wallet.ledger import ledger_balance, system_account, user_balance
 from wallet.models import Asset, SystemAccount
-from wallet.selectors import economy
 
 pytestmark = pytest.mark.django_db
 DIAMOND = Asset.DIAMOND
@@ -44,8 +46,6 @@ def request(creator, method, diamonds, key="po-1"):
 
 
 def clearing() -> int:
-    from wallet.ledger import ledger_balance
-
     return ledger_balance(system_account(SystemAccount.DIAMONDS_CLEARING))
 
 
@@ -182,7 +182,7 @@ def test_diamonds_from_recent_gifts_are_on_hold_until_the_hold_period_passes(ali
     assert diamond_balances(bob, today=today + datetime.timedelta(days=7)).on_hold == 0
 
     # Staff shorten the hold: the same diamonds become withdrawable at once.
-    settings_row = economy()
+    settings_row = PayoutSettings.load()
     settings_row.earnings_hold_days = 0
     settings_row.save()
     payout = request(bob, method, 10_000)
@@ -217,8 +217,6 @@ def test_a_new_payout_method_holds_payouts_and_is_announced_by_email(bob):
 
 
 def test_replacing_a_method_retires_the_old_one_and_starts_a_new_hold(bob):
-    from payouts.services import payouts_held_until
-
     old = add_method(bob)
     assert payouts_held_until(bob) is None
     new = committing(services.payout_method_add)(
@@ -328,8 +326,6 @@ def test_the_same_request_key_twice_pays_once(bob):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_never_spend_the_same_diamonds_twice(bob):
-    from gifting.tests.support import ensure_countries
-
     ensure_countries()
     rates_load()
     give_diamonds(bob, 25_000)
@@ -348,10 +344,6 @@ def test_concurrent_requests_never_spend_the_same_diamonds_twice(bob):
 
 def wait_for_advisory_locks_released(timeout: float = 10) -> None:
     """A closed connection's backend exits (and drops its locks) a moment after the client hangs up."""
-    import time
-
-    from django.db import connection
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
@@ -367,8 +359,6 @@ def wait_for_advisory_locks_released(timeout: float = 10) -> None:
 
 def test_a_task_delivered_again_after_the_provider_was_called_pays_nothing_more(bob, monkeypatch):
     """A worker that died after the provider accepted the transfer, before we recorded it."""
-    from payouts.services import _convert
-
     give_diamonds(bob, 20_000)
     method = add_method(bob)
     with monkeypatch.context() as patch:
@@ -394,10 +384,6 @@ def test_a_task_delivered_again_after_the_provider_was_called_pays_nothing_more(
 
 
 def test_a_second_worker_cannot_take_a_payout_another_one_is_processing(bob, monkeypatch):
-    from django.db import connections
-
-    from payouts.services import ADVISORY_LOCK_CLASS
-
     give_diamonds(bob, 20_000)
     method = add_method(bob)
     with monkeypatch.context() as patch:
@@ -406,7 +392,7 @@ def test_a_second_worker_cannot_take_a_payout_another_one_is_processing(bob, mon
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:  # another worker holds the payout
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [ADVISORY_LOCK_CLASS, payout.pk])
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [int(LockClass.PAYOUT), payout.pk])
         assert payout_process(payout_id=payout.pk) == "locked"
         assert SandboxPayoutTransfer.objects.count() == 0
     finally:

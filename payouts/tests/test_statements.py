@@ -13,30 +13,30 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from coinsite.accounts.tests.factories import make_user
+from coinsite.lib.dates import current_month, month_start, next_month, previous_month
 from gifting.services import gift_send, stream_start
 from gifting.tests.support import ensure_countries, fund, make_gift
-from payouts import statements, tasks
+from payouts import emails, tasks
 from payouts.models import Payout, PayoutMethod, PayoutStatus, StatementDelivery, StatementRun
-from payouts.statements import (
-    StatementError,
-    creator_statement,
-    current_month,
-    next_month,
-    previous_month,
-    statement_csv,
-    statements_send_month,
-    viewer_statement,
-)
+from payouts.statements.exports import statement_csv
+from payouts.statements.selectors import creator_statement, viewer_statement
+from payouts.statements.services import StatementError, statements_send_month
 from wallet.ledger import account_for_user, ledger_post, system_account
 from wallet.models import Asset, SystemAccount, TopUp, TopUpStatus
 from wallet.money import format_money
-from wallet.selectors import coin_value, economy
+from wallet.selectors import economy
+from wallet.valuation import Valuation
 
 pytestmark = pytest.mark.django_db
 
+
+def coin_value(coins: int, currency: str) -> Money | None:
+    return Valuation().coins(coins, currency)
+
+
 THIS_MONTH = current_month()
 LAST_MONTH = previous_month(THIS_MONTH)
-AFTER_THIS_MONTH = statements.month_start(next_month(THIS_MONTH)) + datetime.timedelta(hours=6)
+AFTER_THIS_MONTH = month_start(next_month(THIS_MONTH)) + datetime.timedelta(hours=6)
 
 
 def mid(month: datetime.date, day: int = 10) -> datetime.datetime:
@@ -465,12 +465,12 @@ def test_recipients_are_processed_in_batches_with_progress_saved(economics):
 
 
 def test_a_failed_send_releases_the_claim_so_a_retry_sends_it(alice, month_of_activity, monkeypatch):
-    real_send = statements.statement_email_send
+    real_send = emails.statement_send
 
     def broken(statement):
         raise OSError("mail server down")
 
-    monkeypatch.setattr(statements, "statement_email_send", broken)
+    monkeypatch.setattr(emails, "statement_send", broken)
     with pytest.raises(OSError):
         statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH)
     assert mail.outbox == []
@@ -478,7 +478,7 @@ def test_a_failed_send_releases_the_claim_so_a_retry_sends_it(alice, month_of_ac
     run = StatementRun.objects.get(month=THIS_MONTH)
     assert (run.processed, run.sent, run.last_user_id, run.finished_at) == (0, 0, 0, None)
 
-    monkeypatch.setattr(statements, "statement_email_send", real_send)
+    monkeypatch.setattr(emails, "statement_send", real_send)
     assert statements_send_month(month=THIS_MONTH, now=AFTER_THIS_MONTH) == "finished"
     assert len(mail.outbox) == 3
 

@@ -1,4 +1,4 @@
-"""Database-side ledger rules that Django constraints cannot express (DESIGN §2 "The ledger").
+"""Database-side ledger rules that Django constraints cannot express (docs/design.md §2 "The ledger").
 
 - Transactions and entries are append-only: any UPDATE or DELETE statement on them raises.
   (TRUNCATE is left alone: the test runner flushes tables with it, and it needs table-owner

@@ -44,10 +44,15 @@ def seed(apps, schema_editor):
     CoinPackage = apps.get_model("wallet", "CoinPackage")
     CoinPackagePrice = apps.get_model("wallet", "CoinPackagePrice")
     CoinRate = apps.get_model("wallet", "CoinRate")
+    # Tests re-seed with the live models, whose countries take their names from django-countries
+    # (wallet 0008 dropped the column): only the fields the model has are written.
+    country_fields = {field.name for field in Country._meta.get_fields()}
     for code, name, currency, recharge, gifting, methods, reason in COUNTRIES:
-        Country.objects.get_or_create(code=code, defaults={
+        defaults = {
             "name": name, "currency": currency, "recharge_enabled": recharge, "gifting_enabled": gifting,
-            "payment_methods": methods, "recharge_unavailable_reason": reason})
+            "payment_methods": methods, "recharge_unavailable_reason": reason}
+        Country.objects.get_or_create(
+            code=code, defaults={key: value for key, value in defaults.items() if key in country_fields})
     for order, (coins, bonus) in enumerate(PACKAGES):
         package, _ = CoinPackage.objects.get_or_create(
             coins=coins, bonus_coins=bonus, defaults={"sort_order": order, "is_active": True})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from djmoney.money import Money
 
@@ -30,7 +31,7 @@ class ProviderError(Exception):
     """The provider could not start a checkout. `retryable` is True for outages and timeouts
     (try again later with the same idempotency key), False for requests it will never accept."""
 
-    def __init__(self, message: str, *, retryable: bool):
+    def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
 
@@ -54,7 +55,7 @@ class CheckoutRequest:
     cancel_url: str
     idempotency_key: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.payment_method not in PAYMENT_METHODS:
             raise UnsupportedPaymentMethod(f"Unknown payment method {self.payment_method!r}.")
         if self.amount.amount <= 0:
@@ -79,7 +80,7 @@ class PaymentEvent:
     amount: Money | None
     occurred_at: datetime.datetime
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
             raise ValueError(f"Unknown payment event type {self.type!r}.")
 
@@ -116,8 +117,6 @@ def get_provider(name: str | None = None) -> PaymentProvider:
 
 def checkout_expires_at(now: datetime.datetime | None = None) -> datetime.datetime:
     """When a checkout started now stops accepting payment (settings.PAYMENT_CHECKOUT_MINUTES)."""
-    from django.utils import timezone
-
     now = now or timezone.now()
     return (now + datetime.timedelta(minutes=settings.PAYMENT_CHECKOUT_MINUTES)).replace(microsecond=0)
 

@@ -26,6 +26,8 @@ from wallet.providers.base import (
     checkout_expires_at,
     header,
 )
+from wallet.sandbox.models import SandboxSession
+from wallet.sandbox.services import sandbox_session_create
 
 SIGNATURE_HEADER = "Coinsite-Sandbox-Signature"
 
@@ -42,12 +44,10 @@ class SandboxProvider:
     name = "sandbox"
     payment_methods = frozenset(PAYMENT_METHODS)
 
-    def __init__(self, *, webhook_secret: str | None = None):
+    def __init__(self, *, webhook_secret: str | None = None) -> None:
         self.webhook_secret = webhook_secret or settings.SANDBOX_WEBHOOK_SECRET
 
     def checkout_start(self, request: CheckoutRequest) -> CheckoutSession:
-        from wallet.sandbox.services import sandbox_session_create
-
         session = sandbox_session_create(request=request, expires_at=checkout_expires_at())
         return CheckoutSession(
             provider_session_id=session.public_id,
@@ -66,18 +66,17 @@ class SandboxProvider:
             raise WebhookRejected(f"Unreadable sandbox event: {error!r}") from None
 
     def session_status(self, provider_session_id: str) -> PaymentEvent | None:
-        from wallet.sandbox.models import SandboxSession
-
         session = SandboxSession.objects.filter(public_id=provider_session_id).first()
         if session is None:
             return None
+        occurred_at: datetime.datetime
         if session.state in SandboxSession.OPEN_STATES:
             # Past its time the payer can no longer pay, even before the sweep records it.
             if not session.is_past_expiry:
                 return None
             event_type, occurred_at = "expired", session.expires_at
-        else:
-            event_type, occurred_at = SESSION_STATE_EVENTS[session.state], session.finished_at
+        else:  # a finished session always has finished_at
+            event_type, occurred_at = SESSION_STATE_EVENTS[session.state], session.finished_at or session.expires_at
         return PaymentEvent(
             event_id=session.event_id or f"status:{session.public_id}:{event_type}",
             type=event_type,

@@ -14,6 +14,7 @@ import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+from djmoney.money import Money
 
 from wallet.money import UnsupportedCurrency, from_minor_units, to_minor_units
 from wallet.providers.base import (
@@ -53,7 +54,7 @@ class StripeProvider:
         api_key: str | None = None,
         webhook_secret: str | None = None,
         http_client: stripe.HTTPClient | None = None,
-    ):
+    ) -> None:
         api_key = api_key or settings.STRIPE_SECRET_KEY
         if not api_key:
             raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set; the Stripe provider cannot start.")
@@ -207,7 +208,7 @@ def _reference(session: dict) -> str:
     return session.get("client_reference_id") or (session.get("metadata") or {}).get("reference") or ""
 
 
-def _amount(session: dict):
+def _amount(session: dict[str, Any]) -> Money | None:
     if session.get("amount_total") is None or not session.get("currency"):
         return None
     try:

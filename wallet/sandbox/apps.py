@@ -11,5 +11,5 @@ class SandboxConfig(AppConfig):
     verbose_name = "Payment sandbox"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
-        from wallet.sandbox import checks  # noqa: F401  (registers the deploy check)
+    def ready(self) -> None:
+        from wallet.sandbox import checks  # noqa: F401, PLC0415  (registers the deploy check once the apps are ready)

@@ -6,8 +6,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from djmoney.models.fields import MoneyField
+from djmoney.money import Money
 
-from wallet.money import CURRENCY_EXPONENTS, quantize
+from coinsite.lib.currencies import CURRENCY_EXPONENTS
+from wallet.money import quantize
 from wallet.providers.base import PAYMENT_METHODS
 
 METHOD_LABELS = {
@@ -116,7 +118,7 @@ class SandboxSession(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.public_id} ({self.state})"
 
     @property
@@ -128,6 +130,6 @@ class SandboxSession(models.Model):
         return timezone.now() >= self.expires_at
 
     @property
-    def price(self):
+    def price(self) -> Money:
         """The amount rounded to its currency (the column keeps 2 places even for JPY)."""
         return quantize(self.amount)

@@ -2,9 +2,12 @@
 
 import datetime
 import secrets
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from wallet.money import quantize, to_minor_units
@@ -62,7 +65,7 @@ def sandbox_session_finish(
     *,
     session_id: int,
     outcome: str,
-    from_states=SandboxSession.OPEN_STATES,
+    from_states: Iterable[str] = SandboxSession.OPEN_STATES,
     paid_with: str = "",
     payer_detail: str = "",
 ) -> bool:
@@ -95,23 +98,19 @@ def sandbox_sessions_expire(*, now: datetime.datetime | None = None, limit: int 
 
 def sandbox_webhooks_resend_stuck(*, now: datetime.datetime | None = None, limit: int = 500) -> int:
     """Queue delivery again for finished sessions whose delivery task went missing."""
-    from wallet.sandbox.tasks import sandbox_webhook_deliver
-
     cutoff = (now or timezone.now()) - STUCK_WEBHOOK_AFTER
     stuck = SandboxSession.objects.filter(
         webhook_state=SandboxSession.WebhookState.PENDING, finished_at__lt=cutoff
     ).exclude(webhook_attempted_at__gte=cutoff)
     session_ids = list(stuck.order_by("finished_at").values_list("pk", flat=True)[:limit])
     for session_id in session_ids:
-        sandbox_webhook_deliver.delay_on_commit(session_id)
+        _deliver_after_commit(session_id)
     return len(session_ids)
 
 
 def sandbox_webhook_resend(*, session_id: int) -> bool:
     """Send a finished session's event again (the same event id), as a provider's dashboard
     allows; Coinsite must treat it as a replay."""
-    from wallet.sandbox.tasks import sandbox_webhook_deliver
-
     with transaction.atomic():
         queued = (
             SandboxSession.objects.filter(pk=session_id)
@@ -119,13 +118,13 @@ def sandbox_webhook_resend(*, session_id: int) -> bool:
             .update(webhook_state=SandboxSession.WebhookState.PENDING)
         )
         if queued:
-            sandbox_webhook_deliver.delay_on_commit(session_id)
+            _deliver_after_commit(session_id)
     return queued == 1
 
 
-def _finish(claim, *, session_id: int, outcome: str, now: datetime.datetime, **fields) -> bool:
-    from wallet.sandbox.tasks import sandbox_webhook_deliver
-
+def _finish(
+    claim: QuerySet[SandboxSession], *, session_id: int, outcome: str, now: datetime.datetime, **fields: Any
+) -> bool:
     with transaction.atomic():
         claimed = claim.update(
             state=outcome,
@@ -135,8 +134,15 @@ def _finish(claim, *, session_id: int, outcome: str, now: datetime.datetime, **f
             **fields,
         )
         if claimed:
-            sandbox_webhook_deliver.delay_on_commit(session_id)
+            _deliver_after_commit(session_id)
     return claimed == 1
+
+
+def _deliver_after_commit(session_id: int) -> None:
+    # Deferred import: wallet.sandbox.tasks imports this module (its task calls these services).
+    from wallet.sandbox.tasks import sandbox_webhook_deliver  # noqa: PLC0415
+
+    sandbox_webhook_deliver.delay_on_commit(session_id)
 
 
 def _new_event_id() -> str:

@@ -2,7 +2,7 @@
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from wallet.sandbox import services, webhooks
 
@@ -14,7 +14,7 @@ WEBHOOK_BACKOFF_MAX_SECONDS = 600
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=WEBHOOK_MAX_RETRIES)
-def sandbox_webhook_deliver(self, session_id: int) -> str:
+def sandbox_webhook_deliver(self: Task, session_id: int) -> str:
     """POST the session's signed outcome event; retries connection errors and 5xx with
     exponential backoff, then gives up (the admin shows it as failed)."""
     try:

@@ -1,6 +1,8 @@
 """The sandbox provider's hosted checkout page. No login: like a real provider's page, the
 unguessable session id in the URL is the only key."""
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -101,7 +103,7 @@ def _chosen_method(request: HttpRequest, session: SandboxSession) -> str:
 
 
 def _render(
-    request: HttpRequest, template: str, session: SandboxSession, *, status: int = 200, **context
+    request: HttpRequest, template: str, session: SandboxSession, *, status: int = 200, **context: Any
 ) -> HttpResponse:
     methods = [{"code": code, "label": METHOD_LABELS[code]} for code in PAYMENT_METHODS]
     return render(

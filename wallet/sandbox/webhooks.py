@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -44,8 +44,8 @@ def sign(body: bytes, *, secret: str, timestamp: int) -> str:
 def event_payload(session: SandboxSession) -> dict:
     return {
         "id": session.event_id,
-        "type": SandboxSession.EVENT_TYPES[session.state],
-        "created": int(session.finished_at.timestamp()),
+        "type": SandboxSession.EVENT_TYPES[SandboxSession.State(session.state)],
+        "created": int((session.finished_at or session.created).timestamp()),  # finished: an event exists
         "data": {
             "session": session.public_id,
             "reference": session.reference,
@@ -110,6 +110,6 @@ def webhook_give_up(*, session_id: int) -> None:
     logger.error("Sandbox webhook for session %s was not delivered; gave up after retries", session_id)
 
 
-def _record_error(pending, message: str) -> None:
+def _record_error(pending: QuerySet[SandboxSession], message: str) -> None:
     logger.warning("Sandbox webhook delivery failed: %s", message)
     pending.update(webhook_last_error=message[:300])

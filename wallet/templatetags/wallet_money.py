@@ -1,11 +1,14 @@
 """Template filters that show money and coins the same way on every page."""
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from django import template
 from djmoney.money import Money
 
 from wallet.money import currency_exponent, format_money
+from wallet.valuation import coins_value
 
 register = template.Library()
 
@@ -28,7 +31,7 @@ def money_precise(value: Money | None) -> str:
 
 
 @register.filter
-def intcomma_int(value) -> str:
+def intcomma_int(value: Any) -> str:
     """An integer with thousands separators (coins and diamonds are whole numbers)."""
     try:
         return f"{int(value):,}"
@@ -42,17 +45,17 @@ def currency_exponent_filter(code: str) -> int:
 
 
 @register.filter
-def get_item(mapping, key):
+def get_item(mapping: Mapping[str, object], key: str) -> object:
     return mapping.get(key, key)
 
 
 @register.filter
-def coin_worth(coins, per_coin: Money | None) -> str:
-    """What `coins` are worth at `per_coin` (the base price of one coin), as "($1.41)"; "" without a price.
+def coin_worth(coins: Any, per_coin: Money | None) -> str:
+    """What `coins` are worth at `per_coin`, as "($1.41)"; "" without a price.
 
-    The view looks the per-coin price up once (`wallet.selectors.coin_rate`), so a feed of many
-    amounts costs no query per amount.
+    A template's way into `wallet.valuation.coins_value` (the one valuation): the view passes the
+    per-coin price it read once (`Valuation.per_coin`), so a feed of many amounts costs no query per amount.
     """
     if per_coin is None or coins in (None, ""):
         return ""
-    return f"({format_money(Money(per_coin.amount * int(coins), per_coin.currency.code))})"
+    return f"({format_money(coins_value(int(coins), per_coin))})"

@@ -12,7 +12,7 @@ from wallet.audit import ledger_audit_run
 from wallet.ledger import account_for_user, ledger_move, ledger_post, ledger_rollup, system_account
 from wallet.models import Asset, LedgerAuditRun, SystemAccount
 from wallet.tasks import ledger_audit_daily
-from wallet.tests.test_ledger import fund, gift_lines
+from wallet.tests.support import fund, gift_lines
 
 pytestmark = pytest.mark.django_db
 

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from djmoney.money import Money
 
+from coinsite.accounts.models import User
 from coinsite.accounts.tests.factories import make_user
 from wallet import demo
 from wallet.audit import ledger_audit_run
@@ -75,8 +76,6 @@ def test_seeding_without_the_demo_viewer_does_nothing(db):
 
 def test_the_seed_demo_command_twice_leaves_the_same_balance_and_a_clean_ledger(db):
     call_command("seed_demo", stdout=io.StringIO())
-    from coinsite.accounts.models import User
-
     viewer = User.objects.get(email=VIEWER)
     balance = user_balance(viewer, Asset.COIN)
     topups = history(viewer)

@@ -38,46 +38,14 @@ from wallet.models import (
     SystemAccount,
 )
 from wallet.tasks import ledger_rollup_balances
+from wallet.tests.support import fund, gift_lines, ledger_state
 
 pytestmark = pytest.mark.django_db
 
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 
 
-# --- Helpers (also used by the other ledger test modules) ----------------------------------------
-
-
-def ledger_state() -> dict:
-    """Everything a posting could change: row counts and every account's balance (column plus deltas)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_ledgerbalancedelta d "
-            "WHERE d.account_id = a.id), 0) FROM wallet_ledgeraccount a"
-        )
-        balances = dict(cursor.fetchall())
-    return {
-        "transactions": LedgerTransaction.objects.count(),
-        "entries": LedgerEntry.objects.count(),
-        "balances": balances,
-    }
-
-
-def entries_sum(account: LedgerAccount) -> int:
-    return sum(LedgerEntry.objects.filter(account=account).values_list("amount", flat=True))
-
-
-def fund(account: LedgerAccount, amount: int, key: str) -> LedgerTransaction:
-    return ledger_credit(account=account, asset=account.asset, amount=amount, idempotency_key=key, kind="topup")
-
-
-def gift_lines(*, viewer_coins: LedgerAccount, creator_diamonds: LedgerAccount, amount: int) -> list:
-    """A gift of `amount` coins earning the creator `amount` diamonds, as the gift service posts it."""
-    return [
-        (viewer_coins, COIN, -amount),
-        (system_account(SystemAccount.COINS_CONSUMED), COIN, amount),
-        (system_account(SystemAccount.DIAMONDS_ISSUED), DIAMOND, -amount),
-        (creator_diamonds, DIAMOND, amount),
-    ]
+# --- Fixtures ------------------------------------------------------------------------------------
 
 
 @pytest.fixture

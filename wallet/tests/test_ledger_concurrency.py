@@ -21,7 +21,7 @@ from wallet.ledger import (
     system_account,
 )
 from wallet.models import Asset, LedgerAccount, LedgerBalanceDelta, LedgerEntry, LedgerTransaction, SystemAccount
-from wallet.tests.test_ledger import entries_sum, fund, gift_lines
+from wallet.tests.support import entries_sum, fund, gift_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -31,7 +31,7 @@ from wallet.ledger import (
     system_account,
 )
 from wallet.models import Asset, LedgerAccount, SystemAccount
-from wallet.tests.test_ledger import gift_lines, ledger_state
+from wallet.tests.support import gift_lines, ledger_state
 
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 VIEWERS = 3

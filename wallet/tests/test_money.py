@@ -2,10 +2,11 @@ from decimal import Decimal
 
 import moneyed
 import pytest
+from django.utils import translation
 from djmoney.money import Money
 
+from coinsite.lib.currencies import CURRENCY_EXPONENTS
 from wallet.money import (
-    CURRENCY_EXPONENTS,
     UnsupportedCurrency,
     amount_string,
     format_money,
@@ -158,8 +159,6 @@ def test_format_money():
 
 
 def test_format_money_defaults_to_the_active_language():
-    from django.utils import translation
-
     with translation.override("en"):
         assert format_money(Money("4.99", "USD")) == "$4.99"
 

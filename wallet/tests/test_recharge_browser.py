@@ -10,14 +10,12 @@ from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import Asset, PaymentWebhookEvent, TopUp, TopUpStatus
 from wallet.sandbox.models import SandboxSession
-from wallet.tests.test_topups import catalogue  # noqa: F401  (a fixture)
-from wallet.tests.test_webhooks import stripe_http  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def vera(live_server, settings, catalogue):  # noqa: F811
+def vera(live_server, settings, catalogue):
     """A viewer, and a site that sends payers and webhooks to the live server."""
     settings.SITE_URL = live_server.url
     settings.SANDBOX_WEBHOOK_URL = f"{live_server.url}/wallet/webhooks/sandbox/"
@@ -80,7 +78,7 @@ def test_a_viewer_buys_700_coins_with_a_card_and_sees_the_receipt(live_server, p
     assert ledger_audit_run().ok
 
 
-def test_with_stripe_the_payer_reaches_stripe_checkout(live_server, page, vera, stripe_http):  # noqa: F811
+def test_with_stripe_the_payer_reaches_stripe_checkout(live_server, page, vera, stripe_http):
     page.route(
         "https://checkout.stripe.com/**",
         lambda route: route.fulfill(

@@ -4,7 +4,9 @@ import datetime
 import hashlib
 import hmac
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.core.checks import run_checks
@@ -12,53 +14,19 @@ from django.db import IntegrityError
 from django.utils import timezone
 from djmoney.money import Money
 
+from coinsite.celery import app
 from wallet.providers import CheckoutRequest, ProviderError, WebhookRejected, get_provider
 from wallet.providers.sandbox import SandboxProvider
+from wallet.sandbox import tasks
 from wallet.sandbox.models import SandboxSession
+from wallet.sandbox.services import sandbox_webhook_resend
 from wallet.sandbox.tasks import WEBHOOK_MAX_RETRIES, sandbox_expire_sessions
-from wallet.sandbox.webhooks import sign
+from wallet.sandbox.webhooks import sign, urllib_transport
+from wallet.tests.support import CARD, SANDBOX_SECRET, SANDBOX_WEBHOOK_URL
 
-SECRET = "test-sandbox-secret"
-WEBHOOK_URL = "https://coinsite.test/wallet/webhooks/sandbox/"
 SUCCESS_URL = "https://coinsite.test/wallet/topups/tu_1/return/"
 CANCEL_URL = "https://coinsite.test/wallet/topups/tu_1/cancelled/"
 State = SandboxSession.State
-
-
-class Outbox:
-    """Stands in for the network: records every webhook POST, answers with queued statuses
-    (200 when none are queued) or raises queued exceptions."""
-
-    def __init__(self):
-        self.sent = []
-        self.answers = []
-
-    def __call__(self, url, body, headers, timeout):
-        self.sent.append({"url": url, "body": body, "headers": dict(headers), "timeout": timeout})
-        answer = self.answers.pop(0) if self.answers else 200
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def events(self):
-        """Every delivery, verified and parsed by the provider client, as Coinsite would."""
-        provider = SandboxProvider(webhook_secret=SECRET)
-        return [
-            event for sent in self.sent for event in provider.webhook_parse(body=sent["body"], headers=sent["headers"])
-        ]
-
-
-OUTBOX = Outbox()
-
-
-@pytest.fixture
-def outbox(settings):
-    OUTBOX.__init__()
-    settings.SANDBOX_WEBHOOK_TRANSPORT = f"{__name__}.OUTBOX"
-    settings.SANDBOX_WEBHOOK_URL = WEBHOOK_URL
-    settings.SANDBOX_WEBHOOK_SECRET = SECRET
-    settings.PAYMENT_CHECKOUT_MINUTES = 60
-    return OUTBOX
 
 
 def checkout_request(**overrides):
@@ -83,9 +51,6 @@ def session(db, outbox):
 
 def url(session, query=""):
     return f"/sandbox-pay/checkout/{session.public_id}/{query}"
-
-
-CARD = {"method": "card", "expiry": "12 / 39", "cvc": "123"}
 
 
 def pay(client, session, capture, **data):
@@ -224,7 +189,7 @@ def test_success_card_pays_and_sends_one_signed_webhook(client, session, outbox,
     assert session.webhook_state == SandboxSession.WebhookState.DELIVERED
     assert session.webhook_attempts == 1
     [sent] = outbox.sent
-    assert sent["url"] == WEBHOOK_URL
+    assert sent["url"] == SANDBOX_WEBHOOK_URL
     assert sent["headers"]["Content-Type"] == "application/json"
     [event] = outbox.events()
     assert event.type == "succeeded"
@@ -511,8 +476,6 @@ def test_sweep_resends_webhooks_whose_task_was_lost(session, outbox, django_capt
 def test_a_finished_session_can_resend_its_event_as_a_replay(
     client, session, outbox, django_capture_on_commit_callbacks
 ):
-    from wallet.sandbox.services import sandbox_webhook_resend
-
     pay(client, session, django_capture_on_commit_callbacks, card_number="4242424242424242", **CARD)
     fresh = SandboxProvider().checkout_start(checkout_request(idempotency_key="topup-2", reference="tu_2"))
 
@@ -567,11 +530,6 @@ def test_a_4xx_answer_is_not_retried(client, session, outbox, django_capture_on_
 
 def test_urllib_transport_posts_the_body_and_reports_the_status():
     """The production transport against a real local HTTP server."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    from wallet.sandbox.webhooks import urllib_transport
-
     received = []
 
     class Receiver(BaseHTTPRequestHandler):
@@ -609,7 +567,7 @@ def test_urllib_transport_posts_the_body_and_reports_the_status():
 # --- signature verification ----------------------------------------------------------------------
 
 
-def signed_event(*, secret=SECRET, timestamp=None, **overrides):
+def signed_event(*, secret=SANDBOX_SECRET, timestamp=None, **overrides):
     payload = {
         "id": "evt_abc",
         "type": "payment.succeeded",
@@ -624,15 +582,15 @@ def signed_event(*, secret=SECRET, timestamp=None, **overrides):
 def test_signature_scheme_is_hmac_sha256_of_timestamp_dot_body():
     body = b'{"id":"evt_1"}'
     timestamp = 1_800_000_000
-    expected = hmac.new(SECRET.encode(), b"1800000000." + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(SANDBOX_SECRET.encode(), b"1800000000." + body, hashlib.sha256).hexdigest()
 
-    assert sign(body, secret=SECRET, timestamp=timestamp) == f"t={timestamp},v1={expected}"
+    assert sign(body, secret=SANDBOX_SECRET, timestamp=timestamp) == f"t={timestamp},v1={expected}"
 
 
 def test_valid_signature_is_accepted_and_parsed():
     body, headers = signed_event()
 
-    [event] = SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
+    [event] = SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(body=body, headers=headers)
 
     assert event.type == "succeeded"
     assert event.amount == Money("1600", "JPY")
@@ -642,7 +600,7 @@ def test_valid_signature_is_accepted_and_parsed():
 def test_lowercase_header_names_work():
     body, headers = signed_event()
 
-    events = SandboxProvider(webhook_secret=SECRET).webhook_parse(
+    events = SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(
         body=body, headers={"coinsite-sandbox-signature": headers["Coinsite-Sandbox-Signature"]}
     )
 
@@ -666,7 +624,7 @@ def test_bad_signatures_are_rejected(make):
     body, headers = make()
 
     with pytest.raises(WebhookRejected):
-        SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
+        SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(body=body, headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -684,15 +642,15 @@ def test_signed_but_malformed_events_are_rejected(overrides):
     body, headers = signed_event(**overrides)
 
     with pytest.raises(WebhookRejected):
-        SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
+        SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(body=body, headers=headers)
 
 
 def test_signed_non_json_is_rejected():
     body = b"not json"
-    headers = {"Coinsite-Sandbox-Signature": sign(body, secret=SECRET, timestamp=int(time.time()))}
+    headers = {"Coinsite-Sandbox-Signature": sign(body, secret=SANDBOX_SECRET, timestamp=int(time.time()))}
 
     with pytest.raises(WebhookRejected):
-        SandboxProvider(webhook_secret=SECRET).webhook_parse(body=body, headers=headers)
+        SandboxProvider(webhook_secret=SANDBOX_SECRET).webhook_parse(body=body, headers=headers)
 
 
 def test_no_secret_rejects_everything(settings):
@@ -752,9 +710,6 @@ def test_deploy_check_warns_about_sandbox_payments_in_production(settings):
 def test_a_real_worker_retries_delivery_until_it_lands(real_celery_worker, outbox, client, monkeypatch):
     """Through a broker, as in production: the task is serialised, retried with a countdown
     (shortened here) and finally delivers the one event."""
-    from coinsite.celery import app
-    from wallet.sandbox import tasks
-
     # An earlier eager test may have opened the producer pool against the default broker URL
     # (amqp://localhost); drop it, as Celery does after a fork, so tasks reach the worker's broker.
     monkeypatch.setattr(app, "_pool", None)

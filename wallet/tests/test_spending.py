@@ -10,22 +10,20 @@ import pytest
 from django.db import connection, transaction
 from django.forms.models import model_to_dict
 
+from coinsite.accounts.tests.factories import make_user
 from wallet.ledger import InsufficientFunds, account_for_user, ledger_credit, ledger_debit
+from wallet.ledger_kinds import spending_kinds
 from wallet.models import Asset, LedgerEntry, SpendingControls
+from wallet.selectors import PendingRaise, coins_spent, effective_limits, spending_summary
 from wallet.spending import (
     MAX_LIMIT,
-    SPENDING_KINDS,
     InvalidSpendingRequest,
-    PendingRaise,
     SpendingBlocked,
-    coins_spent,
-    effective_limits,
     self_exclusion_start,
     spending_check,
     spending_controls_for,
     spending_limits_set,
     spending_raises_cancel,
-    spending_summary,
 )
 
 COIN = Asset.COIN
@@ -71,7 +69,7 @@ def gift(user, coins: int, *, at: datetime.datetime = NOW, kind: str = "gift", d
 
 def check(user, coins: int, *, now: datetime.datetime = NOW) -> None:
     with transaction.atomic():
-        spending_check(user=user, coins=coins, now=now)
+        spending_check(user=user, coins=coins, kinds=spending_kinds(), now=now)
 
 
 def controls_row(user) -> dict:
@@ -94,7 +92,7 @@ def test_without_controls_nothing_is_limited_and_no_row_is_created(funded_alice)
     check(funded_alice, 50_000)
 
     assert not SpendingControls.objects.filter(user=funded_alice).exists()
-    assert spending_summary(funded_alice, NOW).remaining is None
+    assert spending_summary(funded_alice, kinds=spending_kinds(), now=NOW).remaining is None
 
 
 @pytest.mark.django_db
@@ -148,8 +146,8 @@ def test_only_gifts_from_the_users_own_wallet_count_as_spending(funded_alice, bo
         account=account_for_user(funded_alice, COIN), asset=COIN, amount=10, idempotency_key="refund-1", kind="refund"
     )  # a refund does not give budget back
 
-    assert frozenset({"gift"}) == SPENDING_KINDS
-    spent = coins_spent(user=funded_alice, now=NOW)
+    assert frozenset({"gift"}) == spending_kinds()  # registered by the gifting app
+    spent = coins_spent(user=funded_alice, kinds=spending_kinds(), now=NOW)
     assert (spent.today, spent.this_month) == (30, 30)
 
 
@@ -208,7 +206,7 @@ def test_raising_applies_only_after_24_hours(funded_alice):
     with pytest.raises(SpendingBlocked):
         check(funded_alice, 101, now=NOW + 23 * HOUR)
     check(funded_alice, 500, now=NOW + 24 * HOUR)
-    summary = spending_summary(funded_alice, NOW + HOUR)
+    summary = spending_summary(funded_alice, kinds=spending_kinds(), now=NOW + HOUR)
     assert summary.daily_limit == 100
     assert summary.daily_pending == PendingRaise(limit=500, effective_at=NOW + 24 * HOUR)
 
@@ -224,7 +222,9 @@ def test_removing_a_budget_waits_24_hours(funded_alice):
     with pytest.raises(SpendingBlocked):
         check(funded_alice, 101, now=NOW + 23 * HOUR)
     check(funded_alice, 90_000, now=NOW + 24 * HOUR)
-    assert spending_summary(funded_alice, NOW).monthly_pending == PendingRaise(limit=None, effective_at=NOW + 24 * HOUR)
+    assert spending_summary(funded_alice, kinds=spending_kinds(), now=NOW).monthly_pending == PendingRaise(
+        limit=None, effective_at=NOW + 24 * HOUR
+    )
 
 
 @pytest.mark.django_db
@@ -260,7 +260,7 @@ def test_pending_raises_can_be_cancelled_keeping_the_current_budgets(alice):
     controls = spending_raises_cancel(user=alice, now=NOW + HOUR)
 
     assert effective_limits(controls, NOW + 3 * DAY) == (100, 1_000)
-    assert spending_summary(alice, NOW + HOUR).has_pending_raise is False
+    assert spending_summary(alice, kinds=spending_kinds(), now=NOW + HOUR).has_pending_raise is False
 
 
 @pytest.mark.django_db
@@ -269,7 +269,7 @@ def test_summary_reports_spending_budgets_and_what_is_left(funded_alice):
     gift(funded_alice, 400, at=NOW - 2 * DAY)
     gift(funded_alice, 30, at=NOW - HOUR)
 
-    summary = spending_summary(funded_alice, NOW)
+    summary = spending_summary(funded_alice, kinds=spending_kinds(), now=NOW)
 
     assert (summary.spent_today, summary.spent_this_month) == (30, 430)
     assert (summary.remaining_today, summary.remaining_this_month, summary.remaining) == (70, 570, 70)
@@ -292,7 +292,7 @@ def test_self_exclusion_blocks_all_spending_for_the_period(funded_alice, period,
     check(funded_alice, 1, now=NOW + length)
     assert blocked.value.reason == "excluded"
     assert "cannot be lifted early" in str(blocked.value)
-    assert spending_summary(funded_alice, NOW).remaining == 0
+    assert spending_summary(funded_alice, kinds=spending_kinds(), now=NOW).remaining == 0
 
 
 @pytest.mark.django_db
@@ -405,8 +405,6 @@ def run_together(jobs: list) -> list:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_gifts_by_one_viewer_never_exceed_the_budget():
-    from coinsite.accounts.tests.factories import make_user
-
     viewer = make_user(email="whale@example.com", password=None)
     fund(viewer, 10_000)
     spending_limits_set(user=viewer, daily_limit=100, monthly_limit=None, now=NOW - DAY)
@@ -415,7 +413,7 @@ def test_concurrent_gifts_by_one_viewer_never_exceed_the_budget():
     def gift_job(coins):
         def job():
             with transaction.atomic(durable=True):
-                spending_check(user=viewer, coins=coins, now=NOW)
+                spending_check(user=viewer, coins=coins, kinds=spending_kinds(), now=NOW)
                 ledger_debit(
                     account=wallet,
                     asset=COIN,
@@ -435,7 +433,7 @@ def test_concurrent_gifts_by_one_viewer_never_exceed_the_budget():
     blocked = [result for result in results if isinstance(result, SpendingBlocked)]
     assert len(sent) + len(blocked) == 20, results
     spent = -sum(LedgerEntry.objects.filter(account=wallet, amount__lt=0).values_list("amount", flat=True))
-    assert spent == coins_spent(user=viewer, now=NOW).today
+    assert spent == coins_spent(user=viewer, kinds=spending_kinds(), now=NOW).today
     assert 90 < spent <= 100  # filled until no remaining gift fits, never past the budget
     wallet.refresh_from_db()
     assert wallet.balance == 10_000 - spent
@@ -443,9 +441,7 @@ def test_concurrent_gifts_by_one_viewer_never_exceed_the_budget():
 
 @pytest.mark.django_db(transaction=True)
 def test_spending_check_refuses_to_run_outside_a_transaction():
-    from coinsite.accounts.tests.factories import make_user
-
     viewer = make_user(email="viewer@example.com", password=None)
 
     with pytest.raises(RuntimeError, match="inside the spending transaction"):
-        spending_check(user=viewer, coins=1, now=NOW)
+        spending_check(user=viewer, coins=1, kinds=spending_kinds(), now=NOW)

@@ -4,10 +4,10 @@ webhooks are signed with the SDK's own test helper."""
 import datetime
 import json
 import time
-from urllib.parse import parse_qs
 
 import pytest
 import stripe
+from django.core.exceptions import ImproperlyConfigured
 from djmoney.money import Money
 
 from wallet.providers import (
@@ -18,48 +18,7 @@ from wallet.providers import (
     get_provider,
 )
 from wallet.providers.stripe import StripeProvider
-
-WEBHOOK_SECRET = "whsec_test_secret_for_coinsite"
-
-
-class FakeStripeHTTP(stripe.HTTPClient):
-    """Records each request and answers with canned (status, JSON) responses."""
-
-    name = "fake"
-
-    def __init__(self, *responses):
-        super().__init__()
-        self.responses = list(responses)
-        self.requests = []
-
-    def request(self, method, url, headers, post_data=None, *, _usage=None):
-        self.requests.append({"method": method, "url": url, "headers": dict(headers), "body": post_data})
-        status, body = self.responses.pop(0)
-        return json.dumps(body), status, {"Request-Id": f"req_{len(self.requests)}"}
-
-    def close(self):
-        pass
-
-    def form(self, index=-1):
-        """The last request's form body, flattened as Stripe encodes it."""
-        return {key: values[0] for key, values in parse_qs(self.requests[index]["body"]).items()}
-
-
-def checkout_session_json(**overrides):
-    session = {
-        "id": "cs_test_a1b2c3",
-        "object": "checkout.session",
-        "url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
-        "status": "open",
-        "payment_status": "unpaid",
-        "mode": "payment",
-        "amount_total": 999,
-        "currency": "usd",
-        "client_reference_id": "tu_abc123",
-        "metadata": {"reference": "tu_abc123"},
-        "expires_at": 1_900_000_000,
-    }
-    return {**session, **overrides}
+from wallet.tests.support import STRIPE_WEBHOOK_SECRET, FakeStripeHTTP, checkout_session_json, signed, stripe_event
 
 
 def make_request(**overrides):
@@ -78,25 +37,7 @@ def make_request(**overrides):
 
 def provider_with(*responses):
     http = FakeStripeHTTP(*responses)
-    return StripeProvider(api_key="sk_test_123", webhook_secret=WEBHOOK_SECRET, http_client=http), http
-
-
-def signed(event: dict, *, secret=WEBHOOK_SECRET, timestamp=None):
-    body = json.dumps(event)
-    signature = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
-    return body.encode(), {"Stripe-Signature": signature}
-
-
-def stripe_event(event_type, *, event_id="evt_1", created=1_800_000_000, **session_fields):
-    return {
-        "id": event_id,
-        "object": "event",
-        "type": event_type,
-        "created": created,
-        "livemode": False,
-        "api_version": "2026-10-28.endive",
-        "data": {"object": checkout_session_json(**session_fields)},
-    }
+    return StripeProvider(api_key="sk_test_123", webhook_secret=STRIPE_WEBHOOK_SECRET, http_client=http), http
 
 
 # --- checkout_start ---------------------------------------------------------------------------
@@ -221,7 +162,7 @@ def test_an_invalid_request_is_a_final_provider_error():
 
 def test_get_provider_builds_stripe_from_settings(settings):
     settings.STRIPE_SECRET_KEY = "sk_test_from_settings"
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
 
     provider = get_provider("stripe")
 
@@ -230,8 +171,6 @@ def test_get_provider_builds_stripe_from_settings(settings):
 
 
 def test_stripe_without_a_secret_key_fails_clearly(settings):
-    from django.core.exceptions import ImproperlyConfigured
-
     settings.STRIPE_SECRET_KEY = ""
     with pytest.raises(ImproperlyConfigured, match="STRIPE_SECRET_KEY"):
         StripeProvider()
@@ -386,7 +325,7 @@ def test_signed_but_unreadable_payloads_are_rejected():
         "not json",
         json.dumps({"id": "evt_3", "object": "event", "type": "checkout.session.completed", "created": 1, "data": {}}),
     ):
-        header = stripe.WebhookSignature.generate_signature_header(body, WEBHOOK_SECRET, timestamp=timestamp)
+        header = stripe.WebhookSignature.generate_signature_header(body, STRIPE_WEBHOOK_SECRET, timestamp=timestamp)
         with pytest.raises(WebhookRejected):
             provider.webhook_parse(body=body.encode(), headers={"Stripe-Signature": header})
 

@@ -9,11 +9,11 @@ from wallet import services
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerTransaction, PaymentWebhookEvent, TopUp, TopUpStatus
+from wallet.providers.base import PaymentEvent
 from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.services import sandbox_session_finish
 from wallet.tasks import topup_sweep_pending
-from wallet.tests.test_sandbox import outbox  # noqa: F401  (outbox is a fixture)
-from wallet.tests.test_topups import package, start
+from wallet.tests.support import package, start
 
 State = SandboxSession.State
 
@@ -26,13 +26,13 @@ def _ledger_stays_consistent(db):
 
 
 @pytest.fixture
-def new_topup(client, alice, outbox):  # noqa: F811
+def new_topup(client, alice, outbox):
     """Start one of Alice's top-ups through the Buy coins form; returns a function that does it."""
     client.force_login(alice)
 
     def new_topup(coins: int = 700, *, started_ago: datetime.timedelta = datetime.timedelta(0)) -> TopUp:
         start(client, choice=str(package(coins).pk))
-        topup = TopUp.objects.order_by("-id").first()
+        topup = TopUp.objects.order_by("-id")[0]
         backdate(topup, started_ago)
         return topup
 
@@ -99,7 +99,7 @@ def test_pending_top_ups_that_may_still_be_paid_are_left_alone(
 def test_a_paid_checkout_whose_webhook_was_lost_is_credited_by_the_sweep(
     new_topup,
     alice,
-    outbox,  # noqa: F811
+    outbox,
     mailoutbox,
     django_capture_on_commit_callbacks,
 ):
@@ -168,8 +168,6 @@ def test_a_payment_arriving_after_the_sweep_expired_the_top_up_is_still_credited
     sweep(django_capture_on_commit_callbacks)
     topup.refresh_from_db()
     assert topup.status == TopUpStatus.EXPIRED
-
-    from wallet.providers.base import PaymentEvent
 
     with django_capture_on_commit_callbacks(execute=True):
         outcome = services.topup_apply_event(

@@ -1,11 +1,9 @@
 """Recharge: the Buy coins page, starting a top-up, and the whole sandbox journey with the test client."""
 
 import datetime
-import importlib
 from urllib.parse import urlsplit
 
 import pytest
-from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
@@ -16,46 +14,31 @@ from wallet.ledger import user_balance
 from wallet.models import (
     Asset,
     CoinPackage,
-    Country,
-    LedgerEntry,
+    CoinPackagePrice,
     LedgerTransaction,
     PaymentWebhookEvent,
     SpendingControls,
     TopUp,
     TopUpStatus,
 )
+from wallet.providers.base import ProviderError
+from wallet.providers.sandbox import SandboxProvider
 from wallet.sandbox.models import SandboxSession
-from wallet.tests.test_sandbox import CARD, outbox  # noqa: F401  (outbox is a fixture)
+from wallet.tests.support import CARD, START_URL, package, start, written
 
-START_URL = reverse("wallet:topup-start")
 RECHARGE_URL = reverse("wallet:recharge")
 SANDBOX_WEBHOOK_URL = reverse("wallet:webhook", args=["sandbox"])
 SUCCESS_CARD = {**CARD, "card_number": "4242 4242 4242 4242"}
 DECLINE_CARD = {**CARD, "card_number": "4000 0000 0000 0002"}
 
 
-# --- helpers shared by the top-up, webhook and sweep tests ------------------------------------------
-
-
-def package(coins: int) -> CoinPackage:
-    return CoinPackage.objects.get(coins=coins)
+# --- helpers (the ones other modules share are in support.py) --------------------------------------
 
 
 def site_path(url: str) -> str:
     """The path (and query) of an absolute URL, for the test client."""
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def written() -> dict[str, int]:
-    """Row counts of everything a top-up can write: compare before and after to prove nothing changed."""
-    return {
-        "topups": TopUp.objects.count(),
-        "sandbox sessions": SandboxSession.objects.count(),
-        "webhook events": PaymentWebhookEvent.objects.count(),
-        "ledger transactions": LedgerTransaction.objects.count(),
-        "ledger entries": LedgerEntry.objects.count(),
-    }
 
 
 NOTHING_WRITTEN = {
@@ -65,11 +48,6 @@ NOTHING_WRITTEN = {
     "ledger transactions": 0,
     "ledger entries": 0,
 }
-
-
-def start(client, **data):
-    """POST the Buy coins form; a package or custom amount plus a payment method."""
-    return client.post(START_URL, {"payment_method": "card", **data})
 
 
 def pay(client, topup: TopUp, capture, **data):
@@ -99,15 +77,6 @@ def years_ago(years: int, *, days: int = 0) -> datetime.date:
     return day - datetime.timedelta(days=days)
 
 
-@pytest.fixture
-def catalogue(db):
-    """The countries, packages and prices migration 0004 seeds. Tests with real transactions start
-    from flushed tables (and serialized_rollback cannot restore them once Playwright runs an event
-    loop in the test thread), so those tests put the catalogue back with the migration's own code."""
-    if not Country.objects.exists():
-        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
-
-
 @pytest.fixture(autouse=True)
 def _ledger_stays_consistent(db):
     yield
@@ -116,13 +85,13 @@ def _ledger_stays_consistent(db):
 
 
 @pytest.fixture
-def alice_client(client, alice, outbox):  # noqa: F811
+def alice_client(client, alice, outbox):
     client.force_login(alice)
     return client
 
 
 @pytest.fixture
-def japan_client(client, db, outbox):  # noqa: F811
+def japan_client(client, db, outbox):
     client.force_login(
         make_user(email="kenji@example.com", display_name="Kenji", country="JP", preferred_currency="JPY")
     )
@@ -137,7 +106,7 @@ def test_recharge_page_shows_packages_per_coin_prices_custom_amount_methods_and_
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Prices in USD for United States." in html
+    assert "Prices in USD for United States of America." in html  # the name django-countries gives
     for coins, price, per_coin in [
         ("70", "$0.99", "USD 0.0141"),
         ("700", "$9.99", "USD 0.0143"),
@@ -209,7 +178,7 @@ def _self_excluded(_):
 def test_viewers_who_may_not_recharge_are_told_why_and_their_posts_are_refused(
     client,
     db,
-    outbox,  # noqa: F811
+    outbox,
     mailoutbox,
     make_viewer,
     reason,
@@ -233,7 +202,7 @@ def test_viewers_who_may_not_recharge_are_told_why_and_their_posts_are_refused(
     assert outbox.sent == []
 
 
-def test_a_viewer_who_turned_18_today_may_recharge(client, db, outbox):  # noqa: F811
+def test_a_viewer_who_turned_18_today_may_recharge(client, db, outbox):
     client.force_login(make_user(email="birthday@example.com", birth_date=years_ago(18)))
 
     response = start(client, choice=str(package(70).pk))
@@ -324,7 +293,7 @@ def test_custom_amounts_outside_the_limits_are_refused_and_nothing_is_created(
     alice_client,
     alice,
     mailoutbox,
-    outbox,  # noqa: F811
+    outbox,
     custom_coins,
     message,
 ):
@@ -416,8 +385,6 @@ def test_an_inactive_package_cannot_be_bought(alice_client):
 
 
 def test_a_package_priced_only_in_another_currency_cannot_be_bought(japan_client):
-    from wallet.models import CoinPackagePrice
-
     usd_only = CoinPackage.objects.create(coins=42, sort_order=99)
     CoinPackagePrice.objects.create(package=usd_only, price=Money("0.50", "USD"))
 
@@ -428,7 +395,8 @@ def test_a_package_priced_only_in_another_currency_cannot_be_bought(japan_client
     assert written() == NOTHING_WRITTEN
 
 
-def test_starting_top_ups_is_rate_limited(alice_client):
+def test_starting_top_ups_is_rate_limited(alice_client, monkeypatch):
+    monkeypatch.setattr("coinsite.lib.rate_limit.time.time", lambda: 1_200_000.0)  # all in one minute window
     responses = [start(alice_client, choice=str(package(70).pk)) for _ in range(11)]
 
     assert [response.status_code for response in responses] == [302] * 10 + [429]
@@ -459,7 +427,7 @@ def test_start_only_accepts_post(alice_client):
 def test_full_journey_pay_webhook_credits_once_and_sends_one_receipt(
     alice_client,
     alice,
-    outbox,  # noqa: F811
+    outbox,
     mailoutbox,
     django_capture_on_commit_callbacks,
 ):
@@ -540,7 +508,7 @@ def test_full_journey_pay_webhook_credits_once_and_sends_one_receipt(
 def test_declined_card_fails_the_top_up_and_credits_nothing(
     alice_client,
     alice,
-    outbox,  # noqa: F811
+    outbox,
     mailoutbox,
     django_capture_on_commit_callbacks,
 ):
@@ -570,7 +538,7 @@ def test_declined_card_fails_the_top_up_and_credits_nothing(
 def test_cancelling_on_the_payment_page_cancels_the_top_up(
     alice_client,
     alice,
-    outbox,  # noqa: F811
+    outbox,
     mailoutbox,
     django_capture_on_commit_callbacks,
 ):
@@ -603,7 +571,7 @@ def test_cancelling_on_the_payment_page_cancels_the_top_up(
 def test_the_return_page_credits_the_payment_even_if_the_webhook_never_arrives(
     alice_client,
     alice,
-    outbox,  # noqa: F811
+    outbox,
     mailoutbox,
     django_capture_on_commit_callbacks,
 ):
@@ -651,9 +619,6 @@ def test_the_return_page_of_a_checkout_still_open_shows_it_pending(alice_client,
 
 
 def test_the_return_page_shows_the_top_up_pending_when_the_provider_cannot_be_asked(alice_client, alice, monkeypatch):
-    from wallet.providers.base import ProviderError
-    from wallet.providers.sandbox import SandboxProvider
-
     def outage(self, provider_session_id):
         raise ProviderError("The provider timed out.", retryable=True)
 
@@ -673,7 +638,7 @@ def test_the_return_page_shows_the_top_up_pending_when_the_provider_cannot_be_as
 
 def test_jpy_journey_credits_and_receipts_in_whole_yen(
     japan_client,
-    outbox,  # noqa: F811
+    outbox,
     mailoutbox,
     django_capture_on_commit_callbacks,
 ):
@@ -702,7 +667,7 @@ def test_another_viewers_receipt_and_return_page_are_not_found(
     alice_client,
     client,
     bob,
-    outbox,  # noqa: F811
+    outbox,
     django_capture_on_commit_callbacks,
 ):
     start(alice_client, choice=str(package(700).pk))
@@ -765,8 +730,6 @@ def test_with_the_sandbox_the_buy_coins_form_stays_on_this_site(alice_client):
 
 
 def test_an_unexpected_provider_failure_is_a_plain_message_and_charges_nothing(alice_client, alice, monkeypatch):
-    from wallet.providers.sandbox import SandboxProvider
-
     def broken(self, request):
         raise RuntimeError("API key missing")
 

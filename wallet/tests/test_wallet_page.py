@@ -14,9 +14,11 @@ from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
 
+from coinsite.accounts.tests.factories import make_user
 from wallet.ledger import account_for_user, ledger_credit, ledger_debit
 from wallet.models import Asset, SpendingControls, TopUp, TopUpStatus
 from wallet.spending import spending_limits_set
+from wallet.valuation import Valuation
 
 pytestmark = pytest.mark.django_db
 
@@ -160,8 +162,6 @@ def test_overview_shows_the_balance_and_its_money_value(alice_client, alice):
 
 
 def test_overview_values_coins_in_the_preferred_currency(client):
-    from coinsite.accounts.tests.factories import make_user
-
     yuki = make_user(email="yuki@example.com", password=None, country="JP", preferred_currency="JPY")
     credit(yuki, 700)
     client.force_login(yuki)
@@ -328,6 +328,7 @@ def test_history_page_makes_the_same_number_of_queries_for_5_or_25_rows(alice_cl
     credit(alice, 1_000)
     for _ in range(4):
         debit(alice, 1)
+    alice_client.get(INDEX)  # the per-coin prices are cached after the first page
     with CaptureQueriesContext(connection) as few:
         alice_client.get(INDEX)
     for _ in range(40):
@@ -550,9 +551,34 @@ def test_overview_shows_the_pause_and_what_is_left_to_spend(alice_client, alice)
 
 
 def test_money_values_use_decimal_rounding_half_up():
-    from wallet.account_views import CoinValuer
+    valuation = Valuation()
 
-    valuer = CoinValuer("USD")
+    assert valuation.coins(50, "USD") == Money(Decimal("0.71"), "USD")  # 0.70715
+    assert valuation.coins(-50, "USD") == Money(Decimal("-0.71"), "USD")
 
-    assert valuer.value(50) == Money(Decimal("0.71"), "USD")  # 0.70715
-    assert valuer.value(-50) == Money(Decimal("-0.71"), "USD")
+
+WALLET_QUERY_BUDGET = 12
+
+
+def test_the_wallet_page_stays_within_its_query_budget(alice_client, alice, charlie, django_assert_max_num_queries):
+    """A viewer with a long history: recharges in two currencies, a failed one, many gifts, a
+    correction, budgets with a pending raise; the second page of the gifts."""
+    for number in range(8):
+        topup(alice, coins=700, price="9.99")
+    topup(alice, coins=350, price="4.49", currency="GBP")
+    topup(alice, coins=70, price="0.99", status=TopUpStatus.FAILED)
+    for number in range(60):
+        debit(alice, 7 + number, memo=f"{number % 3 + 1} x Rose")
+    credit(alice, 25, kind="adjustment", memo="Goodwill")
+    spending_limits_set(user=alice, daily_limit=5_000, monthly_limit=20_000)
+    spending_limits_set(user=alice, daily_limit=9_000, monthly_limit=20_000)  # a raise, pending for 24 hours
+    alice_client.get(INDEX)  # the session and user rows are warm, as for a returning viewer
+
+    with django_assert_max_num_queries(WALLET_QUERY_BUDGET):
+        response = alice_client.get(INDEX, {"type": "gift", "page": 2})
+
+    assert response.status_code == 200
+    rows = history_rows(response)
+    assert len(rows) == 25  # gifts 26 to 50, newest first
+    assert all(" Gift " in f" {row} " for row in rows)
+    assert "Left to spend" in page_text(response)

@@ -13,12 +13,8 @@ from djmoney.money import Money
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerTransaction, PaymentWebhookEvent, TopUp, TopUpStatus
-from wallet.providers.stripe import StripeProvider
 from wallet.sandbox.webhooks import sign
-from wallet.tests.test_sandbox import SECRET, outbox  # noqa: F401  (outbox is a fixture)
-from wallet.tests.test_stripe_provider import WEBHOOK_SECRET as STRIPE_WEBHOOK_SECRET
-from wallet.tests.test_stripe_provider import FakeStripeHTTP, checkout_session_json, signed, stripe_event
-from wallet.tests.test_topups import catalogue, package, start, written  # noqa: F401  (catalogue is a fixture)
+from wallet.tests.support import SANDBOX_SECRET, package, signed, start, stripe_event, written
 
 SANDBOX_URL = reverse("wallet:webhook", args=["sandbox"])
 STRIPE_URL = reverse("wallet:webhook", args=["stripe"])
@@ -42,7 +38,7 @@ def sandbox_body(topup: TopUp, event_type: str = "payment.succeeded", *, event_i
 
 
 def post_sandbox(
-    client, body: bytes, *, secret: str = SECRET, timestamp: int | None = None, signature: str | None = None
+    client, body: bytes, *, secret: str = SANDBOX_SECRET, timestamp: int | None = None, signature: str | None = None
 ):
     signature = (
         signature if signature is not None else sign(body, secret=secret, timestamp=timestamp or int(time.time()))
@@ -59,7 +55,7 @@ def _ledger_stays_consistent(db):
 
 
 @pytest.fixture
-def topup(client, alice, outbox, catalogue):  # noqa: F811
+def topup(client, alice, outbox, catalogue):
     """Alice's pending 700-coin top-up ($9.99) with an open sandbox checkout."""
     client.force_login(alice)
     start(client, choice=str(package(700).pk))
@@ -114,7 +110,7 @@ def test_another_event_id_for_the_same_success_still_credits_once(topup, alice, 
 @pytest.mark.django_db(transaction=True)
 def test_ten_concurrent_deliveries_of_one_event_credit_exactly_once(topup, alice, mailoutbox):
     body = sandbox_body(topup)
-    signature = sign(body, secret=SECRET, timestamp=int(time.time()))
+    signature = sign(body, secret=SANDBOX_SECRET, timestamp=int(time.time()))
     barrier = threading.Barrier(10)
     results, errors = [], []
 
@@ -255,7 +251,7 @@ def _garbage_header(topup):
 def _tampered_amount(topup):
     # Signed for 9.99, delivered claiming 0.01.
     body = sandbox_body(topup)
-    signature = sign(body, secret=SECRET, timestamp=int(time.time()))
+    signature = sign(body, secret=SANDBOX_SECRET, timestamp=int(time.time()))
     return body.replace(b'"amount":"9.99"', b'"amount":"0.01"'), {"signature": signature}
 
 
@@ -363,21 +359,6 @@ def test_an_event_for_another_checkout_session_of_the_top_up_is_ignored(topup, a
 
 
 # --- Stripe ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def stripe_http(settings, monkeypatch):
-    """PAYMENT_PROVIDER=stripe, with the SDK talking to a fake Stripe API instead of the network."""
-    settings.PAYMENT_PROVIDER = "stripe"
-    settings.STRIPE_SECRET_KEY = "sk_test_123"
-    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
-    http = FakeStripeHTTP(
-        (200, checkout_session_json(id="cs_test_first", url="https://checkout.stripe.com/c/pay/cs_test_first")),
-        (200, checkout_session_json(id="cs_test_second", url="https://checkout.stripe.com/c/pay/cs_test_second")),
-    )
-    build = StripeProvider.__init__
-    monkeypatch.setattr(StripeProvider, "__init__", lambda self, **kwargs: build(self, http_client=http, **kwargs))
-    return http
 
 
 @pytest.fixture

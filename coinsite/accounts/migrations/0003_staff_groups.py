@@ -1,22 +1,16 @@
-"""The support, finance and catalogue staff groups (see coinsite/accounts/staff_groups.py).
+"""The support, finance and catalogue staff groups used to be filled here.
 
-Permissions are normally created after migrate; they are created here first so the groups can be
-filled on a fresh database. post_migrate re-syncs the groups after every migrate.
+The groups now belong to the backoffice app (backoffice/staff_groups.py), which fills them after
+every migrate (post_migrate), so this migration no longer does anything: on a fresh database the
+groups appear at the end of the same `migrate`. It stays in the graph because later migrations
+depend on it.
 """
 
 from django.db import migrations
 
 
 def create_staff_groups(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    from coinsite.accounts.staff_groups import staff_groups_sync
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
-        app_config.models_module = None
-    staff_groups_sync(apps=apps, using=schema_editor.connection.alias, strict=False)
+    """Nothing: see the module docstring."""
 
 
 class Migration(migrations.Migration):

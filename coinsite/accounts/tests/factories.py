@@ -1,7 +1,11 @@
 import datetime
+import time
 
 from allauth.account.models import EmailAddress
+from django_otp.oath import hotp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from coinsite.accounts import two_factor
 from coinsite.accounts.models import User
 
 PASSWORD = "correct-horse-battery"
@@ -10,7 +14,7 @@ PASSWORD = "correct-horse-battery"
 def make_user(
     *,
     email: str,
-    password: str = PASSWORD,
+    password: str | None = PASSWORD,
     verified: bool = True,
     birth_date: datetime.date = datetime.date(1990, 5, 17),
     **fields,
@@ -24,10 +28,6 @@ def make_user(
 
 def totp_code(device, *, step_offset: int = 0) -> str:
     """The code an authenticator app would show now (plus ``step_offset`` time steps)."""
-    import time
-
-    from django_otp.oath import hotp
-
     device.refresh_from_db()
     step = (int(time.time()) - device.t0) // device.step + device.drift + step_offset
     return f"{hotp(device.bin_key, step, digits=device.digits):0{device.digits}d}"
@@ -35,8 +35,6 @@ def totp_code(device, *, step_offset: int = 0) -> str:
 
 def next_totp_code(device) -> str:
     """A code the device has not accepted yet (authenticators tolerate one step of drift)."""
-    import time
-
     device.refresh_from_db()
     now = (int(time.time()) - device.t0) // device.step + device.drift
     return totp_code(device, step_offset=max(0, device.last_t + 1 - now))
@@ -44,10 +42,6 @@ def next_totp_code(device) -> str:
 
 def enroll_totp(user):
     """A confirmed authenticator plus backup codes for ``user``; returns (device, backup_codes)."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from coinsite.accounts import two_factor
-
     device = TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
     codes = two_factor.backup_codes_regenerate(user=user)
     return device, codes

@@ -3,8 +3,8 @@ import time
 import pytest
 from django.urls import reverse
 
-from coinsite.accounts import sudo
 from coinsite.accounts.tests.factories import PASSWORD, enroll_totp, totp_code
+from coinsite.lib import access
 
 ADMIN = reverse("admin:index")
 
@@ -74,7 +74,7 @@ def test_sensitive_pages_need_a_recent_recheck(client, alice, url_name):
 def test_password_change_is_refused_with_a_stale_recheck(client, alice):
     client.force_login(alice)
     session = client.session
-    session[sudo.SESSION_KEY] = int(time.time()) - 1
+    session[access.SUDO_SESSION_KEY] = int(time.time()) - 1
     session.save()
 
     response = client.post(
@@ -95,7 +95,7 @@ def test_wrong_password_does_not_open_sudo_mode(client, alice):
 
     assert response.status_code == 200
     assert "not right" in response.content.decode()
-    assert not client.session.get(sudo.SESSION_KEY)
+    assert not client.session.get(access.SUDO_SESSION_KEY)
 
 
 @pytest.mark.django_db
@@ -105,11 +105,11 @@ def test_with_two_factor_the_recheck_needs_a_code_not_the_password(client, alice
 
     by_password = client.post(reverse("accounts:confirm"), {"password": PASSWORD})
     assert by_password.status_code == 200
-    assert not client.session.get(sudo.SESSION_KEY)
+    assert not client.session.get(access.SUDO_SESSION_KEY)
 
     by_code = client.post(reverse("accounts:confirm"), {"code": totp_code(device)})
     assert by_code.status_code == 302
-    assert client.session[sudo.SESSION_KEY] > time.time()
+    assert client.session[access.SUDO_SESSION_KEY] > time.time()
 
 
 @pytest.mark.django_db

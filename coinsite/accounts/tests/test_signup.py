@@ -3,8 +3,10 @@ import re
 import pytest
 from allauth.account.models import EmailAddress
 from django.urls import reverse
+from django_countries import countries
 
 from coinsite.accounts.models import User
+from coinsite.lib.currencies import CURRENCIES
 
 SIGNUP = {
     "email": "dana@example.com",
@@ -18,7 +20,9 @@ SIGNUP = {
 
 
 def _verification_link(message) -> str:
-    return re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", message.body).group(1)
+    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", message.body)
+    assert link is not None, message.body
+    return link.group(1)
 
 
 @pytest.mark.django_db
@@ -56,6 +60,7 @@ def test_signup_then_verify_email_then_log_in(client, mailoutbox):
         ("birth_date", "2020-01-01", "at least 13"),
         ("display_name", "   ", "This field is required"),
         ("country", "XX", "Select a valid choice"),
+        ("preferred_currency", "CHF", "Select a valid choice"),
         ("password2", "something-else-entirely", "same password"),
     ],
 )
@@ -100,3 +105,11 @@ def test_logout_ends_the_session(client, alice):
     client.post(reverse("account_logout"))
 
     assert "_auth_user_id" not in client.session
+
+
+def test_countries_and_currencies_come_from_one_list_each(client):
+    html = client.get(reverse("account_signup")).content.decode()
+
+    assert '<option value="NZ">New Zealand</option>' in html  # django-countries: every country
+    assert '<option value="KRW">South Korean Won (KRW)</option>' in html  # coinsite.lib.currencies
+    assert html.count("<option value=") == len(countries) + len(CURRENCIES)

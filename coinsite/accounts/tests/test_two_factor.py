@@ -3,8 +3,8 @@ from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import sudo
 from coinsite.accounts.tests.factories import PASSWORD, enroll_totp, next_totp_code, totp_code
+from coinsite.lib import access
 
 LOGIN = reverse("account_login")
 STAGE = reverse("accounts:two-factor-login")
@@ -215,5 +215,5 @@ def test_next_totp_code_helper_gives_a_fresh_code_after_use(client, alice):
 
 def sudo_session(client):
     session = client.session
-    sudo.mark_fresh(type("Request", (), {"session": session})())
+    access.sudo_mark_fresh(type("Request", (), {"session": session})())
     session.save()

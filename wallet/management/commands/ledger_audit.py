@@ -1,6 +1,8 @@
 """`python manage.py ledger_audit`: check every ledger invariant; exit 1 naming the rows that break one."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from wallet.audit import MAX_LISTED, ledger_audit_run
 
@@ -11,7 +13,7 @@ class Command(BaseCommand):
         "no negative user balance, no orphan rows. Exits non-zero on any violation."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--max-listed",
             type=int,
@@ -19,7 +21,7 @@ class Command(BaseCommand):
             help=f"Offending rows to list per check (default {MAX_LISTED}).",
         )
 
-    def handle(self, *args, max_listed: int, **options):
+    def handle(self, *args: Any, max_listed: int, **options: Any) -> None:
         report = ledger_audit_run(max_listed=max_listed)
         self.stdout.write(f"Ledger audit at {report.started_at}:")
         for line in report.lines():

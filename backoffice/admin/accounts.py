@@ -1,0 +1,166 @@
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html_join
+
+from backoffice.actions import reason_action
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, staff_member
+from coinsite.accounts.models import StaffAction, User
+from wallet import staff
+
+STAFF_ACTION_FIELDS = ("created_at", "actor", "action", "target_type", "target_id", "target_repr", "reason", "changes")
+# Only superusers grant staff rights; support may change `is_active` (an account freeze) and nothing else.
+SUPPORT_EDITABLE_USER_FIELDS = {"is_active"}
+
+
+@admin.register(User)
+class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
+    """Users: support may freeze wallets and accounts (actions that ask for a reason); only superusers
+    manage staff accounts and passwords."""
+
+    ordering = ["email"]
+    actions = ["freeze_wallet", "unfreeze_wallet", "freeze_account", "unfreeze_account"]
+    list_display = [
+        "email",
+        "display_name",
+        "country",
+        "preferred_currency",
+        "is_creator",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    ]
+    list_filter = ["is_creator", "is_staff", "is_active", "country", "preferred_currency", "groups"]
+    search_fields = ["email", "display_name"]
+    date_hierarchy = "date_joined"
+    readonly_fields = ["date_joined", "last_login"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Profile", {"fields": ["display_name", "country", "birth_date", "preferred_currency", "is_creator"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "display_name", "password1", "password2"]}),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or request.user.is_superuser:
+            return fieldsets
+        # Without the right to change it, the password hash is nobody's business.
+        return [
+            (title, {**options, "fields": [name for name in options["fields"] if name != "password"]})
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        if obj is None or request.user.is_superuser:
+            return self.readonly_fields
+        every_field = [name for _title, options in self.get_fieldsets(request, obj) for name in options["fields"]]
+        return [name for name in every_field if name not in SUPPORT_EDITABLE_USER_FIELDS]
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Staff accounts are managed by superusers only: support cannot lock a colleague out.
+        if isinstance(obj, User) and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    def has_freeze_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallet.add_walletfreeze")
+
+    def has_account_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.change_user")
+
+    freeze_wallet = reason_action(
+        name="freeze_wallet",
+        description="Freeze wallets (no recharges, gifts or payouts)",
+        permissions=("freeze",),
+        perform=lambda request, user, reason: staff.wallet_freeze(
+            user=user, staff=staff_member(request), reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="wallet(s) frozen",
+    )
+    unfreeze_wallet = reason_action(
+        name="unfreeze_wallet",
+        description="Lift wallet freezes",
+        permissions=("freeze",),
+        perform=lambda request, user, reason: staff.wallet_unfreeze(
+            user=user, staff=staff_member(request), reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="wallet(s) unfrozen",
+    )
+    freeze_account = reason_action(
+        name="freeze_account",
+        description="Freeze accounts (no login; the user is emailed the reason)",
+        permissions=("account",),
+        perform=lambda request, user, reason: staff.account_freeze(
+            user=user, staff=staff_member(request), reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="account(s) frozen",
+    )
+    unfreeze_account = reason_action(
+        name="unfreeze_account",
+        description="Lift account freezes",
+        permissions=("account",),
+        perform=lambda request, user, reason: staff.account_unfreeze(
+            user=user, staff=staff_member(request), reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="account(s) unfrozen",
+    )
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(AuditedAdminMixin, BaseGroupAdmin):
+    list_display = ["name", "member_count"]
+
+    @admin.display(description="members")
+    def member_count(self, group: Group) -> int:
+        return group.user_set.count()
+
+
+@admin.register(StaffAction)
+class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The staff audit log: append-only, so read-only here for everyone."""
+
+    list_display = ["created_at", "actor", "action", "target_type", "target_id", "target_repr", "short_reason"]
+    list_filter = ["action", "target_type", "created_at"]
+    search_fields = ["actor__email", "action", "target_type", "=target_id", "target_repr", "reason"]
+    list_select_related = ["actor"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = readonly_fields = STAFF_ACTION_FIELDS
+
+    @admin.display(description="reason")
+    def short_reason(self, action: StaffAction) -> str:
+        return action.reason[:80]
+
+    @admin.display(description="before → after")
+    def changes(self, action: StaffAction) -> str:
+        before, after = action.before or {}, action.after or {}
+        rows = [
+            (key, before.get(key, "—"), after.get(key, "—"))
+            for key in sorted(before.keys() | after.keys())
+            if before.get(key) != after.get(key) or not (before and after)
+        ]
+        if not rows:
+            return "No field changed."
+        return format_html_join("", "<div><strong>{}</strong>: {} → {}</div>", rows)

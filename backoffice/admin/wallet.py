@@ -1,0 +1,315 @@
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+
+from backoffice.actions import reason_action, service_action
+from backoffice.forms import AdjustmentRequestForm, CoinPackagePriceForm, CoinRateForm, EconomySettingsForm
+from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
+from backoffice.services import topup_reverse
+from wallet import ledger, staff
+from wallet.models import (
+    Adjustment,
+    AdjustmentStatus,
+    CoinPackage,
+    CoinPackagePrice,
+    CoinRate,
+    CoinReceivable,
+    Country,
+    EconomySettings,
+    LedgerAccount,
+    LedgerAuditRun,
+    LedgerBalanceDelta,
+    LedgerEntry,
+    LedgerTransaction,
+    PaymentWebhookEvent,
+    SpendingControls,
+    TopUp,
+    WalletFreeze,
+)
+from wallet.selectors import economy
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "kind", "code", "user", "asset", "current_balance", "append_only_balance", "created_at"]
+    list_filter = ["kind", "asset", "append_only_balance"]
+    search_fields = ["code", "user__email", "user__display_name"]
+    list_select_related = ["user"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return ledger.accounts_with_balance(super().get_queryset(request))
+
+    @admin.display(description="balance", ordering="current_balance")
+    def current_balance(self, account: LedgerAccount) -> int:
+        return account.current_balance  # type: ignore[attr-defined]  # annotated by get_queryset
+
+
+class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = LedgerEntry
+    fields = readonly_fields = ("id", "account", "asset", "amount")
+    extra = 0
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "kind", "idempotency_key", "memo", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["=id", "idempotency_key", "memo"]
+    inlines = [LedgerEntryInline]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "transaction", "account", "asset", "amount", "created_at"]
+    list_filter = ["asset", "account__kind"]
+    search_fields = ["=transaction__id", "=account__id", "transaction__idempotency_key", "account__user__email"]
+    list_select_related = ["transaction", "account"]
+    show_full_result_count = False
+
+
+@admin.register(LedgerBalanceDelta)
+class LedgerBalanceDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Cached-balance changes not yet rolled up: evidence, never edited."""
+
+    list_display = ["id", "account", "amount"]
+    list_filter = ["account__kind", "account__asset"]
+    search_fields = ["=account__id", "account__code", "account__user__email"]
+    list_select_related = ["account", "account__user"]
+    show_full_result_count = False
+
+
+@admin.register(LedgerAuditRun)
+class LedgerAuditRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["run_date", "is_clean", "problem_count", "started_at", "finished_at", "alert_sent_at"]
+    list_filter = ["is_clean"]
+    date_hierarchy = "started_at"
+
+
+# --- Catalogue (editable by staff) ---------------------------------------------------------------
+
+
+@admin.register(Country)
+class CountryAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Country.clean checks the currency against the currency table and the payment methods."""
+
+    list_display = ["code", "name", "currency", "recharge_enabled", "gifting_enabled", "payment_methods"]
+    list_filter = ["currency", "recharge_enabled", "gifting_enabled"]
+    search_fields = ["code"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Users and top-ups name their country; switch recharge or gifting off instead.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+class CoinPackagePriceInline(admin.TabularInline):
+    model = CoinPackagePrice
+    form = CoinPackagePriceForm
+    extra = 0
+
+
+@admin.register(CoinPackage)
+class CoinPackageAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ["__str__", "coins", "bonus_coins", "prices_list", "is_active", "sort_order"]
+    list_editable = ["is_active", "sort_order"]
+    list_filter = ["is_active"]
+    inlines = [CoinPackagePriceInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("prices")
+
+    @admin.display(description="prices")
+    def prices_list(self, package: CoinPackage) -> str:
+        return ", ".join(str(price.price) for price in package.prices.all())
+
+
+@admin.register(CoinPackagePrice)
+class CoinPackagePriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = CoinPackagePriceForm
+    list_display = ["package", "price", "price_currency"]
+    list_filter = ["price_currency", "package__is_active"]
+    search_fields = ["=package__coins"]
+    list_select_related = ["package"]
+
+
+@admin.register(CoinRate)
+class CoinRateAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = CoinRateForm
+    list_display = ["per_coin_currency", "per_coin", "min_coins", "max_coins"]
+    list_filter = ["per_coin_currency"]
+
+
+# --- Money records (read-only) -------------------------------------------------------------------
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Top-ups are money records; finance refunds them or records chargebacks (actions that ask for a
+    reason and also claw back creators' held diamonds: `backoffice.services.topup_reverse`)."""
+
+    actions = ["refund", "chargeback"]
+    list_display = [
+        "public_id",
+        "user",
+        "total_coins",
+        "amount",
+        "payment_method",
+        "provider",
+        "status",
+        "created_at",
+        "completed_at",
+        "reversal",
+    ]
+    list_filter = ["status", "provider", "payment_method", "amount_currency", "country", "reversal"]
+    search_fields = ["public_id", "user__email", "provider_session_id"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_reverse_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallet.change_topup")
+
+    refund = reason_action(
+        name="refund",
+        description="Refund selected top-ups (claw back their coins)",
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_reverse(
+            topup_id=topup.pk, staff=staff_member(request), kind="refund", reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="top-up(s) refunded",
+    )
+    chargeback = reason_action(
+        name="chargeback",
+        description="Record chargebacks on selected top-ups (claw back their coins)",
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_reverse(
+            topup_id=topup.pk, staff=staff_member(request), kind="chargeback", reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="chargeback(s) recorded",
+    )
+
+
+@admin.register(PaymentWebhookEvent)
+class PaymentWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["provider", "event_id", "event_type", "topup", "outcome", "received_at"]
+    list_filter = ["provider", "event_type"]
+    search_fields = ["event_id", "topup__public_id"]
+    list_select_related = ["topup"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+
+
+@admin.register(SpendingControls)
+class SpendingControlsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Limits and self-exclusion are the viewer's own choices; staff look, never change them."""
+
+    list_display = ["user", "daily_limit", "monthly_limit", "excluded_until", "updated_at"]
+    list_filter = [("excluded_until", admin.EmptyFieldListFilter)]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+
+
+@admin.register(EconomySettings)
+class EconomySettingsAdmin(SingletonAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    """The one row of staff-set economics (diamond value, correction approvals)."""
+
+    form = EconomySettingsForm
+    list_display = ["__str__", "diamond_value", "adjustment_approval_above", "updated_at"]
+
+
+# --- Staff operations (posted by wallet.staff services; read-only here) ------------------------------
+
+
+@admin.register(WalletFreeze)
+class WalletFreezeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "reason", "frozen_by", "frozen_at"]
+    search_fields = ["user__email", "reason"]
+    list_select_related = ["user", "frozen_by"]
+    date_hierarchy = "frozen_at"
+
+
+@admin.register(CoinReceivable)
+class CoinReceivableAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "topup", "coins", "settled_coins", "created_at", "settled_at"]
+    list_filter = [("settled_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__email", "topup__public_id"]
+    list_select_related = ["user", "topup"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Corrections are requested here (finance) and posted by `wallet.staff`, never edited: large ones need
+    a second staff member's approval, never the requester's."""
+
+    list_display = ["id", "user", "asset", "amount", "status", "requested_by", "requested_at", "reviewed_by"]
+    list_filter = ["status", "asset"]
+    search_fields = ["=id", "user__email", "requested_by__email", "reason"]
+    list_select_related = ["user", "requested_by", "reviewed_by"]
+    date_hierarchy = "requested_at"
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.has_perm("wallet.add_adjustment")
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallet.change_adjustment")
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The add page asks for the correction and posts it through the service (or leaves it pending)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = AdjustmentRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                adjustment = staff.adjustment_request(staff=staff_member(request), **form.cleaned_data)
+            except staff.StaffOperationError as error:
+                form.add_error(None, str(error))
+            else:
+                state = "posted" if adjustment.status == AdjustmentStatus.POSTED else "waiting for a second approval"
+                self.message_user(request, f"Adjustment {adjustment.pk} {state}.", messages.SUCCESS)
+                return redirect("admin:wallet_adjustment_changelist")
+        return TemplateResponse(
+            request,
+            "admin/wallet/adjustment_request.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Correct a balance",
+                "form": form,
+                "opts": self.model._meta,
+                "threshold": economy().adjustment_approval_above,
+            },
+            status=400 if form.errors else 200,
+        )
+
+    approve = service_action(
+        name="approve",
+        description="Approve selected adjustments (second staff member)",
+        permissions=("review",),
+        perform=lambda request, adjustment: staff.adjustment_approve(
+            adjustment_id=adjustment.pk, staff=staff_member(request)
+        ),
+        errors=(staff.StaffOperationError,),
+        done="adjustment(s) posted",
+    )
+
+    reject = reason_action(
+        name="reject",
+        description="Reject selected adjustments",
+        permissions=("review",),
+        perform=lambda request, adjustment, reason: staff.adjustment_reject(
+            adjustment_id=adjustment.pk, staff=staff_member(request), reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done="adjustment(s) rejected",
+    )

@@ -1,0 +1,3 @@
+"""The benchmark harness (`make bench`): gift throughput next to pgbench, and the creator dashboard
+with a million gifts. It measures and prints; it never fails on a slow figure. It may import every
+app; nothing imports it."""

@@ -1,0 +1,557 @@
+"""Gift throughput benchmark (docs/design.md §4): the app's gift path against pgbench on the same machine.
+
+Used by `python manage.py bench_gifts` (`make bench`). It prints figures and writes JSON; it never
+asserts on time. Bench users live under BENCH_DOMAIN so demo data is untouched, and every run uses
+fresh idempotency keys, so it can be re-run against the same database.
+"""
+
+import datetime
+import http.client
+import math
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.db import connection
+from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
+from psycopg import sql
+
+from coinsite.accounts.models import User
+from gifting.models import Gift, GiftEvent, LiveStream
+from gifting.services import GiftError, gift_send, stream_end, stream_start
+from wallet.ledger import account_for_user, ledger_credit, user_balance
+from wallet.models import Asset
+
+BENCH_DOMAIN = "bench.coinsite.local"
+BENCH_GIFT_SLUG = "rose"
+FUNDING_FLOOR = 200_000  # coins a sender must hold before a run; topped up to this plus FUNDING_TOPUP
+FUNDING_TOPUP = 1_000_000
+
+# A timed worker: runs until the deadline (a perf_counter value), returns its latencies and outcomes.
+Worker = Callable[[float], tuple[list[float], Counter]]
+
+
+# --- Results ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseResult:
+    """One timed phase: calls made, gifts that really landed (counted in the database), latencies."""
+
+    gifts: int = 0
+    elapsed: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    outcomes: Counter = field(default_factory=Counter)
+
+    @property
+    def gifts_per_s(self) -> float | None:
+        return round(self.gifts / self.elapsed, 1) if self.elapsed > 0 else None
+
+    def percentile_ms(self, fraction: float) -> float | None:
+        return percentile(self.latencies_ms, fraction)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile, or None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
+    return round(ordered[rank], 2)
+
+
+# --- pgbench ------------------------------------------------------------------------------------
+
+
+def pgbench_path() -> str | None:
+    """pgbench from `pg_config --bindir`, Debian's versioned folders, or PATH."""
+    candidates = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            bindir = subprocess.run(  # noqa: S603
+                [pg_config, "--bindir"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout
+            candidates.append(Path(bindir.strip()) / "pgbench")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("pgbench")
+
+
+def _admin_connection() -> psycopg.Connection:
+    """An autocommit connection to the Django database's server, for CREATE/DROP DATABASE."""
+    db = settings.DATABASES["default"]
+    options: dict[str, Any] = {
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+        "autocommit": True,
+    }
+    try:
+        return psycopg.connect(dbname=db["NAME"], **options)
+    except psycopg.OperationalError:
+        return psycopg.connect(dbname="postgres", **options)
+
+
+def _pgbench_env_args() -> tuple[dict[str, str], list[str]]:
+    db: dict[str, Any] = dict(settings.DATABASES["default"])
+    env = dict(os.environ)
+    if db.get("PASSWORD"):
+        env["PGPASSWORD"] = db["PASSWORD"]
+    args = []
+    for flag, key in (("-h", "HOST"), ("-p", "PORT"), ("-U", "USER")):
+        if db.get(key):
+            args += [flag, str(db[key])]
+    return env, args
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """A new database for pgbench with a name no one else uses, dropped when the block ends.
+
+    Only a database this call created is ever dropped: if the name were taken, CREATE DATABASE fails
+    and nothing is dropped (several checkouts may share one PostgreSQL server).
+    """
+    name = f"coinsite_pgbench_{os.getpid()}_{secrets.token_hex(4)}"
+    with _admin_connection() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with _admin_connection() as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def pgbench_tps(*, pgbench: str, scale: int, clients: int, seconds: int, log: Callable[[str], None]) -> float | None:
+    """Initialise a scratch database at `scale`, run TPC-B-like for `seconds`, return tps (None on failure)."""
+    env, connect_args = _pgbench_env_args()
+    with scratch_database() as database:
+        try:
+            init = [pgbench, *connect_args, "-i", "-q", "-s", str(scale), database]
+            subprocess.run(init, env=env, capture_output=True, text=True, timeout=300, check=True)  # noqa: S603
+            run = [pgbench, *connect_args, "-T", str(seconds), "-c", str(clients), "-j", str(min(2, clients)), database]
+            result = subprocess.run(  # noqa: S603
+                run, env=env, capture_output=True, text=True, timeout=seconds + 120, check=True
+            )
+        except subprocess.CalledProcessError as error:
+            log(f"pgbench failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
+            return None
+        except subprocess.TimeoutExpired:
+            log("pgbench did not finish in time.")
+            return None
+    match = re.search(r"tps = ([\d.]+) \(without initial", result.stdout) or re.search(r"tps = ([\d.]+)", result.stdout)
+    return round(float(match.group(1)), 1) if match else None
+
+
+# --- Bench data ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BenchData:
+    senders: list[User]
+    creators: list[User]
+    streams: list[LiveStream]
+    gift: Gift
+
+
+def _bench_user(email: str, *, is_creator: bool) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(
+            email=email,
+            password=None,
+            display_name=email.split("@")[0],
+            birth_date=datetime.date(1990, 1, 1),
+            country="US",
+            is_creator=is_creator,
+        )
+    return user
+
+
+def bench_data_setup(*, senders: int) -> BenchData:
+    """Bench senders (funded) and creators (each live), created on first use and reused afterwards."""
+    gift = Gift.objects.filter(slug=BENCH_GIFT_SLUG).first()
+    if gift is None:
+        raise LookupError(f"The benchmark sends the '{BENCH_GIFT_SLUG}' gift, which is missing: run migrate.")
+    sender_users = [_bench_user(f"bench-sender-{n}@{BENCH_DOMAIN}", is_creator=False) for n in range(senders)]
+    creator_users = [_bench_user(f"bench-creator-{n}@{BENCH_DOMAIN}", is_creator=True) for n in range(senders)]
+    for sender in sender_users:
+        if user_balance(sender, Asset.COIN) < FUNDING_FLOOR:
+            ledger_credit(
+                account=account_for_user(sender, Asset.COIN),
+                asset=Asset.COIN,
+                amount=FUNDING_TOPUP,
+                idempotency_key=f"bench-topup:{uuid.uuid4()}",
+                kind="topup",
+            )
+    streams = []
+    for creator in creator_users:
+        account_for_user(creator, Asset.DIAMOND)  # so no first gift pays for creating it
+        live = LiveStream.objects.filter(creator=creator, ended_at__isnull=True).first()
+        streams.append(live or stream_start(creator=creator, title="Benchmark stream"))
+    return BenchData(senders=sender_users, creators=creator_users, streams=streams, gift=gift)
+
+
+def bench_streams_end(data: BenchData) -> None:
+    """End the bench streams so they do not show up as live on the site after the run."""
+    for stream, creator in zip(data.streams, data.creators, strict=True):
+        stream_end(stream=stream, creator=creator)
+
+
+def gifts_with_prefix(prefix: str) -> int:
+    return GiftEvent.objects.filter(idempotency_key__startswith=prefix).count()
+
+
+# --- Running timed phases on threads --------------------------------------------------------------
+
+
+def run_phase(workers: list, *, seconds: float) -> tuple[float, list[float], Counter]:
+    """Run each worker(deadline) -> (latencies, outcomes) on its own thread, released together.
+
+    Returns the wall time from release to the last thread finishing, all latencies and outcomes.
+    """
+    barrier = threading.Barrier(len(workers) + 1)
+    results: list = [None] * len(workers)
+
+    def run(index: int, worker: Worker) -> None:
+        try:
+            barrier.wait(timeout=60)
+            results[index] = worker(time.perf_counter() + seconds)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, worker), daemon=True) for index, worker in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=60)
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    elapsed = time.perf_counter() - started
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
+    for result in results:
+        if result is not None:
+            latencies += result[0]
+            outcomes += result[1]
+    return elapsed, latencies, outcomes
+
+
+def service_phase(
+    data: BenchData, *, targets: list[LiveStream], seconds: float, prefix: str, processes: int = 1
+) -> PhaseResult:
+    """Each sender gifts roses to its target stream through `gift_send` until the deadline."""
+
+    def worker_for(index: int, sender: User, stream: LiveStream) -> Worker:
+        def worker(deadline: float) -> tuple[list[float], Counter]:
+            latencies: list[float] = []
+            outcomes: Counter[str] = Counter()
+            sent = 0
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                try:
+                    gift_send(
+                        sender=sender,
+                        stream_id=stream.pk,
+                        gift_id=data.gift.pk,
+                        quantity=1,
+                        idempotency_key=f"{prefix}{index}:{sent}",
+                    )
+                    outcomes["ok"] += 1
+                except GiftError as error:
+                    outcomes[type(error).__name__] += 1
+                latencies.append((time.perf_counter() - began) * 1000)
+                sent += 1
+            return latencies, outcomes
+
+        return worker
+
+    workers = [worker_for(n, sender, targets[n]) for n, sender in enumerate(data.senders)]
+    if processes > 1:
+        elapsed, latencies, outcomes = run_phase_in_processes(workers, seconds=seconds, processes=processes)
+    else:
+        elapsed, latencies, outcomes = run_phase(workers, seconds=seconds)
+    return PhaseResult(gifts=gifts_with_prefix(prefix), elapsed=elapsed, latencies_ms=latencies, outcomes=outcomes)
+
+
+def run_phase_in_processes(workers: list, *, seconds: float, processes: int) -> tuple[float, list[float], Counter]:
+    """Like `run_phase`, with the workers dealt over forked processes, so one interpreter's GIL is not the limit."""
+    context = multiprocessing.get_context("fork")
+    shares = [workers[index::processes] for index in range(processes) if workers[index::processes]]
+    ready = context.Barrier(len(shares) + 1)
+    queue = context.Queue()
+
+    def child(share: list[Worker]) -> None:
+        ready.wait(timeout=60)
+        _elapsed, latencies, outcomes = run_phase(share, seconds=seconds)
+        queue.put((latencies, dict(outcomes)))
+
+    connection.close()  # never share the parent's socket with the children
+    children = [context.Process(target=child, args=(share,), daemon=True) for share in shares]
+    for process in children:
+        process.start()
+    ready.wait(timeout=60)
+    started = time.perf_counter()
+    results = [queue.get(timeout=seconds + 120) for _ in children]
+    elapsed = time.perf_counter() - started
+    for process in children:
+        process.join(timeout=30)
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
+    for child_latencies, child_outcomes in results:
+        latencies += child_latencies
+        outcomes += Counter(child_outcomes)
+    return elapsed, latencies, outcomes
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+def gift_endpoint_path(stream: LiveStream) -> str | None:
+    try:
+        return reverse("gifting:send", args=[stream.pk])
+    except NoReverseMatch:
+        return None
+
+
+def session_cookie_for(user: User) -> str:
+    """A logged-in session for `user`, stored where the server reads sessions, as its cookie value."""
+    store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return store.session_key
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """uvicorn serving coinsite.asgi on 127.0.0.1:<free port>, started and stopped by us."""
+
+    def __init__(self, *, workers: int, log_path: Path) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self.workers = workers
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Server":
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "coinsite.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        # Django keeps a persistent connection per thread; under ASGI every request may run on a new
+        # thread, so CONN_MAX_AGE > 0 leaks connections until PostgreSQL refuses more ("too many
+        # clients"). Django's advice for ASGI is CONN_MAX_AGE=0 (or a pool); honour an explicit choice.
+        env.setdefault("DB_CONN_MAX_AGE", "0")
+        env["DJANGO_SETTINGS_MODULE"] = "bench.settings"  # the site's, without the per-viewer rate limit
+        self.conn_max_age = env["DB_CONN_MAX_AGE"]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                command,
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_until_up(timeout=60)
+        return self
+
+    def _wait_until_up(self, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        assert self.process is not None  # started by __enter__
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"uvicorn exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                probe.request("GET", "/")
+                probe.getresponse().read()
+                probe.close()
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"uvicorn did not answer within {timeout:.0f} s; see {self.log_path}")
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def http_phase(data: BenchData, *, port: int, targets: list[LiveStream], seconds: float, prefix: str) -> PhaseResult:
+    """Each sender POSTs roses to its target stream's gift endpoint on a keep-alive connection."""
+    origin = f"http://127.0.0.1:{port}"
+    sessions = [session_cookie_for(sender) for sender in data.senders]
+    connection.close()  # the sessions are committed; threads open their own connections
+
+    def worker_for(index: int, stream: LiveStream) -> Worker:
+        # Django accepts an unmasked 32-character secret as both the CSRF cookie and the form token.
+        csrf = secrets.token_hex(16)
+        headers = {
+            "Cookie": f"{settings.SESSION_COOKIE_NAME}={sessions[index]}; {settings.CSRF_COOKIE_NAME}={csrf}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": origin,
+            "Referer": f"{origin}/",
+            "X-CSRFToken": csrf,
+        }
+        path = gift_endpoint_path(stream) or ""  # the command checked the endpoint exists
+
+        def worker(deadline: float) -> tuple[list[float], Counter]:
+            latencies: list[float] = []
+            outcomes: Counter[str] = Counter()
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            sent = 0
+            while time.perf_counter() < deadline:
+                body = urllib.parse.urlencode(
+                    {
+                        "gift": data.gift.pk,
+                        "quantity": 1,
+                        "anonymous": "",
+                        "confirmed": "",
+                        "idempotency_key": f"{prefix}{index}:{sent}",
+                        "csrfmiddlewaretoken": csrf,
+                    }
+                )
+                began = time.perf_counter()
+                try:
+                    client.request("POST", path, body=body, headers=headers)
+                    response = client.getresponse()
+                    response.read()
+                    outcomes[f"HTTP {response.status}"] += 1
+                except (OSError, http.client.HTTPException) as error:
+                    outcomes[type(error).__name__] += 1
+                    client.close()
+                    client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                latencies.append((time.perf_counter() - began) * 1000)
+                sent += 1
+            client.close()
+            return latencies, outcomes
+
+        return worker
+
+    workers = [worker_for(n, targets[n]) for n in range(len(data.senders))]
+    try:
+        elapsed, latencies, outcomes = run_phase(workers, seconds=seconds)
+    finally:
+        sessions_delete(sessions)
+    return PhaseResult(gifts=gifts_with_prefix(prefix), elapsed=elapsed, latencies_ms=latencies, outcomes=outcomes)
+
+
+def sessions_delete(session_keys: list[str]) -> None:
+    store_class = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+    for session_key in session_keys:
+        store_class(session_key).delete()
+
+
+# --- Report -------------------------------------------------------------------------------------
+
+GOALS = {  # ratio key: (numerator, denominator, goal)
+    "ratio_service_hot_vs_spread": ("service_hot_gifts_per_s", "service_spread_gifts_per_s", 0.9),
+    "ratio_http_hot_vs_spread": ("http_hot_gifts_per_s", "http_spread_gifts_per_s", 0.9),
+    "ratio_service_spread_vs_pgbench_uncontended": ("service_spread_gifts_per_s", "pgbench_uncontended_tps", 0.5),
+    "ratio_service_hot_vs_pgbench_hot": ("service_hot_gifts_per_s", "pgbench_hot_tps", 2.0),
+    "ratio_multiprocess_hot_vs_spread": (
+        "service_multiprocess_hot_gifts_per_s",
+        "service_multiprocess_spread_gifts_per_s",
+        0.9,
+    ),
+    "ratio_multiprocess_spread_vs_pgbench_uncontended": (
+        "service_multiprocess_spread_gifts_per_s",
+        "pgbench_uncontended_tps",
+        0.5,
+    ),
+    "ratio_multiprocess_hot_vs_pgbench_hot": ("service_multiprocess_hot_gifts_per_s", "pgbench_hot_tps", 2.0),
+}
+
+
+def ratios(figures: dict) -> dict:
+    found = {}
+    for key, (numerator, denominator, _goal) in GOALS.items():
+        top, bottom = figures.get(numerator), figures.get(denominator)
+        found[key] = round(top / bottom, 3) if top is not None and bottom else None
+    return found
+
+
+def table_lines(figures: dict) -> list[str]:
+    """The metric | value | ratio vs goal table."""
+    rows = [
+        (key, _shown(figures.get(key)), "")
+        for key in (
+            "pgbench_uncontended_tps",
+            "pgbench_hot_tps",
+            "service_spread_gifts_per_s",
+            "service_hot_gifts_per_s",
+            "service_p50_ms",
+            "service_p99_ms",
+            "service_multiprocess_spread_gifts_per_s",
+            "service_multiprocess_hot_gifts_per_s",
+            "service_multiprocess_p99_ms",
+            "http_spread_gifts_per_s",
+            "http_hot_gifts_per_s",
+            "http_p50_ms",
+            "http_p99_ms",
+            "ledger_audit_ok",
+        )
+    ]
+    for key, (_numerator, _denominator, goal) in GOALS.items():
+        value = figures.get(key)
+        verdict = "n/a" if value is None else ("meets" if value >= goal else "below")
+        rows.append((key, _shown(value), f"goal >= {goal} ({verdict})"))
+    width = max(len(row[0]) for row in rows)
+    lines = [f"{'metric':<{width}}  {'value':>12}  ratio vs goal", "-" * (width + 30)]
+    lines += [f"{name:<{width}}  {value:>12}  {goal}" for name, value, goal in rows]
+    return lines
+
+
+def _shown(value: object) -> str:
+    return "null" if value is None else str(value)

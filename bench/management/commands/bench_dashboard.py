@@ -1,0 +1,63 @@
+"""`python manage.py bench_dashboard` (part of `make bench`): the creator dashboard with a million gifts
+next to an empty one, in the same run; prints a table and writes var/bench/dashboard.json.
+
+A benchmark, not a test: it prints what it measured and never fails on a slow figure. The gifts are
+made in SQL (a bench creator, a bench sender, one ledger transaction per gift, spread over 120
+days), rolled up as the periodic task would, then the dashboard is timed through the selector and
+over HTTP (Django's test client, full page render) for both creators.
+"""
+
+import functools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.test import Client
+
+from bench import dashboard
+from bench.dashboard import BENCH_PREFIX
+from gifting.models import GiftEvent
+from payouts.earnings import earnings_rollup_all
+from payouts.selectors import creator_dashboard
+from wallet.audit import ledger_audit_run
+
+
+class Command(BaseCommand):
+    help = "Time the creator dashboard for a creator with many gifts against an empty dashboard."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--gifts", type=int, default=1_000_000, help="Gifts for the busy creator (default 1M).")
+        parser.add_argument("--repeat", type=int, default=20, help="Timed requests per dashboard (default 20).")
+        parser.add_argument("--output", type=Path, default=Path(settings.VAR_DIR) / "bench" / "dashboard.json")
+
+    def handle(self, *args: Any, gifts: int, repeat: int, output: Path, **options: Any) -> None:
+        empty = dashboard.bench_creator(f"{BENCH_PREFIX}-empty@bench.local")
+        busy = dashboard.bench_creator(f"{BENCH_PREFIX}-busy@bench.local")
+        existing = GiftEvent.objects.filter(creator=busy).count()
+        if existing < gifts:
+            started = time.perf_counter()
+            dashboard.gifts_make(busy, gifts - existing)
+            self.stdout.write(f"Made {gifts - existing:,} gifts in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        folded = earnings_rollup_all(now=dashboard.far_future())
+        self.stdout.write(f"Rolled up {folded:,} gift events in {time.perf_counter() - started:.1f} s")
+        figures: dict[str, Any] = {"gifts": GiftEvent.objects.filter(creator=busy).count(), "repeat": repeat}
+        for name, creator in (("empty", empty), ("busy", busy)):
+            figures[f"selector_{name}_ms"] = dashboard.median_ms(functools.partial(creator_dashboard, creator), repeat)
+            client = Client()
+            client.force_login(creator)
+            figures[f"http_{name}_ms"] = dashboard.median_ms(functools.partial(dashboard.dashboard_get, client), repeat)
+        figures["selector_ratio"] = round(figures["selector_busy_ms"] / figures["selector_empty_ms"], 2)
+        figures["http_ratio"] = round(figures["http_busy_ms"] / figures["http_empty_ms"], 2)
+        figures["ledger_audit_ok"] = ledger_audit_run().ok
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(figures, indent=2))
+        self.stdout.write(f"\nCreator dashboard, median of {repeat} (busy creator: {figures['gifts']:,} gifts)")
+        self.stdout.write(f"{'':<22}{'empty':>12}{'busy':>12}{'busy / empty':>15}")
+        for kind in ("selector", "http"):
+            empty_ms, busy_ms, ratio = (figures[f"{kind}_{key}"] for key in ("empty_ms", "busy_ms", "ratio"))
+            self.stdout.write(f"{kind + ' ms':<22}{empty_ms:>12.2f}{busy_ms:>12.2f}{ratio:>15.2f}")
+        self.stdout.write(f"ledger_audit_ok: {figures['ledger_audit_ok']}   written to {output}")

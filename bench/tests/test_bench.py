@@ -1,0 +1,121 @@
+"""The benchmarks run end to end with tiny sizes and write their JSON; no figure is checked (not a speed
+test). pgbench's scratch databases are its own: uniquely named, and only they are dropped."""
+
+import json
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from bench import gifts
+from gifting.models import Gift
+from gifting.tests.support import ensure_countries, make_gift
+from wallet.ledger import system_account
+from wallet.models import SystemAccount
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REQUIRED_KEYS = {
+    "pgbench_uncontended_tps",
+    "pgbench_hot_tps",
+    "service_spread_gifts_per_s",
+    "service_hot_gifts_per_s",
+    "http_spread_gifts_per_s",
+    "http_hot_gifts_per_s",
+    "service_p99_ms",
+    "http_p99_ms",
+    "ledger_audit_ok",
+    "ratio_service_hot_vs_spread",
+    "ratio_service_spread_vs_pgbench_uncontended",
+    "ratio_service_hot_vs_pgbench_hot",
+}
+
+
+@pytest.fixture
+def catalogue():
+    """Transactional tests start from empty tables: the countries, system accounts and the Rose the bench uses."""
+    ensure_countries()
+    for code in (SystemAccount.COINS_CONSUMED, SystemAccount.DIAMONDS_ISSUED):
+        system_account(code)
+    if not Gift.objects.filter(slug="rose").exists():  # the first transactional test still sees migrated rows
+        make_gift(slug="rose", coin_cost=1)
+
+
+def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_path):
+    output = tmp_path / "gifts.json"
+
+    call_command(
+        "bench_gifts",
+        "--seconds",
+        "1",
+        "--senders",
+        "2",
+        "--skip-pgbench",
+        "--skip-http",
+        "--processes",
+        "0",
+        "--output",
+        str(output),
+    )
+
+    figures = json.loads(output.read_text())
+    assert figures.keys() >= REQUIRED_KEYS
+    assert figures["ledger_audit_ok"] is True
+    assert figures["pgbench_uncontended_tps"] is None
+    assert figures["http_spread_gifts_per_s"] is None
+    assert figures["service_spread_outcomes"]["ok"] > 0
+
+
+def test_bench_can_run_twice_on_the_same_data(catalogue, tmp_path):
+    for run in range(2):
+        call_command(
+            "bench_gifts",
+            "--seconds",
+            "0.2",
+            "--senders",
+            "1",
+            "--skip-pgbench",
+            "--skip-http",
+            "--processes",
+            "0",
+            "--output",
+            str(tmp_path / f"run{run}.json"),
+        )
+
+    assert json.loads((tmp_path / "run1.json").read_text())["ledger_audit_ok"] is True
+
+
+def database_exists(name: str) -> bool:
+    with gifts._admin_connection() as admin:
+        return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def test_pgbench_gets_its_own_scratch_database_and_drops_only_that():
+    with gifts.scratch_database() as first, gifts.scratch_database() as second:
+        assert first != second
+        assert first.startswith("coinsite_pgbench_")
+        assert database_exists(first) and database_exists(second)
+
+    assert not database_exists(first) and not database_exists(second)
+    assert database_exists(connection.settings_dict["NAME"])  # the test database is untouched
+
+
+def test_a_taken_scratch_name_is_an_error_and_the_other_database_survives(monkeypatch):
+    with gifts.scratch_database() as taken:
+        monkeypatch.setattr("bench.gifts.secrets.token_hex", lambda _n: taken.rsplit("_", 1)[1])
+        monkeypatch.setattr("bench.gifts.os.getpid", lambda: int(taken.split("_")[2]))
+        with pytest.raises(psycopg.errors.DuplicateDatabase), gifts.scratch_database():
+            pass
+        assert database_exists(taken)
+
+
+def test_the_dashboard_bench_writes_its_figures(catalogue, tmp_path):
+    output = tmp_path / "dashboard.json"
+
+    call_command("bench_dashboard", "--gifts", "40", "--repeat", "1", "--output", str(output))
+
+    figures = json.loads(output.read_text())
+    assert figures["gifts"] == 40
+    assert figures["ledger_audit_ok"] is True
+    assert {"selector_empty_ms", "selector_busy_ms", "http_empty_ms", "http_busy_ms"} <= figures.keys()

@@ -1,0 +1,57 @@
+"""The one way the site sends email: a text body and an HTML alternative from templates/emails/.
+
+`email_send(template="topup_receipt", ...)` renders `emails/topup_receipt.txt` and, unless
+`html=False`, `emails/topup_receipt.html`, which extends `emails/base.html` (the frame and the
+styles every HTML email shares). The context always has `site_url`, for absolute links.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+
+def site_url(url_name: str, *args: Any) -> str:
+    """The absolute URL of a named page, for links in emails."""
+    return settings.SITE_URL + reverse(url_name, args=args)
+
+
+def email_send(
+    *,
+    to: str | Sequence[str],
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    html: bool = True,
+    attachments: Sequence[tuple[str, str, str]] = (),
+) -> None:
+    """Render emails/<template>.txt (and .html) with `context` and send it now; attachments are
+    (filename, content, mimetype). Raises what the mail backend raises, so callers can release a claim."""
+    context = {"site_url": settings.SITE_URL, **context}
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"emails/{template}.txt", context),
+        to=[to] if isinstance(to, str) else list(to),
+    )
+    if html:
+        message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
+    for filename, content, mimetype in attachments:
+        message.attach(filename, content, mimetype)
+    message.send()
+
+
+def email_send_claimed(*, claim: Callable[[], bool], send: Callable[[], None], release: Callable[[], object]) -> bool:
+    """Send an email at most once across re-delivered tasks: `claim` it (a conditional UPDATE that is
+    True for exactly one caller), `send` it, and `release` the claim if sending fails so a retry can
+    send it. Returns whether this call sent it."""
+    if not claim():
+        return False
+    try:
+        send()
+    except Exception:
+        release()
+        raise
+    return True

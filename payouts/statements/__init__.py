@@ -1,0 +1,2 @@
+"""Monthly statements: the data (`selectors`), the CSV (`exports`), the monthly sending (`services`)
+and the pages (`views`)."""

@@ -1,0 +1,165 @@
+"""Statements as CSV: one line per item (gift day, supporter, payout, recharge, gift) plus totals.
+
+Text cells go through `coinsite.lib.spreadsheets.csv_text`, so a stream title or a display name
+can never run as a spreadsheet formula.
+"""
+
+import datetime
+from collections.abc import Iterable
+
+from djmoney.money import Money
+
+from coinsite.lib.dates import next_month
+from coinsite.lib.spreadsheets import csv_lines, csv_text
+from payouts.models import Payout
+from payouts.statements.selectors import CreatorStatement, Statement, ViewerStatement
+from wallet.money import amount_string
+
+CSV_HEADER = ["section", "date", "description", "count", "coins", "diamonds", "amount", "currency"]
+
+
+def statement_csv(statement: Statement) -> str:
+    """The statement as CSV: one line per item (gift day, supporter, payout, recharge, gift) plus totals."""
+    rows = _creator_rows(statement) if isinstance(statement, CreatorStatement) else _viewer_rows(statement)
+    return "".join(csv_lines([CSV_HEADER, *([csv_text(row[0]), row[1], csv_text(row[2]), *row[3:]] for row in rows)]))
+
+
+def statement_filename(statement: Statement) -> str:
+    return f"coinsite-{statement.kind}-statement-{statement.month:%Y-%m}.csv"
+
+
+def _money_cells(money: Money | None) -> list[str]:
+    return ["", ""] if money is None else [amount_string(money), money.currency.code]
+
+
+def _diamond_row(
+    statement: CreatorStatement,
+    section: str,
+    day: str,
+    text: str,
+    diamonds: int,
+    count: object = "",
+    coins: object = "",
+) -> list[object]:
+    return [section, day, text, count, "", diamonds, *_money_cells(statement.valuation.diamonds(diamonds))]
+
+
+def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
+    first, last = statement.month.isoformat(), (next_month(statement.month) - datetime.timedelta(days=1)).isoformat()
+    yield _diamond_row(statement, "balance", first, "Diamonds at the start of the month", statement.diamonds_start)
+    for line in statement.gift_days:
+        yield [
+            "gifts",
+            line.day.isoformat(),
+            line.stream_title,
+            line.gifts,
+            line.coins,
+            line.diamonds,
+            *_money_cells(line.value),
+        ]
+    for supporter in statement.supporters:
+        yield [
+            "supporter",
+            "",
+            supporter.name,
+            supporter.gifts,
+            supporter.coins,
+            supporter.diamonds,
+            *_money_cells(supporter.value),
+        ]
+    for payout_line in statement.payouts:
+        yield from _payout_rows(payout_line.payout)
+    yield [
+        "total",
+        last,
+        "Coins received",
+        statement.gifts,
+        statement.coins_received,
+        "",
+        *_money_cells(statement.coins_received_value),
+    ]
+    yield _diamond_row(statement, "total", last, "Diamonds earned", statement.diamonds_earned, count=statement.gifts)
+    yield _diamond_row(statement, "total", last, "Diamonds requested for payout", statement.diamonds_requested)
+    yield _diamond_row(statement, "total", last, "Diamonds returned from payouts", statement.diamonds_returned)
+    if statement.diamonds_other:
+        yield _diamond_row(statement, "total", last, "Other changes (adjustments)", statement.diamonds_other)
+    for label, amounts in (
+        ("Payouts paid: gross", statement.paid_gross),
+        ("Payouts paid: fees", statement.paid_fees),
+        ("Payouts paid: net paid out", statement.paid_net),
+    ):
+        for amount in amounts:
+            yield ["total", last, label, "", "", statement.paid_diamonds, *_money_cells(amount)]
+    yield _diamond_row(statement, "balance", last, "Diamonds at the end of the month", statement.diamonds_end)
+
+
+def _payout_rows(payout: Payout) -> Iterable[list]:
+    day = payout.requested_at.astimezone(datetime.UTC).date().isoformat()
+    text = f"Payout {payout.public_id} ({payout.get_status_display()})"
+    yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(payout.value)]
+    if payout.gross is not None and payout.exchange_rate is not None:  # converted: both are stored together
+        rate = f" at {payout.exchange_rate.normalize():f} {payout.value.currency.code}→{payout.currency}"
+        yield [
+            "payout-gross",
+            day,
+            f"Payout {payout.public_id} converted{rate}",
+            "",
+            "",
+            "",
+            *_money_cells(payout.gross),
+        ]
+        yield ["payout-fee", day, f"Payout {payout.public_id} fee", "", "", "", *_money_cells(payout.fee)]
+        yield ["payout-net", day, f"Payout {payout.public_id} net", "", "", "", *_money_cells(payout.net)]
+
+
+def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
+    first, last = statement.month.isoformat(), (next_month(statement.month) - datetime.timedelta(days=1)).isoformat()
+    yield _coin_row(statement, "balance", first, "Coins at the start of the month", statement.coins_start)
+    for recharge in statement.recharges:
+        topup = recharge.topup
+        yield [
+            "recharge",
+            _day(topup.completed_at or topup.created_at),  # a succeeded top-up always has completed_at
+            f"Recharge {topup.public_id}",
+            1,
+            topup.total_coins,
+            "",
+            *_money_cells(topup.amount),
+        ]
+    for gift_line in statement.gifts:
+        event = gift_line.event
+        anonymous = " (sent anonymously)" if event.is_anonymous else ""
+        text = f"{event.quantity} x {event.gift.name} to {event.creator.display_name}{anonymous}"
+        yield ["gift", _day(event.created_at), text, event.quantity, event.coins, "", *_money_cells(gift_line.value)]
+    yield [
+        "total",
+        last,
+        "Recharges",
+        len(statement.recharges),
+        statement.recharged_coins,
+        "",
+        *_money_cells(statement.recharged_coins_value),
+    ]
+    for amount in statement.recharged_money:
+        yield ["total", last, "Recharges: paid", len(statement.recharges), "", "", *_money_cells(amount)]
+    yield [
+        "total",
+        last,
+        "Gifts sent",
+        len(statement.gifts),
+        statement.gifts_coins,
+        "",
+        *_money_cells(statement.gifts_value),
+    ]
+    if statement.coins_other:
+        yield _coin_row(statement, "total", last, "Other changes (refunds, corrections)", statement.coins_other)
+    yield _coin_row(statement, "balance", last, "Coins at the end of the month", statement.coins_end)
+
+
+def _coin_row(statement: ViewerStatement, section: str, day: str, text: str, coins: int) -> list[object]:
+    value = statement.valuation.coins(coins, statement.currency)
+    return [section, day, text, "", coins, "", *_money_cells(value)]
+
+
+def _day(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).date().isoformat()

@@ -1,0 +1,395 @@
+"""Monthly statements: what a creator earned and was paid, what a viewer bought and gave, per month.
+
+A statement is computed from the records themselves (gift events, top-ups, payouts) and the
+ledger (balances at the month's boundaries, from entries dated before them), never from cached
+balances, so a statement for any past month is the same whenever it is asked for. Months are in
+UTC, as everywhere on the site. The waterfall always adds up: whatever moved a balance that is
+not a gift, a recharge or a payout (staff adjustments, refunds, clawbacks) is its own line.
+
+Money values come from one `wallet.valuation.Valuation` per statement: coins at the user's
+currency's base price, diamonds at today's diamond value.
+"""
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from djmoney.money import Money
+
+from coinsite.accounts.models import User
+from coinsite.lib.dates import current_month, month_start, next_month, previous_month
+from gifting.models import GiftEvent
+from payouts.models import Payout, PayoutStatus
+from wallet.models import Asset, LedgerEntry, TopUp, TopUpStatus
+from wallet.selectors import user_currency
+from wallet.valuation import Valuation
+
+
+def first_month(user: User) -> datetime.date:
+    """The user's first month on Coinsite: when they joined, or their first ledger entry if earlier
+    (imported or backdated history)."""
+    first_entry = (
+        LedgerEntry.objects.filter(account__user=user)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    joined = user.date_joined
+    return current_month(min(joined, first_entry) if first_entry else joined)
+
+
+def statement_months(user: User, *, now: datetime.datetime | None = None) -> list[datetime.date]:
+    """The months a user can see a statement for, newest first: from their first month to the current one."""
+    month, first = current_month(now), first_month(user)
+    months = []
+    while month >= first:
+        months.append(month)
+        month = previous_month(month)
+    return months
+
+
+def is_available(user: User, month: datetime.date, *, now: datetime.datetime | None = None) -> bool:
+    return first_month(user) <= month <= current_month(now)
+
+
+# --- Statement data -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GiftDayLine:
+    day: datetime.date
+    stream_title: str
+    gifts: int
+    coins: int
+    diamonds: int
+    value: Money
+
+
+@dataclass(frozen=True)
+class SupporterLine:
+    name: str
+    is_anonymous: bool
+    gifts: int
+    coins: int
+    diamonds: int
+    value: Money
+
+
+@dataclass(frozen=True)
+class PayoutLine:
+    payout: Payout
+    is_paid_this_month: bool
+
+
+@dataclass(frozen=True)
+class CreatorStatement:
+    """The creator's waterfall: coins received → diamonds → their value → payouts (fees, FX) → paid out."""
+
+    user: User
+    month: datetime.date
+    currency: str  # the creator's own currency, for what the coins they received are worth
+    is_complete: bool
+    diamonds_start: int
+    diamonds_end: int
+    gift_days: list[GiftDayLine]
+    supporters: list[SupporterLine]
+    gifts: int
+    coins_received: int
+    diamonds_earned: int
+    diamonds_requested: int  # moved to payout clearing this month
+    diamonds_returned: int  # back from failed or rejected payouts
+    payouts: list[PayoutLine]
+    paid_diamonds: int
+    paid_value: list[Money]
+    paid_gross: list[Money]
+    paid_fees: list[Money]
+    paid_net: list[Money]
+    valuation: Valuation = field(compare=False, repr=False)
+    kind: str = field(default="creator", init=False)
+
+    @property
+    def diamonds_other(self) -> int:
+        """Adjustments, clawbacks and anything else that moved the balance (the waterfall's remainder)."""
+        return (
+            self.diamonds_end
+            - self.diamonds_start
+            - self.diamonds_earned
+            + self.diamonds_requested
+            - self.diamonds_returned
+        )
+
+    @property
+    def coins_received_value(self) -> Money | None:
+        return self.valuation.coins(self.coins_received, self.currency)
+
+    @property
+    def diamonds_earned_value(self) -> Money:
+        return self.valuation.diamonds(self.diamonds_earned)
+
+    @property
+    def diamonds_start_value(self) -> Money:
+        return self.valuation.diamonds(self.diamonds_start)
+
+    @property
+    def diamonds_end_value(self) -> Money:
+        return self.valuation.diamonds(self.diamonds_end)
+
+    @property
+    def diamonds_requested_value(self) -> Money:
+        return self.valuation.diamonds(self.diamonds_requested)
+
+    @property
+    def diamonds_returned_value(self) -> Money:
+        return self.valuation.diamonds(self.diamonds_returned)
+
+    @property
+    def diamonds_other_value(self) -> Money:
+        return self.valuation.diamonds(self.diamonds_other)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.diamonds_start or self.diamonds_end or self.gifts or self.payouts or self.diamonds_other)
+
+
+@dataclass(frozen=True)
+class RechargeLine:
+    topup: TopUp
+
+
+@dataclass(frozen=True)
+class GiftSentLine:
+    event: GiftEvent
+    value: Money | None
+
+
+@dataclass(frozen=True)
+class ViewerStatement:
+    """The viewer's month: recharges, gifts sent (anonymous ones too: they are the viewer's), coins left."""
+
+    user: User
+    month: datetime.date
+    currency: str
+    is_complete: bool
+    coins_start: int
+    coins_end: int
+    recharges: list[RechargeLine]
+    recharged_coins: int
+    recharged_money: list[Money]
+    gifts: list[GiftSentLine]
+    gifts_coins: int
+    valuation: Valuation = field(compare=False, repr=False)
+    kind: str = field(default="viewer", init=False)
+
+    @property
+    def coins_other(self) -> int:
+        """Refunds, corrections and anything else that moved the balance (the waterfall's remainder)."""
+        return self.coins_end - self.coins_start - self.recharged_coins + self.gifts_coins
+
+    @property
+    def coins_start_value(self) -> Money | None:
+        return self.valuation.coins(self.coins_start, self.currency)
+
+    @property
+    def coins_end_value(self) -> Money | None:
+        return self.valuation.coins(self.coins_end, self.currency)
+
+    @property
+    def recharged_coins_value(self) -> Money | None:
+        return self.valuation.coins(self.recharged_coins, self.currency)
+
+    @property
+    def gifts_value(self) -> Money | None:
+        return self.valuation.coins(self.gifts_coins, self.currency)
+
+    @property
+    def coins_other_value(self) -> Money | None:
+        return self.valuation.coins(self.coins_other, self.currency)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.coins_start or self.coins_end or self.recharges or self.gifts or self.coins_other)
+
+
+Statement = CreatorStatement | ViewerStatement
+
+
+# --- Building statements --------------------------------------------------------------------------
+
+
+def creator_statement(
+    user: User, month: datetime.date, *, now: datetime.datetime | None = None, valuation: Valuation | None = None
+) -> CreatorStatement:
+    """The creator's statement for `month` (first day of a month, UTC)."""
+    valuation = valuation or Valuation()
+    start, end = month_start(month), month_start(next_month(month))
+    events = GiftEvent.objects.filter(creator=user, created_at__gte=start, created_at__lt=end).order_by()
+    gift_days = _gift_days(events, valuation)
+    moves = _diamond_moves(user, start, end)
+    payouts = list(
+        Payout.objects.filter(creator=user)
+        .filter(Q(requested_at__gte=start, requested_at__lt=end) | Q(finished_at__gte=start, finished_at__lt=end))
+        .select_related("method")
+        .order_by("requested_at", "id")
+    )
+    lines = [PayoutLine(payout=payout, is_paid_this_month=_paid_within(payout, start, end)) for payout in payouts]
+    paid = [line.payout for line in lines if line.is_paid_this_month]
+    return CreatorStatement(
+        user=user,
+        month=month,
+        currency=user_currency(user),
+        is_complete=end <= (now or timezone.now()),
+        diamonds_start=_balance_before(user, Asset.DIAMOND, start),
+        diamonds_end=_balance_before(user, Asset.DIAMOND, end),
+        gift_days=gift_days,
+        supporters=_supporters(events, valuation),
+        gifts=sum(line.gifts for line in gift_days),
+        coins_received=sum(line.coins for line in gift_days),
+        diamonds_earned=sum(line.diamonds for line in gift_days),
+        diamonds_requested=moves.get("payout.request", 0),
+        diamonds_returned=moves.get("payout.return", 0),
+        payouts=lines,
+        paid_diamonds=sum(payout.diamonds for payout in paid),
+        paid_value=money_totals(payout.value for payout in paid),
+        paid_gross=money_totals(payout.gross for payout in paid),
+        paid_fees=money_totals(payout.fee for payout in paid),
+        paid_net=money_totals(payout.net for payout in paid),
+        valuation=valuation,
+    )
+
+
+def viewer_statement(
+    user: User, month: datetime.date, *, now: datetime.datetime | None = None, valuation: Valuation | None = None
+) -> ViewerStatement:
+    """The viewer's statement for `month` (first day of a month, UTC)."""
+    valuation = valuation or Valuation()
+    start, end = month_start(month), month_start(next_month(month))
+    currency = user_currency(user)
+    topups = list(
+        TopUp.objects.filter(
+            user=user, status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end
+        ).order_by("completed_at", "id")
+    )
+    events = list(
+        GiftEvent.objects.filter(sender=user, created_at__gte=start, created_at__lt=end)
+        .select_related("creator", "stream", "gift")
+        .order_by("created_at", "id")
+    )
+    return ViewerStatement(
+        user=user,
+        month=month,
+        currency=currency,
+        is_complete=end <= (now or timezone.now()),
+        coins_start=_balance_before(user, Asset.COIN, start),
+        coins_end=_balance_before(user, Asset.COIN, end),
+        recharges=[RechargeLine(topup=topup) for topup in topups],
+        recharged_coins=sum(topup.total_coins for topup in topups),
+        recharged_money=money_totals(topup.amount for topup in topups),
+        gifts=[GiftSentLine(event=event, value=valuation.coins(event.coins, currency)) for event in events],
+        gifts_coins=sum(event.coins for event in events),
+        valuation=valuation,
+    )
+
+
+def statement_for(
+    user: User, month: datetime.date, *, now: datetime.datetime | None = None, valuation: Valuation | None = None
+) -> Statement:
+    """A creator's statement for creators, a viewer's for everyone else."""
+    if user.is_creator:
+        return creator_statement(user, month, now=now, valuation=valuation)
+    return viewer_statement(user, month, now=now, valuation=valuation)
+
+
+def money_totals(amounts: Iterable[Money | None]) -> list[Money]:
+    """Sums per currency, in currency order (never one sum across currencies)."""
+    totals: dict[str, Money] = {}
+    for amount in amounts:
+        if amount is None:
+            continue
+        code = amount.currency.code
+        totals[code] = totals[code] + amount if code in totals else amount
+    return [totals[code] for code in sorted(totals)]
+
+
+def _balance_before(user: User, asset: str, moment: datetime.datetime) -> int:
+    return (
+        LedgerEntry.objects.filter(account__user=user, account__asset=asset, created_at__lt=moment).aggregate(
+            total=Sum("amount")
+        )["total"]
+        or 0
+    )
+
+
+def _diamond_moves(user: User, start: datetime.datetime, end: datetime.datetime) -> dict[str, int]:
+    """Diamonds that moved in the month per transaction kind, as positive numbers."""
+    rows = (
+        LedgerEntry.objects.filter(
+            account__user=user, account__asset=Asset.DIAMOND, created_at__gte=start, created_at__lt=end
+        )
+        .values(kind=F("transaction__kind"))
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return {row["kind"]: abs(row["total"]) for row in rows}
+
+
+def _gift_days(events: QuerySet[GiftEvent], valuation: Valuation) -> list[GiftDayLine]:
+    rows = (
+        events.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+        .values("day", "stream_id", "stream__title")
+        .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
+        .order_by("day", "stream_id")
+    )
+    return [
+        GiftDayLine(
+            day=row["day"],
+            stream_title=row["stream__title"],
+            gifts=row["gifts"],
+            coins=row["coins"],
+            diamonds=row["diamonds"],
+            value=valuation.diamonds(row["diamonds"]),
+        )
+        for row in rows
+    ]
+
+
+def _supporters(events: QuerySet[GiftEvent], valuation: Valuation) -> list[SupporterLine]:
+    """Named supporters by coins given; every anonymous gift goes into one line, so none can be told apart."""
+    named = (
+        events.filter(is_anonymous=False)
+        .values("sender_id", "sender__display_name")
+        .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
+        .order_by("-coins", "sender_id")
+    )
+    lines = [
+        SupporterLine(
+            name=row["sender__display_name"],
+            is_anonymous=False,
+            gifts=row["gifts"],
+            coins=row["coins"],
+            diamonds=row["diamonds"],
+            value=valuation.diamonds(row["diamonds"]),
+        )
+        for row in named
+    ]
+    anonymous = events.filter(is_anonymous=True).aggregate(
+        gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds")
+    )
+    if anonymous["gifts"]:
+        lines.append(
+            SupporterLine(
+                name="Anonymous supporters",
+                is_anonymous=True,
+                gifts=anonymous["gifts"],
+                coins=anonymous["coins"],
+                diamonds=anonymous["diamonds"],
+                value=valuation.diamonds(anonymous["diamonds"]),
+            )
+        )
+    return lines
+
+
+def _paid_within(payout: Payout, start: datetime.datetime, end: datetime.datetime) -> bool:
+    return payout.status == PayoutStatus.PAID and payout.finished_at is not None and start <= payout.finished_at < end
