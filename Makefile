@@ -11,14 +11,15 @@ PORT ?= 8000
 
 # Development defaults; any of them can be overridden from the environment.
 export DEBUG ?= true
+# Commands that need the database, other than manage.py and pytest (they start it themselves).
+WITH_DB := $(PY) -m coinsite.embedded_db
 
 .PHONY: run test install lint format migrate seed worker beat browser bench clean
 
 run: install migrate seed
 	@echo "Coinsite on http://$(HOST):$(PORT)/  (Ctrl-C stops it; mail is saved under var/mail/)"
-	@# ASGI, so the live pages' Server-Sent Events stream (runserver is WSGI and would buffer them). No --reload:
-	@# its worker process would start a second embedded PostgreSQL helper; restart after code changes.
-	DB_POOL_MAX=$${DB_POOL_MAX:-8} $(BIN)/uvicorn coinsite.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
+	@# ASGI, so the live pages' Server-Sent Events stream (runserver is WSGI and would buffer them).
+	DB_POOL_MAX=$${DB_POOL_MAX:-8} $(WITH_DB) $(BIN)/uvicorn coinsite.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
 
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -76,10 +77,10 @@ format: install
 	$(BIN)/ruff format .
 
 worker: install
-	$(BIN)/celery -A coinsite worker --loglevel=INFO
+	$(WITH_DB) $(BIN)/celery -A coinsite worker --loglevel=INFO
 
 beat: install
-	$(BIN)/celery -A coinsite beat --loglevel=INFO --schedule var/celerybeat-schedule
+	$(WITH_DB) $(BIN)/celery -A coinsite beat --loglevel=INFO --schedule var/celerybeat-schedule
 
 clean:
 	rm -rf $(VENV) var/staticfiles

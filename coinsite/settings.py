@@ -1,8 +1,9 @@
 """Coinsite settings: one module, configured from the environment (see README "Configuration").
 
 DEBUG off is production mode: every required variable must be set and valid, or start-up fails
-with a message naming it. With DATABASE_URL unset (development only) the project starts its own
-embedded PostgreSQL under var/; with CELERY_BROKER_URL unset, Celery runs tasks eagerly.
+with a message naming it. With DATABASE_URL unset (development only) the database is the embedded
+PostgreSQL under var/, which the commands that need it start (coinsite/embedded_db.py): importing
+settings starts nothing and creates nothing. With CELERY_BROKER_URL unset, Celery runs tasks eagerly.
 """
 
 from pathlib import Path
@@ -13,10 +14,11 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from coinsite.env import env_bool, env_int, env_list, env_str, require
+from coinsite import embedded_db
+from coinsite.env import env_bool, env_int, env_list, env_str, require, var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("COINSITE_VAR_DIR") or BASE_DIR / "var")
+VAR_DIR = var_dir()
 
 DEBUG = env_bool("DEBUG", default=False)
 PRODUCTION = not DEBUG
@@ -115,9 +117,7 @@ if DATABASE_URL:
 elif PRODUCTION:
     require("DATABASE_URL", DATABASE_URL)
 else:
-    from coinsite import embedded_db
-
-    _database = embedded_db.start(VAR_DIR)
+    _database = embedded_db.database_settings(VAR_DIR)
 # A connection pool (psycopg_pool) for the web processes: under ASGI every request runs on its own
 # thread, so persistent connections (DB_CONN_MAX_AGE) leak and fresh ones cost a connect per request.
 DB_POOL_MAX = env_int("DB_POOL_MAX", 0)
@@ -189,8 +189,7 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
+STATIC_ROOT = VAR_DIR / "staticfiles"  # collectstatic creates it (make run too, for whitenoise)
 WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
