@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from coinsite import embedded_db
+from coinsite.devserver import broker_transport_options, browser_host
 from coinsite.env import env_bool, env_int, env_list, env_str, require, var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,13 +31,17 @@ if PRODUCTION:
     if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY == _DEV_SECRET:
         raise ImproperlyConfigured("Environment variable SECRET_KEY is too weak: use at least 50 random characters.")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
+# Where `make run` serves the development site; SITE_URL follows them unless it is set.
+HOST = env_str("HOST") or "127.0.0.1"
+PORT = env_int("PORT", 8000)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else sorted({"127.0.0.1", "localhost", browser_host(HOST)}))
 if PRODUCTION:
     require("ALLOWED_HOSTS", ALLOWED_HOSTS)
     if "*" in ALLOWED_HOSTS:
         raise ImproperlyConfigured("Environment variable ALLOWED_HOSTS must not contain '*'.")
 
-SITE_URL = (env_str("SITE_URL") or ("" if PRODUCTION else "http://127.0.0.1:8000")).rstrip("/")
+SITE_URL = (env_str("SITE_URL") or ("" if PRODUCTION else f"http://{browser_host(HOST)}:{PORT}")).rstrip("/")
 if PRODUCTION:
     require("SITE_URL", SITE_URL)
 if SITE_URL and urlparse(SITE_URL).scheme not in {"http", "https"}:
@@ -237,6 +242,15 @@ else:
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or ""
 if PRODUCTION:
     require("CELERY_BROKER_URL", CELERY_BROKER_URL)
+# A task must finish well inside the visibility timeout, or Redis re-delivers it while it runs.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "Environment variable CELERY_BROKER_URL is filesystem://, which serves one development machine: "
+            "use Redis (redis://host:6379/0) when DEBUG is off."
+        )
+    CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(VAR_DIR)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -247,8 +261,6 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
-# A task must finish well inside the visibility timeout, or Redis re-delivers it while it runs.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE

@@ -22,6 +22,8 @@ CONFIG_VARS = [
     "STRIPE_WEBHOOK_SECRET",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
     "PAYMENT_PROVIDER",
+    "HOST",
+    "PORT",
 ]
 PRODUCTION = {
     "DEBUG": "false",
@@ -70,6 +72,7 @@ def test_production_mode_refuses_to_start_without_a_required_variable(name):
         ({"DATABASE_URL": "mysql://u:p@db/x"}, "DATABASE_URL must point at PostgreSQL"),
         ({"EMAIL_URL": "pigeon://coop"}, "EMAIL_URL must look like"),
         ({"SUDO_MODE_SECONDS": "ten"}, "SUDO_MODE_SECONDS must be an integer"),
+        ({"CELERY_BROKER_URL": "filesystem://"}, "CELERY_BROKER_URL is filesystem://, which serves one development"),
     ],
 )
 def test_production_mode_names_the_bad_variable(overrides, message):
@@ -84,6 +87,52 @@ def test_check_deploy_is_clean_in_production_configuration():
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "site_url", "allowed_hosts"),
+    [
+        ({}, "http://127.0.0.1:8000", ["127.0.0.1", "localhost"]),
+        ({"PORT": "8123"}, "http://127.0.0.1:8123", ["127.0.0.1", "localhost"]),
+        ({"HOST": "0.0.0.0", "PORT": "9000"}, "http://127.0.0.1:9000", ["127.0.0.1", "localhost"]),
+        (
+            {"HOST": "coinsite.test", "PORT": "8001"},
+            "http://coinsite.test:8001",
+            ["127.0.0.1", "coinsite.test", "localhost"],
+        ),
+        ({"PORT": "8123", "SITE_URL": "https://dev.example"}, "https://dev.example", ["127.0.0.1", "localhost"]),
+    ],
+)
+def test_in_development_site_url_follows_host_and_port(env, site_url, allowed_hosts):
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SITE_URL, s.SANDBOX_WEBHOOK_URL, s.CSRF_TRUSTED_ORIGINS[0], ','.join(s.ALLOWED_HOSTS))"
+    )
+    result = _run(
+        {
+            "DEBUG": "true",
+            "DATABASE_URL": PRODUCTION["DATABASE_URL"],
+            "DJANGO_SETTINGS_MODULE": "coinsite.settings",
+            **env,
+        },
+        "-c",
+        probe,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        site_url,
+        f"{site_url}/wallet/webhooks/sandbox/",
+        site_url,
+        ",".join(allowed_hosts),
+    ]
+
+
+def test_a_bad_port_is_named():
+    result = _run({"DEBUG": "true", "PORT": "eighty", "DJANGO_SETTINGS_MODULE": "coinsite.settings"})
+
+    assert result.returncode != 0
+    assert "PORT must be an integer, got 'eighty'" in result.stderr
 
 
 def test_check_deploy_warns_when_production_takes_sandbox_payments():
