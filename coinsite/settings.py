@@ -346,11 +346,26 @@ CELERY_BEAT_SCHEDULE["sandbox-expire-sessions"] = {
 # --- end Payments -----------------------------------------------------------------------------
 
 # --- Payouts ----------------------------------------------------------------------------------
-# Who sends creators' money: "sandbox" (built-in, confirms asynchronously) is the only one so far;
-# a real provider implements payouts.providers.PayoutProvider and is added to PROVIDERS.
+# Who sends creators' money: "sandbox" (built-in, settles a few seconds later; the default) or
+# "paypal" (PayPal Payouts). Each implements payouts.providers.PayoutProvider.
 PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER") or "sandbox"
-if PAYOUT_PROVIDER not in {"sandbox"}:
-    raise ImproperlyConfigured(f"Environment variable PAYOUT_PROVIDER must be 'sandbox', got {PAYOUT_PROVIDER!r}.")
+if PAYOUT_PROVIDER not in {"sandbox", "paypal"}:
+    raise ImproperlyConfigured(
+        f"Environment variable PAYOUT_PROVIDER must be 'sandbox' or 'paypal', got {PAYOUT_PROVIDER!r}."
+    )
+PAYPAL_CLIENT_ID = env_str("PAYPAL_CLIENT_ID") or ""
+PAYPAL_CLIENT_SECRET = env_str("PAYPAL_CLIENT_SECRET") or ""
+PAYPAL_MODE = env_str("PAYPAL_MODE") or ""
+if PAYOUT_PROVIDER == "paypal":
+    _why = "PAYOUT_PROVIDER is 'paypal'"
+    require("PAYPAL_CLIENT_ID", PAYPAL_CLIENT_ID, why=_why)
+    require("PAYPAL_CLIENT_SECRET", PAYPAL_CLIENT_SECRET, why=_why)
+    require("PAYPAL_MODE", PAYPAL_MODE, why=f"{_why} (sandbox for PayPal's test site, live for real payouts)")
+    if PAYPAL_MODE not in {"sandbox", "live"}:
+        raise ImproperlyConfigured(
+            f"Environment variable PAYPAL_MODE must be 'sandbox' or 'live', got {PAYPAL_MODE!r}."
+        )
+PAYPAL_TIMEOUT = env_int("PAYPAL_TIMEOUT", 20)
 EXCHANGE_BACKEND = "payouts.exchange.FixedRatesBackend"
 CELERY_BEAT_SCHEDULE.update(
     {

@@ -6,6 +6,7 @@ from django import forms
 
 from payouts.exchange import PAYOUT_CURRENCIES
 from payouts.models import PayoutMethodKind
+from payouts.providers import provider_class
 from payouts.services import MAX_KEY_LENGTH
 
 CURRENCY_CHOICES = [(code, code) for code in PAYOUT_CURRENCIES]
@@ -26,6 +27,18 @@ class PayoutMethodForm(forms.Form):
     iban = forms.CharField(required=False, max_length=42, label="IBAN", help_text="For a bank account.")
     bic = forms.CharField(required=False, max_length=14, label="BIC (SWIFT code)", help_text="For a bank account.")
     paypal_email = forms.EmailField(required=False, label="PayPal email", help_text="For PayPal.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Offer only what the payout provider can pay (PayPal payouts cannot pay a bank account).
+        provider = provider_class()
+        self.fields["kind"].choices = [
+            (kind, label) for kind, label in PayoutMethodKind.choices if kind in provider.method_kinds
+        ]
+        if provider.currencies is not None:
+            self.fields["currency"].choices = [
+                (code, label) for code, label in CURRENCY_CHOICES if code in provider.currencies
+            ]
 
     def clean(self):
         cleaned = super().clean()

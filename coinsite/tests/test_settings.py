@@ -24,6 +24,10 @@ CONFIG_VARS = [
     "PAYMENT_PROVIDER",
     "HOST",
     "PORT",
+    "PAYOUT_PROVIDER",
+    "PAYPAL_CLIENT_ID",
+    "PAYPAL_CLIENT_SECRET",
+    "PAYPAL_MODE",
 ]
 PRODUCTION = {
     "DEBUG": "false",
@@ -36,6 +40,10 @@ PRODUCTION = {
     "PAYMENT_PROVIDER": "stripe",
     "STRIPE_SECRET_KEY": "sk_live_example0123456789",
     "STRIPE_WEBHOOK_SECRET": "whsec_example0123456789",
+    "PAYOUT_PROVIDER": "paypal",
+    "PAYPAL_CLIENT_ID": "AbCdEf-paypal-client-id",
+    "PAYPAL_CLIENT_SECRET": "EfGhIj-paypal-client-secret",
+    "PAYPAL_MODE": "live",
 }
 
 
@@ -73,6 +81,8 @@ def test_production_mode_refuses_to_start_without_a_required_variable(name):
         ({"EMAIL_URL": "pigeon://coop"}, "EMAIL_URL must look like"),
         ({"SUDO_MODE_SECONDS": "ten"}, "SUDO_MODE_SECONDS must be an integer"),
         ({"CELERY_BROKER_URL": "filesystem://"}, "CELERY_BROKER_URL is filesystem://, which serves one development"),
+        ({"PAYOUT_PROVIDER": "wire"}, "PAYOUT_PROVIDER must be 'sandbox' or 'paypal', got 'wire'"),
+        ({"PAYPAL_MODE": "test"}, "PAYPAL_MODE must be 'sandbox' or 'live', got 'test'"),
     ],
 )
 def test_production_mode_names_the_bad_variable(overrides, message):
@@ -87,6 +97,14 @@ def test_check_deploy_is_clean_in_production_configuration():
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_MODE"])
+def test_the_paypal_payout_provider_needs_its_credentials_and_mode(name):
+    result = _run({**_without(name), "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "coinsite.settings"})
+
+    assert result.returncode != 0
+    assert f"Environment variable {name} is not set: PAYOUT_PROVIDER is 'paypal'" in result.stderr
 
 
 @pytest.mark.parametrize(
