@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "coinsite.context_processors.test_mode",
             ],
         },
     },
@@ -312,12 +313,27 @@ LOGGING = {
 }
 
 # --- Payments ---------------------------------------------------------------------------------
+# Production refuses the built-in sandbox providers (a test card would buy coins, payouts would only
+# be pretended) unless a staging site asks for them; every page then carries a test-mode banner.
+ALLOW_SANDBOX_PROVIDERS = env_bool("ALLOW_SANDBOX_PROVIDERS", default=False)
+
+
+def _refuse_sandbox_in_production(name: str, consequence: str, instead: str) -> None:
+    if PRODUCTION and (env_str(name) or "sandbox") == "sandbox" and not ALLOW_SANDBOX_PROVIDERS:
+        value = "is 'sandbox'" if env_str(name) else "is not set, so it is 'sandbox',"
+        raise ImproperlyConfigured(
+            f"Environment variable {name} {value} with DEBUG off: {consequence}. "
+            f"Set {instead}, or ALLOW_SANDBOX_PROVIDERS=true on a staging site (pages then say it is in test mode)."
+        )
+
+
 # Which provider takes top-up payments: "sandbox" (built-in test checkout, the default) or "stripe".
 PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER") or "sandbox"
 if PAYMENT_PROVIDER not in {"sandbox", "stripe"}:
     raise ImproperlyConfigured(
         f"Environment variable PAYMENT_PROVIDER must be 'sandbox' or 'stripe', got {PAYMENT_PROVIDER!r}."
     )
+_refuse_sandbox_in_production("PAYMENT_PROVIDER", "test cards would buy coins", "PAYMENT_PROVIDER=stripe")
 # How long a hosted checkout stays payable (Stripe accepts 30 minutes to 24 hours).
 PAYMENT_CHECKOUT_MINUTES = env_int("PAYMENT_CHECKOUT_MINUTES", 60)
 if not 30 <= PAYMENT_CHECKOUT_MINUTES <= 24 * 60:
@@ -353,6 +369,11 @@ if PAYOUT_PROVIDER not in {"sandbox", "paypal"}:
     raise ImproperlyConfigured(
         f"Environment variable PAYOUT_PROVIDER must be 'sandbox' or 'paypal', got {PAYOUT_PROVIDER!r}."
     )
+_refuse_sandbox_in_production(
+    "PAYOUT_PROVIDER",
+    "creators' payouts would only be simulated",
+    "PAYOUT_PROVIDER=paypal (and the PAYPAL_* variables)",
+)
 PAYPAL_CLIENT_ID = env_str("PAYPAL_CLIENT_ID") or ""
 PAYPAL_CLIENT_SECRET = env_str("PAYPAL_CLIENT_SECRET") or ""
 PAYPAL_MODE = env_str("PAYPAL_MODE") or ""
@@ -366,6 +387,10 @@ if PAYOUT_PROVIDER == "paypal":
             f"Environment variable PAYPAL_MODE must be 'sandbox' or 'live', got {PAYPAL_MODE!r}."
         )
 PAYPAL_TIMEOUT = env_int("PAYPAL_TIMEOUT", 20)
+
+# Which side moves no real money, for the test-mode banner (coinsite/context_processors.py).
+TEST_MODE_PAYMENTS = PAYMENT_PROVIDER == "sandbox" or STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_"))
+TEST_MODE_PAYOUTS = PAYOUT_PROVIDER == "sandbox" or PAYPAL_MODE == "sandbox"
 EXCHANGE_BACKEND = "payouts.exchange.FixedRatesBackend"
 CELERY_BEAT_SCHEDULE.update(
     {
