@@ -1,24 +1,28 @@
 # Coinsite — `make run` brings up the site with demo data, `make test` runs the test suite.
-# Both work on a fresh clone with Python >= 3.12 and nothing else: with DATABASE_URL unset the
-# project starts its own embedded PostgreSQL under var/, and Celery runs tasks eagerly.
+# Both work on a fresh clone with Python >= 3.12 and nothing else: with DATABASE_URL unset they
+# start the project's own embedded PostgreSQL under var/ and stop it when they end. `make run`
+# also runs a Celery worker and beat (on a broker folder under var/ unless CELERY_BROKER_URL is
+# set); in tests Celery runs tasks eagerly unless a test starts a worker.
 
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# Where `make run` serves the site; settings derive SITE_URL (links, webhooks, CSRF origin) from them.
+export HOST ?= 127.0.0.1
+export PORT ?= 8000
 
 # Development defaults; any of them can be overridden from the environment.
 export DEBUG ?= true
+# Commands that need the database, other than manage.py and pytest (they start it themselves).
+WITH_DB := $(PY) -m coinsite.embedded_db
 
 .PHONY: run test install lint format typecheck migrate seed worker beat browser bench clean
 
-run: install migrate seed
-	@echo "Coinsite on http://$(HOST):$(PORT)/  (Ctrl-C stops it; mail is saved under var/mail/)"
-	@# ASGI, so the live pages' Server-Sent Events stream (runserver is WSGI and would buffer them). No --reload:
-	@# its worker process would start a second embedded PostgreSQL helper; restart after code changes.
-	DB_POOL_MAX=$${DB_POOL_MAX:-8} $(BIN)/uvicorn coinsite.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
+# Migrations, demo data, then uvicorn (ASGI, for the live pages' event streams), a Celery worker and
+# beat side by side (coinsite/devserver.py); Ctrl-C stops them all and the embedded PostgreSQL.
+run: install
+	$(PY) -m coinsite.devserver
 
 test: install browser
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -81,10 +85,10 @@ typecheck: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://typecheck@127.0.0.1:5432/unused} $(BIN)/mypy .
 
 worker: install
-	$(BIN)/celery -A coinsite worker --loglevel=INFO
+	$(WITH_DB) $(BIN)/celery -A coinsite worker --loglevel=INFO
 
 beat: install
-	$(BIN)/celery -A coinsite beat --loglevel=INFO --schedule var/celerybeat-schedule
+	$(WITH_DB) $(BIN)/celery -A coinsite beat --loglevel=INFO --schedule var/celerybeat-schedule
 
 clean:
 	rm -rf $(VENV) var/staticfiles

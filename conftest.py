@@ -14,6 +14,8 @@ from coinsite.celery import app
 # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+_EMBEDDED_DB = pytest.StashKey()
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -23,6 +25,22 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def pytest_configure(config):
+    """Start the embedded PostgreSQL when settings use it (DATABASE_URL unset). Settings start
+    nothing themselves; Django connects only later, when the test database is set up."""
+    from coinsite import embedded_db
+
+    if not (config.option.help or config.option.version):
+        config.stash[_EMBEDDED_DB] = embedded_db.running_if_needed()
+        config.stash[_EMBEDDED_DB].__enter__()
+
+
+def pytest_unconfigure(config):
+    """Stop it again (unless another command still uses it), so a test run leaves nothing behind."""
+    if _EMBEDDED_DB in config.stash:
+        config.stash[_EMBEDDED_DB].__exit__(None, None, None)
 
 
 @pytest.fixture(autouse=True)

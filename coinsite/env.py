@@ -5,8 +5,11 @@ start with a message that names the variable, instead of surfacing later as a co
 """
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -51,3 +54,8 @@ def require[T](name: str, value: T, *, why: str = "it is required when DEBUG is 
     if not value:
         raise ImproperlyConfigured(f"Environment variable {name} is not set: {why}.")
     return value
+
+
+def var_dir() -> Path:
+    """Where local state lives (embedded database, mail, collected static files, Celery's folders)."""
+    return Path(env_str("COINSITE_VAR_DIR") or BASE_DIR / "var").resolve()

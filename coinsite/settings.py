@@ -1,8 +1,9 @@
 """Coinsite settings: one module, configured from the environment (see README "Configuration").
 
 DEBUG off is production mode: every required variable must be set and valid, or start-up fails
-with a message naming it. With DATABASE_URL unset (development only) the project starts its own
-embedded PostgreSQL under var/; with CELERY_BROKER_URL unset, Celery runs tasks eagerly.
+with a message naming it. With DATABASE_URL unset (development only) the database is the embedded
+PostgreSQL under var/, which the commands that need it start (coinsite/embedded_db.py): importing
+settings starts nothing and creates nothing. With CELERY_BROKER_URL unset, Celery runs tasks eagerly.
 """
 
 from pathlib import Path
@@ -13,10 +14,12 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from coinsite.env import env_bool, env_int, env_list, env_str, require
+from coinsite import embedded_db
+from coinsite.devserver import broker_transport_options, browser_host
+from coinsite.env import env_bool, env_int, env_list, env_str, require, var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("COINSITE_VAR_DIR") or BASE_DIR / "var")
+VAR_DIR = var_dir()
 
 DEBUG = env_bool("DEBUG", default=False)
 PRODUCTION = not DEBUG
@@ -28,13 +31,17 @@ if PRODUCTION:
     if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY == _DEV_SECRET:
         raise ImproperlyConfigured("Environment variable SECRET_KEY is too weak: use at least 50 random characters.")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
+# Where `make run` serves the development site; SITE_URL follows them unless it is set.
+HOST = env_str("HOST") or "127.0.0.1"
+PORT = env_int("PORT", 8000)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else sorted({"127.0.0.1", "localhost", browser_host(HOST)}))
 if PRODUCTION:
     require("ALLOWED_HOSTS", ALLOWED_HOSTS)
     if "*" in ALLOWED_HOSTS:
         raise ImproperlyConfigured("Environment variable ALLOWED_HOSTS must not contain '*'.")
 
-SITE_URL = (env_str("SITE_URL") or ("" if PRODUCTION else "http://127.0.0.1:8000")).rstrip("/")
+SITE_URL = (env_str("SITE_URL") or ("" if PRODUCTION else f"http://{browser_host(HOST)}:{PORT}")).rstrip("/")
 if PRODUCTION:
     require("SITE_URL", SITE_URL)
 if SITE_URL and urlparse(SITE_URL).scheme not in {"http", "https"}:
@@ -99,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "coinsite.context_processors.test_mode",
             ],
         },
     },
@@ -117,9 +125,7 @@ if DATABASE_URL:
 elif PRODUCTION:
     require("DATABASE_URL", DATABASE_URL)
 else:
-    from coinsite import embedded_db
-
-    _database = embedded_db.start(VAR_DIR)
+    _database = embedded_db.database_settings(VAR_DIR)
 # A connection pool (psycopg_pool) for the web processes: under ASGI every request runs on its own
 # thread, so persistent connections (DB_CONN_MAX_AGE) leak and fresh ones cost a connect per request.
 DB_POOL_MAX = env_int("DB_POOL_MAX", 0)
@@ -191,8 +197,7 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
+STATIC_ROOT = VAR_DIR / "staticfiles"  # collectstatic creates it (make run too, for whitenoise)
 WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -240,6 +245,15 @@ else:
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or ""
 if PRODUCTION:
     require("CELERY_BROKER_URL", CELERY_BROKER_URL)
+# A task must finish well inside the visibility timeout, or Redis re-delivers it while it runs.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "Environment variable CELERY_BROKER_URL is filesystem://, which serves one development machine: "
+            "use Redis (redis://host:6379/0) when DEBUG is off."
+        )
+    CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(VAR_DIR)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -250,8 +264,6 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
-# A task must finish well inside the visibility timeout, or Redis re-delivers it while it runs.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -303,12 +315,27 @@ LOGGING = {
 }
 
 # --- Payments ---------------------------------------------------------------------------------
+# Production refuses the built-in sandbox providers (a test card would buy coins, payouts would only
+# be pretended) unless a staging site asks for them; every page then carries a test-mode banner.
+ALLOW_SANDBOX_PROVIDERS = env_bool("ALLOW_SANDBOX_PROVIDERS", default=False)
+
+
+def _refuse_sandbox_in_production(name: str, consequence: str, instead: str) -> None:
+    if PRODUCTION and (env_str(name) or "sandbox") == "sandbox" and not ALLOW_SANDBOX_PROVIDERS:
+        value = "is 'sandbox'" if env_str(name) else "is not set, so it is 'sandbox',"
+        raise ImproperlyConfigured(
+            f"Environment variable {name} {value} with DEBUG off: {consequence}. "
+            f"Set {instead}, or ALLOW_SANDBOX_PROVIDERS=true on a staging site (pages then say it is in test mode)."
+        )
+
+
 # Which provider takes top-up payments: "sandbox" (built-in test checkout, the default) or "stripe".
 PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER") or "sandbox"
 if PAYMENT_PROVIDER not in {"sandbox", "stripe"}:
     raise ImproperlyConfigured(
         f"Environment variable PAYMENT_PROVIDER must be 'sandbox' or 'stripe', got {PAYMENT_PROVIDER!r}."
     )
+_refuse_sandbox_in_production("PAYMENT_PROVIDER", "test cards would buy coins", "PAYMENT_PROVIDER=stripe")
 # How long a hosted checkout stays payable (Stripe accepts 30 minutes to 24 hours).
 PAYMENT_CHECKOUT_MINUTES = env_int("PAYMENT_CHECKOUT_MINUTES", 60)
 if not 30 <= PAYMENT_CHECKOUT_MINUTES <= 24 * 60:
@@ -337,11 +364,35 @@ CELERY_BEAT_SCHEDULE["sandbox-expire-sessions"] = {
 # --- end Payments -----------------------------------------------------------------------------
 
 # --- Payouts ----------------------------------------------------------------------------------
-# Who sends creators' money: "sandbox" (built-in, confirms asynchronously) is the only one so far;
-# a real provider implements payouts.providers.PayoutProvider and is added to PROVIDERS.
+# Who sends creators' money: "sandbox" (built-in, settles a few seconds later; the default) or
+# "paypal" (PayPal Payouts). Each implements payouts.providers.PayoutProvider.
 PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER") or "sandbox"
-if PAYOUT_PROVIDER not in {"sandbox"}:
-    raise ImproperlyConfigured(f"Environment variable PAYOUT_PROVIDER must be 'sandbox', got {PAYOUT_PROVIDER!r}.")
+if PAYOUT_PROVIDER not in {"sandbox", "paypal"}:
+    raise ImproperlyConfigured(
+        f"Environment variable PAYOUT_PROVIDER must be 'sandbox' or 'paypal', got {PAYOUT_PROVIDER!r}."
+    )
+_refuse_sandbox_in_production(
+    "PAYOUT_PROVIDER",
+    "creators' payouts would only be simulated",
+    "PAYOUT_PROVIDER=paypal (and the PAYPAL_* variables)",
+)
+PAYPAL_CLIENT_ID = env_str("PAYPAL_CLIENT_ID") or ""
+PAYPAL_CLIENT_SECRET = env_str("PAYPAL_CLIENT_SECRET") or ""
+PAYPAL_MODE = env_str("PAYPAL_MODE") or ""
+if PAYOUT_PROVIDER == "paypal":
+    _why = "PAYOUT_PROVIDER is 'paypal'"
+    require("PAYPAL_CLIENT_ID", PAYPAL_CLIENT_ID, why=_why)
+    require("PAYPAL_CLIENT_SECRET", PAYPAL_CLIENT_SECRET, why=_why)
+    require("PAYPAL_MODE", PAYPAL_MODE, why=f"{_why} (sandbox for PayPal's test site, live for real payouts)")
+    if PAYPAL_MODE not in {"sandbox", "live"}:
+        raise ImproperlyConfigured(
+            f"Environment variable PAYPAL_MODE must be 'sandbox' or 'live', got {PAYPAL_MODE!r}."
+        )
+PAYPAL_TIMEOUT = env_int("PAYPAL_TIMEOUT", 20)
+
+# Which side moves no real money, for the test-mode banner (coinsite/context_processors.py).
+TEST_MODE_PAYMENTS = PAYMENT_PROVIDER == "sandbox" or STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_"))
+TEST_MODE_PAYOUTS = PAYOUT_PROVIDER == "sandbox" or PAYPAL_MODE == "sandbox"
 EXCHANGE_BACKEND = "payouts.exchange.FixedRatesBackend"
 CELERY_BEAT_SCHEDULE.update(
     {

@@ -8,6 +8,7 @@ from django import forms
 
 from coinsite.lib.currencies import currency_choices
 from payouts.models import PayoutMethod, PayoutMethodKind
+from payouts.providers import provider_class
 from payouts.services import MAX_KEY_LENGTH
 
 
@@ -26,6 +27,20 @@ class PayoutMethodForm(forms.Form):
     iban = forms.CharField(required=False, max_length=42, label="IBAN", help_text="For a bank account.")
     bic = forms.CharField(required=False, max_length=14, label="BIC (SWIFT code)", help_text="For a bank account.")
     paypal_email = forms.EmailField(required=False, label="PayPal email", help_text="For PayPal.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Offer only what the payout provider can pay (PayPal payouts cannot pay a bank account).
+        provider = provider_class()
+        kind_field = cast(forms.ChoiceField, self.fields["kind"])
+        kind_field.choices = [
+            (kind, label) for kind, label in PayoutMethodKind.choices if kind in provider.method_kinds
+        ]
+        if provider.currencies is not None:
+            currency_field = cast(forms.ChoiceField, self.fields["currency"])
+            currency_field.choices = [
+                (code, label) for code, label in currency_choices() if code in provider.currencies
+            ]
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -78,6 +78,9 @@ def payout_method_add(
     details = _method_details(
         kind=kind, holder_name=holder_name, currency=currency, iban=iban, bic=bic, paypal_email=paypal_email
     )
+    refusal = providers.method_refusal(kind=kind, currency=currency)
+    if refusal:
+        raise PayoutError(refusal)
     with transaction.atomic(durable=True):
         if replaces is not None:
             retired = PayoutMethod.objects.filter(pk=replaces.pk, creator=creator, retired_at__isnull=True).update(
@@ -207,6 +210,9 @@ def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> Non
     frozen = wallet_freeze_reason(creator)
     if frozen:
         raise PayoutError(f"Your wallet is frozen by our team: {frozen} Contact support to have it lifted.")
+    refusal = providers.method_refusal(kind=method.kind, currency=method.currency)
+    if refusal:
+        raise PayoutError(refusal)
     valuation, minimum = Valuation(), PayoutSettings.load().payout_minimum
     # The exact value, not the rounded one: 9,999 diamonds at 0.005 are 49.995, below a 50 minimum.
     if valuation.per_diamond.amount * diamonds < minimum.amount:

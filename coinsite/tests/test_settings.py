@@ -22,6 +22,13 @@ CONFIG_VARS = [
     "STRIPE_WEBHOOK_SECRET",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
     "PAYMENT_PROVIDER",
+    "PAYOUT_PROVIDER",
+    "PAYPAL_CLIENT_ID",
+    "PAYPAL_CLIENT_SECRET",
+    "PAYPAL_MODE",
+    "ALLOW_SANDBOX_PROVIDERS",
+    "HOST",
+    "PORT",
 ]
 PRODUCTION = {
     "DEBUG": "false",
@@ -34,6 +41,10 @@ PRODUCTION = {
     "PAYMENT_PROVIDER": "stripe",
     "STRIPE_SECRET_KEY": "sk_live_example0123456789",
     "STRIPE_WEBHOOK_SECRET": "whsec_example0123456789",
+    "PAYOUT_PROVIDER": "paypal",
+    "PAYPAL_CLIENT_ID": "AbCdEf-paypal-client-id",
+    "PAYPAL_CLIENT_SECRET": "EfGhIj-paypal-client-secret",
+    "PAYPAL_MODE": "live",
 }
 
 
@@ -70,6 +81,10 @@ def test_production_mode_refuses_to_start_without_a_required_variable(name):
         ({"DATABASE_URL": "mysql://u:p@db/x"}, "DATABASE_URL must point at PostgreSQL"),
         ({"EMAIL_URL": "pigeon://coop"}, "EMAIL_URL must look like"),
         ({"SUDO_MODE_SECONDS": "ten"}, "SUDO_MODE_SECONDS must be an integer"),
+        ({"CELERY_BROKER_URL": "filesystem://"}, "CELERY_BROKER_URL is filesystem://, which serves one development"),
+        ({"PAYOUT_PROVIDER": "wire"}, "PAYOUT_PROVIDER must be 'sandbox' or 'paypal', got 'wire'"),
+        ({"PAYPAL_MODE": "test"}, "PAYPAL_MODE must be 'sandbox' or 'live', got 'test'"),
+        ({"ALLOW_SANDBOX_PROVIDERS": "perhaps"}, "ALLOW_SANDBOX_PROVIDERS must be a boolean"),
     ],
 )
 def test_production_mode_names_the_bad_variable(overrides, message):
@@ -86,8 +101,144 @@ def test_check_deploy_is_clean_in_production_configuration():
     assert "System check identified no issues" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_MODE"])
+def test_the_paypal_payout_provider_needs_its_credentials_and_mode(name):
+    result = _run({**_without(name), "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "coinsite.settings"})
+
+    assert result.returncode != 0
+    assert f"Environment variable {name} is not set: PAYOUT_PROVIDER is 'paypal'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"PAYMENT_PROVIDER": "sandbox"},
+            "Environment variable PAYMENT_PROVIDER is 'sandbox' with DEBUG off: test cards would buy coins. "
+            "Set PAYMENT_PROVIDER=stripe, or ALLOW_SANDBOX_PROVIDERS=true on a staging site",
+        ),
+        (
+            {"PAYMENT_PROVIDER": ""},
+            "Environment variable PAYMENT_PROVIDER is not set, so it is 'sandbox', with DEBUG off",
+        ),
+        (
+            {"PAYOUT_PROVIDER": "sandbox"},
+            "Environment variable PAYOUT_PROVIDER is 'sandbox' with DEBUG off: creators' payouts would only be "
+            "simulated. Set PAYOUT_PROVIDER=paypal (and the PAYPAL_* variables), or ALLOW_SANDBOX_PROVIDERS=true",
+        ),
+        (
+            {"PAYOUT_PROVIDER": ""},
+            "Environment variable PAYOUT_PROVIDER is not set, so it is 'sandbox', with DEBUG off",
+        ),
+        (
+            {"PAYMENT_PROVIDER": "sandbox", "PAYOUT_PROVIDER": "sandbox", "ALLOW_SANDBOX_PROVIDERS": "false"},
+            "Environment variable PAYMENT_PROVIDER is 'sandbox' with DEBUG off",
+        ),
+    ],
+)
+def test_production_refuses_to_start_with_a_sandbox_provider(overrides, message):
+    result = _run({**PRODUCTION, **overrides, "DJANGO_SETTINGS_MODULE": "coinsite.settings"})
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {message}" in result.stderr
+
+
+def test_a_staging_site_may_run_the_sandboxes_when_it_says_so_explicitly():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.PAYMENT_PROVIDER, s.PAYOUT_PROVIDER, s.TEST_MODE_PAYMENTS, s.TEST_MODE_PAYOUTS)"
+    )
+    staging = {
+        **PRODUCTION,
+        "PAYMENT_PROVIDER": "sandbox",
+        "PAYOUT_PROVIDER": "sandbox",
+        "SANDBOX_WEBHOOK_SECRET": "whsec-0123456789abcdef",
+        "ALLOW_SANDBOX_PROVIDERS": "true",
+        "DJANGO_SETTINGS_MODULE": "coinsite.settings",
+    }
+
+    result = _run(staging, "-c", probe)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["sandbox", "sandbox", "True", "True"]
+
+
+def test_live_providers_are_not_test_mode_and_test_keys_are():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.TEST_MODE_PAYMENTS, s.TEST_MODE_PAYOUTS)"
+    )
+    live = _run({**PRODUCTION, "DJANGO_SETTINGS_MODULE": "coinsite.settings"}, "-c", probe)
+    test_keys = _run(
+        {
+            **PRODUCTION,
+            "STRIPE_SECRET_KEY": "sk_test_example0123456789",
+            "PAYPAL_MODE": "sandbox",
+            "DJANGO_SETTINGS_MODULE": "coinsite.settings",
+        },
+        "-c",
+        probe,
+    )
+
+    assert live.returncode == 0, live.stderr
+    assert live.stdout.split() == ["False", "False"]
+    assert test_keys.returncode == 0, test_keys.stderr
+    assert test_keys.stdout.split() == ["True", "True"]
+
+
+@pytest.mark.parametrize(
+    ("env", "site_url", "allowed_hosts"),
+    [
+        ({}, "http://127.0.0.1:8000", ["127.0.0.1", "localhost"]),
+        ({"PORT": "8123"}, "http://127.0.0.1:8123", ["127.0.0.1", "localhost"]),
+        ({"HOST": "0.0.0.0", "PORT": "9000"}, "http://127.0.0.1:9000", ["127.0.0.1", "localhost"]),
+        (
+            {"HOST": "coinsite.test", "PORT": "8001"},
+            "http://coinsite.test:8001",
+            ["127.0.0.1", "coinsite.test", "localhost"],
+        ),
+        ({"PORT": "8123", "SITE_URL": "https://dev.example"}, "https://dev.example", ["127.0.0.1", "localhost"]),
+    ],
+)
+def test_in_development_site_url_follows_host_and_port(env, site_url, allowed_hosts):
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SITE_URL, s.SANDBOX_WEBHOOK_URL, s.CSRF_TRUSTED_ORIGINS[0], ','.join(s.ALLOWED_HOSTS))"
+    )
+    result = _run(
+        {
+            "DEBUG": "true",
+            "DATABASE_URL": PRODUCTION["DATABASE_URL"],
+            "DJANGO_SETTINGS_MODULE": "coinsite.settings",
+            **env,
+        },
+        "-c",
+        probe,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        site_url,
+        f"{site_url}/wallet/webhooks/sandbox/",
+        site_url,
+        ",".join(allowed_hosts),
+    ]
+
+
+def test_a_bad_port_is_named():
+    result = _run({"DEBUG": "true", "PORT": "eighty", "DJANGO_SETTINGS_MODULE": "coinsite.settings"})
+
+    assert result.returncode != 0
+    assert "PORT must be an integer, got 'eighty'" in result.stderr
+
+
 def test_check_deploy_warns_when_production_takes_sandbox_payments():
-    sandbox = {**PRODUCTION, "PAYMENT_PROVIDER": "sandbox", "SANDBOX_WEBHOOK_SECRET": "whsec-0123456789abcdef"}
+    sandbox = {
+        **PRODUCTION,
+        "PAYMENT_PROVIDER": "sandbox",
+        "SANDBOX_WEBHOOK_SECRET": "whsec-0123456789abcdef",
+        "ALLOW_SANDBOX_PROVIDERS": "true",
+    }
 
     result = _run(sandbox, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
 
