@@ -14,11 +14,11 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
 
+from coinsite.lib.urls import safe_next
 from gifting import presence, realtime, selectors, services
 from gifting.forms import (
     CreatorProfileForm,
@@ -384,12 +384,8 @@ def _render_preferences_error(request, form: GiftingPreferencesForm):
     )
 
 
-def _safe_next(request, target: str) -> str:
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return reverse("gifting:index")
-    return target
+def _safe_next(request, target: object) -> str:
+    return safe_next(request, target, reverse("gifting:index"))
 
 
 # --- Creator profiles ---------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
 
+from coinsite.lib.urls import safe_next
+
 
 class CoinsiteAdminSite(OTPAdminSite):
     """Django admin that only opens for active staff whose session passed a 2FA check.
@@ -18,7 +20,7 @@ class CoinsiteAdminSite(OTPAdminSite):
     index_template = "admin/coinsite_index.html"
 
     def login(self, request, extra_context=None):
-        next_url = request.GET.get("next") or reverse("admin:index")
+        next_url = safe_next(request, request.GET.get("next"), reverse("admin:index"))
         query = urlencode({"next": next_url})
         if request.user.is_authenticated:
             return redirect(f"{reverse('accounts:confirm')}?{query}")

@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -12,6 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from coinsite.accounts import sudo, two_factor
 from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EnrollForm, ProfileForm
 from coinsite.accounts.stages import TwoFactorStage
+from coinsite.lib.urls import safe_next
 
 FAILURES_SESSION_KEY = "coinsite_2fa_failures"
 
@@ -101,9 +101,7 @@ def device_remove(request):
 @login_required
 def confirm(request):
     """Re-check the user's identity (sudo mode); a code also verifies the session for 2FA."""
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = ""
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"), "")
     code_required = two_factor.has_two_factor(request.user)
     form = ConfirmIdentityForm(request.POST or None, code_required=code_required)
     if request.method == "POST" and form.is_valid() and _confirm_identity(request, form, code_required=code_required):
