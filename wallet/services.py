@@ -26,6 +26,7 @@ from wallet.providers.base import (
     UnsupportedPaymentMethod,
     checkout_expires_at,
     get_provider,
+    webhook_event_check,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ def webhook_receive(*, provider_name: str, body: bytes, headers) -> list[str]:
     Raises WebhookRejected (the view answers 400) before anything is written.
     """
     events = get_provider(provider_name).webhook_parse(body=body, headers=headers)
+    for event in events:
+        webhook_event_check(event)
     return [topup_apply_event(provider_name=provider_name, event=event) for event in events]
 
 
@@ -223,7 +226,7 @@ def _record_event(provider_name: str, event: PaymentEvent) -> PaymentWebhookEven
     try:
         with transaction.atomic():
             return PaymentWebhookEvent.objects.create(
-                provider=provider_name, event_id=event.event_id[:200], event_type=event.type, outcome="processing"
+                provider=provider_name, event_id=event.event_id, event_type=event.type, outcome="processing"
             )
     except IntegrityError:
         return None

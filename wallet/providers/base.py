@@ -6,6 +6,7 @@ webhook or from a `session_status` re-check) back into a state change on its top
 """
 
 import datetime
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -24,6 +25,12 @@ PROVIDERS = {
 
 # Signed webhooks older than this are refused, so a captured request cannot be replayed later.
 SIGNATURE_TOLERANCE_SECONDS = 300
+# A provider's ids are stored as they are, never cut: an id longer than the column
+# (PaymentWebhookEvent.event_id, TopUp.provider_session_id) is refused, so two ids that share
+# their first 200 characters can never be taken for the same event.
+MAX_PROVIDER_ID_LENGTH = 200
+# Control characters (NUL above all: PostgreSQL cannot store it) and lone surrogates.
+UNSTORABLE_ID_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class ProviderError(Exception):
@@ -82,6 +89,18 @@ class PaymentEvent:
     def __post_init__(self):
         if self.type not in EVENT_TYPES:
             raise ValueError(f"Unknown payment event type {self.type!r}.")
+
+
+def webhook_event_check(event: PaymentEvent) -> None:
+    """Raise WebhookRejected unless the event's ids can be stored exactly as the provider sent them."""
+    fields = {"event id": event.event_id, "reference": event.reference, "session id": event.provider_session_id}
+    for name, value in fields.items():
+        if not isinstance(value, str) or len(value) > MAX_PROVIDER_ID_LENGTH:
+            raise WebhookRejected(f"The {name} is not a string of at most {MAX_PROVIDER_ID_LENGTH} characters.")
+        if UNSTORABLE_ID_CHARACTERS.search(value):
+            raise WebhookRejected(f"The {name} contains control characters.")
+    if not event.event_id:
+        raise WebhookRejected("The event has no id.")
 
 
 @runtime_checkable

@@ -6,7 +6,10 @@ network retries) returns the same session instead of opening a second one.
 """
 
 import datetime
+import json
 import logging
+import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +44,12 @@ STRIPE_METHOD_TYPES = {
 
 # The SDK's network retries reuse our idempotency key, so they can never double-charge.
 MAX_NETWORK_RETRIES = 2
+# `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v0=<hex>]`. The SDK checks only that `t` is not
+# too old; a signature dated in the future is refused here too, with the same tolerance.
+SIGNATURE_PART = re.compile(r"(t)=([0-9]{1,12})|(v[01])=([0-9a-f]{64})")
+MAX_SIGNATURE_HEADER_LENGTH = 2000
+# Event and session times outside this range are not real (datetime cannot even hold 10**30).
+LATEST_TIMESTAMP = 10**11
 
 
 class StripeProvider:
@@ -80,22 +89,19 @@ class StripeProvider:
     def webhook_parse(self, *, body: bytes, headers: Mapping[str, str]) -> list[PaymentEvent]:
         if not self.webhook_secret:
             raise WebhookRejected("STRIPE_WEBHOOK_SECRET is not configured.")
+        signature = header(headers, "Stripe-Signature")
+        _check_signature_header(signature)
         try:
-            # StripeClient.construct_event is stripe.Webhook.construct_event bound to this client.
-            event = self.client.construct_event(
-                body,
-                header(headers, "Stripe-Signature"),
-                self.webhook_secret,
-                tolerance=SIGNATURE_TOLERANCE_SECONDS,
-            )
+            stripe.WebhookSignature.verify_header(body, signature, self.webhook_secret, SIGNATURE_TOLERANCE_SECONDS)
+            event = json.loads(body)
         except stripe.SignatureVerificationError as error:
             raise WebhookRejected(f"Bad Stripe signature: {error.user_message}") from None
         except ValueError as error:  # not UTF-8 or not JSON, though correctly signed
             raise WebhookRejected(f"Unreadable Stripe event: {error}") from None
         try:
-            return _events_from(event.to_dict())
-        except (KeyError, TypeError, ValueError) as error:
-            raise WebhookRejected(f"Unexpected Stripe event shape: {error!r}") from None
+            return _events_from(event)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+            raise WebhookRejected(f"Unexpected Stripe event shape: {error!r}"[:300]) from None
 
     def session_status(self, provider_session_id: str) -> PaymentEvent | None:
         try:
@@ -166,11 +172,32 @@ _EVENT_TYPES = {
 }
 
 
+def _check_signature_header(value: str | None) -> None:
+    """Refuse a malformed header, or one dated in the future beyond the tolerance, before the SDK sees it."""
+    if not value or len(value) > MAX_SIGNATURE_HEADER_LENGTH:
+        raise WebhookRejected("Bad Stripe signature: missing or malformed Stripe-Signature header.")
+    matches = [SIGNATURE_PART.fullmatch(part.strip()) for part in value.split(",")]
+    if not all(matches):
+        raise WebhookRejected("Bad Stripe signature: malformed Stripe-Signature header.")
+    timestamps = [int(match[2]) for match in matches if match[1]]
+    if len(timestamps) != 1:
+        raise WebhookRejected("Bad Stripe signature: the header needs exactly one timestamp.")
+    if timestamps[0] > time.time() + SIGNATURE_TOLERANCE_SECONDS:
+        raise WebhookRejected("Bad Stripe signature: timestamp in the future, outside the tolerance zone.")
+
+
 def _events_from(event: dict) -> list[PaymentEvent]:
+    """Events we model from a verified Stripe event; any other shape raises (KeyError, TypeError, ValueError)."""
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        raise TypeError("a Stripe event is a JSON object with a data object")
+    if not isinstance(event["id"], str) or not isinstance(event["type"], str):
+        raise TypeError("id and type must be strings")
+    created = _from_timestamp(event["created"])
     classify = _EVENT_TYPES.get(event["type"])
     if classify is None:
         return []
     session = event["data"]["object"]
+    _check_session_shape(session)
     if not _reference(session):
         logger.info("Ignoring Stripe event %s: session %s is not one of ours", event["id"], session.get("id"))
         return []
@@ -179,9 +206,24 @@ def _events_from(event: dict) -> list[PaymentEvent]:
             event_id=event["id"],
             event_type=classify(session),
             session=session,
-            occurred_at=_from_timestamp(event["created"]),
+            occurred_at=created,
         )
     ]
+
+
+def _check_session_shape(session: dict) -> None:
+    if not isinstance(session, dict) or not isinstance(session.get("id"), str):
+        raise TypeError("data.object must be a Checkout Session object")
+    if not isinstance(session.get("metadata") or {}, dict):
+        raise TypeError("metadata must be an object")
+    if not isinstance(session.get("payment_status"), str):
+        raise TypeError("payment_status must be a string")
+    for key in ("client_reference_id", "currency"):
+        if session.get(key) is not None and not isinstance(session[key], str):
+            raise TypeError(f"{key} must be a string")
+    total = session.get("amount_total")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int)):
+        raise TypeError("amount_total must be an integer")
 
 
 def _status_event_type(session: dict) -> str | None:
@@ -217,4 +259,6 @@ def _amount(session: dict):
 
 
 def _from_timestamp(value: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(int(value), tz=datetime.UTC)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < LATEST_TIMESTAMP:
+        raise ValueError(f"Not a Stripe timestamp: {str(value)[:40]}")
+    return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
