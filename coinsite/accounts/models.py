@@ -130,3 +130,19 @@ class StaffAction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Staff actions are append-only.")
+
+
+class SudoThrottle(models.Model):
+    """Wrong passwords at the sudo re-check, per user; see `coinsite.accounts.sudo.password_recheck`.
+
+    Like django-otp's throttle on codes: past a few failures each one doubles the wait, counted
+    from the last password actually checked. Attempts made while waiting are refused unchecked
+    and count too, so a burst of guesses lengthens the wait instead of slipping through it.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="sudo_throttle")
+    failure_count = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Sudo re-check failures of user {self.user_id}: {self.failure_count}"

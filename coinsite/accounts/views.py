@@ -147,10 +147,12 @@ def _confirm_identity(request, form, *, code_required: bool) -> bool:
             return False
         django_otp.login(request, device)
         return True
-    if request.user.check_password(password):
-        return True
-    form.add_error("password", "That password is not right.")
-    return False
+    try:
+        sudo.password_recheck(user=request.user, password=password)
+    except sudo.RecheckRefused as refusal:
+        form.add_error("password", str(refusal))
+        return False
+    return True
 
 
 def _is_last_authenticator(user, persistent_id: str) -> bool:
