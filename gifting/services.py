@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -31,6 +29,7 @@ from gifting.models import (
     LiveStream,
     new_overlay_token,
 )
+from gifting.stream_links import stream_link_error
 from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_spend, system_account
 from wallet.models import (
     Asset,
@@ -226,12 +225,8 @@ def _clean_title(title: str) -> str:
 
 
 def _check_stream_url(stream_url: str) -> None:
-    if not stream_url:
-        return
-    try:
-        URLValidator(schemes=["https", "http"])(stream_url)
-    except ValidationError:
-        raise StreamError("The stream link must be a web address starting with https://.") from None
+    if stream_url and (error := stream_link_error(stream_url)):
+        raise StreamError(error)
 
 
 def _check_goal(goal_coins: int | None) -> None:

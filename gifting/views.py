@@ -2,7 +2,6 @@
 
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -29,6 +28,7 @@ from gifting.forms import (
     new_idempotency_key,
 )
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
+from gifting.stream_links import stream_link_origin
 from wallet.ledger import user_balance
 from wallet.models import Asset
 from wallet.selectors import coin_rate, coin_value, economy
@@ -210,9 +210,14 @@ def _render_stream(
 
 
 def _allow_media_from(response, url: str) -> None:
-    """Let this page's <video> load the creator's stream (media-src otherwise falls back to 'self')."""
-    parts = urlsplit(url)
-    response._csp_config = {**settings.SECURE_CSP, "media-src": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"]}
+    """Let this page's <video> load the creator's stream (media-src otherwise falls back to 'self').
+
+    The source is rebuilt from a validated link, never copied from it; a link stored before the
+    strict check that does not pass it adds nothing.
+    """
+    origin = stream_link_origin(url)
+    if origin is not None:
+        response._csp_config = {**settings.SECURE_CSP, "media-src": [CSP.SELF, origin]}
 
 
 def stream(request, stream_id: int):
