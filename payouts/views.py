@@ -114,6 +114,7 @@ def method_add(request, replaces: int | None = None):
 
 @require_POST
 @creator_required
+@fresh_two_factor_required
 def method_retire(request, method_id: int):
     method = get_object_or_404(PayoutMethod, pk=method_id, creator=request.user, retired_at__isnull=True)
     services.payout_method_retire(creator=request.user, method=method)
