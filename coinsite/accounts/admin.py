@@ -107,3 +107,7 @@ class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not rows:
             return "No field changed."
         return format_html_join("", "<div><strong>{}</strong>: {} → {}</div>", rows)
+
+
+# Registered in their own module; imported here so admin autodiscovery finds them.
+from coinsite.accounts import admin_security  # noqa: E402, F401
