@@ -2,6 +2,7 @@ import datetime
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from coinsite.accounts.models import COUNTRY_CHOICES, CURRENCY_CHOICES
 
@@ -88,3 +89,13 @@ class ProfileForm(forms.Form):
     display_name = forms.CharField(max_length=60)
     country = forms.ChoiceField(choices=COUNTRY_CHOICES)
     preferred_currency = forms.ChoiceField(choices=CURRENCY_CHOICES)
+
+
+class EmailCodeForm(forms.Form):
+    """The one-time code mailed to a staff member before their first authenticator (staff_enrollment)."""
+
+    code = forms.CharField(
+        label=gettext_lazy("Code from the email"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+    )

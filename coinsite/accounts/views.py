@@ -4,12 +4,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import sudo, two_factor
-from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EnrollForm, ProfileForm
+from coinsite.accounts import staff_enrollment, sudo, two_factor
+from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EmailCodeForm, EnrollForm, ProfileForm
 from coinsite.accounts.stages import TwoFactorStage
 from coinsite.lib.urls import safe_next
 
@@ -59,6 +60,8 @@ def security(request):
 @login_required
 @sudo.sudo_required
 def enroll(request):
+    if staff_enrollment.email_check_needed(request):
+        return redirect("accounts:enroll-email")
     form = EnrollForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -71,6 +74,35 @@ def enroll(request):
             return render(request, "accounts/backup_codes.html", {"codes": codes, "first_time": True})
     enrollment = two_factor.totp_enrollment_begin(user=request.user)
     return render(request, "accounts/enroll.html", {"form": form, "enrollment": enrollment})
+
+
+@login_required
+@sudo.sudo_required
+def enroll_email(request):
+    """Before a staff account's first authenticator: prove access to its verified mailbox (staff_enrollment)."""
+    if not staff_enrollment.email_check_needed(request):
+        return redirect("accounts:enroll")
+    sending = request.POST.get("action") == "send"
+    form = EmailCodeForm(None if sending else request.POST or None)
+    error = ""
+    if request.method == "POST" and (sending or form.is_valid()):
+        try:
+            if sending:
+                address = staff_enrollment.enrollment_code_send(request=request)
+                masked = staff_enrollment.masked_address(address)
+                messages.info(request, _("We sent a code to %(address)s.") % {"address": masked})
+                return redirect("accounts:enroll-email")
+            staff_enrollment.enrollment_code_verify(request=request, code=form.cleaned_data["code"])
+            return redirect("accounts:enroll")
+        except (two_factor.CodeRefused, staff_enrollment.NoVerifiedEmail) as refusal:
+            error = str(refusal)
+    address = staff_enrollment.verified_address_or_none(request.user)
+    return render(
+        request,
+        "accounts/enroll_email.html",
+        {"form": form, "error": error, "address": staff_enrollment.masked_address(address) if address else None},
+        status=400 if error or form.errors else 200,
+    )
 
 
 @require_POST
