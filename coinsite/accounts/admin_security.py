@@ -1,9 +1,11 @@
-"""Admin for the account-security records: sudo re-check throttles (and regional country changes)."""
+"""Admin for the account-security records: sudo re-check throttles and profile country changes."""
 
 from django.contrib import admin
 
-from coinsite.accounts.admin_mixins import AuditedAdminMixin
-from coinsite.accounts.models import SudoThrottle
+from coinsite.accounts import country
+from coinsite.accounts.admin_actions import reason_action
+from coinsite.accounts.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from coinsite.accounts.models import CountryChange, SudoThrottle
 
 
 @admin.register(SudoThrottle)
@@ -20,3 +22,39 @@ class SudoThrottleAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(CountryChange)
+class CountryChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Country changes users asked for. Pending ones apply after the cooling-off, or when staff approve them here."""
+
+    list_display = ["user", "from_country", "to_country", "status", "requested_at", "effective_at", "decided_by"]
+    list_filter = ["status", "to_country", "from_country"]
+    search_fields = ["user__email", "user__display_name"]
+    list_select_related = ["user", "decided_by"]
+    date_hierarchy = "requested_at"
+    actions = ["approve", "reject"]
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm("accounts.change_countrychange")
+
+    approve = reason_action(
+        name="approve",
+        description="Approve selected country changes now (skip the cooling-off)",
+        permissions=("decide",),
+        perform=lambda request, change, reason: country.country_change_approve(
+            change_id=change.pk, staff=request.user, reason=reason
+        ),
+        errors=(country.CountryChangeError,),
+        done="country change(s) approved",
+    )
+    reject = reason_action(
+        name="reject",
+        description="Reject selected country changes (the current country stays)",
+        permissions=("decide",),
+        perform=lambda request, change, reason: country.country_change_reject(
+            change_id=change.pk, staff=request.user, reason=reason
+        ),
+        errors=(country.CountryChangeError,),
+        done="country change(s) rejected",
+    )

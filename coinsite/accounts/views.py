@@ -1,16 +1,22 @@
+import ipaddress
+from urllib.parse import urlencode
+
 import django_otp
 from allauth.account.stages import LoginStageController
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import staff_enrollment, sudo, two_factor
+from coinsite.accounts import country, staff_enrollment, sudo, two_factor
 from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EmailCodeForm, EnrollForm, ProfileForm
+from coinsite.accounts.models import COUNTRY_CHOICES
 from coinsite.accounts.stages import TwoFactorStage
 from coinsite.lib.urls import safe_next
 
@@ -148,24 +154,77 @@ def confirm(request):
 
 @login_required
 def profile(request):
+    """Name, country and currency. A country change needs the sudo re-check and waits (coinsite.accounts.country)."""
     user = request.user
+    pending = country.country_change_pending(user)
     form = ProfileForm(
         request.POST or None,
         initial={
             "display_name": user.display_name,
-            "country": user.country,
+            "country": _country_shown(request, pending),
             "preferred_currency": user.preferred_currency,
         },
     )
-    if request.method == "POST":
-        if not form.is_valid():
-            return render(request, "accounts/profile.html", {"form": form}, status=400)
-        for field, value in form.cleaned_data.items():
-            setattr(user, field, value)
-        user.save(update_fields=list(form.cleaned_data))
-        messages.success(request, "Your profile was saved.")
-        return redirect("accounts:profile")
-    return render(request, "accounts/profile.html", {"form": form})
+    if request.method == "GET":
+        return _profile_page(request, form, pending)
+    if not form.is_valid():
+        return _profile_page(request, form, pending, status=400)
+    wanted = form.cleaned_data["country"]
+    if _starts_a_country_change(user, pending, wanted) and not sudo.is_fresh(request):
+        form.add_error("country", _("Changing your country needs you to confirm it's you first."))
+        return _profile_page(request, form, pending, status=403, confirm_country=wanted)
+    user.display_name = form.cleaned_data["display_name"]
+    user.preferred_currency = form.cleaned_data["preferred_currency"]
+    user.save(update_fields=["display_name", "preferred_currency"])
+    change = country.country_change_request(user=user, country=wanted, request_address=_client_address(request))
+    messages.success(request, _profile_saved_message(user, pending, change))
+    return redirect("accounts:profile")
+
+
+def _country_shown(request, pending) -> str:
+    """The country the form offers: ?country= (back from the re-check), else the pending or current one."""
+    asked = request.GET.get("country", "")
+    if asked in dict(COUNTRY_CHOICES):
+        return asked
+    return pending.to_country if pending else request.user.country
+
+
+def _starts_a_country_change(user, pending, wanted: str) -> bool:
+    # Withdrawing a pending change (choosing the current country again) needs no re-check.
+    return wanted != user.country and (pending is None or wanted != pending.to_country)
+
+
+def _profile_page(request, form, pending, *, status: int = 200, confirm_country: str = ""):
+    confirm_url = ""
+    if confirm_country:
+        back = f"{reverse('accounts:profile')}?{urlencode({'country': confirm_country})}"
+        confirm_url = f"{reverse('accounts:confirm')}?{urlencode({'next': back})}"
+    context = {"form": form, "pending_change": pending, "confirm_url": confirm_url}
+    return render(request, "accounts/profile.html", context, status=status)
+
+
+def _profile_saved_message(user, pending, change) -> str:
+    if change is not None and change != pending:
+        return _(
+            "Your profile was saved. Your country changes to %(country)s on %(date)s, or sooner if our team "
+            "approves it; until then prices and payment rules stay those of %(current)s."
+        ) % {
+            "country": change.get_to_country_display(),
+            "date": date_format(change.effective_at, "DATE_FORMAT"),
+            "current": user.get_country_display(),
+        }
+    if change is None and pending is not None:
+        return _("Your profile was saved, and your country change was withdrawn.")
+    return _("Your profile was saved.")
+
+
+def _client_address(request) -> str | None:
+    address = request.META.get("REMOTE_ADDR", "")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return address
 
 
 def _confirm_identity(request, form, *, code_required: bool) -> bool:
