@@ -18,6 +18,7 @@ from payouts.models import (
 )
 from payouts.services import PayoutError, payout_approve, payout_reject, payout_retry
 from wallet.admin import TopUpAdmin
+from wallet.held_topups import topup_refund_held, topup_release
 from wallet.models import TopUp
 from wallet.money import CURRENCY_EXPONENTS
 from wallet.staff import StaffOperationError
@@ -197,9 +198,9 @@ class TopUpOperationsAdmin(TopUpAdmin):
     """Top-ups with refunds and chargebacks (finance). Registered here, not in wallet, because a reversal
     also claws back creators' held diamonds (payouts.chargebacks), and wallet imports no payouts code."""
 
-    list_display = [*TopUpAdmin.list_display, "reversal"]
+    list_display = [*TopUpAdmin.list_display, "payment_country", "reversal"]
     list_filter = [*TopUpAdmin.list_filter, "reversal"]
-    actions = ["refund", "chargeback"]
+    actions = ["refund", "chargeback", "release_held", "refund_held"]
 
     def has_reverse_permission(self, request):
         return request.user.has_perm("wallet.change_topup")
@@ -223,6 +224,22 @@ class TopUpOperationsAdmin(TopUpAdmin):
         ),
         errors=(StaffOperationError,),
         done="chargeback(s) recorded",
+    )
+    release_held = reason_action(
+        name="release_held",
+        description="Release selected held top-ups (credit their coins once)",
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_release(topup_id=topup.pk, staff=request.user, reason=reason),
+        errors=(StaffOperationError,),
+        done="held top-up(s) released",
+    )
+    refund_held = reason_action(
+        name="refund_held",
+        description="Mark selected held top-ups as refunded at the provider (no coins)",
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_refund_held(topup_id=topup.pk, staff=request.user, reason=reason),
+        errors=(StaffOperationError,),
+        done="held top-up(s) marked refunded",
     )
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from djmoney.models.fields import MoneyField
 
 
@@ -319,6 +320,9 @@ class TopUpStatus(models.TextChoices):
     FAILED = "failed", "Payment failed"
     CANCELLED = "cancelled", "Cancelled"
     EXPIRED = "expired", "Expired"
+    # Paid from another country than the account's: not credited until staff release it (wallet.held_topups).
+    HELD = "held", gettext_lazy("Held for review")
+    REFUNDED = "refunded", gettext_lazy("Refunded after review")
 
 
 class TopUp(models.Model):
@@ -334,6 +338,9 @@ class TopUp(models.Model):
     payment_method = models.CharField(max_length=20)
     provider = models.CharField(max_length=20)
     provider_session_id = models.CharField(max_length=200, blank=True, default="")
+    payment_country = models.CharField(
+        max_length=2, blank=True, default="", help_text="The billing or card country the provider reported."
+    )
     status = models.CharField(max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.PENDING)
     status_reason = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

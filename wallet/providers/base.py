@@ -31,6 +31,8 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 MAX_PROVIDER_ID_LENGTH = 200
 # Control characters (NUL above all: PostgreSQL cannot store it) and lone surrogates.
 UNSTORABLE_ID_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# ISO 3166-1 alpha-2, or empty for a provider that could not tell.
+COUNTRY_CODE = re.compile("(?:[A-Z]{2})?")
 
 
 class ProviderError(Exception):
@@ -60,6 +62,7 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     idempotency_key: str
+    country: str = ""  # the account's effective country (the sandbox offers it as the billing country)
 
     def __post_init__(self):
         if self.payment_method not in PAYMENT_METHODS:
@@ -85,6 +88,10 @@ class PaymentEvent:
     provider_session_id: str
     amount: Money | None
     occurred_at: datetime.datetime
+    # The payer's billing or card country as the provider reports it ("" when it should have and
+    # did not); None when this event carries none at all. A paid top-up is credited only when it
+    # matches the account's country (wallet.services).
+    payment_country: str | None = None
 
     def __post_init__(self):
         if self.type not in EVENT_TYPES:
@@ -101,6 +108,8 @@ def webhook_event_check(event: PaymentEvent) -> None:
             raise WebhookRejected(f"The {name} contains control characters.")
     if not event.event_id:
         raise WebhookRejected("The event has no id.")
+    if event.payment_country is not None and not COUNTRY_CODE.fullmatch(event.payment_country):
+        raise WebhookRejected("The payment country is not a two-letter country code.")
 
 
 @runtime_checkable

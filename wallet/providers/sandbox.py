@@ -92,6 +92,7 @@ class SandboxProvider:
             provider_session_id=session.public_id,
             amount=session.price,
             occurred_at=occurred_at,
+            payment_country=session.billing_country,
         )
 
 
@@ -143,6 +144,9 @@ def _event_from(payload: dict) -> PaymentEvent:
         amount = parse_amount(data["amount"], data["currency"])
     except UnsupportedCurrency as error:
         raise ValueError(str(error)) from None
+    payment_country = data.get("payment_country")
+    if payment_country is not None and not isinstance(payment_country, str):
+        raise TypeError("data.payment_country must be a string")
     return PaymentEvent(
         event_id=payload["id"],
         type=WEBHOOK_EVENT_TYPES[payload["type"]],
@@ -150,4 +154,5 @@ def _event_from(payload: dict) -> PaymentEvent:
         provider_session_id=data["session"],
         amount=amount,
         occurred_at=datetime.datetime.fromtimestamp(created, tz=datetime.UTC),
+        payment_country=payment_country,
     )

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import stripe
@@ -99,13 +99,27 @@ class StripeProvider:
         except ValueError as error:  # not UTF-8 or not JSON, though correctly signed
             raise WebhookRejected(f"Unreadable Stripe event: {error}") from None
         try:
-            return _events_from(event)
+            return _events_from(event, card_country=self._card_country)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
             raise WebhookRejected(f"Unexpected Stripe event shape: {error!r}"[:300]) from None
 
+    def _card_country(self, payment_intent_id: str) -> str | None:
+        """The paying card's country (None for methods without a card, such as PayPal).
+
+        A webhook carries the session only; if Stripe cannot be asked now, the webhook is refused
+        and Stripe delivers it again later, rather than crediting without the country check.
+        """
+        try:
+            intent = self.client.v1.payment_intents.retrieve(payment_intent_id, params={"expand": ["payment_method"]})
+        except stripe.StripeError as error:
+            raise WebhookRejected(f"Could not read the payment's card country from Stripe: {error}") from None
+        return _card_country_of(intent.to_dict())
+
     def session_status(self, provider_session_id: str) -> PaymentEvent | None:
         try:
-            session = self.client.v1.checkout.sessions.retrieve(provider_session_id)
+            session = self.client.v1.checkout.sessions.retrieve(
+                provider_session_id, params={"expand": ["payment_intent.payment_method"]}
+            )
         except stripe.StripeError as error:
             raise _provider_error(error) from error
         data = session.to_dict()
@@ -117,6 +131,7 @@ class StripeProvider:
             event_type=event_type,
             session=data,
             occurred_at=timezone.now(),
+            payment_country=_payment_country(data) if event_type == "succeeded" else None,
         )
 
 
@@ -144,6 +159,8 @@ def _session_params(request: CheckoutRequest, expires_at: datetime.datetime) -> 
         "success_url": request.success_url,
         "cancel_url": request.cancel_url,
         "expires_at": int(expires_at.timestamp()),
+        # The billing country is checked against the account's country before coins are credited.
+        "billing_address_collection": "required",
     }
 
 
@@ -186,8 +203,11 @@ def _check_signature_header(value: str | None) -> None:
         raise WebhookRejected("Bad Stripe signature: timestamp in the future, outside the tolerance zone.")
 
 
-def _events_from(event: dict) -> list[PaymentEvent]:
-    """Events we model from a verified Stripe event; any other shape raises (KeyError, TypeError, ValueError)."""
+def _events_from(event: dict, *, card_country: Callable[[str], str | None] | None = None) -> list[PaymentEvent]:
+    """Events we model from a verified Stripe event; any other shape raises (KeyError, TypeError, ValueError).
+
+    `card_country(payment_intent_id)` looks up the paying card's country for a paid session.
+    """
     if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
         raise TypeError("a Stripe event is a JSON object with a data object")
     if not isinstance(event["id"], str) or not isinstance(event["type"], str):
@@ -201,14 +221,39 @@ def _events_from(event: dict) -> list[PaymentEvent]:
     if not _reference(session):
         logger.info("Ignoring Stripe event %s: session %s is not one of ours", event["id"], session.get("id"))
         return []
+    event_type = classify(session)
+    country = _payment_country(session, card_country) if event_type == "succeeded" else None
     return [
         _payment_event(
             event_id=event["id"],
-            event_type=classify(session),
+            event_type=event_type,
             session=session,
             occurred_at=created,
+            payment_country=country,
         )
     ]
+
+
+def _payment_country(session: dict, card_country: Callable[[str], str | None] | None = None) -> str:
+    """The card's country when Stripe can tell (the stronger signal), else the billing address's, else ""."""
+    intent = session.get("payment_intent")
+    country = None
+    if isinstance(intent, dict):  # expanded, as session_status asks for
+        country = _card_country_of(intent)
+    elif isinstance(intent, str) and card_country is not None:
+        country = card_country(intent)
+    if not country:
+        details = session.get("customer_details") or {}
+        address = details.get("address") if isinstance(details, dict) else None
+        country = address.get("country") if isinstance(address, dict) else None
+    return country.upper() if isinstance(country, str) else ""
+
+
+def _card_country_of(intent: dict) -> str | None:
+    method = intent.get("payment_method")
+    card = method.get("card") if isinstance(method, dict) else None
+    country = card.get("country") if isinstance(card, dict) else None
+    return country if isinstance(country, str) else None
 
 
 def _check_session_shape(session: dict) -> None:
@@ -234,7 +279,14 @@ def _status_event_type(session: dict) -> str | None:
     return None
 
 
-def _payment_event(*, event_id: str, event_type: str, session: dict, occurred_at: datetime.datetime) -> PaymentEvent:
+def _payment_event(
+    *,
+    event_id: str,
+    event_type: str,
+    session: dict,
+    occurred_at: datetime.datetime,
+    payment_country: str | None = None,
+) -> PaymentEvent:
     return PaymentEvent(
         event_id=event_id,
         type=event_type,
@@ -242,6 +294,7 @@ def _payment_event(*, event_id: str, event_type: str, session: dict, occurred_at
         provider_session_id=session["id"],
         amount=_amount(session),
         occurred_at=occurred_at,
+        payment_country=payment_country,
     )
 
 
