@@ -249,8 +249,8 @@ class Country(models.Model):
 
         if self.currency not in CURRENCY_EXPONENTS:
             raise ValidationError({"currency": f"Coinsite does not sell coins in {self.currency}."})
-        unknown = [m for m in self.payment_methods or [] if m not in PAYMENT_METHODS]
-        if unknown or not isinstance(self.payment_methods, list):
+        methods = self.payment_methods
+        if not isinstance(methods, list) or any(not isinstance(m, str) or m not in PAYMENT_METHODS for m in methods):
             raise ValidationError({"payment_methods": f"Choose from {', '.join(PAYMENT_METHODS)}."})
 
 

@@ -111,6 +111,9 @@ def _has_unstorable_text(request: HttpRequest) -> bool:
     if _any_unstorable(headers):
         return True
     if request.method == "POST" and request.content_type in FORM_CONTENT_TYPES:
+        # Reading the body first keeps it readable for the view (a webhook wants the raw bytes);
+        # parsing a multipart form straight from the stream would consume it.
+        request.body  # noqa: B018
         return _any_unstorable(request.POST.lists())
     return False
 

@@ -180,3 +180,12 @@ def test_the_middleware_is_async_when_its_inner_handler_is():
 
     assert iscoroutinefunction(RefuseMalformedRequests(inner))
     assert not iscoroutinefunction(RefuseMalformedRequests(lambda request: None))
+
+
+@pytest.mark.django_db
+def test_a_multipart_body_stays_readable_for_the_view(client):
+    """The check parses form bodies; a webhook view then still reads the raw bytes (it used to be a 500)."""
+    response = client.post(reverse("wallet:webhook", args=["sandbox"]), {"id": "evt_1"})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "Missing Coinsite-Sandbox-Signature header."

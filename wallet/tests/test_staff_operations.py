@@ -2,6 +2,7 @@
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 
 from coinsite.accounts.models import StaffAction
 from coinsite.accounts.tests.factories import make_user
@@ -9,7 +10,7 @@ from gifting.services import GiftNotAllowed, gift_send
 from gifting.tests.support import ensure_countries, fund, make_gift, snapshot
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
-from wallet.models import Adjustment, AdjustmentStatus, Asset, CoinReceivable, WalletFreeze
+from wallet.models import Adjustment, AdjustmentStatus, Asset, CoinReceivable, Country, WalletFreeze
 from wallet.selectors import recharge_offer
 from wallet.services import RechargeError, topup_start
 from wallet.staff import (
@@ -179,3 +180,10 @@ def test_receivables_are_settled_from_the_next_coins_oldest_first(alice, charlie
     assert (first.settled_coins, first.settled_at is not None) == (20, True)
     assert (second.settled_coins, second.settled_at) == (10, None)
     assert user_balance(alice, COIN) == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("methods", [10**30, "card", {"card": 1}, [1], ["card", None]])
+def test_country_payment_methods_of_the_wrong_shape_are_a_validation_error(methods):
+    with pytest.raises(ValidationError):
+        Country(code="US", name="United States", currency="USD", payment_methods=methods).clean()
