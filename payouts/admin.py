@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
 from coinsite.accounts.admin_actions import reason_action, service_action
@@ -227,19 +228,19 @@ class TopUpOperationsAdmin(TopUpAdmin):
     )
     release_held = reason_action(
         name="release_held",
-        description="Release selected held top-ups (credit their coins once)",
+        description=gettext_lazy("Release selected held top-ups (credit their coins once)"),
         permissions=("reverse",),
         perform=lambda request, topup, reason: topup_release(topup_id=topup.pk, staff=request.user, reason=reason),
         errors=(StaffOperationError,),
-        done="held top-up(s) released",
+        done=gettext_lazy("held top-up(s) released"),
     )
     refund_held = reason_action(
         name="refund_held",
-        description="Mark selected held top-ups as refunded at the provider (no coins)",
+        description=gettext_lazy("Mark selected held top-ups as refunded at the provider (no coins)"),
         permissions=("reverse",),
         perform=lambda request, topup, reason: topup_refund_held(topup_id=topup.pk, staff=request.user, reason=reason),
         errors=(StaffOperationError,),
-        done="held top-up(s) marked refunded",
+        done=gettext_lazy("held top-up(s) marked refunded"),
     )
 
 

@@ -8,6 +8,7 @@ provider, which credits nothing. Both are audited in the same transaction as the
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
@@ -32,7 +33,10 @@ def _review(*, topup_id: int, staff: User, reason: str, action: str) -> TopUp:
     with transaction.atomic(durable=True):
         topup = TopUp.objects.select_for_update(no_key=True).select_related("user").get(pk=topup_id)
         if topup.status != TopUpStatus.HELD:
-            raise StaffOperationError(f"Only a held top-up can be reviewed; this one is {topup.get_status_display()}.")
+            raise StaffOperationError(
+                _("Only a held top-up can be reviewed; this one is %(status)s.")
+                % {"status": topup.get_status_display()}
+            )
         before = model_snapshot(topup)
         if action == "topup.release":
             topup_credit(topup=topup, reason=f"Released after review: {reason}"[:200])

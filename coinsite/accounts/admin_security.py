@@ -1,6 +1,7 @@
 """Admin for the account-security records: sudo re-check throttles and profile country changes."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
 from coinsite.accounts import country
 from coinsite.accounts.admin_actions import reason_action
@@ -40,21 +41,21 @@ class CountryChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     approve = reason_action(
         name="approve",
-        description="Approve selected country changes now (skip the cooling-off)",
+        description=gettext_lazy("Approve selected country changes now (skip the cooling-off)"),
         permissions=("decide",),
         perform=lambda request, change, reason: country.country_change_approve(
             change_id=change.pk, staff=request.user, reason=reason
         ),
         errors=(country.CountryChangeError,),
-        done="country change(s) approved",
+        done=gettext_lazy("country change(s) approved"),
     )
     reject = reason_action(
         name="reject",
-        description="Reject selected country changes (the current country stays)",
+        description=gettext_lazy("Reject selected country changes (the current country stays)"),
         permissions=("decide",),
         perform=lambda request, change, reason: country.country_change_reject(
             change_id=change.pk, staff=request.user, reason=reason
         ),
         errors=(country.CountryChangeError,),
-        done="country change(s) rejected",
+        done=gettext_lazy("country change(s) rejected"),
     )
