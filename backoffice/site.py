@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, path, reverse
 from django_otp.admin import OTPAdminSite
 
 from backoffice.reports import can_see_reports, reports_view
+from coinsite.lib.urls import safe_next
 
 
 class CoinsiteAdminSite(OTPAdminSite):
@@ -22,7 +23,7 @@ class CoinsiteAdminSite(OTPAdminSite):
     index_template = "admin/coinsite_index.html"
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        next_url = request.GET.get("next") or reverse("admin:index")
+        next_url = safe_next(request, request.GET.get("next"), reverse("admin:index"))
         query = urlencode({"next": next_url})
         if request.user.is_authenticated:
             return redirect(f"{reverse('accounts:confirm')}?{query}")

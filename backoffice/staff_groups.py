@@ -43,6 +43,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_user",
         "accounts.change_user",  # UserAdmin lets non-superusers change is_active (account freeze) only
         "accounts.view_staffaction",
+        "accounts.view_countrychange",
+        "accounts.change_countrychange",  # approve / reject actions; the change form stays closed
         *_MONEY_RECORDS_VIEW,
         "wallet.view_spendingcontrols",
         "wallet.view_country",

@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Before anything reads the session, the user or the body: NUL bytes and unusable charsets get a 400.
+    "coinsite.lib.request_checks.RefuseMalformedRequests",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -272,6 +274,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "coinsite.accounts.tasks.purge_abandoned_two_factor_setups",
         "schedule": 6 * 60 * 60,
     },
+    "apply-due-country-changes": {"task": "coinsite.accounts.tasks.country_changes_apply_due", "schedule": 60 * 60},
     # The audit is idempotent per calendar day, so a beat restart re-running it is harmless.
     "wallet-ledger-audit-daily": {"task": "wallet.tasks.ledger_audit_daily", "schedule": 24 * 60 * 60},
     "wallet-ledger-rollup-balances": {"task": "wallet.tasks.ledger_rollup_balances", "schedule": 60},

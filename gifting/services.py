@@ -14,8 +14,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,6 +33,7 @@ from gifting.models import (
     new_overlay_token,
 )
 from gifting.selectors import LiveCard
+from gifting.stream_links import stream_link_error
 from wallet.ledger import IdempotencyConflict, InsufficientFunds, account_for_user, ledger_spend, system_account
 from wallet.ledger_kinds import spending_kinds
 from wallet.models import (
@@ -230,12 +229,8 @@ def _clean_title(title: str) -> str:
 
 
 def _check_stream_url(stream_url: str) -> None:
-    if not stream_url:
-        return
-    try:
-        URLValidator(schemes=["https", "http"])(stream_url)
-    except ValidationError:
-        raise StreamError("The stream link must be a web address starting with https://.") from None
+    if stream_url and (error := stream_link_error(stream_url)):
+        raise StreamError(error)
 
 
 def _check_goal(goal_coins: int | None) -> None:

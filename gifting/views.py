@@ -4,7 +4,6 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -16,13 +15,13 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
 
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required
+from coinsite.lib.urls import safe_next
 from gifting import presence, realtime, selectors, services
 from gifting.forms import (
     CreatorProfileForm,
@@ -33,6 +32,7 @@ from gifting.forms import (
     new_idempotency_key,
 )
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftingSettings, GiftTier, LiveStream
+from gifting.stream_links import stream_link_origin
 from wallet.ledger import user_balance
 from wallet.models import Asset
 from wallet.valuation import Valuation, display_currency, request_valuation
@@ -185,12 +185,17 @@ def _render_stream(
 
 
 def _allow_media_from(response: HttpResponse, url: str) -> None:
-    """Let this page's <video> load the creator's stream (media-src otherwise falls back to 'self')."""
-    parts = urlsplit(url)
-    response._csp_config = {  # type: ignore[attr-defined]  # what @csp_override sets
-        **settings.SECURE_CSP,
-        "media-src": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"],
-    }
+    """Let this page's <video> load the creator's stream (media-src otherwise falls back to 'self').
+
+    The source is rebuilt from a validated link, never copied from it; a link stored before the
+    strict check that does not pass it adds nothing.
+    """
+    origin = stream_link_origin(url)
+    if origin is not None:
+        response._csp_config = {  # type: ignore[attr-defined]  # what @csp_override sets
+            **settings.SECURE_CSP,
+            "media-src": [CSP.SELF, origin],
+        }
 
 
 def stream(request: HttpRequest, stream_id: int) -> HttpResponse:
@@ -375,12 +380,8 @@ def _render_preferences_error(request: AuthenticatedRequest, form: GiftingPrefer
     )
 
 
-def _safe_next(request: HttpRequest, target: str) -> str:
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return reverse("gifting:index")
-    return target
+def _safe_next(request: HttpRequest, target: object) -> str:
+    return safe_next(request, target, reverse("gifting:index"))
 
 
 # --- Creator profiles ---------------------------------------------------------------------------

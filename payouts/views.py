@@ -88,6 +88,7 @@ def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> Ht
 
 @require_POST
 @creator_required
+@two_factor_fresh_required(return_to="payouts:index")
 def method_retire(request: AuthenticatedRequest, method_id: int) -> HttpResponse:
     method = get_object_or_404(PayoutMethod, pk=method_id, creator=request.user, retired_at__isnull=True)
     services.payout_method_retire(creator=request.user, method=method)

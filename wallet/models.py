@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django_countries import countries
 from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
@@ -261,8 +262,8 @@ class Country(models.Model):
     def clean(self) -> None:
         if self.currency not in CURRENCY_EXPONENTS:
             raise ValidationError({"currency": f"Coinsite does not sell coins in {self.currency}."})
-        unknown = [m for m in self.payment_methods or [] if m not in PAYMENT_METHODS]
-        if unknown or not isinstance(self.payment_methods, list):
+        methods = self.payment_methods
+        if not isinstance(methods, list) or any(not isinstance(m, str) or m not in PAYMENT_METHODS for m in methods):
             raise ValidationError({"payment_methods": f"Choose from {', '.join(PAYMENT_METHODS)}."})
 
 
@@ -334,6 +335,9 @@ class TopUpStatus(models.TextChoices):
     FAILED = "failed", "Payment failed"
     CANCELLED = "cancelled", "Cancelled"
     EXPIRED = "expired", "Expired"
+    # Paid from another country than the account's: not credited until staff release it (wallet.held_topups).
+    HELD = "held", gettext_lazy("Held for review")
+    REFUNDED = "refunded", gettext_lazy("Refunded after review")
 
 
 class TopUp(models.Model):
@@ -349,6 +353,9 @@ class TopUp(models.Model):
     payment_method = models.CharField(max_length=20)
     provider = models.CharField(max_length=20)
     provider_session_id = models.CharField(max_length=200, blank=True, default="")
+    payment_country = models.CharField(
+        max_length=2, blank=True, default="", help_text="The billing or card country the provider reported."
+    )
     status = models.CharField(max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.PENDING)
     status_reason = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

@@ -5,7 +5,8 @@ provider, a value stored in a MoneyField) goes through `quantize` first. Nothing
 floats, and nothing relies on `Money.round` (banker's rounding) or on the database to round.
 """
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 import moneyed
 from django.utils import translation
@@ -13,6 +14,10 @@ from djmoney.money import Money
 from moneyed.l10n import format_money as babel_format_money
 
 from coinsite.lib.currencies import CURRENCY_EXPONENTS
+
+# What a provider's decimal amount may look like: plain digits, no sign, exponent or spaces.
+# (Decimal("1e999999") is finite, and its quantize raises; an exponent is never a real price.)
+AMOUNT_FORMAT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,6})?")
 
 
 class UnsupportedCurrency(ValueError):
@@ -80,13 +85,9 @@ def price_for_coins(per_coin_price: Money, coins: int) -> Money:
 
 def parse_amount(amount: str, currency: str) -> Money:
     """`Money` from a decimal string such as "9.99" (as providers send it); must be exact."""
-    try:
-        value = Decimal(amount)
-    except (InvalidOperation, TypeError):
-        raise ValueError(f"Not a decimal amount: {amount!r}.") from None
-    if not value.is_finite():
-        raise ValueError(f"Not a decimal amount: {amount!r}.")
-    money = Money(value, currency_code(currency))
+    if not isinstance(amount, str) or not AMOUNT_FORMAT.fullmatch(amount):
+        raise ValueError(f"Not a decimal amount: {str(amount)[:40]!r}.")
+    money = Money(Decimal(amount), currency_code(currency))
     to_minor_units(money)  # rejects sub-minor-unit precision
     return money
 

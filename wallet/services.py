@@ -6,6 +6,7 @@ idempotency key ``topup:<public id>`` in the same transaction. Provider calls an
 outside the transaction.
 """
 
+import dataclasses
 import datetime
 import logging
 import uuid
@@ -29,6 +30,7 @@ from wallet.providers.base import (
     UnsupportedPaymentMethod,
     checkout_expires_at,
     get_provider,
+    webhook_event_check,
 )
 from wallet.selectors import RechargeOffer
 from wallet.staff import receivables_settle
@@ -36,6 +38,8 @@ from wallet.staff import receivables_settle
 logger = logging.getLogger(__name__)
 
 FINAL_FAILURE = {"failed": TopUpStatus.FAILED, "cancelled": TopUpStatus.CANCELLED, "expired": TopUpStatus.EXPIRED}
+# Paid but not credited: only staff move a top-up out of these (wallet.held_topups).
+REVIEW_STATES = (TopUpStatus.HELD, TopUpStatus.REFUNDED)
 # A pending top-up is asked about again after this long, and expired once well past its checkout's end.
 RECHECK_AFTER = datetime.timedelta(minutes=10)
 EXPIRY_GRACE = datetime.timedelta(minutes=5)
@@ -102,6 +106,8 @@ def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, st
     Raises WebhookRejected (the view answers 400) before anything is written.
     """
     events = get_provider(provider_name).webhook_parse(body=body, headers=headers)
+    for event in events:
+        webhook_event_check(event)
     return [topup_apply_event(provider_name=provider_name, event=event) for event in events]
 
 
@@ -137,14 +143,7 @@ def topup_refresh(*, topup: TopUp) -> str:
     event = get_provider(topup.provider).session_status(topup.provider_session_id)
     if event is None:
         return "still open"
-    status_event = PaymentEvent(
-        event_id=f"status:{event.provider_session_id}:{event.type}",
-        type=event.type,
-        reference=event.reference,
-        provider_session_id=event.provider_session_id,
-        amount=event.amount,
-        occurred_at=event.occurred_at,
-    )
+    status_event = dataclasses.replace(event, event_id=f"status:{event.provider_session_id}:{event.type}")
     return topup_apply_event(provider_name=topup.provider, event=status_event)
 
 
@@ -223,6 +222,7 @@ def _checkout_request(topup: TopUp) -> CheckoutRequest:
         success_url=return_url,
         cancel_url=f"{return_url}?cancelled=1",
         idempotency_key=f"coinsite-topup-{topup.public_id}",
+        country=topup.country,
     )
 
 
@@ -230,7 +230,7 @@ def _record_event(provider_name: str, event: PaymentEvent) -> PaymentWebhookEven
     try:
         with transaction.atomic():
             return PaymentWebhookEvent.objects.create(
-                provider=provider_name, event_id=event.event_id[:200], event_type=event.type, outcome="processing"
+                provider=provider_name, event_id=event.event_id, event_type=event.type, outcome="processing"
             )
     except IntegrityError:
         return None
@@ -252,9 +252,34 @@ def _transition(topup: TopUp, event: PaymentEvent) -> str:
 def _succeed(topup: TopUp, event: PaymentEvent) -> str:
     if topup.status == TopUpStatus.SUCCEEDED:
         return "ignored: already credited"
+    if topup.status in REVIEW_STATES:
+        return f"ignored: {topup.get_status_display().lower()}"
     if event.amount is not None and quantize(event.amount) != quantize(topup.amount):
         logger.error("Top-up %s paid %s but expected %s; not credited.", topup.public_id, event.amount, topup.amount)
         return "refused: amount does not match"
+    if event.payment_country is not None:
+        topup.payment_country = event.payment_country
+        if event.payment_country != topup.user.country:
+            return _hold(topup)
+    late = topup.status != TopUpStatus.PENDING
+    topup_credit(topup=topup, reason="Paid after the checkout had ended." if late else "")
+    return "credited late" if late else "credited"
+
+
+def _hold(topup: TopUp) -> str:
+    """Paid, but from another country than the account's: no coins until staff review it (wallet.held_topups)."""
+    paid_from, country = topup.payment_country or "an unknown country", topup.user.country
+    logger.warning("Top-up %s paid from %s, account country %s: held", topup.public_id, paid_from, country)
+    _set_status(topup, TopUpStatus.HELD, reason=f"Paid from {paid_from}; the account's country is {country}.")
+    return "held: paid from another country"
+
+
+def topup_credit(*, topup: TopUp, reason: str = "") -> None:
+    """Credit a paid top-up's coins and mark it succeeded, in the caller's transaction with the top-up locked.
+
+    The ledger posting's idempotency key (``topup:<public id>``) makes a second credit of the same
+    top-up impossible, whichever path (webhook, return page, staff release) gets here.
+    """
     posting = ledger.ledger_credit(
         account=ledger.account_for_user(topup.user, Asset.COIN),
         asset=Asset.COIN,
@@ -271,21 +296,21 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
     )
     # Coins owed after an earlier refund or chargeback are settled first, in this same transaction.
     receivables_settle(user=topup.user)
-    late = topup.status != TopUpStatus.PENDING
     topup.ledger_transaction = posting
-    _set_status(topup, TopUpStatus.SUCCEEDED, reason="Paid after the checkout had ended." if late else "")
+    _set_status(topup, TopUpStatus.SUCCEEDED, reason=reason)
     # Deferred import: wallet.tasks imports this module (its tasks call these services).
     from wallet.tasks import topup_send_receipt  # noqa: PLC0415
 
     topup_send_receipt.delay_on_commit(topup.pk)
-    return "credited late" if late else "credited"
 
 
 def _set_status(topup: TopUp, status: str, *, reason: str = "") -> None:
     topup.status = status
     topup.status_reason = reason
     topup.completed_at = timezone.now()
-    topup.save(update_fields=["status", "status_reason", "completed_at", "ledger_transaction", "updated_at"])
+    topup.save(
+        update_fields=["status", "status_reason", "completed_at", "ledger_transaction", "payment_country", "updated_at"]
+    )
 
 
 def _finish(topup_id: int, status: str, *, reason: str) -> bool:

@@ -6,12 +6,14 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy
 
 from backoffice.actions import reason_action, service_action
 from backoffice.forms import AdjustmentRequestForm, CoinPackagePriceForm, CoinRateForm, EconomySettingsForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from backoffice.services import topup_reverse
 from wallet import ledger, staff
+from wallet.held_topups import topup_refund_held, topup_release
 from wallet.models import (
     Adjustment,
     AdjustmentStatus,
@@ -153,7 +155,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Top-ups are money records; finance refunds them or records chargebacks (actions that ask for a
     reason and also claw back creators' held diamonds: `backoffice.services.topup_reverse`)."""
 
-    actions = ["refund", "chargeback"]
+    actions = ["refund", "chargeback", "release_held", "refund_held"]
     list_display = [
         "public_id",
         "user",
@@ -164,6 +166,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "created_at",
         "completed_at",
+        "payment_country",
         "reversal",
     ]
     list_filter = ["status", "provider", "payment_method", "amount_currency", "country", "reversal"]
@@ -194,6 +197,26 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ),
         errors=(staff.StaffOperationError,),
         done="chargeback(s) recorded",
+    )
+    release_held = reason_action(
+        name="release_held",
+        description=gettext_lazy("Release selected held top-ups (credit their coins once)"),
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_release(
+            topup_id=topup.pk, staff=staff_member(request), reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done=gettext_lazy("held top-up(s) released"),
+    )
+    refund_held = reason_action(
+        name="refund_held",
+        description=gettext_lazy("Mark selected held top-ups as refunded at the provider (no coins)"),
+        permissions=("reverse",),
+        perform=lambda request, topup, reason: topup_refund_held(
+            topup_id=topup.pk, staff=staff_member(request), reason=reason
+        ),
+        errors=(staff.StaffOperationError,),
+        done=gettext_lazy("held top-up(s) marked refunded"),
     )
 
 

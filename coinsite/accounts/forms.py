@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField  # type: ignore[attr-defined]  # real, missing from its stubs
 
@@ -97,3 +98,13 @@ class ProfileForm(forms.Form):
     display_name = forms.CharField(max_length=60)
     country = LazyTypedChoiceField(choices=countries)
     preferred_currency = forms.ChoiceField(choices=currency_choices)
+
+
+class EmailCodeForm(forms.Form):
+    """The one-time code mailed to a staff member before their first authenticator (staff_enrollment)."""
+
+    code = forms.CharField(
+        label=gettext_lazy("Code from the email"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+    )

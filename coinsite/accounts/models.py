@@ -3,7 +3,9 @@ from typing import Any, Never
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django_countries.fields import CountryField
 
 from coinsite.lib.currencies import DEFAULT_CURRENCY, currency_choices
@@ -108,3 +110,75 @@ class StaffAction(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Never:
         raise ValueError("Staff actions are append-only.")
+
+
+class SudoThrottle(models.Model):
+    """Wrong passwords at the sudo re-check, per user; see `coinsite.accounts.sudo.password_recheck`.
+
+    Like django-otp's throttle on codes: past a few failures each one doubles the wait, counted
+    from the last password actually checked. Attempts made while waiting are refused unchecked
+    and count too, so a burst of guesses lengthens the wait instead of slipping through it.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="sudo_throttle")
+    failure_count = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Sudo re-check failures of user {self.user_id}: {self.failure_count}"
+
+
+class CountryChangeStatus(models.TextChoices):
+    PENDING = "pending", gettext_lazy("Cooling off")
+    APPLIED = "applied", gettext_lazy("Applied after the cooling-off")
+    APPROVED = "approved", gettext_lazy("Approved by staff")
+    REJECTED = "rejected", gettext_lazy("Rejected by staff")
+    CANCELLED = "cancelled", gettext_lazy("Withdrawn")
+
+
+class CountryChange(models.Model):
+    """A change of a user's profile country, and the audit trail of every such change.
+
+    Regional rules (prices, payment methods, what may be bought or gifted) follow `User.country`,
+    the effective country. A change the user asks for waits here, pending, and takes effect only
+    after the cooling-off (`effective_at`) or a staff approval; see `coinsite.accounts.country`.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="country_changes")
+    from_country = CountryField()
+    to_country = CountryField()
+    status = models.CharField(max_length=10, choices=CountryChangeStatus.choices, default=CountryChangeStatus.PENDING)
+    requested_at = models.DateTimeField(default=timezone.now)
+    effective_at = models.DateTimeField(help_text="When the cooling-off ends and the change applies by itself.")
+    request_address = models.GenericIPAddressField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="The staff member, if any."
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(status=CountryChangeStatus.PENDING), name="accounts_one_pending_country"
+            ),
+            models.CheckConstraint(condition=~Q(from_country=F("to_country")), name="accounts_country_change_changes"),
+            models.CheckConstraint(
+                condition=Q(status__in=CountryChangeStatus.values), name="accounts_country_change_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=CountryChangeStatus.PENDING, decided_at__isnull=True)
+                | (~Q(status=CountryChangeStatus.PENDING) & Q(decided_at__isnull=False)),
+                name="accounts_country_change_decided_iff_done",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["effective_at"],
+                condition=Q(status=CountryChangeStatus.PENDING),
+                name="accounts_country_change_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.from_country} → {self.to_country} ({self.get_status_display()})"

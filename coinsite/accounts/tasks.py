@@ -4,6 +4,8 @@ from celery import shared_task
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from coinsite.accounts import country
+
 ABANDONED_SETUP_AGE = datetime.timedelta(days=1)
 
 
@@ -13,3 +15,9 @@ def purge_abandoned_two_factor_setups() -> int:
     cutoff = timezone.now() - ABANDONED_SETUP_AGE
     deleted, _ = TOTPDevice.objects.filter(confirmed=False, created_at__lt=cutoff).delete()
     return deleted
+
+
+@shared_task(acks_late=True)
+def country_changes_apply_due() -> int:
+    """Apply profile country changes whose 30-day cooling-off is over; idempotent."""
+    return country.country_changes_apply_due()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("2fa/", views.security, name="security"),
     path("2fa/setup/", views.enroll, name="enroll"),
+    path("2fa/setup/email/", views.enroll_email, name="enroll-email"),
     path("2fa/backup-codes/", views.backup_codes_regenerate, name="backup-codes"),
     path("2fa/remove/", views.device_remove, name="device-remove"),
     path("2fa/login/", views.two_factor_login, name="two-factor-login"),

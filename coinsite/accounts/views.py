@@ -1,3 +1,6 @@
+import ipaddress
+from urllib.parse import urlencode
+
 import django_otp
 from allauth.account.stages import LoginStageController
 from django.conf import settings
@@ -5,16 +8,21 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_countries import countries
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import services, two_factor
-from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EnrollForm, ProfileForm
+from coinsite.accounts import country, services, staff_enrollment, sudo, two_factor
+from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EmailCodeForm, EnrollForm, ProfileForm
 from coinsite.accounts.http import AuthenticatedRequest
+from coinsite.accounts.models import CountryChange, User
 from coinsite.accounts.stages import TwoFactorStage
-from coinsite.lib.access import has_two_factor, sudo_mark_fresh, sudo_required
+from coinsite.lib.access import has_two_factor, sudo_is_fresh, sudo_mark_fresh, sudo_required
+from coinsite.lib.urls import safe_next
 
 FAILURES_SESSION_KEY = "coinsite_2fa_failures"
 
@@ -62,6 +70,8 @@ def security(request: AuthenticatedRequest) -> HttpResponse:
 @login_required
 @sudo_required
 def enroll(request: AuthenticatedRequest) -> HttpResponse:
+    if staff_enrollment.email_check_needed(request):
+        return redirect("accounts:enroll-email")
     form = EnrollForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -74,6 +84,35 @@ def enroll(request: AuthenticatedRequest) -> HttpResponse:
             return render(request, "accounts/backup_codes.html", {"codes": codes, "first_time": True})
     enrollment = two_factor.totp_enrollment_begin(user=request.user)
     return render(request, "accounts/enroll.html", {"form": form, "enrollment": enrollment})
+
+
+@login_required
+@sudo_required
+def enroll_email(request: AuthenticatedRequest) -> HttpResponse:
+    """Before a staff account's first authenticator: prove access to its verified mailbox (staff_enrollment)."""
+    if not staff_enrollment.email_check_needed(request):
+        return redirect("accounts:enroll")
+    sending = request.POST.get("action") == "send"
+    form = EmailCodeForm(None if sending else request.POST or None)
+    error = ""
+    if request.method == "POST" and (sending or form.is_valid()):
+        try:
+            if sending:
+                address = staff_enrollment.enrollment_code_send(request=request)
+                masked = staff_enrollment.masked_address(address)
+                messages.info(request, _("We sent a code to %(address)s.") % {"address": masked})
+                return redirect("accounts:enroll-email")
+            staff_enrollment.enrollment_code_verify(request=request, code=form.cleaned_data["code"])
+            return redirect("accounts:enroll")
+        except (two_factor.CodeRefused, staff_enrollment.NoVerifiedEmail) as refusal:
+            error = str(refusal)
+    address = staff_enrollment.verified_address_or_none(request.user)
+    return render(
+        request,
+        "accounts/enroll_email.html",
+        {"form": form, "error": error, "address": staff_enrollment.masked_address(address) if address else None},
+        status=400 if error or form.errors else 200,
+    )
 
 
 @require_POST
@@ -106,9 +145,7 @@ def device_remove(request: AuthenticatedRequest) -> HttpResponse:
 @login_required
 def confirm(request: AuthenticatedRequest) -> HttpResponse:
     """Re-check the user's identity (sudo mode); a code also verifies the session for 2FA."""
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = ""
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"), "")
     code_required = has_two_factor(request.user)
     form = ConfirmIdentityForm(request.POST or None, code_required=code_required)
     if request.method == "POST" and form.is_valid() and _confirm_identity(request, form, code_required=code_required):
@@ -123,22 +160,86 @@ def confirm(request: AuthenticatedRequest) -> HttpResponse:
 
 @login_required
 def profile(request: AuthenticatedRequest) -> HttpResponse:
+    """Name, country and currency. A country change needs the sudo re-check and waits (coinsite.accounts.country)."""
     user = request.user
+    pending = country.country_change_pending(user)
     form = ProfileForm(
         request.POST or None,
         initial={
             "display_name": user.display_name,
-            "country": user.country,
+            "country": _country_shown(request, pending),
             "preferred_currency": user.preferred_currency,
         },
     )
-    if request.method == "POST":
-        if not form.is_valid():
-            return render(request, "accounts/profile.html", {"form": form}, status=400)
-        services.profile_update(user=user, **form.cleaned_data)
-        messages.success(request, "Your profile was saved.")
-        return redirect("accounts:profile")
-    return render(request, "accounts/profile.html", {"form": form})
+    if request.method == "GET":
+        return _profile_page(request, form, pending)
+    if not form.is_valid():
+        return _profile_page(request, form, pending, status=400)
+    wanted = form.cleaned_data["country"]
+    if _starts_a_country_change(user, pending, wanted) and not sudo_is_fresh(request):
+        form.add_error("country", _("Changing your country needs you to confirm it's you first."))
+        return _profile_page(request, form, pending, status=403, confirm_country=wanted)
+    services.profile_update(
+        user=user,
+        display_name=form.cleaned_data["display_name"],
+        preferred_currency=form.cleaned_data["preferred_currency"],
+    )
+    change = country.country_change_request(user=user, country=wanted, request_address=_client_address(request))
+    messages.success(request, _profile_saved_message(user, pending, change))
+    return redirect("accounts:profile")
+
+
+def _country_shown(request: AuthenticatedRequest, pending: CountryChange | None) -> str:
+    """The country the form offers: ?country= (back from the re-check), else the pending or current one."""
+    asked = request.GET.get("country", "")
+    if asked in dict(countries):
+        return asked
+    return pending.to_country if pending else request.user.country
+
+
+def _starts_a_country_change(user: User, pending: CountryChange | None, wanted: str) -> bool:
+    # Withdrawing a pending change (choosing the current country again) needs no re-check.
+    return wanted != user.country and (pending is None or wanted != pending.to_country)
+
+
+def _profile_page(
+    request: AuthenticatedRequest,
+    form: ProfileForm,
+    pending: CountryChange | None,
+    *,
+    status: int = 200,
+    confirm_country: str = "",
+) -> HttpResponse:
+    confirm_url = ""
+    if confirm_country:
+        back = f"{reverse('accounts:profile')}?{urlencode({'country': confirm_country})}"
+        confirm_url = f"{reverse('accounts:confirm')}?{urlencode({'next': back})}"
+    context = {"form": form, "pending_change": pending, "confirm_url": confirm_url}
+    return render(request, "accounts/profile.html", context, status=status)
+
+
+def _profile_saved_message(user: User, pending: CountryChange | None, change: CountryChange | None) -> str:
+    if change is not None and change != pending:
+        return _(
+            "Your profile was saved. Your country changes to %(country)s on %(date)s, or sooner if our team "
+            "approves it; until then prices and payment rules stay those of %(current)s."
+        ) % {
+            "country": change.get_to_country_display(),
+            "date": date_format(change.effective_at, "DATE_FORMAT"),
+            "current": user.get_country_display(),
+        }
+    if change is None and pending is not None:
+        return _("Your profile was saved, and your country change was withdrawn.")
+    return _("Your profile was saved.")
+
+
+def _client_address(request: HttpRequest) -> str | None:
+    address = request.META.get("REMOTE_ADDR", "")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return address
 
 
 def _confirm_identity(request: AuthenticatedRequest, form: ConfirmIdentityForm, *, code_required: bool) -> bool:
@@ -152,7 +253,9 @@ def _confirm_identity(request: AuthenticatedRequest, form: ConfirmIdentityForm, 
             return False
         django_otp.login(request, device)
         return True
-    if request.user.check_password(password):
-        return True
-    form.add_error("password", "That password is not right.")
-    return False
+    try:
+        sudo.password_recheck(user=request.user, password=password)
+    except sudo.RecheckRefused as refusal:
+        form.add_error("password", str(refusal))
+        return False
+    return True

@@ -314,7 +314,7 @@ def test_creator_goes_live_sets_and_clears_the_goal_and_ends_the_stream(bob_clie
 def test_go_live_with_a_bad_link_is_400_and_starts_nothing(bob_client, bob):
     response = bob_client.post(reverse("gifting:studio-start"), {"title": "Jam", "stream_url": "javascript:alert(1)"})
     assert response.status_code == 400
-    assert "The stream link must be a web address" in response.content.decode()
+    assert "The stream link must be an https:// address" in response.content.decode()
     assert not LiveStream.objects.exists()
 
 

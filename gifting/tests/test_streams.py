@@ -14,7 +14,7 @@ def test_creator_goes_live(bob):
     stream = stream_start(
         creator=bob,
         title="  Late-night lo-fi  ",
-        stream_url="https://example.com/live",
+        stream_url="https://example.com/live/index.m3u8",
         goal_coins=5_000,
         goal_label="New mic",
     )
@@ -22,7 +22,7 @@ def test_creator_goes_live(bob):
     stream.refresh_from_db()
     assert (stream.title, stream.stream_url, stream.goal_coins, stream.goal_label) == (
         "Late-night lo-fi",
-        "https://example.com/live",
+        "https://example.com/live/index.m3u8",
         5_000,
         "New mic",
     )
@@ -49,7 +49,7 @@ def test_a_creator_is_live_at_most_once(bob):
     [
         ({"title": "   "}, "title"),
         ({"title": "x" * 121}, "120 characters"),
-        ({"stream_url": "javascript:alert(1)"}, "web address"),
+        ({"stream_url": "javascript:alert(1)"}, "https:// address"),
         ({"goal_coins": 0}, "goal"),
         ({"goal_coins": "100"}, "goal"),
     ],

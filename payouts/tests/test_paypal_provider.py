@@ -12,8 +12,8 @@ from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from coinsite.accounts import sudo
 from coinsite.accounts.tests.factories import enroll_totp
+from coinsite.lib import access
 from payouts import paypal, services
 from payouts.exchange import rates_load
 from payouts.forms import PayoutMethodForm
@@ -376,7 +376,7 @@ def test_the_method_page_offers_paypal_only(client, bob, paypal_provider):
     enroll_totp(bob)
     client.force_login(bob)
     session = client.session
-    session[sudo.SESSION_KEY] = 2**40
+    session[access.SUDO_SESSION_KEY] = 2**40
     session.save()
 
     body = client.get(reverse("payouts:method-add")).content.decode()

@@ -6,6 +6,7 @@ webhook or from a `session_status` re-check) back into a state change on its top
 """
 
 import datetime
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -25,6 +26,14 @@ PROVIDERS = {
 
 # Signed webhooks older than this are refused, so a captured request cannot be replayed later.
 SIGNATURE_TOLERANCE_SECONDS = 300
+# A provider's ids are stored as they are, never cut: an id longer than the column
+# (PaymentWebhookEvent.event_id, TopUp.provider_session_id) is refused, so two ids that share
+# their first 200 characters can never be taken for the same event.
+MAX_PROVIDER_ID_LENGTH = 200
+# Control characters (NUL above all: PostgreSQL cannot store it) and lone surrogates.
+UNSTORABLE_ID_CHARACTERS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# ISO 3166-1 alpha-2, or empty for a provider that could not tell.
+COUNTRY_CODE = re.compile("(?:[A-Z]{2})?")
 
 
 class ProviderError(Exception):
@@ -54,6 +63,7 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     idempotency_key: str
+    country: str = ""  # the account's effective country (the sandbox offers it as the billing country)
 
     def __post_init__(self) -> None:
         if self.payment_method not in PAYMENT_METHODS:
@@ -79,10 +89,28 @@ class PaymentEvent:
     provider_session_id: str
     amount: Money | None
     occurred_at: datetime.datetime
+    # The payer's billing or card country as the provider reports it ("" when it should have and
+    # did not); None when this event carries none at all. A paid top-up is credited only when it
+    # matches the account's country (wallet.services).
+    payment_country: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
             raise ValueError(f"Unknown payment event type {self.type!r}.")
+
+
+def webhook_event_check(event: PaymentEvent) -> None:
+    """Raise WebhookRejected unless the event's ids can be stored exactly as the provider sent them."""
+    fields = {"event id": event.event_id, "reference": event.reference, "session id": event.provider_session_id}
+    for name, value in fields.items():
+        if not isinstance(value, str) or len(value) > MAX_PROVIDER_ID_LENGTH:
+            raise WebhookRejected(f"The {name} is not a string of at most {MAX_PROVIDER_ID_LENGTH} characters.")
+        if UNSTORABLE_ID_CHARACTERS.search(value):
+            raise WebhookRejected(f"The {name} contains control characters.")
+    if not event.event_id:
+        raise WebhookRejected("The event has no id.")
+    if event.payment_country is not None and not COUNTRY_CODE.fullmatch(event.payment_country):
+        raise WebhookRejected("The payment country is not a two-letter country code.")
 
 
 @runtime_checkable

@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 
@@ -30,6 +31,12 @@ from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.services import sandbox_session_create
 
 SIGNATURE_HEADER = "Coinsite-Sandbox-Signature"
+# `t=<unix seconds>,v1=<hex HMAC-SHA256>[,v1=…]`, ASCII only: int() would take "²" or 5,000
+# digits (and then fail), and compare_digest refuses non-ASCII text with a TypeError.
+SIGNATURE_PART = re.compile(r"(t)=([0-9]{1,12})|(v1)=([0-9a-f]{64})")
+MAX_SIGNATURE_HEADER_LENGTH = 1000
+# Event times outside this range are not from a payment (datetime cannot even hold 10**30).
+LATEST_EVENT_TIMESTAMP = 10**11
 
 WEBHOOK_EVENT_TYPES = {
     "payment.succeeded": "succeeded",
@@ -84,6 +91,7 @@ class SandboxProvider:
             provider_session_id=session.public_id,
             amount=session.price,
             occurred_at=occurred_at,
+            payment_country=session.billing_country,
         )
 
 
@@ -105,16 +113,20 @@ def verify_signature(body: bytes, signature_header: str | None, *, secret: str, 
 
 
 def _parse_signature_header(value: str) -> tuple[int, list[str]]:
-    timestamp, signatures = None, []
-    for part in value.split(","):
-        key, _, item = part.strip().partition("=")
-        if key == "t" and item.isdigit():
-            timestamp = int(item)
-        elif key == "v1" and item:
-            signatures.append(item)
-    if timestamp is None or not signatures:
+    """The timestamp and v1 signatures; anything but one `t` and some `v1` parts is malformed."""
+    timestamps, signatures = [], []
+    parts = value.split(",") if isinstance(value, str) and len(value) <= MAX_SIGNATURE_HEADER_LENGTH else [""]
+    for part in parts:
+        match = SIGNATURE_PART.fullmatch(part.strip())
+        if match is None:
+            raise WebhookRejected(f"Malformed {SIGNATURE_HEADER} header.")
+        if match[1]:
+            timestamps.append(int(match[2]))
+        else:
+            signatures.append(match[4])
+    if len(timestamps) != 1 or not signatures:
         raise WebhookRejected(f"Malformed {SIGNATURE_HEADER} header.")
-    return timestamp, signatures
+    return timestamps[0], signatures
 
 
 def _event_from(payload: dict) -> PaymentEvent:
@@ -122,7 +134,8 @@ def _event_from(payload: dict) -> PaymentEvent:
     for key in ("id", "type"):
         if not isinstance(payload[key], str):
             raise TypeError(f"{key} must be a string")
-    if not isinstance(payload["created"], int) or isinstance(payload["created"], bool):
+    created = payload["created"]
+    if not isinstance(created, int) or isinstance(created, bool) or not 0 < created < LATEST_EVENT_TIMESTAMP:
         raise TypeError("created must be an integer timestamp")
     if not all(isinstance(data[key], str) and data[key] for key in ("session", "reference", "amount", "currency")):
         raise TypeError("data.session, reference, amount and currency must be non-empty strings")
@@ -130,11 +143,15 @@ def _event_from(payload: dict) -> PaymentEvent:
         amount = parse_amount(data["amount"], data["currency"])
     except UnsupportedCurrency as error:
         raise ValueError(str(error)) from None
+    payment_country = data.get("payment_country")
+    if payment_country is not None and not isinstance(payment_country, str):
+        raise TypeError("data.payment_country must be a string")
     return PaymentEvent(
         event_id=payload["id"],
         type=WEBHOOK_EVENT_TYPES[payload["type"]],
         reference=data["reference"],
         provider_session_id=data["session"],
         amount=amount,
-        occurred_at=datetime.datetime.fromtimestamp(payload["created"], tz=datetime.UTC),
+        occurred_at=datetime.datetime.fromtimestamp(created, tz=datetime.UTC),
+        payment_country=payment_country,
     )

@@ -6,8 +6,11 @@ network retries) returns the same session instead of opening a second one.
 """
 
 import datetime
+import json
 import logging
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import stripe
@@ -42,6 +45,12 @@ STRIPE_METHOD_TYPES = {
 
 # The SDK's network retries reuse our idempotency key, so they can never double-charge.
 MAX_NETWORK_RETRIES = 2
+# `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v0=<hex>]`. The SDK checks only that `t` is not
+# too old; a signature dated in the future is refused here too, with the same tolerance.
+SIGNATURE_PART = re.compile(r"(t)=([0-9]{1,12})|(v[01])=([0-9a-f]{64})")
+MAX_SIGNATURE_HEADER_LENGTH = 2000
+# Event and session times outside this range are not real (datetime cannot even hold 10**30).
+LATEST_TIMESTAMP = 10**11
 
 
 class StripeProvider:
@@ -81,26 +90,37 @@ class StripeProvider:
     def webhook_parse(self, *, body: bytes, headers: Mapping[str, str]) -> list[PaymentEvent]:
         if not self.webhook_secret:
             raise WebhookRejected("STRIPE_WEBHOOK_SECRET is not configured.")
+        signature = header(headers, "Stripe-Signature")
+        _check_signature_header(signature)
         try:
-            # StripeClient.construct_event is stripe.Webhook.construct_event bound to this client.
-            event = self.client.construct_event(
-                body,
-                header(headers, "Stripe-Signature"),
-                self.webhook_secret,
-                tolerance=SIGNATURE_TOLERANCE_SECONDS,
-            )
+            stripe.WebhookSignature.verify_header(body, signature, self.webhook_secret, SIGNATURE_TOLERANCE_SECONDS)
+            event = json.loads(body)
         except stripe.SignatureVerificationError as error:
             raise WebhookRejected(f"Bad Stripe signature: {error.user_message}") from None
         except ValueError as error:  # not UTF-8 or not JSON, though correctly signed
             raise WebhookRejected(f"Unreadable Stripe event: {error}") from None
         try:
-            return _events_from(event.to_dict())
-        except (KeyError, TypeError, ValueError) as error:
-            raise WebhookRejected(f"Unexpected Stripe event shape: {error!r}") from None
+            return _events_from(event, card_country=self._card_country)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+            raise WebhookRejected(f"Unexpected Stripe event shape: {error!r}"[:300]) from None
+
+    def _card_country(self, payment_intent_id: str) -> str | None:
+        """The paying card's country (None for methods without a card, such as PayPal).
+
+        A webhook carries the session only; if Stripe cannot be asked now, the webhook is refused
+        and Stripe delivers it again later, rather than crediting without the country check.
+        """
+        try:
+            intent = self.client.v1.payment_intents.retrieve(payment_intent_id, params={"expand": ["payment_method"]})
+        except stripe.StripeError as error:
+            raise WebhookRejected(f"Could not read the payment's card country from Stripe: {error}") from None
+        return _card_country_of(intent.to_dict())
 
     def session_status(self, provider_session_id: str) -> PaymentEvent | None:
         try:
-            session = self.client.v1.checkout.sessions.retrieve(provider_session_id)
+            session = self.client.v1.checkout.sessions.retrieve(
+                provider_session_id, params={"expand": ["payment_intent.payment_method"]}
+            )
         except stripe.StripeError as error:
             raise _provider_error(error) from error
         data = session.to_dict()
@@ -112,6 +132,7 @@ class StripeProvider:
             event_type=event_type,
             session=data,
             occurred_at=timezone.now(),
+            payment_country=_payment_country(data) if event_type == "succeeded" else None,
         )
 
 
@@ -139,6 +160,8 @@ def _session_params(request: CheckoutRequest, expires_at: datetime.datetime) -> 
         "success_url": request.success_url,
         "cancel_url": request.cancel_url,
         "expires_at": int(expires_at.timestamp()),
+        # The billing country is checked against the account's country before coins are credited.
+        "billing_address_collection": "required",
     }
 
 
@@ -167,22 +190,86 @@ _EVENT_TYPES = {
 }
 
 
-def _events_from(event: dict) -> list[PaymentEvent]:
+def _check_signature_header(value: str | None) -> None:
+    """Refuse a malformed header, or one dated in the future beyond the tolerance, before the SDK sees it."""
+    if not value or len(value) > MAX_SIGNATURE_HEADER_LENGTH:
+        raise WebhookRejected("Bad Stripe signature: missing or malformed Stripe-Signature header.")
+    matches = [SIGNATURE_PART.fullmatch(part.strip()) for part in value.split(",")]
+    if not all(matches):
+        raise WebhookRejected("Bad Stripe signature: malformed Stripe-Signature header.")
+    timestamps = [int(match[2]) for match in matches if match[1]]
+    if len(timestamps) != 1:
+        raise WebhookRejected("Bad Stripe signature: the header needs exactly one timestamp.")
+    if timestamps[0] > time.time() + SIGNATURE_TOLERANCE_SECONDS:
+        raise WebhookRejected("Bad Stripe signature: timestamp in the future, outside the tolerance zone.")
+
+
+def _events_from(event: dict, *, card_country: Callable[[str], str | None] | None = None) -> list[PaymentEvent]:
+    """Events we model from a verified Stripe event; any other shape raises (KeyError, TypeError, ValueError).
+
+    `card_country(payment_intent_id)` looks up the paying card's country for a paid session.
+    """
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        raise TypeError("a Stripe event is a JSON object with a data object")
+    if not isinstance(event["id"], str) or not isinstance(event["type"], str):
+        raise TypeError("id and type must be strings")
+    created = _from_timestamp(event["created"])
     classify = _EVENT_TYPES.get(event["type"])
     if classify is None:
         return []
     session = event["data"]["object"]
+    _check_session_shape(session)
     if not _reference(session):
         logger.info("Ignoring Stripe event %s: session %s is not one of ours", event["id"], session.get("id"))
         return []
+    event_type = classify(session)
+    country = _payment_country(session, card_country) if event_type == "succeeded" else None
     return [
         _payment_event(
             event_id=event["id"],
-            event_type=classify(session),
+            event_type=event_type,
             session=session,
-            occurred_at=_from_timestamp(event["created"]),
+            occurred_at=created,
+            payment_country=country,
         )
     ]
+
+
+def _payment_country(session: dict, card_country: Callable[[str], str | None] | None = None) -> str:
+    """The card's country when Stripe can tell (the stronger signal), else the billing address's, else ""."""
+    intent = session.get("payment_intent")
+    country = None
+    if isinstance(intent, dict):  # expanded, as session_status asks for
+        country = _card_country_of(intent)
+    elif isinstance(intent, str) and card_country is not None:
+        country = card_country(intent)
+    if not country:
+        details = session.get("customer_details") or {}
+        address = details.get("address") if isinstance(details, dict) else None
+        country = address.get("country") if isinstance(address, dict) else None
+    return country.upper() if isinstance(country, str) else ""
+
+
+def _card_country_of(intent: dict) -> str | None:
+    method = intent.get("payment_method")
+    card = method.get("card") if isinstance(method, dict) else None
+    country = card.get("country") if isinstance(card, dict) else None
+    return country if isinstance(country, str) else None
+
+
+def _check_session_shape(session: dict) -> None:
+    if not isinstance(session, dict) or not isinstance(session.get("id"), str):
+        raise TypeError("data.object must be a Checkout Session object")
+    if not isinstance(session.get("metadata") or {}, dict):
+        raise TypeError("metadata must be an object")
+    if not isinstance(session.get("payment_status"), str):
+        raise TypeError("payment_status must be a string")
+    for key in ("client_reference_id", "currency"):
+        if session.get(key) is not None and not isinstance(session[key], str):
+            raise TypeError(f"{key} must be a string")
+    total = session.get("amount_total")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int)):
+        raise TypeError("amount_total must be an integer")
 
 
 def _status_event_type(session: dict) -> str | None:
@@ -193,7 +280,14 @@ def _status_event_type(session: dict) -> str | None:
     return None
 
 
-def _payment_event(*, event_id: str, event_type: str, session: dict, occurred_at: datetime.datetime) -> PaymentEvent:
+def _payment_event(
+    *,
+    event_id: str,
+    event_type: str,
+    session: dict,
+    occurred_at: datetime.datetime,
+    payment_country: str | None = None,
+) -> PaymentEvent:
     return PaymentEvent(
         event_id=event_id,
         type=event_type,
@@ -201,6 +295,7 @@ def _payment_event(*, event_id: str, event_type: str, session: dict, occurred_at
         provider_session_id=session["id"],
         amount=_amount(session),
         occurred_at=occurred_at,
+        payment_country=payment_country,
     )
 
 
@@ -218,4 +313,6 @@ def _amount(session: dict[str, Any]) -> Money | None:
 
 
 def _from_timestamp(value: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(int(value), tz=datetime.UTC)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < LATEST_TIMESTAMP:
+        raise ValueError(f"Not a Stripe timestamp: {str(value)[:40]}")
+    return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)

@@ -73,6 +73,8 @@ class SandboxSession(models.Model):
     payment_method = models.CharField(max_length=20, choices=METHOD_CHOICES)
     paid_with = models.CharField(max_length=20, choices=METHOD_CHOICES, blank=True)
     payer_detail = models.CharField(max_length=60, blank=True)  # "card ending 4242", never the number
+    # The payer's billing country: the account's country until the payer picks another on the page.
+    billing_country = models.CharField(max_length=2, blank=True, default="")
     success_url = models.CharField(max_length=2000)
     cancel_url = models.CharField(max_length=2000)
     state = models.CharField(max_length=12, choices=SessionState.choices, default=SessionState.OPEN)

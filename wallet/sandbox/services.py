@@ -40,6 +40,7 @@ def sandbox_session_create(*, request: CheckoutRequest, expires_at: datetime.dat
                     description=request.description[:200],
                     customer_email=request.customer_email,
                     payment_method=request.payment_method,
+                    billing_country=request.country,
                     success_url=request.success_url,
                     cancel_url=request.cancel_url,
                     expires_at=expires_at,
@@ -51,11 +52,12 @@ def sandbox_session_create(*, request: CheckoutRequest, expires_at: datetime.dat
     return existing
 
 
-def sandbox_session_challenge(*, session_id: int, payer_detail: str) -> bool:
+def sandbox_session_challenge(*, session_id: int, payer_detail: str, billing_country: str = "") -> bool:
     """Put an open session on the extra confirmation step (test card ...3220)."""
+    country = {"billing_country": billing_country} if billing_country else {}
     return (
         SandboxSession.objects.filter(pk=session_id, state=State.OPEN, expires_at__gt=timezone.now()).update(
-            state=State.CHALLENGE, paid_with="card", payer_detail=payer_detail
+            state=State.CHALLENGE, paid_with="card", payer_detail=payer_detail, **country
         )
         == 1
     )
@@ -68,6 +70,7 @@ def sandbox_session_finish(
     from_states: Iterable[str] = SandboxSession.OPEN_STATES,
     paid_with: str = "",
     payer_detail: str = "",
+    billing_country: str = "",
 ) -> bool:
     """Finish an unexpired session with `outcome` (paid, declined or cancelled) and queue its
     one webhook. The conditional UPDATE claims the session, so a double submit, two tabs or a
@@ -75,6 +78,8 @@ def sandbox_session_finish(
     if outcome not in {State.PAID, State.DECLINED, State.CANCELLED}:
         raise ValueError(f"Not a payer outcome: {outcome!r}")
     details = {"paid_with": paid_with, "payer_detail": payer_detail} if paid_with else {}
+    if billing_country:
+        details["billing_country"] = billing_country
     now = timezone.now()
     return _finish(
         SandboxSession.objects.filter(pk=session_id, state__in=from_states, expires_at__gt=now),

@@ -5,8 +5,10 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+from django_countries import countries
 
 from wallet.money import format_money
 from wallet.providers.base import PAYMENT_METHODS
@@ -17,6 +19,8 @@ from wallet.sandbox.services import sandbox_session_challenge, sandbox_session_f
 State = SandboxSession.State
 WALLETS = ("paypal", "google_pay", "apple_pay")
 MERCHANT = "Coinsite"
+# The payer picks their billing country (it starts as the account's); a different one gets the
+# top-up held for review on Coinsite's side, which is how testers see that rule work.
 
 
 @never_cache
@@ -40,24 +44,30 @@ def checkout(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 def _pay(request: HttpRequest, session: SandboxSession, method: str) -> HttpResponse:
-    if method in WALLETS:
-        return _pay_wallet(request, session, method)
-    form = (CardForm if method == "card" else CarrierBillingForm)(request.POST)
+    form_class = {"card": CardForm, "carrier_billing": CarrierBillingForm}.get(method)
+    form = form_class(request.POST) if form_class else None
+    country = request.POST.get("billing_country") or session.billing_country
+    if country and country not in countries:
+        error = _("Choose a billing country from the list.")
+        return _render(request, "sandbox/checkout.html", session, method=method, form=form, status=400, error=error)
+    if form is None:
+        return _pay_wallet(request, session, method, country)
     if not form.is_valid():
-        return _render(request, "sandbox/checkout.html", session, method=method, form=form)
+        return _render(request, "sandbox/checkout.html", session, method=method, form=form, billing_country=country)
     if form.outcome == CHALLENGE:
-        sandbox_session_challenge(session_id=session.pk, payer_detail=form.payer_detail)
+        sandbox_session_challenge(session_id=session.pk, payer_detail=form.payer_detail, billing_country=country)
         return redirect("paysandbox:checkout", session.public_id)
     sandbox_session_finish(
         session_id=session.pk,
         outcome=State.PAID if form.outcome == SUCCESS else State.DECLINED,
         paid_with=method,
         payer_detail=form.payer_detail,
+        billing_country=country,
     )
     return _after_finish(session)
 
 
-def _pay_wallet(request: HttpRequest, session: SandboxSession, method: str) -> HttpResponse:
+def _pay_wallet(request: HttpRequest, session: SandboxSession, method: str, country: str) -> HttpResponse:
     action = request.POST.get("action")
     if action not in {"approve", "decline"}:
         return _render(
@@ -68,6 +78,7 @@ def _pay_wallet(request: HttpRequest, session: SandboxSession, method: str) -> H
         outcome=State.PAID if action == "approve" else State.DECLINED,
         paid_with=method,
         payer_detail=f"{METHOD_LABELS[method]} test account",
+        billing_country=country,
     )
     return _after_finish(session)
 
@@ -116,6 +127,8 @@ def _render(
             "methods": methods,
             "method_label": METHOD_LABELS.get(context.get("method", ""), ""),
             "return_url": session.success_url if session.state == State.PAID else session.cancel_url,
+            "billing_countries": list(countries),
+            "billing_country": session.billing_country,
             **context,
         },
         status=status,

@@ -51,6 +51,7 @@ def event_payload(session: SandboxSession) -> dict:
             "reference": session.reference,
             "amount": amount_string(session.amount),
             "currency": session.amount.currency.code,
+            "payment_country": session.billing_country,
         },
     }
 

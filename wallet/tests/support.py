@@ -144,6 +144,7 @@ def checkout_session_json(**overrides):
         "client_reference_id": "tu_abc123",
         "metadata": {"reference": "tu_abc123"},
         "expires_at": 1_900_000_000,
+        "customer_details": {"email": "alice@example.com", "address": {"country": "US"}},
     }
     return {**session, **overrides}
 

@@ -172,7 +172,20 @@ def test_amount_string_and_parse_amount_round_trip():
 
 @pytest.mark.parametrize(
     ("amount", "currency"),
-    [("9.999", "USD"), ("abc", "USD"), ("NaN", "USD"), ("Infinity", "EUR"), ("1.5", "JPY"), ("1.00", "CHF")],
+    [
+        ("9.999", "USD"),
+        ("abc", "USD"),
+        ("NaN", "USD"),
+        ("Infinity", "EUR"),
+        ("1.5", "JPY"),
+        ("1.00", "CHF"),
+        ("1e999999", "USD"),
+        ("9.99e0", "USD"),
+        ("-9.99", "USD"),
+        (" 9.99", "USD"),
+        ("9" * 40, "USD"),
+        (9.99, "USD"),
+    ],
 )
 def test_parse_amount_refuses_bad_input(amount, currency):
     with pytest.raises(ValueError):

@@ -201,14 +201,27 @@ def test_success_card_pays_and_sends_one_signed_webhook(client, session, outbox,
 
 
 def test_webhook_payload_is_the_documented_json(client, session, outbox, django_capture_on_commit_callbacks):
-    pay(client, session, django_capture_on_commit_callbacks, card_number="4242424242424242", **CARD)
+    pay(
+        client,
+        session,
+        django_capture_on_commit_callbacks,
+        card_number="4242424242424242",
+        billing_country="GB",
+        **CARD,
+    )
 
     session.refresh_from_db()
     assert json.loads(outbox.sent[0]["body"]) == {
         "id": session.event_id,
         "type": "payment.succeeded",
         "created": int(session.finished_at.timestamp()),
-        "data": {"session": session.public_id, "reference": "tu_1", "amount": "9.99", "currency": "USD"},
+        "data": {
+            "session": session.public_id,
+            "reference": "tu_1",
+            "amount": "9.99",
+            "currency": "USD",
+            "payment_country": "GB",
+        },
     }
     assert session.event_id.startswith("evt_")
 

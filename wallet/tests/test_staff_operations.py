@@ -2,13 +2,23 @@
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from coinsite.accounts.models import StaffAction
 from coinsite.accounts.tests.factories import make_user
 from wallet.audit import ledger_audit_run
 from wallet.ledger import account_for_user, user_balance
-from wallet.models import Adjustment, AdjustmentStatus, Asset, CoinReceivable, LedgerBalanceDelta, TopUp, WalletFreeze
+from wallet.models import (
+    Adjustment,
+    AdjustmentStatus,
+    Asset,
+    CoinReceivable,
+    Country,
+    LedgerBalanceDelta,
+    TopUp,
+    WalletFreeze,
+)
 from wallet.staff import (
     StaffOperationError,
     account_freeze,
@@ -145,3 +155,10 @@ def test_receivables_are_settled_from_the_next_coins_oldest_first(alice, charlie
     assert (first.settled_coins, first.settled_at is not None) == (20, True)
     assert (second.settled_coins, second.settled_at) == (10, None)
     assert user_balance(alice, COIN) == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("methods", [10**30, "card", {"card": 1}, [1], ["card", None]])
+def test_country_payment_methods_of_the_wrong_shape_are_a_validation_error(methods):
+    with pytest.raises(ValidationError):
+        Country(code="US", currency="USD", payment_methods=methods).clean()

@@ -357,7 +357,9 @@ def test_session_status(status, payment_status, expected):
     event = provider.session_status("cs_test_a1b2c3")
 
     assert http.requests[0]["method"] == "get"
-    assert http.requests[0]["url"] == "https://api.stripe.com/v1/checkout/sessions/cs_test_a1b2c3"
+    assert http.requests[0]["url"] == (
+        "https://api.stripe.com/v1/checkout/sessions/cs_test_a1b2c3?expand[0]=payment_intent.payment_method"
+    )
     if expected is None:
         assert event is None
     else:

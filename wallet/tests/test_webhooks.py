@@ -299,14 +299,19 @@ def test_unverifiable_or_unreadable_webhooks_get_400_and_change_nothing(topup, a
 
     response = deliver(body, **signing)
 
-    assert response.status_code == 400
+    assert_refused_and_nothing_written(response, topup=topup, viewer=alice, before=before, mailoutbox=mailoutbox)
+
+
+def assert_refused_and_nothing_written(response, *, topup, viewer, before, mailoutbox):
+    """A 400 with a JSON error, no row written, the top-up still pending and nothing credited or mailed."""
+    assert response.status_code == 400, response.content
     assert response["Content-Type"] == "application/json"
     assert set(response.json()) == {"error"}
     assert written() == before
     assert PaymentWebhookEvent.objects.count() == 0
     topup.refresh_from_db()
     assert (topup.status, topup.ledger_transaction) == (TopUpStatus.PENDING, None)
-    assert user_balance(alice, Asset.COIN) == 0
+    assert user_balance(viewer, Asset.COIN) == 0
     assert mailoutbox == []
 
 

@@ -1,0 +1,288 @@
+"""A top-up paid from another country than the account's is held for staff review, not credited;
+staff release it (credited exactly once) or mark it refunded (never credited)."""
+
+# The fixtures come from other test modules (imported below), so test arguments share their names.
+# ruff: noqa: F811
+
+import json
+
+import pytest
+from coinsite.accounts.tests.staff_support import admin_login, make_staff
+from django.contrib.admin import helpers
+from django.urls import reverse
+
+from coinsite.accounts import country as country_changes
+from coinsite.accounts.models import StaffAction
+from wallet.held_topups import topup_refund_held, topup_release
+from wallet.ledger import user_balance
+from wallet.models import Asset, LedgerTransaction, TopUp, TopUpStatus
+from wallet.sandbox.models import SandboxSession
+from wallet.sandbox.webhooks import webhook_send
+from wallet.staff import StaffOperationError
+from wallet.tests.test_sandbox import outbox  # noqa: F401  (a fixture)
+from wallet.tests.test_stripe_provider import checkout_session_json, make_request, provider_with
+from wallet.tests.test_topups import (  # noqa: F401  (fixtures)
+    SUCCESS_CARD,
+    _ledger_stays_consistent,
+    catalogue,
+    deliver,
+    package,
+    pay,
+    start,
+    written,
+)
+from wallet.tests.test_webhooks import post_stripe, stripe_body, stripe_http, stripe_topups  # noqa: F401
+
+
+@pytest.fixture
+def alice_topup(client, alice, outbox, catalogue):
+    """Alice (US) has started a 700-coin top-up; the sandbox's hosted page is open."""
+    client.force_login(alice)
+    start(client, choice=str(package(700).pk))
+    return TopUp.objects.get()
+
+
+def pay_from(client, topup, capture, billing_country: str | None):
+    data = dict(SUCCESS_CARD)
+    if billing_country is not None:
+        data["billing_country"] = billing_country
+    return pay(client, topup, capture, **data)
+
+
+def test_the_hosted_page_offers_the_account_country_as_billing_country(client, alice_topup):
+    page = client.get(reverse("paysandbox:checkout", args=[alice_topup.provider_session_id]))
+
+    assert '<option value="US" selected>' in page.content.decode()
+    assert SandboxSession.objects.get().billing_country == "US"
+
+
+def test_paid_from_the_account_country_is_credited(
+    client, alice, alice_topup, outbox, django_capture_on_commit_callbacks, mailoutbox
+):
+    pay_from(client, alice_topup, django_capture_on_commit_callbacks, None)
+
+    response = deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
+
+    assert response.json()["outcomes"] == ["credited"]
+    alice_topup.refresh_from_db()
+    assert (alice_topup.status, alice_topup.payment_country) == (TopUpStatus.SUCCEEDED, "US")
+    assert user_balance(alice, Asset.COIN) == 700
+
+
+def test_paid_from_another_country_is_held_and_credits_nothing(
+    client, alice, alice_topup, outbox, django_capture_on_commit_callbacks, mailoutbox
+):
+    pay_from(client, alice_topup, django_capture_on_commit_callbacks, "GB")
+    ledger_before = LedgerTransaction.objects.count()
+
+    response = deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
+    replay = deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
+
+    assert json.loads(outbox.sent[0]["body"])["data"]["payment_country"] == "GB"
+    assert response.json()["outcomes"] == ["held: paid from another country"]
+    assert replay.json()["outcomes"] == ["duplicate event"]
+    alice_topup.refresh_from_db()
+    assert (alice_topup.status, alice_topup.payment_country, alice_topup.ledger_transaction) == (
+        TopUpStatus.HELD,
+        "GB",
+        None,
+    )
+    assert user_balance(alice, Asset.COIN) == 0
+    assert LedgerTransaction.objects.count() == ledger_before
+    assert mailoutbox == []
+    receipt = client.get(reverse("wallet:topup-detail", args=[alice_topup.public_id])).content.decode()
+    assert "Payment under review" in receipt
+    assert "from another country (GB) than your account's (US)" in receipt
+
+
+def test_the_return_page_check_holds_it_too(client, alice, alice_topup, django_capture_on_commit_callbacks):
+    pay_from(client, alice_topup, django_capture_on_commit_callbacks, "JP")
+
+    client.get(reverse("wallet:topup-return", args=[alice_topup.public_id]))
+
+    alice_topup.refresh_from_db()
+    assert alice_topup.status == TopUpStatus.HELD
+    assert user_balance(alice, Asset.COIN) == 0
+
+
+def test_a_pending_country_change_does_not_count_until_it_applies(
+    client, alice, alice_topup, outbox, django_capture_on_commit_callbacks
+):
+    country_changes.country_change_request(user=alice, country="JP")
+    pay_from(client, alice_topup, django_capture_on_commit_callbacks, "JP")
+
+    response = deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
+
+    assert response.json()["outcomes"] == ["held: paid from another country"]
+    assert user_balance(alice, Asset.COIN) == 0
+
+
+@pytest.fixture
+def held(client, alice, alice_topup, outbox, django_capture_on_commit_callbacks):
+    pay_from(client, alice_topup, django_capture_on_commit_callbacks, "GB")
+    deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
+    alice_topup.refresh_from_db()
+    assert alice_topup.status == TopUpStatus.HELD
+    return alice_topup
+
+
+@pytest.fixture
+def finance(db):
+    return make_staff(email="fiona.finance@example.com", group="finance")
+
+
+def admin_action(client, action: str, topup: TopUp, reason: str):
+    return client.post(
+        reverse("admin:wallet_topup_changelist"),
+        {"action": action, helpers.ACTION_CHECKBOX_NAME: [topup.pk], "confirm": "1", "reason": reason},
+    )
+
+
+def test_staff_release_credits_exactly_once_with_one_receipt(
+    client, alice, held, finance, django_capture_on_commit_callbacks, mailoutbox
+):
+    admin_login(client, finance)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = admin_action(client, "release_held", held, "Travelling; card checked")
+        second = admin_action(client, "release_held", held, "again")
+
+    assert first.status_code == second.status_code == 302
+    held.refresh_from_db()
+    assert held.status == TopUpStatus.SUCCEEDED and held.ledger_transaction is not None
+    assert user_balance(alice, Asset.COIN) == 700
+    assert LedgerTransaction.objects.filter(kind="topup").count() == 1
+    assert [message.to for message in mailoutbox] == [[alice.email]]
+    audit = StaffAction.objects.get(action="topup.release")
+    assert (audit.actor, audit.reason, audit.before["status"], audit.after["status"]) == (
+        finance,
+        "Travelling; card checked",
+        "held",
+        "succeeded",
+    )
+
+
+def test_a_webhook_after_release_or_refund_changes_nothing(
+    client, alice, held, finance, outbox, django_capture_on_commit_callbacks
+):
+    topup_refund_held(topup_id=held.pk, staff=finance, reason="Card from abroad, refunded at the provider")
+    session = SandboxSession.objects.get()
+    session.event_id = "evt_other_delivery"
+    session.save(update_fields=["event_id"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        SandboxSession.objects.filter(pk=session.pk).update(webhook_state=SandboxSession.WebhookState.PENDING)
+        webhook_send(session_id=session.pk)
+    response = deliver(client, outbox.sent[-1], django_capture_on_commit_callbacks)
+
+    assert response.json()["outcomes"] == ["ignored: refunded after review"]
+    held.refresh_from_db()
+    assert (held.status, held.ledger_transaction) == (TopUpStatus.REFUNDED, None)
+    assert user_balance(alice, Asset.COIN) == 0
+
+
+def test_a_refunded_held_top_up_can_never_be_released(alice, held, finance, mailoutbox):
+    topup_refund_held(topup_id=held.pk, staff=finance, reason="Refunded at the provider")
+    before = written()
+
+    with pytest.raises(StaffOperationError, match="Only a held top-up"):
+        topup_release(topup_id=held.pk, staff=finance, reason="oops")
+
+    assert written() == before
+    assert user_balance(alice, Asset.COIN) == 0
+    assert mailoutbox == []
+    assert StaffAction.objects.filter(action="topup.refund_held").count() == 1
+
+
+def test_only_staff_with_a_reason_review_held_top_ups(alice, bob, held, finance):
+    with pytest.raises(StaffOperationError):
+        topup_release(topup_id=held.pk, staff=bob, reason="I am not staff")
+    with pytest.raises(StaffOperationError):
+        topup_release(topup_id=held.pk, staff=finance, reason="   ")
+
+    held.refresh_from_db()
+    assert held.status == TopUpStatus.HELD
+    assert user_balance(alice, Asset.COIN) == 0
+
+
+def test_a_pending_or_paid_top_up_cannot_be_released(client, alice, alice_topup, finance):
+    with pytest.raises(StaffOperationError, match="Only a held top-up"):
+        topup_release(topup_id=alice_topup.pk, staff=finance, reason="not held")
+
+    alice_topup.refresh_from_db()
+    assert alice_topup.status == TopUpStatus.PENDING
+
+
+# --- Stripe: the billing or card country --------------------------------------------------------
+
+
+def completed(topup, **session):
+    return stripe_body(topup, "checkout.session.completed", event_id="evt_paid", payment_status="paid", **session)
+
+
+def test_stripe_billing_country_of_another_country_is_held(
+    client, alice, stripe_topups, django_capture_on_commit_callbacks
+):
+    topup, _ = stripe_topups
+
+    response = post_stripe(
+        client,
+        django_capture_on_commit_callbacks,
+        *completed(topup, customer_details={"address": {"country": "DE"}}),
+    )
+
+    assert response.json()["outcomes"] == ["held: paid from another country"]
+    topup.refresh_from_db()
+    assert (topup.status, topup.payment_country) == (TopUpStatus.HELD, "DE")
+    assert user_balance(alice, Asset.COIN) == 0
+
+
+def test_stripe_session_without_any_country_is_held(client, alice, stripe_topups, django_capture_on_commit_callbacks):
+    topup, _ = stripe_topups
+
+    response = post_stripe(client, django_capture_on_commit_callbacks, *completed(topup, customer_details=None))
+
+    assert response.json()["outcomes"] == ["held: paid from another country"]
+    assert user_balance(alice, Asset.COIN) == 0
+
+
+@pytest.mark.parametrize(("card", "billing", "outcome"), [("JP", "US", "held"), ("US", "DE", "credited")])
+def test_stripe_card_country_decides_over_the_billing_address(
+    client, alice, stripe_topups, stripe_http, django_capture_on_commit_callbacks, card, billing, outcome
+):
+    topup, _ = stripe_topups
+    stripe_http.responses.append(
+        (200, {"id": "pi_1", "object": "payment_intent", "payment_method": {"id": "pm_1", "card": {"country": card}}})
+    )
+
+    response = post_stripe(
+        client,
+        django_capture_on_commit_callbacks,
+        *completed(topup, payment_intent="pi_1", customer_details={"address": {"country": billing}}),
+    )
+
+    assert response.json()["outcomes"][0].startswith(outcome)
+    assert stripe_http.requests[-1]["url"] == "https://api.stripe.com/v1/payment_intents/pi_1?expand[0]=payment_method"
+    assert user_balance(alice, Asset.COIN) == (700 if outcome == "credited" else 0)
+
+
+def test_when_stripe_cannot_tell_the_card_country_the_webhook_is_refused_for_a_retry(
+    client, alice, stripe_topups, stripe_http, django_capture_on_commit_callbacks
+):
+    topup, _ = stripe_topups
+    stripe_http.responses.append((400, {"error": {"type": "invalid_request_error", "message": "No such intent"}}))
+    before = written()
+
+    response = post_stripe(client, django_capture_on_commit_callbacks, *completed(topup, payment_intent="pi_gone"))
+
+    assert response.status_code == 400
+    assert written() == before
+    assert user_balance(alice, Asset.COIN) == 0
+
+
+def test_stripe_checkout_asks_for_the_billing_address():
+    provider, http = provider_with((200, checkout_session_json()))
+
+    provider.checkout_start(make_request())
+
+    assert http.form()["billing_address_collection"] == "required"
