@@ -1,25 +1,24 @@
-"""The live pages: who is live, a stream with its gift bar and polled feed, sending gifts, creators, the studio."""
+"""The live pages: who is live, a stream with its gift bar and live feed, sending gifts, creators, the studio."""
 
-import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
 
-from gifting import presence, realtime, selectors, services
+from gifting import presence, selectors, services
 from gifting.forms import (
     CreatorProfileForm,
     GiftingPreferencesForm,
@@ -28,6 +27,8 @@ from gifting.forms import (
     GoLiveForm,
     new_idempotency_key,
 )
+from gifting.live import replay
+from gifting.live.publish import poll_cache_key
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftTier, LiveStream
 from wallet.ledger import user_balance
 from wallet.models import Asset
@@ -37,8 +38,8 @@ ANONYMOUS_VISITOR_CURRENCY = "USD"
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
 FEED_LIMIT = 20
 OVERLAY_LIMIT = 5
-# An open event stream counts its viewer as present this often (its keepalives come every 15 s).
-SSE_PRESENCE_SECONDS = 10
+# The poll document under WSGI (under ASGI the hub keeps it); each publish deletes it sooner.
+POLL_CACHE_SECONDS = 2
 GIFT_ERROR_STATUS = {
     services.InvalidGiftRequest: 400,
     services.GiftNotAllowed: 403,
@@ -104,22 +105,27 @@ def _stream_or_404(stream_id: int) -> LiveStream:
     return get_object_or_404(LiveStream.objects.select_related("creator", "creator__creator_profile"), pk=stream_id)
 
 
-def _viewer(request, user) -> str | None:
-    """Who is watching, for the viewer count; None for the creator on their own stream (not a viewer)."""
-    return presence.viewer_key(
-        user_id=user.pk if user.is_authenticated else None,
-        session_key=request.session.session_key,
-        address=request.META.get("REMOTE_ADDR", ""),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
-    )
+def _viewers(stream: LiveStream) -> int:
+    """Viewers with the stream open now (gifting.presence); loading a page or polling counts nobody."""
+    return presence.viewer_count(stream.pk) if stream.is_live else 0
 
 
-def _viewers_now(request, stream: LiveStream) -> int:
-    """Count this request's viewer as present (unless it is the stream's creator) and return the viewer count."""
-    if not stream.is_live:
-        return 0
-    is_creator = request.user.is_authenticated and request.user.pk == stream.creator_id
-    return services.stream_viewer_seen(stream=stream, viewer=None if is_creator else _viewer(request, request.user))
+def _live_context(stream: LiveStream, *, viewer_id: int | None, feed: list, currency: str) -> dict:
+    """What static/js/live.js needs: where the stream's events and poll document are, and how to value coins.
+
+    The events address carries the viewer's signed token (who is counted as watching) and the newest
+    gift rendered (so the stream starts right after it).
+    """
+    token = presence.viewer_token(stream_id=stream.pk, user_id=viewer_id, creator_id=stream.creator_id)
+    query = urlencode({"v": token, "after": replay.page_cursor(item.event_id for item in feed)})
+    rate = coin_rate(currency)
+    return {
+        "live_events_url": f"{reverse('gifting:events', args=[stream.pk])}?{query}",
+        "live_poll_url": reverse("gifting:poll", args=[stream.pk]),
+        "live_per_coin": str(rate.per_coin.amount) if rate else "",
+        "live_currency": rate.per_coin.currency.code if rate else "",
+        "live_locale": get_language() or settings.LANGUAGE_CODE,
+    }
 
 
 def _feed_context(stream: LiveStream, *, viewers: int, currency: str) -> dict:
@@ -197,8 +203,16 @@ def _render_stream(
     extra: dict | None = None,
     status: int = 200,
 ):
+    currency = viewer_currency(request.user)
+    feed_context = _feed_context(stream, viewers=_viewers(stream), currency=currency)
     context = {
-        **_feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
+        **feed_context,
+        **_live_context(
+            stream,
+            viewer_id=request.user.pk if request.user.is_authenticated else None,
+            feed=feed_context["feed"],
+            currency=currency,
+        ),
         **_gift_bar_context(request, stream, form),
         "gift_error": error,
         **(extra or {}),
@@ -222,54 +236,44 @@ def stream(request, stream_id: int):
 @never_cache
 @require_GET
 def feed(request, stream_id: int):
-    """The feed, leaderboard, goal and viewer count as an HTML fragment; `static/js/live.js` polls it.
-
-    Each poll is also the viewer's presence heartbeat (cache only; see gifting.presence).
-    """
+    """The feed, leaderboard, goal and viewer count as the page's HTML fragment, in the viewer's currency."""
     stream = _stream_or_404(stream_id)
     return render(
         request,
         "gifting/stream.html#feed",
-        _feed_context(stream, viewers=_viewers_now(request, stream), currency=viewer_currency(request.user)),
+        _feed_context(stream, viewers=_viewers(stream), currency=viewer_currency(request.user)),
     )
 
 
 @never_cache
 @require_GET
-async def events(request, stream_id: int):
-    """Server-Sent Events: `gift` with the event id whenever a gift on this live stream commits.
+def events(request, stream_id: int):
+    """Under WSGI only: 204 tells the browser's EventSource to stop, and `static/js/live.js` polls instead.
 
-    Only under ASGI: a WSGI server would buffer the stream forever, so there (and for an ended
-    stream) a 204 tells the browser's EventSource to stop; `static/js/live.js` then just polls.
+    Under ASGI this address never reaches Django: `gifting.live.asgi` streams the events itself.
     """
-    stream = await LiveStream.objects.filter(pk=stream_id).only("creator_id", "ended_at", "viewer_count").afirst()
-    if stream is None:
+    if not LiveStream.objects.filter(pk=stream_id).exists():
         raise Http404("No such stream.")
-    if not isinstance(request, ASGIRequest) or not stream.is_live:
-        return HttpResponse(status=204)
-    user = await request.auser()
-    viewer = None if user.is_authenticated and user.pk == stream.creator_id else _viewer(request, user)
-    response = StreamingHttpResponse(
-        _present_while_open(realtime.stream_events(stream_id), stream=stream, viewer=viewer),
-        content_type="text/event-stream",
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
+    return HttpResponse(status=204)
+
+
+@require_GET
+def poll(request, stream_id: int):
+    """The stream's poll document (JSON, the same for every viewer) for pages without an event stream.
+
+    Under WSGI only (under ASGI `gifting.live.asgi` answers from the hub): kept in the cache for
+    POLL_CACHE_SECONDS and dropped whenever the stream publishes an event.
+    """
+    key = poll_cache_key(stream_id)
+    document = cache.get(key)
+    if document is None:
+        document = replay.poll_document_json(stream_id)
+        if document is None:
+            raise Http404("No such stream.")
+        cache.set(key, document, POLL_CACHE_SECONDS)
+    response = HttpResponse(document, content_type="application/json")
+    response["Cache-Control"] = "max-age=1"
     return response
-
-
-async def _present_while_open(events, *, stream: LiveStream, viewer: str | None):
-    """Pass the events on, counting the viewer as present at most every SSE_PRESENCE_SECONDS while it is open."""
-    last_seen = None
-    try:
-        async for chunk in events:
-            now = time.monotonic()
-            if viewer is not None and (last_seen is None or now - last_seen >= SSE_PRESENCE_SECONDS):
-                last_seen = now
-                await sync_to_async(services.stream_viewer_seen)(stream=stream, viewer=viewer)
-            yield chunk
-    finally:
-        await events.aclose()
 
 
 @require_POST
@@ -542,13 +546,16 @@ def _overlay_context(token: str) -> dict:
             "pk", flat=True
         )
     )
-    return {
+    context = {
         "token": token,
         "live": live,
         "feed": items,
         "big_event_ids": big_ids,
         "per_coin": _per_coin(profile.user.preferred_currency),
     }
+    if live is not None:  # the creator's own overlay: not counted as a viewer
+        context |= _live_context(live, viewer_id=live.creator_id, feed=items, currency=profile.user.preferred_currency)
+    return context
 
 
 @never_cache
@@ -560,5 +567,5 @@ def overlay(request, token: str):
 @never_cache
 @require_GET
 def overlay_feed(request, token: str):
-    """The overlay's latest gift alerts as a fragment; polled, and fetched at once on each SSE `gift`."""
+    """The overlay's latest gift alerts as an HTML fragment (the overlay page itself renders live events)."""
     return render(request, "gifting/overlay.html#overlay", _overlay_context(token))
