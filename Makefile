@@ -12,7 +12,7 @@ PORT ?= 8000
 # Development defaults; any of them can be overridden from the environment.
 export DEBUG ?= true
 
-.PHONY: run test install lint format migrate seed worker beat browser bench clean
+.PHONY: run test install lint format migrate seed worker beat browser bench bench-live clean
 
 run: install migrate seed
 	@echo "Coinsite on http://$(HOST):$(PORT)/  (Ctrl-C stops it; mail is saved under var/mail/)"
@@ -67,6 +67,11 @@ browser:
 bench: install migrate
 	$(PY) manage.py bench_gifts $(BENCH_ARGS)
 	$(PY) manage.py bench_dashboard $(DASHBOARD_BENCH_ARGS)
+
+# Live delivery: 1,000 and 5,000 Server-Sent Events viewers on one stream of one uvicorn process while gifts
+# go through gift_send at 10/s (var/bench/live.json); e.g. BENCH_LIVE_ARGS="--viewers 1000,5000,10000".
+bench-live: install migrate
+	$(PY) manage.py bench_live $(BENCH_LIVE_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "gifting",
     "payouts",
     "wallet.sandbox.apps.SandboxConfig",
+    "bench",
 ]
 
 MIDDLEWARE = [

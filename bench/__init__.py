@@ -1,0 +1,1 @@
+"""Benchmarks: commands that measure and print figures (never tests, never asserting on time; DESIGN §8)."""
