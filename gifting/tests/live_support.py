@@ -3,12 +3,19 @@ from a worker thread (as another web process would), Server-Sent Events parsed b
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from django.db import connections
+from django.conf import settings
+from django.db import connection, connections
 
 from gifting.live.asgi import live_application
 from gifting.live.publish import publisher
@@ -146,6 +153,66 @@ class GatedTransport:
     def close(self):
         self.gate.set()
         self.inner.close()
+
+
+class UvicornServer:
+    """uvicorn running coinsite.asgi against the test database, as its own process with its own application_name."""
+
+    def __init__(self, extra_env: dict):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.application_name = f"live-test-{uuid.uuid4().hex[:8]}"
+        database = connection.settings_dict
+        env = {
+            **os.environ,
+            "DEBUG": "true",
+            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "PGAPPNAME": self.application_name,
+            **extra_env,
+        }
+        env.pop("DB_POOL_MAX", None)
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "coinsite.asgi:application",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
+        self.process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
+
+    def wait_until_up(self, path: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("uvicorn did not start")
+
+    def database_connections(self) -> list[str]:
+        """What each of the server's database connections is doing (its last query); run on a worker thread."""
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT query FROM pg_stat_activity WHERE application_name = %s ORDER BY query",
+                    [self.application_name],
+                )
+                return [row[0] for row in cursor.fetchall()]
+        finally:
+            connections.close_all()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def in_thread(function):

@@ -2,87 +2,20 @@
 pg_stat_activity by the process's application_name), and every one of them gets each gift."""
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 
 import pytest
 import redis
-from django.conf import settings
-from django.db import connection, connections
 from django.urls import reverse
 
 from gifting.live import publish
-from gifting.tests.live_support import gift_ids, in_thread, parse_frames, send_gifts
+from gifting.tests.live_support import UvicornServer, gift_ids, in_thread, parse_frames, send_gifts
 from gifting.tests.support import fund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STREAMS = 50
-
-
-class Server:
-    """uvicorn running coinsite.asgi against the test database, as its own process with its own application_name."""
-
-    def __init__(self, extra_env: dict):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.application_name = f"live-test-{uuid.uuid4().hex[:8]}"
-        database = connection.settings_dict
-        env = {
-            **os.environ,
-            "DEBUG": "true",
-            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-            "PGAPPNAME": self.application_name,
-            **extra_env,
-        }
-        env.pop("DB_POOL_MAX", None)
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "coinsite.asgi:application",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-        ]
-        self.process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
-
-    def wait_until_up(self, path: str) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2).read()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("uvicorn did not start")
-
-    def database_connections(self) -> list[str]:
-        """What each of the server's database connections is doing (its last query); run on a worker thread."""
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT query FROM pg_stat_activity WHERE application_name = %s ORDER BY query",
-                    [self.application_name],
-                )
-                return [row[0] for row in cursor.fetchall()]
-        finally:
-            connections.close_all()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 class RawStream:
@@ -120,7 +53,7 @@ class RawStream:
         self.writer.close()
 
 
-def _watch_and_gift(server: Server, stream, alice, coffee) -> tuple:
+def _watch_and_gift(server: UvicornServer, stream, alice, coffee) -> tuple:
     path = reverse("gifting:events", args=[stream.pk])
 
     async def scenario():
@@ -141,7 +74,7 @@ def _watch_and_gift(server: Server, stream, alice, coffee) -> tuple:
 
 def _run(extra_env: dict, stream, alice, coffee):
     fund(alice, 100)
-    server = Server(extra_env)
+    server = UvicornServer(extra_env)
     try:
         server.wait_until_up(reverse("gifting:poll", args=[stream.pk]))
         return _watch_and_gift(server, stream, alice, coffee)
