@@ -287,7 +287,8 @@ def gift_send(
     sender's coins to coins consumed, as many diamonds from diamonds issued to the creator — and
     record the GiftEvent. The sender's coins never go below zero. The same (sender,
     idempotency key) returns the first GiftEvent and charges nothing, also when requests race.
-    Raises a GiftError subclass, having written nothing, when the gift cannot be sent.
+    Raises a GiftError subclass, having written nothing, when the gift cannot be sent. A new gift is
+    published to the stream's viewers once it commits (`gifting.live`), never from inside the transaction.
     """
     _check_request(stream_id=stream_id, gift_id=gift_id, quantity=quantity, idempotency_key=idempotency_key)
     with transaction.atomic(durable=True):
