@@ -25,7 +25,7 @@ RESET = "reset"  # the resume point is too old to replay: fetch the poll documen
 
 GIFT_SOURCE = "g"
 
-_CURSOR_PART = re.compile(r"([a-z])(\d{1,19})")
+_CURSOR_PART = re.compile(r"([a-z])(\d{1,18})")
 
 
 def dumps(data: dict) -> str:
