@@ -50,7 +50,15 @@ async def _not_found(scope, receive, send):
 class StreamClient:
     """One browser's event stream, served by the live ASGI app in this event loop (no server in between)."""
 
-    def __init__(self, path: str, *, last_event_id: str = "", address: str = "203.0.113.7", method: str = "GET"):
+    def __init__(
+        self,
+        path: str,
+        *,
+        last_event_id: str = "",
+        address: str = "203.0.113.7",
+        method: str = "GET",
+        stalled: asyncio.Event | None = None,
+    ):
         self.path, _, query = path.partition("?")
         self.query = query.encode()
         self.headers = [(b"host", b"127.0.0.1")]
@@ -59,6 +67,8 @@ class StreamClient:
         self.address = address
         self.method = method
         self.status: int | None = None
+        self.response_headers: dict[bytes, bytes] = {}
+        self.stalled = stalled  # a client that stops reading after its opening, until this is set
         self.body = bytearray()
         self.complete = False
         self.arrived = asyncio.Event()
@@ -85,7 +95,10 @@ class StreamClient:
     async def _send(self, message):
         if message["type"] == "http.response.start":
             self.status = message["status"]
+            self.response_headers = dict(message.get("headers", []))
         else:
+            if self.stalled is not None and self.body:
+                await self.stalled.wait()
             self.body += message.get("body", b"")
             if not message.get("more_body", False):
                 self.complete = True

@@ -56,6 +56,10 @@ def test_a_gift_reaches_every_open_stream_of_its_stream_in_the_message_itself(al
 
     for client in watchers:
         assert client.status == 200
+        assert client.response_headers[b"content-type"] == b"text/event-stream; charset=utf-8"
+        assert client.response_headers[b"cache-control"] == b"no-cache, no-transform"
+        assert client.response_headers[b"x-accel-buffering"] == b"no"
+        assert client.body.startswith(b"retry: 3000\n\n")
         [gift] = [frame for frame in client.frames if frame.event == "gift"]
         assert gift.id == f"g{sent[0]}"
         assert gift.data["gift"]["name"] == coffee.name
@@ -282,6 +286,45 @@ def _end(stream, bob):
         publish.publisher().flush()
     finally:
         connections.close_all()
+
+
+def test_a_client_that_stops_reading_holds_up_nobody_and_is_cut_off(monkeypatch, alice, stream, coffee):
+    monkeypatch.setattr(live_hub, "BACKLOG_LIMIT_BYTES", 600)
+    fund(alice, 1_000)
+    stalled = asyncio.Event()
+
+    async def scenario():
+        slow = await StreamClient(events_path(stream), stalled=stalled).open()
+        fast = await StreamClient(events_path(stream)).open()
+        sent = []
+        for _ in range(5):  # one flush each
+            sent += await gifts(alice, stream, coffee)
+            await fast.wait_for_gifts(len(sent))
+        got_while_stalled = gift_ids(slow.frames)
+        stalled.set()  # it reads again: what was queued for it, then the end of its stream
+        await slow.wait_for(lambda c: c.complete)
+        return sent, fast, got_while_stalled, slow
+
+    sent, fast, got_while_stalled, slow = run_scenario(scenario)
+
+    assert gift_ids(fast.frames) == sent
+    assert got_while_stalled == []
+    assert len(gift_ids(slow.frames)) < len(sent)  # it resumes from the database with its Last-Event-ID
+
+
+def test_an_idle_stream_gets_keepalives_and_ends_after_its_lifetime(monkeypatch, stream):
+    monkeypatch.setattr(live_hub, "KEEPALIVE_SECONDS", 0.5)  # checked every second
+    monkeypatch.setattr(live_hub, "LIFETIME_SECONDS", (2.5, 2.5))
+
+    async def scenario():
+        client = await StreamClient(events_path(stream)).open()
+        await client.wait_for(lambda c: c.complete)
+        return client
+
+    client = run_scenario(scenario)
+
+    assert client.body.count(b": keepalive\n\n") >= 2
+    assert {frame.event for frame in client.frames} == {"stream", "viewers", "goal"}  # and it ended
 
 
 # --- Commit order, duplicates, and what the bus lost ---------------------------------------------------
