@@ -17,7 +17,7 @@ export DEBUG ?= true
 # Commands that need the database, other than manage.py and pytest (they start it themselves).
 WITH_DB := $(PY) -m coinsite.embedded_db
 
-.PHONY: run test install lint format typecheck migrate seed worker beat browser bench clean
+.PHONY: run test install lint format typecheck migrate seed worker beat browser bench bench-live clean
 
 # Migrations, demo data, then uvicorn (ASGI, for the live pages' event streams), a Celery worker and
 # beat side by side (coinsite/devserver.py); Ctrl-C stops them all and the embedded PostgreSQL.
@@ -71,6 +71,11 @@ browser:
 bench: install migrate
 	$(PY) manage.py bench_gifts $(BENCH_ARGS)
 	$(PY) manage.py bench_dashboard $(DASHBOARD_BENCH_ARGS)
+
+# Live delivery: 1,000 and 5,000 Server-Sent Events viewers on one stream of one uvicorn process while gifts
+# go through gift_send at 10/s (var/bench/live.json); e.g. BENCH_LIVE_ARGS="--viewers 1000,5000,10000".
+bench-live: install migrate
+	$(PY) manage.py bench_live $(BENCH_LIVE_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

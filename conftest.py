@@ -58,6 +58,16 @@ def _isolated_state(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _live_publisher_stopped():
+    """A test whose gifts commit starts this process's live publisher, with its own bus connection; stop it
+    after the test, so the next one gets a publisher for its own settings and the test database can be dropped."""
+    yield
+    from gifting.live.publish import publisher_reset
+
+    publisher_reset()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery():
     """Tasks run inline unless a test starts a real worker (see the `celery_worker` fixtures)."""
     previous = app.conf.task_always_eager

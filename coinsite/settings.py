@@ -189,6 +189,8 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Live events travel on Redis pub/sub when REDIS_URL is set (gifting.live); its channel and keys start with this.
+LIVE_REDIS_PREFIX = env_str("LIVE_REDIS_PREFIX") or "coinsite:live:"
 
 # --- Internationalisation -----------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -1,59 +1,103 @@
-"""Who is watching a stream: presence heartbeats kept in Django's cache, never in the database.
+"""Who is watching a stream: the viewers with an open event stream, never page loads or polls.
 
-Each stream page load, feed poll and open event stream says "this viewer is here". Time is cut into
-windows of PRESENCE_WINDOW_SECONDS; per window the cache holds one marker per viewer (added once,
-so a viewer polling every second costs one `add`) and a counter of distinct viewers, bumped only
-when a marker is new. The count shown is the larger of the current and the previous window: a new
-viewer shows at once, and one who left drops out within two windows (at most a minute).
+Each web process's live hub (`gifting.live.hub`) knows the event streams it holds open and who opened
+them. A viewer is named by the signed token the stream page puts in its event-stream address (`u<id>`
+for a logged-in viewer, nothing for the creator, who is not a viewer), else by their network address
+alone: a script opening 200 streams with 200 made-up User-Agents from one address is one viewer. (So
+are several logged-out people behind one address; logging in makes each count.)
+
+With `REDIS_URL` set, every hub adds its viewers to one sorted set per stream in Redis every
+VIEWER_SYNC_SECONDS, scored by when the entry expires; the count is the entries not yet expired, so a
+viewer who closed the page (or whose process died) drops out within VIEWER_TTL_SECONDS. Without Redis
+the count is the process's own.
 """
 
-import contextlib
 import hashlib
+import logging
+import threading
 import time
 
-from django.core.cache import cache
+import redis
+from django.conf import settings
+from django.core import signing
 
-PRESENCE_WINDOW_SECONDS = 30
-_KEEP_SECONDS = PRESENCE_WINDOW_SECONDS * 3
+logger = logging.getLogger(__name__)
 
+VIEWER_SYNC_SECONDS = 5
+VIEWER_TTL_SECONDS = 20
+TOKEN_MAX_AGE_SECONDS = 24 * 60 * 60
+_TOKEN_SALT = "gifting.presence.viewer"
 
-def viewer_key(*, user_id: int | None, session_key: str | None, address: str, user_agent: str) -> str:
-    """A stable, non-identifying name for one viewer: their user id, else their session, else browser + address."""
-    if user_id is not None:
-        return f"u{user_id}"
-    raw = f"s:{session_key}" if session_key else f"a:{address}|{user_agent}"
-    return "h" + hashlib.sha256(raw.encode()).hexdigest()[:20]
-
-
-def _window(now: float | None) -> int:
-    return int((time.time() if now is None else now) // PRESENCE_WINDOW_SECONDS)
+# Stream id -> distinct viewers with an open event stream in this process; replaced whole by the hub.
+_local_counts: dict[int, int] = {}
 
 
-def _counter_key(stream_id: int, window: int) -> str:
-    return f"gifting:viewers:{int(stream_id)}:{window}"
+_CREATOR = "-"
 
 
-def viewer_seen(*, stream_id: int, viewer: str, now: float | None = None) -> None:
-    """Record that `viewer` is watching stream `stream_id` now (idempotent within a window)."""
-    window = _window(now)
-    if cache.add(f"gifting:viewer:{int(stream_id)}:{window}:{viewer}", 1, timeout=_KEEP_SECONDS):
-        counter = _counter_key(stream_id, window)
-        cache.add(counter, 0, timeout=_KEEP_SECONDS)
-        with contextlib.suppress(ValueError):  # evicted between add and incr: uncounted for one window
-            cache.incr(counter)
+def viewer_token(*, stream_id: int, user_id: int | None, creator_id: int) -> str:
+    """The signed name a stream page gives its event stream: the logged-in viewer, or the creator (not counted)."""
+    viewer = _CREATOR if user_id == creator_id else (f"u{user_id}" if user_id is not None else "")
+    return signing.TimestampSigner(salt=_TOKEN_SALT).sign(f"{int(stream_id)}:{viewer}")
 
 
-def viewer_counts(stream_ids: list[int], *, now: float | None = None) -> dict[int, int]:
-    """Distinct viewers seen on each stream in the last window or so, in one cache round trip."""
-    window = _window(now)
-    keys = {
-        stream_id: (_counter_key(stream_id, window), _counter_key(stream_id, window - 1)) for stream_id in stream_ids
-    }
-    found = cache.get_many([key for pair in keys.values() for key in pair])
-    return {
-        stream_id: max(found.get(current, 0), found.get(previous, 0)) for stream_id, (current, previous) in keys.items()
-    }
+def viewer_from_token(token: str | None, *, stream_id: int, address: str) -> str | None:
+    """Who holds an event stream: the token's logged-in viewer, else the network address; None for the creator.
+
+    A token for another stream, a forged or an expired one counts as no token.
+    """
+    if token:
+        try:
+            token_stream, viewer = (
+                signing.TimestampSigner(salt=_TOKEN_SALT).unsign(token, max_age=TOKEN_MAX_AGE_SECONDS).split(":")
+            )
+            if int(token_stream) == int(stream_id) and viewer:
+                return None if viewer == _CREATOR else viewer
+        except (signing.BadSignature, ValueError):
+            pass
+    return "a" + hashlib.sha256(f"{settings.SECRET_KEY}:{address}".encode()).hexdigest()[:16]
 
 
-def viewer_count(stream_id: int, *, now: float | None = None) -> int:
-    return viewer_counts([stream_id], now=now)[stream_id]
+def redis_key(stream_id: int) -> str:
+    return f"{settings.LIVE_REDIS_PREFIX}viewers:{int(stream_id)}"
+
+
+def local_counts_set(counts: dict[int, int]) -> None:
+    """The hub's count of its own viewers per stream (read by the pages when there is no Redis)."""
+    global _local_counts
+    _local_counts = dict(counts)
+
+
+_client: redis.Redis | None = None
+_client_url: str | None = None
+_client_lock = threading.Lock()
+
+
+def _redis() -> redis.Redis:
+    global _client, _client_url
+    with _client_lock:
+        if _client is None or _client_url != settings.REDIS_URL:
+            _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+            _client_url = settings.REDIS_URL
+        return _client
+
+
+def viewer_counts(stream_ids: list[int]) -> dict[int, int]:
+    """Viewers watching each stream now (with Redis: across every web process), in one round trip."""
+    if not stream_ids:
+        return {}
+    if settings.REDIS_URL:
+        try:
+            pipeline = _redis().pipeline(transaction=False)
+            now = time.time()
+            for stream_id in stream_ids:
+                pipeline.zcount(redis_key(stream_id), now, "+inf")
+            return dict(zip(stream_ids, (int(count) for count in pipeline.execute()), strict=True))
+        except redis.RedisError as error:
+            logger.warning("Viewer counts unavailable from Redis (%s); showing this process's own", error)
+    counts = _local_counts
+    return {stream_id: counts.get(stream_id, 0) for stream_id in stream_ids}
+
+
+def viewer_count(stream_id: int) -> int:
+    return viewer_counts([stream_id])[stream_id]

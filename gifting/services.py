@@ -21,7 +21,9 @@ from django.utils.translation import ngettext
 
 from coinsite.accounts.models import User
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
-from gifting import presence, realtime
+from gifting import presence
+from gifting.live.events import GOAL, STREAM, gift_payload
+from gifting.live.publish import live_gift_sent, live_publish
 from gifting.models import (
     AVATAR_CHOICES,
     CreatorProfile,
@@ -57,7 +59,7 @@ BIO_MAX_LENGTH = 500
 # `gift_send_rate_check`; a person tapping a gift quickly stays well under them, a script does not.
 GIFT_SENDS_PER_SECOND = 5
 GIFT_SENDS_PER_MINUTE = 120
-# A stream's row takes its viewer count from the cache at most this often, however many viewers poll.
+# A stream's row takes its viewer count (gifting.presence) at most this often, however often the live list loads.
 VIEWER_COUNT_SAVE_SECONDS = 15
 GIFT_LEDGER_KIND = "gift"  # registered with wallet.ledger_kinds as spending coins (gifting.apps)
 
@@ -151,10 +153,15 @@ def stream_start(
 
 
 def stream_end(*, stream: LiveStream, creator: User) -> LiveStream:
-    """End the creator's own stream; ending an ended stream changes nothing. Gifts stop at once."""
+    """End the creator's own stream; ending an ended stream changes nothing. Gifts stop at once, and every
+    open page switches to "ended" (a `stream` live event)."""
     _check_owner(stream, creator)
-    LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    ended = LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(ended_at=timezone.now())
     stream.refresh_from_db(fields=["ended_at"])
+    if ended:
+        live_publish(
+            stream_id=stream.pk, event=STREAM, data={"state": "ended", "ended_at": stream.ended_at.isoformat()}
+        )
     return stream
 
 
@@ -168,6 +175,7 @@ def stream_goal_set(*, stream: LiveStream, creator: User, goal_coins: int | None
     if not updated:
         raise StreamError("This stream has ended; its goal can no longer change.")
     stream.refresh_from_db(fields=["goal_coins", "goal_label"])
+    live_publish(stream_id=stream.pk, event=GOAL, data={"goal_coins": stream.goal_coins, "label": stream.goal_label})
     return stream
 
 
@@ -252,6 +260,8 @@ class _GiftContext:
     creator_is_creator: bool
     gift_id: int | None
     gift_name: str
+    gift_artwork: str
+    gift_tier: str
     coin_cost: int
     gift_is_active: bool
     gift_countries: list[str]
@@ -277,7 +287,8 @@ def gift_send(
     sender's coins to coins consumed, as many diamonds from diamonds issued to the creator — and
     record the GiftEvent. The sender's coins never go below zero. The same (sender,
     idempotency key) returns the first GiftEvent and charges nothing, also when requests race.
-    Raises a GiftError subclass, having written nothing, when the gift cannot be sent.
+    Raises a GiftError subclass, having written nothing, when the gift cannot be sent. A new gift is
+    published to the stream's viewers once it commits (`gifting.live`), never from inside the transaction.
     """
     _check_request(stream_id=stream_id, gift_id=gift_id, quantity=quantity, idempotency_key=idempotency_key)
     with transaction.atomic(durable=True):
@@ -303,7 +314,6 @@ def gift_send(
                     existing, stream_id=stream_id, gift_id=gift_id, quantity=quantity, anonymous=anonymous
                 )
             raise GiftNotAllowed(blocked.message, code=f"spending_{blocked.reason}") from None
-        # The event's INSERT also queues the live NOTIFY, which PostgreSQL delivers only at commit.
         event = _post_gift(
             sender=sender,
             context=context,
@@ -414,6 +424,7 @@ def _post_gift(
         created_at=ledger_transaction.created_at,
     )
     if _insert_event(event):
+        _publish_gift(event, sender=sender, context=context)
         return event
     # The ledger found this key already posted: a racing request with the same key committed first.
     existing = GiftEvent.objects.get(sender=sender, idempotency_key=idempotency_key)
@@ -465,7 +476,8 @@ def _context_sql() -> str:
         SELECT stream.creator_id AS creator_id,
                stream.ended_at IS NULL AS stream_is_live,
                creator.is_creator AS creator_is_creator,
-               gift.id AS gift_id, gift.name AS gift_name, gift.coin_cost AS coin_cost,
+               gift.id AS gift_id, gift.name AS gift_name, gift.artwork AS gift_artwork, gift.tier AS gift_tier,
+               gift.coin_cost AS coin_cost,
                gift.is_active AS gift_is_active, gift.countries::text AS countries_json,
                country.gifting_enabled AS country_gifting_enabled,
                existing.id AS existing_event_id,
@@ -514,6 +526,8 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
         creator_is_creator=bool(row["creator_is_creator"]),
         gift_id=row["gift_id"],
         gift_name=row["gift_name"] or "",
+        gift_artwork=row["gift_artwork"] or "",
+        gift_tier=row["gift_tier"] or "",
         coin_cost=row["coin_cost"] or 0,
         gift_is_active=bool(row["gift_is_active"]),
         gift_countries=json.loads(row["countries_json"]) if row["countries_json"] else [],
@@ -535,12 +549,7 @@ def _account_from_row(row: dict[str, Any], role: str) -> LedgerAccount | None:
 
 
 def _insert_event(event: GiftEvent) -> bool:
-    """Insert the event unless one with its (sender, key) exists; True if inserted (event.pk set).
-
-    The same statement queues the stream's live NOTIFY (`gifting.realtime`): PostgreSQL holds it
-    until the transaction commits and drops it on rollback, so it is sent exactly when the gift
-    exists, without a round trip of its own after commit.
-    """
+    """Insert the event unless one with its (sender, key) exists; True if inserted (event.pk set)."""
     fields = [
         "stream_id",
         "sender_id",
@@ -556,11 +565,10 @@ def _insert_event(event: GiftEvent) -> bool:
     ]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH inserted AS (INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608
+            f"INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            "ON CONFLICT (sender_id, idempotency_key) DO NOTHING RETURNING id, stream_id) "
-            "SELECT id, pg_notify(%s, stream_id || ':' || id) FROM inserted",
-            [*(getattr(event, field) for field in fields), realtime.CHANNEL],
+            "ON CONFLICT (sender_id, idempotency_key) DO NOTHING RETURNING id",
+            [getattr(event, field) for field in fields],
         )
         row = cursor.fetchone()
     if row is None:
@@ -569,6 +577,24 @@ def _insert_event(event: GiftEvent) -> bool:
     event._state.adding = False
     event._state.db = connection.alias
     return True
+
+
+def _publish_gift(event: GiftEvent, *, sender: User, context: _GiftContext) -> None:
+    """Queue the gift for the stream's viewers, sent once the transaction commits (never inside it: DESIGN §4)."""
+    payload = gift_payload(
+        event_id=event.pk,
+        stream_id=event.stream_id,
+        gift_id=event.gift_id,
+        gift_name=context.gift_name,
+        artwork=context.gift_artwork,
+        tier=context.gift_tier,
+        quantity=event.quantity,
+        coins=event.coins,
+        sender_name="" if event.is_anonymous else sender.display_name,
+        anonymous=event.is_anonymous,
+        created_at=event.created_at,
+    )
+    live_gift_sent(stream_id=event.stream_id, event_id=event.pk, payload=payload)
 
 
 def gift_confirmation_threshold(*, user: User) -> int:
@@ -612,19 +638,6 @@ def gift_send_rate_check(*, user: User, now: float | None = None) -> list[int]:
 
 
 # --- Viewers ------------------------------------------------------------------------------------
-
-
-def stream_viewer_seen(*, stream: LiveStream, viewer: str | None) -> int:
-    """Note that `viewer` (None: nobody to count) is watching the stream now; return how many viewers are.
-
-    Presence lives in the cache only (see gifting.presence); the stream row's `viewer_count` follows
-    it at most once per VIEWER_COUNT_SAVE_SECONDS per stream, so polling viewers never mean a write each.
-    """
-    if viewer is not None:
-        presence.viewer_seen(stream_id=stream.pk, viewer=viewer)
-    count = presence.viewer_count(stream.pk)
-    stream_viewer_counts_save(streams=[stream], counts={stream.pk: count})
-    return count
 
 
 def stream_viewer_counts_save(*, streams: list[LiveStream], counts: dict[int, int]) -> None:

@@ -20,4 +20,5 @@ urlpatterns = [
     path("<int:stream_id>/gifts/", views.send, name="send"),
     path("<int:stream_id>/feed/", views.feed, name="feed"),
     path("<int:stream_id>/events/", views.events, name="events"),
+    path("<int:stream_id>/poll/", views.poll, name="poll"),
 ]

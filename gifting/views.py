@@ -1,20 +1,19 @@
-"""The live pages: who is live, a stream with its gift bar and polled feed, sending gifts, creators, the studio."""
+"""The live pages: who is live, a stream with its gift bar and live feed, sending gifts, creators, the studio."""
 
-import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlencode
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
+from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
@@ -22,7 +21,7 @@ from djmoney.money import Money
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required
 from coinsite.lib.urls import safe_next
-from gifting import presence, realtime, selectors, services
+from gifting import presence, selectors, services
 from gifting.forms import (
     CreatorProfileForm,
     GiftingPreferencesForm,
@@ -31,6 +30,8 @@ from gifting.forms import (
     GoLiveForm,
     new_idempotency_key,
 )
+from gifting.live import replay
+from gifting.live.publish import poll_cache_key
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftingSettings, GiftTier, LiveStream
 from gifting.stream_links import stream_link_origin
 from wallet.ledger import user_balance
@@ -40,8 +41,8 @@ from wallet.valuation import Valuation, display_currency, request_valuation
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
 FEED_LIMIT = 20
 OVERLAY_LIMIT = 5
-# An open event stream counts its viewer as present this often (its keepalives come every 15 s).
-SSE_PRESENCE_SECONDS = 10
+# The poll document under WSGI (under ASGI the hub keeps it); each publish deletes it sooner.
+POLL_CACHE_SECONDS = 2
 GIFT_ERROR_STATUS = {
     services.InvalidGiftRequest: 400,
     services.GiftNotAllowed: 403,
@@ -75,22 +76,28 @@ def _stream_or_404(stream_id: int) -> LiveStream:
     return get_object_or_404(LiveStream.objects.select_related("creator", "creator__creator_profile"), pk=stream_id)
 
 
-def _viewer(request: HttpRequest, user: Any) -> str | None:
-    """Who is watching, for the viewer count; None for the creator on their own stream (not a viewer)."""
-    return presence.viewer_key(
-        user_id=user.pk if user.is_authenticated else None,
-        session_key=request.session.session_key,
-        address=request.META.get("REMOTE_ADDR", ""),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
-    )
+def _viewers(stream: LiveStream) -> int:
+    """Viewers with the stream open now (gifting.presence); loading a page or polling counts nobody."""
+    return presence.viewer_count(stream.pk) if stream.is_live else 0
 
 
-def _viewers_now(request: HttpRequest, stream: LiveStream) -> int:
-    """Count this request's viewer as present (unless it is the stream's creator) and return the viewer count."""
-    if not stream.is_live:
-        return 0
-    is_creator = request.user.is_authenticated and request.user.pk == stream.creator_id
-    return services.stream_viewer_seen(stream=stream, viewer=None if is_creator else _viewer(request, request.user))
+def _live_context(
+    stream: LiveStream, *, viewer_id: int | None, feed: Sequence[selectors.FeedItem], per_coin: Money | None
+) -> dict[str, Any]:
+    """What static/js/live.js needs: where the stream's events and poll document are, and how to value coins.
+
+    The events address carries the viewer's signed token (who is counted as watching) and the newest
+    gift rendered (so the stream starts right after it).
+    """
+    token = presence.viewer_token(stream_id=stream.pk, user_id=viewer_id, creator_id=stream.creator_id)
+    query = urlencode({"v": token, "after": replay.page_cursor(item.event_id for item in feed)})
+    return {
+        "live_events_url": f"{reverse('gifting:events', args=[stream.pk])}?{query}",
+        "live_poll_url": reverse("gifting:poll", args=[stream.pk]),
+        "live_per_coin": str(per_coin.amount) if per_coin else "",
+        "live_currency": per_coin.currency.code if per_coin else "",
+        "live_locale": get_language() or settings.LANGUAGE_CODE,
+    }
 
 
 def _feed_context(stream: LiveStream, *, viewers: int, currency: str, valuation: Valuation) -> dict:
@@ -167,12 +174,16 @@ def _render_stream(
     extra: dict | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    feed_context = _feed_context(
+        stream, viewers=_viewers(stream), currency=display_currency(request.user), valuation=request_valuation(request)
+    )
     context = {
-        **_feed_context(
+        **feed_context,
+        **_live_context(
             stream,
-            viewers=_viewers_now(request, stream),
-            currency=display_currency(request.user),
-            valuation=request_valuation(request),
+            viewer_id=request.user.pk if request.user.is_authenticated else None,
+            feed=feed_context["feed"],
+            per_coin=feed_context["per_coin"],
         ),
         **_gift_bar_context(request, stream, form),
         "gift_error": error,
@@ -205,17 +216,14 @@ def stream(request: HttpRequest, stream_id: int) -> HttpResponse:
 @never_cache
 @require_GET
 def feed(request: HttpRequest, stream_id: int) -> HttpResponse:
-    """The feed, leaderboard, goal and viewer count as an HTML fragment; `static/js/live.js` polls it.
-
-    Each poll is also the viewer's presence heartbeat (cache only; see gifting.presence).
-    """
+    """The feed, leaderboard, goal and viewer count as the page's HTML fragment, in the viewer's currency."""
     stream = _stream_or_404(stream_id)
     return render(
         request,
         "gifting/stream.html#feed",
         _feed_context(
             stream,
-            viewers=_viewers_now(request, stream),
+            viewers=_viewers(stream),
             currency=display_currency(request.user),
             valuation=request_valuation(request),
         ),
@@ -224,46 +232,33 @@ def feed(request: HttpRequest, stream_id: int) -> HttpResponse:
 
 @never_cache
 @require_GET
-async def events(request: HttpRequest, stream_id: int) -> HttpResponseBase:
-    """Server-Sent Events: `gift` with the event id whenever a gift on this live stream commits.
+def events(request: HttpRequest, stream_id: int) -> HttpResponse:
+    """Under WSGI only: 204 tells the browser's EventSource to stop, and `static/js/live.js` polls instead.
 
-    Only under ASGI: a WSGI server would buffer the stream forever, so there (and for an ended
-    stream) a 204 tells the browser's EventSource to stop; `static/js/live.js` then just polls.
+    Under ASGI this address never reaches Django: `gifting.live.asgi` streams the events itself.
     """
-    stream = await LiveStream.objects.filter(pk=stream_id).only("creator_id", "ended_at", "viewer_count").afirst()
-    if stream is None:
+    if not LiveStream.objects.filter(pk=stream_id).exists():
         raise Http404("No such stream.")
-    if not isinstance(request, ASGIRequest) or not stream.is_live:
-        return HttpResponse(status=204)
-    user = await request.auser()
-    viewer = None if user.is_authenticated and user.pk == stream.creator_id else _viewer(request, user)
-    response = StreamingHttpResponse(
-        _present_while_open(
-            realtime.stream_events(stream_id),  # type: ignore[arg-type]  # an async generator, typed as an iterator
-            stream=stream,
-            viewer=viewer,
-        ),
-        content_type="text/event-stream",
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
+    return HttpResponse(status=204)
+
+
+@require_GET
+def poll(request: HttpRequest, stream_id: int) -> HttpResponse:
+    """The stream's poll document (JSON, the same for every viewer) for pages without an event stream.
+
+    Under WSGI only (under ASGI `gifting.live.asgi` answers from the hub): kept in the cache for
+    POLL_CACHE_SECONDS and dropped whenever the stream publishes an event.
+    """
+    key = poll_cache_key(stream_id)
+    document = cache.get(key)
+    if document is None:
+        document = replay.poll_document_json(stream_id)
+        if document is None:
+            raise Http404("No such stream.")
+        cache.set(key, document, POLL_CACHE_SECONDS)
+    response = HttpResponse(document, content_type="application/json")
+    response["Cache-Control"] = "max-age=1"
     return response
-
-
-async def _present_while_open(
-    events: AsyncGenerator[str], *, stream: LiveStream, viewer: str | None
-) -> AsyncIterator[str]:
-    """Pass the events on, counting the viewer as present at most every SSE_PRESENCE_SECONDS while it is open."""
-    last_seen = None
-    try:
-        async for chunk in events:
-            now = time.monotonic()
-            if viewer is not None and (last_seen is None or now - last_seen >= SSE_PRESENCE_SECONDS):
-                last_seen = now
-                await sync_to_async(services.stream_viewer_seen)(stream=stream, viewer=viewer)
-            yield chunk
-    finally:
-        await events.aclose()
 
 
 @require_POST
@@ -524,13 +519,11 @@ def _overlay_context(token: str, valuation: Valuation) -> dict:
             "pk", flat=True
         )
     )
-    return {
-        "token": token,
-        "live": live,
-        "feed": items,
-        "big_event_ids": big_ids,
-        "per_coin": valuation.per_coin(profile.user.preferred_currency),
-    }
+    per_coin = valuation.per_coin(profile.user.preferred_currency)
+    context = {"token": token, "live": live, "feed": items, "big_event_ids": big_ids, "per_coin": per_coin}
+    if live is not None:  # the creator's own overlay: not counted as a viewer
+        context |= _live_context(live, viewer_id=live.creator_id, feed=items, per_coin=per_coin)
+    return context
 
 
 @never_cache
@@ -542,5 +535,5 @@ def overlay(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_GET
 def overlay_feed(request: HttpRequest, token: str) -> HttpResponse:
-    """The overlay's latest gift alerts as a fragment; polled, and fetched at once on each SSE `gift`."""
+    """The overlay's latest gift alerts as an HTML fragment (the overlay page itself renders live events)."""
     return render(request, "gifting/overlay.html#overlay", _overlay_context(token, request_valuation(request)))

@@ -1,4 +1,5 @@
-"""Two viewers watch the same live stream in Chromium: one sends a Rose, the other sees it arrive by polling."""
+"""Viewers watch a live stream in Chromium: gifts arrive without reloading, by polling under WSGI and over the
+event stream under uvicorn."""
 
 # ruff: noqa: RUF001  (the pages write quantities with a real multiplication sign, U+00D7)
 
@@ -10,8 +11,10 @@ from django.apps import apps
 from playwright.sync_api import expect
 
 from coinsite.accounts.tests.factories import PASSWORD, make_user
+from gifting.live.publish import publisher
 from gifting.models import Gift, GiftEvent
-from gifting.services import stream_start
+from gifting.services import stream_end, stream_start
+from gifting.tests.live_support import UvicornServer, send_gifts
 from gifting.tests.support import ensure_countries, fund
 from wallet.ledger import user_balance
 from wallet.models import Asset, Country
@@ -78,3 +81,43 @@ def test_a_rose_sent_by_one_viewer_appears_for_another_without_reloading(live_se
     assert walt_page.evaluate("window.loadedOnce") is True
     assert GiftEvent.objects.get().sender == vera
     assert user_balance(vera, Asset.COIN) == 99
+
+
+def test_gifts_the_goal_and_the_end_arrive_over_the_event_stream_without_reloading(transactional_db, new_context, bob):
+    """The page as deployed (uvicorn, plain-ASGI event stream): each event is drawn from its payload, no polling."""
+    if not Country.objects.exists():
+        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
+    if not Gift.objects.exists():
+        importlib.import_module("gifting.migrations.0003_seed_gifts").seed(apps, None)
+    ensure_countries()
+    stream = stream_start(creator=bob, title="Evening stream", goal_coins=2, goal_label="Two roses")
+    alice = make_user(email="alice@example.com", display_name="Alice")
+    fund(alice, 10)
+    rose = Gift.objects.get(slug="rose")
+    server = UvicornServer({"REDIS_URL": ""})
+    try:
+        server.wait_until_up(f"/live/{stream.pk}/poll/")
+        page = new_context().new_page()
+        polls = []
+        page.on("request", lambda request: polls.append(request.url) if "/poll/" in request.url else None)
+        page.goto(f"http://127.0.0.1:{server.port}/live/{stream.pk}/")
+        page.evaluate("window.loadedOnce = true")
+        expect(page.get_by_test_id("viewer-count")).to_contain_text("1 watching now")  # its event stream is open
+
+        send_gifts(alice, stream, rose, 1)
+        expect(page.get_by_test_id("feed")).to_contain_text("Alice sent 1 × Rose")
+        expect(page.get_by_test_id("feed")).to_contain_text(re.compile(r"1 coin \(\$0\.0\d\)"))
+        expect(page.locator(".goal-numbers")).to_contain_text("1 / 2 coins")
+        send_gifts(alice, stream, rose, 1, anonymous=True)
+        expect(page.get_by_test_id("feed")).to_contain_text("Anonymous sent 1 × Rose")
+        expect(page.locator(".goal")).to_contain_text("Goal reached!")
+        expect(page.get_by_test_id("leaderboard")).to_contain_text("Alice", timeout=10_000)
+
+        stream_end(stream=stream, creator=bob)
+        publisher().flush()
+        expect(page.get_by_test_id("stream-ended")).to_be_visible()
+        expect(page.locator(".live-title .badge")).to_have_text("Ended")
+        assert page.evaluate("window.loadedOnce") is True
+        assert polls == []
+    finally:
+        server.stop()

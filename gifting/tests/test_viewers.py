@@ -1,123 +1,98 @@
-"""Viewer counts: presence heartbeats in the cache from page loads, feed polls and open event streams."""
+"""Viewer counts: people with the stream open (an event stream), never page loads or polls."""
 
 import asyncio
+import uuid
 
 import pytest
-from asgiref.sync import sync_to_async
+import redis
+from django.core import signing
 from django.core.cache import cache
-from django.db import connections
-from django.test import AsyncClient
 from django.urls import reverse
 
-from coinsite.accounts.tests.factories import make_user
 from gifting import presence, services
+from gifting.live import hub as live_hub
+from gifting.live.replay import StreamMeta
 from gifting.models import LiveStream
-from gifting.services import stream_end, stream_viewer_seen
-from gifting.tests.test_realtime import in_thread
+from gifting.services import stream_end, stream_viewer_counts_save
+from gifting.tests.live_support import in_thread
 
 pytestmark = pytest.mark.django_db
 
-WINDOW = presence.PRESENCE_WINDOW_SECONDS
+
+def token(stream, user) -> str:
+    return presence.viewer_token(stream_id=stream.pk, user_id=user.pk if user else None, creator_id=stream.creator_id)
 
 
-def feed(client, stream):
-    return client.get(reverse("gifting:feed", args=[stream.pk]))
+def test_a_token_names_the_logged_in_viewer_and_leaves_the_creator_out(alice, bob, stream):
+    address = "192.0.2.10"
+
+    assert presence.viewer_from_token(token(stream, alice), stream_id=stream.pk, address=address) == f"u{alice.pk}"
+    assert presence.viewer_from_token(token(stream, bob), stream_id=stream.pk, address=address) is None
 
 
-def viewers_in(html: str) -> str:
-    return html.split('data-testid="viewer-count">')[1].split("</p>")[0].split("</span>")[1]
+def test_without_a_valid_token_a_viewer_is_their_address_alone(alice, stream):
+    by_address = presence.viewer_from_token(None, stream_id=stream.pk, address="192.0.2.10")
+    logged_out = presence.viewer_from_token(token(stream, None), stream_id=stream.pk, address="192.0.2.10")
+    forged = presence.viewer_from_token(f"{stream.pk}:u1:xx:yy", stream_id=stream.pk, address="192.0.2.10")
+    other_stream = presence.viewer_from_token(token(stream, alice), stream_id=stream.pk + 1, address="192.0.2.10")
+    elsewhere = presence.viewer_from_token(None, stream_id=stream.pk, address="192.0.2.11")
+
+    assert by_address == logged_out == forged == other_stream != elsewhere
+    assert "192.0.2.10" not in by_address
 
 
-def test_distinct_viewers_are_counted_once_however_often_they_poll():
-    for _ in range(5):
-        presence.viewer_seen(stream_id=1, viewer="u1", now=1_000.0)
-    presence.viewer_seen(stream_id=1, viewer="u2", now=1_001.0)
-    presence.viewer_seen(stream_id=2, viewer="u1", now=1_001.0)
+def test_an_expired_token_counts_as_none(monkeypatch, alice, stream):
+    monkeypatch.setattr(presence, "TOKEN_MAX_AGE_SECONDS", -1)
 
-    assert presence.viewer_counts([1, 2, 3], now=1_002.0) == {1: 2, 2: 1, 3: 0}
+    assert presence.viewer_from_token(token(stream, alice), stream_id=stream.pk, address="192.0.2.10").startswith("a")
 
 
-def test_a_viewer_who_stops_polling_drops_out_within_two_windows():
-    start = 30_000.0  # the start of a window
-    presence.viewer_seen(stream_id=1, viewer="gone", now=start)
-    presence.viewer_seen(stream_id=1, viewer="stays", now=start)
-    presence.viewer_seen(stream_id=1, viewer="stays", now=start + WINDOW)
+def test_the_token_is_signed_for_its_stream(alice, stream):
+    value = signing.TimestampSigner(salt="gifting.presence.viewer").unsign(token(stream, alice))
 
-    assert presence.viewer_count(1, now=start + WINDOW + 1) == 2  # last window still counts "gone"
-    presence.viewer_seen(stream_id=1, viewer="stays", now=start + 2 * WINDOW)
-    assert presence.viewer_count(1, now=start + 2 * WINDOW + 1) == 1
+    assert value == f"{stream.pk}:u{alice.pk}"
 
 
-def test_viewer_key_names_users_sessions_and_anonymous_browsers_without_revealing_them():
-    assert presence.viewer_key(user_id=7, session_key="s", address="1.2.3.4", user_agent="x") == "u7"
-    by_session = presence.viewer_key(user_id=None, session_key="abc", address="1.2.3.4", user_agent="x")
-    by_browser = presence.viewer_key(user_id=None, session_key=None, address="1.2.3.4", user_agent="x")
-    other_browser = presence.viewer_key(user_id=None, session_key=None, address="1.2.3.4", user_agent="y")
-    assert len({by_session, by_browser, other_browser}) == 3
-    assert "1.2.3.4" not in by_browser and "abc" not in by_session
+def test_two_hundred_polls_and_page_loads_with_random_user_agents_count_nobody(client, alice, stream):
+    urls = [reverse(name, args=[stream.pk]) for name in ("gifting:poll", "gifting:feed", "gifting:stream")]
+    for number in range(200):
+        if number == 100:
+            client.force_login(alice)
+        user_agent = f"Mozilla/5.0 ({uuid.uuid4()})"
+        assert client.get(urls[number % 3], HTTP_USER_AGENT=user_agent).status_code == 200
 
-
-def test_feed_fragment_shows_the_viewers_present(client, alice, stream, countries):
-    dora = make_user(email="dora@example.com", display_name="Dora")
-    client.force_login(alice)
-    feed(client, stream)
-    client.force_login(dora)
-    feed(client, stream)
-    feed(client, stream)
-
-    html = feed(client, stream).content.decode()
-
-    assert viewers_in(html) == "2 watching now"
-
-
-def test_stream_page_counts_its_viewer_and_the_live_list_shows_the_count(client, alice, stream):
-    client.force_login(alice)
+    assert presence.viewer_count(stream.pk) == 0
     page = client.get(reverse("gifting:stream", args=[stream.pk])).content.decode()
+    assert "<span data-live-viewers>0</span> watching now" in page
 
-    assert viewers_in(page) == "1 watching now"
+
+def test_pages_show_the_count_of_open_streams(client, alice, stream):
+    presence.local_counts_set({stream.pk: 3})
+
+    page = client.get(reverse("gifting:stream", args=[stream.pk])).content.decode()
     listing = client.get(reverse("gifting:index")).content.decode()
-    assert '<span data-testid="live-viewers">1</span> watching' in listing
+
+    assert "<span data-live-viewers>3</span> watching now" in page
+    assert '<span data-testid="live-viewers">3</span> watching' in listing
+    presence.local_counts_set({})
 
 
-def test_the_creator_watching_their_own_stream_is_not_a_viewer(client, bob, stream):
-    client.force_login(bob)
-
-    assert viewers_in(feed(client, stream).content.decode()) == "0 watching now"
-
-
-def test_anonymous_visitors_count_by_browser(client, stream):
-    feed(client, stream)
-    client.get(reverse("gifting:feed", args=[stream.pk]), HTTP_USER_AGENT="Other browser")
-
-    assert viewers_in(feed(client, stream).content.decode()) == "2 watching now"
-
-
-def test_stream_row_follows_the_count_at_most_once_per_throttle_period(alice, stream, django_assert_num_queries):
-    stream_viewer_seen(stream=stream, viewer="u1")
-    stream.refresh_from_db()
-    assert stream.viewer_count == 1
-
-    stream_viewer_seen(stream=stream, viewer="u2")  # within the throttle period: cache only
-    stream.refresh_from_db()
-    assert stream.viewer_count == 1
-    assert presence.viewer_count(stream.pk) == 2
+def test_the_stream_row_follows_the_count_at_most_once_per_throttle_period(stream, django_assert_num_queries):
+    stream_viewer_counts_save(streams=[stream], counts={stream.pk: 1})
+    assert LiveStream.objects.get(pk=stream.pk).viewer_count == 1
 
     with django_assert_num_queries(0):
-        for viewer in range(50):
-            stream_viewer_seen(stream=stream, viewer=f"poller-{viewer}")
+        for count in range(2, 50):
+            stream_viewer_counts_save(streams=[stream], counts={stream.pk: count})
+    assert LiveStream.objects.get(pk=stream.pk).viewer_count == 1
 
-
-def test_stream_row_catches_up_after_the_throttle_period(stream):
-    stream_viewer_seen(stream=stream, viewer="u1")
-    stream_viewer_seen(stream=stream, viewer="u2")
     cache.delete(f"gifting:viewer-count-saved:{stream.pk}")  # the throttle period has passed
-
-    stream_viewer_seen(stream=stream, viewer="u2")
-    assert LiveStream.objects.get(pk=stream.pk).viewer_count == 2
+    stream_viewer_counts_save(streams=[stream], counts={stream.pk: 7})
+    assert LiveStream.objects.get(pk=stream.pk).viewer_count == 7
 
 
 def test_live_list_refreshes_stale_counts_and_ended_streams_keep_theirs(client, stream):
-    LiveStream.objects.filter(pk=stream.pk).update(viewer_count=40)  # everyone left; nobody polls any more
+    LiveStream.objects.filter(pk=stream.pk).update(viewer_count=40)  # everyone left
 
     html = client.get(reverse("gifting:index")).content.decode()
 
@@ -128,17 +103,58 @@ def test_live_list_refreshes_stale_counts_and_ended_streams_keep_theirs(client, 
     assert LiveStream.objects.get(pk=stream.pk).viewer_count == 0
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_open_event_stream_counts_its_viewer(stream):
+# --- Shared through Redis --------------------------------------------------------------------------------
+
+
+def _meta(stream_id: int) -> StreamMeta:
+    return StreamMeta(
+        stream_id=stream_id,
+        creator_id=1,
+        title="",
+        is_live=True,
+        ended_at=None,
+        goal_coins=None,
+        goal_label="",
+        coins=0,
+    )
+
+
+def test_with_redis_every_process_adds_its_viewers_to_one_count_and_leavers_expire(monkeypatch, settings):
+    probe = redis.Redis.from_url("redis://127.0.0.1:6379/4")
+    try:
+        probe.ping()
+    except redis.ConnectionError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    settings.REDIS_URL = "redis://127.0.0.1:6379/4"
+    settings.LIVE_REDIS_PREFIX = f"test-{uuid.uuid4().hex}:"
+    monkeypatch.setattr(presence, "VIEWER_TTL_SECONDS", 1)
+    stream_id = 424_242
+
     async def scenario():
-        response = await AsyncClient().get(reverse("gifting:events", args=[stream.pk]))
-        content = response.streaming_content
+        first, second = live_hub.Hub(), live_hub.Hub()  # two web processes
         try:
-            await anext(content)
+            channels = []
+            for hub, viewers in ((first, ["u1", "u2", "a-x"]), (second, ["u2", "u3"])):
+                channel = hub.channels[stream_id] = live_hub.Channel(hub=hub, meta=_meta(stream_id))
+                channel.viewers.update(viewers)
+                channels.append(channel)
+            await first._sync_viewers()
+            await second._sync_viewers()
+            both = (
+                channels[0].viewer_count,
+                channels[1].viewer_count,
+                await asyncio.to_thread(presence.viewer_count, stream_id),
+            )
+            channels[1].viewers.clear()  # everyone on the second process left
+            await asyncio.sleep(1.2)
+            await first._sync_viewers()
+            return both, channels[0].viewer_count
         finally:
-            await content.aclose()
-            await sync_to_async(connections.close_all)()
+            await first.close()
+            await second.close()
 
-    in_thread(lambda: asyncio.run(scenario()))
+    both, later = in_thread(lambda: asyncio.run(scenario()))
+    probe.delete(presence.redis_key(stream_id))
 
-    assert presence.viewer_count(stream.pk) == 1
+    assert both == (3, 4, 4)  # u1, u2, a-x and u3: u2 in both processes counts once
+    assert later == 3

@@ -1,70 +1,206 @@
-// Live feed (stream page and OBS overlay): swap in the feed fragment when the server announces a gift
-// over Server-Sent Events, and poll it as well — every second while no event stream is open (WSGI,
-// old browsers, errors), every 10 seconds as a safety net while one is. Pauses while the page is hidden.
+// Live feed (stream page and OBS overlay). Each event arrives over Server-Sent Events with everything the
+// page shows (no re-fetch): a gift, goal progress, the viewer count, the leaderboard, the stream ending.
+// Without an event stream (old browsers, a buffering proxy, a WSGI server answering 204) the page polls the
+// stream's one poll document instead, the same JSON for every viewer. Coins are valued here, in the
+// page's currency, exactly (decimal arithmetic on BigInt). Event types and payloads: docs/live.md.
 (function () {
   "use strict";
   var box = document.getElementById("live-feed");
-  if (!box || !box.dataset.feedUrl) return;
-  var timer = null;
-  var last = null;
-  var busy = false;
-  var again = false;
-  var seen = {};
+  if (!box) return;
+  if (!box.dataset.pollUrl) {
+    // An overlay opened before its creator went live: look again shortly.
+    if (box.dataset.waitLive) setTimeout(function () { location.reload(); }, Number(box.dataset.waitLive) * 1000);
+    return;
+  }
+  var overlay = box.classList.contains("overlay");
+  var list = box.querySelector(overlay ? ".overlay-alerts" : ".feed");
+  var limit = overlay ? 5 : 20;
+  var strings = (document.getElementById("live-strings") || box).dataset;
+  var locale = box.dataset.locale || document.documentElement.lang || "en";
+  var numbers = new Intl.NumberFormat(locale);
+  var money = box.dataset.currency ? new Intl.NumberFormat(locale, { style: "currency", currency: box.dataset.currency }) : null;
+  var perCoin = decimal(box.dataset.perCoin);
+  var shown = {};
   var source = null;
+  var timer = null;
   var failures = 0;
-  var primed = !box.hasAttribute("data-skip-initial");
+  var ended = false;
 
-  // Only gifts that just arrived play their animation; the rest of a swapped-in feed stays still.
-  function markSeen(alreadySeen) {
-    box.querySelectorAll("[data-event-id]").forEach(function (item) {
-      if (alreadySeen && seen[item.dataset.eventId]) item.classList.add("feed-item-seen");
-      seen[item.dataset.eventId] = true;
+  list.querySelectorAll("[data-event-id]").forEach(function (item) {
+    shown[item.dataset.eventId] = true;
+    if (box.hasAttribute("data-skip-initial")) item.classList.add("feed-item-seen");
+  });
+
+  // --- values -------------------------------------------------------------------------------------
+
+  function decimal(text) {
+    var match = /^(\d+)(?:\.(\d+))?$/.exec(text || "");
+    if (!match) return null;
+    return { units: BigInt(match[1] + (match[2] || "")), scale: (match[2] || "").length };
+  }
+
+  function coinsText(coins) {
+    return numbers.format(coins) + " " + (coins === 1 ? strings.coin : strings.coins);
+  }
+
+  // What `coins` are worth at the per-coin price, rounded half up to the currency's minor unit (as the server does).
+  function valueText(coins) {
+    if (!money || !perCoin) return "";
+    var digits = money.resolvedOptions().maximumFractionDigits;
+    var amount = BigInt(coins) * perCoin.units;
+    var shift = perCoin.scale - digits;
+    if (shift > 0) {
+      var unit = BigInt(10) ** BigInt(shift);
+      amount = amount / unit + (BigInt(2) * (amount % unit) >= unit ? BigInt(1) : BigInt(0));
+    } else {
+      amount = amount * BigInt(10) ** BigInt(-shift);
+    }
+    var text = amount.toString().padStart(digits + 1, "0");
+    var exact = digits ? text.slice(0, -digits) + "." + text.slice(-digits) : text;
+    return "(" + money.format(exact) + ")";
+  }
+
+  function clone(id) {
+    var template = document.getElementById(id);
+    return template ? template.content.firstElementChild.cloneNode(true) : null;
+  }
+
+  function fill(element, slot, text) {
+    var target = element.querySelector('[data-slot="' + slot + '"]');
+    if (target) target.textContent = text;
+  }
+
+  // --- what events change -------------------------------------------------------------------------
+
+  function addGift(gift, fresh) {
+    if (shown[gift.id]) return;  // a resume may bring a gift this page already has
+    shown[gift.id] = true;
+    var item = clone("live-gift-item");
+    if (!item) return;
+    item.dataset.eventId = gift.id;
+    if (gift.gift.tier === "large" || gift.gift.tier === "epic") item.classList.add(overlay ? "overlay-alert-big" : "feed-item-big");
+    if (!fresh) item.classList.add("feed-item-seen");
+    item.querySelector("img").src = gift.gift.artwork;
+    fill(item, "sender", gift.sender ? gift.sender.name : strings.anonymous);
+    fill(item, "quantity", numbers.format(gift.quantity));
+    fill(item, "gift", gift.gift.name);
+    fill(item, "coins", coinsText(gift.coins));
+    fill(item, "value", valueText(gift.coins));
+    var empty = list.querySelector("[data-live-empty]");
+    if (empty) empty.remove();
+    list.insertBefore(item, list.firstChild);
+    while (list.children.length > limit) list.removeChild(list.lastElementChild);
+  }
+
+  function setGoal(goal) {
+    var current = box.querySelector(".goal");
+    if (overlay) return;
+    if (!goal || !goal.goal_coins) { if (current) current.remove(); return; }
+    var element = clone("live-goal");
+    if (!element) return;
+    fill(element, "label", goal.label ? ": " + goal.label : "");
+    fill(element, "coins", numbers.format(goal.coins));
+    fill(element, "goal", numbers.format(goal.goal_coins));
+    fill(element, "unit", strings.coins);
+    fill(element, "value", valueText(goal.coins));
+    fill(element, "goal-value", valueText(goal.goal_coins));
+    var bar = element.querySelector("progress");
+    bar.max = goal.goal_coins;
+    bar.value = Math.min(goal.coins, goal.goal_coins);
+    bar.textContent = goal.percent + "%";
+    bar.setAttribute("aria-label", bar.textContent);
+    element.classList.toggle("goal-reached", goal.reached);
+    if (!goal.reached) element.querySelector('[data-slot="reached"]').remove();
+    if (current) current.replaceWith(element);
+    else box.insertBefore(element, box.querySelector(".card"));
+  }
+
+  function setViewers(count) {
+    var target = box.querySelector("[data-live-viewers]");
+    if (target) target.textContent = numbers.format(count);
+  }
+
+  function setLeaderboard(entries) {
+    var board = box.querySelector(".leaderboard");
+    if (!board) return;
+    board.replaceChildren.apply(board, entries.map(function (entry) {
+      var row = clone("live-leader-row");
+      fill(row, "rank", entry.rank);
+      fill(row, "name", entry.anonymous ? strings.anonymous : entry.name);
+      fill(row, "coins", coinsText(entry.coins));
+      fill(row, "value", valueText(entry.coins));
+      return row;
+    }));
+    var empty = box.querySelector("[data-live-leaders-empty]");
+    if (empty) empty.hidden = entries.length > 0;
+  }
+
+  function setStream(stream) {
+    if (stream.state !== "ended" || ended) return;
+    ended = true;
+    stop();
+    document.querySelectorAll(".badge-live").forEach(function (badge) {
+      badge.textContent = strings.ended;
+      badge.className = "badge badge-muted";
     });
+    var viewers = box.querySelector(".viewer-count");
+    if (viewers) viewers.remove();
+    var actions = document.querySelector("[data-live-actions]");
+    var notice = clone("live-ended");
+    if (actions && notice) actions.replaceChildren(notice);
   }
 
-  function live() { return source !== null && source.readyState === 1; }
-
-  function schedule() {
-    clearTimeout(timer);
-    if (!document.hidden) timer = setTimeout(refresh, live() ? 10000 : 1000);
+  function apply(document_) {
+    document_.gifts.slice().reverse().forEach(function (gift) { addGift(gift, true); });
+    setGoal(document_.goal);
+    setViewers(document_.viewers);
+    setLeaderboard(document_.leaderboard);
+    setStream(document_.stream);
   }
 
-  function refresh() {
-    if (busy) { again = true; return; }  // one fetch at a time; a burst of gifts costs one more
-    busy = true;
-    again = false;
-    fetch(box.dataset.feedUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (html !== null && html !== last) {
-          last = html;
-          box.innerHTML = html;
-          markSeen(true);
-          if (!primed) box.querySelectorAll("[data-event-id]").forEach(function (i) { i.classList.add("feed-item-seen"); });
-          primed = true;
-        }
-      })
-      .catch(function () { /* offline for a moment: try again on the next tick */ })
-      .then(function () { busy = false; if (again) refresh(); else schedule(); });
+  // --- transport ----------------------------------------------------------------------------------
+
+  function data(handler) {
+    return function (event) { handler(JSON.parse(event.data)); };
   }
 
   function connect() {
-    if (!window.EventSource || !box.dataset.eventsUrl || failures >= 3) return;
+    if (!window.EventSource || !box.dataset.eventsUrl) return false;
     source = new EventSource(box.dataset.eventsUrl);
-    source.addEventListener("open", function () { failures = 0; schedule(); });
-    source.addEventListener("gift", function () { refresh(); });
+    source.addEventListener("open", function () { failures = 0; clearTimeout(timer); });
+    source.addEventListener("gift", data(function (gift) { addGift(gift, true); }));
+    source.addEventListener("goal", data(setGoal));
+    source.addEventListener("viewers", data(function (viewers) { setViewers(viewers.count); }));
+    source.addEventListener("leaderboard", data(function (board) { setLeaderboard(board.entries); }));
+    source.addEventListener("stream", data(setStream));
+    source.addEventListener("reset", function () { poll(false); });
     source.addEventListener("error", function () {
-      // The browser reconnects by itself unless the server said stop (204) — then, or after
-      // repeated failures, polling alone carries on.
+      // The browser reconnects by itself (resuming with Last-Event-ID) unless the server said stop
+      // (204) — then, or after repeated failures, the page polls.
       if (source.readyState === 2 || ++failures >= 3) { source.close(); source = null; }
-      schedule();
+      if (!ended) schedule();
     });
+    return true;
   }
 
-  document.addEventListener("visibilitychange", function () {
-    if (document.hidden) clearTimeout(timer); else refresh();
-  });
-  markSeen(false);
-  connect();
-  if (primed) schedule(); else refresh();
+  function stop() {
+    clearTimeout(timer);
+    if (source) { source.close(); source = null; }
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    if (!ended && !document.hidden && !(source && source.readyState === 1)) timer = setTimeout(function () { poll(true); }, 2000);
+  }
+
+  function poll(again) {
+    fetch(box.dataset.pollUrl, { credentials: "omit" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (document_) { if (document_) apply(document_); })
+      .catch(function () { /* offline for a moment: try again on the next tick */ })
+      .then(function () { if (again) schedule(); });
+  }
+
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) schedule(); });
+  if (!connect()) poll(true);
 })();
