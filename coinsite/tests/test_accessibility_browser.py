@@ -62,6 +62,7 @@ KEY_PAGES = [
     KeyPage("wallet and history", "/wallet/", (VIEWER,)),
     KeyPage("wallet history filtered", "/wallet/?kind=topup", (VIEWER,)),
     KeyPage("spending controls", "/wallet/controls/", (VIEWER,)),
+    KeyPage("pause confirmation", "/wallet/controls/?pause=7d", (VIEWER,)),
     KeyPage("top-up receipt", "/wallet/topups/{topup}/", (VIEWER,)),
     KeyPage("statements", "/creator/statements/", (VIEWER, CREATOR)),
     KeyPage("statement", "/creator/statements/{month}/", (VIEWER, CREATOR)),
@@ -75,8 +76,9 @@ KEY_PAGES = [
     KeyPage("two-factor setup", "/accounts/2fa/setup/", (VIEWER,)),
     KeyPage("sudo re-check", "/accounts/confirm/", (VIEWER,)),
 ]
-# Reached only in the middle of the creator's login, so it is checked there (see `log_in_as`).
+# Reached only in the middle of a journey, so they are checked there (see `log_in_as`, `crawl_as`).
 TWO_FACTOR_LOGIN = KeyPage("two-factor login", "/accounts/2fa/login/", (CREATOR,))
+SANDBOX_CHECKOUT = KeyPage("sandbox checkout", "/sandbox-pay/checkout/<session>/", (VIEWER,))
 STREAM_VIOLATIONS = (
     "The stream page (templates/gifting/stream.html, static/js/live.js) is being rebuilt by the live-room work, "
     "which fixes what this finds: at 320px the page is 363px wide (.live-layout's single 1fr column grows to its "
@@ -87,7 +89,7 @@ STREAM_VIOLATIONS = (
 
 def page_params() -> list:
     params = []
-    for key_page in [*KEY_PAGES, TWO_FACTOR_LOGIN]:
+    for key_page in [*KEY_PAGES, TWO_FACTOR_LOGIN, SANDBOX_CHECKOUT]:
         marks = (
             [pytest.mark.xfail(strict=True, raises=AssertionError, reason=STREAM_VIOLATIONS)]
             if key_page.name == "stream"
@@ -185,6 +187,15 @@ def log_in_as(page: Page, base_url: str, role: str, results: dict, console: list
     expect(page.locator(".nav-name")).to_be_attached()
 
 
+def start_checkout(page: Page, base_url: str) -> str:
+    """The test provider's hosted checkout, as a viewer reaches it from Buy coins."""
+    page.goto(f"{base_url}/wallet/recharge/")
+    page.get_by_role("radio").first.check()
+    page.get_by_role("button", name="Continue to payment").click()
+    expect(page.get_by_text("TEST PAYMENT PAGE")).to_be_visible()
+    return page.url
+
+
 def crawl_as(browser: Browser, base_url: str, role: str, ids: dict[str, object]) -> dict:
     context = browser.new_context(base_url=base_url)
     context.add_init_script(path=AXE_CORE)
@@ -195,6 +206,8 @@ def crawl_as(browser: Browser, base_url: str, role: str, ids: dict[str, object])
     try:
         if role != ANONYMOUS:
             log_in_as(page, base_url, role, results, console)
+        if role in SANDBOX_CHECKOUT.roles:
+            results[(SANDBOX_CHECKOUT.name, role)] = audit(page, start_checkout(page, base_url), console=console)
         for key_page in KEY_PAGES:
             if role in key_page.roles:
                 url = base_url + key_page.path.format(**ids)
