@@ -35,6 +35,22 @@ class Supporter:
 
 
 @dataclass(frozen=True)
+class EarningsPeriod:
+    days: int
+    total: DiamondAmount
+    best_day: datetime.date | None  # None when nothing was earned in the period
+    best: DiamondAmount
+
+
+@dataclass(frozen=True)
+class ChartText:
+    """The earnings chart in words and numbers, for people who cannot see the canvas."""
+
+    periods: list[EarningsPeriod]
+    days: list[tuple[datetime.date, DiamondAmount]]  # newest first
+
+
+@dataclass(frozen=True)
 class Dashboard:
     balances: DiamondBalances
     total: DiamondAmount
@@ -88,6 +104,27 @@ def creator_dashboard(
         streams=stream_earnings(creator, valuation=valuation, rolled_up=rolled_up),
         supporters=top_supporters(creator, valuation=valuation, rolled_up=rolled_up),
         payouts=list(Payout.objects.filter(creator=creator).select_related("method")[:20]),
+    )
+
+
+def chart_text(
+    daily: list[tuple[datetime.date, int]], *, valuation: Valuation, periods: tuple[int, ...] = (30, 90)
+) -> ChartText:
+    """The text alternative of the daily earnings chart: each period's total and best day (the earliest of
+    equal days), and every day with its value, from the same series the chart draws."""
+    return ChartText(
+        periods=[_period(daily[-days:], days=days, valuation=valuation) for days in periods],
+        days=[(day, valuation.diamond_amount(diamonds)) for day, diamonds in reversed(daily)],
+    )
+
+
+def _period(daily: list[tuple[datetime.date, int]], *, days: int, valuation: Valuation) -> EarningsPeriod:
+    best_day, best = max(daily, key=lambda day_diamonds: day_diamonds[1], default=(None, 0))
+    return EarningsPeriod(
+        days=days,
+        total=valuation.diamond_amount(sum(diamonds for _, diamonds in daily)),
+        best_day=best_day if best else None,
+        best=valuation.diamond_amount(best),
     )
 
 

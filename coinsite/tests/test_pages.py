@@ -1,7 +1,10 @@
+import re
+
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import translation
 
 from coinsite import views
 from coinsite.accounts.models import User
@@ -89,3 +92,31 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     assert User.objects.filter(email__endswith="@coinsite.local").count() == 3
     staff = User.objects.get(email="staff@coinsite.local")
     assert staff.is_staff and staff.totpdevice_set.filter(confirmed=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_page_says_which_language_it_is_in(client, settings):
+    settings.LANGUAGES = [("en", "English"), ("de", "German")]
+
+    english = client.get("/").content.decode()
+    with translation.override("de"):
+        german = client.get("/").content.decode()
+
+    assert english.startswith('<!DOCTYPE html>\n<html lang="en">')
+    assert german.startswith('<!DOCTYPE html>\n<html lang="de">')
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "description"),
+    [
+        ("/", "Buy coins in your own currency and send gifts to the creators you watch live."),
+        ("/live/", "Creators streaming live on Coinsite right now"),
+        ("/accounts/login/", "Log in to Coinsite or create an account"),
+        ("/no-such-page/", "Coinsite: buy coins in your own currency, send gifts to the creators you watch live"),
+    ],
+)
+def test_every_page_has_a_meta_description_key_pages_their_own(client, url, description):
+    body = client.get(url).content.decode()
+
+    assert re.search(rf'<meta name="description" content="{re.escape(description)}[^"]*">', body)

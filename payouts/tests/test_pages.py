@@ -1,10 +1,14 @@
 """The creator pages: the dashboard's figures, 2FA in front of methods and payouts, object access."""
 
+import datetime
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from djmoney.money import Money
 
 from coinsite.accounts.tests.factories import enroll_totp, make_user
 from coinsite.lib import access
@@ -12,8 +16,10 @@ from gifting.services import gift_send, stream_start
 from gifting.tests.support import ensure_countries, fund, make_gift
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutMethod, PayoutStatus
+from payouts.selectors import chart_text
 from payouts.services import payout_request
 from payouts.tests.support import add_method, give_diamonds, money_state
+from wallet.valuation import DiamondAmount, Valuation
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +167,49 @@ def test_chart_data_and_supporters_with_anonymous_gifts_in_one_row(creator_clien
     ]
     assert rows == ["Anonymous 2 20 diamonds ($0.10)", "Alice 1 10 diamonds ($0.05)"]
     assert "Carol" not in page
+    # The chart's text alternative: the canvas points at a summary, and every day is in a table.
+    assert 'role="img" aria-label="Bar chart of the diamonds earned per day" aria-describedby="chart-summary"' in page
+    today = f"{timezone.now():%-d %b}"
+    assert text_of(page, "chart-summary", "ul") == (
+        f"Last 30 days: 30 diamonds ($0.15) — best day {today}: 30 diamonds ($0.15) "
+        f"Last 90 days: 30 diamonds ($0.15) — best day {today}: 30 diamonds ($0.15)"
+    )
+    assert text_of(page, "chart-table", "table").startswith(
+        f"Day (UTC) Diamonds earned {timezone.now():%-d %b %Y} 30 diamonds ($0.15) "
+    )
+
+
+def text_of(page: str, test_id: str, tag: str) -> str:
+    html = re.search(rf'data-testid="{test_id}">(.*?)</{tag}>', page, re.S).group(1)
+    return re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", html)).strip()
+
+
+def test_the_chart_text_gives_each_periods_total_and_best_day_and_every_day_newest_first():
+    today = datetime.date(2026, 11, 30)
+    daily = [(today - datetime.timedelta(days=89 - number), 0) for number in range(90)]
+    daily[0] = (daily[0][0], 700)  # 89 days ago: the best of 90 days, outside the last 30
+    daily[-5] = (daily[-5][0], 500)
+    daily[-2] = (daily[-2][0], 500)  # as good as four days ago, but later: the earliest counts
+    daily[-1] = (today, 300)
+
+    text = chart_text(daily, valuation=Valuation())
+
+    assert [(period.days, period.total, period.best_day, period.best) for period in text.periods] == [
+        (30, amount(1_300), datetime.date(2026, 11, 26), amount(500)),
+        (90, amount(2_000), datetime.date(2026, 9, 2), amount(700)),
+    ]
+    assert [day for day, _ in text.days] == [day for day, _ in reversed(daily)]
+    assert text.days[:2] == [(today, amount(300)), (datetime.date(2026, 11, 29), amount(500))]
+
+
+def test_a_period_without_earnings_has_no_best_day():
+    daily = [(datetime.date(2026, 11, day), 0) for day in range(1, 31)]
+
+    [period] = chart_text(daily, valuation=Valuation(), periods=(30,)).periods
+
+    assert (period.total, period.best_day, period.best) == (amount(0), None, amount(0))
+
+
+def amount(diamonds: int) -> DiamondAmount:
+    """At the default diamond value, half a US cent."""
+    return DiamondAmount(diamonds=diamonds, value=Money(Decimal(diamonds) * Decimal("0.005"), "USD").round(2))
