@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import connection, connections
 from django.urls import reverse
 
+from bench.gifts import BenchData, Server, bench_data_setup, bench_streams_end
 from gifting import presence
-from gifting.bench import BenchData, Server, bench_data_setup, bench_streams_end
 from gifting.live.publish import publisher
 from gifting.services import GiftError, gift_send
 
@@ -101,7 +101,7 @@ def histogram_percentile(histogram: dict[int, int], fraction: float) -> int | No
 
 
 class WebProcess:
-    """One uvicorn process serving the site as `make bench` runs it (`gifting.bench.Server`: pooled connections,
+    """One uvicorn process serving the site as `make bench` runs it (`bench.gifts.Server`: pooled connections,
     uvloop and httptools), with an application_name of its own so pg_stat_activity shows what it holds."""
 
     def __init__(self, *, log_path: Path):

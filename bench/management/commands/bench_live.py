@@ -84,7 +84,7 @@ class Command(BaseCommand):
             "settings": {
                 "rate": rate,
                 "seconds": seconds,
-                "server": "one uvicorn process, gifting.bench_settings (pooled connections, as make bench runs it)",
+                "server": "one uvicorn process, bench.settings (pooled connections, as make bench runs it)",
                 "bus": "redis" if settings.REDIS_URL else "postgres-notify",
                 "flush_tick_ms": round(FLUSH_TICK_SECONDS * 1000),
             },
