@@ -1,19 +1,24 @@
-"""A top-up paid from another country than the account's is held for staff review, not credited;
-staff release it (credited exactly once) or mark it refunded (never credited)."""
+"""Money rules follow the account's effective country: a profile country change reaches them only after
+the cooling-off, and a top-up paid from another country is held for staff review, not credited; staff
+release it (credited exactly once) or mark it refunded (never credited)."""
 
+import datetime
 import json
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from coinsite.accounts import country as country_changes
-from coinsite.accounts.models import StaffAction
+from coinsite.accounts.models import CountryChange, CountryChangeStatus, StaffAction
 from coinsite.accounts.tests.factories import make_user
+from coinsite.lib import access
 from wallet.held_topups import topup_refund_held, topup_release
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerTransaction, TopUp, TopUpStatus
 from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.webhooks import webhook_send
+from wallet.selectors import recharge_offer
 from wallet.staff import StaffOperationError
 from wallet.tests.support import (
     SUCCESS_CARD,
@@ -30,6 +35,7 @@ from wallet.tests.support import (
 )
 
 pytestmark = pytest.mark.usefixtures("ledger_stays_consistent")
+Status = CountryChangeStatus
 
 
 @pytest.fixture
@@ -101,6 +107,64 @@ def test_the_return_page_check_holds_it_too(client, alice, alice_topup, django_c
     alice_topup.refresh_from_db()
     assert alice_topup.status == TopUpStatus.HELD
     assert user_balance(alice, Asset.COIN) == 0
+
+
+# --- a country change reaches the money rules only after the cooling-off ----------------------------
+
+
+PROFILE = reverse("accounts:profile")
+
+
+def profile_data(**changes):
+    return {"display_name": "Alice", "country": "US", "preferred_currency": "USD", **changes}
+
+
+def fresh(client):
+    """The sudo re-check passed (a country change needs it)."""
+    session = client.session
+    session[access.SUDO_SESSION_KEY] = 2**40
+    session.save()
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def test_a_country_change_waits_thirty_days_and_money_rules_keep_the_old_country(alice_client, alice):
+    fresh(alice_client)
+    before = timezone.now()
+
+    response = alice_client.post(PROFILE, profile_data(country="JP"), follow=True)
+
+    change = CountryChange.objects.get()
+    assert (change.from_country, change.to_country, change.status) == ("US", "JP", Status.PENDING)
+    assert before + country_changes.COOLING_OFF <= change.effective_at <= timezone.now() + country_changes.COOLING_OFF
+    assert change.request_address == "127.0.0.1"
+    alice.refresh_from_db()
+    assert alice.country == "US"
+    assert recharge_offer(alice).currency == "USD"
+    body = response.content.decode()
+    assert "Your country changes to Japan on" in body
+    assert 'data-testid="pending-country"' in body
+    assert '<option value="JP" selected>' in body
+
+
+def test_the_change_applies_after_the_cooling_off(alice):
+    change = country_changes.country_change_request(user=alice, country="JP")
+
+    assert country_changes.country_changes_apply_due(now=change.effective_at - datetime.timedelta(seconds=1)) == 0
+    alice.refresh_from_db()
+    assert alice.country == "US"
+
+    assert country_changes.country_changes_apply_due(now=change.effective_at) == 1
+    assert country_changes.country_changes_apply_due(now=change.effective_at) == 0
+    alice.refresh_from_db()
+    change.refresh_from_db()
+    assert alice.country == "JP"
+    assert (change.status, change.decided_by) == (Status.APPLIED, None)
+    assert recharge_offer(alice).currency == "JPY"
 
 
 def test_a_pending_country_change_does_not_count_until_it_applies(
