@@ -40,7 +40,6 @@ from coinsite.accounts.tests.factories import enroll_totp, make_user
 from coinsite.lib import access
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream
 from gifting.services import overlay_token_regenerate, stream_start
-from gifting.tests.conftest import catalogue, countries  # noqa: F401  (fixtures)
 from gifting.tests.support import fund
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutMethod
@@ -62,7 +61,8 @@ from wallet.models import (
 from wallet.sandbox.models import SandboxSession
 from wallet.services import topup_start
 
-PROJECT_PACKAGES = {"coinsite", "wallet", "gifting", "payouts"}
+# Whose forms name the fields every POST gets (staff forms live in backoffice).
+PROJECT_PACKAGES = {"coinsite", "wallet", "gifting", "payouts", "backoffice"}
 
 # --- the corpus ---------------------------------------------------------------------------------------
 
@@ -286,7 +286,7 @@ class World:
 
 
 @pytest.fixture
-def world(db, catalogue, settings):  # noqa: F811
+def world(db, catalogue, settings):
     settings.PAYMENT_PROVIDER = "sandbox"
     rates_load()
     viewer = make_user(email="vera@example.com", display_name="Vera")
