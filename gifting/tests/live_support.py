@@ -245,6 +245,7 @@ def in_thread(function):
 
 def run_scenario(scenario):
     """asyncio.run(scenario()) on a fresh thread, closing that loop's hub (and its bus connection) after."""
+
     async def wrapped():
         try:
             return await scenario()
