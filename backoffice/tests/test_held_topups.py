@@ -11,15 +11,7 @@ from coinsite.accounts.models import StaffAction
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerTransaction, TopUp, TopUpStatus
-from wallet.tests.support import (
-    SUCCESS_CARD,
-    catalogue_ensure,
-    deliver_sent,
-    package,
-    pay,
-    sandbox_outbox_install,
-    start,
-)
+from wallet.tests.support import catalogue_ensure, package, pay_from_abroad, sandbox_outbox_install, start
 
 
 @pytest.fixture
@@ -29,12 +21,7 @@ def held(client, alice, settings, django_capture_on_commit_callbacks) -> TopUp:
     catalogue_ensure()
     client.force_login(alice)
     start(client, choice=str(package(700).pk))
-    topup = TopUp.objects.get()
-    pay(client, topup, django_capture_on_commit_callbacks, **SUCCESS_CARD, billing_country="GB")
-    deliver_sent(client, outbox.sent[0], django_capture_on_commit_callbacks)
-    topup.refresh_from_db()
-    assert topup.status == TopUpStatus.HELD
-    return topup
+    return pay_from_abroad(client, TopUp.objects.get(), outbox, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

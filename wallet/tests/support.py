@@ -263,6 +263,16 @@ def deliver_sent(client, sent: dict, capture):
         )
 
 
+def pay_from_abroad(client, topup: TopUp, outbox: Outbox, capture) -> TopUp:
+    """Pay `topup` on the sandbox's page with a card billed in GB (a US account's top-up) and deliver the
+    webhook: the top-up is held for review, nothing credited."""
+    pay(client, topup, capture, **SUCCESS_CARD, billing_country="GB")
+    deliver_sent(client, outbox.sent[0], capture)
+    topup.refresh_from_db()
+    assert topup.status == TopUpStatus.HELD
+    return topup
+
+
 # --- Webhooks to our endpoint --------------------------------------------------------------------
 
 

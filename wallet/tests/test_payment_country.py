@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from coinsite.accounts import country as country_changes
 from coinsite.accounts.models import CountryChange, CountryChangeStatus, StaffAction
-from coinsite.accounts.tests.factories import make_user
-from coinsite.lib import access
+from coinsite.accounts.tests.factories import make_user, sudo_fresh
 from wallet.held_topups import topup_refund_held, topup_release
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerTransaction, TopUp, TopUpStatus
@@ -27,6 +26,7 @@ from wallet.tests.support import (
     make_request,
     package,
     pay,
+    pay_from_abroad,
     post_stripe,
     provider_with,
     start,
@@ -119,13 +119,6 @@ def profile_data(**changes):
     return {"display_name": "Alice", "country": "US", "preferred_currency": "USD", **changes}
 
 
-def fresh(client):
-    """The sudo re-check passed (a country change needs it)."""
-    session = client.session
-    session[access.SUDO_SESSION_KEY] = 2**40
-    session.save()
-
-
 @pytest.fixture
 def alice_client(client, alice):
     client.force_login(alice)
@@ -133,7 +126,7 @@ def alice_client(client, alice):
 
 
 def test_a_country_change_waits_thirty_days_and_money_rules_keep_the_old_country(alice_client, alice):
-    fresh(alice_client)
+    sudo_fresh(alice_client)
     before = timezone.now()
 
     response = alice_client.post(PROFILE, profile_data(country="JP"), follow=True)
@@ -181,11 +174,7 @@ def test_a_pending_country_change_does_not_count_until_it_applies(
 
 @pytest.fixture
 def held(client, alice, alice_topup, outbox, django_capture_on_commit_callbacks):
-    pay_from(client, alice_topup, django_capture_on_commit_callbacks, "GB")
-    deliver_sent(client, outbox.sent[0], django_capture_on_commit_callbacks)
-    alice_topup.refresh_from_db()
-    assert alice_topup.status == TopUpStatus.HELD
-    return alice_topup
+    return pay_from_abroad(client, alice_topup, outbox, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from django.utils import timezone
 from coinsite.accounts import country
 from coinsite.accounts.models import CountryChange, CountryChangeStatus
 from coinsite.accounts.tasks import country_changes_apply_due
+from coinsite.accounts.tests.factories import sudo_fresh
 from coinsite.lib import access
 
 PROFILE = reverse("accounts:profile")
@@ -21,12 +22,6 @@ pytestmark = pytest.mark.django_db
 
 def profile_data(**changes):
     return {"display_name": "Alice", "country": "US", "preferred_currency": "USD", **changes}
-
-
-def fresh(client):
-    session = client.session
-    session[access.SUDO_SESSION_KEY] = 2**40
-    session.save()
 
 
 def stale(client):
@@ -105,7 +100,7 @@ def test_choosing_the_current_country_withdraws_the_change(alice_client, alice):
 
 def test_another_country_replaces_the_pending_one_and_restarts_the_wait(alice_client, alice):
     first = country.country_change_request(user=alice, country="JP", now=timezone.now() - datetime.timedelta(days=29))
-    fresh(alice_client)
+    sudo_fresh(alice_client)
 
     alice_client.post(PROFILE, profile_data(country="GB"))
 
@@ -118,7 +113,7 @@ def test_another_country_replaces_the_pending_one_and_restarts_the_wait(alice_cl
 
 
 def test_an_unknown_country_is_refused(alice_client, alice):
-    fresh(alice_client)
+    sudo_fresh(alice_client)
     before = state(alice)
 
     response = alice_client.post(PROFILE, profile_data(country="XX"))
