@@ -1,5 +1,6 @@
 """Project-wide pytest fixtures: personas, a logged-in client, Celery and browser set-up."""
 
+import contextlib
 import os
 import shutil
 
@@ -8,13 +9,15 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.core.cache import cache
 
+from coinsite import embedded_db
 from coinsite.accounts.tests.factories import make_user
 from coinsite.celery import app
+from gifting.live.publish import publisher_reset
 
 # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-_EMBEDDED_DB = pytest.StashKey()
+_EMBEDDED_DB = pytest.StashKey[contextlib.AbstractContextManager]()
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -30,8 +33,6 @@ CHROMIUM_ARGS = [
 def pytest_configure(config):
     """Start the embedded PostgreSQL when settings use it (DATABASE_URL unset). Settings start
     nothing themselves; Django connects only later, when the test database is set up."""
-    from coinsite import embedded_db
-
     if not (config.option.help or config.option.version):
         config.stash[_EMBEDDED_DB] = embedded_db.running_if_needed()
         config.stash[_EMBEDDED_DB].__enter__()
@@ -62,8 +63,6 @@ def _live_publisher_stopped():
     """A test whose gifts commit starts this process's live publisher, with its own bus connection; stop it
     after the test, so the next one gets a publisher for its own settings and the test database can be dropped."""
     yield
-    from gifting.live.publish import publisher_reset
-
     publisher_reset()
 
 

@@ -28,11 +28,16 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from email.policy import default as email_policy
 from html.parser import HTMLParser
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 from urllib.parse import urlencode, urlsplit
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -75,7 +80,7 @@ class SmtpSink(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), SmtpSession)
         self.messages: list[email.message.EmailMessage] = []
 
@@ -83,7 +88,9 @@ class SmtpSink(socketserver.ThreadingTCPServer):
 class SmtpSession(socketserver.StreamRequestHandler):
     """Enough SMTP for Django's smtp backend: EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
 
-    def handle(self):
+    server: SmtpSink
+
+    def handle(self) -> None:
         self.reply("220 coinsite-smoke-sink ESMTP")
         while line := self.rfile.readline():
             verb = line[:4].decode("ascii", "replace").upper()
@@ -113,9 +120,7 @@ class SmtpSession(socketserver.StreamRequestHandler):
 
 
 @contextmanager
-def scratch_database():
-    import psycopg
-
+def scratch_database() -> Iterator[str]:
     name = f"coinsite_smoke_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -129,7 +134,7 @@ def scratch_database():
 
 
 @contextmanager
-def smtp_sink():
+def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink()
     thread = threading.Thread(target=sink.serve_forever, daemon=True)
     thread.start()
@@ -140,7 +145,7 @@ def smtp_sink():
         sink.server_close()
 
 
-def production_environment(*, database_url: str, smtp_port: int, var_dir: str) -> dict:
+def production_environment(*, database_url: str, smtp_port: int, var_dir: str) -> dict[str, str]:
     """The README's production configuration, with fresh secrets, and nothing else from outside."""
     keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
     return {
@@ -174,7 +179,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def manage(env: dict, *args: str) -> str:
+def manage(env: dict[str, str], *args: str) -> str:
     print(f"smoke: python manage.py {' '.join(args).splitlines()[0]}")
     result = subprocess.run(  # noqa: S603 (our own commands)
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
@@ -184,7 +189,7 @@ def manage(env: dict, *args: str) -> str:
 
 
 @contextmanager
-def background(name: str, command: list[str], env: dict, log: Path):
+def background(name: str, command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """A long-running process of the deployment; stopped (SIGTERM, then SIGKILL) on the way out."""
     print(f"smoke: starting {name}: {' '.join(command)}")
     with open(log, "wb") as output:
@@ -201,7 +206,9 @@ def background(name: str, command: list[str], env: dict, log: Path):
         print(f"smoke: stopped {name} (exit {process.returncode})")
 
 
-def wait_for(condition, *, what: str, process: subprocess.Popen, log: Path, timeout: float = STARTUP_SECONDS):
+def wait_for(
+    condition: Callable[[], bool], *, what: str, process: subprocess.Popen, log: Path, timeout: float = STARTUP_SECONDS
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -215,11 +222,19 @@ def wait_for(condition, *, what: str, process: subprocess.Popen, log: Path, time
 
 
 class Client:
-    def __init__(self, port: int):
+    def __init__(self, port: int) -> None:
         self.port = port
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None, https=True):
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        https: bool = True,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         sent = {"Host": HOST, **({"X-Forwarded-Proto": "https"} if https else {}), **(headers or {})}
         if self.cookies:
@@ -249,11 +264,11 @@ class Client:
 class Assets(HTMLParser):
     """The CSS and JS a page links."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.urls: list[str] = []
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
         if tag == "link" and "stylesheet" in (attributes.get("rel") or "").split() and attributes.get("href"):
             self.urls.append(attributes["href"])
@@ -261,7 +276,7 @@ class Assets(HTMLParser):
             self.urls.append(attributes["src"])
 
 
-def check_headers(path: str, response, expected: dict) -> None:
+def check_headers(path: str, response: http.client.HTTPResponse, expected: dict[str, str]) -> None:
     for name, value in expected.items():
         check(response.headers.get(name) == value, f"{path}: {name} is {response.headers.get(name)!r}, not {value!r}")
 
@@ -271,7 +286,7 @@ def cookie_attributes(cookie: str) -> dict[str, str]:
     return {key.lower(): value for key, _, value in pairs}
 
 
-def check_cookies(path: str, response) -> None:
+def check_cookies(path: str, response: http.client.HTTPResponse) -> None:
     for cookie in response.headers.get_all("Set-Cookie") or []:
         attributes = cookie_attributes(cookie)
         name = cookie.split("=", 1)[0]
@@ -315,7 +330,7 @@ def check_asset(client: Client, url: str) -> None:
     check(response.headers.get("Content-Encoding") == "gzip", f"{url}: no compressed copy was served")
 
 
-def check_redirect(client: Client, path: str, location: str, *, https=True) -> None:
+def check_redirect(client: Client, path: str, location: str, *, https: bool = True) -> None:
     response, _content = client.request("GET", path, https=https)
     check(
         response.status in (301, 302) and response.headers.get("Location") == location,
@@ -324,7 +339,7 @@ def check_redirect(client: Client, path: str, location: str, *, https=True) -> N
     print(f"smoke: {response.status} {path} -> {location}")
 
 
-def submit_form(client: Client, path: str, fields: dict) -> str:
+def submit_form(client: Client, path: str, fields: dict[str, str]) -> str:
     """GET the form, POST it back with its CSRF token (as a browser on SITE_URL would); the redirect."""
     response, content = client.request("GET", path)
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', content)
@@ -438,7 +453,7 @@ def main() -> int:
     return 0
 
 
-def _exit(signum, frame):
+def _exit(signum: int, frame: FrameType | None) -> NoReturn:
     sys.exit(128 + signum)  # cleans up through the ExitStack
 
 

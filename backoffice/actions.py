@@ -7,7 +7,7 @@ transaction) each, and reports what happened. A service's own error is shown, ne
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import ModelAdmin, helpers
@@ -17,16 +17,19 @@ from django.template.response import TemplateResponse
 
 from backoffice.forms import ReasonForm
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # what gettext_lazy returns, as the stubs name it
+
 AdminAction = Callable[[ModelAdmin, HttpRequest, QuerySet], TemplateResponse | None]
 
 
 def reason_action(
     *,
     name: str,
-    description: str,
+    description: "StrOrPromise",
     perform: Callable[[HttpRequest, Any, str], object],
     errors: tuple[type[Exception], ...],
-    done: str,
+    done: "StrOrPromise",
     permissions: tuple[str, ...] = (),
 ) -> AdminAction:
     """An admin action named `name` that asks for a reason and then calls `perform` per selected object."""
@@ -65,10 +68,10 @@ def reason_action(
 def service_action(
     *,
     name: str,
-    description: str,
+    description: "StrOrPromise",
     perform: Callable[[HttpRequest, Any], object],
     errors: tuple[type[Exception], ...],
-    done: str,
+    done: "StrOrPromise",
     permissions: tuple[str, ...] = (),
 ) -> AdminAction:
     """An admin action named `name` that calls `perform(request, obj)` per selected object, no reason asked."""
@@ -87,7 +90,7 @@ def _run(
     *,
     perform: Callable[[HttpRequest, Any], object],
     errors: tuple[type[Exception], ...],
-    done: str,
+    done: "StrOrPromise",
 ) -> None:
     count = 0
     for obj in queryset.order_by("pk"):

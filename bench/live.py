@@ -17,15 +17,18 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, connections
 from django.urls import reverse
 
+from bench.gifts import BenchData, Server, bench_data_setup, bench_streams_end
 from gifting import presence
-from gifting.bench import BenchData, Server, bench_data_setup, bench_streams_end
 from gifting.live.publish import publisher
 from gifting.services import GiftError, gift_send
 
@@ -44,8 +47,8 @@ class Run:
     connected: int = 0
     gifts_sent: int = 0
     seconds: float = 0.0
-    outcomes: dict = field(default_factory=dict)
-    report: dict = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
     cpu_seconds: float = 0.0
     window_seconds: float = 0.0  # sending plus the drain: what the CPU figure is spread over
     rss_mb: list[float] = field(default_factory=list)
@@ -54,7 +57,7 @@ class Run:
     db_connections_idle: int = 0
     event_ids: list[int] = field(default_factory=list)
 
-    def figures(self) -> dict:
+    def figures(self) -> dict[str, Any]:
         receipts = {int(event_id): count for event_id, count in self.report.get("receipts", {}).items()}
         expected = len(self.event_ids) * self.viewers
         delivered = sum(min(receipts.get(event_id, 0), self.viewers) for event_id in self.event_ids)
@@ -101,10 +104,10 @@ def histogram_percentile(histogram: dict[int, int], fraction: float) -> int | No
 
 
 class WebProcess:
-    """One uvicorn process serving the site as `make bench` runs it (`gifting.bench.Server`: pooled connections,
+    """One uvicorn process serving the site as `make bench` runs it (`bench.gifts.Server`: pooled connections,
     uvloop and httptools), with an application_name of its own so pg_stat_activity shows what it holds."""
 
-    def __init__(self, *, log_path: Path):
+    def __init__(self, *, log_path: Path) -> None:
         self.application_name = f"bench-live-{uuid.uuid4().hex[:8]}"
         self.server = Server(workers=1, log_path=log_path)
 
@@ -120,7 +123,7 @@ class WebProcess:
                 os.environ["PGAPPNAME"] = previous
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.server.__exit__(*exc_info)
 
     @property
@@ -129,6 +132,7 @@ class WebProcess:
 
     @property
     def process(self) -> subprocess.Popen:
+        assert self.server.process is not None  # started by __enter__
         return self.server.process
 
     def warm_up(self, stream_id: int) -> int:
@@ -161,7 +165,7 @@ class WebProcess:
 class Viewers:
     """The SSE client process (bench.sse_client) holding `count` event streams open."""
 
-    def __init__(self, *, port: int, path: str, count: int, tokens_file: Path):
+    def __init__(self, *, port: int, path: str, count: int, tokens_file: Path) -> None:
         command = [
             sys.executable,
             "-m",
@@ -178,14 +182,16 @@ class Viewers:
         self.process = subprocess.Popen(  # noqa: S603
             command, cwd=settings.BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
+        assert self.process.stdin is not None and self.process.stdout is not None  # both piped
+        self.commands, self.answers = self.process.stdin, self.process.stdout
 
-    def connected(self) -> dict:
-        return json.loads(self.process.stdout.readline())
+    def connected(self) -> dict[str, Any]:
+        return json.loads(self.answers.readline())
 
-    def report(self) -> dict:
-        self.process.stdin.write("report\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
+    def report(self) -> dict[str, Any]:
+        self.commands.write("report\n")
+        self.commands.flush()
+        line = self.answers.readline()
         self.process.wait(timeout=60)
         return json.loads(line)["report"]
 
@@ -206,9 +212,15 @@ def viewer_tokens(data: BenchData, count: int, path: Path) -> None:
     )
 
 
-def send_gifts(data: BenchData, *, rate: float, seconds: float, prefix: str, results) -> None:
+# What the sending process hands back: the gift event ids, outcomes by name, and the seconds it took.
+SendResults = tuple[list[int], dict[str, int], float]
+
+
+def send_gifts(data: BenchData, *, rate: float, seconds: float, prefix: str, results: Queue[SendResults]) -> None:
     """In a forked process: gift_send at `rate` per second for `seconds`, on a fixed schedule; event ids out."""
-    stream, outcomes, ids = data.streams[0], {}, []
+    stream = data.streams[0]
+    outcomes: dict[str, int] = {}
+    ids: list[int] = []
     started = time.perf_counter()
     for number in range(int(rate * seconds)):
         delay = started + number / rate - time.perf_counter()
@@ -232,7 +244,16 @@ def send_gifts(data: BenchData, *, rate: float, seconds: float, prefix: str, res
     results.put((ids, outcomes, elapsed))
 
 
-def measure(web: WebProcess, data: BenchData, *, viewers: int, rate: float, seconds: float, idle: int, log) -> Run:
+def measure(
+    web: WebProcess,
+    data: BenchData,
+    *,
+    viewers: int,
+    rate: float,
+    seconds: float,
+    idle: int,
+    log: Callable[[str], object],
+) -> Run:
     """One viewer count: connect, send gifts while sampling the web process, collect the viewers' report."""
     run = Run(viewers=viewers, db_connections_idle=idle)
     path = reverse("gifting:events", args=[data.streams[0].pk])
@@ -255,7 +276,7 @@ def measure(web: WebProcess, data: BenchData, *, viewers: int, rate: float, seco
 
 def _send_and_sample(run: Run, web: WebProcess, data: BenchData, *, rate: float, seconds: float) -> None:
     context = multiprocessing.get_context("fork")
-    results = context.Queue()
+    results: Queue[SendResults] = context.Queue()
     connections.close_all()  # never share this process's socket with the child
     sender = context.Process(
         target=send_gifts,
@@ -314,7 +335,7 @@ COLUMNS = [
 ]
 
 
-def table_lines(runs: list[dict]) -> list[str]:
+def table_lines(runs: list[dict[str, Any]]) -> list[str]:
     widths = [max(len(title), *(len(_shown(run.get(key))) for run in runs)) for key, title in COLUMNS]
     lines = ["  ".join(title.rjust(width) for (_key, title), width in zip(COLUMNS, widths, strict=True))]
     lines.append("  ".join("-" * width for width in widths))
@@ -325,7 +346,7 @@ def table_lines(runs: list[dict]) -> list[str]:
     return lines
 
 
-def verdict(run: dict) -> str:
+def verdict(run: dict[str, Any]) -> str:
     """The issue's target, for the run at its viewer count: met or not, and what falls short."""
     misses = []
     if (run.get("gifts_per_s") or 0) < TARGET["gifts_per_s"] * 0.95:
@@ -334,12 +355,12 @@ def verdict(run: dict) -> str:
         misses.append(f"delivered {run.get('delivered_fraction')}")
     if (run.get("latency_p99_ms") or 0) > TARGET["latency_p99_ms"]:
         misses.append(f"p99 {run.get('latency_p99_ms')} ms")
-    if run.get("db_connections_during") > run.get("db_connections_idle"):
+    if (run.get("db_connections_during") or 0) > (run.get("db_connections_idle") or 0):
         misses.append("database connections grew with viewers")
     return "target met" if not misses else "target missed: " + ", ".join(misses)
 
 
-def _shown(value) -> str:
+def _shown(value: object) -> str:
     if value is None:
         return "null"
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)

@@ -17,6 +17,9 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any, cast
+
+import uvloop
 
 GIFT = re.compile(rb'event: gift\ndata: \{"id":(\d+),.*?"committed_at":([\d.]+)\}')
 VIEWERS = re.compile(rb'event: viewers\ndata: \{"count":(\d+)\}')
@@ -25,7 +28,7 @@ HISTOGRAM_MS = 60_000
 
 
 class Totals:
-    def __init__(self):
+    def __init__(self) -> None:
         self.receipts: Counter = Counter()  # gift event id -> viewers that received it
         self.histogram = [0] * (HISTOGRAM_MS + 1)  # latency in whole ms -> deliveries
         self.out_of_order = 0  # a gift id at or below the viewer's previous one: repeated or late
@@ -39,19 +42,20 @@ class Totals:
 class Viewer(asyncio.Protocol):
     __slots__ = ("last_id", "request", "status_ok", "tail", "totals", "transport")
 
-    def __init__(self, request: bytes, totals: Totals):
+    def __init__(self, request: bytes, totals: Totals) -> None:
         self.request = request
         self.totals = totals
         self.tail = b""
         self.last_id = 0
-        self.status_ok = None
-        self.transport = None
+        self.status_ok: bool | None = None  # None until the status line arrives
+        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport):
-        self.transport = transport
-        transport.write(self.request)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's does not subclass asyncio.Transport, so no isinstance check).
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
 
-    def data_received(self, data: bytes):
+    def data_received(self, data: bytes) -> None:
         totals = self.totals
         totals.bytes += len(data)
         if self.status_ok is None:
@@ -60,7 +64,8 @@ class Viewer(asyncio.Protocol):
                 totals.open += 1
             else:
                 totals.refused += 1
-                self.transport.close()
+                if self.transport is not None:
+                    self.transport.close()
                 return
         buffer = self.tail + data if self.tail else data
         end = buffer.rfind(b"\n\n")
@@ -81,18 +86,18 @@ class Viewer(asyncio.Protocol):
             for match in VIEWERS.finditer(buffer, 0, end + 2):
                 totals.viewer_count = int(match[1])
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: Exception | None) -> None:
         if self.status_ok:
             self.totals.open -= 1
             self.totals.lost += 1
 
 
-async def connect_all(args, totals: Totals) -> list[Viewer]:
+async def connect_all(args: argparse.Namespace, totals: Totals) -> list[Viewer]:
     loop = asyncio.get_running_loop()
     tokens = Path(args.tokens).read_text().split() if args.tokens else []
     viewers = []
 
-    async def one(index: int):
+    async def one(index: int) -> None:
         query = f"?v={tokens[index]}" if index < len(tokens) else ""
         request = f"GET {args.path}{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
         for attempt in range(5):
@@ -108,7 +113,7 @@ async def connect_all(args, totals: Totals) -> list[Viewer]:
     return viewers
 
 
-def report(totals: Totals) -> dict:
+def report(totals: Totals) -> dict[str, Any]:
     return {
         "receipts": {str(event_id): count for event_id, count in totals.receipts.items()},
         "latency_histogram_ms": {str(ms): count for ms, count in enumerate(totals.histogram) if count},
@@ -122,7 +127,7 @@ def report(totals: Totals) -> dict:
     }
 
 
-async def main(args) -> None:
+async def main(args: argparse.Namespace) -> None:
     totals = Totals()
     viewers = await connect_all(args, totals)
     deadline = time.monotonic() + 30
@@ -150,12 +155,7 @@ def run() -> None:
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main(args))
-    else:
-        uvloop.run(main(args))
+    uvloop.run(main(args))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from coinsite import embedded_db
 from coinsite.env import BASE_DIR, var_dir
 
 # The host part is ignored; naming one keeps kombu from warning that none was given.
@@ -24,7 +25,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_SECONDS = 15
 
 
-def broker_transport_options(var: Path) -> dict:
+def broker_transport_options(var: Path) -> dict[str, str]:
     """kombu's filesystem transport: one folder is both in- and out-box, so producers reach the worker."""
     queue = str(_celery_dir(var) / "queue")
     return {"data_folder_in": queue, "data_folder_out": queue, "control_folder": str(_celery_dir(var) / "control")}
@@ -42,8 +43,6 @@ def _celery_dir(var: Path) -> Path:
 
 
 def main() -> int:
-    from coinsite import embedded_db
-
     var = var_dir()
     env = {**os.environ, "DB_POOL_MAX": os.environ.get("DB_POOL_MAX") or "8"}
     env["CELERY_BROKER_URL"] = env.get("CELERY_BROKER_URL") or FILESYSTEM_BROKER
@@ -71,7 +70,7 @@ def main() -> int:
         )  # fmt: skip
 
 
-def supervise(commands: list[list[str]], *, env: dict) -> int:
+def supervise(commands: list[list[str]], *, env: dict[str, str]) -> int:
     """Run the Python commands side by side until one ends or we are told to stop; then stop them all.
 
     Each runs in its own session, so a Ctrl-C reaches only this process, which then stops them in
@@ -85,9 +84,14 @@ def supervise(commands: list[list[str]], *, env: dict) -> int:
     ]
     try:
         while not stop.wait(0.5):
-            ended = [process for process in processes if process.poll() is not None]
+            ended = [
+                (command, process)
+                for command, process in zip(commands, processes, strict=True)
+                if process.poll() is not None
+            ]
             if ended:
-                print(f"{' '.join(ended[0].args[1:4])} exited ({ended[0].returncode}); stopping.", file=sys.stderr)
+                command, process = ended[0]
+                print(f"{' '.join(command[:3])} exited ({process.returncode}); stopping.", file=sys.stderr)
                 return 1
         return 0
     finally:

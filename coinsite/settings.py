@@ -7,6 +7,7 @@ settings starts nothing and creates nothing. With CELERY_BROKER_URL unset, Celer
 """
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import dj_database_url
@@ -118,7 +119,7 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     try:
-        _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
+        _database: dict[str, Any] = {**dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
     except ValueError as error:
         raise ImproperlyConfigured(f"Environment variable DATABASE_URL is invalid: {error}") from None
     if _database.get("ENGINE") != "django.db.backends.postgresql":

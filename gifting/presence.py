@@ -73,12 +73,12 @@ _client_url: str | None = None
 _client_lock = threading.Lock()
 
 
-def _redis() -> redis.Redis:
+def _redis(url: str) -> redis.Redis:
     global _client, _client_url
     with _client_lock:
-        if _client is None or _client_url != settings.REDIS_URL:
-            _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
-            _client_url = settings.REDIS_URL
+        if _client is None or _client_url != url:
+            _client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+            _client_url = url
         return _client
 
 
@@ -88,7 +88,7 @@ def viewer_counts(stream_ids: list[int]) -> dict[int, int]:
         return {}
     if settings.REDIS_URL:
         try:
-            pipeline = _redis().pipeline(transaction=False)
+            pipeline = _redis(settings.REDIS_URL).pipeline(transaction=False)
             now = time.time()
             for stream_id in stream_ids:
                 pipeline.zcount(redis_key(stream_id), now, "+inf")

@@ -21,7 +21,6 @@ from django.utils.translation import ngettext
 
 from coinsite.accounts.models import User
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
-from gifting import presence
 from gifting.live.events import GOAL, STREAM, gift_payload
 from gifting.live.publish import live_gift_sent, live_publish
 from gifting.models import (
@@ -156,12 +155,11 @@ def stream_end(*, stream: LiveStream, creator: User) -> LiveStream:
     """End the creator's own stream; ending an ended stream changes nothing. Gifts stop at once, and every
     open page switches to "ended" (a `stream` live event)."""
     _check_owner(stream, creator)
-    ended = LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    ended_at = timezone.now()
+    ended = LiveStream.objects.filter(pk=stream.pk, ended_at__isnull=True).update(ended_at=ended_at)
     stream.refresh_from_db(fields=["ended_at"])
     if ended:
-        live_publish(
-            stream_id=stream.pk, event=STREAM, data={"state": "ended", "ended_at": stream.ended_at.isoformat()}
-        )
+        live_publish(stream_id=stream.pk, event=STREAM, data={"state": "ended", "ended_at": ended_at.isoformat()})
     return stream
 
 

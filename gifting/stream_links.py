@@ -37,7 +37,7 @@ def stream_link_error(url: str) -> str | None:
 
 def stream_link_origin(url: str) -> str | None:
     """The link's origin (https://host[:port]) to allow as a CSP media source; None for any link that is not valid."""
-    if stream_link_error(url) is not None:
+    match = STREAM_LINK.fullmatch(url) if stream_link_error(url) is None else None
+    if match is None:
         return None
-    match = STREAM_LINK.fullmatch(url)
     return f"https://{match['host'].lower()}" + (f":{match['port']}" if match["port"] else "")

@@ -76,7 +76,7 @@ class PayPalPayoutProvider(PayoutProvider):
         mode: str | None = None,
         transport: Transport | None = None,
         timeout: float | None = None,
-    ):
+    ) -> None:
         self.client_id = client_id or settings.PAYPAL_CLIENT_ID
         self.client_secret = client_secret or settings.PAYPAL_CLIENT_SECRET
         mode = mode or settings.PAYPAL_MODE
@@ -229,7 +229,7 @@ def _state(body: dict) -> str:
 
 
 def _text(body: dict, *keys: str) -> str:
-    value = body
+    value: object = body
     for key in keys:
         value = value.get(key) if isinstance(value, dict) else None
     if not isinstance(value, str) or not value:

@@ -19,6 +19,7 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -30,7 +31,7 @@ PROVIDERS = {
     "paypal": "payouts.paypal.PayPalPayoutProvider",
 }
 # How a sentence names where a method pays into.
-METHOD_NOUNS = {
+METHOD_NOUNS: dict[str, Promise] = {
     PayoutMethodKind.BANK: gettext_lazy("a bank account"),
     PayoutMethodKind.PAYPAL: gettext_lazy("a PayPal account"),
 }

@@ -10,11 +10,12 @@ import secrets
 import time
 
 from allauth.account.models import EmailAddress
-from django.core.mail import send_mail
-from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
+from coinsite.accounts.emails import staff_enrollment_code_send
+from coinsite.accounts.http import AuthenticatedRequest
+from coinsite.accounts.models import User
 from coinsite.accounts.two_factor import CodeRefused
 from coinsite.lib.access import has_two_factor
 
@@ -29,7 +30,7 @@ class NoVerifiedEmail(Exception):
     """The account has no verified address to send the code to; ``str(error)`` tells the user what to do."""
 
 
-def email_check_needed(request: HttpRequest) -> bool:
+def email_check_needed(request: AuthenticatedRequest) -> bool:
     """True while a staff member without an authenticator has not yet entered a mailed code in this session."""
     user = request.user
     if not user.is_staff or has_two_factor(user):
@@ -38,7 +39,7 @@ def email_check_needed(request: HttpRequest) -> bool:
     return not (state.get("user") == user.pk and state.get("verified"))
 
 
-def enrollment_code_send(*, request: HttpRequest) -> str:
+def enrollment_code_send(*, request: AuthenticatedRequest) -> str:
     """Mail a fresh code to the user's verified address and return that address.
 
     Raises CodeRefused when the last code went out less than a minute ago, NoVerifiedEmail when
@@ -57,21 +58,11 @@ def enrollment_code_send(*, request: HttpRequest) -> str:
         "attempts": 0,
         "verified": False,
     }
-    send_mail(
-        subject=_("Your Coinsite staff set-up code"),
-        message=_(
-            "Your code to set up two-factor authentication on your Coinsite staff account is %(code)s. "
-            "It is valid for 15 minutes.\n\nIf you did not just try to set up two-factor authentication, "
-            "someone else knows your password: change it now and tell your team."
-        )
-        % {"code": code},
-        from_email=None,
-        recipient_list=[address],
-    )
+    staff_enrollment_code_send(to=address, code=code, minutes=CODE_SECONDS // 60)
     return address
 
 
-def enrollment_code_verify(*, request: HttpRequest, code: str) -> None:
+def enrollment_code_verify(*, request: AuthenticatedRequest, code: str) -> None:
     """Mark this session as having passed the mailed-code check, or raise CodeRefused (counting the attempt)."""
     user = request.user
     state = request.session.get(SESSION_KEY) or {}
@@ -93,14 +84,14 @@ def masked_address(address: str) -> str:
     return f"{name[:1]}•••••{name[-1:]}@{domain}" if len(name) > 2 else f"•••@{domain}"
 
 
-def verified_address_or_none(user) -> str | None:
+def verified_address_or_none(user: User) -> str | None:
     try:
         return _verified_address(user)
     except NoVerifiedEmail:
         return None
 
 
-def _verified_address(user) -> str:
+def _verified_address(user: User) -> str:
     address = (
         EmailAddress.objects.filter(user=user, verified=True).order_by("-primary", "id").values_list("email", flat=True)
     ).first()

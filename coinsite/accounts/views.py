@@ -106,11 +106,11 @@ def enroll_email(request: AuthenticatedRequest) -> HttpResponse:
             return redirect("accounts:enroll")
         except (two_factor.CodeRefused, staff_enrollment.NoVerifiedEmail) as refusal:
             error = str(refusal)
-    address = staff_enrollment.verified_address_or_none(request.user)
+    verified = staff_enrollment.verified_address_or_none(request.user)
     return render(
         request,
         "accounts/enroll_email.html",
-        {"form": form, "error": error, "address": staff_enrollment.masked_address(address) if address else None},
+        {"form": form, "error": error, "address": staff_enrollment.masked_address(verified) if verified else None},
         status=400 if error or form.errors else 200,
     )
 

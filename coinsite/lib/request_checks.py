@@ -14,11 +14,14 @@ anything that reads the session, the user or the body.
 import codecs
 import logging
 import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy
 
@@ -37,27 +40,31 @@ CHARSET_REFUSAL = gettext_lazy("The request's character encoding is not supporte
 UNREADABLE_REFUSAL = gettext_lazy("The form data in the request could not be read.")
 
 
+# Django's next handler: a response, or (under ASGI, async) an awaitable of one.
+GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
+
+
 class RefuseMalformedRequests:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self.__acall__(request)
-        return self._refusal(request) or self.get_response(request)
+        return self._refusal(request) or cast(HttpResponseBase, self.get_response(request))
 
-    async def __acall__(self, request: HttpRequest):
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         # The checks are CPU-only (an ASGI body is already spooled), so they run on the event loop.
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
-        return await self.get_response(request)
+        return await cast(Awaitable[HttpResponseBase], self.get_response(request))
 
     def _refusal(self, request: HttpRequest) -> HttpResponse | None:
         reason = request_refusal_reason(request)
@@ -94,7 +101,8 @@ def _charset_accepted(request: HttpRequest) -> bool:
         return False
     if request.content_type == "application/x-www-form-urlencoded" and codec != "utf-8" and request.body:
         return False  # RFC 1866 forms are UTF-8; Django refuses others while parsing (too late, in a view)
-    if request.content_type in TEXT_CONTENT_TYPES or request.content_type.startswith("text/"):
+    content_type = request.content_type or ""
+    if content_type in TEXT_CONTENT_TYPES or content_type.startswith("text/"):
         try:
             request.body.decode(codec)
         except UnicodeDecodeError:
@@ -118,7 +126,7 @@ def _has_unstorable_text(request: HttpRequest) -> bool:
     return False
 
 
-def _any_unstorable(items) -> bool:
+def _any_unstorable(items: Iterable[tuple[str, list[str]]]) -> bool:
     for key, values in items:
         if UNSTORABLE_TEXT.search(key) or any(isinstance(v, str) and UNSTORABLE_TEXT.search(v) for v in values):
             return True

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -40,7 +41,6 @@ from coinsite.accounts.tests.factories import enroll_totp, make_user
 from coinsite.lib import access
 from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, LiveStream
 from gifting.services import overlay_token_regenerate, stream_start
-from gifting.tests.conftest import catalogue, countries  # noqa: F401  (fixtures)
 from gifting.tests.support import fund
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutMethod
@@ -62,7 +62,8 @@ from wallet.models import (
 from wallet.sandbox.models import SandboxSession
 from wallet.services import topup_start
 
-PROJECT_PACKAGES = {"coinsite", "wallet", "gifting", "payouts"}
+# Whose forms name the fields every POST gets (staff forms live in backoffice).
+PROJECT_PACKAGES = {"coinsite", "wallet", "gifting", "payouts", "backoffice"}
 
 # --- the corpus ---------------------------------------------------------------------------------------
 
@@ -270,23 +271,23 @@ def test_discovery_finds_the_project_and_admin_endpoints():
 
 @dataclass
 class World:
-    viewer: object
-    creator: object
-    staff: object
-    creator_device: object
-    staff_device: object
-    stream: object
-    method: object
-    payout: object
-    topup: object
-    sandbox_session: object
+    viewer: User
+    creator: User
+    staff: User
+    creator_device: TOTPDevice
+    staff_device: TOTPDevice
+    stream: LiveStream
+    method: PayoutMethod
+    payout: Payout
+    topup: TopUp
+    sandbox_session: SandboxSession
     overlay_token: str
     gift: Gift
     package: CoinPackage
 
 
 @pytest.fixture
-def world(db, catalogue, settings):  # noqa: F811
+def world(db, catalogue, settings):
     settings.PAYMENT_PROVIDER = "sandbox"
     rates_load()
     viewer = make_user(email="vera@example.com", display_name="Vera")
@@ -383,7 +384,7 @@ def _admin_object_id(endpoint: Endpoint, world: World):
 @functools.cache
 def _fingerprint_sql() -> tuple[str, list[str]]:
     """One round trip: each table's rows (the columns that matter) as text."""
-    tables = [
+    tables: list[tuple[Any, ...]] = [  # (model, columns) or (model, columns, a boolean column to filter on)
         (LedgerAccount, ["id", "balance"]),
         (LedgerBalanceDelta, ["id", "amount"]),
         (LedgerTransaction, ["id"]),
@@ -457,7 +458,8 @@ def post_attempts(fields: list[str], baseline: dict | None, *, short: bool = Fal
         )
         yield Attempt("JSON body", "POST", RAW_JSON_BODIES[0].encode(), "application/json")
         return
-    for field in baseline or {}:
+    baseline = baseline or {}
+    for field in baseline:
         for value in STRONG:
             yield Attempt(f"valid but {field} = {value!r:.40}", "POST", _form({**baseline, field: value}))
         missing = {key: value for key, value in baseline.items() if key != field}
@@ -469,13 +471,14 @@ def post_attempts(fields: list[str], baseline: dict | None, *, short: bool = Fal
         yield Attempt(f"multipart, every field = {value!r:.40}", "POST", body, MULTIPART_CONTENT)
     upload = encode_multipart(BOUNDARY, {"file": _Upload(), **dict.fromkeys(fields[:5], "1")})
     yield Attempt("multipart with a file", "POST", upload, MULTIPART_CONTENT)
-    for body in RAW_JSON_BODIES:
-        yield Attempt(f"JSON {body[:40]!r}", "POST", body.encode(), "application/json")
-    for value in (10**30, None, [], 1.5):
+    for raw in RAW_JSON_BODIES:
+        yield Attempt(f"JSON {raw[:40]!r}", "POST", raw.encode(), "application/json")
+    json_values: tuple[Any, ...] = (10**30, None, [], 1.5)
+    for json_value in json_values:
         yield Attempt(
-            f"JSON every field = {value!r}",
+            f"JSON every field = {json_value!r}",
             "POST",
-            json.dumps(dict.fromkeys(fields, value)).encode(),
+            json.dumps(dict.fromkeys(fields, json_value)).encode(),
             "application/json",
         )
     for content_type, body in OTHER_BODIES:
@@ -506,7 +509,7 @@ class _Upload:
 
 def baseline_for(endpoint: Endpoint, world: World) -> dict | None:
     """A valid request for the endpoints where one is known, so one-field changes reach the deep code."""
-    baselines = {
+    baselines: dict[str, dict[str, Any]] = {
         "gifting:send": {"gift": world.gift.pk, "quantity": "1", "idempotency_key": "hostile-1", "confirmed": "on"},
         "gifting:preferences": {"hide_from_leaderboards": "on", "confirm_above_coins": "100", "next": "/live/"},
         "gifting:studio-start": {"title": "Jam", "stream_url": "https://cdn.example.com/live.m3u8"},

@@ -1,13 +1,13 @@
 """The site-wide refusal of NUL bytes and unusable charsets, under WSGI and ASGI, with DEBUG on and off."""
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.conf import settings
 from django.test import AsyncClient, Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from coinsite.lib.request_checks import CHARSET_REFUSAL, NUL_REFUSAL
+from coinsite.lib.request_checks import CHARSET_REFUSAL, NUL_REFUSAL, RefuseMalformedRequests
 from gifting.models import GiftingPreferences
 
 MIDDLEWARE = "coinsite.lib.request_checks.RefuseMalformedRequests"
@@ -171,10 +171,6 @@ def test_the_check_works_under_asgi(alice):
 
 
 def test_the_middleware_is_async_when_its_inner_handler_is():
-    from asgiref.sync import iscoroutinefunction
-
-    from coinsite.lib.request_checks import RefuseMalformedRequests
-
     async def inner(request):
         return None
 

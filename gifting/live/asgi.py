@@ -14,6 +14,8 @@ Under WSGI (runserver, Django's test server) Django's own views answer these add
 """
 
 import re
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
@@ -25,6 +27,10 @@ from gifting import presence
 from gifting.live import hub as live_hub
 from gifting.live import replay
 from gifting.live.events import cursor_parse
+from gifting.live.hub import Receive, Scope, Send
+
+ASGIApplication = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
+Endpoint = Callable[[Scope, Receive, Send, int], Coroutine[Any, Any, None]]
 
 _ROUTE_PROBE = 918_273_645
 _STREAM_HEADERS = [
@@ -35,11 +41,11 @@ _STREAM_HEADERS = [
 ]
 
 
-def live_application(django_application):
+def live_application(django_application: ASGIApplication) -> ASGIApplication:
     """An ASGI application serving the live endpoints itself and everything else through `django_application`."""
-    routes: list[tuple[re.Pattern, object]] = []
+    routes: list[tuple[re.Pattern[str], Endpoint]] = []
 
-    async def application(scope, receive, send):
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if not routes:
                 routes.extend(_routes())
@@ -54,16 +60,16 @@ def live_application(django_application):
     return application
 
 
-def _routes() -> list[tuple[re.Pattern, object]]:
+def _routes() -> list[tuple[re.Pattern[str], Endpoint]]:
     """The endpoints' paths as Django's URLconf spells them (so a changed prefix moves both)."""
-    found = []
+    found: list[tuple[re.Pattern[str], Endpoint]] = []
     for name, handler in (("gifting:events", events), ("gifting:poll", poll)):
         path = reverse(name, args=[_ROUTE_PROBE])
         found.append((re.compile(re.escape(path).replace(str(_ROUTE_PROBE), r"(\d{1,18})")), handler))
     return found
 
 
-async def events(scope, receive, send, stream_id: int) -> None:
+async def events(scope: Scope, receive: Receive, send: Send, stream_id: int) -> None:
     """The stream's events; see the module docstring and docs/live.md."""
     refused = _refusal(scope)
     if refused:
@@ -98,7 +104,7 @@ async def events(scope, receive, send, stream_id: int) -> None:
         connection.closed = True
 
 
-async def poll(scope, receive, send, stream_id: int) -> None:
+async def poll(scope: Scope, receive: Receive, send: Send, stream_id: int) -> None:
     """The stream's poll document (JSON), the same for every viewer."""
     refused = _refusal(scope)
     if refused:
@@ -116,7 +122,7 @@ async def poll(scope, receive, send, stream_id: int) -> None:
     await send({"type": "http.response.body", "body": document})
 
 
-def _refusal(scope) -> tuple[int, str] | None:
+def _refusal(scope: Scope) -> tuple[int, str] | None:
     if scope["method"] != "GET":
         return 405, _("Only GET is allowed here.")
     host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
@@ -127,12 +133,12 @@ def _refusal(scope) -> tuple[int, str] | None:
     return None
 
 
-def _first(query: dict, name: str) -> str | None:
+def _first(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[0] if values else None
 
 
-async def _plain(send, status: int, text: str) -> None:
+async def _plain(send: Send, status: int, text: str) -> None:
     body = text.encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
     if status == 405:
@@ -141,7 +147,7 @@ async def _plain(send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _lifespan(receive, send) -> None:
+async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":

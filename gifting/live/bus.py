@@ -6,21 +6,34 @@ lost on the bus, so the hub catches up from the database at each one after the f
 """
 
 import contextlib
+import enum
 from collections.abc import AsyncIterator
+from typing import Final
 
 import psycopg
 import redis.asyncio
 from django.conf import settings
 from psycopg import sql
+from redis.asyncio.client import PubSub
 
 from gifting.live.publish import NOTIFY_CHANNEL, database_conninfo, redis_channel
 
-SUBSCRIBED = object()
+
+class Signal(enum.Enum):
+    """What a subscription yields besides messages: SUBSCRIBED each time it is (re)established."""
+
+    SUBSCRIBED = "subscribed"
+
+
+SUBSCRIBED: Final = Signal.SUBSCRIBED
 HEALTH_CHECK_SECONDS = 10
+
+# What a subscription yields: a message's raw wire text, or SUBSCRIBED.
+Messages = AsyncIterator[str | bytes | Signal]
 
 
 @contextlib.asynccontextmanager
-async def subscribe() -> AsyncIterator[AsyncIterator]:
+async def subscribe() -> AsyncIterator[Messages]:
     """The live channel's messages (raw wire text) on the configured bus; closes the subscription on exit."""
     if settings.REDIS_URL:
         async with _redis_messages(settings.REDIS_URL, redis_channel()) as messages:
@@ -31,7 +44,7 @@ async def subscribe() -> AsyncIterator[AsyncIterator]:
 
 
 @contextlib.asynccontextmanager
-async def _redis_messages(url: str, channel: str):
+async def _redis_messages(url: str, channel: str) -> AsyncIterator[Messages]:
     client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=HEALTH_CHECK_SECONDS)
     pubsub = client.pubsub()
     try:
@@ -44,7 +57,7 @@ async def _redis_messages(url: str, channel: str):
             await client.aclose()
 
 
-async def _redis_iterate(pubsub) -> AsyncIterator:
+async def _redis_iterate(pubsub: PubSub) -> Messages:
     # redis-py may reconnect and resubscribe by itself after an error; each confirmation it gets is
     # then a SUBSCRIBED here, so the hub still catches up on what it missed meanwhile.
     async for message in pubsub.listen():
@@ -55,7 +68,7 @@ async def _redis_iterate(pubsub) -> AsyncIterator:
 
 
 @contextlib.asynccontextmanager
-async def _notify_messages(conninfo: str, channel: str):
+async def _notify_messages(conninfo: str, channel: str) -> AsyncIterator[Messages]:
     connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=5)
     try:
         await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
@@ -65,7 +78,7 @@ async def _notify_messages(conninfo: str, channel: str):
             await connection.close()
 
 
-async def _notify_iterate(connection: psycopg.AsyncConnection) -> AsyncIterator:
+async def _notify_iterate(connection: psycopg.AsyncConnection) -> Messages:
     yield SUBSCRIBED
     async for notify in connection.notifies():
         yield notify.payload

@@ -25,7 +25,9 @@ import logging
 import random
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import redis.asyncio
 from django.conf import settings
@@ -48,6 +50,14 @@ from gifting.live.events import (
 
 logger = logging.getLogger(__name__)
 
+# ASGI as the hub and the endpoints (gifting.live.asgi) use it: messages are plain dicts.
+Scope = dict[str, Any]
+Message = Mapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+RowKey = tuple[str, int]  # (source, id) of a row-backed event
+Frames = list[tuple[RowKey | None, bytes]]  # framed events, each with its row key (None: a state event)
+
 FLUSH_TICK_SECONDS = 0.05
 FLUSH_DUTY = 0.5
 HOUSEKEEPING_SECONDS = 1.0
@@ -68,10 +78,10 @@ KEEPALIVE = b": keepalive\n\n"
 _FINAL = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
-async def with_database(function, *args, **kwargs):
+async def with_database[T](function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run `function` on a worker thread and hand its database connection back (to the pool) before returning."""
 
-    def run():
+    def run() -> T:
         try:
             return function(*args, **kwargs)
         finally:
@@ -84,7 +94,7 @@ def _chunk(body: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(body), body)
 
 
-def _raw_transport(send):
+def _raw_transport(send: Send) -> asyncio.WriteTransport | None:
     """uvicorn's socket under its chunked HTTP/1.1 response, or None (any other server: plain ASGI sends).
 
     Writing each flush's pre-framed chunk to the socket straight, instead of through send() once per
@@ -104,11 +114,11 @@ class _Resume:
 
     __slots__ = ("coroutine", "waiting_on")
 
-    def __init__(self, coroutine, waiting_on):
+    def __init__(self, coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:
         self.coroutine = coroutine
         self.waiting_on = waiting_on
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, Any, None]:
         value = self.waiting_on
         while True:
             try:
@@ -142,20 +152,21 @@ class Connection:
         "viewer",
     )
 
-    def __init__(self, send, *, viewer: str | None, deadline: float):
+    def __init__(self, send: Send, *, viewer: str | None, deadline: float) -> None:
         self.send = send
         self.viewer = viewer
         self.deadline = deadline
         self.blocked: asyncio.Future | None = None
         self.backlog: list[bytes] = []
         self.backlog_bytes = 0
-        self.buffered: list[tuple[tuple | None, bytes]] | None = []  # while joining: (row key, frame)
-        self.skip: set = set()  # rows its replay read from the database before the hub had them
-        self.transport = None  # the socket itself, once streaming under uvicorn (see `_raw_transport`)
+        self.buffered: Frames | None = []  # while joining: (row key, frame)
+        self.skip: set[RowKey] = set()  # rows its replay read from the database before the hub had them
+        # The socket itself, once streaming under uvicorn (see `_raw_transport`).
+        self.transport: asyncio.WriteTransport | None = None
         self.closed = False
         self.ending = False
 
-    def write(self, message: dict, chunk: bytes | None = None) -> None:
+    def write(self, message: Message, chunk: bytes | None = None) -> None:
         """Write at once if the socket takes it, else queue behind the pending write; never waits.
 
         `chunk` is the message's body framed as an HTTP/1.1 chunk, written straight to the socket
@@ -193,10 +204,10 @@ class Connection:
         else:
             self._drive(_FINAL)
 
-    def _drive(self, message: dict) -> None:
+    def _drive(self, message: Message) -> None:
         # uvicorn's send() finishes without suspending unless the socket's buffer is full; run it by
         # hand so writing to thousands of connections costs no task, and no await, each.
-        coroutine = self.send(message)
+        coroutine = cast(Coroutine[Any, Any, None], self.send(message))
         try:
             waiting_on = coroutine.send(None)
         except StopIteration:
@@ -207,7 +218,7 @@ class Connection:
             return
         self.blocked = asyncio.ensure_future(self._finish(coroutine, waiting_on))
 
-    async def _finish(self, coroutine, waiting_on) -> None:
+    async def _finish(self, coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:
         try:
             await _Resume(coroutine, waiting_on)
             while self.backlog:
@@ -238,22 +249,22 @@ class Channel:
     hub: "Hub"
     meta: replay.StreamMeta
     cursor: dict[str, int] = field(default_factory=dict)
-    connections: dict = field(default_factory=dict)  # Connection -> None, in join order
-    joining: set = field(default_factory=set)
-    viewers: Counter = field(default_factory=Counter)
+    connections: dict[Connection, None] = field(default_factory=dict)  # in join order
+    joining: set[Connection] = field(default_factory=set)
+    viewers: Counter[str] = field(default_factory=Counter)
     viewer_count: int = 0
-    pending: list = field(default_factory=list)
-    seen: set = field(default_factory=set)
-    seen_order: deque = field(default_factory=deque)
+    pending: list[LiveEvent] = field(default_factory=list)
+    seen: set[RowKey] = field(default_factory=set)
+    seen_order: deque[RowKey] = field(default_factory=deque)
     refreshing: bool = False
     leaderboard_frame: bytes = b""
     leaderboard_due: bool = False
     last_write: float = field(default_factory=time.monotonic)
     empty_since: float | None = None
     _state: bytes | None = None
-    _snapshot: tuple | None = None
+    _snapshot: tuple[Connection, ...] | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.cursor = dict(self.meta.cursor)
         for source, ids in self.meta.recent.items():
             for row_id in reversed(ids):  # oldest first, so the newest are forgotten last
@@ -270,7 +281,7 @@ class Channel:
         self.joining.add(connection)
         self.empty_since = None
 
-    def join_finished(self, connection: Connection, opening: bytes, replayed: set) -> None:
+    def join_finished(self, connection: Connection, opening: bytes, replayed: set[RowKey]) -> None:
         """Write `opening` plus the events that arrived meanwhile (less those replayed), then stream live."""
         self.joining.discard(connection)
         held = [body for key, body in connection.buffered or () if key is None or key not in replayed]
@@ -325,7 +336,7 @@ class Channel:
 
     # --- events -----------------------------------------------------------------------------------
 
-    def _remember(self, key: tuple) -> None:
+    def _remember(self, key: RowKey) -> None:
         self.seen.add(key)
         self.seen_order.append(key)
         if len(self.seen_order) > SEEN_LIMIT:
@@ -334,7 +345,7 @@ class Channel:
     def flush(self) -> None:
         """Frame the pending events once, in id order per source, and write them to every connection."""
         events, self.pending = self.pending, []
-        frames: list[tuple[tuple | None, bytes]] = []
+        frames: Frames = []
         coins_before = self.meta.coins
         for event in sorted((event for event in events if event.source), key=lambda e: (e.source, e.event_id)):
             frames += self._row_frames(event)
@@ -349,7 +360,7 @@ class Channel:
         if not self.meta.is_live:
             self.end_all()
 
-    def _row_frames(self, event: LiveEvent) -> list:
+    def _row_frames(self, event: LiveEvent) -> Frames:
         key = (event.source, event.event_id)
         if key in self.seen:
             return []  # delivered already (a catch-up and the bus both carried it)
@@ -361,7 +372,7 @@ class Channel:
             self.leaderboard_due = True
         return [(key, frame(event.type, event.data, cursor_format(self.cursor)))]
 
-    def _state_frames(self, event: LiveEvent) -> list:
+    def _state_frames(self, event: LiveEvent) -> Frames:
         data = json.loads(event.data)
         if event.type == STREAM:
             if data.get("state") == "ended" and self.meta.is_live:
@@ -381,7 +392,7 @@ class Channel:
         self.viewers.clear()
         self._state = None
 
-    def broadcast(self, frames: list[tuple[tuple | None, bytes]]) -> None:
+    def broadcast(self, frames: Frames) -> None:
         """Write the frames as one chunk to every live connection; joining ones keep them per row for filtering."""
         body = b"".join(body for _key, body in frames)
         message, chunk = {"type": "http.response.body", "body": body, "more_body": True}, _chunk(body)
@@ -393,7 +404,8 @@ class Channel:
             else:
                 connection.write(message, chunk)
         for connection in self.joining:
-            connection.buffered.extend(frames)
+            if connection.buffered is not None:
+                connection.buffered.extend(frames)
         self.last_write = time.monotonic()
 
     def end_all(self) -> None:
@@ -426,7 +438,7 @@ class Channel:
             self.end_all()
 
 
-def _write_skipping(connection: Connection, frames: list[tuple[tuple | None, bytes]]) -> None:
+def _write_skipping(connection: Connection, frames: Frames) -> None:
     """The frames less the rows this connection's replay already gave it (the hub got them after the database)."""
     kept = [body for key, body in frames if key is None or key not in connection.skip]
     connection.skip.difference_update(key for key, _body in frames)
@@ -437,10 +449,10 @@ def _write_skipping(connection: Connection, frames: list[tuple[tuple | None, byt
 class Hub:
     """The per-process (per event loop) hub; `hub()` returns it."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.channels: dict[int, Channel] = {}
-        self.loading: dict[int, asyncio.Future] = {}
+        self.loading: dict[int, asyncio.Task[Channel | None]] = {}
         self.early: dict[int, list[LiveEvent]] = {}
         self.missing: dict[int, float] = {}
         self.dirty: set[Channel] = set()
@@ -449,7 +461,7 @@ class Hub:
         self.subscriptions = 0
         self.viewers_moved = False  # someone arrived or left: share the counts at the next second, not in 5
         self.polls: dict[int, _PollDocument] = {}
-        self.poll_builds: dict[int, asyncio.Future] = {}
+        self.poll_builds: dict[int, asyncio.Task[bytes | None]] = {}
         self.redis = (
             redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
             if settings.REDIS_URL
@@ -472,7 +484,9 @@ class Hub:
             return None
         return await self._shared(self.loading, stream_id, self._load)
 
-    def _shared(self, tasks: dict, stream_id: int, start) -> asyncio.Future:
+    def _shared[T](
+        self, tasks: dict[int, asyncio.Task[T]], stream_id: int, start: Callable[[int], Coroutine[Any, Any, T]]
+    ) -> asyncio.Future[T]:
         """One task per stream: callers arriving while it runs wait on the same one (it removes itself)."""
         task = tasks.get(stream_id)
         if task is None:
@@ -634,16 +648,17 @@ class Hub:
         counts = local
         if self.redis is not None and channels:
             try:
-                counts = await self._shared_counts(channels)
+                counts = await self._shared_counts(self.redis, channels)
             except redis.RedisError as error:
                 logger.warning("Viewer counts not shared through Redis (%s): counting this process only", error)
         for channel in channels:
             channel.viewers_changed(counts.get(channel.stream_id, 0))
 
-    async def _shared_counts(self, channels: list[Channel]) -> dict[int, int]:
+    @staticmethod
+    async def _shared_counts(client: redis.asyncio.Redis, channels: list[Channel]) -> dict[int, int]:
         """Add this process's viewers to each stream's set in Redis and read back everyone's."""
         now = time.time()
-        pipeline = self.redis.pipeline(transaction=False)
+        pipeline = client.pipeline(transaction=False)
         for channel in channels:
             key = presence.redis_key(channel.stream_id)
             if channel.viewers:
@@ -707,7 +722,7 @@ class Hub:
                 await self.redis.aclose()
 
 
-def _read_missing(stream_id: int, seen: set) -> tuple[replay.StreamMeta | None, list[LiveEvent]]:
+def _read_missing(stream_id: int, seen: set[RowKey]) -> tuple[replay.StreamMeta | None, list[LiveEvent]]:
     meta = replay.stream_meta(stream_id, with_coins=False)
     if meta is None:
         return None, []

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from functools import partial
+from typing import Any, Protocol
 
 import psycopg
 import redis
@@ -40,7 +41,7 @@ PUBLISH_BATCH = 200
 RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
-def live_publish(*, stream_id: int, event: str, data: dict, source: str = "", event_id: int = 0) -> None:
+def live_publish(*, stream_id: int, event: str, data: dict[str, Any], source: str = "", event_id: int = 0) -> None:
     """Send `event` with `data` to everyone watching stream `stream_id`, once the current transaction commits.
 
     Outside a transaction it goes at once; after a rollback it never goes. For an event backed by a
@@ -51,12 +52,12 @@ def live_publish(*, stream_id: int, event: str, data: dict, source: str = "", ev
     transaction.on_commit(partial(_enqueue, int(stream_id), event, data, source, int(event_id)), robust=True)
 
 
-def live_gift_sent(*, stream_id: int, event_id: int, payload: dict) -> None:
+def live_gift_sent(*, stream_id: int, event_id: int, payload: dict[str, Any]) -> None:
     """Publish a gift event (built by `gifting.live.events.gift_payload`) once its transaction commits."""
     live_publish(stream_id=stream_id, event=GIFT, data=payload, source=GIFT_SOURCE, event_id=event_id)
 
 
-def _enqueue(stream_id: int, event: str, data: dict, source: str, event_id: int) -> None:
+def _enqueue(stream_id: int, event: str, data: dict[str, Any], source: str, event_id: int) -> None:
     stamped = {**data, "committed_at": round(time.time() * 1000, 1)}
     publisher().put((stream_id, event, stamped, source, event_id))
 
@@ -86,16 +87,24 @@ def database_conninfo() -> str:
         "port": database.get("PORT"),
     }
     options = {key: value for key, value in database.get("OPTIONS", {}).items() if isinstance(value, str | int)}
-    return make_conninfo(**{key: value for key, value in {**params, **options}.items() if value not in (None, "")})
+    return make_conninfo("", **{key: value for key, value in {**params, **options}.items() if value not in (None, "")})
 
 
 # --- Transports ---------------------------------------------------------------------------------
 
 
+class Transport(Protocol):
+    """Hands a batch of wire messages to the bus; raises when it could not."""
+
+    def send(self, messages: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class RedisTransport:
     """PUBLISH to the live channel, a batch per pipeline round trip."""
 
-    def __init__(self, url: str, channel: str):
+    def __init__(self, url: str, channel: str) -> None:
         self.channel = channel
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
@@ -112,7 +121,7 @@ class RedisTransport:
 class NotifyTransport:
     """NOTIFY on the thread's own autocommit connection: a batch is one statement and one commit."""
 
-    def __init__(self, conninfo: str, channel: str):
+    def __init__(self, conninfo: str, channel: str) -> None:
         self.conninfo = conninfo
         self.channel = channel
         self.connection: psycopg.Connection | None = None
@@ -135,7 +144,7 @@ class NotifyTransport:
             self.connection = None
 
 
-def transport_for_settings():
+def transport_for_settings() -> Transport:
     if settings.REDIS_URL:
         return RedisTransport(settings.REDIS_URL, redis_channel())
     return NotifyTransport(database_conninfo(), NOTIFY_CHANNEL)
@@ -143,13 +152,16 @@ def transport_for_settings():
 
 # --- The publisher thread -------------------------------------------------------------------------
 
+# (stream id, event type, data with committed_at, source, row id), as `live_publish` queues it.
+QueuedEvent = tuple[int, str, dict[str, Any], str, int]
+
 
 class Publisher:
     """A bounded queue and the one thread per process that hands its events to the bus, in order."""
 
-    def __init__(self, transport):
+    def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self.queue: deque = deque()
+        self.queue: deque[QueuedEvent] = deque()
         self.condition = threading.Condition()
         self.in_flight = 0
         self.dropped = 0
@@ -157,7 +169,7 @@ class Publisher:
         self.thread = threading.Thread(target=self._run, name="live-publisher", daemon=True)
         self.thread.start()
 
-    def put(self, item: tuple) -> None:
+    def put(self, item: QueuedEvent) -> None:
         with self.condition:
             if len(self.queue) >= PUBLISH_QUEUE_LIMIT:
                 self.queue.popleft()
@@ -201,7 +213,7 @@ class Publisher:
                     self.in_flight = 0
                     self.condition.notify_all()
 
-    def _send(self, batch: list[tuple]) -> None:
+    def _send(self, batch: list[QueuedEvent]) -> None:
         messages = [message for message in map(_encode, batch) if message is not None]
         _forget_poll_documents({item[0] for item in batch})
         for attempt, pause in enumerate((*RETRY_SECONDS, None)):
@@ -219,7 +231,7 @@ class Publisher:
                         return
 
 
-def _encode(item: tuple) -> str | None:
+def _encode(item: QueuedEvent) -> str | None:
     stream_id, event, data, source, event_id = item
     message = LiveEvent(stream_id=stream_id, type=event, data=dumps(data), source=source, event_id=event_id).wire()
     if len(message.encode()) > NOTIFY_PAYLOAD_LIMIT:

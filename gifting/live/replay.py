@@ -11,9 +11,10 @@ Replayable events are rows. Each kind of row is a *source* with a one-letter nam
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from gifting import presence, selectors
@@ -59,7 +60,14 @@ class Source:
 _sources: dict[str, Source] = {}
 
 
-def register_source(letter: str, *, after: Callable, only: Callable, recent: Callable, latest: Callable) -> None:
+def register_source(
+    letter: str,
+    *,
+    after: Callable[[LiveStream, int, int], list[LiveEvent]],
+    only: Callable[[LiveStream, list[int]], list[LiveEvent]],
+    recent: Callable[[LiveStream, datetime], list[int]],
+    latest: Callable[[LiveStream], int],
+) -> None:
     """Make events published with `source=letter` resumable from their rows (see `Source`)."""
     if len(letter) != 1 or not letter.islower():
         raise ValueError("A live event source is named by one lowercase letter.")
@@ -69,7 +77,7 @@ def register_source(letter: str, *, after: Callable, only: Callable, recent: Cal
 # --- Gifts --------------------------------------------------------------------------------------
 
 
-def _gift_rows():
+def _gift_rows() -> QuerySet[GiftEvent]:
     return GiftEvent.objects.select_related("gift", "sender").only(
         "stream_id",
         "quantity",
@@ -83,7 +91,7 @@ def _gift_rows():
     )
 
 
-def gift_event_payload(event: GiftEvent) -> dict:
+def gift_event_payload(event: GiftEvent) -> dict[str, Any]:
     """The published payload of a stored gift (as `gifting.services` publishes it, with its creation time)."""
     return {
         **gift_payload(
@@ -103,7 +111,7 @@ def gift_event_payload(event: GiftEvent) -> dict:
     }
 
 
-def _gift_events(rows) -> list[LiveEvent]:
+def _gift_events(rows: Iterable[GiftEvent]) -> list[LiveEvent]:
     return [
         LiveEvent(
             stream_id=event.stream_id,
@@ -169,7 +177,7 @@ class StreamMeta:
     cursor: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, stream: LiveStream, *, coins: int, **reads) -> "StreamMeta":
+    def of(cls, stream: LiveStream, *, coins: int, **reads: dict[str, Any]) -> "StreamMeta":
         return cls(
             stream_id=stream.pk,
             creator_id=stream.creator_id,

@@ -1,12 +1,8 @@
-import importlib
-
 import pytest
-from django.apps import apps
 
 from gifting.models import Gift
 from gifting.services import stream_start
-from gifting.tests.support import ensure_countries, make_gift
-from wallet.models import CoinRate, Country
+from gifting.tests.support import catalogue_reseed, ensure_countries, make_gift
 
 
 @pytest.fixture
@@ -28,13 +24,8 @@ def coffee(db):
 
 @pytest.fixture
 def catalogue(countries):
-    """Coin prices (wallet migration 0004) and the gift catalogue (gifting migration 0003), re-seeded if a
-    transactional test flushed them."""
-    if not CoinRate.objects.exists():
-        Country.objects.all().delete()
-        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
-    if not Gift.objects.exists():
-        importlib.import_module("gifting.migrations.0003_seed_gifts").seed(apps, None)
+    """Coin prices and the gift catalogue as the migrations seed them (again if a transactional test flushed them)."""
+    catalogue_reseed()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from gifting.live.asgi import live_application
+from gifting.live.hub import hub_close
 from gifting.live.publish import publisher
 from gifting.services import gift_send
 
@@ -244,7 +245,6 @@ def in_thread(function):
 
 def run_scenario(scenario):
     """asyncio.run(scenario()) on a fresh thread, closing that loop's hub (and its bus connection) after."""
-    from gifting.live.hub import hub_close
 
     async def wrapped():
         try:

@@ -1,17 +1,19 @@
 """Helpers for the gifting tests: gifts, coins, a snapshot of everything a gift could change, threads."""
 
+import importlib
 import re
 import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from django.apps import apps
 from django.db import connection
 from django.urls import reverse
 
 from gifting.models import Gift, GiftEvent
 from wallet.ledger import account_for_user, ledger_credit
-from wallet.models import Asset, Country, LedgerBalanceDelta
+from wallet.models import Asset, CoinRate, Country, LedgerBalanceDelta
 from wallet.tests.support import ledger_state
 
 COUNTRIES = [  # code, currency, gifting enabled
@@ -26,6 +28,16 @@ def ensure_countries() -> None:
     """The countries the tests use (transactional tests flush the ones migrations seed)."""
     for code, currency, gifting_enabled in COUNTRIES:
         Country.objects.update_or_create(code=code, defaults={"currency": currency, "gifting_enabled": gifting_enabled})
+
+
+def catalogue_reseed() -> None:
+    """Coin prices (wallet migration 0004) and the gift catalogue (gifting migration 0003), re-seeded if a
+    transactional test flushed them."""
+    if not CoinRate.objects.exists():
+        Country.objects.all().delete()
+        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
+    if not Gift.objects.exists():
+        importlib.import_module("gifting.migrations.0003_seed_gifts").seed(apps, None)
 
 
 def make_gift(*, slug: str, coin_cost: int, **fields) -> Gift:

@@ -194,8 +194,9 @@ def _check_signature_header(value: str | None) -> None:
     """Refuse a malformed header, or one dated in the future beyond the tolerance, before the SDK sees it."""
     if not value or len(value) > MAX_SIGNATURE_HEADER_LENGTH:
         raise WebhookRejected("Bad Stripe signature: missing or malformed Stripe-Signature header.")
-    matches = [SIGNATURE_PART.fullmatch(part.strip()) for part in value.split(",")]
-    if not all(matches):
+    parts = value.split(",")
+    matches = [match for part in parts if (match := SIGNATURE_PART.fullmatch(part.strip())) is not None]
+    if len(matches) != len(parts):
         raise WebhookRejected("Bad Stripe signature: malformed Stripe-Signature header.")
     timestamps = [int(match[2]) for match in matches if match[1]]
     if len(timestamps) != 1:

@@ -19,6 +19,11 @@ from wallet.sandbox.services import sandbox_session_challenge, sandbox_session_f
 State = SandboxSession.State
 WALLETS = ("paypal", "google_pay", "apple_pay")
 MERCHANT = "Coinsite"
+# The methods paid by filling in a form (the wallets are paid with one Approve button).
+PAYMENT_FORMS: dict[str, type[CardForm] | type[CarrierBillingForm]] = {
+    "card": CardForm,
+    "carrier_billing": CarrierBillingForm,
+}
 # The payer picks their billing country (it starts as the account's); a different one gets the
 # top-up held for review on Coinsite's side, which is how testers see that rule work.
 
@@ -39,12 +44,12 @@ def checkout(request: HttpRequest, public_id: str) -> HttpResponse:
     method = _chosen_method(request, session)
     if request.method == "POST":
         return _pay(request, session, method)
-    form_class = {"card": CardForm, "carrier_billing": CarrierBillingForm}.get(method)
+    form_class = PAYMENT_FORMS.get(method)
     return _render(request, "sandbox/checkout.html", session, method=method, form=form_class() if form_class else None)
 
 
 def _pay(request: HttpRequest, session: SandboxSession, method: str) -> HttpResponse:
-    form_class = {"card": CardForm, "carrier_billing": CarrierBillingForm}.get(method)
+    form_class = PAYMENT_FORMS.get(method)
     form = form_class(request.POST) if form_class else None
     country = request.POST.get("billing_country") or session.billing_country
     if country and country not in countries:

@@ -3,26 +3,35 @@
 Fixtures live in conftest.py next to this module; this one holds plain functions and fakes.
 """
 
+import importlib
 import json
+import time
 from urllib.parse import parse_qs
 
 import stripe
+from django.apps import apps
 from django.db import connection
 from django.urls import reverse
+from djmoney.money import Money
 
-from wallet.ledger import ledger_credit, system_account
+from wallet.ledger import ledger_credit, system_account, user_balance
 from wallet.models import (
     Asset,
     CoinPackage,
+    Country,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
     PaymentWebhookEvent,
     SystemAccount,
     TopUp,
+    TopUpStatus,
 )
+from wallet.providers import CheckoutRequest
 from wallet.providers.sandbox import SandboxProvider
+from wallet.providers.stripe import StripeProvider
 from wallet.sandbox.models import SandboxSession
+from wallet.sandbox.webhooks import sign
 
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 
@@ -100,6 +109,25 @@ class Outbox:
 OUTBOX = Outbox()
 
 CARD = {"method": "card", "expiry": "12 / 39", "cvc": "123"}
+SUCCESS_CARD = {**CARD, "card_number": "4242 4242 4242 4242"}
+
+
+def sandbox_outbox_install(settings) -> Outbox:
+    """Sandbox webhooks recorded in OUTBOX (emptied first) instead of sent; `settings` is pytest-django's."""
+    OUTBOX.reset()
+    settings.SANDBOX_WEBHOOK_TRANSPORT = "wallet.tests.support.OUTBOX"
+    settings.SANDBOX_WEBHOOK_URL = SANDBOX_WEBHOOK_URL
+    settings.SANDBOX_WEBHOOK_SECRET = SANDBOX_SECRET
+    settings.PAYMENT_CHECKOUT_MINUTES = 60
+    return OUTBOX
+
+
+def catalogue_ensure() -> None:
+    """The countries, packages and prices migration 0004 seeds. Tests with real transactions start
+    from flushed tables (and serialized_rollback cannot restore them once Playwright runs an event
+    loop in the test thread), so those tests put the catalogue back with the migration's own code."""
+    if not Country.objects.exists():
+        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
 
 
 # --- Stripe, offline: a fake HTTP client and webhooks signed with the SDK's own helper ----------------
@@ -149,6 +177,27 @@ def checkout_session_json(**overrides):
     return {**session, **overrides}
 
 
+def make_request(**overrides):
+    """A checkout request as `topup_start` makes one, for the providers' own tests."""
+    fields = {
+        "reference": "tu_abc123",
+        "amount": Money("9.99", "USD"),
+        "description": "700 coins",
+        "customer_email": "alice@example.com",
+        "payment_method": "card",
+        "success_url": "https://coinsite.example/wallet/topups/tu_abc123/return/",
+        "cancel_url": "https://coinsite.example/wallet/topups/tu_abc123/cancelled/",
+        "idempotency_key": "topup-42-checkout",
+    }
+    return CheckoutRequest(**{**fields, **overrides})
+
+
+def provider_with(*responses):
+    """A Stripe provider whose HTTP client answers with `responses`; returns (provider, client)."""
+    http = FakeStripeHTTP(*responses)
+    return StripeProvider(api_key="sk_test_123", webhook_secret=STRIPE_WEBHOOK_SECRET, http_client=http), http
+
+
 def signed(event: dict, *, secret=STRIPE_WEBHOOK_SECRET, timestamp=None):
     body = json.dumps(event)
     signature = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
@@ -171,6 +220,9 @@ def stripe_event(event_type, *, event_id="evt_1", created=1_800_000_000, **sessi
 
 
 START_URL = reverse("wallet:topup-start")
+# Where providers deliver their webhooks to us.
+SANDBOX_WEBHOOK_PATH = reverse("wallet:webhook", args=["sandbox"])
+STRIPE_WEBHOOK_PATH = reverse("wallet:webhook", args=["stripe"])
 
 
 def package(coins: int) -> CoinPackage:
@@ -191,3 +243,91 @@ def written() -> dict[str, int]:
 def start(client, **data):
     """POST the Buy coins form; a package or custom amount plus a payment method."""
     return client.post(START_URL, {"payment_method": "card", **data})
+
+
+def pay(client, topup: TopUp, capture, **data):
+    """Pay on the sandbox's hosted page; its webhook goes to the outbox (not to us) on commit."""
+    with capture(execute=True):
+        return client.post(reverse("paysandbox:checkout", args=[topup.provider_session_id]), data)
+
+
+def deliver_sent(client, sent: dict, capture):
+    """POST a webhook the sandbox sent (captured in the outbox) to our endpoint, as the network would."""
+    signature = sent["headers"]["Coinsite-Sandbox-Signature"]
+    with capture(execute=True):
+        return client.post(
+            SANDBOX_WEBHOOK_PATH,
+            data=sent["body"],
+            content_type="application/json",
+            headers={"Coinsite-Sandbox-Signature": signature},
+        )
+
+
+def pay_from_abroad(client, topup: TopUp, outbox: Outbox, capture) -> TopUp:
+    """Pay `topup` on the sandbox's page with a card billed in GB (a US account's top-up) and deliver the
+    webhook: the top-up is held for review, nothing credited."""
+    pay(client, topup, capture, **SUCCESS_CARD, billing_country="GB")
+    deliver_sent(client, outbox.sent[0], capture)
+    topup.refresh_from_db()
+    assert topup.status == TopUpStatus.HELD
+    return topup
+
+
+# --- Webhooks to our endpoint --------------------------------------------------------------------
+
+
+def sandbox_body(topup: TopUp, event_type: str = "payment.succeeded", *, event_id: str = "evt_1", **data) -> bytes:
+    """A sandbox event for ``topup`` in the documented format (see wallet.sandbox.webhooks.event_payload)."""
+    payload = {
+        "id": event_id,
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {
+            "session": topup.provider_session_id,
+            "reference": str(topup.public_id),
+            "amount": format(topup.amount.amount, "f"),
+            "currency": topup.amount.currency.code,
+            **data,
+        },
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def post_sandbox(
+    client, body: bytes, *, secret: str = SANDBOX_SECRET, timestamp: int | None = None, signature: str | None = None
+):
+    signature = (
+        signature if signature is not None else sign(body, secret=secret, timestamp=timestamp or int(time.time()))
+    )
+    headers = {"Coinsite-Sandbox-Signature": signature} if signature else {}
+    return client.post(SANDBOX_WEBHOOK_PATH, data=body, content_type="application/json", headers=headers)
+
+
+def stripe_body(topup, event_type, *, event_id, **session):
+    fields = {
+        "id": topup.provider_session_id,
+        "client_reference_id": str(topup.public_id),
+        "metadata": {"reference": str(topup.public_id)},
+        "amount_total": int(topup.amount.amount * 100),
+        "currency": topup.amount.currency.code.lower(),
+        **session,
+    }
+    return signed(stripe_event(event_type, event_id=event_id, **fields))
+
+
+def post_stripe(client, capture, body, headers):
+    with capture(execute=True):
+        return client.post(STRIPE_WEBHOOK_PATH, data=body, content_type="application/json", headers=headers)
+
+
+def assert_refused_and_nothing_written(response, *, topup, viewer, before, mailoutbox):
+    """A 400 with a JSON error, no row written, the top-up still pending and nothing credited or mailed."""
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/json"
+    assert set(response.json()) == {"error"}
+    assert written() == before
+    assert PaymentWebhookEvent.objects.count() == 0
+    topup.refresh_from_db()
+    assert (topup.status, topup.ledger_transaction) == (TopUpStatus.PENDING, None)
+    assert user_balance(viewer, Asset.COIN) == 0
+    assert mailoutbox == []

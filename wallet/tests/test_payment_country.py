@@ -1,37 +1,41 @@
-"""A top-up paid from another country than the account's is held for staff review, not credited;
-staff release it (credited exactly once) or mark it refunded (never credited)."""
+"""Money rules follow the account's effective country: a profile country change reaches them only after
+the cooling-off, and a top-up paid from another country is held for staff review, not credited; staff
+release it (credited exactly once) or mark it refunded (never credited)."""
 
-# The fixtures come from other test modules (imported below), so test arguments share their names.
-# ruff: noqa: F811
-
+import datetime
 import json
 
 import pytest
-from coinsite.accounts.tests.staff_support import admin_login, make_staff
-from django.contrib.admin import helpers
 from django.urls import reverse
+from django.utils import timezone
 
 from coinsite.accounts import country as country_changes
-from coinsite.accounts.models import StaffAction
+from coinsite.accounts.models import CountryChange, CountryChangeStatus, StaffAction
+from coinsite.accounts.tests.factories import make_user, sudo_fresh
 from wallet.held_topups import topup_refund_held, topup_release
 from wallet.ledger import user_balance
 from wallet.models import Asset, LedgerTransaction, TopUp, TopUpStatus
 from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.webhooks import webhook_send
+from wallet.selectors import recharge_offer
 from wallet.staff import StaffOperationError
-from wallet.tests.test_sandbox import outbox  # noqa: F401  (a fixture)
-from wallet.tests.test_stripe_provider import checkout_session_json, make_request, provider_with
-from wallet.tests.test_topups import (  # noqa: F401  (fixtures)
+from wallet.tests.support import (
     SUCCESS_CARD,
-    _ledger_stays_consistent,
-    catalogue,
-    deliver,
+    checkout_session_json,
+    deliver_sent,
+    make_request,
     package,
     pay,
+    pay_from_abroad,
+    post_stripe,
+    provider_with,
     start,
+    stripe_body,
     written,
 )
-from wallet.tests.test_webhooks import post_stripe, stripe_body, stripe_http, stripe_topups  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("ledger_stays_consistent")
+Status = CountryChangeStatus
 
 
 @pytest.fixture
@@ -61,7 +65,7 @@ def test_paid_from_the_account_country_is_credited(
 ):
     pay_from(client, alice_topup, django_capture_on_commit_callbacks, None)
 
-    response = deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
+    response = deliver_sent(client, outbox.sent[0], django_capture_on_commit_callbacks)
 
     assert response.json()["outcomes"] == ["credited"]
     alice_topup.refresh_from_db()
@@ -75,8 +79,8 @@ def test_paid_from_another_country_is_held_and_credits_nothing(
     pay_from(client, alice_topup, django_capture_on_commit_callbacks, "GB")
     ledger_before = LedgerTransaction.objects.count()
 
-    response = deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
-    replay = deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
+    response = deliver_sent(client, outbox.sent[0], django_capture_on_commit_callbacks)
+    replay = deliver_sent(client, outbox.sent[0], django_capture_on_commit_callbacks)
 
     assert json.loads(outbox.sent[0]["body"])["data"]["payment_country"] == "GB"
     assert response.json()["outcomes"] == ["held: paid from another country"]
@@ -105,13 +109,64 @@ def test_the_return_page_check_holds_it_too(client, alice, alice_topup, django_c
     assert user_balance(alice, Asset.COIN) == 0
 
 
+# --- a country change reaches the money rules only after the cooling-off ----------------------------
+
+
+PROFILE = reverse("accounts:profile")
+
+
+def profile_data(**changes):
+    return {"display_name": "Alice", "country": "US", "preferred_currency": "USD", **changes}
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def test_a_country_change_waits_thirty_days_and_money_rules_keep_the_old_country(alice_client, alice):
+    sudo_fresh(alice_client)
+    before = timezone.now()
+
+    response = alice_client.post(PROFILE, profile_data(country="JP"), follow=True)
+
+    change = CountryChange.objects.get()
+    assert (change.from_country, change.to_country, change.status) == ("US", "JP", Status.PENDING)
+    assert before + country_changes.COOLING_OFF <= change.effective_at <= timezone.now() + country_changes.COOLING_OFF
+    assert change.request_address == "127.0.0.1"
+    alice.refresh_from_db()
+    assert alice.country == "US"
+    assert recharge_offer(alice).currency == "USD"
+    body = response.content.decode()
+    assert "Your country changes to Japan on" in body
+    assert 'data-testid="pending-country"' in body
+    assert '<option value="JP" selected>' in body
+
+
+def test_the_change_applies_after_the_cooling_off(alice):
+    change = country_changes.country_change_request(user=alice, country="JP")
+
+    assert country_changes.country_changes_apply_due(now=change.effective_at - datetime.timedelta(seconds=1)) == 0
+    alice.refresh_from_db()
+    assert alice.country == "US"
+
+    assert country_changes.country_changes_apply_due(now=change.effective_at) == 1
+    assert country_changes.country_changes_apply_due(now=change.effective_at) == 0
+    alice.refresh_from_db()
+    change.refresh_from_db()
+    assert alice.country == "JP"
+    assert (change.status, change.decided_by) == (Status.APPLIED, None)
+    assert recharge_offer(alice).currency == "JPY"
+
+
 def test_a_pending_country_change_does_not_count_until_it_applies(
     client, alice, alice_topup, outbox, django_capture_on_commit_callbacks
 ):
     country_changes.country_change_request(user=alice, country="JP")
     pay_from(client, alice_topup, django_capture_on_commit_callbacks, "JP")
 
-    response = deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
+    response = deliver_sent(client, outbox.sent[0], django_capture_on_commit_callbacks)
 
     assert response.json()["outcomes"] == ["held: paid from another country"]
     assert user_balance(alice, Asset.COIN) == 0
@@ -119,47 +174,13 @@ def test_a_pending_country_change_does_not_count_until_it_applies(
 
 @pytest.fixture
 def held(client, alice, alice_topup, outbox, django_capture_on_commit_callbacks):
-    pay_from(client, alice_topup, django_capture_on_commit_callbacks, "GB")
-    deliver(client, outbox.sent[0], django_capture_on_commit_callbacks)
-    alice_topup.refresh_from_db()
-    assert alice_topup.status == TopUpStatus.HELD
-    return alice_topup
+    return pay_from_abroad(client, alice_topup, outbox, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
 def finance(db):
-    return make_staff(email="fiona.finance@example.com", group="finance")
-
-
-def admin_action(client, action: str, topup: TopUp, reason: str):
-    return client.post(
-        reverse("admin:wallet_topup_changelist"),
-        {"action": action, helpers.ACTION_CHECKBOX_NAME: [topup.pk], "confirm": "1", "reason": reason},
-    )
-
-
-def test_staff_release_credits_exactly_once_with_one_receipt(
-    client, alice, held, finance, django_capture_on_commit_callbacks, mailoutbox
-):
-    admin_login(client, finance)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        first = admin_action(client, "release_held", held, "Travelling; card checked")
-        second = admin_action(client, "release_held", held, "again")
-
-    assert first.status_code == second.status_code == 302
-    held.refresh_from_db()
-    assert held.status == TopUpStatus.SUCCEEDED and held.ledger_transaction is not None
-    assert user_balance(alice, Asset.COIN) == 700
-    assert LedgerTransaction.objects.filter(kind="topup").count() == 1
-    assert [message.to for message in mailoutbox] == [[alice.email]]
-    audit = StaffAction.objects.get(action="topup.release")
-    assert (audit.actor, audit.reason, audit.before["status"], audit.after["status"]) == (
-        finance,
-        "Travelling; card checked",
-        "held",
-        "succeeded",
-    )
+    """A staff member reviewing held top-ups (their admin action: backoffice/tests/test_held_topups.py)."""
+    return make_user(email="fiona.finance@example.com", display_name="Fiona", is_staff=True)
 
 
 def test_a_webhook_after_release_or_refund_changes_nothing(
@@ -173,7 +194,7 @@ def test_a_webhook_after_release_or_refund_changes_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         SandboxSession.objects.filter(pk=session.pk).update(webhook_state=SandboxSession.WebhookState.PENDING)
         webhook_send(session_id=session.pk)
-    response = deliver(client, outbox.sent[-1], django_capture_on_commit_callbacks)
+    response = deliver_sent(client, outbox.sent[-1], django_capture_on_commit_callbacks)
 
     assert response.json()["outcomes"] == ["ignored: refunded after review"]
     held.refresh_from_db()

@@ -11,34 +11,21 @@ from django.core.exceptions import ImproperlyConfigured
 from djmoney.money import Money
 
 from wallet.providers import (
-    CheckoutRequest,
     ProviderError,
     UnsupportedPaymentMethod,
     WebhookRejected,
     get_provider,
 )
 from wallet.providers.stripe import StripeProvider
-from wallet.tests.support import STRIPE_WEBHOOK_SECRET, FakeStripeHTTP, checkout_session_json, signed, stripe_event
-
-
-def make_request(**overrides):
-    fields = {
-        "reference": "tu_abc123",
-        "amount": Money("9.99", "USD"),
-        "description": "700 coins",
-        "customer_email": "alice@example.com",
-        "payment_method": "card",
-        "success_url": "https://coinsite.example/wallet/topups/tu_abc123/return/",
-        "cancel_url": "https://coinsite.example/wallet/topups/tu_abc123/cancelled/",
-        "idempotency_key": "topup-42-checkout",
-    }
-    return CheckoutRequest(**{**fields, **overrides})
-
-
-def provider_with(*responses):
-    http = FakeStripeHTTP(*responses)
-    return StripeProvider(api_key="sk_test_123", webhook_secret=STRIPE_WEBHOOK_SECRET, http_client=http), http
-
+from wallet.tests.support import (
+    STRIPE_WEBHOOK_SECRET,
+    FakeStripeHTTP,
+    checkout_session_json,
+    make_request,
+    provider_with,
+    signed,
+    stripe_event,
+)
 
 # --- checkout_start ---------------------------------------------------------------------------
 

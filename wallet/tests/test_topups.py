@@ -9,7 +9,6 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from coinsite.accounts.tests.factories import make_user
-from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import (
     Asset,
@@ -24,11 +23,11 @@ from wallet.models import (
 from wallet.providers.base import ProviderError
 from wallet.providers.sandbox import SandboxProvider
 from wallet.sandbox.models import SandboxSession
-from wallet.tests.support import CARD, START_URL, package, start, written
+from wallet.tests.support import CARD, START_URL, SUCCESS_CARD, deliver_sent, package, pay, start, written
+
+pytestmark = pytest.mark.usefixtures("ledger_stays_consistent")
 
 RECHARGE_URL = reverse("wallet:recharge")
-SANDBOX_WEBHOOK_URL = reverse("wallet:webhook", args=["sandbox"])
-SUCCESS_CARD = {**CARD, "card_number": "4242 4242 4242 4242"}
 DECLINE_CARD = {**CARD, "card_number": "4000 0000 0000 0002"}
 
 
@@ -50,24 +49,6 @@ NOTHING_WRITTEN = {
 }
 
 
-def pay(client, topup: TopUp, capture, **data):
-    """Pay on the sandbox's hosted page; its webhook goes to the outbox (not to us) on commit."""
-    with capture(execute=True):
-        return client.post(reverse("paysandbox:checkout", args=[topup.provider_session_id]), data)
-
-
-def deliver(client, sent: dict, capture):
-    """POST a webhook the sandbox sent (captured in the outbox) to our endpoint, as the network would."""
-    signature = sent["headers"]["Coinsite-Sandbox-Signature"]
-    with capture(execute=True):
-        return client.post(
-            SANDBOX_WEBHOOK_URL,
-            data=sent["body"],
-            content_type="application/json",
-            headers={"Coinsite-Sandbox-Signature": signature},
-        )
-
-
 def years_ago(years: int, *, days: int = 0) -> datetime.date:
     today = timezone.localdate()
     try:
@@ -75,13 +56,6 @@ def years_ago(years: int, *, days: int = 0) -> datetime.date:
     except ValueError:  # 29 February
         day = today.replace(year=today.year - years, day=28)
     return day - datetime.timedelta(days=days)
-
-
-@pytest.fixture(autouse=True)
-def _ledger_stays_consistent(db):
-    yield
-    report = ledger_audit_run()
-    assert report.ok, "\n".join(report.lines())
 
 
 @pytest.fixture
@@ -447,7 +421,7 @@ def test_full_journey_pay_webhook_credits_once_and_sends_one_receipt(
     assert topup.status == TopUpStatus.PENDING  # nothing is credited until the provider confirms
     assert user_balance(alice, Asset.COIN) == 0
 
-    webhook = deliver(alice_client, sent, capture)
+    webhook = deliver_sent(alice_client, sent, capture)
 
     assert webhook.status_code == 200
     assert webhook.json() == {"received": True, "outcomes": ["credited"]}
@@ -496,7 +470,7 @@ def test_full_journey_pay_webhook_credits_once_and_sends_one_receipt(
     assert 'http-equiv="refresh"' not in html
 
     # The provider sends the same event again: acknowledged, nothing more happens.
-    replay = deliver(alice_client, sent, capture)
+    replay = deliver_sent(alice_client, sent, capture)
 
     assert replay.status_code == 200
     assert replay.json()["outcomes"] == ["duplicate event"]
@@ -518,7 +492,7 @@ def test_declined_card_fails_the_top_up_and_credits_nothing(
 
     declined = pay(alice_client, topup, capture, **DECLINE_CARD)
     [sent] = outbox.sent
-    webhook = deliver(alice_client, sent, capture)
+    webhook = deliver_sent(alice_client, sent, capture)
 
     assert declined.url == f"/sandbox-pay/checkout/{topup.provider_session_id}/"  # explained there first
     assert webhook.status_code == 200
@@ -560,7 +534,7 @@ def test_cancelling_on_the_payment_page_cancels_the_top_up(
 
     # The provider's own cancellation webhook arrives afterwards and changes nothing.
     [sent] = outbox.sent
-    assert deliver(alice_client, sent, capture).json()["outcomes"] == ["ignored: already cancelled"]
+    assert deliver_sent(alice_client, sent, capture).json()["outcomes"] == ["ignored: already cancelled"]
     topup.refresh_from_db()
     assert topup.status == TopUpStatus.CANCELLED
     assert user_balance(alice, Asset.COIN) == 0
@@ -594,7 +568,7 @@ def test_the_return_page_credits_the_payment_even_if_the_webhook_never_arrives(
 
     # When the webhook does turn up, it is acknowledged and credits nothing more.
     [sent] = outbox.sent
-    late = deliver(alice_client, sent, capture)
+    late = deliver_sent(alice_client, sent, capture)
     with capture(execute=True):
         alice_client.get(site_path(paid.url))
 
@@ -648,7 +622,7 @@ def test_jpy_journey_credits_and_receipts_in_whole_yen(
 
     pay(japan_client, topup, capture, method="carrier_billing", phone="+81 90 1234 5678", code="000000")
     [sent] = outbox.sent
-    webhook = deliver(japan_client, sent, capture)
+    webhook = deliver_sent(japan_client, sent, capture)
 
     assert b'"amount":"2286","currency":"JPY"' in sent["body"]
     assert webhook.json()["outcomes"] == ["credited"]

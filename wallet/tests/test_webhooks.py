@@ -10,68 +10,23 @@ from django.test import Client
 from django.urls import reverse
 from djmoney.money import Money
 
-from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
-from wallet.models import Asset, LedgerTransaction, PaymentWebhookEvent, TopUp, TopUpStatus
+from wallet.models import Asset, LedgerTransaction, PaymentWebhookEvent, TopUpStatus
 from wallet.sandbox.webhooks import sign
-from wallet.tests.support import SANDBOX_SECRET, package, signed, start, stripe_event, written
+from wallet.tests.support import (
+    SANDBOX_SECRET,
+    SANDBOX_WEBHOOK_PATH,
+    assert_refused_and_nothing_written,
+    post_sandbox,
+    post_stripe,
+    sandbox_body,
+    signed,
+    stripe_body,
+    stripe_event,
+    written,
+)
 
-SANDBOX_URL = reverse("wallet:webhook", args=["sandbox"])
-STRIPE_URL = reverse("wallet:webhook", args=["stripe"])
-
-
-def sandbox_body(topup: TopUp, event_type: str = "payment.succeeded", *, event_id: str = "evt_1", **data) -> bytes:
-    """A sandbox event for ``topup`` in the documented format (see wallet.sandbox.webhooks.event_payload)."""
-    payload = {
-        "id": event_id,
-        "type": event_type,
-        "created": int(time.time()),
-        "data": {
-            "session": topup.provider_session_id,
-            "reference": str(topup.public_id),
-            "amount": format(topup.amount.amount, "f"),
-            "currency": topup.amount.currency.code,
-            **data,
-        },
-    }
-    return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def post_sandbox(
-    client, body: bytes, *, secret: str = SANDBOX_SECRET, timestamp: int | None = None, signature: str | None = None
-):
-    signature = (
-        signature if signature is not None else sign(body, secret=secret, timestamp=timestamp or int(time.time()))
-    )
-    headers = {"Coinsite-Sandbox-Signature": signature} if signature else {}
-    return client.post(SANDBOX_URL, data=body, content_type="application/json", headers=headers)
-
-
-@pytest.fixture(autouse=True)
-def _ledger_stays_consistent(db):
-    yield
-    report = ledger_audit_run()
-    assert report.ok, "\n".join(report.lines())
-
-
-@pytest.fixture
-def topup(client, alice, outbox, catalogue):
-    """Alice's pending 700-coin top-up ($9.99) with an open sandbox checkout."""
-    client.force_login(alice)
-    start(client, choice=str(package(700).pk))
-    client.logout()  # webhooks come from the provider, not from a logged-in browser
-    return TopUp.objects.get()
-
-
-@pytest.fixture
-def deliver(client, django_capture_on_commit_callbacks):
-    """POST a signed sandbox event and run what it schedules on commit (the receipt email)."""
-
-    def deliver(body: bytes, **signing):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post_sandbox(client, body, **signing)
-
-    return deliver
+pytestmark = pytest.mark.usefixtures("ledger_stays_consistent")
 
 
 # --- replays --------------------------------------------------------------------------------------
@@ -118,7 +73,7 @@ def test_ten_concurrent_deliveries_of_one_event_credit_exactly_once(topup, alice
         try:
             barrier.wait(timeout=10)
             response = Client().post(
-                SANDBOX_URL,
+                SANDBOX_WEBHOOK_PATH,
                 data=body,
                 content_type="application/json",
                 headers={"Coinsite-Sandbox-Signature": signature},
@@ -302,21 +257,8 @@ def test_unverifiable_or_unreadable_webhooks_get_400_and_change_nothing(topup, a
     assert_refused_and_nothing_written(response, topup=topup, viewer=alice, before=before, mailoutbox=mailoutbox)
 
 
-def assert_refused_and_nothing_written(response, *, topup, viewer, before, mailoutbox):
-    """A 400 with a JSON error, no row written, the top-up still pending and nothing credited or mailed."""
-    assert response.status_code == 400, response.content
-    assert response["Content-Type"] == "application/json"
-    assert set(response.json()) == {"error"}
-    assert written() == before
-    assert PaymentWebhookEvent.objects.count() == 0
-    topup.refresh_from_db()
-    assert (topup.status, topup.ledger_transaction) == (TopUpStatus.PENDING, None)
-    assert user_balance(viewer, Asset.COIN) == 0
-    assert mailoutbox == []
-
-
 def test_webhooks_only_accept_post(client, db):
-    assert client.get(SANDBOX_URL).status_code == 405
+    assert client.get(SANDBOX_WEBHOOK_PATH).status_code == 405
     assert PaymentWebhookEvent.objects.count() == 0
 
 
@@ -364,38 +306,6 @@ def test_an_event_for_another_checkout_session_of_the_top_up_is_ignored(topup, a
 
 
 # --- Stripe ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def stripe_topups(client, alice, stripe_http):
-    client.force_login(alice)
-    first = start(client, choice=str(package(700).pk))
-    second = start(client, choice="custom", custom_coins="1000", payment_method="paypal")
-    client.logout()
-    assert (first.url, second.url) == (
-        "https://checkout.stripe.com/c/pay/cs_test_first",
-        "https://checkout.stripe.com/c/pay/cs_test_second",
-    )
-    return TopUp.objects.get(provider_session_id="cs_test_first"), TopUp.objects.get(
-        provider_session_id="cs_test_second"
-    )
-
-
-def stripe_body(topup, event_type, *, event_id, **session):
-    fields = {
-        "id": topup.provider_session_id,
-        "client_reference_id": str(topup.public_id),
-        "metadata": {"reference": str(topup.public_id)},
-        "amount_total": int(topup.amount.amount * 100),
-        "currency": topup.amount.currency.code.lower(),
-        **session,
-    }
-    return signed(stripe_event(event_type, event_id=event_id, **fields))
-
-
-def post_stripe(client, capture, body, headers):
-    with capture(execute=True):
-        return client.post(STRIPE_URL, data=body, content_type="application/json", headers=headers)
 
 
 def test_stripe_checkout_completed_and_paid_credits_once(

@@ -1,9 +1,6 @@
 """Hostile webhook deliveries: malformed signature headers, and correctly signed bodies of the wrong
 shape. Each gets a 400 and writes nothing (no event row, no credit, no email)."""
 
-# The fixtures come from test_webhooks (imported below), so test arguments share their names.
-# ruff: noqa: F811
-
 import json
 import time
 
@@ -13,21 +10,18 @@ import stripe
 from wallet.ledger import user_balance
 from wallet.models import Asset, PaymentWebhookEvent
 from wallet.sandbox.webhooks import sign
-from wallet.tests.test_sandbox import SECRET, outbox  # noqa: F401  (a fixture)
-from wallet.tests.test_stripe_provider import WEBHOOK_SECRET as STRIPE_WEBHOOK_SECRET
-from wallet.tests.test_stripe_provider import stripe_event
-from wallet.tests.test_topups import catalogue, written  # noqa: F401  (a fixture)
-from wallet.tests.test_webhooks import (  # noqa: F401  (fixtures)
-    _ledger_stays_consistent,
+from wallet.tests.support import (
+    SANDBOX_SECRET,
+    STRIPE_WEBHOOK_SECRET,
     assert_refused_and_nothing_written,
-    deliver,
     post_stripe,
     sandbox_body,
     stripe_body,
-    stripe_http,
-    stripe_topups,
-    topup,
+    stripe_event,
+    written,
 )
+
+pytestmark = pytest.mark.usefixtures("ledger_stays_consistent")
 
 HEX64 = "a" * 64
 
@@ -134,7 +128,7 @@ def test_an_event_id_longer_than_the_column_is_refused_not_truncated(topup, alic
 
 def test_an_old_but_accepted_sandbox_header_still_works(topup, alice, deliver):
     body = sandbox_body(topup)
-    signature = sign(body, secret=SECRET, timestamp=int(time.time()))
+    signature = sign(body, secret=SANDBOX_SECRET, timestamp=int(time.time()))
 
     response = deliver(body, signature=f" {signature} ")
 

@@ -8,9 +8,10 @@ import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bench import live
 from gifting.live.hub import FLUSH_TICK_SECONDS
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         "connections (var/bench/live.json)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--viewers", default="1000,5000", help="Viewer counts to run, e.g. 1000,5000,10000.")
         parser.add_argument("--rate", type=float, default=10.0, help="Gifts per second (default 10).")
         parser.add_argument("--seconds", type=float, default=20.0, help="How long gifts are sent per run (20).")
@@ -44,7 +45,7 @@ class Command(BaseCommand):
             help="Where to write the JSON results (default var/bench/live.json).",
         )
 
-    def handle(self, *args, viewers: str, rate: float, seconds: float, output: Path, **options):
+    def handle(self, *args: Any, viewers: str, rate: float, seconds: float, output: Path, **options: Any) -> None:
         counts = viewer_counts(viewers)
         load_before = os.getloadavg()[0]
         if rate <= 0 or seconds <= 0:
@@ -74,7 +75,9 @@ class Command(BaseCommand):
         load = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
         self._write(runs, output=output, rate=rate, seconds=seconds, load=load)
 
-    def _write(self, runs: list[dict], *, output: Path, rate: float, seconds: float, load: dict) -> None:
+    def _write(
+        self, runs: list[dict[str, Any]], *, output: Path, rate: float, seconds: float, load: dict[str, Any]
+    ) -> None:
         main = max(runs, key=lambda run: run["viewers"] if run["viewers"] <= live.TARGET["viewers"] else 0)
         figures = {
             **main,
@@ -84,7 +87,7 @@ class Command(BaseCommand):
             "settings": {
                 "rate": rate,
                 "seconds": seconds,
-                "server": "one uvicorn process, gifting.bench_settings (pooled connections, as make bench runs it)",
+                "server": "one uvicorn process, bench.settings (pooled connections, as make bench runs it)",
                 "bus": "redis" if settings.REDIS_URL else "postgres-notify",
                 "flush_tick_ms": round(FLUSH_TICK_SECONDS * 1000),
             },

@@ -7,6 +7,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coinsite.accounts import two_factor
 from coinsite.accounts.models import User
+from coinsite.lib import access
 
 PASSWORD = "correct-horse-battery"
 
@@ -45,3 +46,10 @@ def enroll_totp(user):
     device = TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
     codes = two_factor.backup_codes_regenerate(user=user)
     return device, codes
+
+
+def sudo_fresh(client) -> None:
+    """The client's session passed the sudo re-check (and stays fresh for the whole test)."""
+    session = client.session
+    session[access.SUDO_SESSION_KEY] = 2**40
+    session.save()

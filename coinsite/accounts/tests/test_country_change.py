@@ -1,19 +1,18 @@
 """A profile country change needs the sudo re-check, is recorded, and reaches money rules only after
-a 30-day cooling-off or a staff approval."""
+a 30-day cooling-off or a staff approval. That the money rules keep the old country meanwhile is tested
+in wallet/tests/test_payment_country.py; the approval in admin in backoffice/tests/test_country_changes.py."""
 
 import datetime
 
 import pytest
-from django.contrib.admin import helpers
 from django.urls import reverse
 from django.utils import timezone
 
 from coinsite.accounts import country
-from coinsite.accounts.models import CountryChange, CountryChangeStatus, StaffAction
+from coinsite.accounts.models import CountryChange, CountryChangeStatus
 from coinsite.accounts.tasks import country_changes_apply_due
-from coinsite.accounts.tests.staff_support import admin_login, make_staff
+from coinsite.accounts.tests.factories import sudo_fresh
 from coinsite.lib import access
-from wallet.selectors import recharge_offer
 
 PROFILE = reverse("accounts:profile")
 Status = CountryChangeStatus
@@ -23,12 +22,6 @@ pytestmark = pytest.mark.django_db
 
 def profile_data(**changes):
     return {"display_name": "Alice", "country": "US", "preferred_currency": "USD", **changes}
-
-
-def fresh(client):
-    session = client.session
-    session[access.SUDO_SESSION_KEY] = 2**40
-    session.save()
 
 
 def stale(client):
@@ -69,41 +62,6 @@ def test_after_the_recheck_the_form_comes_back_with_the_country_chosen(alice_cli
     assert '<option value="JP" selected>' in page.content.decode()
 
 
-def test_a_country_change_waits_thirty_days_and_money_rules_keep_the_old_country(alice_client, alice):
-    fresh(alice_client)
-    before = timezone.now()
-
-    response = alice_client.post(PROFILE, profile_data(country="JP"), follow=True)
-
-    change = CountryChange.objects.get()
-    assert (change.from_country, change.to_country, change.status) == ("US", "JP", Status.PENDING)
-    assert before + country.COOLING_OFF <= change.effective_at <= timezone.now() + country.COOLING_OFF
-    assert change.request_address == "127.0.0.1"
-    alice.refresh_from_db()
-    assert alice.country == "US"
-    assert recharge_offer(alice).currency == "USD"
-    body = response.content.decode()
-    assert "Your country changes to Japan on" in body
-    assert 'data-testid="pending-country"' in body
-    assert '<option value="JP" selected>' in body
-
-
-def test_the_change_applies_after_the_cooling_off(alice):
-    change = country.country_change_request(user=alice, country="JP")
-
-    assert country.country_changes_apply_due(now=change.effective_at - datetime.timedelta(seconds=1)) == 0
-    alice.refresh_from_db()
-    assert alice.country == "US"
-
-    assert country.country_changes_apply_due(now=change.effective_at) == 1
-    assert country.country_changes_apply_due(now=change.effective_at) == 0
-    alice.refresh_from_db()
-    change.refresh_from_db()
-    assert alice.country == "JP"
-    assert (change.status, change.decided_by) == (Status.APPLIED, None)
-    assert recharge_offer(alice).currency == "JPY"
-
-
 def test_the_periodic_task_applies_due_changes(alice):
     CountryChange.objects.create(
         user=alice, from_country="US", to_country="GB", effective_at=timezone.now() - datetime.timedelta(minutes=1)
@@ -142,7 +100,7 @@ def test_choosing_the_current_country_withdraws_the_change(alice_client, alice):
 
 def test_another_country_replaces_the_pending_one_and_restarts_the_wait(alice_client, alice):
     first = country.country_change_request(user=alice, country="JP", now=timezone.now() - datetime.timedelta(days=29))
-    fresh(alice_client)
+    sudo_fresh(alice_client)
 
     alice_client.post(PROFILE, profile_data(country="GB"))
 
@@ -155,7 +113,7 @@ def test_another_country_replaces_the_pending_one_and_restarts_the_wait(alice_cl
 
 
 def test_an_unknown_country_is_refused(alice_client, alice):
-    fresh(alice_client)
+    sudo_fresh(alice_client)
     before = state(alice)
 
     response = alice_client.post(PROFILE, profile_data(country="XX"))
@@ -164,55 +122,6 @@ def test_an_unknown_country_is_refused(alice_client, alice):
     assert state(alice) == before
     with pytest.raises(country.CountryChangeError):
         country.country_change_request(user=alice, country="ZZ")
-
-
-def admin_action(client, action: str, change: CountryChange, reason: str = "Moved, checked ID"):
-    return client.post(
-        reverse("admin:accounts_countrychange_changelist"),
-        {"action": action, helpers.ACTION_CHECKBOX_NAME: [change.pk], "confirm": "1", "reason": reason},
-    )
-
-
-def test_support_staff_approve_a_change_in_admin_and_it_applies_at_once(client, alice):
-    support = make_staff(email="sam.support@example.com", group="support")
-    admin_login(client, support)
-    change = country.country_change_request(user=alice, country="JP")
-
-    response = admin_action(client, "approve", change)
-
-    assert response.status_code == 302
-    change.refresh_from_db()
-    alice.refresh_from_db()
-    assert (change.status, change.decided_by, alice.country) == (Status.APPROVED, support, "JP")
-    audit = StaffAction.objects.get(action="country_change.approved")
-    assert (audit.actor, audit.target_id, audit.reason) == (support, str(change.pk), "Moved, checked ID")
-    assert admin_action(client, "approve", change).status_code == 302  # a second approval changes nothing
-    assert StaffAction.objects.filter(action__startswith="country_change").count() == 1
-
-
-def test_staff_reject_a_change_and_the_country_stays(client, alice):
-    support = make_staff(email="sam.support@example.com", group="support")
-    admin_login(client, support)
-    change = country.country_change_request(user=alice, country="CN")
-
-    admin_action(client, "reject", change, reason="Card and IP say otherwise")
-
-    change.refresh_from_db()
-    alice.refresh_from_db()
-    assert (change.status, alice.country) == (Status.REJECTED, "US")
-    assert country.country_changes_apply_due(now=change.effective_at) == 0
-
-
-def test_catalogue_staff_cannot_approve(client, alice):
-    catalogue = make_staff(email="cat.catalogue@example.com", group="catalogue")
-    admin_login(client, catalogue)
-    change = country.country_change_request(user=alice, country="JP")
-
-    admin_action(client, "approve", change)
-
-    change.refresh_from_db()
-    alice.refresh_from_db()
-    assert (change.status, alice.country) == (Status.PENDING, "US")
 
 
 def test_only_staff_decide(alice, bob):

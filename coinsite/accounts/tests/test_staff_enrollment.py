@@ -30,7 +30,9 @@ def signed_in(user) -> Client:
 
 
 def mailed_code(message) -> str:
-    return re.search(r"\b(\d{8})\b", message.body).group(1)
+    match = re.search(r"\b(\d{8})\b", message.body)
+    assert match is not None, message.body
+    return match.group(1)
 
 
 def test_a_staff_password_alone_cannot_enroll_an_authenticator(charlie, mailoutbox):
@@ -63,6 +65,22 @@ def test_the_mailed_code_opens_enrollment_and_the_authenticator_is_added(charlie
     assert confirmed.status_code == 200
     device.refresh_from_db()
     assert device.confirmed is True
+
+
+def test_the_code_mail_is_text_and_html_from_the_email_templates(charlie, mailoutbox):
+    client = signed_in(charlie)
+
+    client.post(EMAIL_STEP, {"action": "send"})
+
+    [message] = mailoutbox
+    code = mailed_code(message)
+    [(html, mimetype)] = message.alternatives
+    assert message.subject == "Your Coinsite staff set-up code"
+    assert "valid for 15 minutes" in message.body
+    assert "someone else knows your password" in message.body
+    assert mimetype == "text/html"
+    assert f'<p class="code">{code}</p>' in html
+    assert "Coinsite — coins, gifts and live streams." in html  # the frame every HTML email shares
 
 
 def test_a_wrong_code_opens_nothing_and_five_wrong_codes_burn_the_code(charlie, mailoutbox):

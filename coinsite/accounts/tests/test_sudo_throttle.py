@@ -1,9 +1,11 @@
 """The sudo re-check by password is throttled like the 2FA code check: a burst of guesses cannot get through."""
 
 import datetime
+import threading
 import time
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -98,10 +100,6 @@ def test_the_throttle_is_per_user(client, alice, bob):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_guesses_are_each_counted(alice):
-    import threading
-
-    from django.db import connection
-
     barrier = threading.Barrier(8)
     refusals = []
 
