@@ -9,15 +9,20 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import moneyed
-from django.utils import translation
+from babel.numbers import format_currency
 from djmoney.money import Money
-from moneyed.l10n import format_money as babel_format_money
 
 from coinsite.lib.currencies import CURRENCY_EXPONENTS
+from coinsite.lib.l10n import active_locale
 
 # What a provider's decimal amount may look like: plain digits, no sign, exponent or spaces.
 # (Decimal("1e999999") is finite, and its quantize raises; an exponent is never a real price.)
 AMOUNT_FORMAT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,6})?")
+# Unit prices (one coin, one diamond) are shown to four decimal places at most.
+UNIT_PRICE_STEP = Decimal("0.0001")
+# CLDR's Japanese data writes the yen with the full-width sign "￥" (U+FFE5); Japanese shops and the
+# issue print "¥160" (U+00A5), and one sign keeps pages, emails and live.js searchable alike.
+_SYMBOL_FIXES = str.maketrans({"\uffe5": "\u00a5"})
 
 
 class UnsupportedCurrency(ValueError):
@@ -98,6 +103,19 @@ def amount_string(money: Money) -> str:
 
 
 def format_money(money: Money, *, locale: str | None = None) -> str:
-    """The quantized amount for people: "$9.99", "¥1,000", in the active language by default."""
-    locale = locale or translation.to_locale(translation.get_language() or "en")
-    return babel_format_money(quantize(money), locale=locale)
+    """The quantized amount for people, in the active language's style (Babel's CLDR data): "$9.99",
+    "1,09 €" in French, "€ 1,09" in Dutch, "¥160" in Japanese, "₩1,500" in Korean; zero-decimal
+    currencies (JPY, KRW) never show decimals."""
+    amount = quantize(money)
+    text = format_currency(amount.amount, amount.currency.code, locale=locale or active_locale())
+    return text.translate(_SYMBOL_FIXES)
+
+
+def format_unit_price(money: Money, *, locale: str | None = None) -> str:
+    """A per-coin or per-diamond price to four decimals at most, rounded half up, in the active language's
+    style: "$0.0141", "0,0156 €", "¥2.2857", "$0.005" (never fewer decimals than the currency has)."""
+    amount = money.amount.quantize(UNIT_PRICE_STEP, rounding=ROUND_HALF_UP)
+    text = format_currency(
+        amount, currency_code(money.currency), locale=locale or active_locale(), decimal_quantization=False
+    )
+    return text.translate(_SYMBOL_FIXES)
