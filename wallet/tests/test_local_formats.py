@@ -84,15 +84,17 @@ def test_zero_decimal_amounts_are_rounded_half_up_before_they_are_shown():
     ("language", "price", "expected"),
     [
         ("en", Money("0.014143", "USD"), "$0.0141"),
-        ("en", Money("0.005", "USD"), "$0.005"),
+        ("en", Money("0.005", "USD"), "$0.0050"),
+        ("en", Money("0.012986", "USD"), "$0.0130"),  # half up, and four decimals so a column lines up
         ("en", Money("2.285714", "JPY"), "¥2.2857"),
         ("fr", Money("0.015571", "EUR"), f"0,0156{NBSP}€"),
         ("ko", Money("21.428571", "KRW"), "₩21.4286"),
-        ("ja", Money("2", "JPY"), "¥2"),
-        ("en", Money("1.5", "USD"), "$1.50"),
+        ("ja", Money("2", "JPY"), "¥2.0000"),
+        ("de", Money("0.00005", "EUR"), f"0,0001{NBSP}€"),
+        ("en", Money("1.5", "USD"), "$1.5000"),
     ],
 )
-def test_unit_prices_keep_four_decimals_at_most(language, price, expected):
+def test_unit_prices_show_four_decimals(language, price, expected):
     assert in_language(language, format_unit_price, price) == expected
 
 
