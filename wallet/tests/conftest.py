@@ -8,6 +8,7 @@ from django.apps import apps
 from wallet.models import Country
 from wallet.providers.stripe import StripeProvider
 from wallet.tests.support import (
+    CATALOGUE_MIGRATIONS,
     OUTBOX,
     SANDBOX_SECRET,
     SANDBOX_WEBHOOK_URL,
@@ -31,11 +32,12 @@ def outbox(settings) -> Outbox:
 
 @pytest.fixture
 def catalogue(db):
-    """The countries, packages and prices migration 0004 seeds. Tests with real transactions start
+    """The countries, packages and prices migrations 0004 and 0011 seed. Tests with real transactions start
     from flushed tables (and serialized_rollback cannot restore them once Playwright runs an event
-    loop in the test thread), so those tests put the catalogue back with the migration's own code."""
+    loop in the test thread), so those tests put the catalogue back with the migrations' own code."""
     if not Country.objects.exists():
-        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
+        for migration in CATALOGUE_MIGRATIONS:
+            importlib.import_module(f"wallet.migrations.{migration}").seed(apps, None)
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from wallet.providers.sandbox import SandboxProvider
 from wallet.sandbox.models import SandboxSession
 
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
+# The migrations that seed the catalogue (countries, packages, prices, per-coin rates), in order.
+CATALOGUE_MIGRATIONS = ("0004_seed_catalogue", "0011_regional_currencies")
 
 
 # --- The ledger ----------------------------------------------------------------------------------
