@@ -15,8 +15,8 @@ from coinsite.accounts.models import User
 from coinsite.lib.l10n import time_zone
 from wallet.ledger import account_for_user, ledger_credit, ledger_debit
 from wallet.ledger_kinds import spending_kinds
-from wallet.models import Asset
-from wallet.spending import SpendingBlocked, spending_check, spending_limits_set
+from wallet.models import Asset, TopUp
+from wallet.spending import SpendingBlocked, self_exclusion_start, spending_check, spending_limits_set
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +42,13 @@ def post(user, coins: int, *, when: datetime.datetime, kind: str = "gift") -> No
 
 
 def refused_spend(user, coins: int, *, language: str, zone: str) -> str:
-    with translation.override(language), timezone.override(time_zone(zone)), transaction.atomic():
-        with pytest.raises(SpendingBlocked) as blocked:
-            spending_check(user=user, coins=coins, kinds=spending_kinds(), now=NOW)
+    with (
+        translation.override(language),
+        timezone.override(time_zone(zone)),
+        transaction.atomic(),
+        pytest.raises(SpendingBlocked) as blocked,
+    ):
+        spending_check(user=user, coins=coins, kinds=spending_kinds(), now=NOW)
     return str(blocked.value)
 
 
@@ -65,8 +69,6 @@ def test_a_budget_refusal_says_when_it_resets_in_the_viewers_zone(alice):
 
 
 def test_a_self_exclusion_refusal_gives_its_end_in_the_viewers_zone(alice):
-    from wallet.spending import self_exclusion_start
-
     self_exclusion_start(user=alice, period="24h", now=NOW)
 
     message = refused_spend(alice, 1, language="fr", zone="Europe/Paris")
@@ -105,3 +107,23 @@ def test_the_history_filter_takes_days_in_the_viewers_zone(client, alice):
     assert "gift at 16:00" not in page
     assert "topup at 14:00" not in page
     assert f"Nov 16, 2026, 8:30{NNBSP}AM (Seoul)" in page
+
+
+def test_a_receipt_page_shows_the_time_in_the_viewers_zone(client, alice):
+    topup = TopUp.objects.create(
+        user=alice,
+        coins=70,
+        amount="0.99",
+        country="US",
+        payment_method="card",
+        provider="sandbox",
+        expires_at=NOW,
+        created_at=datetime.datetime(2026, 11, 16, 0, 5, tzinfo=UTC),
+    )
+    User.objects.filter(pk=alice.pk).update(language="en", time_zone="Asia/Seoul")
+    client.force_login(alice)
+
+    page = client.get(reverse("wallet:topup-detail", args=[topup.public_id])).content.decode()
+
+    assert f"Nov 16, 2026, 9:05{NNBSP}AM (Seoul)" in page
+    assert "UTC" not in page.split('<dl class="facts">', 1)[1].split("</dl>", 1)[0]
