@@ -21,6 +21,7 @@ budget to protect and take no lock.
 
 import datetime
 import math
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,13 +35,16 @@ from wallet.ledger import MAX_AMOUNT
 from wallet.models import SpendingControls
 from wallet.selectors import coins_spent, effective_limit, effective_limits, pending_raise
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 RAISE_DELAY = datetime.timedelta(hours=24)
 EXCLUSION_PERIODS: dict[str, datetime.timedelta] = {
     "24h": datetime.timedelta(hours=24),
     "7d": datetime.timedelta(days=7),
     "30d": datetime.timedelta(days=30),
 }
-EXCLUSION_LABELS: dict[str, str] = {
+EXCLUSION_LABELS: dict[str, "StrOrPromise"] = {
     "24h": gettext_lazy("24 hours"),
     "7d": gettext_lazy("7 days"),
     "30d": gettext_lazy("30 days"),

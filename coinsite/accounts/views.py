@@ -195,7 +195,7 @@ def profile(request: AuthenticatedRequest) -> HttpResponse:
     # Said in the language just chosen, and in the zone just chosen (the next page uses both).
     with translation.override(language_or_default(user.language)), timezone.override(time_zone(user.time_zone)):
         messages.success(request, _profile_saved_message(user, pending, change))
-    return _remember_language(redirect("accounts:profile"), user.language)
+    return redirect("accounts:profile")
 
 
 @require_POST
@@ -205,26 +205,10 @@ def language_set(request: HttpRequest) -> HttpResponse:
     language = request.POST.get(i18n.LANGUAGE_QUERY_PARAMETER, "")
     submitted = request.POST.copy()
     submitted["next"] = safe_next(request, submitted.get("next"), reverse("home"))
-    request.POST = submitted  # type: ignore[misc]  # the view reads `next` from here
+    request.POST = submitted  # type: ignore[assignment]  # Django's view reads `next` from here
     response = i18n.set_language(request)
     if isinstance(request.user, User) and language in dict(settings.LANGUAGES):
         services.profile_language_set(user=request.user, language=language)
-    return response
-
-
-def _remember_language(response: HttpResponse, language: str) -> HttpResponse:
-    """Keep the language after signing out, as the footer's chooser does (the same cookie)."""
-    if language:
-        response.set_cookie(
-            settings.LANGUAGE_COOKIE_NAME,
-            language,
-            max_age=settings.LANGUAGE_COOKIE_AGE,
-            path=settings.LANGUAGE_COOKIE_PATH,
-            domain=settings.LANGUAGE_COOKIE_DOMAIN,
-            secure=settings.LANGUAGE_COOKIE_SECURE,
-            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-        )
     return response
 
 

@@ -64,7 +64,7 @@ def format_datetime_local(moment: datetime.datetime) -> str:
     locale = active_locale()
     # How Babel joins a date and a time itself (format_datetime), with a short time: no seconds.
     text = (
-        get_datetime_format("medium", locale=locale)
+        str(get_datetime_format("medium", locale=locale))
         .replace("'", "")
         .replace("{0}", format_time(local, "short", tzinfo=local.tzinfo, locale=locale))
         .replace("{1}", format_date(local.date(), "medium", locale=locale))
