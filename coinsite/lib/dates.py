@@ -52,4 +52,3 @@ def parse_month(text: str) -> datetime.date | None:
     if not (2000 <= year <= 9998 and 1 <= month <= 12):
         return None
     return datetime.date(year, month, 1)
-

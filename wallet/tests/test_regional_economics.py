@@ -37,9 +37,7 @@ def born_years_ago(years: int, *, days: int = 0) -> datetime.date:
 
 
 def korean(age: int, *, days: int = 0, email: str = "minji@example.com"):
-    return make_user(
-        email=email, country="KR", preferred_currency="KRW", birth_date=born_years_ago(age, days=days)
-    )
+    return make_user(email=email, country="KR", preferred_currency="KRW", birth_date=born_years_ago(age, days=days))
 
 
 # --- The catalogue ---------------------------------------------------------------------------------

@@ -228,8 +228,7 @@ def test_history_lists_every_coin_movement_newest_first_with_values_and_balances
         f"Nov 4, 2026, 8:00 AM (UTC) | Correction | Correction: duplicate bonus | {MINUS}20 coins ($0.28) "
         "| 930 coins ($13.15)",
         f"Nov 3, 2026, 10:30 AM (UTC) | Gift | 5 x Rose | {MINUS}50 coins ($0.71) | 950 coins ($13.44)",
-        "Nov 2, 2026, 9:00 AM (UTC) | Recharge | Recharge: 1,000 coins | +1,000 coins ($14.14) "
-        "| 1,000 coins ($14.14)",
+        "Nov 2, 2026, 9:00 AM (UTC) | Recharge | Recharge: 1,000 coins | +1,000 coins ($14.14) | 1,000 coins ($14.14)",
     ]
     assert "4 movements." in page_text(response)
 
