@@ -17,14 +17,14 @@ export DEBUG ?= true
 # Commands that need the database, other than manage.py and pytest (they start it themselves).
 WITH_DB := $(PY) -m coinsite.embedded_db
 
-.PHONY: run test install lint format typecheck migrate seed worker beat browser bench bench-live clean
+.PHONY: run test install lint format typecheck migrate seed worker beat browser gettext bench bench-live clean
 
 # Migrations, demo data, then uvicorn (ASGI, for the live pages' event streams), a Celery worker and
 # beat side by side (coinsite/devserver.py); Ctrl-C stops them all and the embedded PostgreSQL.
 run: install
 	$(PY) -m coinsite.devserver
 
-test: install browser
+test: install browser gettext
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
@@ -63,6 +63,18 @@ browser:
 	      || echo "Could not install Chromium: browser tests will be skipped." >&2; \
 	  else \
 	    echo "Chromium is not installed: browser tests will be skipped (apt-get install chromium)." >&2; \
+	  fi; \
+	fi
+
+# The catalogue checks run Django's makemessages and compilemessages, which need GNU gettext.
+gettext:
+	@if ! command -v msgfmt >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing GNU gettext for the catalogue checks (apt-get install gettext)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gettext >/dev/null) \
+	      || echo "Could not install gettext: catalogue checks will be skipped." >&2; \
+	  else \
+	    echo "GNU gettext is not installed: catalogue checks will be skipped (apt-get install gettext)." >&2; \
 	  fi; \
 	fi
 

@@ -14,6 +14,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from django.utils.translation import gettext_lazy as _
 
 from coinsite import embedded_db
 from coinsite.devserver import broker_transport_options, browser_host
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "djmoney",
     "djmoney.contrib.exchange",
+    "django_countries",  # for its catalogues: country names in the viewer's language
     "coinsite.accounts",
     "wallet",
     "gifting",
@@ -83,10 +85,14 @@ MIDDLEWARE = [
     # Before anything reads the session, the user or the body: NUL bytes and unusable charsets get a 400.
     "coinsite.lib.request_checks.RefuseMalformedRequests",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the chooser's cookie, else the browser's Accept-Language, else English (no URL prefixes).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # A signed-in person's saved language and time zone win over the browser's (needs request.user).
+    "coinsite.accounts.middleware.UserLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "coinsite.accounts.middleware.StaffTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -107,9 +113,12 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.csp",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "coinsite.context_processors.test_mode",
+                "coinsite.context_processors.languages",
             ],
         },
     },
@@ -194,10 +203,26 @@ else:
 LIVE_REDIS_PREFIX = env_str("LIVE_REDIS_PREFIX") or "coinsite:live:"
 
 # --- Internationalisation -----------------------------------------------------------------------
+# A language for every country sold in; the catalogues are in locale/ (see locale/README.md).
 LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", _("English")),
+    ("fr", _("French")),
+    ("de", _("German")),
+    ("es", _("Spanish")),
+    ("it", _("Italian")),
+    ("nl", _("Dutch")),
+    ("pt-br", _("Portuguese (Brazil)")),
+    ("ja", _("Japanese")),
+    ("ko", _("Korean")),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The server's zone; each person sees times in the zone they chose (User.time_zone, UTC by default).
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
 
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -306,6 +331,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

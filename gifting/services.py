@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from coinsite.accounts.models import User
+from coinsite.accounts.models import ADULT_AGE, User
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from gifting.live.events import GOAL, STREAM, gift_payload
 from gifting.live.publish import live_gift_sent, live_publish
@@ -264,6 +264,7 @@ class _GiftContext:
     gift_is_active: bool
     gift_countries: list[str]
     country_gifting_enabled: bool | None
+    country_minimum_age: int | None
     existing_event_id: int | None
     frozen_reason: str | None
     owes_coins: bool
@@ -358,8 +359,11 @@ def _check_rules(sender: User, context: _GiftContext) -> None:
         raise GiftNotAllowed(
             "Add your birth date to your profile before sending gifts: gifting is for adults.", code="age_unknown"
         )
-    if not sender.is_adult:
-        raise GiftNotAllowed("Gifts can only be sent by people aged 18 or over.", code="age")
+    minimum_age = context.country_minimum_age or ADULT_AGE  # the country's age limit (19 in South Korea)
+    if not sender.is_at_least(minimum_age):
+        raise GiftNotAllowed(
+            _("Gifts can only be sent by people aged %(age)s or over.") % {"age": minimum_age}, code="age"
+        )
     if context.frozen_reason:
         raise GiftNotAllowed(
             f"Your wallet is frozen by our team: {context.frozen_reason} Contact support to have it lifted.",
@@ -478,6 +482,7 @@ def _context_sql() -> str:
                gift.coin_cost AS coin_cost,
                gift.is_active AS gift_is_active, gift.countries::text AS countries_json,
                country.gifting_enabled AS country_gifting_enabled,
+               country.minimum_age AS country_minimum_age,
                existing.id AS existing_event_id,
                frozen.reason AS frozen_reason,
                EXISTS (SELECT 1 FROM {CoinReceivable._meta.db_table} owed
@@ -530,6 +535,7 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
         gift_is_active=bool(row["gift_is_active"]),
         gift_countries=json.loads(row["countries_json"]) if row["countries_json"] else [],
         country_gifting_enabled=row["country_gifting_enabled"],
+        country_minimum_age=row["country_minimum_age"],
         existing_event_id=row["existing_event_id"],
         frozen_reason=row["frozen_reason"],
         owes_coins=bool(row["owes_coins"]),

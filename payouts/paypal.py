@@ -32,9 +32,9 @@ from wallet.money import currency_exponent, quantize
 logger = logging.getLogger(__name__)
 
 API_BASES = {"sandbox": "https://api-m.sandbox.paypal.com", "live": "https://api-m.paypal.com"}
-# Our payout currencies PayPal pays into any account; BRL and INR only between accounts in Brazil
-# and India, KRW not at all.
-CURRENCIES = frozenset({"EUR", "GBP", "JPY", "USD"})
+# Our payout currencies PayPal pays into any account (its Payouts currency codes); BRL and INR only
+# between accounts in Brazil and India, KRW not at all.
+CURRENCIES = frozenset({"AUD", "CAD", "EUR", "GBP", "JPY", "MXN", "USD"})
 # Item states after which PayPal will not pay; anything else (PENDING, UNCLAIMED, ONHOLD) is not final.
 FAILED_ITEM_STATES = frozenset({"FAILED", "RETURNED", "BLOCKED", "REFUNDED", "REVERSED", "DENIED", "CANCELED"})
 FAILED_BATCH_STATES = frozenset({"DENIED", "CANCELED"})

@@ -3,10 +3,15 @@
 Called by the tasks in `wallet.tasks` (services → tasks → emails), never from inside a transaction.
 """
 
+from contextlib import nullcontext
+
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from coinsite.lib.email import email_send, site_url
+from coinsite.accounts.models import User
+from coinsite.lib.email import email_send, recipient_locale, site_url
+from coinsite.lib.l10n import format_count
 from wallet.audit import AuditReport
 from wallet.forms import PAYMENT_METHOD_LABELS
 from wallet.models import TopUp
@@ -14,28 +19,38 @@ from wallet.valuation import Valuation
 
 
 def topup_receipt_send(*, topup_id: int) -> None:
-    """The receipt of a succeeded top-up: coins, price, method, with a link to the receipt page."""
+    """The receipt of a succeeded top-up: coins, price, method, with a link to the receipt page; in the
+    buyer's language and time zone."""
     topup = TopUp.objects.select_related("user").get(pk=topup_id)
-    email_send(
-        to=topup.user.email,
-        subject=_("Your Coinsite receipt: {coins} coins").format(coins=f"{topup.total_coins:,}"),
-        template="topup_receipt",
-        context={
-            "topup": topup,
-            "user": topup.user,
-            "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
-            "coin_value": Valuation().coins(topup.total_coins, topup.amount.currency.code),
-            "receipt_url": site_url("wallet:topup-detail", topup.public_id),
-            "wallet_url": site_url("wallet:index"),
-        },
-    )
+    with recipient_locale(topup.user):
+        email_send(
+            to=topup.user.email,
+            subject=ngettext(
+                "Your Coinsite receipt: %(coins)s coin", "Your Coinsite receipt: %(coins)s coins", topup.total_coins
+            )
+            % {"coins": format_count(topup.total_coins)},
+            template="topup_receipt",
+            context={
+                "topup": topup,
+                "user": topup.user,
+                "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
+                "coin_value": Valuation().coins(topup.total_coins, topup.amount.currency.code),
+                "receipt_url": site_url("wallet:topup-detail", topup.public_id),
+                "wallet_url": site_url("wallet:index"),
+            },
+        )
 
 
 def account_frozen_send(*, email: str, reason: str) -> None:
-    """Tell a user their account was frozen by staff, and why."""
-    email_send(
-        to=email, subject=_("Your Coinsite account is frozen"), template="account_frozen", context={"reason": reason}
-    )
+    """Tell a user their account was frozen by staff, and why, in their language."""
+    user = User.objects.filter(email=email).first()
+    with recipient_locale(user) if user is not None else nullcontext():
+        email_send(
+            to=email,
+            subject=_("Your Coinsite account is frozen"),
+            template="account_frozen",
+            context={"reason": reason},
+        )
 
 
 def ledger_audit_failed_send(*, day: str, report: AuditReport) -> None:

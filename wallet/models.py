@@ -19,6 +19,7 @@ from django_countries import countries
 from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
 
+from coinsite.accounts.models import ADULT_AGE
 from coinsite.lib.currencies import CURRENCY_EXPONENTS, currency_choices
 from coinsite.lib.singletons import CachedTableModel, SingletonModel
 from wallet.providers.base import PAYMENT_METHODS
@@ -223,6 +224,9 @@ class LedgerAuditRun(models.Model):
 # --- Catalogue: countries, coin packages and prices -----------------------------------------------
 
 
+MAX_MINIMUM_AGE = 25
+
+
 class Country(models.Model):
     """The economics of a country Coinsite is offered in: its currency, whether viewers there may
     recharge or gift, and how they pay. A country without a row is not offered (yet).
@@ -242,6 +246,10 @@ class Country(models.Model):
     recharge_unavailable_reason = models.CharField(
         max_length=200, blank=True, default="", help_text="Shown to viewers when recharge is switched off."
     )
+    minimum_age = models.PositiveSmallIntegerField(
+        default=ADULT_AGE,
+        help_text="The youngest age at which people here may buy coins and send gifts (19 in South Korea).",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -249,6 +257,11 @@ class Country(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{2}$"), name="wallet_country_code_format"),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="wallet_country_currency_format"),
+            # Coins are for adults everywhere: a country may only ask for more than the site-wide age.
+            models.CheckConstraint(
+                condition=Q(minimum_age__gte=ADULT_AGE, minimum_age__lte=MAX_MINIMUM_AGE),
+                name="wallet_country_minimum_age_range",
+            ),
         ]
 
     def __str__(self) -> str:

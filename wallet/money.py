@@ -5,19 +5,27 @@ provider, a value stored in a MoneyField) goes through `quantize` first. Nothing
 floats, and nothing relies on `Money.round` (banker's rounding) or on the database to round.
 """
 
+import copy
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import moneyed
-from django.utils import translation
+from babel import Locale
+from babel.numbers import format_currency
 from djmoney.money import Money
-from moneyed.l10n import format_money as babel_format_money
 
 from coinsite.lib.currencies import CURRENCY_EXPONENTS
+from coinsite.lib.l10n import active_locale
 
 # What a provider's decimal amount may look like: plain digits, no sign, exponent or spaces.
 # (Decimal("1e999999") is finite, and its quantize raises; an exponent is never a real price.)
 AMOUNT_FORMAT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,6})?")
+# Unit prices (one coin, one diamond) are shown to four decimal places.
+UNIT_PRICE_DECIMALS = 4
+UNIT_PRICE_STEP = Decimal(1).scaleb(-UNIT_PRICE_DECIMALS)
+# CLDR's Japanese data writes the yen with the full-width sign "￥" (U+FFE5); Japanese shops and the
+# issue print "¥160" (U+00A5), and one sign keeps pages, emails and live.js searchable alike.
+_SYMBOL_FIXES = str.maketrans({"\uffe5": "\u00a5"})
 
 
 class UnsupportedCurrency(ValueError):
@@ -98,6 +106,20 @@ def amount_string(money: Money) -> str:
 
 
 def format_money(money: Money, *, locale: str | None = None) -> str:
-    """The quantized amount for people: "$9.99", "¥1,000", in the active language by default."""
-    locale = locale or translation.to_locale(translation.get_language() or "en")
-    return babel_format_money(quantize(money), locale=locale)
+    """The quantized amount for people, in the active language's style (Babel's CLDR data): "$9.99",
+    "1,09 €" in French, "€ 1,09" in Dutch, "¥160" in Japanese, "₩1,500" in Korean; zero-decimal
+    currencies (JPY, KRW) never show decimals."""
+    amount = quantize(money)
+    text = format_currency(amount.amount, amount.currency.code, locale=locale or active_locale())
+    return text.translate(_SYMBOL_FIXES)
+
+
+def format_unit_price(money: Money, *, locale: str | None = None) -> str:
+    """A per-coin or per-diamond price to exactly four decimals, rounded half up, in the active language's
+    style: "$0.0141", "0,0156 €", "¥2.2857", "$0.0050" (four in every currency, so a column of them lines up)."""
+    locale = locale or active_locale()
+    amount = money.amount.quantize(UNIT_PRICE_STEP, rounding=ROUND_HALF_UP)
+    pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
+    pattern.frac_prec = (UNIT_PRICE_DECIMALS, UNIT_PRICE_DECIMALS)
+    text = pattern.apply(amount, locale, currency=currency_code(money.currency), currency_digits=False)
+    return text.translate(_SYMBOL_FIXES)

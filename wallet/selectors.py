@@ -15,8 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
-from coinsite.accounts.models import User
+from coinsite.accounts.models import ADULT_AGE, User
 from coinsite.lib.dates import day_bounds, month_bounds
+from coinsite.lib.l10n import format_datetime_local
 from wallet.ledger import CurrentBalance, accounts_with_balance
 from wallet.ledger_kinds import history_label
 from wallet.models import (
@@ -91,22 +92,42 @@ def wallet_freeze_reason(user: User) -> str:
 def recharge_unavailable_reason(user: User, country: Country | None) -> str:
     frozen = wallet_freeze_reason(user)
     if frozen:
-        return f"Your wallet is frozen by our team: {frozen} Contact support to have it lifted."
+        return _("Your wallet is frozen by our team: %(reason)s Contact support to have it lifted.") % {
+            "reason": frozen
+        }
     if user.birth_date is None:
-        return "Add your birth date to your profile before buying coins: coins are sold only to adults."
-    if not user.is_adult:
-        return "Coins can only be bought by people aged 18 or over. You can still watch live streams."
+        return _("Add your birth date to your profile before buying coins: coins are sold only to adults.")
+    if not user.is_at_least(_minimum_age(country)):
+        return _too_young_reason(country)
     if country is None:
-        return "Buying coins is not available in your country yet."
+        return _("Buying coins is not available in your country yet.")
     if not country.recharge_enabled:
-        return country.recharge_unavailable_reason or f"Buying coins is not available in {country.name}."
+        return country.recharge_unavailable_reason or _("Buying coins is not available in %(country)s.") % {
+            "country": country.name
+        }
     excluded_until = exclusion_until(user)
     if excluded_until:
-        return (
-            f"You paused recharging and gifting until {timezone.localtime(excluded_until):%d %b %Y, %H:%M} UTC. "
-            "The pause cannot be lifted early."
-        )
+        return _("You paused recharging and gifting until %(until)s. The pause cannot be lifted early.") % {
+            "until": format_datetime_local(excluded_until)
+        }
     return ""
+
+
+def _minimum_age(country: Country | None) -> int:
+    """How old people must be to buy coins and send gifts in `country` (the site-wide adult age elsewhere)."""
+    return country.minimum_age if country is not None else ADULT_AGE
+
+
+def _too_young_reason(country: Country | None) -> str:
+    """Why someone under the country's age may not buy coins, naming the country where its age differs."""
+    age = _minimum_age(country)
+    if country is not None and age != ADULT_AGE:
+        return _(
+            "In %(country)s, coins can only be bought by people aged %(age)s or over. You can still watch live streams."
+        ) % {"country": country.name, "age": age}
+    return _("Coins can only be bought by people aged %(age)s or over. You can still watch live streams.") % {
+        "age": age
+    }
 
 
 def exclusion_until(user: User) -> datetime.datetime | None:

@@ -7,8 +7,8 @@ Rules (the issue "Spending controls", `SpendingControls` docstring):
 - A self-exclusion pause only ever moves later: it cannot be shortened or lifted early.
 - "Spent" means coins debited from the viewer's coin wallet by a transaction of a kind the caller
   says spends coins (wallet knows no such kind itself: apps register theirs in
-  `wallet.ledger_kinds`); days and months are UTC calendar days and months. The reads (what was
-  spent, the budgets in force) are in `wallet.selectors`.
+  `wallet.ledger_kinds`); days and months are UTC calendar days and months, shown to the viewer
+  in their own time zone. The reads (what was spent, the budgets in force) are in `wallet.selectors`.
 
 Concurrency. `spending_check` runs inside the gift service's own transaction, before its debit,
 and takes `SELECT ... FOR NO KEY UPDATE` on the viewer's `SpendingControls` row. A second gift by
@@ -21,15 +21,22 @@ budget to protect and take no lock.
 
 import datetime
 import math
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from coinsite.accounts.models import User
-from coinsite.lib.dates import day_bounds, format_utc, month_bounds
+from coinsite.lib.dates import day_bounds, month_bounds
+from coinsite.lib.l10n import format_count, format_datetime_local
 from wallet.ledger import MAX_AMOUNT
 from wallet.models import SpendingControls
 from wallet.selectors import coins_spent, effective_limit, effective_limits, pending_raise
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 RAISE_DELAY = datetime.timedelta(hours=24)
 EXCLUSION_PERIODS: dict[str, datetime.timedelta] = {
@@ -37,10 +44,14 @@ EXCLUSION_PERIODS: dict[str, datetime.timedelta] = {
     "7d": datetime.timedelta(days=7),
     "30d": datetime.timedelta(days=30),
 }
-EXCLUSION_LABELS: dict[str, str] = {"24h": "24 hours", "7d": "7 days", "30d": "30 days"}
+EXCLUSION_LABELS: dict[str, "StrOrPromise"] = {
+    "24h": gettext_lazy("24 hours"),
+    "7d": gettext_lazy("7 days"),
+    "30d": gettext_lazy("30 days"),
+}
 MAX_LIMIT = MAX_AMOUNT
 PERIODS = ("daily", "monthly")
-PERIOD_LABELS = {"daily": "daily budget", "monthly": "monthly budget"}
+PERIOD_LABELS = {"daily": gettext_lazy("Daily budget"), "monthly": gettext_lazy("Monthly budget")}
 
 
 class SpendingError(Exception):
@@ -83,7 +94,7 @@ def spending_limits_set(
     _check_limit(daily_limit, "daily")
     _check_limit(monthly_limit, "monthly")
     if daily_limit is not None and monthly_limit is not None and daily_limit > monthly_limit:
-        raise InvalidSpendingRequest("Your daily budget cannot be higher than your monthly budget.")
+        raise InvalidSpendingRequest(_("Your daily budget cannot be higher than your monthly budget."))
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         controls = _locked_controls(user)
@@ -113,8 +124,8 @@ def self_exclusion_start(*, user: User, period: str, now: datetime.datetime | No
     InvalidSpendingRequest and changes nothing. Atomic under the row lock.
     """
     if not isinstance(period, str) or period not in EXCLUSION_PERIODS:
-        choices = ", ".join(EXCLUSION_LABELS.values())
-        raise InvalidSpendingRequest(f"Choose how long to pause for: {choices}.")
+        choices = ", ".join(str(label) for label in EXCLUSION_LABELS.values())
+        raise InvalidSpendingRequest(_("Choose how long to pause for: %(choices)s.") % {"choices": choices})
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         controls = _locked_controls(user)
@@ -145,8 +156,8 @@ def spending_check(*, user: User, coins: int, kinds: frozenset[str], now: dateti
         return
     if controls.excluded_until is not None and controls.excluded_until > now:
         raise SpendingBlocked(
-            f"You paused gifting and recharging until {format_utc(controls.excluded_until)}. "
-            "The pause cannot be lifted early.",
+            _("You paused gifting and recharging until %(until)s. The pause cannot be lifted early.")
+            % {"until": format_datetime_local(controls.excluded_until)},
             reason="excluded",
         )
     daily, monthly = effective_limits(controls, now)
@@ -162,7 +173,7 @@ def spending_check(*, user: User, coins: int, kinds: frozenset[str], now: dateti
 
 def _locked_controls(user: User) -> SpendingControls:
     if user is None or user.pk is None:
-        raise InvalidSpendingRequest("Spending controls need a saved user.")
+        raise InvalidSpendingRequest(_("Spending controls need a saved user."))
     spending_controls_for(user)
     return SpendingControls.objects.select_for_update(no_key=True).get(pk=user.pk)
 
@@ -170,29 +181,53 @@ def _locked_controls(user: User) -> SpendingControls:
 def _check_limit(value: object, period: str) -> None:
     if value is None:
         return
-    label = PERIOD_LABELS[period].capitalize()
+    budget = {"budget": PERIOD_LABELS[period]}
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidSpendingRequest(f"{label} must be a whole number of coins, or blank for no limit.")
+        raise InvalidSpendingRequest(_("%(budget)s must be a whole number of coins, or blank for no limit.") % budget)
     if value < 1:
-        raise InvalidSpendingRequest(f"{label} must be at least 1 coin; leave it blank for no limit.")
+        raise InvalidSpendingRequest(_("%(budget)s must be at least 1 coin; leave it blank for no limit.") % budget)
     if value > MAX_LIMIT:
-        raise InvalidSpendingRequest(f"{label} can be at most {MAX_LIMIT:,} coins.")
+        raise InvalidSpendingRequest(
+            _("%(budget)s can be at most %(most)s coins.") % {**budget, "most": format_count(MAX_LIMIT)}
+        )
 
 
 def _check_coins(coins: object) -> None:
     if isinstance(coins, bool) or not isinstance(coins, int) or not 1 <= coins <= MAX_AMOUNT:
-        raise InvalidSpendingRequest(f"A spend must be a positive whole number of coins, not {coins!r}.")
+        raise InvalidSpendingRequest(
+            _("A spend must be a positive whole number of coins, not %(coins)s.") % {"coins": repr(coins)}
+        )
 
 
 def _check_budget(*, coins: int, limit: int | None, spent: int, period: str, resets_at: datetime.datetime) -> None:
     if limit is None or spent + coins <= limit:
         return
     left = max(limit - spent, 0)
-    raise SpendingBlocked(
-        f"This would take you past your {PERIOD_LABELS[period]} of {limit:,} coins: you have {left:,} coins "
-        f"left until {format_utc(resets_at)}.",
-        reason=period,
+    raise SpendingBlocked(f"{_budget_passed(period, limit)} {_coins_left(left, resets_at)}", reason=period)
+
+
+def _budget_passed(period: str, limit: int) -> str:
+    if period == "daily":
+        text = ngettext(
+            "This would take you past your daily budget of %(limit)s coin.",
+            "This would take you past your daily budget of %(limit)s coins.",
+            limit,
+        )
+    else:
+        text = ngettext(
+            "This would take you past your monthly budget of %(limit)s coin.",
+            "This would take you past your monthly budget of %(limit)s coins.",
+            limit,
+        )
+    return text % {"limit": format_count(limit)}
+
+
+def _coins_left(left: int, resets_at: datetime.datetime) -> str:
+    """When the budget starts again, in the viewer's time zone: the UTC midnight that resets it."""
+    text = ngettext(
+        "You have %(left)s coin left until %(reset)s.", "You have %(left)s coins left until %(reset)s.", left
     )
+    return text % {"left": format_count(left), "reset": format_datetime_local(resets_at)}
 
 
 def _limit_order(value: int | None) -> float:

@@ -17,11 +17,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from coinsite.accounts.http import AuthenticatedRequest
-from coinsite.lib.dates import format_utc
+from coinsite.lib.l10n import format_count, format_datetime_local
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from wallet import exports, selectors, services, spending
 from wallet.forms import PAYMENT_METHOD_LABELS, HistoryFilterForm, LimitsForm, PauseForm, RechargeForm
@@ -90,7 +91,7 @@ def topup_return(request: AuthenticatedRequest, public_id: uuid.UUID) -> HttpRes
     except ProviderError as error:  # the webhook or the sweep will tell us; the receipt page shows it pending
         logger.warning("Could not re-check top-up %s on return: %s", topup.public_id, error)
     if request.GET.get("cancelled"):
-        messages.info(request, "The payment was cancelled. Nothing was charged.")
+        messages.info(request, _("The payment was cancelled. Nothing was charged."))
     return redirect("wallet:topup-detail", public_id=topup.public_id)
 
 
@@ -114,7 +115,7 @@ def topup_detail(request: AuthenticatedRequest, public_id: uuid.UUID) -> HttpRes
 def webhook(request: HttpRequest, provider_name: str) -> HttpResponse:
     """Provider webhooks: verified by signature, deduplicated per event, 2xx on replays."""
     if provider_name not in PROVIDERS or provider_name != settings.PAYMENT_PROVIDER:
-        raise Http404("This payment provider is not in use.")
+        raise Http404(_("This payment provider is not in use."))
     try:
         outcomes = services.webhook_receive(provider_name=provider_name, body=request.body, headers=request.headers)
     except WebhookRejected as rejection:
@@ -215,14 +216,14 @@ def controls(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         action = CONTROL_ACTIONS.get(request.POST.get("action", ""))
         if action is None:
-            messages.error(request, "That action is not available. Nothing was changed.")
+            messages.error(request, _("That action is not available. Nothing was changed."))
             return _controls_page(request, status=400)
         return action(request)
     period = request.GET.get("pause")
     if period is None:
         return _controls_page(request)
     if period not in spending.EXCLUSION_PERIODS:
-        messages.error(request, "Choose a pause of 24 hours, 7 days or 30 days.")
+        messages.error(request, _("Choose a pause of 24 hours, 7 days or 30 days."))
         return _controls_page(request, status=400)
     return _pause_confirm_page(request, PauseForm(initial={"period": period}), period)
 
@@ -240,24 +241,18 @@ def _set_limits(request: AuthenticatedRequest) -> HttpResponse:
     except spending.InvalidSpendingRequest as error:
         form.add_error(None, str(error))
         return _controls_page(request, limits_form=form, status=400)
-    messages.success(request, "Your budgets were saved.")
+    messages.success(request, _("Your budgets were saved."))
     now = timezone.now()
     for period in spending.PERIODS:
         pending = selectors.pending_raise(controls, period, now)
         if pending is not None:
-            target = "no limit" if pending.limit is None else f"{pending.limit:,} coins"
-            messages.info(
-                request,
-                f"Your {spending.PERIOD_LABELS[period]} changes to {target} on "
-                f"{format_utc(pending.effective_at)}: raising or removing a budget "
-                "takes effect 24 hours later.",
-            )
+            messages.info(request, _pending_raise_message(period, pending))
     return redirect("wallet:controls")
 
 
 def _cancel_raises(request: AuthenticatedRequest) -> HttpResponse:
     spending.spending_raises_cancel(user=request.user)
-    messages.success(request, "Pending budget raises were cancelled. Your current budgets stay.")
+    messages.success(request, _("Pending budget raises were cancelled. Your current budgets stay."))
     return redirect("wallet:controls")
 
 
@@ -266,13 +261,50 @@ def _pause(request: AuthenticatedRequest) -> HttpResponse:
     if not form.is_valid():
         period = request.POST.get("period", "")
         if period not in spending.EXCLUSION_PERIODS:
-            messages.error(request, "Choose a pause of 24 hours, 7 days or 30 days. Nothing was changed.")
+            messages.error(request, _("Choose a pause of 24 hours, 7 days or 30 days. Nothing was changed."))
             return _controls_page(request, status=400)
         return _pause_confirm_page(request, form, period, status=400)
     controls = spending.self_exclusion_start(user=request.user, period=form.cleaned_data["period"])
-    until = format_utc(controls.excluded_until) if controls.excluded_until else ""  # set just now
-    messages.success(request, f"Gifting and buying coins are paused until {until}. The pause cannot be lifted early.")
+    until = format_datetime_local(controls.excluded_until) if controls.excluded_until else ""  # set just now
+    messages.success(
+        request,
+        _("Gifting and buying coins are paused until %(until)s. The pause cannot be lifted early.") % {"until": until},
+    )
     return redirect("wallet:controls")
+
+
+def _pending_raise_message(period: str, pending: selectors.PendingRaise) -> str:
+    when = {"when": format_datetime_local(pending.effective_at)}
+    if pending.limit is None:
+        text = (
+            _(
+                "Your daily budget changes to no limit on %(when)s: raising or removing a budget takes effect 24 "
+                "hours later."
+            )
+            if period == "daily"
+            else _(
+                "Your monthly budget changes to no limit on %(when)s: raising or removing a budget takes effect 24 "
+                "hours later."
+            )
+        )
+        return text % when
+    texts = {
+        "daily": ngettext(
+            "Your daily budget changes to %(coins)s coin on %(when)s: raising or removing a budget takes effect "
+            "24 hours later.",
+            "Your daily budget changes to %(coins)s coins on %(when)s: raising or removing a budget takes effect "
+            "24 hours later.",
+            pending.limit,
+        ),
+        "monthly": ngettext(
+            "Your monthly budget changes to %(coins)s coin on %(when)s: raising or removing a budget takes effect "
+            "24 hours later.",
+            "Your monthly budget changes to %(coins)s coins on %(when)s: raising or removing a budget takes effect "
+            "24 hours later.",
+            pending.limit,
+        ),
+    }
+    return texts[period] % {**when, "coins": format_count(pending.limit)}
 
 
 CONTROL_ACTIONS = {"limits": _set_limits, "cancel-raises": _cancel_raises, "pause": _pause}

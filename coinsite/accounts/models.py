@@ -1,6 +1,7 @@
 import datetime
 from typing import Any, Never
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import F, Q
@@ -9,6 +10,7 @@ from django.utils.translation import gettext_lazy
 from django_countries.fields import CountryField
 
 from coinsite.lib.currencies import DEFAULT_CURRENCY, currency_choices
+from coinsite.lib.l10n import DEFAULT_TIME_ZONE, time_zone_choices
 
 ADULT_AGE = 18
 
@@ -44,6 +46,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     country = CountryField(default="US")
     birth_date = models.DateField(null=True, blank=True)
     preferred_currency = models.CharField(max_length=3, choices=currency_choices, default=DEFAULT_CURRENCY)
+    # The language pages and emails use; "" until chosen (pages then follow the browser, emails are in English).
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True, default="")
+    time_zone = models.CharField(max_length=64, choices=time_zone_choices, default=DEFAULT_TIME_ZONE)
     is_creator = models.BooleanField(default=False)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -73,10 +78,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
         return day.year - self.birth_date.year - before_birthday
 
+    def is_at_least(self, age: int) -> bool:
+        """Whether the person is `age` or older today (False without a birth date)."""
+        years = self.age_on(timezone.localdate())
+        return years is not None and years >= age
+
     @property
     def is_adult(self) -> bool:
-        age = self.age_on(timezone.localdate())
-        return age is not None and age >= ADULT_AGE
+        return self.is_at_least(ADULT_AGE)
 
 
 class StaffAction(models.Model):

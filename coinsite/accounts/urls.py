@@ -8,6 +8,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
+    path("language/", views.language_set, name="language"),
     path("2fa/", views.security, name="security"),
     path("2fa/setup/", views.enroll, name="enroll"),
     path("2fa/setup/email/", views.enroll_email, name="enroll-email"),

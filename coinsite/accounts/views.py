@@ -9,8 +9,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.formats import date_format
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.views import i18n
 from django.views.decorators.http import require_POST
 from django_countries import countries
 from django_otp import devices_for_user
@@ -22,6 +23,7 @@ from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.accounts.models import CountryChange, User
 from coinsite.accounts.stages import TwoFactorStage
 from coinsite.lib.access import has_two_factor, sudo_is_fresh, sudo_mark_fresh, sudo_required
+from coinsite.lib.l10n import format_date_local, language_or_default, time_zone
 from coinsite.lib.urls import safe_next
 
 FAILURES_SESSION_KEY = "coinsite_2fa_failures"
@@ -41,7 +43,7 @@ def two_factor_login(request: HttpRequest) -> HttpResponse:
             request.session[FAILURES_SESSION_KEY] = failures
             if failures >= settings.TWO_FACTOR_MAX_FAILURES:
                 request.session.pop(FAILURES_SESSION_KEY, None)
-                messages.error(request, "Too many wrong codes. Sign in again to retry.")
+                messages.error(request, _("Too many wrong codes. Sign in again to retry."))
                 return stage.abort()
             form.add_error("code", str(refusal))
         else:
@@ -80,7 +82,7 @@ def enroll(request: AuthenticatedRequest) -> HttpResponse:
             form.add_error("code", str(refusal))
         else:
             django_otp.login(request, device)
-            messages.success(request, "Two-factor authentication is on.")
+            messages.success(request, _("Two-factor authentication is on."))
             return render(request, "accounts/backup_codes.html", {"codes": codes, "first_time": True})
     enrollment = two_factor.totp_enrollment_begin(user=request.user)
     return render(request, "accounts/enroll.html", {"form": form, "enrollment": enrollment})
@@ -120,7 +122,7 @@ def enroll_email(request: AuthenticatedRequest) -> HttpResponse:
 @sudo_required
 def backup_codes_regenerate(request: AuthenticatedRequest) -> HttpResponse:
     if not has_two_factor(request.user):
-        messages.error(request, "Turn on two-factor authentication first.")
+        messages.error(request, _("Turn on two-factor authentication first."))
         return redirect("accounts:security")
     codes = two_factor.backup_codes_regenerate(user=request.user)
     return render(request, "accounts/backup_codes.html", {"codes": codes, "first_time": False})
@@ -136,9 +138,9 @@ def device_remove(request: AuthenticatedRequest) -> HttpResponse:
         messages.error(request, str(refusal))
     else:
         if removed:
-            messages.success(request, "The device was removed.")
+            messages.success(request, _("The device was removed."))
         else:
-            messages.error(request, "That device was not found.")
+            messages.error(request, _("That device was not found."))
     return redirect("accounts:security")
 
 
@@ -160,7 +162,8 @@ def confirm(request: AuthenticatedRequest) -> HttpResponse:
 
 @login_required
 def profile(request: AuthenticatedRequest) -> HttpResponse:
-    """Name, country and currency. A country change needs the sudo re-check and waits (coinsite.accounts.country)."""
+    """Name, country, currency, language and time zone. A country change needs the sudo re-check and waits
+    (coinsite.accounts.country)."""
     user = request.user
     pending = country.country_change_pending(user)
     form = ProfileForm(
@@ -169,6 +172,8 @@ def profile(request: AuthenticatedRequest) -> HttpResponse:
             "display_name": user.display_name,
             "country": _country_shown(request, pending),
             "preferred_currency": user.preferred_currency,
+            "language": language_or_default(user.language or translation.get_language()),
+            "time_zone": user.time_zone,
         },
     )
     if request.method == "GET":
@@ -183,10 +188,28 @@ def profile(request: AuthenticatedRequest) -> HttpResponse:
         user=user,
         display_name=form.cleaned_data["display_name"],
         preferred_currency=form.cleaned_data["preferred_currency"],
+        language=form.cleaned_data["language"] or None,
+        time_zone=form.cleaned_data["time_zone"] or None,
     )
     change = country.country_change_request(user=user, country=wanted, request_address=_client_address(request))
-    messages.success(request, _profile_saved_message(user, pending, change))
+    # Said in the language just chosen, and in the zone just chosen (the next page uses both).
+    with translation.override(language_or_default(user.language)), timezone.override(time_zone(user.time_zone)):
+        messages.success(request, _profile_saved_message(user, pending, change))
     return redirect("accounts:profile")
+
+
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """The footer's language chooser: Django's `set_language` (the language cookie, then back to `next`),
+    with `next` through the site's one same-site check; a signed-in person's choice is also saved."""
+    language = request.POST.get(i18n.LANGUAGE_QUERY_PARAMETER, "")
+    submitted = request.POST.copy()
+    submitted["next"] = safe_next(request, submitted.get("next"), reverse("home"))
+    request.POST = submitted  # type: ignore[assignment]  # Django's view reads `next` from here
+    response = i18n.set_language(request)
+    if isinstance(request.user, User) and language in dict(settings.LANGUAGES):
+        services.profile_language_set(user=request.user, language=language)
+    return response
 
 
 def _country_shown(request: AuthenticatedRequest, pending: CountryChange | None) -> str:
@@ -225,7 +248,7 @@ def _profile_saved_message(user: User, pending: CountryChange | None, change: Co
             "approves it; until then prices and payment rules stay those of %(current)s."
         ) % {
             "country": change.get_to_country_display(),
-            "date": date_format(change.effective_at, "DATE_FORMAT"),
+            "date": format_date_local(change.effective_at),
             "current": user.get_country_display(),
         }
     if change is None and pending is not None:

@@ -1,4 +1,7 @@
-"""Days and months in UTC, the one calendar the site uses for budgets, statements and reports."""
+"""Days and months in UTC, the one calendar the site uses for budgets, statements and reports.
+
+People see these moments in their own time zone (`coinsite.lib.l10n`).
+"""
 
 import datetime
 import re
@@ -49,9 +52,3 @@ def parse_month(text: str) -> datetime.date | None:
     if not (2000 <= year <= 9998 and 1 <= month <= 12):
         return None
     return datetime.date(year, month, 1)
-
-
-def format_utc(moment: datetime.datetime) -> str:
-    """ "16 Nov 2026, 09:05 UTC": the way pages show a moment."""
-    moment = moment.astimezone(datetime.UTC)
-    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"

@@ -3,15 +3,40 @@
 `email_send(template="topup_receipt", ...)` renders `emails/topup_receipt.txt` and, unless
 `html=False`, `emails/topup_receipt.html`, which extends `emails/base.html` (the frame and the
 styles every HTML email shares). The context always has `site_url`, for absolute links.
+
+An email to a person is written in their language and shows times in their time zone: build it
+(subject, context, attachments) and send it inside `with recipient_locale(user):`.
 """
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone, translation
+
+from coinsite.lib.l10n import language_or_default, time_zone
+
+
+class Recipient(Protocol):
+    """What an email needs to know about the person it is for (a `coinsite.accounts.User`)."""
+
+    language: str
+    time_zone: str
+
+
+@contextmanager
+def recipient_locale(recipient: Recipient) -> Iterator[None]:
+    """Everything inside speaks to `recipient`: their saved language (English if they never chose one),
+    with amounts and dates formatted for it, and times in their time zone; the caller's are restored after."""
+    with (
+        translation.override(language_or_default(recipient.language)),
+        timezone.override(time_zone(recipient.time_zone)),
+    ):
+        yield
 
 
 def site_url(url_name: str, *args: Any) -> str:
@@ -28,8 +53,9 @@ def email_send(
     html: bool = True,
     attachments: Sequence[tuple[str, str, str]] = (),
 ) -> None:
-    """Render emails/<template>.txt (and .html) with `context` and send it now; attachments are
-    (filename, content, mimetype). Raises what the mail backend raises, so callers can release a claim."""
+    """Render emails/<template>.txt (and .html) with `context`, in the active language and time zone (see
+    `recipient_locale`), and send it now; attachments are (filename, content, mimetype). Raises what the
+    mail backend raises, so callers can release a claim."""
     context = {"site_url": settings.SITE_URL, **context}
     message = EmailMultiAlternatives(
         subject=subject,

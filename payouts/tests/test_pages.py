@@ -180,7 +180,9 @@ def test_chart_data_and_supporters_with_anonymous_gifts_in_one_row(creator_clien
 
 
 def text_of(page: str, test_id: str, tag: str) -> str:
-    html = re.search(rf'data-testid="{test_id}">(.*?)</{tag}>', page, re.S).group(1)
+    found = re.search(rf'data-testid="{test_id}">(.*?)</{tag}>', page, re.S)
+    assert found is not None, f"no {test_id} in the page"
+    html = found.group(1)
     return re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", html)).strip()
 
 

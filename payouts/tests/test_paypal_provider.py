@@ -358,7 +358,15 @@ def test_a_bank_account_is_not_offered_and_not_accepted_with_paypal_payouts(bob,
     form = PayoutMethodForm()
 
     assert form.fields["kind"].choices == [("paypal", "PayPal")]
-    assert [code for code, _label in form.fields["currency"].choices] == ["EUR", "GBP", "JPY", "USD"]
+    assert [code for code, _label in form.fields["currency"].choices] == [
+        "AUD",
+        "CAD",
+        "EUR",
+        "GBP",
+        "JPY",
+        "MXN",
+        "USD",
+    ]
     with pytest.raises(services.PayoutError) as refused:
         add_method(bob, kind="bank", currency="EUR")
     assert str(refused.value) == BANK_REFUSAL
@@ -366,7 +374,7 @@ def test_a_bank_account_is_not_offered_and_not_accepted_with_paypal_payouts(bob,
         add_method(bob, kind="paypal", currency="KRW")
     assert str(refused.value) == (
         "Payouts are sent with PayPal, which cannot pay in KRW: "
-        "choose one of EUR, GBP, JPY, USD for your payout method."
+        "choose one of AUD, CAD, EUR, GBP, JPY, MXN, USD for your payout method."
     )
     assert PayoutMethod.objects.count() == 0
     assert mail.outbox == []

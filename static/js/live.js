@@ -57,7 +57,12 @@
     }
     var text = amount.toString().padStart(digits + 1, "0");
     var exact = digits ? text.slice(0, -digits) + "." + text.slice(-digits) : text;
-    return "(" + money.format(exact) + ")";
+    return "(" + sameYenSign(money.format(exact)) + ")";
+  }
+
+  // The server (wallet.money.format_money) prints the yen as "¥"; Japanese CLDR data, here too, says "￥".
+  function sameYenSign(text) {
+    return text.replace(/\uFFE5/g, "\u00A5");
   }
 
   function clone(id) {

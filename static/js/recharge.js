@@ -1,8 +1,17 @@
 // Shows the price of a custom amount as the viewer types; the server recomputes it authoritatively.
+// Numbers and prices in the page's language (<html lang>, as the server's Babel formats do); the words
+// come from Django's JavaScript catalogue (base.html loads it before this script).
 (function () {
   const input = document.getElementById("id_custom_coins");
   const output = document.getElementById("custom-price");
   if (!input || !output) return;
+  const translate = window.gettext || function (text) { return text; };
+  const translatePlural = window.ngettext || function (one, many, count) { return count === 1 ? one : many; };
+  const fill = window.interpolate || function (text, values) {
+    return text.replace(/%\(\w+\)s/g, function (key) { return values[key.slice(2, -2)]; });
+  };
+  const locale = document.documentElement.lang || "en";
+  const numbers = new Intl.NumberFormat(locale);
   const custom = document.querySelector('input[name="choice"][value="custom"]');
   const exponent = Number(input.dataset.exponent);
   const currency = input.dataset.currency;
@@ -16,7 +25,8 @@
     const numerator = perCoinScaled * BigInt(coins) * minorScale;
     const minor = (numerator * 2n + scale) / (2n * scale);
     const amount = Number(minor) / Number(minorScale);
-    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(amount);
+    const text = new Intl.NumberFormat(locale, { style: "currency", currency }).format(amount);
+    return text.replace(/\uFFE5/g, "\u00A5"); // the yen sign the server prints (wallet.money.format_money)
   }
 
   input.addEventListener("input", function () {
@@ -24,9 +34,15 @@
     const coins = Number(input.value);
     const min = Number(input.min), max = Number(input.max);
     if (!Number.isInteger(coins) || coins < min || coins > max) {
-      output.textContent = `Enter a whole number from ${min.toLocaleString()} to ${max.toLocaleString()}.`;
+      output.textContent = fill(translate("Enter a whole number from %(min)s to %(max)s."), {
+        min: numbers.format(min),
+        max: numbers.format(max),
+      }, true);
       return;
     }
-    output.textContent = `${coins.toLocaleString()} coins cost ${priceText(coins)}.`;
+    output.textContent = fill(translatePlural("%(coins)s coin costs %(price)s.", "%(coins)s coins cost %(price)s.", coins), {
+      coins: numbers.format(coins),
+      price: priceText(coins),
+    }, true);
   });
 })();

@@ -1,13 +1,22 @@
-"""Template filters that show money and coins the same way on every page."""
+"""Template filters that show money, counts and dates the same way on every page: in the active
+language's style (Babel) and, for moments, in the active time zone (the viewer's, see
+`coinsite.accounts.middleware.UserLocaleMiddleware`)."""
 
+import datetime
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from django import template
 from djmoney.money import Money
 
-from wallet.money import currency_exponent, format_money
+from coinsite.lib.l10n import (
+    format_count,
+    format_date_local,
+    format_datetime_local,
+    format_month_local,
+    format_time_local,
+)
+from wallet.money import currency_exponent, format_money, format_unit_price
 from wallet.valuation import coins_value
 
 register = template.Library()
@@ -15,7 +24,7 @@ register = template.Library()
 
 @register.filter
 def money(value: Money | None) -> str:
-    """A money amount rounded to its currency ("$9.99", "¥1,000")."""
+    """A money amount rounded to its currency ("$9.99", "1,09 €", "¥1,000")."""
     if value is None:
         return "—"
     return format_money(value)
@@ -23,18 +32,17 @@ def money(value: Money | None) -> str:
 
 @register.filter
 def money_precise(value: Money | None) -> str:
-    """A unit price with up to four decimals ("$0.0143"), for per-coin prices."""
+    """A unit price with up to four decimals ("$0.0143", "0,0156 €"), for per-coin prices."""
     if value is None:
         return "—"
-    amount = value.amount.quantize(Decimal("0.0001"))
-    return f"{value.currency.code} {amount:,.4f}"
+    return format_unit_price(value)
 
 
 @register.filter
 def intcomma_int(value: Any) -> str:
-    """An integer with thousands separators (coins and diamonds are whole numbers)."""
+    """An integer grouped the locale's way ("1,500", "1 500", "1.500"): coins and diamonds are whole numbers."""
     try:
-        return f"{int(value):,}"
+        return format_count(int(value))
     except (TypeError, ValueError):
         return ""
 
@@ -59,3 +67,30 @@ def coin_worth(coins: Any, per_coin: Money | None) -> str:
     if per_coin is None or coins in (None, ""):
         return ""
     return f"({format_money(coins_value(int(coins), per_coin))})"
+
+
+# --- Dates: the locale's style, moments in the viewer's time zone -------------------------------------
+
+
+@register.filter
+def local_datetime(value: datetime.datetime | None) -> str:
+    """A moment with its zone: "Nov 16, 2026, 9:05 AM (UTC)", "16 nov. 2026, 10:05 (Paris)"."""
+    return format_datetime_local(value) if isinstance(value, datetime.datetime) else ""
+
+
+@register.filter
+def local_time(value: datetime.datetime | None) -> str:
+    """A moment's time of day with its zone: "1:00 AM (Paris)" (e.g. when budgets reset)."""
+    return format_time_local(value) if isinstance(value, datetime.datetime) else ""
+
+
+@register.filter
+def local_date(value: datetime.date | None) -> str:
+    """A day: "Nov 16, 2026", "16 nov. 2026", "2026/11/16"; a moment's day in the viewer's zone."""
+    return format_date_local(value) if isinstance(value, datetime.date) else ""
+
+
+@register.filter
+def local_month(value: datetime.date | None) -> str:
+    """A month: "November 2026", "novembre 2026", "2026年11月"."""
+    return format_month_local(value) if isinstance(value, datetime.date) else ""

@@ -34,6 +34,8 @@ from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.webhooks import sign
 
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
+# The migrations that seed the catalogue (countries, packages, prices, per-coin rates), in order.
+CATALOGUE_MIGRATIONS = ("0004_seed_catalogue", "0011_regional_currencies")
 
 
 # --- The ledger ----------------------------------------------------------------------------------
@@ -123,11 +125,12 @@ def sandbox_outbox_install(settings) -> Outbox:
 
 
 def catalogue_ensure() -> None:
-    """The countries, packages and prices migration 0004 seeds. Tests with real transactions start
+    """The countries, packages and prices migrations 0004 and 0011 seed. Tests with real transactions start
     from flushed tables (and serialized_rollback cannot restore them once Playwright runs an event
-    loop in the test thread), so those tests put the catalogue back with the migration's own code."""
+    loop in the test thread), so those tests put the catalogue back with the migrations' own code."""
     if not Country.objects.exists():
-        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
+        for migration in CATALOGUE_MIGRATIONS:
+            importlib.import_module(f"wallet.migrations.{migration}").seed(apps, None)
 
 
 # --- Stripe, offline: a fake HTTP client and webhooks signed with the SDK's own helper ----------------

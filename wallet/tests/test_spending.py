@@ -106,7 +106,8 @@ def test_daily_budget_blocks_spending_beyond_it(funded_alice):
 
     assert blocked.value.reason == "daily"
     assert str(blocked.value) == (
-        "This would take you past your daily budget of 100 coins: you have 40 coins left until 16 Nov 2026, 00:00 UTC."
+        "This would take you past your daily budget of 100 coins. You have 40 coins left until "
+        "Nov 16, 2026, 12:00\u202fAM (UTC)."
     )
 
 
@@ -133,7 +134,7 @@ def test_monthly_budget_counts_the_calendar_month(funded_alice):
     check(funded_alice, 500, now=datetime.datetime(2026, 12, 1, 0, 0, tzinfo=UTC))
 
     assert blocked.value.reason == "monthly"
-    assert "50 coins left until 1 Dec 2026, 00:00 UTC" in str(blocked.value)
+    assert "50 coins left until Dec 1, 2026, 12:00\u202fAM (UTC)" in str(blocked.value)
 
 
 @pytest.mark.django_db

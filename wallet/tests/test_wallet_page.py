@@ -11,10 +11,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from djmoney.money import Money
 
 from coinsite.accounts.tests.factories import make_user
+from coinsite.lib.l10n import format_datetime_local
 from wallet.ledger import account_for_user, ledger_credit, ledger_debit
 from wallet.models import Asset, SpendingControls, TopUp, TopUpStatus
 from wallet.spending import spending_limits_set
@@ -94,6 +95,12 @@ def _text(html: str) -> str:
 
 def page_text(response) -> str:
     return _text(response.content.decode())
+
+
+def shown_moment(moment: datetime.datetime) -> str:
+    """How the page writes a moment for a viewer in English and UTC (page_text's spaces)."""
+    with translation.override("en"):
+        return _text(format_datetime_local(moment))
 
 
 def csv_text(response) -> str:
@@ -217,12 +224,13 @@ def test_history_lists_every_coin_movement_newest_first_with_values_and_balances
     response = alice_client.get(INDEX)
 
     assert history_rows(response) == [
-        "5 Nov 2026, 12:00 | Refund | Refund: gift not delivered | +30 coins ($0.42) | 960 coins ($13.58)",
-        f"4 Nov 2026, 08:00 | Correction | Correction: duplicate bonus | {MINUS}20 coins ($0.28) | 930 coins ($13.15)",
-        f"3 Nov 2026, 10:30 | Gift | 5 x Rose | {MINUS}50 coins ($0.71) | 950 coins ($13.44)",
-        "2 Nov 2026, 09:00 | Recharge | Recharge: 1,000 coins | +1,000 coins ($14.14) | 1,000 coins ($14.14)",
+        "Nov 5, 2026, 12:00 PM (UTC) | Refund | Refund: gift not delivered | +30 coins ($0.42) | 960 coins ($13.58)",
+        f"Nov 4, 2026, 8:00 AM (UTC) | Correction | Correction: duplicate bonus | {MINUS}20 coins ($0.28) "
+        "| 930 coins ($13.15)",
+        f"Nov 3, 2026, 10:30 AM (UTC) | Gift | 5 x Rose | {MINUS}50 coins ($0.71) | 950 coins ($13.44)",
+        "Nov 2, 2026, 9:00 AM (UTC) | Recharge | Recharge: 1,000 coins | +1,000 coins ($14.14) | 1,000 coins ($14.14)",
     ]
-    assert "4 movements. Times are UTC." in page_text(response)
+    assert "4 movements." in page_text(response)
 
 
 def test_history_never_shows_other_users_movements(alice_client, statement, bob):
@@ -264,7 +272,8 @@ def test_filtered_history_keeps_the_true_balance_after_each_movement(alice_clien
     response = alice_client.get(INDEX, {"type": "correction"})
 
     assert history_rows(response) == [
-        f"4 Nov 2026, 08:00 | Correction | Correction: duplicate bonus | {MINUS}20 coins ($0.28) | 930 coins ($13.15)",
+        f"Nov 4, 2026, 8:00 AM (UTC) | Correction | Correction: duplicate bonus | {MINUS}20 coins ($0.28) "
+        "| 930 coins ($13.15)",
     ]
 
 
@@ -452,8 +461,9 @@ def test_raising_a_budget_shows_when_it_takes_effect_and_can_be_cancelled(alice_
     assert controls.daily_limit == 100
     effective_at = controls.daily_limit_next_at
     text = page_text(response)
-    assert f"Your daily budget changes to no limit on {effective_at:%-d %b %Y, %H:%M} UTC" in text
-    assert f"Daily budget changes to no limit on {effective_at:%-d %b %Y, %H:%M} UTC." in text
+    when = shown_moment(effective_at)
+    assert f"Your daily budget changes to no limit on {when}: raising or removing a budget" in text
+    assert f"Daily budget changes to no limit on {when}." in text
 
     alice_client.post(CONTROLS, {"action": "cancel-raises"})
 
@@ -511,8 +521,8 @@ def test_pause_needs_confirmation_then_shows_paused_until(alice_client, alice):
     until = SpendingControls.objects.get(user=alice).excluded_until
     assert before + datetime.timedelta(days=7) <= until <= timezone.now() + datetime.timedelta(days=7)
     text = page_text(confirmed)
-    assert f"Gifting and buying coins are paused until {until:%-d %b %Y, %H:%M} UTC." in text
-    assert f"Paused until {until:%-d %b %Y, %H:%M} UTC" in text
+    assert f"Gifting and buying coins are paused until {shown_moment(until)}." in text
+    assert f"Paused until {shown_moment(until)}" in text
     assert "You paused recharging and gifting until" in page_text(alice_client.get(reverse("wallet:recharge")))
 
 

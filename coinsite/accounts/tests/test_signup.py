@@ -2,6 +2,7 @@ import re
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.urls import reverse
 from django_countries import countries
 
@@ -112,4 +113,5 @@ def test_countries_and_currencies_come_from_one_list_each(client):
 
     assert '<option value="NZ">New Zealand</option>' in html  # django-countries: every country
     assert '<option value="KRW">South Korean Won (KRW)</option>' in html  # coinsite.lib.currencies
-    assert html.count("<option value=") == len(countries) + len(CURRENCIES)
+    # The footer's language chooser lists the languages (coinsite.settings.LANGUAGES).
+    assert html.count("<option value=") == len(countries) + len(CURRENCIES) + len(settings.LANGUAGES)

@@ -1,0 +1,128 @@
+"""Numbers, dates and time zones for people, in the active language and the active time zone.
+
+Django activates both per request: `LocaleMiddleware` picks the language (cookie, else the
+browser's Accept-Language, else English), then `coinsite.accounts.middleware.UserLocaleMiddleware`
+applies a signed-in person's saved language and time zone. Emails switch to their recipient's
+(`coinsite.lib.email.recipient_locale`). The formats are Babel's (CLDR), so "1 500" in French and
+"16 nov. 2026" are what a French reader expects; money is `wallet.money.format_money`, built on this.
+"""
+
+import datetime
+import functools
+import zoneinfo
+
+from babel.dates import format_date, format_skeleton, format_time, get_datetime_format, get_timezone_location
+from babel.numbers import format_decimal
+from django.conf import settings
+from django.utils import timezone, translation
+from django_countries import countries
+
+DEFAULT_TIME_ZONE = "UTC"
+# The IANA areas people live in; the rest of the database is legacy aliases ("US/Eastern", "Etc/GMT+5").
+TIME_ZONE_AREAS = frozenset(
+    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
+)
+
+
+def active_locale() -> str:
+    """The Babel locale of the active language ("fr", "pt_BR"); English when none is active."""
+    return translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE)
+
+
+def language_or_default(code: str | None) -> str:
+    """`code` when the site speaks it (settings.LANGUAGES), else the default language."""
+    return code if code and code in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def language_choices() -> list[tuple[str, str]]:
+    """(code, name) for every language of the site, each named in itself ("Français", "日本語"), as a chooser
+    lists them: a reader finds their own language whichever language the page is in."""
+    names = ((code, translation.get_language_info(code)["name_local"]) for code, _name in settings.LANGUAGES)
+    return [(code, name[:1].upper() + name[1:]) for code, name in names]
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """(code, name) for every country, named and sorted in the active language (django-countries' catalogues).
+
+    A form field takes this callable: given `countries` itself, Django turns it into a list once, at import,
+    in English."""
+    return [(country.code, str(country.name)) for country in countries]
+
+
+def format_count(number: int) -> str:
+    """A whole number (coins, diamonds) grouped the locale's way: "1,500", "1 500", "1.500"."""
+    return format_decimal(number, locale=active_locale())
+
+
+# --- Dates and times --------------------------------------------------------------------------------
+
+
+def format_datetime_local(moment: datetime.datetime) -> str:
+    """A moment in the active time zone, the locale's medium date and short time, and which zone:
+    "Nov 16, 2026, 9:05 AM (UTC)", "16 nov. 2026, 10:05 (Paris)", "2026/11/16 18:05 (ソウル)"."""
+    local = timezone.localtime(moment)
+    locale = active_locale()
+    # How Babel joins a date and a time itself (format_datetime), with a short time: no seconds.
+    text = (
+        str(get_datetime_format("medium", locale=locale))
+        .replace("'", "")
+        .replace("{0}", format_time(local, "short", tzinfo=local.tzinfo, locale=locale))
+        .replace("{1}", format_date(local.date(), "medium", locale=locale))
+    )
+    return f"{text} ({zone_label(local)})"
+
+
+def format_time_local(moment: datetime.datetime) -> str:
+    """The time of day of a moment in the active time zone, and which zone: "1:00 AM (Paris)", "01:00 (Paris)"."""
+    local = timezone.localtime(moment)
+    return f"{format_time(local, 'short', tzinfo=local.tzinfo, locale=active_locale())} ({zone_label(local)})"
+
+
+def format_date_local(value: datetime.date) -> str:
+    """A day in the locale's medium style ("Nov 16, 2026", "16 nov. 2026", "16.11.2026"); a moment's day is
+    the day in the active time zone."""
+    day = timezone.localtime(value).date() if isinstance(value, datetime.datetime) else value
+    return format_date(day, "medium", locale=active_locale())
+
+
+def format_month_local(value: datetime.date) -> str:
+    """A month and year: "November 2026", "novembre 2026", "2026年11月"."""
+    day = timezone.localtime(value).date() if isinstance(value, datetime.datetime) else value
+    return format_skeleton("yMMMM", day, locale=active_locale())
+
+
+def zone_label(moment: datetime.datetime) -> str:
+    """The zone a local moment is in, by its city in the active language ("Paris", "Séoul", "UTC")."""
+    return get_timezone_location(moment.tzinfo, locale=active_locale(), return_city=True)
+
+
+# --- Time zones people choose -----------------------------------------------------------------------
+
+
+@functools.cache
+def time_zone_names() -> tuple[str, ...]:
+    """UTC, then every IANA zone of a place people live, by name (read from the tz database once)."""
+    names = (name for name in zoneinfo.available_timezones() if name.split("/", 1)[0] in TIME_ZONE_AREAS)
+    return (DEFAULT_TIME_ZONE, *sorted(name for name in names if "/" in name))
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """(name, "Europe/Paris (UTC+01:00)") for every zone, with the offset it has now."""
+    now = timezone.now()
+    zones = time_zone_names()[1:]
+    return [(DEFAULT_TIME_ZONE, DEFAULT_TIME_ZONE)] + [
+        (name, f"{name.replace('_', ' ')} (UTC{_offset(now, name)})") for name in zones
+    ]
+
+
+def time_zone(name: str | None) -> zoneinfo.ZoneInfo:
+    """The named zone, or UTC when the name is empty or unknown (a tz database update can retire a name)."""
+    try:
+        return zoneinfo.ZoneInfo(name or DEFAULT_TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(DEFAULT_TIME_ZONE)
+
+
+def _offset(now: datetime.datetime, name: str) -> str:
+    offset = now.astimezone(zoneinfo.ZoneInfo(name)).strftime("%z")  # "+0100"
+    return f"{offset[:3]}:{offset[3:]}"
