@@ -17,9 +17,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
+from coinsite.lib.l10n import format_count
 from wallet import ledger, selectors
 from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus
 from wallet.money import format_money, quantize
@@ -69,7 +71,7 @@ def topup_start(
     if offer.unavailable_reason or offer.country is None:
         raise RechargeError(offer.unavailable_reason)
     if payment_method not in offer.payment_methods:
-        raise RechargeError("Choose one of the payment methods offered in your country.")
+        raise RechargeError(gettext("Choose one of the payment methods offered in your country."))
     purchase = _purchase(offer, package_id=package_id, custom_coins=custom_coins)
     provider = get_provider()
     topup = TopUp.objects.create(
@@ -93,7 +95,8 @@ def topup_start(
         else:
             logger.exception("Checkout for top-up %s failed unexpectedly", topup.public_id)
         _finish(topup.pk, TopUpStatus.FAILED, reason="The payment provider could not start the payment.")
-        raise RechargeError("The payment could not be started. Nothing was charged; please try again.") from error
+        message = gettext("The payment could not be started. Nothing was charged; please try again.")
+        raise RechargeError(message) from error
     TopUp.objects.filter(pk=topup.pk, provider_session_id="").update(
         provider_session_id=session.provider_session_id, expires_at=session.expires_at
     )
@@ -196,18 +199,21 @@ def topup_receipt_release(*, topup_id: int) -> None:
 
 def _purchase(offer: RechargeOffer, *, package_id: int | None, custom_coins: int | None) -> Purchase:
     if (package_id is None) == (custom_coins is None):
-        raise RechargeError("Choose a coin package or enter a custom number of coins.")
+        raise RechargeError(gettext("Choose a coin package or enter a custom number of coins."))
     if package_id is not None:
         for item in offer.packages:
             if item.package.pk == package_id:
                 return Purchase(item.package.coins, item.package.bonus_coins, item.price, item.package)
-        raise RechargeError("That coin package is not available in your currency.")
+        raise RechargeError(gettext("That coin package is not available in your currency."))
     rate = offer.rate
     if rate is None:
-        raise RechargeError("Custom amounts are not available in your currency.")
+        raise RechargeError(gettext("Custom amounts are not available in your currency."))
     assert custom_coins is not None  # exactly one of package_id and custom_coins, checked above
     if not rate.min_coins <= custom_coins <= rate.max_coins:
-        raise RechargeError(f"Choose between {rate.min_coins:,} and {rate.max_coins:,} coins.")
+        raise RechargeError(
+            gettext("Choose between %(min)s and %(max)s coins.")
+            % {"min": format_count(rate.min_coins), "max": format_count(rate.max_coins)}
+        )
     return Purchase(custom_coins, 0, selectors.custom_price(rate, custom_coins), None)
 
 

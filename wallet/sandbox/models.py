@@ -5,6 +5,7 @@ import secrets
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 
@@ -28,19 +29,19 @@ def new_public_id() -> str:
 
 
 class SessionState(models.TextChoices):
-    OPEN = "open", "Open"
-    CHALLENGE = "challenge", "Waiting for confirmation"
-    PAID = "paid", "Paid"
-    DECLINED = "declined", "Declined"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
+    OPEN = "open", pgettext_lazy("sandbox checkout state", "Open")
+    CHALLENGE = "challenge", pgettext_lazy("sandbox checkout state", "Waiting for confirmation")
+    PAID = "paid", pgettext_lazy("sandbox checkout state", "Paid")
+    DECLINED = "declined", pgettext_lazy("sandbox checkout state", "Declined")
+    CANCELLED = "cancelled", pgettext_lazy("sandbox checkout state", "Cancelled")
+    EXPIRED = "expired", pgettext_lazy("sandbox checkout state", "Expired")
 
 
 class WebhookState(models.TextChoices):
-    NONE = "none", "Nothing to send"
-    PENDING = "pending", "Sending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Gave up"
+    NONE = "none", pgettext_lazy("sandbox webhook delivery", "Nothing to send")
+    PENDING = "pending", pgettext_lazy("sandbox webhook delivery", "Sending")
+    DELIVERED = "delivered", pgettext_lazy("sandbox webhook delivery", "Delivered")
+    FAILED = "failed", pgettext_lazy("sandbox webhook delivery", "Gave up")
 
 
 OPEN_STATES = (SessionState.OPEN, SessionState.CHALLENGE)
