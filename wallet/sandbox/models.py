@@ -5,7 +5,7 @@ import secrets
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 
@@ -14,11 +14,11 @@ from wallet.money import quantize
 from wallet.providers.base import PAYMENT_METHODS
 
 METHOD_LABELS = {
-    "card": "Card",
+    "card": gettext_lazy("Card"),
     "paypal": "PayPal",
     "google_pay": "Google Pay",
     "apple_pay": "Apple Pay",
-    "carrier_billing": "Carrier billing",
+    "carrier_billing": gettext_lazy("Carrier billing"),
 }
 METHOD_CHOICES = [(code, METHOD_LABELS[code]) for code in PAYMENT_METHODS]
 
