@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
@@ -40,6 +40,12 @@ from wallet.staff import receivables_settle
 logger = logging.getLogger(__name__)
 
 FINAL_FAILURE = {"failed": TopUpStatus.FAILED, "cancelled": TopUpStatus.CANCELLED, "expired": TopUpStatus.EXPIRED}
+# Status reasons are stored in English and translated where the receipt page shows them ({% translate %}).
+PROVIDER_REPORTED = {
+    "failed": gettext_noop("Provider reported the payment failed."),
+    "cancelled": gettext_noop("Provider reported the payment cancelled."),
+    "expired": gettext_noop("Provider reported the payment expired."),
+}
 # Paid but not credited: only staff move a top-up out of these (wallet.held_topups).
 REVIEW_STATES = (TopUpStatus.HELD, TopUpStatus.REFUNDED)
 # A pending top-up is asked about again after this long, and expired once well past its checkout's end.
@@ -94,7 +100,7 @@ def topup_start(
             logger.warning("Checkout for top-up %s failed to start: %s", topup.public_id, error)
         else:
             logger.exception("Checkout for top-up %s failed unexpectedly", topup.public_id)
-        _finish(topup.pk, TopUpStatus.FAILED, reason="The payment provider could not start the payment.")
+        _finish(topup.pk, TopUpStatus.FAILED, reason=gettext_noop("The payment provider could not start the payment."))
         message = gettext("The payment could not be started. Nothing was charged; please try again.")
         raise RechargeError(message) from error
     TopUp.objects.filter(pk=topup.pk, provider_session_id="").update(
@@ -173,7 +179,7 @@ def topup_sweep(*, now: datetime.datetime | None = None, limit: int = 500) -> di
             counts["credited"] += 1
         elif outcome == "expired" or (
             topup.expires_at < now - EXPIRY_GRACE
-            and _finish(topup.pk, TopUpStatus.EXPIRED, reason="The checkout was not completed in time.")
+            and _finish(topup.pk, TopUpStatus.EXPIRED, reason=gettext_noop("The checkout was not completed in time."))
         ):
             counts["expired"] += 1
     return counts
@@ -250,7 +256,7 @@ def _transition(topup: TopUp, event: PaymentEvent) -> str:
     if event.type in FINAL_FAILURE:
         if topup.status != TopUpStatus.PENDING:
             return f"ignored: already {topup.status}"
-        _set_status(topup, FINAL_FAILURE[event.type], reason=f"Provider reported the payment {event.type}.")
+        _set_status(topup, FINAL_FAILURE[event.type], reason=PROVIDER_REPORTED[event.type])
         return event.type
     return "ignored: still pending"
 
@@ -268,7 +274,7 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
         if event.payment_country != topup.user.country:
             return _hold(topup)
     late = topup.status != TopUpStatus.PENDING
-    topup_credit(topup=topup, reason="Paid after the checkout had ended." if late else "")
+    topup_credit(topup=topup, reason=gettext_noop("Paid after the checkout had ended.") if late else "")
     return "credited late" if late else "credited"
 
 
