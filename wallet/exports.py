@@ -4,6 +4,8 @@ import datetime
 import itertools
 from collections.abc import Iterable, Iterator
 
+from django.utils.translation import gettext, pgettext
+
 from coinsite.lib.spreadsheets import csv_lines, csv_text
 from wallet.money import amount_string
 from wallet.selectors import HistoryRow
@@ -13,7 +15,14 @@ from wallet.valuation import Valuation
 def history_csv_lines(rows: Iterable[HistoryRow], *, valuation: Valuation, currency: str) -> Iterator[str]:
     """A header, then one CSV line per history row with its money value in `currency`; lazy, so a
     streaming response never holds the whole history."""
-    header = ["Date (UTC)", "Type", "Description", "Coins", "Balance after", f"Value ({currency})"]
+    header = [
+        gettext("Date (UTC)"),
+        pgettext("coin history", "Type"),
+        gettext("Description"),
+        gettext("Coins"),
+        gettext("Balance after"),
+        gettext("Value (%(currency)s)") % {"currency": currency},
+    ]
     return csv_lines(itertools.chain([header], (_row(row, valuation, currency) for row in rows)))
 
 

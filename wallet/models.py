@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 from django_countries import countries
 from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
@@ -26,26 +26,26 @@ from wallet.providers.base import PAYMENT_METHODS
 
 
 class Asset(models.TextChoices):
-    COIN = "COIN", "Coins"
-    DIAMOND = "DIAMOND", "Diamonds"
+    COIN = "COIN", gettext_lazy("Coins")
+    DIAMOND = "DIAMOND", gettext_lazy("Diamonds")
 
 
 class AccountKind(models.TextChoices):
-    USER = "user", "User wallet"
-    SYSTEM = "system", "System account"
+    USER = "user", gettext_lazy("User wallet")
+    SYSTEM = "system", gettext_lazy("System account")
 
 
 class SystemAccount(models.TextChoices):
     """Codes of the system accounts. They may go negative: coins issued is negative by design."""
 
-    COINS_ISSUED = "coins_issued", "Coins issued"
-    COINS_CONSUMED = "coins_consumed", "Coins consumed"
-    COINS_CLEARING = "coins_clearing", "Coins clearing"
-    COINS_RECEIVABLE = "coins_receivable", "Coins receivable"
-    DIAMONDS_ISSUED = "diamonds_issued", "Diamonds issued"
-    DIAMONDS_REDEEMED = "diamonds_redeemed", "Diamonds redeemed"
-    DIAMONDS_CLEARING = "diamonds_clearing", "Diamonds clearing"
-    DIAMONDS_RECEIVABLE = "diamonds_receivable", "Diamonds receivable"
+    COINS_ISSUED = "coins_issued", gettext_lazy("Coins issued")
+    COINS_CONSUMED = "coins_consumed", gettext_lazy("Coins consumed")
+    COINS_CLEARING = "coins_clearing", gettext_lazy("Coins clearing")
+    COINS_RECEIVABLE = "coins_receivable", gettext_lazy("Coins receivable")
+    DIAMONDS_ISSUED = "diamonds_issued", gettext_lazy("Diamonds issued")
+    DIAMONDS_REDEEMED = "diamonds_redeemed", gettext_lazy("Diamonds redeemed")
+    DIAMONDS_CLEARING = "diamonds_clearing", gettext_lazy("Diamonds clearing")
+    DIAMONDS_RECEIVABLE = "diamonds_receivable", gettext_lazy("Diamonds receivable")
 
     @property
     def asset(self) -> str:
@@ -103,7 +103,7 @@ class LedgerAccount(models.Model):
     asset = models.CharField(max_length=8, choices=Asset.choices)
     balance = models.BigIntegerField(default=0)
     append_only_balance = models.BooleanField(
-        default=False, help_text="Credits insert balance deltas instead of updating this row."
+        default=False, help_text=gettext_lazy("Credits insert balance deltas instead of updating this row.")
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -144,7 +144,7 @@ class LedgerTransaction(AppendOnlyModel):
     """One balanced posting; its idempotency key makes a retried operation post nothing twice."""
 
     idempotency_key = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=64, help_text="What posted it, e.g. topup, gift, payout, refund.")
+    kind = models.CharField(max_length=64, help_text=gettext_lazy("What posted it, e.g. topup, gift, payout, refund."))
     memo = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -171,7 +171,7 @@ class LedgerEntry(AppendOnlyModel):
 
     class Meta:
         ordering = ["id"]
-        verbose_name_plural = "ledger entries"
+        verbose_name_plural = gettext_lazy("ledger entries")
         indexes = [models.Index(fields=["account", "created_at"], name="wallet_entry_account_created")]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_ledgerentry_amount_nonzero"),
@@ -234,26 +234,33 @@ class Country(models.Model):
     The country itself (its code and name, in the viewer's language) comes from django-countries.
     """
 
-    code = CountryField(primary_key=True, help_text="ISO 3166-1 alpha-2, e.g. US.")
+    code = CountryField(primary_key=True, help_text=gettext_lazy("ISO 3166-1 alpha-2, e.g. US."))
     currency = models.CharField(
-        max_length=3, choices=currency_choices, help_text="ISO 4217 code prices are shown and charged in."
+        max_length=3, choices=currency_choices, help_text=gettext_lazy("ISO 4217 code prices are shown and charged in.")
     )
     recharge_enabled = models.BooleanField(default=True)
     gifting_enabled = models.BooleanField(default=True)
     payment_methods = models.JSONField(
-        default=list, blank=True, help_text="Offered methods: card, paypal, google_pay, apple_pay, carrier_billing."
+        default=list,
+        blank=True,
+        help_text=gettext_lazy("Offered methods: card, paypal, google_pay, apple_pay, carrier_billing."),
     )
     recharge_unavailable_reason = models.CharField(
-        max_length=200, blank=True, default="", help_text="Shown to viewers when recharge is switched off."
+        max_length=200,
+        blank=True,
+        default="",
+        help_text=gettext_lazy("Shown to viewers when recharge is switched off."),
     )
     minimum_age = models.PositiveSmallIntegerField(
         default=ADULT_AGE,
-        help_text="The youngest age at which people here may buy coins and send gifts (19 in South Korea).",
+        help_text=gettext_lazy(
+            "The youngest age at which people here may buy coins and send gifts (19 in South Korea)."
+        ),
     )
 
     class Meta:
         ordering = ["code"]
-        verbose_name_plural = "countries"
+        verbose_name_plural = gettext_lazy("countries")
         constraints = [
             models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{2}$"), name="wallet_country_code_format"),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="wallet_country_currency_format"),
@@ -274,10 +281,14 @@ class Country(models.Model):
 
     def clean(self) -> None:
         if self.currency not in CURRENCY_EXPONENTS:
-            raise ValidationError({"currency": f"Coinsite does not sell coins in {self.currency}."})
+            raise ValidationError(
+                {"currency": gettext("Coinsite does not sell coins in %(currency)s.") % {"currency": self.currency}}
+            )
         methods = self.payment_methods
         if not isinstance(methods, list) or any(not isinstance(m, str) or m not in PAYMENT_METHODS for m in methods):
-            raise ValidationError({"payment_methods": f"Choose from {', '.join(PAYMENT_METHODS)}."})
+            raise ValidationError(
+                {"payment_methods": gettext("Choose from %(methods)s.") % {"methods": ", ".join(PAYMENT_METHODS)}}
+            )
 
 
 class CoinPackage(models.Model):
@@ -343,11 +354,11 @@ class CoinRate(CachedTableModel):
 
 
 class TopUpStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for payment"
-    SUCCEEDED = "succeeded", "Paid"
-    FAILED = "failed", "Payment failed"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
+    PENDING = "pending", pgettext_lazy("top-up status", "Waiting for payment")
+    SUCCEEDED = "succeeded", pgettext_lazy("top-up status", "Paid")
+    FAILED = "failed", pgettext_lazy("top-up status", "Payment failed")
+    CANCELLED = "cancelled", pgettext_lazy("top-up status", "Cancelled")
+    EXPIRED = "expired", pgettext_lazy("top-up status", "Expired")
     # Paid from another country than the account's: not credited until staff release it (wallet.held_topups).
     HELD = "held", gettext_lazy("Held for review")
     REFUNDED = "refunded", gettext_lazy("Refunded after review")
@@ -367,7 +378,10 @@ class TopUp(models.Model):
     provider = models.CharField(max_length=20)
     provider_session_id = models.CharField(max_length=200, blank=True, default="")
     payment_country = models.CharField(
-        max_length=2, blank=True, default="", help_text="The billing or card country the provider reported."
+        max_length=2,
+        blank=True,
+        default="",
+        help_text=gettext_lazy("The billing or card country the provider reported."),
     )
     status = models.CharField(max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.PENDING)
     status_reason = models.CharField(max_length=200, blank=True, default="")
@@ -381,7 +395,13 @@ class TopUp(models.Model):
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
     # A paid top-up stays `succeeded` (the payment happened); a refund or chargeback is recorded here.
     reversal = models.CharField(
-        max_length=12, blank=True, default="", choices=[("refund", "Refunded"), ("chargeback", "Charged back")]
+        max_length=12,
+        blank=True,
+        default="",
+        choices=[
+            ("refund", pgettext_lazy("top-up reversal", "Refunded")),
+            ("chargeback", gettext_lazy("Charged back")),
+        ],
     )
     reversal_reason = models.CharField(max_length=300, blank=True, default="")
     reversed_at = models.DateTimeField(null=True, blank=True)
@@ -480,7 +500,7 @@ class SpendingControls(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "spending controls"
+        verbose_name_plural = gettext_lazy("spending controls")
         constraints = [
             models.CheckConstraint(
                 condition=Q(daily_limit__isnull=True) | Q(daily_limit__gt=0), name="wallet_spending_daily_positive"
@@ -512,16 +532,18 @@ class EconomySettings(SingletonModel):
         decimal_places=6,
         default=0.005,
         default_currency="USD",
-        help_text="What one diamond pays out (the creator share made explicit).",
+        help_text=gettext_lazy("What one diamond pays out (the creator share made explicit)."),
     )
     adjustment_approval_above = models.PositiveIntegerField(
         default=10_000,
-        help_text="Balance corrections larger than this many coins or diamonds need a second staff member's approval.",
+        help_text=gettext_lazy(
+            "Balance corrections larger than this many coins or diamonds need a second staff member's approval."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = verbose_name_plural = "economy settings"
+        verbose_name = verbose_name_plural = gettext_lazy("economy settings")
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="wallet_economysettings_singleton"),
             models.CheckConstraint(condition=Q(diamond_value__gt=0), name="wallet_economysettings_diamond_positive"),
@@ -540,7 +562,7 @@ class WalletFreeze(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="wallet_freeze"
     )
-    reason = models.CharField(max_length=300, help_text="Shown to the user.")
+    reason = models.CharField(max_length=300, help_text=gettext_lazy("Shown to the user."))
     frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     frozen_at = models.DateTimeField(default=timezone.now)
 
@@ -585,9 +607,9 @@ class CoinReceivable(models.Model):
 
 
 class AdjustmentStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for a second approval"
-    POSTED = "posted", "Posted"
-    REJECTED = "rejected", "Rejected"
+    PENDING = "pending", pgettext_lazy("adjustment status", "Waiting for a second approval")
+    POSTED = "posted", pgettext_lazy("adjustment status", "Posted")
+    REJECTED = "rejected", pgettext_lazy("adjustment status", "Rejected")
 
 
 class Adjustment(models.Model):
@@ -599,7 +621,7 @@ class Adjustment(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjustments")
     asset = models.CharField(max_length=8, choices=Asset.choices)
-    amount = models.BigIntegerField(help_text="Positive adds to the balance, negative takes from it.")
+    amount = models.BigIntegerField(help_text=gettext_lazy("Positive adds to the balance, negative takes from it."))
     reason = models.TextField()
     status = models.CharField(max_length=10, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

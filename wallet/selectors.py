@@ -13,11 +13,12 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from djmoney.money import Money
 
 from coinsite.accounts.models import ADULT_AGE, User
 from coinsite.lib.dates import day_bounds, month_bounds
-from coinsite.lib.l10n import format_datetime_local
+from coinsite.lib.l10n import format_count, format_datetime_local
 from wallet.ledger import CurrentBalance, accounts_with_balance
 from wallet.ledger_kinds import history_label
 from wallet.models import (
@@ -30,12 +31,13 @@ from wallet.models import (
     EconomySettings,
     LedgerAccount,
     LedgerEntry,
+    LedgerTransaction,
     SpendingControls,
     TopUp,
     TopUpStatus,
     WalletFreeze,
 )
-from wallet.money import price_for_coins
+from wallet.money import format_money, price_for_coins
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -430,10 +432,24 @@ def _row(entry: LedgerEntry, balance_after: int) -> HistoryRow:
         created_at=entry.created_at,
         kind=kind,
         type_label=label,
-        description=entry.transaction.memo or label,
+        description=_description(entry.transaction, abs(entry.amount), label),
         coins=entry.amount,
         balance_after=balance_after,
     )
+
+
+def _description(transaction: LedgerTransaction, coins: int, label: str) -> str:
+    """What the history says a movement was: in the reader's language for the kinds the wallet posts with
+    what it needs in their metadata; otherwise the memo written when it was posted (a gift's "2 x Rose", a
+    staff member's reason)."""
+    metadata = transaction.metadata or {}
+    if transaction.kind == "topup" and "amount" in metadata and "currency" in metadata:
+        price = format_money(Money(metadata["amount"], metadata["currency"]))
+        text = ngettext("Recharge: %(coins)s coin for %(price)s", "Recharge: %(coins)s coins for %(price)s", coins)
+        return text % {"coins": format_count(coins), "price": price}
+    if transaction.kind == "receivable.settle":
+        return _("Settles coins owed after a refund or chargeback")
+    return transaction.memo or label
 
 
 def month_recharges(user: User, now: datetime.datetime) -> list[Money]:

@@ -17,9 +17,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
+from coinsite.lib.l10n import format_count
 from wallet import ledger, selectors
 from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus
 from wallet.money import format_money, quantize
@@ -38,6 +40,12 @@ from wallet.staff import receivables_settle
 logger = logging.getLogger(__name__)
 
 FINAL_FAILURE = {"failed": TopUpStatus.FAILED, "cancelled": TopUpStatus.CANCELLED, "expired": TopUpStatus.EXPIRED}
+# Status reasons are stored in English and translated where the receipt page shows them ({% translate %}).
+PROVIDER_REPORTED = {
+    "failed": gettext_noop("Provider reported the payment failed."),
+    "cancelled": gettext_noop("Provider reported the payment cancelled."),
+    "expired": gettext_noop("Provider reported the payment expired."),
+}
 # Paid but not credited: only staff move a top-up out of these (wallet.held_topups).
 REVIEW_STATES = (TopUpStatus.HELD, TopUpStatus.REFUNDED)
 # A pending top-up is asked about again after this long, and expired once well past its checkout's end.
@@ -69,7 +77,7 @@ def topup_start(
     if offer.unavailable_reason or offer.country is None:
         raise RechargeError(offer.unavailable_reason)
     if payment_method not in offer.payment_methods:
-        raise RechargeError("Choose one of the payment methods offered in your country.")
+        raise RechargeError(gettext("Choose one of the payment methods offered in your country."))
     purchase = _purchase(offer, package_id=package_id, custom_coins=custom_coins)
     provider = get_provider()
     topup = TopUp.objects.create(
@@ -92,8 +100,9 @@ def topup_start(
             logger.warning("Checkout for top-up %s failed to start: %s", topup.public_id, error)
         else:
             logger.exception("Checkout for top-up %s failed unexpectedly", topup.public_id)
-        _finish(topup.pk, TopUpStatus.FAILED, reason="The payment provider could not start the payment.")
-        raise RechargeError("The payment could not be started. Nothing was charged; please try again.") from error
+        _finish(topup.pk, TopUpStatus.FAILED, reason=gettext_noop("The payment provider could not start the payment."))
+        message = gettext("The payment could not be started. Nothing was charged; please try again.")
+        raise RechargeError(message) from error
     TopUp.objects.filter(pk=topup.pk, provider_session_id="").update(
         provider_session_id=session.provider_session_id, expires_at=session.expires_at
     )
@@ -170,7 +179,7 @@ def topup_sweep(*, now: datetime.datetime | None = None, limit: int = 500) -> di
             counts["credited"] += 1
         elif outcome == "expired" or (
             topup.expires_at < now - EXPIRY_GRACE
-            and _finish(topup.pk, TopUpStatus.EXPIRED, reason="The checkout was not completed in time.")
+            and _finish(topup.pk, TopUpStatus.EXPIRED, reason=gettext_noop("The checkout was not completed in time."))
         ):
             counts["expired"] += 1
     return counts
@@ -196,18 +205,21 @@ def topup_receipt_release(*, topup_id: int) -> None:
 
 def _purchase(offer: RechargeOffer, *, package_id: int | None, custom_coins: int | None) -> Purchase:
     if (package_id is None) == (custom_coins is None):
-        raise RechargeError("Choose a coin package or enter a custom number of coins.")
+        raise RechargeError(gettext("Choose a coin package or enter a custom number of coins."))
     if package_id is not None:
         for item in offer.packages:
             if item.package.pk == package_id:
                 return Purchase(item.package.coins, item.package.bonus_coins, item.price, item.package)
-        raise RechargeError("That coin package is not available in your currency.")
+        raise RechargeError(gettext("That coin package is not available in your currency."))
     rate = offer.rate
     if rate is None:
-        raise RechargeError("Custom amounts are not available in your currency.")
+        raise RechargeError(gettext("Custom amounts are not available in your currency."))
     assert custom_coins is not None  # exactly one of package_id and custom_coins, checked above
     if not rate.min_coins <= custom_coins <= rate.max_coins:
-        raise RechargeError(f"Choose between {rate.min_coins:,} and {rate.max_coins:,} coins.")
+        raise RechargeError(
+            gettext("Choose between %(min)s and %(max)s coins.")
+            % {"min": format_count(rate.min_coins), "max": format_count(rate.max_coins)}
+        )
     return Purchase(custom_coins, 0, selectors.custom_price(rate, custom_coins), None)
 
 
@@ -244,7 +256,7 @@ def _transition(topup: TopUp, event: PaymentEvent) -> str:
     if event.type in FINAL_FAILURE:
         if topup.status != TopUpStatus.PENDING:
             return f"ignored: already {topup.status}"
-        _set_status(topup, FINAL_FAILURE[event.type], reason=f"Provider reported the payment {event.type}.")
+        _set_status(topup, FINAL_FAILURE[event.type], reason=PROVIDER_REPORTED[event.type])
         return event.type
     return "ignored: still pending"
 
@@ -262,7 +274,7 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
         if event.payment_country != topup.user.country:
             return _hold(topup)
     late = topup.status != TopUpStatus.PENDING
-    topup_credit(topup=topup, reason="Paid after the checkout had ended." if late else "")
+    topup_credit(topup=topup, reason=gettext_noop("Paid after the checkout had ended.") if late else "")
     return "credited late" if late else "credited"
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
+from coinsite.lib.l10n import format_count
 from wallet import ledger
 from wallet.models import (
     Adjustment,
@@ -40,13 +42,13 @@ class StaffOperationError(Exception):
 
 def _check_staff(staff: User) -> None:
     if staff is None or not staff.is_staff:
-        raise StaffOperationError("Only staff can do this.")
+        raise StaffOperationError(gettext("Only staff can do this."))
 
 
 def _clean_reason(reason: str) -> str:
     reason = " ".join((reason or "").split())
     if not reason:
-        raise StaffOperationError("Give a reason: it is recorded and, for freezes, shown to the user.")
+        raise StaffOperationError(gettext("Give a reason: it is recorded and, for freezes, shown to the user."))
     return reason[:300]
 
 
@@ -86,7 +88,7 @@ def account_freeze(*, user: User, staff: User, reason: str) -> None:
     _check_staff(staff)
     reason = _clean_reason(reason)
     if user.pk == staff.pk:
-        raise StaffOperationError("Staff cannot freeze their own account.")
+        raise StaffOperationError(gettext("Staff cannot freeze their own account."))
     with transaction.atomic(durable=True):
         before = {"is_active": user.is_active}
         User.objects.filter(pk=user.pk).update(is_active=False)
@@ -130,11 +132,11 @@ def adjustment_request(*, staff: User, user: User, asset: str, amount: int, reas
     _check_staff(staff)
     reason = _clean_reason(reason)
     if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 or abs(amount) > ledger.MAX_AMOUNT:
-        raise StaffOperationError("The correction is a non-zero whole number of coins or diamonds.")
+        raise StaffOperationError(gettext("The correction is a non-zero whole number of coins or diamonds."))
     if asset not in Asset.values:
-        raise StaffOperationError("Choose coins or diamonds.")
+        raise StaffOperationError(gettext("Choose coins or diamonds."))
     if asset == Asset.DIAMOND and not user.is_creator:
-        raise StaffOperationError("Only creators hold diamonds.")
+        raise StaffOperationError(gettext("Only creators hold diamonds."))
     with transaction.atomic(durable=True):
         adjustment = Adjustment.objects.create(user=user, asset=asset, amount=amount, reason=reason, requested_by=staff)
         staff_action_record(
@@ -190,9 +192,12 @@ def adjustment_reject(*, adjustment_id: int, staff: User, reason: str) -> Adjust
 
 def _check_reviewable(adjustment: Adjustment, staff: User) -> None:
     if adjustment.status != AdjustmentStatus.PENDING:
-        raise StaffOperationError(f"This adjustment is {adjustment.get_status_display().lower()} already.")
+        # Translators: status is the adjustment's status in lower case, e.g. "posted" or "rejected"
+        raise StaffOperationError(
+            gettext("This adjustment is %(status)s already.") % {"status": adjustment.get_status_display().lower()}
+        )
     if adjustment.requested_by_id == staff.pk:
-        raise StaffOperationError("A second staff member must approve this adjustment, not the one who asked.")
+        raise StaffOperationError(gettext("A second staff member must approve this adjustment, not the one who asked."))
 
 
 def _post_adjustment(adjustment: Adjustment, *, reviewer: User | None) -> None:
@@ -213,7 +218,8 @@ def _post_adjustment(adjustment: Adjustment, *, reviewer: User | None) -> None:
         )
     except ledger.InsufficientFunds as error:
         raise StaffOperationError(
-            f"The user has only {error.available:,} to take from; the correction would make the balance negative."
+            gettext("The user has only %(available)s to take from; the correction would make the balance negative.")
+            % {"available": format_count(error.available)}
         ) from None
     adjustment.status, adjustment.ledger_transaction = AdjustmentStatus.POSTED, posting
     adjustment.reviewed_by, adjustment.reviewed_at = reviewer, timezone.now() if reviewer else None
@@ -239,12 +245,15 @@ def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -
     _check_staff(staff)
     reason = _clean_reason(reason)
     if kind not in REVERSAL_KINDS:
-        raise StaffOperationError("Choose refund or chargeback.")
+        raise StaffOperationError(gettext("Choose refund or chargeback."))
     topup = TopUp.objects.select_for_update().select_related("user").get(pk=topup_id)
     if topup.status != TopUpStatus.SUCCEEDED:
-        raise StaffOperationError("Only a paid top-up can be refunded or charged back.")
+        raise StaffOperationError(gettext("Only a paid top-up can be refunded or charged back."))
     if topup.reversal:
-        raise StaffOperationError(f"This top-up was {topup.get_reversal_display().lower()} already.")
+        # Translators: reversal is "refunded" or "charged back"
+        raise StaffOperationError(
+            gettext("This top-up was %(reversal)s already.") % {"reversal": topup.get_reversal_display().lower()}
+        )
     wallet = ledger.account_for_user(topup.user, Asset.COIN)
     balance = LedgerAccount.objects.select_for_update(no_key=True).values_list("balance", flat=True).get(pk=wallet.pk)
     coins = topup.total_coins

@@ -40,7 +40,7 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A person on Coinsite: viewer, creator (is_creator) or staff (is_staff); email is the login."""
 
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField(gettext_lazy("email address"), unique=True)
     display_name = models.CharField(max_length=60)
     # Any country (names and codes from django-countries); what Coinsite offers there is wallet.Country's business.
     country = CountryField(default="US")
@@ -96,8 +96,10 @@ class StaffAction(models.Model):
     """
 
     actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="staff_actions")
-    action = models.CharField(max_length=64, help_text="e.g. change, delete, payout.approve, topup.refund")
-    target_type = models.CharField(max_length=100, help_text="app_label.model of the object acted on")
+    action = models.CharField(
+        max_length=64, help_text=gettext_lazy("e.g. change, delete, payout.approve, topup.refund")
+    )
+    target_type = models.CharField(max_length=100, help_text=gettext_lazy("app_label.model of the object acted on"))
     target_id = models.CharField(max_length=64, blank=True, default="")
     target_repr = models.CharField(max_length=200, blank=True, default="")
     before = models.JSONField(null=True, blank=True)
@@ -158,11 +160,18 @@ class CountryChange(models.Model):
     to_country = CountryField()
     status = models.CharField(max_length=10, choices=CountryChangeStatus.choices, default=CountryChangeStatus.PENDING)
     requested_at = models.DateTimeField(default=timezone.now)
-    effective_at = models.DateTimeField(help_text="When the cooling-off ends and the change applies by itself.")
+    effective_at = models.DateTimeField(
+        help_text=gettext_lazy("When the cooling-off ends and the change applies by itself.")
+    )
     request_address = models.GenericIPAddressField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
-        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="The staff member, if any."
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=gettext_lazy("The staff member, if any."),
     )
 
     class Meta:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import segno
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django_otp import devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -36,7 +37,7 @@ def totp_enrollment_begin(*, user: User) -> Enrollment:
     """Return the user's pending (unconfirmed) authenticator, creating one if needed."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        device = TOTPDevice.objects.create(user=user, name=gettext("Authenticator app"), confirmed=False)
     secret = base64.b32encode(device.bin_key).decode()
     qr = segno.make(device.config_url, error="m")
     return Enrollment(device=device, secret=secret, qr_svg_data_uri=qr.svg_data_uri(scale=5))
@@ -48,14 +49,14 @@ def totp_enrollment_confirm(*, user: User, code: str) -> tuple[TOTPDevice, list[
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("id").first()
         if device is None:
-            raise CodeRefused("This setup expired. Start again to get a new QR code.")
+            raise CodeRefused(gettext("This setup expired. Start again to get a new QR code."))
         accepted = code.isdigit() and device.verify_token(code)
         if accepted:
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             codes = _replace_backup_codes(user)
     if not accepted:
-        raise CodeRefused("That code did not match. Check your app's clock and try the newest code.")
+        raise CodeRefused(gettext("That code did not match. Check your app's clock and try the newest code."))
     return device, codes
 
 
@@ -79,7 +80,7 @@ def device_remove(*, user: User, persistent_id: str) -> bool:
     False, changing nothing, when the user has no such device.
     """
     if user.is_staff and _is_last_authenticator(user, persistent_id):
-        raise DeviceRemovalRefused("Staff accounts must keep an authenticator. Add another one first.")
+        raise DeviceRemovalRefused(gettext("Staff accounts must keep an authenticator. Add another one first."))
     for device in devices_for_user(user, confirmed=None):
         if device.persistent_id == persistent_id:
             with transaction.atomic():
@@ -99,7 +100,7 @@ def code_verify(*, user: User, code: str) -> Device:
     """
     code = _normalise(code)
     if not code:
-        raise CodeRefused("Enter the code from your authenticator app or a backup code.")
+        raise CodeRefused(gettext("Enter the code from your authenticator app or a backup code."))
     model = TOTPDevice if code.isdigit() and len(code) == 6 else StaticDevice
     wait_seconds = None
     with transaction.atomic():
@@ -111,8 +112,15 @@ def code_verify(*, user: User, code: str) -> Device:
             if device.verify_token(code):
                 return device
     if wait_seconds:
-        raise CodeRefused(f"Too many wrong codes. Wait {wait_seconds} seconds and try again.")
-    raise CodeRefused("That code is not valid, or it has already been used.")
+        raise CodeRefused(
+            ngettext(
+                "Too many wrong codes. Wait %(count)d second and try again.",
+                "Too many wrong codes. Wait %(count)d seconds and try again.",
+                wait_seconds,
+            )
+            % {"count": wait_seconds}
+        )
+    raise CodeRefused(gettext("That code is not valid, or it has already been used."))
 
 
 def _is_last_authenticator(user: User, persistent_id: str) -> bool:

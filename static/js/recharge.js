@@ -5,9 +5,10 @@
   const input = document.getElementById("id_custom_coins");
   const output = document.getElementById("custom-price");
   if (!input || !output) return;
-  const translate = window.gettext || function (text) { return text; };
-  const translatePlural = window.ngettext || function (one, many, count) { return count === 1 ? one : many; };
-  const fill = window.interpolate || function (text, values) {
+  // Named gettext and ngettext, as makemessages -d djangojs looks for them by name.
+  const gettext = window.gettext || function (text) { return text; };
+  const ngettext = window.ngettext || function (one, many, count) { return count === 1 ? one : many; };
+  const interpolate = window.interpolate || function (text, values) {
     return text.replace(/%\(\w+\)s/g, function (key) { return values[key.slice(2, -2)]; });
   };
   const locale = document.documentElement.lang || "en";
@@ -34,13 +35,13 @@
     const coins = Number(input.value);
     const min = Number(input.min), max = Number(input.max);
     if (!Number.isInteger(coins) || coins < min || coins > max) {
-      output.textContent = fill(translate("Enter a whole number from %(min)s to %(max)s."), {
+      output.textContent = interpolate(gettext("Enter a whole number from %(min)s to %(max)s."), {
         min: numbers.format(min),
         max: numbers.format(max),
       }, true);
       return;
     }
-    output.textContent = fill(translatePlural("%(coins)s coin costs %(price)s.", "%(coins)s coins cost %(price)s.", coins), {
+    output.textContent = interpolate(ngettext("%(coins)s coin costs %(price)s.", "%(coins)s coins cost %(price)s.", coins), {
       coins: numbers.format(coins),
       price: priceText(coins),
     }, true);

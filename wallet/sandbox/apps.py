@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class SandboxConfig(AppConfig):
@@ -8,7 +9,7 @@ class SandboxConfig(AppConfig):
 
     name = "wallet.sandbox"
     label = "paysandbox"
-    verbose_name = "Payment sandbox"
+    verbose_name = gettext_lazy("Payment sandbox")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

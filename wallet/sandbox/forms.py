@@ -6,6 +6,7 @@ import re
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 SUCCESS, DECLINED, CHALLENGE = "success", "declined", "challenge"
 
@@ -14,31 +15,31 @@ TEST_CARDS = {
     "4000000000000002": DECLINED,
     "4000000000003220": CHALLENGE,
 }
-TEST_CARD_ERROR = (
+TEST_CARD_ERROR = gettext_lazy(
     "Use one of the test card numbers: 4242 4242 4242 4242 (payment succeeds), "
     "4000 0000 0000 0002 (payment is declined) or 4000 0000 0000 3220 (asks for an extra confirmation)."
 )
 TEST_CODES = {"000000": SUCCESS, "999999": DECLINED}
-TEST_CODE_ERROR = "Use a test code: 000000 approves the payment, 999999 declines it."
+TEST_CODE_ERROR = gettext_lazy("Use a test code: 000000 approves the payment, 999999 declines it.")
 
 
 class CardForm(forms.Form):
     card_number = forms.CharField(
-        label="Card number",
+        label=gettext_lazy("Card number"),
         max_length=30,
-        help_text="Test cards only: 4242 4242 4242 4242, 4000 0000 0000 0002 or 4000 0000 0000 3220.",
+        help_text=gettext_lazy("Test cards only: 4242 4242 4242 4242, 4000 0000 0000 0002 or 4000 0000 0000 3220."),
         widget=forms.TextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
     )
     expiry = forms.CharField(
-        label="Expiry date (MM / YY)",
+        label=gettext_lazy("Expiry date (MM / YY)"),
         max_length=7,
-        help_text="Any date in the future.",
+        help_text=gettext_lazy("Any date in the future."),
         widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM / YY"}),
     )
     cvc = forms.CharField(
-        label="Security code (CVC)",
+        label=gettext_lazy("Security code (CVC)"),
         max_length=4,
-        help_text="Any 3 or 4 digits.",
+        help_text=gettext_lazy("Any 3 or 4 digits."),
         widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric"}),
     )
 
@@ -53,13 +54,13 @@ class CardForm(forms.Form):
         month, year = (int(match[1]), 2000 + int(match[2])) if match else (0, 0)
         today = timezone.localdate()
         if not 1 <= month <= 12 or (year, month) < (today.year, today.month):
-            raise forms.ValidationError("Enter a future expiry date as MM / YY, for example 12 / 34.")
+            raise forms.ValidationError(gettext("Enter a future expiry date as MM / YY, for example 12 / 34."))
         return datetime.date(year, month, 1)
 
     def clean_cvc(self) -> str:
         cvc = self.cleaned_data["cvc"].strip()
         if not re.fullmatch(r"\d{3,4}", cvc):
-            raise forms.ValidationError("Enter the 3 or 4 digit security code.")
+            raise forms.ValidationError(gettext("Enter the 3 or 4 digit security code."))
         return cvc
 
     @property
@@ -68,27 +69,27 @@ class CardForm(forms.Form):
 
     @property
     def payer_detail(self) -> str:
-        return f"Card ending {self.cleaned_data['card_number'][-4:]}"
+        return gettext("Card ending %(digits)s") % {"digits": self.cleaned_data["card_number"][-4:]}
 
 
 class CarrierBillingForm(forms.Form):
     phone = forms.CharField(
-        label="Mobile number",
+        label=gettext_lazy("Mobile number"),
         max_length=20,
-        help_text="Any number works here; no text message is sent.",
+        help_text=gettext_lazy("Any number works here; no text message is sent."),
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "placeholder": "+1 555 0100"}),
     )
     code = forms.CharField(
-        label="Code from the text message",
+        label=gettext_lazy("Code from the text message"),
         max_length=6,
-        help_text="Test codes: 000000 approves, 999999 declines.",
+        help_text=gettext_lazy("Test codes: 000000 approves, 999999 declines."),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
     def clean_phone(self) -> str:
         phone = re.sub(r"[\s().-]", "", self.cleaned_data["phone"])
         if not re.fullmatch(r"\+?\d{7,15}", phone):
-            raise forms.ValidationError("Enter a phone number of 7 to 15 digits, for example +1 555 0100.")
+            raise forms.ValidationError(gettext("Enter a phone number of 7 to 15 digits, for example +1 555 0100."))
         return phone
 
     def clean_code(self) -> str:
@@ -103,4 +104,4 @@ class CarrierBillingForm(forms.Form):
 
     @property
     def payer_detail(self) -> str:
-        return f"Phone ending {self.cleaned_data['phone'][-4:]}"
+        return gettext("Phone ending %(digits)s") % {"digits": self.cleaned_data["phone"][-4:]}

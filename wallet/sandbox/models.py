@@ -5,6 +5,7 @@ import secrets
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 
@@ -13,11 +14,11 @@ from wallet.money import quantize
 from wallet.providers.base import PAYMENT_METHODS
 
 METHOD_LABELS = {
-    "card": "Card",
+    "card": gettext_lazy("Card"),
     "paypal": "PayPal",
     "google_pay": "Google Pay",
     "apple_pay": "Apple Pay",
-    "carrier_billing": "Carrier billing",
+    "carrier_billing": gettext_lazy("Carrier billing"),
 }
 METHOD_CHOICES = [(code, METHOD_LABELS[code]) for code in PAYMENT_METHODS]
 
@@ -28,19 +29,19 @@ def new_public_id() -> str:
 
 
 class SessionState(models.TextChoices):
-    OPEN = "open", "Open"
-    CHALLENGE = "challenge", "Waiting for confirmation"
-    PAID = "paid", "Paid"
-    DECLINED = "declined", "Declined"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
+    OPEN = "open", pgettext_lazy("sandbox checkout state", "Open")
+    CHALLENGE = "challenge", pgettext_lazy("sandbox checkout state", "Waiting for confirmation")
+    PAID = "paid", pgettext_lazy("sandbox checkout state", "Paid")
+    DECLINED = "declined", pgettext_lazy("sandbox checkout state", "Declined")
+    CANCELLED = "cancelled", pgettext_lazy("sandbox checkout state", "Cancelled")
+    EXPIRED = "expired", pgettext_lazy("sandbox checkout state", "Expired")
 
 
 class WebhookState(models.TextChoices):
-    NONE = "none", "Nothing to send"
-    PENDING = "pending", "Sending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Gave up"
+    NONE = "none", pgettext_lazy("sandbox webhook delivery", "Nothing to send")
+    PENDING = "pending", pgettext_lazy("sandbox webhook delivery", "Sending")
+    DELIVERED = "delivered", pgettext_lazy("sandbox webhook delivery", "Delivered")
+    FAILED = "failed", pgettext_lazy("sandbox webhook delivery", "Gave up")
 
 
 OPEN_STATES = (SessionState.OPEN, SessionState.CHALLENGE)

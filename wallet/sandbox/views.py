@@ -76,13 +76,13 @@ def _pay_wallet(request: HttpRequest, session: SandboxSession, method: str, coun
     action = request.POST.get("action")
     if action not in {"approve", "decline"}:
         return _render(
-            request, "sandbox/checkout.html", session, method=method, status=400, error="Choose Approve or Decline."
+            request, "sandbox/checkout.html", session, method=method, status=400, error=_("Choose Approve or Decline.")
         )
     sandbox_session_finish(
         session_id=session.pk,
         outcome=State.PAID if action == "approve" else State.DECLINED,
         paid_with=method,
-        payer_detail=f"{METHOD_LABELS[method]} test account",
+        payer_detail=(_("%(method)s test account") % {"method": METHOD_LABELS[method]})[:60],
         billing_country=country,
     )
     return _after_finish(session)
@@ -93,7 +93,7 @@ def _challenge(request: HttpRequest, session: SandboxSession) -> HttpResponse:
         return _render(request, "sandbox/challenge.html", session)
     action = request.POST.get("action")
     if action not in {"approve", "deny"}:
-        return _render(request, "sandbox/challenge.html", session, status=400, error="Choose Approve or Deny.")
+        return _render(request, "sandbox/challenge.html", session, status=400, error=_("Choose Approve or Deny."))
     sandbox_session_finish(
         session_id=session.pk,
         outcome=State.PAID if action == "approve" else State.DECLINED,

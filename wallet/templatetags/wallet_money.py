@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import template
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
 from djmoney.money import Money
 
 from coinsite.lib.l10n import (
@@ -45,6 +47,13 @@ def intcomma_int(value: Any) -> str:
         return format_count(int(value))
     except (TypeError, ValueError):
         return ""
+
+
+@register.simple_tag
+def coins_amount(amount: object, *, prefix: str = "", empty: str = "") -> SafeString:
+    """The coins partial (templates/wallet/_coins.html) as a value, so a sentence around an amount of coins stays
+    one translatable message: `{% coins_amount owed as owed_coins %}{% blocktranslate %}You owe {{ owed_coins }}…`."""
+    return render_to_string("wallet/_coins.html", {"amount": amount, "prefix": prefix, "empty": empty})
 
 
 @register.filter(name="currency_exponent")

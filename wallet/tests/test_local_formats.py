@@ -20,7 +20,9 @@ from coinsite.lib.l10n import (
     format_time_local,
     time_zone,
 )
+from wallet.models import LedgerTransaction
 from wallet.money import format_money, format_unit_price
+from wallet.selectors import _description as history_description
 
 NBSP, NNBSP = "\xa0", "\u202f"
 # 00:05 UTC on a Monday: the day before in America, the same day in Europe and Asia.
@@ -204,3 +206,22 @@ def test_the_date_filters_use_the_viewers_zone_and_style():
     assert render("{{ at|local_time }}", "en", "Europe/Paris", at=MOMENT) == "1:05\u202fAM (Paris)"
     assert render("{{ month|local_month }}", "es", month=datetime.date(2026, 11, 1)) == "noviembre de 2026"
     assert render("[{{ nothing|local_datetime }}]", "en", nothing=None) == "[]"
+
+
+def test_the_history_describes_a_recharge_in_the_readers_formats_not_in_the_memos():
+    memo = "Recharge: 1,400 coins for €19.99"
+    recharge = LedgerTransaction(kind="topup", memo=memo, metadata={"amount": "19.99", "currency": "EUR"})
+
+    french = in_language("fr", history_description, recharge, 1_400, "Recharge")
+
+    assert french == f"Recharge: 1{NNBSP}400 coins for 19,99{NBSP}€"  # the words come from the catalogue
+    assert in_language("en", history_description, recharge, 1, "Recharge") == "Recharge: 1 coin for €19.99"
+
+
+def test_the_history_shows_the_memo_of_what_the_wallet_cannot_describe():
+    gift = LedgerTransaction(kind="gift", memo="2 x Rose", metadata={"gift": 7})
+    without_price = LedgerTransaction(kind="topup", memo="Recharge: 1,000 coins", metadata={})
+
+    assert in_language("fr", history_description, gift, 20, "Gift") == "2 x Rose"
+    assert in_language("fr", history_description, without_price, 1_000, "Recharge") == "Recharge: 1,000 coins"
+    assert in_language("fr", history_description, LedgerTransaction(kind="gift"), 20, "Cadeau") == "Cadeau"
