@@ -115,7 +115,7 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
 def sentry_init(*, dsn: str, environment: str, release: str | None, traces_sample_rate: float) -> bool:
     """Report errors to Sentry (Django, Celery and logging integrations switch on by themselves).
 
-    No personal data is sent (`send_default_pii` off): a viewer's email or address never leaves.
+    No personal data is sent (the SDK's default: no user emails, addresses or cookies in events).
     """
     import sentry_sdk  # noqa: PLC0415  (loaded only when SENTRY_DSN is set: it patches Django and Celery)
 
@@ -124,6 +124,5 @@ def sentry_init(*, dsn: str, environment: str, release: str | None, traces_sampl
         environment=environment,
         release=release,
         traces_sample_rate=traces_sample_rate,
-        send_default_pii=False,
     )
     return sentry_sdk.get_client().is_active()
