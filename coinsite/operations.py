@@ -116,7 +116,7 @@ def _database_ready() -> None:
 def _migrations_ready() -> None:
     """No unapplied migration. Loading the migration graph costs tens of ms, so a positive answer is
     kept for a minute; a negative one is asked again at every probe (a deploy is migrating)."""
-    global _migrations_applied_at  # noqa: PLW0603  (a per-process cache of one fact)
+    global _migrations_applied_at
     now = time.monotonic()
     if _migrations_applied_at is not None and now - _migrations_applied_at < MIGRATIONS_RECHECK_SECONDS:
         return
@@ -139,7 +139,9 @@ def _redis_urls() -> dict[str, str]:
 
 
 def _redis_ready(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS)
+    client = redis.Redis.from_url(
+        url, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
+    )
     try:
         client.ping()
     finally:
@@ -208,7 +210,9 @@ class SiteCollector(Collector):
             depth.add_metric([CELERY_QUEUE], client.llen(CELERY_QUEUE))
             yield depth
             failures = GaugeMetricFamily(
-                "coinsite_celery_task_failures", "Celery tasks that failed for good, by task (since Redis started).", labels=["task"]
+                "coinsite_celery_task_failures",
+                "Celery tasks that failed for good, by task (since Redis started).",
+                labels=["task"],
             )
             for task, count in sorted(client.hgetall(TASK_FAILURES_KEY).items()):
                 failures.add_metric([task.decode()], int(count))
@@ -282,14 +286,19 @@ def unavailable_response(request: HttpRequest, cause: str) -> HttpResponse:
     wants_json = "application/json" in request.headers.get("Accept", "")
     if wants_json:
         response: HttpResponse = JsonResponse(
-            {"error": "unavailable", "detail": _(
-                "The service is briefly unavailable. Anything you sent went through once or not at all: "
-                "sending it again with the same request id is safe."
-            )},
+            {
+                "error": "unavailable",
+                "detail": _(
+                    "The service is briefly unavailable. Anything you sent went through once or not at all: "
+                    "sending it again with the same request id is safe."
+                ),
+            },
             status=503,
         )
     else:
-        html = render_to_string("errors/503.html", {"retry_after": RETRY_AFTER_SECONDS, "request_id": observability.request_id()})
+        html = render_to_string(
+            "errors/503.html", {"retry_after": RETRY_AFTER_SECONDS, "request_id": observability.request_id()}
+        )
         response = HttpResponse(html, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"

@@ -162,13 +162,18 @@ if DATABASE_REPLICA_URL:
     except ValueError as error:
         raise ImproperlyConfigured(f"Environment variable DATABASE_REPLICA_URL is invalid: {error}") from None
     if _replica.get("ENGINE") != "django.db.backends.postgresql":
-        raise ImproperlyConfigured("Environment variable DATABASE_REPLICA_URL must point at PostgreSQL (postgres://...).")
+        raise ImproperlyConfigured(
+            "Environment variable DATABASE_REPLICA_URL must point at PostgreSQL (postgres://...)."
+        )
     # A dead replica must cost a page little: connect fast or give up, and fall back to the primary.
     _replica.setdefault("OPTIONS", {})["connect_timeout"] = 2
     _replica["TEST"] = {"MIRROR": "default"}
     DATABASES["replica"] = _replica
     DATABASE_ROUTERS = ["coinsite.lib.replica.ReplicaRouter"]
-    MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"), "coinsite.lib.replica.ReplicaMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+        "coinsite.lib.replica.ReplicaMiddleware",
+    )
 # Replica reads need a lag under this; its health is asked at most this often per process; after a
 # browser's write its replica pages read the primary until the replica has replayed it, at most this long.
 REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 5)
@@ -390,7 +395,9 @@ if SENTRY_DSN:
     try:
         _traces = float(env_str("SENTRY_TRACES_SAMPLE_RATE") or "0")
     except ValueError:
-        raise ImproperlyConfigured("Environment variable SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1.") from None
+        raise ImproperlyConfigured(
+            "Environment variable SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1."
+        ) from None
     sentry_init(
         dsn=SENTRY_DSN,
         environment=env_str("SENTRY_ENVIRONMENT") or ("production" if PRODUCTION else "development"),

@@ -4,7 +4,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from coinsite import operations
-
 from gifting.selectors import live_cards
 from gifting.services import live_cards_counts_save
 from wallet.valuation import display_currency, request_valuation

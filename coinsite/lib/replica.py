@@ -17,6 +17,7 @@ A replica that fails during a page marks itself down and the page is run again o
 (`@replica_reads` only wraps safe methods, so a second run changes nothing).
 """
 
+import contextlib
 import functools
 import logging
 import re
@@ -153,10 +154,8 @@ def health_reset() -> None:
 
 
 def _close_replica() -> None:
-    try:
+    with contextlib.suppress(DatabaseError):  # already broken: nothing left to close
         connections[REPLICA].close()
-    except DatabaseError:
-        pass  # already broken: nothing left to close
 
 
 def _pin_satisfied(state: _Request) -> bool:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from coinsite.celery import app
 from coinsite.lib import observability
 
-TOKEN = "metrics-token-0123456789abcdef"  # noqa: S105 (a test token)
+TOKEN = "metrics-token-0123456789abcdef"
 SEEN_REQUEST_IDS: list[str | None] = []
 
 
@@ -92,7 +92,11 @@ def test_readyz_is_503_when_the_database_is_unreachable(client, django_db_blocke
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
-    assert response.json()["checks"]["database"] == {"ok": False, "error": "OperationalError", "ms": pytest.approx(0, abs=5000)}
+    assert response.json()["checks"]["database"] == {
+        "ok": False,
+        "error": "OperationalError",
+        "ms": pytest.approx(0, abs=5000),
+    }
 
 
 # --- 503 on a database outage ----------------------------------------------------------------------
@@ -161,7 +165,14 @@ def test_json_log_lines_carry_the_request_id_and_the_exception():
         raise RuntimeError("boom")
     except RuntimeError:
         record = logging.getLogger("coinsite.test").makeRecord(
-            "coinsite.test", logging.ERROR, __file__, 1, "gift %s failed", ("g1",), exc_info=sys.exc_info(), extra={"stream": 7}
+            "coinsite.test",
+            logging.ERROR,
+            __file__,
+            1,
+            "gift %s failed",
+            ("g1",),
+            exc_info=sys.exc_info(),
+            extra={"stream": 7},
         )
         observability.RequestIdFilter().filter(record)  # as the handler does, while the request runs
     finally:

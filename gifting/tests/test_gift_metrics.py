@@ -4,7 +4,7 @@ import pytest
 
 from gifting.tests.support import fund, send_form
 
-TOKEN = "metrics-token-0123456789abcdef"  # noqa: S105 (a test token)
+TOKEN = "metrics-token-0123456789abcdef"
 
 
 @pytest.mark.django_db
@@ -37,5 +37,3 @@ def _sample(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return 0.0
-
-
