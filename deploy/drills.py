@@ -48,6 +48,7 @@ def log(message: str) -> None:
 def django_setup(env: dict[str, str]) -> None:
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "coinsite.settings"
+    os.environ["LOG_LEVEL"] = "WARNING"  # the drill's own set-up (payouts, top-ups) would fill the screen
     sys.path.insert(0, str(cluster.ROOT))
     import django  # noqa: PLC0415  (after the cluster's environment is in place)
 
@@ -308,10 +309,15 @@ def drill_web_process_killed(world: World) -> dict[str, Any]:
 def drill_worker_killed_during_payouts(world: World) -> dict[str, Any]:
     """Payouts and top-ups queued, then a whole Celery worker (main process and pool) SIGKILLed at once."""
     gifts = storm(world, "worker")
-    money = MoneyWork.create(payouts=30, topups=20)
-    time.sleep(0.3)
+    money = MoneyWork()
+    creating = threading.Thread(target=money.create, kwargs={"payouts": 30, "topups": 20}, daemon=True)
+    creating.start()
+    # Mid-way, while workers hold tasks they have not acknowledged (running, or waiting for their ETA).
+    wait_until(lambda: len(money.payout_ids) >= 10 and unacknowledged_tasks() > 0, timeout=60)
+    held = unacknowledged_tasks()
     kill("worker-1")
     began = time.monotonic()
+    creating.join()
     done = wait_until(money.finished, timeout=240)
     recovered = round(time.monotonic() - began, 2) if done is not None else None
     gifts.finish()
@@ -322,6 +328,7 @@ def drill_worker_killed_during_payouts(world: World) -> dict[str, Any]:
         "duplicates": figures["duplicates"] + extra["payout_duplicates"] + extra["topup_duplicates"],
         "lost": figures["lost"] + extra["payouts_not_paid"] + extra["topups_not_credited"],
         "recovered_seconds": recovered,
+        "unacknowledged_tasks_at_kill": held,
         **extra,
     }
 
@@ -431,14 +438,31 @@ DRILLS = [
 # --- Money work for the worker drill --------------------------------------------------------------------
 
 
+def unacknowledged_tasks() -> int:
+    """Messages Celery workers have taken from Redis but not acknowledged (kombu's `unacked` hash)."""
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"], socket_timeout=3)
+    try:
+        return int(client.hlen("unacked"))
+    finally:
+        client.close()
+
+
 @dataclass
 class MoneyWork:
-    payout_ids: list[int]
-    topup_ids: list[int]
+    payout_ids: list[int] = field(default_factory=list)
+    topup_ids: list[int] = field(default_factory=list)
 
-    @classmethod
-    def create(cls, *, payouts: int, topups: int) -> "MoneyWork":
-        return cls(payout_ids=_payouts_requested(payouts), topup_ids=_topups_paid(topups))
+    def create(self, *, payouts: int, topups: int) -> None:
+        """Payouts requested and top-ups paid one after another (each enqueues its tasks as it commits)."""
+        from django.db import connections  # noqa: PLC0415
+
+        try:
+            _payouts_requested(payouts, into=self.payout_ids)
+            _topups_paid(topups, into=self.topup_ids)
+        finally:
+            connections.close_all()
 
     def finished(self) -> bool:
         from payouts.models import Payout, PayoutStatus  # noqa: PLC0415
@@ -480,7 +504,7 @@ class MoneyWork:
         }
 
 
-def _payouts_requested(count: int) -> list[int]:
+def _payouts_requested(count: int, *, into: list[int]) -> None:
     import datetime  # noqa: PLC0415
 
     from django.utils import timezone  # noqa: PLC0415
@@ -494,7 +518,6 @@ def _payouts_requested(count: int) -> list[int]:
 
     rates_load()
     run = uuid.uuid4().hex[:8]
-    ids = []
     for number in range(count):
         creator = _bench_user(f"drill-payee-{number}@drill.coinsite.local", is_creator=True)
         method = PayoutMethod.objects.filter(creator=creator, retired_at__isnull=True).first()
@@ -510,11 +533,10 @@ def _payouts_requested(count: int) -> list[int]:
             idempotency_key=f"drill-diamonds:{run}:{number}", kind="adjustment",
         )
         payout = payout_request(creator=creator, method_id=method.pk, diamonds=10_000, idempotency_key=f"drill-{run}")
-        ids.append(payout.pk)
-    return ids
+        into.append(payout.pk)
 
 
-def _topups_paid(count: int) -> list[int]:
+def _topups_paid(count: int, *, into: list[int]) -> None:
     from bench.gifts import _bench_user  # noqa: PLC0415
     from wallet.models import CoinPackage  # noqa: PLC0415
     from wallet.sandbox.models import SandboxSession  # noqa: PLC0415
@@ -523,13 +545,12 @@ def _topups_paid(count: int) -> list[int]:
 
     buyer = _bench_user("drill-buyer@drill.coinsite.local", is_creator=False)
     package = CoinPackage.objects.filter(prices__price_currency="USD", is_active=True).order_by("coins").first()
-    ids = []
     for _ in range(count):
         topup, _url = topup_start(user=buyer, payment_method="card", package_id=package.pk if package else None)
+        topup.refresh_from_db()  # topup_start stores the provider's session id with an UPDATE
         session = SandboxSession.objects.get(public_id=topup.provider_session_id)
         sandbox_session_finish(session_id=session.pk, outcome="paid", paid_with="card", payer_detail="4242")
-        ids.append(topup.pk)
-    return ids
+        into.append(topup.pk)
 
 
 # --- Clients that watch and read ---------------------------------------------------------------------------
