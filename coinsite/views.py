@@ -3,6 +3,7 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from coinsite import operations
 from gifting.selectors import live_cards
 from gifting.services import live_cards_counts_save
 from wallet.valuation import display_currency, request_valuation
@@ -29,4 +30,8 @@ def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
+    """A bug gets the 500 page; a database or Redis outage gets a 503 that says what happened."""
+    cause = operations.unavailable_cause()
+    if cause is not None:
+        return operations.unavailable_response(request, cause)
     return render(request, "errors/500.html", status=500)

@@ -19,7 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from djmoney.money import Money
 
 from coinsite.accounts.http import AuthenticatedRequest
+from coinsite.lib import metrics
 from coinsite.lib.access import creator_required
+from coinsite.lib.replica import replica_reads
 from coinsite.lib.urls import safe_next
 from gifting import presence, selectors, services
 from gifting.forms import (
@@ -279,14 +281,15 @@ def send(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
         return _render_confirmation(request, stream, gift, data)
     try:
         services.gift_send_rate_check(user=request.user)  # before, never inside, gift_send's transaction
-        event = services.gift_send(
-            sender=request.user,
-            stream_id=stream.pk,
-            gift_id=data["gift"],
-            quantity=data["quantity"],
-            idempotency_key=data["idempotency_key"],
-            anonymous=data["anonymous"],
-        )
+        with metrics.gift_timer():
+            event = services.gift_send(
+                sender=request.user,
+                stream_id=stream.pk,
+                gift_id=data["gift"],
+                quantity=data["quantity"],
+                idempotency_key=data["idempotency_key"],
+                anonymous=data["anonymous"],
+            )
     except services.GiftError as error:
         return _render_gift_error(request, stream, form, error)
     sent = f"{event.quantity} × {event.gift.name}"  # noqa: RUF001 (a real multiplication sign)
@@ -382,6 +385,7 @@ def _safe_next(request: HttpRequest, target: object) -> str:
 # --- Creator profiles ---------------------------------------------------------------------------
 
 
+@replica_reads
 def creator(request: HttpRequest, creator_id: int) -> HttpResponse:
     page = selectors.creator_page(creator_id)
     if page is None:

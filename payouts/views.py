@@ -11,6 +11,7 @@ from djmoney.money import Money
 
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
+from coinsite.lib.replica import replica_reads
 from payouts import exchange, selectors, services
 from payouts.forms import PayoutMethodForm, PayoutRequestForm, new_request_key
 from payouts.models import Payout, PayoutMethod, PayoutSettings
@@ -18,6 +19,7 @@ from wallet.valuation import request_valuation
 
 
 @login_required
+@replica_reads
 def index(request: AuthenticatedRequest) -> HttpResponse:
     if not request.user.is_creator:
         return render(request, "payouts/not_creator.html")

@@ -23,6 +23,7 @@ from django.http.request import split_domain_port, validate_host
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from coinsite.lib import metrics
 from gifting import presence
 from gifting.live import hub as live_hub
 from gifting.live import replay
@@ -85,6 +86,7 @@ async def events(scope: Scope, receive: Receive, send: Send, stream_id: int) -> 
     viewer = presence.viewer_from_token(_first(query, "v"), stream_id=stream_id, address=address)
     connection = live_hub.Connection(send, viewer=viewer, deadline=live_hub.stream_lifetime())
     channel.join_started(connection)
+    metrics.LIVE_CONNECTIONS.inc()
     try:
         replayed = [] if positions is None else await live_hub.with_database(replay.replay, stream_id, positions)
         if not channel.meta.is_live and not replayed:
@@ -102,6 +104,7 @@ async def events(scope: Scope, receive: Receive, send: Send, stream_id: int) -> 
     finally:
         channel.leave(connection)
         connection.closed = True
+        metrics.LIVE_CONNECTIONS.dec()
 
 
 async def poll(scope: Scope, receive: Receive, send: Send, stream_id: int) -> None:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.dates import current_month, parse_month
+from coinsite.lib.replica import replica_reads
 from payouts.statements.exports import statement_csv, statement_filename
 from payouts.statements.selectors import Statement, is_available, statement_for, statement_months
 from wallet.valuation import request_valuation
@@ -26,6 +27,7 @@ def _statement_or_404(request: AuthenticatedRequest, month_text: str) -> Stateme
 
 @require_GET
 @login_required
+@replica_reads
 def statement_list(request: AuthenticatedRequest) -> HttpResponse:
     months = statement_months(request.user)
     return render(request, "payouts/statements.html", {"months": months, "current": current_month()})
@@ -33,6 +35,7 @@ def statement_list(request: AuthenticatedRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@replica_reads
 def statement_detail(request: AuthenticatedRequest, month: str) -> HttpResponse:
     statement = _statement_or_404(request, month)
     template = f"payouts/statements_{statement.kind}.html"
@@ -41,6 +44,7 @@ def statement_detail(request: AuthenticatedRequest, month: str) -> HttpResponse:
 
 @require_GET
 @login_required
+@replica_reads
 def statement_csv_download(request: AuthenticatedRequest, month: str) -> HttpResponse:
     statement = _statement_or_404(request, month)
     response = HttpResponse(statement_csv(statement), content_type="text/csv; charset=utf-8")
