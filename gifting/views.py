@@ -264,7 +264,7 @@ def feed(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = _stream_or_404(stream_id)
     return render(
         request,
-        "gifting/stream.html#feed",
+        "gifting/_feed_fragment.html",
         _feed_context(
             stream,
             viewers=_viewers(stream),

@@ -73,12 +73,12 @@ def test_stream_page_shows_prices_in_coins_and_money_balance_feed_and_leaderboar
     assert "<strong>Anonymous</strong> sent 2 × Rose" in html
     assert re.search(r'leader-name">Carol</span> <span class="coins">3 coins', html)
     assert 'name="quantity"' in html and 'max="99"' in html and 'name="anonymous"' in html
-    assert 'aria-live="polite"' in html
+    assert 'role="log"' in html  # announces new items only (implicit aria-live="polite", additions)
 
 
 def test_visitors_see_log_in_to_send_gifts_and_no_gift_bar(client, stream, catalogue):
     html = client.get(reverse("gifting:stream", args=[stream.pk])).content.decode()
-    assert "Log in to send gifts" in html
+    assert "Log in to chat and send gifts" in html
     assert 'data-testid="gift-bar"' not in html
 
 
@@ -96,8 +96,12 @@ def test_unknown_stream_is_404(alice_client):
 def test_stream_url_plays_in_a_video_element(client, bob, countries):
     live = stream_start(creator=bob, title="With video", stream_url="https://example.com/live.m3u8")
     response = client.get(reverse("gifting:stream", args=[live.pk]))
-    assert '<video class="player-video" src="https://example.com/live.m3u8"' in response.content.decode()
-    assert "media-src 'self' https://example.com" in response["Content-Security-Policy"]
+    html = response.content.decode()
+    assert 'data-src="https://example.com/live.m3u8"' in html
+    assert '<video class="player-video"' in html and "js/player.js" in html and "vendor/hlsjs/hls.light.min.js" in html
+    policy = response["Content-Security-Policy"]
+    assert "media-src 'self' blob: https://example.com" in policy
+    assert "connect-src 'self' https://example.com;" in policy
 
 
 # --- Sending --------------------------------------------------------------------------------------
