@@ -632,9 +632,12 @@ def _render_studio(
 ) -> HttpResponse:
     live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
     profile = CreatorProfile.objects.filter(user=request.user).first()
+    video = _video_addresses(request.user)
     context: dict[str, Any] = {
         "live": live,
-        "go_live_form": go_live_form or GoLiveForm(),
+        "video": video,
+        "go_live_form": go_live_form
+        or GoLiveForm(initial={"stream_url": video["playback"] if stream_link_origin(video["playback"]) else ""}),
         "per_coin": request_valuation(request).per_coin(display_currency(request.user)),
         "profile_form": profile_form
         or CreatorProfileForm(
@@ -662,6 +665,17 @@ def _render_studio(
             }
         )
     return render(request, "gifting/studio.html", context, status=status)
+
+
+def _video_addresses(creator: Any) -> dict[str, str]:
+    """Where the creator streams to from OBS (server and stream key) and where viewers play it (HLS playlist), on
+    the ingest server the site names (settings LIVE_INGEST_URL, LIVE_PLAYBACK_URL; docs/live-video.md)."""
+    path = f"creator-{creator.pk}"
+    return {
+        "server": settings.LIVE_INGEST_URL,
+        "key": path,
+        "playback": f"{settings.LIVE_PLAYBACK_URL}/{path}/index.m3u8",
+    }
 
 
 @require_POST

@@ -315,6 +315,20 @@ def test_creator_goes_live_sets_and_clears_the_goal_and_ends_the_stream(bob_clie
     assert "Go live" in bob_client.get(reverse("gifting:studio")).content.decode()
 
 
+def test_studio_explains_obs_and_shows_the_ingest_and_playback_addresses(bob_client, bob, settings):
+    settings.LIVE_INGEST_URL = "rtmp://ingest.example.com:1935"
+    settings.LIVE_PLAYBACK_URL = "https://video.example.com"
+
+    html = bob_client.get(reverse("gifting:studio")).content.decode()
+
+    assert 'data-testid="ingest-server"' in html and 'value="rtmp://ingest.example.com:1935"' in html
+    assert f'value="creator-{bob.pk}" data-testid="ingest-key"' in html
+    playback = f"https://video.example.com/creator-{bob.pk}/index.m3u8"
+    assert f'value="{playback}" data-testid="playback-address"' in html
+    assert f'name="stream_url" value="{playback}"' in html  # the go-live form starts with it
+    assert "MediaMTX" in html and "OBS" in html
+
+
 def test_go_live_with_a_bad_link_is_400_and_starts_nothing(bob_client, bob):
     response = bob_client.post(reverse("gifting:studio-start"), {"title": "Jam", "stream_url": "javascript:alert(1)"})
     assert response.status_code == 400
