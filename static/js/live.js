@@ -137,7 +137,8 @@
     fill(item, "text", message.text);  // as text, never as HTML
     if (message.author.creator) {
       item.classList.add("chat-item-creator");
-      item.querySelector('[data-slot="creator"]').hidden = false;
+      var badge = clone("live-chat-creator");
+      if (badge) item.querySelector(".chat-author").after(" ", badge);
     } else {
       var tools = clone("live-chat-tools");
       if (tools) item.appendChild(tools);
