@@ -249,7 +249,7 @@ def _allow_media_from(response: HttpResponse, url: str) -> None:
         response._csp_config = {  # type: ignore[attr-defined]  # what @csp_override sets
             **settings.SECURE_CSP,
             "media-src": [CSP.SELF, "blob:", origin],
-            "connect-src": [*settings.SECURE_CSP.get("connect-src", [CSP.SELF]), origin],
+            "connect-src": [*cast(list[str], settings.SECURE_CSP.get("connect-src", [CSP.SELF])), origin],
         }
 
 
@@ -422,7 +422,7 @@ def _threshold(personal: int | None) -> int:
 
 
 def _balance_json(request: HttpRequest) -> dict:
-    user = request.user
+    user = cast(AuthenticatedRequest, request).user
     coins = user_balance(user, Asset.COIN)
     amount = request_valuation(request).coin_amount(coins, display_currency(user))
     html = render_to_string("wallet/_coins.html", {"amount": amount, "empty": _("0 coins")})

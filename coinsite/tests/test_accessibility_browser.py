@@ -79,6 +79,8 @@ KEY_PAGES = [
 # Reached only in the middle of a journey, so they are checked there (see `log_in_as`, `crawl_as`).
 TWO_FACTOR_LOGIN = KeyPage("two-factor login", "/accounts/2fa/login/", (CREATOR,))
 SANDBOX_CHECKOUT = KeyPage("sandbox checkout", "/sandbox-pay/checkout/<session>/", (VIEWER,))
+
+
 def page_params() -> list:
     params = []
     for key_page in [*KEY_PAGES, TWO_FACTOR_LOGIN, SANDBOX_CHECKOUT]:

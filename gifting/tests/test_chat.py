@@ -140,7 +140,9 @@ def test_the_creator_deletes_a_message_and_every_page_is_told(
     assert replay.chat_after(stream, 0, 10) == []
 
 
-def test_a_muted_viewer_is_told_so_and_cannot_post_on_that_stream_only(alice_client, alice, bob, creator_client, stream):
+def test_a_muted_viewer_is_told_so_and_cannot_post_on_that_stream_only(
+    alice_client, alice, bob, creator_client, stream
+):
     message = chat.chat_post(author=alice, stream_id=stream.pk, text="rude")
     assert moderate(creator_client, message, "mute", minutes="10").status_code == 200
 

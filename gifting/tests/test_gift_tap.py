@@ -3,6 +3,7 @@
 # ruff: noqa: RUF001  (the messages write quantities with a real multiplication sign, U+00D7)
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from gifting.models import GiftEvent
@@ -150,8 +151,6 @@ def test_logged_out_taps_are_401_json_and_gets_are_405(client, stream, rose, cat
 
 
 def test_the_tap_needs_the_csrf_token(alice, stream, rose, catalogue):
-    from django.test import Client
-
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     fund(alice, 10)

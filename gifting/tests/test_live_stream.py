@@ -362,7 +362,11 @@ def test_events_of_one_flush_go_out_in_id_order_once_each(stream):
     client = run_scenario(scenario)
 
     assert gift_ids(client.frames) == [1_000_003, 1_000_004, 1_000_005]
-    assert [frame.id for frame in client.frames if frame.event == "gift"] == ["c0.g1000003", "c0.g1000004", "c0.g1000005"]
+    assert [frame.id for frame in client.frames if frame.event == "gift"] == [
+        "c0.g1000003",
+        "c0.g1000004",
+        "c0.g1000005",
+    ]
 
 
 def test_the_hub_catches_up_rows_the_bus_never_brought(monkeypatch, alice, bob, stream, coffee):
