@@ -369,3 +369,28 @@ def test_viewers_cannot_end_a_stream(alice_client, stream):
     assert alice_client.post(reverse("gifting:studio-end", args=[stream.pk])).status_code == 403
     stream.refresh_from_db()
     assert stream.is_live
+
+
+# Measured 35 for a logged-in viewer with gifts, chat and a leaderboard (36 before the room; the room adds one
+# read for the chat and the JSON endpoints take sending off the page).
+STREAM_PAGE_QUERY_BUDGET = 1
+
+
+def test_the_stream_page_stays_within_its_query_budget(
+    alice_client, alice, stream, rose, catalogue, django_assert_max_num_queries
+):
+    from gifting.chat import chat_post
+
+    fund(alice, 100)
+    carol = make_user(email="carol@example.com", display_name="Carol")
+    fund(carol, 100)
+    for number in range(5):
+        gift_send(sender=carol, stream_id=stream.pk, gift_id=rose.pk, quantity=1, idempotency_key=f"b{number}")
+    chat_post(author=carol, stream_id=stream.pk, text="hello")
+    url = reverse("gifting:stream", args=[stream.pk])
+    alice_client.get(url)  # settings and prices are cached per process after the first
+
+    with django_assert_max_num_queries(STREAM_PAGE_QUERY_BUDGET):
+        response = alice_client.get(url)
+
+    assert response.status_code == 200
