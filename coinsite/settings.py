@@ -233,6 +233,11 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Live events travel on Redis pub/sub when REDIS_URL is set (gifting.live); its channel and keys start with this.
 LIVE_REDIS_PREFIX = env_str("LIVE_REDIS_PREFIX") or "coinsite:live:"
+# The video ingest server creators stream to from OBS (docs/live-video.md: MediaMTX, RTMP in, HLS out): where
+# OBS sends (LIVE_INGEST_URL) and where viewers' players fetch each creator's HLS playlist (LIVE_PLAYBACK_URL,
+# https). The studio shows both, with each creator's own path on them.
+LIVE_INGEST_URL = (env_str("LIVE_INGEST_URL") or "rtmp://localhost:1935").rstrip("/")
+LIVE_PLAYBACK_URL = (env_str("LIVE_PLAYBACK_URL") or "https://localhost:8888").rstrip("/")
 
 # --- Internationalisation -----------------------------------------------------------------------
 # A language for every country sold in; the catalogues are in locale/ (see locale/README.md).

@@ -250,3 +250,81 @@ class GiftingSettings(SingletonModel):
 
     def __str__(self) -> str:
         return "Gifting settings"
+
+
+CHAT_MAX_LENGTH = 200
+
+
+class ChatMessage(models.Model):
+    """One chat message on a stream, as its author wrote it (escaped wherever it is shown).
+
+    `gifting.chat.chat_post` is its only writer. A moderator's delete hides it and keeps the row, with who
+    deleted it and when: the record of the action.
+    """
+
+    # The (stream, id) and (stream, created_at) indexes below start with the stream.
+    stream = models.ForeignKey(LiveStream, on_delete=models.PROTECT, related_name="chat_messages", db_index=False)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chat_messages")
+    text = models.CharField(max_length=CHAT_MAX_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["stream", "id"], name="gifting_chat_stream_id"),
+            models.Index(fields=["stream", "-created_at"], name="gifting_chat_stream_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(text=""), name="gifting_chatmessage_text_present"),
+            models.CheckConstraint(
+                condition=Q(deleted_at__isnull=True, deleted_by__isnull=True)
+                | Q(deleted_at__isnull=False, deleted_by__isnull=False),
+                name="gifting_chatmessage_deleted_by_whom",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Chat message {self.pk} by user {self.author_id} on stream {self.stream_id}"
+
+
+class ChatRestrictionKind(models.TextChoices):
+    MUTE = "mute", "Muted on one stream"
+    BAN = "ban", "Banned from all of the creator's streams"
+
+
+class ChatRestriction(models.Model):
+    """A viewer kept out of a creator's chat: muted on one stream (for a while, or for the whole stream), or
+    banned from every stream of the creator. Each row is also the record of the moderator's action."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    viewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_restrictions")
+    kind = models.CharField(max_length=4, choices=ChatRestrictionKind.choices)
+    stream = models.ForeignKey(LiveStream, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    until = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: for the whole stream (mute) or for good (ban)."
+    )
+    reason_message = models.ForeignKey(ChatMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["viewer", "creator"], name="gifting_chat_restriction_who")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=ChatRestrictionKind.values), name="gifting_chatrestriction_kind"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=ChatRestrictionKind.MUTE, stream__isnull=False)
+                | Q(kind=ChatRestrictionKind.BAN, stream__isnull=True),
+                name="gifting_chatrestriction_mute_has_stream",
+            ),
+            models.CheckConstraint(condition=~Q(viewer=F("creator")), name="gifting_chatrestriction_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: user {self.viewer_id} by creator {self.creator_id}"

@@ -9,11 +9,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Subquery
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import formats
 from django.utils.csp import CSP
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from djmoney.money import Money
@@ -23,7 +27,7 @@ from coinsite.lib import metrics
 from coinsite.lib.access import creator_required
 from coinsite.lib.replica import replica_reads
 from coinsite.lib.urls import safe_next
-from gifting import presence, selectors, services
+from gifting import chat, presence, selectors, services
 from gifting.forms import (
     CreatorProfileForm,
     GiftingPreferencesForm,
@@ -33,15 +37,27 @@ from gifting.forms import (
     new_idempotency_key,
 )
 from gifting.live import replay
+from gifting.live.events import gift_payload
 from gifting.live.publish import poll_cache_key
-from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftingSettings, GiftTier, LiveStream
+from gifting.models import (
+    CHAT_MAX_LENGTH,
+    CreatorProfile,
+    Gift,
+    GiftEvent,
+    GiftingPreferences,
+    GiftingSettings,
+    GiftTier,
+    LiveStream,
+)
 from gifting.stream_links import stream_link_origin
 from wallet.ledger import user_balance
 from wallet.models import Asset
+from wallet.money import format_money as money_text
 from wallet.valuation import Valuation, display_currency, request_valuation
 
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
 FEED_LIMIT = 20
+CHAT_LIMIT = 30
 OVERLAY_LIMIT = 5
 # The poll document under WSGI (under ASGI the hub keeps it); each publish deletes it sooner.
 POLL_CACHE_SECONDS = 2
@@ -84,15 +100,20 @@ def _viewers(stream: LiveStream) -> int:
 
 
 def _live_context(
-    stream: LiveStream, *, viewer_id: int | None, feed: Sequence[selectors.FeedItem], per_coin: Money | None
+    stream: LiveStream,
+    *,
+    viewer_id: int | None,
+    feed: Sequence[selectors.FeedItem],
+    per_coin: Money | None,
+    chat_ids: Sequence[int] = (),
 ) -> dict[str, Any]:
     """What static/js/live.js needs: where the stream's events and poll document are, and how to value coins.
 
     The events address carries the viewer's signed token (who is counted as watching) and the newest
-    gift rendered (so the stream starts right after it).
+    gift and chat message rendered (so the stream starts right after them).
     """
     token = presence.viewer_token(stream_id=stream.pk, user_id=viewer_id, creator_id=stream.creator_id)
-    query = urlencode({"v": token, "after": replay.page_cursor(item.event_id for item in feed)})
+    query = urlencode({"v": token, "after": replay.page_cursor((item.event_id for item in feed), chat_ids)})
     return {
         "live_events_url": f"{reverse('gifting:events', args=[stream.pk])}?{query}",
         "live_poll_url": reverse("gifting:poll", args=[stream.pk]),
@@ -109,15 +130,32 @@ def _feed_context(stream: LiveStream, *, viewers: int, currency: str, valuation:
             "pk", flat=True
         )
     )
+    chat_messages = replay.recent_chat(stream.pk, CHAT_LIMIT)
     return {
         "stream": stream,
         "feed": items,
+        "chat_messages": chat_messages,
+        "room_log": _room_log(items, chat_messages),
         "big_event_ids": big_ids,
         "leaders": selectors.leaderboard(stream),
         "goal": selectors.stream_goal_progress(stream),
         "viewers": viewers,
         "per_coin": valuation.per_coin(currency),  # one price lookup for every amount on the page
     }
+
+
+@dataclass(frozen=True)
+class LogItem:
+    """One line of the room's log (chat and gifts in one feed, oldest first): a gift or a chat payload."""
+
+    gift: selectors.FeedItem | None = None
+    chat: dict | None = None
+
+
+def _room_log(gifts: Sequence[selectors.FeedItem], chat_messages: Sequence[dict]) -> list[LogItem]:
+    items = [(gift.created_at.isoformat(), LogItem(gift=gift)) for gift in gifts]
+    items += [(message["created_at"], LogItem(chat=message)) for message in chat_messages]
+    return [item for _at, item in sorted(items, key=lambda pair: pair[0])]
 
 
 def _gift_bar_context(request: HttpRequest, stream: LiveStream, form: GiftSendForm | None = None) -> dict:
@@ -186,9 +224,12 @@ def _render_stream(
             viewer_id=request.user.pk if request.user.is_authenticated else None,
             feed=feed_context["feed"],
             per_coin=feed_context["per_coin"],
+            chat_ids=[message["id"] for message in feed_context["chat_messages"]],
         ),
         **_gift_bar_context(request, stream, form),
         "gift_error": error,
+        "can_moderate": chat.chat_can_moderate(user=request.user, stream=stream),  # type: ignore[arg-type]
+        "chat_max_length": CHAT_MAX_LENGTH,
         **(extra or {}),
     }
     response = render(request, "gifting/stream.html", context, status=status)
@@ -205,9 +246,12 @@ def _allow_media_from(response: HttpResponse, url: str) -> None:
     """
     origin = stream_link_origin(url)
     if origin is not None:
+        # Native HLS (Safari, iOS) loads the playlist and segments into the <video> itself (media-src); hls.js
+        # fetches them (connect-src) and plays them through Media Source Extensions, a blob: URL (media-src).
         response._csp_config = {  # type: ignore[attr-defined]  # what @csp_override sets
             **settings.SECURE_CSP,
-            "media-src": [CSP.SELF, origin],
+            "media-src": [CSP.SELF, "blob:", origin],
+            "connect-src": [*cast(list[str], settings.SECURE_CSP.get("connect-src", [CSP.SELF])), origin],
         }
 
 
@@ -222,7 +266,7 @@ def feed(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = _stream_or_404(stream_id)
     return render(
         request,
-        "gifting/stream.html#feed",
+        "gifting/_feed_fragment.html",
         _feed_context(
             stream,
             viewers=_viewers(stream),
@@ -295,6 +339,182 @@ def send(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     sent = f"{event.quantity} × {event.gift.name}"  # noqa: RUF001 (a real multiplication sign)
     messages.success(request, f"You sent {sent} to {_creator_name(stream)}.")
     return redirect("gifting:stream", stream_id=stream.pk)
+
+
+# --- The live room's JSON endpoints (static/js/room.js): a tap sends a gift, chat, moderation ---------------
+
+
+def _json_error(code: str, message: str, status: int, **extra: Any) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": code, "message": message, **extra}, status=status)
+
+
+def _json_login_required(request: HttpRequest) -> JsonResponse | None:
+    if request.user.is_authenticated:
+        return None
+    return _json_error("login_required", _("Log in first."), 401, login_url=reverse("account_login"))
+
+
+def _number(value: int) -> str:
+    return formats.number_format(value, force_grouping=True)
+
+
+def _gift_with_threshold(user: Any, gift_id: int) -> Gift | None:
+    """The gift, annotated with the viewer's own confirmation threshold (None: theirs is the site's): one query."""
+    personal = GiftingPreferences.objects.filter(user=user).values("confirm_above_coins")[:1]
+    return Gift.objects.filter(pk=gift_id).annotate(personal_threshold=Subquery(personal)).first()
+
+
+@require_POST
+def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
+    """Send a gift from the live room without leaving it; answers JSON, never a redirect.
+
+    The page sends its own idempotency key per tap (a retry of the same tap reuses it, so it charges once).
+    A gift over the viewer's confirmation threshold answers 428 until it is sent again with `confirmed`.
+    """
+    refused = _json_login_required(request)
+    if refused is not None:
+        return refused
+    user = cast(AuthenticatedRequest, request).user
+    form = GiftSendForm(request.POST)
+    if not form.is_valid():
+        return _json_error("invalid_request", form.first_error(), 400)
+    data = form.cleaned_data
+    gift = _gift_with_threshold(user, data["gift"])
+    if gift is None:
+        return _json_error("gift_unavailable", _("This gift is no longer available."), 403)
+    coins = gift.coin_cost * data["quantity"]
+    if not data["confirmed"] and coins > _threshold(gift.personal_threshold):  # type: ignore[attr-defined]
+        return _confirmation_json(request, gift, data["quantity"], coins)
+    try:
+        services.gift_send_rate_check(user=user)  # before, never inside, gift_send's transaction
+        event = services.gift_send(
+            sender=user,
+            stream_id=stream_id,
+            gift_id=gift.pk,
+            quantity=data["quantity"],
+            idempotency_key=data["idempotency_key"],
+            anonymous=data["anonymous"],
+        )
+    except services.GiftError as error:
+        return _gift_error_json(request, stream_id, error)
+    return JsonResponse(
+        {
+            "ok": True,
+            "message": _("You sent %(quantity)s × %(gift)s.") % {"quantity": event.quantity, "gift": gift.name},  # noqa: RUF001
+            "gift": gift_payload(
+                event_id=event.pk,
+                stream_id=event.stream_id,
+                gift_id=gift.pk,
+                gift_name=gift.name,
+                artwork=gift.artwork,
+                tier=gift.tier,
+                quantity=event.quantity,
+                coins=event.coins,
+                sender_name="" if event.is_anonymous else user.display_name,
+                anonymous=event.is_anonymous,
+                created_at=event.created_at,
+            ),
+            "balance": _balance_json(request),
+        }
+    )
+
+
+def _threshold(personal: int | None) -> int:
+    staff = GiftingSettings.load().gift_confirm_above_coins
+    return min(staff, personal) if personal else staff
+
+
+def _balance_json(request: HttpRequest) -> dict:
+    user = cast(AuthenticatedRequest, request).user
+    coins = user_balance(user, Asset.COIN)
+    amount = request_valuation(request).coin_amount(coins, display_currency(user))
+    html = render_to_string("wallet/_coins.html", {"amount": amount, "empty": _("0 coins")})
+    return {"coins": coins, "html": html}
+
+
+def _confirmation_json(request: HttpRequest, gift: Gift, quantity: int, coins: int) -> JsonResponse:
+    value = request_valuation(request).coins(coins, display_currency(request.user))
+    money = f" ({money_text(value)})" if value is not None else ""
+    return _json_error(
+        "confirmation_required",
+        _("Send %(quantity)s × %(gift)s for %(coins)s coins%(money)s?")  # noqa: RUF001
+        % {"quantity": quantity, "gift": gift.name, "coins": _number(coins), "money": money},
+        428,
+        coins=coins,
+    )
+
+
+def _gift_error_json(request: HttpRequest, stream_id: int, error: services.GiftError) -> JsonResponse:
+    status = GIFT_ERROR_STATUS.get(type(error), 400)
+    if isinstance(error, services.NotEnoughCoins):
+        return _json_error(
+            error.code,
+            _("This gift costs %(cost)s coins and you have %(balance)s: you need %(shortfall)s more.")
+            % {"cost": _number(error.cost), "balance": _number(error.balance), "shortfall": _number(error.shortfall)},
+            status,
+            shortfall=error.shortfall,
+            recharge_url=f"{reverse('wallet:recharge')}?{urlencode({'coins': error.shortfall})}",
+            recharge_text=_("Buy %(coins)s coins") % {"coins": _number(error.shortfall)},
+        )
+    response = _json_error(getattr(error, "code", "gift_error"), str(error), status)
+    if isinstance(error, services.GiftRateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+@require_POST
+def chat_send(request: HttpRequest, stream_id: int) -> HttpResponse:
+    """Post a chat message to the stream (form field `text`); answers the message as JSON (201)."""
+    refused = _json_login_required(request)
+    if refused is not None:
+        return refused
+    try:
+        message = chat.chat_post(
+            author=cast(AuthenticatedRequest, request).user, stream_id=stream_id, text=request.POST.get("text", "")
+        )
+    except chat.ChatError as error:
+        return _chat_error_json(error)
+    return JsonResponse(
+        {"ok": True, "message": {"id": message.pk, "text": message.text, "created_at": message.created_at.isoformat()}},
+        status=201,
+    )
+
+
+def _chat_error_json(error: chat.ChatError) -> JsonResponse:
+    response = _json_error(error.code, str(error), error.status)
+    if isinstance(error, chat.ChatRateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+MODERATION_ACTIONS = {"delete", "mute", "ban"}
+
+
+@require_POST
+def chat_moderate(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The stream's creator (or staff) deletes a message, or mutes or bans its author (form field `action`;
+    `minutes` for a timed mute)."""
+    refused = _json_login_required(request)
+    if refused is not None:
+        return refused
+    moderator = cast(AuthenticatedRequest, request).user
+    action = request.POST.get("action", "")
+    if action not in MODERATION_ACTIONS:
+        return _json_error("invalid", _("Choose to delete, mute or ban."), 400)
+    minutes_text = request.POST.get("minutes", "")
+    if minutes_text and not (minutes_text.isascii() and minutes_text.isdigit() and len(minutes_text) <= 5):
+        return _json_error("invalid", _("Mute for a whole number of minutes."), 400)
+    try:
+        if action == "delete":
+            chat.chat_delete(moderator=moderator, message_id=message_id)
+            return JsonResponse({"ok": True, "message": _("Message deleted.")})
+        restriction = chat.chat_restrict(
+            moderator=moderator, message_id=message_id, kind=action, minutes=int(minutes_text) if minutes_text else None
+        )
+    except chat.ChatError as error:
+        return _chat_error_json(error)
+    text = _("Muted in this stream's chat.") if action == "mute" else _("Banned from the chat of all your streams.")
+    return JsonResponse({"ok": True, "message": text, "until": restriction.until and restriction.until.isoformat()})
 
 
 def _retry_form(form: GiftSendForm) -> GiftSendForm:
@@ -416,9 +636,12 @@ def _render_studio(
 ) -> HttpResponse:
     live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
     profile = CreatorProfile.objects.filter(user=request.user).first()
+    video = _video_addresses(request.user)
     context: dict[str, Any] = {
         "live": live,
-        "go_live_form": go_live_form or GoLiveForm(),
+        "video": video,
+        "go_live_form": go_live_form
+        or GoLiveForm(initial={"stream_url": video["playback"] if stream_link_origin(video["playback"]) else ""}),
         "per_coin": request_valuation(request).per_coin(display_currency(request.user)),
         "profile_form": profile_form
         or CreatorProfileForm(
@@ -446,6 +669,17 @@ def _render_studio(
             }
         )
     return render(request, "gifting/studio.html", context, status=status)
+
+
+def _video_addresses(creator: Any) -> dict[str, str]:
+    """Where the creator streams to from OBS (server and stream key) and where viewers play it (HLS playlist), on
+    the ingest server the site names (settings LIVE_INGEST_URL, LIVE_PLAYBACK_URL; docs/live-video.md)."""
+    path = f"creator-{creator.pk}"
+    return {
+        "server": settings.LIVE_INGEST_URL,
+        "key": path,
+        "playback": f"{settings.LIVE_PLAYBACK_URL}/{path}/index.m3u8",
+    }
 
 
 @require_POST

@@ -79,23 +79,12 @@ KEY_PAGES = [
 # Reached only in the middle of a journey, so they are checked there (see `log_in_as`, `crawl_as`).
 TWO_FACTOR_LOGIN = KeyPage("two-factor login", "/accounts/2fa/login/", (CREATOR,))
 SANDBOX_CHECKOUT = KeyPage("sandbox checkout", "/sandbox-pay/checkout/<session>/", (VIEWER,))
-STREAM_VIOLATIONS = (
-    "The stream page (templates/gifting/stream.html, static/js/live.js) is being rebuilt by the live-room work, "
-    "which fixes what this finds: at 320px the page is 363px wide (.live-layout's single 1fr column grows to its "
-    "content's min-content width, and feed rows keep coins and their value on one line). Strict: once fixed, "
-    "this case fails and the marker goes."
-)
 
 
 def page_params() -> list:
     params = []
     for key_page in [*KEY_PAGES, TWO_FACTOR_LOGIN, SANDBOX_CHECKOUT]:
-        marks = (
-            [pytest.mark.xfail(strict=True, raises=AssertionError, reason=STREAM_VIOLATIONS)]
-            if key_page.name == "stream"
-            else []
-        )
-        params.append(pytest.param(key_page, id=key_page.name.replace(" ", "-"), marks=marks))
+        params.append(pytest.param(key_page, id=key_page.name.replace(" ", "-")))
     return params
 
 

@@ -17,6 +17,8 @@ from gifting.selectors import UNNAMED
 # Event types. Row-backed ones carry a cursor (`source` + row id) and are replayed from the database on
 # resume; the others describe current state and are re-sent whole to every (re)connecting stream.
 GIFT = "gift"
+CHAT = "chat"
+CHAT_DELETED = "chat_deleted"  # {"id": 77}: a moderator removed chat message 77
 GOAL = "goal"
 STREAM = "stream"
 VIEWERS = "viewers"
@@ -24,6 +26,7 @@ LEADERBOARD = "leaderboard"
 RESET = "reset"  # the resume point is too old to replay: fetch the poll document once instead
 
 GIFT_SOURCE = "g"
+CHAT_SOURCE = "c"
 
 _CURSOR_PART = re.compile(r"([a-z])(\d{1,18})")
 
@@ -120,6 +123,20 @@ def gift_payload(
         "coins": coins,
         "sender": None if anonymous else {"name": sender_name or UNNAMED},
         "anonymous": bool(anonymous),
+        "created_at": created_at.isoformat(),
+    }
+
+
+def chat_payload(
+    *, message_id: int, stream_id: int, author_name: str, text: str, is_creator: bool, created_at: datetime
+) -> dict:
+    """A chat message as every page renders it: the author's display name only (no user id), the text as written
+    (pages insert it as text, never as HTML), and whether the author is the stream's creator."""
+    return {
+        "id": message_id,
+        "stream": stream_id,
+        "author": {"name": author_name or UNNAMED, "creator": bool(is_creator)},
+        "text": text,
         "created_at": created_at.isoformat(),
     }
 

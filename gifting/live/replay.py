@@ -19,19 +19,24 @@ from django.utils import timezone
 
 from gifting import presence, selectors
 from gifting.live.events import (
+    CHAT,
+    CHAT_SOURCE,
     GIFT,
     GIFT_SOURCE,
     STREAM,
     LiveEvent,
+    chat_payload,
+    cursor_format,
     dumps,
     epoch_ms,
     gift_payload,
     goal_payload,
 )
-from gifting.models import GiftEvent, LiveStream
+from gifting.models import ChatMessage, GiftEvent, LiveStream
 
 REPLAY_LIMIT = 200  # per source; beyond this a resuming page reloads its state once (a `reset` event)
 POLL_GIFTS = 20
+POLL_CHAT = 30
 # Gift ids are handed out inside the gift's transaction, which lasts milliseconds: a gift with a higher
 # id than another was created less than this before it, so a replay can use the (stream, created_at)
 # index instead of scanning every gift the stream ever had.
@@ -158,6 +163,75 @@ def gifts_latest(stream: LiveStream) -> int:
 register_source(GIFT_SOURCE, after=gifts_after, only=gifts_only, recent=gifts_recent, latest=gifts_latest)
 
 
+# --- Chat ---------------------------------------------------------------------------------------
+# Deleted messages are left out of every read: a page resuming after a delete does not get them back.
+
+
+def _chat_rows() -> QuerySet[ChatMessage]:
+    return (
+        ChatMessage.objects.filter(deleted_at__isnull=True)
+        .select_related("author", "stream")
+        .only("stream_id", "text", "created_at", "author__display_name", "stream__creator_id")
+    )
+
+
+def chat_message_payload(message: ChatMessage) -> dict[str, Any]:
+    """The published payload of a stored chat message (as `gifting.chat` publishes it, with its creation time)."""
+    return {
+        **chat_payload(
+            message_id=message.pk,
+            stream_id=message.stream_id,
+            author_name=message.author.display_name,
+            text=message.text,
+            is_creator=message.author_id == message.stream.creator_id,
+            created_at=message.created_at,
+        ),
+        "committed_at": epoch_ms(message.created_at),
+    }
+
+
+def _chat_events(rows: Iterable[ChatMessage]) -> list[LiveEvent]:
+    return [
+        LiveEvent(
+            stream_id=message.stream_id,
+            type=CHAT,
+            data=dumps(chat_message_payload(message)),
+            source=CHAT_SOURCE,
+            event_id=message.pk,
+        )
+        for message in rows
+    ]
+
+
+def chat_after(stream: LiveStream, after_id: int, limit: int) -> list[LiveEvent]:
+    return _chat_events(_chat_rows().filter(stream_id=stream.pk, pk__gt=after_id).order_by("pk")[:limit])
+
+
+def chat_only(stream: LiveStream, ids: list[int]) -> list[LiveEvent]:
+    return _chat_events(_chat_rows().filter(stream_id=stream.pk, pk__in=ids).order_by("pk"))
+
+
+def chat_recent(stream: LiveStream, since: datetime) -> list[int]:
+    return list(
+        ChatMessage.objects.filter(stream_id=stream.pk, created_at__gte=since, deleted_at__isnull=True)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)[:RECENT_LIMIT]
+    )
+
+
+def chat_latest(stream: LiveStream) -> int:
+    latest = ChatMessage.objects.filter(stream_id=stream.pk).order_by("-pk").values_list("pk", flat=True).first()
+    return latest or 0
+
+
+register_source(CHAT_SOURCE, after=chat_after, only=chat_only, recent=chat_recent, latest=chat_latest)
+
+
+def recent_chat(stream_id: int, limit: int) -> list[dict[str, Any]]:
+    """The stream's latest chat messages as payloads, newest first (what a page renders before its events)."""
+    return [chat_message_payload(message) for message in _chat_rows().filter(stream_id=stream_id)[:limit]]
+
+
 # --- Streams ------------------------------------------------------------------------------------
 
 
@@ -277,9 +351,10 @@ def leaderboard_payload(stream_id: int) -> list[dict]:
     ]
 
 
-def page_cursor(gift_ids: Iterable[int]) -> str:
-    """The `after=` a page rendered with these gifts gives its event stream, so no gift slips in between."""
-    return f"{GIFT_SOURCE}{max(gift_ids, default=0)}"
+def page_cursor(gift_ids: Iterable[int], chat_ids: Iterable[int] = ()) -> str:
+    """The `after=` a page rendered with these gifts and chat messages gives its event stream, so nothing slips
+    in between."""
+    return cursor_format({GIFT_SOURCE: max(gift_ids, default=0), CHAT_SOURCE: max(chat_ids, default=0)})
 
 
 def poll_document(stream_id: int, *, viewers: int) -> dict | None:
@@ -288,11 +363,13 @@ def poll_document(stream_id: int, *, viewers: int) -> dict | None:
     if stream is None:
         return None
     gifts = [gift_event_payload(event) for event in _gift_rows().filter(stream=stream)[:POLL_GIFTS]]
+    chat = recent_chat(stream.pk, POLL_CHAT)
     meta = StreamMeta.of(stream, coins=_stream_coins(stream))
     return {
         "stream": meta.stream_payload(),
-        "cursor": f"{GIFT_SOURCE}{max((gift['id'] for gift in gifts), default=0)}",
+        "cursor": page_cursor((gift["id"] for gift in gifts), (message["id"] for message in chat)),
         "gifts": gifts,
+        "chat": chat,
         "goal": meta.goal_payload() if stream.goal_coins else None,
         "viewers": viewers,
         "leaderboard": leaderboard_payload(stream.pk),

@@ -50,6 +50,6 @@ def test_the_stream_page_streams_from_the_newest_gift_it_shows_as_its_viewer(cli
     path, query = events_url.split("?")
     params = parse_qs(query)
     assert path == reverse("gifting:events", args=[stream.pk])
-    assert params["after"] == [f"g{newest.pk}"]
+    assert params["after"] == [f"c0.g{newest.pk}"]
     assert presence.viewer_from_token(params["v"][0], stream_id=stream.pk, address="192.0.2.1") == f"u{alice.pk}"
     assert 'data-currency="USD"' in page and re.search(r'data-per-coin="0\.0\d+"', page)

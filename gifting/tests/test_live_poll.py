@@ -28,8 +28,9 @@ def test_many_polls_by_many_viewers_cost_one_build(client, alice, bob, stream, d
     document = json.loads(first.content)
     assert document == {
         "stream": {"id": stream.pk, "state": "live", "ended_at": None},
-        "cursor": "g0",
+        "cursor": "c0.g0",
         "gifts": [],
+        "chat": [],
         "goal": {"goal_coins": 1_000, "label": "New tablet", "coins": 0, "percent": 0, "reached": False},
         "viewers": 0,
         "leaderboard": [],
@@ -53,7 +54,7 @@ def test_a_gift_or_the_end_of_the_stream_replaces_the_cached_document(
     ended = json.loads(client.get(url).content)
 
     assert [gift["id"] for gift in with_gift["gifts"]] == [event.pk]
-    assert with_gift["cursor"] == f"g{event.pk}"
+    assert with_gift["cursor"] == f"c0.g{event.pk}"
     assert with_gift["goal"]["coins"] == 3
     assert with_gift["leaderboard"] == [{"rank": 1, "name": "Alice", "coins": 3, "anonymous": False}]
     assert ended["stream"]["state"] == "ended"

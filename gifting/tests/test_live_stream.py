@@ -61,7 +61,7 @@ def test_a_gift_reaches_every_open_stream_of_its_stream_in_the_message_itself(al
         assert client.response_headers[b"x-accel-buffering"] == b"no"
         assert client.body.startswith(b"retry: 3000\n\n")
         [gift] = [frame for frame in client.frames if frame.event == "gift"]
-        assert gift.id == f"g{sent[0]}"
+        assert gift.id == f"c0.g{sent[0]}"
         assert gift.data["gift"]["name"] == coffee.name
         assert (gift.data["coins"], gift.data["sender"]) == (30, {"name": "Alice"})
     assert gift_ids(elsewhere.frames) == []
@@ -164,9 +164,9 @@ def test_resuming_with_last_event_id_loses_nothing_and_repeats_nothing(alice, st
     before, missed, after, first, second = run_scenario(scenario)
 
     assert gift_ids(first.frames) == before
-    assert first.last_id == f"g{before[-1]}"
+    assert first.last_id == f"c0.g{before[-1]}"
     assert gift_ids(second.frames) == missed + after
-    assert second.last_id == f"g{after[0]}"
+    assert second.last_id == f"c0.g{after[0]}"
 
 
 def test_a_resume_that_reads_gifts_before_the_hub_hears_of_them_gets_each_once(monkeypatch, alice, stream, coffee):
@@ -362,7 +362,11 @@ def test_events_of_one_flush_go_out_in_id_order_once_each(stream):
     client = run_scenario(scenario)
 
     assert gift_ids(client.frames) == [1_000_003, 1_000_004, 1_000_005]
-    assert [frame.id for frame in client.frames if frame.event == "gift"] == ["g1000003", "g1000004", "g1000005"]
+    assert [frame.id for frame in client.frames if frame.event == "gift"] == [
+        "c0.g1000003",
+        "c0.g1000004",
+        "c0.g1000005",
+    ]
 
 
 def test_the_hub_catches_up_rows_the_bus_never_brought(monkeypatch, alice, bob, stream, coffee):

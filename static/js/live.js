@@ -1,5 +1,6 @@
 // Live feed (stream page and OBS overlay). Each event arrives over Server-Sent Events with everything the
-// page shows (no re-fetch): a gift, goal progress, the viewer count, the leaderboard, the stream ending.
+// page shows (no re-fetch): a gift, a chat message or its deletion, goal progress (and the celebration when
+// the goal is reached), the viewer count, the leaderboard, the stream ending.
 // Without an event stream (old browsers, a buffering proxy, a WSGI server answering 204) the page polls the
 // stream's one poll document instead, the same JSON for every viewer. Coins are valued here, in the
 // page's currency, exactly (decimal arithmetic on BigInt). Event types and payloads: docs/live.md.
@@ -14,13 +15,19 @@
   }
   var overlay = box.classList.contains("overlay");
   var list = box.querySelector(overlay ? ".overlay-alerts" : ".feed");
-  var limit = overlay ? 5 : 20;
+  // The overlay shows its newest alert first; the stream page's log (role=log) adds at the end, as chat does.
+  var limit = overlay ? 5 : 60;
+  var stageAlerts = box.querySelector("[data-stage-alerts]");
+  var combos = {};
+  var COMBO_MS = 4000;
   var strings = (document.getElementById("live-strings") || box).dataset;
   var locale = box.dataset.locale || document.documentElement.lang || "en";
   var numbers = new Intl.NumberFormat(locale);
   var money = box.dataset.currency ? new Intl.NumberFormat(locale, { style: "currency", currency: box.dataset.currency }) : null;
   var perCoin = decimal(box.dataset.perCoin);
   var shown = {};
+  var chatShown = {};
+  var goalReached = !!box.querySelector(".goal-reached");
   var source = null;
   var timer = null;
   var failures = 0;
@@ -30,6 +37,8 @@
     shown[item.dataset.eventId] = true;
     if (box.hasAttribute("data-skip-initial")) item.classList.add("feed-item-seen");
   });
+  list.querySelectorAll("[data-chat-id]").forEach(function (item) { chatShown[item.dataset.chatId] = true; });
+  scrollToEnd(true);
 
   // --- values -------------------------------------------------------------------------------------
 
@@ -91,16 +100,110 @@
     fill(item, "gift", gift.gift.name);
     fill(item, "coins", coinsText(gift.coins));
     fill(item, "value", valueText(gift.coins));
+    place(item);
+    if (fresh) stageAlert(gift);
+  }
+
+  // Into the log: newest first on the overlay, newest last (and kept in view) on the stream page.
+  function place(item) {
     var empty = list.querySelector("[data-live-empty]");
     if (empty) empty.remove();
-    list.insertBefore(item, list.firstChild);
-    while (list.children.length > limit) list.removeChild(list.lastElementChild);
+    if (overlay) {
+      list.insertBefore(item, list.firstChild);
+      while (list.children.length > limit) list.removeChild(list.lastElementChild);
+      return;
+    }
+    var follow = nearEnd();
+    list.appendChild(item);
+    while (list.children.length > limit) list.removeChild(list.firstElementChild);
+    scrollToEnd(follow);
+  }
+
+  function nearEnd() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  function scrollToEnd(follow) {
+    if (!overlay && follow) list.scrollTop = list.scrollHeight;
+  }
+
+  function addChat(message) {
+    if (overlay || chatShown[message.id]) return;
+    chatShown[message.id] = true;
+    var item = clone("live-chat-item");
+    if (!item) return;
+    item.dataset.chatId = message.id;
+    fill(item, "author", message.author.name);
+    fill(item, "text", message.text);  // as text, never as HTML
+    if (message.author.creator) {
+      item.classList.add("chat-item-creator");
+      var badge = clone("live-chat-creator");
+      if (badge) item.querySelector(".chat-author").after(" ", badge);
+    } else {
+      var tools = clone("live-chat-tools");
+      if (tools) item.appendChild(tools);
+    }
+    place(item);
+  }
+
+  function removeChat(deleted) {
+    var item = list.querySelector('[data-chat-id="' + Number(deleted.id) + '"]');
+    if (item) item.remove();
+  }
+
+  // Over the video: the same viewer sending the same gift within a few seconds grows one alert ("Rose ×12");
+  // display only, each tap is still its own gift in the log and the ledger.
+  function stageAlert(gift) {
+    if (!stageAlerts) return;
+    var who = gift.sender ? gift.sender.name : strings.anonymous;
+    var key = who + "\u0000" + gift.gift.id;
+    var now = Date.now();
+    var combo = combos[key];
+    if (combo && now - combo.at < COMBO_MS && combo.item.isConnected) {
+      combo.count += gift.quantity;
+      combo.at = now;
+    } else {
+      var item = clone("live-stage-alert");
+      if (!item) return;
+      item.querySelector("img").src = gift.gift.artwork;
+      fill(item, "sender", who);
+      fill(item, "gift", gift.gift.name);
+      if (gift.gift.tier === "large" || gift.gift.tier === "epic") item.classList.add("stage-alert-big");
+      stageAlerts.appendChild(item);
+      while (stageAlerts.children.length > 3) stageAlerts.removeChild(stageAlerts.firstElementChild);
+      combo = combos[key] = { item: item, count: gift.quantity, at: now };
+    }
+    fill(combo.item, "count", "×" + numbers.format(combo.count));
+    combo.item.classList.remove("stage-alert-bump");
+    void combo.item.offsetWidth;  // restart the bump animation
+    combo.item.classList.add("stage-alert-bump");
+    clearTimeout(combo.timer);
+    combo.timer = setTimeout(function () { combo.item.remove(); delete combos[key]; }, COMBO_MS + 1000);
+  }
+
+  function announce(text) {
+    var status = document.querySelector("[data-announce]");
+    if (!status) return;
+    status.textContent = "";
+    setTimeout(function () { status.textContent = text; }, 50);
+  }
+
+  function celebrate() {
+    var party = box.querySelector("[data-celebration]");
+    announce(strings.goalReached);
+    if (!party) return;
+    party.hidden = false;
+    party.classList.remove("celebrating");
+    void party.offsetWidth;
+    party.classList.add("celebrating");
+    clearTimeout(party.timer);
+    party.timer = setTimeout(function () { party.hidden = true; }, 5000);
   }
 
   function setGoal(goal) {
     var current = box.querySelector(".goal");
     if (overlay) return;
-    if (!goal || !goal.goal_coins) { if (current) current.remove(); return; }
+    if (!goal || !goal.goal_coins) { if (current) current.remove(); goalReached = false; return; }
     var element = clone("live-goal");
     if (!element) return;
     fill(element, "label", goal.label ? ": " + goal.label : "");
@@ -117,7 +220,10 @@
     element.classList.toggle("goal-reached", goal.reached);
     if (!goal.reached) element.querySelector('[data-slot="reached"]').remove();
     if (current) current.replaceWith(element);
+    else if (box.querySelector("[data-goal-slot]")) box.querySelector("[data-goal-slot]").appendChild(element);
     else box.insertBefore(element, box.querySelector(".card"));
+    if (goal.reached && !goalReached) celebrate();
+    goalReached = goal.reached;
   }
 
   function setViewers(count) {
@@ -153,14 +259,44 @@
     var actions = document.querySelector("[data-live-actions]");
     var notice = clone("live-ended");
     if (actions && notice) actions.replaceChildren(notice);
+    box.classList.add("room-ended");
+    var chatForm = document.querySelector("[data-chat-form]");
+    if (chatForm) chatForm.remove();
+    box.querySelectorAll("[data-moderate]").forEach(function (tools) { tools.remove(); });
+    var video = box.querySelector("video");
+    if (video) {
+      video.pause();
+      video.removeAttribute("src");
+      video.hidden = true;
+      var status = box.querySelector("[data-player-status]");
+      if (status) { status.textContent = strings.streamEnded; status.hidden = false; }
+    }
+    document.dispatchEvent(new CustomEvent("coinsite:stream-ended"));
+    announce(strings.streamEnded);
   }
 
   function apply(document_) {
     document_.gifts.slice().reverse().forEach(function (gift) { addGift(gift, true); });
+    if (document_.chat) {
+      document_.chat.slice().reverse().forEach(addChat);
+      syncDeletions(document_.chat);
+    }
     setGoal(document_.goal);
     setViewers(document_.viewers);
     setLeaderboard(document_.leaderboard);
     setStream(document_.stream);
+  }
+
+  // A poll document lists the latest messages: any shown message within its range that it lacks was deleted.
+  function syncDeletions(messages) {
+    if (!messages.length) return;
+    var present = {};
+    var oldest = Infinity;
+    messages.forEach(function (message) { present[message.id] = true; oldest = Math.min(oldest, message.id); });
+    list.querySelectorAll("[data-chat-id]").forEach(function (item) {
+      var id = Number(item.dataset.chatId);
+      if (id >= oldest && !present[id]) item.remove();
+    });
   }
 
   // --- transport ----------------------------------------------------------------------------------
@@ -174,6 +310,8 @@
     source = new EventSource(box.dataset.eventsUrl);
     source.addEventListener("open", function () { failures = 0; clearTimeout(timer); });
     source.addEventListener("gift", data(function (gift) { addGift(gift, true); }));
+    source.addEventListener("chat", data(addChat));
+    source.addEventListener("chat_deleted", data(removeChat));
     source.addEventListener("goal", data(setGoal));
     source.addEventListener("viewers", data(function (viewers) { setViewers(viewers.count); }));
     source.addEventListener("leaderboard", data(function (board) { setLeaderboard(board.entries); }));
@@ -205,6 +343,9 @@
       .catch(function () { /* offline for a moment: try again on the next tick */ })
       .then(function () { if (again) schedule(); });
   }
+
+  // What static/js/room.js uses to show a viewer's own gift and message at once (the event dedupes by id).
+  window.coinsiteLive = { addGift: addGift, addChat: addChat };
 
   document.addEventListener("visibilitychange", function () { if (!document.hidden) schedule(); });
   if (!connect()) poll(true);
