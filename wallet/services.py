@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_noop, ngettext
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
@@ -228,7 +228,9 @@ def _checkout_request(topup: TopUp) -> CheckoutRequest:
     return CheckoutRequest(
         reference=str(topup.public_id),
         amount=quantize(topup.amount),
-        description=f"{topup.total_coins:,} Coinsite coins",
+        # What the payer reads on the provider's page, in the language they started the payment in.
+        description=ngettext("%(coins)s Coinsite coin", "%(coins)s Coinsite coins", topup.total_coins)
+        % {"coins": format_count(topup.total_coins)},
         customer_email=topup.user.email,
         payment_method=topup.payment_method,
         success_url=return_url,
