@@ -14,8 +14,9 @@ from django.db.models import F, Q
 from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
+from coinsite.lib.l10n import format_count
 from coinsite.lib.singletons import SingletonModel
 from wallet.models import AppendOnlyModel, LedgerTransaction
 
@@ -59,7 +60,10 @@ class Gift(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.coin_cost:,} coins)"
+        return ngettext("%(name)s (%(coins)s coin)", "%(name)s (%(coins)s coins)", self.coin_cost) % {
+            "name": self.name,
+            "coins": format_count(self.coin_cost),
+        }
 
     def clean(self) -> None:
         countries = self.countries
@@ -151,8 +155,12 @@ class LiveStream(models.Model):
         ]
 
     def __str__(self) -> str:
-        state = "live" if self.is_live else "ended"
-        return f"{self.title} by {self.creator} ({state})"
+        names = {"title": self.title, "creator": self.creator}
+        return (
+            _("%(title)s by %(creator)s (live)") % names
+            if self.is_live
+            else _("%(title)s by %(creator)s (ended)") % names
+        )
 
     @property
     def is_live(self) -> bool:
@@ -209,7 +217,12 @@ class GiftEvent(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} x {self.gift_id} from user {self.sender_id} on stream {self.stream_id}"
+        return _("%(quantity)s x %(gift)s from user %(sender)s on stream %(stream)s") % {
+            "quantity": self.quantity,
+            "gift": self.gift_id,
+            "sender": self.sender_id,
+            "stream": self.stream_id,
+        }
 
 
 class GiftingPreferences(models.Model):
@@ -239,7 +252,7 @@ class GiftingPreferences(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Gifting preferences of user {self.user_id}"
+        return _("Gifting preferences of user %(id)s") % {"id": self.user_id}
 
 
 class GiftingSettings(SingletonModel):

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from djmoney.models.fields import MoneyField
 
-from coinsite.lib.l10n import format_count
+from coinsite.lib.l10n import format_count, format_month_local
 from coinsite.lib.singletons import SingletonModel
 
 
@@ -173,7 +173,7 @@ class SandboxPayoutTransfer(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"Sandbox transfer {self.reference} ({self.status})"
+        return _("Sandbox transfer %(reference)s (%(status)s)") % {"reference": self.reference, "status": self.status}
 
 
 class EarningsRollup(models.Model):
@@ -229,7 +229,7 @@ class EarningsRollupState(models.Model):
         constraints = [models.CheckConstraint(condition=Q(id=1), name="payouts_rollupstate_singleton")]
 
     def __str__(self) -> str:
-        return f"Earnings rolled up to gift event {self.last_event_id}"
+        return _("Earnings rolled up to gift event %(id)s") % {"id": self.last_event_id}
 
 
 class StatementRun(models.Model):
@@ -249,8 +249,14 @@ class StatementRun(models.Model):
         ordering = ["-month"]
 
     def __str__(self) -> str:
-        state = "finished" if self.finished_at else f"{self.processed}/{self.recipients_total}"
-        return f"Statements {self.month:%B %Y} ({state})"
+        month = format_month_local(self.month)
+        if self.finished_at:
+            return _("Statements %(month)s (finished)") % {"month": month}
+        return _("Statements %(month)s (%(processed)s/%(total)s)") % {
+            "month": month,
+            "processed": self.processed,
+            "total": self.recipients_total,
+        }
 
 
 class StatementDelivery(models.Model):
@@ -269,7 +275,12 @@ class StatementDelivery(models.Model):
         constraints = [models.UniqueConstraint(fields=["user", "month"], name="payouts_statement_once")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} statement {self.month:%Y-%m} for user {self.user_id}"
+        # Translators: "Creator statement 2026-11 for user 12" (the kind is "Creator" or "Viewer").
+        return _("%(kind)s statement %(month)s for user %(id)s") % {
+            "kind": self.get_kind_display(),
+            "month": f"{self.month:%Y-%m}",
+            "id": self.user_id,
+        }
 
 
 class PayoutSettings(SingletonModel):
