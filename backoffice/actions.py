@@ -14,6 +14,7 @@ from django.contrib.admin import ModelAdmin, helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 
 from backoffice.forms import ReasonForm
 
@@ -32,7 +33,10 @@ def reason_action(
     done: "StrOrPromise",
     permissions: tuple[str, ...] = (),
 ) -> AdminAction:
-    """An admin action named `name` that asks for a reason and then calls `perform` per selected object."""
+    """An admin action named `name` that asks for a reason and then calls `perform` per selected object.
+
+    `done` is what the action did to `%(count)s` objects, plural-aware:
+    `ngettext_lazy("%(count)s payout approved.", "%(count)s payouts approved.", "count")`."""
 
     def action(modeladmin: ModelAdmin, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
         form = ReasonForm(request.POST if "confirm" in request.POST else None)
@@ -98,6 +102,9 @@ def _run(
             perform(request, obj)
             count += 1
         except errors as error:
-            modeladmin.message_user(request, f"{obj}: {error}", messages.ERROR)
+            # Translators: an admin action's error for one selected object: "Payout 12: Only staff review payouts."
+            modeladmin.message_user(
+                request, _("%(object)s: %(error)s") % {"object": obj, "error": error}, messages.ERROR
+            )
     if count:
-        modeladmin.message_user(request, f"{count} {done}.", messages.SUCCESS)
+        modeladmin.message_user(request, done % {"count": count}, messages.SUCCESS)

@@ -1,13 +1,14 @@
 from django.apps import AppConfig, apps
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 from backoffice.staff_groups import staff_groups_after_migrate
 
 
 class BackofficeConfig(AppConfig):
     name = "backoffice"
-    verbose_name = "Backoffice"
+    verbose_name = _("Backoffice")
     default = True
 
     def ready(self) -> None:

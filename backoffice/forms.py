@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from djmoney.contrib.exchange.models import Rate
 from djmoney.money import Money
 
@@ -23,20 +24,40 @@ from wallet.models import Asset, CoinPackagePrice, CoinRate, Country, EconomySet
 EARNINGS_HOLD_DAYS = (0, 90)
 PAYOUT_METHOD_HOLD_HOURS = (0, 720)
 EXCHANGE_RATE_MAX_AGE_HOURS = (1, 720)
+# What `money_error` says about each amount it checks: (when it is missing, when it is not positive).
+MONEY_MESSAGES = {
+    "price": (gettext_lazy("Enter the price."), gettext_lazy("The price must be more than zero.")),
+    "price of one coin": (
+        gettext_lazy("Enter the price of one coin."),
+        gettext_lazy("The price of one coin must be more than zero."),
+    ),
+    "diamond value": (
+        gettext_lazy("Enter the diamond value."),
+        gettext_lazy("The diamond value must be more than zero."),
+    ),
+}
 
 
 def money_error(value: Money | None, *, what: str, allow_fractions: bool = False) -> str | None:
-    """Why `value` cannot be a price in the catalogue (None when it can)."""
+    """Why `value` cannot be a price in the catalogue (None when it can); `what` is a key of MONEY_MESSAGES."""
+    missing, not_positive = MONEY_MESSAGES[what]
     if value is None:
-        return f"Enter the {what}."
+        return str(missing)
     code = value.currency.code
     if code not in CURRENCY_EXPONENTS:
-        return f"Coinsite does not sell coins in {code}: use one of {', '.join(CURRENCY_EXPONENTS)}."
+        return _("Coinsite does not sell coins in %(currency)s: use one of %(currencies)s.") % {
+            "currency": code,
+            "currencies": ", ".join(CURRENCY_EXPONENTS),
+        }
     if value.amount <= 0:
-        return f"The {what} must be more than zero."
+        return str(not_positive)
     exponent = CURRENCY_EXPONENTS[code]
     if not allow_fractions and value.amount != value.amount.quantize(Decimal(1).scaleb(-exponent)):
-        return f"{code} has {exponent} decimal places; {value.amount} has more."
+        return ngettext(
+            "%(currency)s has %(places)s decimal place; %(amount)s has more.",
+            "%(currency)s has %(places)s decimal places; %(amount)s has more.",
+            exponent,
+        ) % {"currency": code, "places": exponent, "amount": value.amount}
     return None
 
 
@@ -44,7 +65,8 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         max_length=300,
-        help_text="Recorded in the staff audit log, and shown to the user where it concerns them.",
+        label=gettext_lazy("Reason"),
+        help_text=gettext_lazy("Recorded in the staff audit log, and shown to the user where it concerns them."),
     )
 
 
@@ -76,9 +98,9 @@ class CoinRateForm(forms.ModelForm):
         cleaned = self.cleaned_data
         low, high = cleaned.get("min_coins"), cleaned.get("max_coins")
         if low is not None and low < 1:
-            self.add_error("min_coins", "A custom amount is at least 1 coin.")
+            self.add_error("min_coins", _("A custom amount is at least 1 coin."))
         elif low is not None and high is not None and high < low:
-            self.add_error("max_coins", "The largest custom amount cannot be below the smallest.")
+            self.add_error("max_coins", _("The largest custom amount cannot be below the smallest."))
         return cleaned
 
 
@@ -105,9 +127,8 @@ class EconomySettingsForm(forms.ModelForm):
         if diamond.currency != payout_currency:
             # Payout thresholds are compared with diamond values, so both must be in one currency.
             raise forms.ValidationError(
-                _("The payout settings are in {currency}; keep the diamond value in {currency}.").format(
-                    currency=payout_currency.code
-                )
+                _("The payout settings are in %(currency)s; keep the diamond value in %(currency)s.")
+                % {"currency": payout_currency.code}
             )
         return diamond
 
@@ -120,7 +141,7 @@ class GiftingSettingsForm(forms.ModelForm):
     def clean_gift_confirm_above_coins(self) -> int | None:
         confirm = self.cleaned_data.get("gift_confirm_above_coins")
         if confirm is not None and confirm < 1:
-            raise forms.ValidationError("The large-gift confirmation threshold is at least 1 coin.")
+            raise forms.ValidationError(_("The large-gift confirmation threshold is at least 1 coin."))
         return confirm
 
 
@@ -133,9 +154,12 @@ class PayoutSettingsForm(forms.ModelForm):
         super().clean()
         cleaned = self.cleaned_data
         self._check_money(cleaned)
-        self._check_range(cleaned, "earnings_hold_days", EARNINGS_HOLD_DAYS, "days")
-        self._check_range(cleaned, "payout_method_hold_hours", PAYOUT_METHOD_HOLD_HOURS, "hours")
-        self._check_range(cleaned, "exchange_rate_max_age_hours", EXCHANGE_RATE_MAX_AGE_HOURS, "hours")
+        self._check_range(
+            cleaned, "earnings_hold_days", EARNINGS_HOLD_DAYS, _("Choose between %(low)s and %(high)s days.")
+        )
+        hours = _("Choose between %(low)s and %(high)s hours.")
+        self._check_range(cleaned, "payout_method_hold_hours", PAYOUT_METHOD_HOLD_HOURS, hours)
+        self._check_range(cleaned, "exchange_rate_max_age_hours", EXCHANGE_RATE_MAX_AGE_HOURS, hours)
         return cleaned
 
     def _check_money(self, cleaned: dict[str, Any]) -> None:
@@ -145,31 +169,39 @@ class PayoutSettingsForm(forms.ModelForm):
             if value is None:
                 continue
             if value.currency != diamond.currency:
-                self.add_error(name, f"Use the diamond value's currency, {diamond.currency.code}.")
+                self.add_error(
+                    name, _("Use the diamond value's currency, %(currency)s.") % {"currency": diamond.currency.code}
+                )
             elif value.amount <= 0:
-                self.add_error(name, "This must be more than zero.")
+                self.add_error(name, _("This must be more than zero."))
         if (
             minimum is not None
             and approval is not None
             and minimum.currency == approval.currency
             and approval < minimum
         ):
-            self.add_error("payout_approval_above", "The approval threshold cannot be below the payout minimum.")
+            self.add_error("payout_approval_above", _("The approval threshold cannot be below the payout minimum."))
 
-    def _check_range(self, cleaned: dict[str, Any], name: str, bounds: tuple[int, int], unit: str) -> None:
+    def _check_range(self, cleaned: dict[str, Any], name: str, bounds: tuple[int, int], message: str) -> None:
+        """`message` names the unit and takes %(low)s and %(high)s."""
         value = cleaned.get(name)
         low, high = bounds
         if value is not None and not low <= value <= high:
-            self.add_error(name, f"Choose between {low} and {high} {unit}.")
+            self.add_error(name, message % {"low": low, "high": high})
 
 
 class AdjustmentRequestForm(forms.Form):
     user = forms.ModelChoiceField(
-        queryset=User.objects.order_by("email"), widget=forms.NumberInput, help_text="The user's id (see Users)."
+        queryset=User.objects.order_by("email"),
+        widget=forms.NumberInput,
+        label=gettext_lazy("User"),
+        help_text=gettext_lazy("The user's id (see Users)."),
     )
-    asset = forms.ChoiceField(choices=Asset.choices)
-    amount = forms.IntegerField(help_text="Positive adds to the balance, negative takes from it.")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000)
+    asset = forms.ChoiceField(choices=Asset.choices, label=gettext_lazy("Asset"))
+    amount = forms.IntegerField(
+        label=gettext_lazy("Amount"), help_text=gettext_lazy("Positive adds to the balance, negative takes from it.")
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000, label=gettext_lazy("Reason"))
 
 
 class GiftForm(forms.ModelForm):
@@ -182,7 +214,7 @@ class GiftForm(forms.ModelForm):
     def clean_coin_cost(self) -> int | None:
         coin_cost = self.cleaned_data.get("coin_cost")
         if coin_cost is not None and coin_cost < 1:
-            raise forms.ValidationError("A gift costs at least 1 coin.")
+            raise forms.ValidationError(_("A gift costs at least 1 coin."))
         return coin_cost
 
     def clean_countries(self) -> object:
@@ -194,8 +226,11 @@ class GiftForm(forms.ModelForm):
             )
             if unknown:
                 raise forms.ValidationError(
-                    f"Unknown country codes: {', '.join(unknown)}. "
-                    "Add the country first, or leave the list empty for everywhere."
+                    _(
+                        "Unknown country codes: %(codes)s. Add the country first, or leave the list empty for "
+                        "everywhere."
+                    )
+                    % {"codes": ", ".join(unknown)}
                 )
             return sorted(set(countries))
         return countries
@@ -209,11 +244,13 @@ class RateForm(forms.ModelForm):
     def clean_currency(self) -> str:
         currency = (self.cleaned_data.get("currency") or "").strip().upper()
         if currency not in CURRENCY_EXPONENTS:
-            raise forms.ValidationError(f"Payouts are made in {', '.join(CURRENCY_EXPONENTS)} only.")
+            raise forms.ValidationError(
+                _("Payouts are made in %(currencies)s only.") % {"currencies": ", ".join(CURRENCY_EXPONENTS)}
+            )
         return currency
 
     def clean_value(self) -> Decimal | None:
         value = self.cleaned_data.get("value")
         if value is not None and value <= 0:
-            raise forms.ValidationError("A rate is more than zero (units of the currency per one base unit).")
+            raise forms.ValidationError(_("A rate is more than zero (units of the currency per one base unit)."))
         return value

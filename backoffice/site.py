@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.translation import gettext_lazy
 from django_otp.admin import OTPAdminSite
 
 from backoffice.reports import can_see_reports, reports_view
@@ -17,9 +18,9 @@ class CoinsiteAdminSite(OTPAdminSite):
     forwards there, or to the code check for a signed-in staff member whose session is unverified.
     """
 
-    site_header = "Coinsite staff"
-    site_title = "Coinsite staff"
-    index_title = "Operations"
+    site_header = gettext_lazy("Coinsite staff")
+    site_title = gettext_lazy("Coinsite staff")
+    index_title = gettext_lazy("Operations")
     index_template = "admin/coinsite_index.html"
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -6,7 +6,7 @@ from wallet.ledger_kinds import ledger_kind_register
 
 class GiftingConfig(AppConfig):
     name = "gifting"
-    verbose_name = "Gifting"
+    verbose_name = _("Gifting")
 
     def ready(self) -> None:
         # Deferred import: gifting.services imports models, which need the app registry ready.

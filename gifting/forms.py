@@ -4,7 +4,11 @@ import secrets
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
+from coinsite.lib.l10n import format_count
 from gifting.models import AVATAR_CHOICES
 from gifting.services import BIO_MAX_LENGTH, MAX_KEY_LENGTH, MAX_QUANTITY
 
@@ -14,26 +18,35 @@ def new_idempotency_key() -> str:
     return secrets.token_urlsafe(16)
 
 
+CHOOSE_QUANTITY = format_lazy(gettext_lazy("Choose a quantity from 1 to {maximum}."), maximum=MAX_QUANTITY)
+
+
 class GiftSendForm(forms.Form):
     gift = forms.IntegerField(
-        min_value=1, error_messages={"required": "Pick a gift to send.", "invalid": "Pick a gift to send."}
+        min_value=1,
+        error_messages={
+            "required": gettext_lazy("Pick a gift to send."),
+            "invalid": gettext_lazy("Pick a gift to send."),
+        },
     )
     quantity = forms.IntegerField(
         min_value=1,
         max_value=MAX_QUANTITY,
         initial=1,
         error_messages={
-            "required": f"Choose a quantity from 1 to {MAX_QUANTITY}.",
-            "invalid": f"Choose a quantity from 1 to {MAX_QUANTITY}.",
-            "min_value": f"Choose a quantity from 1 to {MAX_QUANTITY}.",
-            "max_value": f"Choose a quantity from 1 to {MAX_QUANTITY}.",
+            "required": CHOOSE_QUANTITY,
+            "invalid": CHOOSE_QUANTITY,
+            "min_value": CHOOSE_QUANTITY,
+            "max_value": CHOOSE_QUANTITY,
         },
     )
-    anonymous = forms.BooleanField(required=False, label="Send anonymously")
+    anonymous = forms.BooleanField(required=False, label=gettext_lazy("Send anonymously"))
     idempotency_key = forms.CharField(
         max_length=MAX_KEY_LENGTH,
         widget=forms.HiddenInput,
-        error_messages={"required": "The gift request is missing its request id; reload the page and try again."},
+        error_messages={
+            "required": gettext_lazy("The gift request is missing its request id; reload the page and try again.")
+        },
     )
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
@@ -42,17 +55,17 @@ class GiftSendForm(forms.Form):
 
 
 class GoLiveForm(forms.Form):
-    title = forms.CharField(max_length=120, label="Stream title")
+    title = forms.CharField(max_length=120, label=gettext_lazy("Stream title"))
     stream_url = forms.CharField(
         required=False,
         max_length=200,
-        label="Stream link (optional)",
-        help_text="A video address viewers can play, e.g. https://…/live.m3u8",
+        label=gettext_lazy("Stream link (optional)"),
+        help_text=gettext_lazy("A video address viewers can play, e.g. https://…/live.m3u8"),
     )
     goal_coins = forms.IntegerField(
-        required=False, min_value=1, max_value=2_000_000_000, label="Goal in coins (optional)"
+        required=False, min_value=1, max_value=2_000_000_000, label=gettext_lazy("Goal in coins (optional)")
     )
-    goal_label = forms.CharField(required=False, max_length=80, label="What the goal is for (optional)")
+    goal_label = forms.CharField(required=False, max_length=80, label=gettext_lazy("What the goal is for (optional)"))
 
 
 class GoalForm(forms.Form):
@@ -60,20 +73,20 @@ class GoalForm(forms.Form):
         required=False,
         min_value=1,
         max_value=2_000_000_000,
-        label="Goal in coins",
-        help_text="Leave empty to clear the goal.",
+        label=gettext_lazy("Goal in coins"),
+        help_text=gettext_lazy("Leave empty to clear the goal."),
     )
-    goal_label = forms.CharField(required=False, max_length=80, label="What the goal is for")
+    goal_label = forms.CharField(required=False, max_length=80, label=gettext_lazy("What the goal is for"))
 
 
 class GiftingPreferencesForm(forms.Form):
-    hide_from_leaderboards = forms.BooleanField(required=False, label="Hide me from stream leaderboards")
+    hide_from_leaderboards = forms.BooleanField(required=False, label=gettext_lazy("Hide me from stream leaderboards"))
     confirm_above_coins = forms.IntegerField(
         required=False,
-        label="Ask me to confirm gifts over (coins)",
+        label=gettext_lazy("Ask me to confirm gifts over (coins)"),
         error_messages={
-            "invalid": "Enter a whole number of coins, or leave it empty.",
-            "min_value": "Enter at least 1 coin, or leave it empty.",
+            "invalid": gettext_lazy("Enter a whole number of coins, or leave it empty."),
+            "min_value": gettext_lazy("Enter at least 1 coin, or leave it empty."),
         },
         min_value=1,
     )
@@ -84,7 +97,7 @@ class GiftingPreferencesForm(forms.Form):
         self.staff_threshold = staff_threshold
         field = self.fields["confirm_above_coins"]
         field.widget.attrs.update({"max": staff_threshold})
-        field.help_text = (
+        field.help_text = _(
             "Gifts costing more than this ask you to confirm first. Leave it empty to use the "
             "site's threshold; yours can only be lower."
         )
@@ -93,7 +106,12 @@ class GiftingPreferencesForm(forms.Form):
         coins = self.cleaned_data.get("confirm_above_coins")
         if coins is not None and coins > self.staff_threshold:
             raise forms.ValidationError(
-                f"Enter at most {self.staff_threshold:,} coins (the site's threshold), or leave it empty."
+                ngettext(
+                    "Enter at most %(coins)s coin (the site's threshold), or leave it empty.",
+                    "Enter at most %(coins)s coins (the site's threshold), or leave it empty.",
+                    self.staff_threshold,
+                )
+                % {"coins": format_count(self.staff_threshold)}
             )
         return coins
 
@@ -103,13 +121,15 @@ class CreatorProfileForm(forms.Form):
         required=False,
         max_length=BIO_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 4}),
-        label="Bio",
-        help_text=f"Shown on your public profile; up to {BIO_MAX_LENGTH} characters.",
+        label=gettext_lazy("Bio"),
+        help_text=format_lazy(
+            gettext_lazy("Shown on your public profile; up to {maximum} characters."), maximum=BIO_MAX_LENGTH
+        ),
     )
     avatar = forms.ChoiceField(
         required=False,
-        choices=[("", "None (show my initials)"), *AVATAR_CHOICES],
+        choices=[("", gettext_lazy("None (show my initials)")), *AVATAR_CHOICES],
         widget=forms.RadioSelect,
-        label="Avatar",
-        error_messages={"invalid_choice": "Choose one of the avatars shown, or none."},
+        label=gettext_lazy("Avatar"),
+        error_messages={"invalid_choice": gettext_lazy("Choose one of the avatars shown, or none.")},
     )

@@ -13,7 +13,10 @@ from django.db import models
 from django.db.models import F, Q
 from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
+from coinsite.lib.l10n import format_count
 from coinsite.lib.singletons import SingletonModel
 from wallet.models import AppendOnlyModel, LedgerTransaction
 
@@ -21,10 +24,10 @@ COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 
 
 class GiftTier(models.TextChoices):
-    SMALL = "small", "Small"
-    MEDIUM = "medium", "Medium"
-    LARGE = "large", "Large"
-    EPIC = "epic", "Epic"
+    SMALL = "small", pgettext_lazy("gift tier", "Small")
+    MEDIUM = "medium", pgettext_lazy("gift tier", "Medium")
+    LARGE = "large", pgettext_lazy("gift tier", "Large")
+    EPIC = "epic", pgettext_lazy("gift tier", "Epic")
 
 
 class Gift(models.Model):
@@ -32,14 +35,20 @@ class Gift(models.Model):
 
     name = models.CharField(max_length=60)
     slug = models.SlugField(max_length=60, unique=True)
-    coin_cost = models.PositiveIntegerField(help_text="Price in coins; the creator earns as many diamonds.")
-    artwork = models.CharField(max_length=200, help_text="Static path of the artwork, e.g. gifts/rose.svg.")
+    coin_cost = models.PositiveIntegerField(
+        help_text=gettext_lazy("Price in coins; the creator earns as many diamonds.")
+    )
+    artwork = models.CharField(
+        max_length=200, help_text=gettext_lazy("Static path of the artwork, e.g. gifts/rose.svg.")
+    )
     tier = models.CharField(max_length=8, choices=GiftTier.choices, default=GiftTier.SMALL)
-    is_active = models.BooleanField(default=True, help_text="Inactive gifts are hidden and cannot be sent.")
+    is_active = models.BooleanField(
+        default=True, help_text=gettext_lazy("Inactive gifts are hidden and cannot be sent.")
+    )
     countries = models.JSONField(
         default=list,
         blank=True,
-        help_text='ISO country codes where the gift is offered, e.g. ["JP"]; empty means everywhere.',
+        help_text=gettext_lazy('ISO country codes where the gift is offered, e.g. ["JP"]; empty means everywhere.'),
     )
     sort_order = models.PositiveSmallIntegerField(default=0)
 
@@ -51,12 +60,15 @@ class Gift(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.coin_cost:,} coins)"
+        return ngettext("%(name)s (%(coins)s coin)", "%(name)s (%(coins)s coins)", self.coin_cost) % {
+            "name": self.name,
+            "coins": format_count(self.coin_cost),
+        }
 
     def clean(self) -> None:
         countries = self.countries
         if not isinstance(countries, list) or not all(isinstance(c, str) and COUNTRY_CODE.match(c) for c in countries):
-            raise ValidationError({"countries": 'Give a list of two-letter country codes, e.g. ["US", "GB"].'})
+            raise ValidationError({"countries": _('Give a list of two-letter country codes, e.g. ["US", "GB"].')})
 
     @property
     def artwork_url(self) -> str:
@@ -68,12 +80,12 @@ class Gift(models.Model):
 
 # The avatars a creator may choose from (static files under static/avatars/); none shows their initials.
 AVATAR_CHOICES = [
-    ("avatars/fox.svg", "Fox"),
-    ("avatars/cat.svg", "Cat"),
-    ("avatars/owl.svg", "Owl"),
-    ("avatars/robot.svg", "Robot"),
-    ("avatars/planet.svg", "Planet"),
-    ("avatars/headphones.svg", "Headphones"),
+    ("avatars/fox.svg", pgettext_lazy("avatar", "Fox")),
+    ("avatars/cat.svg", pgettext_lazy("avatar", "Cat")),
+    ("avatars/owl.svg", pgettext_lazy("avatar", "Owl")),
+    ("avatars/robot.svg", pgettext_lazy("avatar", "Robot")),
+    ("avatars/planet.svg", pgettext_lazy("avatar", "Planet")),
+    ("avatars/headphones.svg", pgettext_lazy("avatar", "Headphones")),
 ]
 
 
@@ -93,12 +105,12 @@ class CreatorProfile(models.Model):
         blank=True,
         default="",
         choices=AVATAR_CHOICES,
-        help_text="One of the site's avatar images; initials are shown when empty.",
+        help_text=gettext_lazy("One of the site's avatar images; initials are shown when empty."),
     )
     overlay_token = models.CharField(max_length=64, unique=True, default=new_overlay_token)
 
     def __str__(self) -> str:
-        return f"Creator profile of {self.user}"
+        return _("Creator profile of %(user)s") % {"user": self.user}
 
     @property
     def initials(self) -> str:
@@ -118,9 +130,11 @@ class LiveStream(models.Model):
     stream_url = models.URLField(blank=True, default="")
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
-    goal_coins = models.PositiveIntegerField(null=True, blank=True, help_text="Coins the creator hopes to receive.")
+    goal_coins = models.PositiveIntegerField(
+        null=True, blank=True, help_text=gettext_lazy("Coins the creator hopes to receive.")
+    )
     goal_label = models.CharField(max_length=80, blank=True, default="")
-    viewer_count = models.PositiveIntegerField(default=0, help_text="Cached; refreshed by the live feed.")
+    viewer_count = models.PositiveIntegerField(default=0, help_text=gettext_lazy("Cached; refreshed by the live feed."))
 
     class Meta:
         ordering = ["-started_at"]
@@ -141,8 +155,12 @@ class LiveStream(models.Model):
         ]
 
     def __str__(self) -> str:
-        state = "live" if self.is_live else "ended"
-        return f"{self.title} by {self.creator} ({state})"
+        names = {"title": self.title, "creator": self.creator}
+        return (
+            _("%(title)s by %(creator)s (live)") % names
+            if self.is_live
+            else _("%(title)s by %(creator)s (ended)") % names
+        )
 
     @property
     def is_live(self) -> bool:
@@ -199,7 +217,12 @@ class GiftEvent(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} x {self.gift_id} from user {self.sender_id} on stream {self.stream_id}"
+        return _("%(quantity)s x %(gift)s from user %(sender)s on stream %(stream)s") % {
+            "quantity": self.quantity,
+            "gift": self.gift_id,
+            "sender": self.sender_id,
+            "stream": self.stream_id,
+        }
 
 
 class GiftingPreferences(models.Model):
@@ -209,17 +232,18 @@ class GiftingPreferences(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="gifting_preferences"
     )
     hide_from_leaderboards = models.BooleanField(
-        default=False, help_text="Leave the viewer out of every stream leaderboard (their gifts still count)."
+        default=False,
+        help_text=gettext_lazy("Leave the viewer out of every stream leaderboard (their gifts still count)."),
     )
     confirm_above_coins = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="The viewer's own, lower confirmation threshold; the staff-set one applies when empty.",
+        help_text=gettext_lazy("The viewer's own, lower confirmation threshold; the staff-set one applies when empty."),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "gifting preferences"
+        verbose_name_plural = gettext_lazy("gifting preferences")
         constraints = [
             models.CheckConstraint(
                 condition=Q(confirm_above_coins__isnull=True) | Q(confirm_above_coins__gte=1),
@@ -228,19 +252,19 @@ class GiftingPreferences(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Gifting preferences of user {self.user_id}"
+        return _("Gifting preferences of user %(id)s") % {"id": self.user_id}
 
 
 class GiftingSettings(SingletonModel):
     """The one row of staff-set gifting rules, read through `gifting.selectors.gifting_settings()` (cached)."""
 
     gift_confirm_above_coins = models.PositiveIntegerField(
-        default=5_000, help_text="Gifts costing more coins than this ask the viewer to confirm first."
+        default=5_000, help_text=gettext_lazy("Gifts costing more coins than this ask the viewer to confirm first.")
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = verbose_name_plural = "gifting settings"
+        verbose_name = verbose_name_plural = gettext_lazy("gifting settings")
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="gifting_giftingsettings_singleton"),
             models.CheckConstraint(
@@ -249,7 +273,7 @@ class GiftingSettings(SingletonModel):
         ]
 
     def __str__(self) -> str:
-        return "Gifting settings"
+        return _("Gifting settings")
 
 
 CHAT_MAX_LENGTH = 200

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from coinsite.accounts.models import ADULT_AGE, User
+from coinsite.lib.l10n import format_count
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from gifting.live.events import GOAL, STREAM, gift_payload
 from gifting.live.publish import live_gift_sent, live_publish
@@ -94,7 +95,12 @@ class NotEnoughCoins(GiftError):
         self.balance = balance
         self.cost = cost
         super().__init__(
-            f"This gift costs {cost:,} coins and you have {balance:,}: top up {shortfall:,} more coins to send it."
+            ngettext(
+                "This gift costs %(cost)s coins and you have %(balance)s: top up %(shortfall)s more coin to send it.",
+                "This gift costs %(cost)s coins and you have %(balance)s: top up %(shortfall)s more coins to send it.",
+                shortfall,
+            )
+            % {"cost": format_count(cost), "balance": format_count(balance), "shortfall": format_count(shortfall)}
         )
 
 
@@ -134,7 +140,7 @@ def stream_start(
 ) -> LiveStream:
     """Put the creator live with a new stream; a creator is never live twice (a unique index holds it)."""
     if not creator.is_creator:
-        raise StreamError("Only creators can go live.")
+        raise StreamError(_("Only creators can go live."))
     title = _clean_title(title)
     _check_stream_url(stream_url)
     _check_goal(goal_coins)
@@ -148,7 +154,7 @@ def stream_start(
                 goal_label=goal_label.strip()[:80],
             )
     except IntegrityError:
-        raise StreamError("You are already live: end that stream before starting another.") from None
+        raise StreamError(_("You are already live: end that stream before starting another.")) from None
 
 
 def stream_end(*, stream: LiveStream, creator: User) -> LiveStream:
@@ -171,7 +177,7 @@ def stream_goal_set(*, stream: LiveStream, creator: User, goal_coins: int | None
         goal_coins=goal_coins, goal_label=goal_label.strip()[:80]
     )
     if not updated:
-        raise StreamError("This stream has ended; its goal can no longer change.")
+        raise StreamError(_("This stream has ended; its goal can no longer change."))
     stream.refresh_from_db(fields=["goal_coins", "goal_label"])
     live_publish(stream_id=stream.pk, event=GOAL, data={"goal_coins": stream.goal_coins, "label": stream.goal_label})
     return stream
@@ -199,38 +205,44 @@ def _check_personal_threshold(coins: int | None) -> None:
         return
     staff_threshold = GiftingSettings.load().gift_confirm_above_coins
     if isinstance(coins, bool) or not isinstance(coins, int) or coins < 1:
-        raise PreferencesError("Your confirmation threshold must be a whole number of coins, at least 1.")
+        raise PreferencesError(_("Your confirmation threshold must be a whole number of coins, at least 1."))
     if coins > staff_threshold:
         raise PreferencesError(
-            f"Your confirmation threshold can be at most {staff_threshold:,} coins, the site's "
-            "own; leave it empty to use that."
+            ngettext(
+                "Your confirmation threshold can be at most %(coins)s coin, the site's own; "
+                "leave it empty to use that.",
+                "Your confirmation threshold can be at most %(coins)s coins, the site's own; "
+                "leave it empty to use that.",
+                staff_threshold,
+            )
+            % {"coins": format_count(staff_threshold)}
         )
 
 
 def creator_profile_update(*, creator: User, bio: str, avatar: str) -> CreatorProfile:
     """Set the creator's public bio and avatar (one of the site's avatars, or "" to show their initials)."""
     if not creator.is_creator:
-        raise ProfileError("Only creators have a public profile.")
+        raise ProfileError(_("Only creators have a public profile."))
     bio = (bio or "").replace("\r\n", "\n").strip()
     if len(bio) > BIO_MAX_LENGTH:
-        raise ProfileError(f"Keep your bio to {BIO_MAX_LENGTH} characters.")
+        raise ProfileError(_("Keep your bio to %(max)d characters.") % {"max": BIO_MAX_LENGTH})
     if avatar and avatar not in dict(AVATAR_CHOICES):
-        raise ProfileError("Choose one of the avatars shown, or none.")
+        raise ProfileError(_("Choose one of the avatars shown, or none."))
     profile, _created = CreatorProfile.objects.update_or_create(user=creator, defaults={"bio": bio, "avatar": avatar})
     return profile
 
 
 def _check_owner(stream: LiveStream, creator: User) -> None:
     if stream.creator_id != creator.pk:
-        raise StreamError("This is not your stream.")
+        raise StreamError(_("This is not your stream."))
 
 
 def _clean_title(title: str) -> str:
     title = (title or "").strip()
     if not title:
-        raise StreamError("Give your stream a title.")
+        raise StreamError(_("Give your stream a title."))
     if len(title) > 120:
-        raise StreamError("Keep the title to 120 characters.")
+        raise StreamError(_("Keep the title to %(max)d characters.") % {"max": 120})
     return title
 
 
@@ -243,7 +255,7 @@ def _check_goal(goal_coins: int | None) -> None:
     if goal_coins is None:
         return
     if isinstance(goal_coins, bool) or not isinstance(goal_coins, int) or not 1 <= goal_coins <= 2_000_000_000:
-        raise StreamError("A goal is a whole number of coins, at least 1.")
+        raise StreamError(_("A goal is a whole number of coins, at least 1."))
 
 
 # --- Sending gifts ------------------------------------------------------------------------------
@@ -336,28 +348,31 @@ def gift_send(
 
 def _check_request(*, stream_id: int, gift_id: int, quantity: int, idempotency_key: str) -> None:
     if not all(isinstance(value, int) and not isinstance(value, bool) for value in (stream_id, gift_id)):
-        raise InvalidGiftRequest("Pick a gift to send on a live stream.")
+        raise InvalidGiftRequest(_("Pick a gift to send on a live stream."))
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
-        raise InvalidGiftRequest(f"Choose a quantity from 1 to {MAX_QUANTITY}.")
+        raise InvalidGiftRequest(_("Choose a quantity from 1 to %(max)d.") % {"max": MAX_QUANTITY})
     if not isinstance(idempotency_key, str) or not idempotency_key.strip() or len(idempotency_key) > MAX_KEY_LENGTH:
-        raise InvalidGiftRequest("The gift request is missing its request id; reload the page and try again.")
+        raise InvalidGiftRequest(_("The gift request is missing its request id; reload the page and try again."))
 
 
 def _check_rules(sender: User, context: _GiftContext) -> None:
     """Raise GiftNotAllowed for the first rule the gift breaks, in the order a viewer would fix them."""
     if context.creator_id is None or not context.stream_is_live:
-        raise GiftNotAllowed("This stream has ended, so gifts can no longer be sent to it.", code="stream_ended")
+        raise GiftNotAllowed(_("This stream has ended, so gifts can no longer be sent to it."), code="stream_ended")
     if context.creator_id == sender.pk:
-        raise GiftNotAllowed("You cannot send gifts on your own stream.", code="self_gift")
+        raise GiftNotAllowed(_("You cannot send gifts on your own stream."), code="self_gift")
     if not context.creator_is_creator:
-        raise GiftNotAllowed("This creator cannot receive gifts at the moment.", code="creator_unavailable")
+        raise GiftNotAllowed(_("This creator cannot receive gifts at the moment."), code="creator_unavailable")
     if context.gift_id is None or not context.gift_is_active:
-        raise GiftNotAllowed("This gift is no longer available.", code="gift_unavailable")
+        raise GiftNotAllowed(_("This gift is no longer available."), code="gift_unavailable")
     if context.gift_countries and sender.country not in context.gift_countries:
-        raise GiftNotAllowed(f"The {context.gift_name} gift is not offered in your country.", code="gift_not_offered")
+        raise GiftNotAllowed(
+            _("The %(gift)s gift is not offered in your country.") % {"gift": context.gift_name},
+            code="gift_not_offered",
+        )
     if sender.birth_date is None:
         raise GiftNotAllowed(
-            "Add your birth date to your profile before sending gifts: gifting is for adults.", code="age_unknown"
+            _("Add your birth date to your profile before sending gifts: gifting is for adults."), code="age_unknown"
         )
     minimum_age = context.country_minimum_age or ADULT_AGE  # the country's age limit (19 in South Korea)
     if not sender.is_at_least(minimum_age):
@@ -366,17 +381,21 @@ def _check_rules(sender: User, context: _GiftContext) -> None:
         )
     if context.frozen_reason:
         raise GiftNotAllowed(
-            f"Your wallet is frozen by our team: {context.frozen_reason} Contact support to have it lifted.",
+            # Translators: the reason is staff's own words, in the language they wrote it in.
+            _("Your wallet is frozen by our team: %(reason)s Contact support to have it lifted.")
+            % {"reason": context.frozen_reason},
             code="frozen",
         )
     if context.owes_coins:
         raise GiftNotAllowed(
-            "Coins from a refunded or charged-back recharge were already spent; the next "
-            "recharge settles them first. Until then you cannot send gifts.",
+            _(
+                "Coins from a refunded or charged-back recharge were already spent; the next "
+                "recharge settles them first. Until then you cannot send gifts."
+            ),
             code="receivable",
         )
     if not context.country_gifting_enabled:
-        raise GiftNotAllowed("Sending gifts is not available in your country.", code="country")
+        raise GiftNotAllowed(_("Sending gifts is not available in your country."), code="country")
 
 
 def _post_gift(
@@ -411,7 +430,7 @@ def _post_gift(
     except InsufficientFunds as error:
         raise NotEnoughCoins(error.shortfall, balance=error.available, cost=coins) from None
     except IdempotencyConflict:
-        raise IdempotencyKeyReused("This gift request was already used for a different gift.") from None
+        raise IdempotencyKeyReused(_("This gift request was already used for a different gift.")) from None
     event = GiftEvent(
         stream_id=stream_id,
         sender_id=sender.pk,
@@ -455,7 +474,7 @@ def _replayed_event(event: GiftEvent, *, stream_id: int, gift_id: int, quantity:
         quantity,
         bool(anonymous),
     ):
-        raise IdempotencyKeyReused("This gift request was already used for a different gift.")
+        raise IdempotencyKeyReused(_("This gift request was already used for a different gift."))
     return event
 
 
@@ -628,16 +647,25 @@ def gift_send_rate_check(*, user: User, now: float | None = None) -> list[int]:
         return rate_limit_hit(f"gifting:sends:{user.pk}", *limits, now=now)
     except RateLimited as refused:
         allowed, window, retry_after = refused.limit.limit, refused.limit.window, refused.retry_after
-        per = _("second") if window == 1 else _("minute")
-        raise GiftRateLimited(
+        too_quick = (
             ngettext(
-                "You are sending gifts too quickly (at most {allowed} per {per}). Nothing was charged: "
-                "wait {retry_after} second and try again.",
-                "You are sending gifts too quickly (at most {allowed} per {per}). Nothing was charged: "
-                "wait {retry_after} seconds and try again.",
+                "You are sending gifts too quickly (at most %(allowed)s per second). Nothing was charged: "
+                "wait %(retry_after)s second and try again.",
+                "You are sending gifts too quickly (at most %(allowed)s per second). Nothing was charged: "
+                "wait %(retry_after)s seconds and try again.",
                 retry_after,
-            ).format(allowed=f"{allowed:,}", per=per, retry_after=retry_after),
-            retry_after=retry_after,
+            )
+            if window == 1
+            else ngettext(
+                "You are sending gifts too quickly (at most %(allowed)s per minute). Nothing was charged: "
+                "wait %(retry_after)s second and try again.",
+                "You are sending gifts too quickly (at most %(allowed)s per minute). Nothing was charged: "
+                "wait %(retry_after)s seconds and try again.",
+                retry_after,
+            )
+        )
+        raise GiftRateLimited(
+            too_quick % {"allowed": format_count(allowed), "retry_after": retry_after}, retry_after=retry_after
         ) from None
 
 
@@ -665,8 +693,8 @@ def live_cards_counts_save(*, cards: list[LiveCard]) -> None:
 def overlay_token_regenerate(*, creator: User) -> CreatorProfile:
     """Give the creator a new secret overlay token; the old overlay URL stops working at once."""
     if not creator.is_creator:
-        raise StreamError("Only creators have a stream overlay.")
-    profile, _ = CreatorProfile.objects.get_or_create(user=creator)
+        raise StreamError(_("Only creators have a stream overlay."))
+    profile, _created = CreatorProfile.objects.get_or_create(user=creator)
     profile.overlay_token = new_overlay_token()
     profile.save(update_fields=["overlay_token"])
     logger.info("Overlay token regenerated for creator %s", creator.pk)

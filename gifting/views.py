@@ -336,8 +336,11 @@ def send(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
             )
     except services.GiftError as error:
         return _render_gift_error(request, stream, form, error)
-    sent = f"{event.quantity} × {event.gift.name}"  # noqa: RUF001 (a real multiplication sign)
-    messages.success(request, f"You sent {sent} to {_creator_name(stream)}.")
+    messages.success(
+        request,
+        _("You sent %(quantity)s × %(gift)s to %(name)s.")  # noqa: RUF001 (a real multiplication sign)
+        % {"quantity": event.quantity, "gift": event.gift.name, "name": _creator_name(stream)},
+    )
     return redirect("gifting:stream", stream_id=stream.pk)
 
 
@@ -553,7 +556,7 @@ def _render_confirmation(request: AuthenticatedRequest, stream: LiveStream, gift
 
 
 def _creator_name(stream: LiveStream) -> str:
-    return stream.creator.display_name or "the creator"
+    return stream.creator.display_name or _("the creator")
 
 
 @require_http_methods(["GET", "POST"])
@@ -581,9 +584,9 @@ def preferences(request: AuthenticatedRequest) -> HttpResponse:
         return _render_preferences_error(request, form)
     messages.success(
         request,
-        "Gifting preferences saved: you are now "
-        + ("hidden from" if data["hide_from_leaderboards"] else "shown on")
-        + " stream leaderboards.",
+        _("Gifting preferences saved: you are now hidden from stream leaderboards.")
+        if data["hide_from_leaderboards"]
+        else _("Gifting preferences saved: you are now shown on stream leaderboards."),
     )
     return redirect(_safe_next(request, data.get("next") or ""))
 
@@ -693,7 +696,7 @@ def studio_start(request: AuthenticatedRequest) -> HttpResponse:
     except services.StreamError as error:
         form.add_error(None, str(error))
         return _render_studio(request, go_live_form=form, status=400)
-    messages.success(request, f"You are live: “{stream.title}”.")
+    messages.success(request, _("You are live: “%(title)s”.") % {"title": stream.title})
     return redirect("gifting:studio")
 
 
@@ -702,7 +705,7 @@ def studio_start(request: AuthenticatedRequest) -> HttpResponse:
 def studio_end(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     stream = _own_stream(request, stream_id)
     services.stream_end(stream=stream, creator=request.user)
-    messages.success(request, "Your stream has ended. Gifts are closed.")
+    messages.success(request, _("Your stream has ended. Gifts are closed."))
     return redirect("gifting:studio")
 
 
@@ -718,7 +721,7 @@ def studio_goal(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
     except services.StreamError as error:
         messages.error(request, str(error))
         return redirect("gifting:studio")
-    messages.success(request, "Goal updated." if form.cleaned_data["goal_coins"] else "Goal cleared.")
+    messages.success(request, _("Goal updated.") if form.cleaned_data["goal_coins"] else _("Goal cleared."))
     return redirect("gifting:studio")
 
 
@@ -733,7 +736,7 @@ def studio_profile(request: AuthenticatedRequest) -> HttpResponse:
     except services.ProfileError as error:
         form.add_error(None, str(error))
         return _render_studio(request, profile_form=form, status=400)
-    messages.success(request, "Your profile is updated.")
+    messages.success(request, _("Your profile is updated."))
     return redirect("gifting:studio")
 
 
@@ -741,7 +744,7 @@ def studio_profile(request: AuthenticatedRequest) -> HttpResponse:
 @creator_required
 def studio_overlay_regenerate(request: AuthenticatedRequest) -> HttpResponse:
     services.overlay_token_regenerate(creator=request.user)
-    messages.success(request, "Your overlay has a new address. Update it in your streaming software.")
+    messages.success(request, _("Your overlay has a new address. Update it in your streaming software."))
     return redirect("gifting:studio")
 
 

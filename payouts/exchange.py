@@ -15,6 +15,8 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from djmoney.contrib.exchange.backends.base import BaseExchangeBackend
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from djmoney.money import Money
@@ -92,13 +94,19 @@ def convert(
     now = now or timezone.now()
     backend = ExchangeBackend.objects.filter(name=BACKEND_NAME).first()
     if backend is None:
-        raise ExchangeError("No exchange rates are loaded; staff must load them before payouts can be converted.")
+        raise ExchangeError(_("No exchange rates are loaded; staff must load them before payouts can be converted."))
     age = now - backend.last_update
     if age > max_age:
         hours = int(age.total_seconds() // 3600)
         raise StaleRates(
-            f"The exchange rates are {hours} hours old (the limit is "
-            f"{int(max_age.total_seconds() // 3600)} hours); the payout waits until staff update them."
+            ngettext(
+                "The exchange rates are %(hours)s hours old (the limit is %(limit)s hour); "
+                "the payout waits until staff update them.",
+                "The exchange rates are %(hours)s hours old (the limit is %(limit)s hours); "
+                "the payout waits until staff update them.",
+                int(max_age.total_seconds() // 3600),
+            )
+            % {"hours": hours, "limit": int(max_age.total_seconds() // 3600)}
         )
     rate = _rate(backend, money.currency.code, to_currency)
     return Conversion(
@@ -120,7 +128,7 @@ def _rate(backend: ExchangeBackend, source: str, target: str) -> Decimal:
     values.setdefault(backend.base_currency, Decimal(1))
     if source not in values or target not in values:
         missing = target if target not in values else source
-        raise ExchangeError(f"There is no exchange rate for {missing}.")
+        raise ExchangeError(_("There is no exchange rate for %(currency)s.") % {"currency": missing})
     return values[target] / values[source]
 
 

@@ -5,6 +5,8 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from coinsite.lib.currencies import currency_choices
 from payouts.models import PayoutMethod, PayoutMethodKind
@@ -17,16 +19,27 @@ def new_request_key() -> str:
 
 
 class PayoutMethodForm(forms.Form):
-    kind = forms.ChoiceField(choices=PayoutMethodKind.choices, label="Payout method", widget=forms.RadioSelect)
-    holder_name = forms.CharField(max_length=100, label="Account holder's name")
+    kind = forms.ChoiceField(
+        choices=PayoutMethodKind.choices, label=gettext_lazy("Payout method"), widget=forms.RadioSelect
+    )
+    holder_name = forms.CharField(max_length=100, label=gettext_lazy("Account holder's name"))
     currency = forms.ChoiceField(
         choices=currency_choices,
-        label="Payout currency",
-        help_text="Your diamonds are converted into this currency at the stored rate.",
+        label=gettext_lazy("Payout currency"),
+        help_text=gettext_lazy("Your diamonds are converted into this currency at the stored rate."),
     )
-    iban = forms.CharField(required=False, max_length=42, label="IBAN", help_text="For a bank account.")
-    bic = forms.CharField(required=False, max_length=14, label="BIC (SWIFT code)", help_text="For a bank account.")
-    paypal_email = forms.EmailField(required=False, label="PayPal email", help_text="For PayPal.")
+    iban = forms.CharField(
+        required=False, max_length=42, label=gettext_lazy("IBAN"), help_text=gettext_lazy("For a bank account.")
+    )
+    bic = forms.CharField(
+        required=False,
+        max_length=14,
+        label=gettext_lazy("BIC (SWIFT code)"),
+        help_text=gettext_lazy("For a bank account."),
+    )
+    paypal_email = forms.EmailField(
+        required=False, label=gettext_lazy("PayPal email"), help_text=gettext_lazy("For PayPal.")
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -47,9 +60,9 @@ class PayoutMethodForm(forms.Form):
         cleaned = self.cleaned_data
         kind = cleaned.get("kind")
         if kind == PayoutMethodKind.BANK and not (cleaned.get("iban") and cleaned.get("bic")):
-            raise forms.ValidationError("A bank account needs its IBAN and BIC.")
+            raise forms.ValidationError(_("A bank account needs its IBAN and BIC."))
         if kind == PayoutMethodKind.PAYPAL and not cleaned.get("paypal_email"):
-            raise forms.ValidationError("PayPal needs the email address of your PayPal account.")
+            raise forms.ValidationError(_("PayPal needs the email address of your PayPal account."))
         return cleaned
 
 
@@ -57,14 +70,14 @@ class PayoutRequestForm(forms.Form):
     diamonds = forms.IntegerField(
         min_value=1,
         max_value=10**12,
-        label="Diamonds to pay out",
+        label=gettext_lazy("Diamonds to pay out"),
         error_messages={
-            "required": "Enter how many diamonds to pay out.",
-            "invalid": "Enter a whole number of diamonds.",
-            "min_value": "Enter a whole number of diamonds.",
+            "required": gettext_lazy("Enter how many diamonds to pay out."),
+            "invalid": gettext_lazy("Enter a whole number of diamonds."),
+            "min_value": gettext_lazy("Enter a whole number of diamonds."),
         },
     )
-    method = forms.TypedChoiceField(coerce=int, label="Pay to", empty_value=None)
+    method = forms.TypedChoiceField(coerce=int, label=gettext_lazy("Pay to"), empty_value=None)
     idempotency_key = forms.CharField(max_length=MAX_KEY_LENGTH, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, methods: Iterable[PayoutMethod] = (), **kwargs: Any) -> None:

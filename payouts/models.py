@@ -11,14 +11,17 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from djmoney.models.fields import MoneyField
 
+from coinsite.lib.l10n import format_count, format_month_local
 from coinsite.lib.singletons import SingletonModel
 
 
 class PayoutMethodKind(models.TextChoices):
-    BANK = "bank", "Bank account (IBAN)"
-    PAYPAL = "paypal", "PayPal"
+    BANK = "bank", gettext_lazy("Bank account (IBAN)")
+    PAYPAL = "paypal", gettext_lazy("PayPal")
 
 
 class PayoutMethod(models.Model):
@@ -30,7 +33,9 @@ class PayoutMethod(models.Model):
     iban = models.CharField(max_length=34, blank=True, default="")
     bic = models.CharField(max_length=11, blank=True, default="")
     paypal_email = models.EmailField(blank=True, default="")
-    currency = models.CharField(max_length=3, help_text="The currency payouts to this method are paid in.")
+    currency = models.CharField(
+        max_length=3, help_text=gettext_lazy("The currency payouts to this method are paid in.")
+    )
     created_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)
 
@@ -61,13 +66,13 @@ class PayoutMethod(models.Model):
 
 
 class PayoutStatus(models.TextChoices):
-    AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
-    QUEUED = "queued", "Queued"
-    PROCESSING = "processing", "Processing"
-    SUBMITTED = "submitted", "Sent to the payout provider"
-    PAID = "paid", "Paid"
-    FAILED = "failed", "Failed"
-    REJECTED = "rejected", "Rejected"
+    AWAITING_APPROVAL = "awaiting_approval", pgettext_lazy("payout status", "Waiting for approval")
+    QUEUED = "queued", pgettext_lazy("payout status", "Queued")
+    PROCESSING = "processing", pgettext_lazy("payout status", "Processing")
+    SUBMITTED = "submitted", pgettext_lazy("payout status", "Sent to the payout provider")
+    PAID = "paid", pgettext_lazy("payout status", "Paid")
+    FAILED = "failed", pgettext_lazy("payout status", "Failed")
+    REJECTED = "rejected", pgettext_lazy("payout status", "Rejected")
 
 
 OPEN_PAYOUT_STATUSES = [
@@ -91,15 +96,20 @@ class Payout(models.Model):
     method = models.ForeignKey(PayoutMethod, on_delete=models.PROTECT, related_name="payouts")
     diamonds = models.BigIntegerField()
     status = models.CharField(max_length=20, choices=PayoutStatus.choices)
-    idempotency_key = models.CharField(max_length=100, help_text="From the request form: a double submit pays once.")
+    idempotency_key = models.CharField(
+        max_length=100, help_text=gettext_lazy("From the request form: a double submit pays once.")
+    )
     provider_key = models.UUIDField(
-        default=uuid.uuid4, unique=True, editable=False, help_text="Idempotency key sent to the payout provider."
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text=gettext_lazy("Idempotency key sent to the payout provider."),
     )
     value = MoneyField(
         max_digits=14,
         decimal_places=2,
         default_currency="USD",
-        help_text="The diamonds at the diamond value when requested.",
+        help_text=gettext_lazy("The diamonds at the diamond value when requested."),
     )
     diamond_value = MoneyField(max_digits=12, decimal_places=6, default_currency="USD")
     currency = models.CharField(max_length=3)
@@ -140,7 +150,11 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Payout {self.pk}: {self.diamonds:,} diamonds ({self.get_status_display()})"
+        return ngettext(
+            "Payout %(id)s: %(diamonds)s diamond (%(status)s)",
+            "Payout %(id)s: %(diamonds)s diamonds (%(status)s)",
+            self.diamonds,
+        ) % {"id": self.pk, "diamonds": format_count(self.diamonds), "status": self.get_status_display()}
 
     @property
     def is_open(self) -> bool:
@@ -159,7 +173,7 @@ class SandboxPayoutTransfer(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"Sandbox transfer {self.reference} ({self.status})"
+        return _("Sandbox transfer %(reference)s (%(status)s)") % {"reference": self.reference, "status": self.status}
 
 
 class EarningsRollup(models.Model):
@@ -215,16 +229,18 @@ class EarningsRollupState(models.Model):
         constraints = [models.CheckConstraint(condition=Q(id=1), name="payouts_rollupstate_singleton")]
 
     def __str__(self) -> str:
-        return f"Earnings rolled up to gift event {self.last_event_id}"
+        return _("Earnings rolled up to gift event %(id)s") % {"id": self.last_event_id}
 
 
 class StatementRun(models.Model):
     """The monthly statement emails for one month; staff follow its progress in admin."""
 
-    month = models.DateField(unique=True, help_text="First day of the month the statements cover.")
+    month = models.DateField(unique=True, help_text=gettext_lazy("First day of the month the statements cover."))
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    last_user_id = models.BigIntegerField(default=0, help_text="Recipients are processed in user id order.")
+    last_user_id = models.BigIntegerField(
+        default=0, help_text=gettext_lazy("Recipients are processed in user id order.")
+    )
     recipients_total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     sent = models.PositiveIntegerField(default=0)
@@ -233,8 +249,14 @@ class StatementRun(models.Model):
         ordering = ["-month"]
 
     def __str__(self) -> str:
-        state = "finished" if self.finished_at else f"{self.processed}/{self.recipients_total}"
-        return f"Statements {self.month:%B %Y} ({state})"
+        month = format_month_local(self.month)
+        if self.finished_at:
+            return _("Statements %(month)s (finished)") % {"month": month}
+        return _("Statements %(month)s (%(processed)s/%(total)s)") % {
+            "month": month,
+            "processed": self.processed,
+            "total": self.recipients_total,
+        }
 
 
 class StatementDelivery(models.Model):
@@ -242,7 +264,9 @@ class StatementDelivery(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="statement_deliveries")
     month = models.DateField()
-    kind = models.CharField(max_length=8, choices=[("creator", "Creator"), ("viewer", "Viewer")])
+    kind = models.CharField(
+        max_length=8, choices=[("creator", gettext_lazy("Creator")), ("viewer", gettext_lazy("Viewer"))]
+    )
     claimed_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -251,7 +275,12 @@ class StatementDelivery(models.Model):
         constraints = [models.UniqueConstraint(fields=["user", "month"], name="payouts_statement_once")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} statement {self.month:%Y-%m} for user {self.user_id}"
+        # Translators: "Creator statement 2026-11 for user 12" (the kind is "Creator" or "Viewer").
+        return _("%(kind)s statement %(month)s for user %(id)s") % {
+            "kind": self.get_kind_display(),
+            "month": f"{self.month:%Y-%m}",
+            "id": self.user_id,
+        }
 
 
 class PayoutSettings(SingletonModel):
@@ -267,32 +296,32 @@ class PayoutSettings(SingletonModel):
         decimal_places=2,
         default=50,
         default_currency="USD",
-        help_text="The smallest payout a creator may request, by diamond value.",
+        help_text=gettext_lazy("The smallest payout a creator may request, by diamond value."),
     )
     payout_approval_above = MoneyField(
         max_digits=12,
         decimal_places=2,
         default=1_000,
         default_currency="USD",
-        help_text="Payout requests worth more than this wait for staff approval.",
+        help_text=gettext_lazy("Payout requests worth more than this wait for staff approval."),
     )
     earnings_hold_days = models.PositiveSmallIntegerField(
-        default=7, help_text="Days before diamonds from a gift can be withdrawn (chargeback window)."
+        default=7, help_text=gettext_lazy("Days before diamonds from a gift can be withdrawn (chargeback window).")
     )
     payout_method_hold_hours = models.PositiveSmallIntegerField(
-        default=72, help_text="Hours payouts are held after a payout method is added or changed."
+        default=72, help_text=gettext_lazy("Hours payouts are held after a payout method is added or changed.")
     )
     exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
-        default=48, help_text="Payout conversions are refused when the stored rates are older than this."
+        default=48, help_text=gettext_lazy("Payout conversions are refused when the stored rates are older than this.")
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = verbose_name_plural = "payout settings"
+        verbose_name = verbose_name_plural = gettext_lazy("payout settings")
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="payouts_payoutsettings_singleton"),
             models.CheckConstraint(condition=Q(payout_minimum__gt=0), name="payouts_payoutsettings_minimum_positive"),
         ]
 
     def __str__(self) -> str:
-        return "Payout settings"
+        return _("Payout settings")

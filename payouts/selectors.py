@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from coinsite.accounts.models import User
 from gifting.models import LiveStream
@@ -14,8 +15,6 @@ from gifting.services import DIAMONDS_PER_COIN
 from payouts.earnings import DiamondBalances, diamond_balances, first_held_day, rolled_up_to, unrolled_events
 from payouts.models import EarningsRollup, Payout, PayoutMethod, PayoutSettings, SupporterRollup
 from wallet.valuation import DiamondAmount, Valuation
-
-ANONYMOUS = "Anonymous"
 
 
 @dataclass(frozen=True)
@@ -219,7 +218,7 @@ def top_supporters(
     rows = sorted(totals.items(), key=lambda item: (-item[1][1], item[0][0] or 0))[:limit]
     return [
         Supporter(
-            name=ANONYMOUS if anonymous or sender is None else names.get(sender) or "A viewer",
+            name=_("Anonymous") if anonymous or sender is None else names.get(sender) or _("A viewer"),
             is_anonymous=anonymous,
             gifts=gifts,
             coins=coins,

@@ -15,11 +15,14 @@ from types import ModuleType
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from coinsite.lib.currencies import CURRENCIES
+from coinsite.lib.l10n import format_count, format_datetime_local
 from coinsite.lib.locks import LockClass, advisory_lock
 from payouts import exchange, providers
 from payouts.earnings import diamond_balances
@@ -28,7 +31,7 @@ from payouts.selectors import payouts_held_until
 from payouts.validation import InvalidDetails, normalise_bic, normalise_iban
 from wallet.ledger import account_for_user, ledger_move, system_account
 from wallet.models import Asset, LedgerAccount, SystemAccount
-from wallet.money import quantize
+from wallet.money import format_money, quantize
 from wallet.selectors import wallet_freeze_reason
 from wallet.valuation import Valuation
 
@@ -87,7 +90,7 @@ def payout_method_add(
                 retired_at=timezone.now()
             )
             if not retired:
-                raise PayoutError("That payout method no longer exists.")
+                raise PayoutError(_("That payout method no longer exists."))
         method = PayoutMethod.objects.create(creator=creator, **details)
         # robust: the method is saved whatever the broker says; the notice is retried by Celery, not by the creator.
         transaction.on_commit(lambda: _tasks().payout_email_method_changed.delay(method.pk), robust=True)
@@ -105,9 +108,9 @@ def payout_method_retire(*, creator: User, method: PayoutMethod) -> None:
 def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bic: str, paypal_email: str) -> dict:
     holder_name = " ".join((holder_name or "").split())
     if not holder_name or len(holder_name) > 100:
-        raise PayoutError("Enter the account holder's name as the bank or PayPal knows it.")
+        raise PayoutError(_("Enter the account holder's name as the bank or PayPal knows it."))
     if currency not in CURRENCIES:
-        raise PayoutError("Choose a payout currency from the list.")
+        raise PayoutError(_("Choose a payout currency from the list."))
     if kind == PayoutMethodKind.BANK:
         try:
             iban = normalise_iban(iban)
@@ -118,9 +121,9 @@ def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bi
     if kind == PayoutMethodKind.PAYPAL:
         email = (paypal_email or "").strip().lower()
         if "@" not in email or len(email) > 254:
-            raise PayoutError("Enter the email address of your PayPal account.")
+            raise PayoutError(_("Enter the email address of your PayPal account."))
         return {"kind": kind, "holder_name": holder_name, "currency": currency, "paypal_email": email}
-    raise PayoutError("Choose a bank account or PayPal.")
+    raise PayoutError(_("Choose a bank account or PayPal."))
 
 
 # --- Quotes, fees and rounding --------------------------------------------------------------------
@@ -167,7 +170,7 @@ def payout_request(*, creator: User, method_id: int, diamonds: int, idempotency_
     _check_request(diamonds=diamonds, idempotency_key=idempotency_key)
     method = PayoutMethod.objects.filter(pk=method_id, creator=creator, retired_at__isnull=True).first()
     if method is None:
-        raise PayoutError("Choose one of your payout methods.")
+        raise PayoutError(_("Choose one of your payout methods."))
     with transaction.atomic(durable=True):
         wallet = _locked_diamond_wallet(creator)
         existing = Payout.objects.filter(creator=creator, idempotency_key=idempotency_key).first()
@@ -194,14 +197,14 @@ def payout_request(*, creator: User, method_id: int, diamonds: int, idempotency_
 
 def _check_request(*, diamonds: int, idempotency_key: str) -> None:
     if isinstance(diamonds, bool) or not isinstance(diamonds, int) or diamonds < 1:
-        raise PayoutError("Enter a whole number of diamonds.")
+        raise PayoutError(_("Enter a whole number of diamonds."))
     if not isinstance(idempotency_key, str) or not idempotency_key.strip() or len(idempotency_key) > MAX_KEY_LENGTH:
-        raise PayoutError("The payout form is missing its request id; reload the page and try again.")
+        raise PayoutError(_("The payout form is missing its request id; reload the page and try again."))
 
 
 def _locked_diamond_wallet(creator: User) -> LedgerAccount:
     if not creator.is_creator:
-        raise PayoutError("Only creators can request payouts.")
+        raise PayoutError(_("Only creators can request payouts."))
     account = account_for_user(creator, Asset.DIAMOND)
     return LedgerAccount.objects.select_for_update(no_key=True).get(pk=account.pk)
 
@@ -209,7 +212,10 @@ def _locked_diamond_wallet(creator: User) -> LedgerAccount:
 def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> None:
     frozen = wallet_freeze_reason(creator)
     if frozen:
-        raise PayoutError(f"Your wallet is frozen by our team: {frozen} Contact support to have it lifted.")
+        raise PayoutError(
+            # Translators: the reason is staff's own words, in the language they wrote it in.
+            _("Your wallet is frozen by our team: %(reason)s Contact support to have it lifted.") % {"reason": frozen}
+        )
     refusal = providers.method_refusal(kind=method.kind, currency=method.currency)
     if refusal:
         raise PayoutError(refusal)
@@ -217,16 +223,48 @@ def _check_allowed(*, creator: User, method: PayoutMethod, diamonds: int) -> Non
     # The exact value, not the rounded one: 9,999 diamonds at 0.005 are 49.995, below a 50 minimum.
     if valuation.per_diamond.amount * diamonds < minimum.amount:
         raise PayoutError(
-            f"The minimum payout is {minimum}; {diamonds:,} diamonds are worth {valuation.diamonds(diamonds)}."
+            ngettext(
+                "The minimum payout is %(minimum)s; %(diamonds)s diamond is worth %(value)s.",
+                "The minimum payout is %(minimum)s; %(diamonds)s diamonds are worth %(value)s.",
+                diamonds,
+            )
+            % {
+                "minimum": format_money(minimum),
+                "diamonds": format_count(diamonds),
+                "value": format_money(valuation.diamonds(diamonds)),
+            }
         )
     balances = diamond_balances(creator)
     if diamonds > balances.available:
-        held = f" ({balances.on_hold:,} more are on hold from recent gifts)" if balances.on_hold else ""
-        raise PayoutError(f"You have {balances.available:,} diamonds available{held}; you asked for {diamonds:,}.")
+        numbers = {
+            "available": format_count(balances.available),
+            "on_hold": format_count(balances.on_hold),
+            "asked": format_count(diamonds),
+        }
+        if balances.on_hold:
+            raise PayoutError(
+                ngettext(
+                    "You have %(available)s diamond available (%(on_hold)s more are on hold from recent gifts); "
+                    "you asked for %(asked)s.",
+                    "You have %(available)s diamonds available (%(on_hold)s more are on hold from recent gifts); "
+                    "you asked for %(asked)s.",
+                    balances.available,
+                )
+                % numbers
+            )
+        raise PayoutError(
+            ngettext(
+                "You have %(available)s diamond available; you asked for %(asked)s.",
+                "You have %(available)s diamonds available; you asked for %(asked)s.",
+                balances.available,
+            )
+            % numbers
+        )
     held_until = payouts_held_until(creator)
     if held_until is not None:
         raise PayoutError(
-            f"Payouts are on hold until {held_until:%d %b %Y, %H:%M} UTC because a payout method was added or changed."
+            _("Payouts are on hold until %(until)s because a payout method was added or changed.")
+            % {"until": format_datetime_local(held_until)}
         )
     try:
         payout_quote(diamonds=diamonds, method=method)
@@ -252,7 +290,7 @@ def _create_payout(*, creator: User, method: PayoutMethod, diamonds: int, idempo
                 provider=providers.provider_name(),
             )
     except IntegrityError:
-        raise PayoutError("This payout request was already sent.") from None
+        raise PayoutError(_("This payout request was already sent.")) from None
 
 
 def _tasks() -> ModuleType:
@@ -289,7 +327,7 @@ def payout_reject(*, payout_id: int, staff: User, reason: str) -> Payout:
     """Reject a payout waiting for approval with a reason; its diamonds return to the creator."""
     reason = " ".join((reason or "").split())
     if not reason:
-        raise PayoutError("Give the creator a reason for the rejection.")
+        raise PayoutError(_("Give the creator a reason for the rejection."))
     with transaction.atomic(durable=True):
         payout = Payout.objects.select_for_update().get(pk=payout_id)
         _check_reviewer(payout, staff)
@@ -315,17 +353,17 @@ def payout_retry(*, payout_id: int, staff: User) -> Payout:
     their newest one. Retrying twice returns the same new payout.
     """
     if not staff.is_staff:
-        raise PayoutError("Only staff retry payouts.")
+        raise PayoutError(_("Only staff retry payouts."))
     failed = Payout.objects.select_related("creator").get(pk=payout_id)
     if failed.status != PayoutStatus.FAILED:
-        raise PayoutError("Only a failed payout can be retried.")
+        raise PayoutError(_("Only a failed payout can be retried."))
     # A payout often fails for a wrong address: if the creator has replaced that method, use their newest one.
     method = (
         PayoutMethod.objects.filter(pk=failed.method_id, retired_at__isnull=True).first()
         or PayoutMethod.objects.filter(creator=failed.creator, retired_at__isnull=True).order_by("-created_at").first()
     )
     if method is None:
-        raise PayoutError("The creator has no payout method to retry to.")
+        raise PayoutError(_("The creator has no payout method to retry to."))
     retry = payout_request(
         creator=failed.creator, method_id=method.pk, diamonds=failed.diamonds, idempotency_key=f"retry:{failed.pk}"
     )
@@ -336,11 +374,13 @@ def payout_retry(*, payout_id: int, staff: User) -> Payout:
 
 def _check_reviewer(payout: Payout, staff: User) -> None:
     if not staff.is_staff:
-        raise PayoutError("Only staff review payouts.")
+        raise PayoutError(_("Only staff review payouts."))
     if staff.pk == payout.creator_id:
-        raise PayoutError("Staff cannot review their own payout.")
+        raise PayoutError(_("Staff cannot review their own payout."))
     if payout.status != PayoutStatus.AWAITING_APPROVAL:
-        raise PayoutError(f"This payout is {payout.get_status_display().lower()}, not waiting for approval.")
+        raise PayoutError(
+            _("This payout is %(status)s, not waiting for approval.") % {"status": payout.get_status_display().lower()}
+        )
 
 
 # --- Processing (the Celery task calls this) -----------------------------------------------------
@@ -375,7 +415,7 @@ def _convert(payout: Payout) -> bool:
         logger.warning("Payout %s waits: %s", payout.pk, error)
         return False
     if quote.net.amount <= 0:
-        payout_settle(payout_id=payout.pk, paid=False, reason="The fee would take the whole payout.")
+        payout_settle(payout_id=payout.pk, paid=False, reason=gettext_noop("The fee would take the whole payout."))
         return False
     payout.status, payout.attempts = PayoutStatus.PROCESSING, payout.attempts + 1
     payout.exchange_rate, payout.rates_updated_at = quote.rate, quote.rates_updated_at
@@ -432,7 +472,9 @@ def payout_settle(*, payout_id: int, paid: bool, reason: str = "", provider_refe
         if paid:
             _redeem_diamonds(payout, provider_reference)
         else:
-            _return_diamonds(payout, status=PayoutStatus.FAILED, reason=reason or "The payout provider refused it.")
+            _return_diamonds(
+                payout, status=PayoutStatus.FAILED, reason=reason or gettext_noop("The payout provider refused it.")
+            )
     logger.info("Payout %s settled: %s", payout.pk, payout.status)
     return payout
 
@@ -529,5 +571,7 @@ def payouts_sweep(*, now: datetime.datetime | None = None) -> int:
     for payout in submitted:
         state = providers.get_provider(payout.provider).status(payout.provider_reference)
         if state in ("paid", "failed"):
-            payout_settle(payout_id=payout.pk, paid=state == "paid", reason="Reported failed by the provider.")
+            payout_settle(
+                payout_id=payout.pk, paid=state == "paid", reason=gettext_noop("Reported failed by the provider.")
+            )
     return len(stuck) + len(submitted)

@@ -9,6 +9,7 @@ import logging
 
 from celery import Task, shared_task
 from django.db import OperationalError
+from django.utils.translation import gettext_noop
 
 from coinsite.lib.dates import current_month, previous_month
 from coinsite.lib.email import email_send_claimed
@@ -54,7 +55,7 @@ def sandbox_payout_settle(transfer_id: int, succeed: bool) -> str:
         provider_key=str(transfer.idempotency_key),
         reference=transfer.reference,
         paid=succeed,
-        reason="" if succeed else "The receiving account refused the transfer.",
+        reason="" if succeed else gettext_noop("The receiving account refused the transfer."),
     )
     return transfer.status
 

@@ -6,15 +6,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from djmoney.money import Money
 
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
+from coinsite.lib.l10n import format_count
 from coinsite.lib.replica import replica_reads
 from payouts import exchange, selectors, services
 from payouts.forms import PayoutMethodForm, PayoutRequestForm, new_request_key
 from payouts.models import Payout, PayoutMethod, PayoutSettings
+from wallet.money import format_money
 from wallet.valuation import request_valuation
 
 
@@ -76,8 +80,14 @@ def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> Ht
             hours = PayoutSettings.load().payout_method_hold_hours
             messages.success(
                 request,
-                f"Payout method saved. For your safety, payouts are on hold for {hours} hours; "
-                "we emailed you about the change.",
+                ngettext(
+                    "Payout method saved. For your safety, payouts are on hold for %(hours)s hour; "
+                    "we emailed you about the change.",
+                    "Payout method saved. For your safety, payouts are on hold for %(hours)s hours; "
+                    "we emailed you about the change.",
+                    hours,
+                )
+                % {"hours": hours},
             )
             return redirect("payouts:index")
     status = 400 if request.method == "POST" else 200
@@ -95,7 +105,7 @@ def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> Ht
 def method_retire(request: AuthenticatedRequest, method_id: int) -> HttpResponse:
     method = get_object_or_404(PayoutMethod, pk=method_id, creator=request.user, retired_at__isnull=True)
     services.payout_method_retire(creator=request.user, method=method)
-    messages.success(request, f"{method} was removed.")
+    messages.success(request, _("%(method)s was removed.") % {"method": method})
     return redirect("payouts:index")
 
 
@@ -116,7 +126,15 @@ def payout_request(request: AuthenticatedRequest) -> HttpResponse:
         )
     except services.PayoutError as error:
         return _request_error(request, str(error))
-    messages.success(request, f"Payout of {payout.diamonds:,} diamonds ({payout.value}) requested.")
+    messages.success(
+        request,
+        ngettext(
+            "Payout of %(diamonds)s diamond (%(value)s) requested.",
+            "Payout of %(diamonds)s diamonds (%(value)s) requested.",
+            payout.diamonds,
+        )
+        % {"diamonds": format_count(payout.diamonds), "value": format_money(payout.value)},
+    )
     return redirect("payouts:payout", public_id=payout.public_id)
 
 

@@ -8,6 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from backoffice.actions import reason_action
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, staff_member
@@ -42,9 +44,15 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
     readonly_fields = ["date_joined", "last_login"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Profile", {"fields": ["display_name", "country", "birth_date", "preferred_currency", "is_creator"]}),
-        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
-        ("Dates", {"fields": ["last_login", "date_joined"]}),
+        (
+            gettext_lazy("Profile"),
+            {"fields": ["display_name", "country", "birth_date", "preferred_currency", "is_creator"]},
+        ),
+        (
+            gettext_lazy("Permissions"),
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        (gettext_lazy("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "display_name", "password1", "password2"]}),
@@ -85,43 +93,43 @@ class UserAdmin(AuditedAdminMixin, BaseUserAdmin):
 
     freeze_wallet = reason_action(
         name="freeze_wallet",
-        description="Freeze wallets (no recharges, gifts or payouts)",
+        description=gettext_lazy("Freeze wallets (no recharges, gifts or payouts)"),
         permissions=("freeze",),
         perform=lambda request, user, reason: staff.wallet_freeze(
             user=user, staff=staff_member(request), reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done="wallet(s) frozen",
+        done=ngettext_lazy("%(count)s wallet frozen.", "%(count)s wallets frozen.", "count"),
     )
     unfreeze_wallet = reason_action(
         name="unfreeze_wallet",
-        description="Lift wallet freezes",
+        description=gettext_lazy("Lift wallet freezes"),
         permissions=("freeze",),
         perform=lambda request, user, reason: staff.wallet_unfreeze(
             user=user, staff=staff_member(request), reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done="wallet(s) unfrozen",
+        done=ngettext_lazy("%(count)s wallet unfrozen.", "%(count)s wallets unfrozen.", "count"),
     )
     freeze_account = reason_action(
         name="freeze_account",
-        description="Freeze accounts (no login; the user is emailed the reason)",
+        description=gettext_lazy("Freeze accounts (no login; the user is emailed the reason)"),
         permissions=("account",),
         perform=lambda request, user, reason: staff.account_freeze(
             user=user, staff=staff_member(request), reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done="account(s) frozen",
+        done=ngettext_lazy("%(count)s account frozen.", "%(count)s accounts frozen.", "count"),
     )
     unfreeze_account = reason_action(
         name="unfreeze_account",
-        description="Lift account freezes",
+        description=gettext_lazy("Lift account freezes"),
         permissions=("account",),
         perform=lambda request, user, reason: staff.account_unfreeze(
             user=user, staff=staff_member(request), reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done="account(s) unfrozen",
+        done=ngettext_lazy("%(count)s account unfrozen.", "%(count)s accounts unfrozen.", "count"),
     )
 
 
@@ -132,7 +140,7 @@ admin.site.unregister(Group)
 class GroupAdmin(AuditedAdminMixin, BaseGroupAdmin):
     list_display = ["name", "member_count"]
 
-    @admin.display(description="members")
+    @admin.display(description=gettext_lazy("members"))
     def member_count(self, group: Group) -> int:
         return group.user_set.count()
 
@@ -149,11 +157,11 @@ class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     fields = readonly_fields = STAFF_ACTION_FIELDS
 
-    @admin.display(description="reason")
+    @admin.display(description=gettext_lazy("reason"))
     def short_reason(self, action: StaffAction) -> str:
         return action.reason[:80]
 
-    @admin.display(description="before → after")
+    @admin.display(description=gettext_lazy("before → after"))
     def changes(self, action: StaffAction) -> str:
         before, after = action.before or {}, action.after or {}
         rows = [
@@ -162,5 +170,5 @@ class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             if before.get(key) != after.get(key) or not (before and after)
         ]
         if not rows:
-            return "No field changed."
+            return _("No field changed.")
         return format_html_join("", "<div><strong>{}</strong>: {} → {}</div>", rows)

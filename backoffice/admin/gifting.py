@@ -3,6 +3,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy, ngettext
 
 from backoffice.forms import GiftForm, GiftingSettingsForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
@@ -46,7 +47,7 @@ class LiveStreamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    @admin.action(description="End the selected live streams now")
+    @admin.action(description=gettext_lazy("End the selected live streams now"))
     def end_streams(self, request: HttpRequest, queryset: QuerySet[LiveStream]) -> None:
         ended = 0
         for stream in queryset.filter(ended_at__isnull=True).select_related("creator"):
@@ -62,7 +63,11 @@ class LiveStreamAdmin(AuditedAdminMixin, admin.ModelAdmin):
                     after=model_snapshot(stream),
                 )
             ended += 1
-        self.message_user(request, f"Ended {ended} stream(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Ended %(count)s stream.", "Ended %(count)s streams.", ended) % {"count": ended},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(GiftEvent)

@@ -5,11 +5,13 @@ from django.db.models import Model
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
 from backoffice.actions import reason_action, service_action
 from backoffice.forms import PayoutSettingsForm, RateForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
+from coinsite.lib.l10n import format_count
 from payouts.models import (
     EarningsRollup,
     EarningsRollupState,
@@ -40,12 +42,22 @@ class StatementRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "finished_at",
     )
 
-    @admin.display(description="progress")
+    @admin.display(description=gettext_lazy("progress"))
     def progress(self, run: StatementRun) -> str:
         if run.finished_at:
-            return f"Finished: {run.processed:,} users looked at"
+            return ngettext(
+                "Finished: %(processed)s user looked at", "Finished: %(processed)s users looked at", run.processed
+            ) % {"processed": format_count(run.processed)}
         percent = 100 * run.processed // run.recipients_total if run.recipients_total else 0
-        return f"{run.processed:,} of {run.recipients_total:,} users ({percent}%)"
+        return ngettext(
+            "%(processed)s of %(total)s user (%(percent)s%%)",
+            "%(processed)s of %(total)s users (%(percent)s%%)",
+            run.recipients_total,
+        ) % {
+            "processed": format_count(run.processed),
+            "total": format_count(run.recipients_total),
+            "percent": percent,
+        }
 
 
 @admin.register(StatementDelivery)
@@ -78,29 +90,29 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     approve = service_action(
         name="approve",
-        description="Approve selected payouts (waiting for approval)",
+        description=gettext_lazy("Approve selected payouts (waiting for approval)"),
         permissions=("approve",),
         perform=lambda request, payout: payout_approve(payout_id=payout.pk, staff=staff_member(request)),
         errors=(PayoutError,),
-        done="payout(s) approved",
+        done=ngettext_lazy("%(count)s payout approved.", "%(count)s payouts approved.", "count"),
     )
     reject = reason_action(
         name="reject",
-        description="Reject selected payouts and return their diamonds",
+        description=gettext_lazy("Reject selected payouts and return their diamonds"),
         permissions=("approve",),
         perform=lambda request, payout, reason: payout_reject(
             payout_id=payout.pk, staff=staff_member(request), reason=reason
         ),
         errors=(PayoutError,),
-        done="payout(s) rejected",
+        done=ngettext_lazy("%(count)s payout rejected.", "%(count)s payouts rejected.", "count"),
     )
     retry = service_action(
         name="retry",
-        description="Retry selected failed payouts (a new request for the same diamonds)",
+        description=gettext_lazy("Retry selected failed payouts (a new request for the same diamonds)"),
         permissions=("approve",),
         perform=lambda request, payout: payout_retry(payout_id=payout.pk, staff=staff_member(request)),
         errors=(PayoutError,),
-        done="payout(s) retried",
+        done=ngettext_lazy("%(count)s payout retried.", "%(count)s payouts retried.", "count"),
     )
 
 
@@ -177,7 +189,7 @@ class RateAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["backend"]
     ordering = ["backend", "currency"]
 
-    @admin.display(description="rates updated")
+    @admin.display(description=gettext_lazy("rates updated"))
     def last_update(self, rate: Rate) -> datetime.datetime | None:
         return rate.backend.last_update
 

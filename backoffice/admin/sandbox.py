@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy, ngettext
 
 from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.services import sandbox_webhook_resend
@@ -26,7 +27,11 @@ class SandboxSessionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    @admin.action(description="Send the webhook again (finished sessions)", permissions=["view"])
+    @admin.action(description=gettext_lazy("Send the webhook again (finished sessions)"), permissions=["view"])
     def resend_webhook(self, request: HttpRequest, queryset: QuerySet[SandboxSession]) -> None:
         sent = sum(sandbox_webhook_resend(session_id=session.pk) for session in queryset.only("pk"))
-        self.message_user(request, f"Queued {sent} webhook(s) again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Queued %(count)s webhook again.", "Queued %(count)s webhooks again.", sent) % {"count": sent},
+            messages.SUCCESS,
+        )

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from backoffice.actions import reason_action
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, staff_member
@@ -49,7 +49,7 @@ class CountryChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             change_id=change.pk, staff=staff_member(request), reason=reason
         ),
         errors=(country.CountryChangeError,),
-        done=gettext_lazy("country change(s) approved"),
+        done=ngettext_lazy("%(count)s country change approved.", "%(count)s country changes approved.", "count"),
     )
     reject = reason_action(
         name="reject",
@@ -59,5 +59,5 @@ class CountryChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             change_id=change.pk, staff=staff_member(request), reason=reason
         ),
         errors=(country.CountryChangeError,),
-        done=gettext_lazy("country change(s) rejected"),
+        done=ngettext_lazy("%(count)s country change rejected.", "%(count)s country changes rejected.", "count"),
     )

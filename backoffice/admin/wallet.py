@@ -6,7 +6,8 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from backoffice.actions import reason_action, service_action
 from backoffice.forms import AdjustmentRequestForm, CoinPackagePriceForm, CoinRateForm, EconomySettingsForm
@@ -46,7 +47,7 @@ class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return ledger.accounts_with_balance(super().get_queryset(request))
 
-    @admin.display(description="balance", ordering="current_balance")
+    @admin.display(description=gettext_lazy("balance"), ordering="current_balance")
     def current_balance(self, account: LedgerAccount) -> int:
         return account.current_balance  # type: ignore[attr-defined]  # annotated by get_queryset
 
@@ -126,7 +127,7 @@ class CoinPackageAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("prices")
 
-    @admin.display(description="prices")
+    @admin.display(description=gettext_lazy("prices"))
     def prices_list(self, package: CoinPackage) -> str:
         return ", ".join(str(price.price) for price in package.prices.all())
 
@@ -180,23 +181,23 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     refund = reason_action(
         name="refund",
-        description="Refund selected top-ups (claw back their coins)",
+        description=gettext_lazy("Refund selected top-ups (claw back their coins)"),
         permissions=("reverse",),
         perform=lambda request, topup, reason: topup_reverse(
             topup_id=topup.pk, staff=staff_member(request), kind="refund", reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done="top-up(s) refunded",
+        done=ngettext_lazy("%(count)s top-up refunded.", "%(count)s top-ups refunded.", "count"),
     )
     chargeback = reason_action(
         name="chargeback",
-        description="Record chargebacks on selected top-ups (claw back their coins)",
+        description=gettext_lazy("Record chargebacks on selected top-ups (claw back their coins)"),
         permissions=("reverse",),
         perform=lambda request, topup, reason: topup_reverse(
             topup_id=topup.pk, staff=staff_member(request), kind="chargeback", reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done="chargeback(s) recorded",
+        done=ngettext_lazy("%(count)s chargeback recorded.", "%(count)s chargebacks recorded.", "count"),
     )
     release_held = reason_action(
         name="release_held",
@@ -206,7 +207,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             topup_id=topup.pk, staff=staff_member(request), reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done=gettext_lazy("held top-up(s) released"),
+        done=ngettext_lazy("%(count)s held top-up released.", "%(count)s held top-ups released.", "count"),
     )
     refund_held = reason_action(
         name="refund_held",
@@ -216,7 +217,9 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             topup_id=topup.pk, staff=staff_member(request), reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done=gettext_lazy("held top-up(s) marked refunded"),
+        done=ngettext_lazy(
+            "%(count)s held top-up marked refunded.", "%(count)s held top-ups marked refunded.", "count"
+        ),
     )
 
 
@@ -299,15 +302,19 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             except staff.StaffOperationError as error:
                 form.add_error(None, str(error))
             else:
-                state = "posted" if adjustment.status == AdjustmentStatus.POSTED else "waiting for a second approval"
-                self.message_user(request, f"Adjustment {adjustment.pk} {state}.", messages.SUCCESS)
+                done = (
+                    _("Adjustment %(id)s posted.")
+                    if adjustment.status == AdjustmentStatus.POSTED
+                    else _("Adjustment %(id)s waiting for a second approval.")
+                )
+                self.message_user(request, done % {"id": adjustment.pk}, messages.SUCCESS)
                 return redirect("admin:wallet_adjustment_changelist")
         return TemplateResponse(
             request,
             "admin/wallet/adjustment_request.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Correct a balance",
+                "title": _("Correct a balance"),
                 "form": form,
                 "opts": self.model._meta,
                 "threshold": economy().adjustment_approval_above,
@@ -317,22 +324,22 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     approve = service_action(
         name="approve",
-        description="Approve selected adjustments (second staff member)",
+        description=gettext_lazy("Approve selected adjustments (second staff member)"),
         permissions=("review",),
         perform=lambda request, adjustment: staff.adjustment_approve(
             adjustment_id=adjustment.pk, staff=staff_member(request)
         ),
         errors=(staff.StaffOperationError,),
-        done="adjustment(s) posted",
+        done=ngettext_lazy("%(count)s adjustment posted.", "%(count)s adjustments posted.", "count"),
     )
 
     reject = reason_action(
         name="reject",
-        description="Reject selected adjustments",
+        description=gettext_lazy("Reject selected adjustments"),
         permissions=("review",),
         perform=lambda request, adjustment, reason: staff.adjustment_reject(
             adjustment_id=adjustment.pk, staff=staff_member(request), reason=reason
         ),
         errors=(staff.StaffOperationError,),
-        done="adjustment(s) rejected",
+        done=ngettext_lazy("%(count)s adjustment rejected.", "%(count)s adjustments rejected.", "count"),
     )

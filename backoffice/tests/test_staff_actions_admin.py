@@ -44,7 +44,7 @@ def test_finance_refunds_a_top_up_with_a_reason(finance, alice):
     assert b"Reason" in page.content and user_balance(alice, Asset.COIN) == 700  # asks first, changes nothing
 
     response = run_action(finance, url, "refund", [topup], reason="Asked within 14 days")
-    assert b"1 top-up(s) refunded." in response.content
+    assert b"1 top-up refunded." in response.content
     topup.refresh_from_db()
     assert (topup.reversal, topup.reversal_reason) == ("refund", "Asked within 14 days")
     assert user_balance(alice, Asset.COIN) == 0
@@ -70,7 +70,7 @@ def test_support_cannot_refund_but_can_freeze_a_wallet(client, alice):
     response = run_action(
         support, reverse("admin:accounts_user_changelist"), "freeze_wallet", [alice], reason="Card testing pattern"
     )
-    assert b"1 wallet(s) frozen." in response.content
+    assert b"1 wallet frozen." in response.content
     assert WalletFreeze.objects.get(user=alice).reason == "Card testing pattern"
     assert StaffAction.objects.filter(action="wallet.freeze", actor__email="sup@example.com").exists()
 
@@ -160,7 +160,7 @@ def test_finance_retries_a_failed_payout_once(finance, bob):
     response = finance.post(url, {"action": "retry", ACTION_CHECKBOX_NAME: [str(failed.pk)]}, follow=True)
     finance.post(url, {"action": "retry", ACTION_CHECKBOX_NAME: [str(failed.pk)]})
 
-    assert b"1 payout(s) retried." in response.content
+    assert b"1 payout retried." in response.content
     retry = Payout.objects.exclude(pk=failed.pk).get()
     assert (retry.diamonds, retry.idempotency_key, retry.method) == (10_000, f"retry:{failed.pk}", fixed)
     assert user_balance(bob, Asset.DIAMOND) == 10_000

@@ -40,7 +40,7 @@ def test_staff_logs_in_with_a_code_and_approves_a_payout(live_server, page, wait
     page.get_by_label("Action:").select_option("approve")
     page.get_by_role("button", name="Run").click()
 
-    expect(page.get_by_text("1 payout(s) approved.")).to_be_visible()
+    expect(page.get_by_text("1 payout approved.")).to_be_visible()
     waiting_payout.refresh_from_db()
     assert waiting_payout.reviewed_by == staff
     assert waiting_payout.status in (PayoutStatus.PAID, PayoutStatus.SUBMITTED)

@@ -7,6 +7,8 @@ can never run as a spreadsheet formula.
 import datetime
 from collections.abc import Iterable
 
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 from djmoney.money import Money
 
 from coinsite.lib.dates import next_month
@@ -15,7 +17,18 @@ from payouts.models import Payout
 from payouts.statements.selectors import CreatorStatement, Statement, ViewerStatement
 from wallet.money import amount_string
 
-CSV_HEADER = ["section", "date", "description", "count", "coins", "diamonds", "amount", "currency"]
+# Translators: the column names of the statement CSV; the "section" column's values (balance, gifts, total…)
+# stay untranslated codes, for spreadsheets and scripts that filter on them.
+CSV_HEADER = [
+    pgettext_lazy("statement CSV column", "section"),
+    pgettext_lazy("statement CSV column", "date"),
+    pgettext_lazy("statement CSV column", "description"),
+    pgettext_lazy("statement CSV column", "count"),
+    pgettext_lazy("statement CSV column", "coins"),
+    pgettext_lazy("statement CSV column", "diamonds"),
+    pgettext_lazy("statement CSV column", "amount"),
+    pgettext_lazy("statement CSV column", "currency"),
+]
 
 
 def statement_csv(statement: Statement) -> str:
@@ -46,7 +59,7 @@ def _diamond_row(
 
 def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     first, last = statement.month.isoformat(), (next_month(statement.month) - datetime.timedelta(days=1)).isoformat()
-    yield _diamond_row(statement, "balance", first, "Diamonds at the start of the month", statement.diamonds_start)
+    yield _diamond_row(statement, "balance", first, _("Diamonds at the start of the month"), statement.diamonds_start)
     for line in statement.gift_days:
         yield [
             "gifts",
@@ -72,55 +85,76 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     yield [
         "total",
         last,
-        "Coins received",
+        _("Coins received"),
         statement.gifts,
         statement.coins_received,
         "",
         *_money_cells(statement.coins_received_value),
     ]
-    yield _diamond_row(statement, "total", last, "Diamonds earned", statement.diamonds_earned, count=statement.gifts)
-    yield _diamond_row(statement, "total", last, "Diamonds requested for payout", statement.diamonds_requested)
-    yield _diamond_row(statement, "total", last, "Diamonds returned from payouts", statement.diamonds_returned)
+    yield _diamond_row(statement, "total", last, _("Diamonds earned"), statement.diamonds_earned, count=statement.gifts)
+    yield _diamond_row(statement, "total", last, _("Diamonds requested for payout"), statement.diamonds_requested)
+    yield _diamond_row(statement, "total", last, _("Diamonds returned from payouts"), statement.diamonds_returned)
     if statement.diamonds_other:
-        yield _diamond_row(statement, "total", last, "Other changes (adjustments)", statement.diamonds_other)
+        yield _diamond_row(statement, "total", last, _("Other changes (adjustments)"), statement.diamonds_other)
     for label, amounts in (
-        ("Payouts paid: gross", statement.paid_gross),
-        ("Payouts paid: fees", statement.paid_fees),
-        ("Payouts paid: net paid out", statement.paid_net),
+        (_("Payouts paid: gross"), statement.paid_gross),
+        (_("Payouts paid: fees"), statement.paid_fees),
+        (_("Payouts paid: net paid out"), statement.paid_net),
     ):
         for amount in amounts:
             yield ["total", last, label, "", "", statement.paid_diamonds, *_money_cells(amount)]
-    yield _diamond_row(statement, "balance", last, "Diamonds at the end of the month", statement.diamonds_end)
+    yield _diamond_row(statement, "balance", last, _("Diamonds at the end of the month"), statement.diamonds_end)
 
 
 def _payout_rows(payout: Payout) -> Iterable[list]:
     day = payout.requested_at.astimezone(datetime.UTC).date().isoformat()
-    text = f"Payout {payout.public_id} ({payout.get_status_display()})"
+    text = _("Payout %(id)s (%(status)s)") % {"id": payout.public_id, "status": payout.get_status_display()}
     yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(payout.value)]
     if payout.gross is not None and payout.exchange_rate is not None:  # converted: both are stored together
-        rate = f" at {payout.exchange_rate.normalize():f} {payout.value.currency.code}→{payout.currency}"
+        converted = _("Payout %(id)s converted at %(rate)s %(source)s→%(target)s") % {
+            "id": payout.public_id,
+            "rate": f"{payout.exchange_rate.normalize():f}",
+            "source": payout.value.currency.code,
+            "target": payout.currency,
+        }
         yield [
             "payout-gross",
             day,
-            f"Payout {payout.public_id} converted{rate}",
+            converted,
             "",
             "",
             "",
             *_money_cells(payout.gross),
         ]
-        yield ["payout-fee", day, f"Payout {payout.public_id} fee", "", "", "", *_money_cells(payout.fee)]
-        yield ["payout-net", day, f"Payout {payout.public_id} net", "", "", "", *_money_cells(payout.net)]
+        yield [
+            "payout-fee",
+            day,
+            _("Payout %(id)s fee") % {"id": payout.public_id},
+            "",
+            "",
+            "",
+            *_money_cells(payout.fee),
+        ]
+        yield [
+            "payout-net",
+            day,
+            _("Payout %(id)s net") % {"id": payout.public_id},
+            "",
+            "",
+            "",
+            *_money_cells(payout.net),
+        ]
 
 
 def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
     first, last = statement.month.isoformat(), (next_month(statement.month) - datetime.timedelta(days=1)).isoformat()
-    yield _coin_row(statement, "balance", first, "Coins at the start of the month", statement.coins_start)
+    yield _coin_row(statement, "balance", first, _("Coins at the start of the month"), statement.coins_start)
     for recharge in statement.recharges:
         topup = recharge.topup
         yield [
             "recharge",
             _day(topup.completed_at or topup.created_at),  # a succeeded top-up always has completed_at
-            f"Recharge {topup.public_id}",
+            _("Recharge %(id)s") % {"id": topup.public_id},
             1,
             topup.total_coins,
             "",
@@ -128,32 +162,36 @@ def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
         ]
     for gift_line in statement.gifts:
         event = gift_line.event
-        anonymous = " (sent anonymously)" if event.is_anonymous else ""
-        text = f"{event.quantity} x {event.gift.name} to {event.creator.display_name}{anonymous}"
+        names = {"quantity": event.quantity, "gift": event.gift.name, "creator": event.creator.display_name}
+        text = (
+            _("%(quantity)s x %(gift)s to %(creator)s (sent anonymously)") % names
+            if event.is_anonymous
+            else _("%(quantity)s x %(gift)s to %(creator)s") % names
+        )
         yield ["gift", _day(event.created_at), text, event.quantity, event.coins, "", *_money_cells(gift_line.value)]
     yield [
         "total",
         last,
-        "Recharges",
+        _("Recharges"),
         len(statement.recharges),
         statement.recharged_coins,
         "",
         *_money_cells(statement.recharged_coins_value),
     ]
     for amount in statement.recharged_money:
-        yield ["total", last, "Recharges: paid", len(statement.recharges), "", "", *_money_cells(amount)]
+        yield ["total", last, _("Recharges: paid"), len(statement.recharges), "", "", *_money_cells(amount)]
     yield [
         "total",
         last,
-        "Gifts sent",
+        _("Gifts sent"),
         len(statement.gifts),
         statement.gifts_coins,
         "",
         *_money_cells(statement.gifts_value),
     ]
     if statement.coins_other:
-        yield _coin_row(statement, "total", last, "Other changes (refunds, corrections)", statement.coins_other)
-    yield _coin_row(statement, "balance", last, "Coins at the end of the month", statement.coins_end)
+        yield _coin_row(statement, "total", last, _("Other changes (refunds, corrections)"), statement.coins_other)
+    yield _coin_row(statement, "balance", last, _("Coins at the end of the month"), statement.coins_end)
 
 
 def _coin_row(statement: ViewerStatement, section: str, day: str, text: str, coins: int) -> list[object]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
@@ -380,7 +381,7 @@ def _supporters(events: QuerySet[GiftEvent], valuation: Valuation) -> list[Suppo
     if anonymous["gifts"]:
         lines.append(
             SupporterLine(
-                name="Anonymous supporters",
+                name=_("Anonymous supporters"),
                 is_anonymous=True,
                 gifts=anonymous["gifts"],
                 coins=anonymous["coins"],
