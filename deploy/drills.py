@@ -633,7 +633,10 @@ class PageReader(threading.Thread):
         while not self.closing.is_set():
             for path, headers in self.paths:
                 try:
-                    code = str(cluster.site_get(path, headers=headers, timeout=10)[0])
+                    status, body = cluster.site_get(path, headers=headers, timeout=10)
+                    code = str(status)
+                    if status == 503 and b"cannot reach its database" not in body:
+                        code = "503 without the outage page"
                 except OSError as error:
                     code = type(error).__name__
                 self.responses[f"{path.split('/')[1]} {code}"] += 1
