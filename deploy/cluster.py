@@ -4,6 +4,7 @@
     python deploy/cluster.py stop     stop everything
     python deploy/cluster.py status   what runs, with pids and restarts
     python deploy/cluster.py test     up, the failure drills (deploy/drills.py), stop; non-zero if anything was lost
+    python deploy/cluster.py bench    the gift benchmark through nginx on the running cluster, beside pgbench
 
 What runs, all under var/cluster/ and on the ports from CLUSTER_PORT_BASE (default 8150):
 
@@ -109,7 +110,8 @@ def pg_bindir() -> Path:
     pg_config = shutil.which("pg_config")
     candidates = []
     if pg_config:
-        candidates.append(Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()))
+        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)  # noqa: S603
+        candidates.append(Path(found.stdout.strip()))
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     for candidate in candidates:
         if (candidate / "initdb").exists() and (candidate / "pg_basebackup").exists():
@@ -230,7 +232,7 @@ def _pg_ready(bindir: Path, port: int) -> bool:
 
 def _http_ok(port: int, path: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
             return response.status == 200
     except (OSError, urllib.error.URLError):
         return False
@@ -242,7 +244,7 @@ def tls_context() -> ssl.SSLContext:
 
 
 def site_get(path: str, *, headers: dict[str, str] | None = None, timeout: float = 5) -> tuple[int, bytes]:
-    request = urllib.request.Request(f"https://127.0.0.1:{NGINX_PORT}{path}", headers=headers or {})  # noqa: S310
+    request = urllib.request.Request(f"https://127.0.0.1:{NGINX_PORT}{path}", headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=tls_context()) as response:  # noqa: S310
             return response.status, response.read()
@@ -281,8 +283,10 @@ def _certificate() -> None:
     if cert.exists() and key.exists():
         return
     subprocess.run(  # noqa: S603
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825", "-keyout", str(key)]
-        + ["-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825", "-keyout", str(key)),
+            *("-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -298,8 +302,12 @@ def _initdb(env: dict[str, str]) -> None:
     shutil.chown(pwfile, PG_USER, PG_USER)
     log("initdb: a new PostgreSQL primary in var/cluster/pg-primary")
     try:
-        _as_postgres([str(pg_bindir() / "initdb"), "-D", str(data), "-U", PG_USER, "--pwfile", str(pwfile)]
-                     + ["--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--locale=C.UTF-8"])
+        _as_postgres(
+            [
+                *(str(pg_bindir() / "initdb"), "-D", str(data), "-U", PG_USER, "--pwfile", str(pwfile)),
+                *("--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--locale=C.UTF-8"),
+            ]
+        )
     finally:
         pwfile.unlink()
     with open(data / "postgresql.conf", "a") as conf:
@@ -351,8 +359,10 @@ def ensure_replica(env: dict[str, str]) -> None:
     data.mkdir(mode=0o700)  # var/cluster is root's: PostgreSQL's user gets its own empty folder
     shutil.chown(data, PG_USER, PG_USER)
     _as_postgres(
-        [str(pg_bindir() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(PRIMARY_PORT), "-U", PG_USER]
-        + ["-D", str(data), "-R", "-X", "stream", "-c", "fast"],
+        [
+            *(str(pg_bindir() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(PRIMARY_PORT), "-U", PG_USER),
+            *("-D", str(data), "-R", "-X", "stream", "-c", "fast"),
+        ],
         env={"PGPASSWORD": env["PGPASSWORD_CLUSTER"], "PATH": os.environ.get("PATH", "")},
     )
 
@@ -360,7 +370,7 @@ def ensure_replica(env: dict[str, str]) -> None:
 def nginx_conf() -> str:
     upstreams = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;" for port in WEB_PORTS)
     temp = CLUSTER / "nginx" / "temp"
-    proxy = f"""
+    proxy = """
             proxy_pass http://coinsite;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -599,7 +609,8 @@ def status() -> None:
         print("The cluster is not running.")
         return
     for name, entry in state().items():
-        print(f"{name:10} pid {entry['pid'] or '-':>8}  restarts {entry['restarts']}{'  (held down)' if entry['held'] else ''}")
+        held = "  (held down)" if entry["held"] else ""
+        print(f"{name:10} pid {entry['pid'] or '-':>8}  restarts {entry['restarts']}{held}")
     code, body = site_get("/readyz")
     print(f"/readyz: {code} {body.decode()}")
 
@@ -641,9 +652,16 @@ def running_cluster() -> Iterator[dict[str, str]]:
         stop()
 
 
+def _drills() -> Any:
+    sys.path.insert(0, str(Path(__file__).parent))
+    import drills  # noqa: PLC0415  (deploy/drills.py, beside this file; it imports this module)
+
+    return drills
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "stop", "status", "test", "supervise", "smtp-sink"])
+    parser.add_argument("command", choices=["up", "stop", "status", "test", "bench", "supervise", "smtp-sink"])
     parser.add_argument("--keep", action="store_true", help="test: leave the cluster running afterwards")
     arguments = parser.parse_args()
     if os.geteuid() != 0 and arguments.command in {"up", "test", "supervise"}:
@@ -658,10 +676,10 @@ def main() -> int:
         Supervisor(production_env()).run()
     elif arguments.command == "smtp-sink":
         smtp_sink()
+    elif arguments.command == "bench":
+        return _drills().bench(up())
     elif arguments.command == "test":
-        sys.path.insert(0, str(Path(__file__).parent))
-        import drills  # noqa: PLC0415  (deploy/drills.py, beside this file)
-
+        drills = _drills()
         env = up()
         try:
             return drills.run_all(env)
