@@ -536,11 +536,15 @@ def _prometheus_process_dead(pid: int) -> None:
 
 
 def supervisor_pid() -> int | None:
+    """The running supervisor's pid, or None (also when it has exited but is still our unreaped child)."""
     try:
         pid = int(SUPERVISOR_PID.read_text())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
     return pid
 
 
