@@ -24,6 +24,7 @@ included), unless a drill holds that service down (run/hold/<name>). The product
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -184,7 +185,7 @@ def services(env: dict[str, str]) -> list[Service]:
                 env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"},
                 user=PG_USER,
                 stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
-                ready=lambda port=port: _pg_ready(bindir, port),
+                ready=functools.partial(_pg_ready, bindir, port),
             )
         )
     redis_command = ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--dir", str(CLUSTER / "redis")]
@@ -202,7 +203,8 @@ def services(env: dict[str, str]) -> list[Service]:
         uvicorn = [PYTHON, "-m", "uvicorn", "coinsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
         uvicorn += ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-access-log"]
         uvicorn += ["--timeout-graceful-shutdown", "3"]
-        found.append(Service(f"web-{number}", uvicorn, env=web_env, ready=lambda port=port: _http_ok(port, "/healthz")))
+        ready = functools.partial(_http_ok, port, "/healthz")
+        found.append(Service(f"web-{number}", uvicorn, env=web_env, ready=ready))
     for number in range(1, WORKERS + 1):
         worker = [PYTHON, "-m", "celery", "-A", "coinsite", "worker", "-n", f"worker{number}@%h", "--concurrency", "2"]
         worker += ["--loglevel", "INFO", "--without-mingle", "--without-gossip"]
@@ -629,7 +631,7 @@ def smtp_sink() -> None:
     smoke = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(smoke)
 
-    class Sink(smoke.SmtpSink):
+    class Sink(smoke.SmtpSink):  # type: ignore[name-defined]  # loaded from a file above
         def __init__(self) -> None:
             smoke.socketserver.ThreadingTCPServer.__init__(self, ("127.0.0.1", SMTP_PORT), smoke.SmtpSession)
             self.messages = _MailFolder(CLUSTER / "mail")

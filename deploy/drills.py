@@ -17,6 +17,7 @@ duplicated, an audit failed, or a page answered 500.
 """
 
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -745,7 +746,7 @@ def bench(env: dict[str, str]) -> int:
     }
     for phase, targets in (("hot", [data.streams[0]] * BENCH_SENDERS), ("spread", data.streams)):
         latencies, responses, elapsed, prefix = _bench_phase(data.gift.pk, sessions, [s.pk for s in targets])
-        recorded = with_database_retries(lambda prefix=prefix: _recorded(prefix))
+        recorded = with_database_retries(functools.partial(_recorded, prefix))
         figures[f"{phase}_gifts_per_s"] = round(recorded / elapsed, 1)
         figures[f"{phase}_p50_ms"] = percentile(latencies, 0.5)
         figures[f"{phase}_p99_ms"] = percentile(latencies, 0.99)
