@@ -63,32 +63,45 @@ def log(message: str) -> None:
 
 
 def production_env() -> dict[str, str]:
-    """The generated production environment (created once, then read back), plus the process environment."""
+    """The production environment: secrets generated once (var/cluster/cluster.env, kept, like the
+    database they open), the rest from this file at every start, over the process environment."""
     CLUSTER.mkdir(parents=True, exist_ok=True)
     if not ENV_FILE.exists():
-        ENV_FILE.write_text("".join(f"{key}={value}\n" for key, value in _new_env().items()))
+        ENV_FILE.write_text("".join(f"{key}={value}\n" for key, value in _new_secrets().items()))
         ENV_FILE.chmod(0o600)
-    values = dict(line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line)
+    stored = dict(line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line)
+    values = {**_settings(stored), **{key: stored[key] for key in SECRET_NAMES if key in stored}}
     keep = {key: value for key, value in os.environ.items() if key not in values and not key.startswith("DJANGO_")}
     return {**keep, **values}
 
 
-def _new_env() -> dict[str, str]:
-    password = secrets.token_urlsafe(24)
+SECRET_NAMES = ("SECRET_KEY", "PGPASSWORD_CLUSTER", "SANDBOX_WEBHOOK_SECRET", "METRICS_TOKEN")
+
+
+def _new_secrets() -> dict[str, str]:
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "PGPASSWORD_CLUSTER": secrets.token_urlsafe(24),
+        "SANDBOX_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
+    }
+
+
+def _settings(stored: dict[str, str]) -> dict[str, str]:
+    password = stored["PGPASSWORD_CLUSTER"]
     database = f"postgres://{PG_USER}:{password}@127.0.0.1:{PRIMARY_PORT}/{DB_NAME}"
     redis_url = f"redis://127.0.0.1:{REDIS_PORT}"
     return {
         "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SITE_URL": f"https://127.0.0.1:{NGINX_PORT}",
         # nginx terminates TLS and listens on https only; its internal http port serves webhooks.
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": database,
         "DATABASE_REPLICA_URL": database.replace(str(PRIMARY_PORT), str(REPLICA_PORT)),
-        "PGPASSWORD_CLUSTER": password,
-        "DB_POOL_MAX": "8",
-        "DB_POOL_TIMEOUT": "3",
+        # Per web process; a request waits this long for a pooled connection before answering 503.
+        "DB_POOL_MAX": "10",
+        "DB_POOL_TIMEOUT": "10",
         "REDIS_URL": f"{redis_url}/0",
         "CELERY_BROKER_URL": f"{redis_url}/1",
         # A worker killed outright gives its tasks back after this; every task finishes well inside it.
@@ -97,9 +110,7 @@ def _new_env() -> dict[str, str]:
         "CELERY_TASK_SOFT_TIME_LIMIT": "40",
         "EMAIL_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
         "ALLOW_SANDBOX_PROVIDERS": "true",
-        "SANDBOX_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK_PORT}/wallet/webhooks/sandbox/",
-        "METRICS_TOKEN": secrets.token_urlsafe(32),
         "LOG_FORMAT": "json",
         "COINSITE_VAR_DIR": str(CLUSTER),
         "REPLICA_MAX_LAG_SECONDS": "5",
