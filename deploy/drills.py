@@ -744,8 +744,10 @@ def bench(env: dict[str, str]) -> int:
         "seconds": BENCH_SECONDS,
         "web_processes": len(cluster.WEB_PORTS),
     }
-    for phase, targets in (("hot", [data.streams[0]] * BENCH_SENDERS), ("spread", data.streams)):
-        latencies, responses, elapsed, prefix = _bench_phase(data.gift.pk, sessions, [s.pk for s in targets])
+    hot, spread = [data.streams[0].pk] * BENCH_SENDERS, [stream.pk for stream in data.streams]
+    phases = (("hot", hot, https), ("spread", spread, https), ("one_process_hot", hot, _one_web_process))
+    for phase, targets, connect in phases:
+        latencies, responses, elapsed, prefix = _bench_phase(data.gift.pk, sessions, targets, connect)
         recorded = with_database_retries(functools.partial(_recorded, prefix))
         figures[f"{phase}_gifts_per_s"] = round(recorded / elapsed, 1)
         figures[f"{phase}_p50_ms"] = percentile(latencies, 0.5)
@@ -770,7 +772,14 @@ def _recorded(prefix: str) -> int:
     return GiftEvent.objects.filter(idempotency_key__startswith=prefix).count()
 
 
-def _bench_phase(gift_id: int, sessions: list[str], stream_ids: list[int]) -> tuple[list[float], Counter, float, str]:
+def _one_web_process() -> http.client.HTTPConnection:
+    """web-1 alone, straight to uvicorn (as nginx would reach it): the single-process figure of the same run."""
+    return http.client.HTTPConnection("127.0.0.1", cluster.WEB_PORTS[0], timeout=15)
+
+
+def _bench_phase(
+    gift_id: int, sessions: list[str], stream_ids: list[int], connect: Callable[[], http.client.HTTPConnection]
+) -> tuple[list[float], Counter, float, str]:
     from django.conf import settings  # noqa: PLC0415
 
     prefix = f"bench-cluster-{uuid.uuid4().hex[:8]}-"
@@ -787,8 +796,9 @@ def _bench_phase(gift_id: int, sessions: list[str], stream_ids: list[int]) -> tu
             "Origin": settings.SITE_URL,
             "Referer": f"{settings.SITE_URL}/",
             "X-CSRFToken": csrf,
+            "X-Forwarded-Proto": "https",  # what nginx tells uvicorn; nginx itself overrides it
         }
-        client, number = https(), 0
+        client, number = connect(), 0
         while time.monotonic() < deadline:
             body = urllib.parse.urlencode(
                 {
@@ -808,7 +818,7 @@ def _bench_phase(gift_id: int, sessions: list[str], stream_ids: list[int]) -> tu
             except (OSError, http.client.HTTPException) as error:
                 status = type(error).__name__
                 client.close()
-                client = https()
+                client = connect()
             with lock:
                 latencies.append((time.perf_counter() - began) * 1000)
                 responses[status] += 1
