@@ -591,7 +591,7 @@ def up(*, timeout: float = 600) -> dict[str, str]:
             raise SystemExit(f"The cluster failed to start; see {LOGS / 'supervisor.log'}")
         if _ready():
             log(f"ready: https://127.0.0.1:{NGINX_PORT}/ (self-signed certificate: {CLUSTER / 'nginx' / 'cert.pem'})")
-            log("demo logins as in the README; /metrics wants 'Authorization: Bearer $METRICS_TOKEN' from var/cluster/cluster.env")
+            log("demo logins: see the README; /metrics: 'Authorization: Bearer <METRICS_TOKEN of cluster.env>'")
             return env
         time.sleep(1)
     raise SystemExit(f"The cluster was not ready within {timeout:.0f} s; see {LOGS}")
