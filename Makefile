@@ -17,7 +17,7 @@ export DEBUG ?= true
 # Commands that need the database, other than manage.py and pytest (they start it themselves).
 WITH_DB := $(PY) -m coinsite.embedded_db
 
-.PHONY: cluster cluster-stop cluster-status cluster-test nginx run test install lint format typecheck migrate seed worker beat browser gettext bench bench-live clean
+.PHONY: cluster cluster-bench cluster-stop cluster-status cluster-test nginx run test install lint format typecheck migrate seed worker beat browser gettext bench bench-live clean
 
 # Migrations, demo data, then uvicorn (ASGI, for the live pages' event streams), a Celery worker and
 # beat side by side (coinsite/devserver.py); Ctrl-C stops them all and the embedded PostgreSQL.
@@ -106,6 +106,11 @@ cluster-status:
 # anything was lost or duplicated or an audit failed.
 cluster-test: install nginx
 	$(PY) deploy/cluster.py test
+
+# The gift benchmark through nginx against the three web processes, beside pgbench on the cluster's
+# primary (var/cluster/bench.json); starts the cluster if it is not running and leaves it running.
+cluster-bench: install nginx
+	$(PY) deploy/cluster.py bench
 
 nginx:
 	@if ! command -v nginx >/dev/null 2>&1; then \

@@ -14,6 +14,7 @@ http from the proxy. None of them renders a template or touches a table of users
   token is configured, so an unconfigured site does not publish its figures).
 """
 
+import functools
 import hmac
 import logging
 import os
@@ -89,7 +90,7 @@ _migrations_applied_at: float | None = None
 def readyz(request: HttpRequest) -> HttpResponse:
     checks = {"database": _check(_database_ready), "migrations": _check(_migrations_ready)}
     for name, url in _redis_urls().items():
-        checks[name] = _check(lambda url=url: _redis_ready(url))
+        checks[name] = _check(functools.partial(_redis_ready, url))
     ready = all(check["ok"] for check in checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks, "replica": replica.replica_status()}
     return _no_store(JsonResponse(body, status=200 if ready else 503))
@@ -214,7 +215,8 @@ class SiteCollector(Collector):
                 "Celery tasks that failed for good, by task (since Redis started).",
                 labels=["task"],
             )
-            for task, count in sorted(client.hgetall(TASK_FAILURES_KEY).items()):
+            counts: dict[bytes, bytes] = client.hgetall(TASK_FAILURES_KEY)  # type: ignore[assignment]  # sync client
+            for task, count in sorted(counts.items()):
                 failures.add_metric([task.decode()], int(count))
             yield failures
         finally:

@@ -4,6 +4,7 @@
     python deploy/cluster.py stop     stop everything
     python deploy/cluster.py status   what runs, with pids and restarts
     python deploy/cluster.py test     up, the failure drills (deploy/drills.py), stop; non-zero if anything was lost
+    python deploy/cluster.py bench    the gift benchmark through nginx on the running cluster, beside pgbench
 
 What runs, all under var/cluster/ and on the ports from CLUSTER_PORT_BASE (default 8150):
 
@@ -23,6 +24,7 @@ included), unless a drill holds that service down (run/hold/<name>). The product
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -61,32 +63,45 @@ def log(message: str) -> None:
 
 
 def production_env() -> dict[str, str]:
-    """The generated production environment (created once, then read back), plus the process environment."""
+    """The production environment: secrets generated once (var/cluster/cluster.env, kept, like the
+    database they open), the rest from this file at every start, over the process environment."""
     CLUSTER.mkdir(parents=True, exist_ok=True)
     if not ENV_FILE.exists():
-        ENV_FILE.write_text("".join(f"{key}={value}\n" for key, value in _new_env().items()))
+        ENV_FILE.write_text("".join(f"{key}={value}\n" for key, value in _new_secrets().items()))
         ENV_FILE.chmod(0o600)
-    values = dict(line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line)
+    stored = dict(line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line)
+    values = {**_settings(stored), **{key: stored[key] for key in SECRET_NAMES if key in stored}}
     keep = {key: value for key, value in os.environ.items() if key not in values and not key.startswith("DJANGO_")}
     return {**keep, **values}
 
 
-def _new_env() -> dict[str, str]:
-    password = secrets.token_urlsafe(24)
+SECRET_NAMES = ("SECRET_KEY", "PGPASSWORD_CLUSTER", "SANDBOX_WEBHOOK_SECRET", "METRICS_TOKEN")
+
+
+def _new_secrets() -> dict[str, str]:
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "PGPASSWORD_CLUSTER": secrets.token_urlsafe(24),
+        "SANDBOX_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
+    }
+
+
+def _settings(stored: dict[str, str]) -> dict[str, str]:
+    password = stored["PGPASSWORD_CLUSTER"]
     database = f"postgres://{PG_USER}:{password}@127.0.0.1:{PRIMARY_PORT}/{DB_NAME}"
     redis_url = f"redis://127.0.0.1:{REDIS_PORT}"
     return {
         "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SITE_URL": f"https://127.0.0.1:{NGINX_PORT}",
         # nginx terminates TLS and listens on https only; its internal http port serves webhooks.
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": database,
         "DATABASE_REPLICA_URL": database.replace(str(PRIMARY_PORT), str(REPLICA_PORT)),
-        "PGPASSWORD_CLUSTER": password,
-        "DB_POOL_MAX": "8",
-        "DB_POOL_TIMEOUT": "3",
+        # Per web process; a request waits this long for a pooled connection before answering 503.
+        "DB_POOL_MAX": "10",
+        "DB_POOL_TIMEOUT": "10",
         "REDIS_URL": f"{redis_url}/0",
         "CELERY_BROKER_URL": f"{redis_url}/1",
         # A worker killed outright gives its tasks back after this; every task finishes well inside it.
@@ -95,9 +110,7 @@ def _new_env() -> dict[str, str]:
         "CELERY_TASK_SOFT_TIME_LIMIT": "40",
         "EMAIL_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
         "ALLOW_SANDBOX_PROVIDERS": "true",
-        "SANDBOX_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK_PORT}/wallet/webhooks/sandbox/",
-        "METRICS_TOKEN": secrets.token_urlsafe(32),
         "LOG_FORMAT": "json",
         "COINSITE_VAR_DIR": str(CLUSTER),
         "REPLICA_MAX_LAG_SECONDS": "5",
@@ -109,7 +122,8 @@ def pg_bindir() -> Path:
     pg_config = shutil.which("pg_config")
     candidates = []
     if pg_config:
-        candidates.append(Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()))
+        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)  # noqa: S603
+        candidates.append(Path(found.stdout.strip()))
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     for candidate in candidates:
         if (candidate / "initdb").exists() and (candidate / "pg_basebackup").exists():
@@ -182,7 +196,7 @@ def services(env: dict[str, str]) -> list[Service]:
                 env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"},
                 user=PG_USER,
                 stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
-                ready=lambda port=port: _pg_ready(bindir, port),
+                ready=functools.partial(_pg_ready, bindir, port),
             )
         )
     redis_command = ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--dir", str(CLUSTER / "redis")]
@@ -200,7 +214,8 @@ def services(env: dict[str, str]) -> list[Service]:
         uvicorn = [PYTHON, "-m", "uvicorn", "coinsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
         uvicorn += ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-access-log"]
         uvicorn += ["--timeout-graceful-shutdown", "3"]
-        found.append(Service(f"web-{number}", uvicorn, env=web_env, ready=lambda port=port: _http_ok(port, "/healthz")))
+        ready = functools.partial(_http_ok, port, "/healthz")
+        found.append(Service(f"web-{number}", uvicorn, env=web_env, ready=ready))
     for number in range(1, WORKERS + 1):
         worker = [PYTHON, "-m", "celery", "-A", "coinsite", "worker", "-n", f"worker{number}@%h", "--concurrency", "2"]
         worker += ["--loglevel", "INFO", "--without-mingle", "--without-gossip"]
@@ -230,7 +245,7 @@ def _pg_ready(bindir: Path, port: int) -> bool:
 
 def _http_ok(port: int, path: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
             return response.status == 200
     except (OSError, urllib.error.URLError):
         return False
@@ -242,7 +257,7 @@ def tls_context() -> ssl.SSLContext:
 
 
 def site_get(path: str, *, headers: dict[str, str] | None = None, timeout: float = 5) -> tuple[int, bytes]:
-    request = urllib.request.Request(f"https://127.0.0.1:{NGINX_PORT}{path}", headers=headers or {})  # noqa: S310
+    request = urllib.request.Request(f"https://127.0.0.1:{NGINX_PORT}{path}", headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=tls_context()) as response:  # noqa: S310
             return response.status, response.read()
@@ -281,8 +296,10 @@ def _certificate() -> None:
     if cert.exists() and key.exists():
         return
     subprocess.run(  # noqa: S603
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825", "-keyout", str(key)]
-        + ["-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825", "-keyout", str(key)),
+            *("-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -298,8 +315,12 @@ def _initdb(env: dict[str, str]) -> None:
     shutil.chown(pwfile, PG_USER, PG_USER)
     log("initdb: a new PostgreSQL primary in var/cluster/pg-primary")
     try:
-        _as_postgres([str(pg_bindir() / "initdb"), "-D", str(data), "-U", PG_USER, "--pwfile", str(pwfile)]
-                     + ["--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--locale=C.UTF-8"])
+        _as_postgres(
+            [
+                *(str(pg_bindir() / "initdb"), "-D", str(data), "-U", PG_USER, "--pwfile", str(pwfile)),
+                *("--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--locale=C.UTF-8"),
+            ]
+        )
     finally:
         pwfile.unlink()
     with open(data / "postgresql.conf", "a") as conf:
@@ -351,8 +372,10 @@ def ensure_replica(env: dict[str, str]) -> None:
     data.mkdir(mode=0o700)  # var/cluster is root's: PostgreSQL's user gets its own empty folder
     shutil.chown(data, PG_USER, PG_USER)
     _as_postgres(
-        [str(pg_bindir() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(PRIMARY_PORT), "-U", PG_USER]
-        + ["-D", str(data), "-R", "-X", "stream", "-c", "fast"],
+        [
+            *(str(pg_bindir() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(PRIMARY_PORT), "-U", PG_USER),
+            *("-D", str(data), "-R", "-X", "stream", "-c", "fast"),
+        ],
         env={"PGPASSWORD": env["PGPASSWORD_CLUSTER"], "PATH": os.environ.get("PATH", "")},
     )
 
@@ -360,7 +383,7 @@ def ensure_replica(env: dict[str, str]) -> None:
 def nginx_conf() -> str:
     upstreams = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;" for port in WEB_PORTS)
     temp = CLUSTER / "nginx" / "temp"
-    proxy = f"""
+    proxy = """
             proxy_pass http://coinsite;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -526,11 +549,15 @@ def _prometheus_process_dead(pid: int) -> None:
 
 
 def supervisor_pid() -> int | None:
+    """The running supervisor's pid, or None (also when it has exited but is still our unreaped child)."""
     try:
         pid = int(SUPERVISOR_PID.read_text())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
     return pid
 
 
@@ -564,6 +591,7 @@ def up(*, timeout: float = 600) -> dict[str, str]:
             raise SystemExit(f"The cluster failed to start; see {LOGS / 'supervisor.log'}")
         if _ready():
             log(f"ready: https://127.0.0.1:{NGINX_PORT}/ (self-signed certificate: {CLUSTER / 'nginx' / 'cert.pem'})")
+            log("demo logins: see the README; /metrics: 'Authorization: Bearer <METRICS_TOKEN of cluster.env>'")
             return env
         time.sleep(1)
     raise SystemExit(f"The cluster was not ready within {timeout:.0f} s; see {LOGS}")
@@ -599,7 +627,8 @@ def status() -> None:
         print("The cluster is not running.")
         return
     for name, entry in state().items():
-        print(f"{name:10} pid {entry['pid'] or '-':>8}  restarts {entry['restarts']}{'  (held down)' if entry['held'] else ''}")
+        held = "  (held down)" if entry["held"] else ""
+        print(f"{name:10} pid {entry['pid'] or '-':>8}  restarts {entry['restarts']}{held}")
     code, body = site_get("/readyz")
     print(f"/readyz: {code} {body.decode()}")
 
@@ -614,7 +643,7 @@ def smtp_sink() -> None:
     smoke = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(smoke)
 
-    class Sink(smoke.SmtpSink):
+    class Sink(smoke.SmtpSink):  # type: ignore[name-defined]  # loaded from a file above
         def __init__(self) -> None:
             smoke.socketserver.ThreadingTCPServer.__init__(self, ("127.0.0.1", SMTP_PORT), smoke.SmtpSession)
             self.messages = _MailFolder(CLUSTER / "mail")
@@ -641,9 +670,16 @@ def running_cluster() -> Iterator[dict[str, str]]:
         stop()
 
 
+def _drills() -> Any:
+    sys.path.insert(0, str(Path(__file__).parent))
+    import drills  # noqa: PLC0415  (deploy/drills.py, beside this file; it imports this module)
+
+    return drills
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "stop", "status", "test", "supervise", "smtp-sink"])
+    parser.add_argument("command", choices=["up", "stop", "status", "test", "bench", "supervise", "smtp-sink"])
     parser.add_argument("--keep", action="store_true", help="test: leave the cluster running afterwards")
     arguments = parser.parse_args()
     if os.geteuid() != 0 and arguments.command in {"up", "test", "supervise"}:
@@ -658,10 +694,10 @@ def main() -> int:
         Supervisor(production_env()).run()
     elif arguments.command == "smtp-sink":
         smtp_sink()
+    elif arguments.command == "bench":
+        return _drills().bench(up())
     elif arguments.command == "test":
-        sys.path.insert(0, str(Path(__file__).parent))
-        import drills  # noqa: PLC0415  (deploy/drills.py, beside this file)
-
+        drills = _drills()
         env = up()
         try:
             return drills.run_all(env)

@@ -17,6 +17,7 @@ duplicated, an audit failed, or a page answered 500.
 """
 
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -30,7 +31,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cluster
@@ -401,7 +401,9 @@ def replica_transactions() -> int:
     import psycopg  # noqa: PLC0415
 
     with psycopg.connect(os.environ["DATABASE_REPLICA_URL"], connect_timeout=3) as connection:
-        row = connection.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()").fetchone()
+        row = connection.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
         return int(row[0]) if row else 0
 
 
@@ -523,14 +525,20 @@ def _payouts_requested(count: int, *, into: list[int]) -> None:
         method = PayoutMethod.objects.filter(creator=creator, retired_at__isnull=True).first()
         if method is None:
             method = payout_method_add(
-                creator=creator, kind="paypal", holder_name="Drill Payee", currency="USD",
+                creator=creator,
+                kind="paypal",
+                holder_name="Drill Payee",
+                currency="USD",
                 paypal_email=f"drill-payee-{number}@example.com",
             )
             # The hold after a new method protects real creators from account takeover; not a drill's.
             PayoutMethod.objects.filter(pk=method.pk).update(created_at=timezone.now() - datetime.timedelta(days=60))
         ledger_credit(
-            account=account_for_user(creator, Asset.DIAMOND), asset=Asset.DIAMOND, amount=12_000,
-            idempotency_key=f"drill-diamonds:{run}:{number}", kind="adjustment",
+            account=account_for_user(creator, Asset.DIAMOND),
+            asset=Asset.DIAMOND,
+            amount=12_000,
+            idempotency_key=f"drill-diamonds:{run}:{number}",
+            kind="adjustment",
         )
         payout = payout_request(creator=creator, method_id=method.pk, diamonds=10_000, idempotency_key=f"drill-{run}")
         into.append(payout.pk)
@@ -633,7 +641,10 @@ class PageReader(threading.Thread):
         while not self.closing.is_set():
             for path, headers in self.paths:
                 try:
-                    code = str(cluster.site_get(path, headers=headers, timeout=10)[0])
+                    status, body = cluster.site_get(path, headers=headers, timeout=10)
+                    code = str(status)
+                    if status == 503 and b"cannot reach its database" not in body:
+                        code = "503 without the outage page"
                 except OSError as error:
                     code = type(error).__name__
                 self.responses[f"{path.split('/')[1]} {code}"] += 1
@@ -675,7 +686,8 @@ def run_all(env: dict[str, str]) -> int:
 
 def passed(result: dict[str, Any]) -> bool:
     server_errors = sum(
-        count for label, count in {**result.get("responses", {}), **result.get("page_responses", {})}.items()
+        count
+        for label, count in {**result.get("responses", {}), **result.get("page_responses", {})}.items()
         if label.endswith("500")
     )
     page_failures = 0
@@ -692,10 +704,130 @@ def passed(result: dict[str, Any]) -> bool:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    columns = ["name", "gifts_sent", "gifts_accepted", "gifts_recorded", "duplicates", "lost", "ledger_audit_ok", "recovered_seconds"]
+    columns = [
+        "name",
+        "gifts_sent",
+        "gifts_accepted",
+        "gifts_recorded",
+        "duplicates",
+        "lost",
+        "ledger_audit_ok",
+        "recovered_seconds",
+    ]
     widths = [max(len(column), *(len(str(result.get(column))) for result in results)) for column in columns]
     print("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)))
     for result in results:
         print("  ".join(str(result.get(column)).ljust(width) for column, width in zip(columns, widths, strict=True)))
         extras = {key: value for key, value in result.items() if key not in columns}
         print(f"    {json.dumps(extras)}")
+
+
+# --- The gift benchmark through nginx (`make cluster-bench`) ----------------------------------------------
+
+BENCH_SENDERS = 96  # enough that each stays under the per-viewer limit (5 a second, 120 a minute)
+BENCH_SECONDS = 15
+
+
+def bench(env: dict[str, str]) -> int:
+    """Senders POST gifts through nginx to the three web processes as fast as they are answered (one
+    creator for all, then one each), beside pgbench on the same primary; var/cluster/bench.json."""
+    django_setup(env)
+    from django.db import connections  # noqa: PLC0415
+
+    from bench.gifts import bench_data_setup, percentile, pgbench_path, pgbench_tps, session_cookie_for  # noqa: PLC0415
+
+    data = bench_data_setup(senders=BENCH_SENDERS)
+    sessions = [session_cookie_for(user) for user in data.senders]
+    connections.close_all()
+    figures: dict[str, Any] = {
+        "senders": BENCH_SENDERS,
+        "seconds": BENCH_SECONDS,
+        "web_processes": len(cluster.WEB_PORTS),
+    }
+    hot, spread = [data.streams[0].pk] * BENCH_SENDERS, [stream.pk for stream in data.streams]
+    phases = (("hot", hot, https), ("spread", spread, https), ("one_process_hot", hot, _one_web_process))
+    for phase, targets, connect in phases:
+        latencies, responses, elapsed, prefix = _bench_phase(data.gift.pk, sessions, targets, connect)
+        recorded = with_database_retries(functools.partial(_recorded, prefix))
+        figures[f"{phase}_gifts_per_s"] = round(recorded / elapsed, 1)
+        figures[f"{phase}_p50_ms"] = percentile(latencies, 0.5)
+        figures[f"{phase}_p99_ms"] = percentile(latencies, 0.99)
+        figures[f"{phase}_responses"] = dict(responses)
+        log(f"bench {phase}: {figures[f'{phase}_gifts_per_s']} gifts/s, p50 {figures[f'{phase}_p50_ms']} ms")
+    pgbench = pgbench_path()
+    if pgbench:
+        for scale in (10, 1):
+            figures[f"pgbench_scale_{scale}_tps"] = pgbench_tps(
+                pgbench=pgbench, scale=scale, clients=8, seconds=10, log=log
+            )
+    (cluster.CLUSTER / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
+    for key, value in figures.items():
+        print(f"{key:28} {value}")
+    return 0
+
+
+def _recorded(prefix: str) -> int:
+    from gifting.models import GiftEvent  # noqa: PLC0415
+
+    return GiftEvent.objects.filter(idempotency_key__startswith=prefix).count()
+
+
+def _one_web_process() -> http.client.HTTPConnection:
+    """web-1 alone, straight to uvicorn (as nginx would reach it): the single-process figure of the same run."""
+    return http.client.HTTPConnection("127.0.0.1", cluster.WEB_PORTS[0], timeout=15)
+
+
+def _bench_phase(
+    gift_id: int, sessions: list[str], stream_ids: list[int], connect: Callable[[], http.client.HTTPConnection]
+) -> tuple[list[float], Counter, float, str]:
+    from django.conf import settings  # noqa: PLC0415
+
+    prefix = f"bench-cluster-{uuid.uuid4().hex[:8]}-"
+    latencies: list[float] = []
+    responses: Counter = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + BENCH_SECONDS
+
+    def sender(index: int) -> None:
+        csrf = secrets.token_hex(16)
+        headers = {
+            "Cookie": f"{settings.SESSION_COOKIE_NAME}={sessions[index]}; {settings.CSRF_COOKIE_NAME}={csrf}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": settings.SITE_URL,
+            "Referer": f"{settings.SITE_URL}/",
+            "X-CSRFToken": csrf,
+            "X-Forwarded-Proto": "https",  # what nginx tells uvicorn; nginx itself overrides it
+        }
+        client, number = connect(), 0
+        while time.monotonic() < deadline:
+            body = urllib.parse.urlencode(
+                {
+                    "gift": gift_id,
+                    "quantity": 1,
+                    "idempotency_key": f"{prefix}{index}-{number}",
+                    "csrfmiddlewaretoken": csrf,
+                }
+            )
+            number += 1
+            began = time.perf_counter()
+            try:
+                client.request("POST", f"/live/{stream_ids[index]}/gifts/", body=body, headers=headers)
+                response = client.getresponse()
+                response.read()
+                status = str(response.status)
+            except (OSError, http.client.HTTPException) as error:
+                status = type(error).__name__
+                client.close()
+                client = connect()
+            with lock:
+                latencies.append((time.perf_counter() - began) * 1000)
+                responses[status] += 1
+        client.close()
+
+    began = time.monotonic()
+    threads = [threading.Thread(target=sender, args=(index,), daemon=True) for index in range(len(sessions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, responses, time.monotonic() - began, prefix
