@@ -6,9 +6,11 @@ threshold as `confirm: true`, the per-viewer gift rate limit, gift errors as cat
 record of which token made the write.
 """
 
+import hashlib
 from dataclasses import dataclass
 
-from django.db import IntegrityError
+from django.core.cache import cache
+from django.db import connection
 
 from api.models import AccessToken, ApiWrite
 from coinsite.accounts.models import User
@@ -18,11 +20,13 @@ from gifting.models import Gift, GiftEvent
 
 GIFT_SEND = "gift.send"
 MAX_KEY_LENGTH = gifting.MAX_KEY_LENGTH
+RETRY_WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True)
 class SentGift:
     event: GiftEvent
+    gift: Gift
     replayed: bool
 
 
@@ -45,10 +49,12 @@ def api_gift_send(
     if not key or len(key) > MAX_KEY_LENGTH:
         raise CoinsiteError("idempotency_key_missing")
     existing = GiftEvent.objects.filter(sender=user, idempotency_key=key).first()
-    if existing is None:
-        _check_confirmed(user=user, gift_id=gift_id, quantity=quantity, confirmed=confirmed)
+    gift = Gift.objects.filter(pk=gift_id).first()
+    if existing is None and gift is not None and not confirmed:
+        _check_confirmed(user=user, coins=gift.coin_cost * quantity)
     try:
-        gifting.gift_send_rate_check(user=user)  # before, never inside, gift_send's transaction
+        if existing is None and _first_attempt(user=user, key=key):
+            gifting.gift_send_rate_check(user=user)  # before, never inside, gift_send's transaction
         event = gifting.gift_send(
             sender=user,
             stream_id=stream_id,
@@ -60,18 +66,21 @@ def api_gift_send(
     except gifting.GiftError as error:
         raise _as_problem(error) from None
     recorded = _record_write(user=user, token=token, event=event, key=key)
-    return SentGift(event=event, replayed=existing is not None or not recorded)
+    assert gift is not None  # gift_send found it
+    return SentGift(event=event, gift=gift, replayed=existing is not None or not recorded)
 
 
-def _check_confirmed(*, user: User, gift_id: int, quantity: int, confirmed: bool) -> None:
+def _first_attempt(*, user: User, key: str) -> bool:
+    """Whether this is the first request with `key` lately: a client's retries of one gift count as one send
+    against the gift rate limit (else its own retries would be refused while the first is in flight)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return bool(cache.add(f"api:gift-attempt:{user.pk}:{digest}", 1, timeout=RETRY_WINDOW_SECONDS))
+
+
+def _check_confirmed(*, user: User, coins: int) -> None:
     """Large gifts need `confirm: true`, at the same threshold the site asks at (the viewer's own if lower)."""
-    if confirmed:
-        return
-    coin_cost = Gift.objects.filter(pk=gift_id).values_list("coin_cost", flat=True).first()
-    if coin_cost is None:
-        return  # gift_send refuses it with its own reason
     threshold = gifting.gift_confirmation_threshold(user=user)
-    if coin_cost * quantity > threshold:
+    if coins > threshold:
         raise CoinsiteError("confirmation_required", threshold=threshold)
 
 
@@ -86,14 +95,12 @@ def _as_problem(error: gifting.GiftError) -> CoinsiteError:
 
 
 def _record_write(*, user: User, token: AccessToken | None, event: GiftEvent, key: str) -> bool:
-    """Record which token sent the gift; False when this request was already recorded (a retry)."""
-    try:
-        _write, created = ApiWrite.objects.get_or_create(
-            user=user,
-            operation=GIFT_SEND,
-            idempotency_key=key,
-            defaults={"token": token, "object_id": str(event.pk)},
+    """Record which token sent the gift (one statement); False when this request was already recorded (a retry)."""
+    table = ApiWrite._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (user_id, token_id, operation, object_id, idempotency_key, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, operation, idempotency_key) DO NOTHING RETURNING id",
+            [user.pk, token.pk if token else None, GIFT_SEND, str(event.pk), key, event.created_at],
         )
-    except IntegrityError:  # a concurrent retry recorded it between our read and our insert
-        return False
-    return created
+        return cursor.fetchone() is not None

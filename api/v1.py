@@ -311,7 +311,7 @@ def gift_send(
     return Status(201, {
         "id": event.pk,
         "stream_id": event.stream_id,
-        "gift": _gift_out(event.gift, valuation, currency),
+        "gift": _gift_out(sent.gift, valuation, currency),
         "quantity": event.quantity,
         "coins": event.coins,
         "anonymous": event.is_anonymous,
