@@ -65,9 +65,12 @@ def api_gift_send(
         )
     except gifting.GiftError as error:
         raise _as_problem(error) from None
-    recorded = _record_write(user=user, token=token, event=event, key=key)
     assert gift is not None  # gift_send found it
-    return SentGift(event=event, gift=gift, replayed=existing is not None or not recorded)
+    if existing is not None:
+        return SentGift(event=event, gift=gift, replayed=True)
+    # Concurrent first attempts all get the one gift; the one that records the write answers "not replayed".
+    recorded = _record_write(user=user, token=token, event=event, key=key)
+    return SentGift(event=event, gift=gift, replayed=not recorded)
 
 
 def _first_attempt(*, user: User, key: str) -> bool:

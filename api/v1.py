@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Header, NinjaAPI, Query, Status
+from ninja import Header, NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.openapi.docs import Swagger
 
@@ -39,6 +39,7 @@ from wallet.valuation import Valuation
 
 logger = logging.getLogger(__name__)
 
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,100}$"
 ERRORS = {status: s.Problem for status in PROBLEM_STATUSES}
 
 
@@ -78,6 +79,8 @@ def _coinsite_error(request: HttpRequest, error: CoinsiteError) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    if any(list(item.get("loc", []))[:1] == ["header"] for item in error.errors):
+        return problem_response(request, problem("idempotency_key_missing", instance=request.path))
     errors = [{"loc": list(item.get("loc", [])), "msg": str(item.get("msg", ""))} for item in error.errors]
     return problem_response(request, problem("validation_failed", instance=request.path, errors=errors))
 
@@ -141,7 +144,7 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
 
 @api.get("/wallet/history", response={200: s.HistoryPage, **ERRORS}, tags=["wallet"], summary="Coin history")
 def wallet_history(
-    request: HttpRequest, cursor: str | None = None, limit: int = Query(pagination.DEFAULT_LIMIT, ge=1, le=100)
+    request: HttpRequest, cursor: str | None = pagination.cursor_query(), limit: int = pagination.limit_query()
 ) -> dict[str, Any]:
     user = principal(request, Scope.WALLET_READ).user
     account = coin_account(user)
@@ -233,7 +236,7 @@ def _streams() -> QuerySet[LiveStream]:
 
 @api.get("/streams", response={200: s.StreamPage, **ERRORS}, tags=["live"], summary="Streams live now")
 def streams(
-    request: HttpRequest, cursor: str | None = None, limit: int = Query(pagination.DEFAULT_LIMIT, ge=1, le=100)
+    request: HttpRequest, cursor: str | None = pagination.cursor_query(), limit: int = pagination.limit_query()
 ) -> dict[str, Any]:
     principal(request, Scope.LIVE_READ)
     page = pagination.page_of(_streams().filter(ended_at__isnull=True), time_field="started_at", cursor=cursor, limit=limit)
@@ -291,8 +294,11 @@ def gift_send(
     request: HttpRequest,
     stream_id: int,
     body: s.GiftIn,
-    idempotency_key: str | None = Header(
-        None, alias="Idempotency-Key", description="1 to 100 characters; a retry with the same key never charges twice"
+    idempotency_key: str = Header(
+        ...,
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="1 to 100 visible ASCII characters (a UUID is ideal); a retry with the same key never charges twice",
     ),
 ) -> Status:
     caller = principal(request, Scope.GIFTS_SEND)
@@ -356,7 +362,7 @@ def earnings(request: HttpRequest) -> dict[str, Any]:
     summary="What each of my streams earned",
 )
 def earnings_streams(
-    request: HttpRequest, cursor: str | None = None, limit: int = Query(pagination.DEFAULT_LIMIT, ge=1, le=100)
+    request: HttpRequest, cursor: str | None = pagination.cursor_query(), limit: int = pagination.limit_query()
 ) -> dict[str, Any]:
     creator = _creator(request, Scope.EARNINGS_READ)
     position = pagination.cursor_decode(cursor)
@@ -386,7 +392,7 @@ def earnings_streams(
 
 @api.get("/payouts", response={200: s.PayoutPage, **ERRORS}, tags=["creator"], summary="My payouts (read-only)")
 def payouts(
-    request: HttpRequest, cursor: str | None = None, limit: int = Query(pagination.DEFAULT_LIMIT, ge=1, le=100)
+    request: HttpRequest, cursor: str | None = pagination.cursor_query(), limit: int = pagination.limit_query()
 ) -> dict[str, Any]:
     creator = _creator(request, Scope.PAYOUTS_READ)
     rows = Payout.objects.filter(creator=creator).select_related("method")

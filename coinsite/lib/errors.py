@@ -48,7 +48,7 @@ _CATALOGUE = [
     ErrorCode("not_a_creator", 403, _("Only creators have earnings and payouts.")),
     # Gifts (codes raised by gifting.services)
     ErrorCode("confirmation_required", 409, _("This gift is above the confirmation threshold: send confirm: true.")),
-    ErrorCode("not_enough_coins", 402, _("Not enough coins for this gift.")),
+    ErrorCode("not_enough_coins", 409, _("Not enough coins for this gift.")),
     ErrorCode("idempotency_key_reused", 409, _("This Idempotency-Key was already used for a different request.")),
     ErrorCode("stream_ended", 409, _("The stream has ended.")),
     ErrorCode("self_gift", 403, _("You cannot send gifts on your own stream.")),
