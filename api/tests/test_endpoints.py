@@ -243,3 +243,18 @@ def test_the_session_works_for_reads_and_needs_csrf_for_writes(client, alice, st
     assert response.status_code == 403
     assert response.json()["code"] == "csrf_failed"
     assert browser.get("/api/v1/wallet").json()["coins"] == 100
+
+
+def test_refusals_outside_the_api_handlers_are_problems_too(client, alice, make_token):
+    token = make_token(alice, Scope.WALLET_READ)
+
+    nul = client.get("/api/v1/wallet/history?cursor=%00", HTTP_AUTHORIZATION=f"Bearer {token}")
+    unknown = client.get("/api/v1/no-such-operation", HTTP_AUTHORIZATION=f"Bearer {token}")
+    not_allowed = client.post("/api/v1/payouts", {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert (nul.status_code, nul["Content-Type"], nul.json()["code"]) == (400, "application/problem+json", "invalid_request")
+    assert (unknown.status_code, unknown["Content-Type"], unknown.json()["code"]) == (
+        404, "application/problem+json", "not_found"
+    )
+    assert not_allowed.status_code == 405  # there is no way to request a payout here
+    assert client.get("/no-such-page/").content.startswith(b"<!DOCTYPE html>")  # pages stay pages

@@ -39,6 +39,6 @@ def fuzz_world(db, settings, alice, bob):
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_keeps_to_its_schema(case, fuzz_world):
     case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_world}"})

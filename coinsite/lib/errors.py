@@ -10,6 +10,7 @@ an error into an RFC 9457 problem document (`application/problem+json`).
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ _CATALOGUE = [
     ErrorCode("token_expired", 401, _("The access token has expired; create a new one.")),
     ErrorCode("token_revoked", 401, _("The access token was revoked.")),
     ErrorCode("scope_missing", 403, _("The access token does not have the scope this needs.")),
+    ErrorCode("forbidden", 403, _("You may not do this.")),
     ErrorCode("csrf_failed", 403, _("The CSRF check failed; reload the page and try again.")),
     ErrorCode("not_a_creator", 403, _("Only creators have earnings and payouts.")),
     # Gifts (codes raised by gifting.services)
@@ -100,3 +102,17 @@ def problem(code: str, detail: "StrOrPromise | None" = None, *, instance: str = 
     if instance:
         document["instance"] = instance
     return document | extra
+
+
+# Addresses whose clients are programs: refusals made before (or outside) the API's own handlers — the request
+# checks, unknown addresses, server errors — answer them with problem documents instead of HTML pages.
+API_PATH_PREFIX = "/api/"
+
+
+def wants_problem(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PATH_PREFIX)
+
+
+def problem_response(request: HttpRequest, code: str, detail: "StrOrPromise | None" = None) -> JsonResponse:
+    document = problem(code, detail, instance=request.path)
+    return JsonResponse(document, status=document["status"], content_type=PROBLEM_CONTENT_TYPE)
