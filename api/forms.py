@@ -21,7 +21,9 @@ class TokenCreateForm(forms.Form):
     )
     expires_in_days = forms.TypedChoiceField(
         coerce=int,
-        choices=[(days, ngettext_lazy("%(count)d day", "%(count)d days", days) % {"count": days}) for days in EXPIRY_DAYS],
+        choices=[
+            (days, ngettext_lazy("%(count)d day", "%(count)d days", days) % {"count": days}) for days in EXPIRY_DAYS
+        ],
         initial=90,
         label=_("Expires after"),
     )

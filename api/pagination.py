@@ -9,7 +9,7 @@ A page reads `limit + 1` rows through the list's (time, id) index, whatever page
 import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db.models import Model, Q, QuerySet
 from ninja import Query
@@ -19,7 +19,6 @@ from coinsite.lib.errors import CoinsiteError
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 CURSOR_PATTERN = r"^([0-9]{1,16}-[0-9]{1,18})?$"
-Row = TypeVar("Row", bound=Model)
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
@@ -58,13 +57,15 @@ class Page[Item]:
     next_cursor: str | None
 
 
-def page_of(queryset: QuerySet[Row], *, time_field: str, cursor: str | None, limit: int) -> Page[Row]:
+def page_of[Row: Model](queryset: QuerySet[Row], *, time_field: str, cursor: str | None, limit: int) -> Page[Row]:
     """One page of `queryset`, newest first by (`time_field`, id), after `cursor`."""
     position = cursor_decode(cursor)
     limit = max(1, min(limit, MAX_LIMIT))
     rows = queryset.order_by(f"-{time_field}", "-id")
     if position is not None:
-        rows = rows.filter(Q(**{f"{time_field}__lt": position.at}) | Q(**{time_field: position.at, "id__lt": position.id}))
+        rows = rows.filter(
+            Q(**{f"{time_field}__lt": position.at}) | Q(**{time_field: position.at, "id__lt": position.id})
+        )
     found = list(rows[: limit + 1])
     items = found[:limit]
     next_cursor = cursor_encode(getattr(items[-1], time_field), items[-1].pk) if len(found) > limit else None

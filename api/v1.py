@@ -148,7 +148,9 @@ def wallet_history(
 ) -> dict[str, Any]:
     user = principal(request, Scope.WALLET_READ).user
     account = coin_account(user)
-    page = pagination.page_of(history_entries(account, HistoryFilter()), time_field="created_at", cursor=cursor, limit=limit)
+    page = pagination.page_of(
+        history_entries(account, HistoryFilter()), time_field="created_at", cursor=cursor, limit=limit
+    )
     rows = history_rows(account, page.items)
     return {
         "items": [
@@ -190,7 +192,11 @@ def wallet_packages(request: HttpRequest) -> dict[str, Any]:
         ],
         "custom_amount": None
         if rate is None or offer.unavailable_reason
-        else {"per_coin": s.money_out(rate.per_coin, exact=True), "min_coins": rate.min_coins, "max_coins": rate.max_coins},
+        else {
+            "per_coin": s.money_out(rate.per_coin, exact=True),
+            "min_coins": rate.min_coins,
+            "max_coins": rate.max_coins,
+        },
         "payment_methods": offer.payment_methods,
     }
 
@@ -239,7 +245,9 @@ def streams(
     request: HttpRequest, cursor: str | None = pagination.cursor_query(), limit: int = pagination.limit_query()
 ) -> dict[str, Any]:
     principal(request, Scope.LIVE_READ)
-    page = pagination.page_of(_streams().filter(ended_at__isnull=True), time_field="started_at", cursor=cursor, limit=limit)
+    page = pagination.page_of(
+        _streams().filter(ended_at__isnull=True), time_field="started_at", cursor=cursor, limit=limit
+    )
     return pagination.page_mapped(page, lambda items: [_stream_out(stream) for stream in items])
 
 
@@ -298,7 +306,7 @@ def gift_send(
         ...,
         alias="Idempotency-Key",
         pattern=IDEMPOTENCY_KEY_PATTERN,
-        description="1 to 100 visible ASCII characters (a UUID is ideal); a retry with the same key never charges twice",
+        description="1 to 100 visible ASCII characters (a UUID is ideal); retries with one key never charge twice",
     ),
 ) -> Status:
     caller = principal(request, Scope.GIFTS_SEND)
@@ -314,17 +322,20 @@ def gift_send(
     )
     event, valuation, currency = sent.event, Valuation(), caller.user.preferred_currency
     coins = user_balance(caller.user, Asset.COIN)
-    return Status(201, {
-        "id": event.pk,
-        "stream_id": event.stream_id,
-        "gift": _gift_out(sent.gift, valuation, currency),
-        "quantity": event.quantity,
-        "coins": event.coins,
-        "anonymous": event.is_anonymous,
-        "created_at": event.created_at,
-        "balance": {"coins": coins, "value": s.money_out(valuation.coins(coins, currency))},
-        "replayed": sent.replayed,
-    })
+    return Status(
+        201,
+        {
+            "id": event.pk,
+            "stream_id": event.stream_id,
+            "gift": _gift_out(sent.gift, valuation, currency),
+            "quantity": event.quantity,
+            "coins": event.coins,
+            "anonymous": event.is_anonymous,
+            "created_at": event.created_at,
+            "balance": {"coins": coins, "value": s.money_out(valuation.coins(coins, currency))},
+            "replayed": sent.replayed,
+        },
+    )
 
 
 # --- Creator earnings and payouts (read-only: money-out is never available through the API) ------------
@@ -444,4 +455,3 @@ def _schema(*, path_prefix: str | None = None, path_params: dict[str, Any] | Non
 
 
 api.get_openapi_schema = _schema  # type: ignore[method-assign]
-

@@ -126,5 +126,7 @@ def delivery_replay(request: AuthenticatedRequest, delivery_id: int) -> HttpResp
     if delivery is None:
         messages.error(request, _("No such delivery."))
     else:
-        messages.success(request, _("Event %(event)s will be sent again in a few seconds.") % {"event": delivery.event_id})
+        messages.success(
+            request, _("Event %(event)s will be sent again in a few seconds.") % {"event": delivery.event_id}
+        )
     return redirect("api:webhooks")

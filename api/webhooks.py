@@ -255,7 +255,12 @@ def _goal_events(gifts: list[GiftEvent]) -> list[Event]:
                     type=WebhookEvent.GOAL_REACHED,
                     creator_id=stream.creator_id,
                     occurred_at=last.created_at,
-                    data={"stream_id": stream_id, "goal_coins": goal, "label": stream.goal_label, "coins": totals[stream_id]},
+                    data={
+                        "stream_id": stream_id,
+                        "goal_coins": goal,
+                        "label": stream.goal_label,
+                        "coins": totals[stream_id],
+                    },
                 )
             )
     return events
@@ -269,15 +274,33 @@ def _stream_events(subscriptions: dict[int, list[WebhookEndpoint]], since: datet
     for stream in streams:
         data = {"stream_id": stream.pk, "title": stream.title, "started_at": stream.started_at.isoformat()}
         if stream.started_at >= since:
-            events.append(Event(f"evt_stream_started_{stream.pk}", WebhookEvent.STREAM_STARTED, stream.creator_id, stream.started_at, data))
+            events.append(
+                Event(
+                    f"evt_stream_started_{stream.pk}",
+                    WebhookEvent.STREAM_STARTED,
+                    stream.creator_id,
+                    stream.started_at,
+                    data,
+                )
+            )
         if stream.ended_at is not None and stream.ended_at >= since:
             ended = {**data, "ended_at": stream.ended_at.isoformat()}
-            events.append(Event(f"evt_stream_ended_{stream.pk}", WebhookEvent.STREAM_ENDED, stream.creator_id, stream.ended_at, ended))
+            events.append(
+                Event(
+                    f"evt_stream_ended_{stream.pk}",
+                    WebhookEvent.STREAM_ENDED,
+                    stream.creator_id,
+                    stream.ended_at,
+                    ended,
+                )
+            )
     return events
 
 
 def _payout_events(subscriptions: dict[int, list[WebhookEndpoint]], since: datetime.datetime) -> list[Event]:
-    payouts = Payout.objects.filter(creator_id__in=list(subscriptions), status=PayoutStatus.PAID, finished_at__gte=since)
+    payouts = Payout.objects.filter(
+        creator_id__in=list(subscriptions), status=PayoutStatus.PAID, finished_at__gte=since
+    )
     return [
         Event(
             id=f"evt_payout_paid_{payout.public_id}",
@@ -375,14 +398,20 @@ def delivery_send(*, delivery_id: int, transport: Transport | None = None) -> st
         error = str(failure)[:300] or type(failure).__name__
     if status_code is not None and 200 <= status_code < 300:
         return _delivered(delivery, attempt, status_code)
-    return _failed_attempt(delivery, attempt, status_code, error or _("The endpoint answered %(status)s.") % {"status": status_code})
+    return _failed_attempt(
+        delivery, attempt, status_code, error or _("The endpoint answered %(status)s.") % {"status": status_code}
+    )
 
 
 def _delivered(delivery: WebhookDelivery, attempt: int, status_code: int) -> str:
     now = timezone.now()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.DELIVERED, attempts=attempt, last_attempt_at=now, delivered_at=now,
-        last_status_code=status_code, last_error="",
+        status=DeliveryStatus.DELIVERED,
+        attempts=attempt,
+        last_attempt_at=now,
+        delivered_at=now,
+        last_status_code=status_code,
+        last_error="",
     )
     return DeliveryStatus.DELIVERED
 
@@ -393,8 +422,12 @@ def _failed_attempt(delivery: WebhookDelivery, attempt: int, status_code: int | 
     status = DeliveryStatus.FAILED if gave_up else DeliveryStatus.PENDING
     next_attempt = now if gave_up else now + datetime.timedelta(seconds=RETRY_SCHEDULE[attempt - 1])
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=status, attempts=attempt, last_attempt_at=now, next_attempt_at=next_attempt,
-        last_status_code=status_code, last_error=error[:300],
+        status=status,
+        attempts=attempt,
+        last_attempt_at=now,
+        next_attempt_at=next_attempt,
+        last_status_code=status_code,
+        last_error=error[:300],
     )
     logger.info("Webhook delivery %s attempt %s failed: %s", delivery.pk, attempt, error)
     if gave_up:

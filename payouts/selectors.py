@@ -174,12 +174,10 @@ def stream_earnings(
             Q(started_at__lt=started_at) | Q(started_at=started_at, id__lt=stream_id)
         )
     streams = list(
-        streams_of_creator
-        .annotate(
+        streams_of_creator.annotate(
             rolled_gifts=Coalesce(Subquery(rolled.annotate(total=Sum("gifts")).values("total")), 0),
             rolled_diamonds=Coalesce(Subquery(rolled.annotate(total=Sum("diamonds")).values("total")), 0),
-        )
-        .order_by("-started_at", "-id")[:limit]
+        ).order_by("-started_at", "-id")[:limit]
     )
     tail = {
         row["stream"]: row

@@ -43,7 +43,11 @@ def api(client):
             if key is not None:
                 headers["HTTP_IDEMPOTENCY_KEY"] = key
             return client.post(
-                f"/api/v1{path}", data=json if json is not None else {}, content_type="application/json", **headers, **extra
+                f"/api/v1{path}",
+                data=json if json is not None else {},
+                content_type="application/json",
+                **headers,
+                **extra,
             )
 
     return Caller()

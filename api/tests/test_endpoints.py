@@ -2,6 +2,7 @@
 its errors as problem documents, cursor pages and the rate limit."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from api.models import Scope
@@ -32,9 +33,7 @@ OPERATIONS = {
 
 def _operations(client):
     document = client.get("/api/v1/openapi.json").json()
-    return {
-        (method, path.removeprefix("/api/v1")) for path, item in document["paths"].items() for method in item
-    }
+    return {(method, path.removeprefix("/api/v1")) for path, item in document["paths"].items() for method in item}
 
 
 def test_the_schema_lists_exactly_the_known_operations_and_no_money_out(client):
@@ -59,11 +58,23 @@ def test_error_answers_are_documented_as_problem_documents(client):
 def world(alice, bob, stream, make_token):
     """Alice has coins and sent Bob a gift; Bob has a payout. Both have tokens with every scope."""
     fund(alice, 1_000)
-    gift_send(sender=alice, stream_id=stream.pk, gift_id=Gift.objects.get(slug="rose").pk, quantity=3, idempotency_key="w1")
-    method = PayoutMethod.objects.create(creator=bob, kind="paypal", holder_name="Bob", paypal_email="bob@example.com", currency="GBP")
+    gift_send(
+        sender=alice, stream_id=stream.pk, gift_id=Gift.objects.get(slug="rose").pk, quantity=3, idempotency_key="w1"
+    )
+    method = PayoutMethod.objects.create(
+        creator=bob, kind="paypal", holder_name="Bob", paypal_email="bob@example.com", currency="GBP"
+    )
     Payout.objects.create(
-        creator=bob, method=method, diamonds=3, status=PayoutStatus.QUEUED, idempotency_key="p1", value="0.02",
-        value_currency="USD", diamond_value="0.005", diamond_value_currency="USD", currency="GBP",
+        creator=bob,
+        method=method,
+        diamonds=3,
+        status=PayoutStatus.QUEUED,
+        idempotency_key="p1",
+        value="0.02",
+        value_currency="USD",
+        diamond_value="0.005",
+        diamond_value_currency="USD",
+        currency="GBP",
     )
     return {"alice": make_token(alice, *Scope.values), "bob": make_token(bob, *Scope.values), "stream": stream}
 
@@ -90,7 +101,11 @@ def test_no_credential_is_a_401_problem_everywhere(api, world):
         assert response.status_code == 401
         assert response["Content-Type"] == "application/problem+json"
         body = response.json()
-        assert (body["type"], body["status"], body["code"]) == ("urn:coinsite:problem:not_authenticated", 401, "not_authenticated")
+        assert (body["type"], body["status"], body["code"]) == (
+            "urn:coinsite:problem:not_authenticated",
+            401,
+            "not_authenticated",
+        )
         assert body["title"] and body["detail"] and body["instance"] == f"/api/v1{url}"
 
 
@@ -148,7 +163,9 @@ def test_earnings_and_payouts_are_the_creators_own(api, alice, bob, world):
         (3, "queued", "paypal")
     ]
     assert "bob@example.com" not in str(payouts)  # never the account details
-    assert [(item["stream"]["id"], item["earned"]["diamonds"]) for item in streams["items"]] == [(world["stream"].pk, 3)]
+    assert [(item["stream"]["id"], item["earned"]["diamonds"]) for item in streams["items"]] == [
+        (world["stream"].pk, 3)
+    ]
     # Alice is no creator: none of it is hers, and Bob's is not reachable through her token
     for path in ("/earnings", "/earnings/streams", "/payouts"):
         response = api.get(path, world["alice"])
@@ -229,8 +246,6 @@ def test_rate_limit_per_token_answers_429_with_retry_after(api, alice, make_toke
 
 
 def test_the_session_works_for_reads_and_needs_csrf_for_writes(client, alice, stream):
-    from django.test import Client
-
     fund(alice, 100)
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(alice)
@@ -238,7 +253,10 @@ def test_the_session_works_for_reads_and_needs_csrf_for_writes(client, alice, st
     assert browser.get("/api/v1/wallet").json()["coins"] == 100
     rose = Gift.objects.get(slug="rose")
     response = browser.post(
-        f"/api/v1/streams/{stream.pk}/gifts", {"gift_id": rose.pk}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="s1"
+        f"/api/v1/streams/{stream.pk}/gifts",
+        {"gift_id": rose.pk},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="s1",
     )
     assert response.status_code == 403
     assert response.json()["code"] == "csrf_failed"
@@ -250,11 +268,19 @@ def test_refusals_outside_the_api_handlers_are_problems_too(client, alice, make_
 
     nul = client.get("/api/v1/wallet/history?cursor=%00", HTTP_AUTHORIZATION=f"Bearer {token}")
     unknown = client.get("/api/v1/no-such-operation", HTTP_AUTHORIZATION=f"Bearer {token}")
-    not_allowed = client.post("/api/v1/payouts", {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    not_allowed = client.post(
+        "/api/v1/payouts", {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
 
-    assert (nul.status_code, nul["Content-Type"], nul.json()["code"]) == (400, "application/problem+json", "invalid_request")
+    assert (nul.status_code, nul["Content-Type"], nul.json()["code"]) == (
+        400,
+        "application/problem+json",
+        "invalid_request",
+    )
     assert (unknown.status_code, unknown["Content-Type"], unknown.json()["code"]) == (
-        404, "application/problem+json", "not_found"
+        404,
+        "application/problem+json",
+        "not_found",
     )
     assert not_allowed.status_code == 405  # there is no way to request a payout here
     assert client.get("/no-such-page/").content.startswith(b"<!DOCTYPE html>")  # pages stay pages

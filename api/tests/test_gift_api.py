@@ -26,7 +26,9 @@ def send(api, token, stream, gift, *, key="k-1", **body):
 
 
 @pytest.mark.django_db
-def test_a_gift_is_charged_once_and_recorded_with_its_token(api, alice, bob, stream, sender, django_assert_max_num_queries):
+def test_a_gift_is_charged_once_and_recorded_with_its_token(
+    api, alice, bob, stream, sender, django_assert_max_num_queries
+):
     rose = Gift.objects.get(slug="rose")
     send(api, sender, stream, rose, key="warm-up")  # Bob's diamond wallet exists from his first gift on
 
@@ -42,7 +44,11 @@ def test_a_gift_is_charged_once_and_recorded_with_its_token(api, alice, bob, str
     assert user_balance(bob, Asset.DIAMOND) == 6
     write = ApiWrite.objects.get(idempotency_key="k-1")
     assert (write.user, write.token, write.operation, write.object_id, write.idempotency_key) == (
-        alice, AccessToken.objects.get(user=alice), "gift.send", str(first.json()["id"]), "k-1"
+        alice,
+        AccessToken.objects.get(user=alice),
+        "gift.send",
+        str(first.json()["id"]),
+        "k-1",
     )
 
 
@@ -114,7 +120,14 @@ def test_the_sites_rules_refuse_with_catalogue_codes(api, alice, bob, stream, se
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "body",
-    [{}, {"gift_id": "x"}, {"gift_id": 1, "quantity": 0}, {"gift_id": 1, "quantity": 100}, {"gift_id": -1}, {"gift_id": 2**40}],
+    [
+        {},
+        {"gift_id": "x"},
+        {"gift_id": 1, "quantity": 0},
+        {"gift_id": 1, "quantity": 100},
+        {"gift_id": -1},
+        {"gift_id": 2**40},
+    ],
 )
 def test_bad_bodies_are_422_problems(api, stream, sender, body):
     before = snapshot()
@@ -128,8 +141,11 @@ def test_bad_bodies_are_422_problems(api, stream, sender, body):
 @pytest.mark.django_db
 def test_a_body_that_is_not_json_is_a_problem(client, stream, sender):
     response = client.post(
-        f"/api/v1/streams/{stream.pk}/gifts", b"{not json", content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {sender}", HTTP_IDEMPOTENCY_KEY="j",
+        f"/api/v1/streams/{stream.pk}/gifts",
+        b"{not json",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {sender}",
+        HTTP_IDEMPOTENCY_KEY="j",
     )
 
     assert response.status_code in (400, 422)
@@ -152,8 +168,11 @@ def test_concurrent_retries_with_one_key_charge_once():
 
     def retry():
         return Client().post(
-            f"/api/v1/streams/{stream.pk}/gifts", {"gift_id": gift.pk, "quantity": 2}, content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_IDEMPOTENCY_KEY="same-tap",
+            f"/api/v1/streams/{stream.pk}/gifts",
+            {"gift_id": gift.pk, "quantity": 2},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+            HTTP_IDEMPOTENCY_KEY="same-tap",
         )
 
     # When the client's library retries the same request 12 times at once

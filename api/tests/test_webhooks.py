@@ -15,8 +15,10 @@ from api.tests.webhook_support import RECEIVER_PORT, Recorder, example_client
 from coinsite.accounts.tests.factories import make_user, sudo_fresh
 from gifting.models import Gift
 from gifting.services import gift_send, stream_end, stream_start
-from gifting.tests.support import fund
+from gifting.tests.support import catalogue_reseed, ensure_countries, fund
 from payouts.models import Payout, PayoutMethod, PayoutStatus
+from wallet.ledger import system_account
+from wallet.models import SystemAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +42,12 @@ def recorder(settings, monkeypatch):
 
 def gift(alice, stream, *, key="g1", quantity=2, anonymous=False, slug="rose"):
     return gift_send(
-        sender=alice, stream_id=stream.pk, gift_id=Gift.objects.get(slug=slug).pk, quantity=quantity,
-        idempotency_key=key, anonymous=anonymous,
+        sender=alice,
+        stream_id=stream.pk,
+        gift_id=Gift.objects.get(slug=slug).pk,
+        quantity=quantity,
+        idempotency_key=key,
+        anonymous=anonymous,
     )
 
 
@@ -58,7 +64,9 @@ def test_a_gift_reaches_a_local_receiver_signed_and_verified(alice, bob, stream,
         # When Alice sends a gift through the API and the dispatcher runs
         fund(alice, 100)
         token = make_token(alice, Scope.GIFTS_SEND)
-        sent = api.post(f"/streams/{stream.pk}/gifts", token, {"gift_id": Gift.objects.get(slug="heart").pk}, key="api-1")
+        sent = api.post(
+            f"/streams/{stream.pk}/gifts", token, {"gift_id": Gift.objects.get(slug="heart").pk}, key="api-1"
+        )
         assert sent.status_code == 201
         tasks.webhooks_dispatch()
     finally:
@@ -100,7 +108,15 @@ def test_anonymous_gifts_stay_anonymous_in_the_payload(alice, stream, endpoint, 
     assert event["data"]["anonymous"] is True and event["data"]["sender"] is None
     assert b"Alice" not in body and alice.email.encode() not in body
     assert set(event["data"]) == {
-        "gift_event_id", "stream_id", "gift", "quantity", "coins", "diamonds", "value", "anonymous", "sender"
+        "gift_event_id",
+        "stream_id",
+        "gift",
+        "quantity",
+        "coins",
+        "diamonds",
+        "value",
+        "anonymous",
+        "sender",
     }  # no sender id anywhere
 
 
@@ -124,11 +140,23 @@ def test_stream_goal_and_payout_events(alice, bob, catalogue, endpoint, recorder
     gift(alice, stream, key="g2", quantity=99, slug="heart")
     gift(alice, stream, key="g3", quantity=99, slug="heart")
     stream_end(stream=stream, creator=bob)
-    method = PayoutMethod.objects.create(creator=bob, kind="paypal", holder_name="Bob", paypal_email="b@example.com", currency="GBP")
+    method = PayoutMethod.objects.create(
+        creator=bob, kind="paypal", holder_name="Bob", paypal_email="b@example.com", currency="GBP"
+    )
     Payout.objects.create(
-        creator=bob, method=method, diamonds=1_000, status=PayoutStatus.PAID, idempotency_key="p", value="5.00",
-        value_currency="USD", diamond_value="0.005", diamond_value_currency="USD", currency="GBP",
-        net="3.80", net_currency="GBP", finished_at=timezone.now(),
+        creator=bob,
+        method=method,
+        diamonds=1_000,
+        status=PayoutStatus.PAID,
+        idempotency_key="p",
+        value="5.00",
+        value_currency="USD",
+        diamond_value="0.005",
+        diamond_value_currency="USD",
+        currency="GBP",
+        net="3.80",
+        net_currency="GBP",
+        finished_at=timezone.now(),
     )
 
     tasks.webhooks_dispatch()
@@ -155,7 +183,9 @@ def test_only_subscribed_event_types_and_only_the_creators_own(alice, bob, strea
     assert recorder.calls == []  # Bob wants stream ends only; Carol's endpoint never sees Bob's events
     stream_end(stream=stream, creator=bob)
     tasks.webhooks_dispatch()
-    assert [(url, json.loads(body)["type"]) for url, body, _h in recorder.calls] == [("http://127.0.0.1:8162/a", "stream.ended")]
+    assert [(url, json.loads(body)["type"]) for url, body, _h in recorder.calls] == [
+        ("http://127.0.0.1:8162/a", "stream.ended")
+    ]
 
 
 def test_failures_back_off_then_give_up_disable_and_email_once(
@@ -177,7 +207,11 @@ def test_failures_back_off_then_give_up_disable_and_email_once(
 
     assert waits[:-1] == list(webhooks.RETRY_SCHEDULE)  # exponential, then flat at 8 hours
     assert sum(webhooks.RETRY_SCHEDULE) > 24 * 60 * 60
-    assert (delivery.status, delivery.attempts, delivery.last_error) == (DeliveryStatus.FAILED, 13, "connection refused")
+    assert (delivery.status, delivery.attempts, delivery.last_error) == (
+        DeliveryStatus.FAILED,
+        13,
+        "connection refused",
+    )
     endpoint.refresh_from_db()
     assert endpoint.is_active is False and endpoint.disabled_reason == "connection refused"
     assert len(mailoutbox) == 1 and endpoint.url in mailoutbox[0].body and mailoutbox[0].to == ["bob@example.com"]
@@ -219,7 +253,9 @@ def test_a_rotated_secret_overlaps_then_expires(bob, endpoint, recorder, alice, 
     _url, body, headers = recorder.calls[0]
     signature = headers["Coinsite-Signature"]
     assert signature.count("v1=") == 2
-    assert client.verify_signature(body, signature, [old]) and client.verify_signature(body, signature, [rotated.secret])
+    assert client.verify_signature(body, signature, [old]) and client.verify_signature(
+        body, signature, [rotated.secret]
+    )
     assert not client.verify_signature(body, signature, ["whsec_wrong"])
     assert not client.verify_signature(body, signature, [rotated.secret], now=time.time() + 600)  # too old
     # After the overlap only the new secret signs
@@ -244,8 +280,16 @@ def test_replay_sends_a_delivered_event_again(bob, alice, stream, endpoint, reco
 
 @pytest.mark.parametrize(
     "url",
-    ["http://example.com/hook", "https://user:pw@example.com/", "ftp://example.com/", "https://127.0.0.1/hook",
-     "https://10.0.0.8/", "https://[::1]/", "https://localhost/", "https://" + "a" * 600 + ".com/"],
+    [
+        "http://example.com/hook",
+        "https://user:pw@example.com/",
+        "ftp://example.com/",
+        "https://127.0.0.1/hook",
+        "https://10.0.0.8/",
+        "https://[::1]/",
+        "https://localhost/",
+        "https://" + "a" * 600 + ".com/",
+    ],
 )
 def test_production_refuses_insecure_or_private_endpoints(bob, settings, url):
     settings.API_WEBHOOKS_ALLOW_LOCAL = False
@@ -278,7 +322,9 @@ def test_adding_an_endpoint_shows_its_secret_once(client, bob, settings, django_
     client.force_login(bob)
     sudo_fresh(client)
 
-    response = client.post(WEBHOOKS_URL, {"url": "http://127.0.0.1:8163/hook", "event_types": ["gift.sent", "goal.reached"]})
+    response = client.post(
+        WEBHOOKS_URL, {"url": "http://127.0.0.1:8163/hook", "event_types": ["gift.sent", "goal.reached"]}
+    )
 
     assert response.status_code == 200
     endpoint = WebhookEndpoint.objects.get()
@@ -329,10 +375,6 @@ def test_rotate_and_enable_from_the_page(client, bob, endpoint):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_delivers_through_the_broker(real_celery_worker, settings, monkeypatch):
-    from gifting.tests.support import catalogue_reseed, ensure_countries
-    from wallet.ledger import system_account
-    from wallet.models import SystemAccount
-
     ensure_countries()
     catalogue_reseed()
     for code in (SystemAccount.COINS_CONSUMED, SystemAccount.DIAMONDS_ISSUED):
@@ -340,7 +382,9 @@ def test_a_real_worker_delivers_through_the_broker(real_celery_worker, settings,
     settings.API_WEBHOOKS_ALLOW_LOCAL = True
     creator = make_user(email="star@example.com", is_creator=True, country="GB")
     viewer = make_user(email="fan@example.com")
-    endpoint = webhooks.endpoint_create(creator=creator, url=f"http://127.0.0.1:{RECEIVER_PORT}/", event_types=["gift.sent"])
+    endpoint = webhooks.endpoint_create(
+        creator=creator, url=f"http://127.0.0.1:{RECEIVER_PORT}/", event_types=["gift.sent"]
+    )
     received = []
     receiver = example_client().WebhookReceiver([endpoint.secret], received.append, port=RECEIVER_PORT).start()
     try:

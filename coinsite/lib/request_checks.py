@@ -23,9 +23,9 @@ from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy
 
 from coinsite.lib.errors import problem_response, wants_problem
-from django.utils.translation import gettext_lazy
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@
     python coinsite_client.py --url ... --token ... gifts
     python coinsite_client.py --url ... --token ... streams
     # send a gift (retried safely: one Idempotency-Key for every attempt of this gift)
-    python coinsite_client.py --url ... --token ... send-gift --stream 12 --gift 3 --quantity 2 [--confirm] [--anonymous]
+    python coinsite_client.py --url ... --token ... send-gift --stream 12 --gift 3 --quantity 2 [--confirm]
     # receive webhooks on http://127.0.0.1:8765/ and print each new event
     python coinsite_client.py listen --port 8765 --secret whsec_...
 
@@ -24,8 +24,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 API_PREFIX = "/api/v1"
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -55,9 +56,11 @@ class CoinsiteClient:
         if data is not None:
             all_headers["Content-Type"] = "application/json"
         for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.base_url + API_PREFIX + path, data=data, headers=all_headers, method=method)
+            request = urllib.request.Request(  # noqa: S310
+                self.base_url + API_PREFIX + path, data=data, headers=all_headers, method=method
+            )
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                     return json.loads(response.read() or b"null")
             except urllib.error.HTTPError as error:
                 problem = _json_or_empty(error.read())
@@ -71,7 +74,7 @@ class CoinsiteClient:
                 time.sleep(2**attempt)
         raise AssertionError("unreachable")
 
-    def pages(self, path: str, limit: int = 50):
+    def pages(self, path: str, limit: int = 50) -> Iterator[dict]:
         """Every item of a list operation, following `next_cursor`."""
         cursor = ""
         while True:
@@ -95,7 +98,13 @@ class CoinsiteClient:
         return list(self.pages("/streams"))
 
     def send_gift(
-        self, stream_id: int, gift_id: int, *, quantity: int = 1, anonymous: bool = False, confirm: bool = False,
+        self,
+        stream_id: int,
+        gift_id: int,
+        *,
+        quantity: int = 1,
+        anonymous: bool = False,
+        confirm: bool = False,
         idempotency_key: str | None = None,
     ) -> dict:
         """Send a gift exactly once: every retry carries the same Idempotency-Key, so it is charged once."""
@@ -116,7 +125,12 @@ def _json_or_empty(raw: bytes) -> dict:
 
 
 def verify_signature(
-    body: bytes, header: str, secrets: list[str], *, now: float | None = None, tolerance: int = SIGNATURE_TOLERANCE_SECONDS
+    body: bytes,
+    header: str,
+    secrets: list[str],
+    *,
+    now: float | None = None,
+    tolerance: int = SIGNATURE_TOLERANCE_SECONDS,
 ) -> bool:
     """Whether `Coinsite-Signature` (t=<unix time>,v1=<hex>[,v1=<hex>]) signs `body` with one of `secrets`,
     and is recent. The signature is HMAC-SHA256 of "<t>.<body>" keyed with the endpoint's secret."""
@@ -137,7 +151,9 @@ class WebhookReceiver:
     """A small HTTP server that accepts Coinsite webhooks: checks the signature, ignores event ids it has seen
     (deliveries can repeat), and calls `on_event(event)` once per event. Answers 2xx quickly, always."""
 
-    def __init__(self, secrets: list[str], on_event: Callable[[dict], None], *, host: str = "127.0.0.1", port: int = 8765):
+    def __init__(
+        self, secrets: list[str], on_event: Callable[[dict], None], *, host: str = "127.0.0.1", port: int = 8765
+    ) -> None:
         self.secrets = secrets
         self.on_event = on_event
         self.seen: set[str] = set()
@@ -203,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     client = CoinsiteClient(args.url, args.token)
     try:
         if args.command == "send-gift":
-            result = client.send_gift(args.stream, args.gift, quantity=args.quantity, anonymous=args.anonymous, confirm=args.confirm)
+            result = client.send_gift(
+                args.stream, args.gift, quantity=args.quantity, anonymous=args.anonymous, confirm=args.confirm
+            )
         else:
             result = getattr(client, args.command)()
     except ApiProblem as problem:
