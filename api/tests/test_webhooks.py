@@ -373,6 +373,7 @@ def test_rotate_and_enable_from_the_page(client, bob, endpoint):
     assert enabled.status_code == 302 and endpoint.is_active
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_delivers_through_the_broker(real_celery_worker, settings, monkeypatch):
     ensure_countries()
