@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "wallet",
     "gifting",
     "payouts",
+    "api",
+    "ninja",  # the API docs page's template and its self-hosted Swagger UI files
     "wallet.sandbox.apps.SandboxConfig",
     "bench",
     "backoffice",  # last: its admin replaces registrations made by the apps above (auth's Group, djmoney's Rate)
@@ -356,6 +358,16 @@ CELERY_BEAT_SCHEDULE: dict = {
     "wallet-ledger-rollup-balances": {"task": "wallet.tasks.ledger_rollup_balances", "schedule": 60},
     "wallet-topup-sweep": {"task": "wallet.tasks.topup_sweep_pending", "schedule": 5 * 60},
 }
+
+# --- Public API and webhooks (api/) --------------------------------------------------------------
+# Requests per access token (or per logged-in user) and window; a 429 with Retry-After past them.
+API_RATE_LIMIT_PER_SECOND = env_int("API_RATE_LIMIT_PER_SECOND", 20)
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
+# Webhook endpoints must be public https URLs; development may point them at a local http receiver.
+API_WEBHOOKS_ALLOW_LOCAL = env_bool("API_WEBHOOKS_ALLOW_LOCAL", default=DEBUG)
+API_WEBHOOKS_TIMEOUT = env_int("API_WEBHOOKS_TIMEOUT", 5)
+API_WEBHOOKS_TRANSPORT = "api.webhooks.urllib_transport"
+CELERY_BEAT_SCHEDULE["api-webhooks-dispatch"] = {"task": "api.tasks.webhooks_dispatch", "schedule": 2.0}
 
 # --- Security ---------------------------------------------------------------------------------
 SECURE_CSP = {

@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.views.decorators.http import last_modified
 from django.views.i18n import JavaScriptCatalog
 
+from api.v1 import api as api_v1
 from coinsite import views
 from coinsite.accounts.urls import sudo_patterns
 
@@ -26,6 +27,8 @@ urlpatterns = [
     path("live/", include("gifting.urls")),
     path("creator/", include("payouts.urls")),
     path("sandbox-pay/", include("wallet.sandbox.urls")),
+    path("api/v1/", api_v1.urls),
+    path("", include("api.urls")),
 ]
 
 handler400 = "coinsite.views.error_400"

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from coinsite import operations
+from coinsite.lib.errors import problem_response, wants_problem
 from gifting.selectors import live_cards
 from gifting.services import live_cards_counts_save
 from wallet.valuation import display_currency, request_valuation
@@ -18,14 +19,20 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if wants_problem(request):
+        return problem_response(request, "invalid_request")
     return render(request, "errors/400.html", status=400)
 
 
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if wants_problem(request):
+        return problem_response(request, "forbidden")
     return render(request, "errors/403.html", status=403)
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if wants_problem(request):
+        return problem_response(request, "not_found")
     return render(request, "errors/404.html", status=404)
 
 
@@ -34,4 +41,6 @@ def error_500(request: HttpRequest) -> HttpResponse:
     cause = operations.unavailable_cause()
     if cause is not None:
         return operations.unavailable_response(request, cause)
+    if wants_problem(request):
+        return problem_response(request, "server_error")
     return render(request, "errors/500.html", status=500)

@@ -4,7 +4,7 @@ supporters and payouts — from the roll-ups, so they stay fast for creators wit
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -156,18 +156,27 @@ def daily_earnings(
 
 
 def stream_earnings(
-    creator: User, *, valuation: Valuation, limit: int = 10, rolled_up: int | None = None
+    creator: User,
+    *,
+    valuation: Valuation,
+    limit: int = 10,
+    rolled_up: int | None = None,
+    before: tuple[datetime.datetime, int] | None = None,
 ) -> list[StreamEarnings]:
     """The creator's latest streams with the gifts and diamonds each brought in (the roll-ups summed
-    per stream in the streams' own query, plus the unrolled tail)."""
+    per stream in the streams' own query, plus the unrolled tail); `before` (started_at, id) pages on."""
     rolled = EarningsRollup.objects.filter(creator=creator, stream=OuterRef("pk")).order_by().values("stream")
+    streams_of_creator = LiveStream.objects.filter(creator=creator)
+    if before is not None:
+        started_at, stream_id = before
+        streams_of_creator = streams_of_creator.filter(
+            Q(started_at__lt=started_at) | Q(started_at=started_at, id__lt=stream_id)
+        )
     streams = list(
-        LiveStream.objects.filter(creator=creator)
-        .annotate(
+        streams_of_creator.annotate(
             rolled_gifts=Coalesce(Subquery(rolled.annotate(total=Sum("gifts")).values("total")), 0),
             rolled_diamonds=Coalesce(Subquery(rolled.annotate(total=Sum("diamonds")).values("total")), 0),
-        )
-        .order_by("-started_at")[:limit]
+        ).order_by("-started_at", "-id")[:limit]
     )
     tail = {
         row["stream"]: row

@@ -25,6 +25,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy
 
+from coinsite.lib.errors import problem_response, wants_problem
+
 logger = logging.getLogger(__name__)
 
 # NUL, and the surrogate code points a JSON "\ud800" escape or a broken decoder can produce.
@@ -71,7 +73,10 @@ class RefuseMalformedRequests:
         if reason is None:
             return None
         logger.info("Refused a malformed request to %r: %s", request.path[:200], reason)
-        response = render(request, "errors/400.html", {"reason": reason}, status=400)
+        if wants_problem(request):
+            response: HttpResponse = problem_response(request, "invalid_request", reason)
+        else:
+            response = render(request, "errors/400.html", {"reason": reason}, status=400)
         response["Cache-Control"] = "no-store"
         return response
 

@@ -1,0 +1,165 @@
+"""The public API's records: personal access tokens, the writes made through the API, and creator webhooks
+(endpoints, the deliveries made to them, and the collector's position in each event source).
+
+Tokens are stored as a SHA-256 of the token (a token is 256 random bits, so a plain hash is enough
+and lets one indexed lookup authenticate it); the token itself is shown once, when it is made.
+Webhook secrets must sign every delivery, so they are stored as they are, and shown once too.
+"""
+
+import datetime
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Scope(models.TextChoices):
+    WALLET_READ = "wallet:read", _("Read your coin balance, history and coin prices")
+    GIFTS_SEND = "gifts:send", _("Send gifts with your coins")
+    LIVE_READ = "live:read", _("Read live streams, their goals, leaderboards and events")
+    EARNINGS_READ = "earnings:read", _("Read your creator earnings")
+    PAYOUTS_READ = "payouts:read", _("Read your payouts (never request one)")
+
+
+class AccessToken(models.Model):
+    """A personal access token: named, scoped, expiring, revocable; only its hash is kept."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, help_text="The token's first characters, to recognise it by.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="api_token_user")]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="api_token_expires_later"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now: datetime.datetime | None = None) -> bool:
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+
+class ApiWrite(models.Model):
+    """One write made through the API, with the token that made it (none: the site's own session)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey(AccessToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="writes")
+    operation = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "operation", "idempotency_key"], name="api_write_unique_request"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.object_id} by user {self.user_id}"
+
+
+class WebhookEvent(models.TextChoices):
+    GIFT_SENT = "gift.sent", _("A gift was sent on your stream")
+    GOAL_REACHED = "goal.reached", _("Your stream reached its goal")
+    STREAM_STARTED = "stream.started", _("You went live")
+    STREAM_ENDED = "stream.ended", _("Your stream ended")
+    PAYOUT_PAID = "payout.paid", _("A payout was paid")
+
+
+def new_webhook_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+class WebhookEndpoint(models.Model):
+    """A creator's HTTPS endpoint and the events it receives, signed with its secret (and, for an overlap
+    window after a rotation, also with the previous one)."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    event_types = models.JSONField(default=list)
+    secret = models.CharField(max_length=80, default=new_webhook_secret)
+    previous_secret = models.CharField(max_length=80, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["creator"], condition=Q(is_active=True), name="api_endpoint_active")]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def secrets_in_use(self, now: datetime.datetime | None = None) -> list[str]:
+        """The secrets each delivery is signed with: the current one, and the previous one until it expires."""
+        keys = [self.secret]
+        expires = self.previous_secret_expires_at
+        if self.previous_secret and expires is not None and expires > (now or timezone.now()):
+            keys.append(self.previous_secret)
+        return keys
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed (gave up)")
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: its payload (fixed when the event was collected) and how sending it went.
+
+    Unique per (endpoint, event id), so collecting an event twice never delivers it twice.
+    """
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.CharField(max_length=80)
+    event_type = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="api_delivery_due"),
+            models.Index(fields=["endpoint", "-created_at"], name="api_delivery_log"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="api_delivery_unique_event"),
+            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="api_delivery_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} to endpoint {self.endpoint_id} ({self.status})"
+
+
+class WebhookCursor(models.Model):
+    """How far the collector has read one event source (a row id or a time), so each run reads only what is new."""
+
+    source = models.CharField(max_length=40, primary_key=True)
+    last_id = models.BigIntegerField(default=0)
+    last_time = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.source

@@ -1,0 +1,403 @@
+"""Creator webhooks: collected after the fact (never inside a gift's transaction), signed, verified by a local
+receiver, retried with backoff, disabled with an email after failing for more than a day, replayable;
+anonymous gifts stay anonymous; the studio page behind the creator check and the sudo re-check."""
+
+import datetime
+import json
+import time
+
+import pytest
+from django.utils import timezone
+
+from api import tasks, webhooks
+from api.models import DeliveryStatus, Scope, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from api.tests.webhook_support import RECEIVER_PORT, Recorder, example_client
+from coinsite.accounts.tests.factories import make_user, sudo_fresh
+from gifting.models import Gift
+from gifting.services import gift_send, stream_end, stream_start
+from gifting.tests.support import catalogue_reseed, ensure_countries, fund
+from payouts.models import Payout, PayoutMethod, PayoutStatus
+from wallet.ledger import system_account
+from wallet.models import SystemAccount
+
+pytestmark = pytest.mark.django_db
+
+WEBHOOKS_URL = "/live/studio/webhooks/"
+ALL_EVENTS = list(WebhookEvent.values)
+
+
+@pytest.fixture
+def endpoint(bob, settings):
+    settings.API_WEBHOOKS_ALLOW_LOCAL = True
+    return webhooks.endpoint_create(creator=bob, url=f"http://127.0.0.1:{RECEIVER_PORT}/hook", event_types=ALL_EVENTS)
+
+
+@pytest.fixture
+def recorder(settings, monkeypatch):
+    recorder = Recorder(200)
+    monkeypatch.setattr(webhooks, "urllib_transport", recorder)
+    settings.API_WEBHOOKS_TRANSPORT = "api.webhooks.urllib_transport"
+    return recorder
+
+
+def gift(alice, stream, *, key="g1", quantity=2, anonymous=False, slug="rose"):
+    return gift_send(
+        sender=alice,
+        stream_id=stream.pk,
+        gift_id=Gift.objects.get(slug=slug).pk,
+        quantity=quantity,
+        idempotency_key=key,
+        anonymous=anonymous,
+    )
+
+
+def payloads(recorder):
+    return [json.loads(body) for _url, body, _headers in recorder.calls]
+
+
+def test_a_gift_reaches_a_local_receiver_signed_and_verified(alice, bob, stream, endpoint, make_token, api):
+    # Given Bob's endpoint and a receiver built the way docs/api.md says
+    client = example_client()
+    received = []
+    receiver = client.WebhookReceiver([endpoint.secret], received.append, port=RECEIVER_PORT).start()
+    try:
+        # When Alice sends a gift through the API and the dispatcher runs
+        fund(alice, 100)
+        token = make_token(alice, Scope.GIFTS_SEND)
+        sent = api.post(
+            f"/streams/{stream.pk}/gifts", token, {"gift_id": Gift.objects.get(slug="heart").pk}, key="api-1"
+        )
+        assert sent.status_code == 201
+        tasks.webhooks_dispatch()
+    finally:
+        receiver.stop()
+
+    # Then the receiver got the gift (the stream started before the endpoint existed), verified against the secret
+    assert receiver.rejected == 0
+    by_type = {event["type"]: event for event in received}
+    assert set(by_type) == {"gift.sent"}
+    data = by_type["gift.sent"]["data"]
+    assert by_type["gift.sent"]["id"] == f"evt_gift_{sent.json()['id']}"
+    assert data["stream_id"] == stream.pk and data["quantity"] == 1 and data["coins"] == data["diamonds"] == 5
+    assert data["value"] == {"amount": "0.03", "currency": "USD"}  # 5 diamonds at USD 0.005, rounded once
+    assert data["sender"] == {"display_name": "Alice"} and data["anonymous"] is False
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
+def test_no_delivery_inside_the_gift_transaction(alice, stream, endpoint, recorder, django_capture_on_commit_callbacks):
+    fund(alice, 100)
+    with django_capture_on_commit_callbacks(execute=True):
+        gift(alice, stream)
+
+    assert recorder.calls == []  # the gift committed with no webhook work at all
+    assert WebhookDelivery.objects.count() == 0
+
+    tasks.webhooks_dispatch()
+
+    assert [payload["type"] for payload in payloads(recorder)] == ["gift.sent"]
+
+
+def test_anonymous_gifts_stay_anonymous_in_the_payload(alice, stream, endpoint, recorder):
+    fund(alice, 100)
+    gift(alice, stream, anonymous=True)
+
+    tasks.webhooks_dispatch()
+
+    [body] = [body for _url, body, _headers in recorder.calls if b"gift.sent" in body]
+    event = json.loads(body)
+    assert event["data"]["anonymous"] is True and event["data"]["sender"] is None
+    assert b"Alice" not in body and alice.email.encode() not in body
+    assert set(event["data"]) == {
+        "gift_event_id",
+        "stream_id",
+        "gift",
+        "quantity",
+        "coins",
+        "diamonds",
+        "value",
+        "anonymous",
+        "sender",
+    }  # no sender id anywhere
+
+
+def test_collecting_again_delivers_nothing_twice(alice, stream, endpoint, recorder):
+    fund(alice, 100)
+    gift(alice, stream)
+    tasks.webhooks_dispatch()
+    sent = len(recorder.calls)
+
+    for _ in range(3):
+        tasks.webhooks_dispatch()
+
+    assert len(recorder.calls) == sent == 1
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_stream_goal_and_payout_events(alice, bob, catalogue, endpoint, recorder):
+    stream = stream_start(creator=bob, title="Goal night", goal_coins=1_000, goal_label="New tablet")
+    fund(alice, 2_000)
+    gift(alice, stream, quantity=99, slug="heart")
+    gift(alice, stream, key="g2", quantity=99, slug="heart")
+    gift(alice, stream, key="g3", quantity=99, slug="heart")
+    stream_end(stream=stream, creator=bob)
+    method = PayoutMethod.objects.create(
+        creator=bob, kind="paypal", holder_name="Bob", paypal_email="b@example.com", currency="GBP"
+    )
+    Payout.objects.create(
+        creator=bob,
+        method=method,
+        diamonds=1_000,
+        status=PayoutStatus.PAID,
+        idempotency_key="p",
+        value="5.00",
+        value_currency="USD",
+        diamond_value="0.005",
+        diamond_value_currency="USD",
+        currency="GBP",
+        net="3.80",
+        net_currency="GBP",
+        finished_at=timezone.now(),
+    )
+
+    tasks.webhooks_dispatch()
+
+    events = {payload["type"]: payload for payload in payloads(recorder)}
+    assert {"goal.reached", "stream.ended", "payout.paid", "stream.started", "gift.sent"} <= set(events)
+    assert events["goal.reached"]["data"]["goal_coins"] == 1_000 and events["goal.reached"]["data"]["coins"] >= 1_000
+    assert events["payout.paid"]["data"]["net"] == {"amount": "3.80", "currency": "GBP"}
+    assert events["payout.paid"]["data"]["value"] == {"amount": "5.00", "currency": "USD"}
+    goal_ids = [payload["id"] for payload in payloads(recorder) if payload["type"] == "goal.reached"]
+    assert goal_ids == [f"evt_goal_{stream.pk}_1000"]  # once, though two later gifts were above it
+
+
+def test_only_subscribed_event_types_and_only_the_creators_own(alice, bob, stream, recorder, settings):
+    settings.API_WEBHOOKS_ALLOW_LOCAL = True
+    webhooks.endpoint_create(creator=bob, url="http://127.0.0.1:8162/a", event_types=["stream.ended"])
+    carol = make_user(email="carol@example.com", is_creator=True)
+    webhooks.endpoint_create(creator=carol, url="http://127.0.0.1:8162/c", event_types=ALL_EVENTS)
+    fund(alice, 100)
+    gift(alice, stream)
+
+    tasks.webhooks_dispatch()
+
+    assert recorder.calls == []  # Bob wants stream ends only; Carol's endpoint never sees Bob's events
+    stream_end(stream=stream, creator=bob)
+    tasks.webhooks_dispatch()
+    assert [(url, json.loads(body)["type"]) for url, body, _h in recorder.calls] == [
+        ("http://127.0.0.1:8162/a", "stream.ended")
+    ]
+
+
+def test_failures_back_off_then_give_up_disable_and_email_once(
+    alice, stream, endpoint, monkeypatch, mailoutbox, django_capture_on_commit_callbacks
+):
+    failing = Recorder(OSError("connection refused"))
+    monkeypatch.setattr(webhooks, "urllib_transport", failing)
+    fund(alice, 100)
+    gift(alice, stream)
+    webhooks.webhooks_collect()
+    delivery = WebhookDelivery.objects.get(event_type="gift.sent")
+    waits = []
+    for _attempt in range(len(webhooks.RETRY_SCHEDULE) + 1):
+        before = timezone.now()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert webhooks.delivery_send(delivery_id=delivery.pk) in (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+        delivery.refresh_from_db()
+        waits.append(round((delivery.next_attempt_at - before).total_seconds()))
+
+    assert waits[:-1] == list(webhooks.RETRY_SCHEDULE)  # exponential, then flat at 8 hours
+    assert sum(webhooks.RETRY_SCHEDULE) > 24 * 60 * 60
+    assert (delivery.status, delivery.attempts, delivery.last_error) == (
+        DeliveryStatus.FAILED,
+        13,
+        "connection refused",
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.is_active is False and endpoint.disabled_reason == "connection refused"
+    assert len(mailoutbox) == 1 and endpoint.url in mailoutbox[0].body and mailoutbox[0].to == ["bob@example.com"]
+    # A disabled endpoint gets nothing more, and disabling again sends no second email
+    assert webhooks.endpoint_disable(endpoint_id=endpoint.pk, reason="again") is False
+    assert len(mailoutbox) == 1
+
+
+def test_a_failed_attempt_is_retried_when_due_and_not_before(alice, stream, endpoint, monkeypatch):
+    flaky = Recorder(500, 200)
+    monkeypatch.setattr(webhooks, "urllib_transport", flaky)
+    fund(alice, 100)
+    gift(alice, stream)
+    webhooks.webhooks_collect()
+    WebhookDelivery.objects.exclude(event_type="gift.sent").delete()
+
+    [first] = webhooks.deliveries_claim_due()
+    assert webhooks.delivery_send(delivery_id=first) == DeliveryStatus.PENDING
+    assert webhooks.deliveries_claim_due() == []  # due in 30 s
+    later = timezone.now() + datetime.timedelta(seconds=31)
+    assert webhooks.deliveries_claim_due(now=later) == [first]
+    assert webhooks.delivery_send(delivery_id=first) == DeliveryStatus.DELIVERED
+    delivery = WebhookDelivery.objects.get(pk=first)
+    assert (delivery.attempts, delivery.last_status_code) == (2, 200)
+    assert [headers["Coinsite-Delivery-Attempt"] for _u, _b, headers in flaky.calls] == ["1", "2"]
+    assert len({headers["Coinsite-Event-Id"] for _u, _b, headers in flaky.calls}) == 1
+
+
+def test_a_rotated_secret_overlaps_then_expires(bob, endpoint, recorder, alice, stream):
+    client = example_client()
+    old = endpoint.secret
+    rotated = webhooks.endpoint_secret_rotate(creator=bob, endpoint_id=endpoint.pk)
+    assert rotated is not None and rotated.secret != old
+    fund(alice, 100)
+    gift(alice, stream)
+
+    tasks.webhooks_dispatch()
+
+    _url, body, headers = recorder.calls[0]
+    signature = headers["Coinsite-Signature"]
+    assert signature.count("v1=") == 2
+    assert client.verify_signature(body, signature, [old]) and client.verify_signature(
+        body, signature, [rotated.secret]
+    )
+    assert not client.verify_signature(body, signature, ["whsec_wrong"])
+    assert not client.verify_signature(body, signature, [rotated.secret], now=time.time() + 600)  # too old
+    # After the overlap only the new secret signs
+    later = timezone.now() + webhooks.SECRET_OVERLAP + datetime.timedelta(seconds=1)
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secrets_in_use(later) == [rotated.secret]
+
+
+def test_replay_sends_a_delivered_event_again(bob, alice, stream, endpoint, recorder):
+    fund(alice, 100)
+    gift(alice, stream)
+    tasks.webhooks_dispatch()
+    delivery = WebhookDelivery.objects.get(event_type="gift.sent")
+    sent = len(recorder.calls)
+
+    assert webhooks.delivery_replay(creator=alice, delivery_id=delivery.pk) is None  # not hers
+    assert webhooks.delivery_replay(creator=bob, delivery_id=delivery.pk) is not None
+    tasks.webhooks_dispatch()
+
+    assert len(recorder.calls) == sent + 1
+    assert json.loads(recorder.calls[-1][1])["id"] == f"evt_gift_{delivery.payload['data']['gift_event_id']}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hook",
+        "https://user:pw@example.com/",
+        "ftp://example.com/",
+        "https://127.0.0.1/hook",
+        "https://10.0.0.8/",
+        "https://[::1]/",
+        "https://localhost/",
+        "https://" + "a" * 600 + ".com/",
+    ],
+)
+def test_production_refuses_insecure_or_private_endpoints(bob, settings, url):
+    settings.API_WEBHOOKS_ALLOW_LOCAL = False
+
+    with pytest.raises(webhooks.WebhookError):
+        webhooks.endpoint_create(creator=bob, url=url, event_types=["gift.sent"])
+    assert WebhookEndpoint.objects.count() == 0
+
+
+def test_the_transport_refuses_a_private_address_at_send_time(settings):
+    settings.API_WEBHOOKS_ALLOW_LOCAL = False
+
+    with pytest.raises(ValueError):
+        webhooks.urllib_transport("https://127.0.0.1/hook", b"{}", {}, 1)
+
+
+# --- The studio page --------------------------------------------------------------------------------------
+
+
+def test_the_webhook_page_is_for_creators_behind_the_sudo_recheck(client, alice, bob):
+    client.force_login(alice)
+    assert client.get(WEBHOOKS_URL).status_code == 403
+    client.force_login(bob)
+    response = client.get(WEBHOOKS_URL)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/confirm/")
+
+
+def test_adding_an_endpoint_shows_its_secret_once(client, bob, settings, django_assert_max_num_queries):
+    settings.API_WEBHOOKS_ALLOW_LOCAL = True
+    client.force_login(bob)
+    sudo_fresh(client)
+
+    response = client.post(
+        WEBHOOKS_URL, {"url": "http://127.0.0.1:8163/hook", "event_types": ["gift.sent", "goal.reached"]}
+    )
+
+    assert response.status_code == 200
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret.startswith("whsec_") and endpoint.secret in response.content.decode()
+    assert endpoint.event_types == ["gift.sent", "goal.reached"]
+    with django_assert_max_num_queries(8):
+        page = client.get(WEBHOOKS_URL).content.decode()
+    assert endpoint.secret not in page and endpoint.url in page
+
+
+def test_a_bad_endpoint_form_writes_nothing(client, bob, settings):
+    settings.API_WEBHOOKS_ALLOW_LOCAL = False
+    client.force_login(bob)
+    sudo_fresh(client)
+
+    response = client.post(WEBHOOKS_URL, {"url": "http://example.com/", "event_types": ["gift.sent"]})
+
+    assert response.status_code == 400
+    assert WebhookEndpoint.objects.count() == 0
+
+
+def test_another_creator_cannot_touch_my_endpoint(client, endpoint):
+    carol = make_user(email="carol@example.com", is_creator=True)
+    client.force_login(carol)
+    sudo_fresh(client)
+    secret = endpoint.secret
+
+    client.post(f"{WEBHOOKS_URL}{endpoint.pk}/rotate/")
+    client.post(f"{WEBHOOKS_URL}{endpoint.pk}/delete/")
+
+    endpoint.refresh_from_db()
+    assert endpoint.secret == secret
+    assert endpoint.url not in client.get(WEBHOOKS_URL).content.decode()
+
+
+def test_rotate_and_enable_from_the_page(client, bob, endpoint):
+    client.force_login(bob)
+    sudo_fresh(client)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False, disabled_reason="timeout")
+
+    rotated = client.post(f"{WEBHOOKS_URL}{endpoint.pk}/rotate/")
+    enabled = client.post(f"{WEBHOOKS_URL}{endpoint.pk}/enable/")
+
+    endpoint.refresh_from_db()
+    assert endpoint.secret in rotated.content.decode() and endpoint.previous_secret
+    assert enabled.status_code == 302 and endpoint.is_active
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_delivers_through_the_broker(real_celery_worker, settings, monkeypatch):
+    ensure_countries()
+    catalogue_reseed()
+    for code in (SystemAccount.COINS_CONSUMED, SystemAccount.DIAMONDS_ISSUED):
+        system_account(code)
+    settings.API_WEBHOOKS_ALLOW_LOCAL = True
+    creator = make_user(email="star@example.com", is_creator=True, country="GB")
+    viewer = make_user(email="fan@example.com")
+    endpoint = webhooks.endpoint_create(
+        creator=creator, url=f"http://127.0.0.1:{RECEIVER_PORT}/", event_types=["gift.sent"]
+    )
+    received = []
+    receiver = example_client().WebhookReceiver([endpoint.secret], received.append, port=RECEIVER_PORT).start()
+    try:
+        stream = stream_start(creator=creator, title="Worker")
+        fund(viewer, 10)
+        gift(viewer, stream, quantity=1)
+        tasks.webhooks_dispatch.delay()
+        deadline = time.time() + 30
+        while not received and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        receiver.stop()
+
+    assert [event["type"] for event in received] == ["gift.sent"]
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
