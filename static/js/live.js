@@ -18,6 +18,7 @@
   // The overlay shows its newest alert first; the stream page's log (role=log) adds at the end, as chat does.
   var limit = overlay ? 5 : 60;
   var stageAlerts = box.querySelector("[data-stage-alerts]");
+  var scroller = list.closest(".room-log") || list;  // the log's scrolling box (role=log) around the list
   var combos = {};
   var COMBO_MS = 4000;
   var strings = (document.getElementById("live-strings") || box).dataset;
@@ -120,11 +121,11 @@
   }
 
   function nearEnd() {
-    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
   }
 
   function scrollToEnd(follow) {
-    if (!overlay && follow) list.scrollTop = list.scrollHeight;
+    if (!overlay && follow) scroller.scrollTop = scroller.scrollHeight;
   }
 
   function addChat(message) {
