@@ -101,8 +101,17 @@
     fill(item, "gift", gift.gift.name);
     fill(item, "coins", coinsText(gift.coins));
     fill(item, "value", valueText(gift.coins));
+    note(item.querySelector('[data-slot="gift"]'), gift.message);
     place(item);
     if (fresh) stageAlert(gift);
+  }
+
+  // The message sent with a gift, highlighted after it (as text, never as HTML).
+  function note(after, message) {
+    var quote = message && after ? clone("live-gift-note") : null;
+    if (!quote) return;
+    quote.textContent = message;
+    after.after(" ", quote);
   }
 
   // Into the log: newest first on the overlay, newest last (and kept in view) on the stream page.
@@ -169,6 +178,7 @@
       item.querySelector("img").src = gift.gift.artwork;
       fill(item, "sender", who);
       fill(item, "gift", gift.gift.name);
+      note(item.querySelector('[data-slot="count"]'), gift.message);
       if (gift.gift.tier === "large" || gift.gift.tier === "epic") item.classList.add("stage-alert-big");
       stageAlerts.appendChild(item);
       while (stageAlerts.children.length > 3) stageAlerts.removeChild(stageAlerts.firstElementChild);
