@@ -189,8 +189,9 @@ def test_an_anonymous_gifts_message_names_nobody(alice_client, alice, stream, ro
     ("message", "error"),
     [
         ("x" * 101, "Keep your message to 100 characters (it has 101)."),
-        ("nul\x00", "Your message contains characters that cannot be sent."),
         ("\u202egnp.exe", "Your message contains characters that cannot be sent."),
+        ("bell\x07", "Your message contains characters that cannot be sent."),
+        ("nul\x00", None),  # refused by the site-wide request check before the view (an HTML 400)
     ],
 )
 def test_a_hostile_or_long_gift_message_is_400_and_charges_nothing(alice_client, alice, stream, rose, message, error):
@@ -200,5 +201,6 @@ def test_a_hostile_or_long_gift_message_is_400_and_charges_nothing(alice_client,
     response = tap(alice_client, stream, rose, key="bad-note", message=message)
 
     assert response.status_code == 400
-    assert response.json()["message"] == error
+    if error is not None:
+        assert response.json()["message"] == error
     assert snapshot() == before

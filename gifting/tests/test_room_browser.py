@@ -134,12 +134,12 @@ def test_a_chat_message_reaches_another_viewer_as_text(server, new_context, bob)
     open_room(vera_page, stream)
     open_room(walt_page, stream)
 
-    vera_page.get_by_label("Message").fill("Hello <b>Walt</b>!")
-    vera_page.get_by_label("Message").press("Enter")
+    vera_page.get_by_label("Message", exact=True).fill("Hello <b>Walt</b>!")
+    vera_page.get_by_label("Message", exact=True).press("Enter")
 
     expect(walt_page.get_by_test_id("feed")).to_contain_text("Vera Hello <b>Walt</b>!")
     expect(vera_page.get_by_test_id("feed")).to_contain_text("Vera Hello <b>Walt</b>!")
-    expect(vera_page.get_by_label("Message")).to_have_value("")
+    expect(vera_page.get_by_label("Message", exact=True)).to_have_value("")
     assert walt_page.locator("[data-room-log] b").count() == 0  # text, never markup
     assert ChatMessage.objects.get().text == "Hello <b>Walt</b>!"
     assert walt_page.evaluate("window.loadedOnce") is True
