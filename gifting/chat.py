@@ -69,9 +69,9 @@ class ChatRateLimited(ChatError):
         super().__init__(message)
 
 
-def chat_text_clean(text: object) -> str:
+def chat_text_clean(text: object, *, max_length: int = CHAT_MAX_LENGTH) -> str:
     """The message as it will be stored: whitespace runs made single spaces, trimmed; ChatInvalid if it is empty,
-    too long, or holds characters no message needs (see _REFUSED_CATEGORIES)."""
+    longer than `max_length`, or holds characters no message needs (see _REFUSED_CATEGORIES)."""
     if not isinstance(text, str):
         raise ChatInvalid(_("Write a message first."))
     text = " ".join(text.replace("\x00", "\ufffd").split())
@@ -79,10 +79,9 @@ def chat_text_clean(text: object) -> str:
         raise ChatInvalid(_("Your message contains characters that cannot be sent."))
     if not text:
         raise ChatInvalid(_("Write a message first."))
-    if len(text) > CHAT_MAX_LENGTH:
+    if len(text) > max_length:
         raise ChatInvalid(
-            _("Keep your message to %(max)d characters (it has %(length)d).")
-            % {"max": CHAT_MAX_LENGTH, "length": len(text)}
+            _("Keep your message to %(max)d characters (it has %(length)d).") % {"max": max_length, "length": len(text)}
         )
     return text
 

@@ -49,6 +49,8 @@ class GiftSendForm(forms.Form):
         },
     )
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Length and characters are the service's to check (gifting.services.gift_send), with its messages.
+    message = forms.CharField(required=False, strip=False)
 
     def first_error(self) -> str:
         return str(next(iter(error for errors in self.errors.values() for error in errors)))

@@ -21,6 +21,8 @@ from coinsite.lib.singletons import SingletonModel
 from wallet.models import AppendOnlyModel, LedgerTransaction
 
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+CHAT_MAX_LENGTH = 200
+GIFT_MESSAGE_MAX_LENGTH = 100
 
 
 class GiftTier(models.TextChoices):
@@ -189,6 +191,9 @@ class GiftEvent(AppendOnlyModel):
     coins = models.BigIntegerField()
     diamonds = models.BigIntegerField()
     is_anonymous = models.BooleanField(default=False)
+    # A short message sent with the gift, highlighted in the room and the overlay (under the gift's name, so an
+    # anonymous gift's message stays anonymous).
+    message = models.CharField(max_length=100, blank=True, default="")
     idempotency_key = models.CharField(max_length=100)
     ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="gift_event")
     created_at = models.DateTimeField(default=timezone.now)
@@ -274,9 +279,6 @@ class GiftingSettings(SingletonModel):
 
     def __str__(self) -> str:
         return _("Gifting settings")
-
-
-CHAT_MAX_LENGTH = 200
 
 
 class ChatMessage(models.Model):

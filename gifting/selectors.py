@@ -37,6 +37,7 @@ class FeedItem:
     quantity: int
     coins: int
     created_at: datetime
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def recent_gifts(stream: LiveStream, limit: int = 20) -> list[FeedItem]:
             quantity=event.quantity,
             coins=event.coins,
             created_at=event.created_at,
+            message=event.message,
         )
         for event in events
     ]

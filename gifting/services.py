@@ -22,10 +22,12 @@ from django.utils.translation import ngettext
 from coinsite.accounts.models import ADULT_AGE, User
 from coinsite.lib.l10n import format_count
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
+from gifting.chat import ChatInvalid, chat_text_clean
 from gifting.live.events import GOAL, STREAM, gift_payload
 from gifting.live.publish import live_gift_sent, live_publish
 from gifting.models import (
     AVATAR_CHOICES,
+    GIFT_MESSAGE_MAX_LENGTH,
     CreatorProfile,
     Gift,
     GiftEvent,
@@ -288,7 +290,14 @@ class _GiftContext:
 
 
 def gift_send(
-    *, sender: User, stream_id: int, gift_id: int, quantity: int, idempotency_key: str, anonymous: bool = False
+    *,
+    sender: User,
+    stream_id: int,
+    gift_id: int,
+    quantity: int,
+    idempotency_key: str,
+    anonymous: bool = False,
+    message: str = "",
 ) -> GiftEvent:
     """Send `quantity` x gift on a live stream: all of it exactly once, or nothing.
 
@@ -300,8 +309,10 @@ def gift_send(
     idempotency key) returns the first GiftEvent and charges nothing, also when requests race.
     Raises a GiftError subclass, having written nothing, when the gift cannot be sent. A new gift is
     published to the stream's viewers once it commits (`gifting.live`), never from inside the transaction.
+    `message` is a short text sent with the gift (up to GIFT_MESSAGE_MAX_LENGTH characters, cleaned as chat is).
     """
     _check_request(stream_id=stream_id, gift_id=gift_id, quantity=quantity, idempotency_key=idempotency_key)
+    message = _gift_message_clean(message)
     with transaction.atomic(durable=True):
         context = _gift_context(sender=sender, stream_id=stream_id, gift_id=gift_id, idempotency_key=idempotency_key)
         if context.existing_event_id is not None:
@@ -333,6 +344,7 @@ def gift_send(
             coins=coins,
             idempotency_key=idempotency_key,
             anonymous=anonymous,
+            message=message,
         )
     logger.info(
         "Gift %s: %s x gift %s (%s coins) from user %s on stream %s",
@@ -344,6 +356,15 @@ def gift_send(
         stream_id,
     )
     return event
+
+
+def _gift_message_clean(message: object) -> str:
+    if message is None or message == "":
+        return ""
+    try:
+        return chat_text_clean(message, max_length=GIFT_MESSAGE_MAX_LENGTH)
+    except ChatInvalid as invalid:
+        raise InvalidGiftRequest(str(invalid)) from None
 
 
 def _check_request(*, stream_id: int, gift_id: int, quantity: int, idempotency_key: str) -> None:
@@ -407,6 +428,7 @@ def _post_gift(
     coins: int,
     idempotency_key: str,
     anonymous: bool,
+    message: str = "",
 ) -> GiftEvent:
     # _check_rules refused the gift unless the stream and the gift were found.
     assert context.creator_id is not None and context.gift_id is not None
@@ -440,6 +462,7 @@ def _post_gift(
         coins=coins,
         diamonds=diamonds,
         is_anonymous=bool(anonymous),
+        message=message,
         idempotency_key=idempotency_key,
         ledger_transaction=ledger_transaction,
         created_at=ledger_transaction.created_at,
@@ -582,6 +605,7 @@ def _insert_event(event: GiftEvent) -> bool:
         "coins",
         "diamonds",
         "is_anonymous",
+        "message",
         "idempotency_key",
         "ledger_transaction_id",
         "created_at",
@@ -616,6 +640,7 @@ def _publish_gift(event: GiftEvent, *, sender: User, context: _GiftContext) -> N
         sender_name="" if event.is_anonymous else sender.display_name,
         anonymous=event.is_anonymous,
         created_at=event.created_at,
+        message=event.message,
     )
     live_gift_sent(stream_id=event.stream_id, event_id=event.pk, payload=payload)
 

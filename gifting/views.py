@@ -41,6 +41,7 @@ from gifting.live.events import gift_payload
 from gifting.live.publish import poll_cache_key
 from gifting.models import (
     CHAT_MAX_LENGTH,
+    GIFT_MESSAGE_MAX_LENGTH,
     CreatorProfile,
     Gift,
     GiftEvent,
@@ -230,6 +231,7 @@ def _render_stream(
         "gift_error": error,
         "can_moderate": chat.chat_can_moderate(user=request.user, stream=stream),  # type: ignore[arg-type]
         "chat_max_length": CHAT_MAX_LENGTH,
+        "gift_message_max_length": GIFT_MESSAGE_MAX_LENGTH,
         **(extra or {}),
     }
     response = render(request, "gifting/stream.html", context, status=status)
@@ -333,6 +335,7 @@ def send(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
                 quantity=data["quantity"],
                 idempotency_key=data["idempotency_key"],
                 anonymous=data["anonymous"],
+                message=data["message"],
             )
     except services.GiftError as error:
         return _render_gift_error(request, stream, form, error)
@@ -397,6 +400,7 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
             quantity=data["quantity"],
             idempotency_key=data["idempotency_key"],
             anonymous=data["anonymous"],
+            message=data["message"],
         )
     except services.GiftError as error:
         return _gift_error_json(request, stream_id, error)
@@ -416,6 +420,7 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
                 sender_name="" if event.is_anonymous else user.display_name,
                 anonymous=event.is_anonymous,
                 created_at=event.created_at,
+                message=event.message,
             ),
             "balance": _balance_json(request),
         }

@@ -109,8 +109,10 @@ def gift_payload(
     sender_name: str,
     anonymous: bool,
     created_at: datetime,
+    message: str = "",
 ) -> dict:
     """A gift as every page renders it. An anonymous gift names nobody: no sender name and no sender id.
+    `message` is the short text sent with it ("" for none), which pages insert as text.
 
     Coins only: each page values them in its viewer's currency. `committed_at` (ms since the epoch) is
     added when the gift commits (`gifting.live.publish`); replayed gifts carry their creation time there.
@@ -123,6 +125,7 @@ def gift_payload(
         "coins": coins,
         "sender": None if anonymous else {"name": sender_name or UNNAMED},
         "anonymous": bool(anonymous),
+        "message": message,
         "created_at": created_at.isoformat(),
     }
 

@@ -88,6 +88,7 @@ def _gift_rows() -> QuerySet[GiftEvent]:
         "quantity",
         "coins",
         "is_anonymous",
+        "message",
         "created_at",
         "gift__name",
         "gift__artwork",
@@ -111,6 +112,7 @@ def gift_event_payload(event: GiftEvent) -> dict[str, Any]:
             sender_name="" if event.is_anonymous else event.sender.display_name,
             anonymous=event.is_anonymous,
             created_at=event.created_at,
+            message=event.message,
         ),
         "committed_at": epoch_ms(event.created_at),
     }

@@ -2,10 +2,13 @@
 
 # ruff: noqa: RUF001  (the messages write quantities with a real multiplication sign, U+00D7)
 
+import json
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from gifting.live import replay
 from gifting.models import GiftEvent
 from gifting.services import GiftingPreferences, stream_end
 from gifting.tests.support import fund, snapshot
@@ -19,8 +22,8 @@ pytestmark = pytest.mark.django_db
 GIFT_TAP_QUERY_BUDGET = 9
 
 
-def tap(client, stream, gift, *, key, quantity=1, confirmed=False, anonymous=False):
-    data = {"gift": gift.pk, "quantity": quantity, "idempotency_key": key}
+def tap(client, stream, gift, *, key, quantity=1, confirmed=False, anonymous=False, message=""):
+    data = {"gift": gift.pk, "quantity": quantity, "idempotency_key": key, "message": message}
     if confirmed:
         data["confirmed"] = "true"
     if anonymous:
@@ -157,3 +160,47 @@ def test_the_tap_needs_the_csrf_token(alice, stream, rose, catalogue):
 
     assert tap(client, stream, rose, key="csrf").status_code == 403
     assert user_balance(alice, Asset.COIN) == 10
+
+
+def test_a_gift_may_carry_a_short_message_shown_with_it(alice_client, alice, stream, rose, client):
+    fund(alice, 100)
+
+    response = tap(alice_client, stream, rose, key="note", message="  Happy   birthday <3 ")
+
+    assert response.status_code == 200
+    assert response.json()["gift"]["message"] == "Happy birthday <3"
+    assert GiftEvent.objects.get().message == "Happy birthday <3"
+    (gift,) = replay.gifts_after(stream, 0, 10)
+    assert json.loads(gift.data)["message"] == "Happy birthday <3"
+    html = alice_client.get(reverse("gifting:stream", args=[stream.pk])).content.decode()
+    assert '<q class="gift-note">Happy birthday &lt;3</q>' in html
+
+
+def test_an_anonymous_gifts_message_names_nobody(alice_client, alice, stream, rose):
+    fund(alice, 100)
+
+    body = tap(alice_client, stream, rose, key="anon-note", anonymous=True, message="from a fan").json()
+
+    assert body["gift"]["sender"] is None and body["gift"]["message"] == "from a fan"
+    assert "Alice" not in json.dumps(body["gift"])
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ("x" * 101, "Keep your message to 100 characters (it has 101)."),
+        ("\u202egnp.exe", "Your message contains characters that cannot be sent."),
+        ("bell\x07", "Your message contains characters that cannot be sent."),
+        ("nul\x00", None),  # refused by the site-wide request check before the view (an HTML 400)
+    ],
+)
+def test_a_hostile_or_long_gift_message_is_400_and_charges_nothing(alice_client, alice, stream, rose, message, error):
+    fund(alice, 100)
+    before = snapshot()
+
+    response = tap(alice_client, stream, rose, key="bad-note", message=message)
+
+    assert response.status_code == 400
+    if error is not None:
+        assert response.json()["message"] == error
+    assert snapshot() == before

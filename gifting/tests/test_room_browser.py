@@ -91,13 +91,16 @@ def test_one_tap_sends_a_gift_without_reloading_and_another_viewer_sees_it(serve
     open_room(vera_page, stream)
     open_room(walt_page, stream)
 
+    vera_page.get_by_label("Message with the gift (optional)").fill("For the <i>brushes</i>!")
     vera_page.get_by_role("button", name="Rose 1 coin").click()
 
     expect(vera_page.get_by_test_id("balance")).to_contain_text("99 coins")
     expect(vera_page.get_by_test_id("gift-sent")).to_have_text("You sent 1 × Rose.")
-    expect(vera_page.get_by_test_id("feed")).to_contain_text("Vera sent 1 × Rose")
-    expect(walt_page.get_by_test_id("feed")).to_contain_text("Vera sent 1 × Rose")
-    expect(walt_page.locator("[data-stage-alerts]")).to_contain_text("Vera Rose ×1")
+    expect(vera_page.get_by_test_id("feed")).to_contain_text("Vera sent 1 × Rose For the <i>brushes</i>!")
+    expect(vera_page.get_by_label("Message with the gift (optional)")).to_have_value("")
+    expect(walt_page.get_by_test_id("feed")).to_contain_text("Vera sent 1 × Rose For the <i>brushes</i>!")
+    expect(walt_page.locator("[data-stage-alerts]")).to_contain_text("Vera Rose ×1 For the <i>brushes</i>!")
+    assert walt_page.locator("[data-room-log] i").count() == 0
     assert user_balance(vera, Asset.COIN) == 99
 
     # A double tap while the first is on its way sends once.
@@ -131,12 +134,12 @@ def test_a_chat_message_reaches_another_viewer_as_text(server, new_context, bob)
     open_room(vera_page, stream)
     open_room(walt_page, stream)
 
-    vera_page.get_by_label("Message").fill("Hello <b>Walt</b>!")
-    vera_page.get_by_label("Message").press("Enter")
+    vera_page.get_by_label("Message", exact=True).fill("Hello <b>Walt</b>!")
+    vera_page.get_by_label("Message", exact=True).press("Enter")
 
     expect(walt_page.get_by_test_id("feed")).to_contain_text("Vera Hello <b>Walt</b>!")
     expect(vera_page.get_by_test_id("feed")).to_contain_text("Vera Hello <b>Walt</b>!")
-    expect(vera_page.get_by_label("Message")).to_have_value("")
+    expect(vera_page.get_by_label("Message", exact=True)).to_have_value("")
     assert walt_page.locator("[data-room-log] b").count() == 0  # text, never markup
     assert ChatMessage.objects.get().text == "Hello <b>Walt</b>!"
     assert walt_page.evaluate("window.loadedOnce") is True

@@ -85,7 +85,8 @@ def test_a_valid_link_adds_only_its_origin_to_media_src(client, bob, countries):
 
     policy = client.get(reverse("gifting:stream", args=[live.pk]))["Content-Security-Policy"]
 
-    assert "media-src 'self' https://cdn.example.com:8443;" in policy + ";"
+    assert "media-src 'self' blob: https://cdn.example.com:8443;" in policy + ";"
+    assert "connect-src 'self' https://cdn.example.com:8443;" in policy + ";"
     assert "sandbox" not in policy
 
 

@@ -18,6 +18,7 @@
   // The overlay shows its newest alert first; the stream page's log (role=log) adds at the end, as chat does.
   var limit = overlay ? 5 : 60;
   var stageAlerts = box.querySelector("[data-stage-alerts]");
+  var scroller = list.closest(".room-log") || list;  // the log's scrolling box (role=log) around the list
   var combos = {};
   var COMBO_MS = 4000;
   var strings = (document.getElementById("live-strings") || box).dataset;
@@ -100,8 +101,17 @@
     fill(item, "gift", gift.gift.name);
     fill(item, "coins", coinsText(gift.coins));
     fill(item, "value", valueText(gift.coins));
+    note(item.querySelector('[data-slot="gift"]'), gift.message);
     place(item);
     if (fresh) stageAlert(gift);
+  }
+
+  // The message sent with a gift, highlighted after it (as text, never as HTML).
+  function note(after, message) {
+    var quote = message && after ? clone("live-gift-note") : null;
+    if (!quote) return;
+    quote.textContent = message;
+    after.after(" ", quote);
   }
 
   // Into the log: newest first on the overlay, newest last (and kept in view) on the stream page.
@@ -120,11 +130,11 @@
   }
 
   function nearEnd() {
-    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
   }
 
   function scrollToEnd(follow) {
-    if (!overlay && follow) list.scrollTop = list.scrollHeight;
+    if (!overlay && follow) scroller.scrollTop = scroller.scrollHeight;
   }
 
   function addChat(message) {
@@ -168,6 +178,7 @@
       item.querySelector("img").src = gift.gift.artwork;
       fill(item, "sender", who);
       fill(item, "gift", gift.gift.name);
+      note(item.querySelector('[data-slot="count"]'), gift.message);
       if (gift.gift.tier === "large" || gift.gift.tier === "epic") item.classList.add("stage-alert-big");
       stageAlerts.appendChild(item);
       while (stageAlerts.children.length > 3) stageAlerts.removeChild(stageAlerts.firstElementChild);

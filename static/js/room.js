@@ -87,6 +87,8 @@
         hideError();
         if (balance && body.balance) balance.innerHTML = body.balance.html;  // rendered by the server, escaped there
         sent.textContent = body.message;
+        var note = form.querySelector("input[name=message]");
+        if (note) note.value = "";
         live().addGift(body.gift, true);
         return;
       }
