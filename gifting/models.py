@@ -273,4 +273,4 @@ class GiftingSettings(SingletonModel):
         ]
 
     def __str__(self) -> str:
-        return _("Gifting settings")
+        return "Gifting settings"
