@@ -295,7 +295,7 @@ def topup_credit(*, topup: TopUp, reason: str = "") -> None:
         durable=False,
     )
     # Coins owed after an earlier refund or chargeback are settled first, in this same transaction.
-    receivables_settle(user=topup.user)
+    topup.debt_settled_coins = receivables_settle(user=topup.user)
     topup.ledger_transaction = posting
     _set_status(topup, TopUpStatus.SUCCEEDED, reason=reason)
     # Deferred import: wallet.tasks imports this module (its tasks call these services).
@@ -309,7 +309,15 @@ def _set_status(topup: TopUp, status: str, *, reason: str = "") -> None:
     topup.status_reason = reason
     topup.completed_at = timezone.now()
     topup.save(
-        update_fields=["status", "status_reason", "completed_at", "ledger_transaction", "payment_country", "updated_at"]
+        update_fields=[
+            "status",
+            "status_reason",
+            "completed_at",
+            "ledger_transaction",
+            "payment_country",
+            "debt_settled_coins",
+            "updated_at",
+        ]
     )
 
 

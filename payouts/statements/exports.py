@@ -151,8 +151,17 @@ def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
         "",
         *_money_cells(statement.gifts_value),
     ]
+    for reversal in statement.reversals:
+        topup = reversal.topup
+        assert topup.reversed_at is not None  # a reversal line is a reversed top-up
+        text = f"Recharge {topup.public_id} {topup.get_reversal_display().lower()}"
+        if reversal.owed:
+            text += f" ({reversal.owed} coins already spent, owed)"
+        yield _coin_row(statement, "reversal", _day(topup.reversed_at), text, -reversal.taken_back)
+    if statement.debt_paid_back:
+        yield _coin_row(statement, "total", last, "Owed coins paid back from recharges", -statement.debt_paid_back)
     if statement.coins_other:
-        yield _coin_row(statement, "total", last, "Other changes (refunds, corrections)", statement.coins_other)
+        yield _coin_row(statement, "total", last, "Other changes (corrections)", statement.coins_other)
     yield _coin_row(statement, "balance", last, "Coins at the end of the month", statement.coins_end)
 
 
