@@ -99,6 +99,8 @@ def _payout_rows(payout: Payout) -> Iterable[list]:
     yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(payout.value)]
     if payout.gross is not None and payout.exchange_rate is not None:  # converted: both are stored together
         rate = f" at {payout.exchange_rate.normalize():f} {payout.value.currency.code}→{payout.currency}"
+        if payout.value.currency.code == payout.currency:  # nothing was converted
+            rate = ""
         yield [
             "payout-gross",
             day,
