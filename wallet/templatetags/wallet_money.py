@@ -3,8 +3,8 @@ language's style (Babel) and, for moments, in the active time zone (the viewer's
 `coinsite.accounts.middleware.UserLocaleMiddleware`)."""
 
 import datetime
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django import template
