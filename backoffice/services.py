@@ -26,6 +26,7 @@ from payouts.earnings import first_held_day
 from wallet import ledger
 from wallet.models import Asset, LedgerAccount, SystemAccount, TopUp
 from wallet.staff import CoinReversal, topup_reverse_coins
+from wallet.tasks import topup_send_reversal_notice
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def topup_reverse(*, topup_id: int, staff: User, kind: str, reason: str) -> Reve
                 after={"diamonds_clawed_back": {str(k): v for k, v in clawed.items()}},
                 reason=reason,
             )
+        topup_send_reversal_notice.delay_on_commit(coins.topup.pk)
     logger.info(
         "Top-up %s %s: %s coins back, %s owed, diamonds clawed back %s",
         coins.topup.public_id,

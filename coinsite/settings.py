@@ -125,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "coinsite.context_processors.test_mode",
                 "coinsite.context_processors.languages",
+                "coinsite.context_processors.support",
             ],
         },
     },
@@ -281,6 +282,10 @@ STORAGES = {
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "Coinsite <no-reply@coinsite.local>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", ["staff@coinsite.local"])
+# Where people write for help: every "Contact support" link and the footer point here.
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL") or "support@coinsite.local"
+if "@" not in SUPPORT_EMAIL or any(char in SUPPORT_EMAIL for char in " \t\r\n<>\"'?&"):
+    raise ImproperlyConfigured(f"Environment variable SUPPORT_EMAIL must be an email address: {SUPPORT_EMAIL!r}.")
 EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:
     _email = urlparse(EMAIL_URL)

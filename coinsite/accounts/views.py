@@ -43,7 +43,7 @@ def two_factor_login(request: HttpRequest) -> HttpResponse:
             request.session[FAILURES_SESSION_KEY] = failures
             if failures >= settings.TWO_FACTOR_MAX_FAILURES:
                 request.session.pop(FAILURES_SESSION_KEY, None)
-                messages.error(request, _("Too many wrong codes. Sign in again to retry."))
+                messages.error(request, _("Too many wrong codes. Log in again to retry."))
                 return stage.abort()
             form.add_error("code", str(refusal))
         else:

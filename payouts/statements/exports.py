@@ -117,6 +117,8 @@ def _payout_rows(payout: Payout) -> Iterable[list]:
             "source": payout.value.currency.code,
             "target": payout.currency,
         }
+        if payout.value.currency.code == payout.currency:  # nothing was converted
+            converted = _("Payout %(id)s") % {"id": payout.public_id}
         yield [
             "payout-gross",
             day,
@@ -189,8 +191,21 @@ def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
         "",
         *_money_cells(statement.gifts_value),
     ]
+    for reversal in statement.reversals:
+        topup = reversal.topup
+        assert topup.reversed_at is not None  # a reversal line is a reversed top-up
+        if topup.reversal == "refund":
+            text = _("Recharge %(id)s refunded") % {"id": topup.public_id}
+        else:
+            text = _("Recharge %(id)s charged back") % {"id": topup.public_id}
+        if reversal.owed:
+            # Translators: the line above, then how many of its coins were already spent.
+            text = _("%(line)s (%(coins)s coins already spent, owed)") % {"line": text, "coins": reversal.owed}
+        yield _coin_row(statement, "reversal", _day(topup.reversed_at), text, -reversal.taken_back)
+    if statement.debt_paid_back:
+        yield _coin_row(statement, "total", last, _("Owed coins paid back from recharges"), -statement.debt_paid_back)
     if statement.coins_other:
-        yield _coin_row(statement, "total", last, _("Other changes (refunds, corrections)"), statement.coins_other)
+        yield _coin_row(statement, "total", last, _("Other changes (corrections)"), statement.coins_other)
     yield _coin_row(statement, "balance", last, _("Coins at the end of the month"), statement.coins_end)
 
 

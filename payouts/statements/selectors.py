@@ -161,6 +161,23 @@ class RechargeLine:
 
 
 @dataclass(frozen=True)
+class ReversalLine:
+    """A recharge refunded or charged back this month: coins taken from the wallet, and those owed."""
+
+    topup: TopUp
+
+    @property
+    def taken_back(self) -> int:
+        metadata = self.topup.reversal_transaction.metadata if self.topup.reversal_transaction else {}
+        return int(metadata.get("clawed_back", self.topup.total_coins))
+
+    @property
+    def owed(self) -> int:
+        metadata = self.topup.reversal_transaction.metadata if self.topup.reversal_transaction else {}
+        return int(metadata.get("shortfall", 0))
+
+
+@dataclass(frozen=True)
 class GiftSentLine:
     event: GiftEvent
     value: Money | None
@@ -182,12 +199,30 @@ class ViewerStatement:
     gifts: list[GiftSentLine]
     gifts_coins: int
     valuation: Valuation = field(compare=False, repr=False)
+    reversals: list[ReversalLine] = field(default_factory=list)
+    debt_paid_back: int = 0  # coins of this month's recharges that paid what was owed after a reversal
     kind: str = field(default="viewer", init=False)
 
     @property
+    def reversed_coins(self) -> int:
+        """Coins taken back from the wallet by this month's refunds and chargebacks."""
+        return sum(line.taken_back for line in self.reversals)
+
+    @property
     def coins_other(self) -> int:
-        """Refunds, corrections and anything else that moved the balance (the waterfall's remainder)."""
-        return self.coins_end - self.coins_start - self.recharged_coins + self.gifts_coins
+        """Corrections and anything else that moved the balance (the waterfall's remainder)."""
+        return (
+            self.coins_end
+            - self.coins_start
+            - self.recharged_coins
+            + self.gifts_coins
+            + self.reversed_coins
+            + self.debt_paid_back
+        )
+
+    @property
+    def reversed_coins_value(self) -> Money | None:
+        return self.valuation.coins(self.reversed_coins, self.currency)
 
     @property
     def coins_start_value(self) -> Money | None:
@@ -211,7 +246,9 @@ class ViewerStatement:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.coins_start or self.coins_end or self.recharges or self.gifts or self.coins_other)
+        return not (
+            self.coins_start or self.coins_end or self.recharges or self.gifts or self.coins_other or self.reversals
+        )
 
 
 Statement = CreatorStatement | ViewerStatement
@@ -278,6 +315,11 @@ def viewer_statement(
         .select_related("creator", "stream", "gift")
         .order_by("created_at", "id")
     )
+    reversed_topups = (
+        TopUp.objects.filter(user=user, reversed_at__gte=start, reversed_at__lt=end)
+        .select_related("reversal_transaction")
+        .order_by("reversed_at", "id")
+    )
     return ViewerStatement(
         user=user,
         month=month,
@@ -291,6 +333,8 @@ def viewer_statement(
         gifts=[GiftSentLine(event=event, value=valuation.coins(event.coins, currency)) for event in events],
         gifts_coins=sum(event.coins for event in events),
         valuation=valuation,
+        reversals=[ReversalLine(topup=topup) for topup in reversed_topups],
+        debt_paid_back=sum(topup.debt_settled_coins for topup in topups),
     )
 
 
