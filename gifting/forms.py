@@ -4,6 +4,7 @@ import secrets
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from gifting.models import AVATAR_CHOICES
 from gifting.services import BIO_MAX_LENGTH, MAX_KEY_LENGTH, MAX_QUANTITY
@@ -46,13 +47,13 @@ class GoLiveForm(forms.Form):
     stream_url = forms.CharField(
         required=False,
         max_length=200,
-        label="Stream link (optional)",
+        label=gettext_lazy("Stream link"),
         help_text="A video address viewers can play, e.g. https://…/live.m3u8",
     )
     goal_coins = forms.IntegerField(
-        required=False, min_value=1, max_value=2_000_000_000, label="Goal in coins (optional)"
+        required=False, min_value=1, max_value=2_000_000_000, label=gettext_lazy("Goal in coins")
     )
-    goal_label = forms.CharField(required=False, max_length=80, label="What the goal is for (optional)")
+    goal_label = forms.CharField(required=False, max_length=80, label=gettext_lazy("What the goal is for"))
 
 
 class GoalForm(forms.Form):

@@ -311,6 +311,18 @@ def test_creator_goes_live_sets_and_clears_the_goal_and_ends_the_stream(bob_clie
     assert "Go live" in bob_client.get(reverse("gifting:studio")).content.decode()
 
 
+def test_studio_puts_go_live_first_and_says_optional_once(bob_client):
+    html = bob_client.get(reverse("gifting:studio")).content.decode()
+
+    assert "(optional) (optional)" not in html
+    assert "(optional)</span> <span" not in html
+    for field, label in (("stream_url", "Stream link"), ("goal_coins", "Goal in coins")):
+        assert f'for="id_{field}">{label} <span class="muted">(optional)</span></label>' in html
+    go_live = html.index('data-testid="go-live"')
+    assert go_live < html.index('data-testid="profile-form"')
+    assert go_live < html.index("Stream overlay")
+
+
 def test_go_live_with_a_bad_link_is_400_and_starts_nothing(bob_client, bob):
     response = bob_client.post(reverse("gifting:studio-start"), {"title": "Jam", "stream_url": "javascript:alert(1)"})
     assert response.status_code == 400
