@@ -4,13 +4,15 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 from djmoney.money import Money
 
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
+from coinsite.lib.l10n import format_count
 from payouts import exchange, selectors, services
 from payouts.forms import PayoutMethodForm, PayoutRequestForm, new_request_key
 from payouts.models import Payout, PayoutMethod, PayoutSettings
@@ -54,7 +56,7 @@ def _minimum_diamonds(minimum: Money, per_diamond: Money) -> int:
 
 
 @creator_required
-@two_factor_fresh_required(return_to="payouts:index")
+@two_factor_fresh_required(return_to="payouts:index", action=gettext_lazy("Save your payout method"))
 def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> HttpResponse:
     old = (
         get_object_or_404(PayoutMethod, pk=replaces, creator=request.user, retired_at__isnull=True)
@@ -89,7 +91,7 @@ def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> Ht
 
 @require_POST
 @creator_required
-@two_factor_fresh_required(return_to="payouts:index")
+@two_factor_fresh_required(return_to="payouts:index", action=gettext_lazy("Remove your payout method"))
 def method_retire(request: AuthenticatedRequest, method_id: int) -> HttpResponse:
     method = get_object_or_404(PayoutMethod, pk=method_id, creator=request.user, retired_at__isnull=True)
     services.payout_method_retire(creator=request.user, method=method)
@@ -97,9 +99,19 @@ def method_retire(request: AuthenticatedRequest, method_id: int) -> HttpResponse
     return redirect("payouts:index")
 
 
+def _payout_request_words(request: HttpRequest) -> str:
+    diamonds = request.POST.get("diamonds", "")
+    if diamonds.isdigit() and len(diamonds) < 20:
+        count = int(diamonds)
+        return ngettext("Request a payout of %(count)s diamond", "Request a payout of %(count)s diamonds", count) % {
+            "count": format_count(count)
+        }
+    return gettext("Request your payout")
+
+
 @require_POST
 @creator_required
-@two_factor_fresh_required(return_to="payouts:index")
+@two_factor_fresh_required(return_to="payouts:index", action=_payout_request_words)
 def payout_request(request: AuthenticatedRequest) -> HttpResponse:
     methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
     form = PayoutRequestForm(request.POST, methods=methods)
