@@ -67,6 +67,17 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
             supporter.diamonds,
             *_money_cells(supporter.value),
         ]
+    for clawback_line in statement.clawbacks:
+        clawback = clawback_line.clawback
+        yield [
+            "clawback",
+            _day(clawback.at),
+            clawback.source,
+            "",
+            "",
+            -clawback.diamonds,
+            *_money_cells(-clawback_line.value),
+        ]
     for payout_line in statement.payouts:
         yield from _payout_rows(payout_line.payout)
     yield [
@@ -81,6 +92,8 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     yield _diamond_row(statement, "total", last, "Diamonds earned", statement.diamonds_earned, count=statement.gifts)
     yield _diamond_row(statement, "total", last, "Diamonds requested for payout", statement.diamonds_requested)
     yield _diamond_row(statement, "total", last, "Diamonds returned from payouts", statement.diamonds_returned)
+    if statement.clawbacks:
+        yield _diamond_row(statement, "total", last, "Diamonds clawed back", -statement.diamonds_clawed_back)
     if statement.diamonds_other:
         yield _diamond_row(statement, "total", last, "Other changes (adjustments)", statement.diamonds_other)
     for label, amounts in (

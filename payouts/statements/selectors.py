@@ -4,7 +4,7 @@ A statement is computed from the records themselves (gift events, top-ups, payou
 ledger (balances at the month's boundaries, from entries dated before them), never from cached
 balances, so a statement for any past month is the same whenever it is asked for. Months are in
 UTC, as everywhere on the site. The waterfall always adds up: whatever moved a balance that is
-not a gift, a recharge or a payout (staff adjustments, refunds, clawbacks) is its own line.
+not a gift, a recharge or a payout (clawbacks, staff adjustments, refunds) is its own line.
 
 Money values come from one `wallet.valuation.Valuation` per statement: coins at the user's
 currency's base price, diamonds at today's diamond value.
@@ -22,6 +22,7 @@ from djmoney.money import Money
 from coinsite.accounts.models import User
 from coinsite.lib.dates import current_month, month_start, next_month, previous_month
 from gifting.models import GiftEvent
+from payouts.earnings import Clawback, clawbacks_since
 from payouts.models import Payout, PayoutStatus
 from wallet.models import Asset, LedgerEntry, TopUp, TopUpStatus
 from wallet.selectors import user_currency
@@ -79,6 +80,14 @@ class SupporterLine:
 
 
 @dataclass(frozen=True)
+class ClawbackLine:
+    """Diamonds taken back this month, and the reversed top-up they came from."""
+
+    clawback: Clawback
+    value: Money
+
+
+@dataclass(frozen=True)
 class PayoutLine:
     payout: Payout
     is_paid_this_month: bool
@@ -101,6 +110,7 @@ class CreatorStatement:
     diamonds_earned: int
     diamonds_requested: int  # moved to payout clearing this month
     diamonds_returned: int  # back from failed or rejected payouts
+    clawbacks: list[ClawbackLine]  # taken back after a viewer's top-up was refunded or charged back
     payouts: list[PayoutLine]
     paid_diamonds: int
     paid_value: list[Money]
@@ -111,14 +121,23 @@ class CreatorStatement:
     kind: str = field(default="creator", init=False)
 
     @property
+    def diamonds_clawed_back(self) -> int:
+        return sum(line.clawback.diamonds for line in self.clawbacks)
+
+    @property
+    def diamonds_clawed_back_value(self) -> Money:
+        return self.valuation.diamonds(self.diamonds_clawed_back)
+
+    @property
     def diamonds_other(self) -> int:
-        """Adjustments, clawbacks and anything else that moved the balance (the waterfall's remainder)."""
+        """Staff adjustments and anything else that moved the balance (the waterfall's remainder)."""
         return (
             self.diamonds_end
             - self.diamonds_start
             - self.diamonds_earned
             + self.diamonds_requested
             - self.diamonds_returned
+            + self.diamonds_clawed_back
         )
 
     @property
@@ -151,7 +170,14 @@ class CreatorStatement:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.diamonds_start or self.diamonds_end or self.gifts or self.payouts or self.diamonds_other)
+        return not (
+            self.diamonds_start
+            or self.diamonds_end
+            or self.gifts
+            or self.payouts
+            or self.clawbacks
+            or self.diamonds_other
+        )
 
 
 @dataclass(frozen=True)
@@ -250,6 +276,10 @@ def creator_statement(
         diamonds_earned=sum(line.diamonds for line in gift_days),
         diamonds_requested=moves.get("payout.request", 0),
         diamonds_returned=moves.get("payout.return", 0),
+        clawbacks=[
+            ClawbackLine(clawback=clawback, value=valuation.diamonds(clawback.diamonds))
+            for clawback in clawbacks_since(user, start, end)
+        ],
         payouts=lines,
         paid_diamonds=sum(payout.diamonds for payout in paid),
         paid_value=money_totals(payout.value for payout in paid),
