@@ -45,6 +45,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_staffaction",
         "accounts.view_countrychange",
         "accounts.change_countrychange",  # approve / reject actions; the change form stays closed
+        "accounts.view_creatorapplication",
+        "accounts.change_creatorapplication",  # approve / reject actions; the change form stays closed
         *_MONEY_RECORDS_VIEW,
         "wallet.view_spendingcontrols",
         "wallet.view_country",

@@ -10,6 +10,8 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 from djmoney.money import Money
 
+from coinsite.accounts import creator_applications
+from coinsite.accounts.forms import CreatorApplicationForm
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
 from coinsite.lib.l10n import format_count
@@ -22,7 +24,7 @@ from wallet.valuation import request_valuation
 @login_required
 def index(request: AuthenticatedRequest) -> HttpResponse:
     if not request.user.is_creator:
-        return render(request, "payouts/not_creator.html")
+        return _not_creator(request, CreatorApplicationForm(initial={"display_name": request.user.display_name}))
     valuation = request_valuation(request)
     payout_settings = PayoutSettings.load()
     dashboard = selectors.creator_dashboard(request.user, valuation=valuation)
@@ -48,6 +50,38 @@ def index(request: AuthenticatedRequest) -> HttpResponse:
             "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),
         },
     )
+
+
+def _not_creator(request: AuthenticatedRequest, form: CreatorApplicationForm, *, status: int = 200) -> HttpResponse:
+    """The Creator menu for a viewer: how to become a creator, their application and where it stands."""
+    latest = creator_applications.creator_application_latest(request.user)
+    context = {"form": form, "application": latest, "is_open": latest is not None and latest.status == "pending"}
+    return render(request, "payouts/not_creator.html", context, status=status)
+
+
+@require_POST
+@login_required
+def apply(request: AuthenticatedRequest) -> HttpResponse:
+    """A viewer applies to become a creator (one open application at a time); staff decide in admin."""
+    if request.user.is_creator:
+        return redirect("payouts:index")
+    form = CreatorApplicationForm(request.POST)
+    if not form.is_valid():
+        return _not_creator(request, form, status=400)
+    data = form.cleaned_data
+    try:
+        creator_applications.creator_application_submit(
+            user=request.user,
+            display_name=data["display_name"],
+            category=data["category"],
+            description=data["description"],
+            link=data["link"],
+        )
+    except creator_applications.ApplicationError as error:
+        form.add_error(None, str(error))
+        return _not_creator(request, form, status=400)
+    messages.success(request, gettext("Thanks! Our team reviews applications within a few days and will email you."))
+    return redirect("payouts:index")
 
 
 def _minimum_diamonds(minimum: Money, per_diamond: Money) -> int:
