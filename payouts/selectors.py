@@ -80,14 +80,15 @@ class Dashboard:
 
 
 def payouts_held_until(creator: User) -> datetime.datetime | None:
-    """Until when payouts wait after the latest payout method change, or None if not held."""
-    latest = (
-        PayoutMethod.objects.filter(creator=creator)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    return payout_hold_end(latest)
+    """Until when payouts wait after the latest payout method change, or None if not held (or staff lifted it)."""
+    return method_hold_end(PayoutMethod.objects.filter(creator=creator).order_by("-created_at", "-id").first())
+
+
+def method_hold_end(latest: PayoutMethod | None) -> datetime.datetime | None:
+    """When the hold started by the creator's latest method change ends; None if over, lifted, or never started."""
+    if latest is None or latest.hold_lifted_at is not None:
+        return None
+    return payout_hold_end(latest.created_at)
 
 
 def payout_hold_end(latest_change: datetime.datetime | None) -> datetime.datetime | None:

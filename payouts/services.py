@@ -24,7 +24,7 @@ from coinsite.lib.locks import LockClass, advisory_lock
 from payouts import exchange, providers
 from payouts.earnings import diamond_balances
 from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutSettings, PayoutStatus
-from payouts.selectors import payouts_held_until
+from payouts.selectors import method_hold_end, payouts_held_until
 from payouts.validation import InvalidDetails, normalise_bic, normalise_iban
 from wallet.ledger import account_for_user, ledger_move, system_account
 from wallet.models import Asset, LedgerAccount, SystemAccount
@@ -267,6 +267,36 @@ def _enqueue(payout_id: int) -> None:
 
 
 # --- Staff review ---------------------------------------------------------------------------------
+
+
+def payout_hold_lift(*, creator: User, staff: User, reason: str) -> PayoutMethod:
+    """End the payout hold the creator's latest method change started, now (audited with the reason).
+
+    For staff who have checked the change with the creator. Refused when no hold is running. The
+    creator's newest method row is locked, so two staff lifting at once record it once.
+    """
+    reason = " ".join((reason or "").split())
+    if staff is None or not staff.is_staff:
+        raise PayoutError("Only staff can do this.")
+    if not reason:
+        raise PayoutError("Give a reason: it is recorded in the staff audit log.")
+    with transaction.atomic(durable=True):
+        latest = PayoutMethod.objects.select_for_update().filter(creator=creator).order_by("-created_at", "-id").first()
+        if method_hold_end(latest) is None or latest is None:
+            raise PayoutError(f"{creator.email} has no payout hold to lift.")
+        before = model_snapshot(latest)
+        latest.hold_lifted_at, latest.hold_lifted_by = timezone.now(), staff
+        latest.save(update_fields=["hold_lifted_at", "hold_lifted_by"])
+        staff_action_record(
+            actor=staff,
+            action="payout.hold_lift",
+            target=latest,
+            before=before,
+            after=model_snapshot(latest),
+            reason=reason,
+        )
+    logger.info("Payout hold of creator %s lifted by staff %s", creator.pk, staff.pk)
+    return latest
 
 
 def payout_approve(*, payout_id: int, staff: User) -> Payout:

@@ -44,7 +44,7 @@ def index(request: AuthenticatedRequest) -> HttpResponse:
             "payout_settings": payout_settings,
             "chart": chart,
             "chart_text": selectors.chart_text(dashboard.daily, valuation=valuation),
-            "held_until": selectors.payout_hold_end(every_method[0].created_at if every_method else None),
+            "held_until": selectors.method_hold_end(every_method[0] if every_method else None),
             "minimum_diamonds": _minimum_diamonds(payout_settings.payout_minimum, valuation.per_diamond),
             "has_two_factor": has_two_factor(request.user),
             "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),
