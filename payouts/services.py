@@ -89,6 +89,7 @@ def payout_method_add(
             if not retired:
                 raise PayoutError("That payout method no longer exists.")
         method = PayoutMethod.objects.create(creator=creator, **details)
+        _payout_currency_follow(creator)
         # robust: the method is saved whatever the broker says; the notice is retried by Celery, not by the creator.
         transaction.on_commit(lambda: _tasks().payout_email_method_changed.delay(method.pk), robust=True)
     logger.info("Payout method %s added for creator %s", method.pk, creator.pk)
@@ -97,9 +98,23 @@ def payout_method_add(
 
 def payout_method_retire(*, creator: User, method: PayoutMethod) -> None:
     """Remove a payout method; payouts already requested to it go ahead."""
-    PayoutMethod.objects.filter(pk=method.pk, creator=creator, retired_at__isnull=True).update(
-        retired_at=timezone.now()
+    with transaction.atomic(durable=True):
+        PayoutMethod.objects.filter(pk=method.pk, creator=creator, retired_at__isnull=True).update(
+            retired_at=timezone.now()
+        )
+        _payout_currency_follow(creator)
+
+
+def _payout_currency_follow(creator: User) -> None:
+    """The creator's pages show amounts in the currency of their newest active method (none: their preferred)."""
+    newest = (
+        PayoutMethod.objects.filter(creator=creator, retired_at__isnull=True)
+        .order_by("-created_at", "-id")
+        .values_list("currency", flat=True)
+        .first()
     )
+    User.objects.filter(pk=creator.pk).update(payout_currency=newest or "")
+    creator.payout_currency = newest or ""
 
 
 def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bic: str, paypal_email: str) -> dict:

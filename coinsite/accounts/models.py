@@ -46,6 +46,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     country = CountryField(default="US")
     birth_date = models.DateField(null=True, blank=True)
     preferred_currency = models.CharField(max_length=3, choices=currency_choices, default=DEFAULT_CURRENCY)
+    # A creator's payouts' currency (their newest payout method's, set by payouts.services): the currency
+    # every amount on their creator pages is shown in. Empty until they add a method.
+    payout_currency = models.CharField(max_length=3, choices=currency_choices, blank=True, default="")
     # The language pages and emails use; "" until chosen (pages then follow the browser, emails are in English).
     language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True, default="")
     time_zone = models.CharField(max_length=64, choices=time_zone_choices, default=DEFAULT_TIME_ZONE)

@@ -343,7 +343,7 @@ def test_studio_shows_incoming_gifts_and_diamonds_with_money_value(bob_client, a
 
     html = bob_client.get(reverse("gifting:studio")).content.decode()
 
-    assert "<strong>500 diamonds</strong>" in html and "($2.50)" in html
+    assert "<strong>500 diamonds</strong>" in html and "(£1.97)" in html  # $2.50 in Bob's pounds
     assert "Anonymous" in html and "2 × Test Cake" in html
     assert "Alice" not in html
 

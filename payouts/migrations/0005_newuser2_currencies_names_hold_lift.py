@@ -6,9 +6,23 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def payout_currency_backfill(apps, schema_editor):
+    """Creators with a payout method see their pages in its currency (User.payout_currency)."""
+    PayoutMethod = apps.get_model("payouts", "PayoutMethod")
+    User = apps.get_model("accounts", "User")
+    newest = {}
+    for creator_id, currency in (
+        PayoutMethod.objects.filter(retired_at__isnull=True).order_by("created_at", "id").values_list("creator_id", "currency")
+    ):
+        newest[creator_id] = currency
+    for creator_id, currency in newest.items():
+        User.objects.filter(pk=creator_id).update(payout_currency=currency)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
+        ('accounts', '0008_newuser2_creator_application_and_payout_currency'),
         ('payouts', '0004_regional_exchange_rates'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -68,4 +82,5 @@ class Migration(migrations.Migration):
             name='amount_currency',
             field=djmoney.models.fields.CurrencyField(choices=[('AUD', 'Australian Dollar'), ('BRL', 'Brazilian Real'), ('GBP', 'British Pound'), ('CAD', 'Canadian Dollar'), ('EUR', 'Euro'), ('INR', 'Indian Rupee'), ('JPY', 'Japanese Yen'), ('MXN', 'Mexican Peso'), ('KRW', 'South Korean Won'), ('USD', 'US Dollar')], default='USD', editable=False, max_length=3),
         ),
+        migrations.RunPython(payout_currency_backfill, migrations.RunPython.noop),
     ]

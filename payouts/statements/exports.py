@@ -79,7 +79,7 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
             *_money_cells(-clawback_line.value),
         ]
     for payout_line in statement.payouts:
-        yield from _payout_rows(payout_line.payout)
+        yield from _payout_rows(payout_line.payout, payout_line.value)
     yield [
         "total",
         last,
@@ -106,10 +106,10 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     yield _diamond_row(statement, "balance", last, "Diamonds at the end of the month", statement.diamonds_end)
 
 
-def _payout_rows(payout: Payout) -> Iterable[list]:
+def _payout_rows(payout: Payout, value: Money) -> Iterable[list]:
     day = payout.requested_at.astimezone(datetime.UTC).date().isoformat()
     text = f"Payout {payout.public_id} ({payout.get_status_display()})"
-    yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(payout.value)]
+    yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(value)]
     if payout.gross is not None and payout.exchange_rate is not None:  # converted: both are stored together
         rate = f" at {payout.exchange_rate.normalize():f} {payout.value.currency.code}→{payout.currency}"
         yield [

@@ -26,7 +26,7 @@ from payouts.earnings import Clawback, clawbacks_since
 from payouts.models import Payout, PayoutStatus
 from wallet.models import Asset, LedgerEntry, TopUp, TopUpStatus
 from wallet.selectors import user_currency
-from wallet.valuation import Valuation
+from wallet.valuation import Valuation, creator_currency
 
 
 def first_month(user: User) -> datetime.date:
@@ -91,6 +91,7 @@ class ClawbackLine:
 class PayoutLine:
     payout: Payout
     is_paid_this_month: bool
+    value: Money  # the payout's diamonds in the creator's currency (the payout itself keeps its own record)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class CreatorStatement:
 
     user: User
     month: datetime.date
-    currency: str  # the creator's own currency, for what the coins they received are worth
+    currency: str  # the creator's own (payout) currency: every coin and diamond value is in it
     is_complete: bool
     diamonds_start: int
     diamonds_end: int
@@ -248,8 +249,9 @@ Statement = CreatorStatement | ViewerStatement
 def creator_statement(
     user: User, month: datetime.date, *, now: datetime.datetime | None = None, valuation: Valuation | None = None
 ) -> CreatorStatement:
-    """The creator's statement for `month` (first day of a month, UTC)."""
-    valuation = valuation or Valuation()
+    """The creator's statement for `month` (first day of a month, UTC), every value in their own currency."""
+    currency = creator_currency(user)
+    valuation = (valuation or Valuation()).in_currency(currency)
     start, end = month_start(month), month_start(next_month(month))
     events = GiftEvent.objects.filter(creator=user, created_at__gte=start, created_at__lt=end).order_by()
     gift_days = _gift_days(events, valuation)
@@ -260,12 +262,19 @@ def creator_statement(
         .select_related("method")
         .order_by("requested_at", "id")
     )
-    lines = [PayoutLine(payout=payout, is_paid_this_month=_paid_within(payout, start, end)) for payout in payouts]
+    lines = [
+        PayoutLine(
+            payout=payout,
+            is_paid_this_month=_paid_within(payout, start, end),
+            value=valuation.money(payout.value) or payout.value,
+        )
+        for payout in payouts
+    ]
     paid = [line.payout for line in lines if line.is_paid_this_month]
     return CreatorStatement(
         user=user,
         month=month,
-        currency=user_currency(user),
+        currency=currency,
         is_complete=end <= (now or timezone.now()),
         diamonds_start=_balance_before(user, Asset.DIAMOND, start),
         diamonds_end=_balance_before(user, Asset.DIAMOND, end),
@@ -282,7 +291,7 @@ def creator_statement(
         ],
         payouts=lines,
         paid_diamonds=sum(payout.diamonds for payout in paid),
-        paid_value=money_totals(payout.value for payout in paid),
+        paid_value=money_totals(line.value for line in lines if line.is_paid_this_month),
         paid_gross=money_totals(payout.gross for payout in paid),
         paid_fees=money_totals(payout.fee for payout in paid),
         paid_net=money_totals(payout.net for payout in paid),
