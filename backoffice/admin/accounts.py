@@ -179,7 +179,7 @@ class CreatorApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user", "decided_by"]
     date_hierarchy = "submitted_at"
     actions = ["approve", "reject"]
-    fields = readonly_fields = [
+    fields = readonly_fields = (
         "user",
         "display_name",
         "category",
@@ -191,7 +191,7 @@ class CreatorApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "decided_at",
         "decision_reason",
         "emailed_at",
-    ]
+    )
 
     def has_decide_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.change_creatorapplication")
