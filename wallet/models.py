@@ -677,4 +677,5 @@ class Adjustment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Adjustment {self.pk}: {self.amount:+,} {self.asset} for user {self.user_id} ({self.status})"
+        noun = "diamonds" if self.asset == Asset.DIAMOND else "coins"
+        return f"Adjustment {self.pk}: {self.amount:+,} {noun} for {self.user} ({self.get_status_display().lower()})"

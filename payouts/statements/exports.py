@@ -80,8 +80,19 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
             supporter.diamonds,
             *_money_cells(supporter.value),
         ]
+    for clawback_line in statement.clawbacks:
+        clawback = clawback_line.clawback
+        yield [
+            "clawback",
+            _day(clawback.at),
+            clawback.source,
+            "",
+            "",
+            -clawback.diamonds,
+            *_money_cells(-clawback_line.value),
+        ]
     for payout_line in statement.payouts:
-        yield from _payout_rows(payout_line.payout)
+        yield from _payout_rows(payout_line.payout, payout_line.value)
     yield [
         "total",
         last,
@@ -94,6 +105,8 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     yield _diamond_row(statement, "total", last, _("Diamonds earned"), statement.diamonds_earned, count=statement.gifts)
     yield _diamond_row(statement, "total", last, _("Diamonds requested for payout"), statement.diamonds_requested)
     yield _diamond_row(statement, "total", last, _("Diamonds returned from payouts"), statement.diamonds_returned)
+    if statement.clawbacks:
+        yield _diamond_row(statement, "total", last, _("Diamonds clawed back"), -statement.diamonds_clawed_back)
     if statement.diamonds_other:
         yield _diamond_row(statement, "total", last, _("Other changes (adjustments)"), statement.diamonds_other)
     for label, amounts in (
@@ -106,10 +119,10 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     yield _diamond_row(statement, "balance", last, _("Diamonds at the end of the month"), statement.diamonds_end)
 
 
-def _payout_rows(payout: Payout) -> Iterable[list]:
+def _payout_rows(payout: Payout, value: Money) -> Iterable[list]:
     day = payout.requested_at.astimezone(datetime.UTC).date().isoformat()
     text = _("Payout %(id)s (%(status)s)") % {"id": payout.public_id, "status": payout.get_status_display()}
-    yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(payout.value)]
+    yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(value)]
     if payout.gross is not None and payout.exchange_rate is not None:  # converted: both are stored together
         converted = _("Payout %(id)s converted at %(rate)s %(source)s→%(target)s") % {
             "id": payout.public_id,
