@@ -393,6 +393,8 @@ class TopUp(models.Model):
         LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="topup"
     )
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # Coins of this top-up taken at once to pay what the viewer owed after an earlier refund or chargeback.
+    debt_settled_coins = models.PositiveIntegerField(default=0)
     # A paid top-up stays `succeeded` (the payment happened); a refund or chargeback is recorded here.
     reversal = models.CharField(
         max_length=12,
@@ -408,6 +410,7 @@ class TopUp(models.Model):
     reversal_transaction = models.OneToOneField(
         LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_topup"
     )
+    reversal_email_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -454,6 +457,30 @@ class TopUp(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status != TopUpStatus.PENDING
+
+    @property
+    def status_label(self) -> str:
+        """What the viewer reads: Refunded or Charged back once reversed, else the status (Paid, ...)."""
+        return str(self.get_reversal_display() if self.reversal else self.get_status_display())
+
+    @property
+    def status_tone(self) -> str:
+        """The badge's tone: ok (paid), warn (waiting or under review) or muted (not paid, or reversed)."""
+        if self.reversal:
+            return "muted"
+        if self.status == TopUpStatus.SUCCEEDED:
+            return "ok"
+        return "warn" if self.status in (TopUpStatus.PENDING, TopUpStatus.HELD) else "muted"
+
+    @property
+    def was_charged(self) -> bool:
+        """Whether the payer's money was taken (paid, or paid and then held or refunded after review)."""
+        return self.status in (TopUpStatus.SUCCEEDED, TopUpStatus.HELD, TopUpStatus.REFUNDED)
+
+    @property
+    def coins_to_spend(self) -> int:
+        """The top-up's coins left to spend after paying what the viewer owed at the time."""
+        return self.total_coins - self.debt_settled_coins
 
 
 class PaymentWebhookEvent(models.Model):
@@ -650,4 +677,5 @@ class Adjustment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Adjustment {self.pk}: {self.amount:+,} {self.asset} for user {self.user_id} ({self.status})"
+        noun = "diamonds" if self.asset == Asset.DIAMOND else "coins"
+        return f"Adjustment {self.pk}: {self.amount:+,} {noun} for {self.user} ({self.get_status_display().lower()})"
