@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from coinsite.accounts.models import User
+from coinsite.lib.prepared import prepared_cursor
 from wallet.models import (
     AccountKind,
     Asset,
@@ -263,7 +264,7 @@ def ledger_spend(
         raise InvalidPosting("ledger_spend runs inside the caller's transaction.")
     created_at = timezone.now()
     deltas = {account_id: amount for account_id, amount in sorted(net.items()) if account_id != payer.pk and amount}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _SPEND_SQL,
             {
@@ -275,23 +276,19 @@ def ledger_spend(
                 "payer": payer.pk,
                 "cost": -net[payer.pk],
                 "accounts": [posting.account.pk for posting in postings],
-                "assets": [posting.asset for posting in postings],
+                "assets": [str(posting.asset) for posting in postings],
                 "amounts": [posting.amount for posting in postings],
                 "delta_accounts": list(deltas),
                 "delta_amounts": list(deltas.values()),
             },
         )
-        transaction_id, debited = cursor.fetchone()
+        transaction_id, debited, available = cursor.fetchone()
     if transaction_id is None:
         return _replayed_transaction(idempotency_key=idempotency_key, kind=kind, postings=postings)
     if not debited:
-        available = (
-            LedgerAccount.objects.select_for_update(no_key=True)
-            .filter(pk=payer.pk)
-            .values_list("balance", flat=True)
-            .get()
+        raise InsufficientFunds(
+            account_id=payer.pk, asset=payer.asset, available=available or 0, requested=-net[payer.pk]
         )
-        raise InsufficientFunds(account_id=payer.pk, asset=payer.asset, available=available, requested=-net[payer.pk])
     ledger_transaction = LedgerTransaction(
         id=transaction_id,
         idempotency_key=idempotency_key,
@@ -305,32 +302,18 @@ def ledger_spend(
     return ledger_transaction
 
 
-# The entries and deltas are inserted only if the key was new and the payer's conditional debit
-# succeeded; when it did not, the claimed transaction row stays behind without entries and the
-# caller's rollback removes it (the deferred trigger would refuse it at commit anyway).
+# One round trip, prepared once per connection: `wallet_ledger_spend` (migration 0012) claims the key,
+# debits the payer only if the funds are there, and inserts the entries and the balance deltas. On a
+# refusal the claimed key row stays behind without entries and the caller's rollback removes it (the
+# deferred has-entries trigger would refuse it at commit anyway).
 _SPEND_SQL = """
-    WITH claimed AS (
-        INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at)
-        VALUES (%(key)s, %(kind)s, %(memo)s, %(metadata)s::jsonb, %(now)s)
-        ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
-    ), debited AS (
-        UPDATE wallet_ledgeraccount SET balance = balance - %(cost)s
-         WHERE id = %(payer)s AND balance >= %(cost)s AND EXISTS (SELECT 1 FROM claimed)
-        RETURNING id
-    ), entries AS (
-        INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at)
-        SELECT claimed.id, line.account, line.asset, line.amount, %(now)s
-          FROM claimed, debited,
-               unnest(%(accounts)s::bigint[], %(assets)s::text[], %(amounts)s::bigint[]) AS line(account, asset, amount)
-        RETURNING 1
-    ), deltas AS (
-        INSERT INTO wallet_ledgerbalancedelta (account_id, amount)
-        SELECT delta.account, delta.amount
-          FROM claimed, debited, unnest(%(delta_accounts)s::bigint[], %(delta_amounts)s::bigint[])
-               AS delta(account, amount)
-        RETURNING 1
-    )
-    SELECT (SELECT id FROM claimed), EXISTS (SELECT 1 FROM debited)
+    SELECT transaction_id, debited, available
+      FROM wallet_ledger_spend(
+        %(key)s::text, %(kind)s::text, %(memo)s::text, %(metadata)s::jsonb, %(now)s::timestamptz,
+        %(payer)s::bigint, %(cost)s::bigint,
+        %(accounts)s::bigint[], %(assets)s::text[], %(amounts)s::bigint[],
+        %(delta_accounts)s::bigint[], %(delta_amounts)s::bigint[]
+      )
 """
 
 

@@ -143,7 +143,9 @@ class LedgerAccount(models.Model):
 class LedgerTransaction(AppendOnlyModel):
     """One balanced posting; its idempotency key makes a retried operation post nothing twice."""
 
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    # Unique through a constraint, not `unique=True`: that would add a second (`_like`) index every posting
+    # writes to, for prefix searches nothing makes.
+    idempotency_key = models.CharField(max_length=200)
     kind = models.CharField(max_length=64, help_text="What posted it, e.g. topup, gift, payout, refund.")
     memo = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
@@ -152,6 +154,7 @@ class LedgerTransaction(AppendOnlyModel):
     class Meta:
         ordering = ["id"]
         constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="wallet_ledgertransaction_unique_key"),
             models.CheckConstraint(condition=~Q(idempotency_key=""), name="wallet_ledgertransaction_key_present"),
             models.CheckConstraint(condition=~Q(kind=""), name="wallet_ledgertransaction_kind_present"),
         ]
@@ -163,8 +166,16 @@ class LedgerTransaction(AppendOnlyModel):
 class LedgerEntry(AppendOnlyModel):
     """One line of a transaction: `amount` of `asset` added to (or, if negative, taken from) an account."""
 
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    # No foreign-key constraints in the database: every gift's entries point at the same system accounts
+    # and the creator's wallet, and each FK check would take a KEY SHARE lock on those hot rows. The
+    # insert trigger (migration 0002, 0012) refuses entries whose transaction or account is missing,
+    # accounts with entries cannot be deleted (trigger), and `ledger_audit` checks it again.
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries", db_constraint=False
+    )
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False, db_constraint=False
+    )
     asset = models.CharField(max_length=8, choices=Asset.choices)
     amount = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -190,7 +201,10 @@ class LedgerBalanceDelta(models.Model):
     always equals the sum of the account's entries. Not part of the ledger itself.
     """
 
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="balance_deltas")
+    # No FK constraint, for the same reason as LedgerEntry's (hot rows); the audit checks deltas' accounts.
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="balance_deltas", db_constraint=False
+    )
     amount = models.BigIntegerField()
 
     class Meta:

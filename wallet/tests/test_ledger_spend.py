@@ -166,7 +166,8 @@ def test_ledger_spend_writes_exactly_the_rows_ledger_post_writes(alice, creators
         posted = _written(lambda: ledger_post(lines=lines, savepoint=False, **header), key="same-posting", payer=payer)
 
         assert spent == posted
-        assert any("WITH claimed AS" in query["sql"] for query in spend_queries.captured_queries)  # the fast path ran
+        fast_path = [query for query in spend_queries.captured_queries if "wallet_ledger_spend(" in query["sql"]]
+        assert len(fast_path) == 1  # the one-round-trip path ran
         raise_rollback()
 
 
