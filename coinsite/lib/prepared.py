@@ -6,9 +6,11 @@ through `prepared_cursor()` is bound on the server and prepared once per connect
 prepared statements of each connection), so later executions skip parsing and planning. Worth it
 only on persistent or pooled connections, which every deployment of the site uses.
 
-Django turns psycopg's automatic preparation off (`prepare_threshold=None`) so that transaction-mode
-poolers such as PgBouncer < 1.21 keep working; this cursor prepares explicitly, statement by statement,
-so only the few hot statements that use it are prepared.
+Django turns psycopg's preparation off (`prepare_threshold=None`, which psycopg also applies to an
+explicit `prepare=True`) so that transaction-mode poolers such as PgBouncer < 1.21 keep working. The
+first `prepared_cursor()` on a connection sets a threshold no statement reaches, which turns preparation
+on for explicit requests only: Django's own cursors bind on the client and never prepare, and this
+cursor prepares every statement, so only the few hot statements that use it are prepared.
 """
 
 from collections.abc import Iterator
@@ -18,6 +20,10 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
+
+# psycopg prepares a statement once it has run this many times, or at once when asked to: no statement
+# runs this often, so only the statements this module asks for are prepared.
+EXPLICIT_ONLY_THRESHOLD = 2**62
 
 
 class _PreparingCursor(ServerBindingCursor):
@@ -41,6 +47,8 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
+        if connection.connection.prepare_threshold is None:
+            connection.connection.prepare_threshold = EXPLICIT_ONLY_THRESHOLD
         raw_cursor = _PreparingCursor(connection.connection)
     # Django's own wrapping of a new cursor: query logging (tests count these) and error translation.
     cursor = connection._prepare_cursor(raw_cursor)
