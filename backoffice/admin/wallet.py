@@ -25,7 +25,6 @@ from wallet.models import (
     EconomySettings,
     LedgerAccount,
     LedgerAuditRun,
-    LedgerBalanceDelta,
     LedgerEntry,
     LedgerTransaction,
     PaymentWebhookEvent,
@@ -73,17 +72,6 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["asset", "account__kind"]
     search_fields = ["=transaction__id", "=account__id", "transaction__idempotency_key", "account__user__email"]
     list_select_related = ["transaction", "account"]
-    show_full_result_count = False
-
-
-@admin.register(LedgerBalanceDelta)
-class LedgerBalanceDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Cached-balance changes not yet rolled up: evidence, never edited."""
-
-    list_display = ["id", "account", "amount"]
-    list_filter = ["account__kind", "account__asset"]
-    search_fields = ["=account__id", "account__code", "account__user__email"]
-    list_select_related = ["account", "account__user"]
     show_full_result_count = False
 
 
