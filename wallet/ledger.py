@@ -610,7 +610,7 @@ def _conditional_update(account: LedgerAccount, amount: int) -> bool:
 FENCE_WAIT_SECONDS = 5.0
 
 
-def _safe_fence(*, wait_seconds: float = FENCE_WAIT_SECONDS) -> int:
+def _safe_fence(*, wait_seconds: float | None = None) -> int:
     """The highest entry id up to which every entry is final (committed or rolled back) and visible.
 
     Entry ids come from a sequence and commit out of order, so "the largest id seen" is no fence: a
@@ -627,7 +627,7 @@ def _safe_fence(*, wait_seconds: float = FENCE_WAIT_SECONDS) -> int:
         candidate = cursor.fetchone()[0]
         cursor.execute(_ENTRY_WRITERS_SQL)
         writers = [row[0] for row in cursor.fetchall()]
-        deadline = time.monotonic() + wait_seconds
+        deadline = time.monotonic() + (FENCE_WAIT_SECONDS if wait_seconds is None else wait_seconds)
         while writers:
             if time.monotonic() > deadline:
                 return LedgerRollupMark.objects.values_list("folded_through", flat=True).first() or 0

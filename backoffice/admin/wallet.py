@@ -26,6 +26,7 @@ from wallet.models import (
     LedgerAccount,
     LedgerAuditRun,
     LedgerEntry,
+    LedgerRollupMark,
     LedgerTransaction,
     PaymentWebhookEvent,
     SpendingControls,
@@ -73,6 +74,13 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=transaction__id", "=account__id", "transaction__idempotency_key", "account__user__email"]
     list_select_related = ["transaction", "account"]
     show_full_result_count = False
+
+
+@admin.register(LedgerRollupMark)
+class LedgerRollupMarkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """How far the periodic roll-up has folded append-only balances: evidence, never edited."""
+
+    list_display = ["folded_through", "updated_at"]
 
 
 @admin.register(LedgerAuditRun)
