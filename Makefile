@@ -78,7 +78,8 @@ gettext:
 	  fi; \
 	fi
 
-# Gift throughput next to pgbench on the same PostgreSQL (var/bench/gifts.json), then the creator
+# Gift throughput interleaved with pgbench on the same PostgreSQL, 3 rounds, medians and spreads (var/bench/gifts.json;
+# e.g. BENCH_ARGS="--rounds 5 --http-path /live/{stream}/tap/ --http-json"), then the creator
 # dashboard with a million gifts against an empty one (var/bench/dashboard.json); each prints a table.
 bench: install migrate
 	$(PY) manage.py bench_gifts $(BENCH_ARGS)

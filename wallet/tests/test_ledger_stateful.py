@@ -58,8 +58,9 @@ def balances_and_entry_sums(account_ids: list[int]) -> dict[int, tuple[int, int]
     """For each account: (balance as the ledger reports it, sum of its entries), in one query."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_ledgerbalancedelta d "
-            "WHERE d.account_id = a.id), 0), COALESCE((SELECT SUM(e.amount) FROM wallet_ledgerentry e "
+            "SELECT a.id, a.balance + CASE WHEN a.append_only_balance THEN COALESCE((SELECT SUM(p.amount) "
+            "FROM wallet_ledgerentry p WHERE p.account_id = a.id AND p.id > a.rolled_up_through), 0) ELSE 0 END, "
+            "COALESCE((SELECT SUM(e.amount) FROM wallet_ledgerentry e "
             "WHERE e.account_id = a.id), 0) FROM wallet_ledgeraccount a WHERE a.id = ANY(%s)",
             [account_ids],
         )
