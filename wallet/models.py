@@ -107,7 +107,8 @@ class LedgerAccount(models.Model):
         default=False, help_text=gettext_lazy("Credits only insert entries; the roll-up folds them into the balance.")
     )
     rolled_up_through = models.BigIntegerField(
-        default=0, help_text=gettext_lazy("Append-only accounts: entries up to this id are in the balance, later ones pending.")
+        default=0,
+        help_text=gettext_lazy("Append-only accounts: entries up to this id are in the balance, later ones pending."),
     )
     created_at = models.DateTimeField(default=timezone.now)
 
