@@ -202,7 +202,7 @@ class GiftEvent(AppendOnlyModel):
     is_anonymous = models.BooleanField(default=False)
     # A short message sent with the gift, highlighted in the room and the overlay (under the gift's name, so an
     # anonymous gift's message stays anonymous).
-    message = models.CharField(max_length=100, blank=True, default="")
+    message = models.CharField(max_length=100, blank=True, default="", db_default="")
     idempotency_key = models.CharField(max_length=100)
     ledger_transaction = models.OneToOneField(
         LedgerTransaction, on_delete=models.PROTECT, related_name="gift_event", db_constraint=False
