@@ -17,16 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.postgresql.base import ServerBindingCursor
-from django.db.backends.utils import CursorWrapper
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # psycopg prepares a statement once it has run this many times, or at once when asked to: no statement
 # runs this often, so only the statements this module asks for are prepared.
 EXPLICIT_ONLY_THRESHOLD = 2**62
 
 
-class _PreparingCursor(ServerBindingCursor):
+class _PreparingCursor(psycopg.Cursor[Any]):
     """psycopg's server-side binding cursor that prepares every statement it executes."""
 
     def execute(
@@ -51,7 +51,9 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
             connection.connection.prepare_threshold = EXPLICIT_ONLY_THRESHOLD
         raw_cursor = _PreparingCursor(connection.connection)
     # Django's own wrapping of a new cursor: query logging (tests count these) and error translation.
-    cursor = connection._prepare_cursor(raw_cursor)
+    connection.validate_thread_sharing()
+    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    cursor = wrapper(raw_cursor, connection)
     try:
         yield cursor
     finally:
