@@ -4,10 +4,13 @@ Each checks what a typo could break (a price in an unsupported currency, a hold 
 threshold below the payout minimum) and says what to fix; nothing is saved until it passes.
 """
 
+import datetime
 from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.contrib.admin import AdminSite
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from djmoney.contrib.exchange.models import Rate
@@ -15,10 +18,12 @@ from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from coinsite.lib.currencies import CURRENCY_EXPONENTS
+from coinsite.lib.dates import current_month, previous_month
+from coinsite.lib.l10n import format_month_local
 from coinsite.lib.singletons import SingletonModel
 from gifting.models import Gift, GiftingSettings
 from payouts.models import PayoutSettings
-from wallet.models import Asset, CoinPackagePrice, CoinRate, Country, EconomySettings
+from wallet.models import Adjustment, Asset, CoinPackagePrice, CoinRate, Country, EconomySettings
 
 # Bounds staff may set the economy to; outside them a typo would hurt creators or viewers.
 EARNINGS_HOLD_DAYS = (0, 90)
@@ -193,15 +198,22 @@ class PayoutSettingsForm(forms.ModelForm):
 class AdjustmentRequestForm(forms.Form):
     user = forms.ModelChoiceField(
         queryset=User.objects.order_by("email"),
-        widget=forms.NumberInput,
         label=gettext_lazy("User"),
-        help_text=gettext_lazy("The user's id (see Users)."),
+        help_text=gettext_lazy("Type an email address or a name to find them."),
     )
     asset = forms.ChoiceField(choices=Asset.choices, label=gettext_lazy("Asset"))
     amount = forms.IntegerField(
         label=gettext_lazy("Amount"), help_text=gettext_lazy("Positive adds to the balance, negative takes from it.")
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000, label=gettext_lazy("Reason"))
+
+    def __init__(self, *args: Any, admin_site: AdminSite, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Admin's own autocomplete (select2, searching UserAdmin.search_fields), as autocomplete_fields
+        # gives a model form: staff pick a person by email or name, not a raw id.
+        user = self.fields["user"]
+        user.widget = AutocompleteSelect(Adjustment._meta.get_field("user"), admin_site)
+        user.widget.choices = user.choices  # type: ignore[attr-defined]  # as a ModelChoiceField sets its own widget's
 
 
 class GiftForm(forms.ModelForm):
@@ -254,3 +266,19 @@ class RateForm(forms.ModelForm):
         if value is not None and value <= 0:
             raise forms.ValidationError(_("A rate is more than zero (units of the currency per one base unit)."))
         return value
+
+
+class StatementRunStartForm(forms.Form):
+    """Which month's statements to send now: one of the last twelve months that have ended."""
+
+    month = forms.TypedChoiceField(
+        label=gettext_lazy("Month"), coerce=datetime.date.fromisoformat, choices=lambda: _ended_months(12)
+    )
+
+
+def _ended_months(count: int) -> list[tuple[str, str]]:
+    month, months = previous_month(current_month()), []
+    for _index in range(count):
+        months.append((month.isoformat(), format_month_local(month)))
+        month = previous_month(month)
+    return months

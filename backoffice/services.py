@@ -22,10 +22,11 @@ from django.db import transaction
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import staff_action_record
 from gifting.models import GiftEvent
-from payouts.earnings import first_held_day
+from payouts.earnings import CLAWBACK_KIND, first_held_day
 from wallet import ledger
 from wallet.models import Asset, LedgerAccount, SystemAccount, TopUp
 from wallet.staff import CoinReversal, topup_reverse_coins
+from wallet.tasks import topup_send_reversal_notice
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def topup_reverse(*, topup_id: int, staff: User, kind: str, reason: str) -> Reve
                 after={"diamonds_clawed_back": {str(k): v for k, v in clawed.items()}},
                 reason=reason,
             )
+        topup_send_reversal_notice.delay_on_commit(coins.topup.pk)
     logger.info(
         "Top-up %s %s: %s coins back, %s owed, diamonds clawed back %s",
         coins.topup.public_id,
@@ -67,18 +69,18 @@ def topup_reverse(*, topup_id: int, staff: User, kind: str, reason: str) -> Reve
 def _claw_back_held_diamonds(topup: TopUp, *, spent: int) -> dict[int, int]:
     held_since = datetime.datetime.combine(first_held_day(), datetime.time.min, tzinfo=datetime.UTC)
     since = max(topup.completed_at or topup.created_at, held_since)
-    wanted: dict[int, int] = defaultdict(int)
+    wanted: dict[int, dict[datetime.date, int]] = defaultdict(lambda: defaultdict(int))
     remaining = spent
     gifts = (
         GiftEvent.objects.filter(sender=topup.user, created_at__gte=since)
         .order_by("-created_at", "-id")
-        .values_list("creator_id", "diamonds", "coins")
+        .values_list("creator_id", "diamonds", "coins", "created_at")
     )
-    for creator_id, diamonds, coins in gifts.iterator(chunk_size=500):
+    for creator_id, diamonds, coins, created_at in gifts.iterator(chunk_size=500):
         if remaining <= 0:
             break
         share = min(coins, remaining)
-        wanted[creator_id] += diamonds * share // coins
+        wanted[creator_id][created_at.astimezone(datetime.UTC).date()] += diamonds * share // coins
         remaining -= share
     clawed = {}
     for creator_id in sorted(wanted):
@@ -88,7 +90,8 @@ def _claw_back_held_diamonds(topup: TopUp, *, spent: int) -> dict[int, int]:
     return clawed
 
 
-def _claw_back(creator_id: int, diamonds: int, topup: TopUp) -> int:
+def _claw_back(creator_id: int, by_day: dict[datetime.date, int], topup: TopUp) -> int:
+    diamonds = sum(by_day.values())
     account = LedgerAccount.objects.filter(user_id=creator_id, asset=Asset.DIAMOND).first()
     if account is None or diamonds <= 0:
         return 0
@@ -101,10 +104,23 @@ def _claw_back(creator_id: int, diamonds: int, topup: TopUp) -> int:
             destination=ledger.system_account(SystemAccount.DIAMONDS_ISSUED),
             asset=Asset.DIAMOND,
             amount=taken,
-            kind="diamonds.clawback",
+            kind=CLAWBACK_KIND,
             idempotency_key=f"topup:{topup.public_id}:clawback:{creator_id}",
             memo=f"Clawback: gifts paid with a {topup.get_reversal_display().lower()} recharge",
-            metadata={"topup": str(topup.public_id)},
+            # Which top-up and which days' gifts: the dashboard takes the held part off "On hold", and
+            # the statement names where each clawback came from (payouts.earnings.clawbacks_since).
+            metadata={"topup": str(topup.public_id), "reversal": topup.reversal, "days": _days_taken(by_day, taken)},
             durable=False,
         )
     return taken
+
+
+def _days_taken(by_day: dict[datetime.date, int], taken: int) -> dict[str, int]:
+    """The `taken` diamonds spread over the gift days, newest first (the gifts clawed back first)."""
+    days = {}
+    for day in sorted(by_day, reverse=True):
+        part = min(by_day[day], taken)
+        if part:
+            days[day.isoformat()] = part
+        taken -= part
+    return days

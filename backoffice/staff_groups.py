@@ -30,7 +30,6 @@ _MONEY_RECORDS_VIEW = [
     "wallet.view_ledgeraccount",
     "wallet.view_ledgertransaction",
     "wallet.view_ledgerentry",
-    "wallet.view_ledgerbalancedelta",
     "wallet.view_topup",
     "wallet.view_paymentwebhookevent",
     "gifting.view_giftevent",
@@ -45,6 +44,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_staffaction",
         "accounts.view_countrychange",
         "accounts.change_countrychange",  # approve / reject actions; the change form stays closed
+        "payouts.change_payoutmethod",  # lift a creator's payout hold once the change is checked with them
+        "accounts.view_creatorapplication",
+        "accounts.change_creatorapplication",  # approve / reject actions; the change form stays closed
         *_MONEY_RECORDS_VIEW,
         "wallet.view_spendingcontrols",
         "wallet.view_country",
@@ -61,6 +63,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "wallet.change_topup",  # refund and chargeback actions; the change form stays closed
         "payouts.view_sandboxpayouttransfer",
         "payouts.view_statementrun",
+        "payouts.change_statementrun",  # start a month's run by hand; the change form stays closed
+        "payouts.change_payoutmethod",  # lift a creator's payout hold; the change form stays closed
         "payouts.view_statementdelivery",
         "wallet.view_ledgerauditrun",
         "wallet.view_economysettings",

@@ -20,3 +20,8 @@ def test_mode(request: HttpRequest) -> dict:
 def languages(request: HttpRequest) -> dict:
     """The footer's language chooser: every language of the site, each named in itself."""
     return {"site_languages": language_choices()}
+
+
+def support(request: HttpRequest) -> dict:
+    """Where "Contact support" links point (settings.SUPPORT_EMAIL)."""
+    return {"support_email": settings.SUPPORT_EMAIL}

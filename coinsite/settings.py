@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from coinsite import embedded_db
 from coinsite.devserver import broker_transport_options, browser_host
 from coinsite.env import env_bool, env_int, env_list, env_str, require, var_dir
+from coinsite.lib.currencies import CURRENCIES as SUPPORTED_CURRENCIES
 from coinsite.lib.observability import logging_config, sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -125,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "coinsite.context_processors.test_mode",
                 "coinsite.context_processors.languages",
+                "coinsite.context_processors.support",
             ],
         },
     },
@@ -281,6 +283,10 @@ STORAGES = {
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "Coinsite <no-reply@coinsite.local>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", ["staff@coinsite.local"])
+# Where people write for help: every "Contact support" link and the footer point here.
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL") or "support@coinsite.local"
+if "@" not in SUPPORT_EMAIL or any(char in SUPPORT_EMAIL for char in " \t\r\n<>\"'?&"):
+    raise ImproperlyConfigured(f"Environment variable SUPPORT_EMAIL must be an email address: {SUPPORT_EMAIL!r}.")
 EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:
     _email = urlparse(EMAIL_URL)
@@ -502,6 +508,9 @@ PAYPAL_TIMEOUT = env_int("PAYPAL_TIMEOUT", 20)
 TEST_MODE_PAYMENTS = PAYMENT_PROVIDER == "sandbox" or STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_"))
 TEST_MODE_PAYOUTS = PAYOUT_PROVIDER == "sandbox" or PAYPAL_MODE == "sandbox"
 EXCHANGE_BACKEND = "payouts.exchange.FixedRatesBackend"
+# django-money's currency pickers (admin's price, rate and settings forms) offer only the currencies Coinsite
+# deals in (coinsite.lib.currencies), not every historic ISO currency py-moneyed knows.
+CURRENCIES = list(SUPPORTED_CURRENCIES)
 CELERY_BEAT_SCHEDULE.update(
     {
         "payouts-sweep": {"task": "payouts.tasks.payouts_sweep", "schedule": 5 * 60},

@@ -14,6 +14,7 @@ _CATALOGUE_BUILT_AT = timezone.now()
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path(
         "jsi18n/",
         last_modified(lambda request: _CATALOGUE_BUILT_AT)(JavaScriptCatalog.as_view()),

@@ -1,7 +1,9 @@
-"""The project's own pages: the home page and the error pages."""
+"""The project's own pages: the home page, /favicon.ico and the error pages."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
+from django.views.decorators.http import require_safe
 
 from coinsite import operations
 from coinsite.lib.errors import problem_response, wants_problem
@@ -16,6 +18,13 @@ def home(request: HttpRequest) -> HttpResponse:
     live_cards_counts_save(cards=cards)
     per_coin = request_valuation(request).per_coin(display_currency(request.user))
     return render(request, "home.html", {"cards": cards, "per_coin": per_coin})
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers and crawlers ask for /favicon.ico whatever the page links: send them to the static file
+    (its hashed name in production, so it is cached for good)."""
+    return HttpResponsePermanentRedirect(static("img/favicon.ico"))
 
 
 def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

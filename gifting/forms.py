@@ -61,13 +61,13 @@ class GoLiveForm(forms.Form):
     stream_url = forms.CharField(
         required=False,
         max_length=200,
-        label=gettext_lazy("Stream link (optional)"),
+        label=gettext_lazy("Stream link"),
         help_text=gettext_lazy("A video address viewers can play, e.g. https://…/live.m3u8"),
     )
     goal_coins = forms.IntegerField(
-        required=False, min_value=1, max_value=2_000_000_000, label=gettext_lazy("Goal in coins (optional)")
+        required=False, min_value=1, max_value=2_000_000_000, label=gettext_lazy("Goal in coins")
     )
-    goal_label = forms.CharField(required=False, max_length=80, label=gettext_lazy("What the goal is for (optional)"))
+    goal_label = forms.CharField(required=False, max_length=80, label=gettext_lazy("What the goal is for"))
 
 
 class GoalForm(forms.Form):

@@ -7,6 +7,7 @@ other spends: the viewer's spending-controls row lock (`wallet.spending.spending
 the ledger's conditional UPDATE of the viewer's coin wallet — always in that order.
 """
 
+import datetime
 import json
 import logging
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from coinsite.accounts.models import ADULT_AGE, User
-from coinsite.lib.l10n import format_count
+from coinsite.lib.l10n import format_count, format_datetime_local
+from coinsite.lib.prepared import prepared_cursor
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from gifting.chat import ChatInvalid, chat_text_clean
 from gifting.live.events import GOAL, STREAM, gift_payload
@@ -49,6 +51,7 @@ from wallet.models import (
     SystemAccount,
     WalletFreeze,
 )
+from wallet.selectors import spending_summary
 from wallet.spending import SpendingBlocked, spending_check
 
 logger = logging.getLogger(__name__)
@@ -367,6 +370,46 @@ def _gift_message_clean(message: object) -> str:
         raise InvalidGiftRequest(str(invalid)) from None
 
 
+def gift_block(*, sender: User, stream_id: int, now: datetime.datetime | None = None) -> GiftNotAllowed | None:
+    """The rule that stops `sender` sending any gift on the stream now, or None if they may gift.
+
+    The live page asks before it shows the gift bar, so a viewer who cannot gift is told why instead
+    of filling in a form that would be refused. The same rules as `gift_send` (one context query),
+    whichever gift is picked, plus the pause and budgets of `spending_check` (a budget used up to the
+    last coin); `gift_send` still checks everything itself. Writes nothing.
+    """
+    context = _gift_context(sender=sender, stream_id=stream_id, gift_id=0, idempotency_key="")
+    try:
+        _check_stream_rules(sender, context)
+        _check_sender_rules(sender, context)
+    except GiftNotAllowed as refusal:
+        return refusal
+    return _spending_block(sender, now=now) if context.has_spending_controls else None
+
+
+def _spending_block(sender: User, *, now: datetime.datetime | None) -> GiftNotAllowed | None:
+    summary = spending_summary(sender, kinds=spending_kinds(), now=now)
+    if summary.excluded_until is not None:
+        return GiftNotAllowed(
+            _("You paused gifting and recharging until %(until)s. The pause cannot be lifted early.")
+            % {"until": format_datetime_local(summary.excluded_until)},
+            code="spending_excluded",
+        )
+    if summary.remaining_today == 0:
+        return GiftNotAllowed(
+            _("You have used your daily budget. Gifting starts again on %(reset)s.")
+            % {"reset": format_datetime_local(summary.day_resets_at)},
+            code="spending_daily",
+        )
+    if summary.remaining_this_month == 0:
+        return GiftNotAllowed(
+            _("You have used your monthly budget. Gifting starts again on %(reset)s.")
+            % {"reset": format_datetime_local(summary.month_resets_at)},
+            code="spending_monthly",
+        )
+    return None
+
+
 def _check_request(*, stream_id: int, gift_id: int, quantity: int, idempotency_key: str) -> None:
     if not all(isinstance(value, int) and not isinstance(value, bool) for value in (stream_id, gift_id)):
         raise InvalidGiftRequest(_("Pick a gift to send on a live stream."))
@@ -378,12 +421,7 @@ def _check_request(*, stream_id: int, gift_id: int, quantity: int, idempotency_k
 
 def _check_rules(sender: User, context: _GiftContext) -> None:
     """Raise GiftNotAllowed for the first rule the gift breaks, in the order a viewer would fix them."""
-    if context.creator_id is None or not context.stream_is_live:
-        raise GiftNotAllowed(_("This stream has ended, so gifts can no longer be sent to it."), code="stream_ended")
-    if context.creator_id == sender.pk:
-        raise GiftNotAllowed(_("You cannot send gifts on your own stream."), code="self_gift")
-    if not context.creator_is_creator:
-        raise GiftNotAllowed(_("This creator cannot receive gifts at the moment."), code="creator_unavailable")
+    _check_stream_rules(sender, context)
     if context.gift_id is None or not context.gift_is_active:
         raise GiftNotAllowed(_("This gift is no longer available."), code="gift_unavailable")
     if context.gift_countries and sender.country not in context.gift_countries:
@@ -391,6 +429,20 @@ def _check_rules(sender: User, context: _GiftContext) -> None:
             _("The %(gift)s gift is not offered in your country.") % {"gift": context.gift_name},
             code="gift_not_offered",
         )
+    _check_sender_rules(sender, context)
+
+
+def _check_stream_rules(sender: User, context: _GiftContext) -> None:
+    if context.creator_id is None or not context.stream_is_live:
+        raise GiftNotAllowed(_("This stream has ended, so gifts can no longer be sent to it."), code="stream_ended")
+    if context.creator_id == sender.pk:
+        raise GiftNotAllowed(_("You cannot send gifts on your own stream."), code="self_gift")
+    if not context.creator_is_creator:
+        raise GiftNotAllowed(_("This creator cannot receive gifts at the moment."), code="creator_unavailable")
+
+
+def _check_sender_rules(sender: User, context: _GiftContext) -> None:
+    """The rules about the sender themselves: age, a frozen wallet, coins owed, their country."""
     if sender.birth_date is None:
         raise GiftNotAllowed(
             _("Add your birth date to your profile before sending gifts: gifting is for adults."), code="age_unknown"
@@ -549,7 +601,7 @@ def _context_sql() -> str:
 
 
 def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key: str) -> _GiftContext:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # the hot path: planned once per connection
         cursor.execute(
             _context_sql(),
             {
@@ -610,7 +662,7 @@ def _insert_event(event: GiftEvent) -> bool:
         "ledger_transaction_id",
         "created_at",
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(fields))}) "

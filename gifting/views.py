@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats
 from django.utils.csp import CSP
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -166,6 +166,11 @@ def _gift_bar_context(request: HttpRequest, stream: LiveStream, form: GiftSendFo
     currency = display_currency(user)
     valuation = request_valuation(request)
     balance = user_balance(user, Asset.COIN)
+    preferences = _preferences_context(cast(AuthenticatedRequest, request), next_url=request.get_full_path())
+    is_own_stream = stream.creator_id == user.pk
+    block = None if is_own_stream else _gift_block(cast(AuthenticatedRequest, request), stream, balance)
+    if block is not None:
+        return {"gift_block": block, **preferences, "is_own_stream": False}
     return {
         "gift_options": [
             GiftOption(gift=gift, value=valuation.coins(gift.coin_cost, currency))
@@ -173,9 +178,46 @@ def _gift_bar_context(request: HttpRequest, stream: LiveStream, form: GiftSendFo
         ],
         "gift_form": form or GiftSendForm(initial={"quantity": 1, "idempotency_key": new_idempotency_key()}),
         "balance": valuation.coin_amount(balance, currency),
-        **_preferences_context(cast(AuthenticatedRequest, request), next_url=request.get_full_path()),
-        "is_own_stream": stream.creator_id == user.pk,
+        **preferences,
+        "is_own_stream": is_own_stream,
     }
+
+
+@dataclass(frozen=True)
+class GiftBlock:
+    """Why the viewer cannot send gifts here now, and the one thing that would help (if any)."""
+
+    code: str
+    reason: str
+    action_url: str = ""
+    action_label: str = ""
+
+
+def _gift_block(request: AuthenticatedRequest, stream: LiveStream, balance: int) -> GiftBlock | None:
+    """Shown instead of the gift bar when no gift could be sent: the first rule in the way, or no coins."""
+    refusal = services.gift_block(sender=request.user, stream_id=stream.pk)
+    if refusal is None:
+        if balance > 0:
+            return None
+        no_coins = _("You have no coins yet. Buy some to send gifts to %(creator)s.") % {
+            "creator": _creator_name(stream)
+        }
+        return GiftBlock("no_coins", no_coins, reverse("wallet:recharge"), _("Buy coins"))
+    name, label = _GIFT_BLOCK_ACTIONS.get(refusal.code, ("", ""))
+    url = f"mailto:{settings.SUPPORT_EMAIL}" if refusal.code == "frozen" else (reverse(name) if name else "")
+    return GiftBlock(refusal.code, refusal.reason, url, str(label))
+
+
+# What a viewer can do about each rule that stops them gifting (gifting.services.gift_block codes).
+_GIFT_BLOCK_ACTIONS = {
+    "age_unknown": ("accounts:profile", gettext_lazy("Add your birth date")),
+    "frozen": ("", gettext_lazy("Contact support")),
+    "receivable": ("wallet:recharge", gettext_lazy("Buy coins")),
+    "spending_excluded": ("wallet:controls", gettext_lazy("See your pause")),
+    "spending_daily": ("wallet:controls", gettext_lazy("See your budgets")),
+    "spending_monthly": ("wallet:controls", gettext_lazy("See your budgets")),
+    "creator_unavailable": ("gifting:index", gettext_lazy("Watch other live streams")),
+}
 
 
 def _preferences_context(

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from coinsite.accounts.models import User
+from coinsite.lib.l10n import format_date_local
 from gifting.models import GiftEvent
 from payouts.models import (
     OPEN_PAYOUT_STATUSES,
@@ -26,16 +28,51 @@ from payouts.models import (
     SupporterRollup,
 )
 from wallet.ledger import user_balance
-from wallet.models import Asset
+from wallet.models import Asset, LedgerEntry
 
 SETTLE_SECONDS = 60
 BATCH_SIZE = 20_000
+# The ledger kind of diamonds taken back from a creator when a top-up that paid for gifts is refunded or
+# charged back (posted by backoffice.services.topup_reverse; its metadata names the top-up and the gift days).
+CLAWBACK_KIND = "diamonds.clawback"
+
+
+@dataclass(frozen=True)
+class Clawback:
+    """Diamonds taken back because the viewer's top-up that paid for the gifts was reversed."""
+
+    at: datetime.datetime
+    diamonds: int
+    reversal: str  # "refund" or "chargeback" ("" for clawbacks recorded before the kind was kept)
+    topup: str  # the reversed top-up's public id
+    days: dict[datetime.date, int]  # the days of the gifts clawed back, with their diamonds
+
+    @property
+    def reference(self) -> str:
+        """The top-up's short reference, as receipts show it."""
+        return self.topup[:8].upper()
+
+    @property
+    def source(self) -> str:
+        """Where it came from, in words: "Chargeback of top-up 1A2B3C4D (gifts of 2 Dec 2026)"."""
+        days = ", ".join(format_date_local(day) for day in sorted(self.days))
+        if self.reversal == "refund":
+            text = _("Refund of top-up %(reference)s (gifts of %(days)s)")
+        elif self.reversal == "chargeback":
+            text = _("Chargeback of top-up %(reference)s (gifts of %(days)s)")
+        else:
+            text = _("Refund or chargeback of top-up %(reference)s (gifts of %(days)s)")
+        return text % {"reference": self.reference, "days": days}
+
+    def diamonds_from(self, day: datetime.date) -> int:
+        """Of these diamonds, those from gifts received on `day` or later."""
+        return sum(diamonds for gift_day, diamonds in self.days.items() if gift_day >= day)
 
 
 @dataclass(frozen=True)
 class DiamondBalances:
     total: int  # in the creator's diamond wallet (available + on hold)
-    on_hold: int
+    on_hold: int  # from recent gifts, less what was clawed back of them
     in_payout: int  # requested, in the clearing account until paid or returned
 
     @property
@@ -142,16 +179,61 @@ def first_held_day(today: datetime.date | None = None) -> datetime.date:
     return today - datetime.timedelta(days=PayoutSettings.load().earnings_hold_days - 1)
 
 
-def diamond_balances(
-    creator: User, *, today: datetime.date | None = None, earned_since_hold: int | None = None
-) -> DiamondBalances:
-    """The creator's diamonds now: in the wallet, on hold (recent gifts), and in open payouts.
+def clawbacks_since(creator: User, start: datetime.datetime, end: datetime.datetime | None = None) -> list[Clawback]:
+    """The creator's clawbacks posted from `start` (up to `end`), oldest first, in one query."""
+    entries = LedgerEntry.objects.filter(
+        account__user=creator,
+        account__asset=Asset.DIAMOND,
+        transaction__kind=CLAWBACK_KIND,
+        created_at__gte=start,
+    )
+    if end is not None:
+        entries = entries.filter(created_at__lt=end)
+    rows = entries.order_by("created_at", "id").values_list("created_at", "amount", "transaction__metadata")
+    return [_clawback(at, -amount, metadata if isinstance(metadata, dict) else {}) for at, amount, metadata in rows]
 
-    `earned_since_hold` is what they earned from `first_held_day(today)` on, when the caller has it
-    already (the dashboard sums its daily series); otherwise it is read.
+
+def _clawback(at: datetime.datetime, diamonds: int, metadata: dict) -> Clawback:
+    days = metadata.get("days")
+    by_day = (
+        {datetime.date.fromisoformat(day): int(count) for day, count in days.items()}
+        if isinstance(days, dict)
+        else {at.astimezone(datetime.UTC).date(): diamonds}  # recorded before the days were kept
+    )
+    return Clawback(
+        at=at,
+        diamonds=diamonds,
+        reversal=str(metadata.get("reversal", "")),
+        topup=str(metadata.get("topup", "")),
+        days=by_day,
+    )
+
+
+def clawed_back_from_held(clawbacks: list[Clawback], held_from: datetime.date) -> int:
+    """What `clawbacks` took of the gifts still on hold (received on `held_from` or later)."""
+    return sum(clawback.diamonds_from(held_from) for clawback in clawbacks)
+
+
+def diamond_balances(
+    creator: User,
+    *,
+    today: datetime.date | None = None,
+    earned_since_hold: int | None = None,
+    clawed_back_since_hold: int | None = None,
+) -> DiamondBalances:
+    """The creator's diamonds now: in the wallet, on hold (recent gifts less their clawbacks), and in open
+    payouts. A clawback takes diamonds of recent gifts, so it comes out of "On hold", not "Available".
+
+    `earned_since_hold` is what they earned from `first_held_day(today)` on and `clawed_back_since_hold`
+    what was clawed back of that, when the caller has them already (the dashboard); otherwise they are read.
     """
     total = user_balance(creator, Asset.DIAMOND)
-    recent = diamonds_earned_since(creator, first_held_day(today)) if earned_since_hold is None else earned_since_hold
+    held_from = first_held_day(today)
+    recent = diamonds_earned_since(creator, held_from) if earned_since_hold is None else earned_since_hold
+    if clawed_back_since_hold is None:
+        start = datetime.datetime.combine(held_from, datetime.time.min, tzinfo=datetime.UTC)
+        clawed_back_since_hold = clawed_back_from_held(clawbacks_since(creator, start), held_from)
+    recent -= clawed_back_since_hold
     in_payout = (
         Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES).aggregate(total=Sum("diamonds"))[
             "total"

@@ -38,6 +38,12 @@ class PayoutMethod(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Staff may end the payout hold this method's addition started, once they have checked the change
+    # with the creator (payouts.services.payout_hold_lift; the reason is in the staff audit log).
+    hold_lifted_at = models.DateTimeField(null=True, blank=True)
+    hold_lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -272,6 +278,7 @@ class StatementDelivery(models.Model):
 
     class Meta:
         ordering = ["-month", "user_id"]
+        verbose_name_plural = "statement deliveries"
         constraints = [models.UniqueConstraint(fields=["user", "month"], name="payouts_statement_once")]
 
     def __str__(self) -> str:

@@ -12,7 +12,16 @@ from django.utils.translation import gettext as _
 from coinsite.accounts.models import User
 from gifting.models import LiveStream
 from gifting.services import DIAMONDS_PER_COIN
-from payouts.earnings import DiamondBalances, diamond_balances, first_held_day, rolled_up_to, unrolled_events
+from payouts.earnings import (
+    Clawback,
+    DiamondBalances,
+    clawbacks_since,
+    clawed_back_from_held,
+    diamond_balances,
+    first_held_day,
+    rolled_up_to,
+    unrolled_events,
+)
 from payouts.models import EarningsRollup, Payout, PayoutMethod, PayoutSettings, SupporterRollup
 from wallet.valuation import DiamondAmount, Valuation
 
@@ -50,6 +59,12 @@ class ChartText:
 
 
 @dataclass(frozen=True)
+class ClawbackLine:
+    clawback: Clawback
+    amount: DiamondAmount
+
+
+@dataclass(frozen=True)
 class Dashboard:
     balances: DiamondBalances
     total: DiamondAmount
@@ -60,17 +75,19 @@ class Dashboard:
     streams: list[StreamEarnings]
     supporters: list[Supporter]
     payouts: list[Payout]
+    clawbacks: list[ClawbackLine]  # the period's, newest first
 
 
 def payouts_held_until(creator: User) -> datetime.datetime | None:
-    """Until when payouts wait after the latest payout method change, or None if not held."""
-    latest = (
-        PayoutMethod.objects.filter(creator=creator)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    return payout_hold_end(latest)
+    """Until when payouts wait after the latest payout method change, or None if not held (or staff lifted it)."""
+    return method_hold_end(PayoutMethod.objects.filter(creator=creator).order_by("-created_at", "-id").first())
+
+
+def method_hold_end(latest: PayoutMethod | None) -> datetime.datetime | None:
+    """When the hold started by the creator's latest method change ends; None if over, lifted, or never started."""
+    if latest is None or latest.hold_lifted_at is not None:
+        return None
+    return payout_hold_end(latest.created_at)
 
 
 def payout_hold_end(latest_change: datetime.datetime | None) -> datetime.datetime | None:
@@ -92,7 +109,14 @@ def creator_dashboard(
     held_from = first_held_day(today)
     # The on-hold diamonds are the daily series' last days (holds are at most `days` long; else read them).
     recent = sum(diamonds for day, diamonds in daily if day >= held_from) if held_from >= daily[0][0] else None
-    balances = diamond_balances(creator, today=today, earned_since_hold=recent)
+    since = datetime.datetime.combine(min(held_from, daily[0][0]), datetime.time.min, tzinfo=datetime.UTC)
+    clawbacks = clawbacks_since(creator, since)
+    balances = diamond_balances(
+        creator,
+        today=today,
+        earned_since_hold=recent,
+        clawed_back_since_hold=clawed_back_from_held(clawbacks, held_from),
+    )
     return Dashboard(
         balances=balances,
         total=valuation.diamond_amount(balances.total),
@@ -103,6 +127,10 @@ def creator_dashboard(
         streams=stream_earnings(creator, valuation=valuation, rolled_up=rolled_up),
         supporters=top_supporters(creator, valuation=valuation, rolled_up=rolled_up),
         payouts=list(Payout.objects.filter(creator=creator).select_related("method")[:20]),
+        clawbacks=[
+            ClawbackLine(clawback=clawback, amount=valuation.diamond_amount(clawback.diamonds))
+            for clawback in reversed(clawbacks)
+        ],
     )
 
 

@@ -27,7 +27,7 @@ from coinsite.lib.locks import LockClass, advisory_lock
 from payouts import exchange, providers
 from payouts.earnings import diamond_balances
 from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutSettings, PayoutStatus
-from payouts.selectors import payouts_held_until
+from payouts.selectors import method_hold_end, payouts_held_until
 from payouts.validation import InvalidDetails, normalise_bic, normalise_iban
 from wallet.ledger import account_for_user, ledger_move, system_account
 from wallet.models import Asset, LedgerAccount, SystemAccount
@@ -92,6 +92,7 @@ def payout_method_add(
             if not retired:
                 raise PayoutError(_("That payout method no longer exists."))
         method = PayoutMethod.objects.create(creator=creator, **details)
+        _payout_currency_follow(creator)
         # robust: the method is saved whatever the broker says; the notice is retried by Celery, not by the creator.
         transaction.on_commit(lambda: _tasks().payout_email_method_changed.delay(method.pk), robust=True)
     logger.info("Payout method %s added for creator %s", method.pk, creator.pk)
@@ -100,9 +101,23 @@ def payout_method_add(
 
 def payout_method_retire(*, creator: User, method: PayoutMethod) -> None:
     """Remove a payout method; payouts already requested to it go ahead."""
-    PayoutMethod.objects.filter(pk=method.pk, creator=creator, retired_at__isnull=True).update(
-        retired_at=timezone.now()
+    with transaction.atomic(durable=True):
+        PayoutMethod.objects.filter(pk=method.pk, creator=creator, retired_at__isnull=True).update(
+            retired_at=timezone.now()
+        )
+        _payout_currency_follow(creator)
+
+
+def _payout_currency_follow(creator: User) -> None:
+    """The creator's pages show amounts in the currency of their newest active method (none: their preferred)."""
+    newest = (
+        PayoutMethod.objects.filter(creator=creator, retired_at__isnull=True)
+        .order_by("-created_at", "-id")
+        .values_list("currency", flat=True)
+        .first()
     )
+    User.objects.filter(pk=creator.pk).update(payout_currency=newest or "")
+    creator.payout_currency = newest or ""
 
 
 def _method_details(*, kind: str, holder_name: str, currency: str, iban: str, bic: str, paypal_email: str) -> dict:
@@ -305,6 +320,36 @@ def _enqueue(payout_id: int) -> None:
 
 
 # --- Staff review ---------------------------------------------------------------------------------
+
+
+def payout_hold_lift(*, creator: User, staff: User, reason: str) -> PayoutMethod:
+    """End the payout hold the creator's latest method change started, now (audited with the reason).
+
+    For staff who have checked the change with the creator. Refused when no hold is running. The
+    creator's newest method row is locked, so two staff lifting at once record it once.
+    """
+    reason = " ".join((reason or "").split())
+    if staff is None or not staff.is_staff:
+        raise PayoutError("Only staff can do this.")
+    if not reason:
+        raise PayoutError("Give a reason: it is recorded in the staff audit log.")
+    with transaction.atomic(durable=True):
+        latest = PayoutMethod.objects.select_for_update().filter(creator=creator).order_by("-created_at", "-id").first()
+        if method_hold_end(latest) is None or latest is None:
+            raise PayoutError(f"{creator.email} has no payout hold to lift.")
+        before = model_snapshot(latest)
+        latest.hold_lifted_at, latest.hold_lifted_by = timezone.now(), staff
+        latest.save(update_fields=["hold_lifted_at", "hold_lifted_by"])
+        staff_action_record(
+            actor=staff,
+            action="payout.hold_lift",
+            target=latest,
+            before=before,
+            after=model_snapshot(latest),
+            reason=reason,
+        )
+    logger.info("Payout hold of creator %s lifted by staff %s", creator.pk, staff.pk)
+    return latest
 
 
 def payout_approve(*, payout_id: int, staff: User) -> Payout:

@@ -7,6 +7,7 @@ app_name = "payouts"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("apply/", views.apply, name="apply"),
     path("methods/add/", views.method_add, name="method-add"),
     path("methods/<int:replaces>/change/", views.method_add, name="method-change"),
     path("methods/<int:method_id>/remove/", views.method_retire, name="method-remove"),

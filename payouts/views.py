@@ -4,13 +4,15 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from djmoney.money import Money
 
+from coinsite.accounts import creator_applications
+from coinsite.accounts.forms import CreatorApplicationForm
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib.access import creator_required, has_two_factor, two_factor_fresh_required
 from coinsite.lib.l10n import format_count
@@ -26,7 +28,7 @@ from wallet.valuation import request_valuation
 @replica_reads
 def index(request: AuthenticatedRequest) -> HttpResponse:
     if not request.user.is_creator:
-        return render(request, "payouts/not_creator.html")
+        return _not_creator(request, CreatorApplicationForm(initial={"display_name": request.user.display_name}))
     valuation = request_valuation(request)
     payout_settings = PayoutSettings.load()
     dashboard = selectors.creator_dashboard(request.user, valuation=valuation)
@@ -43,15 +45,52 @@ def index(request: AuthenticatedRequest) -> HttpResponse:
             "dashboard": dashboard,
             "methods": methods,
             "per_diamond": valuation.per_diamond,
+            "currency": valuation.currency,
             "payout_settings": payout_settings,
+            "payout_minimum": valuation.money(payout_settings.payout_minimum),
+            "payout_approval_above": valuation.money(payout_settings.payout_approval_above),
+            "payout_values": {payout.pk: valuation.money(payout.value) for payout in dashboard.payouts},
             "chart": chart,
             "chart_text": selectors.chart_text(dashboard.daily, valuation=valuation),
-            "held_until": selectors.payout_hold_end(every_method[0].created_at if every_method else None),
-            "minimum_diamonds": _minimum_diamonds(payout_settings.payout_minimum, valuation.per_diamond),
+            "held_until": selectors.method_hold_end(every_method[0] if every_method else None),
+            # In the diamond value's own currency, as the payout service checks it.
+            "minimum_diamonds": _minimum_diamonds(payout_settings.payout_minimum, valuation.economy.diamond_value),
             "has_two_factor": has_two_factor(request.user),
             "request_form": PayoutRequestForm(methods=methods, initial={"idempotency_key": new_request_key()}),
         },
     )
+
+
+def _not_creator(request: AuthenticatedRequest, form: CreatorApplicationForm, *, status: int = 200) -> HttpResponse:
+    """The Creator menu for a viewer: how to become a creator, their application and where it stands."""
+    latest = creator_applications.creator_application_latest(request.user)
+    context = {"form": form, "application": latest, "is_open": latest is not None and latest.status == "pending"}
+    return render(request, "payouts/not_creator.html", context, status=status)
+
+
+@require_POST
+@login_required
+def apply(request: AuthenticatedRequest) -> HttpResponse:
+    """A viewer applies to become a creator (one open application at a time); staff decide in admin."""
+    if request.user.is_creator:
+        return redirect("payouts:index")
+    form = CreatorApplicationForm(request.POST)
+    if not form.is_valid():
+        return _not_creator(request, form, status=400)
+    data = form.cleaned_data
+    try:
+        creator_applications.creator_application_submit(
+            user=request.user,
+            display_name=data["display_name"],
+            category=data["category"],
+            description=data["description"],
+            link=data["link"],
+        )
+    except creator_applications.ApplicationError as error:
+        form.add_error(None, str(error))
+        return _not_creator(request, form, status=400)
+    messages.success(request, gettext("Thanks! Our team reviews applications within a few days and will email you."))
+    return redirect("payouts:index")
 
 
 def _minimum_diamonds(minimum: Money, per_diamond: Money) -> int:
@@ -60,7 +99,7 @@ def _minimum_diamonds(minimum: Money, per_diamond: Money) -> int:
 
 
 @creator_required
-@two_factor_fresh_required(return_to="payouts:index")
+@two_factor_fresh_required(return_to="payouts:index", action=gettext_lazy("Save your payout method"))
 def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> HttpResponse:
     old = (
         get_object_or_404(PayoutMethod, pk=replaces, creator=request.user, retired_at__isnull=True)
@@ -101,7 +140,7 @@ def method_add(request: AuthenticatedRequest, replaces: int | None = None) -> Ht
 
 @require_POST
 @creator_required
-@two_factor_fresh_required(return_to="payouts:index")
+@two_factor_fresh_required(return_to="payouts:index", action=gettext_lazy("Remove your payout method"))
 def method_retire(request: AuthenticatedRequest, method_id: int) -> HttpResponse:
     method = get_object_or_404(PayoutMethod, pk=method_id, creator=request.user, retired_at__isnull=True)
     services.payout_method_retire(creator=request.user, method=method)
@@ -109,9 +148,19 @@ def method_retire(request: AuthenticatedRequest, method_id: int) -> HttpResponse
     return redirect("payouts:index")
 
 
+def _payout_request_words(request: HttpRequest) -> str:
+    diamonds = request.POST.get("diamonds", "")
+    if diamonds.isdigit() and len(diamonds) < 20:
+        count = int(diamonds)
+        return ngettext("Request a payout of %(count)s diamond", "Request a payout of %(count)s diamonds", count) % {
+            "count": format_count(count)
+        }
+    return gettext("Request your payout")
+
+
 @require_POST
 @creator_required
-@two_factor_fresh_required(return_to="payouts:index")
+@two_factor_fresh_required(return_to="payouts:index", action=_payout_request_words)
 def payout_request(request: AuthenticatedRequest) -> HttpResponse:
     methods = list(PayoutMethod.objects.filter(creator=request.user, retired_at__isnull=True))
     form = PayoutRequestForm(request.POST, methods=methods)

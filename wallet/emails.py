@@ -41,6 +41,32 @@ def topup_receipt_send(*, topup_id: int) -> None:
         )
 
 
+def topup_reversal_send(*, topup_id: int) -> None:
+    """Tell the viewer their top-up was refunded or charged back: the coins taken back, what they owe
+    (coins already spent), with a link to the receipt; in their language and time zone."""
+    topup = TopUp.objects.select_related("user", "reversal_transaction").get(pk=topup_id)
+    metadata = topup.reversal_transaction.metadata if topup.reversal_transaction else {}
+    with recipient_locale(topup.user):
+        subject = (
+            _("Your Coinsite recharge was refunded")
+            if topup.reversal == "refund"
+            else _("Your Coinsite recharge was charged back")
+        )
+        email_send(
+            to=topup.user.email,
+            subject=subject,
+            template="topup_reversal",
+            context={
+                "topup": topup,
+                "user": topup.user,
+                "clawed_back": metadata.get("clawed_back", topup.total_coins),
+                "owed": metadata.get("shortfall", 0),
+                "receipt_url": site_url("wallet:topup-detail", topup.public_id),
+                "wallet_url": site_url("wallet:index"),
+            },
+        )
+
+
 def account_frozen_send(*, email: str, reason: str) -> None:
     """Tell a user their account was frozen by staff, and why, in their language."""
     user = User.objects.filter(email=email).first()

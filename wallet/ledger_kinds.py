@@ -23,10 +23,23 @@ class HistoryType:
     order: int
 
 
+# The kinds the wallet posts itself (wallet.services, wallet.staff). A refunded or charged-back
+# top-up posts `topup.refund` / `topup.chargeback`; coins owed after one are paid back by
+# `receivable.settle` when the viewer next recharges.
+REVERSAL_KINDS = frozenset({"topup.refund", "topup.chargeback", "receivable.settle"})
+
 _history_types: dict[str, HistoryType] = {
     "recharge": HistoryType("recharge", _("Recharge"), frozenset({"topup"}), order=10),
     "correction": HistoryType("correction", _("Correction"), frozenset({"adjustment"}), order=30),
-    "refund": HistoryType("refund", _("Refund"), frozenset({"refund", "chargeback"}), order=40),
+    "refund": HistoryType("refund", _("Refunds and chargebacks"), REVERSAL_KINDS | {"refund", "chargeback"}, order=40),
+}
+# What a viewer reads for a kind when it differs from its filter's label.
+_kind_labels: dict[str, str | Promise] = {
+    "topup.refund": _("Refund"),
+    "topup.chargeback": _("Chargeback"),
+    "receivable.settle": _("Debt paid back"),
+    "refund": _("Refund"),
+    "chargeback": _("Chargeback"),
 }
 _spending_kinds: set[str] = set()
 
@@ -44,11 +57,14 @@ def history_types() -> list[HistoryType]:
 
 
 def history_label(kind: str) -> str:
-    """What a viewer reads for a ledger kind: its history type's label, or the kind made readable."""
+    """What a viewer reads for a ledger kind: its own label, its history type's, or "Other" — never
+    the internal name of the kind."""
+    if kind in _kind_labels:
+        return str(_kind_labels[kind])
     for history_type in _history_types.values():
         if kind in history_type.kinds:
             return str(history_type.label)
-    return kind.replace("_", " ").capitalize()
+    return str(_("Other"))
 
 
 def spending_kinds() -> frozenset[str]:

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import moneyed
 from babel import Locale
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 from djmoney.money import Money
 
 from coinsite.lib.currencies import CURRENCY_EXPONENTS
@@ -123,3 +123,13 @@ def format_unit_price(money: Money, *, locale: str | None = None) -> str:
     pattern.frac_prec = (UNIT_PRICE_DECIMALS, UNIT_PRICE_DECIMALS)
     text = pattern.apply(amount, locale, currency=currency_code(money.currency), currency_digits=False)
     return text.translate(_SYMBOL_FIXES)
+
+
+def format_exchange_rate(source: str, target: str, rate: Decimal, *, locale: str | None = None) -> str:
+    """ "1 USD = 0.9213 EUR" in the active language's style: up to six decimals, trailing zeros dropped
+    ("1 GBP = 1.27 USD", not "1.270000"); "" when no conversion happened (the same currency both sides),
+    where "1 USD = 1.000000 USD" would only puzzle people."""
+    if currency_code(source) == currency_code(target):
+        return ""
+    number = format_decimal(rate, format="#,##0.######", locale=locale or active_locale())
+    return f"1 {currency_code(source)} = {number} {currency_code(target)}"

@@ -427,12 +427,13 @@ def _balance_after(account: LedgerAccount, entry: LedgerEntry) -> int:
 def _row(entry: LedgerEntry, balance_after: int) -> HistoryRow:
     kind = entry.transaction.kind
     label = history_label(kind)
+    label, description = _reversal_text(entry) or (label, _description(entry.transaction, abs(entry.amount), label))
     return HistoryRow(
         entry_id=entry.pk,
         created_at=entry.created_at,
         kind=kind,
         type_label=label,
-        description=_description(entry.transaction, abs(entry.amount), label),
+        description=description,
         coins=entry.amount,
         balance_after=balance_after,
     )
@@ -450,6 +451,30 @@ def _description(transaction: LedgerTransaction, coins: int, label: str) -> str:
     if transaction.kind == "receivable.settle":
         return _("Settles coins owed after a refund or chargeback")
     return transaction.memo or label
+
+
+def _reversal_text(entry: LedgerEntry) -> tuple[str, str] | None:
+    """The type and description a viewer reads for a refund, a chargeback or a debt paid back, in their
+    language (the ledger's memo is staff's English, with staff's reason). A reversal of coins already
+    spent has two rows: the coins owed coming in, then the whole top-up going out."""
+    kind, metadata = entry.transaction.kind, entry.transaction.metadata or {}
+    if kind == "receivable.settle":
+        return history_label(kind), _("Coins you owed after a refund or chargeback, paid back from your recharge.")
+    if kind not in {"topup.refund", "topup.chargeback"}:
+        return None
+    if entry.amount > 0:
+        return _("Coins owed"), _(
+            "Already spent when the recharge was reversed: you owe them, and your next recharge pays them back first."
+        )
+    coins = format_count(-entry.amount)
+    owed = metadata.get("shortfall") or 0
+    if kind == "topup.refund":
+        text = _("Your recharge of %(coins)s coins was refunded.") % {"coins": coins}
+    else:
+        text = _("Your recharge of %(coins)s coins was charged back by your bank.") % {"coins": coins}
+    if owed:
+        text = f"{text} " + _("%(owed)s of them were already spent and are owed.") % {"owed": format_count(owed)}
+    return history_label(kind), text
 
 
 def month_recharges(user: User, now: datetime.datetime) -> list[Money]:

@@ -92,7 +92,9 @@ def topup_start(
         expires_at=checkout_expires_at(),
     )
     try:
-        session = provider.checkout_start(_checkout_request(topup))
+        # The checkout may let the payer switch, but only among the methods their country allows.
+        allowed = tuple(method for method in offer.payment_methods if method in provider.payment_methods)
+        session = provider.checkout_start(_checkout_request(topup, allowed_methods=allowed))
     except Exception as error:
         # A provider outage is expected (ProviderError); anything else (a missing API key, an SDK
         # bug) is logged in full, but the viewer still gets a plain answer and is never charged.
@@ -223,7 +225,7 @@ def _purchase(offer: RechargeOffer, *, package_id: int | None, custom_coins: int
     return Purchase(custom_coins, 0, selectors.custom_price(rate, custom_coins), None)
 
 
-def _checkout_request(topup: TopUp) -> CheckoutRequest:
+def _checkout_request(topup: TopUp, *, allowed_methods: tuple[str, ...]) -> CheckoutRequest:
     return_url = settings.SITE_URL + reverse("wallet:topup-return", args=[topup.public_id])
     return CheckoutRequest(
         reference=str(topup.public_id),
@@ -237,6 +239,7 @@ def _checkout_request(topup: TopUp) -> CheckoutRequest:
         cancel_url=f"{return_url}?cancelled=1",
         idempotency_key=f"coinsite-topup-{topup.public_id}",
         country=topup.country,
+        allowed_methods=allowed_methods,
     )
 
 
@@ -258,6 +261,7 @@ def _transition(topup: TopUp, event: PaymentEvent) -> str:
     if event.type in FINAL_FAILURE:
         if topup.status != TopUpStatus.PENDING:
             return f"ignored: already {topup.status}"
+        _record_method(topup, event)
         _set_status(topup, FINAL_FAILURE[event.type], reason=PROVIDER_REPORTED[event.type])
         return event.type
     return "ignored: still pending"
@@ -271,6 +275,7 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
     if event.amount is not None and quantize(event.amount) != quantize(topup.amount):
         logger.error("Top-up %s paid %s but expected %s; not credited.", topup.public_id, event.amount, topup.amount)
         return "refused: amount does not match"
+    _record_method(topup, event)
     if event.payment_country is not None:
         topup.payment_country = event.payment_country
         if event.payment_country != topup.user.country:
@@ -278,6 +283,13 @@ def _succeed(topup: TopUp, event: PaymentEvent) -> str:
     late = topup.status != TopUpStatus.PENDING
     topup_credit(topup=topup, reason=gettext_noop("Paid after the checkout had ended.") if late else "")
     return "credited late" if late else "credited"
+
+
+def _record_method(topup: TopUp, event: PaymentEvent) -> None:
+    """The provider's report of how the payer paid is the truth (they may switch on its page)."""
+    if event.payment_method and event.payment_method != topup.payment_method:
+        logger.info("Top-up %s paid with %s, not %s", topup.public_id, event.payment_method, topup.payment_method)
+        topup.payment_method = event.payment_method
 
 
 def _hold(topup: TopUp) -> str:
@@ -309,7 +321,7 @@ def topup_credit(*, topup: TopUp, reason: str = "") -> None:
         durable=False,
     )
     # Coins owed after an earlier refund or chargeback are settled first, in this same transaction.
-    receivables_settle(user=topup.user)
+    topup.debt_settled_coins = receivables_settle(user=topup.user)
     topup.ledger_transaction = posting
     _set_status(topup, TopUpStatus.SUCCEEDED, reason=reason)
     # Deferred import: wallet.tasks imports this module (its tasks call these services).
@@ -323,7 +335,16 @@ def _set_status(topup: TopUp, status: str, *, reason: str = "") -> None:
     topup.status_reason = reason
     topup.completed_at = timezone.now()
     topup.save(
-        update_fields=["status", "status_reason", "completed_at", "ledger_transaction", "payment_country", "updated_at"]
+        update_fields=[
+            "status",
+            "status_reason",
+            "completed_at",
+            "ledger_transaction",
+            "payment_country",
+            "payment_method",
+            "debt_settled_coins",
+            "updated_at",
+        ]
     )
 
 

@@ -259,11 +259,14 @@ def topup_reverse_coins(*, topup_id: int, staff: User, kind: str, reason: str) -
     coins = topup.total_coins
     clawed_back = min(balance, coins)
     shortfall = coins - clawed_back
+    # The wallet shows the whole reversal: coins already spent come in as owed (the receivable)
+    # before the top-up's coins go out, so the history has a row even when nothing was left to
+    # take, and no balance shown along the way is below zero. Net, the wallet loses `clawed_back`.
     lines = [(ledger.system_account(SystemAccount.COINS_ISSUED), Asset.COIN, coins)]
-    if clawed_back:
-        lines.append((wallet, Asset.COIN, -clawed_back))
     if shortfall:
         lines.append((ledger.system_account(SystemAccount.COINS_RECEIVABLE), Asset.COIN, -shortfall))
+        lines.append((wallet, Asset.COIN, shortfall))
+    lines.append((wallet, Asset.COIN, -coins))
     posting = ledger.ledger_post(
         idempotency_key=f"topup:{topup.public_id}:{kind}",
         kind=f"topup.{kind}",

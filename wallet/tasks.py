@@ -15,7 +15,7 @@ from coinsite.lib.email import email_send_claimed
 from wallet import emails, services
 from wallet.audit import AuditReport, ledger_audit_run
 from wallet.ledger import ledger_rollup_pending
-from wallet.models import LedgerAuditRun
+from wallet.models import LedgerAuditRun, TopUp
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,22 @@ def topup_send_receipt(topup_id: int) -> bool:
         claim=lambda: services.topup_receipt_claim(topup_id=topup_id),
         send=lambda: emails.topup_receipt_send(topup_id=topup_id),
         release=lambda: services.topup_receipt_release(topup_id=topup_id),
+    )
+
+
+@shared_task(**RETRY_OPTIONS)
+def topup_send_reversal_notice(topup_id: int) -> bool:
+    """Email the viewer once that their top-up was refunded or charged back (the reversal has committed)."""
+    topups = TopUp.objects.filter(pk=topup_id)
+    return email_send_claimed(
+        claim=lambda: (
+            topups.exclude(reversal="")
+            .filter(reversal_email_sent_at__isnull=True)
+            .update(reversal_email_sent_at=timezone.now())
+            == 1
+        ),
+        send=lambda: emails.topup_reversal_send(topup_id=topup_id),
+        release=lambda: topups.update(reversal_email_sent_at=None),
     )
 
 

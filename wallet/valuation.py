@@ -11,10 +11,13 @@ for each: views take the request's (`request_valuation`), services and tasks mak
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 from django.http import HttpRequest
+from djmoney.contrib.exchange.exceptions import MissingRate
+from djmoney.contrib.exchange.models import get_rate
 from djmoney.money import Money
 
 from wallet.models import CoinRate, EconomySettings
@@ -52,10 +55,25 @@ def diamonds_value(diamonds: int, per_diamond: Money) -> Money:
 
 
 class Valuation:
-    """Values for one request (or one operation): settings and per-coin prices are read once, lazily."""
+    """Values for one request (or one operation): settings and per-coin prices are read once, lazily.
 
-    def __init__(self) -> None:
+    `currency` is the currency diamonds are shown in: a creator sees their diamonds in their own payout
+    currency (`creator_currency`), converted at the stored exchange rates (read once per currency). Without
+    it, diamonds are valued in the diamond value's own currency, which is what payouts are worth.
+    """
+
+    def __init__(self, *, currency: str | None = None) -> None:
         self._rates: dict[str, CoinRate | None] = {}
+        self._exchange: dict[str, Decimal | None] = {}
+        self.currency = currency
+
+    def in_currency(self, currency: str | None) -> "Valuation":
+        """The same values shown in `currency`, sharing what was read already."""
+        sibling = Valuation(currency=currency)
+        sibling._rates, sibling._exchange = self._rates, self._exchange
+        if "economy" in self.__dict__:
+            sibling.__dict__["economy"] = self.economy
+        return sibling
 
     @cached_property
     def economy(self) -> EconomySettings:
@@ -81,25 +99,57 @@ class Valuation:
 
     @property
     def per_diamond(self) -> Money:
-        return self.economy.diamond_value
+        """One diamond's value, in the shown currency (unrounded: it is a fraction of a cent)."""
+        return self._shown(self.economy.diamond_value)
 
     def diamonds(self, diamonds: int) -> Money:
-        """What `diamonds` pay out at the staff-set diamond value."""
+        """What `diamonds` pay out at the staff-set diamond value (in the shown currency, rounded once)."""
         return diamonds_value(diamonds, self.per_diamond)
+
+    def money(self, amount: Money | None) -> Money | None:
+        """A money amount (a payout minimum, a payout's value) in the shown currency, rounded once."""
+        return None if amount is None else quantize(self._shown(amount))
+
+    def _shown(self, amount: Money) -> Money:
+        source = amount.currency.code
+        if self.currency is None or self.currency == source:
+            return amount
+        rate = self._exchange_rate(source, self.currency)
+        # No stored rate: the amount stays in its own currency (right, only not converted).
+        return amount if rate is None else Money(amount.amount * rate, self.currency)
+
+    def _exchange_rate(self, source: str, target: str) -> Decimal | None:
+        key = f"{source}:{target}"
+        if key not in self._exchange:
+            try:
+                self._exchange[key] = Decimal(get_rate(source, target))
+            except MissingRate:
+                self._exchange[key] = None
+        return self._exchange[key]
 
     def diamond_amount(self, diamonds: int) -> DiamondAmount:
         return DiamondAmount(diamonds=diamonds, value=self.diamonds(diamonds))
 
 
+def creator_currency(user: Any) -> str:
+    """The currency a creator is paid in (their payout method's), else the one they prefer."""
+    return user.payout_currency or user.preferred_currency
+
+
 def display_currency(user: Any) -> str:
-    """The currency a visitor sees amounts in: their preferred one, USD for anonymous visitors."""
-    return user.preferred_currency if user.is_authenticated else ANONYMOUS_VISITOR_CURRENCY
+    """The currency a visitor sees amounts in: a creator's own payout currency, a viewer's preferred one, USD
+    for anonymous visitors."""
+    if not user.is_authenticated:
+        return ANONYMOUS_VISITOR_CURRENCY
+    return creator_currency(user) if user.is_creator else user.preferred_currency
 
 
 def request_valuation(request: HttpRequest) -> Valuation:
-    """The request's one Valuation, made on first use: every amount on a page is valued from it."""
+    """The request's one Valuation, made on first use: every amount on a page is valued from it. A creator
+    sees diamonds in their own currency (`display_currency`)."""
     valuation = getattr(request, _REQUEST_ATTRIBUTE, None)
     if valuation is None:
-        valuation = Valuation()
+        user = request.user
+        valuation = Valuation(currency=display_currency(user) if user.is_authenticated and user.is_creator else None)
         setattr(request, _REQUEST_ATTRIBUTE, valuation)
     return valuation

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 TOPUP_STARTS = RateLimit(limit=10, window=60)  # per viewer
 HISTORY_PAGE_SIZE = 25
 RECENT_TOPUPS = 5
+TOPUPS_PAGE_SIZE = 25
 # Hosted checkouts on another origin. Chromium applies the page's CSP form-action to the redirect
 # that answers a form POST, so the Buy coins form must be allowed to land there.
 CHECKOUT_ORIGINS = {"stripe": "https://checkout.stripe.com"}
@@ -97,12 +98,16 @@ def topup_return(request: AuthenticatedRequest, public_id: uuid.UUID) -> HttpRes
 
 @login_required
 def topup_detail(request: AuthenticatedRequest, public_id: uuid.UUID) -> HttpResponse:
-    topup: TopUp = get_object_or_404(TopUp.objects.select_related("package"), public_id=public_id, user=request.user)
+    topup: TopUp = get_object_or_404(
+        TopUp.objects.select_related("package", "reversal_transaction"), public_id=public_id, user=request.user
+    )
+    reversal = topup.reversal_transaction
     return render(
         request,
         "wallet/topup_detail.html",
         {
             "topup": topup,
+            "reversal_owed": (reversal.metadata or {}).get("shortfall", 0) if reversal else 0,
             "is_pending": topup.status == TopUpStatus.PENDING,
             "method_label": PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method),
             "coin_value": request_valuation(request).coins(topup.total_coins, topup.amount.currency.code),
@@ -187,6 +192,16 @@ def index(request: AuthenticatedRequest) -> HttpResponse:
         },
         status=200 if filters.is_valid() else 400,
     )
+
+
+@require_safe
+@login_required
+def topups(request: AuthenticatedRequest) -> HttpResponse:
+    """Every top-up the viewer started, newest first, a page at a time."""
+    page = Paginator(TopUp.objects.filter(user=request.user).order_by("-created_at", "-id"), TOPUPS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "wallet/topups.html", {"page": page, "topups": list(page.object_list)})
 
 
 @require_safe

@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from backoffice.actions import reason_action
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, staff_member
-from coinsite.accounts.models import StaffAction, User
+from coinsite.accounts import creator_applications
+from coinsite.accounts.models import CreatorApplication, StaffAction, User
 from wallet import staff
 
 STAFF_ACTION_FIELDS = ("created_at", "actor", "action", "target_type", "target_id", "target_repr", "reason", "changes")
@@ -172,3 +173,53 @@ class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not rows:
             return _("No field changed.")
         return format_html_join("", "<div><strong>{}</strong>: {} → {}</div>", rows)
+
+
+@admin.register(CreatorApplication)
+class CreatorApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Viewers asking to become creators. Approving makes the user a creator; rejecting tells them why.
+    The applicant is emailed either way; decisions are in the staff audit log."""
+
+    list_display = ["display_name", "user", "category", "status", "submitted_at", "decided_by", "decided_at"]
+    list_filter = ["status", "category"]
+    search_fields = ["display_name", "user__email", "user__display_name"]
+    list_select_related = ["user", "decided_by"]
+    date_hierarchy = "submitted_at"
+    actions = ["approve", "reject"]
+    fields = readonly_fields = (
+        "user",
+        "display_name",
+        "category",
+        "description",
+        "link",
+        "status",
+        "submitted_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+        "emailed_at",
+    )
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.change_creatorapplication")
+
+    approve = reason_action(
+        name="approve",
+        description=gettext_lazy("Approve selected applications (the applicants become creators)"),
+        permissions=("decide",),
+        perform=lambda request, application, reason: creator_applications.creator_application_approve(
+            application_id=application.pk, staff=staff_member(request), reason=reason
+        ),
+        errors=(creator_applications.ApplicationError,),
+        done=gettext_lazy("application(s) approved"),
+    )
+    reject = reason_action(
+        name="reject",
+        description=gettext_lazy("Reject selected applications (the reason is emailed to the applicant)"),
+        permissions=("decide",),
+        perform=lambda request, application, reason: creator_applications.creator_application_reject(
+            application_id=application.pk, staff=staff_member(request), reason=reason
+        ),
+        errors=(creator_applications.ApplicationError,),
+        done=gettext_lazy("application(s) rejected"),
+    )

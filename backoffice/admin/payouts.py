@@ -1,17 +1,23 @@
 import datetime
+from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
-from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext, ngettext_lazy
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 
+from backoffice import display
 from backoffice.actions import reason_action, service_action
-from backoffice.forms import PayoutSettingsForm, RateForm
+from backoffice.forms import PayoutSettingsForm, RateForm, StatementRunStartForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
-from coinsite.lib.l10n import format_count
+from coinsite.lib.l10n import format_count, format_datetime_local, format_month_local
 from payouts.models import (
     EarningsRollup,
     EarningsRollupState,
@@ -23,14 +29,20 @@ from payouts.models import (
     StatementRun,
     SupporterRollup,
 )
-from payouts.services import PayoutError, payout_approve, payout_reject, payout_retry
+from payouts.selectors import payout_hold_end
+from payouts.services import PayoutError, payout_approve, payout_hold_lift, payout_reject, payout_retry
+from payouts.statements.services import StatementError, statement_run_start
+from payouts.tasks import statements_send_month
+from wallet.models import Asset
 
 
 @admin.register(StatementRun)
 class StatementRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Monthly statement runs are written by the Celery task only; staff follow their progress here."""
+    """Monthly statement runs are written by the Celery task; staff follow their progress here, and finance may
+    start a month's run by hand ("Start a statement run") or resume selected ones."""
 
-    list_display = ["month", "progress", "sent", "started_at", "finished_at"]
+    list_display = ["month", "progress", "sent_shown", "started_at", "finished_at"]
+    actions = ["resume"]
     fields = readonly_fields = (
         "month",
         "progress",
@@ -59,6 +71,58 @@ class StatementRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "percent": percent,
         }
 
+    @admin.display(description=gettext_lazy("sent"), ordering="sent")
+    def sent_shown(self, run: StatementRun) -> str:
+        return format_count(run.sent)
+
+    def has_start_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payouts.change_statementrun")
+
+    def get_urls(self) -> list[URLPattern]:
+        start = path("start/", self.admin_site.admin_view(self.start_view), name="payouts_statementrun_start")
+        return [start, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {**(extra_context or {}), "can_start": self.has_start_permission(request)}
+        return super().changelist_view(request, extra_context=context)
+
+    def start_view(self, request: HttpRequest) -> HttpResponse:
+        """Start (or resume) one month's statement emails now, instead of waiting for the 1st."""
+        if not self.has_start_permission(request):
+            raise PermissionDenied
+        form = StatementRunStartForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            month = form.cleaned_data["month"]
+            try:
+                run = statement_run_start(month=month, staff=staff_member(request))
+            except StatementError as error:
+                form.add_error(None, str(error))
+            else:
+                statements_send_month.delay(month.isoformat())
+                words = gettext("Statements for %(month)s are being sent (%(total)s users to look at).")
+                total = format_count(run.recipients_total)
+                self.message_user(request, words % {"month": format_month_local(month), "total": total})
+                return redirect("admin:payouts_statementrun_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Start a statement run"),
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/payouts/statementrun/start.html", context)
+
+    resume = service_action(
+        name="resume",
+        description=gettext_lazy("Send the rest of the selected runs now"),
+        permissions=("start",),
+        perform=lambda request, run: (
+            statement_run_start(month=run.month, staff=staff_member(request)),
+            statements_send_month.delay(run.month.isoformat()),
+        ),
+        errors=(StatementError,),
+        done=gettext_lazy("statement run(s) queued"),
+    )
+
 
 @admin.register(StatementDelivery)
 class StatementDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -73,7 +137,7 @@ class StatementDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Payouts are money records: never edited here. Staff approve or reject the ones waiting for approval."""
 
-    list_display = ["public_id", "creator", "diamonds", "value", "net", "status", "requested_at", "reviewed_by"]
+    list_display = ["public_id", "creator", "diamonds_shown", "net", "status", "requested_at", "reviewed_by"]
     list_filter = ["status", "currency", "provider"]
     search_fields = ["public_id", "creator__email", "creator__display_name", "provider_reference"]
     list_select_related = ["creator", "reviewed_by"]
@@ -83,6 +147,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+    @admin.display(description=gettext_lazy("diamonds"), ordering="diamonds")
+    def diamonds_shown(self, payout: Payout) -> str:
+        return f"{format_count(payout.diamonds)} ({display.money_text(payout.value)})"
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         # The change form stays closed to everyone; the change permission (finance) unlocks reviews.
@@ -118,11 +186,36 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(PayoutMethod)
 class PayoutMethodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["creator", "kind", "masked", "currency", "created_at", "retired_at"]
+    """Payout methods are never edited here. A method change holds the creator's payouts; once support or
+    finance have checked the change with the creator, they may lift that hold ("Lift the payout hold")."""
+
+    list_display = ["creator", "kind", "masked", "currency", "created_at", "retired_at", "payout_hold"]
     list_filter = ["kind", "currency"]
     search_fields = ["creator__email", "creator__display_name", "paypal_email"]
-    list_select_related = ["creator"]
+    list_select_related = ["creator", "hold_lifted_by"]
     exclude = ["iban", "paypal_email"]
+    actions = ["lift_hold"]
+
+    @admin.display(description=gettext_lazy("payout hold"))
+    def payout_hold(self, method: PayoutMethod) -> str:
+        if method.hold_lifted_at is not None:
+            return gettext("Lifted by %(staff)s") % {"staff": method.hold_lifted_by}
+        until = payout_hold_end(method.created_at)
+        return gettext("Until %(moment)s") % {"moment": format_datetime_local(until)} if until else "—"
+
+    def has_hold_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payouts.change_payoutmethod")
+
+    lift_hold = reason_action(
+        name="lift_hold",
+        description=gettext_lazy("Lift the payout hold of the selected methods' creators (change checked with them)"),
+        permissions=("hold",),
+        perform=lambda request, method, reason: payout_hold_lift(
+            creator=method.creator, staff=staff_member(request), reason=reason
+        ),
+        errors=(PayoutError,),
+        done=gettext_lazy("payout hold(s) lifted"),
+    )
 
 
 @admin.register(SandboxPayoutTransfer)
@@ -137,7 +230,12 @@ class SandboxPayoutTransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(EarningsRollup)
 class EarningsRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["day", "creator", "stream", "gifts", "coins", "diamonds"]
+    list_display = ["day", "creator", "stream", "gifts", "coins", "diamonds_shown"]
+
+    @admin.display(description=gettext_lazy("diamonds"), ordering="diamonds")
+    def diamonds_shown(self, rollup: EarningsRollup) -> str:
+        return display.count_with_value(Asset.DIAMOND, rollup.diamonds)
+
     search_fields = ["creator__email", "=stream__id"]
     list_select_related = ["creator", "stream"]
     date_hierarchy = "day"

@@ -6,18 +6,20 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, gettext_lazy, ngettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext_lazy
 
+from backoffice import display
 from backoffice.actions import reason_action, service_action
 from backoffice.forms import AdjustmentRequestForm, CoinPackagePriceForm, CoinRateForm, EconomySettingsForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from backoffice.services import topup_reverse
+from coinsite.lib.l10n import format_count
 from wallet import ledger, staff
 from wallet.held_topups import topup_refund_held, topup_release
 from wallet.models import (
     Adjustment,
-    AdjustmentStatus,
+    Asset,
     CoinPackage,
     CoinPackagePrice,
     CoinRate,
@@ -26,8 +28,8 @@ from wallet.models import (
     EconomySettings,
     LedgerAccount,
     LedgerAuditRun,
-    LedgerBalanceDelta,
     LedgerEntry,
+    LedgerRollupMark,
     LedgerTransaction,
     PaymentWebhookEvent,
     SpendingControls,
@@ -48,8 +50,9 @@ class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return ledger.accounts_with_balance(super().get_queryset(request))
 
     @admin.display(description=gettext_lazy("balance"), ordering="current_balance")
-    def current_balance(self, account: LedgerAccount) -> int:
-        return account.current_balance  # type: ignore[attr-defined]  # annotated by get_queryset
+    def current_balance(self, account: LedgerAccount) -> str:
+        balance = account.current_balance  # type: ignore[attr-defined]  # annotated by get_queryset
+        return display.count_with_value(account.asset, balance)
 
 
 class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -70,22 +73,22 @@ class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "transaction", "account", "asset", "amount", "created_at"]
+    list_display = ["id", "transaction", "account", "asset", "amount_shown", "created_at"]
     list_filter = ["asset", "account__kind"]
     search_fields = ["=transaction__id", "=account__id", "transaction__idempotency_key", "account__user__email"]
     list_select_related = ["transaction", "account"]
     show_full_result_count = False
 
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
+    def amount_shown(self, entry: LedgerEntry) -> str:
+        return ("+" if entry.amount > 0 else "") + display.count_with_value(entry.asset, entry.amount)
 
-@admin.register(LedgerBalanceDelta)
-class LedgerBalanceDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Cached-balance changes not yet rolled up: evidence, never edited."""
 
-    list_display = ["id", "account", "amount"]
-    list_filter = ["account__kind", "account__asset"]
-    search_fields = ["=account__id", "account__code", "account__user__email"]
-    list_select_related = ["account", "account__user"]
-    show_full_result_count = False
+@admin.register(LedgerRollupMark)
+class LedgerRollupMarkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """How far the periodic roll-up has folded append-only balances: evidence, never edited."""
+
+    list_display = ["folded_through", "updated_at"]
 
 
 @admin.register(LedgerAuditRun)
@@ -160,7 +163,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "public_id",
         "user",
-        "total_coins",
+        "total_coins_shown",
         "amount",
         "payment_method",
         "provider",
@@ -175,6 +178,10 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+    @admin.display(description=gettext_lazy("coins"))
+    def total_coins_shown(self, topup: TopUp) -> str:
+        return format_count(topup.total_coins)
 
     def has_reverse_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallet.change_topup")
@@ -248,7 +255,16 @@ class EconomySettingsAdmin(SingletonAdminMixin, AuditedAdminMixin, admin.ModelAd
     """The one row of staff-set economics (diamond value, correction approvals)."""
 
     form = EconomySettingsForm
-    list_display = ["__str__", "diamond_value", "adjustment_approval_above", "updated_at"]
+    list_display = ["__str__", "diamond_value_shown", "adjustment_approval_above_shown", "updated_at"]
+
+    @admin.display(description=gettext_lazy("diamond value"))
+    def diamond_value_shown(self, settings_row: EconomySettings) -> str:
+        # A diamond is worth a fraction of a cent ($0.005): shown to four decimals, never as "$0.00".
+        return display.money_text(settings_row.diamond_value, precise=True)
+
+    @admin.display(description=gettext_lazy("corrections need a second approval above"))
+    def adjustment_approval_above_shown(self, settings_row: EconomySettings) -> str:
+        return gettext("%(count)s coins or diamonds") % {"count": format_count(settings_row.adjustment_approval_above)}
 
 
 # --- Staff operations (posted by wallet.staff services; read-only here) ------------------------------
@@ -264,7 +280,16 @@ class WalletFreezeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(CoinReceivable)
 class CoinReceivableAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["user", "topup", "coins", "settled_coins", "created_at", "settled_at"]
+    list_display = ["user", "topup", "coins_shown", "settled_coins_shown", "created_at", "settled_at"]
+
+    @admin.display(description=gettext_lazy("coins owed"), ordering="coins")
+    def coins_shown(self, receivable: CoinReceivable) -> str:
+        return display.count_with_value(Asset.COIN, receivable.coins)
+
+    @admin.display(description=gettext_lazy("settled"), ordering="settled_coins")
+    def settled_coins_shown(self, receivable: CoinReceivable) -> str:
+        return display.count_with_value(Asset.COIN, receivable.settled_coins)
+
     list_filter = [("settled_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__email", "topup__public_id"]
     list_select_related = ["user", "topup"]
@@ -276,12 +301,17 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Corrections are requested here (finance) and posted by `wallet.staff`, never edited: large ones need
     a second staff member's approval, never the requester's."""
 
-    list_display = ["id", "user", "asset", "amount", "status", "requested_by", "requested_at", "reviewed_by"]
+    list_display = ["id", "user", "asset", "amount_shown", "status", "requested_by", "requested_at", "reviewed_by"]
     list_filter = ["status", "asset"]
     search_fields = ["=id", "user__email", "requested_by__email", "reason"]
     list_select_related = ["user", "requested_by", "reviewed_by"]
     date_hierarchy = "requested_at"
     actions = ["approve", "reject"]
+
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
+    def amount_shown(self, adjustment: Adjustment) -> str:
+        sign = "+" if adjustment.amount > 0 else ""
+        return sign + display.count_with_value(adjustment.asset, adjustment.amount)
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.has_perm("wallet.add_adjustment")
@@ -295,19 +325,15 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """The add page asks for the correction and posts it through the service (or leaves it pending)."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = AdjustmentRequestForm(request.POST or None)
+        form = AdjustmentRequestForm(request.POST or None, admin_site=self.admin_site)
         if request.method == "POST" and form.is_valid():
             try:
                 adjustment = staff.adjustment_request(staff=staff_member(request), **form.cleaned_data)
             except staff.StaffOperationError as error:
                 form.add_error(None, str(error))
             else:
-                done = (
-                    _("Adjustment %(id)s posted.")
-                    if adjustment.status == AdjustmentStatus.POSTED
-                    else _("Adjustment %(id)s waiting for a second approval.")
-                )
-                self.message_user(request, done % {"id": adjustment.pk}, messages.SUCCESS)
+                user = form.cleaned_data["user"]
+                self.message_user(request, display.adjustment_message(adjustment, user), messages.SUCCESS)
                 return redirect("admin:wallet_adjustment_changelist")
         return TemplateResponse(
             request,
@@ -316,6 +342,7 @@ class AdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "title": _("Correct a balance"),
                 "form": form,
+                "media": self.media + form.media,
                 "opts": self.model._meta,
                 "threshold": economy().adjustment_approval_above,
             },

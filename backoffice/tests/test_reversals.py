@@ -2,13 +2,13 @@
 blocks spending until the next recharge settles it, and creators' held diamonds clawed back."""
 
 import datetime
-import uuid
 
 import pytest
 from django.utils import timezone
 from djmoney.money import Money
 
 from backoffice.services import topup_reverse
+from backoffice.tests.support import paid_topup
 from coinsite.accounts.models import StaffAction
 from gifting.models import GiftEvent
 from gifting.services import GiftNotAllowed, gift_send
@@ -17,39 +17,10 @@ from payouts.models import PayoutSettings
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
 from wallet.models import Asset, CoinReceivable, TopUp, TopUpStatus
-from wallet.providers.base import PaymentEvent
-from wallet.services import topup_apply_event
 from wallet.staff import StaffOperationError
 
 pytestmark = pytest.mark.django_db
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
-
-
-def paid_topup(user, coins: int) -> TopUp:
-    """A top-up credited the way the provider's webhook credits it."""
-    topup = TopUp.objects.create(
-        user=user,
-        coins=coins,
-        amount=Money("9.99", "USD"),
-        country="US",
-        payment_method="card",
-        provider="sandbox",
-        expires_at=timezone.now() + datetime.timedelta(hours=1),
-    )
-    outcome = topup_apply_event(
-        provider_name="sandbox",
-        event=PaymentEvent(
-            event_id=f"evt-{uuid.uuid4()}",
-            type="succeeded",
-            reference=str(topup.public_id),
-            provider_session_id="",
-            amount=Money("9.99", "USD"),
-            occurred_at=timezone.now(),
-        ),
-    )
-    assert outcome == "credited"
-    topup.refresh_from_db()
-    return topup
 
 
 @pytest.fixture

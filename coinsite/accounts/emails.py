@@ -1,8 +1,10 @@
 """Emails the accounts app sends, each built from templates/emails/ and sent by `coinsite.lib.email`."""
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from coinsite.lib.email import email_send
+from coinsite.accounts.models import CreatorApplication, CreatorApplicationStatus
+from coinsite.lib.email import email_send, email_send_claimed, recipient_locale, site_url
 
 
 def staff_enrollment_code_send(*, to: str, code: str, minutes: int) -> None:
@@ -16,4 +18,34 @@ def staff_enrollment_code_send(*, to: str, code: str, minutes: int) -> None:
         subject=_("Your Coinsite staff set-up code"),
         template="staff_enrollment_code",
         context={"code": code, "minutes": minutes},
+    )
+
+
+def creator_application_decided_send(*, application_id: int) -> None:
+    """The decision on a creator application, in the applicant's language: approved (with the way to the
+    studio) or not approved (with staff's reason)."""
+    application = CreatorApplication.objects.select_related("user").get(pk=application_id)
+    if application.status == CreatorApplicationStatus.PENDING:
+        return
+    approved = application.status == CreatorApplicationStatus.APPROVED
+    unsent = CreatorApplication.objects.filter(pk=application.pk, emailed_at__isnull=True)
+
+    def send() -> None:
+        with recipient_locale(application.user):
+            email_send(
+                to=application.user.email,
+                subject=_("You are a Coinsite creator") if approved else _("Your Coinsite creator application"),
+                template="creator_application_approved" if approved else "creator_application_rejected",
+                context={
+                    "application": application,
+                    "studio_url": site_url("gifting:studio"),
+                    "apply_url": site_url("payouts:index"),
+                },
+            )
+
+    # Once, even when the task is delivered twice (a claim released again if sending fails).
+    email_send_claimed(
+        claim=lambda: unsent.update(emailed_at=timezone.now()) == 1,
+        send=send,
+        release=lambda: CreatorApplication.objects.filter(pk=application.pk).update(emailed_at=None),
     )

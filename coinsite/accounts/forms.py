@@ -7,7 +7,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy, ngettext
 
 from coinsite.accounts import services
-from coinsite.accounts.models import User
+from coinsite.accounts.models import CreatorCategory, User
 from coinsite.lib.currencies import DEFAULT_CURRENCY, currency_choices
 from coinsite.lib.l10n import country_choices, language_choices, language_or_default, time_zone_choices
 
@@ -144,3 +144,44 @@ class EmailCodeForm(forms.Form):
         max_length=20,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
     )
+
+
+class CreatorApplicationForm(forms.Form):
+    """What a viewer tells us to become a creator (their country and age are on their profile already)."""
+
+    display_name = forms.CharField(
+        label=gettext_lazy("Creator name"),
+        max_length=60,
+        help_text=gettext_lazy("Viewers see it on your streams and profile. It becomes your display name."),
+    )
+    category = forms.ChoiceField(label=gettext_lazy("What you stream"), choices=CreatorCategory.choices)
+    description = forms.CharField(
+        label=gettext_lazy("Tell us about your streams"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=gettext_lazy("What viewers will see, how often you plan to go live, and in which language."),
+    )
+    link = forms.URLField(
+        label=gettext_lazy("Where you stream or post today"),
+        required=False,
+        max_length=200,
+        assume_scheme="https",
+        help_text=gettext_lazy("A channel or profile address, if you have one."),
+    )
+    rules_accepted = forms.BooleanField(
+        label=gettext_lazy(
+            "I am 18 or older, I own or have the rights to what I stream, and I follow the community rules."
+        ),
+    )
+
+    def clean_display_name(self) -> str:
+        name = " ".join(self.cleaned_data["display_name"].split())
+        if not name:
+            raise forms.ValidationError(gettext_lazy("Enter the name viewers will see."))
+        return name
+
+    def clean_link(self) -> str:
+        link = self.cleaned_data["link"]
+        if link and not link.startswith("https://"):
+            raise forms.ValidationError(gettext_lazy("Enter an https:// address."))
+        return link

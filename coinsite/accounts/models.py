@@ -46,6 +46,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     country = CountryField(default="US")
     birth_date = models.DateField(null=True, blank=True)
     preferred_currency = models.CharField(max_length=3, choices=currency_choices, default=DEFAULT_CURRENCY)
+    # A creator's payouts' currency (their newest payout method's, set by payouts.services): the currency
+    # every amount on their creator pages is shown in. Empty until they add a method.
+    payout_currency = models.CharField(max_length=3, choices=currency_choices, blank=True, default="")
     # The language pages and emails use; "" until chosen (pages then follow the browser, emails are in English).
     language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True, default="")
     time_zone = models.CharField(max_length=64, choices=time_zone_choices, default=DEFAULT_TIME_ZONE)
@@ -200,3 +203,60 @@ class CountryChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.from_country} → {self.to_country} ({self.get_status_display()})"
+
+
+class CreatorApplicationStatus(models.TextChoices):
+    PENDING = "pending", gettext_lazy("Waiting for review")
+    APPROVED = "approved", gettext_lazy("Approved")
+    REJECTED = "rejected", gettext_lazy("Not approved")
+
+
+class CreatorCategory(models.TextChoices):
+    GAMING = "gaming", gettext_lazy("Gaming")
+    MUSIC = "music", gettext_lazy("Music")
+    ART = "art", gettext_lazy("Art and design")
+    TALK = "talk", gettext_lazy("Talk and chatting")
+    EDUCATION = "education", gettext_lazy("Education and science")
+    FITNESS = "fitness", gettext_lazy("Sport and fitness")
+    FOOD = "food", gettext_lazy("Food and cooking")
+    OTHER = "other", gettext_lazy("Something else")
+
+
+class CreatorApplication(models.Model):
+    """A viewer asking to become a creator; staff approve (the user becomes a creator) or reject it with a
+    reason, and the applicant is emailed either way. See `coinsite.accounts.creator_applications`."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="creator_applications")
+    display_name = models.CharField(max_length=60, help_text="The name viewers will see on streams.")
+    category = models.CharField(max_length=12, choices=CreatorCategory.choices)
+    description = models.TextField(max_length=1000, help_text="What they stream, in their own words.")
+    link = models.URLField(blank=True, default="", help_text="Where they stream or post today, if anywhere.")
+    status = models.CharField(
+        max_length=10, choices=CreatorApplicationStatus.choices, default=CreatorApplicationStatus.PENDING
+    )
+    submitted_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    decision_reason = models.TextField(blank=True, default="", help_text="Told to the applicant.")
+    emailed_at = models.DateTimeField(null=True, blank=True, help_text="When the applicant was told the decision.")
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(status=CreatorApplicationStatus.PENDING),
+                name="accounts_one_open_creator_application",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=CreatorApplicationStatus.values), name="accounts_creator_application_status"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=CreatorApplicationStatus.PENDING, decided_at__isnull=True)
+                | (~Q(status=CreatorApplicationStatus.PENDING) & Q(decided_at__isnull=False)),
+                name="accounts_creator_application_decided_iff_done",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.user.email}): {self.get_status_display()}"

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import country
+from coinsite.accounts import country, emails
 
 ABANDONED_SETUP_AGE = datetime.timedelta(days=1)
 
@@ -21,3 +21,9 @@ def purge_abandoned_two_factor_setups() -> int:
 def country_changes_apply_due() -> int:
     """Apply profile country changes whose 30-day cooling-off is over; idempotent."""
     return country.country_changes_apply_due()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def creator_application_email(application_id: int) -> None:
+    """Tell the applicant what staff decided (approved, or not and why)."""
+    emails.creator_application_decided_send(application_id=application_id)

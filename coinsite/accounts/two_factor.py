@@ -50,6 +50,10 @@ def totp_enrollment_confirm(*, user: User, code: str) -> tuple[TOTPDevice, list[
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("id").first()
         if device is None:
             raise CodeRefused(gettext("This setup expired. Start again to get a new QR code."))
+        # django-otp throttles every device after a wrong code, so the right code typed a second later was
+        # refused. The throttle guards a secret the guesser does not know; here the person enrolling has just
+        # been shown it (behind the sudo re-check), so a pending device is never throttled.
+        device.throttle_reset(commit=False)
         accepted = code.isdigit() and device.verify_token(code)
         if accepted:
             device.confirmed = True

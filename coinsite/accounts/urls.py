@@ -16,6 +16,7 @@ urlpatterns = [
     path("2fa/remove/", views.device_remove, name="device-remove"),
     path("2fa/login/", views.two_factor_login, name="two-factor-login"),
     path("confirm/", views.confirm, name="confirm"),
+    path("confirm/continue/", views.resume_post, name="resume"),
 ]
 
 # Sudo mode in front of allauth's own pages: these URLs shadow allauth's (included after us)

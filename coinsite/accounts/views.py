@@ -22,6 +22,7 @@ from coinsite.accounts.forms import CodeForm, ConfirmIdentityForm, EmailCodeForm
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.accounts.models import CountryChange, User
 from coinsite.accounts.stages import TwoFactorStage
+from coinsite.lib import resume
 from coinsite.lib.access import has_two_factor, sudo_is_fresh, sudo_mark_fresh, sudo_required
 from coinsite.lib.l10n import format_date_local, language_or_default, time_zone
 from coinsite.lib.urls import safe_next
@@ -43,7 +44,7 @@ def two_factor_login(request: HttpRequest) -> HttpResponse:
             request.session[FAILURES_SESSION_KEY] = failures
             if failures >= settings.TWO_FACTOR_MAX_FAILURES:
                 request.session.pop(FAILURES_SESSION_KEY, None)
-                messages.error(request, _("Too many wrong codes. Sign in again to retry."))
+                messages.error(request, _("Too many wrong codes. Log in again to retry."))
                 return stage.abort()
             form.add_error("code", str(refusal))
         else:
@@ -152,12 +153,27 @@ def confirm(request: AuthenticatedRequest) -> HttpResponse:
     form = ConfirmIdentityForm(request.POST or None, code_required=code_required)
     if request.method == "POST" and form.is_valid() and _confirm_identity(request, form, code_required=code_required):
         sudo_mark_fresh(request)
+        if next_url and resume.pending_post_waiting(request, next_url):
+            return redirect("accounts:resume")
         return redirect(next_url or "accounts:security")
     return render(
         request,
         "accounts/confirm.html",
         {"form": form, "code_required": code_required, "next": next_url},
     )
+
+
+@login_required
+def resume_post(request: AuthenticatedRequest) -> HttpResponse:
+    """After the re-check: what the interrupted form will do, and a Continue button that sends it again.
+
+    Offered once (coinsite.lib.resume); nothing runs until the person presses Continue.
+    """
+    pending = resume.pending_post_take(request)
+    if pending is None:
+        messages.info(request, _("Nothing is waiting to be continued. Start again from the page you were on."))
+        return redirect("accounts:security")
+    return render(request, "accounts/resume.html", {"pending": pending})
 
 
 @login_required
@@ -237,6 +253,8 @@ def _profile_page(
     if confirm_country:
         back = f"{reverse('accounts:profile')}?{urlencode({'country': confirm_country})}"
         confirm_url = f"{reverse('accounts:confirm')}?{urlencode({'next': back})}"
+        # The whole profile form is offered again after the re-check (coinsite.lib.resume).
+        resume.pending_post_keep(request, action=_("Save your profile with the new country"), next_url=back)
     context = {"form": form, "pending_change": pending, "confirm_url": confirm_url}
     return render(request, "accounts/profile.html", context, status=status)
 

@@ -5,6 +5,8 @@
 - `creator_required`: creator pages; anyone else gets a 403.
 - `two_factor_fresh_required(return_to=...)`: money-out pages (payouts, payout methods) need 2FA
   turned on and a code re-checked recently.
+
+A form sent while the re-check had lapsed is kept (`coinsite.lib.resume`) and offered again after it.
 """
 
 import time
@@ -21,7 +23,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_otp import user_has_device
+
+from coinsite.lib.resume import pending_post_keep
 
 SUDO_SESSION_KEY = "coinsite_sudo_until"
 
@@ -46,6 +51,17 @@ def _with_next(url_name: str, request: HttpRequest, next_url: str | None = None)
     return redirect(f"{reverse(url_name)}?{urlencode({'next': next_url or request.get_full_path()})}")
 
 
+def recheck_redirect(request: HttpRequest, *, next_url: str, action: object = None) -> HttpResponse:
+    """To the re-check page, back to `next_url` after it; a form sent meanwhile is kept to be continued.
+
+    `action` says what the form does: a text, or a function of the request (to name the amount sent).
+    """
+    if request.method == "POST":
+        words = action(request) if callable(action) else action
+        pending_post_keep(request, action=str(words or gettext_lazy("Continue what you were doing")), next_url=next_url)
+    return _with_next("accounts:confirm", request, next_url)
+
+
 def sudo_required(view: View) -> View:
     """Send the user to the re-check page unless they confirmed it was them very recently."""
 
@@ -54,7 +70,7 @@ def sudo_required(view: View) -> View:
         if not request.user.is_authenticated:
             return _with_next("account_login", request)
         if not sudo_is_fresh(request):
-            return _with_next("accounts:confirm", request)
+            return recheck_redirect(request, next_url=request.get_full_path())
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -73,11 +89,12 @@ def creator_required(view: View) -> View:
     return wrapper
 
 
-def two_factor_fresh_required(*, return_to: str) -> Callable[[View], View]:
+def two_factor_fresh_required(*, return_to: str, action: object = None) -> Callable[[View], View]:
     """Money-out pages need 2FA, re-checked with a code in the last few minutes (sudo mode).
 
-    A POST whose re-check expired lands on the page named `return_to` afterwards (the POST cannot be
-    replayed); a GET comes back to itself.
+    A POST whose re-check expired is kept and offered again after it, described as `action` (it is
+    never replayed unasked); without it the person lands on the page named `return_to`. A GET comes
+    back to itself.
     """
 
     def decorator(view: View) -> View:
@@ -90,7 +107,7 @@ def two_factor_fresh_required(*, return_to: str) -> Callable[[View], View]:
                 return redirect("accounts:security")
             if not sudo_is_fresh(request):
                 target = request.get_full_path() if request.method == "GET" else reverse(return_to)
-                return _with_next("accounts:confirm", request, target)
+                return recheck_redirect(request, next_url=target, action=action)
             return view(request, *args, **kwargs)
 
         return wrapper

@@ -2,7 +2,8 @@
 
 `email_send(template="topup_receipt", ...)` renders `emails/topup_receipt.txt` and, unless
 `html=False`, `emails/topup_receipt.html`, which extends `emails/base.html` (the frame and the
-styles every HTML email shares). The context always has `site_url`, for absolute links.
+styles every HTML email shares). The context always has `site_url`, for absolute links, and
+`support_email` (settings.SUPPORT_EMAIL).
 
 An email to a person is written in their language and shows times in their time zone: build it
 (subject, context, attachments) and send it inside `with recipient_locale(user):`.
@@ -56,7 +57,7 @@ def email_send(
     """Render emails/<template>.txt (and .html) with `context`, in the active language and time zone (see
     `recipient_locale`), and send it now; attachments are (filename, content, mimetype). Raises what the
     mail backend raises, so callers can release a claim."""
-    context = {"site_url": settings.SITE_URL, **context}
+    context = {"site_url": settings.SITE_URL, "support_email": settings.SUPPORT_EMAIL, **context}
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"emails/{template}.txt", context),

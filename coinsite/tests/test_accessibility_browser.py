@@ -75,6 +75,8 @@ KEY_PAGES = [
     KeyPage("two-factor settings", "/accounts/2fa/", (VIEWER, CREATOR)),
     KeyPage("two-factor setup", "/accounts/2fa/setup/", (VIEWER,)),
     KeyPage("sudo re-check", "/accounts/confirm/", (VIEWER,)),
+    KeyPage("API tokens", "/accounts/api-tokens/", (VIEWER, CREATOR)),
+    KeyPage("webhooks", "/live/studio/webhooks/", (CREATOR,)),
 ]
 # Reached only in the middle of a journey, so they are checked there (see `log_in_as`, `crawl_as`).
 TWO_FACTOR_LOGIN = KeyPage("two-factor login", "/accounts/2fa/login/", (CREATOR,))

@@ -29,6 +29,7 @@ CONFIG_VARS = [
     "ALLOW_SANDBOX_PROVIDERS",
     "HOST",
     "PORT",
+    "SUPPORT_EMAIL",
 ]
 PRODUCTION = {
     "DEBUG": "false",
@@ -85,6 +86,8 @@ def test_production_mode_refuses_to_start_without_a_required_variable(name):
         ({"PAYOUT_PROVIDER": "wire"}, "PAYOUT_PROVIDER must be 'sandbox' or 'paypal', got 'wire'"),
         ({"PAYPAL_MODE": "test"}, "PAYPAL_MODE must be 'sandbox' or 'live', got 'test'"),
         ({"ALLOW_SANDBOX_PROVIDERS": "perhaps"}, "ALLOW_SANDBOX_PROVIDERS must be a boolean"),
+        ({"SUPPORT_EMAIL": "help desk"}, "SUPPORT_EMAIL must be an email address"),
+        ({"SUPPORT_EMAIL": "help@x.example?subject=hi"}, "SUPPORT_EMAIL must be an email address"),
     ],
 )
 def test_production_mode_names_the_bad_variable(overrides, message):

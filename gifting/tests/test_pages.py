@@ -124,7 +124,8 @@ def test_the_same_form_posted_twice_charges_once(alice_client, alice, bob, strea
     assert "You sent 5 × Rose to Bob." in page
 
 
-def test_each_page_load_renders_a_new_idempotency_key(alice_client, stream, rose):
+def test_each_page_load_renders_a_new_idempotency_key(alice_client, alice, stream, rose):
+    fund(alice, 10)  # a viewer without coins is shown "Buy coins", not the form
     url = reverse("gifting:stream", args=[stream.pk])
     assert key_in(alice_client.get(url).content.decode()) != key_in(alice_client.get(url).content.decode())
 
@@ -330,6 +331,18 @@ def test_studio_explains_obs_and_shows_the_ingest_and_playback_addresses(bob_cli
     assert "MediaMTX" in html and "OBS" in html
 
 
+def test_studio_puts_go_live_first_and_says_optional_once(bob_client):
+    html = bob_client.get(reverse("gifting:studio")).content.decode()
+
+    assert "(optional) (optional)" not in html
+    assert "(optional)</span> <span" not in html
+    for field, label in (("stream_url", "Stream link"), ("goal_coins", "Goal in coins")):
+        assert f'for="id_{field}">{label} <span class="muted">(optional)</span></label>' in html
+    go_live = html.index('data-testid="go-live"')
+    assert go_live < html.index('data-testid="profile-form"')
+    assert go_live < html.index("Stream overlay")
+
+
 def test_go_live_with_a_bad_link_is_400_and_starts_nothing(bob_client, bob):
     response = bob_client.post(reverse("gifting:studio-start"), {"title": "Jam", "stream_url": "javascript:alert(1)"})
     assert response.status_code == 400
@@ -350,7 +363,7 @@ def test_studio_shows_incoming_gifts_and_diamonds_with_money_value(bob_client, a
 
     html = bob_client.get(reverse("gifting:studio")).content.decode()
 
-    assert "<strong>500 diamonds</strong>" in html and "($2.50)" in html
+    assert "<strong>500 diamonds</strong>" in html and "(£1.97)" in html  # $2.50 in Bob's pounds
     assert "Anonymous" in html and "2 × Test Cake" in html
     assert "Alice" not in html
 
@@ -372,9 +385,10 @@ def test_viewers_cannot_end_a_stream(alice_client, stream):
     assert stream.is_live
 
 
-# Measured 12 for a logged-in viewer with gifts, chat and a leaderboard (the chat is one read); a tap, a chat
-# message or a live event never renders the page again.
-STREAM_PAGE_QUERY_BUDGET = 12
+# Measured 13 for a logged-in viewer with gifts, chat and a leaderboard (the chat is one read, and one read
+# asks whether the viewer may gift at all, so the tray can say why not); a tap, a chat message or a live event
+# never renders the page again.
+STREAM_PAGE_QUERY_BUDGET = 13
 
 
 def test_the_stream_page_stays_within_its_query_budget(

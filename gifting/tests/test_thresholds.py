@@ -162,4 +162,4 @@ def test_studio_values_diamonds_at_the_staff_setting(client, bob, alice, stream,
     html = client.get(reverse("gifting:studio")).content.decode()
 
     assert GiftEvent.objects.count() == 1
-    assert '40 diamonds</strong> <span class="coin-value">($10.00)' in html
+    assert '40 diamonds</strong> <span class="coin-value">(£7.86)' in html  # $10.00 in Bob's pounds (0.7862)

@@ -80,8 +80,19 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
             supporter.diamonds,
             *_money_cells(supporter.value),
         ]
+    for clawback_line in statement.clawbacks:
+        clawback = clawback_line.clawback
+        yield [
+            "clawback",
+            _day(clawback.at),
+            clawback.source,
+            "",
+            "",
+            -clawback.diamonds,
+            *_money_cells(-clawback_line.value),
+        ]
     for payout_line in statement.payouts:
-        yield from _payout_rows(payout_line.payout)
+        yield from _payout_rows(payout_line.payout, payout_line.value)
     yield [
         "total",
         last,
@@ -94,6 +105,8 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     yield _diamond_row(statement, "total", last, _("Diamonds earned"), statement.diamonds_earned, count=statement.gifts)
     yield _diamond_row(statement, "total", last, _("Diamonds requested for payout"), statement.diamonds_requested)
     yield _diamond_row(statement, "total", last, _("Diamonds returned from payouts"), statement.diamonds_returned)
+    if statement.clawbacks:
+        yield _diamond_row(statement, "total", last, _("Diamonds clawed back"), -statement.diamonds_clawed_back)
     if statement.diamonds_other:
         yield _diamond_row(statement, "total", last, _("Other changes (adjustments)"), statement.diamonds_other)
     for label, amounts in (
@@ -106,10 +119,10 @@ def _creator_rows(statement: CreatorStatement) -> Iterable[list]:
     yield _diamond_row(statement, "balance", last, _("Diamonds at the end of the month"), statement.diamonds_end)
 
 
-def _payout_rows(payout: Payout) -> Iterable[list]:
+def _payout_rows(payout: Payout, value: Money) -> Iterable[list]:
     day = payout.requested_at.astimezone(datetime.UTC).date().isoformat()
     text = _("Payout %(id)s (%(status)s)") % {"id": payout.public_id, "status": payout.get_status_display()}
-    yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(payout.value)]
+    yield ["payout", day, text, 1, "", payout.diamonds, *_money_cells(value)]
     if payout.gross is not None and payout.exchange_rate is not None:  # converted: both are stored together
         converted = _("Payout %(id)s converted at %(rate)s %(source)s→%(target)s") % {
             "id": payout.public_id,
@@ -117,6 +130,8 @@ def _payout_rows(payout: Payout) -> Iterable[list]:
             "source": payout.value.currency.code,
             "target": payout.currency,
         }
+        if payout.value.currency.code == payout.currency:  # nothing was converted
+            converted = _("Payout %(id)s") % {"id": payout.public_id}
         yield [
             "payout-gross",
             day,
@@ -189,8 +204,21 @@ def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
         "",
         *_money_cells(statement.gifts_value),
     ]
+    for reversal in statement.reversals:
+        topup = reversal.topup
+        assert topup.reversed_at is not None  # a reversal line is a reversed top-up
+        if topup.reversal == "refund":
+            text = _("Recharge %(id)s refunded") % {"id": topup.public_id}
+        else:
+            text = _("Recharge %(id)s charged back") % {"id": topup.public_id}
+        if reversal.owed:
+            # Translators: the line above, then how many of its coins were already spent.
+            text = _("%(line)s (%(coins)s coins already spent, owed)") % {"line": text, "coins": reversal.owed}
+        yield _coin_row(statement, "reversal", _day(topup.reversed_at), text, -reversal.taken_back)
+    if statement.debt_paid_back:
+        yield _coin_row(statement, "total", last, _("Owed coins paid back from recharges"), -statement.debt_paid_back)
     if statement.coins_other:
-        yield _coin_row(statement, "total", last, _("Other changes (refunds, corrections)"), statement.coins_other)
+        yield _coin_row(statement, "total", last, _("Other changes (corrections)"), statement.coins_other)
     yield _coin_row(statement, "balance", last, _("Coins at the end of the month"), statement.coins_end)
 
 

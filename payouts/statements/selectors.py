@@ -4,7 +4,7 @@ A statement is computed from the records themselves (gift events, top-ups, payou
 ledger (balances at the month's boundaries, from entries dated before them), never from cached
 balances, so a statement for any past month is the same whenever it is asked for. Months are in
 UTC, as everywhere on the site. The waterfall always adds up: whatever moved a balance that is
-not a gift, a recharge or a payout (staff adjustments, refunds, clawbacks) is its own line.
+not a gift, a recharge or a payout (clawbacks, staff adjustments, refunds) is its own line.
 
 Money values come from one `wallet.valuation.Valuation` per statement: coins at the user's
 currency's base price, diamonds at today's diamond value.
@@ -23,10 +23,11 @@ from djmoney.money import Money
 from coinsite.accounts.models import User
 from coinsite.lib.dates import current_month, month_start, next_month, previous_month
 from gifting.models import GiftEvent
+from payouts.earnings import Clawback, clawbacks_since
 from payouts.models import Payout, PayoutStatus
 from wallet.models import Asset, LedgerEntry, TopUp, TopUpStatus
 from wallet.selectors import user_currency
-from wallet.valuation import Valuation
+from wallet.valuation import Valuation, creator_currency
 
 
 def first_month(user: User) -> datetime.date:
@@ -80,9 +81,18 @@ class SupporterLine:
 
 
 @dataclass(frozen=True)
+class ClawbackLine:
+    """Diamonds taken back this month, and the reversed top-up they came from."""
+
+    clawback: Clawback
+    value: Money
+
+
+@dataclass(frozen=True)
 class PayoutLine:
     payout: Payout
     is_paid_this_month: bool
+    value: Money  # the payout's diamonds in the creator's currency (the payout itself keeps its own record)
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,7 @@ class CreatorStatement:
 
     user: User
     month: datetime.date
-    currency: str  # the creator's own currency, for what the coins they received are worth
+    currency: str  # the creator's own (payout) currency: every coin and diamond value is in it
     is_complete: bool
     diamonds_start: int
     diamonds_end: int
@@ -102,6 +112,7 @@ class CreatorStatement:
     diamonds_earned: int
     diamonds_requested: int  # moved to payout clearing this month
     diamonds_returned: int  # back from failed or rejected payouts
+    clawbacks: list[ClawbackLine]  # taken back after a viewer's top-up was refunded or charged back
     payouts: list[PayoutLine]
     paid_diamonds: int
     paid_value: list[Money]
@@ -112,14 +123,23 @@ class CreatorStatement:
     kind: str = field(default="creator", init=False)
 
     @property
+    def diamonds_clawed_back(self) -> int:
+        return sum(line.clawback.diamonds for line in self.clawbacks)
+
+    @property
+    def diamonds_clawed_back_value(self) -> Money:
+        return self.valuation.diamonds(self.diamonds_clawed_back)
+
+    @property
     def diamonds_other(self) -> int:
-        """Adjustments, clawbacks and anything else that moved the balance (the waterfall's remainder)."""
+        """Staff adjustments and anything else that moved the balance (the waterfall's remainder)."""
         return (
             self.diamonds_end
             - self.diamonds_start
             - self.diamonds_earned
             + self.diamonds_requested
             - self.diamonds_returned
+            + self.diamonds_clawed_back
         )
 
     @property
@@ -152,12 +172,36 @@ class CreatorStatement:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.diamonds_start or self.diamonds_end or self.gifts or self.payouts or self.diamonds_other)
+        return not (
+            self.diamonds_start
+            or self.diamonds_end
+            or self.gifts
+            or self.payouts
+            or self.clawbacks
+            or self.diamonds_other
+        )
 
 
 @dataclass(frozen=True)
 class RechargeLine:
     topup: TopUp
+
+
+@dataclass(frozen=True)
+class ReversalLine:
+    """A recharge refunded or charged back this month: coins taken from the wallet, and those owed."""
+
+    topup: TopUp
+
+    @property
+    def taken_back(self) -> int:
+        metadata = self.topup.reversal_transaction.metadata if self.topup.reversal_transaction else {}
+        return int(metadata.get("clawed_back", self.topup.total_coins))
+
+    @property
+    def owed(self) -> int:
+        metadata = self.topup.reversal_transaction.metadata if self.topup.reversal_transaction else {}
+        return int(metadata.get("shortfall", 0))
 
 
 @dataclass(frozen=True)
@@ -182,12 +226,30 @@ class ViewerStatement:
     gifts: list[GiftSentLine]
     gifts_coins: int
     valuation: Valuation = field(compare=False, repr=False)
+    reversals: list[ReversalLine] = field(default_factory=list)
+    debt_paid_back: int = 0  # coins of this month's recharges that paid what was owed after a reversal
     kind: str = field(default="viewer", init=False)
 
     @property
+    def reversed_coins(self) -> int:
+        """Coins taken back from the wallet by this month's refunds and chargebacks."""
+        return sum(line.taken_back for line in self.reversals)
+
+    @property
     def coins_other(self) -> int:
-        """Refunds, corrections and anything else that moved the balance (the waterfall's remainder)."""
-        return self.coins_end - self.coins_start - self.recharged_coins + self.gifts_coins
+        """Corrections and anything else that moved the balance (the waterfall's remainder)."""
+        return (
+            self.coins_end
+            - self.coins_start
+            - self.recharged_coins
+            + self.gifts_coins
+            + self.reversed_coins
+            + self.debt_paid_back
+        )
+
+    @property
+    def reversed_coins_value(self) -> Money | None:
+        return self.valuation.coins(self.reversed_coins, self.currency)
 
     @property
     def coins_start_value(self) -> Money | None:
@@ -211,7 +273,9 @@ class ViewerStatement:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.coins_start or self.coins_end or self.recharges or self.gifts or self.coins_other)
+        return not (
+            self.coins_start or self.coins_end or self.recharges or self.gifts or self.coins_other or self.reversals
+        )
 
 
 Statement = CreatorStatement | ViewerStatement
@@ -223,8 +287,9 @@ Statement = CreatorStatement | ViewerStatement
 def creator_statement(
     user: User, month: datetime.date, *, now: datetime.datetime | None = None, valuation: Valuation | None = None
 ) -> CreatorStatement:
-    """The creator's statement for `month` (first day of a month, UTC)."""
-    valuation = valuation or Valuation()
+    """The creator's statement for `month` (first day of a month, UTC), every value in their own currency."""
+    currency = creator_currency(user)
+    valuation = (valuation or Valuation()).in_currency(currency)
     start, end = month_start(month), month_start(next_month(month))
     events = GiftEvent.objects.filter(creator=user, created_at__gte=start, created_at__lt=end).order_by()
     gift_days = _gift_days(events, valuation)
@@ -235,12 +300,19 @@ def creator_statement(
         .select_related("method")
         .order_by("requested_at", "id")
     )
-    lines = [PayoutLine(payout=payout, is_paid_this_month=_paid_within(payout, start, end)) for payout in payouts]
+    lines = [
+        PayoutLine(
+            payout=payout,
+            is_paid_this_month=_paid_within(payout, start, end),
+            value=valuation.money(payout.value) or payout.value,
+        )
+        for payout in payouts
+    ]
     paid = [line.payout for line in lines if line.is_paid_this_month]
     return CreatorStatement(
         user=user,
         month=month,
-        currency=user_currency(user),
+        currency=currency,
         is_complete=end <= (now or timezone.now()),
         diamonds_start=_balance_before(user, Asset.DIAMOND, start),
         diamonds_end=_balance_before(user, Asset.DIAMOND, end),
@@ -251,9 +323,13 @@ def creator_statement(
         diamonds_earned=sum(line.diamonds for line in gift_days),
         diamonds_requested=moves.get("payout.request", 0),
         diamonds_returned=moves.get("payout.return", 0),
+        clawbacks=[
+            ClawbackLine(clawback=clawback, value=valuation.diamonds(clawback.diamonds))
+            for clawback in clawbacks_since(user, start, end)
+        ],
         payouts=lines,
         paid_diamonds=sum(payout.diamonds for payout in paid),
-        paid_value=money_totals(payout.value for payout in paid),
+        paid_value=money_totals(line.value for line in lines if line.is_paid_this_month),
         paid_gross=money_totals(payout.gross for payout in paid),
         paid_fees=money_totals(payout.fee for payout in paid),
         paid_net=money_totals(payout.net for payout in paid),
@@ -278,6 +354,11 @@ def viewer_statement(
         .select_related("creator", "stream", "gift")
         .order_by("created_at", "id")
     )
+    reversed_topups = (
+        TopUp.objects.filter(user=user, reversed_at__gte=start, reversed_at__lt=end)
+        .select_related("reversal_transaction")
+        .order_by("reversed_at", "id")
+    )
     return ViewerStatement(
         user=user,
         month=month,
@@ -291,6 +372,8 @@ def viewer_statement(
         gifts=[GiftSentLine(event=event, value=valuation.coins(event.coins, currency)) for event in events],
         gifts_coins=sum(event.coins for event in events),
         valuation=valuation,
+        reversals=[ReversalLine(topup=topup) for topup in reversed_topups],
+        debt_paid_back=sum(topup.debt_settled_coins for topup in topups),
     )
 
 

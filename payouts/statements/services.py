@@ -11,11 +11,12 @@ import datetime
 import logging
 from smtplib import SMTPRecipientsRefused
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from coinsite.accounts.models import User
+from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from coinsite.lib.dates import month_start, next_month
 from coinsite.lib.locks import LockClass, advisory_lock
 from payouts import emails
@@ -46,6 +47,21 @@ def statement_run_get(*, month: datetime.date, now: datetime.datetime | None = N
     run, _created = StatementRun.objects.get_or_create(
         month=month, defaults={"recipients_total": _candidates().count()}
     )
+    return run
+
+
+def statement_run_start(*, month: datetime.date, staff: User) -> StatementRun:
+    """A staff member starts (or resumes) a month's run by hand; audited. The caller queues the sending task.
+
+    The same checks as the monthly task (the month must have ended); starting a finished or running month
+    again sends nothing twice (the per-user claims).
+    """
+    if staff is None or not staff.is_staff:
+        raise StatementError("Only staff can do this.")
+    with transaction.atomic(durable=True):
+        run = statement_run_get(month=month)
+        staff_action_record(actor=staff, action="statements.start", target=run, after=model_snapshot(run))
+    logger.info("Statements for %s started by staff %s", month, staff.pk)
     return run
 
 

@@ -47,10 +47,11 @@ def test_dashboard_shows_every_diamond_amount_with_its_money_value(creator_clien
 
     page = creator_client.get(reverse("payouts:index")).content.decode()
 
-    assert re.search(r'data-testid="available">.*12,345 diamonds.*\(\$61\.73\)', page)
-    assert re.search(r'data-testid="on-hold">.*0 diamonds.*\(\$0\.00\)', page)
+    # Bob is paid in pounds: every amount is in pounds ($61.73 at the stored 0.7862).
+    assert re.search(r'data-testid="available">.*12,345 diamonds.*\(£48\.53\)', page)
+    assert re.search(r'data-testid="on-hold">.*0 diamonds.*\(£0\.00\)', page)
     assert "chart.umd.min.js" in page and 'id="earnings-data"' in page
-    assert "Minimum $50.00 (10,000 diamonds)" in page or "Add a bank account or PayPal first" in page
+    assert "Minimum £39.31 (10,000 diamonds)" in page or "Add a bank account or PayPal first" in page
 
 
 def test_viewers_see_an_explanation_not_a_dashboard(client, alice):
@@ -165,17 +166,17 @@ def test_chart_data_and_supporters_with_anonymous_gifts_in_one_row(creator_clien
         re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", row)).strip()
         for row in re.findall(r"<tr>(.*?)</tr>", supporters, re.S)[1:]
     ]
-    assert rows == ["Anonymous 2 20 diamonds ($0.10)", "Alice 1 10 diamonds ($0.05)"]
+    assert rows == ["Anonymous 2 20 diamonds (£0.08)", "Alice 1 10 diamonds (£0.04)"]
     assert "Carol" not in page
     # The chart's text alternative: the canvas points at a summary, and every day is in a table.
     assert 'role="img" aria-label="Bar chart of the diamonds earned per day" aria-describedby="chart-summary"' in page
     today = f"{timezone.now():%-d %b}"
     assert text_of(page, "chart-summary", "ul") == (
-        f"Last 30 days: 30 diamonds ($0.15) — best day {today}: 30 diamonds ($0.15) "
-        f"Last 90 days: 30 diamonds ($0.15) — best day {today}: 30 diamonds ($0.15)"
+        f"Last 30 days: 30 diamonds (£0.12) — best day {today}: 30 diamonds (£0.12) "
+        f"Last 90 days: 30 diamonds (£0.12) — best day {today}: 30 diamonds (£0.12)"
     )
     assert text_of(page, "chart-table", "table").startswith(
-        f"Day (UTC) Diamonds earned {timezone.now():%-d %b %Y} 30 diamonds ($0.15) "
+        f"Day (UTC) Diamonds earned {timezone.now():%-d %b %Y} 30 diamonds (£0.12) "
     )
 
 

@@ -47,6 +47,11 @@ def usd(amount: str) -> Money:
     return Money(Decimal(amount), "USD")
 
 
+def gbp(amount: str) -> Money:
+    """Bob is paid in pounds, so his statement shows every value in pounds (at the stored 0.7862 a dollar)."""
+    return Money(Decimal(amount), "GBP")
+
+
 # --- Data as the real flows leave it --------------------------------------------------------------
 
 
@@ -203,22 +208,23 @@ def test_creator_statement_is_the_full_waterfall(bob, month_of_activity, live):
     statement = creator_statement(bob, THIS_MONTH)
 
     assert statement.diamonds_start == 5_000
-    assert statement.diamonds_start_value == usd("25.00")
+    assert statement.currency == "GBP"
+    assert statement.diamonds_start_value == gbp("19.66")  # $25.00
     assert [
         (line.day, line.stream_title, line.gifts, line.coins, line.diamonds, line.value) for line in statement.gift_days
-    ] == [(timezone.now().date(), "Friday night sketching", 3, 600, 600, usd("3.00"))]
+    ] == [(timezone.now().date(), "Friday night sketching", 3, 600, 600, gbp("2.36"))]
     assert (statement.gifts, statement.coins_received, statement.diamonds_earned) == (3, 600, 600)
     assert statement.coins_received_value == coin_value(600, "GBP")
-    assert statement.diamonds_earned_value == usd("3.00")
+    assert statement.diamonds_earned_value == gbp("2.36")
     assert (statement.diamonds_requested, statement.diamonds_returned, statement.diamonds_other) == (4_000, 0, 0)
     assert statement.diamonds_end == 5_000 + 600 - 4_000
-    assert statement.diamonds_end_value == usd("8.00")
+    assert statement.diamonds_end_value == gbp("6.29")
     [line] = statement.payouts
     assert line.is_paid_this_month
-    assert (line.payout.diamonds, line.payout.value) == (4_000, usd("20.00"))
+    assert (line.payout.diamonds, line.payout.value, line.value) == (4_000, usd("20.00"), gbp("15.72"))
     assert line.payout.exchange_rate == Decimal("0.79")
     assert statement.paid_diamonds == 4_000
-    assert statement.paid_value == [usd("20.00")]
+    assert statement.paid_value == [gbp("15.72")]
     assert statement.paid_gross == [Money("15.80", "GBP")]
     assert statement.paid_fees == [Money("0.32", "GBP")]
     assert statement.paid_net == [Money("15.48", "GBP")]
@@ -228,8 +234,8 @@ def test_anonymous_senders_stay_anonymous_to_the_creator(bob, month_of_activity)
     statement = creator_statement(bob, THIS_MONTH)
 
     assert [(line.name, line.is_anonymous, line.gifts, line.coins, line.value) for line in statement.supporters] == [
-        ("Alice", False, 1, 200, usd("1.00")),
-        ("Anonymous supporters", True, 2, 400, usd("2.00")),  # Alice's anonymous Rose and Carol's three
+        ("Alice", False, 1, 200, gbp("0.79")),
+        ("Anonymous supporters", True, 2, 400, gbp("1.57")),  # Alice's anonymous Rose and Carol's three
     ]
     text = statement_csv(statement)
     assert "Carol" not in text
@@ -363,15 +369,15 @@ def test_creator_csv_carries_payout_fees_and_exchange(bob, month_of_activity):
     for row in rows[1:]:
         by_section.setdefault(row[0], []).append(row)
 
-    assert [row[2:] for row in by_section["gifts"]] == [["Friday night sketching", "3", "600", "600", "3.00", "USD"]]
-    assert [row[3:] for row in by_section["payout"]] == [["1", "", "4000", "20.00", "USD"]]
+    assert [row[2:] for row in by_section["gifts"]] == [["Friday night sketching", "3", "600", "600", "2.36", "GBP"]]
+    assert [row[3:] for row in by_section["payout"]] == [["1", "", "4000", "15.72", "GBP"]]
     assert by_section["payout-gross"][0][2].endswith("at 0.79 USD→GBP")
     assert by_section["payout-gross"][0][6:] == ["15.80", "GBP"]
     assert by_section["payout-fee"][0][6:] == ["0.32", "GBP"]
     assert by_section["payout-net"][0][6:] == ["15.48", "GBP"]
     assert [row[2:] for row in by_section["balance"]] == [
-        ["Diamonds at the start of the month", "", "", "5000", "25.00", "USD"],
-        ["Diamonds at the end of the month", "", "", "1600", "8.00", "USD"],
+        ["Diamonds at the start of the month", "", "", "5000", "19.66", "GBP"],
+        ["Diamonds at the end of the month", "", "", "1600", "6.29", "GBP"],
     ]
 
 
@@ -402,7 +408,7 @@ def test_each_user_gets_one_email_with_the_csv_attached(alice, bob, carol, month
     by_user = {message.to[0]: message for message in mail.outbox}
     bob_email = by_user["bob@example.com"]
     assert bob_email.subject == f"Your Coinsite statement for {THIS_MONTH:%B %Y}"
-    assert "Diamonds earned:          +600 ($3.00)" in bob_email.body
+    assert "Diamonds earned:          +600 (£2.36)" in bob_email.body
     assert "Net paid out this month:  £15.48" in bob_email.body
     [(html, mimetype)] = bob_email.alternatives
     assert mimetype == "text/html" and "£15.48" in html
@@ -568,8 +574,9 @@ def test_a_creator_sees_the_waterfall_page(client, bob, month_of_activity):
 
     page = client.get(month_url("statement", THIS_MONTH)).content.decode()
 
-    assert "+600 diamonds ($3.00)" in page
-    assert "\N{MINUS SIGN}4,000 diamonds ($20.00)" in page
+    assert "+600 diamonds (£2.36)" in page
+    assert "\N{MINUS SIGN}4,000 diamonds (£15.72)" in page
+    assert "$" not in page.split('data-testid="waterfall"')[1].split("</dl>")[0]
     assert "1 USD = 0.79 GBP" in page
     assert "£15.48" in page
     assert "Anonymous supporters" in page and "Carol" not in page

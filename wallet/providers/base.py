@@ -64,10 +64,17 @@ class CheckoutRequest:
     cancel_url: str
     idempotency_key: str
     country: str = ""  # the account's effective country (the sandbox offers it as the billing country)
+    # Every method the payer's country allows (the checkout may offer to switch between them);
+    # empty means only `payment_method`.
+    allowed_methods: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.payment_method not in PAYMENT_METHODS:
             raise UnsupportedPaymentMethod(f"Unknown payment method {self.payment_method!r}.")
+        if any(method not in PAYMENT_METHODS for method in self.allowed_methods):
+            raise UnsupportedPaymentMethod(f"Unknown payment method in {self.allowed_methods!r}.")
+        if self.allowed_methods and self.payment_method not in self.allowed_methods:
+            raise UnsupportedPaymentMethod(f"{self.payment_method!r} is not among the allowed methods.")
         if self.amount.amount <= 0:
             raise ValueError("A checkout amount must be positive.")
         if not self.reference or not self.idempotency_key:
@@ -93,6 +100,9 @@ class PaymentEvent:
     # did not); None when this event carries none at all. A paid top-up is credited only when it
     # matches the account's country (wallet.services).
     payment_country: str | None = None
+    # How the payer actually paid at the provider (one of PAYMENT_METHODS), None when the event does
+    # not say; it is what the top-up records, whatever was picked on Coinsite before the checkout.
+    payment_method: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
@@ -111,6 +121,8 @@ def webhook_event_check(event: PaymentEvent) -> None:
         raise WebhookRejected("The event has no id.")
     if event.payment_country is not None and not COUNTRY_CODE.fullmatch(event.payment_country):
         raise WebhookRejected("The payment country is not a two-letter country code.")
+    if event.payment_method is not None and event.payment_method not in PAYMENT_METHODS:
+        raise WebhookRejected("The payment method is not one Coinsite knows.")
 
 
 @runtime_checkable

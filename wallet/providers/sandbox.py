@@ -92,6 +92,7 @@ class SandboxProvider:
             amount=session.price,
             occurred_at=occurred_at,
             payment_country=session.billing_country,
+            payment_method=session.paid_with or None,
         )
 
 
@@ -146,6 +147,9 @@ def _event_from(payload: dict) -> PaymentEvent:
     payment_country = data.get("payment_country")
     if payment_country is not None and not isinstance(payment_country, str):
         raise TypeError("data.payment_country must be a string")
+    payment_method = data.get("payment_method")
+    if payment_method is not None and not isinstance(payment_method, str):
+        raise TypeError("data.payment_method must be a string")
     return PaymentEvent(
         event_id=payload["id"],
         type=WEBHOOK_EVENT_TYPES[payload["type"]],
@@ -154,4 +158,5 @@ def _event_from(payload: dict) -> PaymentEvent:
         amount=amount,
         occurred_at=datetime.datetime.fromtimestamp(created, tz=datetime.UTC),
         payment_country=payment_country,
+        payment_method=payment_method or None,
     )

@@ -43,6 +43,9 @@ STRIPE_METHOD_TYPES = {
     "paypal": ["paypal"],
 }
 
+# Stripe payment method types (other than cards, see _method_of) that are one of Coinsite's methods.
+STRIPE_PAID_WITH = {"paypal": "paypal"}
+
 # The SDK's network retries reuse our idempotency key, so they can never double-charge.
 MAX_NETWORK_RETRIES = 2
 # `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v0=<hex>]`. The SDK checks only that `t` is not
@@ -100,12 +103,12 @@ class StripeProvider:
         except ValueError as error:  # not UTF-8 or not JSON, though correctly signed
             raise WebhookRejected(f"Unreadable Stripe event: {error}") from None
         try:
-            return _events_from(event, card_country=self._card_country)
+            return _events_from(event, payment_details=self._payment_details)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
             raise WebhookRejected(f"Unexpected Stripe event shape: {error!r}"[:300]) from None
 
-    def _card_country(self, payment_intent_id: str) -> str | None:
-        """The paying card's country (None for methods without a card, such as PayPal).
+    def _payment_details(self, payment_intent_id: str) -> dict:
+        """The payment intent with its payment method: the card's country, and how the payer paid.
 
         A webhook carries the session only; if Stripe cannot be asked now, the webhook is refused
         and Stripe delivers it again later, rather than crediting without the country check.
@@ -114,7 +117,7 @@ class StripeProvider:
             intent = self.client.v1.payment_intents.retrieve(payment_intent_id, params={"expand": ["payment_method"]})
         except stripe.StripeError as error:
             raise WebhookRejected(f"Could not read the payment's card country from Stripe: {error}") from None
-        return _card_country_of(intent.to_dict())
+        return intent.to_dict()
 
     def session_status(self, provider_session_id: str) -> PaymentEvent | None:
         try:
@@ -127,12 +130,14 @@ class StripeProvider:
         event_type = _status_event_type(data)
         if event_type is None:
             return None
+        intent = data.get("payment_intent")
         return _payment_event(
             event_id=f"status:{data['id']}:{event_type}",
             event_type=event_type,
             session=data,
             occurred_at=timezone.now(),
             payment_country=_payment_country(data) if event_type == "succeeded" else None,
+            payment_method=_method_of(intent) if isinstance(intent, dict) else None,
         )
 
 
@@ -205,10 +210,11 @@ def _check_signature_header(value: str | None) -> None:
         raise WebhookRejected("Bad Stripe signature: timestamp in the future, outside the tolerance zone.")
 
 
-def _events_from(event: dict, *, card_country: Callable[[str], str | None] | None = None) -> list[PaymentEvent]:
+def _events_from(event: dict, *, payment_details: Callable[[str], dict] | None = None) -> list[PaymentEvent]:
     """Events we model from a verified Stripe event; any other shape raises (KeyError, TypeError, ValueError).
 
-    `card_country(payment_intent_id)` looks up the paying card's country for a paid session.
+    `payment_details(payment_intent_id)` looks up a paid session's payment intent (with its payment
+    method): the paying card's country, and the method the payer used.
     """
     if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
         raise TypeError("a Stripe event is a JSON object with a data object")
@@ -224,7 +230,10 @@ def _events_from(event: dict, *, card_country: Callable[[str], str | None] | Non
         logger.info("Ignoring Stripe event %s: session %s is not one of ours", event["id"], session.get("id"))
         return []
     event_type = classify(session)
-    country = _payment_country(session, card_country) if event_type == "succeeded" else None
+    intent = session.get("payment_intent")
+    if event_type == "succeeded" and isinstance(intent, str) and payment_details is not None:
+        intent = payment_details(intent)
+    country = _payment_country(session, intent) if event_type == "succeeded" else None
     return [
         _payment_event(
             event_id=event["id"],
@@ -232,18 +241,18 @@ def _events_from(event: dict, *, card_country: Callable[[str], str | None] | Non
             session=session,
             occurred_at=created,
             payment_country=country,
+            payment_method=_method_of(intent) if isinstance(intent, dict) else None,
         )
     ]
 
 
-def _payment_country(session: dict, card_country: Callable[[str], str | None] | None = None) -> str:
-    """The card's country when Stripe can tell (the stronger signal), else the billing address's, else ""."""
-    intent = session.get("payment_intent")
-    country = None
-    if isinstance(intent, dict):  # expanded, as session_status asks for
-        country = _card_country_of(intent)
-    elif isinstance(intent, str) and card_country is not None:
-        country = card_country(intent)
+def _payment_country(session: dict, intent: object = None) -> str:
+    """The card's country when Stripe can tell (the stronger signal), else the billing address's, else "".
+
+    `intent` is the session's payment intent as looked up (a webhook's session names it only); by
+    default the session's own, when expanded as session_status asks for."""
+    intent = intent if intent is not None else session.get("payment_intent")
+    country = _card_country_of(intent) if isinstance(intent, dict) else None
     if not country:
         details = session.get("customer_details") or {}
         address = details.get("address") if isinstance(details, dict) else None
@@ -256,6 +265,21 @@ def _card_country_of(intent: dict) -> str | None:
     card = method.get("card") if isinstance(method, dict) else None
     country = card.get("country") if isinstance(card, dict) else None
     return country if isinstance(country, str) else None
+
+
+def _method_of(intent: dict) -> str | None:
+    """How the payer paid, as one of Coinsite's methods, from the intent's payment method: a card paid
+    through Google Pay or Apple Pay is that wallet; None when Stripe does not say or it is another type."""
+    method = intent.get("payment_method")
+    if not isinstance(method, dict):
+        return None
+    kind = method.get("type")
+    if kind == "card":
+        card = method.get("card")
+        wallet = card.get("wallet") if isinstance(card, dict) else None
+        wallet_type = wallet.get("type") if isinstance(wallet, dict) else None
+        return wallet_type if wallet_type in {"google_pay", "apple_pay"} else "card"
+    return STRIPE_PAID_WITH.get(kind) if isinstance(kind, str) else None
 
 
 def _check_session_shape(session: dict) -> None:
@@ -288,6 +312,7 @@ def _payment_event(
     session: dict,
     occurred_at: datetime.datetime,
     payment_country: str | None = None,
+    payment_method: str | None = None,
 ) -> PaymentEvent:
     return PaymentEvent(
         event_id=event_id,
@@ -297,6 +322,7 @@ def _payment_event(
         amount=_amount(session),
         occurred_at=occurred_at,
         payment_country=payment_country,
+        payment_method=payment_method,
     )
 
 

@@ -72,6 +72,8 @@ class SandboxSession(models.Model):
     description = models.CharField(max_length=200)
     customer_email = models.EmailField()
     payment_method = models.CharField(max_length=20, choices=METHOD_CHOICES)
+    # The methods the merchant allows this payer (their country's); the page offers only these.
+    allowed_methods = models.JSONField(default=list, blank=True)
     paid_with = models.CharField(max_length=20, choices=METHOD_CHOICES, blank=True)
     payer_detail = models.CharField(max_length=60, blank=True)  # "card ending 4242", never the number
     # The payer's billing country: the account's country until the payer picks another on the page.
@@ -131,6 +133,12 @@ class SandboxSession(models.Model):
     @property
     def is_past_expiry(self) -> bool:
         return timezone.now() >= self.expires_at
+
+    @property
+    def offered_methods(self) -> list[str]:
+        """The methods this checkout offers, in the usual order: the allowed ones, or the one asked for."""
+        allowed = set(self.allowed_methods or [self.payment_method])
+        return [method for method in PAYMENT_METHODS if method in allowed]
 
     @property
     def price(self) -> Money:

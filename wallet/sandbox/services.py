@@ -40,6 +40,7 @@ def sandbox_session_create(*, request: CheckoutRequest, expires_at: datetime.dat
                     description=request.description[:200],
                     customer_email=request.customer_email,
                     payment_method=request.payment_method,
+                    allowed_methods=list(request.allowed_methods),
                     billing_country=request.country,
                     success_url=request.success_url,
                     cancel_url=request.cancel_url,

@@ -11,7 +11,6 @@ from django.views.decorators.http import require_http_methods
 from django_countries import countries
 
 from wallet.money import format_money
-from wallet.providers.base import PAYMENT_METHODS
 from wallet.sandbox.forms import CHALLENGE, SUCCESS, CardForm, CarrierBillingForm
 from wallet.sandbox.models import METHOD_LABELS, SandboxSession
 from wallet.sandbox.services import sandbox_session_challenge, sandbox_session_finish
@@ -49,6 +48,9 @@ def checkout(request: HttpRequest, public_id: str) -> HttpResponse:
 
 
 def _pay(request: HttpRequest, session: SandboxSession, method: str) -> HttpResponse:
+    if request.POST.get("method", method) != method:  # a method this checkout does not offer
+        error = _("This payment method is not available for your country. Choose one of those shown.")
+        return _render(request, "sandbox/checkout.html", session, method=method, status=400, error=error)
     form_class = PAYMENT_FORMS.get(method)
     form = form_class(request.POST) if form_class else None
     country = request.POST.get("billing_country") or session.billing_country
@@ -114,14 +116,15 @@ def _after_finish(session: SandboxSession) -> HttpResponse:
 
 
 def _chosen_method(request: HttpRequest, session: SandboxSession) -> str:
+    """The method the payer switched to, if this checkout offers it; else the one Coinsite asked for."""
     method = request.POST.get("method") if request.method == "POST" else request.GET.get("method")
-    return method if method in PAYMENT_METHODS else session.payment_method
+    return method if method in session.offered_methods else session.payment_method
 
 
 def _render(
     request: HttpRequest, template: str, session: SandboxSession, *, status: int = 200, **context: Any
 ) -> HttpResponse:
-    methods = [{"code": code, "label": METHOD_LABELS[code]} for code in PAYMENT_METHODS]
+    methods = [{"code": code, "label": METHOD_LABELS[code]} for code in session.offered_methods]
     return render(
         request,
         template,

@@ -52,6 +52,7 @@ def event_payload(session: SandboxSession) -> dict:
             "amount": amount_string(session.amount),
             "currency": session.amount.currency.code,
             "payment_country": session.billing_country,
+            "payment_method": session.paid_with or None,  # how the payer paid on this page, if they did
         },
     }
 

@@ -4,6 +4,7 @@ language's style (Babel) and, for moments, in the active time zone (the viewer's
 
 import datetime
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -18,7 +19,7 @@ from coinsite.lib.l10n import (
     format_month_local,
     format_time_local,
 )
-from wallet.money import currency_exponent, format_money, format_unit_price
+from wallet.money import currency_exponent, format_exchange_rate, format_money, format_unit_price
 from wallet.valuation import coins_value
 
 register = template.Library()
@@ -103,3 +104,12 @@ def local_date(value: datetime.date | None) -> str:
 def local_month(value: datetime.date | None) -> str:
     """A month: "November 2026", "novembre 2026", "2026年11月"."""
     return format_month_local(value) if isinstance(value, datetime.date) else ""
+
+
+@register.simple_tag
+def exchange_rate(source: str, target: str, rate: Decimal | None) -> str:
+    """`{% exchange_rate source target rate %}`: "1 USD = 0.92 EUR", or "" when nothing was converted
+    (same currency) or there is no rate."""
+    if rate is None:
+        return ""
+    return format_exchange_rate(str(source), str(target), rate)

@@ -16,6 +16,7 @@ from djmoney.money import Money
 
 from coinsite.celery import app
 from wallet.providers import CheckoutRequest, ProviderError, WebhookRejected, get_provider
+from wallet.providers.base import PAYMENT_METHODS
 from wallet.providers.sandbox import SandboxProvider
 from wallet.sandbox import tasks
 from wallet.sandbox.models import SandboxSession
@@ -39,6 +40,7 @@ def checkout_request(**overrides):
         "success_url": SUCCESS_URL,
         "cancel_url": CANCEL_URL,
         "idempotency_key": "topup-1-checkout",
+        "allowed_methods": PAYMENT_METHODS,  # a country that allows every method
     }
     return CheckoutRequest(**{**fields, **overrides})
 
@@ -221,6 +223,7 @@ def test_webhook_payload_is_the_documented_json(client, session, outbox, django_
             "amount": "9.99",
             "currency": "USD",
             "payment_country": "GB",
+            "payment_method": "card",
         },
     }
     assert session.event_id.startswith("evt_")

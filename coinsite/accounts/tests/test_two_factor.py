@@ -62,6 +62,40 @@ def test_enrollment_with_a_wrong_code_changes_nothing(client, alice):
 
 
 @pytest.mark.django_db
+def test_enrollment_accepts_the_right_code_right_after_a_wrong_one(client, alice):
+    client.force_login(alice)
+    sudo_session(client)
+    client.get(reverse("accounts:enroll"))
+    device = TOTPDevice.objects.get(user=alice)
+    wrong = f"{(int(totp_code(device)) + 1) % 1_000_000:06d}"
+    client.post(reverse("accounts:enroll"), {"code": wrong})
+
+    response = client.post(reverse("accounts:enroll"), {"code": totp_code(device)})
+
+    assert response.status_code == 200
+    device.refresh_from_db()
+    assert device.confirmed is True
+    assert device.throttling_failure_count == 0
+    assert len(response.context["codes"]) == 10
+
+
+@pytest.mark.django_db
+def test_enrollment_after_many_wrong_codes_still_takes_the_right_one(client, alice):
+    client.force_login(alice)
+    sudo_session(client)
+    client.get(reverse("accounts:enroll"))
+    device = TOTPDevice.objects.get(user=alice)
+    wrong = f"{(int(totp_code(device)) + 1) % 1_000_000:06d}"
+    for _ in range(4):
+        client.post(reverse("accounts:enroll"), {"code": wrong})
+
+    client.post(reverse("accounts:enroll"), {"code": totp_code(device)})
+
+    device.refresh_from_db()
+    assert device.confirmed is True
+
+
+@pytest.mark.django_db
 def test_login_requires_a_code_once_enrolled(client, alice):
     device, _ = enroll_totp(alice)
 
