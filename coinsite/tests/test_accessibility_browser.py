@@ -64,6 +64,7 @@ KEY_PAGES = [
     KeyPage("spending controls", "/wallet/controls/", (VIEWER,)),
     KeyPage("pause confirmation", "/wallet/controls/?pause=7d", (VIEWER,)),
     KeyPage("top-up receipt", "/wallet/topups/{topup}/", (VIEWER,)),
+    KeyPage("all top-ups", "/wallet/topups/all/", (VIEWER,)),
     KeyPage("statements", "/creator/statements/", (VIEWER, CREATOR)),
     KeyPage("statement", "/creator/statements/{month}/", (VIEWER, CREATOR)),
     KeyPage("creator menu for a viewer", "/creator/", (VIEWER,)),
