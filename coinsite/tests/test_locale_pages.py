@@ -11,7 +11,6 @@ import pytest
 from django.conf import settings
 from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
@@ -140,7 +139,7 @@ def statement(client, w, language):
 
 def receipt_email(client, w, language):
     viewer = w["viewer"]
-    country, currency = HOME[language]
+    _country, currency = HOME[language]
     amount = {"USD": "0.99", "EUR": "1.09", "BRL": "5.90", "JPY": "160", "KRW": "1500"}[currency]
     topup = TopUp.objects.create(
         user=viewer,
