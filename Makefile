@@ -17,7 +17,7 @@ export DEBUG ?= true
 # Commands that need the database, other than manage.py and pytest (they start it themselves).
 WITH_DB := $(PY) -m coinsite.embedded_db
 
-.PHONY: cluster cluster-bench cluster-stop cluster-status cluster-test nginx run test install lint format typecheck migrate seed worker beat browser gettext bench bench-live clean
+.PHONY: cluster cluster-bench cluster-stop cluster-status cluster-test nginx test-deep run test install lint format typecheck migrate seed worker beat browser gettext bench bench-live clean
 
 # Migrations, demo data, then uvicorn (ASGI, for the live pages' event streams), a Celery worker and
 # beat side by side (coinsite/devserver.py); Ctrl-C stops them all and the embedded PostgreSQL.
@@ -26,6 +26,11 @@ run: install
 
 test: install browser gettext
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The ledger's Hypothesis state machine with 2,000 examples (CI runs 200): run it before submitting a change
+# to the posting path (wallet/ledger.py, its SQL function, the roll-up).
+test-deep: install
+	LEDGER_STATEFUL_EXAMPLES=2000 $(BIN)/pytest wallet/tests/test_ledger_stateful.py wallet/tests/test_ledger_spend.py $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 
@@ -78,7 +83,8 @@ gettext:
 	  fi; \
 	fi
 
-# Gift throughput next to pgbench on the same PostgreSQL (var/bench/gifts.json), then the creator
+# Gift throughput interleaved with pgbench on the same PostgreSQL, 3 rounds, medians and spreads (var/bench/gifts.json;
+# e.g. BENCH_ARGS="--rounds 5 --http-path /live/{stream}/tap/ --http-json"), then the creator
 # dashboard with a million gifts against an empty one (var/bench/dashboard.json); each prints a table.
 bench: install migrate
 	$(PY) manage.py bench_gifts $(BENCH_ARGS)

@@ -4,7 +4,7 @@ import datetime
 
 from djmoney.money import Money
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, StrictBool, field_validator
 
 from wallet.money import amount_string
 
@@ -157,8 +157,16 @@ class EventStreamOut(Schema):
 class GiftIn(Schema):
     gift_id: int = Field(ge=1, le=2**31 - 1)
     quantity: int = Field(default=1, ge=1, le=99)
-    anonymous: bool = False
-    confirm: bool = Field(default=False, description="Required true for gifts above your confirmation threshold")
+    anonymous: StrictBool = False
+    confirm: StrictBool = Field(default=False, description="Required true for gifts above your confirmation threshold")
+
+    @field_validator("gift_id", "quantity", mode="before")
+    @classmethod
+    def _json_numbers_only(cls, value: object) -> object:
+        """JSON Schema's integers: 19 and 19.0, never "19" or true (pydantic alone would take both)."""
+        if isinstance(value, (str, bool)):
+            raise ValueError("must be a JSON number")
+        return value
 
 
 class GiftSentOut(Schema):

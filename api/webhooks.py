@@ -339,7 +339,9 @@ def deliveries_claim_due(*, now: datetime.datetime | None = None, limit: int = C
     now = now or timezone.now()
     with transaction.atomic():
         ids = list(
-            WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            WebhookDelivery.objects.filter(
+                status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__is_active=True
+            )
             .order_by("next_attempt_at", "id")
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)[:limit]

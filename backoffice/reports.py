@@ -24,12 +24,12 @@ from coinsite.lib.replica import replica_reads
 from gifting.models import GiftEvent
 from payouts.earnings import rolled_up_to
 from payouts.models import EarningsRollup, Payout, PayoutStatus
+from wallet.ledger import accounts_with_balance
 from wallet.models import (
     AccountKind,
     Asset,
     LedgerAccount,
     LedgerAuditRun,
-    LedgerBalanceDelta,
     SystemAccount,
     TopUp,
     TopUpStatus,
@@ -145,7 +145,7 @@ def _add_payouts(rows: dict[datetime.date, DayRow], start: datetime.datetime, en
 
 def liabilities(*, valuation: Valuation | None = None) -> Liabilities:
     """What the economy owes now: coins in viewer wallets, diamonds in creator wallets and in payout
-    clearing — each the cached balances plus the deltas not yet rolled up."""
+    clearing — each the cached balances plus the entries not yet rolled up."""
     valuation = valuation or Valuation()
     coins = _balance_total(kind=AccountKind.USER, asset=Asset.COIN)
     creator_diamonds = _balance_total(kind=AccountKind.USER, asset=Asset.DIAMOND)
@@ -159,10 +159,8 @@ def liabilities(*, valuation: Valuation | None = None) -> Liabilities:
 
 
 def _balance_total(**account_filter: Any) -> int:
-    cached = LedgerAccount.objects.filter(**account_filter).aggregate(total=Sum("balance"))["total"] or 0
-    delta_filter = {f"account__{name}": value for name, value in account_filter.items()}
-    pending = LedgerBalanceDelta.objects.filter(**delta_filter).aggregate(total=Sum("amount"))["total"] or 0
-    return cached + pending
+    accounts = accounts_with_balance(LedgerAccount.objects.filter(**account_filter))
+    return accounts.aggregate(total=Sum("current_balance"))["total"] or 0
 
 
 def _totals(days: list[DayRow]) -> dict[str, Any]:

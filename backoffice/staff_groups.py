@@ -30,7 +30,6 @@ _MONEY_RECORDS_VIEW = [
     "wallet.view_ledgeraccount",
     "wallet.view_ledgertransaction",
     "wallet.view_ledgerentry",
-    "wallet.view_ledgerbalancedelta",
     "wallet.view_topup",
     "wallet.view_paymentwebhookevent",
     "gifting.view_giftevent",

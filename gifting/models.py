@@ -177,25 +177,36 @@ class GiftEvent(AppendOnlyModel):
     """
 
     # The composite indexes below start with the stream and the sender, so plain FK indexes on them
-    # would only be one more index write on every gift.
-    stream = models.ForeignKey(LiveStream, on_delete=models.PROTECT, related_name="gift_events", db_index=False)
+    # would only be one more index write on every gift. The stream, creator, gift and ledger transaction
+    # have no FK constraint in the database: thousands of gifts share one stream, creator and gift row,
+    # and each FK check would take a KEY SHARE lock on them. `gift_send` read them in the same
+    # transaction (and they are never deleted: PROTECT in Django, no delete in any service).
+    stream = models.ForeignKey(
+        LiveStream, on_delete=models.PROTECT, related_name="gift_events", db_index=False, db_constraint=False
+    )
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent", db_index=False
     )
     # Indexed with the event id (below): the earnings roll-up's tail is "this creator's events after id N".
     creator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_received", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="gifts_received",
+        db_index=False,
+        db_constraint=False,
     )
-    gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="events")
+    gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="events", db_constraint=False)
     quantity = models.PositiveSmallIntegerField()
     coins = models.BigIntegerField()
     diamonds = models.BigIntegerField()
     is_anonymous = models.BooleanField(default=False)
     # A short message sent with the gift, highlighted in the room and the overlay (under the gift's name, so an
     # anonymous gift's message stays anonymous).
-    message = models.CharField(max_length=100, blank=True, default="")
+    message = models.CharField(max_length=100, blank=True, default="", db_default="")
     idempotency_key = models.CharField(max_length=100)
-    ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="gift_event")
+    ledger_transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="gift_event", db_constraint=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

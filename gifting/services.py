@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 
 from coinsite.accounts.models import ADULT_AGE, User
 from coinsite.lib.l10n import format_count, format_datetime_local
+from coinsite.lib.prepared import prepared_cursor
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from gifting.chat import ChatInvalid, chat_text_clean
 from gifting.live.events import GOAL, STREAM, gift_payload
@@ -600,7 +601,7 @@ def _context_sql() -> str:
 
 
 def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key: str) -> _GiftContext:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # the hot path: planned once per connection
         cursor.execute(
             _context_sql(),
             {
@@ -661,7 +662,7 @@ def _insert_event(event: GiftEvent) -> bool:
         "ledger_transaction_id",
         "created_at",
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608
             f"VALUES ({', '.join(['%s'] * len(fields))}) "

@@ -62,6 +62,17 @@ class AuditReport:
         }
 
 
+# An append-only account's entries after its roll-up mark (0 for other accounts), and every account's
+# entry total, as SQL fragments over `wallet_ledgeraccount a`.
+_PENDING = (
+    "(CASE WHEN a.append_only_balance THEN COALESCE((SELECT SUM(p.amount) FROM wallet_ledgerentry p "
+    "WHERE p.account_id = a.id AND p.id > a.rolled_up_through), 0) ELSE 0 END)"
+)
+_ENTRY_TOTALS = (
+    "LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM wallet_ledgerentry GROUP BY account_id) e "
+    "ON e.account_id = a.id"
+)
+
 # Each check: (name, description, what is counted, SQL counting it, SQL listing offending rows as
 # (message format, row) pairs). Table names are fixed by the wallet models.
 CHECKS = [
@@ -105,41 +116,34 @@ CHECKS = [
     ),
     (
         "cached_balances_match_entries",
-        "every cached balance (column plus pending deltas) equals the sum of its entries",
+        "every cached balance (column plus pending entries) equals the sum of its entries",
         "accounts",
         "SELECT COUNT(*) FROM wallet_ledgeraccount",
-        "SELECT a.id, a.balance + COALESCE(d.total, 0), a.balance, COALESCE(d.total, 0), COALESCE(e.total, 0) "
-        "FROM wallet_ledgeraccount a "
-        "LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM wallet_ledgerentry GROUP BY account_id) e "
-        "ON e.account_id = a.id "
-        "LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM wallet_ledgerbalancedelta GROUP BY account_id) d "
-        "ON d.account_id = a.id "
-        "WHERE a.balance + COALESCE(d.total, 0) <> COALESCE(e.total, 0) ORDER BY a.id",
+        f"SELECT a.id, a.balance + {_PENDING}, a.balance, {_PENDING}, COALESCE(e.total, 0) "  # noqa: S608
+        f"FROM wallet_ledgeraccount a {_ENTRY_TOTALS} "
+        f"WHERE a.balance + {_PENDING} <> COALESCE(e.total, 0) ORDER BY a.id",
         "account {0}: cached balance {1} (column {2} + pending {3}) but its entries sum to {4}",
+    ),
+    (
+        "rollup_marks_valid",
+        "only append-only accounts have a roll-up mark, and no mark is past the last entry",
+        "accounts",
+        "SELECT COUNT(*) FROM wallet_ledgeraccount",
+        "SELECT a.id, a.rolled_up_through FROM wallet_ledgeraccount a "
+        "WHERE a.rolled_up_through < 0 OR (NOT a.append_only_balance AND a.rolled_up_through <> 0) "
+        "OR a.rolled_up_through > (SELECT COALESCE(MAX(id), 0) FROM wallet_ledgerentry) ORDER BY a.id",
+        "account {0} has the roll-up mark {1}",
     ),
     (
         "user_balances_nonnegative",
         "no user balance is negative",
         "user accounts",
         "SELECT COUNT(*) FROM wallet_ledgeraccount WHERE kind = 'user'",
-        "SELECT a.id, a.user_id, a.asset, a.balance + COALESCE(d.total, 0), COALESCE(e.total, 0) "
-        "FROM wallet_ledgeraccount a "
-        "LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM wallet_ledgerentry GROUP BY account_id) e "
-        "ON e.account_id = a.id "
-        "LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM wallet_ledgerbalancedelta GROUP BY account_id) d "
-        "ON d.account_id = a.id "
-        "WHERE a.kind = 'user' AND (a.balance < 0 OR a.balance + COALESCE(d.total, 0) < 0 "
+        f"SELECT a.id, a.user_id, a.asset, a.balance + {_PENDING}, COALESCE(e.total, 0) "  # noqa: S608
+        f"FROM wallet_ledgeraccount a {_ENTRY_TOTALS} "
+        f"WHERE a.kind = 'user' AND (a.balance < 0 OR a.balance + {_PENDING} < 0 "
         "OR COALESCE(e.total, 0) < 0) ORDER BY a.id",
         "account {0} (user {1}, {2}) is negative: cached {3}, entries {4}",
-    ),
-    (
-        "deltas_not_orphaned",
-        "every pending balance delta belongs to an existing account",
-        "pending deltas",
-        "SELECT COUNT(*) FROM wallet_ledgerbalancedelta",
-        "SELECT d.id, d.account_id FROM wallet_ledgerbalancedelta d "
-        "LEFT JOIN wallet_ledgeraccount a ON a.id = d.account_id WHERE a.id IS NULL ORDER BY d.id",
-        "pending delta {0} points at missing account {1}",
     ),
 ]
 

@@ -10,33 +10,40 @@ statement, `balance = balance + x WHERE balance + x >= 0`, and those statements 
 key order. The row lock the UPDATE takes lasts until commit, PostgreSQL re-checks the condition
 against the newest row version after waiting for a concurrent writer, and a fixed order means two
 postings cannot deadlock. One round trip per account instead of two, and a debit contends only
-with postings to the same wallet. Postings that need no check on an account with
-`append_only_balance` (credits to creator diamond wallets, anything on system accounts) do not
-touch the account row at all: they insert a `LedgerBalanceDelta` next to the entry, so a creator
-receiving thousands of gifts at once, and the system accounts every gift touches, are never a
-hot row; `ledger_rollup` folds deltas into the row later (a periodic task), and a debit from such
-an account folds them first, under the row lock, before its funds check.
+with postings to the same wallet.
+
+Append-only balances. Postings that need no check on an account with `append_only_balance`
+(credits to creator diamond wallets, anything on system accounts) write nothing but the entry:
+no balance row, no delta row, no foreign-key lock. So a creator receiving thousands of gifts at
+once, and the system accounts every gift touches, are never a hot row. Such an account's balance
+is its `balance` column (its entries up to id `rolled_up_through`) plus its later entries;
+`ledger_rollup` folds them in periodically. The fold is fenced: it only folds entries up to an id
+below which no transaction can still be writing (`_safe_fence`), so an entry that commits late is
+never skipped. A debit from such an account (a payout) locks the row and checks the funds against
+the column plus the pending entries; its own entry then waits for the roll-up like the credits.
 """
 
 import datetime
 import json
 import re
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import BigIntegerField, Case, F, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from coinsite.accounts.models import User
+from coinsite.lib.prepared import prepared_cursor
 from wallet.models import (
     AccountKind,
     Asset,
     LedgerAccount,
-    LedgerBalanceDelta,
     LedgerEntry,
+    LedgerRollupMark,
     LedgerTransaction,
     SystemAccount,
 )
@@ -57,7 +64,7 @@ if TYPE_CHECKING:
 
 
 class CurrentBalance(TypedDict):
-    current_balance: int  # the cached column plus the pending deltas
+    current_balance: int  # the cached column plus the pending entries of an append-only account
 
 
 class LedgerError(Exception):
@@ -143,7 +150,7 @@ def system_account(code: str) -> LedgerAccount:
 
 
 def ledger_balance(account: LedgerAccount) -> int:
-    """The account's balance now: the cached column plus deltas not yet rolled up (one snapshot)."""
+    """The account's balance now: the cached column plus entries not yet rolled up (one snapshot)."""
     return accounts_with_balance().filter(pk=account.pk).values_list("current_balance", flat=True).get()
 
 
@@ -157,17 +164,24 @@ def user_balance(user: User, asset: str) -> int:
 def accounts_with_balance(
     accounts: "QuerySet[LedgerAccount] | None" = None,
 ) -> "QuerySet[WithAnnotations[LedgerAccount, CurrentBalance]]":
-    """Ledger accounts (all, or `accounts`) annotated with `current_balance`: the cached column plus
-    the pending deltas, read in the same statement (so one snapshot)."""
+    """Ledger accounts (all, or `accounts`) annotated with `current_balance`: the cached column plus, for
+    append-only accounts, the entries after their roll-up mark, read in the same statement (one snapshot)."""
     pending = (
-        LedgerBalanceDelta.objects.filter(account=OuterRef("pk"))
+        LedgerEntry.objects.filter(account=OuterRef("pk"), id__gt=OuterRef("rolled_up_through"))
         .order_by()
         .values("account")
         .annotate(total=Sum("amount"))
         .values("total")
     )
     accounts = LedgerAccount.objects.all() if accounts is None else accounts
-    return accounts.annotate(current_balance=F("balance") + Coalesce(Subquery(pending), Value(0)))
+    return accounts.annotate(
+        current_balance=F("balance")
+        + Case(
+            When(append_only_balance=True, then=Coalesce(Subquery(pending), Value(0))),
+            default=Value(0),
+            output_field=BigIntegerField(),
+        )
+    )
 
 
 # --- Posting ------------------------------------------------------------------------------------
@@ -235,8 +249,8 @@ def ledger_spend(
     metadata: dict[str, Any] | None = None,
 ) -> LedgerTransaction:
     """`ledger_post` for the hot shape — one user wallet pays, every other line lands on an append-only
-    account — in one statement instead of five: claim the key, debit the payer if the funds are there,
-    insert the entries and the balance deltas.
+    account — in one prepared statement instead of four: claim the key, debit the payer if the funds are
+    there, insert the entries (which are the append-only accounts' credits: see the module docstring).
 
     Same guarantees as `ledger_post` (balanced, exactly once, never below zero, replay returns the
     stored transaction or raises IdempotencyConflict). Runs in the caller's transaction without a
@@ -262,8 +276,7 @@ def ledger_spend(
     if not connection.in_atomic_block:
         raise InvalidPosting("ledger_spend runs inside the caller's transaction.")
     created_at = timezone.now()
-    deltas = {account_id: amount for account_id, amount in sorted(net.items()) if account_id != payer.pk and amount}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _SPEND_SQL,
             {
@@ -275,23 +288,17 @@ def ledger_spend(
                 "payer": payer.pk,
                 "cost": -net[payer.pk],
                 "accounts": [posting.account.pk for posting in postings],
-                "assets": [posting.asset for posting in postings],
+                "assets": [str(posting.asset) for posting in postings],
                 "amounts": [posting.amount for posting in postings],
-                "delta_accounts": list(deltas),
-                "delta_amounts": list(deltas.values()),
             },
         )
-        transaction_id, debited = cursor.fetchone()
+        transaction_id, debited, available = cursor.fetchone()
     if transaction_id is None:
         return _replayed_transaction(idempotency_key=idempotency_key, kind=kind, postings=postings)
     if not debited:
-        available = (
-            LedgerAccount.objects.select_for_update(no_key=True)
-            .filter(pk=payer.pk)
-            .values_list("balance", flat=True)
-            .get()
+        raise InsufficientFunds(
+            account_id=payer.pk, asset=payer.asset, available=available or 0, requested=-net[payer.pk]
         )
-        raise InsufficientFunds(account_id=payer.pk, asset=payer.asset, available=available, requested=-net[payer.pk])
     ledger_transaction = LedgerTransaction(
         id=transaction_id,
         idempotency_key=idempotency_key,
@@ -305,32 +312,17 @@ def ledger_spend(
     return ledger_transaction
 
 
-# The entries and deltas are inserted only if the key was new and the payer's conditional debit
-# succeeded; when it did not, the claimed transaction row stays behind without entries and the
-# caller's rollback removes it (the deferred trigger would refuse it at commit anyway).
+# One round trip, prepared once per connection: `wallet_ledger_spend` (migration 0012) claims the key,
+# debits the payer only if the funds are there, and inserts the entries. On a
+# refusal the claimed key row stays behind without entries and the caller's rollback removes it (the
+# deferred has-entries trigger would refuse it at commit anyway).
 _SPEND_SQL = """
-    WITH claimed AS (
-        INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at)
-        VALUES (%(key)s, %(kind)s, %(memo)s, %(metadata)s::jsonb, %(now)s)
-        ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
-    ), debited AS (
-        UPDATE wallet_ledgeraccount SET balance = balance - %(cost)s
-         WHERE id = %(payer)s AND balance >= %(cost)s AND EXISTS (SELECT 1 FROM claimed)
-        RETURNING id
-    ), entries AS (
-        INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at)
-        SELECT claimed.id, line.account, line.asset, line.amount, %(now)s
-          FROM claimed, debited,
-               unnest(%(accounts)s::bigint[], %(assets)s::text[], %(amounts)s::bigint[]) AS line(account, asset, amount)
-        RETURNING 1
-    ), deltas AS (
-        INSERT INTO wallet_ledgerbalancedelta (account_id, amount)
-        SELECT delta.account, delta.amount
-          FROM claimed, debited, unnest(%(delta_accounts)s::bigint[], %(delta_amounts)s::bigint[])
-               AS delta(account, amount)
-        RETURNING 1
-    )
-    SELECT (SELECT id FROM claimed), EXISTS (SELECT 1 FROM debited)
+    SELECT transaction_id, debited, available
+      FROM wallet_ledger_spend(
+        %(key)s::text, %(kind)s::text, %(memo)s::text, %(metadata)s::jsonb, %(now)s::timestamptz,
+        %(payer)s::bigint, %(cost)s::bigint,
+        %(accounts)s::bigint[], %(assets)s::text[], %(amounts)s::bigint[]
+      )
 """
 
 
@@ -425,23 +417,37 @@ def ledger_debit(
 
 
 def ledger_rollup(*, account: LedgerAccount) -> int:
-    """Fold the account's pending balance deltas into its cached balance; the total never changes.
+    """Fold the account's pending entries (up to a safe fence) into its cached balance; the total never changes.
 
-    Atomic, and safe to run concurrently with postings and with itself; returns the cached balance after the fold.
+    Safe to run concurrently with postings and with itself; returns the cached balance after the fold.
     """
+    fence = _safe_fence()
     with transaction.atomic():
-        return _fold_deltas(account.pk)
+        return _fold_entries(account.pk, fence)
 
 
 def ledger_rollup_pending(*, limit: int = 1000) -> int:
-    """Roll up every account (at most `limit`) that has pending deltas; returns how many were rolled up."""
-    account_ids = list(
-        LedgerBalanceDelta.objects.order_by("account_id").values_list("account_id", flat=True).distinct()[:limit]
-    )
-    for account_id in account_ids:
+    """Roll up every append-only account (at most `limit`) with entries since the last run; returns how many.
+
+    The periodic task. The mark only moves on when every account with new entries was folded, so a run
+    cut short by `limit` leaves the rest to the next one.
+    """
+    fence = _safe_fence()
+    mark, _created = LedgerRollupMark.objects.get_or_create(pk=1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT e.account_id FROM wallet_ledgerentry e "
+            "JOIN wallet_ledgeraccount a ON a.id = e.account_id AND a.append_only_balance "
+            "WHERE e.id > %s AND e.id <= %s AND e.id > a.rolled_up_through ORDER BY 1 LIMIT %s",
+            [mark.folded_through, fence, limit + 1],
+        )
+        account_ids = [row[0] for row in cursor.fetchall()]
+    for account_id in account_ids[:limit]:
         with transaction.atomic():
-            _fold_deltas(account_id)
-    return len(account_ids)
+            _fold_entries(account_id, fence)
+    if len(account_ids) <= limit:
+        LedgerRollupMark.objects.filter(pk=1, folded_through__lt=fence).update(folded_through=fence)
+    return min(len(account_ids), limit)
 
 
 # --- Validation ---------------------------------------------------------------------------------
@@ -548,28 +554,23 @@ def _replayed_transaction(*, idempotency_key: str, kind: str, postings: list[Pos
 
 
 def _apply_to_balances(postings: list[Posting]) -> None:
-    """Change cached balances: checked updates in primary-key order, then the append-only deltas."""
+    """Change cached balances: checked updates in primary-key order; append-only credits need nothing but
+    their entry (the roll-up folds it in)."""
     accounts = {posting.account.pk: posting.account for posting in postings}
     net: dict[int, int] = defaultdict(int)
     for posting in postings:
         net[posting.account.pk] += posting.amount
-    deltas = []
     for account_id in sorted(net):
         account, amount = accounts[account_id], net[account_id]
-        if amount == 0:
+        if amount == 0 or (account.append_only_balance and (amount > 0 or account.may_go_negative)):
             continue
-        if account.append_only_balance and (amount > 0 or account.may_go_negative):
-            deltas.append(LedgerBalanceDelta(account_id=account_id, amount=amount))
-        else:
-            _update_balance(account, amount)
-    if deltas:
-        LedgerBalanceDelta.objects.bulk_create(deltas)
+        _update_balance(account, amount)
 
 
 def _update_balance(account: LedgerAccount, amount: int) -> None:
     if account.append_only_balance:
-        # Pending credits count towards the funds check; folding them locks the row first.
-        _fold_deltas(account.pk)
+        _check_pending_funds(account, amount)
+        return
     if _conditional_update(account, amount):
         return
     # Re-read under the row lock so the shortfall is exact even if a credit landed meanwhile.
@@ -584,6 +585,19 @@ def _update_balance(account: LedgerAccount, amount: int) -> None:
     raise InsufficientFunds(account_id=account.pk, asset=account.asset, available=available, requested=-amount)
 
 
+def _check_pending_funds(account: LedgerAccount, amount: int) -> None:
+    """A debit from an append-only account: under its row lock, the column plus the pending entries must cover it.
+
+    The lock makes two debits of one account take turns; the balance is read by a new statement after
+    the lock was granted, so it sees the entries of a debit that held the lock before (READ COMMITTED).
+    Credits take no lock and only add. The debit's own entry is then pending like any other.
+    """
+    LedgerAccount.objects.select_for_update(no_key=True).filter(pk=account.pk).values_list("pk", flat=True).get()
+    available = ledger_balance(account)
+    if available + amount < 0:
+        raise InsufficientFunds(account_id=account.pk, asset=account.asset, available=available, requested=-amount)
+
+
 def _conditional_update(account: LedgerAccount, amount: int) -> bool:
     accounts = LedgerAccount.objects.filter(pk=account.pk)
     if not account.may_go_negative:
@@ -591,18 +605,61 @@ def _conditional_update(account: LedgerAccount, amount: int) -> bool:
     return accounts.update(balance=F("balance") + amount) == 1
 
 
-def _fold_deltas(account_id: int) -> int:
-    """Move pending deltas into the cached balance; the caller's transaction holds the row lock after."""
-    # Lock the account row before touching its deltas, as every fold does: two folds of one
-    # account then queue on the row instead of deadlocking on each other's deleted deltas, and
-    # the DELETE below (a new statement, so a new snapshot) sees every delta committed before the
-    # lock was granted. A credit still in flight keeps its delta for the next fold.
+# --- Roll-up ------------------------------------------------------------------------------------
+
+FENCE_WAIT_SECONDS = 5.0
+
+
+def _safe_fence(*, wait_seconds: float | None = None) -> int:
+    """The highest entry id up to which every entry is final (committed or rolled back) and visible.
+
+    Entry ids come from a sequence and commit out of order, so "the largest id seen" is no fence: a
+    transaction may still commit an entry below it. But an INSERT locks its table (ROW EXCLUSIVE, until
+    the transaction ends) before it draws ids. Hence: read the sequence, then list the other
+    transactions holding that lock on the entries table; every transaction that drew an id up to that
+    value has ended or is on the list, and once those have ended the fence is safe (a transaction's
+    commit is visible before its locks are released). Transactions that only read, or write elsewhere,
+    are not waited for. Waits up to `wait_seconds` (gifts in flight take milliseconds), else returns
+    the fence of the last completed roll-up, which folds nothing new.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE((SELECT last_value FROM wallet_ledgerentry_id_seq WHERE is_called), 0)")
+        candidate = cursor.fetchone()[0]
+        cursor.execute(_ENTRY_WRITERS_SQL)
+        writers = [row[0] for row in cursor.fetchall()]
+        deadline = time.monotonic() + (FENCE_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+        while writers:
+            if time.monotonic() > deadline:
+                return LedgerRollupMark.objects.values_list("folded_through", flat=True).first() or 0
+            time.sleep(0.005)
+            cursor.execute(f"{_ENTRY_WRITERS_SQL} AND virtualtransaction = ANY(%s)", [writers])
+            writers = [row[0] for row in cursor.fetchall()]
+    return candidate
+
+
+# Transactions other than ours (ours is folded with the rest when it commits) that may be inserting entries.
+_ENTRY_WRITERS_SQL = (
+    "SELECT DISTINCT virtualtransaction FROM pg_locks "
+    "WHERE locktype = 'relation' AND relation = 'wallet_ledgerentry'::regclass "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND mode = 'RowExclusiveLock' AND pid IS DISTINCT FROM pg_backend_pid()"
+)
+
+
+def _fold_entries(account_id: int, fence: int) -> int:
+    """Move the account's entries up to `fence` into its cached balance; the caller's transaction holds the
+    row lock after. Other accounts' balances follow every entry already: nothing to fold."""
+    # Lock the row first, then fold in a new statement: it sees every entry committed before the lock
+    # was granted, and the sum and the new mark are written together.
     LedgerAccount.objects.select_for_update(no_key=True).filter(pk=account_id).values_list("pk", flat=True).get()
     with connection.cursor() as cursor:
         cursor.execute(
-            "WITH folded AS (DELETE FROM wallet_ledgerbalancedelta WHERE account_id = %s RETURNING amount) "
-            "UPDATE wallet_ledgeraccount SET balance = balance + (SELECT COALESCE(SUM(amount), 0) FROM folded) "
-            "WHERE id = %s RETURNING balance",
-            [account_id, account_id],
+            "UPDATE wallet_ledgeraccount a SET "
+            "balance = a.balance + COALESCE((SELECT SUM(e.amount) FROM wallet_ledgerentry e "
+            "  WHERE e.account_id = a.id AND e.id > a.rolled_up_through AND e.id <= %(fence)s), 0), "
+            "rolled_up_through = %(fence)s "
+            "WHERE a.id = %(account)s AND a.append_only_balance AND a.rolled_up_through < %(fence)s",
+            {"account": account_id, "fence": fence},
         )
+        cursor.execute("SELECT balance FROM wallet_ledgeraccount WHERE id = %s", [account_id])
         return cursor.fetchone()[0]

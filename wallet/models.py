@@ -89,10 +89,11 @@ class LedgerAccount(models.Model):
     """A balance of one asset: a user's coin or diamond wallet, or a system account.
 
     `balance` is a cache of the sum of the account's entries. For an account with
-    `append_only_balance` (creator diamond wallets and system accounts) postings that need no
-    funds check only insert entries plus `LedgerBalanceDelta` rows, so thousands of concurrent
-    gifts never queue on this row; the real balance is `balance` plus its pending deltas until
-    `wallet.ledger.ledger_rollup` folds them in (docs/design.md §4).
+    `append_only_balance` (creator diamond wallets and system accounts) a posting that needs no
+    funds check only inserts its entries, so thousands of concurrent gifts never touch this row;
+    `balance` then holds the entries up to id `rolled_up_through`, and the real balance is `balance`
+    plus the account's later entries until `wallet.ledger.ledger_rollup` folds them in (a fenced
+    periodic roll-up, docs/design.md §4). Other accounts change `balance` with every entry.
     """
 
     kind = models.CharField(max_length=8, choices=AccountKind.choices)
@@ -103,7 +104,11 @@ class LedgerAccount(models.Model):
     asset = models.CharField(max_length=8, choices=Asset.choices)
     balance = models.BigIntegerField(default=0)
     append_only_balance = models.BooleanField(
-        default=False, help_text=gettext_lazy("Credits insert balance deltas instead of updating this row.")
+        default=False, help_text=gettext_lazy("Credits only insert entries; the roll-up folds them into the balance.")
+    )
+    rolled_up_through = models.BigIntegerField(
+        default=0,
+        help_text=gettext_lazy("Append-only accounts: entries up to this id are in the balance, later ones pending."),
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -143,7 +148,9 @@ class LedgerAccount(models.Model):
 class LedgerTransaction(AppendOnlyModel):
     """One balanced posting; its idempotency key makes a retried operation post nothing twice."""
 
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    # Unique through a constraint, not `unique=True`: that would add a second (`_like`) index every posting
+    # writes to, for prefix searches nothing makes.
+    idempotency_key = models.CharField(max_length=200)
     kind = models.CharField(max_length=64, help_text=gettext_lazy("What posted it, e.g. topup, gift, payout, refund."))
     memo = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
@@ -152,6 +159,7 @@ class LedgerTransaction(AppendOnlyModel):
     class Meta:
         ordering = ["id"]
         constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="wallet_ledgertransaction_unique_key"),
             models.CheckConstraint(condition=~Q(idempotency_key=""), name="wallet_ledgertransaction_key_present"),
             models.CheckConstraint(condition=~Q(kind=""), name="wallet_ledgertransaction_kind_present"),
         ]
@@ -163,8 +171,16 @@ class LedgerTransaction(AppendOnlyModel):
 class LedgerEntry(AppendOnlyModel):
     """One line of a transaction: `amount` of `asset` added to (or, if negative, taken from) an account."""
 
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    # No foreign-key constraints in the database: every gift's entries point at the same system accounts
+    # and the creator's wallet, and each FK check would take a KEY SHARE lock on those hot rows. The
+    # insert trigger (migrations 0002, 0012) refuses entries whose transaction or account is missing,
+    # accounts with entries cannot be deleted (trigger), and `ledger_audit` checks it again.
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries", db_constraint=False
+    )
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False, db_constraint=False
+    )
     asset = models.CharField(max_length=8, choices=Asset.choices)
     amount = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -172,7 +188,11 @@ class LedgerEntry(AppendOnlyModel):
     class Meta:
         ordering = ["id"]
         verbose_name_plural = gettext_lazy("ledger entries")
-        indexes = [models.Index(fields=["account", "created_at"], name="wallet_entry_account_created")]
+        indexes = [
+            models.Index(fields=["account", "created_at"], name="wallet_entry_account_created"),
+            # An append-only account's pending entries (after its roll-up mark), summed from the index alone.
+            models.Index(fields=["account", "id"], include=["amount"], name="wallet_entry_account_pending"),
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_ledgerentry_amount_nonzero"),
             models.CheckConstraint(condition=Q(asset__in=Asset.values), name="wallet_ledgerentry_asset_valid"),
@@ -182,24 +202,21 @@ class LedgerEntry(AppendOnlyModel):
         return f"#{self.pk} tx {self.transaction_id} account {self.account_id} {self.amount:+d} {self.asset}"
 
 
-class LedgerBalanceDelta(models.Model):
-    """A change to an append-only-balance account's cached balance that is not yet rolled up.
+class LedgerRollupMark(models.Model):
+    """One row: every append-only account's entries up to id `folded_through` are in its balance.
 
-    Inserted in the same database transaction as the entry it mirrors; `ledger_rollup` deletes
-    deltas and adds them to `LedgerAccount.balance` in one statement, so balance plus deltas
-    always equals the sum of the account's entries. Not part of the ledger itself.
+    The roll-up (`wallet.ledger.ledger_rollup_pending`) only looks for entries after it, so a run
+    reads the entries posted since the last one, not the whole ledger.
     """
 
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="balance_deltas")
-    amount = models.BigIntegerField()
+    folded_through = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(condition=~Q(amount=0), name="wallet_ledgerbalancedelta_amount_nonzero"),
-        ]
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="wallet_ledgerrollupmark_singleton")]
 
     def __str__(self) -> str:
-        return f"account {self.account_id} {self.amount:+d}"
+        return f"Ledger rolled up through entry {self.folded_through}"
 
 
 class LedgerAuditRun(models.Model):

@@ -184,3 +184,35 @@ def test_concurrent_retries_with_one_key_charge_once():
     assert sum(not result.json()["replayed"] for result in results) == 1, [r.json()["replayed"] for r in results]
     assert user_balance(viewer, Asset.COIN) == 80
     assert GiftEvent.objects.count() == 1 and ApiWrite.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"gift_id": "1"},
+        {"gift_id": True},
+        {"gift_id": 1, "quantity": "2"},
+        {"gift_id": 1, "confirm": 0},
+        {"gift_id": 1, "anonymous": "yes"},
+    ],
+)
+def test_the_body_is_read_strictly(api, stream, sender, body):
+    before = snapshot()
+    response = api.post(f"/streams/{stream.pk}/gifts", sender, body, key="strict")
+
+    assert response.status_code == 422
+    assert snapshot() == before
+
+
+@pytest.mark.django_db
+def test_a_whole_number_written_with_a_point_is_a_number(api, alice, stream, sender):
+    response = api.post(
+        f"/streams/{stream.pk}/gifts",
+        sender,
+        {"gift_id": float(Gift.objects.get(slug="rose").pk), "quantity": 2.0},
+        key="f",
+    )
+
+    assert response.status_code == 201
+    assert response.json()["quantity"] == 2

@@ -240,6 +240,19 @@ def test_a_failed_attempt_is_retried_when_due_and_not_before(alice, stream, endp
     assert len({headers["Coinsite-Event-Id"] for _u, _b, headers in flaky.calls}) == 1
 
 
+def test_a_disabled_endpoints_deliveries_wait_until_it_is_on_again(bob, alice, stream, endpoint, recorder):
+    fund(alice, 100)
+    gift(alice, stream)
+    webhooks.webhooks_collect()
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+
+    assert webhooks.deliveries_claim_due() == []
+
+    assert webhooks.endpoint_enable(creator=bob, endpoint_id=endpoint.pk)
+    tasks.webhooks_dispatch()
+    assert [json.loads(body)["type"] for _u, body, _h in recorder.calls] == ["gift.sent"]
+
+
 def test_a_rotated_secret_overlaps_then_expires(bob, endpoint, recorder, alice, stream):
     client = example_client()
     old = endpoint.secret

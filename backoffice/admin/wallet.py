@@ -28,8 +28,8 @@ from wallet.models import (
     EconomySettings,
     LedgerAccount,
     LedgerAuditRun,
-    LedgerBalanceDelta,
     LedgerEntry,
+    LedgerRollupMark,
     LedgerTransaction,
     PaymentWebhookEvent,
     SpendingControls,
@@ -84,15 +84,11 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return ("+" if entry.amount > 0 else "") + display.count_with_value(entry.asset, entry.amount)
 
 
-@admin.register(LedgerBalanceDelta)
-class LedgerBalanceDeltaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Cached-balance changes not yet rolled up: evidence, never edited."""
+@admin.register(LedgerRollupMark)
+class LedgerRollupMarkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """How far the periodic roll-up has folded append-only balances: evidence, never edited."""
 
-    list_display = ["id", "account", "amount"]
-    list_filter = ["account__kind", "account__asset"]
-    search_fields = ["=account__id", "account__code", "account__user__email"]
-    list_select_related = ["account", "account__user"]
-    show_full_result_count = False
+    list_display = ["folded_through", "updated_at"]
 
 
 @admin.register(LedgerAuditRun)

@@ -30,7 +30,7 @@ def test_staff_logs_in_with_a_code_and_approves_a_payout(live_server, page, wait
     page.goto(f"{live_server.url}/admin/")
     page.get_by_label("Email").fill(staff.email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     page.get_by_label("Authentication code").fill(codes[0])
     page.get_by_role("button", name="Verify and log in").click()
 

@@ -119,3 +119,28 @@ def test_the_dashboard_bench_writes_its_figures(catalogue, tmp_path):
     assert figures["gifts"] == 40
     assert figures["ledger_audit_ok"] is True
     assert {"selector_empty_ms", "selector_busy_ms", "http_empty_ms", "http_busy_ms"} <= figures.keys()
+
+
+def test_each_ratio_is_taken_within_a_round_then_the_median_over_rounds():
+    rounds = [
+        {"service_spread_gifts_per_s": 100.0, "pgbench_uncontended_tps": 200.0},
+        {"service_spread_gifts_per_s": 300.0, "pgbench_uncontended_tps": 1000.0},
+        {"service_spread_gifts_per_s": 50.0, "pgbench_uncontended_tps": 50.0},
+    ]
+
+    summary = gifts.rounds_summary(rounds)
+
+    assert summary["service_spread_gifts_per_s"] == 100.0
+    assert summary["service_spread_gifts_per_s_spread"] == [50.0, 300.0]
+    # Per round 0.5, 0.3 and 1.0: the median is 0.5, not 100 / 200 of the medians by chance.
+    assert summary["ratio_service_spread_vs_pgbench_uncontended"] == 0.5
+    assert summary["ratio_service_spread_vs_pgbench_uncontended_spread"] == [0.3, 1.0]
+    assert summary["http_spread_gifts_per_s"] is None
+    assert summary["ratio_http_vs_service"] is None
+
+
+def test_the_http_phase_can_target_another_endpoint(catalogue):
+    stream = gifts.bench_data_setup(senders=1).streams[0]
+
+    assert gifts.gift_endpoint_path(stream, "/live/{stream}/tap/") == f"/live/{stream.pk}/tap/"
+    assert gifts.gift_endpoint_path(stream) == f"/live/{stream.pk}/gifts/"

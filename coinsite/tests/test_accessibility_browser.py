@@ -64,6 +64,7 @@ KEY_PAGES = [
     KeyPage("spending controls", "/wallet/controls/", (VIEWER,)),
     KeyPage("pause confirmation", "/wallet/controls/?pause=7d", (VIEWER,)),
     KeyPage("top-up receipt", "/wallet/topups/{topup}/", (VIEWER,)),
+    KeyPage("all top-ups", "/wallet/topups/all/", (VIEWER,)),
     KeyPage("statements", "/creator/statements/", (VIEWER, CREATOR)),
     KeyPage("statement", "/creator/statements/{month}/", (VIEWER, CREATOR)),
     KeyPage("creator menu for a viewer", "/creator/", (VIEWER,)),
@@ -75,6 +76,8 @@ KEY_PAGES = [
     KeyPage("two-factor settings", "/accounts/2fa/", (VIEWER, CREATOR)),
     KeyPage("two-factor setup", "/accounts/2fa/setup/", (VIEWER,)),
     KeyPage("sudo re-check", "/accounts/confirm/", (VIEWER,)),
+    KeyPage("API tokens", "/accounts/api-tokens/", (VIEWER, CREATOR)),
+    KeyPage("webhooks", "/live/studio/webhooks/", (CREATOR,)),
 ]
 # Reached only in the middle of a journey, so they are checked there (see `log_in_as`, `crawl_as`).
 TWO_FACTOR_LOGIN = KeyPage("two-factor login", "/accounts/2fa/login/", (CREATOR,))

@@ -51,7 +51,6 @@ from wallet.models import (
     CoinPackage,
     CoinReceivable,
     LedgerAccount,
-    LedgerBalanceDelta,
     LedgerEntry,
     LedgerTransaction,
     PaymentWebhookEvent,
@@ -386,7 +385,6 @@ def _fingerprint_sql() -> tuple[str, list[str]]:
     """One round trip: each table's rows (the columns that matter) as text."""
     tables: list[tuple[Any, ...]] = [  # (model, columns) or (model, columns, a boolean column to filter on)
         (LedgerAccount, ["id", "balance"]),
-        (LedgerBalanceDelta, ["id", "amount"]),
         (LedgerTransaction, ["id"]),
         (LedgerEntry, ["id"]),
         (TopUp, ["id", "status", "ledger_transaction_id", "reversal", "payment_country"]),

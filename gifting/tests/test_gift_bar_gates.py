@@ -8,14 +8,12 @@ import pytest
 from django.urls import reverse
 
 from gifting.services import gift_send
-from gifting.tests.support import fund, key_in, snapshot
+from gifting.tests.support import STREAM_PAGE_QUERY_BUDGET, fund, key_in, snapshot
 from wallet.models import CoinReceivable, Country, TopUp
 from wallet.spending import self_exclusion_start, spending_limits_set
 from wallet.staff import wallet_freeze
 
 pytestmark = pytest.mark.django_db
-# 9 before the gates; the gift rules are read in one more query (gifting.services.gift_block), as gift_send reads them.
-STREAM_QUERY_BUDGET = 10
 
 
 def page(client, stream) -> str:
@@ -40,7 +38,7 @@ def test_a_viewer_with_coins_gets_the_gift_bar(alice_client, alice, stream, rose
     fund(alice, 500)
     page(alice_client, stream)  # the session and user rows are warm
 
-    with django_assert_max_num_queries(STREAM_QUERY_BUDGET):
+    with django_assert_max_num_queries(STREAM_PAGE_QUERY_BUDGET):
         html = page(alice_client, stream)
 
     assert blocked(html) is None

@@ -56,7 +56,7 @@ def viewer_page(new_context, live_server, *, email: str, name: str):
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     expect(page.locator(".nav-name")).to_have_text(name)
     return viewer, page
 

@@ -135,6 +135,7 @@ def test_anonymous_gifts_name_nobody_in_any_payload(alice, stream, coffee, clien
             "coins",
             "sender",
             "anonymous",
+            "message",
             "created_at",
             "committed_at",
         }

@@ -36,7 +36,7 @@ def test_a_creator_requests_a_payout_and_sees_it_paid(live_server, page, creator
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill(bob.email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     page.get_by_label("Authentication code").fill(codes[0])
     page.get_by_role("button", name="Verify and log in").click()
     expect(page.locator(".nav-name")).to_have_text("Bob")

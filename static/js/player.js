@@ -8,7 +8,8 @@
   if (!player) return;
   var video = player.querySelector("video");
   var status = player.querySelector("[data-player-status]");
-  var t = window.gettext || function (text) { return text; };
+  // Called as gettext(...) so makemessages -d djangojs finds each string.
+  var gettext = window.gettext || function (text) { return text; };
   var source = player.dataset.src;
   var hls = null;
   var ended = false;
@@ -25,27 +26,27 @@
   function playMuted() {
     // Browsers allow autoplay only when muted; the viewer unmutes with the controls.
     var playing = video.play();
-    if (playing && playing.catch) playing.catch(function () { say(t("Tap play to start the video.")); });
+    if (playing && playing.catch) playing.catch(function () { say(gettext("Tap play to start the video.")); });
   }
 
   function withHlsJs() {
     var script = document.createElement("script");
     script.src = player.dataset.hlsScript;
     script.onload = function () {
-      if (!window.Hls || !window.Hls.isSupported()) return say(t("This browser cannot play the live video."));
+      if (!window.Hls || !window.Hls.isSupported()) return say(gettext("This browser cannot play the live video."));
       hls = new window.Hls({ workerPath: player.dataset.hlsWorker, lowLatencyMode: true, liveDurationInfinity: true });
       hls.on(window.Hls.Events.ERROR, function (_event, data) {
         if (!data.fatal || ended) return;
         if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) return hls.recoverMediaError();
         // The ingest server has no stream yet, or lost it: keep asking, as a viewer would by reloading.
-        say(t("Waiting for the video…"));
+        say(gettext("Waiting for the video…"));
         setTimeout(function () { if (!ended) hls.loadSource(source); }, 3000);
       });
       hls.on(window.Hls.Events.MANIFEST_PARSED, function () { say(""); playMuted(); });
       hls.loadSource(source);
       hls.attachMedia(video);
     };
-    script.onerror = function () { say(t("The video player could not be loaded.")); };
+    script.onerror = function () { say(gettext("The video player could not be loaded.")); };
     document.head.appendChild(script);
   }
 
@@ -58,7 +59,7 @@
   if (native()) {
     video.src = source;
     video.addEventListener("loadedmetadata", playMuted);
-    video.addEventListener("error", function () { if (!ended) say(t("Waiting for the video…")); });
+    video.addEventListener("error", function () { if (!ended) say(gettext("Waiting for the video…")); });
   } else {
     withHlsJs();
   }

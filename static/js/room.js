@@ -7,7 +7,8 @@
   "use strict";
   var room = document.getElementById("live-feed");
   if (!room) return;
-  var t = window.gettext || function (text) { return text; };
+  // Called as gettext(...) so makemessages -d djangojs finds each string.
+  var gettext = window.gettext || function (text) { return text; };
   var live = function () { return window.coinsiteLive || { addGift: function () {}, addChat: function () {} }; };
 
   function csrfToken(form) {
@@ -73,7 +74,7 @@
       button.classList.add("gift-option-sending");
       post(form.dataset.tapUrl, data, csrfToken(form))
         .then(function (result) { answered(result, data, button); })
-        .catch(function () { showError(t("Your gift could not be sent: check your connection and try again."), null); })
+        .catch(function () { showError(gettext("Your gift could not be sent: check your connection and try again."), null); })
         .then(function () {
           busy = false;
           form.removeAttribute("aria-busy");
@@ -94,7 +95,7 @@
       }
       if (body.error === "confirmation_required") return confirm(body.message, data, button);
       if (body.error === "login_required") { location.href = body.login_url + "?next=" + encodeURIComponent(location.pathname); return; }
-      showError(body.message || t("Your gift could not be sent. Try again."), body.recharge_url ? body : null);
+      showError(body.message || gettext("Your gift could not be sent. Try again."), body.recharge_url ? body : null);
     }
 
     // A large gift: the same request again, with the same key, once the viewer says so.
@@ -182,11 +183,11 @@
             chatError.hidden = true;
             return;
           }
-          chatError.textContent = body.message || t("Your message could not be sent. Try again.");
+          chatError.textContent = body.message || gettext("Your message could not be sent. Try again.");
           chatError.hidden = false;
         })
         .catch(function () {
-          chatError.textContent = t("Your message could not be sent: check your connection and try again.");
+          chatError.textContent = gettext("Your message could not be sent: check your connection and try again.");
           chatError.hidden = false;
         })
         .then(function () { sending = false; input.focus(); });
@@ -202,9 +203,9 @@
       var item = button.closest("[data-chat-id]");
       var action = button.dataset.action;
       var question = {
-        "delete": t("Delete this message for everyone?"),
-        "mute": t("Mute this viewer in this stream's chat?"),
-        "ban": t("Ban this viewer from the chat of all your streams?"),
+        "delete": gettext("Delete this message for everyone?"),
+        "mute": gettext("Mute this viewer in this stream's chat?"),
+        "ban": gettext("Ban this viewer from the chat of all your streams?"),
       }[action];
       if (!item || !window.confirm(question)) return;
       var data = new FormData();

@@ -10,11 +10,10 @@ from urllib.parse import parse_qs
 
 import stripe
 from django.apps import apps
-from django.db import connection
 from django.urls import reverse
 from djmoney.money import Money
 
-from wallet.ledger import ledger_credit, system_account, user_balance
+from wallet.ledger import accounts_with_balance, ledger_credit, system_account, user_balance
 from wallet.models import (
     Asset,
     CoinPackage,
@@ -42,13 +41,8 @@ CATALOGUE_MIGRATIONS = ("0004_seed_catalogue", "0011_regional_currencies")
 
 
 def ledger_state() -> dict:
-    """Everything a posting could change: row counts and every account's balance (column plus deltas)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_ledgerbalancedelta d "
-            "WHERE d.account_id = a.id), 0) FROM wallet_ledgeraccount a"
-        )
-        balances = dict(cursor.fetchall())
+    """Everything a posting could change: row counts and every account's balance (column plus pending entries)."""
+    balances = dict(accounts_with_balance().values_list("id", "current_balance"))
     return {
         "transactions": LedgerTransaction.objects.count(),
         "entries": LedgerEntry.objects.count(),

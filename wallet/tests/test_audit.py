@@ -112,7 +112,21 @@ def test_audit_names_an_unbalanced_transaction(ledger):
     with pytest.raises(CommandError, match=rf"transaction {payout.pk}: its DIAMOND entries sum to 7, not 0"):
         call_command("ledger_audit")
 
-    assert failing_checks() == {"transactions_balanced", "cached_balances_match_entries"}
+    # Bob's diamond wallet is append-only and not rolled up past the stray entry: the entry is pending
+    # there, so only the transaction's balance gives it away.
+    assert failing_checks() == {"transactions_balanced"}
+
+
+def test_audit_names_an_entry_below_the_roll_up_mark(ledger):
+    ledger_rollup(account=ledger["bob_diamonds"])
+    with triggers_off():
+        sql(INSERT_ENTRY, [ledger["payout"].pk, ledger["bob_diamonds"].pk, DIAMOND, 7])
+    sql("UPDATE wallet_ledgeraccount SET rolled_up_through = 10 ^ 12 WHERE id = %s", [ledger["bob_diamonds"].pk])
+
+    with pytest.raises(CommandError, match="cached balance"):
+        call_command("ledger_audit")
+
+    assert failing_checks() >= {"transactions_balanced", "cached_balances_match_entries"}
 
 
 def test_audit_names_a_transaction_without_entries(ledger):
@@ -155,16 +169,28 @@ def test_audit_names_an_entry_in_the_wrong_asset(ledger):
 
 def test_audit_names_a_negative_user_balance(ledger):
     bob_diamonds = ledger["bob_diamonds"]
-    sql("INSERT INTO wallet_ledgerbalancedelta (account_id, amount) VALUES (%s, -100)", [bob_diamonds.pk])
+    with triggers_off():  # a balanced pair that takes 100 diamonds bob does not have
+        sql(INSERT_ENTRY, [ledger["payout"].pk, bob_diamonds.pk, DIAMOND, -100])
+        sql(INSERT_ENTRY, [ledger["payout"].pk, system_account(SystemAccount.DIAMONDS_CLEARING).pk, DIAMOND, 100])
 
     with pytest.raises(
         CommandError,
         match=rf"account {bob_diamonds.pk} \(user {bob_diamonds.user_id}, DIAMOND\) "
-        r"is negative: cached -80, entries 20",
+        r"is negative: cached -80, entries -80",
     ):
         call_command("ledger_audit")
 
-    assert failing_checks() == {"user_balances_nonnegative", "cached_balances_match_entries"}
+    assert failing_checks() == {"user_balances_nonnegative"}
+
+
+def test_audit_names_a_roll_up_mark_past_the_ledger(ledger):
+    bob_diamonds = ledger["bob_diamonds"]
+    sql("UPDATE wallet_ledgeraccount SET rolled_up_through = 10 ^ 12 WHERE id = %s", [bob_diamonds.pk])
+
+    with pytest.raises(CommandError, match=rf"account {bob_diamonds.pk} has the roll-up mark"):
+        call_command("ledger_audit")
+
+    assert "rollup_marks_valid" in failing_checks()
 
 
 def test_audit_lists_a_bounded_number_of_rows(ledger, capsys):

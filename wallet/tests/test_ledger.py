@@ -32,7 +32,6 @@ from wallet.models import (
     AppendOnlyError,
     Asset,
     LedgerAccount,
-    LedgerBalanceDelta,
     LedgerEntry,
     LedgerTransaction,
     SystemAccount,
@@ -466,14 +465,14 @@ def test_crediting_a_creator_leaves_the_account_row_alone(alice_coins, bob_diamo
     )
 
     bob_diamonds.refresh_from_db()
-    assert bob_diamonds.balance == 0
-    assert list(LedgerBalanceDelta.objects.filter(account=bob_diamonds).values_list("amount", flat=True)) == [30]
+    assert (bob_diamonds.balance, bob_diamonds.rolled_up_through) == (0, 0)  # the entry is the credit
+    assert list(LedgerEntry.objects.filter(account=bob_diamonds).values_list("amount", flat=True)) == [30]
     assert ledger_balance(bob_diamonds) == 30
     assert user_balance(bob_diamonds.user, DIAMOND) == 30
     assert ledger_audit_run().ok
 
 
-def test_rollup_folds_deltas_into_the_cached_balance(alice_coins, bob_diamonds):
+def test_rollup_folds_pending_entries_into_the_cached_balance(alice_coins, bob_diamonds):
     fund(alice_coins, 100, "topup:1")
     for number in range(3):
         ledger_post(
@@ -485,10 +484,12 @@ def test_rollup_folds_deltas_into_the_cached_balance(alice_coins, bob_diamonds):
 
     assert ledger_rollup(account=bob_diamonds) == 30
 
-    assert not LedgerBalanceDelta.objects.filter(account=bob_diamonds).exists()
+    bob_diamonds.refresh_from_db()
+    assert bob_diamonds.rolled_up_through == LedgerEntry.objects.latest("id").pk
     assert ledger_state()["balances"] == totals_before
-    assert ledger_rollup_balances.delay().get() >= 1
-    assert not LedgerBalanceDelta.objects.exists()
+    assert ledger_rollup_balances.delay().get() >= 1  # the system accounts
+    consumed = system_account(SystemAccount.COINS_CONSUMED)
+    assert (consumed.balance, consumed.rolled_up_through) == (30, LedgerEntry.objects.latest("id").pk)
     assert ledger_state()["balances"] == totals_before
     assert ledger_rollup_pending() == 0
     assert ledger_audit_run().ok
@@ -507,10 +508,9 @@ def test_debiting_a_creator_counts_pending_credits(alice_coins, bob_diamonds):
         source=bob_diamonds, destination=clearing, asset=DIAMOND, amount=25, idempotency_key="payout:1", kind="payout"
     )
 
-    bob_diamonds.refresh_from_db()
-    assert bob_diamonds.balance == 15
     assert ledger_balance(bob_diamonds) == 15
     assert ledger_audit_run().ok
+    assert ledger_rollup(account=bob_diamonds) == 15
 
 
 def test_overdrawing_a_creator_changes_nothing(alice_coins, bob_diamonds):
@@ -521,7 +521,6 @@ def test_overdrawing_a_creator_changes_nothing(alice_coins, bob_diamonds):
         lines=gift_lines(viewer_coins=alice_coins, creator_diamonds=bob_diamonds, amount=40),
     )
     before = ledger_state()
-    deltas_before = LedgerBalanceDelta.objects.count()
 
     with pytest.raises(InsufficientFunds) as raised:
         ledger_move(
@@ -535,7 +534,6 @@ def test_overdrawing_a_creator_changes_nothing(alice_coins, bob_diamonds):
 
     assert raised.value.shortfall == 1
     assert ledger_state() == before
-    assert LedgerBalanceDelta.objects.count() == deltas_before
 
 
 # --- Admin ----------------------------------------------------------------------------------------

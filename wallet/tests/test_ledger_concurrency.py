@@ -20,7 +20,7 @@ from wallet.ledger import (
     ledger_rollup,
     system_account,
 )
-from wallet.models import Asset, LedgerAccount, LedgerBalanceDelta, LedgerEntry, LedgerTransaction, SystemAccount
+from wallet.models import Asset, LedgerAccount, LedgerEntry, LedgerTransaction, SystemAccount
 from wallet.tests.support import entries_sum, fund, gift_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -251,5 +251,98 @@ def test_crediting_a_creator_does_not_wait_for_a_lock_on_the_creator_row():
     assert isinstance(debit_error, OperationalError)
     assert "lock timeout" in str(debit_error)
     assert ledger_balance(creator_diamonds) == 10
-    assert LedgerBalanceDelta.objects.filter(account=creator_diamonds).count() == 1
+    assert LedgerEntry.objects.filter(account=creator_diamonds).count() == 1
+    creator_diamonds.refresh_from_db()
+    assert creator_diamonds.balance == 0  # the credit is its entry; the row was never written
+    assert ledger_audit_run().ok
+
+
+# --- The roll-up's fence: entries commit out of order -----------------------------------------------
+
+
+def two_viewers_and_a_creator() -> tuple[LedgerAccount, LedgerAccount, LedgerAccount]:
+    """Funded wallets, and the system accounts a gift uses created up front (the tables start empty here)."""
+    system_account(SystemAccount.COINS_CONSUMED)
+    system_account(SystemAccount.DIAMONDS_ISSUED)
+    creator_diamonds = account_for_user(make_user(email="star@example.com", is_creator=True), DIAMOND)
+    early_viewer, late_viewer = viewer_wallet(1), viewer_wallet(2)
+    fund(early_viewer, 100, "topup:1")
+    fund(late_viewer, 100, "topup:2")
+    return early_viewer, late_viewer, creator_diamonds
+
+
+def gift_held_open(wallet, creator_diamonds, *, amount, posted, release):
+    """A gift whose transaction stays open (its entries drawn, not committed) until `release` is set."""
+
+    def job():
+        with transaction.atomic(durable=True):
+            posted_transaction = ledger_post(
+                idempotency_key="gift:early",
+                kind="gift",
+                lines=gift_lines(viewer_coins=wallet, creator_diamonds=creator_diamonds, amount=amount),
+            )
+            posted.set()
+            assert release.wait(timeout=60)
+        return posted_transaction
+
+    return job
+
+
+def test_a_roll_up_never_folds_past_an_entry_still_being_written(monkeypatch):
+    """Gift A draws the lower entry ids, gift B commits first with higher ones, and a roll-up that cannot wait
+    for A runs in between: it must not fold B (its mark would pass A's entries, which would then be
+    counted nowhere). After A commits, every balance still matches the entries."""
+    monkeypatch.setattr("wallet.ledger.FENCE_WAIT_SECONDS", 0.05)
+    early_viewer, late_viewer, creator_diamonds = two_viewers_and_a_creator()
+    posted, release = threading.Event(), threading.Event()
+
+    def later_gift_then_roll_up():
+        assert posted.wait(timeout=60)
+        try:
+            later = ledger_post(
+                idempotency_key="gift:later",
+                kind="gift",
+                lines=gift_lines(viewer_coins=late_viewer, creator_diamonds=creator_diamonds, amount=7),
+                durable=True,
+            )
+            folded = ledger_rollup(account=creator_diamonds)
+            return later, folded, ledger_balance(creator_diamonds)
+        finally:
+            release.set()
+
+    early_job = gift_held_open(early_viewer, creator_diamonds, amount=5, posted=posted, release=release)
+    early, (later, folded_meanwhile, seen_meanwhile) = run_in_threads([early_job, later_gift_then_roll_up], threads=2)
+
+    assert min(early.entries.values_list("id", flat=True)) < min(later.entries.values_list("id", flat=True))
+    assert folded_meanwhile == 0  # nothing folded past the open gift
+    assert seen_meanwhile == 7
+    assert ledger_balance(creator_diamonds) == 12
+    assert ledger_audit_run().ok
+    assert ledger_rollup(account=creator_diamonds) == 12
+    assert ledger_audit_run().ok
+
+
+def test_a_roll_up_waits_for_the_entries_in_flight_then_folds_them_all():
+    early_viewer, late_viewer, creator_diamonds = two_viewers_and_a_creator()
+    posted, release = threading.Event(), threading.Event()
+
+    def later_gift_then_roll_up():
+        assert posted.wait(timeout=60)
+        ledger_post(
+            idempotency_key="gift:later",
+            kind="gift",
+            lines=gift_lines(viewer_coins=late_viewer, creator_diamonds=creator_diamonds, amount=7),
+            durable=True,
+        )
+        threading.Timer(0.3, release.set).start()  # A commits while the roll-up waits for it
+        return ledger_rollup(account=creator_diamonds)
+
+    early_job = gift_held_open(early_viewer, creator_diamonds, amount=5, posted=posted, release=release)
+    early, folded = run_in_threads([early_job, later_gift_then_roll_up], threads=2)
+
+    assert isinstance(early, LedgerTransaction), early
+    assert folded == 12
+    creator_diamonds.refresh_from_db()
+    assert creator_diamonds.balance == 12
+    assert creator_diamonds.rolled_up_through == LedgerEntry.objects.latest("id").pk
     assert ledger_audit_run().ok

@@ -26,7 +26,7 @@ def log_in(page, live_server):
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill("vera@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     expect(page.locator(".nav-name")).to_have_text("Vera")
 
 

@@ -1,11 +1,17 @@
 """`python manage.py bench_gifts` (`make bench`): gift throughput against pgbench, printed and saved as JSON.
 
-A benchmark, not a test: it prints what it measured and never fails on a slow figure.
+A benchmark, not a test: it prints what it measured and never fails on a slow figure. The phases are
+interleaved in rounds (pgbench uncontended, the service and HTTP spread over N creators, pgbench's hot
+row, the service and HTTP all on one creator), so each ratio compares figures taken a few seconds
+apart on the same machine; the table shows the median over the rounds and the spread (min .. max).
 """
 
 import json
 import logging
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +25,14 @@ from wallet.audit import ledger_audit_run
 class Command(BaseCommand):
     help = (
         "Measure gifts/s and latency through gift_send and the HTTP endpoint (spread over N creators and "
-        "all on one), next to pgbench's TPC-B-like tps on the same server; then run the ledger audit."
+        "all on one), interleaved with pgbench's TPC-B-like tps on the same server for several rounds; "
+        "then run the ledger audit."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--senders", type=int, default=8, help="Concurrent sender threads (default 8).")
-        parser.add_argument("--seconds", type=float, default=10, help="Duration of each timed phase (default 10).")
+        parser.add_argument("--seconds", type=float, default=8, help="Duration of each timed phase (default 8).")
+        parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds of every phase (default 3).")
         parser.add_argument(
             "--processes",
             type=int,
@@ -33,6 +41,13 @@ class Command(BaseCommand):
             "(default 2; 0 or 1 skips), so one interpreter's GIL is not the limit.",
         )
         parser.add_argument("--http-workers", type=int, default=2, help="uvicorn worker processes (default 2).")
+        parser.add_argument(
+            "--http-path",
+            default="",
+            help="URL path of the gift endpoint to POST to, with {stream} for the stream id "
+            "(default: the site's gift form, URL name gifting:send).",
+        )
+        parser.add_argument("--http-json", action="store_true", help="POST the gift as JSON instead of a form.")
         parser.add_argument("--skip-pgbench", action="store_true", help="Do not run pgbench (its figures are null).")
         parser.add_argument("--skip-http", action="store_true", help="Do not run the HTTP phases (null figures).")
         parser.add_argument(
@@ -42,21 +57,10 @@ class Command(BaseCommand):
             help="Where to write the JSON results (default var/bench/gifts.json).",
         )
 
-    def handle(
-        self,
-        *args: Any,
-        senders: int,
-        seconds: float,
-        processes: int,
-        http_workers: int,
-        skip_pgbench: bool,
-        skip_http: bool,
-        output: Path,
-        **options: Any,
-    ) -> None:
-        senders = max(1, senders)
-        figures: dict[str, Any] = {"senders": senders, "seconds": seconds, "notes": []}
-        figures.update(self._pgbench(senders=senders, seconds=seconds, skip=skip_pgbench, notes=figures["notes"]))
+    def handle(self, *args: Any, output: Path, **options: Any) -> None:
+        senders = max(1, options["senders"])
+        rounds = max(1, options["rounds"])
+        figures: dict[str, Any] = {"senders": senders, "seconds": options["seconds"], "rounds": rounds, "notes": []}
         try:
             data = bench.bench_data_setup(senders=senders)
         except LookupError as error:
@@ -66,23 +70,26 @@ class Command(BaseCommand):
         previous_level = gift_logger.level
         gift_logger.setLevel(logging.WARNING)
         run_id = uuid.uuid4().hex[:12]
+        per_round: list[dict[str, Any]] = []
         try:
-            figures.update(self._service(data, seconds=seconds, run_id=run_id))
-            if processes > 1:
-                figures.update(self._service_processes(data, seconds=seconds, run_id=run_id, processes=processes))
-            figures.update(
-                self._http(
-                    data, seconds=seconds, run_id=run_id, workers=http_workers, skip=skip_http, notes=figures["notes"]
-                )
-            )
+            with ExitStack() as stack:
+                databases = self._pgbench_databases(senders=senders, options=options, figures=figures)
+                pgbench = stack.enter_context(databases)
+                server = stack.enter_context(self._http_server(data, options=options, figures=figures))
+                for number in range(rounds):
+                    self._log(f"Round {number + 1} of {rounds}")
+                    prefix = f"bench:{run_id}:r{number}:"
+                    per_round.append(self._round(data, pgbench=pgbench, server=server, prefix=prefix, **options))
         finally:
             gift_logger.setLevel(previous_level)
             bench.bench_streams_end(data)
+        figures.update(bench.rounds_summary(per_round))
+        figures.update(_outcomes(per_round))
+        figures["per_round"] = per_round
         report = ledger_audit_run()
         figures["ledger_audit_ok"] = report.ok
         if not report.ok:
             figures["notes"].append(f"ledger audit found {report.problem_count} problem(s): run manage.py ledger_audit")
-        figures.update(bench.ratios(figures))
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(figures, indent=2, default=str) + "\n")
         for line in bench.table_lines(figures):
@@ -94,114 +101,113 @@ class Command(BaseCommand):
     def _log(self, message: str) -> None:
         self.stderr.write(message)
 
-    def _pgbench(self, *, senders: int, seconds: float, skip: bool, notes: list) -> dict:
-        nothing = {"pgbench_uncontended_tps": None, "pgbench_hot_tps": None}
-        if skip:
-            notes.append("pgbench skipped (--skip-pgbench)")
-            return nothing
+    def _note(self, figures: dict, message: str) -> None:
+        self.stderr.write(self.style.WARNING(message))
+        figures["notes"].append(message)
+
+    # --- Set-up shared by the rounds ------------------------------------------------------------
+
+    @contextmanager
+    def _pgbench_databases(self, *, senders: int, options: dict, figures: dict) -> Iterator[dict | None]:
+        """pgbench's two scratch databases, initialised once: uncontended (scale >= clients) and hot (scale 1)."""
+        if options["skip_pgbench"]:
+            figures["notes"].append("pgbench skipped (--skip-pgbench)")
+            yield None
+            return
         pgbench = bench.pgbench_path()
         if pgbench is None:
-            message = (
+            self._note(
+                figures,
                 "pgbench not found (looked in `pg_config --bindir`, /usr/lib/postgresql/*/bin, PATH): "
-                "install the PostgreSQL client/server package; pgbench figures are null"
+                "install the PostgreSQL client/server package; pgbench figures are null",
             )
-            self.stderr.write(self.style.WARNING(message))
-            notes.append(message)
-            return nothing
-        run_seconds = max(1, round(seconds))
+            yield None
+            return
         scale = max(senders, 10)
-        self._log(f"pgbench ({pgbench}): scale {scale}, {senders} clients, {run_seconds} s ...")
-        uncontended = bench.pgbench_tps(
-            pgbench=pgbench, scale=scale, clients=senders, seconds=run_seconds, log=self._log
-        )
-        self._log(f"pgbench: scale 1 (one hot branch row), {senders} clients, {run_seconds} s ...")
-        hot = bench.pgbench_tps(pgbench=pgbench, scale=1, clients=senders, seconds=run_seconds, log=self._log)
-        return {"pgbench_uncontended_tps": uncontended, "pgbench_hot_tps": hot, "pgbench_scale": scale}
+        figures["pgbench_scale"] = scale
+        with bench.scratch_database() as uncontended, bench.scratch_database() as hot:
+            self._log(f"pgbench ({pgbench}): initialising scale {scale} and scale 1 ...")
+            ready = all(
+                bench.pgbench_init(pgbench=pgbench, database=database, scale=database_scale, log=self._log)
+                for database, database_scale in ((uncontended, scale), (hot, 1))
+            )
+            if not ready:
+                self._note(figures, "pgbench could not initialise its databases; pgbench figures are null")
+            yield {"pgbench": pgbench, "uncontended": uncontended, "hot": hot} if ready else None
 
-    def _service(self, data: bench.BenchData, *, seconds: float, run_id: str) -> dict:
-        self._log(f"gift_send: {len(data.senders)} senders -> {len(data.streams)} creators, {seconds} s ...")
-        spread = bench.service_phase(data, targets=data.streams, seconds=seconds, prefix=f"bench:{run_id}:svc-s:")
-        self._log(f"gift_send: {len(data.senders)} senders -> 1 creator, {seconds} s ...")
-        hot = bench.service_phase(
-            data, targets=[data.streams[0]] * len(data.senders), seconds=seconds, prefix=f"bench:{run_id}:svc-h:"
-        )
-        both = bench.PhaseResult(latencies_ms=spread.latencies_ms + hot.latencies_ms)
-        return {
-            "service_spread_gifts_per_s": spread.gifts_per_s,
-            "service_hot_gifts_per_s": hot.gifts_per_s,
-            "service_p50_ms": both.percentile_ms(0.5),
-            "service_p99_ms": both.percentile_ms(0.99),
-            "service_spread_p99_ms": spread.percentile_ms(0.99),
-            "service_hot_p99_ms": hot.percentile_ms(0.99),
-            "service_spread_outcomes": dict(spread.outcomes),
-            "service_hot_outcomes": dict(hot.outcomes),
-        }
+    def _http_server(self, data: bench.BenchData, *, options: dict, figures: dict) -> Any:
+        if options["skip_http"]:
+            figures["notes"].append("HTTP phases skipped (--skip-http)")
+            return nullcontext(None)
+        if bench.gift_endpoint_path(data.streams[0], options["http_path"]) is None:
+            self._note(figures, "the gift endpoint (URL name gifting:send) does not exist: HTTP figures are null")
+            return nullcontext(None)
+        workers = options["http_workers"]
+        figures["http_workers"] = workers
+        figures["http_path"] = bench.gift_endpoint_path(data.streams[0], options["http_path"])
+        self._log(f"HTTP: uvicorn with {workers} worker(s) on {figures['http_path']} ...")
+        return bench.Server(workers=workers, log_path=Path(settings.VAR_DIR) / "bench" / "uvicorn.log")
 
-    def _service_processes(self, data: bench.BenchData, *, seconds: float, run_id: str, processes: int) -> dict:
-        self._log(f"gift_send in {processes} processes: spread, then hot, {seconds} s each ...")
-        spread = bench.service_phase(
-            data, targets=data.streams, seconds=seconds, prefix=f"bench:{run_id}:mp-s:", processes=processes
-        )
-        hot = bench.service_phase(
-            data,
-            targets=[data.streams[0]] * len(data.senders),
-            seconds=seconds,
-            prefix=f"bench:{run_id}:mp-h:",
-            processes=processes,
-        )
-        both = bench.PhaseResult(latencies_ms=spread.latencies_ms + hot.latencies_ms)
-        return {
-            "service_processes": processes,
-            "service_multiprocess_spread_gifts_per_s": spread.gifts_per_s,
-            "service_multiprocess_hot_gifts_per_s": hot.gifts_per_s,
-            "service_multiprocess_p99_ms": both.percentile_ms(0.99),
-            "service_multiprocess_spread_outcomes": dict(spread.outcomes),
-            "service_multiprocess_hot_outcomes": dict(hot.outcomes),
-        }
+    # --- One round --------------------------------------------------------------------------------
 
-    def _http(
-        self, data: bench.BenchData, *, seconds: float, run_id: str, workers: int, skip: bool, notes: list
-    ) -> dict:
-        nothing = {
-            "http_spread_gifts_per_s": None,
-            "http_hot_gifts_per_s": None,
-            "http_p50_ms": None,
-            "http_p99_ms": None,
-        }
-        if skip:
-            notes.append("HTTP phases skipped (--skip-http)")
-            return nothing
-        if bench.gift_endpoint_path(data.streams[0]) is None:
-            message = "the gift endpoint (URL name gifting:send) does not exist yet: HTTP figures are null"
-            self.stderr.write(self.style.WARNING(message))
-            notes.append(message)
-            return nothing
-        log_path = Path(settings.VAR_DIR) / "bench" / "uvicorn.log"
-        self._log(f"HTTP: uvicorn with {workers} worker(s); {len(data.senders)} senders, {seconds} s per phase ...")
-        try:
-            with bench.Server(workers=workers, log_path=log_path) as server:
-                spread = bench.http_phase(
-                    data, port=server.port, targets=data.streams, seconds=seconds, prefix=f"bench:{run_id}:http-s:"
+    def _round(
+        self, data: bench.BenchData, *, pgbench: dict | None, server: bench.Server | None, prefix: str, **options: Any
+    ) -> dict[str, Any]:
+        figures: dict[str, Any] = {}
+        seconds, processes = options["seconds"], options["processes"]
+        spread_targets, hot_targets = data.streams, [data.streams[0]] * len(data.senders)
+        latencies: dict[str, list[float]] = {"service": [], "multiprocess": [], "http": []}
+        shapes = (("spread", spread_targets, "uncontended"), ("hot", hot_targets, "hot"))
+        for shape, targets, pgbench_database in shapes:
+            if pgbench is not None:
+                self._log(f"  pgbench {pgbench_database}, {len(data.senders)} clients, {round(seconds)} s")
+                figures[f"pgbench_{pgbench_database}_tps"] = bench.pgbench_run(
+                    pgbench=pgbench["pgbench"],
+                    database=pgbench[pgbench_database],
+                    clients=len(data.senders),
+                    seconds=max(1, round(seconds)),
+                    log=self._log,
                 )
-                hot = bench.http_phase(
+            self._log(f"  gift_send {shape}: {len(data.senders)} senders -> {len(set(targets))} creator(s)")
+            service = bench.service_phase(data, targets=targets, seconds=seconds, prefix=f"{prefix}svc-{shape}:")
+            figures[f"service_{shape}_gifts_per_s"] = service.gifts_per_s
+            figures[f"service_{shape}_p99_ms"] = service.percentile_ms(0.99)
+            figures[f"service_{shape}_outcomes"] = dict(service.outcomes)
+            latencies["service"] += service.latencies_ms
+            if processes > 1:
+                self._log(f"  gift_send {shape} in {processes} processes")
+                multi = bench.service_phase(
+                    data, targets=targets, seconds=seconds, prefix=f"{prefix}mp-{shape}:", processes=processes
+                )
+                figures[f"service_multiprocess_{shape}_gifts_per_s"] = multi.gifts_per_s
+                figures[f"service_multiprocess_{shape}_outcomes"] = dict(multi.outcomes)
+                latencies["multiprocess"] += multi.latencies_ms
+            if server is not None:
+                self._log(f"  HTTP {shape}")
+                http = bench.http_phase(
                     data,
                     port=server.port,
-                    targets=[data.streams[0]] * len(data.senders),
+                    targets=targets,
                     seconds=seconds,
-                    prefix=f"bench:{run_id}:http-h:",
+                    prefix=f"{prefix}http-{shape}:",
+                    path_template=options["http_path"] or None,
+                    json_body=options["http_json"],
                 )
-        except RuntimeError as error:
-            self.stderr.write(self.style.WARNING(f"HTTP phases not run: {error}"))
-            notes.append(f"HTTP phases not run: {error}")
-            return nothing
-        both = bench.PhaseResult(latencies_ms=spread.latencies_ms + hot.latencies_ms)
-        return {
-            "http_spread_gifts_per_s": spread.gifts_per_s,
-            "http_hot_gifts_per_s": hot.gifts_per_s,
-            "http_p50_ms": both.percentile_ms(0.5),
-            "http_p99_ms": both.percentile_ms(0.99),
-            "http_workers": workers,
-            "http_conn_max_age": server.conn_max_age,
-            "http_spread_outcomes": dict(spread.outcomes),
-            "http_hot_outcomes": dict(hot.outcomes),
-        }
+                figures[f"http_{shape}_gifts_per_s"] = http.gifts_per_s
+                figures[f"http_{shape}_outcomes"] = dict(http.outcomes)
+                latencies["http"] += http.latencies_ms
+        for name, key in (("service", "service"), ("multiprocess", "service_multiprocess"), ("http", "http")):
+            if latencies[name]:
+                figures[f"{key}_p50_ms"] = bench.percentile(latencies[name], 0.5)
+                figures[f"{key}_p99_ms"] = bench.percentile(latencies[name], 0.99)
+        return figures
+
+
+def _outcomes(per_round: list[dict[str, Any]]) -> dict[str, dict]:
+    """Every phase's outcomes (ok, or the error/HTTP status) added up over the rounds."""
+    totals: dict[str, Counter] = {}
+    for figures in per_round:
+        for key, value in figures.items():
+            if key.endswith("_outcomes"):
+                totals.setdefault(key, Counter()).update(value)
+    return {key: dict(counter) for key, counter in totals.items()}

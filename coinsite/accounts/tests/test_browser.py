@@ -21,7 +21,7 @@ def test_sign_up_verify_enable_two_factor_and_log_in_with_a_code(live_server, pa
     page.get_by_label("Preferred currency").select_option("EUR")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password (again)").fill(PASSWORD)
-    page.get_by_role("button", name="Sign Up").click()
+    page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading", name="Verify Your Email Address")).to_be_visible()
 
     link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mailoutbox[-1].body).group(0)
@@ -55,4 +55,4 @@ def _log_in_with_password(page, live_server):
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill("erin@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
