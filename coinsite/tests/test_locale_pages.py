@@ -292,3 +292,18 @@ def test_the_language_comes_from_accept_language_for_a_visitor(client, world):
 
 def test_every_language_the_site_speaks_is_checked():
     assert set(LANGUAGES) == set(HOME) - {"en"} == set(PRICES) - {"en"}
+
+
+def test_a_missing_catalogue_fails_in_ci_and_is_skipped_elsewhere(settings, tmp_path, monkeypatch):
+    settings.BASE_DIR = tmp_path
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"locale/pt_BR/LC_MESSAGES/django\.mo is missing"):
+        catalogue_present("pt-br")
+
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=r"locale/ko/LC_MESSAGES/django\.mo is missing"):
+        catalogue_present("ko")
+
+    (tmp_path / "locale" / "ko" / "LC_MESSAGES").mkdir(parents=True)
+    (tmp_path / "locale" / "ko" / "LC_MESSAGES" / "django.mo").write_bytes(b"")
+    catalogue_present("ko")
