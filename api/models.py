@@ -73,6 +73,7 @@ class ApiWrite(models.Model):
 
 class WebhookEvent(models.TextChoices):
     GIFT_SENT = "gift.sent", _("A gift was sent on your stream")
+    CHAT_MESSAGE = "chat.message", _("A chat message was posted on your stream")
     GOAL_REACHED = "goal.reached", _("Your stream reached its goal")
     STREAM_STARTED = "stream.started", _("You went live")
     STREAM_ENDED = "stream.ended", _("Your stream ended")

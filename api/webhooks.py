@@ -1,7 +1,7 @@
 """Creator webhooks: endpoints, the collector that turns what happened into deliveries, and sending them.
 
-Nothing here runs inside a money transaction. Gifts, goals, streams and payouts are written by their
-own services; `webhooks_collect` (a Celery beat task every two seconds) reads what is new since its
+Nothing here runs inside a money transaction. Gifts, chat messages, goals, streams and payouts are written
+by their own services; `webhooks_collect` (a Celery beat task every two seconds) reads what is new since its
 last run and records one `WebhookDelivery` per subscribed endpoint — unique per (endpoint, event id),
 so reading an event twice never sends it twice. `delivery_send` posts one delivery, signed with the
 endpoint's secret(s); a failure is retried with exponential backoff for more than 24 hours
@@ -33,8 +33,8 @@ from django.utils.translation import gettext as _
 
 from api.models import DeliveryStatus, WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent, new_webhook_secret
 from coinsite.accounts.models import User
-from gifting.models import GiftEvent, LiveStream
-from gifting.selectors import ANONYMOUS
+from gifting.models import ChatMessage, GiftEvent, LiveStream
+from gifting.selectors import ANONYMOUS, UNNAMED
 from payouts.models import Payout, PayoutStatus
 from wallet.money import amount_string
 from wallet.sandbox.webhooks import sign
@@ -55,6 +55,8 @@ GIFT_BATCH = 5_000
 # Gifts are read by id; ids are handed out before commit, so the cursor only passes gifts this old
 # (far longer than any gift transaction) and younger ones are read again (deduplicated) next run.
 GIFT_SETTLE = datetime.timedelta(seconds=10)
+# Chat messages are read the same way (by id, settling for GIFT_SETTLE), in batches of this many.
+CHAT_BATCH = 5_000
 # Streams and payouts are read by time, over a window that overlaps the previous run's.
 TIME_OVERLAP = datetime.timedelta(minutes=2)
 
@@ -176,6 +178,7 @@ def webhooks_collect(*, now: datetime.datetime | None = None) -> int:
         gift_cursor = _locked_cursor("gifts")
         time_cursor = _locked_cursor("times")
         events = _gift_events(gift_cursor, subscriptions, valuation, now)
+        events += _chat_events(_locked_cursor("chat"), subscriptions, now)
         since = (time_cursor.last_time or now) - TIME_OVERLAP
         events += _stream_events(subscriptions, since) + _payout_events(subscriptions, since)
         time_cursor.last_time = now
@@ -203,12 +206,12 @@ def _gift_events(
     return [_gift_event(gift, valuation) for gift in gifts] + _goal_events(gifts)
 
 
-def _settled_prefix_end(gifts: list[GiftEvent], now: datetime.datetime) -> int:
+def _settled_prefix_end(rows: list[GiftEvent] | list[ChatMessage], now: datetime.datetime) -> int:
     last = 0
-    for gift in gifts:
-        if gift.created_at >= now - GIFT_SETTLE:
+    for row in rows:
+        if row.created_at >= now - GIFT_SETTLE:
             break
-        last = gift.pk
+        last = row.pk
     return last
 
 
@@ -229,6 +232,49 @@ def _gift_event(gift: GiftEvent, valuation: Valuation) -> Event:
             "value": _money(valuation.diamonds(gift.diamonds)),
             "anonymous": gift.is_anonymous,
             "sender": sender,
+        },
+    )
+
+
+def _chat_events(
+    cursor: WebhookCursor, subscriptions: dict[int, list[WebhookEndpoint]], now: datetime.datetime
+) -> list[Event]:
+    """A chat.message event for each new message on the streams of creators with an endpoint that wants them.
+
+    Read by id like gifts. A message deleted by then is skipped (and, being read again only while it
+    settles, never sent later); one deleted after it was collected is not recalled.
+    """
+    creators = [
+        creator_id
+        for creator_id, endpoints in subscriptions.items()
+        if any(WebhookEvent.CHAT_MESSAGE in endpoint.event_types for endpoint in endpoints)
+    ]
+    if not creators:
+        return []
+    messages = list(
+        ChatMessage.objects.filter(stream__creator_id__in=creators, pk__gt=cursor.last_id)
+        .select_related("author", "stream")
+        .order_by("pk")[:CHAT_BATCH]
+    )
+    settled_to = _settled_prefix_end(messages, now)
+    if settled_to > cursor.last_id:
+        cursor.last_id = settled_to
+        cursor.save(update_fields=["last_id"])
+    return [_chat_event(message) for message in messages if message.deleted_at is None]
+
+
+def _chat_event(message: ChatMessage) -> Event:
+    return Event(
+        id=f"evt_chat_{message.pk}",
+        type=WebhookEvent.CHAT_MESSAGE,
+        creator_id=message.stream.creator_id,
+        occurred_at=message.created_at,
+        data={
+            "message_id": message.pk,
+            "stream_id": message.stream_id,
+            "author": {"display_name": message.author.display_name or UNNAMED},
+            "text": message.text,
+            "created_at": message.created_at.isoformat(),
         },
     )
 

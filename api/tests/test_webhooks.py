@@ -13,7 +13,8 @@ from api import tasks, webhooks
 from api.models import DeliveryStatus, Scope, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from api.tests.webhook_support import RECEIVER_PORT, Recorder, example_client
 from coinsite.accounts.tests.factories import make_user, sudo_fresh
-from gifting.models import Gift
+from gifting.chat import chat_delete, chat_post
+from gifting.models import ChatMessage, Gift
 from gifting.services import gift_send, stream_end, stream_start
 from gifting.tests.support import catalogue_reseed, ensure_countries, fund
 from payouts.models import Payout, PayoutMethod, PayoutStatus
@@ -289,6 +290,96 @@ def test_replay_sends_a_delivered_event_again(bob, alice, stream, endpoint, reco
 
     assert len(recorder.calls) == sent + 1
     assert json.loads(recorder.calls[-1][1])["id"] == f"evt_gift_{delivery.payload['data']['gift_event_id']}"
+
+
+def test_a_chat_message_reaches_a_local_receiver_signed_and_verified(alice, bob, stream, endpoint):
+    # Given Bob's endpoint and a receiver built the way docs/api.md says
+    received = []
+    receiver = example_client().WebhookReceiver([endpoint.secret], received.append, port=RECEIVER_PORT).start()
+    try:
+        # When Alice chats on Bob's stream and the dispatcher runs
+        message = chat_post(author=alice, stream_id=stream.pk, text="Love this <b>sketch</b> 🎨")
+        tasks.webhooks_dispatch()
+    finally:
+        receiver.stop()
+
+    # Then the receiver got the message, verified against the secret, with her display name and never her email
+    assert receiver.rejected == 0
+    [event] = received
+    assert (event["type"], event["id"]) == ("chat.message", f"evt_chat_{message.pk}")
+    assert event["data"] == {
+        "message_id": message.pk,
+        "stream_id": stream.pk,
+        "author": {"display_name": "Alice"},
+        "text": "Love this <b>sketch</b> 🎨",
+        "created_at": message.created_at.isoformat(),
+    }
+    assert alice.email not in json.dumps(event)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.event_type, delivery.status) == ("chat.message", DeliveryStatus.DELIVERED)
+
+
+def test_a_chat_message_is_not_delivered_twice(alice, stream, endpoint, recorder):
+    chat_post(author=alice, stream_id=stream.pk, text="hello")
+    tasks.webhooks_dispatch()
+
+    for _ in range(3):
+        tasks.webhooks_dispatch()  # read again while it settles: the same event id, no new delivery
+    settled = timezone.now() + webhooks.GIFT_SETTLE + datetime.timedelta(seconds=1)
+    webhooks.webhooks_collect(now=settled)  # the cursor passes it
+    webhooks.webhooks_collect(now=settled)
+    tasks.webhooks_dispatch()
+
+    assert [payload["type"] for payload in payloads(recorder)] == ["chat.message"]
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_chat_message_deleted_before_collection_is_not_sent(alice, bob, stream, endpoint, recorder):
+    kept = chat_post(author=alice, stream_id=stream.pk, text="nice line work")
+    removed = chat_post(author=alice, stream_id=stream.pk, text="something the creator deleted")
+    chat_delete(moderator=bob, message_id=removed.pk)
+
+    tasks.webhooks_dispatch()
+    webhooks.webhooks_collect(now=timezone.now() + webhooks.GIFT_SETTLE + datetime.timedelta(seconds=1))
+    tasks.webhooks_dispatch()
+
+    assert [payload["id"] for payload in payloads(recorder)] == [f"evt_chat_{kept.pk}"]
+    assert not any(b"something the creator deleted" in body for _url, body, _headers in recorder.calls)
+    assert ChatMessage.objects.filter(pk=removed.pk, deleted_at__isnull=False).exists()
+
+
+def test_chat_messages_go_only_to_the_creators_own_endpoints_that_chose_them(alice, bob, stream, recorder, settings):
+    settings.API_WEBHOOKS_ALLOW_LOCAL = True
+    webhooks.endpoint_create(creator=bob, url="http://127.0.0.1:8162/chat", event_types=["chat.message"])
+    webhooks.endpoint_create(creator=bob, url="http://127.0.0.1:8162/gifts", event_types=["gift.sent"])
+    carol = make_user(email="carol@example.com", display_name="Carol", is_creator=True)
+    webhooks.endpoint_create(creator=carol, url="http://127.0.0.1:8162/carol", event_types=ALL_EVENTS)
+    carols_stream = stream_start(creator=carol, title="Carol's show")
+
+    on_bobs = chat_post(author=alice, stream_id=stream.pk, text="hi Bob")
+    on_carols = chat_post(author=alice, stream_id=carols_stream.pk, text="hi Carol")
+    tasks.webhooks_dispatch()
+
+    delivered = sorted(
+        (url, event["id"])
+        for url, event in ((url, json.loads(body)) for url, body, _h in recorder.calls)
+        if event["type"] == "chat.message"  # Carol's endpoint also gets her own stream.started
+    )
+    assert delivered == [
+        ("http://127.0.0.1:8162/carol", f"evt_chat_{on_carols.pk}"),
+        ("http://127.0.0.1:8162/chat", f"evt_chat_{on_bobs.pk}"),
+    ]  # Carol's endpoint never sees Bob's chat; Bob's gift-only endpoint gets no chat
+
+
+def test_the_studio_form_offers_chat_messages(client, bob, settings):
+    settings.API_WEBHOOKS_ALLOW_LOCAL = True
+    client.force_login(bob)
+    sudo_fresh(client)
+    assert 'value="chat.message"' in client.get(WEBHOOKS_URL).content.decode()
+
+    client.post(WEBHOOKS_URL, {"url": "http://127.0.0.1:8163/hook", "event_types": ["chat.message"]})
+
+    assert WebhookEndpoint.objects.get().event_types == ["chat.message"]
 
 
 @pytest.mark.parametrize(
