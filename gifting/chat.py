@@ -7,13 +7,15 @@ number of minutes, or for the rest of the stream); a ban keeps them out of every
 """
 
 import logging
+import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -22,7 +24,14 @@ from coinsite.accounts.models import User
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
 from gifting.live.events import CHAT, CHAT_DELETED, CHAT_SOURCE, chat_payload
 from gifting.live.publish import live_publish
-from gifting.models import CHAT_MAX_LENGTH, ChatMessage, ChatRestriction, ChatRestrictionKind, LiveStream
+from gifting.models import (
+    CHAT_MAX_LENGTH,
+    ChatMessage,
+    ChatRestriction,
+    ChatRestrictionKind,
+    CreatorProfile,
+    LiveStream,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +103,33 @@ def _refused(character: str) -> bool:
 
 
 def _active_restrictions(now: object) -> Q:
-    return Q(until__isnull=True) | Q(until__gt=now)
+    return Q(lifted_at__isnull=True) & (Q(until__isnull=True) | Q(until__gt=now))
+
+
+SLOW_MODE_MAX_SECONDS = 600
+BLOCKED_WORDS_MAX = 200
+BLOCKED_WORD_MAX_LENGTH = 50
+
+
+def blocked_words_parse(text: str) -> list[str]:
+    """The creator's blocked words, one a line (whitespace runs made single spaces, case folded, duplicates
+    dropped, order kept)."""
+    words: list[str] = []
+    for line in text.splitlines():
+        word = " ".join(line.split()).casefold()
+        if word and word not in words:
+            words.append(word)
+    return words
+
+
+def blocked_word_found(text: str, words_text: str) -> str | None:
+    """The first blocked word (from the creator's list, one a line) that `text` holds as a whole word or
+    phrase, ignoring case; None when it holds none ("ass" blocks "Ass!" but not "class")."""
+    folded = text.casefold()
+    for word in blocked_words_parse(words_text):
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", folded):
+            return word
+    return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +139,9 @@ class _PostContext:
     restriction_kind: str | None
     restriction_until: object
     has_verified_email: bool
+    slow_mode_seconds: int = 0
+    blocked_words: str = ""
+    last_posted_at: object = None
 
 
 def _post_context(*, author: User, stream_id: int) -> _PostContext | None:
@@ -121,8 +159,22 @@ def _post_context(*, author: User, stream_id: int) -> _PostContext | None:
             restriction_kind=restrictions.values("kind")[:1],
             restriction_until=restrictions.values("until")[:1],
             verified=Exists(EmailAddress.objects.filter(user=author, verified=True)),
+            last_posted_at=Subquery(
+                ChatMessage.objects.filter(stream_id=OuterRef("pk"), author=author)
+                .order_by("-created_at")
+                .values("created_at")[:1]
+            ),
         )
-        .values("creator_id", "ended_at", "restriction_kind", "restriction_until", "verified")
+        .values(
+            "creator_id",
+            "ended_at",
+            "restriction_kind",
+            "restriction_until",
+            "verified",
+            "last_posted_at",
+            "creator__creator_profile__chat_slow_mode_seconds",
+            "creator__creator_profile__chat_blocked_words",
+        )
         .first()
     )
     if row is None:
@@ -133,6 +185,9 @@ def _post_context(*, author: User, stream_id: int) -> _PostContext | None:
         restriction_kind=row["restriction_kind"],
         restriction_until=row["restriction_until"],
         has_verified_email=bool(row["verified"]),
+        slow_mode_seconds=row["creator__creator_profile__chat_slow_mode_seconds"] or 0,
+        blocked_words=row["creator__creator_profile__chat_blocked_words"] or "",
+        last_posted_at=row["last_posted_at"],
     )
 
 
@@ -141,7 +196,9 @@ def chat_post(*, author: User, stream_id: int, text: object) -> ChatMessage:
 
     Refused, with nothing written, when the text is not a valid message (`chat_text_clean`), the author
     posts too fast (CHAT_RATE_LIMITS, counted before any database work), the stream has ended, the author's
-    email is not verified, or the author is muted on this stream or banned by its creator.
+    email is not verified, the author is muted on this stream or banned by its creator, the creator's slow
+    mode asks the author to wait, or the text holds a word on the creator's blocked list. The creator is
+    exempt from slow mode and from their own list.
     """
     text = chat_text_clean(text)
     _rate_check(author)
@@ -149,6 +206,7 @@ def chat_post(*, author: User, stream_id: int, text: object) -> ChatMessage:
     if context is None:
         raise ChatNotFound(_("No such stream."))
     _check_may_post(author, context)
+    _check_blocked_words(author, context, text)
     with transaction.atomic(durable=True):
         message = ChatMessage.objects.create(stream_id=stream_id, author=author, text=text)
         live_publish(
@@ -187,6 +245,29 @@ def _check_may_post(author: User, context: _PostContext) -> None:
             )
             % {"minutes": minutes},
             code="muted",
+        )
+    if author.pk == context.creator_id:
+        return
+    if context.slow_mode_seconds and context.last_posted_at is not None:
+        waited = (timezone.now() - context.last_posted_at).total_seconds()  # type: ignore[operator]
+        if waited < context.slow_mode_seconds:
+            retry_after = max(1, math.ceil(context.slow_mode_seconds - waited))
+            raise ChatRateLimited(
+                ngettext(
+                    "Slow mode is on: wait %(seconds)d second before your next message.",
+                    "Slow mode is on: wait %(seconds)d seconds before your next message.",
+                    retry_after,
+                )
+                % {"seconds": retry_after},
+                retry_after=retry_after,
+            )
+
+
+def _check_blocked_words(author: User, context: _PostContext, text: str) -> None:
+    if author.pk != context.creator_id and blocked_word_found(text, context.blocked_words):
+        raise ChatNotAllowed(
+            _("Your message contains a word the creator does not allow in this chat. Rephrase it and send it again."),
+            code="blocked_word",
         )
 
 
@@ -265,3 +346,51 @@ def chat_restrict(*, moderator: User, message_id: int, kind: str, minutes: int |
         )
     logger.info("Chat %s of user %s by user %s on stream %s", kind, message.author_id, moderator.pk, stream.pk)
     return restriction
+
+
+def chat_lift(*, moderator: User, restriction_id: int) -> ChatRestriction:
+    """Lift a mute or a ban early (the stream's creator or staff); the row keeps who lifted it and when.
+
+    Lifting a lifted or expired restriction changes nothing; one the moderator may not lift is not found.
+    """
+    restriction = ChatRestriction.objects.filter(pk=restriction_id).first()
+    if restriction is None or not (
+        moderator.is_authenticated and (moderator.is_staff or moderator.pk == restriction.creator_id)
+    ):
+        raise ChatNotFound(_("No such mute or ban."))
+    with transaction.atomic(durable=True):
+        lifted = ChatRestriction.objects.filter(pk=restriction.pk, lifted_at__isnull=True).update(
+            lifted_at=timezone.now(), lifted_by=moderator
+        )
+    if lifted:
+        logger.info("Chat %s %s lifted by user %s", restriction.kind, restriction.pk, moderator.pk)
+    restriction.refresh_from_db(fields=["lifted_at", "lifted_by"])
+    return restriction
+
+
+def chat_restrictions_active(*, creator_id: int) -> list[ChatRestriction]:
+    """The creator's mutes and bans in force now, newest first, with the viewer (and mute's stream) loaded."""
+    return list(
+        ChatRestriction.objects.filter(creator_id=creator_id)
+        .filter(_active_restrictions(timezone.now()))
+        .select_related("viewer", "stream")
+        .order_by("-created_at", "-id")[:100]
+    )
+
+
+def chat_settings_update(*, creator: User, slow_mode_seconds: int, blocked_words: str) -> CreatorProfile:
+    """Set the creator's slow mode (0 to SLOW_MODE_MAX_SECONDS seconds; 0 turns it off) and blocked-words list
+    (one word or phrase a line), stored normalised on their profile."""
+    if not creator.is_creator:
+        raise ChatNotAllowed(_("Only creators moderate a chat."), code="not_creator")
+    if isinstance(slow_mode_seconds, bool) or not 0 <= slow_mode_seconds <= SLOW_MODE_MAX_SECONDS:
+        raise ChatInvalid(_("Slow mode is 0 to %(max)d seconds.") % {"max": SLOW_MODE_MAX_SECONDS})
+    words = blocked_words_parse(blocked_words or "")
+    if len(words) > BLOCKED_WORDS_MAX:
+        raise ChatInvalid(_("Block at most %(max)d words.") % {"max": BLOCKED_WORDS_MAX})
+    if any(len(word) > BLOCKED_WORD_MAX_LENGTH for word in words):
+        raise ChatInvalid(_("Keep each blocked word to %(max)d characters.") % {"max": BLOCKED_WORD_MAX_LENGTH})
+    profile, _created = CreatorProfile.objects.update_or_create(
+        user=creator, defaults={"chat_slow_mode_seconds": slow_mode_seconds, "chat_blocked_words": "\n".join(words)}
+    )
+    return profile

@@ -135,3 +135,24 @@ class CreatorProfileForm(forms.Form):
         label=gettext_lazy("Avatar"),
         error_messages={"invalid_choice": gettext_lazy("Choose one of the avatars shown, or none.")},
     )
+
+
+class ChatSettingsForm(forms.Form):
+    """The creator's chat rules: slow mode and blocked words (gifting.chat.chat_settings_update)."""
+
+    slow_mode_seconds = forms.IntegerField(
+        min_value=0,
+        max_value=600,
+        initial=0,
+        label=gettext_lazy("Slow mode (seconds between one viewer's messages)"),
+        help_text=gettext_lazy("0 turns slow mode off; up to 600 seconds."),
+    )
+    blocked_words = forms.CharField(
+        required=False,
+        max_length=12_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label=gettext_lazy("Blocked words"),
+        help_text=gettext_lazy(
+            "One word or phrase a line. A message holding one as a whole word, in any case, is refused."
+        ),
+    )

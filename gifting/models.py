@@ -110,6 +110,12 @@ class CreatorProfile(models.Model):
         help_text=gettext_lazy("One of the site's avatar images; initials are shown when empty."),
     )
     overlay_token = models.CharField(max_length=64, unique=True, default=new_overlay_token)
+    chat_slow_mode_seconds = models.PositiveSmallIntegerField(
+        default=0, help_text=gettext_lazy("Seconds a viewer waits between two chat messages; 0 for no slow mode.")
+    )
+    chat_blocked_words = models.TextField(
+        blank=True, default="", help_text=gettext_lazy("Words or phrases refused in chat, one a line.")
+    )
 
     def __str__(self) -> str:
         return _("Creator profile of %(user)s") % {"user": self.user}
@@ -347,6 +353,11 @@ class ChatRestriction(models.Model):
     reason_message = models.ForeignKey(ChatMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # Lifting keeps the row (the record of both actions): who lifted it and when.
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -361,6 +372,11 @@ class ChatRestriction(models.Model):
                 name="gifting_chatrestriction_mute_has_stream",
             ),
             models.CheckConstraint(condition=~Q(viewer=F("creator")), name="gifting_chatrestriction_not_self"),
+            models.CheckConstraint(
+                condition=Q(lifted_at__isnull=True, lifted_by__isnull=True)
+                | Q(lifted_at__isnull=False, lifted_by__isnull=False),
+                name="gifting_chatrestriction_lifted_by_whom",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -29,6 +29,7 @@ from coinsite.lib.replica import replica_reads
 from coinsite.lib.urls import safe_next
 from gifting import chat, presence, selectors, services
 from gifting.forms import (
+    ChatSettingsForm,
     CreatorProfileForm,
     GiftingPreferencesForm,
     GiftSendForm,
@@ -554,16 +555,27 @@ def chat_moderate(request: HttpRequest, message_id: int) -> HttpResponse:
     minutes_text = request.POST.get("minutes", "")
     if minutes_text and not (minutes_text.isascii() and minutes_text.isdigit() and len(minutes_text) <= 5):
         return _json_error("invalid", _("Mute for a whole number of minutes."), 400)
+    # The studio's plain forms (no script) come back to the studio with the outcome as a message.
+    from_studio = request.POST.get("from") == "studio"
     try:
         if action == "delete":
             chat.chat_delete(moderator=moderator, message_id=message_id)
+            if from_studio:
+                messages.success(request, _("Message deleted."))
+                return redirect(f"{reverse('gifting:studio')}#chat-moderation")
             return JsonResponse({"ok": True, "message": _("Message deleted.")})
         restriction = chat.chat_restrict(
             moderator=moderator, message_id=message_id, kind=action, minutes=int(minutes_text) if minutes_text else None
         )
     except chat.ChatError as error:
+        if from_studio and error.status != 404:
+            messages.error(request, str(error))
+            return redirect(f"{reverse('gifting:studio')}#chat-moderation")
         return _chat_error_json(error)
     text = _("Muted in this stream's chat.") if action == "mute" else _("Banned from the chat of all your streams.")
+    if from_studio:
+        messages.success(request, text)
+        return redirect(f"{reverse('gifting:studio')}#chat-moderation")
     return JsonResponse({"ok": True, "message": text, "until": restriction.until and restriction.until.isoformat()})
 
 
@@ -666,6 +678,9 @@ def creator(request: HttpRequest, creator_id: int) -> HttpResponse:
 # --- Creator studio -----------------------------------------------------------------------------
 
 
+STUDIO_CHAT_LIMIT = 30
+
+
 def _own_stream(request: AuthenticatedRequest, stream_id: int) -> LiveStream:
     """The creator's own stream; another creator's stream id is simply not found (object-level access)."""
     return get_object_or_404(LiveStream, pk=stream_id, creator=request.user)
@@ -682,6 +697,7 @@ def _render_studio(
     go_live_form: GoLiveForm | None = None,
     goal_form: GoalForm | None = None,
     profile_form: CreatorProfileForm | None = None,
+    chat_settings_form: ChatSettingsForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     live = LiveStream.objects.filter(creator=request.user, ended_at__isnull=True).first()
@@ -697,6 +713,14 @@ def _render_studio(
         or CreatorProfileForm(
             initial={"bio": profile.bio if profile else "", "avatar": profile.avatar if profile else ""}
         ),
+        "chat_settings_form": chat_settings_form
+        or ChatSettingsForm(
+            initial={
+                "slow_mode_seconds": profile.chat_slow_mode_seconds if profile else 0,
+                "blocked_words": profile.chat_blocked_words if profile else "",
+            }
+        ),
+        "chat_restrictions": chat.chat_restrictions_active(creator_id=request.user.pk),
     }
     if live is not None:
         diamonds = selectors.stream_diamonds(live)
@@ -716,6 +740,8 @@ def _render_studio(
                 "goal": selectors.stream_goal_progress(live),
                 "goal_form": goal_form
                 or GoalForm(initial={"goal_coins": live.goal_coins, "goal_label": live.goal_label}),
+                "studio_chat": replay.recent_chat(live.pk, STUDIO_CHAT_LIMIT),
+                "moderation_actions": [("delete", _("Delete")), ("mute", _("Mute")), ("ban", _("Ban"))],
             }
         )
     return render(request, "gifting/studio.html", context, status=status)
@@ -785,6 +811,37 @@ def studio_profile(request: AuthenticatedRequest) -> HttpResponse:
         return _render_studio(request, profile_form=form, status=400)
     messages.success(request, _("Your profile is updated."))
     return redirect("gifting:studio")
+
+
+@require_POST
+@creator_required
+def studio_chat_settings(request: AuthenticatedRequest) -> HttpResponse:
+    """Save the creator's slow mode and blocked words."""
+    form = ChatSettingsForm(request.POST)
+    if not form.is_valid():
+        return _render_studio(request, chat_settings_form=form, status=400)
+    try:
+        chat.chat_settings_update(creator=request.user, **form.cleaned_data)
+    except chat.ChatError as error:
+        form.add_error(None, str(error))
+        return _render_studio(request, chat_settings_form=form, status=400)
+    messages.success(request, _("Your chat settings are saved."))
+    return redirect(f"{reverse('gifting:studio')}#chat-settings")
+
+
+@require_POST
+@creator_required
+def studio_chat_lift(request: AuthenticatedRequest, restriction_id: int) -> HttpResponse:
+    """Lift one of the creator's mutes or bans (another creator's is simply not found)."""
+    try:
+        restriction = chat.chat_lift(moderator=request.user, restriction_id=restriction_id)
+    except chat.ChatNotFound as error:
+        raise Http404(str(error)) from None
+    messages.success(
+        request,
+        _("%(name)s may chat again.") % {"name": restriction.viewer.display_name or _("The viewer")},
+    )
+    return redirect(f"{reverse('gifting:studio')}#chat-restrictions")
 
 
 @require_POST

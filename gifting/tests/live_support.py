@@ -172,9 +172,9 @@ class GatedTransport:
 class UvicornServer:
     """uvicorn running coinsite.asgi against the test database, as its own process with its own application_name."""
 
-    def __init__(self, extra_env: dict):
+    def __init__(self, extra_env: dict, port: int | None = None):
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
+            probe.bind(("127.0.0.1", port or 0))
             self.port = probe.getsockname()[1]
         self.application_name = f"live-test-{uuid.uuid4().hex[:8]}"
         database = connection.settings_dict
