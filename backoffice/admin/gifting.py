@@ -8,7 +8,16 @@ from django.utils.translation import gettext_lazy, ngettext
 from backoffice.forms import GiftForm, GiftingSettingsForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
-from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, GiftingSettings, LiveStream
+from gifting.models import (
+    ChatMessage,
+    ChatRestriction,
+    CreatorProfile,
+    Gift,
+    GiftEvent,
+    GiftingPreferences,
+    GiftingSettings,
+    LiveStream,
+)
 from gifting.services import stream_end
 
 
@@ -89,6 +98,24 @@ class GiftEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["sender", "creator", "gift", "stream"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+# Chat is moderated by creators on their pages (gifting.chat); staff read the record here.
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "created_at", "stream", "author", "text", "deleted_at", "deleted_by"]
+    search_fields = ["=id", "=stream__id", "author__email", "text"]
+    list_select_related = ["stream", "author", "deleted_by"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(ChatRestriction)
+class ChatRestrictionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "created_at", "kind", "viewer", "creator", "stream", "until", "created_by"]
+    list_filter = ["kind"]
+    search_fields = ["viewer__email", "creator__email"]
+    list_select_related = ["viewer", "creator", "stream", "created_by"]
 
 
 @admin.register(GiftingPreferences)

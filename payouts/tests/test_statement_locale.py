@@ -23,7 +23,7 @@ def test_a_japanese_viewers_statement_is_in_japanese_style(alice):
         assert translation.get_language() == "fr"
 
     [message] = mail.outbox
-    assert message.subject == f"Your Coinsite statement for {month.year}年{month.month}月"
+    assert f"{month.year}年{month.month}月" in message.subject and "明細書" in message.subject
     [(html, _mimetype)] = message.alternatives
     assert '<html lang="ja">' in html
     assert f"{month.year}年{month.month}月" in html and f"{month.year}年{month.month}月" in message.body

@@ -53,8 +53,9 @@ def test_a_receipt_is_written_for_a_french_buyer_in_paris(alice):
 
     [message] = mail.outbox
     assert message.to == ["alice@example.com"]
-    assert message.subject == f"Your Coinsite receipt: 1{NNBSP}400 coins"
-    assert f"1{NNBSP}400 coins were added" in message.body
+    # The French catalogue's words, the French grouping of the number.
+    assert message.subject.startswith("Votre reçu Coinsite") and message.subject.endswith(f"1{NNBSP}400 pièces")
+    assert f"1{NNBSP}400 pièces ont été ajoutées" in message.body
     assert f"21,99{NBSP}€" in message.body
     assert "16 nov. 2026, 10:05 (Paris)" in message.body
     html = html_of(message)

@@ -561,4 +561,4 @@ def test_admin_account_list_shows_the_current_balance(alice_coins, bob_diamonds)
 
     listed = model_admin.get_queryset(RequestFactory().get("/")).get(pk=bob_diamonds.pk)
 
-    assert model_admin.current_balance(listed) == 40
+    assert model_admin.current_balance(listed) == "40 diamonds ($0.20)"
