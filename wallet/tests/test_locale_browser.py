@@ -37,8 +37,8 @@ def test_a_french_viewer_sees_french_prices_and_switches_to_german_at_phone_widt
     page.goto(f"{live_server.url}/wallet/recharge/")
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.locator(".package-price").first).to_have_text(re.compile(r"^1,09\s€$"))
-    page.get_by_label("Number of coins").fill("1000")
-    expect(page.locator("#custom-price")).to_have_text(re.compile(r"^1\s000 coins cost 15,57\s€\.$"))
+    page.get_by_label("Nombre de pièces").fill("1000")
+    expect(page.locator("#custom-price")).to_have_text(re.compile(r"^1\s000 pièces coûtent 15,57\s€\.$"))
 
     chooser = page.locator("#footer-language")
     expect(chooser).to_have_value("fr")
