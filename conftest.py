@@ -38,6 +38,26 @@ def pytest_configure(config):
         config.stash[_EMBEDDED_DB].__enter__()
 
 
+def _django_order(item: pytest.Item) -> int:
+    """Django's order: tests inside a rolled-back transaction (0), then tests that commit and flush (1),
+    then tests without the database (2), as pytest-django computes it."""
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    transactional = bool(marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")))
+    if transactional or "transactional_db" in fixtures or "live_server" in fixtures:
+        return 1
+    return 0 if marker or "db" in fixtures else 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Sort into Django's order again, last. pytest-django sorts first, then pytest regroups tests by
+    session-scoped parameters (Playwright's browser name), which put the transactional browser tests,
+    and their flush of every table, before hundreds of tests that expect the migrations' data (the
+    catalogue, system accounts). The sort is stable: pytest's grouping holds within each class."""
+    items.sort(key=_django_order)
+
+
 def pytest_unconfigure(config):
     """Stop it again (unless another command still uses it), so a test run leaves nothing behind."""
     if _EMBEDDED_DB in config.stash:

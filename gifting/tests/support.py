@@ -14,7 +14,7 @@ from django.urls import reverse
 from gifting.models import Gift, GiftEvent
 from wallet.ledger import account_for_user, ledger_credit
 from wallet.models import Asset, CoinRate, Country
-from wallet.tests.support import ledger_state
+from wallet.tests.support import catalogue_ensure, ledger_state
 
 COUNTRIES = [  # code, currency, gifting enabled
     ("US", "USD", True),
@@ -31,11 +31,11 @@ def ensure_countries() -> None:
 
 
 def catalogue_reseed() -> None:
-    """Coin prices (wallet migration 0004) and the gift catalogue (gifting migration 0003), re-seeded if a
-    transactional test flushed them."""
+    """Coin prices (wallet migrations 0004 and 0011) and the gift catalogue (gifting migration 0003), re-seeded
+    if a transactional test flushed them."""
     if not CoinRate.objects.exists():
-        Country.objects.all().delete()
-        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
+        Country.objects.all().delete()  # the ones ensure_countries made lack the seeds' methods and reasons
+        catalogue_ensure()
     if not Gift.objects.exists():
         importlib.import_module("gifting.migrations.0003_seed_gifts").seed(apps, None)
 

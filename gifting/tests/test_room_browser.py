@@ -6,7 +6,6 @@ switches the page at once; and the creator's HLS video plays under the page's Co
 
 import functools
 import http.server
-import importlib
 import os
 import shutil
 import ssl
@@ -14,7 +13,6 @@ import subprocess
 import threading
 
 import pytest
-from django.apps import apps
 from django.test import Client
 from playwright.sync_api import expect
 
@@ -23,19 +21,16 @@ from gifting.live.publish import publisher
 from gifting.models import ChatMessage, Gift, GiftEvent
 from gifting.services import stream_end, stream_start
 from gifting.tests.live_support import UvicornServer, send_gifts
-from gifting.tests.support import ensure_countries, fund
+from gifting.tests.support import catalogue_reseed, ensure_countries, fund
 from wallet.ledger import user_balance
-from wallet.models import Asset, Country
+from wallet.models import Asset
 
 pytestmark = pytest.mark.browser
 
 
 def seed() -> None:
     """Prices and the catalogue, which tests with real transactions start without."""
-    if not Country.objects.exists():
-        importlib.import_module("wallet.migrations.0004_seed_catalogue").seed(apps, None)
-    if not Gift.objects.exists():
-        importlib.import_module("gifting.migrations.0003_seed_gifts").seed(apps, None)
+    catalogue_reseed()
     ensure_countries()
 
 
