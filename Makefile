@@ -59,15 +59,19 @@ migrate: install
 seed: install
 	$(PY) manage.py seed_demo
 
-# Browser tests drive Debian's Chromium; install it when missing and we are allowed to.
+# Browser tests drive Debian's Chromium (and ffmpeg makes the live room's test video); install them when
+# missing and we are allowed to.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
-	      || echo "Could not install Chromium: browser tests will be skipped." >&2; \
+	    echo "Installing$$missing for the browser tests (apt-get install$$missing)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	      || echo "Could not install$$missing: browser tests that need them will be skipped." >&2; \
 	  else \
-	    echo "Chromium is not installed: browser tests will be skipped (apt-get install chromium)." >&2; \
+	    echo "Not installed:$$missing. Browser tests that need them will be skipped (apt-get install$$missing)." >&2; \
 	  fi; \
 	fi
 
