@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -60,7 +61,7 @@ def email_send(
     context = {"site_url": settings.SITE_URL, "support_email": settings.SUPPORT_EMAIL, **context}
     message = EmailMultiAlternatives(
         subject=subject,
-        body=render_to_string(f"emails/{template}.txt", context),
+        body=plain_text(f"emails/{template}.txt", context),
         to=[to] if isinstance(to, str) else list(to),
     )
     if html:
@@ -68,6 +69,13 @@ def email_send(
     for filename, content, mimetype in attachments:
         message.attach(filename, content, mimetype)
     message.send()
+
+
+def plain_text(template_name: str, context: dict[str, Any]) -> str:
+    """A text email body: the template rendered without HTML escaping, which would turn a creator called
+    "Ana & O'Brien" into "Ana &amp; O&#x27;Brien" in the reader's mail program."""
+    template = get_template(template_name).template  # type: ignore[attr-defined]
+    return template.render(Context(context, autoescape=False))
 
 
 def email_send_claimed(*, claim: Callable[[], bool], send: Callable[[], None], release: Callable[[], object]) -> bool:
