@@ -54,6 +54,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "gifting.view_livestream",
         "gifting.view_creatorprofile",
         "gifting.view_giftingpreferences",
+        "gifting.view_chatmessage",
+        "gifting.view_chatrestriction",
+        "gifting.change_chatrestriction",  # lift a mute or ban early; the change form stays closed
     ],
     FINANCE: [
         "accounts.view_user",

@@ -3,11 +3,13 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
+from backoffice.actions import service_action
 from backoffice.forms import GiftForm, GiftingSettingsForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
+from gifting.chat import ChatError, chat_lift
 from gifting.models import (
     ChatMessage,
     ChatRestriction,
@@ -112,10 +114,25 @@ class ChatMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ChatRestriction)
 class ChatRestrictionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "kind", "viewer", "creator", "stream", "until", "created_by"]
-    list_filter = ["kind"]
+    """Mutes and bans as creators and staff gave them; staff may lift one early (the row keeps who and when)."""
+
+    list_display = ["id", "created_at", "kind", "viewer", "creator", "stream", "until", "created_by", "lifted_at"]
+    list_filter = ["kind", ("lifted_at", admin.EmptyFieldListFilter)]
     search_fields = ["viewer__email", "creator__email"]
-    list_select_related = ["viewer", "creator", "stream", "created_by"]
+    list_select_related = ["viewer", "creator", "stream", "created_by", "lifted_by"]
+    actions = ["lift"]
+
+    def has_lift_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("gifting.change_chatrestriction")
+
+    lift = service_action(
+        name="lift",
+        description=gettext_lazy("Lift the selected mutes and bans now"),
+        permissions=("lift",),
+        perform=lambda request, restriction: chat_lift(moderator=staff_member(request), restriction_id=restriction.pk),
+        errors=(ChatError,),
+        done=ngettext_lazy("%(count)s mute or ban lifted.", "%(count)s mutes or bans lifted.", "count"),
+    )
 
 
 @admin.register(GiftingPreferences)

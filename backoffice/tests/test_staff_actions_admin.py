@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -12,6 +13,8 @@ from djmoney.money import Money
 
 from backoffice.tests.support import admin_login, make_staff, make_topup
 from coinsite.accounts.models import StaffAction
+from gifting import chat
+from gifting.services import stream_start
 from payouts.exchange import BACKEND_NAME, rates_load
 from payouts.models import Payout, PayoutMethod, PayoutStatus
 from payouts.services import payout_method_add, payout_request
@@ -165,3 +168,40 @@ def test_finance_retries_a_failed_payout_once(finance, bob):
     assert (retry.diamonds, retry.idempotency_key, retry.method) == (10_000, f"retry:{failed.pk}", fixed)
     assert user_balance(bob, Asset.DIAMOND) == 10_000
     assert StaffAction.objects.filter(action="payout.retry").count() == 2
+
+
+def test_support_lifts_a_ban_early_and_the_viewer_may_chat_again(client, alice, bob):
+    stream = stream_start(creator=bob, title="Late show")
+    rude = chat.chat_post(author=alice, stream_id=stream.pk, text="rude")
+    ban = chat.chat_restrict(moderator=bob, message_id=rude.pk, kind="ban")
+    cache.clear()  # the chat's per-second rate limit
+    with pytest.raises(chat.ChatNotAllowed):
+        chat.chat_post(author=alice, stream_id=stream.pk, text="sorry")
+    support = admin_login(client, make_staff(email="help@example.com", group="support"))
+
+    response = support.post(
+        reverse("admin:gifting_chatrestriction_changelist"),
+        {"action": "lift", ACTION_CHECKBOX_NAME: [str(ban.pk)]},
+        follow=True,
+    )
+
+    assert b"1 mute or ban lifted." in response.content
+    ban.refresh_from_db()
+    assert ban.lifted_by.email == "help@example.com" and ban.lifted_at is not None
+    assert chat.chat_post(author=alice, stream_id=stream.pk, text="sorry").text == "sorry"
+
+
+def test_finance_may_not_lift_a_ban(client, alice, bob):
+    stream = stream_start(creator=bob, title="Late show")
+    rude = chat.chat_post(author=alice, stream_id=stream.pk, text="rude")
+    ban = chat.chat_restrict(moderator=bob, message_id=rude.pk, kind="ban")
+    finance = admin_login(client, make_staff(email="fin@example.com", group="finance"))
+
+    response = finance.post(
+        reverse("admin:gifting_chatrestriction_changelist"),
+        {"action": "lift", ACTION_CHECKBOX_NAME: [str(ban.pk)]},
+    )
+
+    assert response.status_code == 403
+    ban.refresh_from_db()
+    assert (ban.lifted_at, ban.lifted_by) == (None, None)
