@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -207,6 +208,7 @@ def chat_post(*, author: User, stream_id: int, text: object) -> ChatMessage:
         raise ChatNotFound(_("No such stream."))
     _check_may_post(author, context)
     _check_blocked_words(author, context, text)
+    _slow_mode_claim(author, stream_id, context)
     with transaction.atomic(durable=True):
         message = ChatMessage.objects.create(stream_id=stream_id, author=author, text=text)
         live_publish(
@@ -251,16 +253,28 @@ def _check_may_post(author: User, context: _PostContext) -> None:
     if context.slow_mode_seconds and context.last_posted_at is not None:
         waited = (timezone.now() - context.last_posted_at).total_seconds()  # type: ignore[operator]
         if waited < context.slow_mode_seconds:
-            retry_after = max(1, math.ceil(context.slow_mode_seconds - waited))
-            raise ChatRateLimited(
-                ngettext(
-                    "Slow mode is on: wait %(seconds)d second before your next message.",
-                    "Slow mode is on: wait %(seconds)d seconds before your next message.",
-                    retry_after,
-                )
-                % {"seconds": retry_after},
-                retry_after=retry_after,
-            )
+            raise _slow_mode_wait(max(1, math.ceil(context.slow_mode_seconds - waited)))
+
+
+def _slow_mode_claim(author: User, stream_id: int, context: _PostContext) -> None:
+    """Claim the author's one message per slow-mode period in the shared cache. The check above reads the last
+    message, and the per-second rate limit lets two posts through at once: both would pass it and both land."""
+    if author.pk == context.creator_id or not context.slow_mode_seconds:
+        return
+    if not cache.add(f"gifting:chat-slow:{stream_id}:{author.pk}", 1, timeout=context.slow_mode_seconds):
+        raise _slow_mode_wait(context.slow_mode_seconds)
+
+
+def _slow_mode_wait(retry_after: int) -> ChatRateLimited:
+    return ChatRateLimited(
+        ngettext(
+            "Slow mode is on: wait %(seconds)d second before your next message.",
+            "Slow mode is on: wait %(seconds)d seconds before your next message.",
+            retry_after,
+        )
+        % {"seconds": retry_after},
+        retry_after=retry_after,
+    )
 
 
 def _check_blocked_words(author: User, context: _PostContext, text: str) -> None:

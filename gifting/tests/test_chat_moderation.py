@@ -60,10 +60,23 @@ def test_slow_mode_lets_a_viewer_post_once_the_wait_is_over_and_spares_the_creat
     rules(creator_client, slow_mode_seconds=30)
     first = chat.chat_post(author=alice, stream_id=stream.pk, text="first")
     ChatMessage.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(seconds=31))
+    cache.clear()  # 31 seconds on, the slow-mode claim in the cache has expired too
 
     assert post(alice_client, stream, "second").status_code == 201
     assert post(creator_client, stream, "one").status_code == 201
     assert post(creator_client, stream, "two").status_code == 201
+
+
+def test_two_posts_racing_past_the_slow_mode_check_land_only_once(creator_client, alice, stream, monkeypatch):
+    rules(creator_client, slow_mode_seconds=30)
+    before_either = chat._post_context(author=alice, stream_id=stream.pk)  # what both requests read
+    chat.chat_post(author=alice, stream_id=stream.pk, text="first")
+    monkeypatch.setattr(chat, "_post_context", lambda **kwargs: before_either)
+
+    with pytest.raises(chat.ChatRateLimited, match="Slow mode is on: wait 30 seconds"):
+        chat.chat_post(author=alice, stream_id=stream.pk, text="second")
+
+    assert list(ChatMessage.objects.values_list("text", flat=True)) == ["first"]
 
 
 def test_without_slow_mode_messages_follow_each_other(alice_client, stream):
