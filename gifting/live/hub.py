@@ -409,7 +409,10 @@ class Channel:
         self.last_write = time.monotonic()
 
     def end_all(self) -> None:
-        for connection in [*self.connections, *self.joining]:
+        """Finish every streaming connection. A joining one has sent no headers yet: ending it now would
+        drop its replay (what a resuming client came for); `gifting.live.asgi.events` ends it once it has
+        written its opening, as it finds the stream ended."""
+        for connection in list(self.connections):
             connection.end()
 
     def viewers_changed(self, count: int) -> None:

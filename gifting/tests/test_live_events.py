@@ -8,7 +8,9 @@ import pytest
 from django.urls import reverse
 
 from gifting import presence
+from gifting.live import hub as live_hub
 from gifting.live.events import LiveEvent, cursor_format, cursor_parse, frame
+from gifting.live.replay import StreamMeta
 from gifting.services import gift_send
 from gifting.tests.support import fund
 
@@ -53,3 +55,26 @@ def test_the_stream_page_streams_from_the_newest_gift_it_shows_as_its_viewer(cli
     assert params["after"] == [f"c0.g{newest.pk}"]
     assert presence.viewer_from_token(params["v"][0], stream_id=stream.pk, address="192.0.2.1") == f"u{alice.pk}"
     assert 'data-currency="USD"' in page and re.search(r'data-per-coin="0\.0\d+"', page)
+
+
+def test_a_stream_that_ends_while_a_client_joins_still_gives_the_client_its_replay():
+    """A resuming client is joining (its replay being read) when the bus brings the ended stream's last
+    gift: the flush must not end that connection before it has its headers and its replay."""
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    meta = StreamMeta(
+        stream_id=7, creator_id=1, title="", is_live=False, ended_at=None, goal_coins=None, goal_label="", coins=0
+    )
+    channel = live_hub.Channel(hub=None, meta=meta)
+    connection = live_hub.Connection(send, viewer=None, deadline=0.0)
+    channel.join_started(connection)
+    channel.pending = [LiveEvent(stream_id=7, type="gift", data='{"coins": 1}', source="g", event_id=5)]
+
+    channel.flush()
+
+    assert (connection.closed, sent) == (False, [])
+    channel.join_finished(connection, b"opening with the replayed gift", {("g", 5)})
+    assert sent == [{"type": "http.response.body", "body": b"opening with the replayed gift", "more_body": True}]
