@@ -38,6 +38,7 @@ class FeedItem:
     coins: int
     created_at: datetime
     message: str = ""
+    gift_tier: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ def recent_gifts(stream: LiveStream, limit: int = 20) -> list[FeedItem]:
             coins=event.coins,
             created_at=event.created_at,
             message=event.message,
+            gift_tier=event.gift.tier,
         )
         for event in events
     ]

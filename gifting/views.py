@@ -45,7 +45,6 @@ from gifting.models import (
     GIFT_MESSAGE_MAX_LENGTH,
     CreatorProfile,
     Gift,
-    GiftEvent,
     GiftingPreferences,
     GiftingSettings,
     GiftTier,
@@ -125,13 +124,14 @@ def _live_context(
     }
 
 
+def _big_event_ids(items: Sequence[selectors.FeedItem]) -> set[int]:
+    """The gifts the feed and the overlay celebrate (large and epic tiers), read from the feed itself."""
+    return {item.event_id for item in items if item.gift_tier in BIG_TIERS}
+
+
 def _feed_context(stream: LiveStream, *, viewers: int, currency: str, valuation: Valuation) -> dict:
     items = selectors.recent_gifts(stream, limit=FEED_LIMIT)
-    big_ids = set(
-        GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS).values_list(
-            "pk", flat=True
-        )
-    )
+    big_ids = _big_event_ids(items)
     chat_messages = replay.recent_chat(stream.pk, CHAT_LIMIT)
     return {
         "stream": stream,
@@ -859,11 +859,7 @@ def _overlay_context(token: str, valuation: Valuation) -> dict:
     profile = get_object_or_404(CreatorProfile.objects.select_related("user"), overlay_token=token)
     live = LiveStream.objects.filter(creator_id=profile.user_id, ended_at__isnull=True).first()
     items = selectors.recent_gifts(live, limit=OVERLAY_LIMIT) if live else []
-    big_ids = set(
-        GiftEvent.objects.filter(pk__in=[item.event_id for item in items], gift__tier__in=BIG_TIERS).values_list(
-            "pk", flat=True
-        )
-    )
+    big_ids = _big_event_ids(items)
     per_coin = valuation.per_coin(profile.user.preferred_currency)
     context = {"token": token, "live": live, "feed": items, "big_event_ids": big_ids, "per_coin": per_coin}
     if live is not None:  # the creator's own overlay: not counted as a viewer
