@@ -129,24 +129,18 @@ def leaderboard(stream: LiveStream, limit: int = 10) -> list[LeaderboardEntry]:
     totals = (
         GiftEvent.objects.filter(stream=stream)
         .filter(~Exists(hidden))
-        .values("sender", "is_anonymous")
+        .values("sender", "is_anonymous", "sender__display_name")  # the name in the same read (one per sender)
         .annotate(total=Sum("coins"))
         .order_by("-total", "sender", "is_anonymous")[:limit]
-    )
-    rows = list(totals)
-    names = dict(
-        User.objects.filter(pk__in=[row["sender"] for row in rows if not row["is_anonymous"]]).values_list(
-            "pk", "display_name"
-        )
     )
     return [
         LeaderboardEntry(
             rank=rank,
-            name=ANONYMOUS if row["is_anonymous"] else names.get(row["sender"]) or UNNAMED,
+            name=ANONYMOUS if row["is_anonymous"] else row["sender__display_name"] or UNNAMED,
             coins=row["total"],
             is_anonymous=row["is_anonymous"],
         )
-        for rank, row in enumerate(rows, start=1)
+        for rank, row in enumerate(totals, start=1)
     ]
 
 

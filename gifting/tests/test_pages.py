@@ -11,7 +11,15 @@ from coinsite.accounts.tests.factories import make_user
 from gifting.chat import chat_post
 from gifting.models import GiftEvent, GiftingPreferences, LiveStream
 from gifting.services import gift_send, stream_end, stream_start
-from gifting.tests.support import STREAM_PAGE_QUERY_BUDGET, fund, key_in, make_gift, send_form, snapshot
+from gifting.tests.support import (
+    FEED_FRAGMENT_QUERY_BUDGET,
+    STREAM_PAGE_QUERY_BUDGET,
+    fund,
+    key_in,
+    make_gift,
+    send_form,
+    snapshot,
+)
 from wallet.ledger import user_balance
 from wallet.models import Asset
 
@@ -383,6 +391,28 @@ def test_viewers_cannot_end_a_stream(alice_client, stream):
     assert alice_client.post(reverse("gifting:studio-end", args=[stream.pk])).status_code == 403
     stream.refresh_from_db()
     assert stream.is_live
+
+
+def test_the_feed_fragment_stays_within_its_query_budget(
+    client, alice, stream, rose, catalogue, django_assert_max_num_queries
+):
+    carol = make_user(email="carol@example.com", display_name="Carol")
+    fund(carol, 100)
+    for number in range(5):
+        gift_send(sender=carol, stream_id=stream.pk, gift_id=rose.pk, quantity=1, idempotency_key=f"b{number}")
+    chat_post(author=carol, stream_id=stream.pk, text="hello")
+    url = reverse("gifting:feed", args=[stream.pk])
+    client.get(url)  # settings and prices are cached per process after the first
+
+    with django_assert_max_num_queries(FEED_FRAGMENT_QUERY_BUDGET):
+        anonymous = client.get(url)
+    client.force_login(alice)
+    client.get(url)
+    with django_assert_max_num_queries(FEED_FRAGMENT_QUERY_BUDGET + 2):
+        logged_in = client.get(url)
+
+    assert anonymous.status_code == logged_in.status_code == 200
+    assert "<strong>Carol</strong>" in anonymous.content.decode()
 
 
 def test_the_stream_page_stays_within_its_query_budget(
