@@ -10,7 +10,7 @@ from django.urls import reverse
 from coinsite.accounts.tests.factories import make_user
 from gifting.chat import chat_post
 from gifting.models import GiftEvent, GiftingPreferences, LiveStream
-from gifting.services import gift_send, stream_end, stream_start
+from gifting.services import gift_send, stream_end, stream_goal_set, stream_start
 from gifting.tests.support import (
     FEED_FRAGMENT_QUERY_BUDGET,
     STREAM_PAGE_QUERY_BUDGET,
@@ -431,3 +431,13 @@ def test_the_stream_page_stays_within_its_query_budget(
         response = alice_client.get(url)
 
     assert response.status_code == 200
+
+
+def test_the_goal_bar_is_named_in_the_viewers_language(client, bob, stream):
+    stream_goal_set(stream=stream, creator=bob, goal_coins=1_000, goal_label="New camera")
+
+    html = client.get(reverse("gifting:stream", args=[stream.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+
+    assert 'aria-label="Progression de l’objectif : 0 pour cent"' in html
+    # The page's script names the bar again as gifts move it, from the same words.
+    assert 'data-goal-progress="Progression de l’objectif : {percent} pour cent"' in html

@@ -227,7 +227,7 @@
     bar.max = goal.goal_coins;
     bar.value = Math.min(goal.coins, goal.goal_coins);
     bar.textContent = goal.percent + "%";
-    bar.setAttribute("aria-label", bar.textContent);
+    bar.setAttribute("aria-label", (strings.goalProgress || "{percent}%").replace("{percent}", goal.percent));
     element.classList.toggle("goal-reached", goal.reached);
     if (!goal.reached) element.querySelector('[data-slot="reached"]').remove();
     if (current) current.replaceWith(element);
