@@ -357,11 +357,12 @@ def run_phase_in_processes(workers: list, *, seconds: float, processes: int) -> 
 
 
 def gift_endpoint_path(stream: LiveStream, template: str | None = None) -> str | None:
-    """The URL path gifts are POSTed to: `template` with `{stream}` replaced, else the site's gift form."""
+    """The URL path gifts are POSTed to: `template` with `{stream}` replaced, else the live room's one-tap
+    endpoint (JSON, no redirect: what a viewer's tap costs)."""
     if template:
         return template.format(stream=stream.pk)
     try:
-        return reverse("gifting:send", args=[stream.pk])
+        return reverse("gifting:gift-tap", args=[stream.pk])
     except NoReverseMatch:
         return None
 
@@ -465,7 +466,7 @@ def http_phase(
 ) -> PhaseResult:
     """Each sender POSTs roses to its target stream's gift endpoint on a keep-alive connection.
 
-    The endpoint is the site's gift form unless `path_template` names another (`{stream}` is the
+    The endpoint is the live room's one-tap endpoint unless `path_template` names another (`{stream}` is the
     stream's id); `json_body` sends the fields as a JSON object instead of a form.
     """
     origin = f"http://127.0.0.1:{port}"

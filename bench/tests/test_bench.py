@@ -143,4 +143,4 @@ def test_the_http_phase_can_target_another_endpoint(catalogue):
     stream = gifts.bench_data_setup(senders=1).streams[0]
 
     assert gifts.gift_endpoint_path(stream, "/live/{stream}/tap/") == f"/live/{stream.pk}/tap/"
-    assert gifts.gift_endpoint_path(stream) == f"/live/{stream.pk}/gifts/"
+    assert gifts.gift_endpoint_path(stream) == f"/live/{stream.pk}/gift/"

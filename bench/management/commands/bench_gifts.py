@@ -45,7 +45,7 @@ class Command(BaseCommand):
             "--http-path",
             default="",
             help="URL path of the gift endpoint to POST to, with {stream} for the stream id "
-            "(default: the site's gift form, URL name gifting:send).",
+            "(default: the live room's one-tap endpoint, URL name gifting:gift-tap).",
         )
         parser.add_argument("--http-json", action="store_true", help="POST the gift as JSON instead of a form.")
         parser.add_argument("--skip-pgbench", action="store_true", help="Do not run pgbench (its figures are null).")
@@ -140,7 +140,7 @@ class Command(BaseCommand):
             figures["notes"].append("HTTP phases skipped (--skip-http)")
             return nullcontext(None)
         if bench.gift_endpoint_path(data.streams[0], options["http_path"]) is None:
-            self._note(figures, "the gift endpoint (URL name gifting:send) does not exist: HTTP figures are null")
+            self._note(figures, "the gift endpoint (URL name gifting:gift-tap) does not exist: HTTP figures are null")
             return nullcontext(None)
         workers = options["http_workers"]
         figures["http_workers"] = workers
