@@ -55,6 +55,7 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 PAGE_HEADERS = {**HEADERS, "X-Frame-Options": "DENY"}
+JAVASCRIPT_CATALOGUE = "/jsi18n/"
 CSP_PARTS = [
     "default-src 'self'",
     "script-src 'self'",
@@ -319,6 +320,8 @@ def check_page(client: Client, path: str) -> list[str]:
 
 
 def check_asset(client: Client, url: str) -> None:
+    if url.startswith(JAVASCRIPT_CATALOGUE):
+        return check_javascript_catalogue(client, url)
     check(url.startswith("/static/"), f"{url}: not served from STATIC_URL")
     check(re.search(r"\.[0-9a-f]{12}\.(css|js)$", url) is not None, f"{url}: not a hashed (manifest) name")
     response, content = client.request("GET", url, headers={"Accept-Encoding": "gzip"})
@@ -328,6 +331,17 @@ def check_asset(client: Client, url: str) -> None:
     check((response.headers.get("Content-Type") or "").startswith(kind), f"{url}: {response.headers['Content-Type']}")
     check("immutable" in (response.headers.get("Cache-Control") or ""), f"{url}: not cached as immutable")
     check(response.headers.get("Content-Encoding") == "gzip", f"{url}: no compressed copy was served")
+
+
+def check_javascript_catalogue(client: Client, url: str) -> None:
+    """Django's JavaScript catalogue (the scripts' translations) is a view, not a static file: it answers per
+    language, as JavaScript, and lets browsers revalidate it (Last-Modified) instead of fetching it again."""
+    response, content = client.request("GET", url)
+    check(response.status == 200 and b"gettext" in content, f"{url}: HTTP {response.status}")
+    check_headers(url, response, HEADERS)
+    content_type = response.headers.get("Content-Type") or ""
+    check(content_type.startswith("text/javascript"), f"{url}: {content_type}")
+    check(bool(response.headers.get("Last-Modified")), f"{url}: no Last-Modified, so browsers fetch it every time")
 
 
 def check_redirect(client: Client, path: str, location: str, *, https: bool = True) -> None:
