@@ -8,6 +8,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import translation
 
 from coinsite import embedded_db
 from coinsite.accounts.tests.factories import make_user
@@ -72,10 +73,13 @@ def _fast_password_hasher(settings):
 
 @pytest.fixture(autouse=True)
 def _isolated_state(settings, tmp_path):
-    """Rate-limit counters live in the cache; start every test with an empty one."""
+    """Rate-limit counters live in the cache; start every test with an empty one. A request through the test
+    client leaves the language its LocaleMiddleware chose active in the thread: start every test in English."""
     cache.clear()
+    translation.deactivate()
     yield
     cache.clear()
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
