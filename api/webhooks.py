@@ -216,7 +216,7 @@ def _settled_prefix_end(rows: list[GiftEvent] | list[ChatMessage], now: datetime
 
 
 def _gift_event(gift: GiftEvent, valuation: Valuation) -> Event:
-    sender = None if gift.is_anonymous else {"display_name": gift.sender.display_name or ANONYMOUS}
+    sender = None if gift.is_anonymous else {"display_name": gift.sender.display_name or str(ANONYMOUS)}
     return Event(
         id=f"evt_gift_{gift.pk}",
         type=WebhookEvent.GIFT_SENT,

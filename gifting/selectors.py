@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.utils.translation import gettext_lazy
 
 from coinsite.accounts.models import User
 from gifting import presence
@@ -15,7 +16,7 @@ from gifting.models import CreatorProfile, Gift, GiftEvent, GiftingPreferences, 
 
 RECENT_STREAMS = 10
 
-ANONYMOUS = "Anonymous"
+ANONYMOUS = gettext_lazy("Anonymous")  # in the reader's language where a page shows it
 UNNAMED = "A viewer"  # never fall back to the email address
 
 
@@ -115,7 +116,7 @@ def recent_gifts(stream: LiveStream, limit: int = 20) -> list[FeedItem]:
 
 
 def _sender_name(event: GiftEvent) -> str:
-    return ANONYMOUS if event.is_anonymous else event.sender.display_name or UNNAMED
+    return str(ANONYMOUS) if event.is_anonymous else event.sender.display_name or UNNAMED
 
 
 def leaderboard(stream: LiveStream, limit: int = 10) -> list[LeaderboardEntry]:
@@ -136,7 +137,7 @@ def leaderboard(stream: LiveStream, limit: int = 10) -> list[LeaderboardEntry]:
     return [
         LeaderboardEntry(
             rank=rank,
-            name=ANONYMOUS if row["is_anonymous"] else row["sender__display_name"] or UNNAMED,
+            name=str(ANONYMOUS) if row["is_anonymous"] else row["sender__display_name"] or UNNAMED,
             coins=row["total"],
             is_anonymous=row["is_anonymous"],
         )

@@ -441,3 +441,13 @@ def test_the_goal_bar_is_named_in_the_viewers_language(client, bob, stream):
     assert 'aria-label="Progression de l’objectif : 0 pour cent"' in html
     # The page's script names the bar again as gifts move it, from the same words.
     assert 'data-goal-progress="Progression de l’objectif : {percent} pour cent"' in html
+
+
+def test_a_french_viewer_reads_anonymous_gifts_and_the_viewer_count_in_french(client, alice, stream, rose):
+    fund(alice, 10)
+    gift_send(sender=alice, stream_id=stream.pk, gift_id=rose.pk, quantity=1, idempotency_key="anon", anonymous=True)
+
+    html = client.get(reverse("gifting:stream", args=[stream.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+
+    assert "<strong>Anonyme</strong>" in html and "Anonymous" not in html  # the feed and the leaderboard
+    assert "Spectateurs en ce moment : <span data-live-viewers>0</span>" in html  # right for 1 viewer as for 5
