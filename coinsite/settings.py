@@ -243,6 +243,10 @@ LIVE_REDIS_PREFIX = env_str("LIVE_REDIS_PREFIX") or "coinsite:live:"
 LIVE_INGEST_URL = (env_str("LIVE_INGEST_URL") or "rtmp://localhost:1935").rstrip("/")
 LIVE_PLAYBACK_URL = (env_str("LIVE_PLAYBACK_URL") or "https://localhost:8888").rstrip("/")
 
+# The common-case gift in one SQL statement (gifting.services._gift_send_fast). Off only to compare it with the
+# general path (tests) or to rule it out while investigating.
+GIFT_SEND_FAST_PATH = env_bool("GIFT_SEND_FAST_PATH", default=True)
+
 # --- Internationalisation -----------------------------------------------------------------------
 # A language for every country sold in; the catalogues are in locale/ (see locale/README.md).
 LANGUAGE_CODE = "en"

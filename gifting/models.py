@@ -215,6 +215,9 @@ class GiftEvent(AppendOnlyModel):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Not a column: the sender's coins just after this gift, when `gift_send` sent it and knows them.
+    sender_coins_after: int | None = None
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [

@@ -10,12 +10,13 @@ the ledger's conditional UPDATE of the viewer's coin wallet — always in that o
 import datetime
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -66,6 +67,8 @@ GIFT_SENDS_PER_SECOND = 5
 GIFT_SENDS_PER_MINUTE = 120
 # A stream's row takes its viewer count (gifting.presence) at most this often, however often the live list loads.
 VIEWER_COUNT_SAVE_SECONDS = 15
+# SQLSTATE that `gifting_gift_send` (migration 0010) raises when it lost a race after claiming the key.
+FAST_PATH_LOST_RACE = "CSG01"
 GIFT_LEDGER_KIND = "gift"  # registered with wallet.ledger_kinds as spending coins (gifting.apps)
 
 
@@ -316,6 +319,117 @@ def gift_send(
     """
     _check_request(stream_id=stream_id, gift_id=gift_id, quantity=quantity, idempotency_key=idempotency_key)
     message = _gift_message_clean(message)
+    request = _GiftRequest(
+        sender=sender,
+        stream_id=stream_id,
+        gift_id=gift_id,
+        quantity=quantity,
+        idempotency_key=idempotency_key,
+        anonymous=bool(anonymous),
+        message=message,
+    )
+    event = _gift_send_fast(request) if settings.GIFT_SEND_FAST_PATH else None
+    if event is None:
+        event = _gift_send_general(request)
+    logger.debug(  # the event row and the ledger are the record; a line per gift only at DEBUG
+        "Gift %s: %s x gift %s (%s coins) from user %s on stream %s",
+        event.pk,
+        quantity,
+        gift_id,
+        event.coins,
+        sender.pk,
+        stream_id,
+    )
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class _GiftRequest:
+    sender: User
+    stream_id: int
+    gift_id: int
+    quantity: int
+    idempotency_key: str
+    anonymous: bool
+    message: str
+
+    @property
+    def ledger_key(self) -> str:
+        return f"gift:{self.sender.pk}:{self.idempotency_key}"
+
+
+def _gift_send_fast(request: _GiftRequest) -> GiftEvent | None:
+    """The common case in one round trip: `gifting_gift_send` (migration 0010) checks the rules and, when
+    every one plainly holds, posts the gift and records its event in one autocommit statement.
+
+    None when it wrote nothing (a rule to explain, a replay, spending controls, too few coins, a race
+    lost to the same key or a concurrent spend): the general path then decides, with its own messages.
+    """
+    sender = request.sender
+    now = timezone.now()
+    params = [
+        sender.pk,
+        sender.age_on(timezone.localdate()),
+        str(sender.country),
+        request.stream_id,
+        request.gift_id,
+        request.quantity,
+        request.idempotency_key,
+        request.ledger_key,
+        request.anonymous,
+        request.message,
+        now,
+        ADULT_AGE,
+        DIAMONDS_PER_COIN,
+    ]
+    try:
+        # Outside any transaction the statement is its own transaction. Inside one (only a test's: the
+        # durable block refuses any other), a savepoint keeps a lost race from aborting it.
+        block = transaction.atomic(durable=True) if connection.in_atomic_block else nullcontext()
+        with block, prepared_cursor() as cursor:
+            cursor.execute(_FAST_SQL, params)
+            row = cursor.fetchone()
+    except DatabaseError as error:
+        if getattr(error.__cause__, "sqlstate", None) == FAST_PATH_LOST_RACE:
+            return None
+        raise
+    event_id, transaction_id, creator_id, coins, diamonds, balance, gift_name, artwork, tier = row
+    if event_id is None:
+        return None
+    event = GiftEvent(
+        id=event_id,
+        stream_id=request.stream_id,
+        sender_id=sender.pk,
+        creator_id=creator_id,
+        gift_id=request.gift_id,
+        quantity=request.quantity,
+        coins=coins,
+        diamonds=diamonds,
+        is_anonymous=request.anonymous,
+        message=request.message,
+        idempotency_key=request.idempotency_key,
+        ledger_transaction_id=transaction_id,
+        created_at=now,
+    )
+    event._state.adding = False
+    event._state.db = connection.alias
+    event.sender_coins_after = balance
+    _publish_gift(event, sender=sender, gift_name=gift_name, artwork=artwork, tier=tier)
+    return event
+
+
+_FAST_SQL = (
+    "SELECT sent_event_id, sent_transaction_id, sent_creator_id, sent_coins, sent_diamonds, sent_balance,"
+    " sent_gift_name, sent_gift_artwork, sent_gift_tier"
+    " FROM gifting_gift_send(%s::bigint, %s::integer, %s::text, %s::bigint, %s::bigint, %s::integer, %s::text,"
+    " %s::text, %s::boolean, %s::text, %s::timestamptz, %s::integer, %s::integer)"
+)
+
+
+def _gift_send_general(request: _GiftRequest) -> GiftEvent:
+    """Every case in one durable transaction: the rules with their messages, replays, spending controls."""
+    sender, stream_id, gift_id, quantity = request.sender, request.stream_id, request.gift_id, request.quantity
+    idempotency_key, anonymous, message = request.idempotency_key, request.anonymous, request.message
     with transaction.atomic(durable=True):
         context = _gift_context(sender=sender, stream_id=stream_id, gift_id=gift_id, idempotency_key=idempotency_key)
         if context.existing_event_id is not None:
@@ -349,15 +463,6 @@ def gift_send(
             anonymous=anonymous,
             message=message,
         )
-    logger.info(
-        "Gift %s: %s x gift %s (%s coins) from user %s on stream %s",
-        event.pk,
-        quantity,
-        gift_id,
-        coins,
-        sender.pk,
-        stream_id,
-    )
     return event
 
 
@@ -520,7 +625,13 @@ def _post_gift(
         created_at=ledger_transaction.created_at,
     )
     if _insert_event(event):
-        _publish_gift(event, sender=sender, context=context)
+        _publish_gift(
+            event,
+            sender=sender,
+            gift_name=context.gift_name,
+            artwork=context.gift_artwork,
+            tier=context.gift_tier,
+        )
         return event
     # The ledger found this key already posted: a racing request with the same key committed first.
     existing = GiftEvent.objects.get(sender=sender, idempotency_key=idempotency_key)
@@ -678,15 +789,15 @@ def _insert_event(event: GiftEvent) -> bool:
     return True
 
 
-def _publish_gift(event: GiftEvent, *, sender: User, context: _GiftContext) -> None:
+def _publish_gift(event: GiftEvent, *, sender: User, gift_name: str, artwork: str, tier: str) -> None:
     """Queue the gift for the stream's viewers, sent once the transaction commits (never inside it: DESIGN §4)."""
     payload = gift_payload(
         event_id=event.pk,
         stream_id=event.stream_id,
         gift_id=event.gift_id,
-        gift_name=context.gift_name,
-        artwork=context.gift_artwork,
-        tier=context.gift_tier,
+        gift_name=gift_name,
+        artwork=artwork,
+        tier=tier,
         quantity=event.quantity,
         coins=event.coins,
         sender_name="" if event.is_anonymous else sender.display_name,

@@ -465,7 +465,7 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
                 created_at=event.created_at,
                 message=event.message,
             ),
-            "balance": _balance_json(request),
+            "balance": _balance_json(request, coins=event.sender_coins_after),
         }
     )
 
@@ -475,9 +475,11 @@ def _threshold(personal: int | None) -> int:
     return min(staff, personal) if personal else staff
 
 
-def _balance_json(request: HttpRequest) -> dict:
+def _balance_json(request: HttpRequest, *, coins: int | None = None) -> dict:
+    """The viewer's coins with their money value; `coins` when the caller knows them (the gift's own posting)."""
     user = cast(AuthenticatedRequest, request).user
-    coins = user_balance(user, Asset.COIN)
+    if coins is None:
+        coins = user_balance(user, Asset.COIN)
     amount = request_valuation(request).coin_amount(coins, display_currency(user))
     html = render_to_string("wallet/_coins.html", {"amount": amount, "empty": _("0 coins")})
     return {"coins": coins, "html": html}

@@ -17,7 +17,7 @@ def make_user(
     email: str,
     password: str | None = PASSWORD,
     verified: bool = True,
-    birth_date: datetime.date = datetime.date(1990, 5, 17),
+    birth_date: datetime.date | None = datetime.date(1990, 5, 17),
     **fields,
 ) -> User:
     """A user with a (by default verified) primary email, as allauth would have made."""
