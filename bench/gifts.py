@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -34,12 +35,13 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.db import connection
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from psycopg import sql
 
-from coinsite.accounts.models import User
+from coinsite.accounts.models import ADULT_AGE, User
 from gifting.models import Gift, GiftEvent, LiveStream
-from gifting.services import GiftError, gift_send, stream_end, stream_start
+from gifting.services import DIAMONDS_PER_COIN, GiftError, gift_send, stream_end, stream_start
 from wallet.ledger import account_for_user, ledger_credit, user_balance
 from wallet.models import Asset
 
@@ -190,6 +192,51 @@ def pgbench_tps(*, pgbench: str, scale: int, clients: int, seconds: int, log: Ca
         if not pgbench_init(pgbench=pgbench, database=database, scale=scale, log=log):
             return None
         return pgbench_run(pgbench=pgbench, database=database, clients=clients, seconds=seconds, log=log)
+
+
+def pgbench_gift_function_run(
+    *, pgbench: str, data: "BenchData", targets: list[LiveStream], seconds: int, prefix: str, log: Callable[[str], None]
+) -> float | None:
+    """pgbench's C client calling `gifting_gift_send` (the gift's one statement) on the site's database: the
+    gift's database work with no Python at all, so the ceiling the service could reach on this machine.
+
+    One client per sender, each gifting its target stream, prepared like the service's statement. Returns
+    the gifts that really landed (counted by their key prefix) per second, or None on failure.
+    """
+    sender_ids = ",".join(str(sender.pk) for sender in data.senders)
+    stream_ids = ",".join(str(stream.pk) for stream in targets)
+    ages = {sender.age_on(timezone.localdate()) for sender in data.senders}
+    countries = {str(sender.country) for sender in data.senders}
+    if len(ages) != 1 or len(countries) != 1:
+        log("bench senders differ in age or country; the gift-function phase was skipped")
+        return None
+    sender = f"(ARRAY[{sender_ids}]::bigint[])[:client_id + 1]"
+    key = ":prefix || :client_id || ':' || :n"  # the prefix is a variable: pgbench would read its colons as names
+    script = (
+        "\\set n random(1, 1000000000000)\n"
+        f"SELECT sent_event_id FROM gifting_gift_send({sender}, {ages.pop()}, '{countries.pop()}', "
+        f"(ARRAY[{stream_ids}]::bigint[])[:client_id + 1], {data.gift.pk}, 1, {key}, "
+        f"'gift:' || {sender} || ':' || {key}, false, '', now(), {ADULT_AGE}, {DIAMONDS_PER_COIN});\n"
+    )
+    env, connect_args = _pgbench_env_args()
+    clients = len(data.senders)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="coinsite-gift-") as script_file:
+        script_file.write(script)
+        script_file.flush()
+        run = [pgbench, *connect_args, "-n", "-M", "prepared", "-T", str(seconds), "-c", str(clients)]
+        run += ["-D", f"prefix={prefix}"]
+        run += ["-j", str(min(2, clients)), "-f", script_file.name, settings.DATABASES["default"]["NAME"]]
+        began = time.perf_counter()
+        try:
+            subprocess.run(run, env=env, capture_output=True, text=True, timeout=seconds + 120, check=True)  # noqa: S603
+        except subprocess.CalledProcessError as error:
+            log(f"pgbench (gift function) failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
+            return None
+        except subprocess.TimeoutExpired:
+            log("pgbench (gift function) did not finish in time.")
+            return None
+        elapsed = time.perf_counter() - began
+    return round(gifts_with_prefix(prefix) / min(elapsed, seconds), 1)
 
 
 # --- Bench data ---------------------------------------------------------------------------------
@@ -541,6 +588,13 @@ GOALS = {
     "ratio_service_hot_vs_spread": ("service_hot_gifts_per_s", "service_spread_gifts_per_s", 0.9),
     "ratio_http_vs_service": ("http_spread_gifts_per_s", "service_spread_gifts_per_s", 0.5),
     "ratio_http_hot_vs_spread": ("http_hot_gifts_per_s", "http_spread_gifts_per_s", 0.9),
+    # The ceiling: the gift's own statement driven by pgbench (no Python), against the same pgbench TPC-B-like.
+    "ratio_gift_function_spread_vs_pgbench_uncontended": (
+        "pgbench_gift_function_spread_gifts_per_s",
+        "pgbench_uncontended_tps",
+        0.7,
+    ),
+    "ratio_gift_function_hot_vs_pgbench_hot": ("pgbench_gift_function_hot_gifts_per_s", "pgbench_hot_tps", 2.0),
     "ratio_multiprocess_spread_vs_pgbench_uncontended": (
         "service_multiprocess_spread_gifts_per_s",
         "pgbench_uncontended_tps",
@@ -557,6 +611,8 @@ GOALS = {
 ROUND_FIGURES = (
     "pgbench_uncontended_tps",
     "pgbench_hot_tps",
+    "pgbench_gift_function_spread_gifts_per_s",
+    "pgbench_gift_function_hot_gifts_per_s",
     "service_spread_gifts_per_s",
     "service_hot_gifts_per_s",
     "service_p50_ms",

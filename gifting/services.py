@@ -67,6 +67,7 @@ GIFT_SENDS_PER_SECOND = 5
 GIFT_SENDS_PER_MINUTE = 120
 # A stream's row takes its viewer count (gifting.presence) at most this often, however often the live list loads.
 VIEWER_COUNT_SAVE_SECONDS = 15
+BIGINT_MAX = 2**63 - 1
 # SQLSTATE that `gifting_gift_send` (migration 0010) raises when it lost a race after claiming the key.
 FAST_PATH_LOST_RACE = "CSG01"
 GIFT_LEDGER_KIND = "gift"  # registered with wallet.ledger_kinds as spending coins (gifting.apps)
@@ -365,6 +366,8 @@ def _gift_send_fast(request: _GiftRequest) -> GiftEvent | None:
     None when it wrote nothing (a rule to explain, a replay, spending controls, too few coins, a race
     lost to the same key or a concurrent spend): the general path then decides, with its own messages.
     """
+    if not all(0 < value <= BIGINT_MAX for value in (request.stream_id, request.gift_id)):
+        return None  # no such row; the general path says which (its parameters are not cast to bigint)
     sender = request.sender
     now = timezone.now()
     params = [

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db.models import Subquery
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -25,6 +25,7 @@ from djmoney.money import Money
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib import metrics
 from coinsite.lib.access import creator_required
+from coinsite.lib.prepared import prepared_cursor
 from coinsite.lib.replica import replica_reads
 from coinsite.lib.urls import safe_next
 from gifting import chat, presence, selectors, services
@@ -408,9 +409,28 @@ def _number(value: int) -> str:
 
 
 def _gift_with_threshold(user: Any, gift_id: int) -> Gift | None:
-    """The gift, annotated with the viewer's own confirmation threshold (None: theirs is the site's): one query."""
-    personal = GiftingPreferences.objects.filter(user=user).values("confirm_above_coins")[:1]
-    return Gift.objects.filter(pk=gift_id).annotate(personal_threshold=Subquery(personal)).first()
+    """The gift, with the viewer's own confirmation threshold as `personal_threshold` (None: theirs is the
+    site's): one statement, prepared once per connection (a tap's every read counts: docs/scaling.md)."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_GIFT_WITH_THRESHOLD_SQL, [user.pk, gift_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(Gift._meta.concrete_fields, row[:-1], strict=True)
+    ]
+    gift = Gift.from_db(connection.alias, _GIFT_FIELDS, values)
+    gift.personal_threshold = row[-1]  # type: ignore[attr-defined]
+    return gift
+
+
+_GIFT_FIELDS = [field.attname for field in Gift._meta.concrete_fields]
+_GIFT_WITH_THRESHOLD_SQL = (
+    f"SELECT {', '.join(f'gift.{name}' for name in _GIFT_FIELDS)}, "  # noqa: S608 (names from model metadata)
+    f"(SELECT own.confirm_above_coins FROM {GiftingPreferences._meta.db_table} own WHERE own.user_id = %s::bigint) "
+    f"FROM {Gift._meta.db_table} gift WHERE gift.id = %s::bigint"
+)
 
 
 @require_POST

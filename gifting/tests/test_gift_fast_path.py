@@ -288,3 +288,16 @@ def _birthday(today: datetime.date, *, years: int) -> datetime.date:
         return today.replace(year=today.year - years)
     except ValueError:
         return today.replace(year=today.year - years, day=28)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["stream_id", "gift_id"])
+def test_ids_past_bigint_are_refused_like_any_missing_row(alice, stream, coffee, field):
+    fund(alice, 100)
+    request = {"stream_id": stream.pk, "gift_id": coffee.pk, field: 2**63}
+
+    with pytest.raises(GiftError):
+        gift_send(sender=alice, quantity=1, idempotency_key="huge", **request)
+
+    assert user_balance(alice, COIN) == 100
+    assert not GiftEvent.objects.exists()

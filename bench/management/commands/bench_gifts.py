@@ -172,6 +172,15 @@ class Command(BaseCommand):
                     seconds=max(1, round(seconds)),
                     log=self._log,
                 )
+                self._log(f"  pgbench calling the gift function, {shape}")
+                figures[f"pgbench_gift_function_{shape}_gifts_per_s"] = bench.pgbench_gift_function_run(
+                    pgbench=pgbench["pgbench"],
+                    data=data,
+                    targets=targets,
+                    seconds=max(1, round(seconds)),
+                    prefix=f"{prefix}pgf-{shape}:",
+                    log=self._log,
+                )
             self._log(f"  gift_send {shape}: {len(data.senders)} senders -> {len(set(targets))} creator(s)")
             service = bench.service_phase(data, targets=targets, seconds=seconds, prefix=f"{prefix}svc-{shape}:")
             figures[f"service_{shape}_gifts_per_s"] = service.gifts_per_s
