@@ -3,10 +3,11 @@ thousands of open streams hold no database connection and no thread; every other
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coinsite.settings")
-django_application = get_asgi_application()
+
+from coinsite.lib.one_hop import get_one_hop_asgi_application
+
+django_application = get_one_hop_asgi_application()  # one thread hop per request (coinsite.lib.one_hop)
 
 from gifting.live.asgi import live_application  # noqa: E402 (needs the apps that get_asgi_application loads)
 

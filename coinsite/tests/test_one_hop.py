@@ -1,0 +1,87 @@
+"""Under ASGI a request crosses into a worker thread once, never back to the event loop mid-chain
+(coinsite.lib.one_hop; issue #13: no thread hand-offs per request where one does)."""
+
+import asyncio
+from typing import Any
+from unittest import mock
+
+import pytest
+from asgiref.sync import AsyncToSync, SyncToAsync
+from django.core.handlers.asgi import ASGIHandler
+
+from coinsite.lib.one_hop import OneHopASGIHandler
+
+
+def _get(handler: ASGIHandler, path: str) -> tuple[dict, bytes, dict[str, int]]:
+    """GET `path` through `handler` as an ASGI server would; the response start, body, and the thread hops."""
+    hops = {"into a thread": 0, "back to the loop": 0}
+    into, back = SyncToAsync.__call__, AsyncToSync.__call__
+
+    def counted_into(self, *args, **kwargs):
+        hops["into a thread"] += 1
+        return into(self, *args, **kwargs)
+
+    def counted_back(self, *args, **kwargs):
+        hops["back to the loop"] += 1
+        return back(self, *args, **kwargs)
+
+    messages: list[dict] = []
+    requested = False
+
+    async def receive() -> dict:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected until the handler is done
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    with (
+        mock.patch.object(SyncToAsync, "__call__", counted_into),
+        mock.patch.object(AsyncToSync, "__call__", counted_back),
+    ):
+        asyncio.run(handler(scope, receive, send))
+    start = next(message for message in messages if message["type"] == "http.response.start")
+    body = b"".join(message.get("body", b"") for message in messages if message["type"] == "http.response.body")
+    return start, body, hops
+
+
+def test_a_request_runs_its_middleware_and_view_in_one_hop():
+    start, body, hops = _get(OneHopASGIHandler(), "/jsi18n/")
+
+    assert start["status"] == 200 and b"gettext" in body
+    assert hops["back to the loop"] == 0
+    headers = {name.lower(): value for name, value in start["headers"]}
+    assert headers[b"x-request-id"]  # the whole chain ran: the outermost middleware stamped it
+
+
+def test_django_stock_handler_hops_back_to_the_loop_with_this_middleware():
+    """What the handler is for: with the site's sync-only middleware, Django's own crosses back mid-chain."""
+    start, _body, hops = _get(ASGIHandler(), "/jsi18n/")
+
+    assert start["status"] == 200
+    assert hops["back to the loop"] >= 1
+
+
+@pytest.mark.parametrize("module", ["coinsite.asgi"])
+def test_the_site_serves_django_through_the_one_hop_handler(module):
+    site = __import__(module, fromlist=["django_application"])
+
+    assert isinstance(site.django_application, OneHopASGIHandler)
