@@ -27,10 +27,12 @@ run: install
 test: install browser gettext
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The ledger's Hypothesis state machine with 2,000 examples (CI runs 200): run it before submitting a change
-# to the posting path (wallet/ledger.py, its SQL function, the roll-up).
+# The ledger's Hypothesis state machine with 2,000 examples (CI runs 200) and the gift's fast path against the
+# general one with 1,000 (CI 120): run it before submitting a change to the posting path (wallet/ledger.py, the
+# SQL functions wallet_ledger_spend and gifting_gift_send, the roll-up).
 test-deep: install
-	LEDGER_STATEFUL_EXAMPLES=2000 $(BIN)/pytest wallet/tests/test_ledger_stateful.py wallet/tests/test_ledger_spend.py $(PYTEST_ARGS)
+	LEDGER_STATEFUL_EXAMPLES=2000 GIFT_FAST_PATH_EXAMPLES=1000 $(BIN)/pytest wallet/tests/test_ledger_stateful.py \
+	  wallet/tests/test_ledger_spend.py gifting/tests/test_gift_fast_path.py $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

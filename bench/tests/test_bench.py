@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from bench import gifts
-from gifting.models import Gift
+from gifting.models import Gift, GiftEvent
 from gifting.tests.support import ensure_countries, make_gift
+from wallet.audit import ledger_audit_run
 from wallet.ledger import system_account
 from wallet.models import SystemAccount
 
@@ -144,3 +145,33 @@ def test_the_http_phase_can_target_another_endpoint(catalogue):
 
     assert gifts.gift_endpoint_path(stream, "/live/{stream}/tap/") == f"/live/{stream.pk}/tap/"
     assert gifts.gift_endpoint_path(stream) == f"/live/{stream.pk}/gift/"
+
+
+def test_pgbench_drives_the_gift_function_and_every_gift_is_real(catalogue):
+    pgbench = gifts.pgbench_path()
+    if pgbench is None:
+        pytest.skip("pgbench is not installed")
+    data = gifts.bench_data_setup(senders=2)
+    logged: list[str] = []
+
+    rate = gifts.pgbench_gift_function_run(
+        pgbench=pgbench, data=data, targets=data.streams, seconds=1, prefix="pgf-test:", log=logged.append
+    )
+
+    assert logged == []
+    landed = GiftEvent.objects.filter(idempotency_key__startswith="pgf-test:")
+    assert rate is not None and rate > 0 and landed.count() > 0
+    assert set(landed.values_list("sender_id", flat=True)) == {sender.pk for sender in data.senders}
+    assert ledger_audit_run().ok
+
+
+def test_a_paced_http_phase_sends_at_the_rate_asked(catalogue, tmp_path, monkeypatch):
+    data = gifts.bench_data_setup(senders=2)
+    database = connection.settings_dict  # the server must use the test database
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    with gifts.Server(workers=1, log_path=tmp_path / "uvicorn.log") as server:
+        paced = gifts.http_phase(data, port=server.port, targets=data.streams, seconds=2, prefix="paced:", rate=10)
+
+    assert paced.outcomes == {"HTTP 200": paced.gifts}
+    assert 16 <= paced.gifts <= 20  # 10 gifts/s for 2 s, the last due ones may fall past the deadline

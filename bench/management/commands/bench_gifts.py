@@ -21,6 +21,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from bench import gifts as bench
 from wallet.audit import ledger_audit_run
 
+# The HTTP latency goal is taken at this share of the endpoint's own maximum in the same round (issue #13).
+PACED_SHARE = 0.8
+
 
 class Command(BaseCommand):
     help = (
@@ -209,6 +212,22 @@ class Command(BaseCommand):
                 figures[f"http_{shape}_gifts_per_s"] = http.gifts_per_s
                 figures[f"http_{shape}_outcomes"] = dict(http.outcomes)
                 latencies["http"] += http.latencies_ms
+                if shape == "spread" and http.gifts_per_s:
+                    rate = round(PACED_SHARE * http.gifts_per_s, 1)
+                    self._log(f"  HTTP spread paced at {rate} gifts/s ({PACED_SHARE:.0%} of its maximum)")
+                    paced = bench.http_phase(
+                        data,
+                        port=server.port,
+                        targets=targets,
+                        seconds=seconds,
+                        prefix=f"{prefix}http-paced:",
+                        path_template=options["http_path"] or None,
+                        json_body=options["http_json"],
+                        rate=rate,
+                    )
+                    figures["http_paced_gifts_per_s"] = paced.gifts_per_s
+                    figures["http_paced_p99_ms"] = paced.percentile_ms(0.99)
+                    figures["http_paced_outcomes"] = dict(paced.outcomes)
         for name, key in (("service", "service"), ("multiprocess", "service_multiprocess"), ("http", "http")):
             if latencies[name]:
                 figures[f"{key}_p50_ms"] = bench.percentile(latencies[name], 0.5)
