@@ -119,7 +119,7 @@ def test_the_dashboard_bench_writes_its_figures(catalogue, tmp_path):
     figures = json.loads(output.read_text())
     assert figures["gifts"] == 40
     assert figures["ledger_audit_ok"] is True
-    assert {"selector_empty_ms", "selector_busy_ms", "http_empty_ms", "http_busy_ms"} <= figures.keys()
+    assert {"selector_empty_ms", "selector_busy_ms", "http_empty_ms", "http_busy_ms", "reports_ms"} <= figures.keys()
 
 
 def test_each_ratio_is_taken_within_a_round_then_the_median_over_rounds():
