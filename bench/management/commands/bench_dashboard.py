@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection
 from django.test import Client
 
 from backoffice.reports import liabilities, report_days
@@ -22,9 +23,11 @@ from bench import dashboard
 from bench.dashboard import BENCH_PREFIX
 from gifting.models import GiftEvent
 from payouts.earnings import earnings_rollup_all
+from payouts.models import EarningsRollup
 from payouts.selectors import creator_dashboard
 from wallet.audit import ledger_audit_run
 from wallet.ledger import ledger_rollup_pending
+from wallet.models import LedgerEntry, LedgerTransaction
 
 REPORTS_GOAL_MS = 100.0  # issue #13: the staff report's reads under 100 ms with a million gifts
 
@@ -48,6 +51,11 @@ class Command(BaseCommand):
         started = time.perf_counter()
         folded = earnings_rollup_all(now=dashboard.far_future())
         self.stdout.write(f"Rolled up {folded:,} gift events in {time.perf_counter() - started:.1f} s")
+        # Statistics as autovacuum keeps them: a million rows loaded in seconds and read at once would be
+        # planned on the empty tables' statistics (measured: dashboard 795 ms, report 170 ms before this).
+        with connection.cursor() as cursor:
+            tables = (model._meta.db_table for model in (LedgerTransaction, LedgerEntry, GiftEvent, EarningsRollup))
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
         figures: dict[str, Any] = {"gifts": GiftEvent.objects.filter(creator=busy).count(), "repeat": repeat}
         for name, creator in (("empty", empty), ("busy", busy)):
             figures[f"selector_{name}_ms"] = dashboard.median_ms(functools.partial(creator_dashboard, creator), repeat)
