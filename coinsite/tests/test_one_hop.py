@@ -2,6 +2,7 @@
 (coinsite.lib.one_hop; issue #13: no thread hand-offs per request where one does)."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
 
@@ -53,11 +54,13 @@ def _get(handler: ASGIHandler, path: str) -> tuple[dict, bytes, dict[str, int]]:
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
+    # On a thread of its own: the browser tests leave an event loop running on the main thread.
     with (
         mock.patch.object(SyncToAsync, "__call__", counted_into),
         mock.patch.object(AsyncToSync, "__call__", counted_back),
+        ThreadPoolExecutor(max_workers=1) as pool,
     ):
-        asyncio.run(handler(scope, receive, send))
+        pool.submit(asyncio.run, handler(scope, receive, send)).result()
     start = next(message for message in messages if message["type"] == "http.response.start")
     body = b"".join(message.get("body", b"") for message in messages if message["type"] == "http.response.body")
     return start, body, hops
