@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from coinsite.env import env_bool, var_dir
 
@@ -63,6 +64,17 @@ def database_settings(var: Path) -> dict:
         "HOST": str(socket_dir(var)),
         "PORT": str(PORT),
     }
+
+
+def database_url(database: dict[str, Any]) -> str:
+    """A DATABASE_URL that points another process (a test's server or worker) at `database`, a Django
+    DATABASES entry; the embedded server's HOST is a socket folder, which a URL carries percent-encoded."""
+    user = quote(str(database.get("USER") or ""), safe="")
+    password = quote(str(database.get("PASSWORD") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = quote(str(database.get("HOST") or ""), safe="")
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{quote(str(database['NAME']), safe='')}"
 
 
 def socket_dir(var: Path) -> Path:

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from bench import gifts
+from coinsite.embedded_db import database_url
 from gifting.models import Gift, GiftEvent
 from gifting.tests.support import ensure_countries, make_gift
 from wallet.audit import ledger_audit_run
@@ -167,9 +168,7 @@ def test_pgbench_drives_the_gift_function_and_every_gift_is_real(catalogue):
 
 def test_a_paced_http_phase_sends_at_the_rate_asked(catalogue, tmp_path, monkeypatch):
     data = gifts.bench_data_setup(senders=2)
-    database = connection.settings_dict  # the server must use the test database
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATABASE_URL", database_url(connection.settings_dict))  # the server uses the test database
     with gifts.Server(workers=1, log_path=tmp_path / "uvicorn.log") as server:
         paced = gifts.http_phase(data, port=server.port, targets=data.streams, seconds=2, prefix="paced:", rate=10)
 

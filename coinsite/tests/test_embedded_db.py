@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dj_database_url
 import pytest
 
 from coinsite import embedded_db
@@ -119,3 +120,14 @@ def test_a_user_killed_without_leaving_does_not_keep_the_server_up(var):
     assert result.returncode == 0, result.stderr
     assert not embedded_db.is_running(var)
     assert _clients(var) == []
+
+
+def test_another_process_reaches_the_same_database_through_the_url():
+    """Test servers and workers get DATABASE_URL from the test's settings; the embedded server's HOST is a socket
+    folder, which must survive the URL (it used to end up in the database name: 9 tests failed without one)."""
+    socket_host = {"USER": "postgres", "HOST": "/tmp/a b/var/postgres-socket", "PORT": "5432", "NAME": "test_coinsite"}
+    tcp_host = {"USER": "postgres", "PASSWORD": "p@ss", "HOST": "127.0.0.1", "PORT": 5433, "NAME": "test_x"}
+
+    for database in (socket_host, tcp_host):
+        parsed = dj_database_url.parse(embedded_db.database_url(database))
+        assert {key: str(parsed[key]) for key in database} == {key: str(value) for key, value in database.items()}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, connections
 
+from coinsite.embedded_db import database_url
 from gifting.live.asgi import live_application
 from gifting.live.hub import hub_close
 from gifting.live.publish import publisher
@@ -181,7 +182,7 @@ class UvicornServer:
         env = {
             **os.environ,
             "DEBUG": "true",
-            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "DATABASE_URL": database_url(database),
             "PGAPPNAME": self.application_name,
             **extra_env,
         }

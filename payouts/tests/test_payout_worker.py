@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from coinsite.celery import app
+from coinsite.embedded_db import database_url
 from gifting.tests.support import ensure_countries
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutStatus, SandboxPayoutTransfer
@@ -120,7 +121,7 @@ def _start_worker(marker: Path) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "true",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "DATABASE_URL": database_url(database),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         fault_worker.MARKER_VARIABLE: str(marker),
     }
