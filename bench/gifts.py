@@ -153,36 +153,37 @@ def scratch_database() -> Iterator[str]:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def _pgbench_call(
+    pgbench: str, arguments: list[str], *, timeout: float, label: str, log: Callable[[str], None]
+) -> str | None:
+    """Run pgbench with the Django database's connection arguments; its output, or None (logged) on failure."""
+    env, connect_args = _pgbench_env_args()
+    try:
+        result = subprocess.run(  # noqa: S603
+            [pgbench, *connect_args, *arguments], env=env, capture_output=True, text=True, timeout=timeout, check=True
+        )
+    except subprocess.CalledProcessError as error:
+        log(f"{label} failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
+        return None
+    except subprocess.TimeoutExpired:
+        log(f"{label} did not finish in time.")
+        return None
+    return result.stdout
+
+
 def pgbench_init(*, pgbench: str, database: str, scale: int, log: Callable[[str], None]) -> bool:
     """Fill `database` (a scratch database) with pgbench's tables at `scale`; False (logged) on failure."""
-    env, connect_args = _pgbench_env_args()
-    init = [pgbench, *connect_args, "-i", "-q", "-s", str(scale), database]
-    try:
-        subprocess.run(init, env=env, capture_output=True, text=True, timeout=300, check=True)  # noqa: S603
-    except subprocess.CalledProcessError as error:
-        log(f"pgbench -i failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
-        return False
-    except subprocess.TimeoutExpired:
-        log("pgbench -i did not finish in time.")
-        return False
-    return True
+    arguments = ["-i", "-q", "-s", str(scale), database]
+    return _pgbench_call(pgbench, arguments, timeout=300, label="pgbench -i", log=log) is not None
 
 
 def pgbench_run(*, pgbench: str, database: str, clients: int, seconds: int, log: Callable[[str], None]) -> float | None:
     """Run pgbench's TPC-B-like script on an initialised `database` for `seconds`; its tps, or None on failure."""
-    env, connect_args = _pgbench_env_args()
-    run = [pgbench, *connect_args, "-T", str(seconds), "-c", str(clients), "-j", str(min(2, clients)), database]
-    try:
-        result = subprocess.run(  # noqa: S603
-            run, env=env, capture_output=True, text=True, timeout=seconds + 120, check=True
-        )
-    except subprocess.CalledProcessError as error:
-        log(f"pgbench failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
+    arguments = ["-T", str(seconds), "-c", str(clients), "-j", str(min(2, clients)), database]
+    output = _pgbench_call(pgbench, arguments, timeout=seconds + 120, label="pgbench", log=log)
+    if output is None:
         return None
-    except subprocess.TimeoutExpired:
-        log("pgbench did not finish in time.")
-        return None
-    match = re.search(r"tps = ([\d.]+) \(without initial", result.stdout) or re.search(r"tps = ([\d.]+)", result.stdout)
+    match = re.search(r"tps = ([\d.]+) \(without initial", output) or re.search(r"tps = ([\d.]+)", output)
     return round(float(match.group(1)), 1) if match else None
 
 
@@ -218,24 +219,17 @@ def pgbench_gift_function_run(
         f"(ARRAY[{stream_ids}]::bigint[])[:client_id + 1], {data.gift.pk}, 1, {key}, "
         f"'gift:' || {sender} || ':' || {key}, false, '', now(), {ADULT_AGE}, {DIAMONDS_PER_COIN});\n"
     )
-    env, connect_args = _pgbench_env_args()
     clients = len(data.senders)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="coinsite-gift-") as script_file:
         script_file.write(script)
         script_file.flush()
-        run = [pgbench, *connect_args, "-n", "-M", "prepared", "-T", str(seconds), "-c", str(clients)]
-        run += ["-D", f"prefix={prefix}"]
-        run += ["-j", str(min(2, clients)), "-f", script_file.name, settings.DATABASES["default"]["NAME"]]
+        arguments = ["-n", "-M", "prepared", "-T", str(seconds), "-c", str(clients), "-j", str(min(2, clients))]
+        arguments += ["-D", f"prefix={prefix}", "-f", script_file.name, settings.DATABASES["default"]["NAME"]]
         began = time.perf_counter()
-        try:
-            subprocess.run(run, env=env, capture_output=True, text=True, timeout=seconds + 120, check=True)  # noqa: S603
-        except subprocess.CalledProcessError as error:
-            log(f"pgbench (gift function) failed (exit {error.returncode}): {(error.stderr or '').strip()[-500:]}")
-            return None
-        except subprocess.TimeoutExpired:
-            log("pgbench (gift function) did not finish in time.")
-            return None
+        output = _pgbench_call(pgbench, arguments, timeout=seconds + 120, label="pgbench (gift function)", log=log)
         elapsed = time.perf_counter() - began
+    if output is None:
+        return None
     return round(gifts_with_prefix(prefix) / min(elapsed, seconds), 1)
 
 

@@ -6,6 +6,7 @@ row, the service and HTTP all on one creator), so each ratio compares figures ta
 apart on the same machine; the table shows the median over the rounds and the spread (min .. max).
 """
 
+import functools
 import json
 import logging
 import uuid
@@ -200,31 +201,23 @@ class Command(BaseCommand):
                 latencies["multiprocess"] += multi.latencies_ms
             if server is not None:
                 self._log(f"  HTTP {shape}")
-                http = bench.http_phase(
+                http_phase = functools.partial(
+                    bench.http_phase,
                     data,
                     port=server.port,
                     targets=targets,
                     seconds=seconds,
-                    prefix=f"{prefix}http-{shape}:",
                     path_template=options["http_path"] or None,
                     json_body=options["http_json"],
                 )
+                http = http_phase(prefix=f"{prefix}http-{shape}:")
                 figures[f"http_{shape}_gifts_per_s"] = http.gifts_per_s
                 figures[f"http_{shape}_outcomes"] = dict(http.outcomes)
                 latencies["http"] += http.latencies_ms
                 if shape == "spread" and http.gifts_per_s:
                     rate = round(PACED_SHARE * http.gifts_per_s, 1)
                     self._log(f"  HTTP spread paced at {rate} gifts/s ({PACED_SHARE:.0%} of its maximum)")
-                    paced = bench.http_phase(
-                        data,
-                        port=server.port,
-                        targets=targets,
-                        seconds=seconds,
-                        prefix=f"{prefix}http-paced:",
-                        path_template=options["http_path"] or None,
-                        json_body=options["http_json"],
-                        rate=rate,
-                    )
+                    paced = http_phase(prefix=f"{prefix}http-paced:", rate=rate)
                     figures["http_paced_gifts_per_s"] = paced.gifts_per_s
                     figures["http_paced_p99_ms"] = paced.percentile_ms(0.99)
                     figures["http_paced_outcomes"] = dict(paced.outcomes)
