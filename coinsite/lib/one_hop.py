@@ -8,20 +8,62 @@ middlewares run their sync methods in a thread in async mode too, so making ours
 This handler builds the chain for sync, as under WSGI, and runs it in one `sync_to_async` call inside the
 request's thread-sensitive context (as Django runs a sync view): one hop, and the event loop stays
 free for the live streams (`gifting.live.asgi`), which never reach Django.
+
+The thread is reused: Django gives each request a new one-thread executor (a thread started and joined
+per request, about a tenth of a tap's CPU here); this handler keeps the idle ones and hands each request
+one of them, so a request's sync code still runs on one thread that no other request uses meanwhile
+(Django's database connections are per thread and go back to the pool when the request finishes).
 """
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import django
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+
+# Idle request threads kept for the next requests; a burst beyond this many starts threads that end after it.
+IDLE_THREADS_KEPT = 64
+
+
+class RequestThread(ThreadPoolExecutor):
+    """One thread for one request at a time, knowing whether it still runs anything."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="django-request")
+        self.running: set[Future] = set()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        self.running.add(future)
+        future.add_done_callback(self.running.discard)
+        return future
 
 
 class OneHopASGIHandler(ASGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle_threads: list[RequestThread] = []  # touched on the event loop's thread only
+
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
         chain: Any = self._middleware_chain  # type: ignore[has-type]
         self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        thread = self.idle_threads.pop() if self.idle_threads else RequestThread()
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            # A request abandoned mid-view (its client went away) may leave its thread busy: never share that.
+            if thread.running or len(self.idle_threads) >= IDLE_THREADS_KEPT:
+                thread.shutdown(wait=False)
+            else:
+                self.idle_threads.append(thread)
 
 
 def get_one_hop_asgi_application() -> Any:

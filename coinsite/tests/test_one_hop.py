@@ -2,6 +2,7 @@
 (coinsite.lib.one_hop; issue #13: no thread hand-offs per request where one does)."""
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
@@ -10,7 +11,7 @@ import pytest
 from asgiref.sync import AsyncToSync, SyncToAsync
 from django.core.handlers.asgi import ASGIHandler
 
-from coinsite.lib.one_hop import OneHopASGIHandler
+from coinsite.lib.one_hop import OneHopASGIHandler, RequestThread
 
 
 def _get(handler: ASGIHandler, path: str) -> tuple[dict, bytes, dict[str, int]]:
@@ -88,3 +89,37 @@ def test_the_site_serves_django_through_the_one_hop_handler(module):
     site = __import__(module, fromlist=["django_application"])
 
     assert isinstance(site.django_application, OneHopASGIHandler)
+
+
+def test_the_next_request_runs_on_the_thread_the_last_one_left_idle():
+    handler = OneHopASGIHandler()
+    _get(handler, "/jsi18n/")
+    [thread] = handler.idle_threads
+    worker = next(iter(thread._threads))
+
+    start, _body, _hops = _get(handler, "/jsi18n/")
+
+    assert start["status"] == 200
+    assert handler.idle_threads == [thread]
+    assert next(iter(thread._threads)) is worker  # no thread started for the second request
+
+
+def test_a_thread_still_busy_when_its_request_ends_is_never_given_to_another():
+    handler = OneHopASGIHandler()
+    busy = RequestThread()
+    handler.idle_threads = [busy]
+    release = threading.Event()
+    handle = handler.handle
+
+    async def handle_then_leave_work_behind(scope, receive, send):
+        await handle(scope, receive, send)
+        busy.submit(release.wait, 30)  # as a view still running after its client went away
+
+    handler.handle = handle_then_leave_work_behind
+    try:
+        start, _body, _hops = _get(handler, "/jsi18n/")
+    finally:
+        release.set()
+
+    assert start["status"] == 200
+    assert handler.idle_threads == []
