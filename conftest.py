@@ -13,6 +13,7 @@ from django.utils import translation
 from coinsite import embedded_db
 from coinsite.accounts.tests.factories import make_user
 from coinsite.celery import app
+from coinsite.lib.singletons import local_copies_forget
 from gifting.live.publish import publisher_reset
 
 # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
@@ -74,11 +75,14 @@ def _fast_password_hasher(settings):
 @pytest.fixture(autouse=True)
 def _isolated_state(settings, tmp_path):
     """Rate-limit counters live in the cache; start every test with an empty one. A request through the test
-    client leaves the language its LocaleMiddleware chose active in the thread: start every test in English."""
+    client leaves the language its LocaleMiddleware chose active in the thread: start every test in English.
+    Staff settings rolled back with a test's transaction must not outlive it in the process's own copies."""
     cache.clear()
+    local_copies_forget()
     translation.deactivate()
     yield
     cache.clear()
+    local_copies_forget()
     translation.deactivate()
 
 

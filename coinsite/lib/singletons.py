@@ -6,12 +6,18 @@
 - `CachedTableModel`: a table small enough to read whole (the per-coin prices). `cached_rows()`
   returns every row.
 
-Both live in Django's cache (Redis in production, so shared by every process) and are read from
-the database only on a miss. Every write through the model or its querysets (save, delete, bulk
-update or delete, as admin does) drops the cached copy, at once and again when the transaction
-commits, so the next read anywhere sees it. Raw SQL writes would not: do not use them on these tables.
+Both are kept twice: in each process's memory, and in Django's cache (Redis in production, shared by
+every process), which reads the database only on a miss. A process trusts its own copy for
+`LOCAL_SECONDS`, then asks the shared cache again: a gift tap reads the confirmation threshold and
+the coin rates without a round trip to Redis (docs/scaling.md). Every write through the model or its
+querysets (save, delete, bulk update or delete, as admin does) drops both copies, at once and again
+when the transaction commits: the writing process sees it on its next read, every other process
+within `LOCAL_SECONDS`. Raw SQL writes would not: do not use them on these tables.
 """
 
+import copy
+import time
+from collections.abc import Callable
 from typing import Any, ClassVar, Self, cast
 
 from django.core.cache import cache
@@ -19,12 +25,39 @@ from django.db import models, transaction
 
 SINGLETON_PK = 1
 CACHE_SECONDS = 300
+# How long a process serves its own copy before it asks the shared cache (and so sees another process's save).
+LOCAL_SECONDS = 1.0
+
+# cache key -> (when this process read it from the shared cache, on the monotonic clock; the value)
+_local: dict[str, tuple[float, Any]] = {}
 
 
 def _forget(key: str) -> None:
-    cache.delete(key)
+    def forget_both() -> None:
+        _local.pop(key, None)
+        cache.delete(key)
+
+    forget_both()
     # A reader between the delete and the commit may cache the old rows again: drop them once more.
-    transaction.on_commit(lambda: cache.delete(key))
+    transaction.on_commit(forget_both)
+
+
+def _read(key: str, read_database: Callable[[], Any]) -> Any:
+    now = time.monotonic()
+    held = _local.get(key)
+    if held is not None and now - held[0] < LOCAL_SECONDS:
+        return held[1]
+    value = cache.get(key)
+    if value is None:
+        value = read_database()
+        cache.set(key, value, CACHE_SECONDS)
+    _local[key] = (now, value)
+    return value
+
+
+def local_copies_forget() -> None:
+    """Drop every process-local copy (the shared cache is Django's; `cache.clear()` empties that)."""
+    _local.clear()
 
 
 class _ForgettingQuerySet(models.QuerySet):
@@ -73,12 +106,15 @@ class SingletonModel(_CachedModel):
 
     @classmethod
     def load(cls) -> Self:
-        """The one row (cached), or an unsaved one with the defaults when there is none."""
-        row = cache.get(cls.cache_key())
-        if row is None:
-            row = cls._default_manager.filter(pk=SINGLETON_PK).first() or cls(pk=SINGLETON_PK)
-            cache.set(cls.cache_key(), row, CACHE_SECONDS)
-        return row
+        """The one row (cached), or an unsaved one with the defaults when there is none.
+
+        Each caller gets its own copy of the row: one that changes a field before saving it (as a test or
+        a staff form may) never changes what concurrent requests of this process read.
+        """
+        row = _read(
+            cls.cache_key(), lambda: cls._default_manager.filter(pk=SINGLETON_PK).first() or cls(pk=SINGLETON_PK)
+        )
+        return cast(Self, copy.copy(row))
 
 
 class CachedTableModel(_CachedModel):
@@ -91,8 +127,5 @@ class CachedTableModel(_CachedModel):
 
     @classmethod
     def cached_rows(cls) -> list[Self]:
-        rows = cache.get(cls.cache_key())
-        if rows is None:
-            rows = list(cls._default_manager.all())
-            cache.set(cls.cache_key(), rows, CACHE_SECONDS)
-        return rows
+        """Every row (cached). The rows are shared by the process's requests: read them, never change them."""
+        return list(_read(cls.cache_key(), lambda: list(cls._default_manager.all())))
