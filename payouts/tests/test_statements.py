@@ -582,6 +582,26 @@ def test_a_creator_sees_the_waterfall_page(client, bob, month_of_activity):
     assert "Anonymous supporters" in page and "Carol" not in page
 
 
+def test_one_coin_in_one_gift_reads_in_the_singular_on_both_statements(client, alice, bob, live):
+    """Coins and gifts are counted apart: a month with one 1-coin gift is "1 coin in 1 gift", not "1 coins"."""
+    fund(alice, 5)
+    send(alice, live, make_gift(slug="statement-heart", coin_cost=1, name="Heart"))
+
+    client.force_login(alice)
+    viewer_page = client.get(month_url("statement", THIS_MONTH)).content.decode()
+    client.force_login(bob)
+    creator_page = client.get(month_url("statement", THIS_MONTH)).content.decode()
+
+    sent = viewer_page.split('data-testid="gifts-sent">')[1].split("</dd>")[0]
+    received = creator_page.split('data-testid="coins-received">')[1].split("</dd>")[0]
+    assert sent == f"\N{MINUS SIGN}1 coin ({format_money(coin_value(1, 'USD'))}) in 1 gift"
+    assert received.startswith("1 coin in 1 gift (")
+    bob.language = "fr"
+    bob.save(update_fields=["language"])
+    in_french = client.get(month_url("statement", THIS_MONTH)).content.decode()
+    assert in_french.split('data-testid="coins-received">')[1].startswith("1 pièce en 1 cadeau (")
+
+
 def test_the_csv_download_is_the_users_own(client, alice, carol, month_of_activity):
     client.force_login(carol)
 
