@@ -107,6 +107,7 @@ def test_gifts_the_goal_and_the_end_arrive_over_the_event_stream_without_reloadi
         expect(page.get_by_test_id("feed")).to_contain_text("Alice sent 1 × Rose")
         expect(page.get_by_test_id("feed")).to_contain_text(re.compile(r"1 coin \(\$0\.0\d\)"))
         expect(page.locator(".goal-numbers")).to_contain_text("1 / 2 coins")
+        expect(page.locator(".goal-label")).to_contain_text("Goal: Two roses")  # redrawn from the event
         send_gifts(alice, stream, rose, 1, anonymous=True)
         expect(page.get_by_test_id("feed")).to_contain_text("Anonymous sent 1 × Rose")
         expect(page.locator(".goal")).to_contain_text("Goal reached!")

@@ -5,6 +5,7 @@
 import re
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from coinsite.accounts.tests.factories import make_user
@@ -27,6 +28,20 @@ pytestmark = pytest.mark.django_db
 
 
 # --- Live lists -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "label"),
+    [("en", "Goal: New tablet"), ("fr", "Objectif\N{NO-BREAK SPACE}: New tablet"), ("ja", "目標：New tablet")],
+)
+def test_the_goal_label_is_punctuated_the_languages_way(client, stream, language, label):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    html = client.get(reverse("gifting:stream", args=[stream.pk])).content.decode()
+
+    assert f"<span>{label}</span>" in html
+    # What the page's script draws when a goal event arrives: the same sentence, with the label in its slot.
+    assert f'data-goal-labelled="{label.replace("New tablet", "{label}")}"' in html
 
 
 def test_index_and_home_list_live_streams_with_goal_progress(client, stream, alice, rose):

@@ -217,7 +217,8 @@
     if (!goal || !goal.goal_coins) { if (current) current.remove(); goalReached = false; return; }
     var element = clone("live-goal");
     if (!element) return;
-    fill(element, "label", goal.label ? ": " + goal.label : "");
+    // The colon is the language's ("Objectif : …" in French); a function, so a "$&" in a label stays as typed.
+    if (goal.label) fill(element, "label", (strings.goalLabelled || "{label}").replace("{label}", function () { return goal.label; }));
     fill(element, "coins", numbers.format(goal.coins));
     fill(element, "goal", numbers.format(goal.goal_coins));
     fill(element, "unit", strings.coins);
