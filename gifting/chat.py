@@ -261,7 +261,9 @@ def _slow_mode_claim(author: User, stream_id: int, context: _PostContext) -> Non
     message, and the per-second rate limit lets two posts through at once: both would pass it and both land."""
     if author.pk == context.creator_id or not context.slow_mode_seconds:
         return
-    if not cache.add(f"gifting:chat-slow:{stream_id}:{author.pk}", 1, timeout=context.slow_mode_seconds):
+    # The period is part of the key: a claim made under a longer slow mode must not outlive a shortened one.
+    key = f"gifting:chat-slow:{stream_id}:{author.pk}:{context.slow_mode_seconds}"
+    if not cache.add(key, 1, timeout=context.slow_mode_seconds):
         raise _slow_mode_wait(context.slow_mode_seconds)
 
 

@@ -79,6 +79,17 @@ def test_two_posts_racing_past_the_slow_mode_check_land_only_once(creator_client
     assert list(ChatMessage.objects.values_list("text", flat=True)) == ["first"]
 
 
+def test_a_shortened_slow_mode_holds_back_no_one_longer_than_the_new_period(creator_client, alice, stream):
+    rules(creator_client, slow_mode_seconds=60)
+    first = chat.chat_post(author=alice, stream_id=stream.pk, text="first")
+    rules(creator_client, slow_mode_seconds=5)
+    ChatMessage.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(seconds=6))
+
+    chat.chat_post(author=alice, stream_id=stream.pk, text="second")  # 6 s on: the 5-second wait is over
+
+    assert list(ChatMessage.objects.order_by("pk").values_list("text", flat=True)) == ["first", "second"]
+
+
 def test_without_slow_mode_messages_follow_each_other(alice_client, stream):
     assert post(alice_client, stream, "one").status_code == 201
     assert post(alice_client, stream, "two").status_code == 201
