@@ -5,6 +5,7 @@ import json
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
@@ -67,6 +68,7 @@ def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_pat
     assert figures["pgbench_uncontended_tps"] is None
     assert figures["http_spread_gifts_per_s"] is None
     assert figures["service_spread_outcomes"]["ok"] > 0
+    assert figures["redis"] is bool(settings.REDIS_URL)  # what the figures measured: Redis, or the local stand-ins
 
 
 def test_bench_can_run_twice_on_the_same_data(catalogue, tmp_path):

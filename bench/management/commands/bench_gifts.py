@@ -65,6 +65,12 @@ class Command(BaseCommand):
         senders = max(1, options["senders"])
         rounds = max(1, options["rounds"])
         figures: dict[str, Any] = {"senders": senders, "seconds": options["seconds"], "rounds": rounds, "notes": []}
+        figures["redis"] = bool(settings.REDIS_URL)
+        if not settings.REDIS_URL:
+            figures["notes"].append(
+                "REDIS_URL is not set: sessions are read from the database and live events go out by NOTIFY; "
+                "deployed, both use Redis (set REDIS_URL to measure that shape)"
+            )
         try:
             data = bench.bench_data_setup(senders=senders)
         except LookupError as error:
