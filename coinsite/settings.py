@@ -235,10 +235,6 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Sessions are read from Redis (and written through to the database) when there is one: a signed-in request's
-# session then costs a cache read, not a query (docs/scaling.md). A per-process cache would keep a session
-# alive in one process after it was logged out in another, so without Redis they stay in the database only.
-SESSION_ENGINE = f"django.contrib.sessions.backends.{'cached_db' if REDIS_URL else 'db'}"
 # Live events travel on Redis pub/sub when REDIS_URL is set (gifting.live); its channel and keys start with this.
 LIVE_REDIS_PREFIX = env_str("LIVE_REDIS_PREFIX") or "coinsite:live:"
 # The video ingest server creators stream to from OBS (docs/live-video.md: MediaMTX, RTMP in, HLS out): where

@@ -279,18 +279,3 @@ def test_a_pool_size_turns_on_psycopgs_connection_pool():
     refused = _run({**PRODUCTION, "DB_POOL_MAX": "-1"})
     assert refused.returncode != 0
     assert "DB_POOL_MAX" in refused.stderr
-
-
-@pytest.mark.parametrize(
-    ("redis_url", "engine"),
-    [("redis://redis.internal:6379/1", "cached_db"), (None, "db")],
-)
-def test_sessions_are_read_from_redis_only_when_every_process_shares_it(redis_url, engine):
-    probe = "import django; django.setup(); from django.conf import settings as s; print(s.SESSION_ENGINE)"
-    env = {**PRODUCTION, "DJANGO_SETTINGS_MODULE": "coinsite.settings"}
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    result = _run(env, "-c", probe)
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"django.contrib.sessions.backends.{engine}"
