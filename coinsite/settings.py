@@ -232,7 +232,8 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # --- Cache (rate limits live here) ------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's backend with the process's connection pool shared by every request (coinsite/lib/redis_cache.py).
+    CACHES = {"default": {"BACKEND": "coinsite.lib.redis_cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Live events travel on Redis pub/sub when REDIS_URL is set (gifting.live); its channel and keys start with this.

@@ -279,3 +279,14 @@ def test_a_pool_size_turns_on_psycopgs_connection_pool():
     refused = _run({**PRODUCTION, "DB_POOL_MAX": "-1"})
     assert refused.returncode != 0
     assert "DB_POOL_MAX" in refused.stderr
+
+
+def test_with_redis_the_cache_shares_one_connection_pool_per_process():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; print(s.CACHES['default']['BACKEND'])"
+    )
+    env = {**PRODUCTION, "REDIS_URL": "redis://redis.internal:6379/1", "DJANGO_SETTINGS_MODULE": "coinsite.settings"}
+    result = _run(env, "-c", probe)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "coinsite.lib.redis_cache.RedisCache"

@@ -68,7 +68,7 @@ class Command(BaseCommand):
         figures["redis"] = bool(settings.REDIS_URL)
         if not settings.REDIS_URL:
             figures["notes"].append(
-                "REDIS_URL is not set: sessions are read from the database and live events go out by NOTIFY; "
+                "REDIS_URL is not set: the cache is each process's own and live events go out by NOTIFY; "
                 "deployed, both use Redis (set REDIS_URL to measure that shape)"
             )
         try:

@@ -1,0 +1,37 @@
+"""Django's Redis cache backend with one connection pool per process instead of one per request.
+
+Django keeps a cache backend per async context, and under ASGI every request runs in a new context:
+each request built a new backend with its own connection pool and opened a new connection to Redis
+(measured: one connection per gift tap; the pools were closed later by the garbage collector). Here the
+pools belong to the process, one per server address, and every backend instance shares them. redis-py's
+pools are thread-safe and start afresh in a forked child. The cache's options come from settings, so
+they are the same for every instance of a process.
+"""
+
+import threading
+from typing import Any
+
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
+
+_pools: dict[str, Any] = {}
+_pools_lock = threading.Lock()
+
+
+class SharedPoolRedisCacheClient(RedisCacheClient):
+    def _get_connection_pool(self, write: bool) -> Any:
+        django_client: Any = self  # the attributes below are Django's own, private, so not in its type stubs
+        server = django_client._servers[django_client._get_connection_pool_index(write)]
+        pool = _pools.get(server)
+        if pool is None:
+            with _pools_lock:
+                pool = _pools.get(server)
+                if pool is None:
+                    pool = _pools[server] = django_client._pool_class.from_url(server, **django_client._pool_options)
+        return pool
+
+
+class RedisCache(DjangoRedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = SharedPoolRedisCacheClient

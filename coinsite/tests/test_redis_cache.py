@@ -1,0 +1,51 @@
+"""Under ASGI every request gets its own cache backend; they share the process's Redis connections."""
+
+import threading
+
+import pytest
+import redis
+
+from coinsite.lib.redis_cache import RedisCache
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def redis_stats():
+    """How many connections the Redis server has accepted so far (read over one connection kept open)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    yield lambda: client.info("stats")["total_connections_received"]
+    client.close()
+
+
+def a_request_reads_the_cache() -> None:
+    """What a request does: Django builds the backend anew in the request's context, then reads through it."""
+    cache = RedisCache(REDIS_URL, {})
+    assert cache.get("coinsite-test:nothing-here") is None
+
+
+def test_requests_reuse_the_process_connections_instead_of_opening_one_each(redis_stats):
+    a_request_reads_the_cache()  # the process's pool has its connection
+    before = redis_stats()
+
+    for _ in range(20):
+        a_request_reads_the_cache()
+    requests = [threading.Thread(target=a_request_reads_the_cache) for _ in range(5)]
+    for request in requests:
+        request.start()
+    for request in requests:
+        request.join()
+
+    assert redis_stats() - before <= 5  # at most one more per request running at the same time
+
+
+def test_the_shared_backend_reads_and_writes_like_djangos(redis_stats):
+    cache = RedisCache(REDIS_URL, {"KEY_PREFIX": "coinsite-test"})
+    cache.set("answer", {"coins": 42}, 30)
+
+    assert RedisCache(REDIS_URL, {"KEY_PREFIX": "coinsite-test"}).get("answer") == {"coins": 42}
+    cache.delete("answer")
