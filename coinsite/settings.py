@@ -393,6 +393,8 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
 }
+# Django's database sessions, read with a prepared statement on every request (coinsite/lib/sessions.py).
+SESSION_ENGINE = "coinsite.lib.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
