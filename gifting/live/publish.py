@@ -38,6 +38,10 @@ NOTIFY_CHANNEL = "coinsite_live"
 NOTIFY_PAYLOAD_LIMIT = 7_900  # PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more
 PUBLISH_QUEUE_LIMIT = 10_000
 PUBLISH_BATCH = 200
+# Once woken, the thread waits this long for more events before it sends: under a gift storm one round trip
+# (and one thread wake-up) carries many events instead of one each (docs/scaling.md). A viewer sees an
+# event at most this much later.
+PUBLISH_LINGER_SECONDS = 0.005
 RETRY_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
@@ -166,6 +170,7 @@ class Publisher:
         self.in_flight = 0
         self.dropped = 0
         self.stopping = False
+        self.waiting = False  # the thread sleeps on an empty queue: the next event must wake it
         self.thread = threading.Thread(target=self._run, name="live-publisher", daemon=True)
         self.thread.start()
 
@@ -177,7 +182,9 @@ class Publisher:
                 if self.dropped % 1000 == 1:
                     logger.warning("Live publisher queue full: %s events dropped so far", self.dropped)
             self.queue.append(item)
-            self.condition.notify()
+            if self.waiting:  # else the thread is sending or lingering and takes this event on its own
+                self.waiting = False
+                self.condition.notify_all()  # all: flush() waits on the same condition
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far has been handed to the bus; False if that took too long."""
@@ -201,9 +208,15 @@ class Publisher:
         while True:
             with self.condition:
                 while not self.queue and not self.stopping:
+                    self.waiting = True
                     self.condition.wait()
+                self.waiting = False
                 if self.stopping:
                     return
+                lingering = len(self.queue) < PUBLISH_BATCH
+            if lingering:
+                time.sleep(PUBLISH_LINGER_SECONDS)
+            with self.condition:
                 batch = [self.queue.popleft() for _ in range(min(PUBLISH_BATCH, len(self.queue)))]
                 self.in_flight = len(batch)
             try:

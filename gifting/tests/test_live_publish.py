@@ -185,6 +185,38 @@ def test_a_failing_bus_never_fails_the_gift(monkeypatch, caplog, alice, stream, 
     assert "Live events not published after 3 attempts" in caplog.text
 
 
+class RecordingTransport:
+    def __init__(self):
+        self.batches = []
+
+    def send(self, messages):
+        self.batches.append(list(messages))
+
+    def close(self):
+        pass
+
+
+def test_a_burst_of_events_goes_to_the_bus_in_one_batch_and_a_lone_one_still_goes(monkeypatch, stream):
+    recording = RecordingTransport()
+    monkeypatch.setattr(publish, "transport_for_settings", lambda: recording)
+    monkeypatch.setattr(publish, "PUBLISH_LINGER_SECONDS", 0.3)  # long enough for a loaded machine's burst
+    publish.publisher_reset()
+    publisher = publish.publisher()
+
+    for goal in range(5):  # a gift every 20 ms: each would wake the thread and go alone without the wait
+        publisher.put((stream.pk, "goal", {"goal_coins": goal}, "", 0))
+        time.sleep(0.02)
+    assert publisher.flush()
+    publisher.put((stream.pk, "goal", {"goal_coins": 5}, "", 0))  # the thread sleeps again: this must wake it
+    assert publisher.flush()
+
+    goals = [
+        [json.loads(LiveEvent.from_wire(message).data)["goal_coins"] for message in batch]
+        for batch in recording.batches
+    ]
+    assert goals == [[0, 1, 2, 3, 4], [5]]
+
+
 def test_a_full_queue_drops_the_oldest_events_and_keeps_going(monkeypatch, stream):
     gated = GatedTransport(BrokenTransport())
     monkeypatch.setattr(publish, "transport_for_settings", lambda: gated)
