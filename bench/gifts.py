@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -394,6 +395,70 @@ def run_phase_in_processes(workers: list, *, seconds: float, processes: int) -> 
     return elapsed, latencies, outcomes
 
 
+# --- Where a phase's CPU went ----------------------------------------------------------------------
+
+CPU_PARTS = ("bench", "web", "database", "machine")
+
+
+def _cpu_seconds(process: psutil.Process, *, descendants: bool) -> float:
+    """CPU seconds of `process` and the children it has reaped, plus its live descendants if asked."""
+    total = 0.0
+    for member in (process, *(process.children(recursive=True) if descendants else ())):
+        try:
+            times = member.cpu_times()
+        except psutil.Error:  # a child that ended meanwhile: its parent's children_* count it once reaped
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def database_server_process() -> psutil.Process | None:
+    """The PostgreSQL server (postmaster) behind the default database, when it runs on this machine."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
+    try:
+        backend = psutil.Process(backend_pid)
+        server = backend.parent()
+        return server if server is not None and backend.name() == server.name() else None
+    except psutil.Error:  # a database on another host (or not ours to inspect): no figure
+        return None
+
+
+class CpuMeter:
+    """CPU seconds spent during a phase by the bench process (the clients), the web server, the database
+    server and the whole machine (busy, every process), so a phase's figure says where its CPU went."""
+
+    def __init__(self, *, web: psutil.Process | None, database: psutil.Process | None) -> None:
+        # The bench process alone: the web server is its child too, and counted apart. Its own children
+        # (the multi-process phase's) are reaped within the phase, so their CPU is in its children_* times.
+        self.processes = {"bench": (psutil.Process(), False), "web": (web, True), "database": (database, True)}
+        self.started: dict[str, float | None] = {}
+
+    def _now(self) -> dict[str, float | None]:
+        now: dict[str, float | None] = {}
+        for part, (process, descendants) in self.processes.items():
+            try:
+                now[part] = _cpu_seconds(process, descendants=descendants) if process is not None else None
+            except psutil.Error:
+                now[part] = None
+        machine = psutil.cpu_times()
+        now["machine"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        return now
+
+    def start(self) -> None:
+        self.started = self._now()
+
+    def ms_per_gift(self, gifts: int) -> dict[str, float | None]:
+        """Milliseconds of CPU per gift landed since `start()`, by part (None where unknown)."""
+        ended = self._now()
+        spent: dict[str, float | None] = {}
+        for part in CPU_PARTS:
+            before, after = self.started.get(part), ended[part]
+            spent[part] = round((after - before) * 1000 / gifts, 3) if gifts and None not in (before, after) else None
+        return spent
+
+
 # --- HTTP ---------------------------------------------------------------------------------------
 
 
@@ -630,6 +695,17 @@ ROUND_FIGURES = (
     "http_p99_ms",
     "http_paced_gifts_per_s",
     "http_paced_p99_ms",
+    # CPU ms per gift (or pgbench transaction), by whom: the clients (this process and pgbench), the web
+    # server, PostgreSQL, the whole machine.
+    *(f"pgbench_{name}_cpu_ms_{part}" for name in ("uncontended", "hot") for part in CPU_PARTS if part != "web"),
+    *(
+        f"pgbench_gift_function_{shape}_cpu_ms_{part}"
+        for shape in ("spread", "hot")
+        for part in CPU_PARTS
+        if part != "web"
+    ),
+    *(f"service_{shape}_cpu_ms_{part}" for shape in ("spread", "hot") for part in CPU_PARTS if part != "web"),
+    *(f"http_{shape}_cpu_ms_{part}" for shape in ("spread", "hot") for part in CPU_PARTS),
 )
 # Latency goals (figure, at most), checked on the median over the rounds: HTTP p99 at 80 % of its own maximum.
 LATENCY_GOALS = {"http_paced_p99_ms": 25.0}

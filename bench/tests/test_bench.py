@@ -1,7 +1,8 @@
-"""The benchmarks run end to end with tiny sizes and write their JSON; no figure is checked (not a speed
+"""The benchmarks run end to end with tiny sizes and write their JSON; no speed figure is checked (not a speed
 test). pgbench's scratch databases are its own: uniquely named, and only they are dropped."""
 
 import json
+import time
 
 import psycopg
 import pytest
@@ -69,6 +70,28 @@ def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_pat
     assert figures["http_spread_gifts_per_s"] is None
     assert figures["service_spread_outcomes"]["ok"] > 0
     assert figures["redis"] is bool(settings.REDIS_URL)  # what the figures measured: Redis, or the local stand-ins
+    # Where the service phase's CPU went, per gift: this process, the database server (on this machine), all.
+    spent = {part: figures[f"service_spread_cpu_ms_{part}"] for part in ("bench", "database", "machine")}
+    assert all(value > 0 for value in spent.values()), spent
+    assert figures["http_spread_cpu_ms_web"] is None
+
+
+def test_the_cpu_meter_counts_a_process_s_work_per_gift_and_the_database_server_s():
+    meter = gifts.CpuMeter(web=None, database=gifts.database_server_process())
+    meter.start()
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # 200 ms of this process's CPU
+        pass
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM generate_series(1, 3000000)")  # the server's CPU
+
+    spent = meter.ms_per_gift(2)
+
+    assert 100 <= spent["bench"] < 400  # 200 ms over 2 gifts, and a little more
+    assert spent["database"] > 10
+    assert spent["machine"] >= spent["bench"]
+    assert spent["web"] is None
+    assert meter.ms_per_gift(0)["bench"] is None
 
 
 def test_bench_can_run_twice_on_the_same_data(catalogue, tmp_path):

@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import psutil
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -169,21 +170,29 @@ class Command(BaseCommand):
     ) -> dict[str, Any]:
         figures: dict[str, Any] = {}
         seconds, processes = options["seconds"], options["processes"]
+        meter = bench.CpuMeter(
+            web=psutil.Process(server.process.pid) if server is not None and server.process is not None else None,
+            database=bench.database_server_process(),
+        )
         spread_targets, hot_targets = data.streams, [data.streams[0]] * len(data.senders)
         latencies: dict[str, list[float]] = {"service": [], "multiprocess": [], "http": []}
         shapes = (("spread", spread_targets, "uncontended"), ("hot", hot_targets, "hot"))
         for shape, targets, pgbench_database in shapes:
             if pgbench is not None:
                 self._log(f"  pgbench {pgbench_database}, {len(data.senders)} clients, {round(seconds)} s")
-                figures[f"pgbench_{pgbench_database}_tps"] = bench.pgbench_run(
+                meter.start()
+                tps = bench.pgbench_run(
                     pgbench=pgbench["pgbench"],
                     database=pgbench[pgbench_database],
                     clients=len(data.senders),
                     seconds=max(1, round(seconds)),
                     log=self._log,
                 )
+                figures[f"pgbench_{pgbench_database}_tps"] = tps
+                _cpu_figures(figures, f"pgbench_{pgbench_database}", meter.ms_per_gift(round((tps or 0) * seconds)))
                 self._log(f"  pgbench calling the gift function, {shape}")
-                figures[f"pgbench_gift_function_{shape}_gifts_per_s"] = bench.pgbench_gift_function_run(
+                meter.start()
+                rate = bench.pgbench_gift_function_run(
                     pgbench=pgbench["pgbench"],
                     data=data,
                     targets=targets,
@@ -191,8 +200,12 @@ class Command(BaseCommand):
                     prefix=f"{prefix}pgf-{shape}:",
                     log=self._log,
                 )
+                figures[f"pgbench_gift_function_{shape}_gifts_per_s"] = rate
+                _cpu_figures(figures, f"pgbench_gift_function_{shape}", meter.ms_per_gift(round((rate or 0) * seconds)))
             self._log(f"  gift_send {shape}: {len(data.senders)} senders -> {len(set(targets))} creator(s)")
+            meter.start()
             service = bench.service_phase(data, targets=targets, seconds=seconds, prefix=f"{prefix}svc-{shape}:")
+            _cpu_figures(figures, f"service_{shape}", meter.ms_per_gift(service.gifts))
             figures[f"service_{shape}_gifts_per_s"] = service.gifts_per_s
             figures[f"service_{shape}_p99_ms"] = service.percentile_ms(0.99)
             figures[f"service_{shape}_outcomes"] = dict(service.outcomes)
@@ -216,7 +229,9 @@ class Command(BaseCommand):
                     path_template=options["http_path"] or None,
                     json_body=options["http_json"],
                 )
+                meter.start()
                 http = http_phase(prefix=f"{prefix}http-{shape}:")
+                _cpu_figures(figures, f"http_{shape}", meter.ms_per_gift(http.gifts))
                 figures[f"http_{shape}_gifts_per_s"] = http.gifts_per_s
                 figures[f"http_{shape}_outcomes"] = dict(http.outcomes)
                 latencies["http"] += http.latencies_ms
@@ -232,6 +247,13 @@ class Command(BaseCommand):
                 figures[f"{key}_p50_ms"] = bench.percentile(latencies[name], 0.5)
                 figures[f"{key}_p99_ms"] = bench.percentile(latencies[name], 0.99)
         return figures
+
+
+def _cpu_figures(figures: dict[str, Any], phase: str, spent: dict[str, float | None]) -> None:
+    """`<phase>_cpu_ms_<part>`: CPU ms per gift by the clients (bench), the web server, PostgreSQL, the machine."""
+    for part, value in spent.items():
+        if part != "web" or phase.startswith("http"):
+            figures[f"{phase}_cpu_ms_{part}"] = value
 
 
 def _outcomes(per_round: list[dict[str, Any]]) -> dict[str, dict]:
