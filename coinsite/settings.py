@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from coinsite import embedded_db
 from coinsite.devserver import broker_transport_options, browser_host
 from coinsite.env import env_bool, env_int, env_list, env_str, require, var_dir
+from coinsite.lib import db_pool
 from coinsite.lib.currencies import CURRENCIES as SUPPORTED_CURRENCIES
 from coinsite.lib.observability import logging_config, sentry_init
 
@@ -155,7 +156,12 @@ if DB_POOL_MAX < 0:
     raise ImproperlyConfigured("Environment variable DB_POOL_MAX must be 0 (no pool) or a pool size.")
 if DB_POOL_MAX:
     _database["CONN_MAX_AGE"] = 0  # Django refuses persistent connections together with a pool
-    _database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": DB_POOL_TIMEOUT}
+    _database.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX,
+        "timeout": DB_POOL_TIMEOUT,
+        **db_pool.POOL_CALLBACKS,  # no check round trip for a connection handed back moments ago
+    }
 DATABASES = {"default": _database}
 
 # A streaming replica for pages that tolerate lag (coinsite/lib/replica.py); money never reads it.
