@@ -218,7 +218,7 @@ def pgbench_gift_function_run(
         "\\set n random(1, 1000000000000)\n"
         f"SELECT sent_event_id FROM gifting_gift_send({sender}, {ages.pop()}, '{countries.pop()}', "
         f"(ARRAY[{stream_ids}]::bigint[])[:client_id + 1], {data.gift.pk}, 1, {key}, "
-        f"'gift:' || {sender} || ':' || {key}, false, '', now(), {ADULT_AGE}, {DIAMONDS_PER_COIN});\n"
+        f"'gift:' || {sender} || ':' || {key}, false, '', now(), {ADULT_AGE}, {DIAMONDS_PER_COIN}, NULL);\n"
     )
     clients = len(data.senders)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="coinsite-gift-") as script_file:

@@ -6,6 +6,7 @@ sent, pointing at the ledger transaction that moved the value (docs/design.md §
 
 import re
 import secrets
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -175,6 +176,18 @@ class LiveStream(models.Model):
         return self.ended_at is None
 
 
+class GiftDisplay(NamedTuple):
+    """What a viewer sees of a gift in the room: its name, artwork and tier."""
+
+    name: str
+    artwork: str
+    tier: str
+
+    @classmethod
+    def of(cls, gift: Gift) -> "GiftDisplay":
+        return cls(name=gift.name, artwork=gift.artwork, tier=gift.tier)
+
+
 class GiftEvent(AppendOnlyModel):
     """One gift sent on a stream: `quantity` x gift for `coins` coins, earning the creator `diamonds`.
 
@@ -215,8 +228,10 @@ class GiftEvent(AppendOnlyModel):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
-    # Not a column: the sender's coins just after this gift, when `gift_send` sent it and knows them.
+    # Not columns: the sender's coins just after this gift, and the gift as shown (name, artwork, tier), when
+    # `gift_send` sent it and knows them; its answer then needs no other read.
     sender_coins_after: int | None = None
+    gift_display: "GiftDisplay | None" = None
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -33,6 +33,7 @@ from gifting.models import (
     GIFT_MESSAGE_MAX_LENGTH,
     CreatorProfile,
     Gift,
+    GiftDisplay,
     GiftEvent,
     GiftingPreferences,
     GiftingSettings,
@@ -110,6 +111,23 @@ class NotEnoughCoins(GiftError):
                 shortfall,
             )
             % {"cost": format_count(cost), "balance": format_count(balance), "shortfall": format_count(shortfall)}
+        )
+
+
+class GiftNeedsConfirmation(GiftError):
+    """The gift costs more than the sender's confirmation threshold and was not confirmed: ask, then send it
+    again with `confirmed`. `coins` is its cost, `threshold` the sender's (the staff's, or their own if lower)."""
+
+    code = "confirmation_required"
+
+    def __init__(self, *, coins: int, threshold: int, quantity: int, gift_name: str) -> None:
+        self.coins = coins
+        self.threshold = threshold
+        self.quantity = quantity
+        self.gift_name = gift_name
+        super().__init__(
+            _("Gifts of more than %(threshold)s coins need your confirmation: this one costs %(coins)s.")
+            % {"threshold": format_count(threshold), "coins": format_count(coins)}
         )
 
 
@@ -288,6 +306,7 @@ class _GiftContext:
     country_minimum_age: int | None
     existing_event_id: int | None
     frozen_reason: str | None
+    personal_threshold: int | None
     owes_coins: bool
     has_spending_controls: bool
     sender_coins: LedgerAccount | None
@@ -305,6 +324,7 @@ def gift_send(
     idempotency_key: str,
     anonymous: bool = False,
     message: str = "",
+    confirmed: bool = True,
 ) -> GiftEvent:
     """Send `quantity` x gift on a live stream: all of it exactly once, or nothing.
 
@@ -317,6 +337,8 @@ def gift_send(
     Raises a GiftError subclass, having written nothing, when the gift cannot be sent. A new gift is
     published to the stream's viewers once it commits (`gifting.live`), never from inside the transaction.
     `message` is a short text sent with the gift (up to GIFT_MESSAGE_MAX_LENGTH characters, cleaned as chat is).
+    Unless `confirmed`, a gift of more coins than the sender's confirmation threshold (`gift_confirmation_threshold`)
+    raises GiftNeedsConfirmation, having written nothing; a retry of a gift already sent is returned as always.
     """
     _check_request(stream_id=stream_id, gift_id=gift_id, quantity=quantity, idempotency_key=idempotency_key)
     message = _gift_message_clean(message)
@@ -328,6 +350,7 @@ def gift_send(
         idempotency_key=idempotency_key,
         anonymous=bool(anonymous),
         message=message,
+        confirm_above=None if confirmed else GiftingSettings.load().gift_confirm_above_coins,
     )
     event = _gift_send_fast(request) if settings.GIFT_SEND_FAST_PATH else None
     if event is None:
@@ -353,6 +376,7 @@ class _GiftRequest:
     idempotency_key: str
     anonymous: bool
     message: str
+    confirm_above: int | None  # the staff's confirmation threshold, or None when the sender confirmed
 
     @property
     def ledger_key(self) -> str:
@@ -384,6 +408,7 @@ def _gift_send_fast(request: _GiftRequest) -> GiftEvent | None:
         now,
         ADULT_AGE,
         DIAMONDS_PER_COIN,
+        request.confirm_above,
     ]
     try:
         # Outside any transaction the statement is its own transaction. Inside one (only a test's: the
@@ -417,7 +442,8 @@ def _gift_send_fast(request: _GiftRequest) -> GiftEvent | None:
     event._state.adding = False
     event._state.db = connection.alias
     event.sender_coins_after = balance
-    _publish_gift(event, sender=sender, gift_name=gift_name, artwork=artwork, tier=tier)
+    event.gift_display = GiftDisplay(name=gift_name, artwork=artwork, tier=tier)
+    _publish_gift(event, sender=sender)
     return event
 
 
@@ -425,7 +451,7 @@ _FAST_SQL = (
     "SELECT sent_event_id, sent_transaction_id, sent_creator_id, sent_coins, sent_diamonds, sent_balance,"
     " sent_gift_name, sent_gift_artwork, sent_gift_tier"
     " FROM gifting_gift_send(%s::bigint, %s::integer, %s::text, %s::bigint, %s::bigint, %s::integer, %s::text,"
-    " %s::text, %s::boolean, %s::text, %s::timestamptz, %s::integer, %s::integer)"
+    " %s::text, %s::boolean, %s::text, %s::timestamptz, %s::integer, %s::integer, %s::bigint)"
 )
 
 
@@ -445,6 +471,7 @@ def _gift_send_general(request: _GiftRequest) -> GiftEvent:
             )
         _check_rules(sender, context)
         coins = context.coin_cost * quantity
+        _check_confirmed(request, context, coins=coins)
         try:
             if context.has_spending_controls:  # no row: no budget, no pause, nothing to lock
                 spending_check(user=sender, coins=coins, kinds=spending_kinds())
@@ -467,6 +494,16 @@ def _gift_send_general(request: _GiftRequest) -> GiftEvent:
             message=message,
         )
     return event
+
+
+def _check_confirmed(request: _GiftRequest, context: _GiftContext, *, coins: int) -> None:
+    if request.confirm_above is None:
+        return
+    threshold = _confirmation_threshold(staff=request.confirm_above, personal=context.personal_threshold)
+    if coins > threshold:
+        raise GiftNeedsConfirmation(
+            coins=coins, threshold=threshold, quantity=request.quantity, gift_name=context.gift_name
+        )
 
 
 def _gift_message_clean(message: object) -> str:
@@ -628,13 +665,8 @@ def _post_gift(
         created_at=ledger_transaction.created_at,
     )
     if _insert_event(event):
-        _publish_gift(
-            event,
-            sender=sender,
-            gift_name=context.gift_name,
-            artwork=context.gift_artwork,
-            tier=context.gift_tier,
-        )
+        event.gift_display = GiftDisplay(name=context.gift_name, artwork=context.gift_artwork, tier=context.gift_tier)
+        _publish_gift(event, sender=sender)
         return event
     # The ledger found this key already posted: a racing request with the same key committed first.
     existing = GiftEvent.objects.get(sender=sender, idempotency_key=idempotency_key)
@@ -693,6 +725,7 @@ def _context_sql() -> str:
                country.minimum_age AS country_minimum_age,
                existing.id AS existing_event_id,
                frozen.reason AS frozen_reason,
+               own.confirm_above_coins AS personal_threshold,
                EXISTS (SELECT 1 FROM {CoinReceivable._meta.db_table} owed
                         WHERE owed.user_id = %(sender_id)s AND owed.settled_at IS NULL) AS owes_coins,
                EXISTS (SELECT 1 FROM {SpendingControls._meta.db_table} controls
@@ -706,6 +739,7 @@ def _context_sql() -> str:
           LEFT JOIN {GiftEvent._meta.db_table} existing
                  ON existing.sender_id = %(sender_id)s AND existing.idempotency_key = %(key)s
           LEFT JOIN {WalletFreeze._meta.db_table} frozen ON frozen.user_id = %(sender_id)s
+          LEFT JOIN {GiftingPreferences._meta.db_table} own ON own.user_id = %(sender_id)s
           LEFT JOIN {accounts} sender_coins ON sender_coins.user_id = %(sender_id)s AND sender_coins.asset = %(coin)s
           LEFT JOIN {accounts} creator_diamonds
                  ON creator_diamonds.user_id = stream.creator_id AND creator_diamonds.asset = %(diamond)s
@@ -746,6 +780,7 @@ def _gift_context(*, sender: User, stream_id: int, gift_id: int, idempotency_key
         country_minimum_age=row["country_minimum_age"],
         existing_event_id=row["existing_event_id"],
         frozen_reason=row["frozen_reason"],
+        personal_threshold=row["personal_threshold"],
         owes_coins=bool(row["owes_coins"]),
         has_spending_controls=bool(row["has_spending_controls"]),
         **{role: _account_from_row(row, role) for role in _ACCOUNT_ROLES},
@@ -792,15 +827,16 @@ def _insert_event(event: GiftEvent) -> bool:
     return True
 
 
-def _publish_gift(event: GiftEvent, *, sender: User, gift_name: str, artwork: str, tier: str) -> None:
+def _publish_gift(event: GiftEvent, *, sender: User) -> None:
     """Queue the gift for the stream's viewers, sent once the transaction commits (never inside it: DESIGN §4)."""
+    assert event.gift_display is not None  # set by the path that sent it
     payload = gift_payload(
         event_id=event.pk,
         stream_id=event.stream_id,
         gift_id=event.gift_id,
-        gift_name=gift_name,
-        artwork=artwork,
-        tier=tier,
+        gift_name=event.gift_display.name,
+        artwork=event.gift_display.artwork,
+        tier=event.gift_display.tier,
         quantity=event.quantity,
         coins=event.coins,
         sender_name="" if event.is_anonymous else sender.display_name,
@@ -815,7 +851,12 @@ def gift_confirmation_threshold(*, user: User) -> int:
     """Coins above which a gift asks `user` to confirm: the staff-set threshold, or the viewer's own if lower."""
     staff_threshold = GiftingSettings.load().gift_confirm_above_coins
     personal = GiftingPreferences.objects.filter(user=user).values_list("confirm_above_coins", flat=True).first()
-    return min(staff_threshold, personal) if personal else staff_threshold
+    return _confirmation_threshold(staff=staff_threshold, personal=personal)
+
+
+def _confirmation_threshold(*, staff: int, personal: int | None) -> int:
+    """The lower of the two; an empty (or 0) personal threshold is no threshold (as `gifting_gift_send` reads it)."""
+    return min(staff, personal) if personal else staff
 
 
 def gift_confirmation_needed(*, user: User, coins: int) -> bool:

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -25,7 +24,6 @@ from djmoney.money import Money
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib import metrics
 from coinsite.lib.access import creator_required
-from coinsite.lib.prepared import prepared_cursor
 from coinsite.lib.replica import replica_reads
 from coinsite.lib.urls import safe_next
 from gifting import chat, presence, selectors, services
@@ -46,6 +44,7 @@ from gifting.models import (
     GIFT_MESSAGE_MAX_LENGTH,
     CreatorProfile,
     Gift,
+    GiftDisplay,
     GiftingPreferences,
     GiftingSettings,
     GiftTier,
@@ -408,31 +407,6 @@ def _number(value: int) -> str:
     return formats.number_format(value, force_grouping=True)
 
 
-def _gift_with_threshold(user: Any, gift_id: int) -> Gift | None:
-    """The gift, with the viewer's own confirmation threshold as `personal_threshold` (None: theirs is the
-    site's): one statement, prepared once per connection (a tap's every read counts: docs/scaling.md)."""
-    with prepared_cursor() as cursor:
-        cursor.execute(_GIFT_WITH_THRESHOLD_SQL, [user.pk, gift_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(Gift._meta.concrete_fields, row[:-1], strict=True)
-    ]
-    gift = Gift.from_db(connection.alias, _GIFT_FIELDS, values)
-    gift.personal_threshold = row[-1]  # type: ignore[attr-defined]
-    return gift
-
-
-_GIFT_FIELDS = [field.attname for field in Gift._meta.concrete_fields]
-_GIFT_WITH_THRESHOLD_SQL = (
-    f"SELECT {', '.join(f'gift.{name}' for name in _GIFT_FIELDS)}, "  # noqa: S608 (names from model metadata)
-    f"(SELECT own.confirm_above_coins FROM {GiftingPreferences._meta.db_table} own WHERE own.user_id = %s::bigint) "
-    f"FROM {Gift._meta.db_table} gift WHERE gift.id = %s::bigint"
-)
-
-
 @require_POST
 def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
     """Send a gift from the live room without leaving it; answers JSON, never a redirect.
@@ -448,25 +422,23 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
     if not form.is_valid():
         return _json_error("invalid_request", form.first_error(), 400)
     data = form.cleaned_data
-    gift = _gift_with_threshold(user, data["gift"])
-    if gift is None:
-        return _json_error("gift_unavailable", _("This gift is no longer available."), 403)
-    coins = gift.coin_cost * data["quantity"]
-    if not data["confirmed"] and coins > _threshold(gift.personal_threshold):  # type: ignore[attr-defined]
-        return _confirmation_json(request, gift, data["quantity"], coins)
     try:
         services.gift_send_rate_check(user=user)  # before, never inside, gift_send's transaction
         event = services.gift_send(
             sender=user,
             stream_id=stream_id,
-            gift_id=gift.pk,
+            gift_id=data["gift"],
             quantity=data["quantity"],
             idempotency_key=data["idempotency_key"],
             anonymous=data["anonymous"],
             message=data["message"],
+            confirmed=data["confirmed"],
         )
+    except services.GiftNeedsConfirmation as needed:
+        return _confirmation_json(request, needed)
     except services.GiftError as error:
         return _gift_error_json(request, stream_id, error)
+    gift = event.gift_display or GiftDisplay.of(event.gift)  # a replayed gift: read it
     return JsonResponse(
         {
             "ok": True,
@@ -474,7 +446,7 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
             "gift": gift_payload(
                 event_id=event.pk,
                 stream_id=event.stream_id,
-                gift_id=gift.pk,
+                gift_id=event.gift_id,
                 gift_name=gift.name,
                 artwork=gift.artwork,
                 tier=gift.tier,
@@ -490,11 +462,6 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
     )
 
 
-def _threshold(personal: int | None) -> int:
-    staff = GiftingSettings.load().gift_confirm_above_coins
-    return min(staff, personal) if personal else staff
-
-
 def _balance_json(request: HttpRequest, *, coins: int | None = None) -> dict:
     """The viewer's coins with their money value; `coins` when the caller knows them (the gift's own posting)."""
     user = cast(AuthenticatedRequest, request).user
@@ -505,15 +472,15 @@ def _balance_json(request: HttpRequest, *, coins: int | None = None) -> dict:
     return {"coins": coins, "html": html}
 
 
-def _confirmation_json(request: HttpRequest, gift: Gift, quantity: int, coins: int) -> JsonResponse:
-    value = request_valuation(request).coins(coins, display_currency(request.user))
+def _confirmation_json(request: HttpRequest, needed: services.GiftNeedsConfirmation) -> JsonResponse:
+    value = request_valuation(request).coins(needed.coins, display_currency(request.user))
     money = f" ({money_text(value)})" if value is not None else ""
     return _json_error(
         "confirmation_required",
         _("Send %(quantity)s × %(gift)s for %(coins)s coins%(money)s?")  # noqa: RUF001
-        % {"quantity": quantity, "gift": gift.name, "coins": _number(coins), "money": money},
+        % {"quantity": needed.quantity, "gift": needed.gift_name, "coins": _number(needed.coins), "money": money},
         428,
-        coins=coins,
+        coins=needed.coins,
     )
 
 

@@ -23,8 +23,16 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from coinsite.accounts.tests.factories import make_user
-from gifting.models import GiftEvent
-from gifting.services import FAST_PATH_LOST_RACE, GiftError, NotEnoughCoins, gift_send, stream_end, stream_start
+from gifting.models import GiftEvent, GiftingPreferences, GiftingSettings
+from gifting.services import (
+    FAST_PATH_LOST_RACE,
+    GiftError,
+    GiftNeedsConfirmation,
+    NotEnoughCoins,
+    gift_send,
+    stream_end,
+    stream_start,
+)
 from gifting.tests.support import ensure_countries, fund, make_gift
 from wallet.audit import ledger_audit_run
 from wallet.ledger import account_for_user, ledger_spend, system_account, user_balance
@@ -62,6 +70,10 @@ scenarios = st.fixed_dictionaries(
         "retry": st.sampled_from([None, None, "same", "other quantity"]),
         "anonymous": st.booleans(),
         "message": st.sampled_from(["", "gg!"]),
+        # Large-gift confirmation: the staff threshold, the sender's own, and whether they confirmed.
+        "staff_threshold": st.sampled_from([5_000, 5_000, 50]),
+        "own_threshold": st.sampled_from([None, None, 20, 100]),
+        "confirmed": st.sampled_from([True, False, False]),
     }
 )
 
@@ -102,6 +114,8 @@ def test_the_lost_race_code_is_the_one_the_function_raises():
     migration = importlib.import_module("gifting.migrations.0010_gift_send_function")
     assert migration.FAST_PATH_LOST_RACE == FAST_PATH_LOST_RACE
     assert f"ERRCODE = '{FAST_PATH_LOST_RACE}'" in migration.GIFT_SEND_SQL
+    current = importlib.import_module("gifting.migrations.0011_gift_send_confirmation")  # 0010's, plus confirmation
+    assert f"ERRCODE = '{FAST_PATH_LOST_RACE}'" in current.GIFT_SEND_SQL
 
 
 @pytest.mark.django_db(transaction=True)
@@ -209,6 +223,11 @@ def _run(scenario: dict) -> dict:
         WalletFreeze.objects.create(user=sender, reason="Checking a payment.", frozen_by=creator)
     if scenario["controls"]:
         SpendingControls.objects.create(user=sender, daily_limit=50 if scenario["controls"] == "daily 50" else None)
+    staff = GiftingSettings.load()
+    staff.gift_confirm_above_coins = scenario["staff_threshold"]
+    staff.save()
+    if scenario["own_threshold"] is not None:
+        GiftingPreferences.objects.create(user=sender, confirm_above_coins=scenario["own_threshold"])
 
     roles = {"stream": stream.pk, "gift": gift.pk, "sender": sender.pk, "creator": creator.pk}
     attempts = [scenario["quantity"]]
@@ -234,9 +253,12 @@ def _attempt(sender, stream, gift, quantity: int, scenario: dict, roles: dict) -
             idempotency_key="tap-1",
             anonymous=scenario["anonymous"],
             message=scenario["message"],
+            confirmed=scenario["confirmed"],
         )
     except NotEnoughCoins as refused:
         return ("refused", refused.code, str(refused), refused.balance, refused.shortfall, refused.cost)
+    except GiftNeedsConfirmation as asked:
+        return ("asked", asked.code, str(asked), asked.coins, asked.threshold, asked.quantity, asked.gift_name)
     except GiftError as refused:
         return ("refused", refused.code, str(refused))
     return (

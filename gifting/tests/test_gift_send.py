@@ -6,8 +6,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from coinsite.accounts.tests.factories import make_user
-from gifting.models import GiftEvent, LiveStream
+from gifting.models import GiftEvent, GiftingPreferences, GiftingSettings, LiveStream
 from gifting.services import (
+    GiftNeedsConfirmation,
     GiftNotAllowed,
     IdempotencyKeyReused,
     InvalidGiftRequest,
@@ -27,9 +28,15 @@ pytestmark = pytest.mark.django_db
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 
 
-def send(sender, stream, gift, *, quantity=1, key="req-1", anonymous=False):
+def send(sender, stream, gift, *, quantity=1, key="req-1", anonymous=False, confirmed=True):
     return gift_send(
-        sender=sender, stream_id=stream.pk, gift_id=gift.pk, quantity=quantity, idempotency_key=key, anonymous=anonymous
+        sender=sender,
+        stream_id=stream.pk,
+        gift_id=gift.pk,
+        quantity=quantity,
+        idempotency_key=key,
+        anonymous=anonymous,
+        confirmed=confirmed,
     )
 
 
@@ -453,18 +460,91 @@ def test_only_one_live_stream_per_creator_is_enforced_by_the_database(bob, strea
         LiveStream.objects.create(creator=bob, title="Second")
 
 
+# --- Large gifts ask for confirmation ------------------------------------------------------------------
+
+
+@pytest.fixture(params=[True, False], ids=["fast path", "general path"])
+def both_paths(request, settings):
+    settings.GIFT_SEND_FAST_PATH = request.param
+
+
+def test_an_unconfirmed_gift_above_the_threshold_asks_and_writes_nothing(both_paths, alice, stream, coffee):
+    _staff_threshold(50)
+    fund(alice, 100)
+    before = snapshot()
+
+    with pytest.raises(GiftNeedsConfirmation) as asked:
+        send(alice, stream, coffee, quantity=2, confirmed=False)
+
+    assert (asked.value.coins, asked.value.threshold, asked.value.quantity) == (60, 50, 2)
+    assert asked.value.gift_name == coffee.name
+    assert asked.value.code == "confirmation_required"
+    assert str(asked.value) == "Gifts of more than 50 coins need your confirmation: this one costs 60."
+    assert snapshot() == before
+    assert send(alice, stream, coffee, quantity=2, confirmed=True).coins == 60  # confirmed: sent
+
+
+def test_the_viewers_own_lower_threshold_asks_first_and_the_threshold_itself_does_not(
+    both_paths, alice, stream, coffee
+):
+    _staff_threshold(5_000)
+    GiftingPreferences.objects.create(user=alice, confirm_above_coins=30)
+    fund(alice, 100)
+
+    sent = send(alice, stream, coffee, quantity=1, key="at-threshold", confirmed=False)  # 30 coins: not above 30
+    with pytest.raises(GiftNeedsConfirmation) as asked:
+        send(alice, stream, coffee, quantity=2, key="above", confirmed=False)
+
+    assert sent.coins == 30
+    assert (asked.value.coins, asked.value.threshold) == (60, 30)
+    assert user_balance(alice, COIN) == 70
+
+
+def test_a_retry_of_a_sent_gift_is_returned_without_asking(both_paths, alice, stream, coffee):
+    _staff_threshold(10)
+    fund(alice, 100)
+    first = send(alice, stream, coffee, key="big", confirmed=True)
+
+    again = send(alice, stream, coffee, key="big", confirmed=False)
+
+    assert again.pk == first.pk
+    assert user_balance(alice, COIN) == 70
+
+
+def test_an_ended_stream_is_refused_before_any_confirmation(both_paths, alice, bob, stream, coffee):
+    _staff_threshold(10)
+    fund(alice, 100)
+    stream_end(stream=stream, creator=bob)
+
+    with pytest.raises(GiftNotAllowed) as refused:
+        send(alice, stream, coffee, confirmed=False)
+
+    assert refused.value.code == "stream_ended"
+
+
+def _staff_threshold(coins: int) -> None:
+    staff = GiftingSettings.load()
+    staff.gift_confirm_above_coins = coins
+    staff.save()
+
+
 # --- Round trips ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("controls", "budget", "round_trips"), [(False, False, 1), (True, False, 7), (True, True, 8)])
-def test_gift_send_round_trips(controls, budget, round_trips):
+@pytest.mark.parametrize(
+    ("controls", "budget", "confirmed", "round_trips"),
+    [(False, False, True, 1), (False, False, False, 1), (True, False, True, 7), (True, True, True, 8)],
+)
+def test_gift_send_round_trips(controls, budget, confirmed, round_trips):
     """Every round trip of the hot path, outside any test transaction.
 
     The common case is one statement in autocommit (`gifting_gift_send`: rules, posting and event).
-    A viewer with spending controls is not the common case: that statement writes nothing, then the
-    general path runs BEGIN, the context read, the spending-controls lock (+1 budget sum when they
-    set a budget), the posting (`ledger_spend`), the event INSERT and COMMIT. No savepoint.
+    An unconfirmed gift under the confirmation threshold (a tap) is the same one statement, which reads the
+    viewer's own threshold too (the staff's is the process's copy). A viewer with spending controls is not the
+    common case: that statement writes nothing, then the general path runs BEGIN, the context read, the
+    spending-controls lock (+1 budget sum when they set a budget), the posting (`ledger_spend`), the event
+    INSERT and COMMIT. No savepoint.
     """
     ensure_countries()
     viewer = make_user(email="fast@example.com", password=None)
@@ -474,10 +554,19 @@ def test_gift_send_round_trips(controls, budget, round_trips):
     fund(viewer, 100)
     if controls:
         SpendingControls.objects.create(user=viewer, daily_limit=1_000 if budget else None)
-    gift_send(sender=viewer, stream_id=stream.pk, gift_id=gift.pk, quantity=1, idempotency_key="warm-up")
+    gift_send(
+        sender=viewer, stream_id=stream.pk, gift_id=gift.pk, quantity=1, idempotency_key="warm-up", confirmed=confirmed
+    )
 
     with CaptureQueriesContext(connection) as queries:
-        gift_send(sender=viewer, stream_id=stream.pk, gift_id=gift.pk, quantity=1, idempotency_key="measured")
+        gift_send(
+            sender=viewer,
+            stream_id=stream.pk,
+            gift_id=gift.pk,
+            quantity=1,
+            idempotency_key="measured",
+            confirmed=confirmed,
+        )
 
     assert len(queries) == round_trips, "\n".join(query["sql"][:100] for query in queries)
     assert user_balance(viewer, COIN) == 90
