@@ -137,26 +137,19 @@ def test_hostile_input_is_400_json_and_changes_nothing(alice_client, alice, stre
     assert snapshot() == before
 
 
-def test_an_ended_stream_refuses_the_gift_with_its_reason(alice_client, alice, bob, stream, rose):
-    fund(alice, 100)
+@pytest.mark.parametrize(
+    ("gift_name", "funds"), [("rose", 100), ("lion", 30_000)], ids=["small gift", "large gift, before any confirmation"]
+)
+def test_an_ended_stream_refuses_the_gift_with_its_reason(request, alice_client, alice, bob, stream, gift_name, funds):
+    gift = request.getfixturevalue(gift_name)
+    fund(alice, funds)
     stream_end(stream=stream, creator=bob)
 
-    response = tap(alice_client, stream, rose, key="late")
+    response = tap(alice_client, stream, gift, key="late")
 
     assert response.status_code == 403
     assert response.json()["error"] == "stream_ended"
-    assert user_balance(alice, Asset.COIN) == 100
-
-
-def test_an_ended_stream_says_so_before_asking_to_confirm_a_large_gift(alice_client, alice, bob, stream, lion):
-    fund(alice, 30_000)
-    stream_end(stream=stream, creator=bob)
-
-    response = tap(alice_client, stream, lion, key="late-big")
-
-    assert response.status_code == 403
-    assert response.json()["error"] == "stream_ended"
-    assert user_balance(alice, Asset.COIN) == 30_000
+    assert user_balance(alice, Asset.COIN) == funds
 
 
 def test_a_retry_of_a_confirmed_large_gift_is_the_same_gift_without_asking_again(alice_client, alice, stream, lion):
