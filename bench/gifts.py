@@ -455,7 +455,9 @@ class CpuMeter:
         spent: dict[str, float | None] = {}
         for part in CPU_PARTS:
             before, after = self.started.get(part), ended[part]
-            spent[part] = round((after - before) * 1000 / gifts, 3) if gifts and None not in (before, after) else None
+            spent[part] = (
+                None if not gifts or before is None or after is None else round((after - before) * 1000 / gifts, 3)
+            )
         return spent
 
 

@@ -42,7 +42,9 @@ def pool():
 
 def _backend_pid(pool: ConnectionPool) -> int:
     with pool.connection() as conn:
-        return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return row[0]
 
 
 def test_a_connection_handed_back_moments_ago_is_handed_out_without_a_check(pool, clock, checks):
