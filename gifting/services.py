@@ -24,7 +24,7 @@ from django.utils.translation import ngettext
 from coinsite.accounts.models import ADULT_AGE, User
 from coinsite.lib.l10n import format_count, format_datetime_local
 from coinsite.lib.prepared import prepared_cursor
-from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit
+from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit, rate_limit_return
 from gifting.chat import ChatInvalid, chat_text_clean
 from gifting.live.events import GOAL, STREAM, gift_payload
 from gifting.live.publish import live_gift_sent, live_publish
@@ -874,9 +874,8 @@ def gift_send_rate_check(*, user: User, now: float | None = None) -> list[int]:
     """
     if not getattr(settings, "GIFT_SEND_RATE_LIMITED", True):  # only the benchmark's server turns it off
         return []
-    limits = (RateLimit(GIFT_SENDS_PER_SECOND, 1), RateLimit(GIFT_SENDS_PER_MINUTE, 60))
     try:
-        return rate_limit_hit(f"gifting:sends:{user.pk}", *limits, now=now)
+        return rate_limit_hit(_sends_key(user), *_send_limits(), now=now)
     except RateLimited as refused:
         allowed, window, retry_after = refused.limit.limit, refused.limit.window, refused.retry_after
         too_quick = (
@@ -899,6 +898,21 @@ def gift_send_rate_check(*, user: User, now: float | None = None) -> list[int]:
         raise GiftRateLimited(
             too_quick % {"allowed": format_count(allowed), "retry_after": retry_after}, retry_after=retry_after
         ) from None
+
+
+def gift_send_rate_return(*, user: User, now: float) -> None:
+    """Take back the send that `gift_send_rate_check(user=user, now=now)` counted: the gift asked for
+    confirmation instead of being sent, and asking is not a send (the confirmed gift counts once)."""
+    if getattr(settings, "GIFT_SEND_RATE_LIMITED", True):
+        rate_limit_return(_sends_key(user), *_send_limits(), now=now)
+
+
+def _sends_key(user: User) -> str:
+    return f"gifting:sends:{user.pk}"
+
+
+def _send_limits() -> tuple[RateLimit, ...]:
+    return (RateLimit(GIFT_SENDS_PER_SECOND, 1), RateLimit(GIFT_SENDS_PER_MINUTE, 60))
 
 
 # --- Viewers ------------------------------------------------------------------------------------

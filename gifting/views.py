@@ -1,5 +1,6 @@
 """The live pages: who is live, a stream with its gift bar and live feed, sending gifts, creators, the studio."""
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -422,8 +423,9 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
     if not form.is_valid():
         return _json_error("invalid_request", form.first_error(), 400)
     data = form.cleaned_data
+    now = time.time()
     try:
-        services.gift_send_rate_check(user=user)  # before, never inside, gift_send's transaction
+        services.gift_send_rate_check(user=user, now=now)  # before, never inside, gift_send's transaction
         event = services.gift_send(
             sender=user,
             stream_id=stream_id,
@@ -435,6 +437,7 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
             confirmed=data["confirmed"],
         )
     except services.GiftNeedsConfirmation as needed:
+        services.gift_send_rate_return(user=user, now=now)  # asking is not a send
         return _confirmation_json(request, needed)
     except services.GiftError as error:
         return _gift_error_json(request, stream_id, error)

@@ -8,6 +8,7 @@ and the hit is counted as the first one of a fresh counter instead of failing th
 
 import math
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -44,6 +45,14 @@ def rate_limit_hit(key: str, *limits: RateLimit, now: float | None = None) -> li
             raise RateLimited(limit, retry_after=max(1, math.ceil(limit.window - now % limit.window)))
         counts.append(count)
     return counts
+
+
+def rate_limit_return(key: str, *limits: RateLimit, now: float) -> None:
+    """Take back one hit that `rate_limit_hit(key, *limits, now=now)` counted and allowed: the request turned
+    out not to be what the limit counts (a gift that asked for confirmation instead of being sent)."""
+    for limit in limits:
+        with suppress(ValueError):  # the window's counter is gone already: nothing left to take back
+            cache.decr(f"ratelimit:{key}:{limit.window}:{int(now // limit.window)}")
 
 
 def _count_hit(cache_key: str, *, timeout: int) -> int:

@@ -98,6 +98,28 @@ def test_the_confirmation_step_is_not_a_send(alice_client, alice, stream, lion, 
     assert user_balance(alice, Asset.COIN) == 1
 
 
+def test_a_taps_confirmation_answer_is_not_a_send(alice_client, alice, stream, lion, monkeypatch):
+    monkeypatch.setattr("gifting.services.GIFT_SENDS_PER_SECOND", 1)
+    monkeypatch.setattr("gifting.views.time.time", lambda: SECOND + 0.5)
+    fund(alice, 30_000)
+    url = reverse("gifting:gift-tap", args=[stream.pk])
+    big = {"gift": lion.pk, "quantity": 1, "idempotency_key": "big"}
+
+    for _ in range(3):
+        assert alice_client.post(url, big).status_code == 428  # asks to confirm, counted and taken back
+
+    assert alice_client.post(url, {**big, "confirmed": "true"}).status_code == 200
+    assert alice_client.post(url, {**big, "idempotency_key": "next", "confirmed": "true"}).status_code == 429
+    assert user_balance(alice, Asset.COIN) == 1
+
+
+def test_a_returned_hit_frees_its_place_in_every_window(alice):
+    gift_send_rate_check(user=alice, now=SECOND + 0.1)
+    gifting_services.gift_send_rate_return(user=alice, now=SECOND + 0.1)
+
+    assert gift_send_rate_check(user=alice, now=SECOND + 0.2) == [1, 1]
+
+
 def test_the_limit_is_checked_outside_the_gift_transaction(alice_client, alice, stream, rose, monkeypatch):
     """A refusal leaves no transaction to roll back: nothing reaches the database's gift path at all."""
     calls = []
