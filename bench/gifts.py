@@ -397,7 +397,9 @@ def run_phase_in_processes(workers: list, *, seconds: float, processes: int) -> 
 
 # --- Where a phase's CPU went ----------------------------------------------------------------------
 
-CPU_PARTS = ("bench", "web", "database", "machine")
+# "machine" is every process's CPU on this machine; "steal" is the time its hypervisor gave the CPUs to other
+# machines (a virtual machine on a busy host): a phase with steal ran on less CPU than it seemed to have.
+CPU_PARTS = ("bench", "web", "database", "machine", "steal")
 
 
 def _cpu_seconds(process: psutil.Process, *, descendants: bool) -> float:
@@ -427,7 +429,8 @@ def database_server_process() -> psutil.Process | None:
 
 class CpuMeter:
     """CPU seconds spent during a phase by the bench process (the clients), the web server, the database
-    server and the whole machine (busy, every process), so a phase's figure says where its CPU went."""
+    server and the whole machine (busy, every process), so a phase's figure says where its CPU went; and
+    the CPU time the hypervisor took away meanwhile (steal), which says how far to trust the phase."""
 
     def __init__(self, *, web: psutil.Process | None, database: psutil.Process | None) -> None:
         # The bench process alone: the web server is its child too, and counted apart. Its own children
@@ -443,7 +446,9 @@ class CpuMeter:
             except psutil.Error:
                 now[part] = None
         machine = psutil.cpu_times()
-        now["machine"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        # What processes ran (guest time is counted in user time already); idle, waits and steal are not that.
+        now["machine"] = sum(getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+        now["steal"] = getattr(machine, "steal", 0.0)
         return now
 
     def start(self) -> None:

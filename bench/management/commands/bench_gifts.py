@@ -250,7 +250,8 @@ class Command(BaseCommand):
 
 
 def _cpu_figures(figures: dict[str, Any], phase: str, spent: dict[str, float | None]) -> None:
-    """`<phase>_cpu_ms_<part>`: CPU ms per gift by the clients (bench), the web server, PostgreSQL, the machine."""
+    """`<phase>_cpu_ms_<part>`: CPU ms per gift by the clients (bench), the web server, PostgreSQL, the machine,
+    and the CPU time stolen by the hypervisor meanwhile (per gift too)."""
     for part, value in spent.items():
         if part != "web" or phase.startswith("http"):
             figures[f"{phase}_cpu_ms_{part}"] = value
