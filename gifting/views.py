@@ -383,10 +383,11 @@ def send(request: AuthenticatedRequest, stream_id: int) -> HttpResponse:
             )
     except services.GiftError as error:
         return _render_gift_error(request, stream, form, error)
+    shown = event.gift_display or GiftDisplay.of(event.gift)  # a replayed gift: read it
     messages.success(
         request,
         _("You sent %(quantity)s × %(gift)s to %(name)s.")  # noqa: RUF001 (a real multiplication sign)
-        % {"quantity": event.quantity, "gift": event.gift.name, "name": _creator_name(stream)},
+        % {"quantity": event.quantity, "gift": shown.name, "name": _creator_name(stream)},
     )
     return redirect("gifting:stream", stream_id=stream.pk)
 
