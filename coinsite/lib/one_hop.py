@@ -9,19 +9,32 @@ This handler builds the chain for sync, as under WSGI, and runs it in one `sync_
 request's thread-sensitive context (as Django runs a sync view): one hop, and the event loop stays
 free for the live streams (`gifting.live.asgi`), which never reach Django.
 
+The request's signals go in that same hop. Django's handler sends `request_started` with `asend` (its
+sync receivers, which hand the database connection back, run in a thread hop of their own) and closes
+the response in another, which sends `request_finished`: three hops per request, where a page or a gift
+tap needs one. Here everything sync in a request (`request_started`, the request object, the chain, and,
+for a response that is not streamed, `close()` and so `request_finished`) runs in the one hop; the event
+loop only reads the body and writes the bytes. A streamed response is sent and closed as Django does it.
+
 The thread is reused: Django gives each request a new one-thread executor (a thread started and joined
 per request, about a tenth of a tap's CPU here); this handler keeps the idle ones and hands each request
 one of them, so a request's sync code still runs on one thread that no other request uses meanwhile
 (Django's database connections are per thread and go back to the pool when the request finishes).
 """
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from contextlib import closing
+from typing import IO, Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
 
 # Idle request threads kept for the next requests; a burst beyond this many starts threads that end after it.
 IDLE_THREADS_KEPT = 64
@@ -47,9 +60,7 @@ class OneHopASGIHandler(ASGIHandler):
         self.idle_threads: list[RequestThread] = []  # touched on the event loop's thread only
 
     def load_middleware(self, is_async: bool = False) -> None:
-        super().load_middleware(is_async=False)
-        chain: Any = self._middleware_chain  # type: ignore[has-type]
-        self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
+        super().load_middleware(is_async=False)  # the sync chain, called by `respond` in the request's hop
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -64,6 +75,39 @@ class OneHopASGIHandler(ASGIHandler):
                 thread.shutdown(wait=False)
             else:
                 self.idle_threads.append(thread)
+
+    async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """Django's `ASGIHandler.handle` with everything sync in one hop (see the module docstring)."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        with closing(body_file):
+            response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body_file)
+            if not response.streaming:
+                return await self.send_response(response, send)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    listener = group.create_task(self.listen_for_disconnect(receive))
+                    await self.send_response(response, send)
+                    listener.cancel()
+            except* RequestAborted:
+                pass
+            finally:
+                await sync_to_async(response.close, thread_sensitive=True)()
+
+    def respond(self, scope: dict, body_file: IO[bytes]) -> HttpResponseBase:
+        """The response, closed already unless it is streamed: `request_started` to `request_finished`."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, refusal = self.create_request(scope, body_file)
+        response: Any = self.get_response(request) if request is not None else refusal
+        response._handler_class = self.__class__
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size  # as Django's handler: the server chunks
+        if not response.streaming:
+            response.close()
+        return response
 
 
 def get_one_hop_asgi_application() -> Any:

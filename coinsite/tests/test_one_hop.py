@@ -9,7 +9,9 @@ from unittest import mock
 
 import pytest
 from asgiref.sync import AsyncToSync, SyncToAsync
+from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.http import StreamingHttpResponse
 
 from coinsite.lib.one_hop import OneHopASGIHandler, RequestThread
 
@@ -71,7 +73,7 @@ def test_a_request_runs_its_middleware_and_view_in_one_hop():
     start, body, hops = _get(OneHopASGIHandler(), "/jsi18n/")
 
     assert start["status"] == 200 and b"gettext" in body
-    assert hops["back to the loop"] == 0
+    assert hops == {"into a thread": 1, "back to the loop": 0}  # the signals and the close went in it too
     headers = {name.lower(): value for name, value in start["headers"]}
     assert headers[b"x-request-id"]  # the whole chain ran: the outermost middleware stamped it
 
@@ -82,6 +84,50 @@ def test_django_stock_handler_hops_back_to_the_loop_with_this_middleware():
 
     assert start["status"] == 200
     assert hops["back to the loop"] >= 1
+    assert hops["into a thread"] >= 3  # request_started's receivers, the chain, and the response's close
+
+
+def test_request_finished_is_sent_in_the_request_hop_before_the_bytes_go_out():
+    """The database connection goes back to the pool (a `request_finished` receiver) on the request's thread."""
+    seen: list[tuple[str, str]] = []
+
+    def finished(**kwargs: Any) -> None:
+        seen.append(("finished", threading.current_thread().name))
+
+    signals.request_finished.connect(finished)
+    try:
+        start, _body, _hops = _get(OneHopASGIHandler(), "/jsi18n/")
+    finally:
+        signals.request_finished.disconnect(finished)
+
+    assert start["status"] == 200
+    assert seen == [("finished", mock.ANY)] and seen[0][1].startswith("django-request")
+
+
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")  # Django's own
+def test_a_streamed_response_is_sent_whole_and_closed_after_its_last_chunk():
+    handler = OneHopASGIHandler()
+    order: list[str] = []
+
+    def chunks():
+        for part in (b"date,coins\n", b"2026-12-03,70\n"):
+            order.append("chunk")
+            yield part
+
+    def finished(**kwargs: Any) -> None:
+        order.append("finished")
+
+    streamed = StreamingHttpResponse(chunks(), content_type="text/csv")
+    signals.request_finished.connect(finished)
+    try:
+        with mock.patch.object(handler, "get_response", return_value=streamed):
+            start, body, _hops = _get(handler, "/wallet/history.csv")
+    finally:
+        signals.request_finished.disconnect(finished)
+
+    assert start["status"] == 200
+    assert body == b"date,coins\n2026-12-03,70\n"
+    assert order == ["chunk", "chunk", "finished"]
 
 
 @pytest.mark.parametrize("module", ["coinsite.asgi"])
