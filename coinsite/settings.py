@@ -160,7 +160,7 @@ if DB_POOL_MAX:
         "min_size": 1,
         "max_size": DB_POOL_MAX,
         "timeout": DB_POOL_TIMEOUT,
-        **db_pool.POOL_CALLBACKS,  # no check round trip for a connection handed back moments ago
+        **db_pool.POOL_CALLBACKS,  # no check round trip for a connection handed out moments ago
     }
 DATABASES = {"default": _database}
 

@@ -1,5 +1,7 @@
 """The pool checks a connection it hands out only when the connection has sat idle, and still replaces a dead one."""
 
+import threading
+
 import psycopg
 import pytest
 from django.db import connection
@@ -47,7 +49,7 @@ def _backend_pid(pool: ConnectionPool) -> int:
     return row[0]
 
 
-def test_a_connection_handed_back_moments_ago_is_handed_out_without_a_check(pool, clock, checks):
+def test_a_connection_handed_out_moments_ago_is_handed_out_again_without_a_check(pool, clock, checks):
     first = _backend_pid(pool)  # a new connection: checked
     checked_before = len(checks)
     clock[0] += db_pool.CHECK_IDLE_SECONDS / 2
@@ -69,3 +71,19 @@ def test_an_idle_connection_is_checked_and_a_dead_one_replaced(pool, clock, chec
 
     assert len(checks) > checked_before
     assert replacement != first  # the check found it dead, and the request got a working one
+
+
+def test_a_returned_connection_goes_back_on_the_returning_thread(pool, monkeypatch):
+    """No hand-off to the pool's worker thread per request (a `reset` callback would cause one)."""
+    returned_on: list[threading.Thread] = []
+    return_connection = pool._return_connection
+
+    def noting_thread(conn, **kwargs):
+        returned_on.append(threading.current_thread())
+        return_connection(conn, **kwargs)
+
+    monkeypatch.setattr(pool, "_return_connection", noting_thread)
+
+    _backend_pid(pool)
+
+    assert returned_on == [threading.current_thread()]
