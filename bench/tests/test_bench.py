@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from bench import gifts
+from bench.management.commands import bench_gifts
 from coinsite.embedded_db import database_url
 from gifting.models import Gift, GiftEvent
 from gifting.tests.support import ensure_countries, make_gift
@@ -200,3 +201,43 @@ def test_a_paced_http_phase_sends_at_the_rate_asked(catalogue, tmp_path, monkeyp
 
     assert paced.outcomes == {"HTTP 200": paced.gifts}
     assert 16 <= paced.gifts <= 20  # 10 gifts/s for 2 s, the last due ones may fall past the deadline
+
+
+def test_the_http_phases_are_measured_only_after_a_warm_up_on_the_same_server(catalogue, tmp_path, monkeypatch):
+    """A new worker's first requests build its URL resolver and caches: not a cost of a gift."""
+
+    class FakeServer:
+        port, process = 4321, None
+
+        def __init__(self, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            return None
+
+    phases: list[tuple[str, float]] = []
+
+    def fake_http_phase(data, *, port, targets, seconds, prefix, rate=None, **kwargs):
+        assert port == FakeServer.port
+        phases.append((prefix.split(":")[2], seconds))
+        return gifts.PhaseResult(gifts=5 if "warm-up" in prefix else 50, elapsed=1.0)
+
+    monkeypatch.setattr(gifts, "Server", FakeServer)
+    monkeypatch.setattr(gifts, "http_phase", fake_http_phase)
+    output = tmp_path / "gifts.json"
+    call_command(
+        "bench_gifts", "--senders", "2", "--seconds", "0.2", "--rounds", "1", "--processes", "1",
+        "--skip-pgbench", "--output", str(output),
+    )  # fmt: skip
+
+    figures = json.loads(output.read_text())
+    assert phases == [
+        ("warm-up", bench_gifts.HTTP_WARM_UP_SECONDS),
+        ("r0", 0.2),  # spread
+        ("r0", 0.2),  # spread, paced
+        ("r0", 0.2),  # hot
+    ]
+    assert figures["http_spread_gifts_per_s"] == 50.0  # the warm-up's gifts are in no figure
