@@ -22,18 +22,12 @@ Django's development server, never freeze.
 
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+
+from coinsite.lib.asgi_types import ASGIApplication, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
 FREEZE_AFTER_REQUESTS = 100
-
-Scope = dict[str, Any]
-Message = Mapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def freeze_long_lived(moment: str) -> None:

@@ -40,7 +40,7 @@ def rate_limit_hit(key: str, *limits: RateLimit, now: float | None = None) -> li
     now = time.time() if now is None else now
     counts = []
     for limit in limits:
-        count = _count_hit(f"ratelimit:{key}:{limit.window}:{int(now // limit.window)}", timeout=limit.window + 1)
+        count = _count_hit(_window_key(key, limit, now), timeout=limit.window + 1)
         if count > limit.limit:
             raise RateLimited(limit, retry_after=max(1, math.ceil(limit.window - now % limit.window)))
         counts.append(count)
@@ -52,7 +52,12 @@ def rate_limit_return(key: str, *limits: RateLimit, now: float) -> None:
     out not to be what the limit counts (a gift that asked for confirmation instead of being sent)."""
     for limit in limits:
         with suppress(ValueError):  # the window's counter is gone already: nothing left to take back
-            cache.decr(f"ratelimit:{key}:{limit.window}:{int(now // limit.window)}")
+            cache.decr(_window_key(key, limit, now))
+
+
+def _window_key(key: str, limit: RateLimit, now: float) -> str:
+    """The cache key counting `key`'s hits in `limit`'s window that holds `now`."""
+    return f"ratelimit:{key}:{limit.window}:{int(now // limit.window)}"
 
 
 def _count_hit(cache_key: str, *, timeout: int) -> int:

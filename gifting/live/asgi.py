@@ -24,13 +24,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from coinsite.lib import metrics
+from coinsite.lib.asgi_types import ASGIApplication, Receive, Scope, Send
 from gifting import presence
 from gifting.live import hub as live_hub
 from gifting.live import replay
 from gifting.live.events import cursor_parse
-from gifting.live.hub import Receive, Scope, Send
 
-ASGIApplication = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
 Endpoint = Callable[[Scope, Receive, Send, int], Coroutine[Any, Any, None]]
 
 _ROUTE_PROBE = 918_273_645

@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -33,6 +33,7 @@ import redis.asyncio
 from django.conf import settings
 from django.db import connections
 
+from coinsite.lib.asgi_types import Message, Send
 from gifting import presence
 from gifting.live import bus, replay
 from gifting.live.events import (
@@ -50,11 +51,6 @@ from gifting.live.events import (
 
 logger = logging.getLogger(__name__)
 
-# ASGI as the hub and the endpoints (gifting.live.asgi) use it: messages are plain dicts.
-Scope = dict[str, Any]
-Message = Mapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 RowKey = tuple[str, int]  # (source, id) of a row-backed event
 Frames = list[tuple[RowKey | None, bytes]]  # framed events, each with its row key (None: a state event)
 
