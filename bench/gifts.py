@@ -469,6 +469,11 @@ class CpuMeter:
 # --- HTTP ---------------------------------------------------------------------------------------
 
 
+# The HTTP floor (bench/floor.py): a plain ASGI gift with nothing but the gift, on its own uvicorn.
+FLOOR_APP = "bench.floor:application"
+FLOOR_PATH_TEMPLATE = "/floor/{stream}/"
+
+
 def gift_endpoint_path(stream: LiveStream, template: str | None = None) -> str | None:
     """The URL path gifts are POSTed to: `template` with `{stream}` replaced, else the live room's one-tap
     endpoint (JSON, no redirect: what a viewer's tap costs)."""
@@ -497,12 +502,13 @@ def free_port() -> int:
 
 
 class Server:
-    """uvicorn serving coinsite.asgi on 127.0.0.1:<free port>, started and stopped by us."""
+    """uvicorn serving `app` (the site, coinsite.asgi) on 127.0.0.1:<free port>, started and stopped by us."""
 
-    def __init__(self, *, workers: int, log_path: Path) -> None:
+    def __init__(self, *, workers: int, log_path: Path, app: str = "coinsite.asgi:application") -> None:
         self.port = free_port()
         self.log_path = log_path
         self.workers = workers
+        self.app = app
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Server":
@@ -510,7 +516,7 @@ class Server:
             sys.executable,
             "-m",
             "uvicorn",
-            "coinsite.asgi:application",
+            self.app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -577,11 +583,13 @@ def http_phase(
     path_template: str | None = None,
     json_body: bool = False,
     rate: float | None = None,
+    sender_header: bool = False,
 ) -> PhaseResult:
     """Each sender POSTs roses to its target stream's gift endpoint on a keep-alive connection.
 
     The endpoint is the live room's one-tap endpoint unless `path_template` names another (`{stream}` is the
-    stream's id); `json_body` sends the fields as a JSON object instead of a form. With `rate` (gifts/s in
+    stream's id); `json_body` sends the fields as a JSON object instead of a form; `sender_header` names the
+    sender in a header too (the HTTP floor's, `bench.floor`, which reads no session). With `rate` (gifts/s in
     all), each sender sends on a fixed schedule instead of as fast as it can, and a gift's latency counts
     from the moment it was due, so a server that falls behind shows it (no coordinated omission).
     """
@@ -599,6 +607,8 @@ def http_phase(
             "Referer": f"{origin}/",
             "X-CSRFToken": csrf,
         }
+        if sender_header:
+            headers["X-Bench-Sender"] = str(data.senders[index].pk)
         path = gift_endpoint_path(stream, path_template) or ""  # the command checked the endpoint exists
 
         def worker(deadline: float) -> tuple[list[float], Counter]:
@@ -664,6 +674,9 @@ GOALS = {
     "ratio_service_hot_vs_spread": ("service_hot_gifts_per_s", "service_spread_gifts_per_s", 0.9),
     "ratio_http_vs_service": ("http_spread_gifts_per_s", "service_spread_gifts_per_s", 0.5),
     "ratio_http_hot_vs_spread": ("http_hot_gifts_per_s", "http_spread_gifts_per_s", 0.9),
+    # The floor (bench/floor.py): an HTTP gift with no middleware, session, user, CSRF or rendering, against
+    # the same goal: how much of it the server, the event loop and the thread hop leave for the rest.
+    "ratio_http_floor_vs_service": ("http_floor_spread_gifts_per_s", "service_spread_gifts_per_s", 0.5),
     # The ceiling: the gift's own statement driven by pgbench (no Python), against the same pgbench TPC-B-like.
     "ratio_gift_function_spread_vs_pgbench_uncontended": (
         "pgbench_gift_function_spread_gifts_per_s",
@@ -702,6 +715,7 @@ ROUND_FIGURES = (
     "http_p99_ms",
     "http_paced_gifts_per_s",
     "http_paced_p99_ms",
+    "http_floor_spread_gifts_per_s",
     # CPU ms per gift (or pgbench transaction), by whom: the clients (this process and pgbench), the web
     # server, PostgreSQL, the whole machine.
     *(f"pgbench_{name}_cpu_ms_{part}" for name in ("uncontended", "hot") for part in CPU_PARTS if part != "web"),
@@ -712,7 +726,7 @@ ROUND_FIGURES = (
         if part != "web"
     ),
     *(f"service_{shape}_cpu_ms_{part}" for shape in ("spread", "hot") for part in CPU_PARTS if part != "web"),
-    *(f"http_{shape}_cpu_ms_{part}" for shape in ("spread", "hot") for part in CPU_PARTS),
+    *(f"http_{shape}_cpu_ms_{part}" for shape in ("spread", "hot", "floor_spread") for part in CPU_PARTS),
 )
 # Latency goals (figure, at most), checked on the median over the rounds: HTTP p99 at 80 % of its own maximum.
 LATENCY_GOALS = {"http_paced_p99_ms": 25.0}

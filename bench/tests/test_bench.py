@@ -1,12 +1,16 @@
 """The benchmarks run end to end with tiny sizes and write their JSON; no speed figure is checked (not a speed
 test). pgbench's scratch databases are its own: uniquely named, and only they are dropped."""
 
+import http.client
+import importlib
 import json
+import sys
 import time
 
 import psycopg
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
@@ -16,8 +20,8 @@ from coinsite.embedded_db import database_url
 from gifting.models import Gift, GiftEvent
 from gifting.tests.support import ensure_countries, make_gift
 from wallet.audit import ledger_audit_run
-from wallet.ledger import system_account
-from wallet.models import SystemAccount
+from wallet.ledger import system_account, user_balance
+from wallet.models import Asset, SystemAccount
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -204,13 +208,15 @@ def test_a_paced_http_phase_sends_at_the_rate_asked(catalogue, tmp_path, monkeyp
 
 
 def test_the_http_phases_are_measured_only_after_a_warm_up_on_the_same_server(catalogue, tmp_path, monkeypatch):
-    """A new worker's first requests build its URL resolver and caches: not a cost of a gift."""
+    """A new worker's first requests build its URL resolver and caches: not a cost of a gift. The floor
+    (bench/floor.py) is warmed up and measured on its own server, the site's phases on the site's."""
+    ports = {gifts.FLOOR_APP: 4322}
 
     class FakeServer:
-        port, process = 4321, None
+        process = None
 
-        def __init__(self, **kwargs):
-            pass
+        def __init__(self, *, app="coinsite.asgi:application", **kwargs):
+            self.port = ports.get(app, 4321)
 
         def __enter__(self):
             return self
@@ -218,12 +224,11 @@ def test_the_http_phases_are_measured_only_after_a_warm_up_on_the_same_server(ca
         def __exit__(self, *exc_info):
             return None
 
-    phases: list[tuple[str, float]] = []
+    phases: list[tuple[str, float, int, str | None, bool]] = []
 
-    def fake_http_phase(data, *, port, targets, seconds, prefix, rate=None, **kwargs):
-        assert port == FakeServer.port
-        phases.append((prefix.split(":")[2], seconds))
-        return gifts.PhaseResult(gifts=5 if "warm-up" in prefix else 50, elapsed=1.0)
+    def fake_http_phase(data, *, port, targets, seconds, prefix, rate=None, path_template=None, **kwargs):
+        phases.append((prefix.split(":")[2], seconds, port, path_template, kwargs.get("sender_header", False)))
+        return gifts.PhaseResult(gifts=5 if "warm-up" in prefix else (20 if port == 4322 else 50), elapsed=1.0)
 
     monkeypatch.setattr(gifts, "Server", FakeServer)
     monkeypatch.setattr(gifts, "http_phase", fake_http_phase)
@@ -234,10 +239,51 @@ def test_the_http_phases_are_measured_only_after_a_warm_up_on_the_same_server(ca
     )  # fmt: skip
 
     figures = json.loads(output.read_text())
+    floor = gifts.FLOOR_PATH_TEMPLATE
     assert phases == [
-        ("warm-up", bench_gifts.HTTP_WARM_UP_SECONDS),
-        ("r0", 0.2),  # spread
-        ("r0", 0.2),  # spread, paced
-        ("r0", 0.2),  # hot
+        ("warm-up", bench_gifts.HTTP_WARM_UP_SECONDS, 4321, None, False),
+        ("warm-up-floor", bench_gifts.HTTP_WARM_UP_SECONDS, 4322, floor, True),
+        ("r0", 0.2, 4321, None, False),  # spread
+        ("r0", 0.2, 4321, None, False),  # spread, paced
+        ("r0", 0.2, 4322, floor, True),  # the floor, spread
+        ("r0", 0.2, 4321, None, False),  # hot
     ]
     assert figures["http_spread_gifts_per_s"] == 50.0  # the warm-up's gifts are in no figure
+    assert figures["http_floor_spread_gifts_per_s"] == 20.0
+    service = figures["service_spread_gifts_per_s"]
+    assert figures["ratio_http_floor_vs_service"] == round(20.0 / service, 3)
+
+
+def test_the_http_floor_sends_real_gifts_with_nothing_else_around_them(catalogue, tmp_path, monkeypatch):
+    data = gifts.bench_data_setup(senders=2)
+    monkeypatch.setenv("DATABASE_URL", database_url(connection.settings_dict))  # the server uses the test database
+    balances = {sender.pk: user_balance(sender, Asset.COIN) for sender in data.senders}
+    with gifts.Server(workers=1, log_path=tmp_path / "floor.log", app=gifts.FLOOR_APP) as server:
+        floor = gifts.http_phase(
+            data,
+            port=server.port,
+            targets=data.streams,
+            seconds=1,
+            prefix="floor-test:",
+            path_template=gifts.FLOOR_PATH_TEMPLATE,
+            sender_header=True,
+        )
+        unnamed = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        unnamed.request("POST", gifts.FLOOR_PATH_TEMPLATE.format(stream=data.streams[0].pk), body="gift=1")
+        refused = unnamed.getresponse()
+        refused.read()
+
+    assert floor.gifts > 0 and floor.outcomes == {"HTTP 200": floor.gifts}
+    landed = GiftEvent.objects.filter(idempotency_key__startswith="floor-test:")
+    assert landed.count() == floor.gifts
+    for sender in data.senders:  # each paid for its own gifts, through the ledger
+        sent = sum(landed.filter(sender=sender).values_list("coins", flat=True))
+        assert user_balance(sender, Asset.COIN) == balances[sender.pk] - sent
+    assert refused.status == 400  # no sender named, nothing sent
+    assert ledger_audit_run().ok
+
+
+def test_the_http_floor_refuses_to_load_outside_the_bench_settings():
+    sys.modules.pop("bench.floor", None)
+    with pytest.raises(ImproperlyConfigured, match=r"bench\.settings only"):
+        importlib.import_module("bench.floor")

@@ -93,12 +93,17 @@ class Command(BaseCommand):
                 databases = self._pgbench_databases(senders=senders, options=options, figures=figures)
                 pgbench = stack.enter_context(databases)
                 server = stack.enter_context(self._http_server(data, options=options, figures=figures))
+                floor = stack.enter_context(self._floor_server(options=options)) if server is not None else None
                 if server is not None:
                     self._http_warm_up(data, server=server, run_id=run_id, options=options)
+                if floor is not None:
+                    self._http_warm_up(data, server=floor, run_id=run_id, options=options, floor=True)
                 for number in range(rounds):
                     self._log(f"Round {number + 1} of {rounds}")
                     prefix = f"bench:{run_id}:r{number}:"
-                    per_round.append(self._round(data, pgbench=pgbench, server=server, prefix=prefix, **options))
+                    per_round.append(
+                        self._round(data, pgbench=pgbench, server=server, floor=floor, prefix=prefix, **options)
+                    )
         finally:
             gift_logger.setLevel(previous_level)
             settings.DEBUG = previous_debug
@@ -168,30 +173,45 @@ class Command(BaseCommand):
         self._log(f"HTTP: uvicorn with {workers} worker(s) on {figures['http_path']} ...")
         return bench.Server(workers=workers, log_path=Path(settings.VAR_DIR) / "bench" / "uvicorn.log")
 
-    def _http_warm_up(self, data: bench.BenchData, *, server: bench.Server, run_id: str, options: dict) -> None:
+    def _floor_server(self, *, options: dict) -> bench.Server:
+        """The HTTP floor (bench/floor.py) on its own uvicorn, with as many workers as the site's."""
+        self._log(f"HTTP floor: uvicorn with {options['http_workers']} worker(s) on {bench.FLOOR_PATH_TEMPLATE} ...")
+        log_path = Path(settings.VAR_DIR) / "bench" / "uvicorn-floor.log"
+        return bench.Server(workers=options["http_workers"], log_path=log_path, app=bench.FLOOR_APP)
+
+    def _http_warm_up(
+        self, data: bench.BenchData, *, server: bench.Server, run_id: str, options: dict, floor: bool = False
+    ) -> None:
         """Taps on every sender's connection (so on every worker) before anything is measured."""
-        self._log(f"HTTP warm-up: {HTTP_WARM_UP_SECONDS:.0f} s, not measured")
+        self._log(f"HTTP {'floor ' if floor else ''}warm-up: {HTTP_WARM_UP_SECONDS:.0f} s, not measured")
         bench.http_phase(
             data,
             port=server.port,
             targets=data.streams,
             seconds=HTTP_WARM_UP_SECONDS,
-            prefix=f"bench:{run_id}:warm-up:",
-            path_template=options["http_path"] or None,
-            json_body=options["http_json"],
+            prefix=f"bench:{run_id}:warm-up{'-floor' if floor else ''}:",
+            path_template=bench.FLOOR_PATH_TEMPLATE if floor else (options["http_path"] or None),
+            json_body=options["http_json"] and not floor,
+            sender_header=floor,
         )
 
     # --- One round --------------------------------------------------------------------------------
 
     def _round(
-        self, data: bench.BenchData, *, pgbench: dict | None, server: bench.Server | None, prefix: str, **options: Any
+        self,
+        data: bench.BenchData,
+        *,
+        pgbench: dict | None,
+        server: bench.Server | None,
+        floor: bench.Server | None,
+        prefix: str,
+        **options: Any,
     ) -> dict[str, Any]:
         figures: dict[str, Any] = {}
         seconds, processes = options["seconds"], options["processes"]
-        meter = bench.CpuMeter(
-            web=psutil.Process(server.process.pid) if server is not None and server.process is not None else None,
-            database=bench.database_server_process(),
-        )
+        database = bench.database_server_process()
+        meter = bench.CpuMeter(web=_server_process(server), database=database)
+        floor_meter = bench.CpuMeter(web=_server_process(floor), database=database)
         spread_targets, hot_targets = data.streams, [data.streams[0]] * len(data.senders)
         latencies: dict[str, list[float]] = {"service": [], "multiprocess": [], "http": []}
         shapes = (("spread", spread_targets, "uncontended"), ("hot", hot_targets, "hot"))
@@ -260,11 +280,30 @@ class Command(BaseCommand):
                     figures["http_paced_gifts_per_s"] = paced.gifts_per_s
                     figures["http_paced_p99_ms"] = paced.percentile_ms(0.99)
                     figures["http_paced_outcomes"] = dict(paced.outcomes)
+            if floor is not None and shape == "spread":
+                self._log("  HTTP floor spread (bench/floor.py: the gift alone over HTTP)")
+                floor_meter.start()
+                lowest = bench.http_phase(
+                    data,
+                    port=floor.port,
+                    targets=targets,
+                    seconds=seconds,
+                    prefix=f"{prefix}floor-{shape}:",
+                    path_template=bench.FLOOR_PATH_TEMPLATE,
+                    sender_header=True,
+                )
+                _cpu_figures(figures, f"http_floor_{shape}", floor_meter.ms_per_gift(lowest.gifts))
+                figures[f"http_floor_{shape}_gifts_per_s"] = lowest.gifts_per_s
+                figures[f"http_floor_{shape}_outcomes"] = dict(lowest.outcomes)
         for name, key in (("service", "service"), ("multiprocess", "service_multiprocess"), ("http", "http")):
             if latencies[name]:
                 figures[f"{key}_p50_ms"] = bench.percentile(latencies[name], 0.5)
                 figures[f"{key}_p99_ms"] = bench.percentile(latencies[name], 0.99)
         return figures
+
+
+def _server_process(server: bench.Server | None) -> psutil.Process | None:
+    return psutil.Process(server.process.pid) if server is not None and server.process is not None else None
 
 
 def _cpu_figures(figures: dict[str, Any], phase: str, spent: dict[str, float | None]) -> None:
