@@ -440,6 +440,60 @@ def test_the_database_refuses_unbalanced_or_mismatched_entries(alice_coins, bob_
     assert ledger_state() == before
 
 
+def test_entries_of_one_transaction_may_come_in_several_statements_that_each_balance(alice_coins):
+    """The trigger checks what each statement inserts: entries are append-only, so a transaction whose every
+    INSERT balances is balanced, and one an INSERT leaves unbalanced is refused (the test above)."""
+    posted = fund(alice_coins, 10, "topup:1")
+    issued = system_account(SystemAccount.COINS_ISSUED)
+    insert = (
+        "INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at) "
+        "VALUES (%s, %s, 'COIN', 4, now()), (%s, %s, 'COIN', -4, now())"
+    )
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(insert, [posted.pk, alice_coins.pk, posted.pk, issued.pk])
+        cursor.execute(
+            "SELECT asset, SUM(amount) FROM wallet_ledgerentry WHERE transaction_id = %s GROUP BY asset", [posted.pk]
+        )
+        assert cursor.fetchall() == [(COIN, 0)]
+        transaction.set_rollback(True)  # the cached balance was not moved: leave the ledger as it was
+
+
+def _sequential_scans(cursor) -> dict[str, int]:
+    """Sequential scans of the ledger's tables in the current transaction so far."""
+    cursor.execute(
+        "SELECT relname, seq_scan FROM pg_stat_xact_user_tables "
+        "WHERE relname IN ('wallet_ledgertransaction', 'wallet_ledgerentry', 'wallet_ledgeraccount')"
+    )
+    return dict(cursor.fetchall())
+
+
+def test_the_entry_checks_read_no_whole_table_whatever_the_statistics(alice_coins):
+    """The insert trigger finds each entry's transaction and account by primary key, also when the planner thinks
+    the tables are empty (a new database, autovacuum off or behind). Measured on a new database: the checks
+    planned then scanned every transaction and entry for each gift from then on (103 million entries read for
+    25,000 gifts), and the database took 14-20 ms of CPU a gift instead of 1."""
+    fund(alice_coins, 10, "topup:1")
+    issued = system_account(SystemAccount.COINS_ISSUED)
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at) "
+            "VALUES ('scan:1', 'topup', '', '{}', now()) RETURNING id"
+        )
+        (posted,) = cursor.fetchone()
+        before = _sequential_scans(cursor)
+        cursor.execute(
+            "INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at) "
+            "VALUES (%s, %s, 'COIN', 3, now()), (%s, %s, 'COIN', -3, now())",
+            [posted, alice_coins.pk, posted, issued.pk],
+        )
+        after = _sequential_scans(cursor)
+        transaction.set_rollback(True)
+
+    assert after == before
+
+
 def test_the_database_refuses_a_transaction_without_entries_at_commit():
     with pytest.raises(IntegrityError, match="has no entries"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
