@@ -13,7 +13,11 @@ sequential scans of every ledger transaction and entry, and kept them: each gift
 - The deferred has-entries check likewise looks the transaction's entries up by its index.
 """
 
+import importlib
+
 from django.db import migrations
+
+previous = importlib.import_module("wallet.migrations.0012_ledger_lean_posting")
 
 CHECK_INSERTED_SQL = """
 CREATE OR REPLACE FUNCTION wallet_ledgerentry_check_inserted() RETURNS trigger LANGUAGE plpgsql
@@ -55,48 +59,16 @@ $$;
 ALTER FUNCTION wallet_ledgertransaction_check_has_entries() SET enable_seqscan = off;
 """
 
-# As wallet migrations 0002 and 0012 left them.
-CHECK_INSERTED_REVERSE_SQL = """
-CREATE OR REPLACE FUNCTION wallet_ledgerentry_check_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    bad record;
-BEGIN
-    SELECT n.id, n.transaction_id INTO bad
-      FROM new_entries n
-     WHERE NOT EXISTS (SELECT 1 FROM wallet_ledgertransaction t WHERE t.id = n.transaction_id)
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'ledger entry % points at missing transaction %', bad.id, bad.transaction_id
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    SELECT n.id, n.account_id, n.asset AS entry_asset, a.asset AS account_asset INTO bad
-      FROM new_entries n LEFT JOIN wallet_ledgeraccount a ON a.id = n.account_id
-     WHERE a.asset IS DISTINCT FROM n.asset
-     LIMIT 1;
-    IF FOUND AND bad.account_asset IS NULL THEN
-        RAISE EXCEPTION 'ledger entry % points at missing account %', bad.id, bad.account_id
-            USING ERRCODE = 'foreign_key_violation';
-    ELSIF FOUND THEN
-        RAISE EXCEPTION 'ledger entry % is in % but account % holds %',
-            bad.id, bad.entry_asset, bad.account_id, bad.account_asset USING ERRCODE = 'check_violation';
-    END IF;
-    SELECT e.transaction_id, e.asset, SUM(e.amount) AS total INTO bad
-      FROM wallet_ledgerentry e
-     WHERE e.transaction_id IN (SELECT DISTINCT transaction_id FROM new_entries)
-     GROUP BY e.transaction_id, e.asset
-    HAVING SUM(e.amount) <> 0
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'ledger transaction % does not balance: its % entries sum to %',
-            bad.transaction_id, bad.asset, bad.total USING ERRCODE = 'check_violation';
-    END IF;
-    RETURN NULL;
-END
-$$;
-
+# As wallet migration 0012 left them (its text, up to the account-delete guard it also created).
+_PREVIOUS_CHECK_SQL = previous.CHECK_INSERTED_SQL.split("CREATE FUNCTION wallet_ledgeraccount_forbid_delete_used")[0]
+assert _PREVIOUS_CHECK_SQL.lstrip().startswith("CREATE OR REPLACE FUNCTION wallet_ledgerentry_check_inserted()")
+CHECK_INSERTED_REVERSE_SQL = (
+    _PREVIOUS_CHECK_SQL
+    + """
 ALTER FUNCTION wallet_ledgerentry_check_inserted() RESET ALL;
 ALTER FUNCTION wallet_ledgertransaction_check_has_entries() RESET ALL;
 """
+)
 
 
 class Migration(migrations.Migration):
