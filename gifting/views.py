@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats
 from django.utils.csp import CSP
@@ -55,6 +54,7 @@ from gifting.stream_links import stream_link_origin
 from wallet.ledger import user_balance
 from wallet.models import Asset
 from wallet.money import format_money as money_text
+from wallet.templatetags.wallet_money import coins_amount
 from wallet.valuation import Valuation, display_currency, request_valuation
 
 BIG_TIERS = (GiftTier.LARGE, GiftTier.EPIC)
@@ -472,8 +472,7 @@ def _balance_json(request: HttpRequest, *, coins: int | None = None) -> dict:
     if coins is None:
         coins = user_balance(user, Asset.COIN)
     amount = request_valuation(request).coin_amount(coins, display_currency(user))
-    html = render_to_string("wallet/_coins.html", {"amount": amount, "empty": _("0 coins")})
-    return {"coins": coins, "html": html}
+    return {"coins": coins, "html": coins_amount(amount, empty=_("0 coins"))}
 
 
 def _confirmation_json(request: HttpRequest, needed: services.GiftNeedsConfirmation) -> JsonResponse:
