@@ -49,3 +49,11 @@ def test_the_shared_backend_reads_and_writes_like_djangos(redis_stats):
 
     assert RedisCache(REDIS_URL, {"KEY_PREFIX": "coinsite-test"}).get("answer") == {"coins": 42}
     cache.delete("answer")
+
+
+def test_every_backend_of_the_process_shares_one_client_per_server(redis_stats):
+    """Django built a client object for every cache call; one per server is enough (redis-py's are thread-safe)."""
+    first, second = RedisCache(REDIS_URL, {})._cache, RedisCache(REDIS_URL, {"KEY_PREFIX": "x"})._cache
+
+    assert first.get_client() is second.get_client("any-key", write=True)
+    assert first.get_client().connection_pool is second._get_connection_pool(write=False)
