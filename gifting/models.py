@@ -12,13 +12,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
-from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from coinsite.lib.l10n import format_count
 from coinsite.lib.singletons import SingletonModel
+from coinsite.lib.static_urls import static_url
 from wallet.models import AppendOnlyModel, LedgerTransaction
 
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
@@ -75,7 +75,7 @@ class Gift(models.Model):
 
     @property
     def artwork_url(self) -> str:
-        return static(self.artwork)
+        return static_url(self.artwork)
 
     def is_offered_in(self, country: str) -> bool:
         return not self.countries or country in self.countries
@@ -128,7 +128,7 @@ class CreatorProfile(models.Model):
 
     @property
     def avatar_url(self) -> str:
-        return static(self.avatar) if self.avatar else ""
+        return static_url(self.avatar) if self.avatar else ""
 
 
 class LiveStream(models.Model):

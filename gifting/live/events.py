@@ -9,13 +9,8 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from django.templatetags.static import static
-
+from coinsite.lib.static_urls import static_url
 from gifting.selectors import UNNAMED
 
 # Event types. Row-backed ones carry a cursor (`source` + row id) and are replayed from the database on
@@ -100,19 +95,6 @@ def cursor_format(positions: dict[str, int]) -> str:
 # --- Payloads -----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1024)
-def artwork_url(path: str) -> str:
-    """The static URL of a gift's artwork, worked out once per process (a path's URL cannot change while the
-    process runs: the manifest is read at startup). The storage's `url` was a tenth of a gift's Python."""
-    return static(path)
-
-
-@receiver(setting_changed)
-def _forget_artwork_urls(*, setting: str, **kwargs: Any) -> None:
-    if setting in {"STATIC_URL", "STATIC_ROOT", "STORAGES"}:  # as Django resets the storage itself
-        artwork_url.cache_clear()
-
-
 def gift_payload(
     *,
     event_id: int,
@@ -137,7 +119,7 @@ def gift_payload(
     return {
         "id": event_id,
         "stream": stream_id,
-        "gift": {"id": gift_id, "name": gift_name, "artwork": artwork_url(artwork), "tier": tier},
+        "gift": {"id": gift_id, "name": gift_name, "artwork": static_url(artwork), "tier": tier},
         "quantity": quantity,
         "coins": coins,
         "sender": None if anonymous else {"name": sender_name or UNNAMED},

@@ -5,12 +5,11 @@ import re
 from urllib.parse import parse_qs
 
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 
 from gifting import presence
 from gifting.live import hub as live_hub
-from gifting.live.events import LiveEvent, artwork_url, cursor_format, cursor_parse, frame
+from gifting.live.events import LiveEvent, cursor_format, cursor_parse, frame
 from gifting.live.replay import StreamMeta
 from gifting.services import gift_send
 from gifting.tests.support import fund
@@ -56,27 +55,6 @@ def test_the_stream_page_streams_from_the_newest_gift_it_shows_as_its_viewer(cli
     assert params["after"] == [f"c0.g{newest.pk}"]
     assert presence.viewer_from_token(params["v"][0], stream_id=stream.pk, address="192.0.2.1") == f"u{alice.pk}"
     assert 'data-currency="USD"' in page and re.search(r'data-per-coin="0\.0\d+"', page)
-
-
-def test_artwork_urls_are_worked_out_once_and_again_when_the_static_settings_change(monkeypatch):
-    calls = []
-    monkeypatch.setattr("gifting.live.events.static", lambda path: calls.append(path) or f"/static/{path}")
-    artwork_url.cache_clear()
-
-    assert [artwork_url("gifts/rose.svg") for _ in range(3)] == ["/static/gifts/rose.svg"] * 3
-    assert calls == ["gifts/rose.svg"]  # one storage lookup for the process
-    with override_settings(STATIC_URL="/cdn/"):
-        artwork_url("gifts/rose.svg")
-    assert calls == ["gifts/rose.svg", "gifts/rose.svg"]  # worked out again under the new settings
-    artwork_url.cache_clear()
-
-
-def test_artwork_urls_follow_the_static_url():
-    artwork_url.cache_clear()
-    assert artwork_url("gifts/rose.svg") == "/static/gifts/rose.svg"
-    with override_settings(STATIC_URL="/cdn/"):
-        assert artwork_url("gifts/rose.svg") == "/cdn/gifts/rose.svg"
-    assert artwork_url("gifts/rose.svg") == "/static/gifts/rose.svg"
 
 
 def test_a_stream_that_ends_while_a_client_joins_still_gives_the_client_its_replay():
