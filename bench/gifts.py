@@ -726,7 +726,7 @@ ROUND_FIGURES = (
         if part != "web"
     ),
     *(f"service_{shape}_cpu_ms_{part}" for shape in ("spread", "hot") for part in CPU_PARTS if part != "web"),
-    *(f"http_{shape}_cpu_ms_{part}" for shape in ("spread", "hot", "floor_spread") for part in CPU_PARTS),
+    *(f"http_{shape}_cpu_ms_{part}" for shape in ("spread", "paced", "hot", "floor_spread") for part in CPU_PARTS),
 )
 # Latency goals (figure, at most), checked on the median over the rounds: HTTP p99 at 80 % of its own maximum.
 LATENCY_GOALS = {"http_paced_p99_ms": 25.0}

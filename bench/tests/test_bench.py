@@ -254,6 +254,10 @@ def test_the_http_phases_are_measured_only_after_a_warm_up_on_the_same_server(ca
     ]
     assert figures["http_spread_gifts_per_s"] == 50.0  # the warm-up's gifts are in no figure
     assert figures["http_floor_spread_gifts_per_s"] == 20.0
+    # Each measured HTTP phase says where its CPU went, the paced one too (this fake server has no process).
+    for phase in ("spread", "paced", "hot", "floor_spread"):
+        assert figures[f"http_{phase}_cpu_ms_machine"] is not None, phase  # measured (a fake phase: maybe 0)
+        assert figures[f"http_{phase}_cpu_ms_web"] is None, phase
     service = figures["service_spread_gifts_per_s"]
     assert figures["ratio_http_floor_vs_service"] == round(20.0 / service, 3)
 
