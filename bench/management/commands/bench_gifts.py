@@ -276,7 +276,7 @@ class Command(BaseCommand):
                 if shape == "spread" and http.gifts_per_s:
                     rate = round(PACED_SHARE * http.gifts_per_s, 1)
                     self._log(f"  HTTP spread paced at {rate} gifts/s ({PACED_SHARE:.0%} of its maximum)")
-                    meter.start()  # a paced tap costs more than one at full speed: fewer share a wake-up
+                    meter.start()  # measured apart: a paced tap costs more than one at full speed (docs/scaling.md)
                     paced = http_phase(prefix=f"{prefix}http-paced:", rate=rate)
                     _cpu_figures(figures, "http_paced", meter.ms_per_gift(paced.gifts))
                     figures["http_paced_gifts_per_s"] = paced.gifts_per_s
