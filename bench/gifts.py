@@ -24,7 +24,7 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -432,17 +432,26 @@ class CpuMeter:
     server and the whole machine (busy, every process), so a phase's figure says where its CPU went; and
     the CPU time the hypervisor took away meanwhile (steal), which says how far to trust the phase."""
 
-    def __init__(self, *, web: psutil.Process | None, database: psutil.Process | None) -> None:
-        # The bench process alone: the web server is its child too, and counted apart. Its own children
-        # (the multi-process phase's) are reaped within the phase, so their CPU is in its children_* times.
-        self.processes = {"bench": (psutil.Process(), False), "web": (web, True), "database": (database, True)}
+    def __init__(self, *, web: Sequence[psutil.Process] | None, database: psutil.Process | None) -> None:
+        # The bench process alone: the web servers are its children too, and counted apart (every web
+        # process with its descendants). Its own children (the multi-process phase's) are reaped within the
+        # phase, so their CPU is in its children_* times.
+        self.processes: dict[str, tuple[Sequence[psutil.Process], bool] | None] = {
+            "bench": ([psutil.Process()], False),
+            "web": (web, True) if web else None,
+            "database": ([database], True) if database is not None else None,
+        }
         self.started: dict[str, float | None] = {}
 
     def _now(self) -> dict[str, float | None]:
         now: dict[str, float | None] = {}
-        for part, (process, descendants) in self.processes.items():
+        for part, measured in self.processes.items():
+            if measured is None:
+                now[part] = None
+                continue
+            processes, descendants = measured
             try:
-                now[part] = _cpu_seconds(process, descendants=descendants) if process is not None else None
+                now[part] = sum(_cpu_seconds(process, descendants=descendants) for process in processes)
             except psutil.Error:
                 now[part] = None
         machine = psutil.cpu_times()
@@ -512,6 +521,12 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Server":
+        self.start()
+        self.wait_until_up(timeout=60)
+        return self
+
+    def start(self) -> None:
+        """Starts uvicorn without waiting for it (`WebProcesses` starts its processes side by side)."""
         command = [
             sys.executable,
             "-m",
@@ -543,10 +558,8 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self._wait_until_up(timeout=60)
-        return self
 
-    def _wait_until_up(self, *, timeout: float) -> None:
+    def wait_until_up(self, *, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         assert self.process is not None  # started by __enter__
         while time.monotonic() < deadline:
@@ -573,10 +586,46 @@ class Server:
             self.process.wait(timeout=10)
 
 
+class WebProcesses:
+    """`count` web processes serving `app`, each a one-worker uvicorn on its own port, as the cluster runs them
+    behind nginx (deploy/cluster.py). `http_phase` spreads the senders over them evenly (sender i on process
+    i mod count), as nginx spreads requests over its upstreams. One uvicorn with `--workers` shares one
+    listening socket, and which worker accepts a keep-alive connection is a race: with 8 connections and 2
+    workers the bench saw 8/0, 7/1 and 6/2, and a phase measured that instead of the endpoint (docs/scaling.md)."""
+
+    def __init__(self, *, count: int, log_path: Path, app: str = "coinsite.asgi:application") -> None:
+        self.servers = [
+            Server(workers=1, log_path=log_path.with_name(f"{log_path.stem}-{number}{log_path.suffix}"), app=app)
+            for number in range(max(1, count))
+        ]
+
+    @property
+    def ports(self) -> list[int]:
+        return [server.port for server in self.servers]
+
+    def processes(self) -> list[psutil.Process]:
+        return [psutil.Process(server.process.pid) for server in self.servers if server.process is not None]
+
+    def __enter__(self) -> "WebProcesses":
+        try:
+            for server in self.servers:
+                server.start()
+            for server in self.servers:
+                server.wait_until_up(timeout=60)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for server in self.servers:
+            server.__exit__()
+
+
 def http_phase(
     data: BenchData,
     *,
-    port: int,
+    ports: Sequence[int],
     targets: list[LiveStream],
     seconds: float,
     prefix: str,
@@ -585,7 +634,8 @@ def http_phase(
     rate: float | None = None,
     sender_header: bool = False,
 ) -> PhaseResult:
-    """Each sender POSTs roses to its target stream's gift endpoint on a keep-alive connection.
+    """Each sender POSTs roses to its target stream's gift endpoint on a keep-alive connection, sender i to
+    the web process on `ports[i % len(ports)]`.
 
     The endpoint is the live room's one-tap endpoint unless `path_template` names another (`{stream}` is the
     stream's id); `json_body` sends the fields as a JSON object instead of a form; `sender_header` names the
@@ -593,11 +643,12 @@ def http_phase(
     all), each sender sends on a fixed schedule instead of as fast as it can, and a gift's latency counts
     from the moment it was due, so a server that falls behind shows it (no coordinated omission).
     """
-    origin = f"http://127.0.0.1:{port}"
     sessions = [session_cookie_for(sender) for sender in data.senders]
     connection.close()  # the sessions are committed; threads open their own connections
 
     def worker_for(index: int, stream: LiveStream) -> Worker:
+        port = ports[index % len(ports)]
+        origin = f"http://127.0.0.1:{port}"
         # Django accepts an unmasked 32-character secret as both the CSRF cookie and the form token.
         csrf = secrets.token_hex(16)
         headers = {

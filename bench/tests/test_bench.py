@@ -2,12 +2,18 @@
 test). pgbench's scratch databases are its own: uniquely named, and only they are dropped."""
 
 import http.client
+import http.server
 import importlib
 import json
 import os
+import subprocess
 import sys
+import threading
 import time
+import urllib.parse
+from collections import Counter
 
+import psutil
 import psycopg
 import pytest
 from django.conf import settings
@@ -102,6 +108,94 @@ def test_the_cpu_meter_counts_a_process_s_work_per_gift_and_the_database_server_
     assert spent["steal"] >= 0
     assert spent["web"] is None
     assert meter.ms_per_gift(0)["bench"] is None
+
+
+def test_the_cpu_meter_adds_up_every_web_process():
+    burn = (
+        "import sys, time\n"
+        "sys.stdin.readline()\n"
+        "deadline = time.process_time() + 0.15\n"
+        "while time.process_time() < deadline: pass\n"
+        "print('done', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    web = [
+        subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        meter = gifts.CpuMeter(web=[psutil.Process(process.pid) for process in web], database=None)
+        meter.start()
+        for process in web:  # both burn 150 ms of CPU now, measured
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        assert [process.stdout.readline().strip() for process in web] == ["done", "done"]
+        spent = meter.ms_per_gift(1)
+    finally:
+        for process in web:
+            process.communicate("stop\n", timeout=10)
+
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    assert 2 * (150 - 2 * tick_ms) <= spent["web"] < 600  # both processes' 150 ms, not one's
+    assert spent["database"] is None
+
+
+def test_an_http_phase_spreads_the_senders_evenly_over_the_web_processes(catalogue):
+    """Sender i talks to the web process on ports[i % len(ports)], on its own keep-alive connection."""
+    data = gifts.bench_data_setup(senders=4)
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn
+
+        def do_POST(self):
+            fields = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            self.server.senders[fields["idempotency_key"][0].split(":")[1]] += 1  # "spread:<sender>:<n>"
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder) for _ in range(2)]
+    for server in servers:
+        server.daemon_threads = True
+        server.senders = Counter()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = gifts.http_phase(
+            data, ports=[server.server_address[1] for server in servers], targets=data.streams, seconds=0.5,
+            prefix="spread:",
+        )  # fmt: skip
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+    assert result.outcomes["HTTP 204"] > 0
+    assert set(servers[0].senders) == {"0", "2"}
+    assert set(servers[1].senders) == {"1", "3"}
+
+
+def test_web_processes_are_one_uvicorn_each_on_its_own_port(catalogue, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url(connection.settings_dict))  # the servers use the test database
+    with gifts.WebProcesses(count=2, log_path=tmp_path / "floor.log", app=gifts.FLOOR_APP) as web:
+        ports, processes = web.ports, web.processes()
+        answers = []
+        for port in ports:
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            probe.request("POST", gifts.FLOOR_PATH_TEMPLATE.format(stream=1), body="gift=1")
+            answers.append(probe.getresponse().status)
+            probe.close()
+        listening = [
+            {c.laddr.port for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+            for process in processes
+        ]
+
+    assert len(set(ports)) == 2
+    assert listening == [{ports[0]}, {ports[1]}]  # each process listens on its own port, and only there
+    assert answers == [400, 400]  # both serve the floor (no sender named: refused)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["floor-0.log", "floor-1.log"]
+    assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in processes)
 
 
 def test_bench_can_run_twice_on_the_same_data(catalogue, tmp_path):
@@ -205,7 +299,7 @@ def test_a_paced_http_phase_sends_at_the_rate_asked(catalogue, tmp_path, monkeyp
     data = gifts.bench_data_setup(senders=2)
     monkeypatch.setenv("DATABASE_URL", database_url(connection.settings_dict))  # the server uses the test database
     with gifts.Server(workers=1, log_path=tmp_path / "uvicorn.log") as server:
-        paced = gifts.http_phase(data, port=server.port, targets=data.streams, seconds=2, prefix="paced:", rate=10)
+        paced = gifts.http_phase(data, ports=[server.port], targets=data.streams, seconds=2, prefix="paced:", rate=10)
 
     assert paced.outcomes == {"HTTP 200": paced.gifts}
     assert 16 <= paced.gifts <= 20  # 10 gifts/s for 2 s, the last due ones may fall past the deadline
@@ -214,13 +308,14 @@ def test_a_paced_http_phase_sends_at_the_rate_asked(catalogue, tmp_path, monkeyp
 def test_the_http_phases_are_measured_only_after_a_warm_up_on_the_same_server(catalogue, tmp_path, monkeypatch):
     """A new worker's first requests build its URL resolver and caches: not a cost of a gift. The floor
     (bench/floor.py) is warmed up and measured on its own server, the site's phases on the site's."""
-    ports = {gifts.FLOOR_APP: 4322}
+    ports = {gifts.FLOOR_APP: [4322]}
 
-    class FakeServer:
-        process = None
-
+    class FakeWebProcesses:
         def __init__(self, *, app="coinsite.asgi:application", **kwargs):
-            self.port = ports.get(app, 4321)
+            self.ports = ports.get(app, [4321])
+
+        def processes(self):
+            return []  # no process: no web CPU figure
 
         def __enter__(self):
             return self
@@ -230,11 +325,12 @@ def test_the_http_phases_are_measured_only_after_a_warm_up_on_the_same_server(ca
 
     phases: list[tuple[str, float, int, str | None, bool]] = []
 
-    def fake_http_phase(data, *, port, targets, seconds, prefix, rate=None, path_template=None, **kwargs):
+    def fake_http_phase(data, *, ports, targets, seconds, prefix, rate=None, path_template=None, **kwargs):
+        [port] = ports
         phases.append((prefix.split(":")[2], seconds, port, path_template, kwargs.get("sender_header", False)))
         return gifts.PhaseResult(gifts=5 if "warm-up" in prefix else (20 if port == 4322 else 50), elapsed=1.0)
 
-    monkeypatch.setattr(gifts, "Server", FakeServer)
+    monkeypatch.setattr(gifts, "WebProcesses", FakeWebProcesses)
     monkeypatch.setattr(gifts, "http_phase", fake_http_phase)
     output = tmp_path / "gifts.json"
     call_command(
@@ -269,7 +365,7 @@ def test_the_http_floor_sends_real_gifts_with_nothing_else_around_them(catalogue
     with gifts.Server(workers=1, log_path=tmp_path / "floor.log", app=gifts.FLOOR_APP) as server:
         floor = gifts.http_phase(
             data,
-            port=server.port,
+            ports=[server.port],
             targets=data.streams,
             seconds=1,
             prefix="floor-test:",

@@ -48,7 +48,13 @@ class Command(BaseCommand):
             help="Also run the gift_send phases with the senders spread over this many processes "
             "(default 2; 0 or 1 skips), so one interpreter's GIL is not the limit.",
         )
-        parser.add_argument("--http-workers", type=int, default=2, help="uvicorn worker processes (default 2).")
+        parser.add_argument(
+            "--http-workers",
+            type=int,
+            default=2,
+            help="Web processes, each a one-worker uvicorn on its own port, the senders spread evenly over them "
+            "(default 2).",
+        )
         parser.add_argument(
             "--http-path",
             default="",
@@ -170,23 +176,24 @@ class Command(BaseCommand):
         workers = options["http_workers"]
         figures["http_workers"] = workers
         figures["http_path"] = bench.gift_endpoint_path(data.streams[0], options["http_path"])
-        self._log(f"HTTP: uvicorn with {workers} worker(s) on {figures['http_path']} ...")
-        return bench.Server(workers=workers, log_path=Path(settings.VAR_DIR) / "bench" / "uvicorn.log")
+        self._log(f"HTTP: {workers} uvicorn process(es) on {figures['http_path']} ...")
+        return bench.WebProcesses(count=workers, log_path=Path(settings.VAR_DIR) / "bench" / "uvicorn.log")
 
-    def _floor_server(self, *, options: dict) -> bench.Server:
-        """The HTTP floor (bench/floor.py) on its own uvicorn, with as many workers as the site's."""
-        self._log(f"HTTP floor: uvicorn with {options['http_workers']} worker(s) on {bench.FLOOR_PATH_TEMPLATE} ...")
+    def _floor_server(self, *, options: dict) -> bench.WebProcesses:
+        """The HTTP floor (bench/floor.py) on uvicorn processes of its own, as many as the site's."""
+        count = options["http_workers"]
+        self._log(f"HTTP floor: {count} uvicorn process(es) on {bench.FLOOR_PATH_TEMPLATE} ...")
         log_path = Path(settings.VAR_DIR) / "bench" / "uvicorn-floor.log"
-        return bench.Server(workers=options["http_workers"], log_path=log_path, app=bench.FLOOR_APP)
+        return bench.WebProcesses(count=count, log_path=log_path, app=bench.FLOOR_APP)
 
     def _http_warm_up(
-        self, data: bench.BenchData, *, server: bench.Server, run_id: str, options: dict, floor: bool = False
+        self, data: bench.BenchData, *, server: bench.WebProcesses, run_id: str, options: dict, floor: bool = False
     ) -> None:
-        """Taps on every sender's connection (so on every worker) before anything is measured."""
+        """Taps on every sender's connection (so on every web process) before anything is measured."""
         self._log(f"HTTP {'floor ' if floor else ''}warm-up: {HTTP_WARM_UP_SECONDS:.0f} s, not measured")
         bench.http_phase(
             data,
-            port=server.port,
+            ports=server.ports,
             targets=data.streams,
             seconds=HTTP_WARM_UP_SECONDS,
             prefix=f"bench:{run_id}:warm-up{'-floor' if floor else ''}:",
@@ -202,16 +209,16 @@ class Command(BaseCommand):
         data: bench.BenchData,
         *,
         pgbench: dict | None,
-        server: bench.Server | None,
-        floor: bench.Server | None,
+        server: bench.WebProcesses | None,
+        floor: bench.WebProcesses | None,
         prefix: str,
         **options: Any,
     ) -> dict[str, Any]:
         figures: dict[str, Any] = {}
         seconds, processes = options["seconds"], options["processes"]
         database = bench.database_server_process()
-        meter = bench.CpuMeter(web=_server_process(server), database=database)
-        floor_meter = bench.CpuMeter(web=_server_process(floor), database=database)
+        meter = bench.CpuMeter(web=_web_processes(server), database=database)
+        floor_meter = bench.CpuMeter(web=_web_processes(floor), database=database)
         spread_targets, hot_targets = data.streams, [data.streams[0]] * len(data.senders)
         latencies: dict[str, list[float]] = {"service": [], "multiprocess": [], "http": []}
         shapes = (("spread", spread_targets, "uncontended"), ("hot", hot_targets, "hot"))
@@ -261,7 +268,7 @@ class Command(BaseCommand):
                 http_phase = functools.partial(
                     bench.http_phase,
                     data,
-                    port=server.port,
+                    ports=server.ports,
                     targets=targets,
                     seconds=seconds,
                     path_template=options["http_path"] or None,
@@ -287,7 +294,7 @@ class Command(BaseCommand):
                 floor_meter.start()
                 lowest = bench.http_phase(
                     data,
-                    port=floor.port,
+                    ports=floor.ports,
                     targets=targets,
                     seconds=seconds,
                     prefix=f"{prefix}floor-{shape}:",
@@ -304,8 +311,8 @@ class Command(BaseCommand):
         return figures
 
 
-def _server_process(server: bench.Server | None) -> psutil.Process | None:
-    return psutil.Process(server.process.pid) if server is not None and server.process is not None else None
+def _web_processes(server: bench.WebProcesses | None) -> list[psutil.Process] | None:
+    return server.processes() if server is not None else None
 
 
 def _cpu_figures(figures: dict[str, Any], phase: str, spent: dict[str, float | None]) -> None:
