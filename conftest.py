@@ -4,6 +4,7 @@ import contextlib
 import os
 import shutil
 
+import hypothesis
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
@@ -18,6 +19,14 @@ from gifting.live.publish import publisher_reset
 
 # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# Every run, CI's included, draws fresh examples: Hypothesis's own `ci` profile (loaded when CI is set)
+# derandomizes, which would replay the same few dozen examples of the ledger and fast-path tests forever.
+# A failure prints its `@reproduce_failure` blob; `pytest --hypothesis-seed=N` replays a whole run.
+hypothesis.settings.register_profile(
+    "coinsite", hypothesis.settings.default, derandomize=False, print_blob=True, deadline=None
+)
+hypothesis.settings.load_profile("coinsite")
 
 _EMBEDDED_DB = pytest.StashKey[contextlib.AbstractContextManager]()
 
