@@ -42,7 +42,15 @@ from psycopg import sql
 
 from coinsite.accounts.models import ADULT_AGE, User
 from gifting.models import Gift, GiftEvent, LiveStream
-from gifting.services import DIAMONDS_PER_COIN, GiftError, gift_send, stream_end, stream_start
+from gifting.services import (
+    DIAMONDS_PER_COIN,
+    GiftError,
+    GiftRequest,
+    gift_send,
+    gift_send_statement,
+    stream_end,
+    stream_start,
+)
 from wallet.ledger import account_for_user, ledger_credit, user_balance
 from wallet.models import Asset
 
@@ -109,20 +117,23 @@ def pgbench_path() -> str | None:
     return shutil.which("pgbench")
 
 
-def _admin_connection() -> psycopg.Connection:
-    """An autocommit connection to the Django database's server, for CREATE/DROP DATABASE."""
+def _connection_options() -> dict[str, Any]:
     db = settings.DATABASES["default"]
-    options: dict[str, Any] = {
+    return {
         "user": db.get("USER") or None,
         "password": db.get("PASSWORD") or None,
         "host": db.get("HOST") or None,
         "port": db.get("PORT") or None,
         "autocommit": True,
     }
+
+
+def _admin_connection() -> psycopg.Connection:
+    """An autocommit connection to the Django database's server, for CREATE/DROP DATABASE."""
     try:
-        return psycopg.connect(dbname=db["NAME"], **options)
+        return psycopg.connect(dbname=settings.DATABASES["default"]["NAME"], **_connection_options())
     except psycopg.OperationalError:
-        return psycopg.connect(dbname="postgres", **options)
+        return psycopg.connect(dbname="postgres", **_connection_options())
 
 
 def _pgbench_env_args() -> tuple[dict[str, str], list[str]]:
@@ -362,6 +373,45 @@ def service_phase(
         elapsed, latencies, outcomes = run_phase_in_processes(workers, seconds=seconds, processes=processes)
     else:
         elapsed, latencies, outcomes = run_phase(workers, seconds=seconds)
+    return PhaseResult(gifts=gifts_with_prefix(prefix), elapsed=elapsed, latencies_ms=latencies, outcomes=outcomes)
+
+
+def driver_floor_phase(data: BenchData, *, targets: list[LiveStream], seconds: float, prefix: str) -> PhaseResult:
+    """The service's floor: each sender sends `gift_send`'s own statement (`gift_send_statement`, the common
+    case) through psycopg alone, on a connection of its own, prepared, in autocommit — no Django, no model,
+    no live event. What a Python client of this statement costs on this machine, so no `gift_send` in
+    Python can beat it; `ratio_service_floor_vs_pgbench_uncontended` sets it against the service's goal."""
+
+    def worker_for(index: int, sender: User, stream: LiveStream) -> Worker:
+        def worker(deadline: float) -> tuple[list[float], Counter]:
+            latencies: list[float] = []
+            outcomes: Counter[str] = Counter()
+            sent = 0
+            database = settings.DATABASES["default"]["NAME"]
+            with psycopg.connect(dbname=database, prepare_threshold=0, **_connection_options()) as client:
+                while time.perf_counter() < deadline:
+                    began = time.perf_counter()
+                    request = GiftRequest(
+                        sender=sender,
+                        stream_id=stream.pk,
+                        gift_id=data.gift.pk,
+                        quantity=1,
+                        idempotency_key=f"{prefix}{index}:{sent}",
+                        anonymous=False,
+                        message="",
+                        confirm_above=None,
+                    )
+                    statement, params = gift_send_statement(request, now=timezone.now())
+                    row = client.execute(statement, params).fetchone()
+                    outcomes["ok" if row is not None and row[0] is not None else "not sent"] += 1
+                    latencies.append((time.perf_counter() - began) * 1000)
+                    sent += 1
+            return latencies, outcomes
+
+        return worker
+
+    workers = [worker_for(n, sender, targets[n]) for n, sender in enumerate(data.senders)]
+    elapsed, latencies, outcomes = run_phase(workers, seconds=seconds)
     return PhaseResult(gifts=gifts_with_prefix(prefix), elapsed=elapsed, latencies_ms=latencies, outcomes=outcomes)
 
 
@@ -728,6 +778,12 @@ GOALS = {
     # The floor (bench/floor.py): an HTTP gift with no middleware, session, user, CSRF or rendering, against
     # the same goal: how much of it the server, the event loop and the thread hop leave for the rest.
     "ratio_http_floor_vs_service": ("http_floor_spread_gifts_per_s", "service_spread_gifts_per_s", 0.5),
+    # The service's floor: gift_send's own statement from psycopg alone (no Django), against the same goal.
+    "ratio_service_floor_vs_pgbench_uncontended": (
+        "service_floor_spread_gifts_per_s",
+        "pgbench_uncontended_tps",
+        0.7,
+    ),
     # The ceiling: the gift's own statement driven by pgbench (no Python), against the same pgbench TPC-B-like.
     "ratio_gift_function_spread_vs_pgbench_uncontended": (
         "pgbench_gift_function_spread_gifts_per_s",
@@ -757,6 +813,7 @@ ROUND_FIGURES = (
     "service_hot_gifts_per_s",
     "service_p50_ms",
     "service_p99_ms",
+    "service_floor_spread_gifts_per_s",
     "service_multiprocess_spread_gifts_per_s",
     "service_multiprocess_hot_gifts_per_s",
     "service_multiprocess_p99_ms",
@@ -776,7 +833,12 @@ ROUND_FIGURES = (
         for part in CPU_PARTS
         if part != "web"
     ),
-    *(f"service_{shape}_cpu_ms_{part}" for shape in ("spread", "hot") for part in CPU_PARTS if part != "web"),
+    *(
+        f"service_{shape}_cpu_ms_{part}"
+        for shape in ("spread", "hot", "floor_spread")
+        for part in CPU_PARTS
+        if part != "web"
+    ),
     *(f"http_{shape}_cpu_ms_{part}" for shape in ("spread", "paced", "hot", "floor_spread") for part in CPU_PARTS),
 )
 # Latency goals (figure, at most), checked on the median over the rounds: HTTP p99 at 80 % of its own maximum.

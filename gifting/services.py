@@ -342,7 +342,7 @@ def gift_send(
     """
     _check_request(stream_id=stream_id, gift_id=gift_id, quantity=quantity, idempotency_key=idempotency_key)
     message = _gift_message_clean(message)
-    request = _GiftRequest(
+    request = GiftRequest(
         sender=sender,
         stream_id=stream_id,
         gift_id=gift_id,
@@ -368,7 +368,9 @@ def gift_send(
 
 
 @dataclass(frozen=True, slots=True)
-class _GiftRequest:
+class GiftRequest:
+    """One gift as `gift_send` was asked for it, its message cleaned."""
+
     sender: User
     stream_id: int
     gift_id: int
@@ -383,7 +385,7 @@ class _GiftRequest:
         return f"gift:{self.sender.pk}:{self.idempotency_key}"
 
 
-def _gift_send_fast(request: _GiftRequest) -> GiftEvent | None:
+def _gift_send_fast(request: GiftRequest) -> GiftEvent | None:
     """The common case in one round trip: `gifting_gift_send` (migration 0010) checks the rules and, when
     every one plainly holds, posts the gift and records its event in one autocommit statement.
 
@@ -394,28 +396,13 @@ def _gift_send_fast(request: _GiftRequest) -> GiftEvent | None:
         return None  # no such row; the general path says which (its parameters are not cast to bigint)
     sender = request.sender
     now = timezone.now()
-    params = [
-        sender.pk,
-        sender.age_on(timezone.localdate()),
-        str(sender.country),
-        request.stream_id,
-        request.gift_id,
-        request.quantity,
-        request.idempotency_key,
-        request.ledger_key,
-        request.anonymous,
-        request.message,
-        now,
-        ADULT_AGE,
-        DIAMONDS_PER_COIN,
-        request.confirm_above,
-    ]
+    sql, params = gift_send_statement(request, now=now)
     try:
         # Outside any transaction the statement is its own transaction. Inside one (only a test's: the
         # durable block refuses any other), a savepoint keeps a lost race from aborting it.
         block = transaction.atomic(durable=True) if connection.in_atomic_block else nullcontext()
         with block, prepared_cursor() as cursor:
-            cursor.execute(_FAST_SQL, params)
+            cursor.execute(sql, params)
             row = cursor.fetchone()
     except DatabaseError as error:
         if getattr(error.__cause__, "sqlstate", None) == FAST_PATH_LOST_RACE:
@@ -455,7 +442,33 @@ _FAST_SQL = (
 )
 
 
-def _gift_send_general(request: _GiftRequest) -> GiftEvent:
+def gift_send_statement(request: GiftRequest, *, now: datetime.datetime) -> tuple[str, list]:
+    """The common case's one statement and its parameters, as `gift_send` sends them (prepared, autocommit).
+
+    `bench.gifts.driver_floor_phase` sends the very same through psycopg alone, to measure what a Python
+    client costs without Django (docs/scaling.md).
+    """
+    sender = request.sender
+    params = [
+        sender.pk,
+        sender.age_on(timezone.localdate()),
+        str(sender.country),
+        request.stream_id,
+        request.gift_id,
+        request.quantity,
+        request.idempotency_key,
+        request.ledger_key,
+        request.anonymous,
+        request.message,
+        now,
+        ADULT_AGE,
+        DIAMONDS_PER_COIN,
+        request.confirm_above,
+    ]
+    return _FAST_SQL, params
+
+
+def _gift_send_general(request: GiftRequest) -> GiftEvent:
     """Every case in one durable transaction: the rules with their messages, replays, spending controls."""
     sender, stream_id, gift_id, quantity = request.sender, request.stream_id, request.gift_id, request.quantity
     idempotency_key, anonymous, message = request.idempotency_key, request.anonymous, request.message
@@ -496,7 +509,7 @@ def _gift_send_general(request: _GiftRequest) -> GiftEvent:
     return event
 
 
-def _check_confirmed(request: _GiftRequest, context: _GiftContext, *, coins: int) -> None:
+def _check_confirmed(request: GiftRequest, context: _GiftContext, *, coins: int) -> None:
     if request.confirm_above is None:
         return
     threshold = _confirmation_threshold(staff=request.confirm_above, personal=context.personal_threshold)

@@ -81,10 +81,14 @@ def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_pat
     assert figures["pgbench_uncontended_tps"] is None
     assert figures["http_spread_gifts_per_s"] is None
     assert figures["service_spread_outcomes"]["ok"] > 0
+    assert figures["service_floor_spread_outcomes"] == {"ok": figures["service_floor_spread_outcomes"]["ok"]}
+    assert figures["service_floor_spread_gifts_per_s"] > 0
+    assert figures["ratio_service_floor_vs_pgbench_uncontended"] is None  # no pgbench, no ratio
     assert figures["redis"] is bool(settings.REDIS_URL)  # what the figures measured: Redis, or the local stand-ins
     # Where the service phase's CPU went, per gift: this process, the database server (on this machine), all.
-    spent = {part: figures[f"service_spread_cpu_ms_{part}"] for part in ("bench", "database", "machine")}
-    assert all(value > 0 for value in spent.values()), spent
+    for phase in ("service_spread", "service_floor_spread"):
+        spent = {part: figures[f"{phase}_cpu_ms_{part}"] for part in ("bench", "database", "machine")}
+        assert all(value > 0 for value in spent.values()), (phase, spent)
     assert figures["http_spread_cpu_ms_web"] is None
 
 
@@ -356,6 +360,23 @@ def test_the_http_phases_are_measured_only_after_a_warm_up_on_the_same_server(ca
         assert figures[f"http_{phase}_cpu_ms_web"] is None, phase
     service = figures["service_spread_gifts_per_s"]
     assert figures["ratio_http_floor_vs_service"] == round(20.0 / service, 3)
+
+
+def test_the_service_floor_sends_gift_send_s_own_statement_and_every_gift_is_real(catalogue):
+    data = gifts.bench_data_setup(senders=2)
+    balances = {sender.pk: user_balance(sender, Asset.COIN) for sender in data.senders}
+
+    floor = gifts.driver_floor_phase(data, targets=data.streams, seconds=1, prefix="drv-test:")
+
+    assert floor.gifts > 0 and floor.outcomes == {"ok": floor.gifts} and len(floor.latencies_ms) == floor.gifts
+    landed = GiftEvent.objects.filter(idempotency_key__startswith="drv-test:")
+    assert landed.count() == floor.gifts
+    for sender, stream in zip(data.senders, data.streams, strict=True):  # each its own creator, paid in the ledger
+        mine = landed.filter(sender=sender)
+        assert set(mine.values_list("stream_id", "gift_id", "quantity")) == {(stream.pk, data.gift.pk, 1)}
+        assert all(event.ledger_transaction.idempotency_key == f"gift:{sender.pk}:{event.idempotency_key}" for event in mine)
+        assert user_balance(sender, Asset.COIN) == balances[sender.pk] - sum(mine.values_list("coins", flat=True))
+    assert ledger_audit_run().ok
 
 
 def test_the_http_floor_sends_real_gifts_with_nothing_else_around_them(catalogue, tmp_path, monkeypatch):

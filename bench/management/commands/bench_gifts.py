@@ -255,6 +255,13 @@ class Command(BaseCommand):
             figures[f"service_{shape}_p99_ms"] = service.percentile_ms(0.99)
             figures[f"service_{shape}_outcomes"] = dict(service.outcomes)
             latencies["service"] += service.latencies_ms
+            if shape == "spread":
+                self._log("  gift_send's statement from psycopg alone (the service's floor)")
+                meter.start()
+                driver = bench.driver_floor_phase(data, targets=targets, seconds=seconds, prefix=f"{prefix}drv:")
+                _cpu_figures(figures, f"service_floor_{shape}", meter.ms_per_gift(driver.gifts))
+                figures[f"service_floor_{shape}_gifts_per_s"] = driver.gifts_per_s
+                figures[f"service_floor_{shape}_outcomes"] = dict(driver.outcomes)
             if processes > 1:
                 self._log(f"  gift_send {shape} in {processes} processes")
                 multi = bench.service_phase(
