@@ -339,34 +339,39 @@ def run_phase(workers: list, *, seconds: float) -> tuple[float, list[float], Cou
     return elapsed, latencies, outcomes
 
 
+def _send_until(deadline: float, send: Callable[[int], str]) -> tuple[list[float], Counter]:
+    """One sender's loop: `send(n)` (the n-th gift, answering its outcome) until the deadline, each timed."""
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
+    sent = 0
+    while time.perf_counter() < deadline:
+        began = time.perf_counter()
+        outcomes[send(sent)] += 1
+        latencies.append((time.perf_counter() - began) * 1000)
+        sent += 1
+    return latencies, outcomes
+
+
 def service_phase(
     data: BenchData, *, targets: list[LiveStream], seconds: float, prefix: str, processes: int = 1
 ) -> PhaseResult:
     """Each sender gifts roses to its target stream through `gift_send` until the deadline."""
 
     def worker_for(index: int, sender: User, stream: LiveStream) -> Worker:
-        def worker(deadline: float) -> tuple[list[float], Counter]:
-            latencies: list[float] = []
-            outcomes: Counter[str] = Counter()
-            sent = 0
-            while time.perf_counter() < deadline:
-                began = time.perf_counter()
-                try:
-                    gift_send(
-                        sender=sender,
-                        stream_id=stream.pk,
-                        gift_id=data.gift.pk,
-                        quantity=1,
-                        idempotency_key=f"{prefix}{index}:{sent}",
-                    )
-                    outcomes["ok"] += 1
-                except GiftError as error:
-                    outcomes[type(error).__name__] += 1
-                latencies.append((time.perf_counter() - began) * 1000)
-                sent += 1
-            return latencies, outcomes
+        def send(sent: int) -> str:
+            try:
+                gift_send(
+                    sender=sender,
+                    stream_id=stream.pk,
+                    gift_id=data.gift.pk,
+                    quantity=1,
+                    idempotency_key=f"{prefix}{index}:{sent}",
+                )
+            except GiftError as error:
+                return type(error).__name__
+            return "ok"
 
-        return worker
+        return lambda deadline: _send_until(deadline, send)
 
     workers = [worker_for(n, sender, targets[n]) for n, sender in enumerate(data.senders)]
     if processes > 1:
@@ -384,13 +389,10 @@ def driver_floor_phase(data: BenchData, *, targets: list[LiveStream], seconds: f
 
     def worker_for(index: int, sender: User, stream: LiveStream) -> Worker:
         def worker(deadline: float) -> tuple[list[float], Counter]:
-            latencies: list[float] = []
-            outcomes: Counter[str] = Counter()
-            sent = 0
             database = settings.DATABASES["default"]["NAME"]
             with psycopg.connect(dbname=database, prepare_threshold=0, **_connection_options()) as client:
-                while time.perf_counter() < deadline:
-                    began = time.perf_counter()
+
+                def send(sent: int) -> str:
                     request = GiftRequest(
                         sender=sender,
                         stream_id=stream.pk,
@@ -403,10 +405,9 @@ def driver_floor_phase(data: BenchData, *, targets: list[LiveStream], seconds: f
                     )
                     statement, params = gift_send_statement(request, now=timezone.now())
                     row = client.execute(statement, params).fetchone()
-                    outcomes["ok" if row is not None and row[0] is not None else "not sent"] += 1
-                    latencies.append((time.perf_counter() - began) * 1000)
-                    sent += 1
-            return latencies, outcomes
+                    return "ok" if row is not None and row[0] is not None else "not sent"
+
+                return _send_until(deadline, send)
 
         return worker
 
