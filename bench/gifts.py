@@ -51,8 +51,8 @@ from gifting.services import (
     stream_end,
     stream_start,
 )
-from wallet.ledger import account_for_user, ledger_credit, user_balance
-from wallet.models import Asset
+from wallet.ledger import account_for_user, ledger_credit, system_account, user_balance
+from wallet.models import Asset, SystemAccount
 
 BENCH_DOMAIN = "bench.coinsite.local"
 BENCH_GIFT_SLUG = "rose"
@@ -231,14 +231,108 @@ def pgbench_gift_function_run(
         f"(ARRAY[{stream_ids}]::bigint[])[:client_id + 1], {data.gift.pk}, 1, {key}, "
         f"'gift:' || {sender} || ':' || {key}, false, '', now(), {ADULT_AGE}, {DIAMONDS_PER_COIN}, NULL);\n"
     )
-    clients = len(data.senders)
+    return _pgbench_gifts_run(
+        pgbench=pgbench,
+        script=script,
+        clients=len(data.senders),
+        seconds=seconds,
+        prefix=prefix,
+        label="gift function",
+        log=log,
+    )
+
+
+def pgbench_gift_writes_run(
+    *, pgbench: str, data: "BenchData", targets: list[LiveStream], seconds: int, prefix: str, log: Callable[[str], None]
+) -> float | None:
+    """pgbench's C client writing what the gift function writes, as plain statements in one transaction: the
+    ledger transaction, the sender's debit (only while the coins are there), the four entries and the gift
+    event, with none of the function's reads (the rules, the replay check) and no function call.
+
+    The comparison with the gift path that issue #13's checks make: the gift's writes alone, at the speed
+    of the database. Same clients, targets and key prefix as `pgbench_gift_function_run`. A sender out of
+    coins fails its transaction, so nothing of it is written, and the run: None, as on any failure;
+    otherwise the gifts that really landed per second.
+    """
+    coins = data.gift.coin_cost
+
+    def per_client(values: list[int]) -> str:  # an array literal; client i (sender i) takes element i + 1
+        return "{" + ",".join(map(str, values)) + "}"
+
+    variables = {
+        "senders": per_client([sender.pk for sender in data.senders]),
+        "streams": per_client([stream.pk for stream in targets]),
+        "creators": per_client([stream.creator_id for stream in targets]),
+        "payers": per_client([account_for_user(sender, Asset.COIN).pk for sender in data.senders]),
+        "earners": per_client([account_for_user(stream.creator, Asset.DIAMOND).pk for stream in targets]),
+        "consumed": str(system_account(SystemAccount.COINS_CONSUMED).pk),
+        "issued": str(system_account(SystemAccount.DIAMONDS_ISSUED).pk),
+        "gift": str(data.gift.pk),
+        "coins": str(coins),
+        "diamonds": str(coins * DIAMONDS_PER_COIN),
+        "memo": f"1 x {data.gift.name}",
+    }
+    return _pgbench_gifts_run(
+        pgbench=pgbench,
+        script=GIFT_WRITES_SCRIPT,
+        variables=variables,
+        clients=len(data.senders),
+        seconds=seconds,
+        prefix=prefix,
+        label="gift writes",
+        log=log,
+    )
+
+
+# One gift's rows as `gifting_gift_send` writes them (migration 0010), as plain statements. Every value is a
+# pgbench variable (`-D`, so a parameter of the prepared statements); a per-client one is an array.
+GIFT_WRITES_SCRIPT = """\\set n random(1, 1000000000000)
+BEGIN;
+INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at)
+VALUES ('gift:' || (:senders::bigint[])[:client_id + 1] || ':' || :prefix || :client_id || ':' || :n, 'gift', :memo,
+        jsonb_build_object('stream', (:streams::bigint[])[:client_id + 1], 'gift', :gift::bigint, 'quantity', 1),
+        now())
+RETURNING id AS tx \\gset
+UPDATE wallet_ledgeraccount SET balance = balance - :coins::bigint
+ WHERE id = (:payers::bigint[])[:client_id + 1] AND balance >= :coins::bigint
+RETURNING balance AS after \\gset
+INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at)
+VALUES (:tx, (:payers::bigint[])[:client_id + 1], 'COIN', -:coins::bigint, now()),
+       (:tx, :consumed, 'COIN', :coins, now()),
+       (:tx, :issued, 'DIAMOND', -:diamonds::bigint, now()),
+       (:tx, (:earners::bigint[])[:client_id + 1], 'DIAMOND', :diamonds, now());
+INSERT INTO gifting_giftevent (stream_id, sender_id, creator_id, gift_id, quantity, coins, diamonds, is_anonymous,
+                               message, idempotency_key, ledger_transaction_id, created_at)
+VALUES ((:streams::bigint[])[:client_id + 1], (:senders::bigint[])[:client_id + 1],
+        (:creators::bigint[])[:client_id + 1], :gift, 1, :coins, :diamonds, false, '',
+        :prefix || :client_id || ':' || :n, :tx, now());
+END;
+"""
+
+
+def _pgbench_gifts_run(
+    *,
+    pgbench: str,
+    script: str,
+    clients: int,
+    seconds: int,
+    prefix: str,
+    label: str,
+    log: Callable[[str], None],
+    variables: dict[str, str] | None = None,
+) -> float | None:
+    """`script` on `clients` prepared pgbench clients against the site's database, with pgbench's variable
+    `prefix` and `variables`; the gift events it landed (by their key prefix) per second, or None when
+    pgbench failed."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="coinsite-gift-") as script_file:
         script_file.write(script)
         script_file.flush()
         arguments = ["-n", "-M", "prepared", "-T", str(seconds), "-c", str(clients), "-j", str(min(2, clients))]
-        arguments += ["-D", f"prefix={prefix}", "-f", script_file.name, settings.DATABASES["default"]["NAME"]]
+        for name, value in {"prefix": prefix, **(variables or {})}.items():
+            arguments += ["-D", f"{name}={value}"]
+        arguments += ["-f", script_file.name, settings.DATABASES["default"]["NAME"]]
         began = time.perf_counter()
-        output = _pgbench_call(pgbench, arguments, timeout=seconds + 120, label="pgbench (gift function)", log=log)
+        output = _pgbench_call(pgbench, arguments, timeout=seconds + 120, label=f"pgbench ({label})", log=log)
         elapsed = time.perf_counter() - began
     if output is None:
         return None
@@ -768,9 +862,10 @@ def sessions_delete(session_keys: list[str]) -> None:
 
 # --- Report -------------------------------------------------------------------------------------
 
-# Ratio key: (numerator, denominator, goal). Issue #13's targets; each ratio is taken within one round
-# (figures measured minutes apart on a busy machine are not comparable), then the median over rounds.
-GOALS = {
+# Ratio key: (numerator, denominator, goal, or None for a reference). Issue #13's targets; each ratio is
+# taken within one round (figures measured minutes apart on a busy machine are not comparable), then the
+# median over rounds.
+GOALS: dict[str, tuple[str, str, float | None]] = {
     "ratio_service_spread_vs_pgbench_uncontended": ("service_spread_gifts_per_s", "pgbench_uncontended_tps", 0.7),
     "ratio_service_hot_vs_pgbench_hot": ("service_hot_gifts_per_s", "pgbench_hot_tps", 2.0),
     "ratio_service_hot_vs_spread": ("service_hot_gifts_per_s", "service_spread_gifts_per_s", 0.9),
@@ -792,6 +887,25 @@ GOALS = {
         0.7,
     ),
     "ratio_gift_function_hot_vs_pgbench_hot": ("pgbench_gift_function_hot_gifts_per_s", "pgbench_hot_tps", 2.0),
+    # The gift's writes alone, as plain statements from pgbench (no reads, no function), against the same
+    # goals; then the gift function and the service against those writes: a reference, with no goal of its own.
+    "ratio_gift_writes_spread_vs_pgbench_uncontended": (
+        "pgbench_gift_writes_spread_gifts_per_s",
+        "pgbench_uncontended_tps",
+        0.7,
+    ),
+    "ratio_gift_writes_hot_vs_pgbench_hot": ("pgbench_gift_writes_hot_gifts_per_s", "pgbench_hot_tps", 2.0),
+    "ratio_gift_function_spread_vs_gift_writes": (
+        "pgbench_gift_function_spread_gifts_per_s",
+        "pgbench_gift_writes_spread_gifts_per_s",
+        None,
+    ),
+    "ratio_service_spread_vs_gift_writes": (
+        "service_spread_gifts_per_s",
+        "pgbench_gift_writes_spread_gifts_per_s",
+        None,
+    ),
+    "ratio_service_hot_vs_gift_writes": ("service_hot_gifts_per_s", "pgbench_gift_writes_hot_gifts_per_s", None),
     "ratio_multiprocess_spread_vs_pgbench_uncontended": (
         "service_multiprocess_spread_gifts_per_s",
         "pgbench_uncontended_tps",
@@ -810,6 +924,8 @@ ROUND_FIGURES = (
     "pgbench_hot_tps",
     "pgbench_gift_function_spread_gifts_per_s",
     "pgbench_gift_function_hot_gifts_per_s",
+    "pgbench_gift_writes_spread_gifts_per_s",
+    "pgbench_gift_writes_hot_gifts_per_s",
     "service_spread_gifts_per_s",
     "service_hot_gifts_per_s",
     "service_p50_ms",
@@ -829,7 +945,8 @@ ROUND_FIGURES = (
     # server, PostgreSQL, the whole machine.
     *(f"pgbench_{name}_cpu_ms_{part}" for name in ("uncontended", "hot") for part in CPU_PARTS if part != "web"),
     *(
-        f"pgbench_gift_function_{shape}_cpu_ms_{part}"
+        f"pgbench_gift_{kind}_{shape}_cpu_ms_{part}"
+        for kind in ("function", "writes")
         for shape in ("spread", "hot")
         for part in CPU_PARTS
         if part != "web"
@@ -871,6 +988,9 @@ def table_lines(figures: dict) -> list[str]:
     rows.append(("ledger_audit_ok", _shown(figures.get("ledger_audit_ok")), ""))
     for key, (_numerator, _denominator, goal) in GOALS.items():
         value = figures.get(key)
+        if goal is None:
+            rows.append((key, _shown(value), f"{_spread(figures.get(f'{key}_spread'))}  (reference, no goal)"))
+            continue
         verdict = "n/a" if value is None else ("meets" if value >= goal else "below")
         rows.append((key, _shown(value), f"{_spread(figures.get(f'{key}_spread'))}  goal >= {goal} ({verdict})"))
     for key, ceiling in LATENCY_GOALS.items():

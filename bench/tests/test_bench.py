@@ -1,6 +1,7 @@
 """The benchmarks run end to end with tiny sizes and write their JSON; no speed figure is checked (not a speed
 test). pgbench's scratch databases are its own: uniquely named, and only they are dropped."""
 
+import dataclasses
 import http.client
 import http.server
 import importlib
@@ -25,10 +26,11 @@ from bench import gifts
 from bench.management.commands import bench_gifts
 from coinsite.embedded_db import database_url
 from gifting.models import Gift, GiftEvent
+from gifting.services import gift_send
 from gifting.tests.support import ensure_countries, make_gift
 from wallet.audit import ledger_audit_run
 from wallet.ledger import system_account, user_balance
-from wallet.models import Asset, SystemAccount
+from wallet.models import Asset, LedgerTransaction, SystemAccount
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -202,6 +204,27 @@ def test_web_processes_are_one_uvicorn_each_on_its_own_port(catalogue, tmp_path,
     assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in processes)
 
 
+def test_bench_with_pgbench_measures_the_gift_function_and_the_gift_s_writes_in_each_round(catalogue, tmp_path):
+    if gifts.pgbench_path() is None:
+        pytest.skip("pgbench is not installed")
+    output = tmp_path / "gifts.json"
+
+    call_command(
+        "bench_gifts", "--seconds", "1", "--senders", "2", "--rounds", "1", "--skip-http", "--processes", "0",
+        "--output", str(output),
+    )  # fmt: skip
+
+    figures = json.loads(output.read_text())
+    [measured] = figures["per_round"]
+    for shape in ("spread", "hot"):
+        for kind in ("function", "writes"):
+            assert measured[f"pgbench_gift_{kind}_{shape}_gifts_per_s"] > 0, (kind, shape)
+            assert measured[f"pgbench_gift_{kind}_{shape}_cpu_ms_database"] > 0, (kind, shape)
+    for ratio in ("ratio_gift_writes_spread_vs_pgbench_uncontended", "ratio_service_spread_vs_gift_writes"):
+        assert figures[ratio] > 0, ratio
+    assert figures["ledger_audit_ok"] is True
+
+
 def test_bench_can_run_twice_on_the_same_data(catalogue, tmp_path):
     for run in range(2):
         call_command(
@@ -297,6 +320,81 @@ def test_pgbench_drives_the_gift_function_and_every_gift_is_real(catalogue):
     assert rate is not None and rate > 0 and landed.count() > 0
     assert set(landed.values_list("sender_id", flat=True)) == {sender.pk for sender in data.senders}
     assert ledger_audit_run().ok
+
+
+def _gift_rows(event: GiftEvent) -> tuple:
+    """What a gift wrote, without ids, keys or times: its event's figures and its ledger transaction's entries."""
+    transaction = event.ledger_transaction
+    entries = tuple(sorted(transaction.entries.values_list("account_id", "asset", "amount")))
+    row = (event.stream_id, event.sender_id, event.creator_id, event.gift_id, event.quantity, event.coins)
+    flags = (event.diamonds, event.is_anonymous, event.message)
+    return (*row, *flags, transaction.kind, transaction.memo, tuple(sorted(transaction.metadata.items())), entries)
+
+
+def test_pgbench_writes_what_the_gift_writes_as_plain_statements(catalogue):
+    pgbench = gifts.pgbench_path()
+    if pgbench is None:
+        pytest.skip("pgbench is not installed")
+    data = gifts.bench_data_setup(senders=2)
+    balances = {sender.pk: user_balance(sender, Asset.COIN) for sender in data.senders}
+    diamonds = {stream.creator_id: user_balance(stream.creator, Asset.DIAMOND) for stream in data.streams}
+    logged: list[str] = []
+
+    rate = gifts.pgbench_gift_writes_run(
+        pgbench=pgbench, data=data, targets=data.streams, seconds=1, prefix="pgw-test:", log=logged.append
+    )
+
+    assert logged == []
+    landed = GiftEvent.objects.filter(idempotency_key__startswith="pgw-test:")
+    assert rate is not None and rate > 0 and landed.count() > 0
+    for sender, stream in zip(data.senders, data.streams, strict=True):
+        mine = landed.filter(sender=sender)
+        assert mine.exists()
+        # Row for row what gift_send writes for the same gift (its one statement, migration 0010).
+        sent = gift_send(sender=sender, stream_id=stream.pk, gift_id=data.gift.pk, quantity=1, idempotency_key="ref")
+        assert {_gift_rows(event) for event in mine} == {_gift_rows(sent)}
+        for event in mine:
+            assert event.ledger_transaction.idempotency_key == f"gift:{sender.pk}:{event.idempotency_key}"
+        spent = sum(mine.values_list("coins", flat=True)) + sent.coins
+        assert user_balance(sender, Asset.COIN) == balances[sender.pk] - spent
+        earned = sum(GiftEvent.objects.filter(creator=stream.creator).values_list("diamonds", flat=True))
+        assert user_balance(stream.creator, Asset.DIAMOND) == diamonds[stream.creator_id] + earned
+    assert ledger_audit_run().ok
+
+
+def test_a_sender_out_of_coins_fails_the_writes_run_and_nothing_of_it_is_written(catalogue):
+    pgbench = gifts.pgbench_path()
+    if pgbench is None:
+        pytest.skip("pgbench is not installed")
+    data = gifts.bench_data_setup(senders=2)
+    costly = dataclasses.replace(data, gift=make_gift(slug="castle", coin_cost=10**9))  # more than any sender has
+    balances = {sender.pk: user_balance(sender, Asset.COIN) for sender in data.senders}
+    transactions = LedgerTransaction.objects.count()
+    logged: list[str] = []
+
+    rate = gifts.pgbench_gift_writes_run(
+        pgbench=pgbench, data=costly, targets=data.streams, seconds=1, prefix="pgw-broke:", log=logged.append
+    )
+
+    assert rate is None
+    assert len(logged) == 1 and logged[0].startswith("pgbench (gift writes) failed")
+    assert not GiftEvent.objects.filter(idempotency_key__startswith="pgw-broke:").exists()
+    assert LedgerTransaction.objects.count() == transactions
+    assert {sender.pk: user_balance(sender, Asset.COIN) for sender in data.senders} == balances
+    assert ledger_audit_run().ok
+
+
+def test_a_reference_ratio_is_reported_without_a_goal():
+    rounds = [{"service_spread_gifts_per_s": 100.0, "pgbench_gift_writes_spread_gifts_per_s": 400.0}]
+
+    summary = gifts.rounds_summary(rounds)
+    lines = gifts.table_lines(summary)
+
+    assert summary["ratio_service_spread_vs_gift_writes"] == 0.25
+    [line] = [line for line in lines if line.startswith("ratio_service_spread_vs_gift_writes ")]
+    assert line.split()[1:] == ["0.25", "[0.25", "..", "0.25]", "(reference,", "no", "goal)"]
+    [goal_line] = [line for line in lines if line.startswith("ratio_service_spread_vs_pgbench_uncontended ")]
+    assert goal_line.endswith("goal >= 0.7 (n/a)")
 
 
 def test_a_paced_http_phase_sends_at_the_rate_asked(catalogue, tmp_path, monkeypatch):

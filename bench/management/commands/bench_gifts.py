@@ -235,18 +235,25 @@ class Command(BaseCommand):
                 )
                 figures[f"pgbench_{pgbench_database}_tps"] = tps
                 _cpu_figures(figures, f"pgbench_{pgbench_database}", meter.ms_per_gift(round((tps or 0) * seconds)))
-                self._log(f"  pgbench calling the gift function, {shape}")
-                meter.start()
-                rate = bench.pgbench_gift_function_run(
-                    pgbench=pgbench["pgbench"],
-                    data=data,
-                    targets=targets,
-                    seconds=max(1, round(seconds)),
-                    prefix=f"{prefix}pgf-{shape}:",
-                    log=self._log,
-                )
-                figures[f"pgbench_gift_function_{shape}_gifts_per_s"] = rate
-                _cpu_figures(figures, f"pgbench_gift_function_{shape}", meter.ms_per_gift(round((rate or 0) * seconds)))
+                # The gift's one statement, then its writes alone as plain statements, both from pgbench.
+                for kind, label, run in (
+                    ("function", "calling the gift function", bench.pgbench_gift_function_run),
+                    ("writes", "writing the gift's rows as plain statements", bench.pgbench_gift_writes_run),
+                ):
+                    self._log(f"  pgbench {label}, {shape}")
+                    meter.start()
+                    rate = run(
+                        pgbench=pgbench["pgbench"],
+                        data=data,
+                        targets=targets,
+                        seconds=max(1, round(seconds)),
+                        prefix=f"{prefix}pg{kind[0]}-{shape}:",
+                        log=self._log,
+                    )
+                    figures[f"pgbench_gift_{kind}_{shape}_gifts_per_s"] = rate
+                    _cpu_figures(
+                        figures, f"pgbench_gift_{kind}_{shape}", meter.ms_per_gift(round((rate or 0) * seconds))
+                    )
             self._log(f"  gift_send {shape}: {len(data.senders)} senders -> {len(set(targets))} creator(s)")
             meter.start()
             service = bench.service_phase(data, targets=targets, seconds=seconds, prefix=f"{prefix}svc-{shape}:")
