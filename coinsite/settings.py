@@ -524,9 +524,20 @@ EXCHANGE_BACKEND = "payouts.exchange.FixedRatesBackend"
 # django-money's currency pickers (admin's price, rate and settings forms) offer only the currencies Coinsite
 # deals in (coinsite.lib.currencies), not every historic ISO currency py-moneyed knows.
 CURRENCIES = list(SUPPORTED_CURRENCIES)
+# The payout sweep queues again a payout whose task was lost, once untouched this long, and runs this often.
+# A task is lost when a worker dies between taking its message from Redis and recording that it holds it
+# (kombu's Redis transport takes it, then records it, in two round trips): the visibility timeout cannot
+# give back what was never recorded. Longer than a task may run, so a running one is not queued twice.
+PAYOUTS_STUCK_AFTER_SECONDS = env_int("PAYOUTS_STUCK_AFTER_SECONDS", 600)
+PAYOUTS_SWEEP_SECONDS = env_int("PAYOUTS_SWEEP_SECONDS", 300)
+if PAYOUTS_STUCK_AFTER_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "Environment variable PAYOUTS_STUCK_AFTER_SECONDS must be above CELERY_TASK_TIME_LIMIT, "
+        "or the sweep queues again a payout whose task is still running."
+    )
 CELERY_BEAT_SCHEDULE.update(
     {
-        "payouts-sweep": {"task": "payouts.tasks.payouts_sweep", "schedule": 5 * 60},
+        "payouts-sweep": {"task": "payouts.tasks.payouts_sweep", "schedule": PAYOUTS_SWEEP_SECONDS},
         "payouts-earnings-rollup": {"task": "payouts.tasks.earnings_rollup", "schedule": 60},
         "payouts-statements-sweep": {"task": "payouts.tasks.statements_sweep", "schedule": 15 * 60},
         # Statements for the month that just ended; re-running a month sends nothing twice.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -598,13 +599,15 @@ def payout_failure_email_release(*, payout_id: int) -> None:
 # --- Sweep ----------------------------------------------------------------------------------------
 
 
-STUCK_AFTER = datetime.timedelta(minutes=10)
+def stuck_after() -> datetime.timedelta:
+    """How long a queued or processing payout may go untouched before the sweep queues it again."""
+    return datetime.timedelta(seconds=settings.PAYOUTS_STUCK_AFTER_SECONDS)
 
 
 def payouts_sweep(*, now: datetime.datetime | None = None) -> int:
     """Re-queue payouts whose task was lost (queued or processing, untouched for a while) and ask the
     provider about submitted ones; returns how many were picked up."""
-    cutoff = (now or timezone.now()) - STUCK_AFTER
+    cutoff = (now or timezone.now()) - stuck_after()
     stuck = list(
         Payout.objects.filter(
             status__in=[PayoutStatus.QUEUED, PayoutStatus.PROCESSING], updated_at__lt=cutoff

@@ -88,6 +88,7 @@ def test_production_mode_refuses_to_start_without_a_required_variable(name):
         ({"ALLOW_SANDBOX_PROVIDERS": "perhaps"}, "ALLOW_SANDBOX_PROVIDERS must be a boolean"),
         ({"SUPPORT_EMAIL": "help desk"}, "SUPPORT_EMAIL must be an email address"),
         ({"SUPPORT_EMAIL": "help@x.example?subject=hi"}, "SUPPORT_EMAIL must be an email address"),
+        ({"PAYOUTS_STUCK_AFTER_SECONDS": "300"}, "PAYOUTS_STUCK_AFTER_SECONDS must be above CELERY_TASK_TIME_LIMIT"),
     ],
 )
 def test_production_mode_names_the_bad_variable(overrides, message):
@@ -291,3 +292,19 @@ def test_with_redis_the_cache_shares_one_connection_pool_per_process():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "coinsite.lib.redis_cache.RedisCache"
+
+
+def test_the_payout_sweep_runs_as_often_and_looks_back_as_far_as_configured():
+    show = "from django.conf import settings; print(settings.CELERY_BEAT_SCHEDULE['payouts-sweep']['schedule'])"
+    development = {"DEBUG": "true", "DJANGO_SETTINGS_MODULE": "coinsite.settings"}
+    defaults = _run(development, "-c", f"import django; django.setup(); {show}")
+    configured = _run(
+        {**development, "PAYOUTS_SWEEP_SECONDS": "30"},
+        "-c",
+        f"import django; django.setup(); {show}",
+    )
+
+    assert defaults.returncode == 0, defaults.stderr
+    assert defaults.stdout.split() == ["300"]
+    assert configured.returncode == 0, configured.stderr
+    assert configured.stdout.split() == ["30"]

@@ -141,6 +141,31 @@ def test_rates_going_stale_after_the_request_make_the_payout_wait_then_the_sweep
     assert payout.failure_reason == ""
 
 
+def test_the_sweep_pays_a_payout_whose_task_was_lost_once_untouched_for_the_configured_time(bob, settings):
+    """A worker killed between taking the task from Redis and recording it loses the task (kombu's Redis
+    transport): the payout stays queued until the sweep queues it again (`make cluster-test` saw it)."""
+    settings.PAYOUTS_STUCK_AFTER_SECONDS = 90
+    give_diamonds(bob, 20_000)
+    method = add_method(bob)
+    lost: list[int] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("payouts.services._enqueue", lost.append)  # the task never reaches a worker
+        payout = request(bob, method, 10_000)
+    assert lost == [payout.pk]
+    Payout.objects.filter(pk=payout.pk).update(updated_at=timezone.now() - datetime.timedelta(seconds=80))
+
+    assert payouts_sweep() == 0  # not yet: a task may still be on its way
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.QUEUED
+
+    Payout.objects.filter(pk=payout.pk).update(updated_at=timezone.now() - datetime.timedelta(seconds=100))
+    assert payouts_sweep() == 1
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.PAID
+    assert SandboxPayoutTransfer.objects.filter(idempotency_key=str(payout.provider_key)).count() == 1
+    assert ledger_audit_run().ok
+
+
 # --- Minimum, balance, holds ---------------------------------------------------------------------
 
 

@@ -254,7 +254,7 @@ def test_a_lost_answer_then_a_retry_pays_once(bob, paypal_provider):
         json.loads(call["body"])["sender_batch_header"]["sender_batch_id"] for call in paypal_provider.api_calls("POST")
     ] == [str(payout.provider_key)] * 2
     paypal_provider.settle()
-    Payout.objects.filter(pk=payout.pk).update(updated_at=payout.updated_at - services.STUCK_AFTER * 2)
+    Payout.objects.filter(pk=payout.pk).update(updated_at=payout.updated_at - services.stuck_after() * 2)
     payouts_sweep()
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.PAID
@@ -315,7 +315,7 @@ def test_a_payout_paypal_reports_failed_returns_the_diamonds_and_emails_the_crea
     payout = requested(bob, add_method(bob))
     payout_process(payout_id=payout.pk)
     paypal_provider.settle(item="RETURNED")
-    Payout.objects.filter(pk=payout.pk).update(updated_at=payout.updated_at - services.STUCK_AFTER * 2)
+    Payout.objects.filter(pk=payout.pk).update(updated_at=payout.updated_at - services.stuck_after() * 2)
     mail.outbox.clear()
 
     payouts_sweep()
