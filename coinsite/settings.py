@@ -364,6 +364,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# The top-up sweep asks the provider about a top-up still pending this long (its webhook, or the task that
+# applies it, was lost), and runs this often.
+TOPUPS_RECHECK_AFTER_SECONDS = env_int("TOPUPS_RECHECK_AFTER_SECONDS", 600)
+TOPUPS_SWEEP_SECONDS = env_int("TOPUPS_SWEEP_SECONDS", 300)
 CELERY_BEAT_SCHEDULE: dict = {
     "purge-abandoned-2fa-setups": {
         "task": "coinsite.accounts.tasks.purge_abandoned_two_factor_setups",
@@ -373,7 +377,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The audit is idempotent per calendar day, so a beat restart re-running it is harmless.
     "wallet-ledger-audit-daily": {"task": "wallet.tasks.ledger_audit_daily", "schedule": 24 * 60 * 60},
     "wallet-ledger-rollup-balances": {"task": "wallet.tasks.ledger_rollup_balances", "schedule": 60},
-    "wallet-topup-sweep": {"task": "wallet.tasks.topup_sweep_pending", "schedule": 5 * 60},
+    "wallet-topup-sweep": {"task": "wallet.tasks.topup_sweep_pending", "schedule": TOPUPS_SWEEP_SECONDS},
 }
 
 # --- Public API and webhooks (api/) --------------------------------------------------------------

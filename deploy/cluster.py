@@ -108,9 +108,11 @@ def _settings(stored: dict[str, str]) -> dict[str, str]:
         "CELERY_VISIBILITY_TIMEOUT": "60",
         "CELERY_TASK_TIME_LIMIT": "50",
         "CELERY_TASK_SOFT_TIME_LIMIT": "40",
-        # A payout whose task was lost with a killed worker is queued again within about two minutes.
+        # A payout or top-up whose task was lost with a killed worker is taken up again within two minutes.
         "PAYOUTS_STUCK_AFTER_SECONDS": "90",
         "PAYOUTS_SWEEP_SECONDS": "30",
+        "TOPUPS_RECHECK_AFTER_SECONDS": "90",
+        "TOPUPS_SWEEP_SECONDS": "30",
         "EMAIL_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
         "ALLOW_SANDBOX_PROVIDERS": "true",
         "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK_PORT}/wallet/webhooks/sandbox/",

@@ -48,9 +48,14 @@ PROVIDER_REPORTED = {
 }
 # Paid but not credited: only staff move a top-up out of these (wallet.held_topups).
 REVIEW_STATES = (TopUpStatus.HELD, TopUpStatus.REFUNDED)
-# A pending top-up is asked about again after this long, and expired once well past its checkout's end.
-RECHECK_AFTER = datetime.timedelta(minutes=10)
+# A pending top-up is expired once this far past its checkout's end (it is asked about again after
+# `recheck_after()`).
 EXPIRY_GRACE = datetime.timedelta(minutes=5)
+
+
+def recheck_after() -> datetime.timedelta:
+    """How long a top-up may stay pending before the sweep asks its provider about it."""
+    return datetime.timedelta(seconds=settings.TOPUPS_RECHECK_AFTER_SECONDS)
 
 
 class RechargeError(Exception):
@@ -165,9 +170,9 @@ def topup_sweep(*, now: datetime.datetime | None = None, limit: int = 500) -> di
     """
     now = now or timezone.now()
     counts = {"checked": 0, "credited": 0, "expired": 0}
-    stuck = TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=now - RECHECK_AFTER).order_by("created_at")[
-        :limit
-    ]
+    stuck = TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=now - recheck_after()).order_by(
+        "created_at"
+    )[:limit]
     for topup in stuck:
         counts["checked"] += 1
         try:

@@ -294,17 +294,18 @@ def test_with_redis_the_cache_shares_one_connection_pool_per_process():
     assert result.stdout.strip() == "coinsite.lib.redis_cache.RedisCache"
 
 
-def test_the_payout_sweep_runs_as_often_and_looks_back_as_far_as_configured():
-    show = "from django.conf import settings; print(settings.CELERY_BEAT_SCHEDULE['payouts-sweep']['schedule'])"
+def test_the_payout_and_top_up_sweeps_run_as_often_as_configured():
+    schedule = "from django.conf import settings; s = settings.CELERY_BEAT_SCHEDULE"
+    show = f"{schedule}; print(s['payouts-sweep']['schedule'], s['wallet-topup-sweep']['schedule'])"
     development = {"DEBUG": "true", "DJANGO_SETTINGS_MODULE": "coinsite.settings"}
     defaults = _run(development, "-c", f"import django; django.setup(); {show}")
     configured = _run(
-        {**development, "PAYOUTS_SWEEP_SECONDS": "30"},
+        {**development, "PAYOUTS_SWEEP_SECONDS": "30", "TOPUPS_SWEEP_SECONDS": "45"},
         "-c",
         f"import django; django.setup(); {show}",
     )
 
     assert defaults.returncode == 0, defaults.stderr
-    assert defaults.stdout.split() == ["300"]
+    assert defaults.stdout.split() == ["300", "300"]
     assert configured.returncode == 0, configured.stderr
-    assert configured.stdout.split() == ["30"]
+    assert configured.stdout.split() == ["30", "45"]

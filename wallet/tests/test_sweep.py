@@ -125,6 +125,27 @@ def test_a_paid_checkout_whose_webhook_was_lost_is_credited_by_the_sweep(
     assert receipt.subject == "Your Coinsite receipt: 1,400 coins"
 
 
+def test_the_recheck_waits_the_configured_time_then_credits_a_paid_checkout_whose_webhook_task_was_lost(
+    new_topup, alice, settings, django_capture_on_commit_callbacks
+):
+    """A worker killed between taking a task from Redis and recording it loses the task (kombu's Redis
+    transport): the paid top-up stays pending until the sweep asks the provider."""
+    settings.TOPUPS_RECHECK_AFTER_SECONDS = 90
+    topup = new_topup(1400, started_ago=datetime.timedelta(seconds=80))
+    SandboxSession.objects.filter(public_id=topup.provider_session_id).update(
+        state=State.PAID, event_id="evt_task_lost", finished_at=timezone.now(), paid_with="card"
+    )
+
+    assert sweep(django_capture_on_commit_callbacks) == {"checked": 0, "credited": 0, "expired": 0}
+    assert TopUp.objects.get(pk=topup.pk).status == TopUpStatus.PENDING
+
+    backdate(topup, datetime.timedelta(seconds=20))  # now started 100 s ago
+    assert sweep(django_capture_on_commit_callbacks) == {"checked": 1, "credited": 1, "expired": 0}
+    topup.refresh_from_db()
+    assert topup.status == TopUpStatus.SUCCEEDED
+    assert user_balance(alice, Asset.COIN) == 1400
+
+
 def test_running_the_sweep_again_changes_nothing_more(new_topup, alice, mailoutbox, django_capture_on_commit_callbacks):
     paid = new_topup(started_ago=datetime.timedelta(minutes=15))
     new_topup(started_ago=datetime.timedelta(hours=2))  # abandoned
