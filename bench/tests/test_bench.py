@@ -60,6 +60,15 @@ def catalogue():
         make_gift(slug="rose", coin_cost=1)
 
 
+@pytest.fixture
+def pgbench() -> str:
+    """pgbench's path; a test that drives it is skipped where PostgreSQL's client tools are missing."""
+    found = gifts.pgbench_path()
+    if found is None:
+        pytest.skip("pgbench is not installed")
+    return found
+
+
 def test_bench_writes_its_figures_and_leaves_the_ledger_clean(catalogue, tmp_path):
     output = tmp_path / "gifts.json"
 
@@ -204,9 +213,9 @@ def test_web_processes_are_one_uvicorn_each_on_its_own_port(catalogue, tmp_path,
     assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in processes)
 
 
-def test_bench_with_pgbench_measures_the_gift_function_and_the_gift_s_writes_in_each_round(catalogue, tmp_path):
-    if gifts.pgbench_path() is None:
-        pytest.skip("pgbench is not installed")
+def test_bench_with_pgbench_measures_the_gift_function_and_the_gift_s_writes_in_each_round(
+    catalogue, pgbench, tmp_path
+):
     output = tmp_path / "gifts.json"
 
     call_command(
@@ -304,10 +313,7 @@ def test_the_http_phase_can_target_another_endpoint(catalogue):
     assert gifts.gift_endpoint_path(stream) == f"/live/{stream.pk}/gift/"
 
 
-def test_pgbench_drives_the_gift_function_and_every_gift_is_real(catalogue):
-    pgbench = gifts.pgbench_path()
-    if pgbench is None:
-        pytest.skip("pgbench is not installed")
+def test_pgbench_drives_the_gift_function_and_every_gift_is_real(catalogue, pgbench):
     data = gifts.bench_data_setup(senders=2)
     logged: list[str] = []
 
@@ -331,10 +337,7 @@ def _gift_rows(event: GiftEvent) -> tuple:
     return (*row, *flags, transaction.kind, transaction.memo, tuple(sorted(transaction.metadata.items())), entries)
 
 
-def test_pgbench_writes_what_the_gift_writes_as_plain_statements(catalogue):
-    pgbench = gifts.pgbench_path()
-    if pgbench is None:
-        pytest.skip("pgbench is not installed")
+def test_pgbench_writes_what_the_gift_writes_as_plain_statements(catalogue, pgbench):
     data = gifts.bench_data_setup(senders=2)
     balances = {sender.pk: user_balance(sender, Asset.COIN) for sender in data.senders}
     diamonds = {stream.creator_id: user_balance(stream.creator, Asset.DIAMOND) for stream in data.streams}
@@ -362,10 +365,7 @@ def test_pgbench_writes_what_the_gift_writes_as_plain_statements(catalogue):
     assert ledger_audit_run().ok
 
 
-def test_a_sender_out_of_coins_fails_the_writes_run_and_nothing_of_it_is_written(catalogue):
-    pgbench = gifts.pgbench_path()
-    if pgbench is None:
-        pytest.skip("pgbench is not installed")
+def test_a_sender_out_of_coins_fails_the_writes_run_and_nothing_of_it_is_written(catalogue, pgbench):
     data = gifts.bench_data_setup(senders=2)
     costly = dataclasses.replace(data, gift=make_gift(slug="castle", coin_cost=10**9))  # more than any sender has
     balances = {sender.pk: user_balance(sender, Asset.COIN) for sender in data.senders}
