@@ -160,10 +160,10 @@ class GatedTransport:
         self.gate = threading.Event()
         self.calls = 0
 
-    def send(self, messages):
+    def send(self, messages, stream_ids):
         self.calls += 1
         self.gate.wait(timeout=30)
-        self.inner.send(messages)
+        self.inner.send(messages, stream_ids)
 
     def close(self):
         self.gate.set()

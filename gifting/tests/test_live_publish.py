@@ -5,12 +5,14 @@ never waits for the bus and never fails because of it.
 """
 
 import json
+import threading
 import time
 import uuid
 
 import psycopg
 import pytest
 import redis
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -56,7 +58,7 @@ class BrokenTransport:
     def __init__(self):
         self.calls = 0
 
-    def send(self, messages):
+    def send(self, messages, stream_ids):
         self.calls += 1
         raise redis.ConnectionError("the bus is down")
 
@@ -189,7 +191,7 @@ class RecordingTransport:
     def __init__(self):
         self.batches = []
 
-    def send(self, messages):
+    def send(self, messages, stream_ids):
         self.batches.append(list(messages))
 
     def close(self):
@@ -275,3 +277,40 @@ def test_with_redis_a_gift_goes_through_pub_sub_after_its_commit(alice, stream, 
     assert (published.type, published.event_id) == ("gift", event.pk)
     assert json.loads(published.data)["sender"] is None
     assert received(listener) == []  # and no NOTIFY at all
+
+
+def test_with_the_cache_on_the_same_redis_a_batch_drops_its_poll_documents_in_its_publish_round_trip(
+    settings, monkeypatch, redis_bus, stream
+):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "coinsite.lib.redis_cache.RedisCache",
+            "LOCATION": REDIS_TEST_URL,
+            "KEY_PREFIX": settings.LIVE_REDIS_PREFIX,
+        }
+    }
+    publish.publisher_reset()
+    publisher = publish.publisher()
+    publisher.put((stream.pk, "goal", {"goal_coins": 1}, "", 0))  # connects (and says hello) before we count
+    assert publisher.flush()
+    next_message(redis_bus)
+    this_stream, other_stream = publish.poll_cache_key(stream.pk), publish.poll_cache_key(stream.pk + 1)
+    cache.set_many({this_stream: b"{}", other_stream: b"{}"}, 60)
+    round_trips = []
+    send_packed_command = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(connection, command, *args, **kwargs):
+        if threading.current_thread() is publisher.thread:
+            round_trips.append(command)
+        return send_packed_command(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+
+    publisher.put((stream.pk, "goal", {"goal_coins": 2}, "", 0))
+    assert publisher.flush()
+
+    published = LiveEvent.from_wire(next_message(redis_bus)["data"])
+    assert (published.stream_id, published.type, json.loads(published.data)["goal_coins"]) == (stream.pk, "goal", 2)
+    assert cache.get(this_stream) is None
+    assert cache.get(other_stream) == b"{}"  # another stream's document stays
+    assert len(round_trips) == 1  # the DEL went in the PUBLISH pipeline
