@@ -88,6 +88,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.display_name or self.email
 
+    @property
+    def country_code(self) -> str:
+        """The two-letter country code as stored. Reading `country` builds a django-countries `Country` (its
+        name and flag) every time: about 11 µs, which the one-tap gift paid on every tap for the code alone."""
+        if "country" not in self.__dict__:  # deferred: the field's descriptor loads it
+            return str(self.country)
+        return self.__dict__["country"] or ""
+
     def get_short_name(self) -> str:
         return self.display_name or self.email
 

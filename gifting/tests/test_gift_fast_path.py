@@ -26,6 +26,7 @@ from coinsite.accounts.tests.factories import make_user
 from gifting.models import GiftEvent, GiftingPreferences, GiftingSettings
 from gifting.services import (
     FAST_PATH_LOST_RACE,
+    GIFT_EVENT_ROW,
     GiftError,
     GiftNeedsConfirmation,
     NotEnoughCoins,
@@ -108,6 +109,27 @@ def test_the_ledger_stays_balanced_after_fast_gifts(alice, stream, coffee):
 
     assert user_balance(alice, COIN) == 10
     assert ledger_audit_run().ok
+
+
+def test_the_fast_paths_event_row_is_in_the_models_field_order():
+    assert tuple(field.attname for field in GiftEvent._meta.concrete_fields) == GIFT_EVENT_ROW
+
+
+@pytest.mark.django_db
+def test_the_fast_path_returns_the_event_exactly_as_stored(alice, stream, coffee):
+    fund(alice, 100)
+    account_for_user(stream.creator, DIAMOND)  # a creator's first gift ever goes the general path
+
+    event = gift_send(
+        sender=alice, stream_id=stream.pk, gift_id=coffee.pk, quantity=2, idempotency_key="as-stored", message="gg!"
+    )
+
+    stored = GiftEvent.objects.get()
+    assert {name: getattr(event, name) for name in GIFT_EVENT_ROW} == {
+        name: getattr(stored, name) for name in GIFT_EVENT_ROW
+    }
+    assert (event.quantity, event.coins, event.message, event.sender_coins_after) == (2, 60, "gg!", 40)
+    assert (event._state.adding, event._state.db) == (False, "default")
 
 
 def test_the_lost_race_code_is_the_one_the_function_raises():
