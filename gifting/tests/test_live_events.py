@@ -1,6 +1,7 @@
 """Live events on the wire and in the page: cursors, the inter-process format, SSE framing, the page's addresses."""
 
 import html
+import json
 import re
 from urllib.parse import parse_qs
 
@@ -9,7 +10,7 @@ from django.urls import reverse
 
 from gifting import presence
 from gifting.live import hub as live_hub
-from gifting.live.events import LiveEvent, cursor_format, cursor_parse, frame
+from gifting.live.events import LiveEvent, cursor_format, cursor_parse, dumps, frame
 from gifting.live.replay import StreamMeta
 from gifting.services import gift_send
 from gifting.tests.support import fund
@@ -30,6 +31,16 @@ def test_the_wire_format_carries_the_json_untouched_and_refuses_anything_else():
     for junk in ("", "7|gift", "x|gift|g|1|{}", "7|gift|G|1|{}", "7|not a type|||{}"):
         with pytest.raises(ValueError):
             LiveEvent.from_wire(junk)
+
+
+def test_a_payload_is_compact_json_on_one_line_with_its_text_as_written():
+    payload = {"name": "Zoë 🌹", "message": "gg\nwp", "gift": {"id": 1, "tier": "basic"}, "anonymous": False}
+
+    encoded = dumps(payload)
+
+    assert encoded == '{"name":"Zoë 🌹","message":"gg\\nwp","gift":{"id":1,"tier":"basic"},"anonymous":false}'
+    assert "\n" not in encoded  # one SSE data line
+    assert json.loads(encoded) == payload
 
 
 def test_a_frame_is_one_sse_message():
