@@ -131,3 +131,16 @@ def test_only_staff_decide(alice, bob):
         country.country_change_approve(change_id=change.pk, staff=bob)
     alice.refresh_from_db()
     assert alice.country == "US"
+
+
+def test_the_country_code_is_the_stored_code_loaded_deferred_or_just_set(alice):
+    alice.country = "KR"
+    alice.save()
+
+    deferred = type(alice).objects.only("email").get(pk=alice.pk)
+    just_set = type(alice).objects.get(pk=alice.pk)
+    just_set.country = "DE"
+
+    assert type(alice).objects.get(pk=alice.pk).country_code == "KR"
+    assert deferred.country_code == "KR"  # loaded on first use, as `country` would be
+    assert just_set.country_code == "DE"
