@@ -827,20 +827,7 @@ def _account_from_row(row: dict[str, Any], role: str) -> LedgerAccount | None:
 
 def _insert_event(event: GiftEvent) -> bool:
     """Insert the event unless one with its (sender, key) exists; True if inserted (event.pk set)."""
-    fields = [
-        "stream_id",
-        "sender_id",
-        "creator_id",
-        "gift_id",
-        "quantity",
-        "coins",
-        "diamonds",
-        "is_anonymous",
-        "message",
-        "idempotency_key",
-        "ledger_transaction_id",
-        "created_at",
-    ]
+    fields = GIFT_EVENT_ROW[1:]  # every field but the id, which the INSERT returns
     with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {GiftEvent._meta.db_table} ({', '.join(fields)}) "  # noqa: S608
