@@ -368,6 +368,24 @@ CELERY_TIMEZONE = TIME_ZONE
 # applies it, was lost), and runs this often.
 TOPUPS_RECHECK_AFTER_SECONDS = env_int("TOPUPS_RECHECK_AFTER_SECONDS", 600)
 TOPUPS_SWEEP_SECONDS = env_int("TOPUPS_SWEEP_SECONDS", 300)
+# The mail sweeps queue again an email that should have gone (a receipt, a reversal notice, a failed payout's
+# notice) once its work finished this long ago and it is still unsent: its task was lost, or every retry
+# failed. Longer than a task may run, so one still running is not queued twice (its claim would stop the
+# second anyway). Past EMAILS_RESEND_WITHIN_DAYS a notice is stale, and the sweeps leave it alone.
+EMAILS_RESEND_AFTER_SECONDS = env_int("EMAILS_RESEND_AFTER_SECONDS", 600)
+EMAILS_RESEND_WITHIN_DAYS = env_int("EMAILS_RESEND_WITHIN_DAYS", 3)
+
+
+def _longer_than_a_task(name: str, seconds: int, *, or_else: str) -> None:
+    if seconds <= CELERY_TASK_TIME_LIMIT:
+        raise ImproperlyConfigured(f"Environment variable {name} must be above CELERY_TASK_TIME_LIMIT, or {or_else}.")
+
+
+_longer_than_a_task(
+    "EMAILS_RESEND_AFTER_SECONDS",
+    EMAILS_RESEND_AFTER_SECONDS,
+    or_else="the mail sweeps queue again an email whose task is still running",
+)
 CELERY_BEAT_SCHEDULE: dict = {
     "purge-abandoned-2fa-setups": {
         "task": "coinsite.accounts.tasks.purge_abandoned_two_factor_setups",
@@ -378,6 +396,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "wallet-ledger-audit-daily": {"task": "wallet.tasks.ledger_audit_daily", "schedule": 24 * 60 * 60},
     "wallet-ledger-rollup-balances": {"task": "wallet.tasks.ledger_rollup_balances", "schedule": 60},
     "wallet-topup-sweep": {"task": "wallet.tasks.topup_sweep_pending", "schedule": TOPUPS_SWEEP_SECONDS},
+    "wallet-emails-sweep": {"task": "wallet.tasks.topup_emails_sweep", "schedule": TOPUPS_SWEEP_SECONDS},
 }
 
 # --- Public API and webhooks (api/) --------------------------------------------------------------
@@ -534,11 +553,11 @@ CURRENCIES = list(SUPPORTED_CURRENCIES)
 # give back what was never recorded. Longer than a task may run, so a running one is not queued twice.
 PAYOUTS_STUCK_AFTER_SECONDS = env_int("PAYOUTS_STUCK_AFTER_SECONDS", 600)
 PAYOUTS_SWEEP_SECONDS = env_int("PAYOUTS_SWEEP_SECONDS", 300)
-if PAYOUTS_STUCK_AFTER_SECONDS <= CELERY_TASK_TIME_LIMIT:
-    raise ImproperlyConfigured(
-        "Environment variable PAYOUTS_STUCK_AFTER_SECONDS must be above CELERY_TASK_TIME_LIMIT, "
-        "or the sweep queues again a payout whose task is still running."
-    )
+_longer_than_a_task(
+    "PAYOUTS_STUCK_AFTER_SECONDS",
+    PAYOUTS_STUCK_AFTER_SECONDS,
+    or_else="the sweep queues again a payout whose task is still running",
+)
 CELERY_BEAT_SCHEDULE.update(
     {
         "payouts-sweep": {"task": "payouts.tasks.payouts_sweep", "schedule": PAYOUTS_SWEEP_SECONDS},

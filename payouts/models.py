@@ -144,6 +144,14 @@ class Payout(models.Model):
         indexes = [
             models.Index(fields=["creator", "-requested_at"], name="payouts_payout_creator"),
             models.Index(fields=["status", "updated_at"], name="payouts_payout_status"),
+            # The sweep's read of failure notices not sent yet (services.payout_failure_emails_unsent).
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(
+                    status__in=[PayoutStatus.FAILED, PayoutStatus.REJECTED], failure_email_sent_at__isnull=True
+                ),
+                name="payouts_payout_notice_unsent",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["creator", "idempotency_key"], name="payouts_payout_unique_request"),

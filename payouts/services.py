@@ -23,6 +23,7 @@ from djmoney.money import Money
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from coinsite.lib.currencies import CURRENCIES
+from coinsite.lib.email import resend_window
 from coinsite.lib.l10n import format_count, format_datetime_local
 from coinsite.lib.locks import LockClass, advisory_lock
 from payouts import exchange, providers
@@ -622,4 +623,19 @@ def payouts_sweep(*, now: datetime.datetime | None = None) -> int:
             payout_settle(
                 payout_id=payout.pk, paid=state == "paid", reason=gettext_noop("Reported failed by the provider.")
             )
-    return len(stuck) + len(submitted)
+    unsent = payout_failure_emails_unsent(now=now)
+    for payout_id in unsent:
+        _tasks().payout_email_failed.delay(payout_id)
+    return len(stuck) + len(submitted) + len(unsent)
+
+
+def payout_failure_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
+    """Failed or rejected payouts whose notice to the creator should have gone by now and has not
+    (`resend_window`): the task was lost, or every retry failed. Oldest first."""
+    oldest, newest = resend_window(now)
+    unsent = Payout.objects.filter(
+        status__in=[PayoutStatus.FAILED, PayoutStatus.REJECTED],
+        failure_email_sent_at__isnull=True,
+        finished_at__range=(oldest, newest),
+    )
+    return list(unsent.order_by("finished_at").values_list("pk", flat=True)[:limit])

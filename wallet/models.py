@@ -434,6 +434,17 @@ class TopUp(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="wallet_topup_user_created"),
             models.Index(fields=["status", "expires_at"], name="wallet_topup_status_expiry"),
+            # The mail sweep's reads (services.topup_emails_unsent): only the few emails not sent yet.
+            models.Index(
+                fields=["completed_at"],
+                condition=Q(status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True),
+                name="wallet_topup_receipt_unsent",
+            ),
+            models.Index(
+                fields=["reversed_at"],
+                condition=~Q(reversal="") & Q(reversal_email_sent_at__isnull=True),
+                name="wallet_topup_notice_unsent",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(coins__gt=0), name="wallet_topup_coins_positive"),

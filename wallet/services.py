@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,6 +22,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
+from coinsite.lib.email import resend_window
 from coinsite.lib.l10n import format_count
 from wallet import ledger, selectors
 from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus
@@ -205,6 +207,30 @@ def topup_receipt_claim(*, topup_id: int) -> bool:
 def topup_receipt_release(*, topup_id: int) -> None:
     """Give a claimed receipt back after a failed send, so a retry can send it."""
     TopUp.objects.filter(pk=topup_id).update(receipt_sent_at=None)
+
+
+class UnsentEmails(NamedTuple):
+    receipts: list[int]  # succeeded top-ups
+    reversal_notices: list[int]  # refunded or charged-back top-ups
+
+
+def topup_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> UnsentEmails:
+    """Top-ups whose receipt or reversal notice should have gone by now and has not (`resend_window`): the task
+    was lost, or every retry failed. Oldest first, at most `limit` of each; the partial indexes keep it a short
+    read whatever the number of top-ups."""
+    oldest, newest = resend_window(now)
+    receipts = TopUp.objects.filter(
+        status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True, completed_at__range=(oldest, newest)
+    ).order_by("completed_at")
+    notices = (
+        TopUp.objects.exclude(reversal="")
+        .filter(reversal_email_sent_at__isnull=True, reversed_at__range=(oldest, newest))
+        .order_by("reversed_at")
+    )
+    return UnsentEmails(
+        receipts=list(receipts.values_list("pk", flat=True)[:limit]),
+        reversal_notices=list(notices.values_list("pk", flat=True)[:limit]),
+    )
 
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -102,6 +102,25 @@ def topup_sweep_pending() -> dict:
 
 
 @shared_task(**RETRY_OPTIONS)
+def topup_emails_sweep() -> int:
+    """Queue again the receipts and reversal notices whose task was lost; returns how many were queued.
+
+    Each task claims its email before sending, so one queued twice (or still running) sends it once."""
+    unsent = services.topup_emails_unsent()
+    for topup_id in unsent.receipts:
+        topup_send_receipt.delay(topup_id)
+    for topup_id in unsent.reversal_notices:
+        topup_send_reversal_notice.delay(topup_id)
+    if unsent.receipts or unsent.reversal_notices:
+        logger.warning(
+            "Queued again %s receipt(s) and %s reversal notice(s) that were never sent",
+            len(unsent.receipts),
+            len(unsent.reversal_notices),
+        )
+    return len(unsent.receipts) + len(unsent.reversal_notices)
+
+
+@shared_task(**RETRY_OPTIONS)
 def account_frozen_email(email: str, reason: str) -> None:
     """Tell a user staff froze their account (the freeze has committed)."""
     emails.account_frozen_send(email=email, reason=reason)

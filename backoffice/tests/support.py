@@ -14,8 +14,6 @@ from gifting.models import GiftEvent
 from payouts.models import Payout, PayoutMethod
 from wallet.ledger import account_for_user, ledger_post, system_account
 from wallet.models import Asset, SystemAccount, TopUp
-from wallet.providers.base import PaymentEvent
-from wallet.services import topup_apply_event
 
 
 def make_staff(*, email: str, group: str | None = None, is_superuser: bool = False):
@@ -131,30 +129,3 @@ def make_payout(
         net=net,
         finished_at=finished_at,
     )
-
-
-def paid_topup(user, coins: int) -> TopUp:
-    """A top-up credited the way the provider's webhook credits it."""
-    topup = TopUp.objects.create(
-        user=user,
-        coins=coins,
-        amount=Money("9.99", "USD"),
-        country="US",
-        payment_method="card",
-        provider="sandbox",
-        expires_at=timezone.now() + datetime.timedelta(hours=1),
-    )
-    outcome = topup_apply_event(
-        provider_name="sandbox",
-        event=PaymentEvent(
-            event_id=f"evt-{uuid.uuid4()}",
-            type="succeeded",
-            reference=str(topup.public_id),
-            provider_session_id="",
-            amount=Money("9.99", "USD"),
-            occurred_at=timezone.now(),
-        ),
-    )
-    assert outcome == "credited"
-    topup.refresh_from_db()
-    return topup

@@ -1,14 +1,10 @@
 """Refunds and chargebacks of top-ups: coins clawed back never below zero, the rest a receivable that
 blocks spending until the next recharge settles it, and creators' held diamonds clawed back."""
 
-import datetime
-
 import pytest
-from django.utils import timezone
 from djmoney.money import Money
 
 from backoffice.services import topup_reverse
-from backoffice.tests.support import paid_topup
 from coinsite.accounts.models import StaffAction
 from gifting.models import GiftEvent
 from gifting.services import GiftNotAllowed, gift_send
@@ -16,8 +12,9 @@ from gifting.tests.support import fund, make_gift, snapshot
 from payouts.models import PayoutSettings
 from wallet.audit import ledger_audit_run
 from wallet.ledger import user_balance
-from wallet.models import Asset, CoinReceivable, TopUp, TopUpStatus
+from wallet.models import Asset, CoinReceivable, TopUpStatus
 from wallet.staff import StaffOperationError
+from wallet.tests.support import paid_topup, topup_row
 
 pytestmark = pytest.mark.django_db
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
@@ -107,15 +104,7 @@ def test_a_top_up_is_reversed_at_most_once_and_bad_requests_change_nothing(alice
         topup_reverse(topup_id=topup.pk, staff=charlie, kind="chargeback", reason="Chargeback")
     with pytest.raises(StaffOperationError, match="Only staff"):
         topup_reverse(topup_id=topup.pk, staff=bob, kind="refund", reason="x")
-    pending = TopUp.objects.create(
-        user=alice,
-        coins=70,
-        amount=Money("0.99", "USD"),
-        country="US",
-        payment_method="card",
-        provider="sandbox",
-        expires_at=timezone.now() + datetime.timedelta(hours=1),
-    )
+    pending = topup_row(alice, 70, amount=Money("0.99", "USD"))
     with pytest.raises(StaffOperationError, match="Only a paid top-up"):
         topup_reverse(topup_id=pending.pk, staff=charlie, kind="refund", reason="x")
     with pytest.raises(StaffOperationError, match="refund or chargeback"):

@@ -8,7 +8,6 @@ import pytest
 from django.urls import reverse
 
 from backoffice.services import topup_reverse
-from backoffice.tests.support import paid_topup
 from coinsite.lib.dates import current_month
 from gifting.services import gift_send
 from gifting.tests.support import make_gift
@@ -18,6 +17,7 @@ from wallet.ledger import user_balance
 from wallet.ledger_kinds import history_label
 from wallet.models import Asset, TopUp
 from wallet.staff import StaffOperationError
+from wallet.tests.support import paid_topup
 
 pytestmark = pytest.mark.django_db
 INDEX = reverse("wallet:index")

@@ -9,6 +9,7 @@ An email to a person is written in their language and shows times in their time 
 (subject, context, attachments) and send it inside `with recipient_locale(user):`.
 """
 
+import datetime
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -90,3 +91,13 @@ def email_send_claimed(*, claim: Callable[[], bool], send: Callable[[], None], r
         release()
         raise
     return True
+
+
+def resend_window(now: datetime.datetime | None = None) -> tuple[datetime.datetime, datetime.datetime]:
+    """The finish times (oldest, newest) of work whose still-unsent email the mail sweeps queue again: newer
+    work may still have its task in flight; older, the news is stale (EMAILS_RESEND_* settings)."""
+    now = now or timezone.now()
+    return (
+        now - datetime.timedelta(days=settings.EMAILS_RESEND_WITHIN_DAYS),
+        now - datetime.timedelta(seconds=settings.EMAILS_RESEND_AFTER_SECONDS),
+    )

@@ -89,6 +89,8 @@ def test_production_mode_refuses_to_start_without_a_required_variable(name):
         ({"SUPPORT_EMAIL": "help desk"}, "SUPPORT_EMAIL must be an email address"),
         ({"SUPPORT_EMAIL": "help@x.example?subject=hi"}, "SUPPORT_EMAIL must be an email address"),
         ({"PAYOUTS_STUCK_AFTER_SECONDS": "300"}, "PAYOUTS_STUCK_AFTER_SECONDS must be above CELERY_TASK_TIME_LIMIT"),
+        ({"EMAILS_RESEND_AFTER_SECONDS": "300"}, "EMAILS_RESEND_AFTER_SECONDS must be above CELERY_TASK_TIME_LIMIT"),
+        ({"EMAILS_RESEND_WITHIN_DAYS": "three"}, "EMAILS_RESEND_WITHIN_DAYS must be an integer"),
     ],
 )
 def test_production_mode_names_the_bad_variable(overrides, message):
@@ -294,9 +296,10 @@ def test_with_redis_the_cache_shares_one_connection_pool_per_process():
     assert result.stdout.strip() == "coinsite.lib.redis_cache.RedisCache"
 
 
-def test_the_payout_and_top_up_sweeps_run_as_often_as_configured():
+def test_the_payout_top_up_and_mail_sweeps_run_as_often_as_configured():
     schedule = "from django.conf import settings; s = settings.CELERY_BEAT_SCHEDULE"
-    show = f"{schedule}; print(s['payouts-sweep']['schedule'], s['wallet-topup-sweep']['schedule'])"
+    sweeps = "s['payouts-sweep']['schedule'], s['wallet-topup-sweep']['schedule'], s['wallet-emails-sweep']['schedule']"
+    show = f"{schedule}; print({sweeps})"
     development = {"DEBUG": "true", "DJANGO_SETTINGS_MODULE": "coinsite.settings"}
     defaults = _run(development, "-c", f"import django; django.setup(); {show}")
     configured = _run(
@@ -306,6 +309,6 @@ def test_the_payout_and_top_up_sweeps_run_as_often_as_configured():
     )
 
     assert defaults.returncode == 0, defaults.stderr
-    assert defaults.stdout.split() == ["300", "300"]
+    assert defaults.stdout.split() == ["300", "300", "300"]
     assert configured.returncode == 0, configured.stderr
-    assert configured.stdout.split() == ["30", "45"]
+    assert configured.stdout.split() == ["30", "45", "45"]

@@ -166,6 +166,56 @@ def test_the_sweep_pays_a_payout_whose_task_was_lost_once_untouched_for_the_conf
     assert ledger_audit_run().ok
 
 
+def test_the_sweep_sends_a_failure_notice_whose_task_was_lost_once_the_configured_time_has_passed(bob, settings):
+    """The creator must hear that the payout failed and the diamonds came back, even when the task carrying the
+    notice never reached a worker (or every retry of the send failed)."""
+    settings.EMAILS_RESEND_AFTER_SECONDS = 600
+    give_diamonds(bob, 20_000)
+    method = add_method(bob, paypal_email="decline@example.com")
+    mail.outbox.clear()
+    lost: list[int] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("payouts.tasks.payout_email_failed.delay", lost.append)  # the task never reaches a worker
+        payout = request(bob, method, 10_000)
+    assert lost == [payout.pk]
+    assert Payout.objects.get(pk=payout.pk).status == PayoutStatus.FAILED
+
+    def finished_ago(seconds: int) -> None:
+        Payout.objects.filter(pk=payout.pk).update(finished_at=timezone.now() - datetime.timedelta(seconds=seconds))
+
+    finished_ago(500)
+    assert payouts_sweep() == 0  # not yet: the task may still be on its way
+    assert mail.outbox == []
+
+    finished_ago(700)
+    assert payouts_sweep() == 1
+    assert [message.subject for message in mail.outbox] == ["Your payout of 10,000 diamonds did not go through"]
+    assert mail.outbox[0].to == ["bob@example.com"]
+    assert Payout.objects.get(pk=payout.pk).failure_email_sent_at is not None
+    assert payouts_sweep() == 0
+    assert len(mail.outbox) == 1
+
+
+def test_the_sweep_leaves_failure_notices_that_were_sent_or_are_stale(bob, settings):
+    settings.EMAILS_RESEND_WITHIN_DAYS = 3
+    give_diamonds(bob, 40_000)
+    method = add_method(bob, paypal_email="decline@example.com")
+    sent = request(bob, method, 10_000, key="sent")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("payouts.tasks.payout_email_failed.delay", lambda payout_id: None)
+        stale = request(bob, method, 10_000, key="stale")
+    Payout.objects.filter(pk=sent.pk).update(finished_at=timezone.now() - datetime.timedelta(days=2))
+    Payout.objects.filter(pk=stale.pk).update(finished_at=timezone.now() - datetime.timedelta(days=4))
+    mail.outbox.clear()
+    before = list(Payout.objects.order_by("pk").values_list("pk", "status", "failure_email_sent_at"))
+
+    assert services.payout_failure_emails_unsent() == []
+    assert payouts_sweep() == 0
+
+    assert mail.outbox == []
+    assert list(Payout.objects.order_by("pk").values_list("pk", "status", "failure_email_sent_at")) == before
+
+
 # --- Minimum, balance, holds ---------------------------------------------------------------------
 
 

@@ -3,14 +3,17 @@
 Fixtures live in conftest.py next to this module; this one holds plain functions and fakes.
 """
 
+import datetime
 import importlib
 import json
 import time
+import uuid
 from urllib.parse import parse_qs
 
 import stripe
 from django.apps import apps
 from django.urls import reverse
+from django.utils import timezone
 from djmoney.money import Money
 
 from wallet.ledger import accounts_with_balance, ledger_credit, system_account, user_balance
@@ -27,10 +30,12 @@ from wallet.models import (
     TopUpStatus,
 )
 from wallet.providers import CheckoutRequest
+from wallet.providers.base import PaymentEvent
 from wallet.providers.sandbox import SandboxProvider
 from wallet.providers.stripe import StripeProvider
 from wallet.sandbox.models import SandboxSession
 from wallet.sandbox.webhooks import sign
+from wallet.services import topup_apply_event
 
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 # The migrations that seed the catalogue (countries, packages, prices, per-coin rates), in order.
@@ -328,3 +333,36 @@ def assert_refused_and_nothing_written(response, *, topup, viewer, before, mailo
     assert (topup.status, topup.ledger_transaction) == (TopUpStatus.PENDING, None)
     assert user_balance(viewer, Asset.COIN) == 0
     assert mailoutbox == []
+
+
+def topup_row(user, coins: int, *, amount: Money | None = None, **fields) -> TopUp:
+    """A sandbox card top-up in the US, as the Buy coins form starts it (pending unless `fields` say otherwise)."""
+    fields.setdefault("expires_at", timezone.now() + datetime.timedelta(hours=1))
+    return TopUp.objects.create(
+        user=user,
+        coins=coins,
+        amount=amount or Money("9.99", "USD"),
+        country="US",
+        payment_method="card",
+        provider="sandbox",
+        **fields,
+    )
+
+
+def paid_topup(user, coins: int) -> TopUp:
+    """A top-up credited the way the provider's webhook credits it."""
+    topup = topup_row(user, coins)
+    outcome = topup_apply_event(
+        provider_name="sandbox",
+        event=PaymentEvent(
+            event_id=f"evt-{uuid.uuid4()}",
+            type="succeeded",
+            reference=str(topup.public_id),
+            provider_session_id="",
+            amount=Money("9.99", "USD"),
+            occurred_at=timezone.now(),
+        ),
+    )
+    assert outcome == "credited"
+    topup.refresh_from_db()
+    return topup

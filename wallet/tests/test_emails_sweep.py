@@ -1,0 +1,87 @@
+"""The mail sweep: a receipt or a reversal notice whose task was lost goes out later, once; nothing else is sent.
+
+A task is lost when a worker dies between taking it from Redis and recording it (kombu's Redis transport),
+or it gives up after its retries when the mail server is down: the viewer's email would never come.
+"""
+
+import datetime
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from djmoney.money import Money
+
+from wallet.models import TopUp, TopUpStatus
+from wallet.services import UnsentEmails, topup_emails_unsent
+from wallet.staff import topup_reverse_coins
+from wallet.tasks import topup_emails_sweep
+from wallet.tests.support import paid_topup, topup_row
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _resend_window(settings):
+    settings.EMAILS_RESEND_AFTER_SECONDS = 600
+    settings.EMAILS_RESEND_WITHIN_DAYS = 3
+
+
+def finished_ago(topup: TopUp, field: str, **delta: float) -> None:
+    TopUp.objects.filter(pk=topup.pk).update(**{field: timezone.now() - datetime.timedelta(**delta)})
+
+
+def emails_state() -> list[tuple]:
+    return list(TopUp.objects.order_by("pk").values_list("pk", "status", "receipt_sent_at", "reversal_email_sent_at"))
+
+
+def test_a_receipt_whose_task_was_lost_is_sent_once_after_the_configured_time(alice, mailoutbox):
+    topup = paid_topup(alice, 700)  # credited as the webhook credits it; its receipt task never ran
+    finished_ago(topup, "completed_at", minutes=9)
+
+    assert topup_emails_sweep.delay().get() == 0  # not yet: the task may still be on its way
+    assert mailoutbox == []
+
+    finished_ago(topup, "completed_at", minutes=11)
+    assert topup_emails_sweep.delay().get() == 1
+
+    [receipt] = mailoutbox
+    assert receipt.to == ["alice@example.com"]
+    assert receipt.subject == "Your Coinsite receipt: 700 coins"
+    assert f"Receipt number: {topup.public_id}" in receipt.body
+    assert TopUp.objects.get(pk=topup.pk).receipt_sent_at is not None
+    assert topup_emails_sweep.delay().get() == 0
+    assert len(mailoutbox) == 1
+
+
+def test_a_reversal_notice_whose_task_was_lost_is_sent_once(alice, charlie, mailoutbox):
+    topup = paid_topup(alice, 700)
+    TopUp.objects.filter(pk=topup.pk).update(receipt_sent_at=timezone.now())
+    with transaction.atomic():  # the refund without the notice task backoffice.services queues after it
+        topup_reverse_coins(topup_id=topup.pk, staff=charlie, kind="refund", reason="Customer asked within 14 days")
+    finished_ago(topup, "reversed_at", minutes=11)
+
+    assert topup_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[topup.pk])
+    assert topup_emails_sweep.delay().get() == 1
+
+    [notice] = mailoutbox
+    assert notice.to == ["alice@example.com"]
+    assert notice.subject == "Your Coinsite recharge was refunded"
+    assert topup_emails_sweep.delay().get() == 0
+    assert len(mailoutbox) == 1
+
+
+def test_the_sweep_leaves_sent_unpaid_and_stale_emails_alone(alice, mailoutbox):
+    sent = paid_topup(alice, 700)
+    TopUp.objects.filter(pk=sent.pk).update(receipt_sent_at=timezone.now() - datetime.timedelta(hours=1))
+    finished_ago(sent, "completed_at", hours=1)
+    stale = paid_topup(alice, 350)
+    finished_ago(stale, "completed_at", days=4)  # past EMAILS_RESEND_WITHIN_DAYS: news too old to send
+    declined = {"status": TopUpStatus.FAILED, "completed_at": timezone.now() - datetime.timedelta(hours=1)}
+    topup_row(alice, 70, amount=Money("0.99", "USD"), **declined)  # no coins, so no receipt
+    before = emails_state()
+
+    assert topup_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[])
+    assert topup_emails_sweep.delay().get() == 0
+
+    assert mailoutbox == []
+    assert emails_state() == before
