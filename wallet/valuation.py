@@ -38,7 +38,7 @@ class CoinAmount:
 
 @dataclass(frozen=True)
 class DiamondAmount:
-    """Diamonds with their money value, as `templates/payouts/_diamonds.html` shows them."""
+    """Diamonds with their money value, as the `{% diamonds_amount %}` tag shows them."""
 
     diamonds: int
     value: Money

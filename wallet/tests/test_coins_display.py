@@ -1,13 +1,14 @@
 """How an amount of coins shows on every page and in the one-tap answer: `{% coins_amount %}`, which
-`templates/wallet/_coins.html` is (no database needed: the amount comes valued)."""
+`templates/wallet/_coins.html` is; and an amount of diamonds on the creator's pages: `{% diamonds_amount %}`
+(no database needed: the amounts come valued)."""
 
 import pytest
 from django.template.loader import render_to_string
 from django.utils import translation
 from djmoney.money import Money
 
-from wallet.templatetags.wallet_money import coins_amount
-from wallet.valuation import CoinAmount
+from wallet.templatetags.wallet_money import coins_amount, diamonds_amount
+from wallet.valuation import CoinAmount, DiamondAmount
 
 CASES = [
     (
@@ -54,3 +55,38 @@ def test_the_coins_partial_is_the_tag(language, amount, options, html):
     """Pages include the partial with the same variables; it adds the file's final line break, as it always did."""
     with translation.override(language):
         assert render_to_string("wallet/_coins.html", {"amount": amount, **options}) == html + "\n"
+
+
+@pytest.mark.parametrize(
+    ("language", "amount", "html"),
+    [
+        (
+            "en",
+            DiamondAmount(1, Money("0.01", "USD")),
+            '<span class="diamonds">1 diamond</span> <span class="coin-value">($0.01)</span>',
+        ),
+        (
+            "en",
+            DiamondAmount(12345, Money("48.53", "GBP")),
+            '<span class="diamonds">12,345 diamonds</span> <span class="coin-value">(£48.53)</span>',
+        ),
+        (
+            "fr",
+            DiamondAmount(1500, Money("7.5", "EUR")),
+            '<span class="diamonds">1\u202f500 diamants</span> <span class="coin-value">(7,50\xa0€)</span>',
+        ),
+        (
+            "de",
+            DiamondAmount(1, Money("0.005", "EUR")),
+            '<span class="diamonds">1 Diamant</span> <span class="coin-value">(0,01\xa0€)</span>',
+        ),
+        (
+            "ja",
+            DiamondAmount(0, Money("0", "JPY")),
+            '<span class="diamonds">0 ダイヤモンド</span> <span class="coin-value">(¥0)</span>',
+        ),
+    ],
+)
+def test_diamonds_show_counted_and_valued_in_the_language(language, amount, html):
+    with translation.override(language):
+        assert diamonds_amount(amount) == html
