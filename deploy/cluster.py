@@ -108,11 +108,13 @@ def _settings(stored: dict[str, str]) -> dict[str, str]:
         "CELERY_VISIBILITY_TIMEOUT": "60",
         "CELERY_TASK_TIME_LIMIT": "50",
         "CELERY_TASK_SOFT_TIME_LIMIT": "40",
-        # A payout or top-up whose task was lost with a killed worker is taken up again within two minutes.
+        # A payout or top-up whose task was lost with a killed worker is taken up again within two minutes,
+        # and so is an unsent receipt or notice.
         "PAYOUTS_STUCK_AFTER_SECONDS": "90",
         "PAYOUTS_SWEEP_SECONDS": "30",
         "TOPUPS_RECHECK_AFTER_SECONDS": "90",
         "TOPUPS_SWEEP_SECONDS": "30",
+        "EMAILS_RESEND_AFTER_SECONDS": "90",
         "EMAIL_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
         "ALLOW_SANDBOX_PROVIDERS": "true",
         "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK_PORT}/wallet/webhooks/sandbox/",
