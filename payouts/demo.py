@@ -67,6 +67,7 @@ def _ensure_method(creator: User) -> PayoutMethod:
             paypal_email="cleo.payouts@coinsite.local",
             currency=creator.preferred_currency,
             created_at=timezone.now() - datetime.timedelta(days=HISTORY_DAYS),
+            notice_sent_at=timezone.now() - datetime.timedelta(days=HISTORY_DAYS),  # history: nothing to announce
         )
     return method
 

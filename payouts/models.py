@@ -44,9 +44,17 @@ class PayoutMethod(models.Model):
     hold_lifted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # When the security notice ("your payout method was changed") was claimed for sending: once, by one task.
+    notice_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The sweep's read of security notices not sent yet (services.payout_method_notices_unsent).
+            models.Index(
+                fields=["created_at"], condition=Q(notice_sent_at__isnull=True), name="payouts_method_notice_unsent"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind=PayoutMethodKind.BANK, paypal_email="") & ~Q(iban="") & ~Q(bic="")

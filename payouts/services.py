@@ -95,7 +95,7 @@ def payout_method_add(
                 raise PayoutError(_("That payout method no longer exists."))
         method = PayoutMethod.objects.create(creator=creator, **details)
         _payout_currency_follow(creator)
-        # robust: the method is saved whatever the broker says; the notice is retried by Celery, not by the creator.
+        # robust: the method is saved whatever the broker says; a notice whose task never ran is sent by the sweep.
         transaction.on_commit(lambda: _tasks().payout_email_method_changed.delay(method.pk), robust=True)
     logger.info("Payout method %s added for creator %s", method.pk, creator.pk)
     return method
@@ -597,6 +597,19 @@ def payout_failure_email_release(*, payout_id: int) -> None:
     Payout.objects.filter(pk=payout_id).update(failure_email_sent_at=None)
 
 
+def payout_method_notice_claim(*, method_id: int) -> bool:
+    """Claim the right to send a new payout method's security notice; True for exactly one caller."""
+    return (
+        PayoutMethod.objects.filter(pk=method_id, notice_sent_at__isnull=True).update(notice_sent_at=timezone.now())
+        == 1
+    )
+
+
+def payout_method_notice_release(*, method_id: int) -> None:
+    """Give a claimed security notice back after a failed send, so a retry can send it."""
+    PayoutMethod.objects.filter(pk=method_id).update(notice_sent_at=None)
+
+
 # --- Sweep ----------------------------------------------------------------------------------------
 
 
@@ -626,7 +639,10 @@ def payouts_sweep(*, now: datetime.datetime | None = None) -> int:
     unsent = payout_failure_emails_unsent(now=now)
     for payout_id in unsent:
         _tasks().payout_email_failed.delay(payout_id)
-    return len(stuck) + len(submitted) + len(unsent)
+    notices = payout_method_notices_unsent(now=now)
+    for method_id in notices:
+        _tasks().payout_email_method_changed.delay(method_id)
+    return len(stuck) + len(submitted) + len(unsent) + len(notices)
 
 
 def payout_failure_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
@@ -639,3 +655,12 @@ def payout_failure_emails_unsent(*, now: datetime.datetime | None = None, limit:
         finished_at__range=(oldest, newest),
     )
     return list(unsent.order_by("finished_at").values_list("pk", flat=True)[:limit])
+
+
+def payout_method_notices_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
+    """Payout methods whose security notice should have gone by now and has not (`resend_window`): the task
+    was lost, or the broker refused it at commit, or every retry failed. A hijacked account must not change
+    where the money goes unannounced. Oldest first."""
+    oldest, newest = resend_window(now)
+    unsent = PayoutMethod.objects.filter(notice_sent_at__isnull=True, created_at__range=(oldest, newest))
+    return list(unsent.order_by("created_at").values_list("pk", flat=True)[:limit])

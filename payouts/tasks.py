@@ -78,9 +78,12 @@ def payout_email_failed(payout_id: int) -> bool:
 
 @shared_task(**RETRY_OPTIONS)
 def payout_email_method_changed(method_id: int) -> bool:
-    """The security notice after a payout method change."""
-    emails.method_changed_send(method_id=method_id)
-    return True
+    """The security notice after a payout method change, once; a re-delivered task sends nothing more."""
+    return email_send_claimed(
+        claim=lambda: services.payout_method_notice_claim(method_id=method_id),
+        send=lambda: emails.method_changed_send(method_id=method_id),
+        release=lambda: services.payout_method_notice_release(method_id=method_id),
+    )
 
 
 # --- Monthly statements -------------------------------------------------------------------------

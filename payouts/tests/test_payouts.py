@@ -11,15 +11,16 @@ from django.db import connection, connections
 from django.utils import timezone
 from djmoney.contrib.exchange.models import ExchangeBackend
 from djmoney.money import Money
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from coinsite.accounts.tests.factories import make_user
 from coinsite.lib.locks import LockClass
 from gifting.services import gift_send
 from gifting.tests.support import ensure_countries, fund, run_in_threads
-from payouts import providers, services
+from payouts import providers, services, tasks
 from payouts.earnings import diamond_balances, earnings_rollup
 from payouts.exchange import BACKEND_NAME, rates_load
-from payouts.models import Payout, PayoutSettings, PayoutStatus, SandboxPayoutTransfer
+from payouts.models import Payout, PayoutMethod, PayoutSettings, PayoutStatus, SandboxPayoutTransfer
 from payouts.services import PayoutError, _convert, payouts_held_until
 from payouts.tests.support import add_method, committing, give_diamonds, money_state
 from wallet.audit import ledger_audit_run
@@ -289,6 +290,45 @@ def test_a_new_payout_method_holds_payouts_and_is_announced_by_email(bob):
     with pytest.raises(PayoutError, match=r"on hold until .* because a payout method was added or changed"):
         request(bob, method, 10_000)
     assert money_state() == before
+
+
+def test_a_method_change_is_announced_once_even_when_its_task_runs_twice(bob):
+    method = add_method(bob, aged=False)
+
+    assert tasks.payout_email_method_changed(method.pk) is False  # a re-delivered task: already sent
+
+    assert [message.subject for message in mail.outbox] == ["Your Coinsite payout method was changed"]
+    assert PayoutMethod.objects.get(pk=method.pk).notice_sent_at is not None
+
+
+def test_a_method_change_whose_notice_the_broker_refused_is_announced_by_the_sweep(bob, settings):
+    """A hijacked account must not redirect payouts unannounced: the method is saved even when the broker
+    refuses the notice's task at commit, and the sweep sends the notice once it is overdue."""
+    settings.EMAILS_RESEND_AFTER_SECONDS = 600
+
+    def broker_down(method_id):
+        raise KombuOperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("payouts.tasks.payout_email_method_changed.delay", broker_down)
+        method = add_method(bob, aged=False)
+    assert mail.outbox == []
+    assert payouts_held_until(bob) is not None
+
+    def added_ago(seconds: int) -> None:
+        PayoutMethod.objects.filter(pk=method.pk).update(
+            created_at=timezone.now() - datetime.timedelta(seconds=seconds)
+        )
+
+    added_ago(500)
+    assert payouts_sweep() == 0  # not yet: the task may still be on its way
+    added_ago(700)
+    assert payouts_sweep() == 1
+
+    [notice] = mail.outbox
+    assert (notice.subject, notice.to) == ("Your Coinsite payout method was changed", ["bob@example.com"])
+    assert payouts_sweep() == 0
+    assert len(mail.outbox) == 1
 
 
 def test_replacing_a_method_retires_the_old_one_and_starts_a_new_hold(bob):
