@@ -369,10 +369,10 @@ CELERY_TIMEZONE = TIME_ZONE
 TOPUPS_RECHECK_AFTER_SECONDS = env_int("TOPUPS_RECHECK_AFTER_SECONDS", 600)
 TOPUPS_SWEEP_SECONDS = env_int("TOPUPS_SWEEP_SECONDS", 300)
 # The mail sweeps queue again an email that should have gone (a receipt, a reversal notice, a failed payout's
-# notice, a payout method's security notice) once its work finished this long ago and it is still unsent: its
-# task was lost, or every retry failed. Longer than a task may run, so one still running is not queued twice
-# (its claim would stop the second anyway). Past EMAILS_RESEND_WITHIN_DAYS a notice is stale, and the sweeps
-# leave it alone.
+# notice, a payout method's security notice, an account-freeze notice) once its work finished this long ago and
+# it is still unsent: its task was lost, or every retry failed. Longer than a task may run, so one still running
+# is not queued twice (its claim would stop the second anyway). Past EMAILS_RESEND_WITHIN_DAYS a notice is
+# stale, and the sweeps leave it alone.
 EMAILS_RESEND_AFTER_SECONDS = env_int("EMAILS_RESEND_AFTER_SECONDS", 600)
 EMAILS_RESEND_WITHIN_DAYS = env_int("EMAILS_RESEND_WITHIN_DAYS", 3)
 
@@ -397,7 +397,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "wallet-ledger-audit-daily": {"task": "wallet.tasks.ledger_audit_daily", "schedule": 24 * 60 * 60},
     "wallet-ledger-rollup-balances": {"task": "wallet.tasks.ledger_rollup_balances", "schedule": 60},
     "wallet-topup-sweep": {"task": "wallet.tasks.topup_sweep_pending", "schedule": TOPUPS_SWEEP_SECONDS},
-    "wallet-emails-sweep": {"task": "wallet.tasks.topup_emails_sweep", "schedule": TOPUPS_SWEEP_SECONDS},
+    "wallet-emails-sweep": {"task": "wallet.tasks.wallet_emails_sweep", "schedule": TOPUPS_SWEEP_SECONDS},
 }
 
 # --- Public API and webhooks (api/) --------------------------------------------------------------

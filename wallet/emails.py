@@ -3,18 +3,15 @@
 Called by the tasks in `wallet.tasks` (services → tasks → emails), never from inside a transaction.
 """
 
-from contextlib import nullcontext
-
 from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from coinsite.accounts.models import User
 from coinsite.lib.email import email_send, recipient_locale, site_url
 from coinsite.lib.l10n import format_count
 from wallet.audit import AuditReport
 from wallet.forms import PAYMENT_METHOD_LABELS
-from wallet.models import TopUp
+from wallet.models import TopUp, WalletFreeze
 from wallet.valuation import Valuation
 
 
@@ -67,15 +64,15 @@ def topup_reversal_send(*, topup_id: int) -> None:
         )
 
 
-def account_frozen_send(*, email: str, reason: str) -> None:
-    """Tell a user their account was frozen by staff, and why, in their language."""
-    user = User.objects.filter(email=email).first()
-    with recipient_locale(user) if user is not None else nullcontext():
+def account_frozen_send(*, user_id: int) -> None:
+    """Tell a user their account was frozen by staff, and why (the freeze's reason as it stands), in their language."""
+    freeze = WalletFreeze.objects.select_related("user").get(pk=user_id)
+    with recipient_locale(freeze.user):
         email_send(
-            to=email,
+            to=freeze.user.email,
             subject=_("Your Coinsite account is frozen"),
             template="account_frozen",
-            context={"reason": reason},
+            context={"reason": freeze.reason},
         )
 
 

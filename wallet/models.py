@@ -434,7 +434,7 @@ class TopUp(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="wallet_topup_user_created"),
             models.Index(fields=["status", "expires_at"], name="wallet_topup_status_expiry"),
-            # The mail sweep's reads (services.topup_emails_unsent): only the few emails not sent yet.
+            # The mail sweep's reads (services.wallet_emails_unsent): only the few emails not sent yet.
             models.Index(
                 fields=["completed_at"],
                 condition=Q(status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True),
@@ -620,6 +620,15 @@ class WalletFreeze(models.Model):
     reason = models.CharField(max_length=300, help_text=gettext_lazy("Shown to the user."))
     frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     frozen_at = models.DateTimeField(default=timezone.now)
+    # An account freeze emails the user why ("your account is frozen"); True until a task claims that email.
+    # A wallet-only freeze sends none: the pages show its reason.
+    notice_pending = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            # The mail sweep's read of notices not sent yet (services.wallet_emails_unsent).
+            models.Index(fields=["frozen_at"], condition=Q(notice_pending=True), name="wallet_freeze_notice_unsent"),
+        ]
 
     def __str__(self) -> str:
         return f"Wallet of user {self.user_id} frozen: {self.reason}"

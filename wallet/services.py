@@ -25,7 +25,7 @@ from coinsite.accounts.models import User
 from coinsite.lib.email import resend_window
 from coinsite.lib.l10n import format_count
 from wallet import ledger, selectors
-from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus
+from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus, WalletFreeze
 from wallet.money import format_money, quantize
 from wallet.providers.base import (
     CheckoutRequest,
@@ -212,12 +212,13 @@ def topup_receipt_release(*, topup_id: int) -> None:
 class UnsentEmails(NamedTuple):
     receipts: list[int]  # succeeded top-ups
     reversal_notices: list[int]  # refunded or charged-back top-ups
+    freeze_notices: list[int]  # frozen accounts (user ids)
 
 
-def topup_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> UnsentEmails:
-    """Top-ups whose receipt or reversal notice should have gone by now and has not (`resend_window`): the task
-    was lost, or every retry failed. Oldest first, at most `limit` of each; the partial indexes keep it a short
-    read whatever the number of top-ups."""
+def wallet_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> UnsentEmails:
+    """Receipts, reversal notices and account-freeze notices that should have gone by now and have not
+    (`resend_window`): the task was lost, or the broker refused it, or every retry failed. Oldest first, at most
+    `limit` of each; the partial indexes keep it a short read whatever the number of rows."""
     oldest, newest = resend_window(now)
     receipts = TopUp.objects.filter(
         status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True, completed_at__range=(oldest, newest)
@@ -227,9 +228,11 @@ def topup_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 50
         .filter(reversal_email_sent_at__isnull=True, reversed_at__range=(oldest, newest))
         .order_by("reversed_at")
     )
+    freezes = WalletFreeze.objects.filter(notice_pending=True, frozen_at__range=(oldest, newest)).order_by("frozen_at")
     return UnsentEmails(
         receipts=list(receipts.values_list("pk", flat=True)[:limit]),
         reversal_notices=list(notices.values_list("pk", flat=True)[:limit]),
+        freeze_notices=list(freezes.values_list("pk", flat=True)[:limit]),
     )
 
 

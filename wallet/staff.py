@@ -92,7 +92,9 @@ def account_freeze(*, user: User, staff: User, reason: str) -> None:
     with transaction.atomic(durable=True):
         before = {"is_active": user.is_active}
         User.objects.filter(pk=user.pk).update(is_active=False)
-        WalletFreeze.objects.update_or_create(user=user, defaults={"reason": reason, "frozen_by": staff})
+        # Frozen again (a new reason) is news again: the notice is due anew.
+        freeze = {"reason": reason, "frozen_by": staff, "frozen_at": timezone.now(), "notice_pending": True}
+        WalletFreeze.objects.update_or_create(user=user, defaults=freeze)
         staff_action_record(
             actor=staff,
             action="account.freeze",
@@ -101,12 +103,24 @@ def account_freeze(*, user: User, staff: User, reason: str) -> None:
             after={"is_active": False, "reason": reason},
             reason=reason,
         )
-        email = user.email
+        user_id = user.pk
         # Deferred import: wallet.tasks imports the wallet services, which import this module.
         from wallet.tasks import account_frozen_email  # noqa: PLC0415
 
-        transaction.on_commit(lambda: account_frozen_email.delay(email, reason), robust=True)
+        # robust: the freeze holds whatever the broker says; a notice whose task never ran is sent by the sweep.
+        transaction.on_commit(lambda: account_frozen_email.delay(user_id), robust=True)
     user.is_active = False
+
+
+def account_frozen_notice_claim(*, user_id: int) -> bool:
+    """Claim the right to tell a user why their account was frozen; True for exactly one caller, and for none
+    once the freeze was lifted."""
+    return WalletFreeze.objects.filter(pk=user_id, notice_pending=True).update(notice_pending=False) == 1
+
+
+def account_frozen_notice_release(*, user_id: int) -> None:
+    """Give a claimed freeze notice back after a failed send, so a retry can send it."""
+    WalletFreeze.objects.filter(pk=user_id).update(notice_pending=True)
 
 
 def account_unfreeze(*, user: User, staff: User, reason: str) -> None:

@@ -12,7 +12,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from coinsite.lib.email import email_send_claimed
-from wallet import emails, services
+from wallet import emails, services, staff
 from wallet.audit import AuditReport, ledger_audit_run
 from wallet.ledger import ledger_rollup_pending
 from wallet.models import LedgerAuditRun, TopUp
@@ -102,25 +102,31 @@ def topup_sweep_pending() -> dict:
 
 
 @shared_task(**RETRY_OPTIONS)
-def topup_emails_sweep() -> int:
-    """Queue again the receipts and reversal notices whose task was lost; returns how many were queued.
+def wallet_emails_sweep() -> int:
+    """Queue again the receipts, reversal notices and freeze notices whose task was lost; returns how many.
 
     Each task claims its email before sending, so one queued twice (or still running) sends it once."""
-    unsent = services.topup_emails_unsent()
+    unsent = services.wallet_emails_unsent()
     for topup_id in unsent.receipts:
         topup_send_receipt.delay(topup_id)
     for topup_id in unsent.reversal_notices:
         topup_send_reversal_notice.delay(topup_id)
-    if unsent.receipts or unsent.reversal_notices:
+    for user_id in unsent.freeze_notices:
+        account_frozen_email.delay(user_id)
+    queued = sum(map(len, unsent))
+    if queued:
         logger.warning(
-            "Queued again %s receipt(s) and %s reversal notice(s) that were never sent",
-            len(unsent.receipts),
-            len(unsent.reversal_notices),
+            "Queued again %s receipt(s), %s reversal notice(s) and %s freeze notice(s) that were never sent",
+            *map(len, unsent),
         )
-    return len(unsent.receipts) + len(unsent.reversal_notices)
+    return queued
 
 
 @shared_task(**RETRY_OPTIONS)
-def account_frozen_email(email: str, reason: str) -> None:
-    """Tell a user staff froze their account (the freeze has committed)."""
-    emails.account_frozen_send(email=email, reason=reason)
+def account_frozen_email(user_id: int) -> bool:
+    """Tell a user once that staff froze their account, and why; nothing if the freeze was lifted meanwhile."""
+    return email_send_claimed(
+        claim=lambda: staff.account_frozen_notice_claim(user_id=user_id),
+        send=lambda: emails.account_frozen_send(user_id=user_id),
+        release=lambda: staff.account_frozen_notice_release(user_id=user_id),
+    )

@@ -13,7 +13,7 @@ from coinsite.accounts.models import User
 from coinsite.lib.email import recipient_locale
 from coinsite.lib.l10n import time_zone
 from wallet import emails
-from wallet.models import TopUp, TopUpStatus
+from wallet.models import TopUp, TopUpStatus, WalletFreeze
 
 pytestmark = pytest.mark.django_db
 
@@ -90,10 +90,11 @@ def test_someone_who_never_chose_gets_english_and_utc(alice):
     assert '<html lang="en">' in html_of(message)
 
 
-def test_a_frozen_account_is_told_in_its_language(alice):
+def test_a_frozen_account_is_told_in_its_language(alice, charlie):
     User.objects.filter(pk=alice.pk).update(language="ja")
+    WalletFreeze.objects.create(user=alice, reason="Unusual activity.", frozen_by=charlie)
 
-    emails.account_frozen_send(email=alice.email, reason="Unusual activity.")
+    emails.account_frozen_send(user_id=alice.pk)
 
     [message] = mail.outbox
     assert '<html lang="ja">' in html_of(message)

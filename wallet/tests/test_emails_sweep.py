@@ -1,4 +1,5 @@
-"""The mail sweep: a receipt or a reversal notice whose task was lost goes out later, once; nothing else is sent.
+"""The mail sweep: a receipt, a reversal notice or an account-freeze notice whose task was lost goes out later,
+once; nothing else is sent.
 
 A task is lost when a worker dies between taking it from Redis and recording it (kombu's Redis transport),
 or it gives up after its retries when the mail server is down: the viewer's email would never come.
@@ -10,11 +11,12 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 from djmoney.money import Money
+from kombu.exceptions import OperationalError as KombuOperationalError
 
-from wallet.models import TopUp, TopUpStatus
-from wallet.services import UnsentEmails, topup_emails_unsent
-from wallet.staff import topup_reverse_coins
-from wallet.tasks import topup_emails_sweep
+from wallet.models import TopUp, TopUpStatus, WalletFreeze
+from wallet.services import UnsentEmails, wallet_emails_unsent
+from wallet.staff import account_freeze, account_unfreeze, topup_reverse_coins, wallet_freeze
+from wallet.tasks import account_frozen_email, wallet_emails_sweep
 from wallet.tests.support import paid_topup, topup_row
 
 pytestmark = pytest.mark.django_db
@@ -38,18 +40,18 @@ def test_a_receipt_whose_task_was_lost_is_sent_once_after_the_configured_time(al
     topup = paid_topup(alice, 700)  # credited as the webhook credits it; its receipt task never ran
     finished_ago(topup, "completed_at", minutes=9)
 
-    assert topup_emails_sweep.delay().get() == 0  # not yet: the task may still be on its way
+    assert wallet_emails_sweep.delay().get() == 0  # not yet: the task may still be on its way
     assert mailoutbox == []
 
     finished_ago(topup, "completed_at", minutes=11)
-    assert topup_emails_sweep.delay().get() == 1
+    assert wallet_emails_sweep.delay().get() == 1
 
     [receipt] = mailoutbox
     assert receipt.to == ["alice@example.com"]
     assert receipt.subject == "Your Coinsite receipt: 700 coins"
     assert f"Receipt number: {topup.public_id}" in receipt.body
     assert TopUp.objects.get(pk=topup.pk).receipt_sent_at is not None
-    assert topup_emails_sweep.delay().get() == 0
+    assert wallet_emails_sweep.delay().get() == 0
     assert len(mailoutbox) == 1
 
 
@@ -60,17 +62,51 @@ def test_a_reversal_notice_whose_task_was_lost_is_sent_once(alice, charlie, mail
         topup_reverse_coins(topup_id=topup.pk, staff=charlie, kind="refund", reason="Customer asked within 14 days")
     finished_ago(topup, "reversed_at", minutes=11)
 
-    assert topup_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[topup.pk])
-    assert topup_emails_sweep.delay().get() == 1
+    assert wallet_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[topup.pk], freeze_notices=[])
+    assert wallet_emails_sweep.delay().get() == 1
 
     [notice] = mailoutbox
     assert notice.to == ["alice@example.com"]
     assert notice.subject == "Your Coinsite recharge was refunded"
-    assert topup_emails_sweep.delay().get() == 0
+    assert wallet_emails_sweep.delay().get() == 0
     assert len(mailoutbox) == 1
 
 
-def test_the_sweep_leaves_sent_unpaid_and_stale_emails_alone(alice, mailoutbox):
+def test_an_account_freeze_whose_notice_the_broker_refused_is_sent_by_the_sweep(
+    alice, charlie, mailoutbox, django_capture_on_commit_callbacks
+):
+    def broker_down(user_id):
+        raise KombuOperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    with pytest.MonkeyPatch.context() as patch, django_capture_on_commit_callbacks(execute=True):
+        patch.setattr("wallet.tasks.account_frozen_email.delay", broker_down)
+        account_freeze(user=alice, staff=charlie, reason="Chargeback fraud under review.")
+    assert mailoutbox == []
+    WalletFreeze.objects.filter(pk=alice.pk).update(frozen_at=timezone.now() - datetime.timedelta(minutes=11))
+
+    assert wallet_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[], freeze_notices=[alice.pk])
+    assert wallet_emails_sweep.delay().get() == 1
+
+    [notice] = mailoutbox
+    assert (notice.subject, notice.to) == ("Your Coinsite account is frozen", ["alice@example.com"])
+    assert "Chargeback fraud under review." in notice.body
+    assert account_frozen_email(alice.pk) is False  # a re-delivered task sends nothing more
+    assert wallet_emails_sweep.delay().get() == 0
+    assert len(mailoutbox) == 1
+
+
+def test_a_freeze_lifted_before_its_notice_went_is_not_announced(alice, charlie, mailoutbox):
+    with pytest.MonkeyPatch.context() as patch:  # the notice's task never ran
+        patch.setattr("wallet.tasks.account_frozen_email.delay", lambda user_id: None)
+        account_freeze(user=alice, staff=charlie, reason="Checking a payment.")
+    account_unfreeze(user=alice, staff=charlie, reason="Payment checked.")
+
+    assert account_frozen_email(alice.pk) is False
+    assert wallet_emails_unsent().freeze_notices == []
+    assert mailoutbox == []
+
+
+def test_the_sweep_leaves_sent_unpaid_and_stale_emails_alone(alice, bob, charlie, mailoutbox):
     sent = paid_topup(alice, 700)
     TopUp.objects.filter(pk=sent.pk).update(receipt_sent_at=timezone.now() - datetime.timedelta(hours=1))
     finished_ago(sent, "completed_at", hours=1)
@@ -78,10 +114,12 @@ def test_the_sweep_leaves_sent_unpaid_and_stale_emails_alone(alice, mailoutbox):
     finished_ago(stale, "completed_at", days=4)  # past EMAILS_RESEND_WITHIN_DAYS: news too old to send
     declined = {"status": TopUpStatus.FAILED, "completed_at": timezone.now() - datetime.timedelta(hours=1)}
     topup_row(alice, 70, amount=Money("0.99", "USD"), **declined)  # no coins, so no receipt
+    wallet_freeze(user=bob, staff=charlie, reason="Wallet checks.")  # a wallet-only freeze emails nobody
+    WalletFreeze.objects.filter(pk=bob.pk).update(frozen_at=timezone.now() - datetime.timedelta(hours=1))
     before = emails_state()
 
-    assert topup_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[])
-    assert topup_emails_sweep.delay().get() == 0
+    assert wallet_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[], freeze_notices=[])
+    assert wallet_emails_sweep.delay().get() == 0
 
     assert mailoutbox == []
     assert emails_state() == before
