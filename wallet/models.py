@@ -621,8 +621,9 @@ class WalletFreeze(models.Model):
     frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     frozen_at = models.DateTimeField(default=timezone.now)
     # An account freeze emails the user why ("your account is frozen"); True until a task claims that email.
-    # A wallet-only freeze sends none: the pages show its reason.
-    notice_pending = models.BooleanField(default=False)
+    # A wallet-only freeze sends none: the pages show its reason. The database default lets the previous
+    # release, which does not know the column, keep freezing during an upgrade (docs/operations.md).
+    notice_pending = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes = [

@@ -15,7 +15,7 @@ from coinsite.lib.email import email_send_claimed
 from wallet import emails, services, staff
 from wallet.audit import AuditReport, ledger_audit_run
 from wallet.ledger import ledger_rollup_pending
-from wallet.models import LedgerAuditRun, TopUp
+from wallet.models import LedgerAuditRun, TopUp, WalletFreeze
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +123,15 @@ def wallet_emails_sweep() -> int:
 
 
 @shared_task(**RETRY_OPTIONS)
-def account_frozen_email(user_id: int) -> bool:
+def account_frozen_email(user_id: int | str, reason: str | None = None) -> bool:
     """Tell a user once that staff froze their account, and why; nothing if the freeze was lifted meanwhile."""
+    if reason is not None:
+        # Queued as (email, reason) by the previous release, which claimed nothing: send as it did, with the
+        # freeze's reason as it stands. Remove a release after this one.
+        user_id = WalletFreeze.objects.filter(user__email=user_id).values_list("pk", flat=True).first() or 0
+        if user_id:
+            emails.account_frozen_send(user_id=user_id)
+        return bool(user_id)
     return email_send_claimed(
         claim=lambda: staff.account_frozen_notice_claim(user_id=user_id),
         send=lambda: emails.account_frozen_send(user_id=user_id),

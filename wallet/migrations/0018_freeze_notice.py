@@ -1,5 +1,6 @@
 """An account freeze keeps whether its notice to the user is still due, so a lost task's notice is sent by the sweep
-(existing freezes: nothing due)."""
+(existing freezes: nothing due). The column keeps a database default: the previous release inserts freezes
+without it while the upgrade runs."""
 
 from django.conf import settings
 from django.db import migrations, models
@@ -16,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='walletfreeze',
             name='notice_pending',
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddIndex(
             model_name='walletfreeze',
