@@ -126,14 +126,20 @@ def wallet_emails_sweep() -> int:
 def account_frozen_email(user_id: int | str, reason: str | None = None) -> bool:
     """Tell a user once that staff froze their account, and why; nothing if the freeze was lifted meanwhile."""
     if reason is not None:
-        # Queued as (email, reason) by the previous release, which claimed nothing: send as it did, with the
-        # freeze's reason as it stands. Remove a release after this one.
-        user_id = WalletFreeze.objects.filter(user__email=user_id).values_list("pk", flat=True).first() or 0
-        if user_id:
-            emails.account_frozen_send(user_id=user_id)
-        return bool(user_id)
+        return _account_frozen_email_as_queued_before(email=str(user_id))
+    freeze_id = int(user_id)
     return email_send_claimed(
-        claim=lambda: staff.account_frozen_notice_claim(user_id=user_id),
-        send=lambda: emails.account_frozen_send(user_id=user_id),
-        release=lambda: staff.account_frozen_notice_release(user_id=user_id),
+        claim=lambda: staff.account_frozen_notice_claim(user_id=freeze_id),
+        send=lambda: emails.account_frozen_send(user_id=freeze_id),
+        release=lambda: staff.account_frozen_notice_release(user_id=freeze_id),
     )
+
+
+def _account_frozen_email_as_queued_before(*, email: str) -> bool:
+    # Queued as (email, reason) by the previous release, which claimed nothing: send as it did, with the
+    # freeze's reason as it stands. Remove a release after this one.
+    freeze_id = WalletFreeze.objects.filter(user__email=email).values_list("pk", flat=True).first()
+    if freeze_id is None:
+        return False
+    emails.account_frozen_send(user_id=freeze_id)
+    return True
