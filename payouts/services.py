@@ -23,7 +23,7 @@ from djmoney.money import Money
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from coinsite.lib.currencies import CURRENCIES
-from coinsite.lib.email import resend_window
+from coinsite.lib.email import resend_due
 from coinsite.lib.l10n import format_count, format_datetime_local
 from coinsite.lib.locks import LockClass, advisory_lock
 from payouts import exchange, providers
@@ -619,8 +619,9 @@ def stuck_after() -> datetime.timedelta:
 
 
 def payouts_sweep(*, now: datetime.datetime | None = None) -> int:
-    """Re-queue payouts whose task was lost (queued or processing, untouched for a while) and ask the
-    provider about submitted ones; returns how many were picked up."""
+    """Re-queue payouts whose task was lost (queued or processing, untouched for a while), ask the provider
+    about submitted ones, and queue again the failure and payout-method notices never sent; returns how many
+    were picked up."""
     cutoff = (now or timezone.now()) - stuck_after()
     stuck = list(
         Payout.objects.filter(
@@ -647,20 +648,16 @@ def payouts_sweep(*, now: datetime.datetime | None = None) -> int:
 
 def payout_failure_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
     """Failed or rejected payouts whose notice to the creator should have gone by now and has not
-    (`resend_window`): the task was lost, or every retry failed. Oldest first."""
-    oldest, newest = resend_window(now)
+    (`resend_due`): the task was lost, or every retry failed. Oldest first."""
     unsent = Payout.objects.filter(
-        status__in=[PayoutStatus.FAILED, PayoutStatus.REJECTED],
-        failure_email_sent_at__isnull=True,
-        finished_at__range=(oldest, newest),
+        status__in=[PayoutStatus.FAILED, PayoutStatus.REJECTED], failure_email_sent_at__isnull=True
     )
-    return list(unsent.order_by("finished_at").values_list("pk", flat=True)[:limit])
+    return resend_due(unsent, finished="finished_at", now=now, limit=limit)
 
 
 def payout_method_notices_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
-    """Payout methods whose security notice should have gone by now and has not (`resend_window`): the task
+    """Payout methods whose security notice should have gone by now and has not (`resend_due`): the task
     was lost, or the broker refused it at commit, or every retry failed. A hijacked account must not change
     where the money goes unannounced. Oldest first."""
-    oldest, newest = resend_window(now)
-    unsent = PayoutMethod.objects.filter(notice_sent_at__isnull=True, created_at__range=(oldest, newest))
-    return list(unsent.order_by("created_at").values_list("pk", flat=True)[:limit])
+    unsent = PayoutMethod.objects.filter(notice_sent_at__isnull=True)
+    return resend_due(unsent, finished="created_at", now=now, limit=limit)

@@ -22,7 +22,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
-from coinsite.lib.email import resend_window
+from coinsite.lib.email import resend_due
 from coinsite.lib.l10n import format_count
 from wallet import ledger, selectors
 from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus, WalletFreeze
@@ -217,22 +217,15 @@ class UnsentEmails(NamedTuple):
 
 def wallet_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> UnsentEmails:
     """Receipts, reversal notices and account-freeze notices that should have gone by now and have not
-    (`resend_window`): the task was lost, or the broker refused it, or every retry failed. Oldest first, at most
+    (`resend_due`): the task was lost, or the broker refused it, or every retry failed. Oldest first, at most
     `limit` of each; the partial indexes keep it a short read whatever the number of rows."""
-    oldest, newest = resend_window(now)
-    receipts = TopUp.objects.filter(
-        status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True, completed_at__range=(oldest, newest)
-    ).order_by("completed_at")
-    notices = (
-        TopUp.objects.exclude(reversal="")
-        .filter(reversal_email_sent_at__isnull=True, reversed_at__range=(oldest, newest))
-        .order_by("reversed_at")
-    )
-    freezes = WalletFreeze.objects.filter(notice_pending=True, frozen_at__range=(oldest, newest)).order_by("frozen_at")
+    receipts = TopUp.objects.filter(status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True)
+    notices = TopUp.objects.exclude(reversal="").filter(reversal_email_sent_at__isnull=True)
+    freezes = WalletFreeze.objects.filter(notice_pending=True)
     return UnsentEmails(
-        receipts=list(receipts.values_list("pk", flat=True)[:limit]),
-        reversal_notices=list(notices.values_list("pk", flat=True)[:limit]),
-        freeze_notices=list(freezes.values_list("pk", flat=True)[:limit]),
+        receipts=resend_due(receipts, finished="completed_at", now=now, limit=limit),
+        reversal_notices=resend_due(notices, finished="reversed_at", now=now, limit=limit),
+        freeze_notices=resend_due(freezes, finished="frozen_at", now=now, limit=limit),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import QuerySet
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
@@ -93,11 +94,14 @@ def email_send_claimed(*, claim: Callable[[], bool], send: Callable[[], None], r
     return True
 
 
-def resend_window(now: datetime.datetime | None = None) -> tuple[datetime.datetime, datetime.datetime]:
-    """The finish times (oldest, newest) of work whose still-unsent email the mail sweeps queue again: newer
-    work may still have its task in flight; older, the news is stale (EMAILS_RESEND_* settings)."""
+def resend_due(unsent: QuerySet, *, finished: str, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
+    """The ids of `unsent` rows (their email not claimed yet) whose work finished (the `finished` field) inside
+    the window the mail sweeps queue again, oldest first: newer work may still have its task in flight; older,
+    the news is stale (EMAILS_RESEND_* settings)."""
     now = now or timezone.now()
-    return (
+    window = (
         now - datetime.timedelta(days=settings.EMAILS_RESEND_WITHIN_DAYS),
         now - datetime.timedelta(seconds=settings.EMAILS_RESEND_AFTER_SECONDS),
     )
+    due = unsent.filter(**{f"{finished}__range": window}).order_by(finished)
+    return list(due.values_list("pk", flat=True)[:limit])
