@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from api import tasks, webhooks
 from api.models import DeliveryStatus, Scope, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from api.tests.webhook_support import RECEIVER_PORT, Recorder, example_client
+from api.tests.webhook_support import Recorder, example_client, local_receiver
 from coinsite.accounts.tests.factories import make_user, sudo_fresh
 from gifting.chat import chat_delete, chat_post
 from gifting.models import ChatMessage, Gift
@@ -30,7 +30,7 @@ ALL_EVENTS = list(WebhookEvent.values)
 @pytest.fixture
 def endpoint(bob, settings):
     settings.API_WEBHOOKS_ALLOW_LOCAL = True
-    return webhooks.endpoint_create(creator=bob, url=f"http://127.0.0.1:{RECEIVER_PORT}/hook", event_types=ALL_EVENTS)
+    return webhooks.endpoint_create(creator=bob, url="http://127.0.0.1:9/hook", event_types=ALL_EVENTS)
 
 
 @pytest.fixture
@@ -58,9 +58,8 @@ def payloads(recorder):
 
 def test_a_gift_reaches_a_local_receiver_signed_and_verified(alice, bob, stream, endpoint, make_token, api):
     # Given Bob's endpoint and a receiver built the way docs/api.md says
-    client = example_client()
     received = []
-    receiver = client.WebhookReceiver([endpoint.secret], received.append, port=RECEIVER_PORT).start()
+    receiver = local_receiver(endpoint, received.append)
     try:
         # When Alice sends a gift through the API and the dispatcher runs
         fund(alice, 100)
@@ -295,7 +294,7 @@ def test_replay_sends_a_delivered_event_again(bob, alice, stream, endpoint, reco
 def test_a_chat_message_reaches_a_local_receiver_signed_and_verified(alice, bob, stream, endpoint):
     # Given Bob's endpoint and a receiver built the way docs/api.md says
     received = []
-    receiver = example_client().WebhookReceiver([endpoint.secret], received.append, port=RECEIVER_PORT).start()
+    receiver = local_receiver(endpoint, received.append)
     try:
         # When Alice chats on Bob's stream and the dispatcher runs
         message = chat_post(author=alice, stream_id=stream.pk, text="Love this <b>sketch</b> 🎨")
@@ -487,11 +486,9 @@ def test_a_real_worker_delivers_through_the_broker(real_celery_worker, settings,
     settings.API_WEBHOOKS_ALLOW_LOCAL = True
     creator = make_user(email="star@example.com", is_creator=True, country="GB")
     viewer = make_user(email="fan@example.com")
-    endpoint = webhooks.endpoint_create(
-        creator=creator, url=f"http://127.0.0.1:{RECEIVER_PORT}/", event_types=["gift.sent"]
-    )
+    endpoint = webhooks.endpoint_create(creator=creator, url="http://127.0.0.1:9/", event_types=["gift.sent"])
     received = []
-    receiver = example_client().WebhookReceiver([endpoint.secret], received.append, port=RECEIVER_PORT).start()
+    receiver = local_receiver(endpoint, received.append)
     try:
         stream = stream_start(creator=creator, title="Worker")
         fund(viewer, 10)

@@ -5,8 +5,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from api.models import WebhookEndpoint
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "coinsite_client.py"
-RECEIVER_PORT = 8161  # this branch's port range (8160-8169)
 
 
 def example_client():
@@ -31,3 +32,11 @@ class Recorder:
         if isinstance(status, Exception):
             raise status
         return status
+
+
+def local_receiver(endpoint, on_event):
+    """The example client's receiver on a port the system picks, started, with `endpoint` pointed at it: two test
+    runs on one machine (a CI run beside a local one) never fight over a fixed port."""
+    receiver = example_client().WebhookReceiver([endpoint.secret], on_event, port=0)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=f"{receiver.url}hook")
+    return receiver.start()
