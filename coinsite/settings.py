@@ -371,8 +371,9 @@ TOPUPS_SWEEP_SECONDS = env_int("TOPUPS_SWEEP_SECONDS", 300)
 # The mail sweeps queue again an email that should have gone (a receipt, a reversal notice, a failed payout's
 # notice, a payout method's security notice, an account-freeze notice) once its work finished this long ago and
 # it is still unsent: its task was lost, or every retry failed. Longer than a task may run, so one still running
-# is not queued twice (its claim would stop the second anyway). Past EMAILS_RESEND_WITHIN_DAYS a notice is
-# stale, and the sweeps leave it alone.
+# is not queued twice (its claim would stop the second anyway). Still unsent, it is queued again at twice that
+# age, four times, and so on (coinsite.lib.email.resend_due); past EMAILS_RESEND_WITHIN_DAYS a notice is stale,
+# and the sweeps leave it alone.
 EMAILS_RESEND_AFTER_SECONDS = env_int("EMAILS_RESEND_AFTER_SECONDS", 600)
 EMAILS_RESEND_WITHIN_DAYS = env_int("EMAILS_RESEND_WITHIN_DAYS", 3)
 

@@ -652,7 +652,7 @@ def payout_failure_emails_unsent(*, now: datetime.datetime | None = None, limit:
     unsent = Payout.objects.filter(
         status__in=[PayoutStatus.FAILED, PayoutStatus.REJECTED], failure_email_sent_at__isnull=True
     )
-    return resend_due(unsent, finished="finished_at", now=now, limit=limit)
+    return resend_due(unsent, finished="finished_at", every=settings.PAYOUTS_SWEEP_SECONDS, now=now, limit=limit)
 
 
 def payout_method_notices_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
@@ -660,4 +660,4 @@ def payout_method_notices_unsent(*, now: datetime.datetime | None = None, limit:
     was lost, or the broker refused it at commit, or every retry failed. A hijacked account must not change
     where the money goes unannounced. Oldest first."""
     unsent = PayoutMethod.objects.filter(notice_sent_at__isnull=True)
-    return resend_due(unsent, finished="created_at", now=now, limit=limit)
+    return resend_due(unsent, finished="created_at", every=settings.PAYOUTS_SWEEP_SECONDS, now=now, limit=limit)

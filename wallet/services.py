@@ -222,10 +222,11 @@ def wallet_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 5
     receipts = TopUp.objects.filter(status=TopUpStatus.SUCCEEDED, receipt_sent_at__isnull=True)
     notices = TopUp.objects.exclude(reversal="").filter(reversal_email_sent_at__isnull=True)
     freezes = WalletFreeze.objects.filter(notice_pending=True)
+    every = settings.TOPUPS_SWEEP_SECONDS  # the sweep's schedule (CELERY_BEAT_SCHEDULE)
     return UnsentEmails(
-        receipts=resend_due(receipts, finished="completed_at", now=now, limit=limit),
-        reversal_notices=resend_due(notices, finished="reversed_at", now=now, limit=limit),
-        freeze_notices=resend_due(freezes, finished="frozen_at", now=now, limit=limit),
+        receipts=resend_due(receipts, finished="completed_at", every=every, now=now, limit=limit),
+        reversal_notices=resend_due(notices, finished="reversed_at", every=every, now=now, limit=limit),
+        freeze_notices=resend_due(freezes, finished="frozen_at", every=every, now=now, limit=limit),
     )
 
 

@@ -10,13 +10,15 @@ An email to a person is written in their language and shows times in their time 
 """
 
 import datetime
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import reduce
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
@@ -94,14 +96,37 @@ def email_send_claimed(*, claim: Callable[[], bool], send: Callable[[], None], r
     return True
 
 
-def resend_due(unsent: QuerySet, *, finished: str, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
-    """The ids of `unsent` rows (their email not claimed yet) whose work finished (the `finished` field) inside
-    the window the mail sweeps queue again, oldest first: newer work may still have its task in flight; older,
-    the news is stale (EMAILS_RESEND_* settings)."""
+def resend_due(
+    unsent: QuerySet, *, finished: str, every: float, now: datetime.datetime | None = None, limit: int = 500
+) -> list[int]:
+    """The ids of `unsent` rows (their email not claimed yet) that the mail sweep calling this, every `every`
+    seconds, should queue again, oldest first (the `finished` field: when their work finished).
+
+    A row is due in the sweep after its age passes EMAILS_RESEND_AFTER_SECONDS, then again after twice that,
+    four times, and so on while it is younger than EMAILS_RESEND_WITHIN_DAYS (`resend_ages`). Newer work may
+    still have its task in flight; older, the news is stale. An email whose every send fails (a mail server
+    down for a day, an address that refuses mail) is tried about nine times in three days, not every sweep.
+    A sweep that comes late may miss one of those ages; the next age catches the row.
+    """
     now = now or timezone.now()
-    window = (
-        now - datetime.timedelta(days=settings.EMAILS_RESEND_WITHIN_DAYS),
-        now - datetime.timedelta(seconds=settings.EMAILS_RESEND_AFTER_SECONDS),
-    )
-    due = unsent.filter(**{f"{finished}__range": window}).order_by(finished)
+    oldest = now - datetime.timedelta(days=settings.EMAILS_RESEND_WITHIN_DAYS)
+    sweep = datetime.timedelta(seconds=every)
+    windows = [
+        Q(**{f"{finished}__gt": max(now - age - sweep, oldest), f"{finished}__lte": now - age}) for age in resend_ages()
+    ]
+    if not windows:
+        return []
+    due = unsent.filter(reduce(operator.or_, windows)).order_by(finished)
     return list(due.values_list("pk", flat=True)[:limit])
+
+
+def resend_ages() -> list[datetime.timedelta]:
+    """The ages at which the mail sweeps queue an unsent email again: EMAILS_RESEND_AFTER_SECONDS, doubling,
+    while younger than EMAILS_RESEND_WITHIN_DAYS."""
+    within = datetime.timedelta(days=settings.EMAILS_RESEND_WITHIN_DAYS)
+    age = datetime.timedelta(seconds=settings.EMAILS_RESEND_AFTER_SECONDS)
+    ages = []
+    while age < within:
+        ages.append(age)
+        age *= 2
+    return ages

@@ -205,7 +205,7 @@ def test_the_sweep_leaves_failure_notices_that_were_sent_or_are_stale(bob, setti
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("payouts.tasks.payout_email_failed.delay", lambda payout_id: None)
         stale = request(bob, method, 10_000, key="stale")
-    Payout.objects.filter(pk=sent.pk).update(finished_at=timezone.now() - datetime.timedelta(days=2))
+    Payout.objects.filter(pk=sent.pk).update(finished_at=timezone.now() - datetime.timedelta(seconds=700))  # due
     Payout.objects.filter(pk=stale.pk).update(finished_at=timezone.now() - datetime.timedelta(days=4))
     mail.outbox.clear()
     before = list(Payout.objects.order_by("pk").values_list("pk", "status", "failure_email_sent_at"))

@@ -126,14 +126,15 @@ def test_during_an_upgrade_the_previous_release_still_freezes_and_its_queued_not
 
 def test_the_sweep_leaves_sent_unpaid_and_stale_emails_alone(alice, bob, charlie, mailoutbox):
     sent = paid_topup(alice, 700)
-    TopUp.objects.filter(pk=sent.pk).update(receipt_sent_at=timezone.now() - datetime.timedelta(hours=1))
-    finished_ago(sent, "completed_at", hours=1)
+    # Each finished 11 minutes ago, when an unsent email of theirs would be due
+    TopUp.objects.filter(pk=sent.pk).update(receipt_sent_at=timezone.now() - datetime.timedelta(minutes=10))
+    finished_ago(sent, "completed_at", minutes=11)
     stale = paid_topup(alice, 350)
     finished_ago(stale, "completed_at", days=4)  # past EMAILS_RESEND_WITHIN_DAYS: news too old to send
-    declined = {"status": TopUpStatus.FAILED, "completed_at": timezone.now() - datetime.timedelta(hours=1)}
+    declined = {"status": TopUpStatus.FAILED, "completed_at": timezone.now() - datetime.timedelta(minutes=11)}
     topup_row(alice, 70, amount=Money("0.99", "USD"), **declined)  # no coins, so no receipt
     wallet_freeze(user=bob, staff=charlie, reason="Wallet checks.")  # a wallet-only freeze emails nobody
-    WalletFreeze.objects.filter(pk=bob.pk).update(frozen_at=timezone.now() - datetime.timedelta(hours=1))
+    WalletFreeze.objects.filter(pk=bob.pk).update(frozen_at=timezone.now() - datetime.timedelta(minutes=11))
     before = emails_state()
 
     assert wallet_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[], freeze_notices=[])
@@ -141,3 +142,31 @@ def test_the_sweep_leaves_sent_unpaid_and_stale_emails_alone(alice, bob, charlie
 
     assert mailoutbox == []
     assert emails_state() == before
+
+
+def test_a_receipt_that_stays_unsent_is_queued_again_at_doubling_ages_not_every_sweep(alice, settings):
+    """A mail server down for a day, or an address that refuses mail: the sweep (every 5 minutes) queues the
+    receipt 10, 20, 40 minutes … after the top-up, nine times in three days, not at each of its 864 sweeps."""
+    settings.TOPUPS_SWEEP_SECONDS = 300
+    topup = paid_topup(alice, 700)
+    TopUp.objects.filter(pk=topup.pk).update(receipt_sent_at=None)  # every send failed and gave its claim back
+    completed_at = TopUp.objects.get(pk=topup.pk).completed_at
+    offset = 7  # the sweeps' clock is not the top-up's
+
+    queued_at_ages = [
+        age
+        for age in range(offset, 3 * 24 * 60 * 60 + 1, settings.TOPUPS_SWEEP_SECONDS)
+        if wallet_emails_unsent(now=completed_at + datetime.timedelta(seconds=age)).receipts == [topup.pk]
+    ]
+
+    assert queued_at_ages == [600 * 2**doubling + offset for doubling in range(9)]  # the last at 42 h 40 min
+
+
+def test_no_resend_window_means_the_sweep_queues_nothing(alice, settings, mailoutbox):
+    settings.EMAILS_RESEND_WITHIN_DAYS = 0  # an operator who wants no second tries
+    topup = paid_topup(alice, 700)
+    finished_ago(topup, "completed_at", minutes=11)
+
+    assert wallet_emails_unsent() == UnsentEmails(receipts=[], reversal_notices=[], freeze_notices=[])
+    assert wallet_emails_sweep.delay().get() == 0
+    assert mailoutbox == []
