@@ -8,6 +8,7 @@ gift transaction) means the prefix we fold has no gaps left to fill.
 """
 
 import datetime
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from payouts.models import (
     SupporterRollup,
 )
 from wallet.ledger import user_balance
-from wallet.models import Asset, LedgerEntry
+from wallet.models import Asset
 
 SETTLE_SECONDS = 60
 BATCH_SIZE = 20_000
@@ -180,17 +181,56 @@ def first_held_day(today: datetime.date | None = None) -> datetime.date:
 
 
 def clawbacks_since(creator: User, start: datetime.datetime, end: datetime.datetime | None = None) -> list[Clawback]:
-    """The creator's clawbacks posted from `start` (up to `end`), oldest first, in one query."""
-    entries = LedgerEntry.objects.filter(
-        account__user=creator,
-        account__asset=Asset.DIAMOND,
-        transaction__kind=CLAWBACK_KIND,
-        created_at__gte=start,
-    )
-    if end is not None:
-        entries = entries.filter(created_at__lt=end)
-    rows = entries.order_by("created_at", "id").values_list("created_at", "amount", "transaction__metadata")
-    return [_clawback(at, -amount, metadata if isinstance(metadata, dict) else {}) for at, amount, metadata in rows]
+    """The creator's clawbacks posted from `start` (up to `end`), oldest first, in one query.
+
+    Read from the clawback transactions (the partial index `payouts_clawback_transactions`, migration 0006) to
+    their entries, never the other way: a creator with a million gifts has a million diamond entries, and the
+    planner, guessing an account's entries from `n_distinct` (wallet migration 0016), would sometimes walk all
+    of them (measured: 3.3 s for a busy creator's dashboard, against 0.07 ms this way). `OFFSET 0` keeps the
+    entries' read inside the loop over clawbacks, so the order cannot flip with the statistics.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAWBACKS_SQL,
+            {
+                "kind": CLAWBACK_KIND,
+                "user": creator.pk,
+                "asset": Asset.DIAMOND.value,
+                "start": start,
+                "end": end,
+                # A clawback's entries carry its transaction's time (ledger_post); the day's margin is only a guard.
+                "posted_from": start - datetime.timedelta(days=1),
+                "posted_until": None if end is None else end + datetime.timedelta(days=1),
+            },
+        )
+        rows = cursor.fetchall()
+    return [_clawback(at, -amount, _metadata(metadata)) for at, amount, metadata in rows]
+
+
+_CLAWBACKS_SQL = """
+SELECT entry.created_at, entry.amount, clawback.metadata
+  FROM wallet_ledgertransaction clawback
+ CROSS JOIN LATERAL (
+       SELECT e.id, e.created_at, e.amount
+         FROM wallet_ledgerentry e
+        WHERE e.transaction_id = clawback.id
+          AND e.account_id = (SELECT id FROM wallet_ledgeraccount WHERE user_id = %(user)s AND asset = %(asset)s)
+          AND e.created_at >= %(start)s
+          AND (%(end)s::timestamptz IS NULL OR e.created_at < %(end)s::timestamptz)
+       OFFSET 0
+       ) entry
+ WHERE clawback.kind = %(kind)s
+   AND clawback.created_at >= %(posted_from)s
+   AND (%(posted_until)s::timestamptz IS NULL OR clawback.created_at < %(posted_until)s::timestamptz)
+ ORDER BY entry.created_at, entry.id
+"""
+
+
+def _metadata(value: object) -> dict:
+    """A transaction's metadata as read by a plain cursor (Django leaves jsonb as text there)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
 
 
 def _clawback(at: datetime.datetime, diamonds: int, metadata: dict) -> Clawback:
