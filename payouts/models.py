@@ -241,10 +241,40 @@ class SupporterRollup(models.Model):
         return f"{self.coins:,} coins from user {self.sender_id} to creator {self.creator_id}"
 
 
+class SupporterMonthRollup(models.Model):
+    """What each supporter gave a creator in one month (UTC; anonymous gifts on their own row), for statements."""
+
+    # No index of its own: the unique key leads with it.
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(help_text=gettext_lazy("First day of the month."))
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    is_anonymous = models.BooleanField()
+    gifts = models.BigIntegerField(default=0)
+    coins = models.BigIntegerField(default=0)
+    diamonds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["creator", "month", "sender", "is_anonymous"], name="payouts_supportermonth_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coins:,} coins from user {self.sender_id} to creator {self.creator_id} in {self.month:%Y-%m}"
+
+
 class EarningsRollupState(models.Model):
     """One row: gift events with an id up to `last_event_id` are in the roll-ups, later ones are not."""
 
     last_event_id = models.BigIntegerField(default=0)
+    # Its own mark: a previous release's roll-up, still running while the upgrade that brought the monthly
+    # supporters runs, moves `last_event_id` without adding to them.
+    supporter_months_through = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text=gettext_lazy("Gift events up to this id are in the monthly supporter roll-up."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -135,6 +135,22 @@ CHECKS = [
         "account {0} has the roll-up mark {1}",
     ),
     (
+        "day_totals_match_entries",
+        "every user account's day totals equal its entries up to their mark, day by day and kind by kind",
+        "day totals",
+        "SELECT COUNT(*) FROM wallet_ledgerdaytotal",
+        "SELECT COALESCE(d.account_id, e.account_id), COALESCE(d.day, e.day), COALESCE(d.kind, e.kind), "
+        "COALESCE(d.amount, 0), COALESCE(e.amount, 0) FROM wallet_ledgerdaytotal d FULL JOIN ("
+        "  SELECT e.account_id, (e.created_at AT TIME ZONE 'UTC')::date AS day, t.kind, SUM(e.amount) AS amount "
+        "    FROM wallet_ledgerentry e JOIN wallet_ledgeraccount a ON a.id = e.account_id AND a.kind = 'user' "
+        "    JOIN wallet_ledgertransaction t ON t.id = e.transaction_id "
+        "   WHERE e.id <= (SELECT COALESCE(MAX(day_totals_through), 0) FROM wallet_ledgerrollupmark) "
+        "   GROUP BY 1, 2, 3"
+        ") e ON e.account_id = d.account_id AND e.day = d.day AND e.kind = d.kind "
+        "WHERE COALESCE(d.amount, 0) <> COALESCE(e.amount, 0) ORDER BY 1, 2, 3",
+        "account {0} on {1}, {2}: the day total is {3} but its entries up to the mark sum to {4}",
+    ),
+    (
         "user_balances_nonnegative",
         "no user balance is negative",
         "user accounts",

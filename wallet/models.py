@@ -210,6 +210,13 @@ class LedgerRollupMark(models.Model):
     """
 
     folded_through = models.BigIntegerField(default=0)
+    # Its own mark, not `folded_through`: a previous release's roll-up, still running while the upgrade that
+    # brought day totals runs, moves `folded_through` without adding to them.
+    day_totals_through = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text=gettext_lazy("User accounts' entries up to this id are in their day totals, later ones are not."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -217,6 +224,31 @@ class LedgerRollupMark(models.Model):
 
     def __str__(self) -> str:
         return f"Ledger rolled up through entry {self.folded_through}"
+
+
+class LedgerDayTotal(models.Model):
+    """A user account's entries of one UTC day and one transaction kind, summed by the roll-up.
+
+    Monthly statements read a balance at a month's start and a month's moves by kind from these plus the
+    entries after `LedgerRollupMark.day_totals_through`, not from every entry a busy creator ever had
+    (docs/design.md §4). Derived from the entries, which stay the record; `ledger_audit` checks every total.
+    """
+
+    # No foreign-key check and no index of its own (the unique key leads with it): totals are derived data.
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    day = models.DateField()
+    kind = models.CharField(max_length=64)
+    amount = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day", "kind"], name="wallet_ledgerdaytotal_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} on {self.day}, {self.kind}: {self.amount:+d}"
 
 
 class LedgerAuditRun(models.Model):

@@ -27,6 +27,7 @@ from payouts.models import (
     SandboxPayoutTransfer,
     StatementDelivery,
     StatementRun,
+    SupporterMonthRollup,
     SupporterRollup,
 )
 from payouts.selectors import payout_hold_end
@@ -251,9 +252,19 @@ class SupporterRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
 
+@admin.register(SupporterMonthRollup)
+class SupporterMonthRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["month", "creator", "sender", "is_anonymous", "gifts", "coins", "diamonds"]
+    list_filter = ["is_anonymous"]
+    search_fields = ["creator__email", "sender__email"]
+    list_select_related = ["creator", "sender"]
+    date_hierarchy = "month"
+    show_full_result_count = False
+
+
 @admin.register(EarningsRollupState)
 class EarningsRollupStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["last_event_id", "updated_at"]
+    list_display = ["last_event_id", "supporter_months_through", "updated_at"]
 
 
 @admin.register(PayoutSettings)

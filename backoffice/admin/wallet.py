@@ -28,6 +28,7 @@ from wallet.models import (
     EconomySettings,
     LedgerAccount,
     LedgerAuditRun,
+    LedgerDayTotal,
     LedgerEntry,
     LedgerRollupMark,
     LedgerTransaction,
@@ -88,7 +89,20 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LedgerRollupMarkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """How far the periodic roll-up has folded append-only balances: evidence, never edited."""
 
-    list_display = ["folded_through", "updated_at"]
+    list_display = ["folded_through", "day_totals_through", "updated_at"]
+
+
+@admin.register(LedgerDayTotal)
+class LedgerDayTotalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """User accounts' entries per UTC day and transaction kind, summed by the roll-up for statements: derived from
+    the entries, checked by the ledger audit, never edited."""
+
+    list_display = ["day", "account", "kind", "amount"]
+    list_filter = ["kind"]
+    search_fields = ["=account__id", "account__user__email"]
+    list_select_related = ["account"]
+    date_hierarchy = "day"
+    show_full_result_count = False
 
 
 @admin.register(LedgerAuditRun)

@@ -10,7 +10,6 @@ from djmoney.money import Money
 
 from backoffice.staff_groups import staff_groups_sync
 from coinsite.accounts.tests.factories import enroll_totp, make_user
-from gifting.models import GiftEvent
 from payouts.models import Payout, PayoutMethod
 from wallet.ledger import account_for_user, ledger_post, system_account
 from wallet.models import Asset, SystemAccount, TopUp
@@ -71,35 +70,6 @@ def make_topup(
         created_at=at,
         completed_at=at if credit else None,
         ledger_transaction=credit,
-    )
-
-
-def make_gift_event(*, sender, creator, stream, gift, quantity: int = 1, at: datetime.datetime | None = None):
-    """A gift as the gift service records it (ledger transaction plus event), at `at`."""
-    at = at or timezone.now()
-    coins = gift.coin_cost * quantity
-    transaction = ledger_post(
-        idempotency_key=f"test-gift:{uuid.uuid4()}",
-        kind="gift",
-        posted_at=at,
-        lines=[
-            (account_for_user(sender, Asset.COIN), Asset.COIN, -coins),
-            (system_account(SystemAccount.COINS_CONSUMED), Asset.COIN, coins),
-            (system_account(SystemAccount.DIAMONDS_ISSUED), Asset.DIAMOND, -coins),
-            (account_for_user(creator, Asset.DIAMOND), Asset.DIAMOND, coins),
-        ],
-    )
-    return GiftEvent.objects.create(
-        stream=stream,
-        sender=sender,
-        creator=creator,
-        gift=gift,
-        quantity=quantity,
-        coins=coins,
-        diamonds=coins,
-        idempotency_key=str(uuid.uuid4()),
-        ledger_transaction=transaction,
-        created_at=at,
     )
 
 

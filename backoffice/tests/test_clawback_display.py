@@ -22,6 +22,7 @@ from payouts.statements.selectors import creator_statement
 from payouts.tests.support import give_diamonds
 from wallet.ledger import system_account, user_balance
 from wallet.models import Asset, LedgerAccount, SystemAccount
+from wallet.tests.support import rows_read
 
 pytestmark = pytest.mark.django_db
 
@@ -125,21 +126,12 @@ def test_a_creators_clawbacks_are_found_without_reading_their_gifts(bob, clawed)
         # A small sample, as a big ledger's is against its size: the one clawback goes unseen, the top-ups not
         cursor.execute("ALTER TABLE wallet_ledgertransaction ALTER COLUMN kind SET STATISTICS 1")
         cursor.execute("ANALYZE wallet_ledgertransaction, wallet_ledgerentry")
-        before = _entry_rows_read(cursor)
-        clawbacks = clawbacks_since(bob, timezone.now() - datetime.timedelta(days=90))
-        read = _entry_rows_read(cursor) - before
+    before = rows_read("wallet_ledgerentry")
+    clawbacks = clawbacks_since(bob, timezone.now() - datetime.timedelta(days=90))
+    read = rows_read("wallet_ledgerentry") - before
 
     assert [(clawback.diamonds, clawback.topup) for clawback in clawbacks] == [(500, str(clawed.public_id))]
     assert read <= 2  # the clawback's own entries, of 40,000 more
-
-
-def _entry_rows_read(cursor) -> int:
-    """Ledger entries read so far in the current transaction, through any index or a sequential scan."""
-    cursor.execute(
-        "SELECT pg_stat_get_xact_tuples_returned(indrelid) + SUM(pg_stat_get_xact_tuples_returned(indexrelid)) "
-        "FROM pg_index WHERE indrelid = 'wallet_ledgerentry'::regclass GROUP BY indrelid"
-    )
-    return cursor.fetchone()[0]
 
 
 _GIFTS_AND_TOPUPS_SQL = """

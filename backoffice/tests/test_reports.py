@@ -9,8 +9,9 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from backoffice.reports import liabilities, report_days
-from backoffice.tests.support import admin_login, make_gift_event, make_payout, make_staff, make_topup
+from backoffice.tests.support import admin_login, make_payout, make_staff, make_topup
 from gifting.models import Gift, LiveStream
+from gifting.tests.support import make_gift_event
 from payouts.earnings import earnings_rollup
 from payouts.models import PayoutStatus
 from wallet.ledger import account_for_user, ledger_move, system_account, user_balance

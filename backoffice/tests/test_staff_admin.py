@@ -11,10 +11,11 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from backoffice.staff_groups import GROUP_PERMISSIONS, staff_groups_sync
-from backoffice.tests.support import admin_login, make_gift_event, make_payout, make_staff, make_topup
+from backoffice.tests.support import admin_login, make_payout, make_staff, make_topup
 from coinsite.accounts.models import StaffAction
 from coinsite.accounts.staff_audit import staff_action_record
 from gifting.models import Gift, GiftingSettings, LiveStream
+from gifting.tests.support import make_gift_event
 from payouts.models import PayoutSettings, PayoutStatus
 from wallet.ledger import account_for_user, ledger_credit
 from wallet.models import (

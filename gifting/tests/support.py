@@ -1,5 +1,6 @@
 """Helpers for the gifting tests: gifts, coins, a snapshot of everything a gift could change, threads."""
 
+import datetime
 import importlib
 import re
 import threading
@@ -10,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from django.apps import apps
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from gifting.models import Gift, GiftEvent
-from wallet.ledger import account_for_user, ledger_credit
-from wallet.models import Asset, CoinRate, Country
+from wallet.ledger import account_for_user, ledger_credit, ledger_post, system_account
+from wallet.models import Asset, CoinRate, Country, SystemAccount
 from wallet.tests.support import catalogue_ensure, ledger_state
 
 COUNTRIES = [  # code, currency, gifting enabled
@@ -116,3 +118,35 @@ STREAM_PAGE_QUERY_BUDGET = 11
 # The feed fragment (clients without event streams): the stream, its latest gifts, chat, leaderboard and
 # goal; a logged-in viewer's session and user are two more.
 FEED_FRAGMENT_QUERY_BUDGET = 5
+
+
+def make_gift_event(
+    *, sender, creator, stream, gift, quantity: int = 1, at: datetime.datetime | None = None, anonymous: bool = False
+) -> GiftEvent:
+    """A gift as the gift service records it (ledger transaction plus event), at `at`: the service dates gifts now."""
+    at = at or timezone.now()
+    coins = gift.coin_cost * quantity
+    transaction = ledger_post(
+        idempotency_key=f"test-gift:{uuid.uuid4()}",
+        kind="gift",
+        posted_at=at,
+        lines=[
+            (account_for_user(sender, Asset.COIN), Asset.COIN, -coins),
+            (system_account(SystemAccount.COINS_CONSUMED), Asset.COIN, coins),
+            (system_account(SystemAccount.DIAMONDS_ISSUED), Asset.DIAMOND, -coins),
+            (account_for_user(creator, Asset.DIAMOND), Asset.DIAMOND, coins),
+        ],
+    )
+    return GiftEvent.objects.create(
+        stream=stream,
+        sender=sender,
+        creator=creator,
+        gift=gift,
+        quantity=quantity,
+        coins=coins,
+        diamonds=coins,
+        is_anonymous=anonymous,
+        idempotency_key=str(uuid.uuid4()),
+        ledger_transaction=transaction,
+        created_at=at,
+    )

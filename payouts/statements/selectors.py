@@ -14,17 +14,17 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from coinsite.lib.dates import current_month, month_start, next_month, previous_month
-from gifting.models import GiftEvent
-from payouts.earnings import Clawback, clawbacks_since
+from gifting.models import GiftEvent, LiveStream
+from payouts.earnings import Clawback, clawbacks_since, gifts_by_day_and_stream, gifts_by_supporter
 from payouts.models import Payout, PayoutStatus
+from wallet.ledger import user_balance_on, user_moves_by_kind
 from wallet.models import Asset, LedgerEntry, TopUp, TopUpStatus
 from wallet.selectors import user_currency
 from wallet.valuation import Valuation, creator_currency
@@ -33,11 +33,10 @@ from wallet.valuation import Valuation, creator_currency
 def first_month(user: User) -> datetime.date:
     """The user's first month on Coinsite: when they joined, or their first ledger entry if earlier
     (imported or backdated history)."""
-    first_entry = (
-        LedgerEntry.objects.filter(account__user=user)
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
-        .first()
+    # Each account's first entry from its (account, created_at) index: a busy creator has millions to sort.
+    firsts = LedgerEntry.objects.filter(account=OuterRef("pk")).order_by("created_at").values("created_at")[:1]
+    first_entry = min(
+        (first for first in user.ledger_accounts.values_list(Subquery(firsts), flat=True) if first), default=None
     )
     joined = user.date_joined
     return current_month(min(joined, first_entry) if first_entry else joined)
@@ -291,9 +290,9 @@ def creator_statement(
     currency = creator_currency(user)
     valuation = (valuation or Valuation()).in_currency(currency)
     start, end = month_start(month), month_start(next_month(month))
-    events = GiftEvent.objects.filter(creator=user, created_at__gte=start, created_at__lt=end).order_by()
-    gift_days = _gift_days(events, valuation)
-    moves = _diamond_moves(user, start, end)
+    gift_days = _gift_days(user, month, valuation)
+    diamonds_start = user_balance_on(user, Asset.DIAMOND, month)
+    moves = user_moves_by_kind(user, Asset.DIAMOND, first_day=month, end_day=next_month(month))
     payouts = list(
         Payout.objects.filter(creator=user)
         .filter(Q(requested_at__gte=start, requested_at__lt=end) | Q(finished_at__gte=start, finished_at__lt=end))
@@ -314,15 +313,15 @@ def creator_statement(
         month=month,
         currency=currency,
         is_complete=end <= (now or timezone.now()),
-        diamonds_start=_balance_before(user, Asset.DIAMOND, start),
-        diamonds_end=_balance_before(user, Asset.DIAMOND, end),
+        diamonds_start=diamonds_start,
+        diamonds_end=diamonds_start + sum(moves.values()),
         gift_days=gift_days,
-        supporters=_supporters(events, valuation),
+        supporters=_supporters(user, month, valuation),
         gifts=sum(line.gifts for line in gift_days),
         coins_received=sum(line.coins for line in gift_days),
         diamonds_earned=sum(line.diamonds for line in gift_days),
-        diamonds_requested=moves.get("payout.request", 0),
-        diamonds_returned=moves.get("payout.return", 0),
+        diamonds_requested=abs(moves.get("payout.request", 0)),
+        diamonds_returned=abs(moves.get("payout.return", 0)),
         clawbacks=[
             ClawbackLine(clawback=clawback, value=valuation.diamonds(clawback.diamonds))
             for clawback in clawbacks_since(user, start, end)
@@ -364,8 +363,8 @@ def viewer_statement(
         month=month,
         currency=currency,
         is_complete=end <= (now or timezone.now()),
-        coins_start=_balance_before(user, Asset.COIN, start),
-        coins_end=_balance_before(user, Asset.COIN, end),
+        coins_start=user_balance_on(user, Asset.COIN, month),
+        coins_end=user_balance_on(user, Asset.COIN, next_month(month)),
         recharges=[RechargeLine(topup=topup) for topup in topups],
         recharged_coins=sum(topup.total_coins for topup in topups),
         recharged_money=money_totals(topup.amount for topup in topups),
@@ -397,79 +396,49 @@ def money_totals(amounts: Iterable[Money | None]) -> list[Money]:
     return [totals[code] for code in sorted(totals)]
 
 
-def _balance_before(user: User, asset: str, moment: datetime.datetime) -> int:
-    return (
-        LedgerEntry.objects.filter(account__user=user, account__asset=asset, created_at__lt=moment).aggregate(
-            total=Sum("amount")
-        )["total"]
-        or 0
-    )
-
-
-def _diamond_moves(user: User, start: datetime.datetime, end: datetime.datetime) -> dict[str, int]:
-    """Diamonds that moved in the month per transaction kind, as positive numbers."""
-    rows = (
-        LedgerEntry.objects.filter(
-            account__user=user, account__asset=Asset.DIAMOND, created_at__gte=start, created_at__lt=end
-        )
-        .values(kind=F("transaction__kind"))
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    return {row["kind"]: abs(row["total"]) for row in rows}
-
-
-def _gift_days(events: QuerySet[GiftEvent], valuation: Valuation) -> list[GiftDayLine]:
-    rows = (
-        events.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
-        .values("day", "stream_id", "stream__title")
-        .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
-        .order_by("day", "stream_id")
-    )
+def _gift_days(user: User, month: datetime.date, valuation: Valuation) -> list[GiftDayLine]:
+    totals = gifts_by_day_and_stream(user, month)
+    titles = dict(LiveStream.objects.filter(pk__in={line.key[1] for line in totals}).values_list("pk", "title"))
     return [
         GiftDayLine(
-            day=row["day"],
-            stream_title=row["stream__title"],
-            gifts=row["gifts"],
-            coins=row["coins"],
-            diamonds=row["diamonds"],
-            value=valuation.diamonds(row["diamonds"]),
+            day=line.key[0],
+            stream_title=titles[line.key[1]],
+            gifts=line.gifts,
+            coins=line.coins,
+            diamonds=line.diamonds,
+            value=valuation.diamonds(line.diamonds),
         )
-        for row in rows
+        for line in totals
     ]
 
 
-def _supporters(events: QuerySet[GiftEvent], valuation: Valuation) -> list[SupporterLine]:
+def _supporters(user: User, month: datetime.date, valuation: Valuation) -> list[SupporterLine]:
     """Named supporters by coins given; every anonymous gift goes into one line, so none can be told apart."""
-    named = (
-        events.filter(is_anonymous=False)
-        .values("sender_id", "sender__display_name")
-        .annotate(gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds"))
-        .order_by("-coins", "sender_id")
-    )
+    totals = gifts_by_supporter(user, month)
+    named = sorted((line for line in totals if not line.key[1]), key=lambda line: (-line.coins, line.key[0]))
+    names = dict(User.objects.filter(pk__in={line.key[0] for line in named}).values_list("pk", "display_name"))
     lines = [
         SupporterLine(
-            name=row["sender__display_name"],
+            name=names[line.key[0]],
             is_anonymous=False,
-            gifts=row["gifts"],
-            coins=row["coins"],
-            diamonds=row["diamonds"],
-            value=valuation.diamonds(row["diamonds"]),
+            gifts=line.gifts,
+            coins=line.coins,
+            diamonds=line.diamonds,
+            value=valuation.diamonds(line.diamonds),
         )
-        for row in named
+        for line in named
     ]
-    anonymous = events.filter(is_anonymous=True).aggregate(
-        gifts=Count("id"), coins=Sum("coins"), diamonds=Sum("diamonds")
-    )
-    if anonymous["gifts"]:
+    anonymous = [line for line in totals if line.key[1]]
+    if anonymous:
+        diamonds = sum(line.diamonds for line in anonymous)
         lines.append(
             SupporterLine(
                 name=_("Anonymous supporters"),
                 is_anonymous=True,
-                gifts=anonymous["gifts"],
-                coins=anonymous["coins"],
-                diamonds=anonymous["diamonds"],
-                value=valuation.diamonds(anonymous["diamonds"]),
+                gifts=sum(line.gifts for line in anonymous),
+                coins=sum(line.coins for line in anonymous),
+                diamonds=diamonds,
+                value=valuation.diamonds(diamonds),
             )
         )
     return lines

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 
 import stripe
 from django.apps import apps
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
@@ -53,6 +54,17 @@ def ledger_state() -> dict:
         "entries": LedgerEntry.objects.count(),
         "balances": balances,
     }
+
+
+def rows_read(table: str) -> int:
+    """Rows of `table` read so far in the current transaction, through any of its indexes or a sequential scan."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_returned(indrelid) + SUM(pg_stat_get_xact_tuples_returned(indexrelid)) "
+            "FROM pg_index WHERE indrelid = %s::regclass GROUP BY indrelid",
+            [table],
+        )
+        return cursor.fetchone()[0]
 
 
 def entries_sum(account: LedgerAccount) -> int:

@@ -9,7 +9,14 @@ from django.db import connection
 from django.utils import timezone
 
 from wallet.audit import ledger_audit_run
-from wallet.ledger import account_for_user, ledger_move, ledger_post, ledger_rollup, system_account
+from wallet.ledger import (
+    account_for_user,
+    ledger_move,
+    ledger_post,
+    ledger_rollup,
+    ledger_rollup_pending,
+    system_account,
+)
 from wallet.models import Asset, LedgerAuditRun, SystemAccount
 from wallet.tasks import ledger_audit_daily
 from wallet.tests.support import fund, gift_lines
@@ -181,6 +188,24 @@ def test_audit_names_a_negative_user_balance(ledger):
         call_command("ledger_audit")
 
     assert failing_checks() == {"user_balances_nonnegative"}
+
+
+def test_audit_names_a_day_total_that_disagrees_with_its_entries(ledger):
+    ledger_rollup_pending()
+    assert ledger_audit_run().ok
+    alice_coins = ledger["alice_coins"]
+    today = timezone.now().date()
+    tamper = "UPDATE wallet_ledgerdaytotal SET amount = amount - 1 WHERE account_id = %s AND kind = 'gift'"
+    sql(tamper, [alice_coins.pk])
+
+    with pytest.raises(
+        CommandError,
+        match=rf"account {alice_coins.pk} on {today}, gift: the day total is -71 "
+        r"but its entries up to the mark sum to -70",
+    ):
+        call_command("ledger_audit")
+
+    assert failing_checks() == {"day_totals_match_entries"}
 
 
 def test_audit_names_a_roll_up_mark_past_the_ledger(ledger):
