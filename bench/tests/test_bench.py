@@ -286,6 +286,8 @@ def test_the_dashboard_bench_writes_its_figures(catalogue, tmp_path):
     assert figures["gifts"] == 40
     assert figures["ledger_audit_ok"] is True
     assert {"selector_empty_ms", "selector_busy_ms", "http_empty_ms", "http_busy_ms", "reports_ms"} <= figures.keys()
+    statements = {f"statement_{month}_month_{who}_ms" for month in ("this", "last") for who in ("empty", "busy")}
+    assert statements <= figures.keys()
 
 
 def test_each_ratio_is_taken_within_a_round_then_the_median_over_rounds():

@@ -1,5 +1,5 @@
-"""`python manage.py bench_dashboard` (part of `make bench`): the creator dashboard with a million gifts
-next to an empty one, in the same run; prints a table and writes var/bench/dashboard.json.
+"""`python manage.py bench_dashboard` (part of `make bench`): the creator dashboard and monthly statements with a
+million gifts next to an empty one, in the same run; prints a table and writes var/bench/dashboard.json.
 
 A benchmark, not a test: it prints what it measured and never fails on a slow figure. The gifts are
 made in SQL (a bench creator, a bench sender, one ledger transaction per gift, spread over 120
@@ -21,10 +21,12 @@ from django.test import Client
 from backoffice.reports import liabilities, report_days
 from bench import dashboard
 from bench.dashboard import BENCH_PREFIX
+from coinsite.lib.dates import current_month, previous_month
 from gifting.models import GiftEvent
 from payouts.earnings import earnings_rollup_all
 from payouts.models import EarningsRollup
 from payouts.selectors import creator_dashboard
+from payouts.statements.selectors import creator_statement
 from wallet.audit import ledger_audit_run
 from wallet.ledger import ledger_rollup_pending
 from wallet.models import LedgerEntry, LedgerTransaction
@@ -67,9 +69,18 @@ class Command(BaseCommand):
         while ledger_rollup_pending():
             pass
         figures["reports_ms"] = dashboard.median_ms(lambda: (report_days(), liabilities()), repeat)
+        # The monthly statement (page, CSV and email) of this month and the last, read from the same roll-ups.
+        this_month = current_month()
+        for name, creator in (("empty", empty), ("busy", busy)):
+            for label, month in (("this", this_month), ("last", previous_month(this_month))):
+                statement = functools.partial(creator_statement, creator, month)
+                figures[f"statement_{label}_month_{name}_ms"] = dashboard.median_ms(statement, repeat)
         figures["reports_goal_ms"] = REPORTS_GOAL_MS
         figures["selector_ratio"] = round(figures["selector_busy_ms"] / figures["selector_empty_ms"], 2)
         figures["http_ratio"] = round(figures["http_busy_ms"] / figures["http_empty_ms"], 2)
+        for label in ("this", "last"):
+            busy_ms, empty_ms = (figures[f"statement_{label}_month_{name}_ms"] for name in ("busy", "empty"))
+            figures[f"statement_{label}_month_ratio"] = round(busy_ms / empty_ms, 2)
         figures["ledger_audit_ok"] = ledger_audit_run().ok
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(figures, indent=2))
@@ -78,6 +89,11 @@ class Command(BaseCommand):
         for kind in ("selector", "http"):
             empty_ms, busy_ms, ratio = (figures[f"{kind}_{key}"] for key in ("empty_ms", "busy_ms", "ratio"))
             self.stdout.write(f"{kind + ' ms':<22}{empty_ms:>12.2f}{busy_ms:>12.2f}{ratio:>15.2f}")
+        for label in ("this", "last"):
+            empty_ms, busy_ms, ratio = (
+                figures[f"statement_{label}_month_{key}"] for key in ("empty_ms", "busy_ms", "ratio")
+            )
+            self.stdout.write(f"{'statement, ' + label + ' month':<22}{empty_ms:>12.2f}{busy_ms:>12.2f}{ratio:>15.2f}")
         verdict = "meets" if figures["reports_ms"] <= REPORTS_GOAL_MS else "above"
         self.stdout.write(
             f"staff report reads (30 days + liabilities), {figures['gifts']:,}+ gift events: "
