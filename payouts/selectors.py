@@ -4,12 +4,14 @@ supporters and payouts — from the roll-ups, so they stay fast for creators wit
 import datetime
 from dataclasses import dataclass
 
+from django.db import router
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from coinsite.accounts.models import User
+from coinsite.lib.snapshot import one_snapshot
 from gifting.models import LiveStream
 from gifting.services import DIAMONDS_PER_COIN
 from payouts.earnings import (
@@ -101,9 +103,19 @@ def payout_hold_end(latest_change: datetime.datetime | None) -> datetime.datetim
 def creator_dashboard(
     creator: User, *, valuation: Valuation | None = None, days: int = 90, today: datetime.date | None = None
 ) -> Dashboard:
-    """Everything the earnings page shows, every diamond amount valued at one read of the diamond value."""
+    """Everything the earnings page shows, every diamond amount valued at one read of the diamond value.
+
+    Read in one snapshot: the roll-ups and their mark move together when the roll-up commits, so reading the
+    mark, the roll-ups and the events after the mark in separate statements could count fresh gifts twice
+    (or not at all), and the wallet's balance could disagree with the diamonds on hold.
+    """
     valuation = valuation or Valuation()
     today = today or timezone.now().date()
+    with one_snapshot(using=router.db_for_read(EarningsRollup)):
+        return _dashboard(creator, valuation=valuation, days=days, today=today)
+
+
+def _dashboard(creator: User, *, valuation: Valuation, days: int, today: datetime.date) -> Dashboard:
     rolled_up = rolled_up_to()  # read once: every tail below is "events after it"
     daily = daily_earnings(creator, days=days, today=today, rolled_up=rolled_up)
     held_from = first_held_day(today)

@@ -8,8 +8,10 @@ a consistent ledger look broken.
 import dataclasses
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
+
+from coinsite.lib.snapshot import one_snapshot
 
 MAX_LISTED = 100
 
@@ -171,11 +173,7 @@ def ledger_audit_run(*, max_listed: int = MAX_LISTED) -> AuditReport:
     caller's transaction it reads whatever that transaction sees.
     """
     started_at = timezone.now().isoformat()
-    if connection.in_atomic_block:
-        return AuditReport(started_at=started_at, checks=_run_checks(max_listed))
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with one_snapshot():
         return AuditReport(started_at=started_at, checks=_run_checks(max_listed))
 
 

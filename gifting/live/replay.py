@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
+from coinsite.lib.snapshot import one_snapshot
 from gifting import presence, selectors
 from gifting.live.events import (
     CHAT,
@@ -288,9 +288,7 @@ def stream_meta(stream_id: int, *, with_coins: bool = True) -> StreamMeta | None
     in neither: the hub then counts each later gift towards the goal exactly once. Refreshes skip the
     coins (a sum over the whole stream); the hub keeps counting from its first read.
     """
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with one_snapshot(read_only=False):
         stream = _load_stream(stream_id)
         if stream is None:
             return None
