@@ -28,7 +28,7 @@ import json
 import re
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from django.db import connection, transaction
@@ -173,30 +173,80 @@ _USER_ENTRIES_SQL = """
              WHERE e.account_id = (SELECT id FROM account)
                AND e.id > (SELECT COALESCE(MAX(day_totals_through), 0) FROM wallet_ledgerrollupmark)
          )
-    SELECT d.kind, d.amount FROM wallet_ledgerdaytotal d
+    SELECT d.kind, d.day, d.amount FROM wallet_ledgerdaytotal d
      WHERE d.account_id = (SELECT id FROM account) AND d.day >= %(first_day)s AND d.day < %(end_day)s
     UNION ALL
-    SELECT t.kind, tail.amount FROM tail JOIN wallet_ledgertransaction t ON t.id = tail.transaction_id
+    SELECT t.kind, (tail.created_at AT TIME ZONE 'UTC')::date, tail.amount
+      FROM tail JOIN wallet_ledgertransaction t ON t.id = tail.transaction_id
      WHERE tail.created_at >= %(start)s AND tail.created_at < %(end)s
 """
 
 
-def user_moves_by_kind(user: User, asset: str, *, first_day: datetime.date, end_day: datetime.date) -> dict[str, int]:
-    """The net change of the user's `asset` per transaction kind, from the start of `first_day` to the start of
-    `end_day` (UTC days); kinds whose entries cancel out are left out. Reads day totals, not every entry."""
-    asset = _known_asset(asset)
+def _day_range_params(user: User | int, asset: str, first_day: datetime.date, end_day: datetime.date) -> dict[str, Any]:
     start, end = (datetime.datetime.combine(day, datetime.time.min, datetime.UTC) for day in (first_day, end_day))
+    return {
+        "user": user if isinstance(user, int) else user.pk,
+        "asset": asset,
+        "first_day": first_day,
+        "end_day": end_day,
+        "start": start,
+        "end": end,
+    }
+
+
+def user_moves_by_kind(
+    user: User | int, asset: str, *, first_day: datetime.date, end_day: datetime.date
+) -> dict[str, int]:
+    """The net change of the user's (a User, or its id) `asset` per transaction kind, from the start of `first_day`
+    to the start of `end_day` (UTC days); kinds whose entries cancel out are left out. Reads day totals, not every
+    entry."""
+    asset = _known_asset(asset)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT kind, SUM(amount)::bigint FROM ({_USER_ENTRIES_SQL}) moves GROUP BY kind HAVING SUM(amount) <> 0",  # noqa: S608 (constant SQL)
-            {"user": user.pk, "asset": asset, "first_day": first_day, "end_day": end_day, "start": start, "end": end},
+            _day_range_params(user, asset, first_day, end_day),
         )
         return dict(cursor.fetchall())
+
+
+def user_moves_in_periods(
+    user: User, asset: str, *, kinds: Collection[str], periods: Sequence[tuple[datetime.date, datetime.date]]
+) -> list[int]:
+    """The net change of the user's `asset` by transactions of `kinds` in each period (first UTC day, end day
+    exclusive), in one statement from day totals and the few entries after their mark, not every entry."""
+    asset = _known_asset(asset)
+    if not periods:
+        return []
+    sums = ", ".join(
+        f"COALESCE(SUM(amount) FILTER (WHERE day >= %(first_{n})s AND day < %(end_{n})s), 0)::bigint"
+        for n in range(len(periods))
+    )
+    params = _day_range_params(user, asset, min(first for first, _ in periods), max(end for _, end in periods))
+    params["kinds"] = list(kinds)
+    for n, (first, end) in enumerate(periods):
+        params |= {f"first_{n}": first, f"end_{n}": end}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {sums} FROM ({_USER_ENTRIES_SQL}) moves WHERE kind = ANY(%(kinds)s)", params)  # noqa: S608 (constant SQL)
+        return list(cursor.fetchone())
 
 
 def user_balance_on(user: User, asset: str, day: datetime.date) -> int:
     """The user's balance of `asset` at the start of `day` (UTC), 0 before their first entry."""
     return sum(user_moves_by_kind(user, asset, first_day=datetime.date.min, end_day=day).values())
+
+
+def account_balance_at(account: LedgerAccount, moment: datetime.datetime) -> int:
+    """A user account's balance just before `moment`: its day totals up to that UTC day, then the day's own
+    entries before `moment` (at most a day of them), so a busy account's history does not sum every entry."""
+    if account.user_id is None:
+        raise ValueError("Only user accounts have day totals.")
+    day = moment.astimezone(datetime.UTC).date()
+    before_day = sum(
+        user_moves_by_kind(account.user_id, account.asset, first_day=datetime.date.min, end_day=day).values()
+    )
+    day_start = datetime.datetime.combine(day, datetime.time.min, datetime.UTC)
+    same_day = LedgerEntry.objects.filter(account=account, created_at__gte=day_start, created_at__lt=moment)
+    return before_day + (same_day.aggregate(total=Sum("amount"))["total"] or 0)
 
 
 def accounts_with_balance(

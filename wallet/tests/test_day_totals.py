@@ -7,11 +7,13 @@ import threading
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from coinsite.lib.dates import current_month, month_start, next_month, previous_month
 from wallet.audit import ledger_audit_run
 from wallet.ledger import (
+    account_balance_at,
     account_for_user,
     ledger_post,
     ledger_rollup_pending,
@@ -19,12 +21,15 @@ from wallet.ledger import (
     user_balance_on,
     user_moves_by_kind,
 )
-from wallet.models import Asset, LedgerDayTotal, LedgerEntry, LedgerRollupMark, SystemAccount
+from wallet.ledger_kinds import spending_kinds
+from wallet.models import Asset, LedgerAccount, LedgerDayTotal, LedgerEntry, LedgerRollupMark, SystemAccount
+from wallet.selectors import coins_spent
 from wallet.tests.support import gift_lines, rows_read
 
 COIN, DIAMOND = Asset.COIN, Asset.DIAMOND
 THIS_MONTH = current_month()
 LAST_MONTH = previous_month(THIS_MONTH)
+KINDS = spending_kinds()
 
 
 def at(month: datetime.date, day: int, hour: int = 12) -> datetime.datetime:
@@ -181,22 +186,27 @@ SELECT id, %(issued)s, 'DIAMOND', -3, created_at FROM tx
 """
 
 
-@pytest.mark.django_db
-def test_a_busy_creators_month_is_read_from_day_totals_not_from_every_entry(alice, bob, history):
-    """Measured with `make bench`'s dashboard data (a creator with a million gifts over 120 days), before day
-    totals: the statement's balances and moves summed every entry, 2.6 s for this month and 5.4 s for the last."""
+def bulk_gifts_last_month(creator, gifts: int = 20_000) -> None:
+    """`gifts` gifts of 3 diamonds to `creator`, one a minute from the second day of last month, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
             _LAST_MONTH_GIFTS_SQL,
             {
-                "gifts": 20_000,
+                "gifts": gifts,
                 "start": month_start(LAST_MONTH) + datetime.timedelta(days=1),
-                "creator": account_for_user(bob, DIAMOND).pk,
+                "creator": account_for_user(creator, DIAMOND).pk,
                 "issued": system_account(SystemAccount.DIAMONDS_ISSUED).pk,
             },
         )
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the ledger's deferred checks run now on the bulk rows,
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # and at commit again for what follows (every one is deferred)
+
+
+@pytest.mark.django_db
+def test_a_busy_creators_month_is_read_from_day_totals_not_from_every_entry(alice, bob, history):
+    """Measured with `make bench`'s dashboard data (a creator with a million gifts over 120 days), before day
+    totals: the statement's balances and moves summed every entry, 2.6 s for this month and 5.4 s for the last."""
+    bulk_gifts_last_month(bob)
     ledger_rollup_pending()
     gift(alice, bob, 9, "gift:after", timezone.now())  # the tail after the roll-up
 
@@ -211,3 +221,112 @@ def test_a_busy_creators_month_is_read_from_day_totals_not_from_every_entry(alic
     assert moves == {"gift": 60_130, "payout.request": -60}
     assert this_month == {"gift": 5 + 9}
     assert read <= 3  # the one entry after the roll-up, once per read, of 20,000 more
+
+
+def naive_spent(user, now: datetime.datetime) -> tuple[int, int]:
+    """Every gift debit of the UTC day and month of `now`, summed, as budgets read them before day totals."""
+    today = now.astimezone(datetime.UTC).date()
+    month = naive_moves(user, COIN, today.replace(day=1), next_month(today.replace(day=1))).get("gift", 0)
+    return -naive_moves(user, COIN, today, today + datetime.timedelta(days=1)).get("gift", 0), -month
+
+
+def test_budgets_read_the_same_spending_before_and_after_each_roll_up(alice, bob, history):
+    moments = [at(LAST_MONTH, 10, 0), at(LAST_MONTH, 10, 23), at(LAST_MONTH, 11), timezone.now()]
+
+    def spent() -> list[tuple[int, int]]:
+        return [
+            (spent.today, spent.this_month) for spent in (coins_spent(user=alice, kinds=KINDS, now=m) for m in moments)
+        ]
+
+    expected = [(130, 130), (130, 130), (0, 130), (5, 5)]
+    assert [naive_spent(alice, moment) for moment in moments] == expected
+    assert spent() == expected  # nothing rolled up: all of it is the tail
+    ledger_rollup_pending()
+    assert spent() == expected  # all of it in day totals
+    gift(alice, bob, 7, "gift:after", timezone.now())
+    gift(alice, bob, 11, "gift:backdated", at(LAST_MONTH, 10, 12))  # into a day that has a total already
+    expected = [(141, 141), (141, 141), (0, 141), (12, 12)]
+    assert spent() == expected  # day totals plus the tail
+    ledger_rollup_pending()
+    assert spent() == expected
+    assert [naive_spent(alice, moment) for moment in moments] == expected
+
+
+# A viewer's gifts of 3 coins, spread over this month up to now.
+_THIS_MONTH_DEBITS_SQL = """
+WITH tx AS (
+    INSERT INTO wallet_ledgertransaction (idempotency_key, kind, memo, metadata, created_at)
+    SELECT 'bulk:' || n, 'gift', '', '{}'::jsonb, %(start)s + (%(now)s - %(start)s) * n / (%(gifts)s + 1)
+      FROM generate_series(1, %(gifts)s) AS n
+    RETURNING id, created_at
+)
+INSERT INTO wallet_ledgerentry (transaction_id, account_id, asset, amount, created_at)
+SELECT id, %(viewer)s, 'COIN', -3, created_at FROM tx
+UNION ALL
+SELECT id, %(consumed)s, 'COIN', 3, created_at FROM tx
+"""
+
+
+def test_a_heavy_viewers_budget_reads_day_totals_not_every_gift_of_the_month(alice, bob):
+    """A viewer with a budget has it checked on every gift; before day totals that summed every gift of the month."""
+    now = timezone.now()
+    topup(alice, 100_000, "topup:big", month_start(THIS_MONTH))
+    viewer_coins = account_for_user(alice, COIN)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _THIS_MONTH_DEBITS_SQL,
+            {
+                "gifts": 5_000,
+                "start": month_start(THIS_MONTH),
+                "now": now - datetime.timedelta(seconds=1),
+                "viewer": viewer_coins.pk,
+                "consumed": system_account(SystemAccount.COINS_CONSUMED).pk,
+            },
+        )
+    LedgerAccount.objects.filter(pk=viewer_coins.pk).update(balance=F("balance") - 15_000)  # as the gifts would
+    ledger_rollup_pending()
+    gift(alice, bob, 9, "gift:after", now)  # the tail after the roll-up
+
+    before = rows_read("wallet_ledgerentry")
+    spent = coins_spent(user=alice, kinds=KINDS, now=now)
+    read = rows_read("wallet_ledgerentry") - before
+
+    assert (spent.today, spent.this_month) == naive_spent(alice, now)
+    assert spent.this_month == 15_000 + 9
+    assert read <= 2  # the one entry after the roll-up, of 5,000 more
+    assert ledger_audit_run().ok
+
+
+def naive_balance_at(account, moment: datetime.datetime) -> int:
+    return sum(LedgerEntry.objects.filter(account=account, created_at__lt=moment).values_list("amount", flat=True))
+
+
+def test_a_balance_at_any_moment_is_the_same_before_and_after_each_roll_up(alice, bob, history):
+    """The wallet history's CSV starts its running balance at the viewer's local midnight, rarely a UTC one."""
+    accounts = [account_for_user(alice, COIN), account_for_user(bob, DIAMOND)]
+    moments = [at(LAST_MONTH, 1, 9), at(LAST_MONTH, 10, 0), at(LAST_MONTH, 10, 15), at(LAST_MONTH, 10, 23)]
+    moments += [at(LAST_MONTH, 11, 0), timezone.now() + datetime.timedelta(seconds=1)]
+
+    def balances() -> list[int]:
+        return [account_balance_at(account, moment) for account in accounts for moment in moments]
+
+    expected = [naive_balance_at(account, moment) for account in accounts for moment in moments]
+    assert expected == [0, 1_000, 900, 900, 870, 865, 0, 0, 100, 40, 70, 75]
+    assert balances() == expected
+    ledger_rollup_pending()
+    assert balances() == expected
+    with pytest.raises(ValueError, match="Only user accounts"):
+        account_balance_at(system_account(SystemAccount.COINS_ISSUED), timezone.now())
+
+
+def test_a_busy_creators_balance_at_a_moment_reads_that_days_entries_only(alice, bob, history):
+    bulk_gifts_last_month(bob)
+    ledger_rollup_pending()
+    moment = at(LAST_MONTH, 14, 1)  # 13 days (18,780 gifts) after the first bulk gift, an hour into the day
+
+    before = rows_read("wallet_ledgerentry")
+    balance = account_balance_at(account_for_user(bob, DIAMOND), moment)
+    read = rows_read("wallet_ledgerentry") - before
+
+    assert balance == naive_balance_at(account_for_user(bob, DIAMOND), moment)
+    assert read <= 61  # the day's first hour of gifts, not the 18,780 before them

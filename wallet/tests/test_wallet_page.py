@@ -16,7 +16,7 @@ from djmoney.money import Money
 
 from coinsite.accounts.tests.factories import make_user
 from coinsite.lib.l10n import format_datetime_local
-from wallet.ledger import account_for_user, ledger_credit, ledger_debit
+from wallet.ledger import account_for_user, ledger_credit, ledger_debit, ledger_rollup_pending
 from wallet.models import Asset, SpendingControls, TopUp, TopUpStatus
 from wallet.spending import spending_limits_set
 from wallet.valuation import Valuation
@@ -386,6 +386,21 @@ def test_csv_export_of_a_later_range_starts_from_the_right_balance(alice_client,
         "2026-11-04 08:00:00,Correction,Correction: duplicate bonus,-20,930,-0.28",
         "2026-11-05 12:00:00,Refund,Refund: gift not delivered,30,960,0.42",
     ]
+
+
+def test_csv_export_from_a_local_midnight_starts_from_the_right_balance_before_and_after_the_roll_up(
+    alice_client, statement
+):
+    statement.time_zone = "Asia/Tokyo"  # 4 November starts at 15:00 UTC on the 3rd, after that day's gift
+    statement.save(update_fields=["time_zone"])
+    expected = [
+        "2026-11-04 08:00:00,Correction,Correction: duplicate bonus,-20,930,-0.28",
+        "2026-11-05 12:00:00,Refund,Refund: gift not delivered,30,960,0.42",
+    ]
+
+    assert csv_text(alice_client.get(CSV, {"date_from": "2026-11-04"})).splitlines()[1:] == expected
+    ledger_rollup_pending()
+    assert csv_text(alice_client.get(CSV, {"date_from": "2026-11-04"})).splitlines()[1:] == expected
 
 
 def test_csv_export_defuses_spreadsheet_formulas_in_descriptions(alice_client, alice):
