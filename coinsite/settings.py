@@ -394,6 +394,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 6 * 60 * 60,
     },
     "apply-due-country-changes": {"task": "coinsite.accounts.tasks.country_changes_apply_due", "schedule": 60 * 60},
+    # Emails whose task died mid-send, sent again (coinsite.accounts.email_claims).
+    "emails-in-flight-sweep": {"task": "coinsite.accounts.tasks.emails_in_flight_sweep", "schedule": 5 * 60},
     # The audit is idempotent per calendar day, so a beat restart re-running it is harmless.
     "wallet-ledger-audit-daily": {"task": "wallet.tasks.ledger_audit_daily", "schedule": 24 * 60 * 60},
     "wallet-ledger-rollup-balances": {"task": "wallet.tasks.ledger_rollup_balances", "schedule": 60},

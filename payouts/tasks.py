@@ -11,8 +11,8 @@ from celery import Task, shared_task
 from django.db import OperationalError
 from django.utils.translation import gettext_noop
 
+from coinsite.accounts.email_claims import email_send_once
 from coinsite.lib.dates import current_month, previous_month
-from coinsite.lib.email import email_send_claimed
 from payouts import earnings, emails, providers, services
 from payouts.statements import services as statement_services
 
@@ -69,7 +69,10 @@ def earnings_rollup() -> int:
 @shared_task(**RETRY_OPTIONS)
 def payout_email_failed(payout_id: int) -> bool:
     """Tell the creator once that a payout failed or was rejected; a re-delivered task sends nothing more."""
-    return email_send_claimed(
+    return email_send_once(
+        key=f"payout.failed:{payout_id}",
+        task=payout_email_failed.name,
+        args=[payout_id],
         claim=lambda: services.payout_failure_email_claim(payout_id=payout_id),
         send=lambda: emails.payout_failed_send(payout_id=payout_id),
         release=lambda: services.payout_failure_email_release(payout_id=payout_id),
@@ -79,7 +82,10 @@ def payout_email_failed(payout_id: int) -> bool:
 @shared_task(**RETRY_OPTIONS)
 def payout_email_method_changed(method_id: int) -> bool:
     """The security notice after a payout method change, once; a re-delivered task sends nothing more."""
-    return email_send_claimed(
+    return email_send_once(
+        key=f"payout.method:{method_id}",
+        task=payout_email_method_changed.name,
+        args=[method_id],
         claim=lambda: services.payout_method_notice_claim(method_id=method_id),
         send=lambda: emails.method_changed_send(method_id=method_id),
         release=lambda: services.payout_method_notice_release(method_id=method_id),

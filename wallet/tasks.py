@@ -11,6 +11,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
+from coinsite.accounts.email_claims import email_send_once
 from coinsite.lib.email import email_send_claimed
 from wallet import emails, services, staff
 from wallet.audit import AuditReport, ledger_audit_run
@@ -72,7 +73,10 @@ def _alert_staff(*, run_pk: int, day: datetime.date, report: AuditReport) -> Non
 @shared_task(**RETRY_OPTIONS)
 def topup_send_receipt(topup_id: int) -> bool:
     """Email the receipt of a succeeded top-up once; a re-delivered task sends nothing more."""
-    return email_send_claimed(
+    return email_send_once(
+        key=f"topup.receipt:{topup_id}",
+        task=topup_send_receipt.name,
+        args=[topup_id],
         claim=lambda: services.topup_receipt_claim(topup_id=topup_id),
         send=lambda: emails.topup_receipt_send(topup_id=topup_id),
         release=lambda: services.topup_receipt_release(topup_id=topup_id),
@@ -83,7 +87,10 @@ def topup_send_receipt(topup_id: int) -> bool:
 def topup_send_reversal_notice(topup_id: int) -> bool:
     """Email the viewer once that their top-up was refunded or charged back (the reversal has committed)."""
     topups = TopUp.objects.filter(pk=topup_id)
-    return email_send_claimed(
+    return email_send_once(
+        key=f"topup.reversal:{topup_id}",
+        task=topup_send_reversal_notice.name,
+        args=[topup_id],
         claim=lambda: (
             topups.exclude(reversal="")
             .filter(reversal_email_sent_at__isnull=True)
@@ -128,7 +135,10 @@ def account_frozen_email(user_id: int | str, reason: str | None = None) -> bool:
     if reason is not None:
         return _account_frozen_email_as_queued_before(email=str(user_id))
     freeze_id = int(user_id)
-    return email_send_claimed(
+    return email_send_once(
+        key=f"account.frozen:{freeze_id}",
+        task=account_frozen_email.name,
+        args=[freeze_id],
         claim=lambda: staff.account_frozen_notice_claim(user_id=freeze_id),
         send=lambda: emails.account_frozen_send(user_id=freeze_id),
         release=lambda: staff.account_frozen_notice_release(user_id=freeze_id),

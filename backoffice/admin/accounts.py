@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy, ngettext_lazy
 from backoffice.actions import reason_action
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, staff_member
 from coinsite.accounts import creator_applications
-from coinsite.accounts.models import CreatorApplication, StaffAction, User
+from coinsite.accounts.models import CreatorApplication, EmailInFlight, StaffAction, User
 from wallet import staff
 
 STAFF_ACTION_FIELDS = ("created_at", "actor", "action", "target_type", "target_id", "target_repr", "reason", "changes")
@@ -144,6 +144,15 @@ class GroupAdmin(AuditedAdminMixin, BaseGroupAdmin):
     @admin.display(description=gettext_lazy("members"))
     def member_count(self, group: Group) -> int:
         return group.user_set.count()
+
+
+@admin.register(EmailInFlight)
+class EmailInFlightAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Emails being sent now; one older than a few minutes was lost mid-send and is queued again by the sweep."""
+
+    list_display = ["key", "task", "claimed_at"]
+    search_fields = ["key"]
+    date_hierarchy = "claimed_at"
 
 
 @admin.register(StaffAction)

@@ -3,8 +3,9 @@
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from coinsite.accounts.email_claims import email_send_once
 from coinsite.accounts.models import CreatorApplication, CreatorApplicationStatus
-from coinsite.lib.email import email_send, email_send_claimed, recipient_locale, site_url
+from coinsite.lib.email import email_send, recipient_locale, site_url
 
 
 def staff_enrollment_code_send(*, to: str, code: str, minutes: int) -> None:
@@ -44,7 +45,10 @@ def creator_application_decided_send(*, application_id: int) -> None:
             )
 
     # Once, even when the task is delivered twice (a claim released again if sending fails).
-    email_send_claimed(
+    email_send_once(
+        key=f"creator.application:{application.pk}",
+        task="coinsite.accounts.tasks.creator_application_email",  # its caller (tasks imports this module)
+        args=[application.pk],
         claim=lambda: unsent.update(emailed_at=timezone.now()) == 1,
         send=send,
         release=lambda: CreatorApplication.objects.filter(pk=application.pk).update(emailed_at=None),

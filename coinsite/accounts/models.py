@@ -293,3 +293,20 @@ _USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
 _USER_BY_PK_SQL = (
     f"SELECT {', '.join(_USER_FIELDS)} FROM {User._meta.db_table} WHERE {User._meta.pk.column} = %s::bigint"  # noqa: S608 (the model's names)
 )
+
+
+class EmailInFlight(models.Model):
+    """An email a task has claimed and not yet sent or given back (`coinsite.accounts.email_claims`).
+
+    The row lives for the length of one send. One left behind means the task died mid-send (a killed worker,
+    a lost machine): its claim says "sent" to every later delivery, so the sweep queues `task` with `args`
+    again once the row is older than any task may run, and that task takes the claim over and sends.
+    """
+
+    key = models.CharField(max_length=100, unique=True, help_text=gettext_lazy("which email, e.g. topup.receipt:42"))
+    task = models.CharField(max_length=200, help_text=gettext_lazy("the Celery task that sends it"))
+    args = models.JSONField(default=list, blank=True)
+    claimed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.key

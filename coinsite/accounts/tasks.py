@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from coinsite.accounts import country, emails
+from coinsite.accounts import country, email_claims, emails
 
 ABANDONED_SETUP_AGE = datetime.timedelta(days=1)
 
@@ -27,3 +27,9 @@ def country_changes_apply_due() -> int:
 def creator_application_email(application_id: int) -> None:
     """Tell the applicant what staff decided (approved, or not and why)."""
     emails.creator_application_decided_send(application_id=application_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def emails_in_flight_sweep() -> int:
+    """Queue again the emails whose task died mid-send (`coinsite.accounts.email_claims`); safe to run twice."""
+    return email_claims.emails_in_flight_sweep()
