@@ -145,3 +145,26 @@ def ring(page: Page) -> tuple[str, str, str]:
             " return [s.outlineWidth, s.outlineStyle, s.outlineColor]; })()"
         )
     )
+
+
+def test_a_japanese_table_header_on_a_phone_breaks_only_between_words(live_server, page):
+    """Japanese has no spaces, so a squeezed column broke its header between any two characters (ギ/フ/ト)."""
+    vera = make_user(email="vera@example.com", display_name="Vera", language="ja")
+    for _ in range(3):
+        fund(vera, 1_000_000)
+    page.set_viewport_size(PHONE)
+    log_in(page, live_server.url, "vera@example.com", PASSWORD)
+    page.goto(f"{live_server.url}/wallet/")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+
+    headers = page.locator(".table-scroll th").evaluate_all(
+        """ths => ths.map(th => {
+            const range = document.createRange();
+            range.selectNodeContents(th);
+            const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top)));
+            return [th.textContent.trim(), lines.size];
+        })"""
+    )
+
+    assert len(headers) >= 4
+    assert [(text, lines) for text, lines in headers if lines > len(text.split())] == []
