@@ -16,7 +16,7 @@ from coinsite.lib.email import email_send_claimed
 from wallet import emails, services, staff
 from wallet.audit import AuditReport, ledger_audit_run
 from wallet.ledger import ledger_rollup_pending
-from wallet.models import LedgerAuditRun, TopUp, WalletFreeze
+from wallet.models import LedgerAuditRun, TopUp
 
 logger = logging.getLogger(__name__)
 
@@ -130,26 +130,13 @@ def wallet_emails_sweep() -> int:
 
 
 @shared_task(**RETRY_OPTIONS)
-def account_frozen_email(user_id: int | str, reason: str | None = None) -> bool:
+def account_frozen_email(user_id: int) -> bool:
     """Tell a user once that staff froze their account, and why; nothing if the freeze was lifted meanwhile."""
-    if reason is not None:
-        return _account_frozen_email_as_queued_before(email=str(user_id))
-    freeze_id = int(user_id)
     return email_send_once(
-        key=f"account.frozen:{freeze_id}",
+        key=f"account.frozen:{user_id}",
         task=account_frozen_email.name,
-        args=[freeze_id],
-        claim=lambda: staff.account_frozen_notice_claim(user_id=freeze_id),
-        send=lambda: emails.account_frozen_send(user_id=freeze_id),
-        release=lambda: staff.account_frozen_notice_release(user_id=freeze_id),
+        args=[user_id],
+        claim=lambda: staff.account_frozen_notice_claim(user_id=user_id),
+        send=lambda: emails.account_frozen_send(user_id=user_id),
+        release=lambda: staff.account_frozen_notice_release(user_id=user_id),
     )
-
-
-def _account_frozen_email_as_queued_before(*, email: str) -> bool:
-    # Queued as (email, reason) by the previous release, which claimed nothing: send as it did, with the
-    # freeze's reason as it stands. Remove a release after this one.
-    freeze_id = WalletFreeze.objects.filter(user__email=email).values_list("pk", flat=True).first()
-    if freeze_id is None:
-        return False
-    emails.account_frozen_send(user_id=freeze_id)
-    return True
