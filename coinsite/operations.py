@@ -36,6 +36,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from coinsite.accounts.email_claims import stale_after
+from coinsite.accounts.models import EmailInFlight
 from coinsite.lib import metrics as site_metrics
 from coinsite.lib import observability, replica
 from payouts.models import Payout
@@ -200,6 +202,12 @@ class SiteCollector(Collector):
         for row in Payout.objects.values("status").annotate(count=Count("id")).order_by("status"):
             payouts.add_metric([row["status"]], row["count"])
         yield payouts
+        abandoned = GaugeMetricFamily(
+            "coinsite_emails_abandoned",
+            "Emails whose task died mid-send and that no task has taken over yet (coinsite.accounts.email_claims).",
+        )
+        abandoned.add_metric([], EmailInFlight.objects.filter(claimed_at__lt=timezone.now() - stale_after()).count())
+        yield abandoned
         yield from _audit_figures()
 
     def _broker_figures(self) -> Iterator[GaugeMetricFamily]:

@@ -24,6 +24,8 @@ from wallet.tests.support import paid_topup
 
 pytestmark = pytest.mark.django_db
 
+TOKEN = "metrics-token-0123456789abcdef"
+
 
 class WorkerKilled(BaseException):
     """What the task sees of a SIGKILL: nothing after this line runs, no `except Exception` catches it."""
@@ -107,3 +109,25 @@ def test_the_sweep_drops_claims_too_old_to_matter_or_of_a_task_gone(alice, mailo
     assert emails_in_flight_sweep() == 0
     assert not EmailInFlight.objects.exists()
     assert mailoutbox == []
+
+
+def test_metrics_count_the_emails_abandoned_mid_send_until_one_is_taken_over(alice, client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    topup = paid_topup(alice, 700)
+    killed_mid_send(topup_send_receipt, topup.pk)
+    assert abandoned(client) == 0.0  # its task could still be sending
+
+    claimed_ago(f"topup.receipt:{topup.pk}", minutes=11)
+    assert abandoned(client) == 1.0
+    emails_in_flight_sweep()
+    assert abandoned(client) == 0.0
+
+
+def abandoned(client) -> float:
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    [value] = [
+        line.split()[-1]
+        for line in response.content.decode().splitlines()
+        if line.startswith("coinsite_emails_abandoned ")
+    ]
+    return float(value)
