@@ -9,13 +9,14 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
 
 from coinsite.accounts.tests.factories import make_user
 from coinsite.lib.dates import current_month, month_start, next_month, previous_month
-from gifting.services import gift_send, stream_start
+from gifting.services import gift_send, stream_end, stream_start
 from gifting.tests.support import ensure_countries, fund, make_gift, make_gift_event
 from payouts import emails, tasks
 from payouts.earnings import earnings_rollup_all
@@ -764,3 +765,56 @@ def test_statement_pages_only_answer_get(client, alice):
     client.force_login(alice)
 
     assert client.post(month_url("statement-csv", THIS_MONTH)).status_code == 405
+
+
+# --- Query budgets --------------------------------------------------------------------------------
+
+# Measured: the list 3 (the session, the user, each account's first entry); a statement or its CSV 9 for a
+# viewer and 13 for a creator (the session, the user, the first month; then the roll-ups' two marks, the days
+# with their tail and the streams' titles, the balance before the month and its moves, payouts, supporters with
+# their tail and names, clawbacks), the same whatever the number of gifts, streams or payouts.
+STATEMENT_QUERY_BUDGET = 13
+
+
+def page_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries.captured_queries)
+
+
+def statement_pages() -> list[str]:
+    return [reverse("payouts:statements"), month_url("statement", THIS_MONTH), month_url("statement-csv", THIS_MONTH)]
+
+
+def test_statement_pages_stay_within_their_query_budget_however_busy_the_month(
+    client, alice, bob, carol, live, rose, month_of_activity
+):
+    counts = {}
+    for user in (alice, bob):
+        client.force_login(user)
+        for url in statement_pages():
+            client.get(url)  # the session and the process's copies of prices warm, as for a returning user
+        counts[user.email] = [page_queries(client, url) for url in statement_pages()]
+
+    fund(alice, 5_000)
+    stream_end(stream=live, creator=bob)
+    for number in range(3):
+        stream = stream_start(creator=bob, title=f"Busy stream {number}")
+        for gift in range(4):
+            send(alice, stream, rose, 1, anonymous=gift == 0)
+        stream_end(stream=stream, creator=bob)
+    live = stream_start(creator=bob, title="Late show")
+    for key in ("busy-1", "busy-2"):
+        paid_payout(
+            bob, diamonds=100, at=timezone.now(), rate="0.79", gross=gbp("0.40"), fee=gbp("0.01"), net=gbp("0.39")
+        )
+    earnings_rollup_all(now=timezone.now() + datetime.timedelta(minutes=5))
+    ledger_rollup_pending()
+    send(alice, live, rose, 1)  # and a tail after the roll-ups
+
+    for user in (alice, bob):
+        client.force_login(user)
+        busier = [page_queries(client, url) for url in statement_pages()]
+        assert busier == counts[user.email]
+        assert max(busier) <= STATEMENT_QUERY_BUDGET
