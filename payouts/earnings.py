@@ -231,20 +231,28 @@ _BY_SUPPORTER_SQL = _ROLLED_AND_TAIL.format(
 )
 
 
-def gifts_by_day_and_stream(creator: User, month: datetime.date) -> list[GiftTotals]:
-    """The creator's gifts in `month` (its first day; UTC) per day and stream, keyed (day, stream id), in that order."""
-    return _rolled_and_tail(_BY_DAY_AND_STREAM_SQL, creator, month, mark="last_event_id")
+def rolled_up_floor() -> int:
+    """The lower of the earnings roll-ups' two marks: every gift after it may still be unfolded by one of them, none
+    before it is. The `known` bound of the statements' reads, read once for both."""
+    marks = EarningsRollupState.objects.filter(pk=1).values_list("last_event_id", "supporter_months_through").first()
+    return min(marks) if marks else 0
 
 
-def gifts_by_supporter(creator: User, month: datetime.date) -> list[GiftTotals]:
+def gifts_by_day_and_stream(creator: User, month: datetime.date, *, known: int | None = None) -> list[GiftTotals]:
+    """The creator's gifts in `month` (its first day; UTC) per day and stream, keyed (day, stream id), in that order.
+    `known` is `rolled_up_floor()` when the caller has read it."""
+    return _rolled_and_tail(_BY_DAY_AND_STREAM_SQL, creator, month, known=known)
+
+
+def gifts_by_supporter(creator: User, month: datetime.date, *, known: int | None = None) -> list[GiftTotals]:
     """The creator's gifts in `month` (its first day; UTC) per sender, named and anonymous apart: keyed
-    (sender id, is anonymous)."""
-    return _rolled_and_tail(_BY_SUPPORTER_SQL, creator, month, mark="supporter_months_through")
+    (sender id, is anonymous). `known` is `rolled_up_floor()` when the caller has read it."""
+    return _rolled_and_tail(_BY_SUPPORTER_SQL, creator, month, known=known)
 
 
-def _rolled_and_tail(sql: str, creator: User, month: datetime.date, *, mark: str) -> list[GiftTotals]:
+def _rolled_and_tail(sql: str, creator: User, month: datetime.date, *, known: int | None) -> list[GiftTotals]:
     end_day = next_month(month)
-    known = EarningsRollupState.objects.filter(pk=1).values_list(mark, flat=True).first() or 0
+    known = rolled_up_floor() if known is None else known
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
@@ -355,12 +363,14 @@ def diamond_balances(
     today: datetime.date | None = None,
     earned_since_hold: int | None = None,
     clawed_back_since_hold: int | None = None,
+    in_payout: int | None = None,
 ) -> DiamondBalances:
     """The creator's diamonds now: in the wallet, on hold (recent gifts less their clawbacks), and in open
     payouts. A clawback takes diamonds of recent gifts, so it comes out of "On hold", not "Available".
 
     `earned_since_hold` is what they earned from `first_held_day(today)` on and `clawed_back_since_hold`
-    what was clawed back of that, when the caller has them already (the dashboard); otherwise they are read.
+    what was clawed back of that, and `in_payout` the diamonds in open payouts, when the caller has them already
+    (the dashboard); otherwise they are read.
     """
     total = user_balance(creator, Asset.DIAMOND)
     held_from = first_held_day(today)
@@ -369,10 +379,7 @@ def diamond_balances(
         start = datetime.datetime.combine(held_from, datetime.time.min, tzinfo=datetime.UTC)
         clawed_back_since_hold = clawed_back_from_held(clawbacks_since(creator, start), held_from)
     recent -= clawed_back_since_hold
-    in_payout = (
-        Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES).aggregate(total=Sum("diamonds"))[
-            "total"
-        ]
-        or 0
-    )
+    if in_payout is None:
+        open_payouts = Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES)
+        in_payout = open_payouts.aggregate(total=Sum("diamonds"))["total"] or 0
     return DiamondBalances(total=total, on_hold=max(0, min(total, recent)), in_payout=in_payout)

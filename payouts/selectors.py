@@ -5,8 +5,8 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import router
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import BigIntegerField, Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,7 +24,7 @@ from payouts.earnings import (
     rolled_up_to,
     unrolled_events,
 )
-from payouts.models import EarningsRollup, Payout, PayoutMethod, PayoutSettings, SupporterRollup
+from payouts.models import OPEN_PAYOUT_STATUSES, EarningsRollup, Payout, PayoutMethod, PayoutSettings, SupporterRollup
 from wallet.valuation import DiamondAmount, Valuation
 
 
@@ -123,11 +123,13 @@ def _dashboard(creator: User, *, valuation: Valuation, days: int, today: datetim
     recent = sum(diamonds for day, diamonds in daily if day >= held_from) if held_from >= daily[0][0] else None
     since = datetime.datetime.combine(min(held_from, daily[0][0]), datetime.time.min, tzinfo=datetime.UTC)
     clawbacks = clawbacks_since(creator, since)
+    payouts = latest_payouts(creator)
     balances = diamond_balances(
         creator,
         today=today,
         earned_since_hold=recent,
         clawed_back_since_hold=clawed_back_from_held(clawbacks, held_from),
+        in_payout=payouts.in_payout,
     )
     return Dashboard(
         balances=balances,
@@ -138,12 +140,36 @@ def _dashboard(creator: User, *, valuation: Valuation, days: int, today: datetim
         daily=daily,
         streams=stream_earnings(creator, valuation=valuation, rolled_up=rolled_up),
         supporters=top_supporters(creator, valuation=valuation, rolled_up=rolled_up),
-        payouts=list(Payout.objects.filter(creator=creator).select_related("method")[:20]),
+        payouts=payouts.latest,
         clawbacks=[
             ClawbackLine(clawback=clawback, amount=valuation.diamond_amount(clawback.diamonds))
             for clawback in reversed(clawbacks)
         ],
     )
+
+
+@dataclass(frozen=True)
+class LatestPayouts:
+    latest: list[Payout]
+    in_payout: int  # diamonds in every open payout, listed or not
+
+
+def latest_payouts(creator: User, *, limit: int = 20) -> LatestPayouts:
+    """The creator's latest payouts with their methods, and the diamonds in all their open ones, in one query
+    (the sum rides on every row; no payout at all means none open)."""
+    open_diamonds = (
+        Payout.objects.filter(creator=creator, status__in=OPEN_PAYOUT_STATUSES)
+        .order_by()
+        .values("creator")
+        .annotate(total=Sum("diamonds"))
+        .values("total")
+    )
+    latest = list(
+        Payout.objects.filter(creator=creator)
+        .select_related("method")
+        .annotate(open_diamonds=Coalesce(Subquery(open_diamonds), 0))[:limit]
+    )
+    return LatestPayouts(latest=list[Payout](latest), in_payout=latest[0].open_diamonds if latest else 0)
 
 
 def chart_text(
@@ -172,7 +198,7 @@ def daily_earnings(
 ) -> list[tuple[datetime.date, int]]:
     """Diamonds earned per day over the last `days` days, including days with none."""
     first = today - datetime.timedelta(days=days - 1)
-    totals = dict(
+    rolled = (
         EarningsRollup.objects.filter(creator=creator, day__gte=first)
         .values("day")
         .annotate(total=Sum("diamonds"))
@@ -187,7 +213,8 @@ def daily_earnings(
         .annotate(total=Sum("diamonds"))
         .values_list("day", "total")
     )
-    for day, total in tail:
+    totals: dict[datetime.date, int] = {}
+    for day, total in rolled.union(tail, all=True):  # one query: a day can be in both
         totals[day] = totals.get(day, 0) + total
     return [
         (first + datetime.timedelta(days=offset), totals.get(first + datetime.timedelta(days=offset), 0))
@@ -239,8 +266,8 @@ def top_supporters(
 ) -> list[Supporter]:
     """Who gave the most (roll-ups plus the unrolled tail); anonymous gifts stay anonymous, in one row.
 
-    Two queries whatever the data: the top named roll-ups with every anonymous roll-up (one UNION),
-    and the unrolled tail; both carry the supporters' names.
+    One query whatever the data: the top named roll-ups, every anonymous roll-up and the unrolled tail (one
+    UNION), all carrying the supporters' names.
     """
     columns = ("sender_id", "is_anonymous", "gifts", "coins", "sender__display_name")
     named = (
@@ -252,12 +279,13 @@ def top_supporters(
     tail = (
         unrolled_events(creator, rolled_up=rolled_up)
         .values("sender_id", "is_anonymous", "sender__display_name")
-        .annotate(gifts=Count("id"), coins=Sum("coins"))
+        # bigint like the roll-ups' column: a UNION takes its rows' types from its first part, and SUM gives numeric
+        .annotate(gifts=Count("id"), coins=Cast(Sum("coins"), BigIntegerField()))
         .values_list(*columns)
     )
     totals: dict[tuple[int | None, bool], list[int]] = {}
     names: dict[int, str] = {}
-    for sender_id, is_anonymous, gifts, coins, name in [*named.union(anonymous, all=True), *tail]:
+    for sender_id, is_anonymous, gifts, coins, name in named.union(anonymous, tail, all=True):
         # All anonymous gifts share one row, so not even the number of anonymous supporters shows.
         entry = totals.setdefault((None, True) if is_anonymous else (sender_id, False), [0, 0])
         entry[0] += gifts

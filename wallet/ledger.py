@@ -230,6 +230,26 @@ def user_moves_in_periods(
         return list(cursor.fetchone())
 
 
+_BALANCE_AND_MOVES_SQL = f"""
+    SELECT kind, COALESCE(SUM(amount) FILTER (WHERE day < %(split_day)s), 0)::bigint,
+           COALESCE(SUM(amount) FILTER (WHERE day >= %(split_day)s), 0)::bigint
+      FROM ({_USER_ENTRIES_SQL}) moves GROUP BY kind
+"""  # noqa: S608 (constant SQL)
+
+
+def user_balance_and_moves(
+    user: User, asset: str, *, first_day: datetime.date, end_day: datetime.date
+) -> tuple[int, dict[str, int]]:
+    """The user's balance of `asset` at the start of `first_day` and its net change per transaction kind from then
+    to the start of `end_day` (UTC days), as `user_balance_on` and `user_moves_by_kind` read them, in one statement."""
+    asset = _known_asset(asset)
+    params = _day_range_params(user, asset, datetime.date.min, end_day) | {"split_day": first_day}
+    with connection.cursor() as cursor:
+        cursor.execute(_BALANCE_AND_MOVES_SQL, params)
+        rows = cursor.fetchall()
+    return sum(before for _, before, _ in rows), {kind: moved for kind, _, moved in rows if moved}
+
+
 def user_balance_on(user: User, asset: str, day: datetime.date) -> int:
     """The user's balance of `asset` at the start of `day` (UTC), 0 before their first entry."""
     return sum(user_moves_by_kind(user, asset, first_day=datetime.date.min, end_day=day).values())

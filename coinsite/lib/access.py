@@ -34,7 +34,13 @@ View = Callable[..., HttpResponse]
 
 
 def has_two_factor(user: Any) -> bool:
-    """Whether the user has a confirmed 2FA device (an authenticator app or backup codes)."""
+    """Whether the user has a confirmed 2FA device (an authenticator app or backup codes).
+
+    A session verified with a device has one (django-otp's middleware keeps only a confirmed device of the
+    user's own), so no query is needed; otherwise the user's devices are read.
+    """
+    if getattr(user, "otp_device", None) is not None:
+        return True
     return bool(user.is_authenticated and user_has_device(user, confirmed=True))
 
 

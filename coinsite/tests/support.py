@@ -1,13 +1,17 @@
-"""Helpers the project-level browser tests share."""
+"""Helpers the project-level tests share: the key pages over the demo data, logging in in a browser."""
 
 import importlib
 import re
+from dataclasses import dataclass
 
 from django.apps import apps
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from gifting.models import Gift
-from wallet.models import Country
+from coinsite.accounts.models import User
+from gifting.models import Gift, LiveStream
+from payouts.models import Payout
+from wallet.models import Country, TopUp, TopUpStatus
 
 DEMO_PASSWORD = "coinsite-demo-2026"  # backoffice's seed_demo; not imported (coinsite imports no backoffice)
 
@@ -27,3 +31,57 @@ def log_in(page: Page, base_url: str, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+
+
+ANONYMOUS, VIEWER, CREATOR = "anonymous", "viewer", "creator"
+EMAILS = {VIEWER: "viewer@coinsite.local", CREATOR: "creator@coinsite.local"}
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    name: str
+    path: str  # formatted with the demo data's ids (see `demo_ids`)
+    roles: tuple[str, ...]
+
+
+KEY_PAGES = [
+    KeyPage("home", "/", (ANONYMOUS, VIEWER, CREATOR)),
+    KeyPage("live list", "/live/", (ANONYMOUS, VIEWER)),
+    KeyPage("stream", "/live/{stream}/", (ANONYMOUS, VIEWER)),
+    KeyPage("creator profile", "/live/creators/{creator}/", (ANONYMOUS, VIEWER)),
+    KeyPage("gifting preferences", "/live/preferences/", (VIEWER,)),
+    KeyPage("log in", "/accounts/login/", (ANONYMOUS,)),
+    KeyPage("sign up", "/accounts/signup/", (ANONYMOUS,)),
+    KeyPage("password reset", "/accounts/password/reset/", (ANONYMOUS,)),
+    KeyPage("recharge", "/wallet/recharge/", (VIEWER,)),
+    KeyPage("wallet and history", "/wallet/", (VIEWER,)),
+    KeyPage("wallet history filtered", "/wallet/?kind=topup", (VIEWER,)),
+    KeyPage("spending controls", "/wallet/controls/", (VIEWER,)),
+    KeyPage("pause confirmation", "/wallet/controls/?pause=7d", (VIEWER,)),
+    KeyPage("top-up receipt", "/wallet/topups/{topup}/", (VIEWER,)),
+    KeyPage("all top-ups", "/wallet/topups/all/", (VIEWER,)),
+    KeyPage("statements", "/creator/statements/", (VIEWER, CREATOR)),
+    KeyPage("statement", "/creator/statements/{month}/", (VIEWER, CREATOR)),
+    KeyPage("creator menu for a viewer", "/creator/", (VIEWER,)),
+    KeyPage("creator dashboard", "/creator/", (CREATOR,)),
+    KeyPage("payout detail", "/creator/payouts/{payout}/", (CREATOR,)),
+    KeyPage("add a payout method", "/creator/methods/add/", (CREATOR,)),
+    KeyPage("studio", "/live/studio/", (CREATOR,)),
+    KeyPage("account", "/accounts/profile/", (VIEWER, CREATOR)),
+    KeyPage("two-factor settings", "/accounts/2fa/", (VIEWER, CREATOR)),
+    KeyPage("two-factor setup", "/accounts/2fa/setup/", (VIEWER,)),
+    KeyPage("sudo re-check", "/accounts/confirm/", (VIEWER,)),
+    KeyPage("API tokens", "/accounts/api-tokens/", (VIEWER, CREATOR)),
+    KeyPage("webhooks", "/live/studio/webhooks/", (CREATOR,)),
+]
+
+
+def demo_ids() -> dict[str, object]:
+    viewer, creator = (User.objects.get(email=EMAILS[role]) for role in (VIEWER, CREATOR))
+    return {
+        "stream": LiveStream.objects.get(creator=creator, ended_at__isnull=True).pk,
+        "creator": creator.pk,
+        "topup": TopUp.objects.filter(user=viewer, status=TopUpStatus.SUCCEEDED).latest("created_at").public_id,
+        "payout": Payout.objects.get(creator=creator).public_id,
+        "month": f"{timezone.now():%Y-%m}",
+    }

@@ -14,22 +14,27 @@ emptied again right after the crawl, exactly as after any test with real transac
 """
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
-from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
-from coinsite.accounts.models import User
 from coinsite.celery import app as celery_app
-from coinsite.tests.support import DEMO_PASSWORD, log_in, seed_catalogue
-from gifting.models import LiveStream
-from payouts.models import Payout
-from wallet.models import TopUp, TopUpStatus
+from coinsite.tests.support import (
+    ANONYMOUS,
+    CREATOR,
+    DEMO_PASSWORD,
+    EMAILS,
+    KEY_PAGES,
+    VIEWER,
+    KeyPage,
+    demo_ids,
+    log_in,
+    seed_catalogue,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -38,47 +43,8 @@ AXE_WIDTHS = (1280, 390)
 NARROWEST = 320
 VIEWPORT_HEIGHT = 800
 CREATOR_BACKUP_CODE = "creatordemo01"
-ANONYMOUS, VIEWER, CREATOR = "anonymous", "viewer", "creator"
-EMAILS = {VIEWER: "viewer@coinsite.local", CREATOR: "creator@coinsite.local"}
 
 
-@dataclass(frozen=True)
-class KeyPage:
-    name: str
-    path: str  # formatted with the demo data's ids (see `demo_ids`)
-    roles: tuple[str, ...]
-
-
-KEY_PAGES = [
-    KeyPage("home", "/", (ANONYMOUS, VIEWER, CREATOR)),
-    KeyPage("live list", "/live/", (ANONYMOUS, VIEWER)),
-    KeyPage("stream", "/live/{stream}/", (ANONYMOUS, VIEWER)),
-    KeyPage("creator profile", "/live/creators/{creator}/", (ANONYMOUS, VIEWER)),
-    KeyPage("gifting preferences", "/live/preferences/", (VIEWER,)),
-    KeyPage("log in", "/accounts/login/", (ANONYMOUS,)),
-    KeyPage("sign up", "/accounts/signup/", (ANONYMOUS,)),
-    KeyPage("password reset", "/accounts/password/reset/", (ANONYMOUS,)),
-    KeyPage("recharge", "/wallet/recharge/", (VIEWER,)),
-    KeyPage("wallet and history", "/wallet/", (VIEWER,)),
-    KeyPage("wallet history filtered", "/wallet/?kind=topup", (VIEWER,)),
-    KeyPage("spending controls", "/wallet/controls/", (VIEWER,)),
-    KeyPage("pause confirmation", "/wallet/controls/?pause=7d", (VIEWER,)),
-    KeyPage("top-up receipt", "/wallet/topups/{topup}/", (VIEWER,)),
-    KeyPage("all top-ups", "/wallet/topups/all/", (VIEWER,)),
-    KeyPage("statements", "/creator/statements/", (VIEWER, CREATOR)),
-    KeyPage("statement", "/creator/statements/{month}/", (VIEWER, CREATOR)),
-    KeyPage("creator menu for a viewer", "/creator/", (VIEWER,)),
-    KeyPage("creator dashboard", "/creator/", (CREATOR,)),
-    KeyPage("payout detail", "/creator/payouts/{payout}/", (CREATOR,)),
-    KeyPage("add a payout method", "/creator/methods/add/", (CREATOR,)),
-    KeyPage("studio", "/live/studio/", (CREATOR,)),
-    KeyPage("account", "/accounts/profile/", (VIEWER, CREATOR)),
-    KeyPage("two-factor settings", "/accounts/2fa/", (VIEWER, CREATOR)),
-    KeyPage("two-factor setup", "/accounts/2fa/setup/", (VIEWER,)),
-    KeyPage("sudo re-check", "/accounts/confirm/", (VIEWER,)),
-    KeyPage("API tokens", "/accounts/api-tokens/", (VIEWER, CREATOR)),
-    KeyPage("webhooks", "/live/studio/webhooks/", (CREATOR,)),
-]
 # Reached only in the middle of a journey, so they are checked there (see `log_in_as`, `crawl_as`).
 TWO_FACTOR_LOGIN = KeyPage("two-factor login", "/accounts/2fa/login/", (CREATOR,))
 SANDBOX_CHECKOUT = KeyPage("sandbox checkout", "/sandbox-pay/checkout/<session>/", (VIEWER,))
@@ -156,17 +122,6 @@ def widest(page: Page) -> str:
                 .join(', ');
         }"""
     )
-
-
-def demo_ids() -> dict[str, object]:
-    viewer, creator = (User.objects.get(email=EMAILS[role]) for role in (VIEWER, CREATOR))
-    return {
-        "stream": LiveStream.objects.get(creator=creator, ended_at__isnull=True).pk,
-        "creator": creator.pk,
-        "topup": TopUp.objects.filter(user=viewer, status=TopUpStatus.SUCCEEDED).latest("created_at").public_id,
-        "payout": Payout.objects.get(creator=creator).public_id,
-        "month": f"{timezone.now():%Y-%m}",
-    }
 
 
 def log_in_as(page: Page, base_url: str, role: str, results: dict, console: list[str]) -> None:

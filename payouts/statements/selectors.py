@@ -22,9 +22,9 @@ from djmoney.money import Money
 from coinsite.accounts.models import User
 from coinsite.lib.dates import current_month, month_start, next_month, previous_month
 from gifting.models import GiftEvent, LiveStream
-from payouts.earnings import Clawback, clawbacks_since, gifts_by_day_and_stream, gifts_by_supporter
+from payouts.earnings import Clawback, clawbacks_since, gifts_by_day_and_stream, gifts_by_supporter, rolled_up_floor
 from payouts.models import Payout, PayoutStatus
-from wallet.ledger import user_balance_on, user_moves_by_kind
+from wallet.ledger import user_balance_and_moves
 from wallet.models import Asset, LedgerEntry, TopUp, TopUpStatus
 from wallet.selectors import user_currency
 from wallet.valuation import Valuation, creator_currency
@@ -290,9 +290,9 @@ def creator_statement(
     currency = creator_currency(user)
     valuation = (valuation or Valuation()).in_currency(currency)
     start, end = month_start(month), month_start(next_month(month))
-    gift_days = _gift_days(user, month, valuation)
-    diamonds_start = user_balance_on(user, Asset.DIAMOND, month)
-    moves = user_moves_by_kind(user, Asset.DIAMOND, first_day=month, end_day=next_month(month))
+    known = rolled_up_floor()
+    gift_days = _gift_days(user, month, valuation, known=known)
+    diamonds_start, moves = user_balance_and_moves(user, Asset.DIAMOND, first_day=month, end_day=next_month(month))
     payouts = list(
         Payout.objects.filter(creator=user)
         .filter(Q(requested_at__gte=start, requested_at__lt=end) | Q(finished_at__gte=start, finished_at__lt=end))
@@ -316,7 +316,7 @@ def creator_statement(
         diamonds_start=diamonds_start,
         diamonds_end=diamonds_start + sum(moves.values()),
         gift_days=gift_days,
-        supporters=_supporters(user, month, valuation),
+        supporters=_supporters(user, month, valuation, known=known),
         gifts=sum(line.gifts for line in gift_days),
         coins_received=sum(line.coins for line in gift_days),
         diamonds_earned=sum(line.diamonds for line in gift_days),
@@ -358,13 +358,14 @@ def viewer_statement(
         .select_related("reversal_transaction")
         .order_by("reversed_at", "id")
     )
+    coins_start, moves = user_balance_and_moves(user, Asset.COIN, first_day=month, end_day=next_month(month))
     return ViewerStatement(
         user=user,
         month=month,
         currency=currency,
         is_complete=end <= (now or timezone.now()),
-        coins_start=user_balance_on(user, Asset.COIN, month),
-        coins_end=user_balance_on(user, Asset.COIN, next_month(month)),
+        coins_start=coins_start,
+        coins_end=coins_start + sum(moves.values()),
         recharges=[RechargeLine(topup=topup) for topup in topups],
         recharged_coins=sum(topup.total_coins for topup in topups),
         recharged_money=money_totals(topup.amount for topup in topups),
@@ -396,8 +397,8 @@ def money_totals(amounts: Iterable[Money | None]) -> list[Money]:
     return [totals[code] for code in sorted(totals)]
 
 
-def _gift_days(user: User, month: datetime.date, valuation: Valuation) -> list[GiftDayLine]:
-    totals = gifts_by_day_and_stream(user, month)
+def _gift_days(user: User, month: datetime.date, valuation: Valuation, *, known: int) -> list[GiftDayLine]:
+    totals = gifts_by_day_and_stream(user, month, known=known)
     titles = dict(LiveStream.objects.filter(pk__in={line.key[1] for line in totals}).values_list("pk", "title"))
     return [
         GiftDayLine(
@@ -412,9 +413,9 @@ def _gift_days(user: User, month: datetime.date, valuation: Valuation) -> list[G
     ]
 
 
-def _supporters(user: User, month: datetime.date, valuation: Valuation) -> list[SupporterLine]:
+def _supporters(user: User, month: datetime.date, valuation: Valuation, *, known: int) -> list[SupporterLine]:
     """Named supporters by coins given; every anonymous gift goes into one line, so none can be told apart."""
-    totals = gifts_by_supporter(user, month)
+    totals = gifts_by_supporter(user, month, known=known)
     named = sorted((line for line in totals if not line.key[1]), key=lambda line: (-line.coins, line.key[0]))
     names = dict(User.objects.filter(pk__in={line.key[0] for line in named}).values_list("pk", "display_name"))
     lines = [

@@ -56,4 +56,5 @@ def test_a_roll_up_committing_while_the_dashboard_reads_counts_each_gift_once(
         (stream.pk, 2, 30_000)
     ]
     assert [(supporter.gifts, supporter.coins) for supporter in dashboard.supporters] == [(2, 30_000)]
+    assert {type(supporter.coins) for supporter in dashboard.supporters} == {int}  # not Decimal, as SQL sums come
     assert (dashboard.balances.total, dashboard.balances.on_hold, dashboard.balances.available) == (30_000, 30_000, 0)
