@@ -199,7 +199,7 @@ def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
         "total",
         last,
         _("Gifts sent"),
-        len(statement.gifts),
+        statement.gift_count,
         statement.gifts_coins,
         "",
         *_money_cells(statement.gifts_value),

@@ -14,7 +14,8 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from djmoney.money import Money
@@ -210,6 +211,22 @@ class GiftSentLine:
 
 
 @dataclass(frozen=True)
+class GiftSentGroup:
+    """The viewer's gifts of one kind to one stream on one UTC day, sent anonymously or not, added up: what the page
+    lists, so a month of thousands of one-coin gifts is a few lines (the CSV keeps every gift)."""
+
+    day: datetime.date
+    gift_name: str
+    creator_name: str
+    stream_title: str
+    is_anonymous: bool
+    gifts: int
+    quantity: int
+    coins: int
+    value: Money | None
+
+
+@dataclass(frozen=True)
 class ViewerStatement:
     """The viewer's month: recharges, gifts sent (anonymous ones too: they are the viewer's), coins left."""
 
@@ -222,7 +239,9 @@ class ViewerStatement:
     recharges: list[RechargeLine]
     recharged_coins: int
     recharged_money: list[Money]
-    gifts: list[GiftSentLine]
+    gifts: list[GiftSentLine]  # every gift, for the CSV; empty when the statement was built without them
+    gift_groups: list[GiftSentGroup]
+    gift_count: int
     gifts_coins: int
     valuation: Valuation = field(compare=False, repr=False)
     reversals: list[ReversalLine] = field(default_factory=list)
@@ -272,9 +291,8 @@ class ViewerStatement:
 
     @property
     def is_empty(self) -> bool:
-        return not (
-            self.coins_start or self.coins_end or self.recharges or self.gifts or self.coins_other or self.reversals
-        )
+        moved = self.recharges or self.gift_count or self.coins_other or self.reversals
+        return not (self.coins_start or self.coins_end or moved)
 
 
 Statement = CreatorStatement | ViewerStatement
@@ -337,9 +355,15 @@ def creator_statement(
 
 
 def viewer_statement(
-    user: User, month: datetime.date, *, now: datetime.datetime | None = None, valuation: Valuation | None = None
+    user: User,
+    month: datetime.date,
+    *,
+    now: datetime.datetime | None = None,
+    valuation: Valuation | None = None,
+    every_gift: bool = True,
 ) -> ViewerStatement:
-    """The viewer's statement for `month` (first day of a month, UTC)."""
+    """The viewer's statement for `month` (first day of a month, UTC); with `every_gift` False (the page) the gifts
+    are read added up per day, gift, stream and anonymity only, not one by one."""
     valuation = valuation or Valuation()
     start, end = month_start(month), month_start(next_month(month))
     currency = user_currency(user)
@@ -348,11 +372,9 @@ def viewer_statement(
             user=user, status=TopUpStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end
         ).order_by("completed_at", "id")
     )
-    events = list(
-        GiftEvent.objects.filter(sender=user, created_at__gte=start, created_at__lt=end)
-        .select_related("creator", "stream", "gift")
-        .order_by("created_at", "id")
-    )
+    sent = GiftEvent.objects.filter(sender=user, created_at__gte=start, created_at__lt=end)
+    events = list(sent.select_related("creator", "stream", "gift").order_by("created_at", "id")) if every_gift else []
+    groups = _gift_groups(sent, valuation, currency)
     reversed_topups = (
         TopUp.objects.filter(user=user, reversed_at__gte=start, reversed_at__lt=end)
         .select_related("reversal_transaction")
@@ -370,7 +392,9 @@ def viewer_statement(
         recharged_coins=sum(topup.total_coins for topup in topups),
         recharged_money=money_totals(topup.amount for topup in topups),
         gifts=[GiftSentLine(event=event, value=valuation.coins(event.coins, currency)) for event in events],
-        gifts_coins=sum(event.coins for event in events),
+        gift_groups=groups,
+        gift_count=sum(group.gifts for group in groups),
+        gifts_coins=sum(group.coins for group in groups),
         valuation=valuation,
         reversals=[ReversalLine(topup=topup) for topup in reversed_topups],
         debt_paid_back=sum(topup.debt_settled_coins for topup in topups),
@@ -378,12 +402,42 @@ def viewer_statement(
 
 
 def statement_for(
-    user: User, month: datetime.date, *, now: datetime.datetime | None = None, valuation: Valuation | None = None
+    user: User,
+    month: datetime.date,
+    *,
+    now: datetime.datetime | None = None,
+    valuation: Valuation | None = None,
+    every_gift: bool = True,
 ) -> Statement:
-    """A creator's statement for creators, a viewer's for everyone else."""
+    """A creator's statement for creators, a viewer's for everyone else (`every_gift`: see `viewer_statement`)."""
     if user.is_creator:
         return creator_statement(user, month, now=now, valuation=valuation)
-    return viewer_statement(user, month, now=now, valuation=valuation)
+    return viewer_statement(user, month, now=now, valuation=valuation, every_gift=every_gift)
+
+
+def _gift_groups(sent: QuerySet[GiftEvent], valuation: Valuation, currency: str) -> list[GiftSentGroup]:
+    # By ids (two streams may share a title), with the names to show.
+    names = ("day", "gift", "stream", "is_anonymous", "gift__name", "creator__display_name", "stream__title")
+    rows = (
+        sent.annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+        .values(*names)
+        .annotate(gifts=Count("id"), quantity=Sum("quantity"), coins=Sum("coins"), first_id=Min("id"))
+        .order_by("day", "first_id")
+    )
+    return [
+        GiftSentGroup(
+            day=row["day"],
+            gift_name=row["gift__name"],
+            creator_name=row["creator__display_name"],
+            stream_title=row["stream__title"],
+            is_anonymous=row["is_anonymous"],
+            gifts=row["gifts"],
+            quantity=row["quantity"],
+            coins=row["coins"],
+            value=valuation.coins(row["coins"], currency),
+        )
+        for row in rows
+    ]
 
 
 def money_totals(amounts: Iterable[Money | None]) -> list[Money]:

@@ -18,11 +18,11 @@ from payouts.statements.selectors import Statement, is_available, statement_for,
 from wallet.valuation import request_valuation
 
 
-def _statement_or_404(request: AuthenticatedRequest, month_text: str) -> Statement:
+def _statement_or_404(request: AuthenticatedRequest, month_text: str, *, every_gift: bool) -> Statement:
     month = parse_month(month_text)
     if month is None or not is_available(request.user, month):
         raise Http404(_("There is no statement for that month."))
-    return statement_for(request.user, month, valuation=request_valuation(request))
+    return statement_for(request.user, month, valuation=request_valuation(request), every_gift=every_gift)
 
 
 @require_GET
@@ -37,7 +37,7 @@ def statement_list(request: AuthenticatedRequest) -> HttpResponse:
 @login_required
 @replica_reads
 def statement_detail(request: AuthenticatedRequest, month: str) -> HttpResponse:
-    statement = _statement_or_404(request, month)
+    statement = _statement_or_404(request, month, every_gift=False)  # the page lists them added up
     template = f"payouts/statements_{statement.kind}.html"
     return render(request, template, {"statement": statement, "month_slug": f"{statement.month:%Y-%m}"})
 
@@ -46,7 +46,7 @@ def statement_detail(request: AuthenticatedRequest, month: str) -> HttpResponse:
 @login_required
 @replica_reads
 def statement_csv_download(request: AuthenticatedRequest, month: str) -> HttpResponse:
-    statement = _statement_or_404(request, month)
+    statement = _statement_or_404(request, month, every_gift=True)
     response = HttpResponse(statement_csv(statement), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{statement_filename(statement)}"'
     return response

@@ -3,10 +3,12 @@
 import csv
 import datetime
 import io
+import re
 import uuid
 from decimal import Decimal
 
 import pytest
+from babel.dates import format_date
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -684,6 +686,29 @@ def test_a_viewer_sees_their_own_statement_with_money_values(client, alice, mont
     assert "Carol" not in page
 
 
+def test_a_heavy_viewers_page_adds_the_gifts_up_and_the_csv_keeps_every_one(client, alice, bob, live, rose):
+    """A viewer tapping a one-coin gift all evening sends thousands a month: the page listed every one."""
+    fund(alice, 10_000)
+    for number in range(40):
+        send(alice, live, rose, 1 + number % 2, anonymous=number % 10 == 0)
+    client.force_login(alice)
+
+    page = client.get(month_url("statement", THIS_MONTH)).content.decode()
+    csv_rows = list(csv.reader(io.StringIO(client.get(month_url("statement-csv", THIS_MONTH)).content.decode())))
+
+    table = page.split('data-testid="statement-gifts"')[1].split("</table>")[0]
+    lines = re.findall(r"<tr><td[^>]*>([^<]+)</td><td>(.+?)</td>.*?<td class=\"right\">([\d,]+) ", table)
+    day = format_date(timezone.now().date(), format="medium", locale="en")
+    assert [(when, re.sub(r"<[^>]+>", "", what).strip(), coins) for when, what, coins in lines] == [
+        (day, "4 \N{MULTIPLICATION SIGN} Rose in 4 gifts Sent anonymously", "400"),  # the first gift was anonymous
+        (day, "56 \N{MULTIPLICATION SIGN} Rose in 36 gifts", "5,600"),
+    ]
+    assert f"\N{MINUS SIGN}6,000 coins ({format_money(coin_value(6_000, 'USD'))}) in 40 gifts" in page
+    assert table.count("<tr>") == 1 + 2  # the header and two lines, not forty
+    assert len([row for row in csv_rows if row[0] == "gift"]) == 40  # the CSV keeps every gift
+    assert [row[3:5] for row in csv_rows if row[2] == "Gifts sent"] == [["40", "6000"]]
+
+
 def test_a_creator_sees_the_waterfall_page(client, bob, month_of_activity):
     client.force_login(bob)
 
@@ -781,6 +806,7 @@ def page_queries(client, url: str) -> int:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
     assert response.status_code == 200
+    assert queries.captured_queries  # every page reads at least the session
     return len(queries.captured_queries)
 
 
