@@ -111,18 +111,19 @@ def creator_dashboard(
     """
     valuation = valuation or Valuation()
     today = today or timezone.now().date()
-    with one_snapshot(using=router.db_for_read(EarningsRollup)):
-        return _dashboard(creator, valuation=valuation, days=days, today=today)
+    database = router.db_for_read(EarningsRollup)  # the ORM's reads below go there too, by the same router
+    with one_snapshot(using=database):
+        return _dashboard(creator, valuation=valuation, days=days, today=today, database=database)
 
 
-def _dashboard(creator: User, *, valuation: Valuation, days: int, today: datetime.date) -> Dashboard:
+def _dashboard(creator: User, *, valuation: Valuation, days: int, today: datetime.date, database: str) -> Dashboard:
     rolled_up = rolled_up_to()  # read once: every tail below is "events after it"
     daily = daily_earnings(creator, days=days, today=today, rolled_up=rolled_up)
     held_from = first_held_day(today)
     # The on-hold diamonds are the daily series' last days (holds are at most `days` long; else read them).
     recent = sum(diamonds for day, diamonds in daily if day >= held_from) if held_from >= daily[0][0] else None
     since = datetime.datetime.combine(min(held_from, daily[0][0]), datetime.time.min, tzinfo=datetime.UTC)
-    clawbacks = clawbacks_since(creator, since)
+    clawbacks = clawbacks_since(creator, since, using=database)
     payouts = latest_payouts(creator)
     balances = diamond_balances(
         creator,

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from coinsite.accounts.models import User
 from coinsite.lib import replica
+from payouts.selectors import creator_dashboard
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -156,3 +157,28 @@ def test_a_malformed_pin_cookie_is_ignored(replica_alias):
 def test_without_a_replica_nothing_changes(settings):
     assert replica.replica_configured() is False
     assert _get(lag_tolerant_page) == "default"
+
+
+def test_the_creator_dashboard_reads_all_of_itself_from_the_replica_in_one_snapshot(replica_alias, bob):
+    """Its snapshot is a transaction on the replica: a read of the primary meanwhile (the clawbacks were one) would
+    see a later moment than the rest of the page."""
+
+    def dashboard_page(request):
+        creator_dashboard(bob)
+        return HttpResponse("ok")
+
+    with (
+        CaptureQueriesContext(connections["default"]) as primary,
+        CaptureQueriesContext(connections[replica.REPLICA]) as secondary,
+    ):
+        assert _get(replica.replica_reads(dashboard_page)) == "ok"
+        on_primary, on_replica = (
+            [q["sql"] for q in primary.captured_queries],
+            [q["sql"] for q in secondary.captured_queries],
+        )
+
+    assert on_primary == []
+    page = on_replica[on_replica.index("BEGIN") :]  # after the router's health check of the replica
+    assert page[1] == "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    assert page[-1] == "COMMIT"
+    assert any("clawback" in sql for sql in page)
