@@ -192,7 +192,7 @@ def roll_up_everything() -> None:
     instead of the day totals. Once, in one run of the whole suite on the embedded server, two of these tests read
     every entry of the account as if none had been folded: if it happens again, this says which writer it was."""
     ledger_rollup_pending()
-    latest = LedgerEntry.objects.order_by("-id").values_list("id", flat=True).first()
+    latest = LedgerEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
     mark = LedgerRollupMark.objects.values_list("day_totals_through", flat=True).get(pk=1)
     if mark < latest:
         with connection.cursor() as cursor:
