@@ -7,6 +7,8 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from api.models import Scope
 from api.tokens import token_create
@@ -41,4 +43,11 @@ def fuzz_world(db, settings, alice, bob):
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_keeps_to_its_schema(case, fuzz_world):
-    case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_world}"})
+    # The token replaces whatever Authorization header was generated. When that header was the invalid part of a
+    # negative case, the request sent is valid, and its 200 is no accepted invalid input (a CI run failed on
+    # exactly that: GET /streams with the token and `limit=55`). Such cases keep every other check.
+    negative_header = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {fuzz_world}"},
+        excluded_checks=[negative_data_rejection] if negative_header else None,
+    )
