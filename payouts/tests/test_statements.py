@@ -37,7 +37,7 @@ from wallet.ledger import account_for_user, ledger_post, ledger_rollup_pending, 
 from wallet.models import Asset, LedgerDayTotal, SystemAccount, TopUp, TopUpStatus
 from wallet.money import format_money
 from wallet.selectors import economy
-from wallet.tests.support import rows_read
+from wallet.tests.support import analyze, rows_read
 from wallet.valuation import Valuation
 
 pytestmark = pytest.mark.django_db
@@ -495,6 +495,7 @@ def test_a_busy_creators_statement_reads_the_roll_ups_not_every_gift(alice, bob,
             },
         )
     earnings_rollup_all(now=timezone.now() + datetime.timedelta(hours=1))
+    analyze("gifting_giftevent")
     send(alice, live, rose, 1)  # the tail after the roll-up
 
     before = rows_read("gifting_giftevent")
@@ -507,7 +508,9 @@ def test_a_busy_creators_statement_reads_the_roll_ups_not_every_gift(alice, bob,
         ("Anonymous supporters", 5_000),
     ]
     assert this_month.gifts == 3 + 1
-    assert read <= 4  # the one gift after the roll-up, read for the days and the supporters of each month
+    # The one gift after the roll-up, read for the days and the supporters of each month, and for each read the
+    # planner's look at the newest id in the primary key (its `known` bound lies past the statistics' histogram).
+    assert read <= 8
 
 
 # --- Sending --------------------------------------------------------------------------------------
