@@ -22,7 +22,7 @@ from payouts.statements.selectors import creator_statement
 from payouts.tests.support import give_diamonds
 from wallet.ledger import system_account, user_balance
 from wallet.models import Asset, LedgerAccount, SystemAccount
-from wallet.tests.support import rows_read
+from wallet.tests.support import analyze, rows_read
 
 pytestmark = pytest.mark.django_db
 
@@ -125,7 +125,7 @@ def test_a_creators_clawbacks_are_found_without_reading_their_gifts(bob, clawed)
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the ledger's deferred checks run now; no ALTER before
         # A small sample, as a big ledger's is against its size: the one clawback goes unseen, the top-ups not
         cursor.execute("ALTER TABLE wallet_ledgertransaction ALTER COLUMN kind SET STATISTICS 1")
-        cursor.execute("ANALYZE wallet_ledgertransaction, wallet_ledgerentry")
+    analyze("wallet_ledgertransaction", "wallet_ledgerentry")
     before = rows_read("wallet_ledgerentry")
     clawbacks = clawbacks_since(bob, timezone.now() - datetime.timedelta(days=90))
     read = rows_read("wallet_ledgerentry") - before

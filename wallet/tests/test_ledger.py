@@ -39,7 +39,7 @@ from wallet.models import (
     SystemAccount,
 )
 from wallet.tasks import ledger_rollup_balances
-from wallet.tests.support import fund, gift_lines, ledger_state
+from wallet.tests.support import analyze, fund, gift_lines, ledger_state
 
 pytestmark = pytest.mark.django_db
 
@@ -518,8 +518,8 @@ def test_balances_read_only_the_entries_after_each_roll_up_when_few_accounts_hol
     ledger_rollup(account=issued)
     ledger_post(idempotency_key="gift:late", kind="gift", lines=[(issued, DIAMOND, -7), (quiet[0], DIAMOND, 7)])
 
+    analyze("wallet_ledgerentry")
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("ANALYZE wallet_ledgerentry")
         before = _entry_rows_read(cursor)
         balances = dict(
             accounts_with_balance(LedgerAccount.objects.filter(kind="user", asset=DIAMOND)).values_list(
