@@ -4,6 +4,7 @@ Every setting that comes from the environment goes through these helpers so a ba
 start with a message that names the variable, instead of surfacing later as a confusing error.
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -40,6 +41,19 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}.") from None
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}.") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive number, got {raw!r}.")
+    return value
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from coinsite import embedded_db
 from coinsite.devserver import broker_transport_options, browser_host
-from coinsite.env import env_bool, env_int, env_list, env_str, require, var_dir
+from coinsite.env import env_bool, env_float, env_int, env_list, env_str, require, var_dir
 from coinsite.lib import db_pool
 from coinsite.lib.currencies import CURRENCIES as SUPPORTED_CURRENCIES
 from coinsite.lib.observability import logging_config, sentry_init
@@ -242,6 +242,10 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "coinsite.lib.redis_cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A Redis that stops answering costs a cache call at most this long; then the process does not ask it again for
+# REDIS_DOWN_SECONDS, and what needs it answers 503 at once (coinsite/lib/redis_cache.py).
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 0.5)
+REDIS_DOWN_SECONDS = env_float("REDIS_DOWN_SECONDS", 2.0)
 # Live events travel on Redis pub/sub when REDIS_URL is set (gifting.live); its channel and keys start with this.
 LIVE_REDIS_PREFIX = env_str("LIVE_REDIS_PREFIX") or "coinsite:live:"
 # The video ingest server creators stream to from OBS (docs/live-video.md: MediaMTX, RTMP in, HLS out): where

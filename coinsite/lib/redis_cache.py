@@ -8,17 +8,70 @@ pools are thread-safe and start afresh in a forked child. The cache's options co
 they are the same for every instance of a process. The client object around a pool is shared too (redis-py's
 clients are thread-safe: a connection is taken from the pool per command): Django built a new one for every
 cache call (about 2 % of a gift's Python, in the live publisher's cache invalidation alone).
+
+A Redis that stops answering (a network partition, a paused VM) must not stall the site. Every command waits at
+most `REDIS_TIMEOUT_SECONDS` (settings pass it as the pool's socket timeouts; redis-py's default is 5 s). After a
+command fails for want of Redis, the process stops asking it for `REDIS_DOWN_SECONDS`: cache calls then raise at
+once, and the pages that need the cache (gift taps, logins: their rate limits live there) answer 503 without
+holding one of the process's few request threads for a timeout each. The next call after that asks Redis again.
 """
 
+import logging
 import threading
+import time
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+
+logger = logging.getLogger(__name__)
 
 _pools: dict[str, Any] = {}
 _clients: dict[str, Any] = {}
 _pools_lock = threading.Lock()
+_down_until: dict[str, float] = {}  # per server: until this time.monotonic(), calls fail without asking Redis
+
+
+class RedisMarkedDown(redis.ConnectionError):
+    """Redis failed a command a moment ago; this process does not ask it again yet (a 503, as an outage)."""
+
+
+def _check_up(server: str) -> None:
+    if time.monotonic() < _down_until.get(server, float("-inf")):
+        raise RedisMarkedDown(
+            f"Redis at {redis_address(server)} failed within the last {settings.REDIS_DOWN_SECONDS} s"
+        )
+
+
+def _mark_down(server: str, error: Exception) -> None:
+    if time.monotonic() >= _down_until.get(server, float("-inf")):
+        logger.warning(
+            "Redis at %s failed (%s): not asked for %s s",
+            redis_address(server),
+            type(error).__name__,
+            settings.REDIS_DOWN_SECONDS,
+        )
+    _down_until[server] = time.monotonic() + settings.REDIS_DOWN_SECONDS
+
+
+def redis_address(server: str) -> str:
+    """The server's URL without its password, for logs."""
+    return server.rpartition("@")[2]
+
+
+class _MarkingRedis(redis.Redis):
+    """redis-py's client, marking its server down when a command fails for want of it."""
+
+    coinsite_server = ""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute_command(*args, **options)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            _mark_down(self.coinsite_server, error)
+            raise
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
@@ -36,14 +89,18 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         django_client: Any = self
         server = django_client._servers[django_client._get_connection_pool_index(write)]
+        _check_up(server)
         client = _clients.get(server)
         if client is None:
-            pool = self._get_connection_pool(write)
-            client = _clients.setdefault(server, django_client._client(connection_pool=pool))
+            client = _MarkingRedis(connection_pool=self._get_connection_pool(write))
+            client.coinsite_server = server
+            client = _clients.setdefault(server, client)
         return client
 
 
 class RedisCache(DjangoRedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
-        super().__init__(server, params)
+        timeout = settings.REDIS_TIMEOUT_SECONDS
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout} | params.get("OPTIONS", {})
+        super().__init__(server, params | {"OPTIONS": options})
         self._class = SharedPoolRedisCacheClient

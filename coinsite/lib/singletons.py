@@ -13,13 +13,20 @@ the coin rates without a round trip to Redis (docs/scaling.md). Every write thro
 querysets (save, delete, bulk update or delete, as admin does) drops both copies, at once and again
 when the transaction commits: the writing process sees it on its next read, every other process
 within `LOCAL_SECONDS`. Raw SQL writes would not: do not use them on these tables.
+
+With Redis out, reads come from the database (and are kept in the process for `LOCAL_SECONDS`): every page
+reads some of these, and without this a Redis outage answered 503 on every page, not only on the actions whose
+rate limits live there. A write still needs the cache to drop its copy, so that no process keeps an old one: it
+fails (admin's save then rolls back).
 """
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Self, cast
 
+import redis
 from django.core.cache import cache
 from django.db import models, transaction
 
@@ -47,10 +54,14 @@ def _read(key: str, read_database: Callable[[], Any]) -> Any:
     held = _local.get(key)
     if held is not None and now - held[0] < LOCAL_SECONDS:
         return held[1]
-    value = cache.get(key)
+    try:
+        value = cache.get(key)
+    except redis.RedisError:
+        value = None  # Redis out (coinsite.lib.redis_cache): the database answers
     if value is None:
         value = read_database()
-        cache.set(key, value, CACHE_SECONDS)
+        with contextlib.suppress(redis.RedisError):
+            cache.set(key, value, CACHE_SECONDS)
     _local[key] = (now, value)
     return value
 

@@ -1,7 +1,12 @@
-"""Helpers the project-level tests share: the key pages over the demo data, logging in in a browser."""
+"""Helpers the project-level tests share: the key pages over the demo data, logging in in a browser, a Redis that
+hangs."""
 
+import contextlib
 import importlib
 import re
+import socket
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.apps import apps
@@ -85,3 +90,37 @@ def demo_ids() -> dict[str, object]:
         "payout": Payout.objects.get(creator=creator).public_id,
         "month": f"{timezone.now():%Y-%m}",
     }
+
+
+class HungRedis:
+    """A TCP server at `url` that accepts connections and never answers: Redis behind a network partition, or
+    paused. `connections` counts the connections it has accepted."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self._server.getsockname()[1]}/0"
+        self._accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def connections(self) -> int:
+        return len(self._accepted)
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # the server closed
+            while True:
+                self._accepted.append(self._server.accept()[0])
+
+    def close(self) -> None:
+        self._server.close()
+        for accepted in self._accepted:
+            accepted.close()
+
+
+@contextlib.contextmanager
+def hung_redis() -> Iterator[HungRedis]:
+    server = HungRedis()
+    try:
+        yield server
+    finally:
+        server.close()

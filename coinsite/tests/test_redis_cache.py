@@ -1,11 +1,15 @@
-"""Under ASGI every request gets its own cache backend; they share the process's Redis connections."""
+"""Under ASGI every request gets its own cache backend; they share the process's Redis connections. A Redis that
+hangs fails a call within a setting, and then fails the process's calls at once for a while."""
 
 import threading
+import time
 
 import pytest
 import redis
 
-from coinsite.lib.redis_cache import RedisCache
+from coinsite.lib.redis_cache import RedisCache, RedisMarkedDown
+from coinsite.operations import unavailable_cause
+from coinsite.tests.support import hung_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -57,3 +61,50 @@ def test_every_backend_of_the_process_shares_one_client_per_server(redis_stats):
 
     assert first.get_client() is second.get_client("any-key", write=True)
     assert first.get_client().connection_pool is second._get_connection_pool(write=False)
+
+
+# --- A Redis that hangs -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hung(settings):
+    settings.REDIS_TIMEOUT_SECONDS = 0.2
+    settings.REDIS_DOWN_SECONDS = 30
+    with hung_redis() as server:
+        yield server
+
+
+def test_a_cache_call_to_a_hung_redis_times_out_after_the_setting(hung):
+    """redis-py's own default is 5 s a command: a request would hold its thread that long on every call."""
+    cache = RedisCache(hung.url, {})
+
+    with pytest.raises(redis.TimeoutError):
+        cache.add("coinsite-test:key", 0, timeout=5)
+
+    pool = cache._cache._get_connection_pool(write=True)
+    assert (pool.connection_kwargs["socket_timeout"], pool.connection_kwargs["socket_connect_timeout"]) == (0.2, 0.2)
+    assert hung.connections == 1
+
+
+def test_after_a_failure_the_process_stops_asking_redis_for_a_while(hung, monkeypatch):
+    cache = RedisCache(hung.url, {})
+    with pytest.raises(redis.TimeoutError):
+        cache.get("coinsite-test:key")
+
+    for _ in range(3):  # fail at once, without a connection, as an outage (a 503)
+        with pytest.raises(RedisMarkedDown):
+            RedisCache(hung.url, {}).incr("coinsite-test:key")
+    assert hung.connections == 1
+
+    later = time.monotonic() + 30
+    monkeypatch.setattr("coinsite.lib.redis_cache.time.monotonic", lambda: later)
+    with pytest.raises(redis.TimeoutError):  # asked again once the time is up
+        cache.get("coinsite-test:key")
+    assert hung.connections == 2
+
+
+def test_a_marked_down_redis_is_an_outage_not_a_bug():
+    try:
+        raise RedisMarkedDown("down")
+    except RedisMarkedDown:
+        assert unavailable_cause() == "redis"

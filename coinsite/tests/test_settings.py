@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from coinsite.env import env_float
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_VARS = [
@@ -312,3 +315,18 @@ def test_the_payout_top_up_and_mail_sweeps_run_as_often_as_configured():
     assert defaults.stdout.split() == ["300", "300", "300"]
     assert configured.returncode == 0, configured.stderr
     assert configured.stdout.split() == ["30", "45", "45"]
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-1", "nan", "inf"])
+def test_a_number_setting_refuses_what_is_not_a_positive_number(raw, monkeypatch):
+    monkeypatch.setenv("REDIS_TIMEOUT_SECONDS", raw)
+
+    with pytest.raises(ImproperlyConfigured, match=f"REDIS_TIMEOUT_SECONDS must be a .*number, got '{raw}'"):
+        env_float("REDIS_TIMEOUT_SECONDS", 0.5)
+
+
+def test_a_number_setting_reads_decimals_and_defaults_when_unset(monkeypatch):
+    monkeypatch.setenv("REDIS_TIMEOUT_SECONDS", "0.25")
+    assert env_float("REDIS_TIMEOUT_SECONDS", 0.5) == 0.25
+    monkeypatch.setenv("REDIS_TIMEOUT_SECONDS", " ")
+    assert env_float("REDIS_TIMEOUT_SECONDS", 0.5) == 0.5

@@ -1,9 +1,12 @@
 """The per-viewer gift rate limit: refused sends are HTTP 429 with a clear message and charge nothing."""
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 
 from coinsite.accounts.tests.factories import make_user
+from coinsite.lib.singletons import local_copies_forget
+from coinsite.tests.support import hung_redis
 from gifting import services as gifting_services
 from gifting.models import GiftEvent
 from gifting.services import (
@@ -18,6 +21,7 @@ from wallet.models import Asset
 
 pytestmark = pytest.mark.django_db
 
+REDIS_CACHE, JSON = "coinsite.lib.redis_cache.RedisCache", "application/json"
 SECOND = 1_200_000.0  # the start of a minute, so the minute window does not turn over mid-test
 
 
@@ -136,3 +140,33 @@ def test_the_limit_is_checked_outside_the_gift_transaction(alice_client, alice, 
     # The page's gift-bar check reads the rules (no request key); the refused gift itself never did.
     assert [call["idempotency_key"] for call in calls if call["idempotency_key"]] == []
     assert reverse("wallet:recharge") in response.content.decode()  # the page still works around the error
+
+
+def test_while_redis_hangs_pages_answer_and_taps_get_503_at_once_charging_nothing(
+    alice_client, alice, stream, rose, settings
+):
+    """The limits live in Redis. One tap waits for it (REDIS_TIMEOUT_SECONDS), the next ones are refused without
+    asking it, so a hung Redis does not hold every request thread of the process for a timeout each. The pages read
+    the staff-set settings from the database instead of the cache: before, every page answered 503 too."""
+    fund(alice, 100)
+    before = snapshot()
+    alice_client.raise_request_exception = False  # answer as production does
+    url = reverse("gifting:gift-tap", args=[stream.pk])
+    pages = [reverse("gifting:index"), reverse("gifting:stream", args=[stream.pk]), reverse("wallet:index")]
+    settings.REDIS_TIMEOUT_SECONDS = 0.2
+    with hung_redis() as hung, override_settings(CACHES={"default": {"BACKEND": REDIS_CACHE, "LOCATION": hung.url}}):
+        local_copies_forget()  # this process's copies of the settings, as after LOCAL_SECONDS
+        taps = [
+            alice_client.post(url, {"gift": rose.pk, "quantity": 1, "idempotency_key": f"tap-{n}"}, HTTP_ACCEPT=JSON)
+            for n in range(3)
+        ]
+        connections = hung.connections
+        local_copies_forget()
+        answers = [alice_client.get(page).status_code for page in pages]
+
+    assert answers == [200, 200, 200]
+    assert [tap.status_code for tap in taps] == [503, 503, 503]
+    assert {tap.json()["error"] for tap in taps} == {"unavailable"}
+    assert connections == 1  # the first tap's; the other two never reached Redis
+    assert snapshot() == before
+    assert user_balance(alice, Asset.COIN) == 100
