@@ -366,6 +366,33 @@ def drill_redis_restarted(world: World) -> dict[str, Any]:
     }
 
 
+def drill_redis_paused(world: World) -> dict[str, Any]:
+    """Redis stops answering without going away (SIGSTOP: a network partition, a paused VM) for 6 s under a storm,
+    while the stream page, a public profile and the creator's dashboard are read: the pages keep answering 200 (the
+    settings come from the database), taps answer 503 at once and are retried, and nothing is lost."""
+    gifts = storm(world, "redis-paused")
+    reader = PageReader(world, stream_page=True)
+    reader.start()
+    time.sleep(5)
+    pid = kill("redis", signal.SIGSTOP)
+    try:
+        time.sleep(6)
+    finally:
+        os.killpg(pid, signal.SIGCONT)
+        log(f"SIGCONT to redis (pid {pid})")
+    began = time.monotonic()
+    back = wait_until(site_ready)
+    recovered = round(time.monotonic() - began, 2) if back is not None else None
+    time.sleep(5)
+    reader.close()
+    gifts.finish()
+    return {
+        **with_database_retries(gifts.figures),
+        "recovered_seconds": recovered,
+        "page_responses": dict(reader.responses),
+    }
+
+
 def _gift_event_ids(prefix: str) -> Iterator[int]:
     from gifting.models import GiftEvent  # noqa: PLC0415
 
@@ -432,6 +459,7 @@ DRILLS = [
     ("web_process_killed", drill_web_process_killed),
     ("worker_killed_during_payouts", drill_worker_killed_during_payouts),
     ("redis_restarted", drill_redis_restarted),
+    ("redis_paused", drill_redis_paused),
     ("replica_stopped", drill_replica_stopped),
     ("primary_restarted", drill_primary_restarted),
 ]
@@ -624,22 +652,25 @@ class Viewer(threading.Thread):
 
 
 class PageReader(threading.Thread):
-    """Reads the replica-routed pages (a public profile, the creator's dashboard) four times a second."""
+    """Reads the replica-routed pages (a public profile, the creator's dashboard), and the stream page if asked,
+    four times a second."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, *, stream_page: bool = False) -> None:
         super().__init__(daemon=True)
         from django.conf import settings  # noqa: PLC0415
 
         self.paths = [
-            (f"/live/creators/{world.creator.pk}/", {}),
-            ("/creator/", {"Cookie": f"{settings.SESSION_COOKIE_NAME}={world.creator_session}"}),
+            ("profile", f"/live/creators/{world.creator.pk}/", {}),
+            ("dashboard", "/creator/", {"Cookie": f"{settings.SESSION_COOKIE_NAME}={world.creator_session}"}),
         ]
+        if stream_page:
+            self.paths.append(("stream", f"/live/{world.stream_id}/", {}))
         self.responses: Counter = Counter()
         self.closing = threading.Event()
 
     def run(self) -> None:
         while not self.closing.is_set():
-            for path, headers in self.paths:
+            for label, path, headers in self.paths:
                 try:
                     status, body = cluster.site_get(path, headers=headers, timeout=10)
                     code = str(status)
@@ -647,7 +678,7 @@ class PageReader(threading.Thread):
                         code = "503 without the outage page"
                 except OSError as error:
                     code = type(error).__name__
-                self.responses[f"{path.split('/')[1]} {code}"] += 1
+                self.responses[f"{label} {code}"] += 1
             time.sleep(0.25)
 
     def close(self) -> None:
@@ -691,7 +722,7 @@ def passed(result: dict[str, Any]) -> bool:
         if label.endswith("500")
     )
     page_failures = 0
-    if result["name"] == "replica_stopped":
+    if result["name"] in ("replica_stopped", "redis_paused"):
         page_failures = sum(count for label, count in result["page_responses"].items() if not label.endswith(" 200"))
     return (
         result["lost"] == 0
