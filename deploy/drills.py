@@ -390,6 +390,7 @@ def drill_redis_paused(world: World) -> dict[str, Any]:
         **with_database_retries(gifts.figures),
         "recovered_seconds": recovered,
         "page_responses": dict(reader.responses),
+        "page_slowest_ms": reader.slowest_ms,
     }
 
 
@@ -421,6 +422,7 @@ def drill_replica_stopped(world: World) -> dict[str, Any]:
         "recovered_seconds": recovered,
         "replica_transactions_in_3s_before_stop": replica_reads,
         "page_responses": dict(reader.responses),
+        "page_slowest_ms": reader.slowest_ms,
     }
 
 
@@ -666,11 +668,13 @@ class PageReader(threading.Thread):
         if stream_page:
             self.paths.append(("stream", f"/live/{world.stream_id}/", {}))
         self.responses: Counter = Counter()
+        self.slowest_ms: dict[str, float] = {}
         self.closing = threading.Event()
 
     def run(self) -> None:
         while not self.closing.is_set():
             for label, path, headers in self.paths:
+                began = time.monotonic()
                 try:
                     status, body = cluster.site_get(path, headers=headers, timeout=10)
                     code = str(status)
@@ -679,6 +683,8 @@ class PageReader(threading.Thread):
                 except OSError as error:
                     code = type(error).__name__
                 self.responses[f"{label} {code}"] += 1
+                took = round((time.monotonic() - began) * 1000, 1)
+                self.slowest_ms[label] = max(took, self.slowest_ms.get(label, 0.0))
             time.sleep(0.25)
 
     def close(self) -> None:

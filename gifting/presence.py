@@ -21,6 +21,8 @@ import redis
 from django.conf import settings
 from django.core import signing
 
+from coinsite.lib.redis_cache import RedisMarkedDown, redis_check_up, redis_mark_down
+
 logger = logging.getLogger(__name__)
 
 VIEWER_SYNC_SECONDS = 5
@@ -77,7 +79,8 @@ def _redis(url: str) -> redis.Redis:
     global _client, _client_url
     with _client_lock:
         if _client is None or _client_url != url:
-            _client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+            timeout = settings.REDIS_TIMEOUT_SECONDS
+            _client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
             _client_url = url
         return _client
 
@@ -88,15 +91,24 @@ def viewer_counts(stream_ids: list[int]) -> dict[int, int]:
         return {}
     if settings.REDIS_URL:
         try:
-            pipeline = _redis(settings.REDIS_URL).pipeline(transaction=False)
-            now = time.time()
-            for stream_id in stream_ids:
-                pipeline.zcount(redis_key(stream_id), now, "+inf")
-            return dict(zip(stream_ids, (int(count) for count in pipeline.execute()), strict=True))
+            return _shared_counts(settings.REDIS_URL, stream_ids)
+        except RedisMarkedDown:
+            pass  # Redis failed a moment ago (the cache's mark, logged once): not asked again yet
         except redis.RedisError as error:
+            if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+                redis_mark_down(settings.REDIS_URL, error)
             logger.warning("Viewer counts unavailable from Redis (%s); showing this process's own", error)
     counts = _local_counts
     return {stream_id: counts.get(stream_id, 0) for stream_id in stream_ids}
+
+
+def _shared_counts(url: str, stream_ids: list[int]) -> dict[int, int]:
+    redis_check_up(url)  # a hung Redis costs one request REDIS_TIMEOUT_SECONDS, not every page of the process
+    pipeline = _redis(url).pipeline(transaction=False)
+    now = time.time()
+    for stream_id in stream_ids:
+        pipeline.zcount(redis_key(stream_id), now, "+inf")
+    return dict(zip(stream_ids, (int(count) for count in pipeline.execute()), strict=True))
 
 
 def viewer_count(stream_id: int) -> int:

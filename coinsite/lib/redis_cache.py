@@ -38,14 +38,16 @@ class RedisMarkedDown(redis.ConnectionError):
     """Redis failed a command a moment ago; this process does not ask it again yet (a 503, as an outage)."""
 
 
-def _check_up(server: str) -> None:
+def redis_check_up(server: str) -> None:
+    """Raise RedisMarkedDown while `server` is marked down in this process (any client of it may ask)."""
     if time.monotonic() < _down_until.get(server, float("-inf")):
         raise RedisMarkedDown(
             f"Redis at {redis_address(server)} failed within the last {settings.REDIS_DOWN_SECONDS} s"
         )
 
 
-def _mark_down(server: str, error: Exception) -> None:
+def redis_mark_down(server: str, error: Exception) -> None:
+    """`server` failed a command for want of Redis: this process stops asking it for REDIS_DOWN_SECONDS."""
     if time.monotonic() >= _down_until.get(server, float("-inf")):
         logger.warning(
             "Redis at %s failed (%s): not asked for %s s",
@@ -70,7 +72,7 @@ class _MarkingRedis(redis.Redis):
         try:
             return super().execute_command(*args, **options)
         except (redis.ConnectionError, redis.TimeoutError) as error:
-            _mark_down(self.coinsite_server, error)
+            redis_mark_down(self.coinsite_server, error)
             raise
 
 
@@ -89,7 +91,7 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         django_client: Any = self
         server = django_client._servers[django_client._get_connection_pool_index(write)]
-        _check_up(server)
+        redis_check_up(server)
         client = _clients.get(server)
         if client is None:
             client = _MarkingRedis(connection_pool=self._get_connection_pool(write))

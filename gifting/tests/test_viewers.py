@@ -9,6 +9,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.urls import reverse
 
+from coinsite.tests.support import hung_redis
 from gifting import presence, services
 from gifting.live import hub as live_hub
 from gifting.live.replay import StreamMeta
@@ -158,3 +159,16 @@ def test_with_redis_every_process_adds_its_viewers_to_one_count_and_leavers_expi
 
     assert both == (3, 4, 4)  # u1, u2, a-x and u3: u2 in both processes counts once
     assert later == 3
+
+
+def test_while_redis_hangs_a_page_waits_for_the_counts_once_then_shows_the_processs_own(settings, monkeypatch):
+    """A stream page reads the viewer counts from Redis; a hung Redis cost every page a timeout before."""
+    settings.REDIS_TIMEOUT_SECONDS = 0.2
+    monkeypatch.setattr(presence, "_local_counts", {7: 2})
+    with hung_redis() as hung:
+        settings.REDIS_URL = hung.url
+        counts = [presence.viewer_counts([7, 8]) for _ in range(3)]
+        connections = hung.connections
+
+    assert counts == [{7: 2, 8: 0}] * 3  # this process's own viewers
+    assert connections == 1  # the first page's; then the server is marked down, for the cache too
