@@ -295,6 +295,17 @@ def storm(world: World, name: str) -> Storm:
     return Storm(world.senders, world.stream_id, world.gift_id, prefix=f"drill-{name}-{uuid.uuid4().hex[:8]}-").start()
 
 
+def storm_and_pages_ended(gifts: Storm, reader: "PageReader") -> dict[str, Any]:
+    """Stop the page reader and the storm; the storm's figures with what the pages answered."""
+    reader.close()
+    gifts.finish()
+    return {
+        **with_database_retries(gifts.figures),
+        "page_responses": dict(reader.responses),
+        "page_slowest_ms": reader.slowest_ms,
+    }
+
+
 def drill_web_process_killed(world: World) -> dict[str, Any]:
     """SIGKILL one of the three web processes 15 s into a 60-second storm; the supervisor restarts it."""
     gifts = storm(world, "web")
@@ -343,9 +354,7 @@ def drill_redis_restarted(world: World) -> dict[str, Any]:
     time.sleep(10)
     with held_down("redis", signal.SIGTERM):
         time.sleep(3)
-    began = time.monotonic()
-    back = wait_until(site_ready)
-    recovered = round(time.monotonic() - began, 2) if back is not None else None
+    recovered = wait_until(site_ready)
     time.sleep(15)
     gifts.finish()
     time.sleep(5)  # the last gifts' events reach the viewers
@@ -380,18 +389,9 @@ def drill_redis_paused(world: World) -> dict[str, Any]:
     finally:
         os.killpg(pid, signal.SIGCONT)
         log(f"SIGCONT to redis (pid {pid})")
-    began = time.monotonic()
-    back = wait_until(site_ready)
-    recovered = round(time.monotonic() - began, 2) if back is not None else None
+    recovered = wait_until(site_ready)
     time.sleep(5)
-    reader.close()
-    gifts.finish()
-    return {
-        **with_database_retries(gifts.figures),
-        "recovered_seconds": recovered,
-        "page_responses": dict(reader.responses),
-        "page_slowest_ms": reader.slowest_ms,
-    }
+    return {**storm_and_pages_ended(gifts, reader), "recovered_seconds": recovered}
 
 
 def _gift_event_ids(prefix: str) -> Iterator[int]:
@@ -411,18 +411,12 @@ def drill_replica_stopped(world: World) -> dict[str, Any]:
     replica_reads = replica_transactions() - replica_reads
     with held_down("replica", signal.SIGINT):
         time.sleep(12)
-    began = time.monotonic()
-    back = wait_until(replica_usable)
-    recovered = round(time.monotonic() - began, 2) if back is not None else None
+    recovered = wait_until(replica_usable)
     time.sleep(3)
-    reader.close()
-    gifts.finish()
     return {
-        **with_database_retries(gifts.figures),
+        **storm_and_pages_ended(gifts, reader),
         "recovered_seconds": recovered,
         "replica_transactions_in_3s_before_stop": replica_reads,
-        "page_responses": dict(reader.responses),
-        "page_slowest_ms": reader.slowest_ms,
     }
 
 
@@ -444,17 +438,9 @@ def drill_primary_restarted(world: World) -> dict[str, Any]:
     time.sleep(10)
     with held_down("primary", signal.SIGINT):
         time.sleep(5)
-    began = time.monotonic()
-    back = wait_until(site_ready)
-    recovered = round(time.monotonic() - began, 2) if back is not None else None
+    recovered = wait_until(site_ready)
     time.sleep(15)
-    reader.close()
-    gifts.finish()
-    return {
-        **with_database_retries(gifts.figures),
-        "recovered_seconds": recovered,
-        "page_responses": dict(reader.responses),
-    }
+    return {**storm_and_pages_ended(gifts, reader), "recovered_seconds": recovered}
 
 
 DRILLS = [
