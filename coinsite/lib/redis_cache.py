@@ -14,12 +14,15 @@ most `REDIS_TIMEOUT_SECONDS` (settings pass it as the pool's socket timeouts; re
 command fails for want of Redis, the process stops asking it for `REDIS_DOWN_SECONDS`: cache calls then raise at
 once, and the pages that need the cache (gift taps, logins: their rate limits live there) answer 503 without
 holding one of the process's few request threads for a timeout each. The next call after that asks Redis again.
+The mark belongs to the server (host and port), not to one URL: the cache, the viewer counts and the Celery broker
+(`coinsite.lib.tasks`) share it when they share a Redis, so the first of them to find it hung spares the others.
 """
 
 import logging
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -31,7 +34,7 @@ logger = logging.getLogger(__name__)
 _pools: dict[str, Any] = {}
 _clients: dict[str, Any] = {}
 _pools_lock = threading.Lock()
-_down_until: dict[str, float] = {}  # per server: until this time.monotonic(), calls fail without asking Redis
+_down_until: dict[str, float] = {}  # per host:port: until this time.monotonic(), calls fail without asking Redis
 
 
 class RedisMarkedDown(redis.ConnectionError):
@@ -40,7 +43,7 @@ class RedisMarkedDown(redis.ConnectionError):
 
 def redis_check_up(server: str) -> None:
     """Raise RedisMarkedDown while `server` is marked down in this process (any client of it may ask)."""
-    if time.monotonic() < _down_until.get(server, float("-inf")):
+    if time.monotonic() < _down_until.get(_host(server), float("-inf")):
         raise RedisMarkedDown(
             f"Redis at {redis_address(server)} failed within the last {settings.REDIS_DOWN_SECONDS} s"
         )
@@ -48,14 +51,21 @@ def redis_check_up(server: str) -> None:
 
 def redis_mark_down(server: str, error: Exception) -> None:
     """`server` failed a command for want of Redis: this process stops asking it for REDIS_DOWN_SECONDS."""
-    if time.monotonic() >= _down_until.get(server, float("-inf")):
+    host = _host(server)
+    if time.monotonic() >= _down_until.get(host, float("-inf")):
         logger.warning(
             "Redis at %s failed (%s): not asked for %s s",
             redis_address(server),
             type(error).__name__,
             settings.REDIS_DOWN_SECONDS,
         )
-    _down_until[server] = time.monotonic() + settings.REDIS_DOWN_SECONDS
+    _down_until[host] = time.monotonic() + settings.REDIS_DOWN_SECONDS
+
+
+def _host(server: str) -> str:
+    """Where `server` (a redis:// or unix:// URL) listens: the databases of one Redis go down together."""
+    parts = urlsplit(server)
+    return f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
 
 
 def redis_address(server: str) -> str:

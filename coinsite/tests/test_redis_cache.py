@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from coinsite.lib.redis_cache import RedisCache, RedisMarkedDown
+from coinsite.lib.redis_cache import RedisCache, RedisMarkedDown, redis_check_up, redis_mark_down
 from coinsite.operations import unavailable_cause
 from coinsite.tests.support import hung_redis
 
@@ -101,6 +101,16 @@ def test_after_a_failure_the_process_stops_asking_redis_for_a_while(hung, monkey
     with pytest.raises(redis.TimeoutError):  # asked again once the time is up
         cache.get("coinsite-test:key")
     assert hung.connections == 2
+
+
+def test_the_mark_belongs_to_the_server_not_to_one_of_its_databases(settings):
+    settings.REDIS_DOWN_SECONDS = 30
+    redis_mark_down("redis://:secret@10.9.8.7:6390/3", redis.TimeoutError("hung"))
+
+    with pytest.raises(RedisMarkedDown, match=r"10\.9\.8\.7:6390/1 failed"):
+        redis_check_up("redis://10.9.8.7:6390/1")
+    redis_check_up("redis://10.9.8.7:6391/3")  # another server: asked as usual
+    redis_check_up("redis://10.9.8.6:6390/3")
 
 
 def test_a_marked_down_redis_is_an_outage_not_a_bug():
