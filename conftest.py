@@ -1,6 +1,7 @@
 """Project-wide pytest fixtures: personas, a logged-in client, Celery and browser set-up."""
 
 import contextlib
+import logging
 import os
 import shutil
 
@@ -15,6 +16,7 @@ from coinsite import embedded_db
 from coinsite.accounts.tests.factories import make_user
 from coinsite.celery import app
 from coinsite.lib.singletons import local_copies_forget
+from coinsite.tests.support import hung_redis
 from gifting.live.publish import publisher_reset
 
 # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
@@ -156,10 +158,31 @@ def real_celery_worker(transactional_db):
     _reset_producer_pools(app)
     app.conf.broker_url = settings.CELERY_BROKER_URL or "memory://"
     app.conf.task_always_eager = False
+    root_level = logging.root.level  # Celery's test worker sets the root logger to its own level (ERROR)
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
+    logging.root.setLevel(root_level)
     app.conf.update(previous)
     _reset_producer_pools(app)
+
+
+@pytest.fixture
+def hung_broker(monkeypatch):
+    """The project's Celery app publishing to a Redis broker that accepts connections and never answers (a
+    network partition, a paused VM), with the socket timeouts settings give a Redis broker."""
+    timeout = settings.CELERY_BROKER_TIMEOUT_SECONDS
+    keys = ("broker_url", "task_always_eager", "broker_transport_options")
+    previous = {key: app.conf[key] for key in keys}
+    with hung_redis() as server:
+        _reset_producer_pools(app)
+        monkeypatch.setenv("CELERY_BROKER_URL", server.url)  # Celery reads it before its own broker_url
+        app.conf.broker_url = server.url
+        app.conf.task_always_eager = False
+        app.conf.broker_transport_options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        yield server
+        for key, value in previous.items():
+            setattr(app.conf, key, value)
+        _reset_producer_pools(app)
 
 
 def _reset_producer_pools(app):

@@ -21,6 +21,7 @@ from django.db import transaction
 
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import staff_action_record
+from coinsite.lib.tasks import task_enqueue_on_commit
 from gifting.models import GiftEvent
 from payouts.earnings import CLAWBACK_KIND, first_held_day
 from wallet import ledger
@@ -54,7 +55,7 @@ def topup_reverse(*, topup_id: int, staff: User, kind: str, reason: str) -> Reve
                 after={"diamonds_clawed_back": {str(k): v for k, v in clawed.items()}},
                 reason=reason,
             )
-        topup_send_reversal_notice.delay_on_commit(coins.topup.pk)
+        task_enqueue_on_commit(topup_send_reversal_notice, coins.topup.pk)
     logger.info(
         "Top-up %s %s: %s coins back, %s owed, diamonds clawed back %s",
         coins.topup.public_id,

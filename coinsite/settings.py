@@ -341,6 +341,19 @@ if PRODUCTION:
 # finish well inside it (the time limits below are checked against it).
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# A Redis broker that stops answering: kombu waits forever by default, so a request queueing a task after its
+# commit held its thread for the whole hang. Above the workers' 1 s BRPOP poll, which must not time out.
+CELERY_BROKER_TIMEOUT_SECONDS = env_float("CELERY_BROKER_TIMEOUT_SECONDS", 2.0)
+if CELERY_BROKER_TIMEOUT_SECONDS <= 1:
+    raise ImproperlyConfigured(
+        "Environment variable CELERY_BROKER_TIMEOUT_SECONDS must be above 1 (seconds): "
+        "a worker waits up to 1 s for each poll of the Redis queue."
+    )
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "socket_timeout": CELERY_BROKER_TIMEOUT_SECONDS,
+        "socket_connect_timeout": CELERY_BROKER_TIMEOUT_SECONDS,
+    }
 if CELERY_BROKER_URL.startswith("filesystem:"):
     if PRODUCTION:
         raise ImproperlyConfigured(
@@ -392,6 +405,7 @@ _longer_than_a_task(
     EMAILS_RESEND_AFTER_SECONDS,
     or_else="the mail sweeps queue again an email whose task is still running",
 )
+ACCOUNTS_EMAILS_SWEEP_SECONDS = 5 * 60
 CELERY_BEAT_SCHEDULE: dict = {
     "purge-abandoned-2fa-setups": {
         "task": "coinsite.accounts.tasks.purge_abandoned_two_factor_setups",
@@ -400,6 +414,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "apply-due-country-changes": {"task": "coinsite.accounts.tasks.country_changes_apply_due", "schedule": 60 * 60},
     # Emails whose task died mid-send, sent again (coinsite.accounts.email_claims).
     "emails-in-flight-sweep": {"task": "coinsite.accounts.tasks.emails_in_flight_sweep", "schedule": 5 * 60},
+    # Creator application decisions whose email task was lost, or refused by the broker, queued again.
+    "accounts-emails-sweep": {
+        "task": "coinsite.accounts.tasks.creator_application_emails_sweep",
+        "schedule": ACCOUNTS_EMAILS_SWEEP_SECONDS,
+    },
     # The audit is idempotent per calendar day, so a beat restart re-running it is harmless.
     "wallet-ledger-audit-daily": {"task": "wallet.tasks.ledger_audit_daily", "schedule": 24 * 60 * 60},
     "wallet-ledger-rollup-balances": {"task": "wallet.tasks.ledger_rollup_balances", "schedule": 60},

@@ -26,6 +26,7 @@ from coinsite.lib.currencies import CURRENCIES
 from coinsite.lib.email import resend_due
 from coinsite.lib.l10n import format_count, format_datetime_local
 from coinsite.lib.locks import LockClass, advisory_lock
+from coinsite.lib.tasks import task_enqueue_on_commit
 from payouts import exchange, providers
 from payouts.earnings import diamond_balances
 from payouts.models import Payout, PayoutMethod, PayoutMethodKind, PayoutSettings, PayoutStatus
@@ -96,7 +97,7 @@ def payout_method_add(
         method = PayoutMethod.objects.create(creator=creator, **details)
         _payout_currency_follow(creator)
         # robust: the method is saved whatever the broker says; a notice whose task never ran is sent by the sweep.
-        transaction.on_commit(lambda: _tasks().payout_email_method_changed.delay(method.pk), robust=True)
+        task_enqueue_on_commit(_tasks().payout_email_method_changed, method.pk)
     logger.info("Payout method %s added for creator %s", method.pk, creator.pk)
     return method
 
@@ -318,7 +319,7 @@ def _tasks() -> ModuleType:
 
 
 def _enqueue(payout_id: int) -> None:
-    _tasks().payout_process.delay_on_commit(payout_id)
+    task_enqueue_on_commit(_tasks().payout_process, payout_id)
 
 
 # --- Staff review ---------------------------------------------------------------------------------
@@ -579,7 +580,7 @@ def _return_diamonds(payout: Payout, *, status: str, reason: str) -> None:
         ]
     )
     payout_id = payout.pk
-    transaction.on_commit(lambda: _tasks().payout_email_failed.delay(payout_id), robust=True)
+    task_enqueue_on_commit(_tasks().payout_email_failed, payout_id)
 
 
 def payout_failure_email_claim(*, payout_id: int) -> bool:

@@ -24,6 +24,7 @@ from djmoney.money import Money
 from coinsite.accounts.models import User
 from coinsite.lib.email import resend_due
 from coinsite.lib.l10n import format_count
+from coinsite.lib.tasks import task_enqueue_on_commit
 from wallet import ledger, selectors
 from wallet.models import Asset, CoinPackage, PaymentWebhookEvent, TopUp, TopUpStatus, WalletFreeze
 from wallet.money import format_money, quantize
@@ -355,7 +356,7 @@ def topup_credit(*, topup: TopUp, reason: str = "") -> None:
     # Deferred import: wallet.tasks imports this module (its tasks call these services).
     from wallet.tasks import topup_send_receipt  # noqa: PLC0415
 
-    topup_send_receipt.delay_on_commit(topup.pk)
+    task_enqueue_on_commit(topup_send_receipt, topup.pk)
 
 
 def _set_status(topup: TopUp, status: str, *, reason: str = "") -> None:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from coinsite.accounts.models import User
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from coinsite.lib.l10n import format_count
+from coinsite.lib.tasks import task_enqueue_on_commit
 from wallet import ledger
 from wallet.models import (
     Adjustment,
@@ -108,7 +109,7 @@ def account_freeze(*, user: User, staff: User, reason: str) -> None:
         from wallet.tasks import account_frozen_email  # noqa: PLC0415
 
         # robust: the freeze holds whatever the broker says; a notice whose task never ran is sent by the sweep.
-        transaction.on_commit(lambda: account_frozen_email.delay(user_id), robust=True)
+        task_enqueue_on_commit(account_frozen_email, user_id)
     user.is_active = False
 
 

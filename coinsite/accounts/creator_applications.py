@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from coinsite.accounts.models import CreatorApplication, CreatorApplicationStatus, User
 from coinsite.accounts.staff_audit import model_snapshot, staff_action_record
 from coinsite.accounts.tasks import creator_application_email
+from coinsite.lib.tasks import task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,6 @@ def _decide(*, application_id: int, staff: User, status: str, reason: str) -> Cr
             after=model_snapshot(application),
             reason=reason,
         )
-        creator_application_email.delay_on_commit(application.pk)
+        task_enqueue_on_commit(creator_application_email, application.pk)
     logger.info("Creator application %s %s by staff %s", application.pk, status, staff.pk)
     return application

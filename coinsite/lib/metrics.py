@@ -30,6 +30,12 @@ REQUESTS_UNAVAILABLE = Counter(
     ["cause"],
 )
 
+TASKS_NOT_QUEUED = Counter(
+    "coinsite_tasks_not_queued",
+    "Tasks a request could not queue because the broker was out (their sweep queues them again).",
+    ["task"],
+)
+
 
 @contextmanager
 def gift_timer() -> Iterator[dict[str, str]]:

@@ -6,10 +6,11 @@ import importlib
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -124,3 +125,26 @@ def hung_redis() -> Iterator[HungRedis]:
         yield server
     finally:
         server.close()
+
+
+def within[T](seconds: float, call: Callable[[], T]) -> T:
+    """What `call()` returns (or raises), failing the test if it is still waiting after `seconds`: for a hang, not
+    for a slowness (kombu's own default waits on a hung Redis forever). `call` runs in a thread of its own."""
+    outcome: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # handed to the test's thread
+            errors.append(error)
+        finally:
+            connections.close_all()  # this thread's own, if `call` used the database
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if errors:
+        raise errors[0]
+    assert outcome, f"still waiting after {seconds} s"
+    return outcome[0]

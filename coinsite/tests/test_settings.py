@@ -94,6 +94,8 @@ def test_production_mode_refuses_to_start_without_a_required_variable(name):
         ({"PAYOUTS_STUCK_AFTER_SECONDS": "300"}, "PAYOUTS_STUCK_AFTER_SECONDS must be above CELERY_TASK_TIME_LIMIT"),
         ({"EMAILS_RESEND_AFTER_SECONDS": "300"}, "EMAILS_RESEND_AFTER_SECONDS must be above CELERY_TASK_TIME_LIMIT"),
         ({"EMAILS_RESEND_WITHIN_DAYS": "three"}, "EMAILS_RESEND_WITHIN_DAYS must be an integer"),
+        ({"CELERY_BROKER_TIMEOUT_SECONDS": "1"}, "CELERY_BROKER_TIMEOUT_SECONDS must be above 1 (seconds)"),
+        ({"CELERY_BROKER_TIMEOUT_SECONDS": "soon"}, "CELERY_BROKER_TIMEOUT_SECONDS must be a number"),
     ],
 )
 def test_production_mode_names_the_bad_variable(overrides, message):
@@ -101,6 +103,19 @@ def test_production_mode_names_the_bad_variable(overrides, message):
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_a_redis_broker_gets_socket_timeouts_so_a_hung_one_cannot_hold_a_request_forever():
+    show = "from django.conf import settings; print(sorted(settings.CELERY_BROKER_TRANSPORT_OPTIONS.items()))"
+    result = _run(
+        {**PRODUCTION, "CELERY_BROKER_TIMEOUT_SECONDS": "3.5", "DJANGO_SETTINGS_MODULE": "coinsite.settings"},
+        "-c",
+        f"import django; django.setup(); {show}",
+    )
+
+    assert result.returncode == 0, result.stderr
+    expected = [("socket_connect_timeout", 3.5), ("socket_timeout", 3.5), ("visibility_timeout", 3600)]
+    assert result.stdout.strip() == str(expected)
 
 
 def test_check_deploy_is_clean_in_production_configuration():

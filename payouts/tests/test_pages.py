@@ -11,14 +11,17 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from coinsite.accounts.tests.factories import enroll_totp, make_user
+from coinsite.celery import app
 from coinsite.lib import access
+from coinsite.tests.support import within
 from gifting.services import gift_send, stream_start
 from gifting.tests.support import ensure_countries, fund, make_gift
 from payouts.exchange import rates_load
 from payouts.models import Payout, PayoutMethod, PayoutStatus
 from payouts.selectors import chart_text
-from payouts.services import payout_request
+from payouts.services import payout_request, payouts_sweep
 from payouts.tests.support import add_method, give_diamonds, money_state
+from wallet.audit import ledger_audit_run
 from wallet.valuation import DiamondAmount, Valuation
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +219,31 @@ def test_a_period_without_earnings_has_no_best_day():
 def amount(diamonds: int) -> DiamondAmount:
     """At the default diamond value, half a US cent."""
     return DiamondAmount(diamonds=diamonds, value=Money(Decimal(diamonds) * Decimal("0.005"), "USD").round(2))
+
+
+def test_a_payout_requested_while_the_broker_hangs_is_taken_and_the_sweep_pays_it(
+    transactional_db, hung_broker, creator_client, bob, settings
+):
+    """The diamonds move at the commit; the task that pays them is queued after it. A Redis broker that hangs
+    then must not hold the request (kombu waits forever by default) nor turn it into an error page."""
+    settings.PAYOUTS_STUCK_AFTER_SECONDS = 90
+    give_diamonds(bob, 20_000)
+    method = add_method(bob)
+    fresh_session(creator_client)
+    data = {"diamonds": "10000", "method": str(method.pk), "idempotency_key": "broker-hung"}
+
+    response = within(60, lambda: creator_client.post(reverse("payouts:request"), data))
+
+    payout = Payout.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("payouts:payout", args=[payout.public_id])
+    assert (payout.status, payout.diamonds) == (PayoutStatus.QUEUED, 10_000)
+    assert hung_broker.connections >= 1
+
+    hung_broker.close()  # the broker is back (eager, as in the other tests), and the task was never queued
+    app.conf.task_always_eager = True
+    Payout.objects.filter(pk=payout.pk).update(updated_at=timezone.now() - datetime.timedelta(seconds=100))
+    assert payouts_sweep() == 1
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.PAID
+    assert ledger_audit_run().ok

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from coinsite.lib.tasks import task_enqueue_on_commit
 from wallet.money import quantize, to_minor_units
 from wallet.providers.base import CheckoutRequest, ProviderError
 from wallet.sandbox.models import SandboxSession
@@ -148,7 +149,7 @@ def _deliver_after_commit(session_id: int) -> None:
     # Deferred import: wallet.sandbox.tasks imports this module (its task calls these services).
     from wallet.sandbox.tasks import sandbox_webhook_deliver  # noqa: PLC0415
 
-    sandbox_webhook_deliver.delay_on_commit(session_id)
+    task_enqueue_on_commit(sandbox_webhook_deliver, session_id)
 
 
 def _new_event_id() -> str:
