@@ -8,10 +8,13 @@ import pytest
 from django.contrib.admin import helpers
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from backoffice.tests.support import admin_login, make_staff
 from coinsite.accounts import creator_applications, emails
 from coinsite.accounts.models import CreatorApplication, CreatorApplicationStatus, StaffAction
+from coinsite.accounts.tasks import creator_application_emails_sweep
 from coinsite.accounts.tests.factories import make_user
 
 Status = CreatorApplicationStatus
@@ -190,6 +193,62 @@ def test_the_decision_email_goes_out_once_even_if_the_task_runs_twice(alice):
     emails.creator_application_decided_send(application_id=application.pk)
 
     assert len(mail.outbox) == 1
+
+
+def test_a_decision_whose_email_the_broker_refused_is_sent_by_the_sweep(
+    client, alice, settings, django_capture_on_commit_callbacks
+):
+    """The decision is saved even when the broker refuses its email's task at commit (nothing else would send
+    it: its claim is taken only by the task); the sweep queues it once it is overdue, and it goes out once."""
+    settings.EMAILS_RESEND_AFTER_SECONDS = 600
+    application = creator_applications.creator_application_submit(
+        user=alice, display_name="Alice Paints", category="art", description="Watercolours"
+    )
+    admin_login(client, make_staff(email="sam.support@example.com", group="support"))
+
+    def broker_down(application_id):
+        raise KombuOperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    with pytest.MonkeyPatch.context() as patch, django_capture_on_commit_callbacks(execute=True):
+        patch.setattr("coinsite.accounts.tasks.creator_application_email.delay", broker_down)
+        response = admin_action(client, "approve", application, reason="Portfolio checked")
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.is_creator is True
+    assert mail.outbox == []
+
+    def decided_ago(seconds: int) -> None:
+        decided_at = timezone.now() - datetime.timedelta(seconds=seconds)
+        CreatorApplication.objects.filter(pk=application.pk).update(decided_at=decided_at)
+
+    decided_ago(500)
+    assert creator_application_emails_sweep() == 0  # not yet: the task may still be on its way
+    decided_ago(700)
+    assert creator_application_emails_sweep() == 1
+
+    [message] = mail.outbox
+    assert (message.subject, message.to) == ("You are a Coinsite creator", ["alice@example.com"])
+    assert creator_application_emails_sweep() == 0
+    decided_ago(1300)  # the next age at which an unsent email is due: it was sent, so nothing is
+    assert creator_application_emails_sweep() == 0
+    assert len(mail.outbox) == 1
+
+
+def test_the_sweep_leaves_pending_applications_and_stale_decisions(alice):
+    pending = creator_applications.creator_application_submit(
+        user=alice, display_name="Alice Paints", category="art", description="Watercolours"
+    )
+    stale = creator_applications.creator_application_submit(
+        user=make_user(email="dora@example.com"), display_name="Dora Builds", category="art", description="Houses"
+    )
+    CreatorApplication.objects.filter(pk=stale.pk).update(
+        status=Status.REJECTED, decided_at=timezone.now() - datetime.timedelta(days=4)
+    )
+    CreatorApplication.objects.filter(pk=pending.pk).update(submitted_at=timezone.now() - datetime.timedelta(hours=1))
+
+    assert emails.creator_application_emails_unsent() == []
+    assert creator_application_emails_sweep() == 0
+    assert mail.outbox == []
 
 
 def test_catalogue_staff_cannot_decide(client, alice):

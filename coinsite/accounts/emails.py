@@ -1,11 +1,14 @@
 """Emails the accounts app sends, each built from templates/emails/ and sent by `coinsite.lib.email`."""
 
+import datetime
+
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from coinsite.accounts.email_claims import email_send_once
 from coinsite.accounts.models import CreatorApplication, CreatorApplicationStatus
-from coinsite.lib.email import email_send, recipient_locale, site_url
+from coinsite.lib.email import email_send, recipient_locale, resend_due, site_url
 
 
 def staff_enrollment_code_send(*, to: str, code: str, minutes: int) -> None:
@@ -53,3 +56,11 @@ def creator_application_decided_send(*, application_id: int) -> None:
         send=send,
         release=lambda: CreatorApplication.objects.filter(pk=application.pk).update(emailed_at=None),
     )
+
+
+def creator_application_emails_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
+    """Decided applications whose email should have gone by now and has not (`resend_due`): its task was lost,
+    or the broker refused it, or every retry failed. Oldest first, at most `limit`."""
+    unsent = CreatorApplication.objects.exclude(status=CreatorApplicationStatus.PENDING).filter(emailed_at__isnull=True)
+    every = settings.ACCOUNTS_EMAILS_SWEEP_SECONDS  # the sweep's schedule (CELERY_BEAT_SCHEDULE)
+    return resend_due(unsent, finished="decided_at", every=every, now=now, limit=limit)

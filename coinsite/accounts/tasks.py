@@ -1,10 +1,13 @@
 import datetime
+import logging
 
 from celery import shared_task
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coinsite.accounts import country, email_claims, emails
+
+logger = logging.getLogger(__name__)
 
 ABANDONED_SETUP_AGE = datetime.timedelta(days=1)
 
@@ -33,3 +36,15 @@ def creator_application_email(application_id: int) -> None:
 def emails_in_flight_sweep() -> int:
     """Queue again the emails whose task died mid-send (`coinsite.accounts.email_claims`); safe to run twice."""
     return email_claims.emails_in_flight_sweep()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def creator_application_emails_sweep() -> int:
+    """Queue again the decisions whose email was never sent (its task lost, or refused by the broker); returns how
+    many. The task claims its email before sending, so one queued twice sends it once."""
+    unsent = emails.creator_application_emails_unsent()
+    for application_id in unsent:
+        creator_application_email.delay(application_id)
+    if unsent:
+        logger.warning("Queued again %s creator application email(s) that were never sent", len(unsent))
+    return len(unsent)
