@@ -1,7 +1,7 @@
 import datetime
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.forms import ModelForm
@@ -18,6 +18,7 @@ from backoffice.actions import reason_action, service_action
 from backoffice.forms import PayoutSettingsForm, RateForm, StatementRunStartForm
 from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAdminMixin, staff_member
 from coinsite.lib.l10n import format_count, format_datetime_local, format_month_local
+from coinsite.lib.tasks import task_enqueue
 from payouts.models import (
     EarningsRollup,
     EarningsRollupState,
@@ -35,6 +36,11 @@ from payouts.services import PayoutError, payout_approve, payout_hold_lift, payo
 from payouts.statements.services import StatementError, statement_run_start
 from payouts.tasks import statements_send_month
 from wallet.models import Asset
+
+STATEMENTS_NOT_QUEUED = gettext_lazy(
+    "The task queue could not be reached just now. The run is saved: the statement sweep starts it within 15 "
+    "minutes, or use “Send the rest of the selected runs now” once the queue is back."
+)
 
 
 @admin.register(StatementRun)
@@ -99,10 +105,12 @@ class StatementRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             except StatementError as error:
                 form.add_error(None, str(error))
             else:
-                statements_send_month.delay(month.isoformat())
+                queued = task_enqueue(statements_send_month, month.isoformat())
                 words = gettext("Statements for %(month)s are being sent (%(total)s users to look at).")
                 total = format_count(run.recipients_total)
                 self.message_user(request, words % {"month": format_month_local(month), "total": total})
+                if not queued:  # the run is recorded: the statement sweep starts it (CELERY_BEAT_SCHEDULE)
+                    self.message_user(request, STATEMENTS_NOT_QUEUED, messages.WARNING)
                 return redirect("admin:payouts_statementrun_changelist")
         context = {
             **self.admin_site.each_context(request),
@@ -118,7 +126,7 @@ class StatementRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         permissions=("start",),
         perform=lambda request, run: (
             statement_run_start(month=run.month, staff=staff_member(request)),
-            statements_send_month.delay(run.month.isoformat()),
+            task_enqueue(statements_send_month, run.month.isoformat()),
         ),
         errors=(StatementError,),
         done=gettext_lazy("statement run(s) queued"),

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from backoffice.tests.support import admin_login, make_staff
 from coinsite.accounts.models import StaffAction
@@ -14,6 +15,7 @@ from coinsite.lib.currencies import CURRENCIES
 from coinsite.lib.dates import current_month, previous_month
 from payouts.models import PayoutMethod, StatementDelivery, StatementRun
 from payouts.selectors import payouts_held_until
+from payouts.statements.services import statements_unfinished
 from payouts.tests.support import add_method
 from wallet.ledger import user_balance
 from wallet.models import Adjustment, Asset, CoinPackagePrice, EconomySettings
@@ -115,6 +117,24 @@ def test_finance_starts_a_statement_run_for_a_month_that_ended(finance, alice, d
     assert StatementDelivery.objects.filter(month=month).count() == run.sent
     assert "Statements for" in response.content.decode()
     assert StaffAction.objects.get(action="statements.start").actor.email == "fin@example.com"
+
+
+def test_a_run_started_while_the_broker_is_out_is_saved_and_staff_are_told_it_starts_later(finance, alice, monkeypatch):
+    month = previous_month(current_month())
+
+    def broker_down(month_iso):
+        raise KombuOperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr("payouts.tasks.statements_send_month.delay", broker_down)
+
+    response = finance.post(reverse("admin:payouts_statementrun_start"), {"month": month.isoformat()}, follow=True)
+
+    assert response.status_code == 200
+    run = StatementRun.objects.get(month=month)
+    assert (run.finished_at, run.sent) == (None, 0)  # recorded, not sent: the statement sweep picks it up
+    page = response.content.decode()
+    assert "The task queue could not be reached just now. The run is saved" in page
+    assert statements_unfinished() == [month.isoformat()]
 
 
 def test_a_month_that_has_not_ended_cannot_be_started(finance):
