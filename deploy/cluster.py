@@ -428,6 +428,9 @@ http {{
         least_conn;
 {upstreams}
         keepalive 64;
+        # Idle connections to uvicorn close on nginx's side first: uvicorn closes them after 5 s (its
+        # --timeout-keep-alive), and a POST sent on one it was closing failed with a 502 (the drills saw it).
+        keepalive_timeout 4s;
     }}
     server {{
         listen 127.0.0.1:{NGINX_PORT} ssl;
