@@ -96,6 +96,9 @@ class WebhookEndpoint(models.Model):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Claimed by the task that emails the creator (once per disabling); the mail sweep sends what never was.
+    disabled_notice_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -9,6 +9,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from api import emails, webhooks
+from coinsite.lib.tasks import tasks_queue_again
 
 RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
 RETRY_OPTIONS = {**RELIABLE, "autoretry_for": (OperationalError,), "max_retries": 5, "retry_backoff": True}
@@ -34,3 +35,11 @@ def webhook_deliver(delivery_id: int) -> str:
 def webhook_disabled_email(endpoint_id: int) -> bool:
     """Tell the creator their endpoint was disabled after repeated failures."""
     return emails.endpoint_disabled_send(endpoint_id=endpoint_id)
+
+
+@shared_task(**RETRY_OPTIONS)
+def webhook_emails_sweep() -> int:
+    """Queue again the disabled-endpoint emails whose task was lost (or refused by the broker); returns how many.
+    The task claims its email before sending, so one queued twice sends it once."""
+    unsent = webhooks.endpoint_disabled_notices_unsent()
+    return tasks_queue_again(webhook_disabled_email, unsent, what="disabled-endpoint email(s)")

@@ -33,6 +33,8 @@ from django.utils.translation import gettext as _
 
 from api.models import DeliveryStatus, WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent, new_webhook_secret
 from coinsite.accounts.models import User
+from coinsite.lib.email import resend_due
+from coinsite.lib.tasks import task_enqueue_on_commit
 from gifting.models import ChatMessage, GiftEvent, LiveStream
 from gifting.selectors import ANONYMOUS, UNNAMED
 from payouts.models import Payout, PayoutStatus
@@ -486,10 +488,20 @@ def _failed_attempt(delivery: WebhookDelivery, attempt: int, status_code: int | 
 def endpoint_disable(*, endpoint_id: int, reason: str) -> bool:
     """Disable an endpoint after a delivery failed for good; True (and the creator is emailed, once) if it was on."""
     disabled = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
-        is_active=False, disabled_reason=reason[:300]
+        is_active=False, disabled_reason=reason[:300], disabled_at=timezone.now(), disabled_notice_sent_at=None
     )
     if disabled:
         from api import tasks  # noqa: PLC0415 (api.tasks imports this module: a real cycle)
 
-        transaction.on_commit(lambda: tasks.webhook_disabled_email.delay(endpoint_id))
+        task_enqueue_on_commit(tasks.webhook_disabled_email, endpoint_id)
     return bool(disabled)
+
+
+def endpoint_disabled_notices_unsent(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
+    """Endpoints disabled (and still off) whose creator should have been emailed by now and was not
+    (`resend_due`): the task was lost, or the broker refused it, or every retry failed. Oldest first."""
+    unsent = WebhookEndpoint.objects.filter(
+        is_active=False, disabled_at__isnull=False, disabled_notice_sent_at__isnull=True
+    )
+    every = settings.API_WEBHOOK_EMAILS_SWEEP_SECONDS  # the sweep's schedule (CELERY_BEAT_SCHEDULE)
+    return resend_due(unsent, finished="disabled_at", every=every, now=now, limit=limit)

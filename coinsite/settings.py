@@ -435,6 +435,12 @@ API_WEBHOOKS_ALLOW_LOCAL = env_bool("API_WEBHOOKS_ALLOW_LOCAL", default=DEBUG)
 API_WEBHOOKS_TIMEOUT = env_int("API_WEBHOOKS_TIMEOUT", 5)
 API_WEBHOOKS_TRANSPORT = "api.webhooks.urllib_transport"
 CELERY_BEAT_SCHEDULE["api-webhooks-dispatch"] = {"task": "api.tasks.webhooks_dispatch", "schedule": 2.0}
+# Disabled-endpoint emails whose task was lost, or refused by the broker, queued again (api.webhooks).
+API_WEBHOOK_EMAILS_SWEEP_SECONDS = 5 * 60
+CELERY_BEAT_SCHEDULE["api-webhook-emails-sweep"] = {
+    "task": "api.tasks.webhook_emails_sweep",
+    "schedule": API_WEBHOOK_EMAILS_SWEEP_SECONDS,
+}
 
 # --- Security ---------------------------------------------------------------------------------
 SECURE_CSP = {

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from api import tasks, webhooks
 from api.models import DeliveryStatus, Scope, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -217,7 +218,53 @@ def test_failures_back_off_then_give_up_disable_and_email_once(
     assert len(mailoutbox) == 1 and endpoint.url in mailoutbox[0].body and mailoutbox[0].to == ["bob@example.com"]
     # A disabled endpoint gets nothing more, and disabling again sends no second email
     assert webhooks.endpoint_disable(endpoint_id=endpoint.pk, reason="again") is False
+    assert tasks.webhook_disabled_email(endpoint.pk) is False  # a re-delivered task sends nothing more
     assert len(mailoutbox) == 1
+
+
+def test_a_disabled_endpoint_whose_email_the_broker_refused_is_announced_by_the_sweep(
+    endpoint, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    """The creator must hear that their endpoint stopped receiving events, even when the broker refused the email's
+    task at the commit that disabled it; the sweep queues it once overdue, and it goes out once."""
+    settings.EMAILS_RESEND_AFTER_SECONDS = 600
+
+    def broker_down(endpoint_id):
+        raise KombuOperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    with pytest.MonkeyPatch.context() as patch, django_capture_on_commit_callbacks(execute=True):
+        patch.setattr("api.tasks.webhook_disabled_email.delay", broker_down)
+        assert webhooks.endpoint_disable(endpoint_id=endpoint.pk, reason="connection refused") is True
+    assert mailoutbox == []
+
+    def disabled_ago(seconds: int) -> None:
+        disabled_at = timezone.now() - datetime.timedelta(seconds=seconds)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(disabled_at=disabled_at)
+
+    disabled_ago(500)
+    assert tasks.webhook_emails_sweep() == 0  # not yet: the task may still be on its way
+    disabled_ago(700)
+    assert tasks.webhook_emails_sweep() == 1
+
+    [notice] = mailoutbox
+    assert (notice.subject, notice.to) == ("Your Coinsite webhook endpoint was disabled", ["bob@example.com"])
+    assert endpoint.url in notice.body
+    disabled_ago(1300)  # the next age at which an unsent email is due: it was sent, so nothing is
+    assert tasks.webhook_emails_sweep() == 0
+    assert len(mailoutbox) == 1
+
+
+def test_an_endpoint_turned_back_on_is_not_announced_as_disabled(endpoint, bob, settings, mailoutbox):
+    settings.EMAILS_RESEND_AFTER_SECONDS = 600
+    with pytest.MonkeyPatch.context() as patch:  # the email's task never ran
+        patch.setattr("api.tasks.webhook_disabled_email.delay", lambda endpoint_id: None)
+        webhooks.endpoint_disable(endpoint_id=endpoint.pk, reason="connection refused")
+    assert webhooks.endpoint_enable(creator=bob, endpoint_id=endpoint.pk) is True
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(disabled_at=timezone.now() - datetime.timedelta(seconds=700))
+
+    assert webhooks.endpoint_disabled_notices_unsent() == []
+    assert tasks.webhook_disabled_email(endpoint.pk) is False
+    assert mailoutbox == []
 
 
 def test_a_failed_attempt_is_retried_when_due_and_not_before(alice, stream, endpoint, monkeypatch):

@@ -1,13 +1,11 @@
 import datetime
-import logging
 
 from celery import shared_task
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coinsite.accounts import country, email_claims, emails
-
-logger = logging.getLogger(__name__)
+from coinsite.lib.tasks import tasks_queue_again
 
 ABANDONED_SETUP_AGE = datetime.timedelta(days=1)
 
@@ -43,8 +41,4 @@ def creator_application_emails_sweep() -> int:
     """Queue again the decisions whose email was never sent (its task lost, or refused by the broker); returns how
     many. The task claims its email before sending, so one queued twice sends it once."""
     unsent = emails.creator_application_emails_unsent()
-    for application_id in unsent:
-        creator_application_email.delay(application_id)
-    if unsent:
-        logger.warning("Queued again %s creator application email(s) that were never sent", len(unsent))
-    return len(unsent)
+    return tasks_queue_again(creator_application_email, unsent, what="creator application email(s)")

@@ -65,3 +65,13 @@ def task_enqueue(task: Task, *args: Any) -> bool:
 def task_enqueue_on_commit(task: Task, *args: Any) -> None:
     """`task_enqueue(task, *args)` once the current transaction commits (at once outside one)."""
     transaction.on_commit(partial(task_enqueue, task, *args))
+
+
+def tasks_queue_again(task: Task, ids: list[int], *, what: str) -> int:
+    """A mail sweep's work: queue `task(id)` again for each of `ids` (their email never went: the task was lost,
+    or the broker refused it); logs and returns how many. The task claims its email, so none is sent twice."""
+    for pk in ids:
+        task.delay(pk)
+    if ids:
+        logger.warning("Queued again %s %s that were never sent", len(ids), what)
+    return len(ids)
