@@ -18,6 +18,7 @@ The mark belongs to the server (host and port), not to one URL: the cache, the v
 (`coinsite.lib.tasks`) share it when they share a Redis, so the first of them to find it hung spares the others.
 """
 
+import functools
 import logging
 import threading
 import time
@@ -62,6 +63,7 @@ def redis_mark_down(server: str, error: Exception) -> None:
     _down_until[host] = time.monotonic() + settings.REDIS_DOWN_SECONDS
 
 
+@functools.cache  # asked on every cache call (a gift tap makes several); a process knows a handful of URLs
 def _host(server: str) -> str:
     """Where `server` (a redis:// or unix:// URL) listens: the databases of one Redis go down together."""
     parts = urlsplit(server)
