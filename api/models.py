@@ -27,17 +27,23 @@ class Scope(models.TextChoices):
 class AccessToken(models.Model):
     """A personal access token: named, scoped, expiring, revocable; only its hash is kept."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens")
-    name = models.CharField(max_length=80)
-    prefix = models.CharField(max_length=16, help_text="The token's first characters, to recognise it by.")
-    token_hash = models.CharField(max_length=64, unique=True)
-    scopes = models.JSONField(default=list)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens", verbose_name=_("user")
+    )
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    prefix = models.CharField(
+        max_length=16, help_text=_("The token's first characters, to recognise it by."), verbose_name=_("prefix")
+    )
+    token_hash = models.CharField(max_length=64, unique=True, verbose_name=_("token hash"))
+    scopes = models.JSONField(default=list, verbose_name=_("scopes"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
 
     class Meta:
+        verbose_name = _("access token")
+        verbose_name_plural = _("access tokens")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "-created_at"], name="api_token_user")]
         constraints = [
@@ -54,14 +60,20 @@ class AccessToken(models.Model):
 class ApiWrite(models.Model):
     """One write made through the API, with the token that made it (none: the site's own session)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    token = models.ForeignKey(AccessToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="writes")
-    operation = models.CharField(max_length=40)
-    object_id = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=100)
-    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    token = models.ForeignKey(
+        AccessToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="writes", verbose_name=_("token")
+    )
+    operation = models.CharField(max_length=40, verbose_name=_("operation"))
+    object_id = models.CharField(max_length=40, verbose_name=_("object id"))
+    idempotency_key = models.CharField(max_length=100, verbose_name=_("idempotency key"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("API write")
+        verbose_name_plural = _("API writes")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["user", "operation", "idempotency_key"], name="api_write_unique_request"),
@@ -88,20 +100,26 @@ class WebhookEndpoint(models.Model):
     """A creator's HTTPS endpoint and the events it receives, signed with its secret (and, for an overlap
     window after a rotation, also with the previous one)."""
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=500)
-    event_types = models.JSONField(default=list)
-    secret = models.CharField(max_length=80, default=new_webhook_secret)
-    previous_secret = models.CharField(max_length=80, blank=True, default="")
-    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
-    is_active = models.BooleanField(default=True)
-    disabled_reason = models.CharField(max_length=300, blank=True, default="")
-    disabled_at = models.DateTimeField(null=True, blank=True)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints", verbose_name=_("creator")
+    )
+    url = models.URLField(max_length=500, verbose_name=_("URL"))
+    event_types = models.JSONField(default=list, verbose_name=_("event types"))
+    secret = models.CharField(max_length=80, default=new_webhook_secret, verbose_name=_("secret"))
+    previous_secret = models.CharField(max_length=80, blank=True, default="", verbose_name=_("previous secret"))
+    previous_secret_expires_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("previous secret expires at")
+    )
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    disabled_reason = models.CharField(max_length=300, blank=True, default="", verbose_name=_("disabled reason"))
+    disabled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("disabled at"))
     # Claimed by the task that emails the creator (once per disabling); the mail sweep sends what never was.
-    disabled_notice_sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    disabled_notice_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("disabled notice sent at"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["creator"], condition=Q(is_active=True), name="api_endpoint_active")]
 
@@ -129,22 +147,27 @@ class WebhookDelivery(models.Model):
     Unique per (endpoint, event id), so collecting an event twice never delivers it twice.
     """
 
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    event_id = models.CharField(max_length=80)
-    event_type = models.CharField(max_length=40, choices=WebhookEvent.choices)
-    payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=300, blank=True, default="")
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
+    )
+    event_id = models.CharField(max_length=80, verbose_name=_("event id"))
+    event_type = models.CharField(max_length=40, choices=WebhookEvent.choices, verbose_name=_("event type"))
+    payload = models.JSONField(verbose_name=_("payload"))
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, verbose_name=_("status")
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
+    last_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last attempt at"))
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("last status code"))
+    last_error = models.CharField(max_length=300, blank=True, default="", verbose_name=_("last error"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("webhook delivery")
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="api_delivery_due"),
             models.Index(fields=["endpoint", "-created_at"], name="api_delivery_log"),
@@ -161,9 +184,13 @@ class WebhookDelivery(models.Model):
 class WebhookCursor(models.Model):
     """How far the collector has read one event source (a row id or a time), so each run reads only what is new."""
 
-    source = models.CharField(max_length=40, primary_key=True)
-    last_id = models.BigIntegerField(default=0)
-    last_time = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=40, primary_key=True, verbose_name=_("source"))
+    last_id = models.BigIntegerField(default=0, verbose_name=_("last id"))
+    last_time = models.DateTimeField(null=True, blank=True, verbose_name=_("last time"))
+
+    class Meta:
+        verbose_name = _("webhook cursor")
+        verbose_name_plural = _("webhook cursors")
 
     def __str__(self) -> str:
         return self.source

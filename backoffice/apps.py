@@ -1,7 +1,9 @@
 from django.apps import AppConfig, apps
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from djmoney.models.fields import CurrencyField
 
 from backoffice.staff_groups import staff_groups_after_migrate
 
@@ -17,6 +19,20 @@ class BackofficeConfig(AppConfig):
         # for apps with models, which backoffice has none of: the accounts app's signal carries it.
         accounts = apps.get_app_config("accounts")
         post_migrate.connect(staff_groups_after_migrate, sender=accounts, dispatch_uid="coinsite_staff_groups")
+        currency_columns_name()
+
+
+def currency_columns_name() -> None:
+    """Name each django-money currency column after its amount, "price (currency)", in the active language.
+
+    django-money adds these columns itself and takes no name for them, so the admin's filters and columns read
+    "price currency" in English whatever the staff member's language. Set on the field, not in a migration:
+    django-money gives no way to pass it.
+    """
+    for model in apps.get_models():
+        for field in model._meta.local_fields:
+            if isinstance(field, CurrencyField) and field.price_field is not None and field._verbose_name is None:
+                field.verbose_name = format_lazy("{} ({})", field.price_field.verbose_name, _("currency"))
 
 
 class CoinsiteAdminConfig(admin_apps.AdminConfig):

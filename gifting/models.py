@@ -36,26 +36,36 @@ class GiftTier(models.TextChoices):
 class Gift(models.Model):
     """A virtual gift in the catalogue: what it costs in coins, its artwork, and where it is offered."""
 
-    name = models.CharField(max_length=60)
-    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=60, verbose_name=gettext_lazy("name"))
+    slug = models.SlugField(max_length=60, unique=True, verbose_name=gettext_lazy("slug"))
     coin_cost = models.PositiveIntegerField(
-        help_text=gettext_lazy("Price in coins; the creator earns as many diamonds.")
+        help_text=gettext_lazy("Price in coins; the creator earns as many diamonds."),
+        verbose_name=gettext_lazy("coin cost"),
     )
     artwork = models.CharField(
-        max_length=200, help_text=gettext_lazy("Static path of the artwork, e.g. gifts/rose.svg.")
+        max_length=200,
+        help_text=gettext_lazy("Static path of the artwork, e.g. gifts/rose.svg."),
+        verbose_name=gettext_lazy("artwork"),
     )
-    tier = models.CharField(max_length=8, choices=GiftTier.choices, default=GiftTier.SMALL)
+    tier = models.CharField(
+        max_length=8, choices=GiftTier.choices, default=GiftTier.SMALL, verbose_name=gettext_lazy("tier")
+    )
     is_active = models.BooleanField(
-        default=True, help_text=gettext_lazy("Inactive gifts are hidden and cannot be sent.")
+        default=True,
+        help_text=gettext_lazy("Inactive gifts are hidden and cannot be sent."),
+        verbose_name=gettext_lazy("is active"),
     )
     countries = models.JSONField(
         default=list,
         blank=True,
         help_text=gettext_lazy('ISO country codes where the gift is offered, e.g. ["JP"]; empty means everywhere.'),
+        verbose_name=gettext_lazy("countries"),
     )
-    sort_order = models.PositiveSmallIntegerField(default=0)
+    sort_order = models.PositiveSmallIntegerField(default=0, verbose_name=gettext_lazy("sort order"))
 
     class Meta:
+        verbose_name = gettext_lazy("gift")
+        verbose_name_plural = gettext_lazy("gifts")
         ordering = ["sort_order", "coin_cost", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(coin_cost__gt=0), name="gifting_gift_coin_cost_positive"),
@@ -100,23 +110,39 @@ class CreatorProfile(models.Model):
     """What viewers see about a creator, and the secret that will let a stream overlay read their gifts."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="creator_profile"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="creator_profile",
+        verbose_name=gettext_lazy("user"),
     )
-    bio = models.TextField(blank=True, default="", max_length=500)
+    bio = models.TextField(blank=True, default="", max_length=500, verbose_name=gettext_lazy("bio"))
     avatar = models.CharField(
         max_length=200,
         blank=True,
         default="",
         choices=AVATAR_CHOICES,
         help_text=gettext_lazy("One of the site's avatar images; initials are shown when empty."),
+        verbose_name=gettext_lazy("avatar"),
     )
-    overlay_token = models.CharField(max_length=64, unique=True, default=new_overlay_token)
+    overlay_token = models.CharField(
+        max_length=64, unique=True, default=new_overlay_token, verbose_name=gettext_lazy("overlay token")
+    )
     chat_slow_mode_seconds = models.PositiveSmallIntegerField(
-        default=0, help_text=gettext_lazy("Seconds a viewer waits between two chat messages; 0 for no slow mode.")
+        default=0,
+        help_text=gettext_lazy("Seconds a viewer waits between two chat messages; 0 for no slow mode."),
+        verbose_name=gettext_lazy("chat slow mode seconds"),
     )
     chat_blocked_words = models.TextField(
-        blank=True, default="", help_text=gettext_lazy("Words or phrases refused in chat, one a line.")
+        blank=True,
+        default="",
+        help_text=gettext_lazy("Words or phrases refused in chat, one a line."),
+        verbose_name=gettext_lazy("chat blocked words"),
     )
+
+    class Meta:
+        verbose_name = gettext_lazy("creator profile")
+        verbose_name_plural = gettext_lazy("creator profiles")
 
     def __str__(self) -> str:
         return _("Creator profile of %(user)s") % {"user": self.user}
@@ -134,18 +160,32 @@ class CreatorProfile(models.Model):
 class LiveStream(models.Model):
     """One broadcast by a creator; live while `ended_at` is empty, and a creator is live at most once."""
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="live_streams")
-    title = models.CharField(max_length=120)
-    stream_url = models.URLField(blank=True, default="")
-    started_at = models.DateTimeField(default=timezone.now)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    goal_coins = models.PositiveIntegerField(
-        null=True, blank=True, help_text=gettext_lazy("Coins the creator hopes to receive.")
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="live_streams",
+        verbose_name=gettext_lazy("creator"),
     )
-    goal_label = models.CharField(max_length=80, blank=True, default="")
-    viewer_count = models.PositiveIntegerField(default=0, help_text=gettext_lazy("Cached; refreshed by the live feed."))
+    title = models.CharField(max_length=120, verbose_name=gettext_lazy("title"))
+    stream_url = models.URLField(blank=True, default="", verbose_name=gettext_lazy("stream URL"))
+    started_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("started at"))
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("ended at"))
+    goal_coins = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Coins the creator hopes to receive."),
+        verbose_name=gettext_lazy("goal coins"),
+    )
+    goal_label = models.CharField(max_length=80, blank=True, default="", verbose_name=gettext_lazy("goal label"))
+    viewer_count = models.PositiveIntegerField(
+        default=0,
+        help_text=gettext_lazy("Cached; refreshed by the live feed."),
+        verbose_name=gettext_lazy("viewer count"),
+    )
 
     class Meta:
+        verbose_name = gettext_lazy("live stream")
+        verbose_name_plural = gettext_lazy("live streams")
         ordering = ["-started_at"]
         indexes = [
             models.Index(fields=["-started_at"], condition=Q(ended_at__isnull=True), name="gifting_stream_live"),
@@ -201,10 +241,19 @@ class GiftEvent(AppendOnlyModel):
     # and each FK check would take a KEY SHARE lock on them. `gift_send` read them in the same
     # transaction (and they are never deleted: PROTECT in Django, no delete in any service).
     stream = models.ForeignKey(
-        LiveStream, on_delete=models.PROTECT, related_name="gift_events", db_index=False, db_constraint=False
+        LiveStream,
+        on_delete=models.PROTECT,
+        related_name="gift_events",
+        db_index=False,
+        db_constraint=False,
+        verbose_name=gettext_lazy("stream"),
     )
     sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="gifts_sent",
+        db_index=False,
+        verbose_name=gettext_lazy("sender"),
     )
     # Indexed with the event id (below): the earnings roll-up's tail is "this creator's events after id N".
     creator = models.ForeignKey(
@@ -213,20 +262,29 @@ class GiftEvent(AppendOnlyModel):
         related_name="gifts_received",
         db_index=False,
         db_constraint=False,
+        verbose_name=gettext_lazy("creator"),
     )
-    gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="events", db_constraint=False)
-    quantity = models.PositiveSmallIntegerField()
-    coins = models.BigIntegerField()
-    diamonds = models.BigIntegerField()
-    is_anonymous = models.BooleanField(default=False)
+    gift = models.ForeignKey(
+        Gift, on_delete=models.PROTECT, related_name="events", db_constraint=False, verbose_name=gettext_lazy("gift")
+    )
+    quantity = models.PositiveSmallIntegerField(verbose_name=gettext_lazy("quantity"))
+    coins = models.BigIntegerField(verbose_name=gettext_lazy("coins"))
+    diamonds = models.BigIntegerField(verbose_name=gettext_lazy("diamonds"))
+    is_anonymous = models.BooleanField(default=False, verbose_name=gettext_lazy("is anonymous"))
     # A short message sent with the gift, highlighted in the room and the overlay (under the gift's name, so an
     # anonymous gift's message stays anonymous).
-    message = models.CharField(max_length=100, blank=True, default="", db_default="")
-    idempotency_key = models.CharField(max_length=100)
-    ledger_transaction = models.OneToOneField(
-        LedgerTransaction, on_delete=models.PROTECT, related_name="gift_event", db_constraint=False
+    message = models.CharField(
+        max_length=100, blank=True, default="", db_default="", verbose_name=gettext_lazy("message")
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    idempotency_key = models.CharField(max_length=100, verbose_name=gettext_lazy("idempotency key"))
+    ledger_transaction = models.OneToOneField(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        related_name="gift_event",
+        db_constraint=False,
+        verbose_name=gettext_lazy("ledger transaction"),
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     # Not columns: the sender's coins just after this gift, and the gift as shown (name, artwork, tier), when
     # `gift_send` sent it and knows them; its answer then needs no other read.
@@ -234,6 +292,8 @@ class GiftEvent(AppendOnlyModel):
     gift_display: "GiftDisplay | None" = None
 
     class Meta:
+        verbose_name = gettext_lazy("gift event")
+        verbose_name_plural = gettext_lazy("gift events")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["stream", "-created_at"], name="gifting_event_stream_feed"),
@@ -269,20 +329,27 @@ class GiftingPreferences(models.Model):
     """A viewer's gifting settings; no row means the defaults (shown on leaderboards)."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="gifting_preferences"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="gifting_preferences",
+        verbose_name=gettext_lazy("user"),
     )
     hide_from_leaderboards = models.BooleanField(
         default=False,
         help_text=gettext_lazy("Leave the viewer out of every stream leaderboard (their gifts still count)."),
+        verbose_name=gettext_lazy("hide from leaderboards"),
     )
     confirm_above_coins = models.PositiveIntegerField(
         null=True,
         blank=True,
         help_text=gettext_lazy("The viewer's own, lower confirmation threshold; the staff-set one applies when empty."),
+        verbose_name=gettext_lazy("confirm above coins"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
+        verbose_name = gettext_lazy("gifting preferences")
         verbose_name_plural = gettext_lazy("gifting preferences")
         constraints = [
             models.CheckConstraint(
@@ -299,9 +366,11 @@ class GiftingSettings(SingletonModel):
     """The one row of staff-set gifting rules, read through `gifting.selectors.gifting_settings()` (cached)."""
 
     gift_confirm_above_coins = models.PositiveIntegerField(
-        default=5_000, help_text=gettext_lazy("Gifts costing more coins than this ask the viewer to confirm first.")
+        default=5_000,
+        help_text=gettext_lazy("Gifts costing more coins than this ask the viewer to confirm first."),
+        verbose_name=gettext_lazy("gift confirm above coins"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
         verbose_name = verbose_name_plural = gettext_lazy("gifting settings")
@@ -324,16 +393,34 @@ class ChatMessage(models.Model):
     """
 
     # The (stream, id) and (stream, created_at) indexes below start with the stream.
-    stream = models.ForeignKey(LiveStream, on_delete=models.PROTECT, related_name="chat_messages", db_index=False)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chat_messages")
-    text = models.CharField(max_length=CHAT_MAX_LENGTH)
-    created_at = models.DateTimeField(default=timezone.now)
-    deleted_at = models.DateTimeField(null=True, blank=True)
+    stream = models.ForeignKey(
+        LiveStream,
+        on_delete=models.PROTECT,
+        related_name="chat_messages",
+        db_index=False,
+        verbose_name=gettext_lazy("stream"),
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="chat_messages",
+        verbose_name=gettext_lazy("author"),
+    )
+    text = models.CharField(max_length=CHAT_MAX_LENGTH, verbose_name=gettext_lazy("text"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    deleted_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("deleted at"))
     deleted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("deleted by"),
     )
 
     class Meta:
+        verbose_name = gettext_lazy("chat message")
+        verbose_name_plural = gettext_lazy("chat messages")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["stream", "id"], name="gifting_chat_stream_id"),
@@ -353,31 +440,64 @@ class ChatMessage(models.Model):
 
 
 class ChatRestrictionKind(models.TextChoices):
-    MUTE = "mute", "Muted on one stream"
-    BAN = "ban", "Banned from all of the creator's streams"
+    MUTE = "mute", gettext_lazy("Muted on one stream")
+    BAN = "ban", gettext_lazy("Banned from all of the creator's streams")
 
 
 class ChatRestriction(models.Model):
     """A viewer kept out of a creator's chat: muted on one stream (for a while, or for the whole stream), or
     banned from every stream of the creator. Each row is also the record of the moderator's action."""
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    viewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_restrictions")
-    kind = models.CharField(max_length=4, choices=ChatRestrictionKind.choices)
-    stream = models.ForeignKey(LiveStream, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    until = models.DateTimeField(
-        null=True, blank=True, help_text="Empty: for the whole stream (mute) or for good (ban)."
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=gettext_lazy("creator")
     )
-    reason_message = models.ForeignKey(ChatMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="chat_restrictions",
+        verbose_name=gettext_lazy("viewer"),
+    )
+    kind = models.CharField(max_length=4, choices=ChatRestrictionKind.choices, verbose_name=gettext_lazy("kind"))
+    stream = models.ForeignKey(
+        LiveStream,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("stream"),
+    )
+    until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Empty: for the whole stream (mute) or for good (ban)."),
+        verbose_name=gettext_lazy("until"),
+    )
+    reason_message = models.ForeignKey(
+        ChatMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("reason message"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=gettext_lazy("created by")
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
     # Lifting keeps the row (the record of both actions): who lifted it and when.
-    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("lifted at"))
     lifted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("lifted by"),
     )
 
     class Meta:
+        verbose_name = gettext_lazy("chat restriction")
+        verbose_name_plural = gettext_lazy("chat restrictions")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["viewer", "creator"], name="gifting_chat_restriction_who")]
         constraints = [

@@ -27,27 +27,41 @@ class PayoutMethodKind(models.TextChoices):
 class PayoutMethod(models.Model):
     """Where a creator's money goes. Never edited: a change is a new row and the old one is retired."""
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_methods")
-    kind = models.CharField(max_length=8, choices=PayoutMethodKind.choices)
-    holder_name = models.CharField(max_length=100)
-    iban = models.CharField(max_length=34, blank=True, default="")
-    bic = models.CharField(max_length=11, blank=True, default="")
-    paypal_email = models.EmailField(blank=True, default="")
-    currency = models.CharField(
-        max_length=3, help_text=gettext_lazy("The currency payouts to this method are paid in.")
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="payout_methods",
+        verbose_name=gettext_lazy("creator"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    retired_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=8, choices=PayoutMethodKind.choices, verbose_name=gettext_lazy("kind"))
+    holder_name = models.CharField(max_length=100, verbose_name=gettext_lazy("holder name"))
+    iban = models.CharField(max_length=34, blank=True, default="", verbose_name=gettext_lazy("IBAN"))
+    bic = models.CharField(max_length=11, blank=True, default="", verbose_name=gettext_lazy("BIC"))
+    paypal_email = models.EmailField(blank=True, default="", verbose_name=gettext_lazy("PayPal email"))
+    currency = models.CharField(
+        max_length=3,
+        help_text=gettext_lazy("The currency payouts to this method are paid in."),
+        verbose_name=gettext_lazy("currency"),
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    retired_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("retired at"))
     # Staff may end the payout hold this method's addition started, once they have checked the change
     # with the creator (payouts.services.payout_hold_lift; the reason is in the staff audit log).
-    hold_lifted_at = models.DateTimeField(null=True, blank=True)
+    hold_lifted_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("hold lifted at"))
     hold_lifted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("hold lifted by"),
     )
     # When the security notice ("your payout method was changed") was claimed for sending: once, by one task.
-    notice_sent_at = models.DateTimeField(null=True, blank=True)
+    notice_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("notice sent at"))
 
     class Meta:
+        verbose_name = gettext_lazy("payout method")
+        verbose_name_plural = gettext_lazy("payout methods")
         ordering = ["-created_at", "-id"]
         indexes = [
             # The sweep's read of security notices not sent yet (services.payout_method_notices_unsent).
@@ -105,49 +119,87 @@ class Payout(models.Model):
     once, by the conversion task, and kept for statements and support.
     """
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
-    method = models.ForeignKey(PayoutMethod, on_delete=models.PROTECT, related_name="payouts")
-    diamonds = models.BigIntegerField()
-    status = models.CharField(max_length=20, choices=PayoutStatus.choices)
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=gettext_lazy("public id")
+    )
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts", verbose_name=gettext_lazy("creator")
+    )
+    method = models.ForeignKey(
+        PayoutMethod, on_delete=models.PROTECT, related_name="payouts", verbose_name=gettext_lazy("method")
+    )
+    diamonds = models.BigIntegerField(verbose_name=gettext_lazy("diamonds"))
+    status = models.CharField(max_length=20, choices=PayoutStatus.choices, verbose_name=gettext_lazy("status"))
     idempotency_key = models.CharField(
-        max_length=100, help_text=gettext_lazy("From the request form: a double submit pays once.")
+        max_length=100,
+        help_text=gettext_lazy("From the request form: a double submit pays once."),
+        verbose_name=gettext_lazy("idempotency key"),
     )
     provider_key = models.UUIDField(
         default=uuid.uuid4,
         unique=True,
         editable=False,
         help_text=gettext_lazy("Idempotency key sent to the payout provider."),
+        verbose_name=gettext_lazy("provider key"),
     )
     value = MoneyField(
         max_digits=14,
         decimal_places=2,
         default_currency="USD",
         help_text=gettext_lazy("The diamonds at the diamond value when requested."),
+        verbose_name=gettext_lazy("value"),
     )
-    diamond_value = MoneyField(max_digits=12, decimal_places=6, default_currency="USD")
-    currency = models.CharField(max_length=3)
-    exchange_rate = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
-    rates_updated_at = models.DateTimeField(null=True, blank=True)
-    gross = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True)
-    fee = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True)
-    net = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True)
-    provider = models.CharField(max_length=20, blank=True, default="")
-    provider_reference = models.CharField(max_length=100, blank=True, default="")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    failure_reason = models.CharField(max_length=300, blank=True, default="")
-    requested_at = models.DateTimeField(default=timezone.now)
+    diamond_value = MoneyField(
+        max_digits=12, decimal_places=6, default_currency="USD", verbose_name=gettext_lazy("diamond value")
+    )
+    currency = models.CharField(max_length=3, verbose_name=gettext_lazy("currency"))
+    exchange_rate = models.DecimalField(
+        max_digits=20, decimal_places=10, null=True, blank=True, verbose_name=gettext_lazy("exchange rate")
+    )
+    rates_updated_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("rates updated at"))
+    gross = MoneyField(
+        max_digits=14,
+        decimal_places=2,
+        default_currency="USD",
+        null=True,
+        blank=True,
+        verbose_name=gettext_lazy("gross"),
+    )
+    fee = MoneyField(
+        max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True, verbose_name=gettext_lazy("fee")
+    )
+    net = MoneyField(
+        max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True, verbose_name=gettext_lazy("net")
+    )
+    provider = models.CharField(max_length=20, blank=True, default="", verbose_name=gettext_lazy("provider"))
+    provider_reference = models.CharField(
+        max_length=100, blank=True, default="", verbose_name=gettext_lazy("provider reference")
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=gettext_lazy("attempts"))
+    failure_reason = models.CharField(
+        max_length=300, blank=True, default="", verbose_name=gettext_lazy("failure reason")
+    )
+    requested_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("requested at"))
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("reviewed by"),
     )
-    reviewed_at = models.DateTimeField(null=True, blank=True)
-    review_reason = models.CharField(max_length=300, blank=True, default="")
-    processed_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    failure_email_sent_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("reviewed at"))
+    review_reason = models.CharField(max_length=300, blank=True, default="", verbose_name=gettext_lazy("review reason"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("processed at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("finished at"))
+    failure_email_sent_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=gettext_lazy("failure email sent at")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
+        verbose_name = gettext_lazy("payout")
+        verbose_name_plural = gettext_lazy("payouts")
         ordering = ["-requested_at", "-id"]
         indexes = [
             models.Index(fields=["creator", "-requested_at"], name="payouts_payout_creator"),
@@ -186,13 +238,17 @@ class Payout(models.Model):
 class SandboxPayoutTransfer(models.Model):
     """The sandbox payout provider's own record of a transfer; unique per idempotency key, as a real one."""
 
-    idempotency_key = models.UUIDField(unique=True)
-    reference = models.CharField(max_length=40, unique=True)
-    amount = MoneyField(max_digits=14, decimal_places=2, default_currency="USD")
-    destination = models.CharField(max_length=120)
-    status = models.CharField(max_length=10, default="pending")
-    created_at = models.DateTimeField(default=timezone.now)
-    settled_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.UUIDField(unique=True, verbose_name=gettext_lazy("idempotency key"))
+    reference = models.CharField(max_length=40, unique=True, verbose_name=gettext_lazy("reference"))
+    amount = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", verbose_name=gettext_lazy("amount"))
+    destination = models.CharField(max_length=120, verbose_name=gettext_lazy("destination"))
+    status = models.CharField(max_length=10, default="pending", verbose_name=gettext_lazy("status"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    settled_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("settled at"))
+
+    class Meta:
+        verbose_name = gettext_lazy("sandbox payout transfer")
+        verbose_name_plural = gettext_lazy("sandbox payout transfers")
 
     def __str__(self) -> str:
         return _("Sandbox transfer %(reference)s (%(status)s)") % {"reference": self.reference, "status": self.status}
@@ -205,14 +261,20 @@ class EarningsRollup(models.Model):
     than `EarningsRollupState.last_event_id` are added on read.
     """
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
-    stream = models.ForeignKey("gifting.LiveStream", on_delete=models.CASCADE, related_name="+")
-    gifts = models.BigIntegerField(default=0)
-    coins = models.BigIntegerField(default=0)
-    diamonds = models.BigIntegerField(default=0)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=gettext_lazy("creator")
+    )
+    day = models.DateField(verbose_name=gettext_lazy("day"))
+    stream = models.ForeignKey(
+        "gifting.LiveStream", on_delete=models.CASCADE, related_name="+", verbose_name=gettext_lazy("stream")
+    )
+    gifts = models.BigIntegerField(default=0, verbose_name=gettext_lazy("gifts"))
+    coins = models.BigIntegerField(default=0, verbose_name=gettext_lazy("coins"))
+    diamonds = models.BigIntegerField(default=0, verbose_name=gettext_lazy("diamonds"))
 
     class Meta:
+        verbose_name = gettext_lazy("earnings rollup")
+        verbose_name_plural = gettext_lazy("earnings rollups")
         constraints = [
             models.UniqueConstraint(fields=["creator", "day", "stream"], name="payouts_earningsrollup_unique"),
         ]
@@ -225,13 +287,19 @@ class EarningsRollup(models.Model):
 class SupporterRollup(models.Model):
     """Coins each supporter gave a creator (anonymous gifts on their own row), folded like EarningsRollup."""
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    is_anonymous = models.BooleanField()
-    gifts = models.BigIntegerField(default=0)
-    coins = models.BigIntegerField(default=0)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=gettext_lazy("creator")
+    )
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=gettext_lazy("sender")
+    )
+    is_anonymous = models.BooleanField(verbose_name=gettext_lazy("is anonymous"))
+    gifts = models.BigIntegerField(default=0, verbose_name=gettext_lazy("gifts"))
+    coins = models.BigIntegerField(default=0, verbose_name=gettext_lazy("coins"))
 
     class Meta:
+        verbose_name = gettext_lazy("supporter rollup")
+        verbose_name_plural = gettext_lazy("supporter rollups")
         constraints = [
             models.UniqueConstraint(fields=["creator", "sender", "is_anonymous"], name="payouts_supporter_unique"),
         ]
@@ -245,15 +313,25 @@ class SupporterMonthRollup(models.Model):
     """What each supporter gave a creator in one month (UTC; anonymous gifts on their own row), for statements."""
 
     # No index of its own: the unique key leads with it.
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
-    month = models.DateField(help_text=gettext_lazy("First day of the month."))
-    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    is_anonymous = models.BooleanField()
-    gifts = models.BigIntegerField(default=0)
-    coins = models.BigIntegerField(default=0)
-    diamonds = models.BigIntegerField(default=0)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        verbose_name=gettext_lazy("creator"),
+    )
+    month = models.DateField(help_text=gettext_lazy("First day of the month."), verbose_name=gettext_lazy("month"))
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=gettext_lazy("sender")
+    )
+    is_anonymous = models.BooleanField(verbose_name=gettext_lazy("is anonymous"))
+    gifts = models.BigIntegerField(default=0, verbose_name=gettext_lazy("gifts"))
+    coins = models.BigIntegerField(default=0, verbose_name=gettext_lazy("coins"))
+    diamonds = models.BigIntegerField(default=0, verbose_name=gettext_lazy("diamonds"))
 
     class Meta:
+        verbose_name = gettext_lazy("supporter month rollup")
+        verbose_name_plural = gettext_lazy("supporter month rollups")
         constraints = [
             models.UniqueConstraint(
                 fields=["creator", "month", "sender", "is_anonymous"], name="payouts_supportermonth_unique"
@@ -267,17 +345,20 @@ class SupporterMonthRollup(models.Model):
 class EarningsRollupState(models.Model):
     """One row: gift events with an id up to `last_event_id` are in the roll-ups, later ones are not."""
 
-    last_event_id = models.BigIntegerField(default=0)
+    last_event_id = models.BigIntegerField(default=0, verbose_name=gettext_lazy("last event id"))
     # Its own mark: a previous release's roll-up, still running while the upgrade that brought the monthly
     # supporters runs, moves `last_event_id` without adding to them.
     supporter_months_through = models.BigIntegerField(
         default=0,
         db_default=0,
         help_text=gettext_lazy("Gift events up to this id are in the monthly supporter roll-up."),
+        verbose_name=gettext_lazy("supporter months through"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
+        verbose_name = gettext_lazy("earnings rollup state")
+        verbose_name_plural = gettext_lazy("earnings rollup states")
         constraints = [models.CheckConstraint(condition=Q(id=1), name="payouts_rollupstate_singleton")]
 
     def __str__(self) -> str:
@@ -287,17 +368,25 @@ class EarningsRollupState(models.Model):
 class StatementRun(models.Model):
     """The monthly statement emails for one month; staff follow its progress in admin."""
 
-    month = models.DateField(unique=True, help_text=gettext_lazy("First day of the month the statements cover."))
-    started_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    last_user_id = models.BigIntegerField(
-        default=0, help_text=gettext_lazy("Recipients are processed in user id order.")
+    month = models.DateField(
+        unique=True,
+        help_text=gettext_lazy("First day of the month the statements cover."),
+        verbose_name=gettext_lazy("month"),
     )
-    recipients_total = models.PositiveIntegerField(default=0)
-    processed = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("finished at"))
+    last_user_id = models.BigIntegerField(
+        default=0,
+        help_text=gettext_lazy("Recipients are processed in user id order."),
+        verbose_name=gettext_lazy("last user id"),
+    )
+    recipients_total = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("recipients total"))
+    processed = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("processed"))
+    sent = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("sent"))
 
     class Meta:
+        verbose_name = gettext_lazy("statement run")
+        verbose_name_plural = gettext_lazy("statement runs")
         ordering = ["-month"]
 
     def __str__(self) -> str:
@@ -314,17 +403,25 @@ class StatementRun(models.Model):
 class StatementDelivery(models.Model):
     """One statement email for one user and month; the unique pair means a re-run sends nothing twice."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="statement_deliveries")
-    month = models.DateField()
-    kind = models.CharField(
-        max_length=8, choices=[("creator", gettext_lazy("Creator")), ("viewer", gettext_lazy("Viewer"))]
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="statement_deliveries",
+        verbose_name=gettext_lazy("user"),
     )
-    claimed_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    month = models.DateField(verbose_name=gettext_lazy("month"))
+    kind = models.CharField(
+        max_length=8,
+        choices=[("creator", gettext_lazy("Creator")), ("viewer", gettext_lazy("Viewer"))],
+        verbose_name=gettext_lazy("kind"),
+    )
+    claimed_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("claimed at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("sent at"))
 
     class Meta:
+        verbose_name = gettext_lazy("statement delivery")
         ordering = ["-month", "user_id"]
-        verbose_name_plural = "statement deliveries"
+        verbose_name_plural = gettext_lazy("statement deliveries")
         constraints = [models.UniqueConstraint(fields=["user", "month"], name="payouts_statement_once")]
 
     def __str__(self) -> str:
@@ -350,6 +447,7 @@ class PayoutSettings(SingletonModel):
         default=50,
         default_currency="USD",
         help_text=gettext_lazy("The smallest payout a creator may request, by diamond value."),
+        verbose_name=gettext_lazy("payout minimum"),
     )
     payout_approval_above = MoneyField(
         max_digits=12,
@@ -357,17 +455,24 @@ class PayoutSettings(SingletonModel):
         default=1_000,
         default_currency="USD",
         help_text=gettext_lazy("Payout requests worth more than this wait for staff approval."),
+        verbose_name=gettext_lazy("payout approval above"),
     )
     earnings_hold_days = models.PositiveSmallIntegerField(
-        default=7, help_text=gettext_lazy("Days before diamonds from a gift can be withdrawn (chargeback window).")
+        default=7,
+        help_text=gettext_lazy("Days before diamonds from a gift can be withdrawn (chargeback window)."),
+        verbose_name=gettext_lazy("earnings hold days"),
     )
     payout_method_hold_hours = models.PositiveSmallIntegerField(
-        default=72, help_text=gettext_lazy("Hours payouts are held after a payout method is added or changed.")
+        default=72,
+        help_text=gettext_lazy("Hours payouts are held after a payout method is added or changed."),
+        verbose_name=gettext_lazy("payout method hold hours"),
     )
     exchange_rate_max_age_hours = models.PositiveSmallIntegerField(
-        default=48, help_text=gettext_lazy("Payout conversions are refused when the stored rates are older than this.")
+        default=48,
+        help_text=gettext_lazy("Payout conversions are refused when the stored rates are older than this."),
+        verbose_name=gettext_lazy("exchange rate max age hours"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
         verbose_name = verbose_name_plural = gettext_lazy("payout settings")

@@ -96,23 +96,35 @@ class LedgerAccount(models.Model):
     periodic roll-up, docs/design.md §4). Other accounts change `balance` with every entry.
     """
 
-    kind = models.CharField(max_length=8, choices=AccountKind.choices)
+    kind = models.CharField(max_length=8, choices=AccountKind.choices, verbose_name=gettext_lazy("kind"))
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_accounts",
+        verbose_name=gettext_lazy("user"),
     )
-    code = models.CharField(max_length=32, blank=True, default="", choices=SystemAccount.choices)
-    asset = models.CharField(max_length=8, choices=Asset.choices)
-    balance = models.BigIntegerField(default=0)
+    code = models.CharField(
+        max_length=32, blank=True, default="", choices=SystemAccount.choices, verbose_name=gettext_lazy("code")
+    )
+    asset = models.CharField(max_length=8, choices=Asset.choices, verbose_name=gettext_lazy("asset"))
+    balance = models.BigIntegerField(default=0, verbose_name=gettext_lazy("balance"))
     append_only_balance = models.BooleanField(
-        default=False, help_text=gettext_lazy("Credits only insert entries; the roll-up folds them into the balance.")
+        default=False,
+        help_text=gettext_lazy("Credits only insert entries; the roll-up folds them into the balance."),
+        verbose_name=gettext_lazy("append only balance"),
     )
     rolled_up_through = models.BigIntegerField(
         default=0,
         help_text=gettext_lazy("Append-only accounts: entries up to this id are in the balance, later ones pending."),
+        verbose_name=gettext_lazy("rolled up through"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
+        verbose_name = gettext_lazy("ledger account")
+        verbose_name_plural = gettext_lazy("ledger accounts")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
@@ -150,13 +162,19 @@ class LedgerTransaction(AppendOnlyModel):
 
     # Unique through a constraint, not `unique=True`: that would add a second (`_like`) index every posting
     # writes to, for prefix searches nothing makes.
-    idempotency_key = models.CharField(max_length=200)
-    kind = models.CharField(max_length=64, help_text=gettext_lazy("What posted it, e.g. topup, gift, payout, refund."))
-    memo = models.TextField(blank=True, default="")
-    metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    idempotency_key = models.CharField(max_length=200, verbose_name=gettext_lazy("idempotency key"))
+    kind = models.CharField(
+        max_length=64,
+        help_text=gettext_lazy("What posted it, e.g. topup, gift, payout, refund."),
+        verbose_name=gettext_lazy("kind"),
+    )
+    memo = models.TextField(blank=True, default="", verbose_name=gettext_lazy("memo"))
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=gettext_lazy("metadata"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
+        verbose_name = gettext_lazy("ledger transaction")
+        verbose_name_plural = gettext_lazy("ledger transactions")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key"], name="wallet_ledgertransaction_unique_key"),
@@ -176,16 +194,26 @@ class LedgerEntry(AppendOnlyModel):
     # insert trigger (migrations 0002, 0012) refuses entries whose transaction or account is missing,
     # accounts with entries cannot be deleted (trigger), and `ledger_audit` checks it again.
     transaction = models.ForeignKey(
-        LedgerTransaction, on_delete=models.PROTECT, related_name="entries", db_constraint=False
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_constraint=False,
+        verbose_name=gettext_lazy("transaction"),
     )
     account = models.ForeignKey(
-        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False, db_constraint=False
+        LedgerAccount,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
+        db_constraint=False,
+        verbose_name=gettext_lazy("account"),
     )
-    asset = models.CharField(max_length=8, choices=Asset.choices)
-    amount = models.BigIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
+    asset = models.CharField(max_length=8, choices=Asset.choices, verbose_name=gettext_lazy("asset"))
+    amount = models.BigIntegerField(verbose_name=gettext_lazy("amount"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
 
     class Meta:
+        verbose_name = gettext_lazy("ledger entry")
         ordering = ["id"]
         verbose_name_plural = gettext_lazy("ledger entries")
         indexes = [
@@ -209,17 +237,20 @@ class LedgerRollupMark(models.Model):
     reads the entries posted since the last one, not the whole ledger.
     """
 
-    folded_through = models.BigIntegerField(default=0)
+    folded_through = models.BigIntegerField(default=0, verbose_name=gettext_lazy("folded through"))
     # Its own mark, not `folded_through`: a previous release's roll-up, still running while the upgrade that
     # brought day totals runs, moves `folded_through` without adding to them.
     day_totals_through = models.BigIntegerField(
         default=0,
         db_default=0,
         help_text=gettext_lazy("User accounts' entries up to this id are in their day totals, later ones are not."),
+        verbose_name=gettext_lazy("day totals through"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
+        verbose_name = gettext_lazy("ledger rollup mark")
+        verbose_name_plural = gettext_lazy("ledger rollup marks")
         constraints = [models.CheckConstraint(condition=Q(id=1), name="wallet_ledgerrollupmark_singleton")]
 
     def __str__(self) -> str:
@@ -236,13 +267,20 @@ class LedgerDayTotal(models.Model):
 
     # No foreign-key check and no index of its own (the unique key leads with it): totals are derived data.
     account = models.ForeignKey(
-        LedgerAccount, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+        LedgerAccount,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        verbose_name=gettext_lazy("account"),
     )
-    day = models.DateField()
-    kind = models.CharField(max_length=64)
-    amount = models.BigIntegerField()
+    day = models.DateField(verbose_name=gettext_lazy("day"))
+    kind = models.CharField(max_length=64, verbose_name=gettext_lazy("kind"))
+    amount = models.BigIntegerField(verbose_name=gettext_lazy("amount"))
 
     class Meta:
+        verbose_name = gettext_lazy("ledger day total")
+        verbose_name_plural = gettext_lazy("ledger day totals")
         constraints = [
             models.UniqueConstraint(fields=["account", "day", "kind"], name="wallet_ledgerdaytotal_unique"),
         ]
@@ -254,15 +292,17 @@ class LedgerDayTotal(models.Model):
 class LedgerAuditRun(models.Model):
     """The outcome of one daily ledger audit; one row per day makes a re-delivered task harmless."""
 
-    run_date = models.DateField(unique=True)
-    started_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    is_clean = models.BooleanField(null=True)
-    problem_count = models.PositiveIntegerField(default=0)
-    report = models.JSONField(default=dict, blank=True)
-    alert_sent_at = models.DateTimeField(null=True, blank=True)
+    run_date = models.DateField(unique=True, verbose_name=gettext_lazy("run date"))
+    started_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("finished at"))
+    is_clean = models.BooleanField(null=True, verbose_name=gettext_lazy("is clean"))
+    problem_count = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("problem count"))
+    report = models.JSONField(default=dict, blank=True, verbose_name=gettext_lazy("report"))
+    alert_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("alert sent at"))
 
     class Meta:
+        verbose_name = gettext_lazy("ledger audit run")
+        verbose_name_plural = gettext_lazy("ledger audit runs")
         ordering = ["-run_date"]
 
     def __str__(self) -> str:
@@ -283,31 +323,40 @@ class Country(models.Model):
     The country itself (its code and name, in the viewer's language) comes from django-countries.
     """
 
-    code = CountryField(primary_key=True, help_text=gettext_lazy("ISO 3166-1 alpha-2, e.g. US."))
-    currency = models.CharField(
-        max_length=3, choices=currency_choices, help_text=gettext_lazy("ISO 4217 code prices are shown and charged in.")
+    code = CountryField(
+        primary_key=True, help_text=gettext_lazy("ISO 3166-1 alpha-2, e.g. US."), verbose_name=gettext_lazy("code")
     )
-    recharge_enabled = models.BooleanField(default=True)
-    gifting_enabled = models.BooleanField(default=True)
+    currency = models.CharField(
+        max_length=3,
+        choices=currency_choices,
+        help_text=gettext_lazy("ISO 4217 code prices are shown and charged in."),
+        verbose_name=gettext_lazy("currency"),
+    )
+    recharge_enabled = models.BooleanField(default=True, verbose_name=gettext_lazy("recharge enabled"))
+    gifting_enabled = models.BooleanField(default=True, verbose_name=gettext_lazy("gifting enabled"))
     payment_methods = models.JSONField(
         default=list,
         blank=True,
         help_text=gettext_lazy("Offered methods: card, paypal, google_pay, apple_pay, carrier_billing."),
+        verbose_name=gettext_lazy("payment methods"),
     )
     recharge_unavailable_reason = models.CharField(
         max_length=200,
         blank=True,
         default="",
         help_text=gettext_lazy("Shown to viewers when recharge is switched off."),
+        verbose_name=gettext_lazy("recharge unavailable reason"),
     )
     minimum_age = models.PositiveSmallIntegerField(
         default=ADULT_AGE,
         help_text=gettext_lazy(
             "The youngest age at which people here may buy coins and send gifts (19 in South Korea)."
         ),
+        verbose_name=gettext_lazy("minimum age"),
     )
 
     class Meta:
+        verbose_name = gettext_lazy("country")
         ordering = ["code"]
         verbose_name_plural = gettext_lazy("countries")
         constraints = [
@@ -343,12 +392,14 @@ class Country(models.Model):
 class CoinPackage(models.Model):
     """A bundle of coins sold at a fixed price per currency (prices are set, never converted)."""
 
-    coins = models.PositiveIntegerField()
-    bonus_coins = models.PositiveIntegerField(default=0)
-    is_active = models.BooleanField(default=True)
-    sort_order = models.PositiveSmallIntegerField(default=0)
+    coins = models.PositiveIntegerField(verbose_name=gettext_lazy("coins"))
+    bonus_coins = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("bonus coins"))
+    is_active = models.BooleanField(default=True, verbose_name=gettext_lazy("is active"))
+    sort_order = models.PositiveSmallIntegerField(default=0, verbose_name=gettext_lazy("sort order"))
 
     class Meta:
+        verbose_name = gettext_lazy("coin package")
+        verbose_name_plural = gettext_lazy("coin packages")
         ordering = ["sort_order", "coins"]
         constraints = [models.CheckConstraint(condition=Q(coins__gt=0), name="wallet_coinpackage_coins_positive")]
 
@@ -362,10 +413,14 @@ class CoinPackage(models.Model):
 
 
 class CoinPackagePrice(models.Model):
-    package = models.ForeignKey(CoinPackage, on_delete=models.CASCADE, related_name="prices")
-    price = MoneyField(max_digits=14, decimal_places=2, default_currency="USD")
+    package = models.ForeignKey(
+        CoinPackage, on_delete=models.CASCADE, related_name="prices", verbose_name=gettext_lazy("package")
+    )
+    price = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", verbose_name=gettext_lazy("price"))
 
     class Meta:
+        verbose_name = gettext_lazy("coin package price")
+        verbose_name_plural = gettext_lazy("coin package prices")
         ordering = ["package", "price_currency"]
         constraints = [
             models.UniqueConstraint(fields=["package", "price_currency"], name="wallet_packageprice_one_per_currency"),
@@ -381,11 +436,15 @@ class CoinRate(CachedTableModel):
 
     Read whole from the cache (`wallet.selectors.coin_rate`); saving or deleting a rate drops it."""
 
-    per_coin = MoneyField(max_digits=14, decimal_places=6, default_currency="USD")
-    min_coins = models.PositiveIntegerField(default=30)
-    max_coins = models.PositiveIntegerField(default=250_000)
+    per_coin = MoneyField(
+        max_digits=14, decimal_places=6, default_currency="USD", verbose_name=gettext_lazy("per coin")
+    )
+    min_coins = models.PositiveIntegerField(default=30, verbose_name=gettext_lazy("min coins"))
+    max_coins = models.PositiveIntegerField(default=250_000, verbose_name=gettext_lazy("max coins"))
 
     class Meta:
+        verbose_name = gettext_lazy("coin rate")
+        verbose_name_plural = gettext_lazy("coin rates")
         ordering = ["per_coin_currency"]
         constraints = [
             models.UniqueConstraint(fields=["per_coin_currency"], name="wallet_coinrate_one_per_currency"),
@@ -416,34 +475,55 @@ class TopUpStatus(models.TextChoices):
 class TopUp(models.Model):
     """One recharge: coins bought for money through a payment provider, credited exactly once on success."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups")
-    package = models.ForeignKey(CoinPackage, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    coins = models.PositiveIntegerField()
-    bonus_coins = models.PositiveIntegerField(default=0)
-    amount = MoneyField(max_digits=14, decimal_places=2, default_currency="USD")
-    country = models.CharField(max_length=2)
-    payment_method = models.CharField(max_length=20)
-    provider = models.CharField(max_length=20)
-    provider_session_id = models.CharField(max_length=200, blank=True, default="")
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=gettext_lazy("public id")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups", verbose_name=gettext_lazy("user")
+    )
+    package = models.ForeignKey(
+        CoinPackage,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("package"),
+    )
+    coins = models.PositiveIntegerField(verbose_name=gettext_lazy("coins"))
+    bonus_coins = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("bonus coins"))
+    amount = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", verbose_name=gettext_lazy("amount"))
+    country = models.CharField(max_length=2, verbose_name=gettext_lazy("country"))
+    payment_method = models.CharField(max_length=20, verbose_name=gettext_lazy("payment method"))
+    provider = models.CharField(max_length=20, verbose_name=gettext_lazy("provider"))
+    provider_session_id = models.CharField(
+        max_length=200, blank=True, default="", verbose_name=gettext_lazy("provider session id")
+    )
     payment_country = models.CharField(
         max_length=2,
         blank=True,
         default="",
         help_text=gettext_lazy("The billing or card country the provider reported."),
+        verbose_name=gettext_lazy("payment country"),
     )
-    status = models.CharField(max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.PENDING)
-    status_reason = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    expires_at = models.DateTimeField()
-    completed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.PENDING, verbose_name=gettext_lazy("status")
+    )
+    status_reason = models.CharField(max_length=200, blank=True, default="", verbose_name=gettext_lazy("status reason"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
+    expires_at = models.DateTimeField(verbose_name=gettext_lazy("expires at"))
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("completed at"))
     ledger_transaction = models.OneToOneField(
-        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="topup"
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="topup",
+        verbose_name=gettext_lazy("ledger transaction"),
     )
-    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("receipt sent at"))
     # Coins of this top-up taken at once to pay what the viewer owed after an earlier refund or chargeback.
-    debt_settled_coins = models.PositiveIntegerField(default=0)
+    debt_settled_coins = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("debt settled coins"))
     # A paid top-up stays `succeeded` (the payment happened); a refund or chargeback is recorded here.
     reversal = models.CharField(
         max_length=12,
@@ -453,15 +533,27 @@ class TopUp(models.Model):
             ("refund", pgettext_lazy("top-up reversal", "Refunded")),
             ("chargeback", gettext_lazy("Charged back")),
         ],
+        verbose_name=gettext_lazy("reversal"),
     )
-    reversal_reason = models.CharField(max_length=300, blank=True, default="")
-    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversal_reason = models.CharField(
+        max_length=300, blank=True, default="", verbose_name=gettext_lazy("reversal reason")
+    )
+    reversed_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("reversed at"))
     reversal_transaction = models.OneToOneField(
-        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_topup"
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_topup",
+        verbose_name=gettext_lazy("reversal transaction"),
     )
-    reversal_email_sent_at = models.DateTimeField(null=True, blank=True)
+    reversal_email_sent_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=gettext_lazy("reversal email sent at")
+    )
 
     class Meta:
+        verbose_name = gettext_lazy("top-up")
+        verbose_name_plural = gettext_lazy("top-ups")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="wallet_topup_user_created"),
@@ -546,14 +638,23 @@ class TopUp(models.Model):
 class PaymentWebhookEvent(models.Model):
     """A provider event we have processed; the unique (provider, event_id) makes replays harmless."""
 
-    provider = models.CharField(max_length=20)
-    event_id = models.CharField(max_length=200)
-    event_type = models.CharField(max_length=20)
-    topup = models.ForeignKey(TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="webhook_events")
-    outcome = models.CharField(max_length=200)
-    received_at = models.DateTimeField(default=timezone.now)
+    provider = models.CharField(max_length=20, verbose_name=gettext_lazy("provider"))
+    event_id = models.CharField(max_length=200, verbose_name=gettext_lazy("event id"))
+    event_type = models.CharField(max_length=20, verbose_name=gettext_lazy("event type"))
+    topup = models.ForeignKey(
+        TopUp,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="webhook_events",
+        verbose_name=gettext_lazy("topup"),
+    )
+    outcome = models.CharField(max_length=200, verbose_name=gettext_lazy("outcome"))
+    received_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("received at"))
 
     class Meta:
+        verbose_name = gettext_lazy("payment webhook event")
+        verbose_name_plural = gettext_lazy("payment webhook events")
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "event_id"], name="wallet_webhookevent_unique_event"),
@@ -575,18 +676,29 @@ class SpendingControls(models.Model):
     """
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="spending_controls"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="spending_controls",
+        verbose_name=gettext_lazy("user"),
     )
-    daily_limit = models.PositiveBigIntegerField(null=True, blank=True)
-    monthly_limit = models.PositiveBigIntegerField(null=True, blank=True)
-    daily_limit_next = models.PositiveBigIntegerField(null=True, blank=True)
-    daily_limit_next_at = models.DateTimeField(null=True, blank=True)
-    monthly_limit_next = models.PositiveBigIntegerField(null=True, blank=True)
-    monthly_limit_next_at = models.DateTimeField(null=True, blank=True)
-    excluded_until = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    daily_limit = models.PositiveBigIntegerField(null=True, blank=True, verbose_name=gettext_lazy("daily limit"))
+    monthly_limit = models.PositiveBigIntegerField(null=True, blank=True, verbose_name=gettext_lazy("monthly limit"))
+    daily_limit_next = models.PositiveBigIntegerField(
+        null=True, blank=True, verbose_name=gettext_lazy("daily limit next")
+    )
+    daily_limit_next_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("daily limit next at"))
+    monthly_limit_next = models.PositiveBigIntegerField(
+        null=True, blank=True, verbose_name=gettext_lazy("monthly limit next")
+    )
+    monthly_limit_next_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=gettext_lazy("monthly limit next at")
+    )
+    excluded_until = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("excluded until"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
+        verbose_name = gettext_lazy("spending controls")
         verbose_name_plural = gettext_lazy("spending controls")
         constraints = [
             models.CheckConstraint(
@@ -620,14 +732,16 @@ class EconomySettings(SingletonModel):
         default=0.005,
         default_currency="USD",
         help_text=gettext_lazy("What one diamond pays out (the creator share made explicit)."),
+        verbose_name=gettext_lazy("diamond value"),
     )
     adjustment_approval_above = models.PositiveIntegerField(
         default=10_000,
         help_text=gettext_lazy(
             "Balance corrections larger than this many coins or diamonds need a second staff member's approval."
         ),
+        verbose_name=gettext_lazy("adjustment approval above"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=gettext_lazy("updated at"))
 
     class Meta:
         verbose_name = verbose_name_plural = gettext_lazy("economy settings")
@@ -647,17 +761,27 @@ class WalletFreeze(models.Model):
     """A frozen wallet: no recharges, gifts or payout requests until staff lift it. No row: not frozen."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="wallet_freeze"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="wallet_freeze",
+        verbose_name=gettext_lazy("user"),
     )
-    reason = models.CharField(max_length=300, help_text=gettext_lazy("Shown to the user."))
-    frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    frozen_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(
+        max_length=300, help_text=gettext_lazy("Shown to the user."), verbose_name=gettext_lazy("reason")
+    )
+    frozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=gettext_lazy("frozen by")
+    )
+    frozen_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("frozen at"))
     # An account freeze emails the user why ("your account is frozen"); True until a task claims that email.
     # A wallet-only freeze sends none: the pages show its reason. The database default lets the previous
     # release, which does not know the column, keep freezing during an upgrade (docs/operations.md).
-    notice_pending = models.BooleanField(default=False, db_default=False)
+    notice_pending = models.BooleanField(default=False, db_default=False, verbose_name=gettext_lazy("notice pending"))
 
     class Meta:
+        verbose_name = gettext_lazy("wallet freeze")
+        verbose_name_plural = gettext_lazy("wallet freezes")
         indexes = [
             # The mail sweep's read of notices not sent yet (services.wallet_emails_unsent).
             models.Index(fields=["frozen_at"], condition=Q(notice_pending=True), name="wallet_freeze_notice_unsent"),
@@ -674,14 +798,23 @@ class CoinReceivable(models.Model):
     outstanding receivable in the same query that reads the gift (gifting.services).
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="coin_receivables")
-    topup = models.OneToOneField(TopUp, on_delete=models.PROTECT, related_name="receivable")
-    coins = models.BigIntegerField()
-    settled_coins = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    settled_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="coin_receivables",
+        verbose_name=gettext_lazy("user"),
+    )
+    topup = models.OneToOneField(
+        TopUp, on_delete=models.PROTECT, related_name="receivable", verbose_name=gettext_lazy("topup")
+    )
+    coins = models.BigIntegerField(verbose_name=gettext_lazy("coins"))
+    settled_coins = models.BigIntegerField(default=0, verbose_name=gettext_lazy("settled coins"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
+    settled_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("settled at"))
 
     class Meta:
+        verbose_name = gettext_lazy("coin receivable")
+        verbose_name_plural = gettext_lazy("coin receivables")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["user"], condition=Q(settled_at__isnull=True), name="wallet_receivable_open")]
         constraints = [
@@ -716,22 +849,49 @@ class Adjustment(models.Model):
     the requester (a constraint holds it).
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjustments")
-    asset = models.CharField(max_length=8, choices=Asset.choices)
-    amount = models.BigIntegerField(help_text=gettext_lazy("Positive adds to the balance, negative takes from it."))
-    reason = models.TextField()
-    status = models.CharField(max_length=10, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(default=timezone.now)
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="adjustments",
+        verbose_name=gettext_lazy("user"),
     )
-    reviewed_at = models.DateTimeField(null=True, blank=True)
+    asset = models.CharField(max_length=8, choices=Asset.choices, verbose_name=gettext_lazy("asset"))
+    amount = models.BigIntegerField(
+        help_text=gettext_lazy("Positive adds to the balance, negative takes from it."),
+        verbose_name=gettext_lazy("amount"),
+    )
+    reason = models.TextField(verbose_name=gettext_lazy("reason"))
+    status = models.CharField(
+        max_length=10,
+        choices=AdjustmentStatus.choices,
+        default=AdjustmentStatus.PENDING,
+        verbose_name=gettext_lazy("status"),
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=gettext_lazy("requested by")
+    )
+    requested_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("requested at"))
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=gettext_lazy("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("reviewed at"))
     ledger_transaction = models.OneToOneField(
-        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="adjustment"
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adjustment",
+        verbose_name=gettext_lazy("ledger transaction"),
     )
 
     class Meta:
+        verbose_name = gettext_lazy("adjustment")
+        verbose_name_plural = gettext_lazy("adjustments")
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_adjustment_amount_nonzero"),

@@ -60,21 +60,32 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person on Coinsite: viewer, creator (is_creator) or staff (is_staff); email is the login."""
 
     email = models.EmailField(gettext_lazy("email address"), unique=True)
-    display_name = models.CharField(max_length=60)
+    display_name = models.CharField(max_length=60, verbose_name=gettext_lazy("display name"))
     # Any country (names and codes from django-countries); what Coinsite offers there is wallet.Country's business.
-    country = CountryField(default="US")
-    birth_date = models.DateField(null=True, blank=True)
-    preferred_currency = models.CharField(max_length=3, choices=currency_choices, default=DEFAULT_CURRENCY)
+    country = CountryField(default="US", verbose_name=gettext_lazy("country"))
+    birth_date = models.DateField(null=True, blank=True, verbose_name=gettext_lazy("birth date"))
+    preferred_currency = models.CharField(
+        max_length=3,
+        choices=currency_choices,
+        default=DEFAULT_CURRENCY,
+        verbose_name=gettext_lazy("preferred currency"),
+    )
     # A creator's payouts' currency (their newest payout method's, set by payouts.services): the currency
     # every amount on their creator pages is shown in. Empty until they add a method.
-    payout_currency = models.CharField(max_length=3, choices=currency_choices, blank=True, default="")
+    payout_currency = models.CharField(
+        max_length=3, choices=currency_choices, blank=True, default="", verbose_name=gettext_lazy("payout currency")
+    )
     # The language pages and emails use; "" until chosen (pages then follow the browser, emails are in English).
-    language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True, default="")
-    time_zone = models.CharField(max_length=64, choices=time_zone_choices, default=DEFAULT_TIME_ZONE)
-    is_creator = models.BooleanField(default=False)
-    is_staff = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
-    date_joined = models.DateTimeField(default=timezone.now)
+    language = models.CharField(
+        max_length=10, choices=settings.LANGUAGES, blank=True, default="", verbose_name=gettext_lazy("language")
+    )
+    time_zone = models.CharField(
+        max_length=64, choices=time_zone_choices, default=DEFAULT_TIME_ZONE, verbose_name=gettext_lazy("time zone")
+    )
+    is_creator = models.BooleanField(default=False, verbose_name=gettext_lazy("is creator"))
+    is_staff = models.BooleanField(default=False, verbose_name=gettext_lazy("is staff"))
+    is_active = models.BooleanField(default=True, verbose_name=gettext_lazy("is active"))
+    date_joined = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("date joined"))
 
     objects = UserManager()
 
@@ -83,6 +94,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS = ["display_name"]
 
     class Meta:
+        verbose_name = gettext_lazy("user")
+        verbose_name_plural = gettext_lazy("users")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -125,19 +138,29 @@ class StaffAction(models.Model):
     deletes, admin actions, money operations), never edited or deleted, shown read-only in admin.
     """
 
-    actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="staff_actions")
-    action = models.CharField(
-        max_length=64, help_text=gettext_lazy("e.g. change, delete, payout.approve, topup.refund")
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="staff_actions", verbose_name=gettext_lazy("actor")
     )
-    target_type = models.CharField(max_length=100, help_text=gettext_lazy("app_label.model of the object acted on"))
-    target_id = models.CharField(max_length=64, blank=True, default="")
-    target_repr = models.CharField(max_length=200, blank=True, default="")
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    reason = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(
+        max_length=64,
+        help_text=gettext_lazy("e.g. change, delete, payout.approve, topup.refund"),
+        verbose_name=gettext_lazy("action"),
+    )
+    target_type = models.CharField(
+        max_length=100,
+        help_text=gettext_lazy("app_label.model of the object acted on"),
+        verbose_name=gettext_lazy("target type"),
+    )
+    target_id = models.CharField(max_length=64, blank=True, default="", verbose_name=gettext_lazy("target id"))
+    target_repr = models.CharField(max_length=200, blank=True, default="", verbose_name=gettext_lazy("target repr"))
+    before = models.JSONField(null=True, blank=True, verbose_name=gettext_lazy("before"))
+    after = models.JSONField(null=True, blank=True, verbose_name=gettext_lazy("after"))
+    reason = models.TextField(blank=True, default="", verbose_name=gettext_lazy("reason"))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=gettext_lazy("created at"))
 
     class Meta:
+        verbose_name = gettext_lazy("staff action")
+        verbose_name_plural = gettext_lazy("staff actions")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["target_type", "target_id"], name="accounts_staffaction_target")]
 
@@ -161,9 +184,19 @@ class SudoThrottle(models.Model):
     and count too, so a burst of guesses lengthens the wait instead of slipping through it.
     """
 
-    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="sudo_throttle")
-    failure_count = models.PositiveIntegerField(default=0)
-    last_failure_at = models.DateTimeField(null=True, blank=True)
+    user = models.OneToOneField(
+        User,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="sudo_throttle",
+        verbose_name=gettext_lazy("user"),
+    )
+    failure_count = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("failure count"))
+    last_failure_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("last failure at"))
+
+    class Meta:
+        verbose_name = gettext_lazy("sudo throttle")
+        verbose_name_plural = gettext_lazy("sudo throttles")
 
     def __str__(self) -> str:
         return f"Sudo re-check failures of user {self.user_id}: {self.failure_count}"
@@ -185,16 +218,24 @@ class CountryChange(models.Model):
     after the cooling-off (`effective_at`) or a staff approval; see `coinsite.accounts.country`.
     """
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="country_changes")
-    from_country = CountryField()
-    to_country = CountryField()
-    status = models.CharField(max_length=10, choices=CountryChangeStatus.choices, default=CountryChangeStatus.PENDING)
-    requested_at = models.DateTimeField(default=timezone.now)
-    effective_at = models.DateTimeField(
-        help_text=gettext_lazy("When the cooling-off ends and the change applies by itself.")
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="country_changes", verbose_name=gettext_lazy("user")
     )
-    request_address = models.GenericIPAddressField(null=True, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
+    from_country = CountryField(verbose_name=gettext_lazy("from country"))
+    to_country = CountryField(verbose_name=gettext_lazy("to country"))
+    status = models.CharField(
+        max_length=10,
+        choices=CountryChangeStatus.choices,
+        default=CountryChangeStatus.PENDING,
+        verbose_name=gettext_lazy("status"),
+    )
+    requested_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("requested at"))
+    effective_at = models.DateTimeField(
+        help_text=gettext_lazy("When the cooling-off ends and the change applies by itself."),
+        verbose_name=gettext_lazy("effective at"),
+    )
+    request_address = models.GenericIPAddressField(null=True, blank=True, verbose_name=gettext_lazy("request address"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("decided at"))
     decided_by = models.ForeignKey(
         User,
         on_delete=models.PROTECT,
@@ -202,9 +243,12 @@ class CountryChange(models.Model):
         blank=True,
         related_name="+",
         help_text=gettext_lazy("The staff member, if any."),
+        verbose_name=gettext_lazy("decided by"),
     )
 
     class Meta:
+        verbose_name = gettext_lazy("country change")
+        verbose_name_plural = gettext_lazy("country changes")
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -253,21 +297,53 @@ class CreatorApplication(models.Model):
     """A viewer asking to become a creator; staff approve (the user becomes a creator) or reject it with a
     reason, and the applicant is emailed either way. See `coinsite.accounts.creator_applications`."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="creator_applications")
-    display_name = models.CharField(max_length=60, help_text="The name viewers will see on streams.")
-    category = models.CharField(max_length=12, choices=CreatorCategory.choices)
-    description = models.TextField(max_length=1000, help_text="What they stream, in their own words.")
-    link = models.URLField(blank=True, default="", help_text="Where they stream or post today, if anywhere.")
-    status = models.CharField(
-        max_length=10, choices=CreatorApplicationStatus.choices, default=CreatorApplicationStatus.PENDING
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="creator_applications", verbose_name=gettext_lazy("user")
     )
-    submitted_at = models.DateTimeField(default=timezone.now)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    decision_reason = models.TextField(blank=True, default="", help_text="Told to the applicant.")
-    emailed_at = models.DateTimeField(null=True, blank=True, help_text="When the applicant was told the decision.")
+    display_name = models.CharField(
+        max_length=60,
+        help_text=gettext_lazy("The name viewers will see on streams."),
+        verbose_name=gettext_lazy("display name"),
+    )
+    category = models.CharField(max_length=12, choices=CreatorCategory.choices, verbose_name=gettext_lazy("category"))
+    description = models.TextField(
+        max_length=1000,
+        help_text=gettext_lazy("What they stream, in their own words."),
+        verbose_name=gettext_lazy("description"),
+    )
+    link = models.URLField(
+        blank=True,
+        default="",
+        help_text=gettext_lazy("Where they stream or post today, if anywhere."),
+        verbose_name=gettext_lazy("link"),
+    )
+    status = models.CharField(
+        max_length=10,
+        choices=CreatorApplicationStatus.choices,
+        default=CreatorApplicationStatus.PENDING,
+        verbose_name=gettext_lazy("status"),
+    )
+    submitted_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("submitted at"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("decided at"))
+    decided_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=gettext_lazy("decided by")
+    )
+    decision_reason = models.TextField(
+        blank=True,
+        default="",
+        help_text=gettext_lazy("Told to the applicant."),
+        verbose_name=gettext_lazy("decision reason"),
+    )
+    emailed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("When the applicant was told the decision."),
+        verbose_name=gettext_lazy("emailed at"),
+    )
 
     class Meta:
+        verbose_name = gettext_lazy("creator application")
+        verbose_name_plural = gettext_lazy("creator applications")
         ordering = ["-submitted_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -303,10 +379,21 @@ class EmailInFlight(models.Model):
     again once the row is older than any task may run, and that task takes the claim over and sends.
     """
 
-    key = models.CharField(max_length=100, unique=True, help_text=gettext_lazy("which email, e.g. topup.receipt:42"))
-    task = models.CharField(max_length=200, help_text=gettext_lazy("the Celery task that sends it"))
-    args = models.JSONField(default=list, blank=True)
-    claimed_at = models.DateTimeField()
+    key = models.CharField(
+        max_length=100,
+        unique=True,
+        help_text=gettext_lazy("which email, e.g. topup.receipt:42"),
+        verbose_name=gettext_lazy("key"),
+    )
+    task = models.CharField(
+        max_length=200, help_text=gettext_lazy("the Celery task that sends it"), verbose_name=gettext_lazy("task")
+    )
+    args = models.JSONField(default=list, blank=True, verbose_name=gettext_lazy("args"))
+    claimed_at = models.DateTimeField(verbose_name=gettext_lazy("claimed at"))
+
+    class Meta:
+        verbose_name = gettext_lazy("email in flight")
+        verbose_name_plural = gettext_lazy("emails in flight")
 
     def __str__(self) -> str:
         return self.key

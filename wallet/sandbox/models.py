@@ -60,38 +60,62 @@ class SandboxSession(models.Model):
         SessionState.EXPIRED: "payment.expired",
     }
 
-    public_id = models.CharField(max_length=40, unique=True, default=new_public_id, editable=False)
-    idempotency_key = models.CharField(max_length=255, unique=True)
-    reference = models.CharField(max_length=64, db_index=True)
+    public_id = models.CharField(
+        max_length=40, unique=True, default=new_public_id, editable=False, verbose_name=gettext_lazy("public id")
+    )
+    idempotency_key = models.CharField(max_length=255, unique=True, verbose_name=gettext_lazy("idempotency key"))
+    reference = models.CharField(max_length=64, db_index=True, verbose_name=gettext_lazy("reference"))
     amount = MoneyField(
         max_digits=14,
         decimal_places=2,
         default_currency=None,
         currency_choices=[(code, code) for code in CURRENCY_EXPONENTS],
+        verbose_name=gettext_lazy("amount"),
     )
-    description = models.CharField(max_length=200)
-    customer_email = models.EmailField()
-    payment_method = models.CharField(max_length=20, choices=METHOD_CHOICES)
+    description = models.CharField(max_length=200, verbose_name=gettext_lazy("description"))
+    customer_email = models.EmailField(verbose_name=gettext_lazy("customer email"))
+    payment_method = models.CharField(
+        max_length=20, choices=METHOD_CHOICES, verbose_name=gettext_lazy("payment method")
+    )
     # The methods the merchant allows this payer (their country's); the page offers only these.
-    allowed_methods = models.JSONField(default=list, blank=True)
-    paid_with = models.CharField(max_length=20, choices=METHOD_CHOICES, blank=True)
-    payer_detail = models.CharField(max_length=60, blank=True)  # "card ending 4242", never the number
+    allowed_methods = models.JSONField(default=list, blank=True, verbose_name=gettext_lazy("allowed methods"))
+    paid_with = models.CharField(
+        max_length=20, choices=METHOD_CHOICES, blank=True, verbose_name=gettext_lazy("paid with")
+    )
+    payer_detail = models.CharField(
+        max_length=60, blank=True, verbose_name=gettext_lazy("payer detail")
+    )  # "card ending 4242", never the number
     # The payer's billing country: the account's country until the payer picks another on the page.
-    billing_country = models.CharField(max_length=2, blank=True, default="")
-    success_url = models.CharField(max_length=2000)
-    cancel_url = models.CharField(max_length=2000)
-    state = models.CharField(max_length=12, choices=SessionState.choices, default=SessionState.OPEN)
-    expires_at = models.DateTimeField()
-    created = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    event_id = models.CharField(max_length=40, blank=True)
-    webhook_state = models.CharField(max_length=10, choices=WebhookState.choices, default=WebhookState.NONE)
-    webhook_attempts = models.PositiveIntegerField(default=0)
-    webhook_attempted_at = models.DateTimeField(null=True, blank=True)
-    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
-    webhook_last_error = models.CharField(max_length=300, blank=True)
+    billing_country = models.CharField(
+        max_length=2, blank=True, default="", verbose_name=gettext_lazy("billing country")
+    )
+    success_url = models.CharField(max_length=2000, verbose_name=gettext_lazy("success URL"))
+    cancel_url = models.CharField(max_length=2000, verbose_name=gettext_lazy("cancel URL"))
+    state = models.CharField(
+        max_length=12, choices=SessionState.choices, default=SessionState.OPEN, verbose_name=gettext_lazy("state")
+    )
+    expires_at = models.DateTimeField(verbose_name=gettext_lazy("expires at"))
+    created = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("finished at"))
+    event_id = models.CharField(max_length=40, blank=True, verbose_name=gettext_lazy("event id"))
+    webhook_state = models.CharField(
+        max_length=10,
+        choices=WebhookState.choices,
+        default=WebhookState.NONE,
+        verbose_name=gettext_lazy("webhook state"),
+    )
+    webhook_attempts = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("webhook attempts"))
+    webhook_attempted_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=gettext_lazy("webhook attempted at")
+    )
+    webhook_delivered_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=gettext_lazy("webhook delivered at")
+    )
+    webhook_last_error = models.CharField(max_length=300, blank=True, verbose_name=gettext_lazy("webhook last error"))
 
     class Meta:
+        verbose_name = gettext_lazy("sandbox session")
+        verbose_name_plural = gettext_lazy("sandbox sessions")
         ordering = ["-created"]
         constraints = [
             models.CheckConstraint(condition=Q(state__in=SessionState.values), name="paysandbox_session_state_valid"),

@@ -1,0 +1,67 @@
+"""The admin in the staff member's language: every model, field and help text of the project's apps is marked
+for translation, so its section names, column headers and form labels follow the language as the site does."""
+
+import pytest
+from django.apps import apps
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.text import capfirst
+from django.utils.translation import override
+
+from backoffice.tests.support import admin_login, make_staff
+from coinsite.lib.dates import current_month, previous_month
+from payouts.models import StatementRun
+from wallet.models import CoinPackagePrice
+
+pytestmark = pytest.mark.django_db
+
+PROJECT_APPS = ("accounts", "api", "backoffice", "gifting", "payouts", "paysandbox", "wallet")
+
+
+def _untranslatable_names() -> list[str]:
+    """Every model name, field label and help text in the project's apps given as a plain string (or left to
+    Django's English default) rather than marked with gettext_lazy."""
+    found = []
+    for app_label in PROJECT_APPS:
+        for model in apps.get_app_config(app_label).get_models():
+            for option in ("verbose_name", "verbose_name_plural"):
+                if not isinstance(model._meta.original_attrs.get(option), Promise):
+                    found.append(f"{model._meta.label} {option}")
+            for field in [*model._meta.local_fields, *model._meta.local_many_to_many]:
+                if field.auto_created:
+                    continue  # the id: Django's "ID"
+                if not isinstance(field.verbose_name, Promise):
+                    found.append(f"{model._meta.label}.{field.name} verbose_name")
+                if field.help_text and not isinstance(field.help_text, Promise):
+                    found.append(f"{model._meta.label}.{field.name} help_text")
+    return found
+
+
+def test_every_model_field_and_help_text_is_marked_for_translation():
+    assert _untranslatable_names() == []
+
+
+def test_a_money_amounts_currency_column_is_named_after_the_amount():
+    price_currency = CoinPackagePrice._meta.get_field("price_currency").verbose_name
+
+    assert str(price_currency) == "price (currency)"
+    with override("de"):
+        assert str(price_currency) == f"{CoinPackagePrice._meta.get_field('price').verbose_name} (Währung)"
+
+
+def test_the_admin_speaks_the_staff_members_language(client):
+    staff = make_staff(email="fin@example.com", group="finance")
+    staff.language = "de"
+    staff.save(update_fields=["language"])
+    admin_login(client, staff)
+    StatementRun.objects.create(month=previous_month(current_month()))
+    with override("de"):
+        section = str(capfirst(StatementRun._meta.verbose_name_plural))
+        month = str(capfirst(StatementRun._meta.get_field("month").verbose_name))
+    assert section != "Statement runs" and month != "Month"  # the catalogue has them
+
+    index = client.get(reverse("admin:index")).content.decode()
+    changelist = client.get(reverse("admin:payouts_statementrun_changelist")).content.decode()
+
+    assert section in index and "Statement runs" not in index
+    assert month in changelist and ">Month<" not in changelist
