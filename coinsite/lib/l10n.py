@@ -15,9 +15,14 @@ from babel.dates import format_date, format_skeleton, format_time, get_datetime_
 from babel.numbers import format_decimal
 from django.conf import settings
 from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 from django_countries import countries
 
 DEFAULT_TIME_ZONE = "UTC"
+# Django's own messages that its catalogues lack in languages the site speaks: the blank choice of every select
+# (new in Django 6.0) reads English in German, Spanish, Italian, Japanese, Korean, Dutch and Portuguese. Marked
+# here so that makemessages keeps them in locale/, which Django reads before its own catalogues.
+DJANGO_MESSAGES_UNTRANSLATED = [gettext_noop("- Select an option -")]
 # The IANA areas people live in; the rest of the database is legacy aliases ("US/Eastern", "Etc/GMT+5").
 TIME_ZONE_AREAS = frozenset(
     {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
