@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
-from coinsite.lib.l10n import format_count
+from coinsite.lib.l10n import format_count, gift_name_local
 from coinsite.lib.singletons import SingletonModel
 from coinsite.lib.static_urls import static_url
 from wallet.models import AppendOnlyModel, LedgerTransaction
@@ -31,6 +31,33 @@ class GiftTier(models.TextChoices):
     MEDIUM = "medium", pgettext_lazy("gift tier", "Medium")
     LARGE = "large", pgettext_lazy("gift tier", "Large")
     EPIC = "epic", pgettext_lazy("gift tier", "Epic")
+
+
+# The starting catalogue's gift names (migration 0003), translated where a page shows them (`gift_name_local`);
+# a gift staff add or rename in admin shows its name as typed.
+STARTING_GIFT_NAMES = [
+    pgettext_lazy("gift name", "Rose"),
+    pgettext_lazy("gift name", "Heart"),
+    pgettext_lazy("gift name", "Ice Cream"),
+    pgettext_lazy("gift name", "Coffee"),
+    pgettext_lazy("gift name", "Doughnut"),
+    pgettext_lazy("gift name", "Balloon"),
+    pgettext_lazy("gift name", "Cherry Blossom"),
+    pgettext_lazy("gift name", "Sunglasses"),
+    pgettext_lazy("gift name", "Confetti"),
+    pgettext_lazy("gift name", "Guitar"),
+    pgettext_lazy("gift name", "Microphone"),
+    pgettext_lazy("gift name", "Crown"),
+    pgettext_lazy("gift name", "Trophy"),
+    pgettext_lazy("gift name", "Disco Ball"),
+    pgettext_lazy("gift name", "Fireworks"),
+    pgettext_lazy("gift name", "Rocket"),
+    pgettext_lazy("gift name", "Sports Car"),
+    pgettext_lazy("gift name", "Yacht"),
+    pgettext_lazy("gift name", "Castle"),
+    pgettext_lazy("gift name", "Lion"),
+    pgettext_lazy("gift name", "Universe"),
+]
 
 
 class Gift(models.Model):
@@ -74,7 +101,7 @@ class Gift(models.Model):
 
     def __str__(self) -> str:
         return ngettext("%(name)s (%(coins)s coin)", "%(name)s (%(coins)s coins)", self.coin_cost) % {
-            "name": self.name,
+            "name": self.display_name,
             "coins": format_count(self.coin_cost),
         }
 
@@ -86,6 +113,11 @@ class Gift(models.Model):
     @property
     def artwork_url(self) -> str:
         return static_url(self.artwork)
+
+    @property
+    def display_name(self) -> str:
+        """The name in the active language (see `STARTING_GIFT_NAMES`)."""
+        return gift_name_local(self.name)
 
     def is_offered_in(self, country: str) -> bool:
         return not self.countries or country in self.countries

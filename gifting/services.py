@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from coinsite.accounts.models import ADULT_AGE, User
-from coinsite.lib.l10n import format_count, format_datetime_local
+from coinsite.lib.l10n import format_count, format_datetime_local, gift_name_local
 from coinsite.lib.prepared import prepared_cursor
 from coinsite.lib.rate_limit import RateLimit, RateLimited, rate_limit_hit, rate_limit_return
 from gifting.chat import ChatInvalid, chat_text_clean
@@ -601,7 +601,7 @@ def _check_rules(sender: User, context: _GiftContext) -> None:
         raise GiftNotAllowed(_("This gift is no longer available."), code="gift_unavailable")
     if context.gift_countries and sender.country not in context.gift_countries:
         raise GiftNotAllowed(
-            _("The %(gift)s gift is not offered in your country.") % {"gift": context.gift_name},
+            _("The %(gift)s gift is not offered in your country.") % {"gift": gift_name_local(context.gift_name)},
             code="gift_not_offered",
         )
     _check_sender_rules(sender, context)

@@ -24,6 +24,7 @@ from djmoney.money import Money
 from coinsite.accounts.http import AuthenticatedRequest
 from coinsite.lib import metrics
 from coinsite.lib.access import creator_required
+from coinsite.lib.l10n import gift_name_local
 from coinsite.lib.replica import replica_reads
 from coinsite.lib.urls import safe_next
 from gifting import chat, presence, selectors, services
@@ -446,7 +447,8 @@ def gift_tap(request: HttpRequest, stream_id: int) -> HttpResponse:
     return JsonResponse(
         {
             "ok": True,
-            "message": _("You sent %(quantity)s × %(gift)s.") % {"quantity": event.quantity, "gift": gift.name},  # noqa: RUF001
+            "message": _("You sent %(quantity)s × %(gift)s.")  # noqa: RUF001
+            % {"quantity": event.quantity, "gift": gift_name_local(gift.name)},
             "gift": gift_payload(
                 event_id=event.pk,
                 stream_id=event.stream_id,
@@ -481,7 +483,12 @@ def _confirmation_json(request: HttpRequest, needed: services.GiftNeedsConfirmat
     return _json_error(
         "confirmation_required",
         _("Send %(quantity)s × %(gift)s for %(coins)s coins%(money)s?")  # noqa: RUF001
-        % {"quantity": needed.quantity, "gift": needed.gift_name, "coins": _number(needed.coins), "money": money},
+        % {
+            "quantity": needed.quantity,
+            "gift": gift_name_local(needed.gift_name),
+            "coins": _number(needed.coins),
+            "money": money,
+        },
         428,
         coins=needed.coins,
     )

@@ -18,7 +18,7 @@ from djmoney.money import Money
 
 from coinsite.accounts.models import ADULT_AGE, User
 from coinsite.lib.dates import day_bounds, month_bounds, next_month
-from coinsite.lib.l10n import format_count, format_datetime_local
+from coinsite.lib.l10n import format_count, format_datetime_local, gift_name_local
 from wallet.ledger import CurrentBalance, account_balance_at, accounts_with_balance, user_moves_in_periods
 from wallet.ledger_kinds import history_label
 from wallet.models import (
@@ -447,6 +447,10 @@ def _description(transaction: LedgerTransaction, coins: int, label: str) -> str:
         return text % {"coins": format_count(coins), "price": price}
     if transaction.kind == "receivable.settle":
         return _("Settles coins owed after a refund or chargeback")
+    if transaction.kind == "gift" and "quantity" in metadata:  # memo "2 x Rose", as gifting posts it
+        quantity, separator, name = (transaction.memo or "").partition(" x ")
+        if separator and quantity == str(metadata["quantity"]):
+            return f"{format_count(metadata['quantity'])} × {gift_name_local(name)}"  # noqa: RUF001
     return transaction.memo or label
 
 

@@ -15,7 +15,7 @@ from babel.dates import format_date, format_skeleton, format_time, get_datetime_
 from babel.numbers import format_decimal
 from django.conf import settings
 from django.utils import timezone, translation
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, pgettext
 from django_countries import countries
 
 DEFAULT_TIME_ZONE = "UTC"
@@ -131,3 +131,13 @@ def time_zone(name: str | None) -> zoneinfo.ZoneInfo:
 def _offset(now: datetime.datetime, name: str) -> str:
     offset = now.astimezone(zoneinfo.ZoneInfo(name)).strftime("%z")  # "+0100"
     return f"{offset[:3]}:{offset[3:]}"
+
+
+GIFT_NAME_CONTEXT = "gift name"
+
+
+def gift_name_local(name: str) -> str:
+    """A gift's name in the active language when it is one of the starting catalogue's (marked in
+    `gifting.models.STARTING_GIFT_NAMES`), else as staff typed it. Live events, the API and the ledger's memo
+    keep the stored name: they are the same for every reader."""
+    return pgettext(GIFT_NAME_CONTEXT, name)

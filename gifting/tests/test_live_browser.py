@@ -40,8 +40,8 @@ def new_context(browser):
     """Separate browser contexts (one per viewer), closed before the live server stops so no poll outlives it."""
     contexts = []
 
-    def make():
-        contexts.append(browser.new_context())
+    def make(**options):
+        contexts.append(browser.new_context(**options))
         return contexts[-1]
 
     yield make
@@ -80,6 +80,21 @@ def test_a_rose_sent_by_one_viewer_appears_for_another_without_reloading(live_se
     assert walt_page.evaluate("window.loadedOnce") is True
     assert GiftEvent.objects.get().sender == vera
     assert user_balance(vera, Asset.COIN) == 99
+
+
+def test_a_gift_arriving_live_reads_in_the_viewers_language(live_server, new_context, live_stream):
+    """The event carries the stored name ("Coffee"); the page shows it as its own gift bar does."""
+    page = new_context(locale="de-DE").new_page()
+    page.goto(f"{live_server.url}/live/{live_stream.pk}/")
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    sender = make_user(email="vera@example.com", display_name="Vera")
+    fund(sender, 100)
+
+    send_gifts(sender, live_stream, Gift.objects.get(slug="coffee"), 1)
+
+    expect(page.get_by_test_id("feed")).to_contain_text("Vera", timeout=5_000)
+    expect(page.get_by_test_id("feed")).to_contain_text("1 × Kaffee")
+    expect(page.get_by_test_id("feed")).not_to_contain_text("Coffee")
 
 
 def test_gifts_the_goal_and_the_end_arrive_over_the_event_stream_without_reloading(transactional_db, new_context, bob):

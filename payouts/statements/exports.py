@@ -177,7 +177,7 @@ def _viewer_rows(statement: ViewerStatement) -> Iterable[list]:
         ]
     for gift_line in statement.gifts:
         event = gift_line.event
-        names = {"quantity": event.quantity, "gift": event.gift.name, "creator": event.creator.display_name}
+        names = {"quantity": event.quantity, "gift": event.gift.display_name, "creator": event.creator.display_name}
         text = (
             _("%(quantity)s x %(gift)s to %(creator)s (sent anonymously)") % names
             if event.is_anonymous

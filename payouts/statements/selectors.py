@@ -22,6 +22,7 @@ from djmoney.money import Money
 
 from coinsite.accounts.models import User
 from coinsite.lib.dates import current_month, month_start, next_month, previous_month
+from coinsite.lib.l10n import gift_name_local
 from gifting.models import GiftEvent, LiveStream
 from payouts.earnings import Clawback, clawbacks_since, gifts_by_day_and_stream, gifts_by_supporter, rolled_up_floor
 from payouts.models import Payout, PayoutStatus
@@ -427,7 +428,7 @@ def _gift_groups(sent: QuerySet[GiftEvent], valuation: Valuation, currency: str)
     return [
         GiftSentGroup(
             day=row["day"],
-            gift_name=row["gift__name"],
+            gift_name=gift_name_local(row["gift__name"]),
             creator_name=row["creator__display_name"],
             stream_title=row["stream__title"],
             is_anonymous=row["is_anonymous"],

@@ -22,6 +22,9 @@
   var combos = {};
   var COMBO_MS = 4000;
   var strings = (document.getElementById("live-strings") || box).dataset;
+  // An event names its gift as stored; the starting catalogue's names read in the page's language.
+  var giftNames = JSON.parse(strings.giftNames || "{}");
+  function giftName(gift) { return giftNames[gift.name] || gift.name; }
   var locale = box.dataset.locale || document.documentElement.lang || "en";
   var numbers = new Intl.NumberFormat(locale);
   var money = box.dataset.currency ? new Intl.NumberFormat(locale, { style: "currency", currency: box.dataset.currency }) : null;
@@ -98,7 +101,7 @@
     item.querySelector("img").src = gift.gift.artwork;
     fill(item, "sender", gift.sender ? gift.sender.name : strings.anonymous);
     fill(item, "quantity", numbers.format(gift.quantity));
-    fill(item, "gift", gift.gift.name);
+    fill(item, "gift", giftName(gift.gift));
     fill(item, "coins", coinsText(gift.coins));
     fill(item, "value", valueText(gift.coins));
     note(item.querySelector('[data-slot="gift"]'), gift.message);
@@ -177,7 +180,7 @@
       if (!item) return;
       item.querySelector("img").src = gift.gift.artwork;
       fill(item, "sender", who);
-      fill(item, "gift", gift.gift.name);
+      fill(item, "gift", giftName(gift.gift));
       note(item.querySelector('[data-slot="count"]'), gift.message);
       if (gift.gift.tier === "large" || gift.gift.tier === "epic") item.classList.add("stage-alert-big");
       stageAlerts.appendChild(item);
