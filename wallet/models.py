@@ -14,14 +14,16 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext_lazy
 from django_countries import countries
 from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
 
 from coinsite.accounts.models import ADULT_AGE
 from coinsite.lib.currencies import CURRENCY_EXPONENTS, currency_choices
+from coinsite.lib.l10n import format_count
 from coinsite.lib.singletons import CachedTableModel, SingletonModel
+from wallet.money import format_money
 from wallet.providers.base import PAYMENT_METHODS
 
 
@@ -404,8 +406,11 @@ class CoinPackage(models.Model):
         constraints = [models.CheckConstraint(condition=Q(coins__gt=0), name="wallet_coinpackage_coins_positive")]
 
     def __str__(self) -> str:
-        bonus = f" + {self.bonus_coins} bonus" if self.bonus_coins else ""
-        return f"{self.coins:,} coins{bonus}"
+        """ "7,000 coins +350 bonus" in the active language ("7.000 Münzen +350 Bonus")."""
+        coins = ngettext("%(count)s coin", "%(count)s coins", self.coins) % {"count": format_count(self.coins)}
+        if not self.bonus_coins:
+            return coins
+        return f"{coins} {gettext('+%(bonus)s bonus') % {'bonus': format_count(self.bonus_coins)}}"
 
     @property
     def total_coins(self) -> int:
@@ -428,7 +433,7 @@ class CoinPackagePrice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.package}: {self.price}"
+        return f"{self.package}: {format_money(self.price)}"
 
 
 class CoinRate(CachedTableModel):

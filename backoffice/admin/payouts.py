@@ -152,7 +152,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["creator", "reviewed_by"]
     date_hierarchy = "requested_at"
     actions = ["approve", "reject", "retry"]
-    readonly_fields = [field.name for field in Payout._meta.fields]
+    readonly_fields = [
+        "diamond_value_shown" if field.name == "diamond_value" else field.name for field in Payout._meta.fields
+    ]
+    exclude = ["diamond_value"]
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -160,6 +163,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("diamonds"), ordering="diamonds")
     def diamonds_shown(self, payout: Payout) -> str:
         return f"{format_count(payout.diamonds)} ({display.money_text(payout.value)})"
+
+    @admin.display(description=gettext_lazy("diamond value"))
+    def diamond_value_shown(self, payout: Payout) -> str:
+        return display.money_text(payout.diamond_value, precise=True)  # "$0.0050", not the cents "$0.00"
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         # The change form stays closed to everyone; the change permission (finance) unlocks reviews.

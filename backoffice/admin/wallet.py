@@ -146,7 +146,7 @@ class CoinPackageAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("prices"))
     def prices_list(self, package: CoinPackage) -> str:
-        return ", ".join(str(price.price) for price in package.prices.all())
+        return ", ".join(display.money_text(price.price) for price in package.prices.all())
 
 
 @admin.register(CoinPackagePrice)
@@ -161,8 +161,12 @@ class CoinPackagePriceAdmin(AuditedAdminMixin, admin.ModelAdmin):
 @admin.register(CoinRate)
 class CoinRateAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = CoinRateForm
-    list_display = ["per_coin_currency", "per_coin", "min_coins", "max_coins"]
+    list_display = ["per_coin_currency", "per_coin_shown", "min_coins", "max_coins"]
     list_filter = ["per_coin_currency"]
+
+    @admin.display(description=gettext_lazy("per coin"), ordering="per_coin")
+    def per_coin_shown(self, rate: CoinRate) -> str:
+        return display.money_text(rate.per_coin, precise=True)  # "$0.0141", not the cents "$0.01"
 
 
 # --- Money records (read-only) -------------------------------------------------------------------

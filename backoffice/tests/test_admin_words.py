@@ -3,22 +3,23 @@ name for a correction, messages and list columns in words with separators and mo
 missing actions (start a statement run, lift one creator's payout hold)."""
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from backoffice.tests.support import admin_login, make_staff
+from backoffice.tests.support import admin_login, make_payout, make_staff
 from coinsite.accounts.models import StaffAction
 from coinsite.lib.currencies import CURRENCIES
 from coinsite.lib.dates import current_month, previous_month
-from payouts.models import PayoutMethod, StatementDelivery, StatementRun
+from payouts.models import PayoutMethod, PayoutStatus, StatementDelivery, StatementRun
 from payouts.selectors import payouts_held_until
 from payouts.statements.services import statements_unfinished
 from payouts.tests.support import add_method
 from wallet.ledger import user_balance
-from wallet.models import Adjustment, Asset, CoinPackagePrice, EconomySettings
+from wallet.models import Adjustment, Asset, CoinPackagePrice, CoinRate, EconomySettings
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +47,18 @@ def test_the_diamond_value_shows_its_fraction_of_a_cent(client):
 
     assert "$0.00<" not in page
     assert "$0.005" in page
+
+
+def test_a_payout_and_the_coin_rates_show_their_unit_prices_to_the_fraction_of_a_cent(finance, bob):
+    payout = make_payout(bob, status=PayoutStatus.AWAITING_APPROVAL, diamonds=20_000)
+    CoinRate.objects.filter(per_coin_currency="USD").update(per_coin=Decimal("0.0141"))
+
+    page = finance.get(reverse("admin:payouts_payout_change", args=[payout.pk])).content.decode()
+    rates = finance.get(reverse("admin:wallet_coinrate_changelist")).content.decode()
+
+    assert "$0.0050" in page and "$0.00<" not in page
+    assert "$100.00" in page  # the payout's value, in cents as money is
+    assert "$0.0141" in rates and "$0.01<" not in rates
 
 
 def test_the_correction_form_finds_the_person_by_name(finance, alice):
