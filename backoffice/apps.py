@@ -1,8 +1,11 @@
+from allauth.account.apps import AccountConfig
 from django.apps import AppConfig, apps
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.apps import DefaultConfig as OTPStaticConfig
+from django_otp.plugins.otp_totp.apps import DefaultConfig as OTPTOTPConfig
 from djmoney.models.fields import CurrencyField
 
 from backoffice.staff_groups import staff_groups_after_migrate
@@ -43,3 +46,40 @@ class CoinsiteAdminConfig(admin_apps.AdminConfig):
 
     default = False
     default_site = "backoffice.site.CoinsiteAdminSite"
+
+
+# Third-party apps as the admin names them, in the staff member's language: named in INSTALLED_APPS in place of
+# their own configs (Django's way to rename an app). Their own names were English only ("EXCHANGE", "OTP_STATIC")
+# or the same as ours ("Accounts" twice).
+
+
+class ExchangeRatesConfig(AppConfig):
+    """djmoney's stored exchange rates; it names neither the app nor its two models."""
+
+    name = "djmoney.contrib.exchange"
+    label = "exchange"
+    verbose_name = _("Exchange rates")
+    default = False
+
+    def ready(self) -> None:
+        for model, singular, plural in (
+            ("Rate", _("exchange rate"), _("exchange rates")),
+            ("ExchangeBackend", _("rate source"), _("rate sources")),
+        ):
+            meta = self.get_model(model)._meta
+            meta.verbose_name, meta.verbose_name_plural = singular, plural
+
+
+class BackupCodesConfig(OTPStaticConfig):
+    verbose_name = _("Backup codes")
+    default = False
+
+
+class AuthenticatorAppsConfig(OTPTOTPConfig):
+    verbose_name = _("Authenticator apps")
+    default = False
+
+
+class EmailAddressesConfig(AccountConfig):
+    verbose_name = _("Email addresses")
+    default = False

@@ -65,12 +65,12 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.forms",
     "allauth",
-    "allauth.account",
+    "backoffice.apps.EmailAddressesConfig",  # allauth.account, named apart from our accounts app
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    "backoffice.apps.AuthenticatorAppsConfig",  # django_otp.plugins.otp_totp
+    "backoffice.apps.BackupCodesConfig",  # django_otp.plugins.otp_static
     "djmoney",
-    "djmoney.contrib.exchange",
+    "backoffice.apps.ExchangeRatesConfig",  # djmoney.contrib.exchange
     "django_countries",  # for its catalogues: country names in the viewer's language
     "coinsite.accounts",
     "wallet",

@@ -1,6 +1,8 @@
 """The admin in the staff member's language: every model, field and help text of the project's apps is marked
 for translation, so its section names, column headers and form labels follow the language as the site does."""
 
+import re
+
 import pytest
 from django.apps import apps
 from django.urls import reverse
@@ -65,3 +67,21 @@ def test_the_admin_speaks_the_staff_members_language(client):
 
     assert section in index and "Statement runs" not in index
     assert month in changelist and ">Month<" not in changelist
+
+
+def test_the_admin_index_names_every_section_once_and_in_german(client):
+    staff = make_staff(email="fin@example.com", is_superuser=True)
+    staff.language = "de"
+    staff.save(update_fields=["language"])
+    admin_login(client, staff)
+
+    index = client.get(reverse("admin:index")).content.decode()
+    topups = client.get(reverse("admin:wallet_topup_changelist")).content.decode()
+
+    sections = re.findall(r'<caption>\s*<a [^>]*class="section"[^>]*>([^<]+)</a>', index)
+    assert len(sections) == len(set(sections)), sections  # allauth's "Accounts" and ours were both "Konten"
+    assert {"Wechselkurse", "Backup-Codes", "E-Mail-Adressen"} <= set(sections), sections
+    assert not {"Exchange", "Otp_Static", "Otp_Totp"} & set(sections), sections
+    assert "Wechselkurse" in index and ">Rates<" not in index
+    assert ">Ausführen<" in topups and ">Run<" not in topups  # Django's own button, missing in its German
+    assert "- Bitte auswählen -" in topups and "- Select an option -" not in topups

@@ -19,10 +19,44 @@ from django.utils.translation import gettext_noop, pgettext
 from django_countries import countries
 
 DEFAULT_TIME_ZONE = "UTC"
-# Django's own messages that its catalogues lack in languages the site speaks: the blank choice of every select
-# (new in Django 6.0) reads English in German, Spanish, Italian, Japanese, Korean, Dutch and Portuguese. Marked
-# here so that makemessages keeps them in locale/, which Django reads before its own catalogues.
-DJANGO_MESSAGES_UNTRANSLATED = [gettext_noop("- Select an option -")]
+# Django's own messages that its catalogues lack in a language the site speaks: the blank choice of every select
+# (new in Django 6.0) read English in German, Spanish, Italian, Japanese, Korean, Dutch and Portuguese, and so did
+# the admin's "Run", "Logout", "Filter by …" and others in some of them. Marked here so that makemessages keeps
+# them in locale/, which Django reads before its own catalogues (where Django has one, ours is Django's wording).
+DJANGO_MESSAGES_UNTRANSLATED = [
+    gettext_noop("- Select an option -"),
+    gettext_noop(
+        "Deleting the %(object_name)s “%(escaped_object)s” would result in deleting related objects, but your account "
+        "doesn't have permission to delete the following types of objects:"
+    ),
+    gettext_noop(", "),
+    gettext_noop("Add link"),
+    gettext_noop("After you’ve created a user, you’ll be able to edit more user options."),  # noqa: RUF001
+    gettext_noop(
+        "Are you sure you want to delete the %(object_name)s “%(escaped_object)s”? All of the following related items "
+        "will be deleted:"
+    ),
+    gettext_noop("Change or view list link"),
+    gettext_noop(
+        "Deleting the %(object_name)s “%(escaped_object)s” would require deleting the following protected related "
+        "objects:"
+    ),
+    gettext_noop("Disable password-based authentication"),
+    gettext_noop("Enable password-based authentication"),
+    gettext_noop("Error:"),
+    gettext_noop("Filter by %(field_name)s"),
+    gettext_noop("Forgotten your login credentials?"),
+    gettext_noop("In case you’ve forgotten, you are:"),  # noqa: RUF001
+    gettext_noop("Logout"),
+    gettext_noop("Model name"),
+    gettext_noop("Pagination %(name)s entries"),
+    gettext_noop("Pagination %(name)s"),
+    gettext_noop("Run"),
+    gettext_noop("Search %(name)s"),
+    gettext_noop("Set password"),
+    gettext_noop('The app "%s" could not be found.'),
+    gettext_noop("This action will <strong>enable</strong> password-based authentication for this user."),
+]
 # The IANA areas people live in; the rest of the database is legacy aliases ("US/Eastern", "Etc/GMT+5").
 TIME_ZONE_AREAS = frozenset(
     {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
