@@ -16,6 +16,7 @@ from backoffice.mixins import AuditedAdminMixin, ReadOnlyAdminMixin, SingletonAd
 from backoffice.services import topup_reverse
 from coinsite.lib.l10n import format_count
 from wallet import ledger, staff
+from wallet.forms import PAYMENT_METHOD_LABELS
 from wallet.held_topups import topup_refund_held, topup_release
 from wallet.models import (
     Adjustment,
@@ -172,6 +173,19 @@ class CoinRateAdmin(AuditedAdminMixin, admin.ModelAdmin):
 # --- Money records (read-only) -------------------------------------------------------------------
 
 
+class PaymentMethodFilter(admin.SimpleListFilter):
+    """Payment methods by the names viewers see ("Credit or debit card"), not their codes ("card")."""
+
+    title = gettext_lazy("payment method")
+    parameter_name = "payment_method"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
+        return list(PAYMENT_METHOD_LABELS.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(payment_method=self.value()) if self.value() else queryset
+
+
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Top-ups are money records; finance refunds them or records chargebacks (actions that ask for a
@@ -183,7 +197,7 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "user",
         "total_coins_shown",
         "amount",
-        "payment_method",
+        "payment_method_shown",
         "provider",
         "status",
         "created_at",
@@ -191,11 +205,15 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "payment_country",
         "reversal",
     ]
-    list_filter = ["status", "provider", "payment_method", "amount_currency", "country", "reversal"]
+    list_filter = ["status", "provider", PaymentMethodFilter, "amount_currency", "country", "reversal"]
     search_fields = ["public_id", "user__email", "provider_session_id"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+    @admin.display(description=gettext_lazy("payment method"), ordering="payment_method")
+    def payment_method_shown(self, topup: TopUp) -> str:
+        return str(PAYMENT_METHOD_LABELS.get(topup.payment_method, topup.payment_method))
 
     @admin.display(description=gettext_lazy("coins"))
     def total_coins_shown(self, topup: TopUp) -> str:

@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.text import capfirst
 from django.utils.translation import override
+from djmoney.money import Money
 
-from backoffice.tests.support import admin_login, make_staff
+from backoffice.tests.support import admin_login, make_staff, make_topup
 from coinsite.lib.dates import current_month, previous_month
 from payouts.models import StatementRun
 from wallet.models import CoinPackagePrice
@@ -85,3 +86,18 @@ def test_the_admin_index_names_every_section_once_and_in_german(client):
     assert "Wechselkurse" in index and ">Rates<" not in index
     assert ">Ausführen<" in topups and ">Run<" not in topups  # Django's own button, missing in its German
     assert "- Bitte auswählen -" in topups and "- Select an option -" not in topups
+
+
+def test_top_ups_name_their_payment_method_as_viewers_read_it(client, alice):
+    staff = make_staff(email="fin@example.com", group="finance")
+    staff.language = "de"
+    staff.save(update_fields=["language"])
+    admin_login(client, staff)
+    topup = make_topup(alice, coins=700, amount=Money("9.99", "USD"))
+    assert topup.payment_method == "card"
+
+    page = client.get(reverse("admin:wallet_topup_changelist")).content.decode()
+    filtered = client.get(reverse("admin:wallet_topup_changelist"), {"payment_method": "paypal"}).content.decode()
+
+    assert "Kredit- oder Debitkarte" in page and ">card<" not in page  # the column and the filter
+    assert str(topup.public_id) in page and str(topup.public_id) not in filtered
