@@ -3,7 +3,8 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext, ngettext_lazy
+from django_countries import countries
 
 from backoffice.actions import service_action
 from backoffice.forms import GiftForm, GiftingSettingsForm
@@ -26,7 +27,7 @@ from gifting.services import stream_end
 @admin.register(Gift)
 class GiftAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = GiftForm
-    list_display = ["preview", "name", "coin_cost", "tier", "is_active", "countries", "sort_order"]
+    list_display = ["preview", "name", "coin_cost", "tier", "is_active", "countries_shown", "sort_order"]
     list_display_links = ["preview", "name"]
     list_editable = ["is_active", "sort_order"]
     list_filter = ["is_active", "tier"]
@@ -36,6 +37,13 @@ class GiftAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.display(description="")
     def preview(self, gift: Gift) -> str:
         return format_html('<img src="{}" alt="" width="32" height="32">', gift.artwork_url)
+
+    @admin.display(description=gettext_lazy("countries"))
+    def countries_shown(self, gift: Gift) -> str:
+        """ "Japan", not '["JP"]'; a gift for every country says so."""
+        if not gift.countries:
+            return gettext("Everywhere")
+        return ", ".join(str(countries.name(code)) for code in gift.countries)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Sent gifts point at their catalogue entry; retire a gift by making it inactive.

@@ -12,11 +12,17 @@ from django.utils.translation import override
 from djmoney.money import Money
 
 from backoffice.tests.support import admin_login, make_staff, make_topup
+from gifting.tests.support import catalogue_reseed
 from coinsite.lib.dates import current_month, previous_month
 from payouts.models import StatementRun
 from wallet.models import CoinPackagePrice
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalogue(db):
+    catalogue_reseed()
 
 PROJECT_APPS = ("accounts", "api", "backoffice", "gifting", "payouts", "paysandbox", "wallet")
 
@@ -101,3 +107,15 @@ def test_top_ups_name_their_payment_method_as_viewers_read_it(client, alice):
 
     assert "Kredit- oder Debitkarte" in page and ">card<" not in page  # the column and the filter
     assert str(topup.public_id) in page and str(topup.public_id) not in filtered
+
+
+def test_the_gift_list_names_the_countries_a_gift_is_offered_in(client, catalogue):
+    staff = make_staff(email="cat@example.com", group="catalogue")
+    staff.language = "de"
+    staff.save(update_fields=["language"])
+    admin_login(client, staff)
+
+    page = client.get(reverse("admin:gifting_gift_changelist")).content.decode()
+
+    assert "Japan" in page and "[&quot;JP&quot;]" not in page  # the cherry blossom, offered in Japan only
+    assert "Überall" in page  # every other gift
