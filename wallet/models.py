@@ -151,8 +151,12 @@ class LedgerAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        owner = self.code if self.kind == AccountKind.SYSTEM else f"user {self.user_id}"
-        return f"#{self.pk} {owner} {self.asset}"
+        """ "#1 Coins issued", "#9 Coins of user 4", in the active language (no query for the user)."""
+        if self.kind == AccountKind.SYSTEM:
+            return f"#{self.pk} {self.get_code_display()}"
+        if self.asset == Asset.DIAMOND:
+            return f"#{self.pk} " + gettext("Diamonds of user %(id)s") % {"id": self.user_id}
+        return f"#{self.pk} " + gettext("Coins of user %(id)s") % {"id": self.user_id}
 
     @property
     def may_go_negative(self) -> bool:

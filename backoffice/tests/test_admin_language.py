@@ -12,10 +12,11 @@ from django.utils.translation import override
 from djmoney.money import Money
 
 from backoffice.tests.support import admin_login, make_staff, make_topup
-from gifting.tests.support import catalogue_reseed
 from coinsite.lib.dates import current_month, previous_month
+from gifting.tests.support import catalogue_reseed
 from payouts.models import StatementRun
-from wallet.models import CoinPackagePrice
+from wallet.ledger import account_for_user, system_account
+from wallet.models import Asset, CoinPackagePrice, SystemAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def catalogue(db):
     catalogue_reseed()
+
 
 PROJECT_APPS = ("accounts", "api", "backoffice", "gifting", "payouts", "paysandbox", "wallet")
 
@@ -119,3 +121,14 @@ def test_the_gift_list_names_the_countries_a_gift_is_offered_in(client, catalogu
 
     assert "Japan" in page and "[&quot;JP&quot;]" not in page  # the cherry blossom, offered in Japan only
     assert "Überall" in page  # every other gift
+
+
+def test_ledger_accounts_name_themselves_in_words(alice):
+    wallet = account_for_user(alice, Asset.COIN)
+    issued = system_account(SystemAccount.COINS_ISSUED)
+
+    assert str(wallet) == f"#{wallet.pk} Coins of user {alice.pk}"
+    assert str(issued) == f"#{issued.pk} Coins issued"
+    with override("de"):
+        assert str(wallet) == f"#{wallet.pk} Münzen von Nutzer {alice.pk}"
+        assert str(issued) == f"#{issued.pk} {SystemAccount.COINS_ISSUED.label}" != f"#{issued.pk} Coins issued"
