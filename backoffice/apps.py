@@ -1,3 +1,5 @@
+from typing import Any
+
 from allauth.account.apps import AccountConfig
 from django.apps import AppConfig, apps
 from django.contrib.admin import apps as admin_apps
@@ -62,24 +64,34 @@ class ExchangeRatesConfig(AppConfig):
     default = False
 
     def ready(self) -> None:
-        for model, singular, plural in (
-            ("Rate", _("exchange rate"), _("exchange rates")),
-            ("ExchangeBackend", _("rate source"), _("rate sources")),
-        ):
-            meta = self.get_model(model)._meta
-            meta.verbose_name, meta.verbose_name_plural = singular, plural
+        _name_models(self, Rate=(_("exchange rate"), _("exchange rates")))
+        _name_models(self, ExchangeBackend=(_("rate source"), _("rate sources")))
 
 
 class BackupCodesConfig(OTPStaticConfig):
     verbose_name = _("Backup codes")
     default = False
 
+    def ready(self) -> None:
+        _name_models(self, StaticDevice=(_("Backup codes"), _("Backup codes")))  # a person's set of codes
+
 
 class AuthenticatorAppsConfig(OTPTOTPConfig):
     verbose_name = _("Authenticator apps")
     default = False
 
+    def ready(self) -> None:
+        _name_models(self, TOTPDevice=(_("Authenticator app"), _("Authenticator apps")))
+
 
 class EmailAddressesConfig(AccountConfig):
     verbose_name = _("Email addresses")
     default = False
+
+
+def _name_models(config: AppConfig, **names: tuple[Any, Any]) -> None:
+    """Give a third-party app's models a singular and plural name: {model name: (singular, plural)}. Set on the
+    model's options, not in a migration: only the admin reads them."""
+    for model, (singular, plural) in names.items():
+        options = config.get_model(model)._meta
+        options.verbose_name, options.verbose_name_plural = singular, plural
