@@ -23,7 +23,7 @@ from coinsite.accounts.models import ADULT_AGE
 from coinsite.lib.currencies import CURRENCY_EXPONENTS, currency_choices
 from coinsite.lib.l10n import format_count
 from coinsite.lib.singletons import CachedTableModel, SingletonModel
-from wallet.money import format_money
+from wallet.money import format_money, format_unit_price
 from wallet.providers.base import PAYMENT_METHODS
 
 
@@ -464,7 +464,8 @@ class CoinRate(CachedTableModel):
         ]
 
     def __str__(self) -> str:
-        return f"1 coin = {self.per_coin}"
+        """ "1 coin = $0.0141" in the active language, to the fraction of a cent a per-coin price has."""
+        return gettext("1 coin = %(price)s") % {"price": format_unit_price(self.per_coin)}
 
 
 # --- Top-ups --------------------------------------------------------------------------------------
@@ -609,7 +610,16 @@ class TopUp(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Top-up {self.public_id} ({self.total_coins} coins, {self.amount}, {self.status})"
+        """What admin lists and screen readers name it by, in the active language."""
+        coins = ngettext("%(count)s coin", "%(count)s coins", self.total_coins) % {
+            "count": format_count(self.total_coins)
+        }
+        return gettext("Top-up %(id)s (%(coins)s, %(price)s, %(status)s)") % {
+            "id": self.public_id,
+            "coins": coins,
+            "price": format_money(self.amount),
+            "status": self.get_status_display(),
+        }
 
     @property
     def total_coins(self) -> int:

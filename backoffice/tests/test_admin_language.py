@@ -16,7 +16,7 @@ from coinsite.lib.dates import current_month, previous_month
 from gifting.tests.support import catalogue_reseed
 from payouts.models import StatementRun
 from wallet.ledger import account_for_user, system_account
-from wallet.models import Asset, CoinPackagePrice, SystemAccount
+from wallet.models import Asset, CoinPackagePrice, CoinRate, SystemAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +133,14 @@ def test_ledger_accounts_name_themselves_in_words(alice):
     with override("de"):
         assert str(wallet) == f"#{wallet.pk} Münzen von Nutzer {alice.pk}"
         assert str(issued) == f"#{issued.pk} {SystemAccount.COINS_ISSUED.label}" != f"#{issued.pk} Coins issued"
+
+
+def test_a_top_up_and_a_coin_rate_name_themselves_in_the_active_language(alice):
+    topup = make_topup(alice, coins=7_000, amount=Money("99.99", "USD"), bonus_coins=350)
+    rate = CoinRate(per_coin=Money("0.0141", "USD"))
+
+    assert str(topup) == f"Top-up {topup.public_id} (7,350 coins, $99.99, Paid)"
+    assert str(rate) == "1 coin = $0.0141"
+    with override("de"):
+        assert str(topup) == f"Aufladung {topup.public_id} (7.350 Münzen, 99,99\xa0$, Bezahlt)"
+        assert str(rate) == "1 Münze = 0,0141\xa0$"
