@@ -4,6 +4,7 @@ Coins and diamonds themselves live in the wallet ledger; a `GiftEvent` only reco
 sent, pointing at the ledger transaction that moved the value (docs/design.md §2, §3).
 """
 
+import functools
 import re
 import secrets
 from typing import NamedTuple
@@ -14,7 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy, ngettext, override, pgettext_lazy
 
 from coinsite.lib.l10n import format_count, gift_name_local
 from coinsite.lib.singletons import SingletonModel
@@ -58,6 +59,13 @@ STARTING_GIFT_NAMES = [
     pgettext_lazy("gift name", "Lion"),
     pgettext_lazy("gift name", "Universe"),
 ]
+
+
+@functools.cache
+def starting_gift_names() -> tuple[str, ...]:
+    """The starting catalogue's names as stored ("Ice Cream"), whatever language is active."""
+    with override("en"):
+        return tuple(str(name) for name in STARTING_GIFT_NAMES)
 
 
 class Gift(models.Model):

@@ -29,6 +29,14 @@ def catalogue(db):
 PROJECT_APPS = ("accounts", "api", "backoffice", "gifting", "payouts", "paysandbox", "wallet")
 
 
+def german_admin(client, **staff):
+    """`client` signed in to the admin as a staff member whose language is German."""
+    member = make_staff(**staff)
+    member.language = "de"
+    member.save(update_fields=["language"])
+    return admin_login(client, member)
+
+
 def _untranslatable_names() -> list[str]:
     """Every model name, field label and help text in the project's apps given as a plain string (or left to
     Django's English default) rather than marked with gettext_lazy."""
@@ -61,10 +69,7 @@ def test_a_money_amounts_currency_column_is_named_after_the_amount():
 
 
 def test_the_admin_speaks_the_staff_members_language(client):
-    staff = make_staff(email="fin@example.com", group="finance")
-    staff.language = "de"
-    staff.save(update_fields=["language"])
-    admin_login(client, staff)
+    german_admin(client, email="fin@example.com", group="finance")
     StatementRun.objects.create(month=previous_month(current_month()))
     with override("de"):
         section = str(capfirst(StatementRun._meta.verbose_name_plural))
@@ -79,10 +84,7 @@ def test_the_admin_speaks_the_staff_members_language(client):
 
 
 def test_the_admin_index_names_every_section_once_and_in_german(client):
-    staff = make_staff(email="fin@example.com", is_superuser=True)
-    staff.language = "de"
-    staff.save(update_fields=["language"])
-    admin_login(client, staff)
+    german_admin(client, email="fin@example.com", is_superuser=True)
 
     index = client.get(reverse("admin:index")).content.decode()
     topups = client.get(reverse("admin:wallet_topup_changelist")).content.decode()
@@ -98,10 +100,7 @@ def test_the_admin_index_names_every_section_once_and_in_german(client):
 
 
 def test_top_ups_name_their_payment_method_as_viewers_read_it(client, alice):
-    staff = make_staff(email="fin@example.com", group="finance")
-    staff.language = "de"
-    staff.save(update_fields=["language"])
-    admin_login(client, staff)
+    german_admin(client, email="fin@example.com", group="finance")
     topup = make_topup(alice, coins=700, amount=Money("9.99", "USD"))
     assert topup.payment_method == "card"
 
@@ -113,10 +112,7 @@ def test_top_ups_name_their_payment_method_as_viewers_read_it(client, alice):
 
 
 def test_the_gift_list_names_the_countries_a_gift_is_offered_in(client, catalogue):
-    staff = make_staff(email="cat@example.com", group="catalogue")
-    staff.language = "de"
-    staff.save(update_fields=["language"])
-    admin_login(client, staff)
+    german_admin(client, email="cat@example.com", group="catalogue")
 
     page = client.get(reverse("admin:gifting_gift_changelist")).content.decode()
 

@@ -7,9 +7,9 @@ gives static/js/live.js this map (stored name → the reader's) to show it as th
 import json
 
 from django import template
-from django.utils.translation import override
 
-from gifting.models import STARTING_GIFT_NAMES
+from coinsite.lib.l10n import gift_name_local
+from gifting.models import starting_gift_names
 
 register = template.Library()
 
@@ -17,7 +17,5 @@ register = template.Library()
 @register.simple_tag
 def gift_names_json() -> str:
     """{"Ice Cream": "Eis", ...}: only the names that read differently in the active language."""
-    with override("en"):
-        stored = [str(name) for name in STARTING_GIFT_NAMES]
-    local = [str(name) for name in STARTING_GIFT_NAMES]
-    return json.dumps({name: shown for name, shown in zip(stored, local, strict=True) if shown != name})
+    shown = {name: gift_name_local(name) for name in starting_gift_names()}
+    return json.dumps({name: local for name, local in shown.items() if local != name})
