@@ -98,6 +98,15 @@ def _isolated_state(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _embedded_live_bus(settings):
+    """Every test starts on the embedded live bus (NOTIFY) and this process's own viewer counts, as `make test` and
+    CI run, whatever REDIS_URL the shell exports: a test that wants Redis sets `settings.REDIS_URL` itself, and a
+    server a test starts (`gifting.tests.live_support.UvicornServer`) gets the test's choice. The cache stays as
+    settings built it (Redis when REDIS_URL is exported)."""
+    settings.REDIS_URL = ""
+
+
+@pytest.fixture(autouse=True)
 def _live_publisher_stopped():
     """A test whose gifts commit starts this process's live publisher, with its own bus connection; stop it
     after the test, so the next one gets a publisher for its own settings and the test database can be dropped."""

@@ -184,6 +184,7 @@ class UvicornServer:
             "DEBUG": "true",
             "DATABASE_URL": database_url(database),
             "PGAPPNAME": self.application_name,
+            "REDIS_URL": settings.REDIS_URL,  # the test's bus (conftest: none unless the test sets one)
             **extra_env,
         }
         env.pop("DB_POOL_MAX", None)
