@@ -82,7 +82,7 @@ def topup(user, *, coins: int, price: str, currency: str = "USD", status: str = 
 def history_rows(response) -> list[str]:
     """The history table's rows as text, one string per row, cells separated by " | "."""
     body = response.content.decode()
-    table = re.search(r'<table class="table history".*?<tbody>(.*?)</tbody>', body, re.S)
+    table = re.search(r'<table[^>]*data-testid="history".*?<tbody>(.*?)</tbody>', body, re.S)
     if table is None:
         return []
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1), re.S)
