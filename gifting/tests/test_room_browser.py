@@ -120,6 +120,38 @@ def test_one_tap_sends_a_gift_without_reloading_and_another_viewer_sees_it(serve
     assert walt_page.evaluate("window.loadedOnce") is True
 
 
+# Per gift tile: how close its nearest text comes to the tile's edge, in CSS pixels (negative: it overflows).
+TILE_MARGINS = """() => [...document.querySelectorAll('.gift-option')].map(tile => {
+    const outer = tile.getBoundingClientRect();
+    const texts = [...tile.querySelectorAll('span')]
+        .filter(span => !span.children.length && span.getClientRects().length);
+    return [tile.dataset.giftName, Math.min(...texts.map(span => {
+        const inner = span.getBoundingClientRect();
+        return Math.min(inner.left - outer.left, outer.right - inner.right);
+    }))];
+})"""
+
+
+def test_at_phone_width_every_gift_tile_keeps_its_price_off_its_border_in_german(server, new_context, bob):
+    stream = stream_start(creator=bob, title="Phone stream")
+    erika = make_user(email="erika@example.com", display_name="Erika", country="DE", language="de")
+    fund(erika, 100)
+    page = logged_in_page(new_context, base(server), erika)
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_room(page, stream)
+
+    page.get_by_role("button", name="Geschenk senden").first.click()
+    expect(page.get_by_role("button", name="Universum 44.999 Münzen")).to_be_visible()
+    margins = dict(page.evaluate(TILE_MARGINS))
+    offered_here = [
+        gift for gift in Gift.objects.filter(is_active=True) if not gift.countries or "DE" in gift.countries
+    ]
+    assert len(margins) == len(offered_here) >= 20
+    # Inside the 2 px border and then some: "29.999 Münzen" sat 2 px from the edge, touching the border.
+    assert min(margins.values()) >= 5, sorted(margins.items(), key=lambda item: item[1])[:3]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
 def test_a_chat_message_reaches_another_viewer_as_text(server, new_context, bob):
     stream = stream_start(creator=bob, title="Chat stream")
     vera = make_user(email="vera@example.com", display_name="Vera")
