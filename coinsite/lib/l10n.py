@@ -15,7 +15,7 @@ from babel.dates import format_date, format_skeleton, format_time, get_datetime_
 from babel.numbers import format_decimal
 from django.conf import settings
 from django.utils import timezone, translation
-from django.utils.translation import gettext_noop, pgettext
+from django.utils.translation import gettext_noop, ngettext_lazy, pgettext
 from django_countries import countries
 
 DEFAULT_TIME_ZONE = "UTC"
@@ -56,6 +56,8 @@ DJANGO_MESSAGES_UNTRANSLATED = [
     gettext_noop("Set password"),
     gettext_noop('The app "%s" could not be found.'),
     gettext_noop("This action will <strong>enable</strong> password-based authentication for this user."),
+    # The admin's delete confirmations end a long list of related objects with this (plural, so lazy, unevaluated).
+    ngettext_lazy("…and %(count)d more object.", "…and %(count)d more objects.", "count"),
 ]
 # The IANA areas people live in; the rest of the database is legacy aliases ("US/Eastern", "Etc/GMT+5").
 TIME_ZONE_AREAS = frozenset(
