@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -80,7 +81,11 @@ class ApiWrite(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.operation} {self.object_id} by user {self.user_id}"
+        return gettext("%(operation)s %(object)s by user %(user)s") % {
+            "operation": self.operation,
+            "object": self.object_id,
+            "user": self.user_id,
+        }
 
 
 class WebhookEvent(models.TextChoices):
@@ -178,7 +183,11 @@ class WebhookDelivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event_id} to endpoint {self.endpoint_id} ({self.status})"
+        return gettext("%(event)s to endpoint %(endpoint)s (%(status)s)") % {
+            "event": self.event_id,
+            "endpoint": self.endpoint_id,
+            "status": self.get_status_display(),
+        }
 
 
 class WebhookCursor(models.Model):

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from djmoney.models.fields import MoneyField
@@ -281,7 +282,11 @@ class EarningsRollup(models.Model):
         indexes = [models.Index(fields=["creator", "stream"], name="payouts_rollup_creator_stream")]
 
     def __str__(self) -> str:
-        return f"{self.diamonds:,} diamonds for creator {self.creator_id} on {self.day}"
+        return ngettext(
+            "%(diamonds)s diamond for creator %(creator)s on %(day)s",
+            "%(diamonds)s diamonds for creator %(creator)s on %(day)s",
+            self.diamonds,
+        ) % {"diamonds": format_count(self.diamonds), "creator": self.creator_id, "day": date_format(self.day)}
 
 
 class SupporterRollup(models.Model):
@@ -306,7 +311,11 @@ class SupporterRollup(models.Model):
         indexes = [models.Index(fields=["creator", "-coins"], name="payouts_supporter_top")]
 
     def __str__(self) -> str:
-        return f"{self.coins:,} coins from user {self.sender_id} to creator {self.creator_id}"
+        return ngettext(
+            "%(coins)s coin from user %(sender)s to creator %(creator)s",
+            "%(coins)s coins from user %(sender)s to creator %(creator)s",
+            self.coins,
+        ) % {"coins": format_count(self.coins), "sender": self.sender_id, "creator": self.creator_id}
 
 
 class SupporterMonthRollup(models.Model):

@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext_lazy
+from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext, pgettext_lazy
 from django_countries import countries
 from django_countries.fields import CountryField
 from djmoney.models.fields import MoneyField
@@ -23,8 +24,14 @@ from coinsite.accounts.models import ADULT_AGE
 from coinsite.lib.currencies import CURRENCY_EXPONENTS, currency_choices
 from coinsite.lib.l10n import format_count
 from coinsite.lib.singletons import CachedTableModel, SingletonModel
+from wallet.ledger_kinds import history_label
 from wallet.money import format_money, format_unit_price
 from wallet.providers.base import PAYMENT_METHODS
+
+
+def _signed_count(amount: int) -> str:
+    """ "+1,500" or "-50" (with a real minus sign): a whole amount with its sign, grouped the active language's way."""
+    return ("+" if amount > 0 else "\N{MINUS SIGN}" if amount < 0 else "") + format_count(abs(amount))
 
 
 class Asset(models.TextChoices):
@@ -189,7 +196,8 @@ class LedgerTransaction(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} ({self.idempotency_key})"
+        """ "#5 Gift (gift:4:tap-1)": the kind as the history names it, in the active language, and the key."""
+        return f"#{self.pk} {history_label(self.kind)} ({self.idempotency_key})"
 
 
 class LedgerEntry(AppendOnlyModel):
@@ -233,7 +241,13 @@ class LedgerEntry(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} tx {self.transaction_id} account {self.account_id} {self.amount:+d} {self.asset}"
+        return gettext("#%(id)s: %(amount)s %(asset)s on account #%(account)s (transaction #%(transaction)s)") % {
+            "id": self.pk,
+            "amount": _signed_count(self.amount),
+            "asset": Asset(self.asset).label if self.asset in Asset.values else self.asset,
+            "account": self.account_id,
+            "transaction": self.transaction_id,
+        }
 
 
 class LedgerRollupMark(models.Model):
@@ -260,7 +274,7 @@ class LedgerRollupMark(models.Model):
         constraints = [models.CheckConstraint(condition=Q(id=1), name="wallet_ledgerrollupmark_singleton")]
 
     def __str__(self) -> str:
-        return f"Ledger rolled up through entry {self.folded_through}"
+        return gettext("Ledger rolled up through entry #%(entry)s") % {"entry": self.folded_through}
 
 
 class LedgerDayTotal(models.Model):
@@ -292,7 +306,12 @@ class LedgerDayTotal(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"account {self.account_id} on {self.day}, {self.kind}: {self.amount:+d}"
+        return gettext("Account #%(account)s on %(day)s, %(kind)s: %(amount)s") % {
+            "account": self.account_id,
+            "day": date_format(self.day),
+            "kind": history_label(self.kind),
+            "amount": _signed_count(self.amount),
+        }
 
 
 class LedgerAuditRun(models.Model):
@@ -312,8 +331,11 @@ class LedgerAuditRun(models.Model):
         ordering = ["-run_date"]
 
     def __str__(self) -> str:
-        state = "running" if self.is_clean is None else ("clean" if self.is_clean else "FAILED")
-        return f"Ledger audit {self.run_date}: {state}"
+        if self.is_clean is None:
+            state = pgettext("ledger audit", "running")
+        else:
+            state = pgettext("ledger audit", "clean") if self.is_clean else pgettext("ledger audit", "FAILED")
+        return gettext("Ledger audit of %(day)s: %(state)s") % {"day": date_format(self.run_date), "state": state}
 
 
 # --- Catalogue: countries, coin packages and prices -----------------------------------------------
@@ -730,7 +752,7 @@ class SpendingControls(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Spending controls of user {self.user_id}"
+        return gettext("Spending controls of user %(user)s") % {"user": self.user_id}
 
 
 # --- Economics: the staff-set numbers the product runs on (docs/design.md §2) ----------------------------
@@ -770,7 +792,7 @@ class EconomySettings(SingletonModel):
         ]
 
     def __str__(self) -> str:
-        return "Economy settings"
+        return gettext("Economy settings")
 
 
 # --- Staff operations: freezes, receivables, corrections (docs/design.md §3 "Staff") -----------------------
@@ -807,7 +829,7 @@ class WalletFreeze(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Wallet of user {self.user_id} frozen: {self.reason}"
+        return gettext("Wallet of user %(user)s frozen: %(reason)s") % {"user": self.user_id, "reason": self.reason}
 
 
 class CoinReceivable(models.Model):
@@ -848,7 +870,11 @@ class CoinReceivable(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.outstanding:,} of {self.coins:,} coins owed by user {self.user_id}"
+        return ngettext(
+            "%(outstanding)s of %(coins)s coin owed by user %(user)s",
+            "%(outstanding)s of %(coins)s coins owed by user %(user)s",
+            self.coins,
+        ) % {"outstanding": format_count(self.outstanding), "coins": format_count(self.coins), "user": self.user_id}
 
     @property
     def outstanding(self) -> int:
@@ -926,5 +952,12 @@ class Adjustment(models.Model):
         ]
 
     def __str__(self) -> str:
-        noun = "diamonds" if self.asset == Asset.DIAMOND else "coins"
-        return f"Adjustment {self.pk}: {self.amount:+,} {noun} for {self.user} ({self.get_status_display().lower()})"
+        values = {
+            "id": self.pk,
+            "amount": _signed_count(self.amount),
+            "user": self.user,
+            "status": self.get_status_display(),
+        }
+        if self.asset == Asset.DIAMOND:
+            return gettext("Adjustment %(id)s: %(amount)s diamonds for %(user)s (%(status)s)") % values
+        return gettext("Adjustment %(id)s: %(amount)s coins for %(user)s (%(status)s)") % values

@@ -1,6 +1,7 @@
 """The admin in the staff member's language: every model, field and help text of the project's apps is marked
 for translation, so its section names, column headers and form labels follow the language as the site does."""
 
+import datetime
 import re
 
 import pytest
@@ -14,9 +15,21 @@ from djmoney.money import Money
 from backoffice.tests.support import admin_login, make_staff, make_topup
 from coinsite.lib.dates import current_month, previous_month
 from gifting.tests.support import catalogue_reseed
-from payouts.models import StatementRun
+from payouts.models import EarningsRollup, StatementRun
 from wallet.ledger import account_for_user, system_account
-from wallet.models import Asset, CoinPackagePrice, CoinRate, SystemAccount
+from wallet.models import (
+    Adjustment,
+    Asset,
+    CoinPackagePrice,
+    CoinRate,
+    CoinReceivable,
+    EconomySettings,
+    LedgerAuditRun,
+    LedgerEntry,
+    LedgerTransaction,
+    SpendingControls,
+    SystemAccount,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +153,42 @@ def test_a_top_up_and_a_coin_rate_name_themselves_in_the_active_language(alice):
     with override("de"):
         assert str(topup) == f"Aufladung {topup.public_id} (7.350 Münzen, 99,99\xa0$, Bezahlt)"
         assert str(rate) == "1 Münze = 0,0141\xa0$"
+
+
+def test_the_ledgers_and_the_staff_tables_rows_name_themselves_in_the_active_language(alice):
+    """What a change page's title, its breadcrumbs and a delete confirmation call a row: in German for a German
+    staff member, with the locale's digits, never the code's names ("gift", "tx", "coins owed by user")."""
+    entry = LedgerEntry(pk=12, transaction_id=5, account_id=9, asset=Asset.COIN, amount=-1_500)
+    receivable = CoinReceivable(pk=3, user=alice, coins=2_000, settled_coins=500)
+    adjustment = Adjustment(pk=7, user=alice, asset=Asset.DIAMOND, amount=-1_200, status="pending")
+    audit = LedgerAuditRun(run_date=datetime.date(2026, 12, 5), is_clean=False)
+    rows = [
+        LedgerTransaction(pk=5, kind="gift", idempotency_key="gift:4:tap-1"),
+        entry,
+        receivable,
+        adjustment,
+        audit,
+        EconomySettings(),
+        SpendingControls(user=alice),
+        EarningsRollup(creator_id=8, day=datetime.date(2026, 12, 5), diamonds=1_000),
+    ]
+
+    english = [str(row) for row in rows]
+    with override("de"):
+        german = [str(row) for row in rows]
+
+    assert english[:5] == [
+        "#5 Gift (gift:4:tap-1)",
+        "#12: \N{MINUS SIGN}1,500 Coins on account #9 (transaction #5)",
+        f"1,500 of 2,000 coins owed by user {alice.pk}",
+        f"Adjustment 7: \N{MINUS SIGN}1,200 diamonds for {alice} (Waiting for a second approval)",
+        "Ledger audit of Dec. 5, 2026: FAILED",
+    ]
+    assert german[:5] == [
+        "#5 Geschenk (gift:4:tap-1)",
+        "#12: \N{MINUS SIGN}1.500 Münzen auf Konto #9 (Buchung #5)",
+        f"1.500 von 2.000 Münzen geschuldet von Nutzer {alice.pk}",
+        f"Korrektur 7: \N{MINUS SIGN}1.200 Diamanten für {alice} (Wartet auf eine zweite Genehmigung)",
+        "Hauptbuchprüfung vom 5. Dezember 2026: FEHLGESCHLAGEN",
+    ]
+    assert all(theirs != ours for theirs, ours in zip(english, german, strict=True))
