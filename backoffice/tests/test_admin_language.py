@@ -186,9 +186,9 @@ def test_the_ledgers_and_the_staff_tables_rows_name_themselves_in_the_active_lan
     ]
     assert german[:5] == [
         "#5 Geschenk (gift:4:tap-1)",
-        "#12: \N{MINUS SIGN}1.500 Münzen auf Konto #9 (Buchung #5)",
+        "#12: \N{MINUS SIGN}1.500 Münzen auf Konto #9 (Transaktion #5)",
         f"1.500 von 2.000 Münzen geschuldet von Nutzer {alice.pk}",
         f"Korrektur 7: \N{MINUS SIGN}1.200 Diamanten für {alice} (Wartet auf eine zweite Genehmigung)",
-        "Hauptbuchprüfung vom 5. Dezember 2026: FEHLGESCHLAGEN",
+        "Ledger-Prüfung vom 5. Dezember 2026: FEHLGESCHLAGEN",
     ]
     assert all(theirs != ours for theirs, ours in zip(english, german, strict=True))
