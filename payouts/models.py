@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from djmoney.models.fields import MoneyField
 
+from coinsite.lib.currencies import currency_choices
 from coinsite.lib.l10n import format_count, format_month_local
 from coinsite.lib.singletons import SingletonModel
 
@@ -144,6 +145,7 @@ class Payout(models.Model):
         verbose_name=gettext_lazy("provider key"),
     )
     value = MoneyField(
+        currency_choices=currency_choices,
         max_digits=14,
         decimal_places=2,
         default_currency="USD",
@@ -151,7 +153,11 @@ class Payout(models.Model):
         verbose_name=gettext_lazy("value"),
     )
     diamond_value = MoneyField(
-        max_digits=12, decimal_places=6, default_currency="USD", verbose_name=gettext_lazy("diamond value")
+        currency_choices=currency_choices,
+        max_digits=12,
+        decimal_places=6,
+        default_currency="USD",
+        verbose_name=gettext_lazy("diamond value"),
     )
     currency = models.CharField(max_length=3, verbose_name=gettext_lazy("currency"))
     exchange_rate = models.DecimalField(
@@ -159,6 +165,7 @@ class Payout(models.Model):
     )
     rates_updated_at = models.DateTimeField(null=True, blank=True, verbose_name=gettext_lazy("rates updated at"))
     gross = MoneyField(
+        currency_choices=currency_choices,
         max_digits=14,
         decimal_places=2,
         default_currency="USD",
@@ -167,10 +174,22 @@ class Payout(models.Model):
         verbose_name=gettext_lazy("gross"),
     )
     fee = MoneyField(
-        max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True, verbose_name=gettext_lazy("fee")
+        currency_choices=currency_choices,
+        max_digits=14,
+        decimal_places=2,
+        default_currency="USD",
+        null=True,
+        blank=True,
+        verbose_name=gettext_lazy("fee"),
     )
     net = MoneyField(
-        max_digits=14, decimal_places=2, default_currency="USD", null=True, blank=True, verbose_name=gettext_lazy("net")
+        currency_choices=currency_choices,
+        max_digits=14,
+        decimal_places=2,
+        default_currency="USD",
+        null=True,
+        blank=True,
+        verbose_name=gettext_lazy("net"),
     )
     provider = models.CharField(max_length=20, blank=True, default="", verbose_name=gettext_lazy("provider"))
     provider_reference = models.CharField(
@@ -241,7 +260,13 @@ class SandboxPayoutTransfer(models.Model):
 
     idempotency_key = models.UUIDField(unique=True, verbose_name=gettext_lazy("idempotency key"))
     reference = models.CharField(max_length=40, unique=True, verbose_name=gettext_lazy("reference"))
-    amount = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", verbose_name=gettext_lazy("amount"))
+    amount = MoneyField(
+        currency_choices=currency_choices,
+        max_digits=14,
+        decimal_places=2,
+        default_currency="USD",
+        verbose_name=gettext_lazy("amount"),
+    )
     destination = models.CharField(max_length=120, verbose_name=gettext_lazy("destination"))
     status = models.CharField(max_length=10, default="pending", verbose_name=gettext_lazy("status"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=gettext_lazy("created at"))
@@ -451,6 +476,7 @@ class PayoutSettings(SingletonModel):
     """
 
     payout_minimum = MoneyField(
+        currency_choices=currency_choices,
         max_digits=12,
         decimal_places=2,
         default=50,
@@ -459,6 +485,7 @@ class PayoutSettings(SingletonModel):
         verbose_name=gettext_lazy("payout minimum"),
     )
     payout_approval_above = MoneyField(
+        currency_choices=currency_choices,
         max_digits=12,
         decimal_places=2,
         default=1_000,

@@ -447,7 +447,13 @@ class CoinPackagePrice(models.Model):
     package = models.ForeignKey(
         CoinPackage, on_delete=models.CASCADE, related_name="prices", verbose_name=gettext_lazy("package")
     )
-    price = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", verbose_name=gettext_lazy("price"))
+    price = MoneyField(
+        currency_choices=currency_choices,
+        max_digits=14,
+        decimal_places=2,
+        default_currency="USD",
+        verbose_name=gettext_lazy("price"),
+    )
 
     class Meta:
         verbose_name = gettext_lazy("coin package price")
@@ -468,7 +474,11 @@ class CoinRate(CachedTableModel):
     Read whole from the cache (`wallet.selectors.coin_rate`); saving or deleting a rate drops it."""
 
     per_coin = MoneyField(
-        max_digits=14, decimal_places=6, default_currency="USD", verbose_name=gettext_lazy("per coin")
+        currency_choices=currency_choices,
+        max_digits=14,
+        decimal_places=6,
+        default_currency="USD",
+        verbose_name=gettext_lazy("per coin"),
     )
     min_coins = models.PositiveIntegerField(default=30, verbose_name=gettext_lazy("min coins"))
     max_coins = models.PositiveIntegerField(default=250_000, verbose_name=gettext_lazy("max coins"))
@@ -523,7 +533,13 @@ class TopUp(models.Model):
     )
     coins = models.PositiveIntegerField(verbose_name=gettext_lazy("coins"))
     bonus_coins = models.PositiveIntegerField(default=0, verbose_name=gettext_lazy("bonus coins"))
-    amount = MoneyField(max_digits=14, decimal_places=2, default_currency="USD", verbose_name=gettext_lazy("amount"))
+    amount = MoneyField(
+        currency_choices=currency_choices,
+        max_digits=14,
+        decimal_places=2,
+        default_currency="USD",
+        verbose_name=gettext_lazy("amount"),
+    )
     country = models.CharField(max_length=2, verbose_name=gettext_lazy("country"))
     payment_method = models.CharField(max_length=20, verbose_name=gettext_lazy("payment method"))
     provider = models.CharField(max_length=20, verbose_name=gettext_lazy("provider"))
@@ -768,6 +784,7 @@ class EconomySettings(SingletonModel):
     """
 
     diamond_value = MoneyField(
+        currency_choices=currency_choices,
         max_digits=12,
         decimal_places=6,
         default=0.005,

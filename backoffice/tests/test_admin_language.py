@@ -5,6 +5,7 @@ import datetime
 import re
 
 import pytest
+from babel.numbers import get_currency_name
 from django.apps import apps
 from django.urls import reverse
 from django.utils.functional import Promise
@@ -13,9 +14,10 @@ from django.utils.translation import override
 from djmoney.money import Money
 
 from backoffice.tests.support import admin_login, make_staff, make_topup
+from coinsite.lib.currencies import CURRENCIES
 from coinsite.lib.dates import current_month, previous_month
 from gifting.tests.support import catalogue_reseed
-from payouts.models import EarningsRollup, StatementRun
+from payouts.models import EarningsRollup, PayoutSettings, StatementRun
 from wallet.ledger import account_for_user, system_account
 from wallet.models import (
     Adjustment,
@@ -110,6 +112,21 @@ def test_the_admin_index_names_every_section_once_and_in_german(client):
     assert "TOTP devices" not in index and "Static devices" not in index  # django-otp's models
     assert ">Ausführen<" in topups and ">Run<" not in topups  # Django's own button, missing in its German
     assert "- Bitte auswählen -" in topups and "- Select an option -" not in topups
+
+
+def test_money_fields_offer_coinsites_currencies_named_in_the_staff_members_language(client):
+    german_admin(client, email="fin@example.com", is_superuser=True)
+
+    form = client.get(reverse("admin:wallet_coinpackageprice_add")).content.decode()
+    payout_settings = reverse("admin:payouts_payoutsettings_change", args=[PayoutSettings.load().pk])
+    settings_form = client.get(payout_settings).content.decode()
+    rates = client.get(reverse("admin:wallet_coinrate_changelist")).content.decode()
+
+    options = re.findall(r'<option value="([A-Z]{3})"[^>]*>([^<]+)</option>', form)
+    assert options == [(code, f"{get_currency_name(code, locale='de')} ({code})") for code in sorted(CURRENCIES)]
+    assert ("USD", "US-Dollar (USD)") in options  # djmoney's English "US Dollar" before
+    assert "US-Dollar (USD)" in settings_form and "US Dollar" not in settings_form
+    assert "US-Dollar (USD)" in rates and "US Dollar" not in rates  # the list's filter by currency
 
 
 def test_top_ups_name_their_payment_method_as_viewers_read_it(client, alice):
