@@ -152,6 +152,30 @@ def test_at_phone_width_every_gift_tile_keeps_its_price_off_its_border_in_german
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
+def test_on_a_narrow_phone_the_leaderboard_keeps_big_totals_on_screen_in_french(server, new_context, bob):
+    stream = stream_start(creator=bob, title="Leaders stream")
+    universe = Gift.objects.get(name="Universe")
+    for name in ("Maximilian Mondschein", "Lena"):
+        gifter = make_user(email=f"{name.split()[0].lower()}@example.com", display_name=name, country="FR")
+        fund(gifter, universe.coin_cost)
+        send_gifts(gifter, stream, universe, 1)
+    context = new_context(base_url=base(server), locale="fr-FR", extra_http_headers={"Accept-Language": "fr"})
+    page = context.new_page()
+    page.set_viewport_size({"width": 320, "height": 700})
+    page.goto(f"/live/{stream.pk}/")
+    leaders = page.get_by_test_id("leaderboard").locator("li")
+    expect(leaders).to_have_count(2)
+    expect(leaders.first).to_contain_text("44\u202f999 pièces")
+
+    rights = page.evaluate(
+        "() => [...document.querySelectorAll('.leaderboard li, .leaderboard li *')]"
+        ".map(element => Math.round(element.getBoundingClientRect().right))"
+    )
+    # "44 999 pièces (636,42 $US)" stayed on one line and ran 28 px past a 320 px screen.
+    assert max(rights) <= 320, max(rights)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+
+
 def test_a_chat_message_reaches_another_viewer_as_text(server, new_context, bob):
     stream = stream_start(creator=bob, title="Chat stream")
     vera = make_user(email="vera@example.com", display_name="Vera")
