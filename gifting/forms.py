@@ -8,6 +8,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from coinsite.lib.forms import fields_shared
 from coinsite.lib.l10n import format_count
 from gifting.models import AVATAR_CHOICES
 from gifting.services import BIO_MAX_LENGTH, MAX_KEY_LENGTH, MAX_QUANTITY
@@ -21,6 +22,7 @@ def new_idempotency_key() -> str:
 CHOOSE_QUANTITY = format_lazy(gettext_lazy("Choose a quantity from 1 to {maximum}."), maximum=MAX_QUANTITY)
 
 
+@fields_shared  # every tap makes one; no code changes its fields
 class GiftSendForm(forms.Form):
     gift = forms.IntegerField(
         min_value=1,

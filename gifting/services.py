@@ -350,7 +350,7 @@ def gift_send(
         idempotency_key=idempotency_key,
         anonymous=bool(anonymous),
         message=message,
-        confirm_above=None if confirmed else GiftingSettings.load().gift_confirm_above_coins,
+        confirm_above=None if confirmed else GiftingSettings.value("gift_confirm_above_coins"),
     )
     event = _gift_send_fast(request) if settings.GIFT_SEND_FAST_PATH else None
     if event is None:

@@ -122,10 +122,23 @@ class SingletonModel(_CachedModel):
         Each caller gets its own copy of the row: one that changes a field before saving it (as a test or
         a staff form may) never changes what concurrent requests of this process read.
         """
-        row = _read(
-            cls.cache_key(), lambda: cls._default_manager.filter(pk=SINGLETON_PK).first() or cls(pk=SINGLETON_PK)
+        return copy.copy(cls._shared())
+
+    @classmethod
+    def value(cls, name: str) -> Any:
+        """One field of the row, as `load()` has it, read off the process's shared copy without copying the
+        row: for hot paths that need one setting (a gift tap's confirmation threshold; the copy was 5-20 µs)."""
+        return getattr(cls._shared(), name)
+
+    @classmethod
+    def _shared(cls) -> Self:
+        """The cached row this process's requests share: read it, never change it."""
+        return cast(
+            Self,
+            _read(
+                cls.cache_key(), lambda: cls._default_manager.filter(pk=SINGLETON_PK).first() or cls(pk=SINGLETON_PK)
+            ),
         )
-        return cast(Self, copy.copy(row))
 
 
 class CachedTableModel(_CachedModel):

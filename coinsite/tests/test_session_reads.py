@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -102,3 +103,55 @@ def test_other_user_lookups_are_the_orms(alice):
     assert User.objects.get(pk=alice.pk, is_active=True) == alice
     with pytest.raises(User.DoesNotExist):
         User.objects.get(pk=alice.pk, is_active=False)
+
+
+@pytest.mark.django_db
+def test_a_sessions_text_decodes_once_per_process_and_each_load_gets_its_own_data(monkeypatch):
+    sessions._decoded.clear()
+    store = SessionStore()
+    store["cart"] = {"coins": 700}
+    store.create()
+    verified = []
+    original = SessionBase.decode
+    monkeypatch.setattr(SessionBase, "decode", lambda self, text: verified.append(text) or original(self, text))
+
+    first = SessionStore(store.session_key)
+    first["cart"]["coins"] = 1  # changed in this request only, never saved
+    second = SessionStore(store.session_key)
+
+    assert second["cart"] == {"coins": 700}
+    assert first["cart"] == {"coins": 1}
+    assert len(verified) == 1  # the second load's text was already verified
+
+
+@pytest.mark.django_db
+def test_a_changed_or_tampered_session_text_is_verified_again_and_a_bad_one_never_remembered(monkeypatch):
+    sessions._decoded.clear()
+    store = SessionStore()
+    store["answer"] = 42
+    store.create()
+    assert SessionStore(store.session_key)["answer"] == 42
+    store["answer"] = 43
+    store.save()  # a new text: decoded afresh
+
+    assert SessionStore(store.session_key)["answer"] == 43
+    row = Session.objects.get(session_key=store.session_key)
+    tampered = row.session_data[:-3] + ("AAA" if not row.session_data.endswith("AAA") else "BBB")
+    Session.objects.filter(session_key=store.session_key).update(session_data=tampered)
+
+    assert SessionStore(store.session_key).get("answer") is None  # the signature fails, as Django's
+    assert SessionStore(store.session_key).get("answer") is None  # and again: a failure is not remembered
+    assert tampered not in sessions._decoded
+
+
+@pytest.mark.django_db
+def test_the_decoded_texts_kept_are_bounded(monkeypatch):
+    sessions._decoded.clear()
+    monkeypatch.setattr(sessions, "DECODED_LIMIT", 3)
+    for answer in range(5):
+        store = SessionStore()
+        store["answer"] = answer
+        store.create()
+        assert SessionStore(store.session_key)["answer"] == answer
+
+    assert 1 <= len(sessions._decoded) <= 3

@@ -98,3 +98,18 @@ def test_a_bulk_update_drops_the_local_copy_of_the_rows(clock):
 
     fresh = {rate.pk: rate for rate in CoinRate.cached_rows()}
     assert fresh[rates[0].pk].min_coins == rates[0].min_coins + 1
+
+
+@pytest.mark.django_db
+def test_one_value_is_the_loaded_rows_and_follows_a_save(shared_cache, clock, django_assert_num_queries):
+    GiftingSettings.load()  # the copies filled
+    shared_cache.gets = 0
+    with django_assert_num_queries(0):
+        assert GiftingSettings.value("gift_confirm_above_coins") == GiftingSettings.load().gift_confirm_above_coins
+    assert shared_cache.gets == 0  # the process's own copy, as load()
+
+    row = GiftingSettings.load()
+    row.gift_confirm_above_coins += 25
+    assert GiftingSettings.value("gift_confirm_above_coins") == row.gift_confirm_above_coins - 25  # unsaved
+    row.save()
+    assert GiftingSettings.value("gift_confirm_above_coins") == row.gift_confirm_above_coins
