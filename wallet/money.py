@@ -6,6 +6,7 @@ floats, and nothing relies on `Money.round` (banker's rounding) or on the databa
 """
 
 import copy
+import functools
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -108,10 +109,63 @@ def amount_string(money: Money) -> str:
 def format_money(money: Money, *, locale: str | None = None) -> str:
     """The quantized amount for people, in the active language's style (Babel's CLDR data): "$9.99",
     "1,09 €" in French, "€ 1,09" in Dutch, "¥160" in Japanese, "₩1,500" in Korean; zero-decimal
-    currencies (JPY, KRW) never show decimals."""
+    currencies (JPY, KRW) never show decimals.
+
+    Babel's answer. Babel takes about 40 µs an amount, and a creator's dashboard shows a hundred: where the
+    locale writes the currency as Python's own digit grouping between a fixed prefix and suffix (checked
+    once per locale and currency against Babel, `_currency_layout`), the amount is written that way instead.
+    """
     amount = quantize(money)
-    text = format_currency(amount.amount, amount.currency.code, locale=locale or active_locale())
+    locale = locale or active_locale()
+    code = amount.currency.code
+    layout = _currency_layout(locale, code)
+    text = (
+        format_currency(amount.amount, code, locale=locale)
+        if layout is None
+        else _laid_out(amount.amount, layout, CURRENCY_EXPONENTS[code])
+    )
     return text.translate(_SYMBOL_FIXES)
+
+
+# (prefix, suffix, negative prefix, negative suffix, group separator, decimal separator) around the digits.
+type _Layout = tuple[str, str, str, str, str, str]
+
+
+def _laid_out(amount: Decimal, layout: _Layout, exponent: int) -> str:
+    prefix, suffix, negative_prefix, negative_suffix, group, decimal = layout
+    digits = format(abs(amount), "f")
+    whole, _point, fraction = digits.partition(".")
+    number = f"{int(whole):,}".replace(",", group) + (decimal + fraction if exponent else "")
+    if amount.is_signed():  # minus zero too, as Babel writes it
+        return negative_prefix + number + negative_suffix
+    return prefix + number + suffix
+
+
+# Amounts that show how a locale writes a currency: its grouping, separators, and where the symbol and sign go.
+_MONEY_SAMPLES = ("0", "1", "7.5", "999.99", "1000", "12345.6", "1234567.89", "-0.01", "-1234.5", "987654321012.34")
+
+
+@functools.cache
+def _currency_layout(locale: str, code: str) -> _Layout | None:
+    """How Babel writes `code` in `locale`, when it is digits grouped as Python's "{:,}" between a fixed prefix
+    and suffix (one pair for amounts below zero); None otherwise. Every sample must come out as Babel's."""
+    exponent = CURRENCY_EXPONENTS[code]
+    probe = Decimal("1234567.89") if exponent else Decimal("1234567")
+
+    def parts(text: str) -> tuple[str, str, str]:
+        digits = [index for index, char in enumerate(text) if char.isdigit()]
+        return text[: digits[0]], text[digits[-1] + 1 :], text[digits[0] : digits[-1] + 1]
+
+    prefix, suffix, middle = parts(format_currency(probe, code, locale=locale))
+    negative_prefix, negative_suffix, _middle = parts(format_currency(-probe, code, locale=locale))
+    group = middle[1]
+    decimal = middle[-3] if exponent else ""
+    layout = (prefix, suffix, negative_prefix, negative_suffix, group, decimal)
+    for sample in _MONEY_SAMPLES:
+        amount = quantize(Money(Decimal(sample), code)).amount
+        if _laid_out(amount, layout, exponent) != format_currency(amount, code, locale=locale):
+            return None
+    return layout
 
 
 def format_unit_price(money: Money, *, locale: str | None = None) -> str:

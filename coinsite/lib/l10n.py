@@ -91,8 +91,36 @@ def country_choices() -> list[tuple[str, str]]:
 
 
 def format_count(number: int) -> str:
-    """A whole number (coins, diamonds) grouped the locale's way: "1,500", "1 500", "1.500"."""
-    return format_decimal(number, locale=active_locale())
+    """A whole number (coins, diamonds) grouped the locale's way: "1,500", "1 500", "1.500".
+
+    Babel's answer, which costs about 17 µs a number: a page shows a hundred (the creator dashboard) and a gift
+    tap two. Where Babel's grouping for the locale is Python's own, every three digits, only with the locale's
+    separator and minus sign (checked once per locale, `_plain_grouping`), Python groups it instead.
+    """
+    locale = active_locale()
+    plain = _plain_grouping(locale) if type(number) is int else None
+    if plain is None:
+        return format_decimal(number, locale=locale)
+    separator, minus = plain
+    grouped = f"{abs(number):,}".replace(",", separator)
+    return minus + grouped if number < 0 else grouped
+
+
+# Numbers whose formatting shows how a locale groups digits and writes a minus sign.
+_GROUPING_SAMPLES = (0, 7, -7, 999, 1_000, -1_000, 12_345, 123_456, 1_234_567, -98_765_432, 10**15 + 1)
+
+
+@functools.cache
+def _plain_grouping(locale: str) -> tuple[str, str] | None:
+    """(separator, minus sign) when Babel writes `locale`'s whole numbers as Python's "{:,}" with these, else None
+    (a locale that groups otherwise, as Indian ones do: "12,34,567"): every sample must come out the same."""
+    separator = format_decimal(1_000, locale=locale)[1:-3]
+    minus = format_decimal(-7, locale=locale)[:-1]
+    for number in _GROUPING_SAMPLES:
+        grouped = f"{abs(number):,}".replace(",", separator)
+        if (minus + grouped if number < 0 else grouped) != format_decimal(number, locale=locale):
+            return None
+    return separator, minus
 
 
 # --- Dates and times --------------------------------------------------------------------------------
