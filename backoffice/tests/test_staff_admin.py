@@ -597,3 +597,18 @@ def test_catalogue_staff_may_look_at_economy_settings_but_not_change_them(client
     assert (response.status_code, economy_response.status_code) == (403, 403)
     assert PayoutSettings.objects.get().earnings_hold_days == 7
     assert EconomySettings.objects.get().diamond_value == Money(Decimal("0.005"), "USD")
+
+
+def test_the_top_up_list_shows_a_short_id_titled_with_the_whole_and_finds_a_top_up_by_it(client, alice):
+    member = make_staff(email="fin@example.com", group="finance")
+    admin_login(client, member)
+    topup = make_topup(alice, coins=700, amount=Money("9.99", "USD"))
+    other = make_topup(alice, coins=1_400, amount=Money("19.99", "USD"))
+    public_id = str(topup.public_id)
+
+    page = client.get(reverse("admin:wallet_topup_changelist")).content.decode()
+    found = client.get(reverse("admin:wallet_topup_changelist"), {"q": public_id[:8].upper()}).content.decode()
+
+    assert f'<span title="{public_id}">{public_id[:8]}…</span>' in page
+    assert f">{public_id}<" not in page  # the whole id no longer fills the column
+    assert public_id in found and str(other.public_id) not in found
