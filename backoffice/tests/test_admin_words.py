@@ -36,7 +36,7 @@ def test_currency_pickers_offer_only_supported_currencies(client):
 
     offered = set(re.findall(r'<option value="([A-Z]{3})"', page.split('name="price_1"')[1].split("</select>")[0]))
     assert offered == set(CURRENCIES)
-    assert {code for code, _name in CoinPackagePrice._meta.get_field("price").currency_choices} == set(CURRENCIES)
+    assert {code for code, _name in CoinPackagePrice._meta.get_field("price").currency_choices()} == set(CURRENCIES)
 
 
 def test_the_diamond_value_shows_its_fraction_of_a_cent(client):
