@@ -199,13 +199,10 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "total_coins_shown",
         "amount",
         "payment_method_shown",
-        "provider",
         "status",
         "created_at",
-        "completed_at",
-        "payment_country",
         "reversal",
-    ]
+    ]  # the provider, completion time and country are on each top-up's page and in the filters
     list_filter = ["status", "provider", PaymentMethodFilter, "amount_currency", "country", "reversal"]
     search_fields = ["public_id", "user__email", "provider_session_id"]
     list_select_related = ["user"]
