@@ -2,6 +2,7 @@ from typing import Any
 
 from allauth.account.apps import AccountConfig
 from django.apps import AppConfig, apps
+from django.contrib.admin import ModelAdmin
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 from django.utils.text import format_lazy
@@ -74,6 +75,9 @@ class BackupCodesConfig(OTPStaticConfig):
 
     def ready(self) -> None:
         _name_models(self, StaticDevice=(_("Backup codes"), _("Backup codes")))  # a person's set of codes
+        from django_otp.plugins.otp_static.admin import StaticDeviceAdmin  # noqa: PLC0415 (registers its admin)
+
+        _search_by_email(StaticDeviceAdmin)
 
 
 class AuthenticatorAppsConfig(OTPTOTPConfig):
@@ -82,11 +86,22 @@ class AuthenticatorAppsConfig(OTPTOTPConfig):
 
     def ready(self) -> None:
         _name_models(self, TOTPDevice=(_("Authenticator app"), _("Authenticator apps")))
+        from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin  # noqa: PLC0415 (registers its admin)
+
+        _search_by_email(TOTPDeviceAdmin)
 
 
 class EmailAddressesConfig(AccountConfig):
     verbose_name = _("Email addresses")
     default = False
+
+
+def _search_by_email(model_admin: type[ModelAdmin]) -> None:
+    """django-otp's device lists search the user's username and email, and our username is the email: it searched
+    `user__email` twice, under an English help text built at import ("Search by user's email address or email
+    address"). One field, and the help text in the staff member's language."""
+    model_admin.search_fields = ["user__email"]
+    model_admin.search_help_text = _("Search by the user's email address")
 
 
 def _name_models(config: AppConfig, **names: tuple[Any, Any]) -> None:

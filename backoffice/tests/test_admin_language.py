@@ -209,3 +209,15 @@ def test_the_ledgers_and_the_staff_tables_rows_name_themselves_in_the_active_lan
         "Ledger-Prüfung vom 5. Dezember 2026: FEHLGESCHLAGEN",
     ]
     assert all(theirs != ours for theirs, ours in zip(english, german, strict=True))
+
+
+def test_the_authenticator_and_backup_code_lists_search_the_users_email_once_in_german(client):
+    german_admin(client, email="root@example.com", is_superuser=True)
+
+    for changelist in ("admin:otp_totp_totpdevice_changelist", "admin:otp_static_staticdevice_changelist"):
+        page = client.get(reverse(changelist))
+
+        assert page.context["cl"].search_fields == ["user__email"]  # django-otp searched it twice
+        text = page.content.decode()
+        assert "Suche nach der E-Mail-Adresse des Nutzers" in text
+        assert "Search by user" not in text  # django-otp's English, built at import
