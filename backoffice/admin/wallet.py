@@ -199,9 +199,8 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "total_coins_shown",
         "amount",
         "payment_method_shown",
-        "status",
+        "status_shown",
         "created_at",
-        "reversal",
     ]  # the provider, completion time and country are on each top-up's page and in the filters
     list_filter = ["status", "provider", PaymentMethodFilter, "amount_currency", "country", "reversal"]
     search_fields = ["public_id", "user__email", "provider_session_id"]
@@ -215,6 +214,12 @@ class TopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # characters, with the whole id as the title. The search box finds a top-up by those characters too.
         public_id = str(topup.public_id)
         return format_html('<span title="{}">{}…</span>', public_id, public_id[:8])
+
+    @admin.display(description=TopUp._meta.get_field("status").verbose_name, ordering="status")
+    def status_shown(self, topup: TopUp) -> str:
+        """The status, and a refund or chargeback after it ("Paid · Charged back"): one column, not two."""
+        status = topup.get_status_display()
+        return f"{status} · {topup.get_reversal_display()}" if topup.reversal else str(status)
 
     @admin.display(description=gettext_lazy("payment method"), ordering="payment_method")
     def payment_method_shown(self, topup: TopUp) -> str:

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from djmoney.money import Money
 
+from backoffice.services import topup_reverse
 from backoffice.staff_groups import GROUP_PERMISSIONS, staff_groups_sync
 from backoffice.tests.support import admin_login, make_payout, make_staff, make_topup
 from coinsite.accounts.models import StaffAction
@@ -26,6 +27,7 @@ from wallet.models import (
     EconomySettings,
     LedgerAccount,
     LedgerEntry,
+    TopUp,
 )
 from wallet.valuation import Valuation
 
@@ -612,3 +614,15 @@ def test_the_top_up_list_shows_a_short_id_titled_with_the_whole_and_finds_a_top_
     assert f'<span title="{public_id}">{public_id[:8]}…</span>' in page
     assert f">{public_id}<" not in page  # the whole id no longer fills the column
     assert public_id in found and str(other.public_id) not in found
+
+
+def test_the_top_up_list_shows_a_reversal_beside_the_status(client, alice):
+    member = make_staff(email="fin@example.com", group="finance")
+    admin_login(client, member)
+    topup = make_topup(alice, coins=700, amount=Money("9.99", "USD"))
+    topup_reverse(topup_id=topup.pk, staff=member, kind="chargeback", reason="bank dispute")
+    topup = TopUp.objects.get(pk=topup.pk)
+
+    page = client.get(reverse("admin:wallet_topup_changelist")).content.decode()
+
+    assert f"{topup.get_status_display()} · Charged back" in page
