@@ -93,9 +93,10 @@ def country_choices() -> list[tuple[str, str]]:
 def format_count(number: int) -> str:
     """A whole number (coins, diamonds) grouped the locale's way: "1,500", "1 500", "1.500".
 
-    Babel's answer, which costs about 17 µs a number: a page shows a hundred (the creator dashboard) and a gift
-    tap two. Where Babel's grouping for the locale is Python's own, every three digits, only with the locale's
-    separator and minus sign (checked once per locale, `_plain_grouping`), Python groups it instead.
+    Babel's answer, which costs about 8 µs a number in a tight loop and more inside a request: a page shows a
+    hundred (the creator dashboard), a gift tap two. Where Babel's grouping for the locale is Python's own, every
+    three digits, only with the locale's separator and minus sign (checked once per locale, `_plain_grouping`),
+    Python groups it instead.
     """
     locale = active_locale()
     plain = _plain_grouping(locale) if type(number) is int else None
